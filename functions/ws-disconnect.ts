@@ -1,0 +1,11 @@
+// $disconnect (best effort on AWS): removes the row and uncounts the viewer; 410s and TTL catch the rest.
+import middy from '@middy/core';
+import { container } from './lib/container';
+import { callerOf, ok, type WsEvent, type WsResult } from './lib/ws';
+
+async function main(event: WsEvent): Promise<WsResult> {
+  await container().connections.remove(callerOf(event));
+  return ok();
+}
+
+export const handler = middy(main);

@@ -1,0 +1,13 @@
+// pin: a reporter pins an entry to the top of the live page, or unpins it.
+import middy from '@middy/core';
+import { pinFrame } from '../shared/domain/protocol';
+import { container } from './lib/container';
+import { wsErrors } from './lib/middleware';
+import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
+
+async function main(event: WsEvent): Promise<WsResult> {
+  await container().live.pin(callerOf(event), parseFrame(pinFrame, event.body));
+  return ok();
+}
+
+export const handler = middy(main).use(wsErrors());

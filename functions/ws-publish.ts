@@ -1,0 +1,13 @@
+// publish: a reporter's new update: stored with the next seq, acked, then sent to every connection.
+import middy from '@middy/core';
+import { publishFrame } from '../shared/domain/protocol';
+import { container } from './lib/container';
+import { wsErrors } from './lib/middleware';
+import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
+
+async function main(event: WsEvent): Promise<WsResult> {
+  await container().live.publish(callerOf(event), parseFrame(publishFrame, event.body));
+  return ok();
+}
+
+export const handler = middy(main).use(wsErrors());

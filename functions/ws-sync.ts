@@ -1,0 +1,14 @@
+// sync: a (re)connecting client catches up on every entry after the seq it holds, then `synced`.
+import middy from '@middy/core';
+import { syncFrame } from '../shared/domain/protocol';
+import { container } from './lib/container';
+import { wsErrors } from './lib/middleware';
+import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
+
+async function main(event: WsEvent): Promise<WsResult> {
+  const { since } = parseFrame(syncFrame, event.body);
+  await container().live.sync(callerOf(event), since);
+  return ok();
+}
+
+export const handler = middy(main).use(wsErrors());

@@ -1,0 +1,112 @@
+// The local stage: DynamoDB Local, the API Gateway stand-ins, and the deployed handler modules,
+// wired by the same route table the CDK stack uses.
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ENV, tableEnv } from '../shared/config';
+import { httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import { resetContainer } from '../functions/lib/container';
+import { createTables, type TableNames } from './create-tables';
+import { type DynamoLocal, startDynamoLocal } from './dynamodb-local';
+import { startHttpGateway } from './http-gateway';
+import { lambdaContext } from './lambda-context';
+import { type Invoke, startWsGateway, type WsGatewayOptions } from './ws-gateway';
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+
+export interface StageOptions {
+  host?: string;
+  /** 0 picks a free port (tests). */
+  httpPort: number;
+  wsPort: number;
+  /** An already running DynamoDB Local, or one to start (in memory unless dbPath is given). */
+  dynamo: { endpoint: string } | { port: number; dbPath?: string };
+  /** Prefix of the physical table names, so stages can share one DynamoDB Local. */
+  tablePrefix?: string;
+  adminKey: string;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Extra gateway settings (timeouts, AWS-limit imitation). */
+  ws?: Partial<Pick<WsGatewayOptions, 'idleTimeoutMs' | 'maxLifetimeMs'>>;
+  log?: (line: string) => void;
+}
+
+export interface Stage {
+  readonly httpUrl: string;
+  readonly wsUrl: string;
+  readonly managementEndpoint: string;
+  readonly dynamoEndpoint: string;
+  readonly tables: TableNames;
+  stop(): Promise<void>;
+}
+
+async function load(def: FunctionDef): Promise<Invoke> {
+  const mod = (await import(pathToFileURL(resolve(ROOT, def.entry)).href)) as { handler?: Invoke };
+  const handler = mod.handler;
+  if (typeof handler !== 'function') throw new Error(`${def.entry} does not export a handler`);
+  return (event, context) => handler(event, context ?? lambdaContext(def.id));
+}
+
+export async function startStage(opts: StageOptions): Promise<Stage> {
+  const host = opts.host ?? '127.0.0.1';
+  const log = opts.log ?? (() => {});
+  const stoppers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stoppers.reverse()) await s().catch(() => {});
+  };
+
+  try {
+    let dynamo: DynamoLocal | undefined;
+    if ('endpoint' in opts.dynamo) {
+      dynamo = undefined;
+    } else {
+      dynamo = await startDynamoLocal({ port: opts.dynamo.port, host, ...(opts.dynamo.dbPath ? { dbPath: opts.dynamo.dbPath } : {}), log });
+      stoppers.push(() => dynamo!.stop());
+    }
+    const dynamoEndpoint = dynamo ? dynamo.endpoint : (opts.dynamo as { endpoint: string }).endpoint;
+
+    const admin = new DynamoDBClient({
+      endpoint: dynamoEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const tables = await createTables(admin, opts.tablePrefix ?? 'livecast').finally(() => admin.destroy());
+
+    const authorizer = { identitySource: wsAuthorizer.identitySource, invoke: await load(wsAuthorizer) };
+    const routes = new Map<string, { invoke: Invoke; returnResponse: boolean }>();
+    for (const route of wsRoutes) routes.set(route.routeKey, { invoke: await load(route), returnResponse: route.returnResponse });
+    const ws = await startWsGateway({ port: opts.wsPort, host, authorizer, routes, ...opts.ws, log });
+    stoppers.push(() => ws.close());
+
+    // The handlers read their configuration on first use, as a Lambda container does.
+    Object.assign(process.env, {
+      ...tableEnv(tables),
+      AWS_REGION: 'us-east-1',
+      [ENV.dynamoEndpoint]: dynamoEndpoint,
+      [ENV.connectionsEndpoint]: ws.managementEndpoint,
+      [ENV.adminKey]: opts.adminKey,
+      [ENV.local]: '1',
+      [ENV.logLevel]: opts.logLevel ?? process.env[ENV.logLevel] ?? 'warn',
+    });
+    resetContainer();
+
+    const http = await startHttpGateway({
+      port: opts.httpPort,
+      host,
+      routes: await Promise.all(httpRoutes.map(async (r) => ({ routeKey: r.routeKey, invoke: await load(r) }))),
+      log,
+    });
+    stoppers.push(() => http.close());
+
+    return {
+      httpUrl: http.url,
+      wsUrl: ws.url,
+      managementEndpoint: ws.managementEndpoint,
+      dynamoEndpoint,
+      tables,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

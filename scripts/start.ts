@@ -1,0 +1,100 @@
+// `npm start`: the whole backend on this machine — DynamoDB Local, the local API Gateway stages,
+// the handlers — plus a ready demo event.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startStage, type Stage } from '../local/stage';
+
+const env = process.env;
+const port = (name: string, fallback: number) => {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    console.error(`livecast: ${name}=${raw} is not a port number`);
+    process.exit(2);
+  }
+  return n;
+};
+
+const inMemory = process.argv.includes('--in-memory') || env.LIVECAST_IN_MEMORY === '1';
+const dataDir = resolve(env.LIVECAST_DATA_DIR ?? '.data');
+const generatedKey = !env.LIVECAST_ADMIN_KEY;
+const adminKey = env.LIVECAST_ADMIN_KEY || randomBytes(24).toString('base64url');
+
+interface Demo {
+  eventId: string;
+  operatorToken: string;
+}
+
+/** The demo event survives restarts with the data (its token is only known to this file). */
+async function demoEvent(stage: Stage): Promise<Demo> {
+  const file = join(dataDir, 'demo-event.json');
+  if (!inMemory && existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as Demo;
+    const res = await fetch(`${stage.httpUrl}/events/${saved.eventId}`);
+    if (res.ok) return saved;
+  }
+  const res = await fetch(`${stage.httpUrl}/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'Sweetfish Festival — Opening Ceremony', startsAt: new Date().toISOString() }),
+  });
+  if (res.status !== 201) throw new Error(`could not create the demo event: ${res.status} ${await res.text()}`);
+  const created = (await res.json()) as Demo;
+  const demo = { eventId: created.eventId, operatorToken: created.operatorToken };
+  if (!inMemory) writeFileSync(file, JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
+  return demo;
+}
+
+async function main() {
+  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  console.log('livecast: starting DynamoDB Local and the local API Gateway stages…');
+  const stage = await startStage({
+    httpPort: port('PORT', 3000),
+    wsPort: port('WS_PORT', 3001),
+    dynamo: { port: port('DYNAMODB_PORT', 8000), ...(inMemory ? {} : { dbPath: join(dataDir, 'dynamodb') }) },
+    adminKey,
+    log: (line) => console.log(`  ${line}`),
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\nlivecast: ${signal}, stopping…`);
+    await stage.stop();
+    console.log('livecast: stopped.');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  const demo = await demoEvent(stage);
+  const ws = stage.wsUrl;
+  console.log(`
+livecast is running${inMemory ? ' (in memory: data is gone when it stops)' : ` (data in ${dataDir})`}
+
+  HTTP API         ${stage.httpUrl}
+  WebSocket API    ${ws}
+  Management API   ${stage.managementEndpoint}/@connections/{connectionId}
+  DynamoDB Local   ${stage.dynamoEndpoint}
+
+  Admin key        ${adminKey}${generatedKey ? '   (generated; set LIVECAST_ADMIN_KEY to choose one)' : ''}
+
+Demo event ${demo.eventId}
+  viewer           ${ws}/?eventId=${demo.eventId}
+  reporter         ${ws}/?eventId=${demo.eventId}&token=${demo.operatorToken}
+  event            ${stage.httpUrl}/events/${demo.eventId}
+  timeline         ${stage.httpUrl}/events/${demo.eventId}/timeline
+
+Try it:  npx wscat -c '${ws}/?eventId=${demo.eventId}&token=${demo.operatorToken}'
+         then send {"action":"publish","clientId":"c1","text":"The ceremony begins"}
+Ctrl-C stops everything.
+`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`livecast: could not start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,52 @@
+// The one client factory: every AWS SDK client, pointed at AWS or at the local stand-ins by configuration.
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Config } from '../config';
+
+/** The local stage accepts any signature; these only satisfy the signer. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** Kept-alive sockets, enough of them for the fan-out's concurrency (the SDK's default pool is 50). */
+function requestHandler(maxSockets: number) {
+  return new NodeHttpHandler({
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+    connectionTimeout: 3_000,
+    requestTimeout: 10_000,
+  });
+}
+
+function common(config: Config, maxSockets = 50) {
+  return {
+    region: config.region,
+    requestHandler: requestHandler(maxSockets),
+    ...(config.local ? { credentials: LOCAL_CREDENTIALS } : {}),
+  };
+}
+
+export function createDynamoClient(config: Config): DynamoDBDocumentClient {
+  const client = new DynamoDBClient({
+    ...common(config),
+    ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
+  });
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+export function createManagementClient(config: Config): ApiGatewayManagementApiClient {
+  if (!config.connectionsEndpoint) throw new Error('LIVECAST_CONNECTIONS_ENDPOINT is not set');
+  return new ApiGatewayManagementApiClient({
+    ...common(config, Math.max(50, config.fanoutConcurrency)),
+    endpoint: config.connectionsEndpoint,
+    // A failed post is retried by the fan-out, which knows whether the connection is gone.
+    maxAttempts: 2,
+  });
+}
+
+export function createSecretsClient(config: Config): SecretsManagerClient {
+  return new SecretsManagerClient(common(config));
+}

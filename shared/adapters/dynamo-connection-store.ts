@@ -1,0 +1,112 @@
+// ConnectionStore on DynamoDB: rows sharded by `<eventId>#<shard>`, each added or removed in one
+// transaction with the event's viewer counter so the two never disagree.
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { ConnectionRecord, ConnectionStore } from '../domain/ports';
+import { connectionPartition, shardOf } from '../domain/sharding';
+import { CONNECTION_TTL_SECONDS } from '../tables';
+
+export interface ConnectionTables {
+  events: string;
+  connections: string;
+}
+
+export class DynamoConnectionStore implements ConnectionStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tables: ConnectionTables,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  async add(connection: ConnectionRecord & { connectedAt: string }): Promise<boolean> {
+    const { eventId, connectionId, role, connectedAt } = connection;
+    const expiresAt = Math.floor(this.clock().getTime() / 1000) + CONNECTION_TTL_SECONDS;
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tables.connections,
+                Item: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId, eventId, role, connectedAt, expiresAt },
+              },
+            },
+            this.counter(eventId, role, 1, 'attribute_exists(eventId)'),
+          ],
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof TransactionCanceledException && err.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed') {
+        return false;
+      }
+      throw err;
+    }
+  }
+
+  async remove(connection: ConnectionRecord): Promise<boolean> {
+    const { eventId, connectionId, role } = connection;
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: this.tables.connections,
+                Key: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId },
+                ConditionExpression: 'attribute_exists(connectionId)',
+              },
+            },
+            this.counter(eventId, role, -1, 'attribute_exists(eventId)'),
+          ],
+        }),
+      );
+      return true;
+    } catch (err) {
+      // Already removed ($disconnect and a 410 raced): counted down once, by whoever won.
+      if (err instanceof TransactionCanceledException && err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
+        return false;
+      }
+      throw err;
+    }
+  }
+
+  async *listShard(eventId: string, shard: number): AsyncIterable<ConnectionRecord[]> {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tables.connections,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': connectionPartition(eventId, shard) },
+          ProjectionExpression: 'connectionId, #role',
+          ExpressionAttributeNames: { '#role': 'role' },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      const rows = (page.Items ?? []).map((item) => ({
+        eventId,
+        connectionId: String(item.connectionId),
+        role: item.role === 'reporter' ? ('reporter' as const) : ('viewer' as const),
+      }));
+      if (rows.length > 0) yield rows;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
+
+  /** Only viewers are counted; for a reporter the item is just checked to exist. */
+  private counter(eventId: string, role: ConnectionRecord['role'], delta: 1 | -1, condition: string) {
+    if (role !== 'viewer') {
+      return { ConditionCheck: { TableName: this.tables.events, Key: { eventId }, ConditionExpression: condition } };
+    }
+    return {
+      Update: {
+        TableName: this.tables.events,
+        Key: { eventId },
+        UpdateExpression: 'ADD viewers :delta',
+        ConditionExpression: condition,
+        ExpressionAttributeValues: { ':delta': delta },
+      },
+    };
+  }
+}

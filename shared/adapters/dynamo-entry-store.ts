@@ -1,0 +1,145 @@
+// EntryStore on DynamoDB: entries keyed by (eventId, seq); each write is one transaction with the
+// event's lastSeq (publish) or the entry's rev (changes) as its condition and the request record.
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { CommitResult, EntryStore, RequestRecord } from '../domain/ports';
+import type { Entry } from '../domain/protocol';
+
+export interface EntryTables {
+  events: string;
+  entries: string;
+  requests: string;
+}
+
+type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;
+
+export class DynamoEntryStore implements EntryStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tables: EntryTables,
+  ) {}
+
+  async get(eventId: string, seq: number): Promise<Entry | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tables.entries, Key: { eventId, seq }, ConsistentRead: true }),
+    );
+    return Item ? toEntry(Item) : undefined;
+  }
+
+  async getRequest(eventId: string, clientId: string): Promise<RequestRecord | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tables.requests, Key: { eventId, clientId }, ConsistentRead: true }),
+    );
+    return Item ? { clientId, action: Item.action, seq: Number(Item.seq), rev: Number(Item.rev) } : undefined;
+  }
+
+  commitPublish(eventId: string, expectedLastSeq: number, entry: Entry, request: RequestRecord): Promise<CommitResult> {
+    return this.commit(eventId, request, [
+      {
+        Update: {
+          TableName: this.tables.events,
+          Key: { eventId },
+          UpdateExpression: 'SET lastSeq = :seq',
+          ConditionExpression: 'lastSeq = :expected',
+          ExpressionAttributeValues: { ':seq': entry.seq, ':expected': expectedLastSeq },
+        },
+      },
+      {
+        Put: {
+          TableName: this.tables.entries,
+          Item: { eventId, ...entry, clientId: request.clientId },
+          ConditionExpression: 'attribute_not_exists(seq)',
+        },
+      },
+    ]);
+  }
+
+  commitChange(eventId: string, expectedRev: number, entry: Entry, request: RequestRecord): Promise<CommitResult> {
+    // An update, not a put: counters that other writers keep on the item (reposts) stay untouched.
+    return this.commit(eventId, request, [
+      {
+        Update: {
+          TableName: this.tables.entries,
+          Key: { eventId, seq: entry.seq },
+          UpdateExpression: 'SET #text = :text, rev = :rev, pinned = :pinned, deleted = :deleted, updatedAt = :updatedAt',
+          ConditionExpression: 'rev = :expected',
+          ExpressionAttributeNames: { '#text': 'text' },
+          ExpressionAttributeValues: {
+            ':text': entry.text,
+            ':rev': entry.rev,
+            ':pinned': entry.pinned,
+            ':deleted': entry.deleted,
+            ':updatedAt': entry.updatedAt,
+            ':expected': expectedRev,
+          },
+        },
+      },
+    ]);
+  }
+
+  async list(eventId: string, after: number, limit: number): Promise<Entry[]> {
+    const items: Entry[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    // A page stops at 1 MB; keep reading until the limit is met or the timeline ends.
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tables.entries,
+          KeyConditionExpression: 'eventId = :e AND seq > :after',
+          ExpressionAttributeValues: { ':e': eventId, ':after': after },
+          Limit: limit - items.length,
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) items.push(toEntry(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && items.length < limit);
+    return items;
+  }
+
+  /** The change and its request record in one transaction; a cancelled one says which condition failed. */
+  private async commit(eventId: string, request: RequestRecord, change: TransactItems): Promise<CommitResult> {
+    const requestPut = {
+      Put: {
+        TableName: this.tables.requests,
+        Item: { eventId, ...request },
+        ConditionExpression: 'attribute_not_exists(clientId)',
+      },
+    };
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: [...change, requestPut] }));
+      return { ok: true };
+    } catch (err) {
+      if (!(err instanceof TransactionCanceledException)) throw err;
+      const reasons = err.CancellationReasons ?? [];
+      const requestReason = reasons[change.length]?.Code;
+      if (requestReason === 'ConditionalCheckFailed') {
+        const previous = await this.getRequest(eventId, request.clientId);
+        if (previous) return { ok: false, reason: 'duplicate', previous };
+      }
+      const retryable = reasons.some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
+      if (retryable) return { ok: false, reason: 'stale' };
+      throw err;
+    }
+  }
+}
+
+function toEntry(item: Record<string, unknown>): Entry {
+  return {
+    seq: Number(item.seq),
+    rev: Number(item.rev),
+    kind: item.kind === 'key' ? 'key' : 'text',
+    text: String(item.text ?? ''),
+    pinned: item.pinned === true,
+    deleted: item.deleted === true,
+    createdAt: String(item.createdAt),
+    updatedAt: String(item.updatedAt),
+    reposts: Number(item.reposts ?? 0),
+  };
+}

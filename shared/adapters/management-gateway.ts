@@ -1,0 +1,18 @@
+// ConnectionGateway on the API Gateway management API (AWS's or the local stage's).
+import { type ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import type { ConnectionGateway, PostResult } from '../domain/ports';
+
+export class ManagementApiGateway implements ConnectionGateway {
+  constructor(private readonly client: ApiGatewayManagementApiClient) {}
+
+  async post(connectionId: string, payload: Uint8Array): Promise<PostResult> {
+    try {
+      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload }));
+      return 'ok';
+    } catch (err) {
+      // SDK v3 errors carry a name, not a statusCode.
+      if ((err as { name?: string }).name === 'GoneException') return 'gone';
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,32 @@
+// The Entry's own rules: how it is born and how each correction changes it. Every change bumps rev.
+import { conflict } from './errors';
+import type { Entry, EntryKind } from './protocol';
+
+export function newEntry(seq: number, draft: { kind: EntryKind; text: string }, now: Date): Entry {
+  const at = now.toISOString();
+  return { seq, rev: 1, kind: draft.kind, text: draft.text, pinned: false, deleted: false, createdAt: at, updatedAt: at, reposts: 0 };
+}
+
+function changed(entry: Entry, now: Date, patch: Partial<Pick<Entry, 'text' | 'pinned' | 'deleted'>>): Entry {
+  return { ...entry, ...patch, rev: entry.rev + 1, updatedAt: now.toISOString() };
+}
+
+function refuseIfDeleted(entry: Entry, what: string): void {
+  if (entry.deleted) throw conflict(`entry ${entry.seq} is deleted and cannot be ${what}`);
+}
+
+export function editEntry(entry: Entry, text: string, now: Date): Entry {
+  refuseIfDeleted(entry, 'edited');
+  return changed(entry, now, { text });
+}
+
+/** A deleted entry keeps its seq, loses its text, and leaves the pinned slot. */
+export function deleteEntry(entry: Entry, now: Date): Entry {
+  refuseIfDeleted(entry, 'deleted again');
+  return changed(entry, now, { text: '', deleted: true, pinned: false });
+}
+
+export function pinEntry(entry: Entry, pinned: boolean, now: Date): Entry {
+  refuseIfDeleted(entry, pinned ? 'pinned' : 'unpinned');
+  return changed(entry, now, { pinned });
+}

@@ -1,0 +1,186 @@
+// The live path: a reporter's write becomes a durable, gapless entry, is acked, then fanned out;
+// a (re)connecting client catches up with sync.
+import { deleteEntry, editEntry, newEntry, pinEntry } from './entry';
+import { conflict, forbidden, notFound } from './errors';
+import { encodeFrames, encodeFrame } from './frames';
+import type {
+  Broadcaster,
+  Clock,
+  CommitResult,
+  ConnectionGateway,
+  EntryStore,
+  EventStore,
+  Logger,
+  RequestRecord,
+  WriteAction,
+} from './ports';
+import type {
+  AckFrame,
+  DeleteFrame,
+  EditFrame,
+  Entry,
+  PinFrame,
+  PublishFrame,
+  Role,
+  ServerFrame,
+  UpdateFrame,
+} from './protocol';
+
+/** Who sent a frame: known from the connection the $connect authorizer accepted. */
+export interface Caller {
+  connectionId: string;
+  eventId: string;
+  role: Role;
+}
+
+export interface LiveServiceDeps {
+  events: EventStore;
+  entries: EntryStore;
+  gateway: ConnectionGateway;
+  broadcaster: Broadcaster;
+  clock: Clock;
+  log: Logger;
+  /** Optimistic-concurrency retries before a write gives up with `conflict`. */
+  maxAttempts?: number;
+}
+
+const SYNC_PAGE = 200;
+
+export class LiveService {
+  private readonly maxAttempts: number;
+
+  constructor(private readonly deps: LiveServiceDeps) {
+    this.maxAttempts = deps.maxAttempts ?? 25;
+  }
+
+  async publish(caller: Caller, frame: PublishFrame): Promise<void> {
+    requireReporter(caller, 'publish');
+    const { eventId } = caller;
+    const outcome = await this.retrying(frame.clientId, 'publish', async () => {
+      const event = await this.deps.events.get(eventId);
+      if (!event) throw notFound(`event ${eventId} does not exist`);
+      const entry = newEntry(event.lastSeq + 1, frame, this.deps.clock());
+      const request = requestOf(frame.clientId, 'publish', entry);
+      return { entry, result: await this.deps.entries.commitPublish(eventId, event.lastSeq, entry, request) };
+    });
+    await this.acknowledge(caller, outcome);
+  }
+
+  edit(caller: Caller, frame: EditFrame): Promise<void> {
+    return this.change(caller, frame, 'edit', (entry, now) => editEntry(entry, frame.text, now));
+  }
+
+  delete(caller: Caller, frame: DeleteFrame): Promise<void> {
+    return this.change(caller, frame, 'delete', (entry, now) => deleteEntry(entry, now));
+  }
+
+  pin(caller: Caller, frame: PinFrame): Promise<void> {
+    return this.change(caller, frame, 'pin', (entry, now) => pinEntry(entry, frame.pinned, now));
+  }
+
+  /** Sends the caller every entry after `since`, in seq order, in messages under the frame limit, then `synced`. */
+  async sync(caller: Caller, since: number): Promise<void> {
+    const { eventId } = caller;
+    const event = await this.deps.events.get(eventId);
+    if (!event) throw notFound(`event ${eventId} does not exist`);
+    let lastSeq = Math.max(event.lastSeq, since);
+    const frames: ServerFrame[] = [];
+    for (let after = since; ; ) {
+      const page = await this.deps.entries.list(eventId, after, SYNC_PAGE);
+      for (const entry of page) frames.push(updateFrame(eventId, entry));
+      const last = page.at(-1);
+      if (!last || page.length < SYNC_PAGE) break;
+      after = last.seq;
+    }
+    const newest = frames.at(-1);
+    if (newest?.type === 'update') lastSeq = Math.max(lastSeq, newest.entry.seq);
+    frames.push({ type: 'synced', lastSeq });
+    for (const message of encodeFrames(frames)) {
+      if ((await this.deps.gateway.post(caller.connectionId, message)) === 'gone') return;
+    }
+  }
+
+  private async change(
+    caller: Caller,
+    frame: { clientId: string; seq: number },
+    action: Exclude<WriteAction, 'publish'>,
+    apply: (entry: Entry, now: Date) => Entry,
+  ): Promise<void> {
+    requireReporter(caller, action);
+    const { eventId } = caller;
+    const outcome = await this.retrying(frame.clientId, action, async () => {
+      const current = await this.deps.entries.get(eventId, frame.seq);
+      if (!current) {
+        // A retry of a change whose entry is gone cannot happen (entries are never removed), but a
+        // clientId reused for a missing seq must still answer with the first outcome.
+        const previous = await this.deps.entries.getRequest(eventId, frame.clientId);
+        if (previous) return { entry: undefined, result: { ok: false, reason: 'duplicate', previous } as const };
+        throw notFound(`entry ${frame.seq} does not exist in event ${eventId}`);
+      }
+      let entry: Entry;
+      try {
+        entry = apply(current, this.deps.clock());
+      } catch (err) {
+        // A refused change may still be the retry of one that succeeded (e.g. a repeated delete).
+        const previous = await this.deps.entries.getRequest(eventId, frame.clientId);
+        if (previous) return { entry: undefined, result: { ok: false, reason: 'duplicate', previous } as const };
+        throw err;
+      }
+      const request = requestOf(frame.clientId, action, entry);
+      return { entry, result: await this.deps.entries.commitChange(eventId, current.rev, entry, request) };
+    });
+    await this.acknowledge(caller, outcome);
+  }
+
+  /** Runs an optimistic write until it commits, turns out to be a retry, or keeps losing races. */
+  private async retrying(
+    clientId: string,
+    action: WriteAction,
+    attempt: () => Promise<{ entry: Entry | undefined; result: CommitResult }>,
+  ): Promise<{ ack: AckFrame; entry?: Entry }> {
+    for (let i = 0; i < this.maxAttempts; i++) {
+      const { entry, result } = await attempt();
+      if (result.ok && entry) return { ack: ackOf(clientId, entry), entry };
+      if (!result.ok && result.reason === 'duplicate') {
+        const { previous } = result;
+        if (previous.action !== action) {
+          throw conflict(`clientId ${clientId} was already used for a ${previous.action}; use a new clientId`);
+        }
+        return { ack: { type: 'ack', clientId, seq: previous.seq, rev: previous.rev } };
+      }
+      await backoff(i);
+    }
+    throw conflict('too many simultaneous writes to this event; please retry');
+  }
+
+  /** The ack goes first (the write is durable by now), then every connection gets the new state. */
+  private async acknowledge(caller: Caller, outcome: { ack: AckFrame; entry?: Entry }): Promise<void> {
+    await this.deps.gateway.post(caller.connectionId, encodeFrame(outcome.ack));
+    if (!outcome.entry) return; // a retry: the first attempt already broadcast this change
+    try {
+      await this.deps.broadcaster.broadcast(caller.eventId, [updateFrame(caller.eventId, outcome.entry)]);
+    } catch (err) {
+      // The change is stored and acked; a viewer that missed it catches up with sync.
+      this.deps.log.error('broadcast failed', { eventId: caller.eventId, seq: outcome.entry.seq, error: String(err) });
+    }
+  }
+}
+
+function requireReporter(caller: Caller, action: string): void {
+  if (caller.role !== 'reporter') throw forbidden(`only the event's reporter may ${action}; connect with the operator token`);
+}
+
+const requestOf = (clientId: string, action: WriteAction, entry: Entry): RequestRecord => ({
+  clientId,
+  action,
+  seq: entry.seq,
+  rev: entry.rev,
+});
+
+const ackOf = (clientId: string, entry: Entry): AckFrame => ({ type: 'ack', clientId, seq: entry.seq, rev: entry.rev });
+
+export const updateFrame = (eventId: string, entry: Entry): UpdateFrame => ({ type: 'update', eventId, entry });
+
+/** Short, jittered waits: contention here is two reporters racing for the next seq, not a queue. */
+const backoff = (attempt: number) =>
+  new Promise<void>((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));

@@ -1,0 +1,121 @@
+// The wire contract (PROTOCOL.md v1) as zod schemas: the one definition of every frame and body,
+// shared by handlers, tests and (later) the web pages.
+import { z } from 'zod';
+
+export const MAX_TEXT_CHARS = 2000;
+export const MAX_CLIENT_ID_CHARS = 64;
+export const MAX_TITLE_CHARS = 200;
+/** Every server message stays under API Gateway's 32 KB frame, in UTF-8 bytes. */
+export const MAX_FRAME_BYTES = 32 * 1024;
+/** API Gateway's limit for one WebSocket message. */
+export const MAX_MESSAGE_BYTES = 128 * 1024;
+/** Largest HTTP request body the API accepts. */
+export const MAX_HTTP_BODY_BYTES = 16 * 1024;
+
+/** Characters as a person counts them: Unicode code points, so one emoji or one 汉字 is one. */
+export const charCount = (s: string): number => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
+
+export const ROLES = ['viewer', 'reporter'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ERROR_CODES = [
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'too_large',
+  'rate_limited',
+  'conflict',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+// --- shapes -------------------------------------------------------------------------------------
+
+export const entryKind = z.enum(['text', 'key']);
+export type EntryKind = z.infer<typeof entryKind>;
+
+export const entrySchema = z.object({
+  seq: z.number().int().positive(),
+  rev: z.number().int().positive(),
+  kind: entryKind,
+  text: z.string(),
+  pinned: z.boolean(),
+  deleted: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  reposts: z.number().int().nonnegative(),
+});
+export type Entry = z.infer<typeof entrySchema>;
+
+// --- client -> server ---------------------------------------------------------------------------
+
+/** A text over the limit is `too_large`, not `bad_request`: the message tells the reporter which. */
+const TOO_LARGE = 'too_large';
+
+const text = z
+  .string()
+  .min(1, 'text must not be empty')
+  .refine((s) => charCount(s) <= MAX_TEXT_CHARS, {
+    message: `text is longer than ${MAX_TEXT_CHARS} characters`,
+    params: { code: TOO_LARGE },
+  });
+const clientId = z.string().min(1).max(MAX_CLIENT_ID_CHARS);
+const seq = z.number().int().positive();
+
+export const publishFrame = z.object({
+  action: z.literal('publish'),
+  clientId,
+  text,
+  kind: entryKind.default('text'),
+});
+export const editFrame = z.object({ action: z.literal('edit'), clientId, seq, text });
+export const deleteFrame = z.object({ action: z.literal('delete'), clientId, seq });
+export const pinFrame = z.object({ action: z.literal('pin'), clientId, seq, pinned: z.boolean() });
+export const syncFrame = z.object({ action: z.literal('sync'), since: z.number().int().nonnegative() });
+export const pingFrame = z.object({ action: z.literal('ping') });
+
+export type PublishFrame = z.infer<typeof publishFrame>;
+export type EditFrame = z.infer<typeof editFrame>;
+export type DeleteFrame = z.infer<typeof deleteFrame>;
+export type PinFrame = z.infer<typeof pinFrame>;
+export type SyncFrame = z.infer<typeof syncFrame>;
+
+export const CLIENT_ACTIONS = ['publish', 'edit', 'delete', 'pin', 'repost', 'sync', 'ping'] as const;
+
+// --- server -> client ---------------------------------------------------------------------------
+
+export type UpdateFrame = { type: 'update'; eventId: string; entry: Entry };
+export type AckFrame = { type: 'ack'; clientId: string; seq: number; rev: number };
+export type SyncedFrame = { type: 'synced'; lastSeq: number };
+export type ErrorFrame = { type: 'error'; code: ErrorCode; message: string; clientId?: string };
+export type PongFrame = { type: 'pong' };
+export type ServerFrame = UpdateFrame | AckFrame | SyncedFrame | ErrorFrame | PongFrame | BatchFrame;
+export type BatchFrame = { type: 'batch'; frames: ServerFrame[] };
+
+// --- HTTP ---------------------------------------------------------------------------------------
+
+export const createEventBody = z.object({
+  title: z
+    .string()
+    .trim()
+    .min(1, 'title must not be empty')
+    .refine((s) => charCount(s) <= MAX_TITLE_CHARS, { message: `title is longer than ${MAX_TITLE_CHARS} characters` }),
+  startsAt: z.iso.datetime({ offset: true }).optional(),
+});
+export type CreateEventBody = z.infer<typeof createEventBody>;
+
+export const timelineQuery = z.object({
+  after: z.coerce.number().int().nonnegative().default(0),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+export const eventIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a valid event id');
+
+/** Whether a zod issue is one of ours that means `too_large`. */
+export const isTooLargeIssue = (issue: z.core.$ZodIssue): boolean =>
+  issue.code === 'custom' && (issue as { params?: { code?: string } }).params?.code === TOO_LARGE;

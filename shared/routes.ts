@@ -1,0 +1,103 @@
+// The route table: which handler module serves which route, and what it may touch. Read by the CDK
+// stack (functions, routes, grants) and by the local stage (which handler to invoke), so the two
+// cannot drift apart.
+import { connectionsTable, entriesTable, eventsTable, requestsTable, type TableDef } from './tables';
+
+export type Access = 'read' | 'readWrite';
+
+export interface Needs {
+  readonly tables: ReadonlyArray<readonly [TableDef, Access]>;
+  /** Posts to or deletes connections through the API Gateway management API. */
+  readonly manageConnections?: boolean;
+  /** Reads the organiser's admin key. */
+  readonly adminKey?: boolean;
+}
+
+export interface FunctionDef {
+  /** Construct id and the stem of the function's name. */
+  readonly id: string;
+  /** Entry file, relative to the project root; it exports `handler`. */
+  readonly entry: string;
+  readonly needs: Needs;
+}
+
+export interface WsRouteDef extends FunctionDef {
+  readonly routeKey: string;
+  /** Whether the handler's return body is sent back to the caller (a route response). */
+  readonly returnResponse: boolean;
+}
+
+export interface HttpRouteDef extends FunctionDef {
+  /** `METHOD /path/{param}` as API Gateway HTTP APIs write it, or `$default`. */
+  readonly routeKey: string;
+}
+
+const writer: Needs = {
+  tables: [
+    [eventsTable, 'readWrite'],
+    [entriesTable, 'readWrite'],
+    [requestsTable, 'readWrite'],
+    [connectionsTable, 'readWrite'],
+  ],
+  manageConnections: true,
+};
+
+/** The `$connect` REQUEST authorizer. A missing `eventId` refuses the handshake before it runs. */
+export const wsAuthorizer = {
+  id: 'WsAuthorizer',
+  entry: 'functions/ws-authorize.ts',
+  identitySource: ['route.request.querystring.eventId'],
+  needs: { tables: [[eventsTable, 'read']] },
+} as const satisfies FunctionDef & { identitySource: readonly string[] };
+
+export const wsRoutes: readonly WsRouteDef[] = [
+  {
+    id: 'WsConnect',
+    routeKey: '$connect',
+    entry: 'functions/ws-connect.ts',
+    returnResponse: false,
+    needs: { tables: [[eventsTable, 'readWrite'], [connectionsTable, 'readWrite']] },
+  },
+  {
+    id: 'WsDisconnect',
+    routeKey: '$disconnect',
+    entry: 'functions/ws-disconnect.ts',
+    returnResponse: false,
+    needs: { tables: [[eventsTable, 'readWrite'], [connectionsTable, 'readWrite']] },
+  },
+  { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [] } },
+  { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: writer },
+  { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: writer },
+  { id: 'WsDelete', routeKey: 'delete', entry: 'functions/ws-delete.ts', returnResponse: true, needs: writer },
+  { id: 'WsPin', routeKey: 'pin', entry: 'functions/ws-pin.ts', returnResponse: true, needs: writer },
+  {
+    id: 'WsSync',
+    routeKey: 'sync',
+    entry: 'functions/ws-sync.ts',
+    returnResponse: true,
+    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read']], manageConnections: true },
+  },
+  { id: 'WsPing', routeKey: 'ping', entry: 'functions/ws-ping.ts', returnResponse: true, needs: { tables: [] } },
+];
+
+export const httpRoutes: readonly HttpRouteDef[] = [
+  {
+    id: 'HttpCreateEvent',
+    routeKey: 'POST /events',
+    entry: 'functions/http-create-event.ts',
+    needs: { tables: [[eventsTable, 'readWrite']], adminKey: true },
+  },
+  {
+    id: 'HttpGetEvent',
+    routeKey: 'GET /events/{eventId}',
+    entry: 'functions/http-get-event.ts',
+    needs: { tables: [[eventsTable, 'read']] },
+  },
+  {
+    id: 'HttpTimeline',
+    routeKey: 'GET /events/{eventId}/timeline',
+    entry: 'functions/http-timeline.ts',
+    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read']] },
+  },
+  { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
+];

@@ -1,0 +1,71 @@
+// Table definitions: the one source of key names for the CDK stack, the adapters and the local stage.
+
+export type KeyType = 'S' | 'N';
+
+export interface KeyDef {
+  readonly name: string;
+  readonly type: KeyType;
+}
+
+export interface TableDef {
+  /** Construct id in the CDK stack and suffix of the local table name. */
+  readonly id: string;
+  /** Environment variable through which the functions learn the table's physical name. */
+  readonly envVar: string;
+  readonly partitionKey: KeyDef;
+  readonly sortKey?: KeyDef;
+  readonly timeToLiveAttribute?: string;
+  /** Long-lived data: retained when the stack goes, point-in-time recovery on. */
+  readonly durable: boolean;
+}
+
+/** One item per event: title, the last seq handed out, the operator token's hash, the viewer count. */
+export const eventsTable = {
+  id: 'Events',
+  envVar: 'LIVECAST_TABLE_EVENTS',
+  partitionKey: { name: 'eventId', type: 'S' },
+  durable: true,
+} as const satisfies TableDef;
+
+/** One item per entry, keyed by the gapless per-event seq so the timeline is a single Query. */
+export const entriesTable = {
+  id: 'Entries',
+  envVar: 'LIVECAST_TABLE_ENTRIES',
+  partitionKey: { name: 'eventId', type: 'S' },
+  sortKey: { name: 'seq', type: 'N' },
+  durable: true,
+} as const satisfies TableDef;
+
+/**
+ * One item per reporter request (publish, edit, delete, pin), keyed by its clientId: written in the
+ * same transaction as the change, so a retry finds the first outcome forever.
+ */
+export const requestsTable = {
+  id: 'Requests',
+  envVar: 'LIVECAST_TABLE_REQUESTS',
+  partitionKey: { name: 'eventId', type: 'S' },
+  sortKey: { name: 'clientId', type: 'S' },
+  durable: true,
+} as const satisfies TableDef;
+
+/**
+ * One item per open WebSocket connection. The partition key spreads an event's connections over
+ * CONNECTION_SHARDS partitions (`<eventId>#<shard>`), so fan-out reads them with parallel Queries
+ * and no partition holds a whole audience.
+ */
+export const connectionsTable = {
+  id: 'Connections',
+  envVar: 'LIVECAST_TABLE_CONNECTIONS',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'connectionId', type: 'S' },
+  timeToLiveAttribute: 'expiresAt',
+  durable: false,
+} as const satisfies TableDef;
+
+export const tables = [eventsTable, entriesTable, requestsTable, connectionsTable] as const;
+
+/** Fixed by the data layout: changing it would strand existing connection rows. */
+export const CONNECTION_SHARDS = 16;
+
+/** API Gateway closes a connection after 2 hours; a row outlives it by a margin, then TTL removes it. */
+export const CONNECTION_TTL_SECONDS = 2 * 60 * 60 + 15 * 60;

@@ -1,0 +1,164 @@
+// The HTTP API and the handshake rules end to end, against the local stage and DynamoDB Local.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Stage } from '../../local/stage';
+import type { AckFrame, Entry } from '../../shared/domain/protocol';
+import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
+import { connect, refusedStatus, type TestClient } from '../support/ws-client';
+
+let stage: Stage;
+let db: DynamoDBDocumentClient;
+
+beforeAll(async () => {
+  stage = await testStage();
+  db = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }),
+  );
+});
+afterAll(async () => {
+  db?.destroy();
+  await stage?.stop();
+});
+
+/** A test may scan; the product never does. */
+const eventItems = async () => (await db.send(new ScanCommand({ TableName: stage.tables.events }))).Items ?? [];
+
+const post = (body: string, headers: Record<string, string> = { authorization: `Bearer ${ADMIN_KEY}` }) =>
+  fetch(`${stage.httpUrl}/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+async function errorOf(res: Response) {
+  expect(res.headers.get('content-type')).toMatch(/application\/json/);
+  const body = (await res.json()) as { error: { code: string; message: string } };
+  expect(Object.keys(body)).toEqual(['error']);
+  expect(body.error.message).not.toMatch(/\s+at\s+\S+|\.ts:\d+/);
+  return { status: res.status, code: body.error.code };
+}
+
+describe('POST /events', () => {
+  it('creates an event for the organiser and returns its operator token once; only the hash is stored', async () => {
+    const res = await post(JSON.stringify({ title: '  Sweetfish Festival  ', startsAt: '2026-07-01T09:00:00+08:00' }));
+    expect(res.status).toBe(201);
+    const created = (await res.json()) as CreatedEvent & { startsAt: string };
+    expect(created).toMatchObject({ title: 'Sweetfish Festival', startsAt: '2026-07-01T09:00:00+08:00' });
+    expect(created.eventId).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(created.operatorToken.length).toBeGreaterThanOrEqual(32);
+    expect(Date.parse(created.createdAt)).not.toBeNaN();
+
+    const stored = (await eventItems()).find((i) => i.eventId === created.eventId);
+    expect(stored).toBeDefined();
+    expect(JSON.stringify(stored)).not.toContain(created.operatorToken);
+  });
+
+  it.each([
+    ['no key', JSON.stringify({ title: 'x' }), {}, 401, 'unauthorized'],
+    ['a wrong key', JSON.stringify({ title: 'x' }), { authorization: 'Bearer not-the-key-at-all-000000' }, 401, 'unauthorized'],
+    ['malformed JSON', '{"title": ', undefined, 400, 'bad_request'],
+    ['a missing title', JSON.stringify({}), undefined, 400, 'bad_request'],
+    ['a blank title', JSON.stringify({ title: '   ' }), undefined, 400, 'bad_request'],
+    ['a number for title', JSON.stringify({ title: 7 }), undefined, 400, 'bad_request'],
+    ['a title over 200 characters', JSON.stringify({ title: '鱼'.repeat(201) }), undefined, 400, 'bad_request'],
+    ['a startsAt that is not ISO-8601', JSON.stringify({ title: 'x', startsAt: 'tomorrow' }), undefined, 400, 'bad_request'],
+    ['a body over 16 KB', JSON.stringify({ title: 'x', pad: 'y'.repeat(17 * 1024) }), undefined, 413, 'too_large'],
+  ])('refuses %s and creates nothing', async (_name, body, headers, status, code) => {
+    const before = (await eventItems()).length;
+    expect(await errorOf(await post(body, headers))).toEqual({ status, code });
+    expect((await eventItems()).length).toBe(before);
+  });
+});
+
+describe('GET /events/{id} and the timeline', () => {
+  let event: CreatedEvent;
+
+  beforeAll(async () => {
+    event = await createEvent(stage, '香鱼节开幕式');
+    const reporter = await connect(reporterUrl(stage, event));
+    for (let i = 1; i <= 7; i++) {
+      reporter.send({ action: 'publish', clientId: `t${i}`, text: `moment ${i}` });
+      await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === `t${i}`);
+    }
+    await reporter.close();
+  });
+
+  it('describes the event', async () => {
+    const res = await fetch(`${stage.httpUrl}/events/${event.eventId}`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ eventId: event.eventId, title: '香鱼节开幕式', lastSeq: 7, viewers: 0, createdAt: event.createdAt });
+  });
+
+  it('pages through the timeline in seq order with next', async () => {
+    const seen: number[] = [];
+    let after: number | null = 0;
+    let pages = 0;
+    while (after !== null) {
+      const res = await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline?after=${after}&limit=3`);
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { items: Entry[]; next: number | null };
+      seen.push(...page.items.map((e) => e.seq));
+      after = page.next;
+      pages++;
+    }
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(pages).toBe(3);
+  });
+
+  it('defaults to 100 entries from the start', async () => {
+    const page = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline`)).json()) as { items: Entry[]; next: null };
+    expect(page.items).toHaveLength(7);
+    expect(page.next).toBeNull();
+  });
+
+  it.each([
+    ['limit=0', 400, 'bad_request'],
+    ['limit=501', 400, 'bad_request'],
+    ['limit=ten', 400, 'bad_request'],
+    ['after=-1', 400, 'bad_request'],
+  ])('refuses %s', async (query, status, code) => {
+    expect(await errorOf(await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline?${query}`))).toEqual({ status, code });
+  });
+
+  it('answers an unknown event or path with 404 in the contract shape', async () => {
+    expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope`))).toEqual({ status: 404, code: 'not_found' });
+    expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope/timeline`))).toEqual({ status: 404, code: 'not_found' });
+    expect(await errorOf(await fetch(`${stage.httpUrl}/no/such/path`))).toEqual({ status: 404, code: 'not_found' });
+  });
+});
+
+describe('the handshake', () => {
+  let event: CreatedEvent;
+  beforeAll(async () => {
+    event = await createEvent(stage);
+  });
+
+  it('requires an eventId, refuses unknown events and wrong tokens', async () => {
+    expect(await refusedStatus(`${stage.wsUrl}/`)).toBe(401);
+    expect(await refusedStatus(viewerUrl(stage, 'no-such-event'))).toBe(403);
+    expect(await refusedStatus(`${viewerUrl(stage, event.eventId)}&token=wrong-token`)).toBe(401);
+    const other = await createEvent(stage);
+    expect(await refusedStatus(`${viewerUrl(stage, event.eventId)}&token=${other.operatorToken}`)).toBe(401);
+  });
+
+  it('makes the operator token holder the reporter', async () => {
+    const reporter = await connect(reporterUrl(stage, event));
+    reporter.send({ action: 'publish', clientId: 'hello', text: 'hello' });
+    expect(await reporter.next((f) => f.type === 'ack')).toMatchObject({ clientId: 'hello', seq: 1 });
+    await reporter.close();
+  });
+
+  it('counts viewers as they connect and disconnect (the reporter is not a viewer)', async () => {
+    const viewersNow = async () => ((await (await fetch(`${stage.httpUrl}/events/${event.eventId}`)).json()) as { viewers: number }).viewers;
+    const until = async (n: number) => {
+      for (let i = 0; i < 200 && (await viewersNow()) !== n; i++) await new Promise((r) => setTimeout(r, 25));
+      return viewersNow();
+    };
+    const reporter = await connect(reporterUrl(stage, event));
+    const viewers: TestClient[] = await Promise.all([1, 2, 3].map(() => connect(viewerUrl(stage, event.eventId))));
+    expect(await viewersNow()).toBe(3);
+    await viewers[0]!.close();
+    await viewers[1]!.close();
+    expect(await until(1)).toBe(1);
+    await viewers[2]!.close();
+    await reporter.close();
+    expect(await until(0)).toBe(0);
+  });
+});

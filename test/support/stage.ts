@@ -1,0 +1,38 @@
+// Starts the real local stage (handlers, gateways, DynamoDB Local tables) for one integration test file.
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { startStage, type Stage } from '../../local/stage';
+
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+
+export async function testStage(): Promise<Stage> {
+  return startStage({
+    httpPort: 0,
+    wsPort: 0,
+    dynamo: { endpoint: inject('dynamoEndpoint') },
+    tablePrefix: `t${randomBytes(4).toString('hex')}`,
+    adminKey: ADMIN_KEY,
+    logLevel: 'silent',
+  });
+}
+
+export interface CreatedEvent {
+  eventId: string;
+  title: string;
+  operatorToken: string;
+  createdAt: string;
+}
+
+export async function createEvent(stage: Stage, title = 'Sweetfish Festival — Opening Ceremony'): Promise<CreatedEvent> {
+  const res = await fetch(`${stage.httpUrl}/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ title }),
+  });
+  if (res.status !== 201) throw new Error(`create event: ${res.status} ${await res.text()}`);
+  return (await res.json()) as CreatedEvent;
+}
+
+export const viewerUrl = (stage: Stage, eventId: string) => `${stage.wsUrl}/?eventId=${encodeURIComponent(eventId)}`;
+export const reporterUrl = (stage: Stage, event: CreatedEvent) =>
+  `${viewerUrl(stage, event.eventId)}&token=${encodeURIComponent(event.operatorToken)}`;
