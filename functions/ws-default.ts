@@ -16,6 +16,9 @@ async function main(event: WsEvent): Promise<WsResult> {
   const action = (frame as { action?: unknown }).action;
   if (action === undefined) throw badRequest(`the frame has no "action"; one of: ${known}`);
   if (typeof action !== 'string') throw badRequest('"action" must be a string');
+  if ((CLIENT_ACTIONS as readonly string[]).includes(action)) {
+    throw badRequest(`action ${JSON.stringify(action)} is not available on this server yet`);
+  }
   throw badRequest(`unknown action ${JSON.stringify(action.slice(0, 64))}; one of: ${known}`);
 }
 

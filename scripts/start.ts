@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import { startStage, type Stage } from '../local/stage';
 
 const env = process.env;
+// The SDK warns that its releases after January 2027 need Node 22; this project pins its versions (README).
+env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const port = (name: string, fallback: number) => {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;

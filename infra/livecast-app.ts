@@ -1,0 +1,24 @@
+// Assembles the livecast stacks into an app; shared by the CDK entry point and the assertion tests.
+import { CrossStackReferences, ReferenceStrength, type App } from 'aws-cdk-lib';
+import { StatefulStack } from './stateful-stack';
+import { StatelessStack } from './stateless-stack';
+
+export interface LivecastStacks {
+  readonly data: StatefulStack;
+  readonly api: StatelessStack;
+}
+
+// No `env`: the stacks stay account- and region-agnostic and deploy wherever the CLI's credentials point.
+export function buildLivecast(app: App): LivecastStacks {
+  // Export/import on purpose: CloudFormation then refuses to drop a table or the key while the API uses it.
+  CrossStackReferences.of(app).consume(ReferenceStrength.STRONG);
+  const data = new StatefulStack(app, 'Livecast-Data', {
+    description: 'livecast stateful resources: tables and the organiser admin key',
+  });
+  const api = new StatelessStack(app, 'Livecast-Api', {
+    description: 'livecast APIs and functions',
+    tables: data.tables,
+    adminKey: data.adminKey,
+  });
+  return { data, api };
+}

@@ -1,0 +1,72 @@
+// The one Lambda shape every livecast function shares: Node 24 on arm64, bundled by the local esbuild as ESM.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** The repository root: entries, the lock file and esbuild's working directory are all relative to it. */
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+// ESM output has no `require`; CommonJS dependencies bundled into it (parts of the SDK's tree) still call it.
+const requireBanner =
+  "import { createRequire as __livecastCreateRequire } from 'node:module'; const require = __livecastCreateRequire(import.meta.url);";
+
+export interface LivecastFunctionProps {
+  /** Entry file relative to the project root; it exports `handler`. */
+  readonly entry: string;
+  readonly environment?: Readonly<Record<string, string>>;
+  /** @default 512 */
+  readonly memorySize?: number;
+  /** API Gateway gives an integration at most 29 s, so a function running longer only burns money. @default 29 s */
+  readonly timeout?: Duration;
+  /** @default one month */
+  readonly logRetention?: RetentionDays;
+}
+
+export class LivecastFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: LivecastFunctionProps) {
+    super(scope, id);
+
+    // An explicit log group so retention is a plain CloudFormation property, not the LogRetention custom resource.
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry: path.resolve(projectRoot, props.entry),
+      handler: 'handler',
+      projectRoot,
+      depsLockFilePath: path.join(projectRoot, 'package-lock.json'),
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(29),
+      logGroup: this.logGroup,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      bundling: {
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        mainFields: ['module', 'main'],
+        banner: requireBanner,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        // Line mapping is what stack traces need; embedding every dependency's source would double the asset.
+        sourcesContent: false,
+        // Pin the SDK version we tested with instead of whatever the runtime happens to ship.
+        externalModules: [],
+        logLevel: LogLevel.WARNING,
+      },
+    });
+  }
+}

@@ -1,0 +1,53 @@
+// Stateful resources (tables, the organiser's admin key), kept apart so the API stack can be replaced freely.
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { tables, type KeyDef, type TableDef } from '../shared/tables';
+
+export type TableId = (typeof tables)[number]['id'];
+export type LivecastTables = Readonly<Record<TableId, ITable>>;
+
+const attributeType = { S: AttributeType.STRING, N: AttributeType.NUMBER } as const;
+
+function key(def: KeyDef) {
+  return { name: def.name, type: attributeType[def.type] };
+}
+
+export class StatefulStack extends Stack {
+  /** One table per definition in shared/tables.ts, keyed by its id. */
+  readonly tables: LivecastTables;
+  /** The organiser's admin key (HTTP `Authorization: Bearer`). Its value never leaves Secrets Manager at deploy time. */
+  readonly adminKey: ISecret;
+
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+
+    const built: Partial<Record<TableId, ITable>> = {};
+    for (const def of tables) built[def.id] = this.table(def);
+    this.tables = built as LivecastTables;
+
+    this.adminKey = new Secret(this, 'AdminKey', {
+      description: 'livecast organiser admin key (Authorization: Bearer <key> on the HTTP API)',
+      generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 48 },
+    });
+
+    new CfnOutput(this, 'AdminKeySecretArn', { value: this.adminKey.secretArn });
+    new CfnOutput(this, 'AdminKeySecretName', {
+      value: this.adminKey.secretName,
+      description: 'aws secretsmanager get-secret-value --secret-id <this> reads the key',
+    });
+  }
+
+  private table(def: TableDef): Table {
+    return new Table(this, def.id, {
+      partitionKey: key(def.partitionKey),
+      ...(def.sortKey ? { sortKey: key(def.sortKey) } : {}),
+      ...(def.timeToLiveAttribute ? { timeToLiveAttribute: def.timeToLiveAttribute } : {}),
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      // Connection rows are rebuilt by reconnecting clients; everything else is the event's record.
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: def.durable },
+      removalPolicy: def.durable ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+  }
+}

@@ -1,0 +1,171 @@
+// Stateless resources: the WebSocket and HTTP APIs and one function per route, wired by shared/routes.ts.
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  CorsHttpMethod,
+  HttpApi,
+  HttpMethod,
+  HttpRoute,
+  HttpRouteKey,
+  HttpStage,
+  type ThrottleSettings,
+  WebSocketApi,
+  WebSocketStage,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { ENV, tableEnv } from '../shared/config';
+import { httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import { connectionsTable, entriesTable, eventsTable, requestsTable, type TableDef } from '../shared/tables';
+import { LivecastFunction } from './livecast-function';
+import type { LivecastTables, TableId } from './stateful-stack';
+
+export interface StatelessStackProps extends StackProps {
+  readonly tables: LivecastTables;
+  readonly adminKey: ISecret;
+  /** @default 'live' */
+  readonly wsStageName?: string;
+  /**
+   * Inbound WebSocket messages share the account's 10,000 requests/s with the @connections posts of
+   * the fan-out; capping them keeps most of that budget for delivery.
+   * @default 2,000/s, burst 1,000
+   */
+  readonly wsThrottle?: ThrottleSettings;
+  /** @default 1,000/s, burst 500 (same account budget as above) */
+  readonly httpThrottle?: ThrottleSettings;
+}
+
+export class StatelessStack extends Stack {
+  readonly webSocketApi: WebSocketApi;
+  readonly webSocketStage: WebSocketStage;
+  readonly httpApi: HttpApi;
+  readonly httpStage: HttpStage;
+  /** Every function, keyed by its id in shared/routes.ts. */
+  readonly functions: Readonly<Record<string, NodejsFunction>>;
+
+  private readonly tables: LivecastTables;
+  private readonly adminKey: ISecret;
+  private readonly built: Record<string, NodejsFunction> = {};
+
+  constructor(scope: Construct, id: string, props: StatelessStackProps) {
+    super(scope, id, props);
+    this.tables = props.tables;
+    this.adminKey = props.adminKey;
+    this.functions = this.built;
+    const wsStageName = props.wsStageName ?? 'live';
+
+    this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
+      description: 'livecast live feed: reporters publish, viewers follow',
+      routeSelectionExpression: '$request.body.action',
+    });
+    this.webSocketStage = new WebSocketStage(this, 'WebSocketStage', {
+      webSocketApi: this.webSocketApi,
+      stageName: wsStageName,
+      autoDeploy: true,
+      throttle: props.wsThrottle ?? { rateLimit: 2_000, burstLimit: 1_000 },
+    });
+
+    const authorizerFn = this.fn(wsAuthorizer, Duration.seconds(10));
+    const authorizer = new WebSocketLambdaAuthorizer(`${wsAuthorizer.id}Authorizer`, authorizerFn, {
+      identitySource: [...wsAuthorizer.identitySource],
+    });
+
+    for (const route of wsRoutes) {
+      const handler = this.fn(route);
+      this.webSocketApi.addRoute(route.routeKey, {
+        integration: new WebSocketLambdaIntegration(`${route.id}Integration`, handler),
+        returnResponse: route.returnResponse,
+        // API Gateway accepts an authorizer on $connect only; the handshake is the one gate.
+        ...(route.routeKey === '$connect' ? { authorizer } : {}),
+      });
+    }
+
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      description: 'livecast organiser and replay API',
+      // A stage of our own below, so it can carry throttling.
+      createDefaultStage: false,
+      corsPreflight: {
+        allowOrigins: ['*'],
+        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST],
+        allowHeaders: ['authorization', 'content-type'],
+        maxAge: Duration.hours(1),
+      },
+    });
+    this.httpStage = new HttpStage(this, 'HttpStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.httpThrottle ?? { rateLimit: 1_000, burstLimit: 500 },
+    });
+
+    for (const route of httpRoutes) {
+      const handler = this.fn(route);
+      new HttpRoute(this, `${route.id}Route`, {
+        httpApi: this.httpApi,
+        routeKey: httpRouteKey(route.routeKey),
+        integration: new HttpLambdaIntegration(`${route.id}Integration`, handler),
+      });
+    }
+
+    new CfnOutput(this, 'WebSocketUrl', { value: this.webSocketStage.url, description: 'wss:// URL clients connect to' });
+    new CfnOutput(this, 'CallbackUrl', {
+      value: this.webSocketStage.callbackUrl,
+      description: 'management (@connections) endpoint of the WebSocket stage',
+    });
+    new CfnOutput(this, 'HttpApiUrl', { value: this.httpStage.url });
+    new CfnOutput(this, 'AdminKeySecretArn', {
+      value: this.adminKey.secretArn,
+      description: 'the organiser admin key lives here; read it with secretsmanager get-secret-value',
+    });
+  }
+
+  /** A function for a route definition, with the environment and exactly the grants its `needs` declare. */
+  private fn(def: FunctionDef, timeout?: Duration): NodejsFunction {
+    const { needs } = def;
+    const environment: Record<string, string> = {
+      ...tableEnv({
+        events: this.table(eventsTable).tableName,
+        entries: this.table(entriesTable).tableName,
+        requests: this.table(requestsTable).tableName,
+        connections: this.table(connectionsTable).tableName,
+      }),
+      // callbackUrl is built from the API id and the stage's literal name, not from the stage resource, so
+      // functions that are integrations of the API can carry it without a dependency cycle.
+      ...(needs.manageConnections ? { [ENV.connectionsEndpoint]: this.webSocketStage.callbackUrl } : {}),
+      ...(needs.adminKey ? { [ENV.adminKeySecretArn]: this.adminKey.secretArn } : {}),
+    };
+    const { fn } = new LivecastFunction(this, def.id, { entry: def.entry, environment, ...(timeout ? { timeout } : {}) });
+
+    for (const [tableDef, access] of needs.tables) {
+      const table = this.table(tableDef);
+      if (access === 'readWrite') table.grantReadWriteData(fn);
+      else table.grantReadData(fn);
+    }
+    if (needs.manageConnections) this.webSocketStage.grantManagementApiAccess(fn);
+    if (needs.adminKey) this.adminKey.grantRead(fn);
+
+    this.built[def.id] = fn;
+    return fn;
+  }
+
+  private table(def: TableDef): ITable {
+    const table = this.tables[def.id as TableId] as ITable | undefined;
+    if (!table) throw new Error(`shared/routes.ts names table '${def.id}', which shared/tables.ts does not define`);
+    return table;
+  }
+}
+
+/** `METHOD /path` (the form shared/routes.ts writes) or `$default`, as the L2 wants it. */
+export function httpRouteKey(routeKey: string): HttpRouteKey {
+  if (routeKey === '$default') return HttpRouteKey.DEFAULT;
+  const match = /^([A-Z]+) (\/\S*)$/.exec(routeKey);
+  const method = match?.[1];
+  const path = match?.[2];
+  if (!method || !path || !(Object.values(HttpMethod) as string[]).includes(method)) {
+    throw new Error(`bad HTTP route key '${routeKey}': expected 'METHOD /path' or '$default'`);
+  }
+  return HttpRouteKey.with(path, method as HttpMethod);
+}

@@ -1,0 +1,409 @@
+// CDK assertion tests: the synthesized templates wire every route, key and permission the way shared/ says.
+import { App, type Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildLivecast } from '../../infra/livecast-app';
+import type { StatefulStack } from '../../infra/stateful-stack';
+import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
+import { ENV } from '../../shared/config';
+import { httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
+import { connectionsTable, entriesTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+
+// CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
+type Json = any;
+type Resources = Record<string, Json>;
+interface Statement {
+  readonly actions: readonly string[];
+  readonly resources: readonly Json[];
+}
+
+const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'];
+const allDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes];
+
+let data: StatefulStack;
+let api: StatelessStack;
+let dataT: Template;
+let apiT: Template;
+let exportsByName: Record<string, Json>;
+
+beforeAll(() => {
+  // One synthesis (it runs esbuild for every function) shared by every test below.
+  ({ data, api } = buildLivecast(new App()));
+  dataT = Template.fromStack(data);
+  apiT = Template.fromStack(api);
+  exportsByName = {};
+  for (const output of Object.values(dataT.toJSON().Outputs ?? {}) as Json[]) {
+    if (output.Export?.Name) exportsByName[output.Export.Name] = output.Value;
+  }
+}, 120_000);
+
+function logicalId(stack: Stack, construct: IConstruct): string {
+  const child = construct.node.defaultChild;
+  if (!child) throw new Error(`${construct.node.path} has no default child`);
+  return stack.getLogicalId(child as Parameters<Stack['getLogicalId']>[0]);
+}
+
+function fnId(def: FunctionDef): string {
+  const fn = api.functions[def.id];
+  if (!fn) throw new Error(`no function for ${def.id}`);
+  return logicalId(api, fn);
+}
+
+function tableId(def: TableDef): string {
+  return logicalId(data, data.tables[def.id as keyof typeof data.tables]);
+}
+
+/** Replaces cross-stack imports with what the data stack exports, so references compare as plain GetAtt/Ref. */
+function resolveImports(value: Json): Json {
+  if (Array.isArray(value)) return value.map(resolveImports);
+  if (value && typeof value === 'object') {
+    const name = value['Fn::ImportValue'];
+    if (typeof name === 'string') {
+      if (!(name in exportsByName)) throw new Error(`import ${name} is not exported by the data stack`);
+      return exportsByName[name];
+    }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveImports(v)]));
+  }
+  return value;
+}
+
+function resourcesOf(template: Template, type: string): Resources {
+  return template.findResources(type);
+}
+
+function fnResource(def: FunctionDef): Json {
+  const resource = resourcesOf(apiT, 'AWS::Lambda::Function')[fnId(def)];
+  if (!resource) throw new Error(`no AWS::Lambda::Function for ${def.id}`);
+  return resource;
+}
+
+function envOf(def: FunctionDef): Record<string, Json> {
+  return fnResource(def).Properties.Environment?.Variables ?? {};
+}
+
+/** Every statement of the policies attached to a function's role. */
+function statementsOf(def: FunctionDef): Statement[] {
+  const roleRef = fnResource(def).Properties.Role['Fn::GetAtt'][0] as string;
+  const out: Statement[] = [];
+  for (const policy of Object.values(resourcesOf(apiT, 'AWS::IAM::Policy'))) {
+    const attached = (policy.Properties.Roles as Json[]).some((r) => r.Ref === roleRef);
+    if (!attached) continue;
+    for (const s of policy.Properties.PolicyDocument.Statement as Json[]) {
+      if (s.Effect !== 'Allow') continue;
+      out.push({
+        actions: [s.Action].flat(),
+        resources: [s.Resource].flat().map(resolveImports),
+      });
+    }
+  }
+  return out;
+}
+
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+const touches = (s: Statement, id: string) => s.resources.some((r) => JSON.stringify(r) === JSON.stringify(arnOf(id)));
+
+function tableActions(def: FunctionDef, table: TableDef): Set<string> {
+  const id = tableId(table);
+  return new Set(statementsOf(def).filter((s) => touches(s, id)).flatMap((s) => s.actions));
+}
+
+/** The function a route's integration invokes. */
+function integratedFunction(route: Json): string {
+  const integrationId = route.Properties.Target['Fn::Join'][1][1].Ref as string;
+  const integration = resourcesOf(apiT, 'AWS::ApiGatewayV2::Integration')[integrationId];
+  const uri = JSON.stringify(integration.Properties.IntegrationUri);
+  const fns = Object.keys(resourcesOf(apiT, 'AWS::Lambda::Function')).filter((id) => uri.includes(`"${id}"`));
+  expect(fns).toHaveLength(1);
+  return fns[0] as string;
+}
+
+function routesOf(apiLogicalId: string): Map<string, [string, Json]> {
+  const routes = new Map<string, [string, Json]>();
+  for (const [id, r] of Object.entries(resourcesOf(apiT, 'AWS::ApiGatewayV2::Route'))) {
+    if (r.Properties.ApiId.Ref === apiLogicalId) routes.set(r.Properties.RouteKey, [id, r]);
+  }
+  return routes;
+}
+
+const wsRoutesSynth = () => routesOf(logicalId(api, api.webSocketApi));
+const httpRoutesSynth = () => routesOf(logicalId(api, api.httpApi));
+
+describe('WebSocket API', () => {
+  it('selects routes by the action field of the message body', () => {
+    apiT.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: '$request.body.action',
+    });
+  });
+
+  it('has exactly the routes of shared/routes.ts, each integrated with its own function', () => {
+    const routes = wsRoutesSynth();
+    expect([...routes.keys()].sort()).toEqual(wsRoutes.map((r) => r.routeKey).sort());
+    for (const def of wsRoutes) {
+      const [, route] = routes.get(def.routeKey)!;
+      expect(integratedFunction(route), def.routeKey).toBe(fnId(def));
+    }
+  });
+
+  it('guards $connect with a REQUEST authorizer on the eventId query parameter, and nothing else', () => {
+    const routes = wsRoutesSynth();
+    const [, connect] = routes.get('$connect')!;
+    expect(connect.Properties.AuthorizationType).toBe('CUSTOM');
+    const authorizer = resourcesOf(apiT, 'AWS::ApiGatewayV2::Authorizer')[connect.Properties.AuthorizerId.Ref];
+    expect(authorizer.Properties.AuthorizerType).toBe('REQUEST');
+    expect(authorizer.Properties.IdentitySource).toEqual(['route.request.querystring.eventId']);
+    expect(JSON.stringify(authorizer.Properties.AuthorizerUri)).toContain(`"${fnId(wsAuthorizer)}"`);
+    for (const [key, [, route]] of routes) {
+      if (key !== '$connect') expect(route.Properties.AuthorizationType, key).toBe('NONE');
+    }
+  });
+
+  it('returns the handler body as a route response exactly where the route table asks for it', () => {
+    const routes = wsRoutesSynth();
+    const keyById = new Map([...routes].map(([key, [id]]) => [id, key]));
+    const responded = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::RouteResponse')).map((rr) =>
+      keyById.get(rr.Properties.RouteId.Ref),
+    );
+    expect(responded.sort()).toEqual(
+      wsRoutes
+        .filter((r) => r.returnResponse)
+        .map((r) => r.routeKey)
+        .sort(),
+    );
+    for (const def of wsRoutes.filter((r) => r.returnResponse)) {
+      expect(routes.get(def.routeKey)![1].Properties.RouteResponseSelectionExpression).toBe('$default');
+    }
+  });
+
+  it('deploys a throttled, auto-deployed stage', () => {
+    apiT.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      ApiId: { Ref: logicalId(api, api.webSocketApi) },
+      StageName: 'live',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 2000, ThrottlingBurstLimit: 1000 },
+    });
+  });
+});
+
+describe('HTTP API', () => {
+  it('has exactly the routes of shared/routes.ts, each on its own function with payload v2', () => {
+    const routes = httpRoutesSynth();
+    expect([...routes.keys()].sort()).toEqual(httpRoutes.map((r) => r.routeKey).sort());
+    for (const def of httpRoutes) {
+      const [, route] = routes.get(def.routeKey)!;
+      expect(integratedFunction(route), def.routeKey).toBe(fnId(def));
+    }
+    for (const integration of Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Integration'))) {
+      if (integration.Properties.ApiId.Ref === logicalId(api, api.httpApi)) {
+        expect(integration.Properties.PayloadFormatVersion).toBe('2.0');
+      }
+    }
+  });
+
+  it('lets any origin GET and POST with the authorization and content-type headers', () => {
+    const [httpApi] = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Api')).filter(
+      (a) => a.Properties.ProtocolType === 'HTTP',
+    );
+    const cors = httpApi.Properties.CorsConfiguration;
+    expect(cors.AllowOrigins).toEqual(['*']);
+    expect(cors.AllowMethods).toEqual(expect.arrayContaining(['GET', 'POST']));
+    expect(cors.AllowHeaders.map((h: string) => h.toLowerCase())).toEqual(
+      expect.arrayContaining(['authorization', 'content-type']),
+    );
+  });
+
+  it('serves the routes from a throttled $default stage', () => {
+    apiT.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      ApiId: { Ref: logicalId(api, api.httpApi) },
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 500 },
+    });
+  });
+
+  it('rejects route keys it cannot express', () => {
+    expect(httpRouteKey('GET /events/{eventId}').key).toBe('GET /events/{eventId}');
+    expect(httpRouteKey('$default').key).toBe('$default');
+    expect(() => httpRouteKey('FETCH /events')).toThrow(/bad HTTP route key/);
+    expect(() => httpRouteKey('/events')).toThrow(/bad HTTP route key/);
+  });
+});
+
+describe('tables', () => {
+  const toAttr = (k: KeyDef) => ({ AttributeName: k.name, AttributeType: k.type });
+
+  it.each(tables.map((t) => [t.id, t] as const))('%s has the keys of shared/tables.ts', (_id, def: TableDef) => {
+    const table = resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(def)];
+    const keys = [{ AttributeName: def.partitionKey.name, KeyType: 'HASH' }];
+    if (def.sortKey) keys.push({ AttributeName: def.sortKey.name, KeyType: 'RANGE' });
+    expect(table.Properties.KeySchema).toEqual(keys);
+    expect(table.Properties.AttributeDefinitions).toEqual(
+      [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])].map(toAttr),
+    );
+    expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+  });
+
+  it('keeps durable tables (retained, point-in-time recovery) and lets connections go', () => {
+    expect(tables.filter((t) => t.durable).map((t) => t.id)).toEqual(expect.arrayContaining(['Events', 'Entries']));
+    for (const def of tables) {
+      const table = resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(def)];
+      if (def.durable) {
+        expect(table.DeletionPolicy, def.id).toBe('Retain');
+        expect(table.UpdateReplacePolicy, def.id).toBe('Retain');
+        expect(table.Properties.PointInTimeRecoverySpecification, def.id).toEqual({ PointInTimeRecoveryEnabled: true });
+      } else {
+        expect(table.DeletionPolicy, def.id).toBe('Delete');
+      }
+    }
+  });
+
+  it('expires connection rows by TTL', () => {
+    const table = resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(connectionsTable)];
+    expect(table.Properties.TimeToLiveSpecification).toEqual({
+      AttributeName: connectionsTable.timeToLiveAttribute,
+      Enabled: true,
+    });
+  });
+});
+
+describe('admin key', () => {
+  it('is generated by Secrets Manager: long, no punctuation', () => {
+    const [secret] = Object.values(resourcesOf(dataT, 'AWS::SecretsManager::Secret'));
+    const gen = secret.Properties.GenerateSecretString;
+    expect(gen.ExcludePunctuation).toBe(true);
+    expect(gen.PasswordLength).toBeGreaterThanOrEqual(32);
+    expect(secret.Properties.SecretString).toBeUndefined();
+  });
+
+  it('is readable by the create-event function and by no other', () => {
+    const readers = allDefs.filter((def) =>
+      statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue')),
+    );
+    expect(readers.map((d) => d.id)).toEqual([httpRoutes.find((r) => r.routeKey === 'POST /events')!.id]);
+  });
+
+  it('reaches functions as an ARN, never as a value', () => {
+    const secretRef = { Ref: logicalId(data, data.adminKey) };
+    const creator = httpRoutes.find((r) => r.routeKey === 'POST /events')!;
+    expect(resolveImports(envOf(creator)[ENV.adminKeySecretArn])).toEqual(secretRef);
+    for (const def of allDefs) {
+      const env = envOf(def);
+      expect(env[ENV.adminKey], def.id).toBeUndefined();
+      const text = JSON.stringify(resolveImports(env));
+      expect(text, def.id).not.toMatch(/resolve:secretsmanager|SecretString/);
+      if (!def.needs.adminKey) expect(text, def.id).not.toContain(JSON.stringify(secretRef));
+    }
+  });
+});
+
+describe('functions', () => {
+  it('are one per route plus the authorizer, all Node 24 on arm64', () => {
+    const fns = Object.values(resourcesOf(apiT, 'AWS::Lambda::Function'));
+    expect(fns).toHaveLength(allDefs.length);
+    for (const fn of fns) {
+      expect(fn.Properties.Runtime).toBe('nodejs24.x');
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(fn.Properties.MemorySize).toBe(512);
+      expect(fn.Properties.Timeout).toBeLessThanOrEqual(29);
+      expect(fn.Properties.Handler).toBe('index.handler');
+      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+    }
+  });
+
+  it('log to their own log group with a retention', () => {
+    const groups = resourcesOf(apiT, 'AWS::Logs::LogGroup');
+    for (const def of allDefs) {
+      const group = groups[fnResource(def).Properties.LoggingConfig.LogGroup.Ref];
+      expect(group?.Properties.RetentionInDays, def.id).toBe(30);
+    }
+    apiT.resourceCountIs('Custom::LogRetention', 0);
+  });
+
+  it('learn every table name from the env vars shared/tables.ts names', () => {
+    for (const def of allDefs) {
+      const env = resolveImports(envOf(def));
+      for (const table of tables) expect(env[table.envVar], `${def.id} ${table.id}`).toEqual({ Ref: tableId(table) });
+    }
+  });
+
+  it('that manage connections get the stage callback URL; the others do not', () => {
+    const apiRef = { Ref: logicalId(api, api.webSocketApi) };
+    for (const def of allDefs) {
+      const endpoint = envOf(def)[ENV.connectionsEndpoint];
+      if (!def.needs.manageConnections) {
+        expect(endpoint, def.id).toBeUndefined();
+        continue;
+      }
+      const parts = endpoint['Fn::Join'][1] as Json[];
+      expect(parts[0]).toBe('https://');
+      expect(parts).toContainEqual(apiRef);
+      expect(parts.at(-1)).toBe('/live');
+    }
+  });
+});
+
+describe('permissions', () => {
+  const publish = wsRoutes.find((r) => r.routeKey === 'publish')!;
+
+  it('let publish post to connections of the live stage and write entries', () => {
+    const statements = statementsOf(publish);
+    const manage = statements.filter((s) => s.actions.includes('execute-api:ManageConnections'));
+    expect(manage).toHaveLength(1);
+    const arn = JSON.stringify(manage[0]!.resources);
+    expect(arn).toContain(logicalId(api, api.webSocketApi));
+    expect(arn).toContain('/live/*/@connections/*');
+    expect([...tableActions(publish, entriesTable)]).toEqual(expect.arrayContaining([...WRITE_ACTIONS, ...READ_ACTIONS]));
+  });
+
+  it('leave the authorizer read-only: no writes, no connection management', () => {
+    const statements = statementsOf(wsAuthorizer);
+    expect(statements.length).toBeGreaterThan(0);
+    const actions = statements.flatMap((s) => s.actions);
+    for (const action of [...WRITE_ACTIONS, 'execute-api:ManageConnections', 'secretsmanager:GetSecretValue']) {
+      expect(actions).not.toContain(action);
+    }
+  });
+
+  it.each(allDefs.map((d) => [d.id, d] as const))('give %s exactly the table access it declares', (_id, def) => {
+    for (const table of tables) {
+      const actions = tableActions(def, table);
+      const declared = def.needs.tables.find(([t]) => t.id === table.id)?.[1];
+      const writes = WRITE_ACTIONS.filter((a) => actions.has(a));
+      const reads = READ_ACTIONS.filter((a) => actions.has(a));
+      expect(writes, table.id).toEqual(declared === 'readWrite' ? WRITE_ACTIONS : []);
+      expect(reads, table.id).toEqual(declared ? READ_ACTIONS : []);
+    }
+    const manages = statementsOf(def).some((s) => s.actions.includes('execute-api:ManageConnections'));
+    expect(manages).toBe(Boolean(def.needs.manageConnections));
+  });
+
+  it('are granted, never written with wildcard resources for data', () => {
+    for (const def of allDefs) {
+      for (const s of statementsOf(def)) {
+        if (s.actions.some((a) => a.startsWith('dynamodb:'))) expect(s.resources, def.id).not.toContain('*');
+      }
+    }
+  });
+});
+
+describe('outputs', () => {
+  it('print the WebSocket, callback and HTTP URLs and where the admin key lives', () => {
+    const apiOutputs = apiT.toJSON().Outputs as Record<string, Json>;
+    expect(apiOutputs.WebSocketUrl.Value['Fn::Join'][1][0]).toBe('wss://');
+    expect(apiOutputs.CallbackUrl.Value['Fn::Join'][1][0]).toBe('https://');
+    expect(apiOutputs.HttpApiUrl.Value['Fn::Join'][1][0]).toBe('https://');
+    const secretRef = { Ref: logicalId(data, data.adminKey) };
+    expect(resolveImports(apiOutputs.AdminKeySecretArn.Value)).toEqual(secretRef);
+    dataT.hasOutput('AdminKeySecretArn', { Value: secretRef });
+    dataT.hasOutput('AdminKeySecretName', {});
+    const all = JSON.stringify([apiOutputs, dataT.toJSON().Outputs]);
+    expect(all).not.toMatch(/resolve:secretsmanager|SecretString/);
+  });
+
+  it('keep the data stack independent of the API stack', () => {
+    expect(api.dependencies).toContain(data);
+    expect(data.dependencies).not.toContain(api);
+  });
+});
