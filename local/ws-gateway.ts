@@ -417,33 +417,44 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     void work.finally(() => pendingDisconnects.delete(work));
   }
 
+  /** The requestContext API Gateway gives every event of an accepted connection. */
+  function requestContext(
+    conn: Pick<Connection, 'id' | 'connectedAt' | 'identity' | 'authorizer'>,
+    routeKey: string,
+    eventType: 'MESSAGE' | 'DISCONNECT',
+    requestId: string,
+  ) {
+    const now = Date.now();
+    return {
+      routeKey,
+      eventType,
+      extendedRequestId: requestId,
+      requestTime: gatewayTime(now),
+      messageDirection: 'IN',
+      stage,
+      connectedAt: conn.connectedAt,
+      requestTimeEpoch: now,
+      identity: { ...conn.identity },
+      requestId,
+      domainName,
+      connectionId: conn.id,
+      apiId,
+      ...(conn.authorizer && { authorizer: { ...conn.authorizer } }),
+    };
+  }
+
   /** Best effort, like AWS: a failing $disconnect is logged and forgotten. */
   async function invokeDisconnect(conn: Pick<Connection, 'id' | 'connectedAt' | 'identity' | 'authorizer'>, code: number, reason: string): Promise<void> {
     stats.disconnects += 1;
     const route = routes.get('$disconnect');
     if (!route) return;
-    const requestId = gatewayId();
-    const now = Date.now();
     const event = {
       headers: { Host: domainName, 'x-api-key': '', 'X-Forwarded-For': '', 'x-restapi': '' },
       multiValueHeaders: { Host: [domainName], 'x-api-key': [''], 'X-Forwarded-For': [''], 'x-restapi': [''] },
       requestContext: {
-        routeKey: '$disconnect',
+        ...requestContext(conn, '$disconnect', 'DISCONNECT', gatewayId()),
         disconnectStatusCode: code,
-        eventType: 'DISCONNECT',
-        extendedRequestId: requestId,
-        requestTime: gatewayTime(now),
-        messageDirection: 'IN',
         disconnectReason: reason,
-        stage,
-        connectedAt: conn.connectedAt,
-        requestTimeEpoch: now,
-        identity: { ...conn.identity },
-        requestId,
-        domainName,
-        connectionId: conn.id,
-        apiId,
-        ...(conn.authorizer && { authorizer: { ...conn.authorizer } }),
       },
       isBase64Encoded: false,
     };
@@ -480,25 +491,8 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
       sendText(conn, JSON.stringify({ message: 'Forbidden', connectionId: conn.id, requestId }));
       return;
     }
-    const now = Date.now();
     const event = {
-      requestContext: {
-        routeKey,
-        messageId: gatewayId(),
-        eventType: 'MESSAGE',
-        extendedRequestId: requestId,
-        requestTime: gatewayTime(now),
-        messageDirection: 'IN',
-        stage,
-        connectedAt: conn.connectedAt,
-        requestTimeEpoch: now,
-        identity: { ...conn.identity },
-        requestId,
-        domainName,
-        connectionId: conn.id,
-        apiId,
-        ...(conn.authorizer && { authorizer: { ...conn.authorizer } }),
-      },
+      requestContext: { ...requestContext(conn, routeKey, 'MESSAGE', requestId), messageId: gatewayId() },
       body,
       isBase64Encoded: isBinary,
     };
