@@ -1,12 +1,17 @@
-// $connect: records the connection (and counts the viewer) so fan-out reaches it from this moment.
+// $connect: records the connection (and counts the viewer) so delivery reaches it from this moment.
 import middy from '@middy/core';
 import { container } from './lib/container';
 import { callerOf, type WsEvent, type WsResult } from './lib/ws';
 
 async function main(event: WsEvent): Promise<WsResult> {
   const { connectionId, eventId, role } = callerOf(event);
+  const { connections, eventStore } = container();
+  // Read before the row exists: any change numbered after this is owed to the connection, and any
+  // change committed before the read came before the handshake (sync covers it).
+  const current = await eventStore.get(eventId);
+  if (!current) return { statusCode: 404 };
   const connectedAt = new Date(event.requestContext.connectedAt ?? Date.now()).toISOString();
-  const added = await container().connections.add({ connectionId, eventId, role, connectedAt });
+  const added = await connections.add({ connectionId, eventId, role, connectedAt, fromChange: current.lastChange });
   return { statusCode: added ? 200 : 404 };
 }
 

@@ -1,6 +1,6 @@
 // Stateful resources (tables, the organiser's admin key), kept apart so the API stack can be replaced freely.
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, StreamViewType, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { tables, type KeyDef, type TableDef } from '../shared/tables';
@@ -40,7 +40,7 @@ export class StatefulStack extends Stack {
   }
 
   private table(def: TableDef): Table {
-    return new Table(this, def.id, {
+    const table = new Table(this, def.id, {
       partitionKey: key(def.partitionKey),
       ...(def.sortKey ? { sortKey: key(def.sortKey) } : {}),
       ...(def.timeToLiveAttribute ? { timeToLiveAttribute: def.timeToLiveAttribute } : {}),
@@ -48,6 +48,8 @@ export class StatefulStack extends Stack {
       // Connection rows are rebuilt by reconnecting clients; everything else is the event's record.
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: def.durable },
       removalPolicy: def.durable ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      ...(def.stream ? { stream: StreamViewType[def.stream] } : {}),
     });
+    return table;
   }
 }

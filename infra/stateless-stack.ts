@@ -14,12 +14,15 @@ import {
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { ArnPrincipal } from 'aws-cdk-lib/aws-iam';
+import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { ENV, tableEnv } from '../shared/config';
-import { httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
-import { connectionsTable, entriesTable, eventsTable, requestsTable, type TableDef } from '../shared/tables';
+import { ENV, TABLES, type TableNames, tableEnv } from '../shared/config';
+import { deliveryWake, deliveryWorker, httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import type { TableDef } from '../shared/tables';
 import { LivecastFunction } from './livecast-function';
 import type { LivecastTables, TableId } from './stateful-stack';
 
@@ -45,6 +48,7 @@ export class StatelessStack extends Stack {
   readonly httpStage: HttpStage;
   /** Every function, keyed by its id in shared/routes.ts. */
   readonly functions: Readonly<Record<string, NodejsFunction>>;
+  readonly deliveryWorker: NodejsFunction;
 
   private readonly tables: LivecastTables;
   private readonly adminKey: ISecret;
@@ -67,6 +71,25 @@ export class StatelessStack extends Stack {
       autoDeploy: true,
       throttle: props.wsThrottle ?? { rateLimit: 2_000, burstLimit: 1_000 },
     });
+
+    // Delivery first: the functions that start workers need the worker's name.
+    this.deliveryWorker = this.fn(deliveryWorker, Duration.seconds(deliveryWorker.timeoutSeconds));
+    // Its successor is itself. An identity policy naming its own ARN would make the function depend on
+    // itself; a resource policy for its role does not.
+    this.deliveryWorker.addPermission('InvokedByItself', {
+      principal: new ArnPrincipal(this.deliveryWorker.role!.roleArn),
+      action: 'lambda:InvokeFunction',
+    });
+    const wake = this.fn(deliveryWake);
+    wake.addEventSource(
+      new DynamoEventSource(this.streamTable(deliveryWake.stream.table), {
+        startingPosition: StartingPosition.LATEST,
+        batchSize: deliveryWake.stream.batchSize,
+        maxBatchingWindow: Duration.seconds(deliveryWake.stream.maxBatchingWindowSeconds),
+        retryAttempts: deliveryWake.stream.retryAttempts,
+        bisectBatchOnError: true,
+      }),
+    );
 
     const authorizerFn = this.fn(wsAuthorizer, Duration.seconds(10));
     const authorizer = new WebSocketLambdaAuthorizer(`${wsAuthorizer.id}Authorizer`, authorizerFn, {
@@ -126,16 +149,15 @@ export class StatelessStack extends Stack {
   private fn(def: FunctionDef, timeout?: Duration): NodejsFunction {
     const { needs } = def;
     const environment: Record<string, string> = {
-      ...tableEnv({
-        events: this.table(eventsTable).tableName,
-        entries: this.table(entriesTable).tableName,
-        requests: this.table(requestsTable).tableName,
-        connections: this.table(connectionsTable).tableName,
-      }),
+      ...tableEnv(
+        Object.fromEntries(Object.entries(TABLES).map(([k, def]) => [k, this.table(def).tableName])) as TableNames,
+      ),
       // callbackUrl is built from the API id and the stage's literal name, not from the stage resource, so
       // functions that are integrations of the API can carry it without a dependency cycle.
       ...(needs.manageConnections ? { [ENV.connectionsEndpoint]: this.webSocketStage.callbackUrl } : {}),
       ...(needs.adminKey ? { [ENV.adminKeySecretArn]: this.adminKey.secretArn } : {}),
+      // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
+      ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
     };
     const { fn } = new LivecastFunction(this, def.id, { entry: def.entry, environment, ...(timeout ? { timeout } : {}) });
 
@@ -146,9 +168,16 @@ export class StatelessStack extends Stack {
     }
     if (needs.manageConnections) this.webSocketStage.grantManagementApiAccess(fn);
     if (needs.adminKey) this.adminKey.grantRead(fn);
+    if (needs.startWorkers && this.deliveryWorker) this.deliveryWorker.grantInvoke(fn);
 
     this.built[def.id] = fn;
     return fn;
+  }
+
+  private streamTable(def: TableDef): ITable {
+    const table = this.table(def);
+    if (!def.stream || !table.tableStreamArn) throw new Error(`table '${def.id}' has no stream to consume`);
+    return table;
   }
 
   private table(def: TableDef): ITable {

@@ -7,15 +7,14 @@ import {
   ResourceInUseException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import { TABLES, type TableNames } from '../shared/config';
 import { type TableDef, tables } from '../shared/tables';
 
-export type TableNames = { events: string; entries: string; requests: string; connections: string };
+export type { TableNames };
 
 /** Physical names for a stage: `<prefix>-<Id>`, so several stages can share one DynamoDB Local. */
 export function tableNames(prefix: string): TableNames {
-  const name = (def: TableDef) => `${prefix}-${def.id}`;
-  const [events, entries, requests, connections] = tables.map(name) as [string, string, string, string];
-  return { events, entries, requests, connections };
+  return Object.fromEntries(Object.entries(TABLES).map(([k, def]) => [k, `${prefix}-${def.id}`])) as TableNames;
 }
 
 export async function createTables(client: DynamoDBClient, prefix: string): Promise<TableNames> {
@@ -25,7 +24,15 @@ export async function createTables(client: DynamoDBClient, prefix: string): Prom
     const KeySchema: KeySchemaElement[] = keys.map((k, i) => ({ AttributeName: k.name, KeyType: i === 0 ? 'HASH' : 'RANGE' }));
     const AttributeDefinitions: AttributeDefinition[] = keys.map((k) => ({ AttributeName: k.name, AttributeType: k.type }));
     try {
-      await client.send(new CreateTableCommand({ TableName, KeySchema, AttributeDefinitions, BillingMode: 'PAY_PER_REQUEST' }));
+      await client.send(
+        new CreateTableCommand({
+          TableName,
+          KeySchema,
+          AttributeDefinitions,
+          BillingMode: 'PAY_PER_REQUEST',
+          ...(def.stream ? { StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } } : {}),
+        }),
+      );
       if (def.timeToLiveAttribute) {
         await client.send(
           new UpdateTimeToLiveCommand({

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Context } from 'aws-lambda';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { type AwsLimits, Limiter, describeLimits, waitUntil } from './aws-limits';
 import { listen } from './errors';
 import { gatewayId, gatewayTime, lambdaContext } from './lambda-context';
 
@@ -70,8 +71,13 @@ export interface WsGatewayOptions {
    * to true to get AWS's reordering when testing that the handlers tolerate it.
    */
   readonly concurrentMessages?: boolean;
-  /** See ManagementInterceptor. */
+  /** See ManagementInterceptor. Runs after `limits`, on calls they let through. */
   readonly interceptManagement?: ManagementInterceptor;
+  /**
+   * AWS's @connections limits (latency, account token bucket, injected 410s), applied to every
+   * management call, real and virtual connections alike. Unset: none, and no per-call cost.
+   */
+  readonly limits?: AwsLimits;
   /** Named in the port-in-use error. */
   readonly portEnvVar?: string;
   /** Lifecycle and failure lines only; nothing is logged per message or per post. */
@@ -92,6 +98,30 @@ export interface WsGatewayStats {
   deletes: number;
   /** Calls answered by the interceptor instead of the gateway. */
   intercepted: number;
+  /** Virtual connections now (connectionsOpen counts sockets only). */
+  virtualConnectionsOpen: number;
+  /** Of postsOut, those delivered to virtual connections. */
+  virtualPostsOut: number;
+  /** `limits`: calls answered 429 LimitExceededException by the token bucket. */
+  throttled: number;
+  /** `limits`: posts answered 410 by the goneRate draw (also counted in postsGone). */
+  injectedGone: number;
+  /** `limits`: calls held for latency, the sum and the largest of what they were held (ms). */
+  delayedCalls: number;
+  delayTotalMs: number;
+  delayMaxMs: number;
+}
+
+/** Options of addVirtualConnections. */
+export interface VirtualConnectionOptions {
+  /** Each post's body (the received bytes, not a copy: copy it to keep it past the call), and `performance.now()` at delivery. */
+  readonly onMessage?: (connectionId: string, data: Buffer, receivedAt: number) => void;
+  /**
+   * The gateway ended a virtual connection: DeleteConnection (`deleted`), an injected 410
+   * (`gone`), or a post over 128 KiB (`tooLarge`; AWS closes such a socket with 1009). Not called
+   * for removeVirtualConnections. No $disconnect runs for virtual connections: no $connect did.
+   */
+  readonly onClose?: (connectionId: string, cause: 'deleted' | 'gone' | 'tooLarge') => void;
 }
 
 export interface WsGateway {
@@ -100,8 +130,19 @@ export interface WsGateway {
   readonly url: string;
   /** `http://host:port`, what ApiGatewayManagementApiClient takes as `endpoint`. */
   readonly managementEndpoint: string;
+  /** Open sockets; virtual connections are counted by virtualCount(). */
   connectionCount(): number;
   stats(): WsGatewayStats;
+  /**
+   * Connections without a socket that take posts like real ones (answers, limits, counters), so
+   * a machine can simulate 100,000 viewers. The caller picks the ids (e.g. `v-000123`); an id
+   * shaped like a gateway-issued one (15 base64 characters and `=`) is refused so the two can
+   * never collide, as is one already in use. All or nothing: on a refused id none is added.
+   */
+  addVirtualConnections(ids: readonly string[], opts?: VirtualConnectionOptions): void;
+  /** Drops them silently (unknown ids are ignored): the caller ending its own simulation. */
+  removeVirtualConnections(ids: readonly string[]): void;
+  virtualCount(): number;
   /** Closes every socket (each gets its $disconnect), stops listening. */
   close(): Promise<void>;
 }
@@ -136,6 +177,18 @@ interface Connection {
   lifeTimer: NodeJS.Timeout | undefined;
 }
 
+/**
+ * One per addVirtualConnections call, shared by its ids: 100,000 virtual connections then cost
+ * a Map entry each and nothing more (about 10 MB with their id strings).
+ */
+interface VirtualGroup {
+  readonly onMessage: VirtualConnectionOptions['onMessage'];
+  readonly onClose: VirtualConnectionOptions['onClose'];
+  readonly connectedAt: number;
+  /** GetConnection's answer, built once: a virtual connection never sends, so it never changes. */
+  readonly info: string;
+}
+
 interface Outcome {
   readonly status: number;
   readonly errorType?: string;
@@ -150,12 +203,14 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
   const maxLifetimeMs = opts.maxLifetimeMs ?? twoHours;
   const concurrent = opts.concurrentMessages ?? false;
   const intercept = opts.interceptManagement;
+  const limiter = opts.limits ? new Limiter(opts.limits) : undefined;
   const log = opts.log ?? ((line: string) => console.log(line));
   const routes = opts.routes;
   const methodArn = `arn:aws:execute-api:local:000000000000:${apiId}/${stage}/$connect`;
   const stagePrefix = `/${stage}/@connections/`;
 
   const connections = new Map<string, Connection>();
+  const virtuals = new Map<string, VirtualGroup>();
   const handshakes = new Set<Duplex>();
   const pendingDisconnects = new Set<Promise<void>>();
   const stats: WsGatewayStats = {
@@ -171,6 +226,13 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     gets: 0,
     deletes: 0,
     intercepted: 0,
+    virtualConnectionsOpen: 0,
+    virtualPostsOut: 0,
+    throttled: 0,
+    injectedGone: 0,
+    delayedCalls: 0,
+    delayTotalMs: 0,
+    delayMaxMs: 0,
   };
   let closing = false;
   let domainName = '';
@@ -565,9 +627,32 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
 
   /**
    * Every management call goes through here, HTTP-free, so limit imitation (latency, 429s,
-   * injected 410s, virtual connections) has one place to hook in.
+   * injected 410s) applies to POST, GET and DELETE, to real and virtual connections alike.
    */
   async function manage(call: ManagementCall, data: Buffer | undefined): Promise<Outcome> {
+    // Without limits this branch is the whole cost.
+    if (limiter !== undefined) {
+      // Decided on arrival (see Limiter), acted on at answer time: the delivery, the removal of
+      // a connection drawn gone, and the answer all happen once the latency has passed.
+      const verdict = limiter.arrive(call.op === 'post');
+      const delay = limiter.delayMs();
+      if (delay > 0) {
+        stats.delayedCalls += 1;
+        stats.delayTotalMs += delay;
+        if (delay > stats.delayMaxMs) stats.delayMaxMs = delay;
+        await waitUntil(performance.now() + delay);
+      }
+      if (verdict === 'throttled') {
+        stats.throttled += 1;
+        return throttled;
+      }
+      if (verdict === 'gone') {
+        stats.injectedGone += 1;
+        stats.postsGone += 1;
+        drop(call.connectionId);
+        return gone;
+      }
+    }
     if (intercept) {
       const refusal = await intercept(call);
       if (refusal) {
@@ -578,6 +663,8 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     }
     const conn = connections.get(call.connectionId);
     if (!conn || conn.ended || conn.ws.readyState !== WebSocket.OPEN) {
+      const virtual = virtuals.get(call.connectionId);
+      if (virtual !== undefined) return manageVirtual(call, data, virtual);
       if (call.op === 'post') stats.postsGone += 1;
       return gone;
     }
@@ -610,6 +697,93 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     }
   }
 
+  function manageVirtual(call: ManagementCall, data: Buffer | undefined, virtual: VirtualGroup): Outcome {
+    switch (call.op) {
+      case 'post':
+        if (call.bytes > maxMessageBytes) {
+          stats.postsTooLarge += 1;
+          endVirtual(call.connectionId, virtual, 'tooLarge');
+          return tooLarge;
+        }
+        stats.postsOut += 1;
+        stats.virtualPostsOut += 1;
+        if (virtual.onMessage !== undefined) {
+          try {
+            virtual.onMessage(call.connectionId, data ?? emptyBuffer, performance.now());
+          } catch (err) {
+            // The simulation's own bug: the post was delivered all the same.
+            log(`ws: onMessage threw for virtual ${call.connectionId}: ${describe(err)}`);
+          }
+        }
+        return ok;
+      case 'get':
+        stats.gets += 1;
+        return { status: 200, body: virtual.info };
+      case 'delete':
+        stats.deletes += 1;
+        endVirtual(call.connectionId, virtual, 'deleted');
+        return { status: 204 };
+    }
+  }
+
+  function endVirtual(id: string, virtual: VirtualGroup, cause: 'deleted' | 'gone' | 'tooLarge'): void {
+    virtuals.delete(id);
+    if (virtual.onClose === undefined) return;
+    try {
+      virtual.onClose(id, cause);
+    } catch (err) {
+      log(`ws: onClose threw for virtual ${id}: ${describe(err)}`);
+    }
+  }
+
+  /** An injected 410 makes the connection really gone, as when a phone drops. */
+  function drop(id: string): void {
+    const conn = connections.get(id);
+    if (conn !== undefined) return end(conn, 1001, 'Going away', true);
+    const virtual = virtuals.get(id);
+    if (virtual !== undefined) endVirtual(id, virtual, 'gone');
+  }
+
+  // ---- virtual connections ---------------------------------------------------------------------
+
+  function addVirtualConnections(ids: readonly string[], vopts: VirtualConnectionOptions = {}): void {
+    if (closing) throw new Error('the gateway is closed');
+    const connectedAt = Date.now();
+    const at = new Date(connectedAt).toISOString();
+    const group: VirtualGroup = {
+      onMessage: vopts.onMessage,
+      onClose: vopts.onClose,
+      connectedAt,
+      info: JSON.stringify({
+        connectedAt: at,
+        // A documentation address (RFC 5737): plausible, and obviously not a real viewer.
+        identity: { sourceIp: '192.0.2.1', userAgent: 'livecast-virtual' },
+        lastActiveAt: at,
+      }),
+    };
+    for (let i = 0; i < ids.length; i += 1) {
+      const id = ids[i] as string;
+      const problem =
+        typeof id !== 'string' || id.length === 0
+          ? 'is empty'
+          : gatewayIdShape.test(id)
+            ? 'has the shape of a gateway-issued id'
+            : connections.has(id) || virtuals.has(id)
+              ? 'is already in use'
+              : undefined;
+      if (problem !== undefined) {
+        // All or nothing: a half-added batch would leave the caller guessing which ids exist.
+        for (let j = 0; j < i; j += 1) virtuals.delete(ids[j] as string);
+        throw new Error(`virtual connection id ${JSON.stringify(id)} ${problem}`);
+      }
+      virtuals.set(id, group);
+    }
+  }
+
+  function removeVirtualConnections(ids: readonly string[]): void {
+    for (const id of ids) virtuals.delete(id);
+  }
+
   function respond(res: http.ServerResponse, outcome: Outcome): void {
     // Built by hand, not spread from a template: this runs once per post of every fan-out.
     const body = outcome.body ?? '';
@@ -631,6 +805,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
   // ---- lifecycle -------------------------------------------------------------------------------
 
   const port = await listen(server, opts.port, host, opts.portEnvVar ?? 'WS_PORT', 'WebSocket gateway');
+  if (limiter !== undefined && opts.limits !== undefined) log(`ws: imitating AWS limits on @connections: ${describeLimits(opts.limits, limiter.seed)}`);
   const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   domainName = authority;
 
@@ -643,6 +818,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     await Promise.all([...pendingDisconnects]);
     // Give clients a moment to answer the close frame so they see a clean close, then cut.
     await Promise.all(sockets.map((ws) => closedOrCut(ws)));
+    virtuals.clear();
     wss.close();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -655,7 +831,10 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     url: `ws://${authority}`,
     managementEndpoint: `http://${authority}`,
     connectionCount: () => connections.size,
-    stats: () => ({ ...stats, connectionsOpen: connections.size }),
+    stats: () => ({ ...stats, connectionsOpen: connections.size, virtualConnectionsOpen: virtuals.size }),
+    addVirtualConnections,
+    removeVirtualConnections,
+    virtualCount: () => virtuals.size,
     close,
   };
 }
@@ -665,6 +844,9 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
 const emptyBuffer = Buffer.alloc(0);
 const ok: Outcome = { status: 200 };
 const gone: Outcome = { status: 410, errorType: 'GoneException', body: '{"message":"The connection is gone."}' };
+const throttled: Outcome = { status: 429, errorType: 'LimitExceededException', body: '{"message":"Rate exceeded"}' };
+/** What gatewayId() issues; virtual ids must not look like it, so they can never collide with a real one. */
+const gatewayIdShape = /^[A-Za-z0-9+/]{15}=$/;
 const tooLarge: Outcome = {
   status: 413,
   errorType: 'PayloadTooLargeException',

@@ -1,6 +1,20 @@
 // Runtime configuration: read once from the environment, validated, then passed in.
 import { z } from 'zod';
-import { connectionsTable, entriesTable, eventsTable, requestsTable } from './tables';
+import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, requestsTable } from './tables';
+
+/** Every table under the name the configuration gives it. */
+export const TABLES = {
+  events: eventsTable,
+  entries: entriesTable,
+  changes: changesTable,
+  requests: requestsTable,
+  connections: connectionsTable,
+  delivery: deliveryTable,
+} as const;
+
+export type TableKey = keyof typeof TABLES;
+export type TableNames = Record<TableKey, string>;
+const tableKeys = Object.keys(TABLES) as TableKey[];
 
 /** Environment variable names, shared by the CDK stack, the local stage and the functions. */
 export const ENV = {
@@ -10,25 +24,37 @@ export const ENV = {
   adminKey: 'LIVECAST_ADMIN_KEY',
   adminKeySecretArn: 'LIVECAST_ADMIN_KEY_SECRET_ARN',
   local: 'LIVECAST_LOCAL',
-  fanoutConcurrency: 'LIVECAST_FANOUT_CONCURRENCY',
+  lambdaEndpoint: 'LIVECAST_LAMBDA_ENDPOINT',
+  workerFunction: 'LIVECAST_WORKER_FUNCTION',
+  deliveryBudget: 'LIVECAST_DELIVERY_BUDGET',
+  postTransport: 'LIVECAST_POST_TRANSPORT',
+  workerIdleMs: 'LIVECAST_WORKER_IDLE_MS',
+  workerInFlight: 'LIVECAST_WORKER_IN_FLIGHT',
   logLevel: 'LIVECAST_LOG_LEVEL',
 } as const;
 
 const schema = z.object({
   region: z.string().min(1).default('us-east-1'),
-  tables: z.object({
-    events: z.string().min(1),
-    entries: z.string().min(1),
-    requests: z.string().min(1),
-    connections: z.string().min(1),
-  }),
+  tables: z.object(Object.fromEntries(tableKeys.map((k) => [k, z.string().min(1)])) as Record<TableKey, z.ZodString>),
   dynamoEndpoint: z.url().optional(),
   connectionsEndpoint: z.url().optional(),
   adminKey: z.string().min(16).optional(),
   adminKeySecretArn: z.string().min(1).optional(),
   /** The local stage: static dummy credentials, plain-HTTP endpoints. */
   local: z.boolean(),
-  fanoutConcurrency: z.coerce.number().int().min(1).max(1000).default(32),
+  /** The local stage's Lambda Invoke API (deployed: the real one). */
+  lambdaEndpoint: z.url().optional(),
+  /** The delivery worker function that the wake-up trigger starts. */
+  workerFunction: z.string().min(1).optional(),
+  /**
+   * @connections requests per second that delivery may spend, across all shards of an event: a safe
+   * share of the account's 10,000/s (inbound WebSocket messages and the HTTP API spend the rest).
+   */
+  deliveryBudget: z.coerce.number().positive().max(1_000_000).default(7_000),
+  /** `signed`: the lean SigV4 poster; `sdk`: the SDK's PostToConnectionCommand (for comparison). */
+  postTransport: z.enum(['signed', 'sdk']).default('signed'),
+  workerIdleMs: z.coerce.number().int().min(0).default(10_000),
+  workerInFlight: z.coerce.number().int().min(1).max(1_000).default(64),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
@@ -41,18 +67,19 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse({
     region: env[ENV.region] || undefined,
-    tables: {
-      events: env[eventsTable.envVar],
-      entries: env[entriesTable.envVar],
-      requests: env[requestsTable.envVar],
-      connections: env[connectionsTable.envVar],
-    },
+    tables: Object.fromEntries(tableKeys.map((k) => [k, env[TABLES[k].envVar]])),
     dynamoEndpoint: env[ENV.dynamoEndpoint] || undefined,
     connectionsEndpoint: env[ENV.connectionsEndpoint] || undefined,
     adminKey: env[ENV.adminKey] || undefined,
     adminKeySecretArn: env[ENV.adminKeySecretArn] || undefined,
     local: env[ENV.local] === '1' || env[ENV.local] === 'true',
-    fanoutConcurrency: env[ENV.fanoutConcurrency] || undefined,
+    lambdaEndpoint: env[ENV.lambdaEndpoint] || undefined,
+    // Inside the worker itself, Lambda names the function.
+    workerFunction: env[ENV.workerFunction] || env.AWS_LAMBDA_FUNCTION_NAME || undefined,
+    deliveryBudget: env[ENV.deliveryBudget] || undefined,
+    postTransport: env[ENV.postTransport] || undefined,
+    workerIdleMs: env[ENV.workerIdleMs] || undefined,
+    workerInFlight: env[ENV.workerInFlight] || undefined,
     logLevel: env[ENV.logLevel] || undefined,
   });
   if (!parsed.success) {
@@ -63,11 +90,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** The environment a deployment or the local stage hands to every function, given table names. */
-export function tableEnv(names: { events: string; entries: string; requests: string; connections: string }) {
-  return {
-    [eventsTable.envVar]: names.events,
-    [entriesTable.envVar]: names.entries,
-    [requestsTable.envVar]: names.requests,
-    [connectionsTable.envVar]: names.connections,
-  };
+export function tableEnv(names: TableNames): Record<string, string> {
+  return Object.fromEntries(tableKeys.map((k) => [TABLES[k].envVar, names[k]]));
 }

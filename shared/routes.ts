@@ -1,7 +1,7 @@
 // The route table: which handler module serves which route, and what it may touch. Read by the CDK
 // stack (functions, routes, grants) and by the local stage (which handler to invoke), so the two
 // cannot drift apart.
-import { connectionsTable, entriesTable, eventsTable, requestsTable, type TableDef } from './tables';
+import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, requestsTable, type TableDef } from './tables';
 
 export type Access = 'read' | 'readWrite';
 
@@ -11,6 +11,8 @@ export interface Needs {
   readonly manageConnections?: boolean;
   /** Reads the organiser's admin key. */
   readonly adminKey?: boolean;
+  /** Starts delivery workers (asynchronous invocations of `deliveryWorker`). */
+  readonly startWorkers?: boolean;
 }
 
 export interface FunctionDef {
@@ -32,12 +34,13 @@ export interface HttpRouteDef extends FunctionDef {
   readonly routeKey: string;
 }
 
+/** The reporter's writes: the event's counters, the entry, its change log line, the request record; the ack. */
 const writer: Needs = {
   tables: [
     [eventsTable, 'readWrite'],
     [entriesTable, 'readWrite'],
+    [changesTable, 'readWrite'],
     [requestsTable, 'readWrite'],
-    [connectionsTable, 'readWrite'],
   ],
   manageConnections: true,
 };
@@ -101,3 +104,32 @@ export const httpRoutes: readonly HttpRouteDef[] = [
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
 ];
+
+/**
+ * Delivery. The wake-up trigger reads the Changes table's stream and starts a worker on every shard
+ * of the changed event that has none; each worker sweeps its shard's connections until idle.
+ */
+export const deliveryWorker = {
+  id: 'DeliveryWorker',
+  entry: 'functions/delivery-worker.ts',
+  /** Lambda's maximum: a worker hands over to a successor before it. */
+  timeoutSeconds: 900,
+  needs: {
+    tables: [
+      [eventsTable, 'readWrite'], // a gone connection is uncounted
+      [changesTable, 'read'],
+      [connectionsTable, 'readWrite'],
+      [deliveryTable, 'readWrite'],
+    ],
+    manageConnections: true,
+    startWorkers: true,
+  },
+} as const satisfies FunctionDef & { timeoutSeconds: number };
+
+export const deliveryWake = {
+  id: 'DeliveryWake',
+  entry: 'functions/delivery-wake.ts',
+  /** The stream it consumes, with the event source mapping's batching. */
+  stream: { table: changesTable, batchSize: 100, maxBatchingWindowSeconds: 0, retryAttempts: 10 },
+  needs: { tables: [[deliveryTable, 'read']], startWorkers: true },
+} as const satisfies FunctionDef & { stream: object };

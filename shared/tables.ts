@@ -15,6 +15,8 @@ export interface TableDef {
   readonly partitionKey: KeyDef;
   readonly sortKey?: KeyDef;
   readonly timeToLiveAttribute?: string;
+  /** A DynamoDB stream of the items' new images, for the triggers that consume it. */
+  readonly stream?: 'NEW_IMAGE';
   /** Long-lived data: retained when the stack goes, point-in-time recovery on. */
   readonly durable: boolean;
 }
@@ -27,12 +29,27 @@ export const eventsTable = {
   durable: true,
 } as const satisfies TableDef;
 
-/** One item per entry, keyed by the gapless per-event seq so the timeline is a single Query. */
+/** One item per entry (its current state), keyed by the gapless per-event seq so the timeline is a single Query. */
 export const entriesTable = {
   id: 'Entries',
   envVar: 'LIVECAST_TABLE_ENTRIES',
   partitionKey: { name: 'eventId', type: 'S' },
   sortKey: { name: 'seq', type: 'N' },
+  durable: true,
+} as const satisfies TableDef;
+
+/**
+ * The event's change log: one item per publish, edit, delete or pin, numbered 1, 2, 3… per event
+ * (`changeNo`) in the same transaction as the change, holding the entry's state after it. Delivery
+ * reads "what changed after N" from here (every revision, in order); its stream wakes delivery up;
+ * the replay's export reads every revision from here.
+ */
+export const changesTable = {
+  id: 'Changes',
+  envVar: 'LIVECAST_TABLE_CHANGES',
+  partitionKey: { name: 'eventId', type: 'S' },
+  sortKey: { name: 'changeNo', type: 'N' },
+  stream: 'NEW_IMAGE',
   durable: true,
 } as const satisfies TableDef;
 
@@ -62,7 +79,19 @@ export const connectionsTable = {
   durable: false,
 } as const satisfies TableDef;
 
-export const tables = [eventsTable, entriesTable, requestsTable, connectionsTable] as const;
+/**
+ * Delivery's coordination: one item per (event, connection shard) — `<eventId>#<shard>` — holding the
+ * lease of the worker that delivers to that shard and the change number every connection of the
+ * shard had been sent when the last worker let go.
+ */
+export const deliveryTable = {
+  id: 'Delivery',
+  envVar: 'LIVECAST_TABLE_DELIVERY',
+  partitionKey: { name: 'pk', type: 'S' },
+  durable: false,
+} as const satisfies TableDef;
+
+export const tables = [eventsTable, entriesTable, changesTable, requestsTable, connectionsTable, deliveryTable] as const;
 
 /** Fixed by the data layout: changing it would strand existing connection rows. */
 export const CONNECTION_SHARDS = 16;

@@ -1,15 +1,30 @@
 // Everything a handler needs, built once per container on first use (never at import time).
-import { createDynamoClient, createManagementClient, createSecretsClient } from '../../shared/adapters/aws-clients';
+import {
+  createDynamoClient,
+  createLambdaClient,
+  createManagementClient,
+  createSecretsClient,
+} from '../../shared/adapters/aws-clients';
 import { type AdminKeySource, secretAdminKey, staticAdminKey } from '../../shared/adapters/admin-key';
 import { DynamoConnectionStore } from '../../shared/adapters/dynamo-connection-store';
 import { DynamoEntryStore } from '../../shared/adapters/dynamo-entry-store';
 import { DynamoEventStore } from '../../shared/adapters/dynamo-event-store';
+import { DynamoLeaseStore } from '../../shared/adapters/dynamo-lease-store';
+import { LambdaWorkerStarter } from '../../shared/adapters/lambda-worker-starter';
 import { ManagementApiGateway } from '../../shared/adapters/management-gateway';
+import { SignedPoster } from '../../shared/adapters/signed-poster';
 import { type Config, loadConfig } from '../../shared/config';
 import { EventService } from '../../shared/domain/event-service';
-import { DirectFanout } from '../../shared/domain/fanout';
 import { LiveService } from '../../shared/domain/live-service';
-import type { ConnectionGateway, ConnectionStore, Logger } from '../../shared/domain/ports';
+import type {
+  ConnectionGateway,
+  ConnectionStore,
+  EntryStore,
+  EventStore,
+  LeaseStore,
+  Logger,
+  WorkerStarter,
+} from '../../shared/domain/ports';
 import { createLogger } from '../../shared/logger';
 
 export interface Container {
@@ -17,9 +32,22 @@ export interface Container {
   log: Logger;
   events: EventService;
   live: LiveService;
+  eventStore: EventStore;
+  entries: EntryStore;
   connections: ConnectionStore;
+  leases: LeaseStore;
+  /** Replies to one connection (acks, sync): the SDK client. */
   gateway: ConnectionGateway;
+  /** The fan-out's hot path: the lean signed poster unless configured otherwise. */
+  deliveryGateway: ConnectionGateway;
+  workers: WorkerStarter;
   adminKey: AdminKeySource;
+}
+
+/** Defers building a client until first use: most functions never touch most clients. */
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
 }
 
 export function buildContainer(config: Config): Container {
@@ -29,12 +57,24 @@ export function buildContainer(config: Config): Container {
   const eventStore = new DynamoEventStore(db, config.tables.events);
   const entries = new DynamoEntryStore(db, config.tables);
   const connections = new DynamoConnectionStore(db, config.tables, clock);
-  // Built lazily too: the HTTP functions have no management endpoint and never post.
-  let gateway: ConnectionGateway | undefined;
-  const lazyGateway: ConnectionGateway = {
-    post: (id, payload) => (gateway ??= new ManagementApiGateway(createManagementClient(config))).post(id, payload),
-  };
-  const broadcaster = new DirectFanout({ connections, gateway: lazyGateway, log, concurrency: config.fanoutConcurrency });
+  const management = lazy(() => createManagementClient(config));
+  const sdkGateway = lazy(() => new ManagementApiGateway(management()));
+  const signedPoster = lazy(
+    () =>
+      new SignedPoster({
+        endpoint: config.connectionsEndpoint ?? '',
+        region: config.region,
+        credentials: () => management().config.credentials(),
+        maxSockets: config.workerInFlight * 2,
+      }),
+  );
+  const gateway: ConnectionGateway = { post: (id, payload) => sdkGateway().post(id, payload) };
+  const deliveryGateway: ConnectionGateway =
+    config.postTransport === 'sdk' ? gateway : { post: (id, payload) => signedPoster().post(id, payload) };
+  const starter = lazy(() => {
+    if (!config.workerFunction) throw new Error('LIVECAST_WORKER_FUNCTION is not set');
+    return new LambdaWorkerStarter(createLambdaClient(config), config.workerFunction);
+  });
   const adminKey = config.adminKey
     ? staticAdminKey(config.adminKey)
     : config.adminKeySecretArn
@@ -44,9 +84,14 @@ export function buildContainer(config: Config): Container {
     config,
     log,
     events: new EventService({ events: eventStore, entries, clock }),
-    live: new LiveService({ events: eventStore, entries, gateway: lazyGateway, broadcaster, clock, log }),
+    live: new LiveService({ events: eventStore, entries, gateway, clock, log }),
+    eventStore,
+    entries,
     connections,
-    gateway: lazyGateway,
+    leases: new DynamoLeaseStore(db, config.tables.delivery),
+    gateway,
+    deliveryGateway,
+    workers: { start: (eventId, shard) => starter().start(eventId, shard) },
     adminKey,
   };
 }

@@ -4,6 +4,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config';
@@ -40,10 +41,17 @@ export function createDynamoClient(config: Config): DynamoDBDocumentClient {
 export function createManagementClient(config: Config): ApiGatewayManagementApiClient {
   if (!config.connectionsEndpoint) throw new Error('LIVECAST_CONNECTIONS_ENDPOINT is not set');
   return new ApiGatewayManagementApiClient({
-    ...common(config, Math.max(50, config.fanoutConcurrency)),
+    ...common(config, Math.max(50, config.workerInFlight)),
     endpoint: config.connectionsEndpoint,
-    // A failed post is retried by the fan-out, which knows whether the connection is gone.
-    maxAttempts: 2,
+    // No SDK retries: delivery paces itself and backs off on 429 with the whole picture in view.
+    maxAttempts: 1,
+  });
+}
+
+export function createLambdaClient(config: Config): LambdaClient {
+  return new LambdaClient({
+    ...common(config),
+    ...(config.lambdaEndpoint ? { endpoint: config.lambdaEndpoint } : {}),
   });
 }
 

@@ -18,8 +18,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  async add(connection: ConnectionRecord & { connectedAt: string }): Promise<boolean> {
-    const { eventId, connectionId, role, connectedAt } = connection;
+  async add(connection: ConnectionRecord & { connectedAt: string; fromChange: number }): Promise<boolean> {
+    const { eventId, connectionId, role, connectedAt, fromChange } = connection;
     const expiresAt = Math.floor(this.clock().getTime() / 1000) + CONNECTION_TTL_SECONDS;
     try {
       await this.db.send(
@@ -28,7 +28,15 @@ export class DynamoConnectionStore implements ConnectionStore {
             {
               Put: {
                 TableName: this.tables.connections,
-                Item: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId, eventId, role, connectedAt, expiresAt },
+                Item: {
+                  pk: connectionPartition(eventId, shardOf(connectionId)),
+                  connectionId,
+                  eventId,
+                  role,
+                  connectedAt,
+                  fromChange,
+                  expiresAt,
+                },
               },
             },
             this.counter(eventId, role, 1, 'attribute_exists(eventId)'),
@@ -79,7 +87,7 @@ export class DynamoConnectionStore implements ConnectionStore {
           TableName: this.tables.connections,
           KeyConditionExpression: 'pk = :pk',
           ExpressionAttributeValues: { ':pk': connectionPartition(eventId, shard) },
-          ProjectionExpression: 'connectionId, #role',
+          ProjectionExpression: 'connectionId, #role, fromChange',
           ExpressionAttributeNames: { '#role': 'role' },
           ExclusiveStartKey: startKey,
         }),
@@ -88,6 +96,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         eventId,
         connectionId: String(item.connectionId),
         role: item.role === 'reporter' ? ('reporter' as const) : ('viewer' as const),
+        ...(typeof item.fromChange === 'number' ? { fromChange: item.fromChange } : {}),
       }));
       if (rows.length > 0) yield rows;
       startKey = page.LastEvaluatedKey;

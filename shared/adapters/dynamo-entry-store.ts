@@ -7,12 +7,13 @@ import {
   QueryCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { CommitResult, EntryStore, RequestRecord } from '../domain/ports';
+import type { Change, CommitResult, EntryStore, RequestRecord } from '../domain/ports';
 import type { Entry } from '../domain/protocol';
 
 export interface EntryTables {
   events: string;
   entries: string;
+  changes: string;
   requests: string;
 }
 
@@ -38,15 +39,26 @@ export class DynamoEntryStore implements EntryStore {
     return Item ? { clientId, action: Item.action, seq: Number(Item.seq), rev: Number(Item.rev) } : undefined;
   }
 
-  commitPublish(eventId: string, expectedLastSeq: number, entry: Entry, request: RequestRecord): Promise<CommitResult> {
-    return this.commit(eventId, request, [
+  commitPublish(
+    eventId: string,
+    expected: { lastSeq: number; lastChange: number },
+    entry: Entry,
+    request: RequestRecord,
+  ): Promise<CommitResult> {
+    const changeNo = expected.lastChange + 1;
+    return this.commit(eventId, request, changeNo, entry, [
       {
         Update: {
           TableName: this.tables.events,
           Key: { eventId },
-          UpdateExpression: 'SET lastSeq = :seq',
-          ConditionExpression: 'lastSeq = :expected',
-          ExpressionAttributeValues: { ':seq': entry.seq, ':expected': expectedLastSeq },
+          UpdateExpression: 'SET lastSeq = :seq, lastChange = :change',
+          ConditionExpression: 'lastSeq = :expectedSeq AND lastChange = :expectedChange',
+          ExpressionAttributeValues: {
+            ':seq': entry.seq,
+            ':change': changeNo,
+            ':expectedSeq': expected.lastSeq,
+            ':expectedChange': expected.lastChange,
+          },
         },
       },
       {
@@ -59,9 +71,24 @@ export class DynamoEntryStore implements EntryStore {
     ]);
   }
 
-  commitChange(eventId: string, expectedRev: number, entry: Entry, request: RequestRecord): Promise<CommitResult> {
-    // An update, not a put: counters that other writers keep on the item (reposts) stay untouched.
-    return this.commit(eventId, request, [
+  commitChange(
+    eventId: string,
+    expected: { lastChange: number; rev: number },
+    entry: Entry,
+    request: RequestRecord,
+  ): Promise<CommitResult> {
+    const changeNo = expected.lastChange + 1;
+    return this.commit(eventId, request, changeNo, entry, [
+      {
+        Update: {
+          TableName: this.tables.events,
+          Key: { eventId },
+          UpdateExpression: 'SET lastChange = :change',
+          ConditionExpression: 'lastChange = :expectedChange',
+          ExpressionAttributeValues: { ':change': changeNo, ':expectedChange': expected.lastChange },
+        },
+      },
+      // An update, not a put: counters that other writers keep on the item (reposts) stay untouched.
       {
         Update: {
           TableName: this.tables.entries,
@@ -75,11 +102,25 @@ export class DynamoEntryStore implements EntryStore {
             ':pinned': entry.pinned,
             ':deleted': entry.deleted,
             ':updatedAt': entry.updatedAt,
-            ':expected': expectedRev,
+            ':expected': expected.rev,
           },
         },
       },
     ]);
+  }
+
+  async changesAfter(eventId: string, changeNo: number, limit: number): Promise<Change[]> {
+    const { Items } = await this.db.send(
+      new QueryCommand({
+        TableName: this.tables.changes,
+        KeyConditionExpression: 'eventId = :e AND changeNo > :after',
+        ExpressionAttributeValues: { ':e': eventId, ':after': changeNo },
+        Limit: limit,
+        ConsistentRead: true,
+      }),
+    );
+    // A 1 MB page may hold fewer than `limit`; the caller asks again from the last one it got.
+    return (Items ?? []).map((item) => ({ changeNo: Number(item.changeNo), entry: toEntry(item.entry as Record<string, unknown>) }));
   }
 
   async list(eventId: string, after: number, limit: number): Promise<Entry[]> {
@@ -103,8 +144,24 @@ export class DynamoEntryStore implements EntryStore {
     return items;
   }
 
-  /** The change and its request record in one transaction; a cancelled one says which condition failed. */
-  private async commit(eventId: string, request: RequestRecord, change: TransactItems): Promise<CommitResult> {
+  /**
+   * The change, its line in the change log and its request record in one transaction; a cancelled
+   * one says which condition failed.
+   */
+  private async commit(
+    eventId: string,
+    request: RequestRecord,
+    changeNo: number,
+    entry: Entry,
+    change: TransactItems,
+  ): Promise<CommitResult> {
+    const logged = {
+      Put: {
+        TableName: this.tables.changes,
+        Item: { eventId, changeNo, seq: entry.seq, rev: entry.rev, action: request.action, entry },
+        ConditionExpression: 'attribute_not_exists(changeNo)',
+      },
+    };
     const requestPut = {
       Put: {
         TableName: this.tables.requests,
@@ -112,14 +169,14 @@ export class DynamoEntryStore implements EntryStore {
         ConditionExpression: 'attribute_not_exists(clientId)',
       },
     };
+    const items = [...change, logged, requestPut];
     try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: [...change, requestPut] }));
+      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
       return { ok: true };
     } catch (err) {
       if (!(err instanceof TransactionCanceledException)) throw err;
       const reasons = err.CancellationReasons ?? [];
-      const requestReason = reasons[change.length]?.Code;
-      if (requestReason === 'ConditionalCheckFailed') {
+      if (reasons[items.length - 1]?.Code === 'ConditionalCheckFailed') {
         const previous = await this.getRequest(eventId, request.clientId);
         if (previous) return { ok: false, reason: 'duplicate', previous };
       }

@@ -24,6 +24,7 @@ export class DynamoEventStore implements EventStore {
       ...(Item.startsAt ? { startsAt: Item.startsAt } : {}),
       createdAt: Item.createdAt,
       lastSeq: Number(Item.lastSeq ?? 0),
+      lastChange: Number(Item.lastChange ?? 0),
       viewers: Number(Item.viewers ?? 0),
       tokenHash: Item.tokenHash,
     };

@@ -10,8 +10,10 @@ export class ManagementApiGateway implements ConnectionGateway {
       await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload }));
       return 'ok';
     } catch (err) {
-      // SDK v3 errors carry a name, not a statusCode.
-      if ((err as { name?: string }).name === 'GoneException') return 'gone';
+      // SDK v3 errors carry a name and $metadata, not a statusCode.
+      const { name, $metadata } = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (name === 'GoneException') return 'gone';
+      if (name === 'LimitExceededException' || $metadata?.httpStatusCode === 429) return 'throttled';
       throw err;
     }
   }

@@ -33,6 +33,7 @@ export class EventService {
       ...(body.startsAt ? { startsAt: body.startsAt } : {}),
       createdAt: this.deps.clock().toISOString(),
       lastSeq: 0,
+      lastChange: 0,
       viewers: 0,
       tokenHash: hashToken(operatorToken),
     };

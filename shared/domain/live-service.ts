@@ -1,10 +1,10 @@
-// The live path: a reporter's write becomes a durable, gapless entry, is acked, then fanned out;
-// a (re)connecting client catches up with sync.
+// The live path: a reporter's write becomes a durable, gapless entry and a numbered change, and is
+// acked; delivery to every connection follows from the change log. A (re)connecting client catches
+// up with sync.
 import { deleteEntry, editEntry, newEntry, pinEntry } from './entry';
 import { conflict, forbidden, notFound } from './errors';
 import { encodeFrames, encodeFrame } from './frames';
 import type {
-  Broadcaster,
   Clock,
   CommitResult,
   ConnectionGateway,
@@ -37,7 +37,6 @@ export interface LiveServiceDeps {
   events: EventStore;
   entries: EntryStore;
   gateway: ConnectionGateway;
-  broadcaster: Broadcaster;
   clock: Clock;
   log: Logger;
   /** Optimistic-concurrency retries before a write gives up with `conflict`. */
@@ -61,7 +60,8 @@ export class LiveService {
       if (!event) throw notFound(`event ${eventId} does not exist`);
       const entry = newEntry(event.lastSeq + 1, frame, this.deps.clock());
       const request = requestOf(frame.clientId, 'publish', entry);
-      return { entry, result: await this.deps.entries.commitPublish(eventId, event.lastSeq, entry, request) };
+      const expected = { lastSeq: event.lastSeq, lastChange: event.lastChange };
+      return { entry, result: await this.deps.entries.commitPublish(eventId, expected, entry, request) };
     });
     await this.acknowledge(caller, outcome);
   }
@@ -109,6 +109,9 @@ export class LiveService {
     requireReporter(caller, action);
     const { eventId } = caller;
     const outcome = await this.retrying(frame.clientId, action, async () => {
+      // The event first: its lastChange read before the entry can only be older, never newer.
+      const event = await this.deps.events.get(eventId);
+      if (!event) throw notFound(`event ${eventId} does not exist`);
       const current = await this.deps.entries.get(eventId, frame.seq);
       if (!current) {
         // A retry of a change whose entry is gone cannot happen (entries are never removed), but a
@@ -127,7 +130,8 @@ export class LiveService {
         throw err;
       }
       const request = requestOf(frame.clientId, action, entry);
-      return { entry, result: await this.deps.entries.commitChange(eventId, current.rev, entry, request) };
+      const expected = { lastChange: event.lastChange, rev: current.rev };
+      return { entry, result: await this.deps.entries.commitChange(eventId, expected, entry, request) };
     });
     await this.acknowledge(caller, outcome);
   }
@@ -137,10 +141,10 @@ export class LiveService {
     clientId: string,
     action: WriteAction,
     attempt: () => Promise<{ entry: Entry | undefined; result: CommitResult }>,
-  ): Promise<{ ack: AckFrame; entry?: Entry }> {
+  ): Promise<{ ack: AckFrame }> {
     for (let i = 0; i < this.maxAttempts; i++) {
       const { entry, result } = await attempt();
-      if (result.ok && entry) return { ack: ackOf(clientId, entry), entry };
+      if (result.ok && entry) return { ack: ackOf(clientId, entry) };
       if (!result.ok && result.reason === 'duplicate') {
         const { previous } = result;
         if (previous.action !== action) {
@@ -153,16 +157,9 @@ export class LiveService {
     throw conflict('too many simultaneous writes to this event; please retry');
   }
 
-  /** The ack goes first (the write is durable by now), then every connection gets the new state. */
-  private async acknowledge(caller: Caller, outcome: { ack: AckFrame; entry?: Entry }): Promise<void> {
+  /** The write is durable by now. Delivery to every connection follows from the change log, not from here. */
+  private async acknowledge(caller: Caller, outcome: { ack: AckFrame }): Promise<void> {
     await this.deps.gateway.post(caller.connectionId, encodeFrame(outcome.ack));
-    if (!outcome.entry) return; // a retry: the first attempt already broadcast this change
-    try {
-      await this.deps.broadcaster.broadcast(caller.eventId, [updateFrame(caller.eventId, outcome.entry)]);
-    } catch (err) {
-      // The change is stored and acked; a viewer that missed it catches up with sync.
-      this.deps.log.error('broadcast failed', { eventId: caller.eventId, seq: outcome.entry.seq, error: String(err) });
-    }
   }
 }
 

@@ -8,6 +8,8 @@ export interface EventRecord {
   createdAt: string;
   /** The highest seq handed out; 0 before the first publish. */
   lastSeq: number;
+  /** The highest change number (publish, edit, delete, pin) in the event's change log; 0 at first. */
+  lastChange: number;
   /** Open viewer connections, kept by the connection store. */
   viewers: number;
   tokenHash: string;
@@ -35,49 +37,78 @@ export interface EventStore {
   get(eventId: string): Promise<EventRecord | undefined>;
 }
 
+/** One line of an event's change log: the entry's whole state right after change `changeNo`. */
+export interface Change {
+  changeNo: number;
+  entry: Entry;
+}
+
 export interface EntryStore {
   get(eventId: string, seq: number): Promise<Entry | undefined>;
   getRequest(eventId: string, clientId: string): Promise<RequestRecord | undefined>;
-  /** Atomically: the event's lastSeq moves from `expectedLastSeq` to entry.seq, the entry and the request are stored. */
-  commitPublish(eventId: string, expectedLastSeq: number, entry: Entry, request: RequestRecord): Promise<CommitResult>;
-  /** Atomically: the entry moves from `expectedRev` to entry.rev, and the request is stored. */
-  commitChange(eventId: string, expectedRev: number, entry: Entry, request: RequestRecord): Promise<CommitResult>;
+  /**
+   * Atomically: the event's lastSeq moves from `expected.lastSeq` to entry.seq and its lastChange
+   * from `expected.lastChange` by one; the entry, its change and the request are stored.
+   */
+  commitPublish(
+    eventId: string,
+    expected: { lastSeq: number; lastChange: number },
+    entry: Entry,
+    request: RequestRecord,
+  ): Promise<CommitResult>;
+  /** Atomically: the entry moves from `expected.rev` to entry.rev, the event's lastChange by one; the change and the request are stored. */
+  commitChange(
+    eventId: string,
+    expected: { lastChange: number; rev: number },
+    entry: Entry,
+    request: RequestRecord,
+  ): Promise<CommitResult>;
   /** Entries with seq > after in seq order, at most `limit`, read consistently. */
   list(eventId: string, after: number, limit: number): Promise<Entry[]>;
+  /** The change log after `changeNo`, in order, at most `limit`, read consistently. */
+  changesAfter(eventId: string, changeNo: number, limit: number): Promise<Change[]>;
 }
 
 export interface ConnectionRecord {
   eventId: string;
   connectionId: string;
   role: Role;
+  /** The event's lastChange when the connection was accepted: it is owed every change after it. */
+  fromChange?: number;
 }
 
 export interface ConnectionStore {
   /** Stores the row and counts the viewer; false when the event does not exist. */
-  add(connection: ConnectionRecord & { connectedAt: string }): Promise<boolean>;
+  add(connection: ConnectionRecord & { connectedAt: string; fromChange: number }): Promise<boolean>;
   /** Removes the row and uncounts the viewer; false when the row was already gone. */
   remove(connection: ConnectionRecord): Promise<boolean>;
   /** The rows of one shard of an event, a page at a time. */
   listShard(eventId: string, shard: number): AsyncIterable<ConnectionRecord[]>;
 }
 
-export type PostResult = 'ok' | 'gone';
+/** `throttled`: the account's request budget is spent (429); the post was not delivered, try later. */
+export type PostResult = 'ok' | 'gone' | 'throttled';
 
 /** Delivery to one connection (API Gateway's management API, or any transport). */
 export interface ConnectionGateway {
   post(connectionId: string, payload: Uint8Array): Promise<PostResult>;
 }
 
-export interface BroadcastReport {
-  connections: number;
-  posts: number;
-  gone: number;
-  failed: number;
+/** Where a delivery worker keeps its lease and, between workers, how far its shard was delivered. */
+export interface LeaseStore {
+  /** Takes the (event, shard) lease if no live one exists; returns the cursor the last holder left (undefined: none). */
+  acquire(eventId: string, shard: number, owner: string, ttlMs: number): Promise<{ cursor: number | undefined } | undefined>;
+  /** Extends a held lease; false when it was lost (expired and taken by another worker). */
+  renew(eventId: string, shard: number, owner: string, ttlMs: number): Promise<boolean>;
+  /** Lets go, recording that every connection of the shard has been sent every change up to `cursor`. */
+  release(eventId: string, shard: number, owner: string, cursor: number): Promise<void>;
+  /** Which of the shards have a live lease now. */
+  held(eventId: string, shards: readonly number[]): Promise<Set<number>>;
 }
 
-/** Delivers frames to every connection of an event, in order per connection. */
-export interface Broadcaster {
-  broadcast(eventId: string, frames: readonly ServerFrame[]): Promise<BroadcastReport>;
+/** Starts a delivery worker for one shard of an event (an async Lambda invocation, or in-process). */
+export interface WorkerStarter {
+  start(eventId: string, shard: number): Promise<void>;
 }
 
 export interface Logger {

@@ -1,7 +1,6 @@
 // In-memory fakes of the domain's ports, with the same atomicity the DynamoDB adapters give.
 import type {
-  BroadcastReport,
-  Broadcaster,
+  Change,
   CommitResult,
   ConnectionGateway,
   ConnectionRecord,
@@ -9,6 +8,7 @@ import type {
   EntryStore,
   EventRecord,
   EventStore,
+  LeaseStore,
   Logger,
   PostResult,
   RequestRecord,
@@ -35,6 +35,7 @@ export class FakeEvents implements EventStore {
 export class FakeEntries implements EntryStore {
   readonly entries = new Map<string, Entry>();
   readonly requests = new Map<string, RequestRecord>();
+  readonly changes = new Map<string, Change[]>();
   constructor(private readonly events: FakeEvents) {}
 
   async get(eventId: string, seq: number) {
@@ -46,26 +47,51 @@ export class FakeEntries implements EntryStore {
     const r = this.requests.get(`${eventId}/${clientId}`);
     return r && { ...r };
   }
-  async commitPublish(eventId: string, expectedLastSeq: number, entry: Entry, request: RequestRecord): Promise<CommitResult> {
+  async commitPublish(
+    eventId: string,
+    expected: { lastSeq: number; lastChange: number },
+    entry: Entry,
+    request: RequestRecord,
+  ): Promise<CommitResult> {
     await tick();
     const dup = this.requests.get(`${eventId}/${request.clientId}`);
     if (dup) return { ok: false, reason: 'duplicate', previous: { ...dup } };
     const event = this.events.items.get(eventId);
-    if (!event || event.lastSeq !== expectedLastSeq) return { ok: false, reason: 'stale' };
+    if (!event || event.lastSeq !== expected.lastSeq || event.lastChange !== expected.lastChange) return { ok: false, reason: 'stale' };
     event.lastSeq = entry.seq;
     this.entries.set(`${eventId}/${entry.seq}`, { ...entry });
+    this.log(event, entry);
     this.requests.set(`${eventId}/${request.clientId}`, { ...request });
     return { ok: true };
   }
-  async commitChange(eventId: string, expectedRev: number, entry: Entry, request: RequestRecord): Promise<CommitResult> {
+  async commitChange(
+    eventId: string,
+    expected: { lastChange: number; rev: number },
+    entry: Entry,
+    request: RequestRecord,
+  ): Promise<CommitResult> {
     await tick();
     const dup = this.requests.get(`${eventId}/${request.clientId}`);
     if (dup) return { ok: false, reason: 'duplicate', previous: { ...dup } };
+    const event = this.events.items.get(eventId);
     const current = this.entries.get(`${eventId}/${entry.seq}`);
-    if (!current || current.rev !== expectedRev) return { ok: false, reason: 'stale' };
+    if (!event || event.lastChange !== expected.lastChange || !current || current.rev !== expected.rev) {
+      return { ok: false, reason: 'stale' };
+    }
     this.entries.set(`${eventId}/${entry.seq}`, { ...entry, reposts: current.reposts });
+    this.log(event, entry);
     this.requests.set(`${eventId}/${request.clientId}`, { ...request });
     return { ok: true };
+  }
+  private log(event: EventRecord, entry: Entry) {
+    event.lastChange++;
+    const list = this.changes.get(event.eventId) ?? [];
+    list.push({ changeNo: event.lastChange, entry: { ...entry } });
+    this.changes.set(event.eventId, list);
+  }
+  async changesAfter(eventId: string, changeNo: number, limit: number) {
+    await tick();
+    return (this.changes.get(eventId) ?? []).filter((c) => c.changeNo > changeNo).slice(0, limit);
   }
   async list(eventId: string, after: number, limit: number) {
     return [...this.entries.entries()]
@@ -82,8 +108,8 @@ export class FakeConnections implements ConnectionStore {
     private readonly shards = 4,
     private readonly pageSize = 3,
   ) {}
-  async add(c: ConnectionRecord & { connectedAt: string }) {
-    this.rows.set(c.connectionId, { eventId: c.eventId, connectionId: c.connectionId, role: c.role });
+  async add(c: ConnectionRecord & { connectedAt: string; fromChange: number }) {
+    this.rows.set(c.connectionId, { eventId: c.eventId, connectionId: c.connectionId, role: c.role, fromChange: c.fromChange });
     return true;
   }
   async remove(c: ConnectionRecord) {
@@ -98,12 +124,17 @@ export class FakeConnections implements ConnectionStore {
   }
 }
 
-/** Records every post by connection; connections can be made gone or failing. */
+/** Records every post by connection; connections can be made gone or failing, posts throttled. */
 export class FakeGateway implements ConnectionGateway {
   readonly received = new Map<string, ServerFrame[]>();
   readonly messages = new Map<string, Uint8Array[]>();
   readonly gone = new Set<string>();
   readonly failing = new Set<string>();
+  /** Returns true when this post should be answered 429. */
+  throttle: (connectionId: string) => boolean = () => false;
+  /** Returns true when this post should fail with a transient error. */
+  flaky: (connectionId: string) => boolean = () => false;
+  throttled = 0;
   inFlight = 0;
   maxInFlight = 0;
 
@@ -112,8 +143,12 @@ export class FakeGateway implements ConnectionGateway {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       await tick();
-      if (this.failing.has(connectionId)) throw new Error('socket reset');
+      if (this.failing.has(connectionId) || this.flaky(connectionId)) throw new Error('socket reset');
       if (this.gone.has(connectionId)) return 'gone';
+      if (this.throttle(connectionId)) {
+        this.throttled++;
+        return 'throttled';
+      }
       const list = this.messages.get(connectionId) ?? [];
       list.push(payload);
       this.messages.set(connectionId, list);
@@ -132,11 +167,30 @@ export class FakeGateway implements ConnectionGateway {
   }
 }
 
-export class RecordingBroadcaster implements Broadcaster {
-  readonly calls: { eventId: string; frames: readonly ServerFrame[] }[] = [];
-  async broadcast(eventId: string, frames: readonly ServerFrame[]): Promise<BroadcastReport> {
-    this.calls.push({ eventId, frames });
-    return { connections: 0, posts: 0, gone: 0, failed: 0 };
+export class FakeLeases implements LeaseStore {
+  readonly items = new Map<string, { owner?: string; until?: number; cursor?: number }>();
+  constructor(private readonly now: () => number = Date.now) {}
+  async acquire(eventId: string, shard: number, owner: string, ttlMs: number) {
+    const item = this.items.get(`${eventId}#${shard}`) ?? {};
+    if (item.owner && item.owner !== owner && (item.until ?? 0) >= this.now()) return undefined;
+    this.items.set(`${eventId}#${shard}`, { ...item, owner, until: this.now() + ttlMs });
+    return { cursor: item.cursor };
+  }
+  async renew(eventId: string, shard: number, owner: string, ttlMs: number) {
+    const item = this.items.get(`${eventId}#${shard}`);
+    if (item?.owner !== owner) return false;
+    item.until = this.now() + ttlMs;
+    return true;
+  }
+  async release(eventId: string, shard: number, owner: string, cursor: number) {
+    const item = this.items.get(`${eventId}#${shard}`);
+    if (item?.owner === owner) this.items.set(`${eventId}#${shard}`, { cursor });
+  }
+  async held(eventId: string, shards: readonly number[]) {
+    return new Set(shards.filter((s) => {
+      const item = this.items.get(`${eventId}#${s}`);
+      return !!item?.owner && (item.until ?? 0) >= this.now();
+    }));
   }
 }
 
@@ -148,5 +202,5 @@ export function fixedClock(start = Date.parse('2026-07-01T09:00:00Z')) {
 }
 
 export function eventRecord(eventId = 'ev1', overrides: Partial<EventRecord> = {}): EventRecord {
-  return { eventId, title: 'Sweetfish Festival', createdAt: '2026-07-01T08:00:00.000Z', lastSeq: 0, viewers: 0, tokenHash: 'x', ...overrides };
+  return { eventId, title: 'Sweetfish Festival', createdAt: '2026-07-01T08:00:00.000Z', lastSeq: 0, lastChange: 0, viewers: 0, tokenHash: 'x', ...overrides };
 }

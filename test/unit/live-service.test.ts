@@ -1,12 +1,11 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/domain/errors';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
-import type { AckFrame, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
+import type { AckFrame, ServerFrame } from '../../shared/domain/protocol';
 import {
   FakeEntries,
   FakeEvents,
   FakeGateway,
-  RecordingBroadcaster,
   eventRecord,
   fixedClock,
   silentLog,
@@ -19,20 +18,19 @@ const viewer: Caller = { connectionId: 'view-1', eventId: 'ev1', role: 'viewer' 
 let events: FakeEvents;
 let entries: FakeEntries;
 let gateway: FakeGateway;
-let broadcaster: RecordingBroadcaster;
 let live: LiveService;
 
 beforeEach(async () => {
   events = new FakeEvents();
   entries = new FakeEntries(events);
   gateway = new FakeGateway();
-  broadcaster = new RecordingBroadcaster();
-  live = new LiveService({ events, entries, gateway, broadcaster, clock: fixedClock(), log: silentLog, maxAttempts: 200 });
+  live = new LiveService({ events, entries, gateway, clock: fixedClock(), log: silentLog, maxAttempts: 200 });
   await events.create(eventRecord('ev1'));
 });
 
 const acks = (c: Caller) => gateway.framesOf(c.connectionId).filter((f): f is AckFrame => f.type === 'ack');
-const broadcastEntries = () => broadcaster.calls.flatMap((c) => c.frames as UpdateFrame[]).map((f) => f.entry);
+/** The change log: what delivery sends every connection, in order. */
+const logged = () => (entries.changes.get('ev1') ?? []).map((c) => c.entry);
 
 async function refusal(p: Promise<unknown>): Promise<AppError> {
   const err = await p.then(
@@ -44,7 +42,7 @@ async function refusal(p: Promise<unknown>): Promise<AppError> {
 }
 
 describe('publish', () => {
-  it('stores the entry with the next seq, acks the reporter, then broadcasts its whole state', async () => {
+  it('stores the entry with the next seq, logs the change with its whole state, and acks the reporter', async () => {
     await live.publish(reporter, { action: 'publish', clientId: 'a', text: '开幕式开始了', kind: 'key' });
     await live.publish(reporter, { action: 'publish', clientId: 'b', text: 'Second', kind: 'text' });
 
@@ -52,11 +50,11 @@ describe('publish', () => {
       { type: 'ack', clientId: 'a', seq: 1, rev: 1 },
       { type: 'ack', clientId: 'b', seq: 2, rev: 1 },
     ]);
-    expect(broadcastEntries()).toMatchObject([
+    expect(logged()).toMatchObject([
       { seq: 1, rev: 1, kind: 'key', text: '开幕式开始了', pinned: false, deleted: false, reposts: 0 },
       { seq: 2, rev: 1, kind: 'text', text: 'Second' },
     ]);
-    expect(events.items.get('ev1')?.lastSeq).toBe(2);
+    expect(events.items.get('ev1')).toMatchObject({ lastSeq: 2, lastChange: 2 });
   });
 
   it('answers a retry with the first ack, forever, and stores nothing new', async () => {
@@ -70,7 +68,7 @@ describe('publish', () => {
       ['same', 1],
     ]);
     expect(await entries.list('ev1', 0, 10)).toHaveLength(2);
-    expect(broadcaster.calls).toHaveLength(2);
+    expect(logged()).toHaveLength(2);
   });
 
   it('keeps seq gapless and unique when two reporters publish at the same moment', async () => {
@@ -92,18 +90,10 @@ describe('publish', () => {
   });
 
   it('gives up with conflict rather than looping when it keeps losing the race', async () => {
-    const busy = new LiveService({ events, entries, gateway, broadcaster, clock: fixedClock(), log: silentLog, maxAttempts: 2 });
+    const busy = new LiveService({ events, entries, gateway, clock: fixedClock(), log: silentLog, maxAttempts: 2 });
     entries.commitPublish = async () => ({ ok: false, reason: 'stale' });
     const err = await refusal(busy.publish(reporter, { action: 'publish', clientId: 'x', text: 'x', kind: 'text' }));
     expect(err.code).toBe('conflict');
-  });
-
-  it('acks even when the broadcast fails: the write is durable and sync recovers it', async () => {
-    broadcaster.broadcast = async () => {
-      throw new Error('dynamo down');
-    };
-    await live.publish(reporter, { action: 'publish', clientId: 'a', text: 'x', kind: 'text' });
-    expect(acks(reporter)).toHaveLength(1);
   });
 });
 
@@ -112,7 +102,7 @@ describe('edit, delete, pin', () => {
     await live.publish(reporter, { action: 'publish', clientId: 'p1', text: 'Dragon boats at 10:00', kind: 'text' });
   });
 
-  it('each change bumps rev and is broadcast with the whole entry', async () => {
+  it('each change bumps rev and is logged, numbered, with the whole entry', async () => {
     await live.edit(reporter, { action: 'edit', clientId: 'e1', seq: 1, text: 'Dragon boats at 10:30' });
     await live.pin(reporter, { action: 'pin', clientId: 'p2', seq: 1, pinned: true });
     await live.delete(reporter, { action: 'delete', clientId: 'd1', seq: 1 });
@@ -123,7 +113,8 @@ describe('edit, delete, pin', () => {
       ['p2', 1, 3],
       ['d1', 1, 4],
     ]);
-    expect(broadcastEntries().map((e) => [e.rev, e.text, e.pinned, e.deleted])).toEqual([
+    expect((entries.changes.get('ev1') ?? []).map((c) => c.changeNo)).toEqual([1, 2, 3, 4]);
+    expect(logged().map((e) => [e.rev, e.text, e.pinned, e.deleted])).toEqual([
       [1, 'Dragon boats at 10:00', false, false],
       [2, 'Dragon boats at 10:30', false, false],
       [3, 'Dragon boats at 10:30', true, false],

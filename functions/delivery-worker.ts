@@ -1,0 +1,40 @@
+// A delivery worker for one (event, connection shard): invoked asynchronously by the wake-up trigger
+// or by a worker handing over; runs until its shard has been idle a while.
+import middy from '@middy/core';
+import { z } from 'zod';
+import { runDeliveryWorker, defaultWorkerOptions, type WorkerReport } from '../shared/domain/delivery/worker';
+import { CONNECTION_SHARDS } from '../shared/tables';
+import { container } from './lib/container';
+
+const payload = z.object({ eventId: z.string().min(1), shard: z.number().int().min(0).max(CONNECTION_SHARDS - 1) });
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function main(event: unknown): Promise<WorkerReport> {
+  const { eventId, shard } = payload.parse(event);
+  const c = container();
+  const report = await runDeliveryWorker(
+    eventId,
+    shard,
+    {
+      changes: c.entries,
+      connections: c.connections,
+      gateway: c.deliveryGateway,
+      leases: c.leases,
+      successor: c.workers,
+      log: c.log,
+      now: Date.now,
+      sleep,
+    },
+    {
+      ...defaultWorkerOptions,
+      ratePerSecond: c.config.deliveryBudget / CONNECTION_SHARDS,
+      maxInFlight: c.config.workerInFlight,
+      idleExitMs: c.config.workerIdleMs,
+    },
+  );
+  c.log.info('delivery worker done', { eventId, shard, ...report });
+  return report;
+}
+
+export const handler = middy(main);

@@ -1,0 +1,123 @@
+// A delivery worker's window on the event's change log: each change serialized once, and the
+// messages for "everything after change N" composed once per N and shared by every connection at N.
+import { MAX_FRAME_BYTES } from '../protocol';
+import type { Change, EntryStore } from '../ports';
+
+export interface Message {
+  bytes: Uint8Array;
+  /** The last change this message carries: a connection that got it is owed only what follows. */
+  through: number;
+}
+
+const PAGE = 500;
+const BATCH_OPEN = '{"type":"batch","frames":[';
+const BATCH_CLOSE = ']}';
+const encoder = new TextEncoder();
+
+export class ChangeFeed {
+  /** Changes start < changeNo <= head, in order, each as its `update` frame's JSON. */
+  private frames: { changeNo: number; json: string; bytes: number }[] = [];
+  private start: number | undefined;
+  private composed = new Map<number, Message[]>();
+  private composedHead = -1;
+
+  constructor(
+    private readonly eventId: string,
+    private readonly store: Pick<EntryStore, 'changesAfter'>,
+    private readonly maxBytes: number = MAX_FRAME_BYTES,
+  ) {}
+
+  /** The newest change known; every connection at this cursor is up to date. */
+  get head(): number {
+    return this.start === undefined ? 0 : this.start + this.frames.length;
+  }
+
+  /** Reads changes newer than the head. Returns how many arrived. */
+  async refresh(): Promise<number> {
+    if (this.start === undefined) return 0;
+    let added = 0;
+    for (;;) {
+      const page = await this.store.changesAfter(this.eventId, this.head, PAGE);
+      for (const change of page) {
+        // The log is gapless by construction; never skip over a hole, whatever a read returned.
+        if (change.changeNo !== this.head + 1) return added;
+        this.frames.push(this.frameOf(change));
+        added++;
+      }
+      if (page.length === 0) return added;
+    }
+  }
+
+  /** Makes sure changes after `cursor` are known (a connection owed older changes than the window holds). */
+  async ensureFrom(cursor: number): Promise<void> {
+    if (this.start === undefined) {
+      this.start = cursor;
+      await this.refresh();
+      return;
+    }
+    if (cursor >= this.start) return;
+    const older: Change[] = [];
+    for (let after = cursor; after < this.start; ) {
+      const page = await this.store.changesAfter(this.eventId, after, Math.min(PAGE, this.start - after));
+      if (page.length === 0) break;
+      older.push(...page.filter((c) => c.changeNo <= (this.start ?? 0)));
+      after = page.at(-1)!.changeNo;
+    }
+    this.frames = [...older.map((c) => this.frameOf(c)), ...this.frames];
+    this.start = cursor;
+    this.composed.clear();
+  }
+
+  /** Forgets changes every connection already has. */
+  trim(minCursor: number): void {
+    if (this.start === undefined || minCursor <= this.start) return;
+    const drop = Math.min(this.frames.length, minCursor - this.start);
+    this.frames = this.frames.slice(drop);
+    this.start += drop;
+    this.composed.clear();
+  }
+
+  /** The messages, each under the frame limit, that bring a connection at `cursor` up to the head. */
+  messagesAfter(cursor: number): Message[] {
+    if (this.composedHead !== this.head) {
+      this.composed.clear();
+      this.composedHead = this.head;
+    }
+    let messages = this.composed.get(cursor);
+    if (!messages) {
+      messages = this.compose(cursor);
+      this.composed.set(cursor, messages);
+    }
+    return messages;
+  }
+
+  private compose(cursor: number): Message[] {
+    const from = Math.max(0, cursor - (this.start ?? cursor));
+    const messages: Message[] = [];
+    let group: string[] = [];
+    let size = 0;
+    let through = cursor;
+    const flush = () => {
+      if (group.length === 0) return;
+      const text = group.length === 1 ? group[0]! : BATCH_OPEN + group.join(',') + BATCH_CLOSE;
+      messages.push({ bytes: encoder.encode(text), through });
+      group = [];
+      size = 0;
+    };
+    for (let i = from; i < this.frames.length; i++) {
+      const frame = this.frames[i]!;
+      const added = frame.bytes + (group.length > 0 ? 1 : 0);
+      if (group.length > 0 && size + added + BATCH_OPEN.length + BATCH_CLOSE.length > this.maxBytes) flush();
+      size += group.length > 0 ? frame.bytes + 1 : frame.bytes;
+      group.push(frame.json);
+      through = frame.changeNo;
+    }
+    flush();
+    return messages;
+  }
+
+  private frameOf(change: Change) {
+    const json = JSON.stringify({ type: 'update', eventId: this.eventId, entry: change.entry });
+    return { changeNo: change.changeNo, json, bytes: Buffer.byteLength(json) };
+  }
+}

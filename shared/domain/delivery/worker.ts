@@ -1,0 +1,211 @@
+// A delivery worker: sweeps one shard of an event's connections again and again, and at each visit
+// sends the connection everything it is owed since its last visit, coalesced into as few messages
+// as the frame limit allows, paced to its share of the account's @connections budget.
+import { randomUUID } from 'node:crypto';
+import type { ConnectionGateway, ConnectionRecord, ConnectionStore, EntryStore, LeaseStore, Logger, WorkerStarter } from '../ports';
+import { ChangeFeed, type Message } from './change-feed';
+import { backoffMs, Pacer } from './pacer';
+
+export interface WorkerOptions {
+  /** This worker's share of the @connections budget, requests per second. */
+  ratePerSecond: number;
+  /** Posts in flight at once (latency × rate, with headroom). */
+  maxInFlight: number;
+  /** With nothing to send for this long, the worker lets go of its lease and ends. */
+  idleExitMs: number;
+  /** Hand over to a fresh invocation before Lambda's 15-minute limit. */
+  maxRunMs: number;
+  leaseTtlMs: number;
+  /** Wait between sweeps when nothing was owed. */
+  pollMs: number;
+  /** Re-read the change log every this many connections, so later visits carry newer changes. */
+  refreshEvery: number;
+  /** Tries per message within one visit (429s and errors); a connection that runs out is retried next sweep. */
+  maxAttempts: number;
+  /** Consecutive failed visits after which a connection is given up (counted as failed). */
+  maxFailedVisits: number;
+}
+
+export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
+  maxInFlight: 64,
+  idleExitMs: 10_000,
+  maxRunMs: 13 * 60_000,
+  leaseTtlMs: 30_000,
+  pollMs: 50,
+  refreshEvery: 256,
+  maxAttempts: 8,
+  maxFailedVisits: 5,
+};
+
+export interface WorkerDeps {
+  changes: Pick<EntryStore, 'changesAfter'>;
+  connections: ConnectionStore;
+  gateway: ConnectionGateway;
+  leases: LeaseStore;
+  /** Starts the next worker when this one hands over with work left. */
+  successor: WorkerStarter;
+  log: Logger;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+export interface WorkerReport {
+  outcome: 'not-leader' | 'idle' | 'handed-over' | 'lease-lost';
+  sweeps: number;
+  /** Visits that brought a connection up to date. */
+  visits: number;
+  posts: number;
+  throttled: number;
+  gone: number;
+  errors: number;
+  /** Connections given up after repeated failures. */
+  abandoned: number;
+}
+
+interface Cursor {
+  through: number;
+  failures: number;
+}
+
+export async function runDeliveryWorker(
+  eventId: string,
+  shard: number,
+  deps: WorkerDeps,
+  options: WorkerOptions,
+): Promise<WorkerReport> {
+  const report: WorkerReport = { outcome: 'idle', sweeps: 0, visits: 0, posts: 0, throttled: 0, gone: 0, errors: 0, abandoned: 0 };
+  const owner = randomUUID();
+  const lease = await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs);
+  if (!lease) return { ...report, outcome: 'not-leader' };
+
+  const random = deps.random ?? Math.random;
+  const feed = new ChangeFeed(eventId, deps.changes);
+  const pacer = new Pacer(options.ratePerSecond, Math.max(1, options.ratePerSecond / 10), deps.now, deps.sleep);
+  const cursors = new Map<string, Cursor>();
+  let base = lease.cursor;
+  const startedAt = deps.now();
+  let lastWorkAt = startedAt;
+  let renewedAt = startedAt;
+  let draining = false;
+
+  /** One connection's visit: every message it is owed, in order; progress kept message by message. */
+  async function visit(connection: ConnectionRecord, cursor: Cursor, messages: readonly Message[]): Promise<void> {
+    for (const message of messages) {
+      let delivered = false;
+      for (let attempt = 0; attempt < options.maxAttempts && !delivered; attempt++) {
+        await pacer.take();
+        report.posts++;
+        let result;
+        try {
+          result = await deps.gateway.post(connection.connectionId, message.bytes);
+        } catch (err) {
+          report.errors++;
+          deps.log.debug('post failed', { connectionId: connection.connectionId, error: String(err) });
+          await deps.sleep(backoffMs(attempt, random));
+          continue;
+        }
+        if (result === 'gone') {
+          report.gone++;
+          cursors.delete(connection.connectionId);
+          await deps.connections.remove(connection).catch((err: unknown) => {
+            deps.log.warn('could not remove a gone connection', { connectionId: connection.connectionId, error: String(err) });
+          });
+          return;
+        }
+        if (result === 'throttled') {
+          report.throttled++;
+          pacer.throttled();
+          await deps.sleep(backoffMs(attempt, random));
+          continue;
+        }
+        pacer.succeeded();
+        delivered = true;
+        cursor.through = message.through;
+      }
+      if (!delivered) {
+        if (++cursor.failures >= options.maxFailedVisits) {
+          // Never let one broken connection keep the shard's worker alive forever.
+          report.abandoned++;
+          cursor.through = feed.head;
+          deps.log.warn('giving up on a connection', { connectionId: connection.connectionId });
+        }
+        return;
+      }
+    }
+    cursor.failures = 0;
+    report.visits++;
+  }
+
+  /** One pass over the shard. Returns how many connections were owed something. */
+  async function sweep(): Promise<number> {
+    report.sweeps++;
+    if (!draining) await feed.refresh();
+    const seen = new Set<string>();
+    const inFlight = new Set<Promise<void>>();
+    let owed = 0;
+    let sinceRefresh = 0;
+
+    for await (const page of deps.connections.listShard(eventId, shard)) {
+      for (const connection of page) {
+        seen.add(connection.connectionId);
+        let cursor = cursors.get(connection.connectionId);
+        if (!cursor) {
+          cursor = { through: Math.max(base ?? 0, connection.fromChange ?? base ?? 0), failures: 0 };
+          cursors.set(connection.connectionId, cursor);
+          await feed.ensureFrom(cursor.through);
+        }
+        if (!draining && ++sinceRefresh >= options.refreshEvery) {
+          sinceRefresh = 0;
+          await feed.refresh();
+        }
+        if (cursor.through >= feed.head) continue;
+        owed++;
+        while (inFlight.size >= options.maxInFlight) await Promise.race(inFlight);
+        const work = visit(connection, cursor, feed.messagesAfter(cursor.through));
+        inFlight.add(work);
+        void work.finally(() => inFlight.delete(work));
+      }
+    }
+    await Promise.all(inFlight);
+
+    // Connections that left since the last sweep.
+    for (const id of cursors.keys()) if (!seen.has(id)) cursors.delete(id);
+    let min = feed.head;
+    for (const c of cursors.values()) min = Math.min(min, c.through);
+    feed.trim(min);
+    return owed;
+  }
+
+  for (;;) {
+    const now = deps.now();
+    if (now - renewedAt > options.leaseTtlMs / 3) {
+      if (!(await deps.leases.renew(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'lease-lost' };
+      renewedAt = now;
+    }
+    if (!draining && now - startedAt > options.maxRunMs) draining = true;
+
+    const owed = await sweep();
+    if (owed > 0) {
+      lastWorkAt = deps.now();
+      continue;
+    }
+    // Everyone this worker knows is at the head: the shard's state fits in one number.
+    base = Math.max(base ?? 0, feed.head);
+    if (draining) {
+      await deps.leases.release(eventId, shard, owner, base);
+      await feed.refresh();
+      if (feed.head > base) await deps.successor.start(eventId, shard);
+      return { ...report, outcome: 'handed-over' };
+    }
+    if (deps.now() - lastWorkAt >= options.idleExitMs) {
+      await deps.leases.release(eventId, shard, owner, base);
+      // A change that landed while letting go may have seen the lease still held and started no one.
+      if ((await feed.refresh()) === 0) return { ...report, outcome: 'idle' };
+      if (!(await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'idle' };
+      renewedAt = lastWorkAt = deps.now();
+      continue;
+    }
+    await deps.sleep(options.pollMs);
+  }
+}

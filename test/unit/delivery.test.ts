@@ -1,0 +1,200 @@
+// The delivery worker with fakes of its ports: exactly once, in order, under 429s, 410s and errors.
+import { describe, expect, it } from 'vitest';
+import { ChangeFeed } from '../../shared/domain/delivery/change-feed';
+import { Pacer } from '../../shared/domain/delivery/pacer';
+import { wakeDelivery } from '../../shared/domain/delivery/wake';
+import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../../shared/domain/delivery/worker';
+import { LiveService, type Caller } from '../../shared/domain/live-service';
+import type { ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
+import { shardOf } from '../../shared/domain/sharding';
+import { FakeConnections, FakeEntries, FakeEvents, FakeGateway, FakeLeases, eventRecord, fixedClock, silentLog } from '../support/fakes';
+
+const SHARDS = 4;
+const fast: WorkerOptions = {
+  ...defaultWorkerOptions,
+  ratePerSecond: 1_000_000,
+  maxInFlight: 8,
+  idleExitMs: 20,
+  pollMs: 1,
+  refreshEvery: 3,
+};
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A seeded PRNG so a failing run can be replayed. */
+function prng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function world(viewers: number) {
+  const events = new FakeEvents();
+  const entries = new FakeEntries(events);
+  const connections = new FakeConnections(SHARDS, 5);
+  const gateway = new FakeGateway();
+  const leases = new FakeLeases();
+  const reporter: Caller = { connectionId: 'reporter', eventId: 'ev1', role: 'reporter' };
+  const live = new LiveService({ events, entries, gateway: new FakeGateway(), clock: fixedClock(), log: silentLog });
+  await events.create(eventRecord('ev1'));
+  for (let i = 0; i < viewers; i++) {
+    await connections.add({ eventId: 'ev1', connectionId: `v${i}`, role: 'viewer', connectedAt: 't', fromChange: 0 });
+  }
+  const started: number[] = [];
+  const deps = {
+    changes: entries,
+    connections,
+    gateway,
+    leases,
+    successor: { start: async (_e: string, shard: number) => void started.push(shard) },
+    log: silentLog,
+    now: Date.now,
+    sleep,
+  };
+  const runAll = (opts: WorkerOptions = fast, random?: () => number) =>
+    Promise.all(Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, { ...deps, ...(random ? { random } : {}) }, opts)));
+  let n = 0;
+  const publish = (text = `update ${++n}`) => live.publish(reporter, { action: 'publish', clientId: `c${n}-${text.length}-${Math.random()}`, text, kind: 'text' });
+  return { events, entries, connections, gateway, leases, live, reporter, runAll, publish, deps, started };
+}
+
+const updates = (frames: ServerFrame[]) => frames.filter((f): f is UpdateFrame => f.type === 'update').map((f) => `${f.entry.seq}.${f.entry.rev}`);
+
+describe('delivery worker', () => {
+  it('sends every connection every change exactly once and in order, through 429s and transient errors', async () => {
+    const w = await world(40);
+    const random = prng(7);
+    w.gateway.throttle = () => random() < 0.3;
+    w.gateway.flaky = () => random() < 0.05;
+    for (let i = 0; i < 12; i++) await w.publish();
+    await w.live.edit(w.reporter, { action: 'edit', clientId: 'e1', seq: 3, text: 'corrected' });
+    await w.live.delete(w.reporter, { action: 'delete', clientId: 'd1', seq: 5 });
+
+    const reports = await w.runAll({ ...fast, maxAttempts: 50 }, prng(11));
+
+    const expected = (w.entries.changes.get('ev1') ?? []).map((c) => `${c.entry.seq}.${c.entry.rev}`);
+    expect(expected).toHaveLength(14);
+    for (let i = 0; i < 40; i++) expect(updates(w.gateway.framesOf(`v${i}`))).toEqual(expected);
+    expect(w.gateway.throttled).toBeGreaterThan(0);
+    expect(reports.reduce((s, r) => s + r.throttled, 0)).toBe(w.gateway.throttled);
+    expect(reports.every((r) => r.outcome === 'idle' && r.abandoned === 0)).toBe(true);
+  });
+
+  it('coalesces what is pending into few messages, each under 32 KB, never dropping or reordering', async () => {
+    const w = await world(3);
+    for (let i = 0; i < 30; i++) await w.publish('鲇'.repeat(1500 + i)); // ~4.5 KB of UTF-8 each
+    await w.runAll();
+    for (let i = 0; i < 3; i++) {
+      const messages = w.gateway.messages.get(`v${i}`) ?? [];
+      expect(messages.length).toBeGreaterThan(1);
+      expect(messages.length).toBeLessThan(30);
+      for (const m of messages) expect(m.byteLength).toBeLessThanOrEqual(32 * 1024);
+      expect(updates(w.gateway.framesOf(`v${i}`))).toEqual(Array.from({ length: 30 }, (_, k) => `${k + 1}.1`));
+    }
+  });
+
+  it('removes gone connections and keeps delivering to the rest', async () => {
+    const w = await world(10);
+    w.gateway.gone.add('v2');
+    w.gateway.gone.add('v7');
+    await w.publish();
+    const reports = await w.runAll();
+    expect(reports.reduce((s, r) => s + r.gone, 0)).toBe(2);
+    expect([...w.connections.rows.keys()].sort()).toEqual(['v0', 'v1', 'v3', 'v4', 'v5', 'v6', 'v8', 'v9']);
+    for (const id of w.connections.rows.keys()) expect(updates(w.gateway.framesOf(id))).toEqual(['1.1']);
+  });
+
+  it('gives a new connection only what changed after it connected', async () => {
+    const w = await world(0);
+    await w.publish();
+    await w.publish();
+    await w.connections.add({ eventId: 'ev1', connectionId: 'late', role: 'viewer', connectedAt: 't', fromChange: 2 });
+    await w.publish();
+    await w.runAll();
+    expect(updates(w.gateway.framesOf('late'))).toEqual(['3.1']);
+  });
+
+  it('lets one worker per shard run, and a later worker carries on from where the last one stopped', async () => {
+    const w = await world(8);
+    await w.publish();
+    const shard = shardOf('v0', SHARDS);
+    await w.leases.acquire('ev1', shard, 'someone-else', 60_000);
+    expect((await runDeliveryWorker('ev1', shard, w.deps, fast)).outcome).toBe('not-leader');
+    await w.leases.release('ev1', shard, 'someone-else', 0);
+
+    await w.runAll();
+    await w.publish();
+    await w.runAll();
+    for (let i = 0; i < 8; i++) expect(updates(w.gateway.framesOf(`v${i}`))).toEqual(['1.1', '2.1']);
+  });
+
+  it('hands over to a successor when its time is up, without losing or repeating anything', async () => {
+    const w = await world(6);
+    for (let i = 0; i < 4; i++) await w.publish();
+    const reports = await w.runAll({ ...fast, maxRunMs: 0 });
+    expect(reports.every((r) => r.outcome === 'handed-over')).toBe(true);
+    for (let i = 0; i < 6; i++) expect(updates(w.gateway.framesOf(`v${i}`))).toEqual(['1.1', '2.1', '3.1', '4.1']);
+    // Nothing new since: no successor needed.
+    expect(w.started).toEqual([]);
+  });
+
+  it('gives up on a connection that fails every time instead of running forever', async () => {
+    const w = await world(3);
+    w.gateway.failing.add('v1');
+    await w.publish();
+    const reports = await w.runAll({ ...fast, maxAttempts: 2, maxFailedVisits: 3 });
+    expect(reports.reduce((s, r) => s + r.abandoned, 0)).toBe(1);
+    expect(updates(w.gateway.framesOf('v0'))).toEqual(['1.1']);
+  });
+});
+
+describe('wakeDelivery', () => {
+  it('starts a worker only on shards that have none', async () => {
+    const leases = new FakeLeases();
+    await leases.acquire('ev1', 1, 'busy', 60_000);
+    const started: string[] = [];
+    const count = await wakeDelivery(['ev1', 'ev1'], { leases, starter: { start: async (e, s) => void started.push(`${e}#${s}`) }, log: silentLog }, [0, 1, 2]);
+    expect(count).toBe(2);
+    expect(started.sort()).toEqual(['ev1#0', 'ev1#2']);
+  });
+});
+
+describe('Pacer', () => {
+  it('never lets more than burst + rate × elapsed through', async () => {
+    let t = 0;
+    const waits: number[] = [];
+    const pacer = new Pacer(100, 5, () => t, async (ms) => {
+      waits.push(ms);
+      t += ms;
+    });
+    for (let i = 0; i < 105; i++) await pacer.take();
+    // 100/s with a burst of 5: the 105th request goes out no earlier than 1 s after the first.
+    expect(t).toBeGreaterThanOrEqual(990);
+  });
+
+  it('slows down on 429 and recovers on success, never above its rate', () => {
+    const pacer = new Pacer(1000, 10, () => 0, async () => {});
+    pacer.throttled();
+    expect(pacer.rate).toBe(700);
+    for (let i = 0; i < 1000; i++) pacer.succeeded();
+    expect(pacer.rate).toBe(1000);
+  });
+});
+
+describe('ChangeFeed', () => {
+  it('reads older changes on demand and composes each cursor once', async () => {
+    const w = await world(0);
+    for (let i = 0; i < 5; i++) await w.publish();
+    const feed = new ChangeFeed('ev1', w.entries);
+    await feed.ensureFrom(3);
+    expect(feed.head).toBe(5);
+    await feed.ensureFrom(1);
+    const messages = feed.messagesAfter(1);
+    expect(messages).toBe(feed.messagesAfter(1));
+    expect(messages.at(-1)?.through).toBe(5);
+    const text = new TextDecoder().decode(messages[0]!.bytes);
+    expect((JSON.parse(text) as { frames: UpdateFrame[] }).frames.map((f) => f.entry.seq)).toEqual([2, 3, 4, 5]);
+  });
+});
