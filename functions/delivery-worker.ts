@@ -1,6 +1,7 @@
 // A delivery worker for one (event, connection shard): invoked asynchronously by the wake-up trigger
 // or by a worker handing over; runs until its shard has been idle a while.
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { runDeliveryWorker, defaultWorkerOptions, type WorkerReport } from '../shared/domain/delivery/worker';
 import { CONNECTION_SHARDS } from '../shared/tables';
@@ -10,7 +11,7 @@ const payload = z.object({ eventId: z.string().min(1), shard: z.number().int().m
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function main(event: unknown): Promise<WorkerReport> {
+async function main(event: unknown, context: Context): Promise<WorkerReport> {
   const { eventId, shard } = payload.parse(event);
   const c = container();
   const report = await runDeliveryWorker(
@@ -25,6 +26,7 @@ async function main(event: unknown): Promise<WorkerReport> {
       log: c.log,
       now: Date.now,
       sleep,
+      timeLeftMs: () => context.getRemainingTimeInMillis(),
     },
     {
       ...defaultWorkerOptions,

@@ -4,13 +4,16 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ENV, tableEnv } from '../shared/config';
-import { httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import { deliveryWake, deliveryWorker, httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
 import { createTables, type TableNames } from './create-tables';
 import { type DynamoLocal, startDynamoLocal } from './dynamodb-local';
 import { startHttpGateway } from './http-gateway';
+import type { AwsLimits } from './aws-limits';
 import { lambdaContext } from './lambda-context';
-import { type Invoke, startWsGateway, type WsGatewayOptions } from './ws-gateway';
+import { type LambdaService, startLambdaService } from './lambda-service';
+import { type StreamSource, startStreamSource } from './stream-source';
+import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions } from './ws-gateway';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
@@ -25,8 +28,19 @@ export interface StageOptions {
   tablePrefix?: string;
   adminKey: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
-  /** Extra gateway settings (timeouts, AWS-limit imitation). */
+  /** Extra gateway settings (timeouts). */
   ws?: Partial<Pick<WsGatewayOptions, 'idleTimeoutMs' | 'maxLifetimeMs'>>;
+  /** AWS's @connections limits to imitate: latency, the account token bucket, injected 410s. */
+  limits?: AwsLimits;
+  /** Configuration for the functions beyond what the stage sets (e.g. LIVECAST_DELIVERY_BUDGET). */
+  env?: Record<string, string>;
+  /**
+   * Benchmarks: post to a management API elsewhere (another process's gateway with virtual
+   * connections) instead of this stage's own.
+   */
+  connectionsEndpoint?: string;
+  /** Benchmarks: consume the Changes stream with this instead of the deployed wake-up trigger. */
+  wake?: Invoke;
   log?: (line: string) => void;
 }
 
@@ -36,6 +50,11 @@ export interface Stage {
   readonly managementEndpoint: string;
   readonly dynamoEndpoint: string;
   readonly tables: TableNames;
+  readonly ws: WsGateway;
+  readonly lambda: LambdaService;
+  readonly changes: StreamSource;
+  /** Resolves when every change written so far has woken delivery and every worker has finished. */
+  settled(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -74,20 +93,68 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     const authorizer = { identitySource: wsAuthorizer.identitySource, invoke: await load(wsAuthorizer) };
     const routes = new Map<string, { invoke: Invoke; returnResponse: boolean }>();
     for (const route of wsRoutes) routes.set(route.routeKey, { invoke: await load(route), returnResponse: route.returnResponse });
-    const ws = await startWsGateway({ port: opts.wsPort, host, authorizer, routes, ...opts.ws, log });
+    const ws = await startWsGateway({
+      port: opts.wsPort,
+      host,
+      authorizer,
+      routes,
+      ...opts.ws,
+      ...(opts.limits ? { limits: opts.limits } : {}),
+      log,
+    });
     stoppers.push(() => ws.close());
+
+    // Delivery workers run as asynchronous Lambda invocations. Their context counts down from
+    // Lambda's 15 minutes, and to zero when the stage stops, so a running worker hands over and ends.
+    let stopping = false;
+    const workerFn = `livecast-local-${deliveryWorker.id}`;
+    const workerInvoke = await load(deliveryWorker);
+    const lambda = await startLambdaService({
+      port: 0,
+      host,
+      functions: new Map([
+        [
+          workerFn,
+          (event: unknown) => {
+            const context = lambdaContext(workerFn, { timeoutMs: deliveryWorker.timeoutSeconds * 1000 });
+            const remaining = context.getRemainingTimeInMillis;
+            return workerInvoke(event, { ...context, getRemainingTimeInMillis: () => (stopping ? 0 : remaining()) });
+          },
+        ],
+      ]),
+      log,
+    });
+    stoppers.push(async () => {
+      stopping = true;
+      await lambda.close();
+    });
 
     // The handlers read their configuration on first use, as a Lambda container does.
     Object.assign(process.env, {
       ...tableEnv(tables),
       AWS_REGION: 'us-east-1',
       [ENV.dynamoEndpoint]: dynamoEndpoint,
-      [ENV.connectionsEndpoint]: ws.managementEndpoint,
+      [ENV.connectionsEndpoint]: opts.connectionsEndpoint ?? ws.managementEndpoint,
+      [ENV.lambdaEndpoint]: lambda.endpoint,
+      [ENV.workerFunction]: workerFn,
       [ENV.adminKey]: opts.adminKey,
       [ENV.local]: '1',
       [ENV.logLevel]: opts.logLevel ?? process.env[ENV.logLevel] ?? 'warn',
+      ...opts.env,
     });
     resetContainer();
+
+    const changes = await startStreamSource({
+      dynamoEndpoint,
+      tableName: tables.changes,
+      invoke: opts.wake ?? (await load(deliveryWake)),
+      functionName: `livecast-local-${deliveryWake.id}`,
+      batchSize: deliveryWake.stream.batchSize,
+      maxBatchingWindowMs: deliveryWake.stream.maxBatchingWindowSeconds * 1000,
+      maxRetryAttempts: deliveryWake.stream.retryAttempts,
+      log,
+    });
+    stoppers.push(() => changes.stop());
 
     const http = await startHttpGateway({
       port: opts.httpPort,
@@ -103,6 +170,13 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       managementEndpoint: ws.managementEndpoint,
       dynamoEndpoint,
       tables,
+      ws,
+      lambda,
+      changes,
+      settled: async (timeoutMs = 30_000) => {
+        await changes.drain(timeoutMs);
+        await lambda.idle(timeoutMs);
+      },
       stop,
     };
   } catch (err) {

@@ -18,17 +18,25 @@
 //   in it is new to us: re-taking a TRIM_HORIZON iterator (which then points at the first record) is
 //   exactly right. On a non-empty shard TRIM_HORIZON points at the first record, LATEST at last + 1.
 // - Iterators expire 15 min after they were issued (ExpiredIteratorException); every GetRecords
-//   answer carries a fresh one, and an iterator may be reused until it expires. A shard disappears
-//   24 h after it closes (then ResourceNotFoundException "Invalid ShardId in ShardIterator").
+//   answer carries a fresh one, and an iterator may be reused until it expires. Per its code, shards
+//   and records are kept 24 h; an expired shard answers ResourceNotFoundException ("Invalid ShardId
+//   in ShardIterator"), which finishes that shard here.
 // - GetRecords on an empty shard answers at once (no long poll; ~7-15 ms here) with no records and
 //   a NextShardIterator. Limit defaults to 1000 and more is a ValidationException.
 // - A record is readable as soon as the write that made it has returned (checked: the first poll
 //   after the write sees it), which is what lets drain() below be exact.
 // - Records: awsRegion is always "ddblocal" (the stream ARN says so too, and we pass both through);
-//   ApproximateCreationDateTime is cut to the whole minute; TTL deletions come as REMOVE with
-//   userIdentity {type: "Service", principalId: "dynamodb.amazonaws.com"}. The SDK turns
+//   ApproximateCreationDateTime is cut to the whole minute; per its code, TTL deletions come as
+//   REMOVE with userIdentity {Type: "Service", PrincipalId: "dynamodb.amazonaws.com"} (Lambda's
+//   event spells these keys type/principalId). The SDK turns
 //   ApproximateCreationDateTime into a Date and B/BS into bytes; the event gets epoch seconds and
 //   base64 back, as Lambda delivers them.
+//
+// Not imitated: bisectBatchOnFunctionError, maximumRecordAgeInSeconds, on-failure destinations,
+// filter criteria, tumbling windows, function timeouts (a handler that never settles holds its
+// shard, and stop(), forever). An iterator that expires before a LATEST-started shard gave its first
+// record is re-taken at LATEST, which could skip records; polling every pollIntervalMs refreshes
+// the iterator, so only a process frozen for 15 minutes meets this.
 //
 // drain(): every poll takes a ticket from a counter. A shard is drained for a drain() call when a
 // GetRecords sent after the call (a higher ticket) came back empty and no record of the shard is

@@ -7,8 +7,8 @@ import { buildLivecast } from '../../infra/livecast-app';
 import type { StatefulStack } from '../../infra/stateful-stack';
 import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
 import { ENV } from '../../shared/config';
-import { httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
-import { connectionsTable, entriesTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+import { deliveryWake, deliveryWorker, httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
+import { changesTable, connectionsTable, entriesTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
 type Json = any;
@@ -20,7 +20,7 @@ interface Statement {
 
 const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
 const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'];
-const allDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes];
+const allDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, deliveryWake];
 
 let data: StatefulStack;
 let api: StatelessStack;
@@ -299,14 +299,15 @@ describe('admin key', () => {
 });
 
 describe('functions', () => {
-  it('are one per route plus the authorizer, all Node 24 on arm64', () => {
+  it('are one per route plus the authorizer and the two delivery functions, all Node 24 on arm64', () => {
     const fns = Object.values(resourcesOf(apiT, 'AWS::Lambda::Function'));
     expect(fns).toHaveLength(allDefs.length);
     for (const fn of fns) {
       expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.MemorySize).toBe(512);
-      expect(fn.Properties.Timeout).toBeLessThanOrEqual(29);
+      const worker = fn === fnResource(deliveryWorker);
+      expect(fn.Properties.Timeout).toBe(worker ? 900 : Math.min(fn.Properties.Timeout, 29));
       expect(fn.Properties.Handler).toBe('index.handler');
       expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
     }
@@ -382,9 +383,41 @@ describe('permissions', () => {
   it('are granted, never written with wildcard resources for data', () => {
     for (const def of allDefs) {
       for (const s of statementsOf(def)) {
-        if (s.actions.some((a) => a.startsWith('dynamodb:'))) expect(s.resources, def.id).not.toContain('*');
+        // ListStreams has no resource-level permissions; the event source mapping needs it on '*'.
+        if (s.actions.some((a) => a.startsWith('dynamodb:') && a !== 'dynamodb:ListStreams')) {
+          expect(s.resources, def.id).not.toContain('*');
+        }
       }
     }
+  });
+});
+
+describe('delivery', () => {
+  it('wakes up from the Changes stream, in batches, retrying and bisecting failed ones', () => {
+    const stream = dataT.toJSON().Resources[tableId(changesTable)].Properties.StreamSpecification;
+    expect(stream).toEqual({ StreamViewType: 'NEW_IMAGE' });
+    const mappings = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping'));
+    expect(mappings).toHaveLength(1);
+    const mapping = mappings[0]!.Properties;
+    expect(mapping.FunctionName).toEqual({ Ref: fnId(deliveryWake) });
+    expect(JSON.stringify(resolveImports(mapping.EventSourceArn))).toContain(tableId(changesTable));
+    expect(mapping).toMatchObject({ BatchSize: 100, StartingPosition: 'LATEST', BisectBatchOnFunctionError: true, MaximumRetryAttempts: 10 });
+  });
+
+  it('lets the wake-up trigger start workers by name, and a worker start its successor', () => {
+    const invoke = statementsOf(deliveryWake).filter((s) => s.actions.includes('lambda:InvokeFunction'));
+    expect(JSON.stringify(invoke.map((s) => s.resources))).toContain(fnId(deliveryWorker));
+    expect(envOf(deliveryWake)[ENV.workerFunction]).toEqual({ Ref: fnId(deliveryWorker) });
+    const self = Object.values(resourcesOf(apiT, 'AWS::Lambda::Permission')).filter(
+      (p) => JSON.stringify(p.Properties.FunctionName).includes(fnId(deliveryWorker)),
+    );
+    expect(self).toHaveLength(1);
+    expect(JSON.stringify(self[0]!.Properties.Principal)).toContain(fnResource(deliveryWorker).Properties.Role['Fn::GetAtt'][0]);
+  });
+
+  it('gives only the reporter routes, delivery and $connect/$disconnect access to what they write', () => {
+    expect(tableActions(deliveryWorker, changesTable).has('dynamodb:PutItem')).toBe(false);
+    expect(tableActions(deliveryWorker, connectionsTable).has('dynamodb:DeleteItem')).toBe(true);
   });
 });
 

@@ -1,11 +1,11 @@
 // Starts the real local stage (handlers, gateways, DynamoDB Local tables) for one integration test file.
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { startStage, type Stage } from '../../local/stage';
+import { startStage, type Stage, type StageOptions } from '../../local/stage';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
-export async function testStage(): Promise<Stage> {
+export async function testStage(extra: Partial<StageOptions> = {}): Promise<Stage> {
   return startStage({
     httpPort: 0,
     wsPort: 0,
@@ -13,6 +13,10 @@ export async function testStage(): Promise<Stage> {
     tablePrefix: `t${randomBytes(4).toString('hex')}`,
     adminKey: ADMIN_KEY,
     logLevel: 'silent',
+    ...extra,
+    // Workers let go soon after the last change, so a test file ends quickly.
+    env: { LIVECAST_WORKER_IDLE_MS: '1000', ...extra.env },
+    log: () => {},
   });
 }
 

@@ -9,7 +9,7 @@ import {
   type AttributeValue,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { type Invoke, type SendClient, type StreamSource, type StreamSourceOptions, startStreamSource } from '../../local/stream-source';
 
@@ -164,6 +164,54 @@ describe('events', () => {
     await put(table, 'new', 1);
     await source.drain();
     expect(handler.keys().flat()).toEqual(['old/1', 'new/1']);
+  });
+
+  it('refuses a table without a stream', async () => {
+    const TableName = `stream-src-${randomUUID().slice(0, 8)}`;
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName,
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    await expect(startStreamSource({ dynamoEndpoint: endpoint, tableName: TableName, invoke: async () => {}, log: () => {} })).rejects.toThrow(
+      /no enabled stream/,
+    );
+  });
+
+  it('resumes after the last record read when an iterator has expired, losing and repeating nothing', async () => {
+    const table = await createTable();
+    const real = new DynamoDBStreamsClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    let expireNext = false;
+    const positions: string[] = [];
+    const streams: SendClient = {
+      send(command: any, options?: { abortSignal?: AbortSignal }) {
+        if (command instanceof GetShardIteratorCommand) positions.push(String(command.input.ShardIteratorType));
+        if (command instanceof GetRecordsCommand && expireNext) {
+          expireNext = false;
+          return Promise.reject(Object.assign(new Error('Iterator expired'), { name: 'ExpiredIteratorException' }));
+        }
+        return real.send(command, options);
+      },
+      destroy: () => real.destroy(),
+    };
+    try {
+      const handler = recorder();
+      const source = await start({ tableName: table, invoke: handler.invoke, streamsClient: streams });
+      await put(table, 'k', 1);
+      await source.drain();
+      expireNext = true;
+      await put(table, 'k', 2);
+      await put(table, 'k', 3);
+      await source.drain();
+      expect(handler.keys().flat()).toEqual(['k/1', 'k/2', 'k/3']);
+      expect(positions).toContain('AFTER_SEQUENCE_NUMBER');
+    } finally {
+      await Promise.all(sources.splice(0).map((s) => s.stop()));
+      real.destroy();
+    }
   });
 
   it('survives DynamoDB Local answering TrimmedDataAccessException on a shard that was empty', async () => {

@@ -13,8 +13,10 @@ export interface WorkerOptions {
   maxInFlight: number;
   /** With nothing to send for this long, the worker lets go of its lease and ends. */
   idleExitMs: number;
-  /** Hand over to a fresh invocation before Lambda's 15-minute limit. */
+  /** Hand over to a fresh invocation after this long at the latest. */
   maxRunMs: number;
+  /** …or when the invocation has less than this left (Lambda's 15-minute limit). */
+  handoverMarginMs: number;
   leaseTtlMs: number;
   /** Wait between sweeps when nothing was owed. */
   pollMs: number;
@@ -30,6 +32,7 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
   maxInFlight: 64,
   idleExitMs: 10_000,
   maxRunMs: 13 * 60_000,
+  handoverMarginMs: 60_000,
   leaseTtlMs: 30_000,
   pollMs: 50,
   refreshEvery: 256,
@@ -48,6 +51,8 @@ export interface WorkerDeps {
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Time left in this invocation (Lambda's context); the local stage drops it to 0 to stop. */
+  timeLeftMs?: () => number;
 }
 
 export interface WorkerReport {
@@ -183,7 +188,8 @@ export async function runDeliveryWorker(
       if (!(await deps.leases.renew(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'lease-lost' };
       renewedAt = now;
     }
-    if (!draining && now - startedAt > options.maxRunMs) draining = true;
+    const timeUp = now - startedAt > options.maxRunMs || (deps.timeLeftMs?.() ?? Infinity) < options.handoverMarginMs;
+    if (!draining && timeUp) draining = true;
 
     const owed = await sweep();
     if (owed > 0) {
