@@ -3,6 +3,7 @@
 // up with sync.
 import { deleteEntry, editEntry, newEntry, pinEntry } from './entry';
 import { conflict, forbidden, notFound } from './errors';
+import { backoffMs } from './delivery/pacer';
 import { encodeFrames, encodeFrame } from './frames';
 import type {
   Clock,
@@ -11,6 +12,7 @@ import type {
   EntryStore,
   EventStore,
   Logger,
+  PostResult,
   RequestRecord,
   WriteAction,
 } from './ports';
@@ -44,6 +46,7 @@ export interface LiveServiceDeps {
 }
 
 const SYNC_PAGE = 200;
+const REPLY_ATTEMPTS = 8;
 
 export class LiveService {
   private readonly maxAttempts: number;
@@ -96,7 +99,7 @@ export class LiveService {
     if (newest?.type === 'update') lastSeq = Math.max(lastSeq, newest.entry.seq);
     frames.push({ type: 'synced', lastSeq });
     for (const message of encodeFrames(frames)) {
-      if ((await this.deps.gateway.post(caller.connectionId, message)) === 'gone') return;
+      if ((await this.reply(caller.connectionId, message)) === 'gone') return;
     }
   }
 
@@ -159,7 +162,16 @@ export class LiveService {
 
   /** The write is durable by now. Delivery to every connection follows from the change log, not from here. */
   private async acknowledge(caller: Caller, outcome: { ack: AckFrame }): Promise<void> {
-    await this.deps.gateway.post(caller.connectionId, encodeFrame(outcome.ack));
+    await this.reply(caller.connectionId, encodeFrame(outcome.ack));
+  }
+
+  /** A reply to the caller shares the account's budget with delivery: a 429 is waited out, not dropped. */
+  private async reply(connectionId: string, message: Uint8Array): Promise<PostResult> {
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.deps.gateway.post(connectionId, message);
+      if (result !== 'throttled' || attempt >= REPLY_ATTEMPTS) return result;
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+    }
   }
 }
 
