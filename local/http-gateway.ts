@@ -4,10 +4,10 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { listen } from './errors';
-import { gatewayId, gatewayTime, lambdaContext } from './lambda-context';
+import { gatewayId, gatewayTime, lambdaContext, type Invoke } from './lambda-context';
 
 // `any` on purpose: the gateway builds the events by hand, and each handler module types its own.
-export type Invoke = (event: any, context: Context) => Promise<any>;
+export type { Invoke };
 
 export interface HttpRoute {
   /** `METHOD /path/{param}/{rest+}`, `ANY /path`, or `$default`. */

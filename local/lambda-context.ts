@@ -10,6 +10,9 @@ export interface LambdaContextOptions {
   readonly region?: string;
 }
 
+/** A handler as the stand-ins invoke it: Lambda's (event, context) → result. */
+export type Invoke = (event: any, context: Context) => Promise<any>;
+
 const localAccount = '000000000000';
 
 /**

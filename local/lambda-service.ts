@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Context } from 'aws-lambda';
 import { listen } from './errors';
-import { lambdaContext } from './lambda-context';
+import { lambdaContext, type Invoke } from './lambda-context';
 
 // `any` on purpose: callers send whatever JSON the target handler expects.
-export type Invoke = (event: any, context: Context) => Promise<any>;
+export type { Invoke };
 
 export interface LambdaServiceOptions {
   /** 0 picks a free port. */

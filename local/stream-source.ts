@@ -56,10 +56,10 @@ import {
   type Shard,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { AttributeValue, Context, DynamoDBRecord } from 'aws-lambda';
-import { lambdaContext } from './lambda-context';
+import { lambdaContext, type Invoke } from './lambda-context';
 
 // `any` on purpose: the source builds the events by hand, and each handler module types its own.
-export type Invoke = (event: any, context: Context) => Promise<any>;
+export type { Invoke };
 
 /** The two calls the source makes on each client; the real SDK clients fit, and so does a scripted fake in tests. */
 export interface SendClient {

@@ -8,10 +8,10 @@ import type { Context } from 'aws-lambda';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { type AwsLimits, Limiter, describeLimits, waitUntil } from './aws-limits';
 import { listen } from './errors';
-import { gatewayId, gatewayTime, lambdaContext } from './lambda-context';
+import { gatewayId, gatewayTime, lambdaContext, type Invoke } from './lambda-context';
 
 // `any` on purpose: the gateway builds the events by hand, and each handler module types its own.
-export type Invoke = (event: any, context: Context) => Promise<any>;
+export type { Invoke };
 
 export interface WsRoute {
   readonly invoke: Invoke;

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { limitsFromEnv } from '../local/aws-limits';
 import { startStage, type Stage } from '../local/stage';
 
 const env = process.env;
@@ -51,12 +52,15 @@ async function demoEvent(stage: Stage): Promise<Demo> {
 
 async function main() {
   if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  // AWS's @connections limits, imitated when LIVECAST_SIM_* are set (see docs/local-stage.md).
+  const limits = limitsFromEnv(env);
   console.log('livecast: starting DynamoDB Local and the local API Gateway stages…');
   const stage = await startStage({
     httpPort: port('PORT', 3000),
     wsPort: port('WS_PORT', 3001),
     dynamo: { port: port('DYNAMODB_PORT', 8000), ...(inMemory ? {} : { dbPath: join(dataDir, 'dynamodb') }) },
     adminKey,
+    ...(limits ? { limits } : {}),
     log: (line) => console.log(`  ${line}`),
   });
 

@@ -7,38 +7,50 @@ const BATCH_OPEN = '{"type":"batch","frames":[';
 const BATCH_CLOSE = ']}';
 const BATCH_OVERHEAD = BATCH_OPEN.length + BATCH_CLOSE.length;
 
+/** A frame serialized once, with its UTF-8 size. */
+export interface Serialized {
+  json: string;
+  bytes: number;
+}
+
+export const serialize = (frame: ServerFrame): Serialized => {
+  const json = JSON.stringify(frame);
+  return { json, bytes: Buffer.byteLength(json, 'utf8') };
+};
+
 /**
- * Packs frames, in order, into as few messages as fit under `maxBytes` each: one frame alone goes as
- * itself, several as a `batch`. Each frame is serialized exactly once.
+ * Packs serialized frames, in order, into as few messages as fit under `maxBytes` each: one frame
+ * alone goes as itself, several as a `batch`. Each message says the index of the last frame it holds.
  */
-export function encodeFrames(frames: readonly ServerFrame[], maxBytes: number = MAX_FRAME_BYTES): Uint8Array[] {
-  const messages: Uint8Array[] = [];
+export function pack(frames: readonly Serialized[], maxBytes: number = MAX_FRAME_BYTES): { bytes: Uint8Array; last: number }[] {
+  const messages: { bytes: Uint8Array; last: number }[] = [];
   let group: string[] = [];
   let groupBytes = 0;
 
-  const flush = () => {
+  const flush = (last: number) => {
     if (group.length === 0) return;
     const text = group.length === 1 ? group[0]! : BATCH_OPEN + group.join(',') + BATCH_CLOSE;
-    messages.push(encoder.encode(text));
+    messages.push({ bytes: encoder.encode(text), last });
     group = [];
     groupBytes = 0;
   };
 
-  for (const frame of frames) {
-    const json = JSON.stringify(frame);
-    const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes + BATCH_OVERHEAD > maxBytes) {
+  frames.forEach((frame, i) => {
+    if (frame.bytes + BATCH_OVERHEAD > maxBytes) {
       // Cannot happen with the protocol's limits (2,000 characters a text); refuse rather than break a socket.
-      throw new AppError('internal', `a ${frame.type} frame of ${bytes} bytes exceeds the ${maxBytes}-byte frame limit`);
+      throw new AppError('internal', `a frame of ${frame.bytes} bytes exceeds the ${maxBytes}-byte frame limit`);
     }
     // Size as if batched: a comma between frames plus the batch wrapper.
-    const added = bytes + (group.length > 0 ? 1 : 0);
-    if (group.length > 0 && groupBytes + added + BATCH_OVERHEAD > maxBytes) flush();
-    groupBytes += group.length > 0 ? bytes + 1 : bytes;
-    group.push(json);
-  }
-  flush();
+    if (group.length > 0 && groupBytes + 1 + frame.bytes + BATCH_OVERHEAD > maxBytes) flush(i - 1);
+    groupBytes += group.length > 0 ? frame.bytes + 1 : frame.bytes;
+    group.push(frame.json);
+  });
+  flush(frames.length - 1);
   return messages;
 }
+
+/** Frames to messages under the frame limit, each frame serialized exactly once. */
+export const encodeFrames = (frames: readonly ServerFrame[], maxBytes: number = MAX_FRAME_BYTES): Uint8Array[] =>
+  pack(frames.map(serialize), maxBytes).map((m) => m.bytes);
 
 export const encodeFrame = (frame: ServerFrame): Uint8Array => encoder.encode(JSON.stringify(frame));

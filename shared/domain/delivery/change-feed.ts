@@ -1,5 +1,6 @@
 // A delivery worker's window on the event's change log: each change serialized once, and the
 // messages for "everything after change N" composed once per N and shared by every connection at N.
+import { pack, type Serialized, serialize } from '../frames';
 import { MAX_FRAME_BYTES } from '../protocol';
 import type { Change, EntryStore } from '../ports';
 
@@ -10,13 +11,10 @@ export interface Message {
 }
 
 const PAGE = 500;
-const BATCH_OPEN = '{"type":"batch","frames":[';
-const BATCH_CLOSE = ']}';
-const encoder = new TextEncoder();
 
 export class ChangeFeed {
   /** Changes start < changeNo <= head, in order, each as its `update` frame's JSON. */
-  private frames: { changeNo: number; json: string; bytes: number }[] = [];
+  private frames: (Serialized & { changeNo: number })[] = [];
   private start: number | undefined;
   private composed = new Map<number, Message[]>();
   private composedHead = -1;
@@ -93,31 +91,11 @@ export class ChangeFeed {
 
   private compose(cursor: number): Message[] {
     const from = Math.max(0, cursor - (this.start ?? cursor));
-    const messages: Message[] = [];
-    let group: string[] = [];
-    let size = 0;
-    let through = cursor;
-    const flush = () => {
-      if (group.length === 0) return;
-      const text = group.length === 1 ? group[0]! : BATCH_OPEN + group.join(',') + BATCH_CLOSE;
-      messages.push({ bytes: encoder.encode(text), through });
-      group = [];
-      size = 0;
-    };
-    for (let i = from; i < this.frames.length; i++) {
-      const frame = this.frames[i]!;
-      const added = frame.bytes + (group.length > 0 ? 1 : 0);
-      if (group.length > 0 && size + added + BATCH_OPEN.length + BATCH_CLOSE.length > this.maxBytes) flush();
-      size += group.length > 0 ? frame.bytes + 1 : frame.bytes;
-      group.push(frame.json);
-      through = frame.changeNo;
-    }
-    flush();
-    return messages;
+    const pending = this.frames.slice(from);
+    return pack(pending, this.maxBytes).map((m) => ({ bytes: m.bytes, through: pending[m.last]!.changeNo }));
   }
 
   private frameOf(change: Change) {
-    const json = JSON.stringify({ type: 'update', eventId: this.eventId, entry: change.entry });
-    return { changeNo: change.changeNo, json, bytes: Buffer.byteLength(json) };
+    return { changeNo: change.changeNo, ...serialize({ type: 'update', eventId: this.eventId, entry: change.entry }) };
   }
 }
