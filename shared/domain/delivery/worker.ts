@@ -18,7 +18,7 @@ export interface WorkerOptions {
   /** …or when the invocation has less than this left (Lambda's 15-minute limit). */
   handoverMarginMs: number;
   leaseTtlMs: number;
-  /** Wait between sweeps when nothing was owed. */
+  /** With nothing owed, how often the change log is checked for news. */
   pollMs: number;
   /** Re-read the change log every this many connections, so later visits carry newer changes. */
   refreshEvery: number;
@@ -34,7 +34,7 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
   maxRunMs: 13 * 60_000,
   handoverMarginMs: 60_000,
   leaseTtlMs: 30_000,
-  pollMs: 50,
+  pollMs: 100,
   refreshEvery: 256,
   maxAttempts: 8,
   maxFailedVisits: 5,
@@ -182,12 +182,20 @@ export async function runDeliveryWorker(
     return owed;
   }
 
-  for (;;) {
+  const renewIfDue = async (): Promise<boolean> => {
     const now = deps.now();
-    if (now - renewedAt > options.leaseTtlMs / 3) {
-      if (!(await deps.leases.renew(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'lease-lost' };
-      renewedAt = now;
-    }
+    if (now - renewedAt <= options.leaseTtlMs / 3) return true;
+    if (!(await deps.leases.renew(eventId, shard, owner, options.leaseTtlMs))) return false;
+    renewedAt = now;
+    return true;
+  };
+
+  // Everything after the cursor the last worker left is what this one may owe.
+  await feed.ensureFrom(base ?? 0);
+
+  for (;;) {
+    if (!(await renewIfDue())) return { ...report, outcome: 'lease-lost' };
+    const now = deps.now();
     const timeUp = now - startedAt > options.maxRunMs || (deps.timeLeftMs?.() ?? Infinity) < options.handoverMarginMs;
     if (!draining && timeUp) draining = true;
 
@@ -200,18 +208,25 @@ export async function runDeliveryWorker(
     base = Math.max(base ?? 0, feed.head);
     if (draining) {
       await deps.leases.release(eventId, shard, owner, base);
-      await feed.refresh();
-      if (feed.head > base) await deps.successor.start(eventId, shard);
+      if ((await feed.refresh()) > 0) await deps.successor.start(eventId, shard);
       return { ...report, outcome: 'handed-over' };
     }
-    if (deps.now() - lastWorkAt >= options.idleExitMs) {
-      await deps.leases.release(eventId, shard, owner, base);
-      // A change that landed while letting go may have seen the lease still held and started no one.
-      if ((await feed.refresh()) === 0) return { ...report, outcome: 'idle' };
-      if (!(await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'idle' };
-      renewedAt = lastWorkAt = deps.now();
-      continue;
+
+    // Nothing owed: wait for the change log to move rather than re-reading every connection row.
+    // New connections need no sweep until then: they are owed only changes after they joined.
+    let moved = false;
+    while (!moved && deps.now() - lastWorkAt < options.idleExitMs && !draining) {
+      await deps.sleep(options.pollMs);
+      if (!(await renewIfDue())) return { ...report, outcome: 'lease-lost' };
+      moved = (await feed.refresh()) > 0;
+      if ((deps.timeLeftMs?.() ?? Infinity) < options.handoverMarginMs) draining = true;
     }
-    await deps.sleep(options.pollMs);
+    if (moved || draining) continue;
+
+    await deps.leases.release(eventId, shard, owner, base);
+    // A change that landed while letting go may have seen the lease still held and started no one.
+    if ((await feed.refresh()) === 0) return { ...report, outcome: 'idle' };
+    if (!(await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'idle' };
+    renewedAt = lastWorkAt = deps.now();
   }
 }
