@@ -45,30 +45,13 @@ export class DynamoEntryStore implements EntryStore {
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult> {
-    const changeNo = expected.lastChange + 1;
-    return this.commit(eventId, request, changeNo, entry, [
-      {
-        Update: {
-          TableName: this.tables.events,
-          Key: { eventId },
-          UpdateExpression: 'SET lastSeq = :seq, lastChange = :change',
-          ConditionExpression: 'lastSeq = :expectedSeq AND lastChange = :expectedChange',
-          ExpressionAttributeValues: {
-            ':seq': entry.seq,
-            ':change': changeNo,
-            ':expectedSeq': expected.lastSeq,
-            ':expectedChange': expected.lastChange,
-          },
-        },
+    return this.commit(eventId, expected, entry, request, {
+      Put: {
+        TableName: this.tables.entries,
+        Item: { eventId, ...entry, clientId: request.clientId },
+        ConditionExpression: 'attribute_not_exists(seq)',
       },
-      {
-        Put: {
-          TableName: this.tables.entries,
-          Item: { eventId, ...entry, clientId: request.clientId },
-          ConditionExpression: 'attribute_not_exists(seq)',
-        },
-      },
-    ]);
+    });
   }
 
   commitChange(
@@ -77,36 +60,24 @@ export class DynamoEntryStore implements EntryStore {
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult> {
-    const changeNo = expected.lastChange + 1;
-    return this.commit(eventId, request, changeNo, entry, [
-      {
-        Update: {
-          TableName: this.tables.events,
-          Key: { eventId },
-          UpdateExpression: 'SET lastChange = :change',
-          ConditionExpression: 'lastChange = :expectedChange',
-          ExpressionAttributeValues: { ':change': changeNo, ':expectedChange': expected.lastChange },
+    // An update, not a put: counters that other writers keep on the item (reposts) stay untouched.
+    return this.commit(eventId, expected, entry, request, {
+      Update: {
+        TableName: this.tables.entries,
+        Key: { eventId, seq: entry.seq },
+        UpdateExpression: 'SET #text = :text, rev = :rev, pinned = :pinned, deleted = :deleted, updatedAt = :updatedAt',
+        ConditionExpression: 'rev = :expected',
+        ExpressionAttributeNames: { '#text': 'text' },
+        ExpressionAttributeValues: {
+          ':text': entry.text,
+          ':rev': entry.rev,
+          ':pinned': entry.pinned,
+          ':deleted': entry.deleted,
+          ':updatedAt': entry.updatedAt,
+          ':expected': expected.rev,
         },
       },
-      // An update, not a put: counters that other writers keep on the item (reposts) stay untouched.
-      {
-        Update: {
-          TableName: this.tables.entries,
-          Key: { eventId, seq: entry.seq },
-          UpdateExpression: 'SET #text = :text, rev = :rev, pinned = :pinned, deleted = :deleted, updatedAt = :updatedAt',
-          ConditionExpression: 'rev = :expected',
-          ExpressionAttributeNames: { '#text': 'text' },
-          ExpressionAttributeValues: {
-            ':text': entry.text,
-            ':rev': entry.rev,
-            ':pinned': entry.pinned,
-            ':deleted': entry.deleted,
-            ':updatedAt': entry.updatedAt,
-            ':expected': expected.rev,
-          },
-        },
-      },
-    ]);
+    });
   }
 
   async changesAfter(eventId: string, changeNo: number, limit: number): Promise<Change[]> {
@@ -145,31 +116,49 @@ export class DynamoEntryStore implements EntryStore {
   }
 
   /**
-   * The change, its line in the change log and its request record in one transaction; a cancelled
-   * one says which condition failed.
+   * One transaction: the event's counters move on (conditional on what was read), the entry is
+   * written, the change is logged under the next change number, the request is recorded. A
+   * cancelled one says which condition failed.
    */
   private async commit(
     eventId: string,
-    request: RequestRecord,
-    changeNo: number,
+    expected: { lastChange: number; lastSeq?: number },
     entry: Entry,
-    change: TransactItems,
+    request: RequestRecord,
+    write: TransactItems[number],
   ): Promise<CommitResult> {
-    const logged = {
-      Put: {
-        TableName: this.tables.changes,
-        Item: { eventId, changeNo, seq: entry.seq, rev: entry.rev, action: request.action, entry },
-        ConditionExpression: 'attribute_not_exists(changeNo)',
+    const changeNo = expected.lastChange + 1;
+    const publishing = expected.lastSeq !== undefined;
+    const items: TransactItems = [
+      {
+        Update: {
+          TableName: this.tables.events,
+          Key: { eventId },
+          UpdateExpression: publishing ? 'SET lastChange = :change, lastSeq = :seq' : 'SET lastChange = :change',
+          ConditionExpression: publishing ? 'lastChange = :expectedChange AND lastSeq = :expectedSeq' : 'lastChange = :expectedChange',
+          ExpressionAttributeValues: {
+            ':change': changeNo,
+            ':expectedChange': expected.lastChange,
+            ...(publishing ? { ':seq': entry.seq, ':expectedSeq': expected.lastSeq } : {}),
+          },
+        },
       },
-    };
-    const requestPut = {
-      Put: {
-        TableName: this.tables.requests,
-        Item: { eventId, ...request },
-        ConditionExpression: 'attribute_not_exists(clientId)',
+      write,
+      {
+        Put: {
+          TableName: this.tables.changes,
+          Item: { eventId, changeNo, seq: entry.seq, rev: entry.rev, action: request.action, entry },
+          ConditionExpression: 'attribute_not_exists(changeNo)',
+        },
       },
-    };
-    const items = [...change, logged, requestPut];
+      {
+        Put: {
+          TableName: this.tables.requests,
+          Item: { eventId, ...request },
+          ConditionExpression: 'attribute_not_exists(clientId)',
+        },
+      },
+    ];
     try {
       await this.db.send(new TransactWriteCommand({ TransactItems: items }));
       return { ok: true };
