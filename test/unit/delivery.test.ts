@@ -134,10 +134,30 @@ describe('delivery worker', () => {
     const w = await world(6);
     for (let i = 0; i < 4; i++) await w.publish();
     const reports = await w.runAll({ ...fast, maxRunMs: 0 });
-    expect(reports.every((r) => r.outcome === 'handed-over')).toBe(true);
+    expect(reports.map((r) => r.outcome)).toEqual(['handed-over', 'handed-over', 'handed-over', 'handed-over']);
     for (let i = 0; i < 6; i++) expect(updates(w.gateway.framesOf(`v${i}`))).toEqual(['1.1', '2.1', '3.1', '4.1']);
     // Nothing new since: no successor needed.
     expect(w.started).toEqual([]);
+  });
+
+  it('keeps its lease through a sweep that outlasts it, so no second worker joins in', async () => {
+    const w = await world(60);
+    await w.publish();
+    const shard = shardOf('v0', SHARDS);
+    const owed = [...w.connections.rows.keys()].filter((id) => shardOf(id, SHARDS) === shard).length;
+    // At 20 posts/s a sweep of this shard takes owed × 50 ms (~750 ms); the lease lasts 200 ms.
+    const run = runDeliveryWorker('ev1', shard, w.deps, { ...fast, ratePerSecond: 20, leaseTtlMs: 200 });
+    let intruded = 0;
+    let tries = 0;
+    while (w.gateway.messages.size < owed - 2) {
+      await sleep(20);
+      tries++;
+      if (await w.leases.acquire('ev1', shard, `intruder-${tries}`, 200)) intruded++;
+    }
+    expect(tries).toBeGreaterThan(5);
+    const report = await run;
+    expect(intruded).toBe(0);
+    expect(report.outcome).toBe('idle');
   });
 
   it('gives up on a connection that fails every time instead of running forever', async () => {

@@ -91,12 +91,19 @@ export async function runDeliveryWorker(
   let base = lease.cursor;
   const startedAt = deps.now();
   let lastWorkAt = startedAt;
-  let renewedAt = startedAt;
   let draining = false;
+
+  // The lease is renewed on a heartbeat of its own: a sweep of a big shard at a small budget, or a
+  // wait for posting slots, easily outlasts it.
+  let lost = false;
+  const heartbeat = new Heartbeat(options.leaseTtlMs / 3, async () => {
+    if (!(await deps.leases.renew(eventId, shard, owner, options.leaseTtlMs))) lost = true;
+  });
 
   /** One connection's visit: every message it is owed, in order; progress kept message by message. */
   async function visit(connection: ConnectionRecord, cursor: Cursor, messages: readonly Message[]): Promise<void> {
     for (const message of messages) {
+      if (lost) return;
       let delivered = false;
       for (let attempt = 0; attempt < options.maxAttempts && !delivered; attempt++) {
         await pacer.take();
@@ -142,8 +149,8 @@ export async function runDeliveryWorker(
     report.visits++;
   }
 
-  /** One pass over the shard. Returns how many connections were owed something. */
-  async function sweep(): Promise<number> {
+  /** One pass over the shard. Returns how many connections were owed something, or 'lost' with the lease. */
+  async function sweep(): Promise<number | 'lost'> {
     report.sweeps++;
     if (!draining) await feed.refresh();
     const seen = new Set<string>();
@@ -153,6 +160,7 @@ export async function runDeliveryWorker(
 
     for await (const page of deps.connections.listShard(eventId, shard)) {
       for (const connection of page) {
+        if (lost) break;
         seen.add(connection.connectionId);
         let cursor = cursors.get(connection.connectionId);
         if (!cursor) {
@@ -173,6 +181,7 @@ export async function runDeliveryWorker(
       }
     }
     await Promise.all(inFlight);
+    if (lost) return 'lost';
 
     // Connections that left since the last sweep.
     for (const id of cursors.keys()) if (!seen.has(id)) cursors.delete(id);
@@ -182,24 +191,26 @@ export async function runDeliveryWorker(
     return owed;
   }
 
-  const renewIfDue = async (): Promise<boolean> => {
-    const now = deps.now();
-    if (now - renewedAt <= options.leaseTtlMs / 3) return true;
-    if (!(await deps.leases.renew(eventId, shard, owner, options.leaseTtlMs))) return false;
-    renewedAt = now;
-    return true;
-  };
+  try {
+    heartbeat.start();
+    // Everything after the cursor the last worker left is what this one may owe.
+    await feed.ensureFrom(base ?? 0);
+    return await loop();
+  } finally {
+    await heartbeat.stop();
+  }
 
-  // Everything after the cursor the last worker left is what this one may owe.
-  await feed.ensureFrom(base ?? 0);
+  function timeIsUp(): boolean {
+    return deps.now() - startedAt > options.maxRunMs || (deps.timeLeftMs?.() ?? Infinity) < options.handoverMarginMs;
+  }
 
+  async function loop(): Promise<WorkerReport> {
   for (;;) {
-    if (!(await renewIfDue())) return { ...report, outcome: 'lease-lost' };
-    const now = deps.now();
-    const timeUp = now - startedAt > options.maxRunMs || (deps.timeLeftMs?.() ?? Infinity) < options.handoverMarginMs;
-    if (!draining && timeUp) draining = true;
+    if (lost) return { ...report, outcome: 'lease-lost' };
+    if (timeIsUp()) draining = true;
 
     const owed = await sweep();
+    if (owed === 'lost') return { ...report, outcome: 'lease-lost' };
     if (owed > 0) {
       lastWorkAt = deps.now();
       continue;
@@ -207,6 +218,7 @@ export async function runDeliveryWorker(
     // Everyone this worker knows is at the head: the shard's state fits in one number.
     base = Math.max(base ?? 0, feed.head);
     if (draining) {
+      await heartbeat.stop();
       await deps.leases.release(eventId, shard, owner, base);
       if ((await feed.refresh()) > 0) await deps.successor.start(eventId, shard);
       return { ...report, outcome: 'handed-over' };
@@ -217,16 +229,46 @@ export async function runDeliveryWorker(
     let moved = false;
     while (!moved && deps.now() - lastWorkAt < options.idleExitMs && !draining) {
       await deps.sleep(options.pollMs);
-      if (!(await renewIfDue())) return { ...report, outcome: 'lease-lost' };
+      if (lost) return { ...report, outcome: 'lease-lost' };
       moved = (await feed.refresh()) > 0;
-      if ((deps.timeLeftMs?.() ?? Infinity) < options.handoverMarginMs) draining = true;
+      if (timeIsUp()) draining = true;
     }
     if (moved || draining) continue;
 
+    await heartbeat.stop();
     await deps.leases.release(eventId, shard, owner, base);
     // A change that landed while letting go may have seen the lease still held and started no one.
     if ((await feed.refresh()) === 0) return { ...report, outcome: 'idle' };
     if (!(await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'idle' };
-    renewedAt = lastWorkAt = deps.now();
+    lost = false;
+    heartbeat.start();
+    lastWorkAt = deps.now();
+  }
+  }
+}
+
+/** Runs `beat` every `intervalMs` until stopped; a stop waits for a beat in progress. */
+class Heartbeat {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly beat: () => Promise<void>,
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    const tick = () => {
+      this.running = this.beat().catch(() => {}); // a failed renewal is retried next beat; the TTL has slack
+      this.timer = setTimeout(() => void this.running.then(tick), this.intervalMs);
+    };
+    this.timer = setTimeout(tick, this.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
   }
 }
