@@ -25,14 +25,18 @@ export class Pacer {
     return this.current;
   }
 
-  /** Resolves when this caller may send one request. */
-  async take(): Promise<void> {
+  /**
+   * Reserves the next slot. Returns a promise to wait on when the slot is in the future, undefined
+   * when the caller may send at once — the common case, kept free of promise machinery because it
+   * runs once per post.
+   */
+  take(): Promise<void> | undefined {
     const interval = 1000 / this.current;
     const now = this.now();
     const slot = Math.max(this.tat, now - this.burst * interval);
     this.tat = slot + interval;
     const wait = slot - now;
-    if (wait > 0) await this.sleep(wait);
+    return wait > 0 ? this.sleep(wait) : undefined;
   }
 
   throttled(): void {

@@ -106,7 +106,8 @@ export async function runDeliveryWorker(
       if (lost) return;
       let delivered = false;
       for (let attempt = 0; attempt < options.maxAttempts && !delivered; attempt++) {
-        await pacer.take();
+        const slot = pacer.take();
+        if (slot) await slot;
         report.posts++;
         let result;
         try {
@@ -154,7 +155,7 @@ export async function runDeliveryWorker(
     report.sweeps++;
     if (!draining) await feed.refresh();
     const seen = new Set<string>();
-    const inFlight = new Set<Promise<void>>();
+    const slots = new Slots(options.maxInFlight);
     let owed = 0;
     let sinceRefresh = 0;
 
@@ -174,13 +175,12 @@ export async function runDeliveryWorker(
         }
         if (cursor.through >= feed.head) continue;
         owed++;
-        while (inFlight.size >= options.maxInFlight) await Promise.race(inFlight);
-        const work = visit(connection, cursor, feed.messagesAfter(cursor.through));
-        inFlight.add(work);
-        void work.finally(() => inFlight.delete(work));
+        const free = slots.acquire();
+        if (free) await free;
+        void visit(connection, cursor, feed.messagesAfter(cursor.through)).finally(slots.release);
       }
     }
-    await Promise.all(inFlight);
+    await slots.drain();
     if (lost) return 'lost';
 
     // Connections that left since the last sweep.
@@ -270,5 +270,35 @@ class Heartbeat {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
+  }
+}
+
+/** At most `max` visits in flight; O(1) per acquire and release (this runs once per connection). */
+class Slots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private drained: (() => void) | undefined;
+
+  constructor(private readonly max: number) {}
+
+  /** Undefined when a slot is free now; otherwise a promise that resolves with one handed over. */
+  acquire(): Promise<void> | undefined {
+    if (this.active < this.max) {
+      this.active++;
+      return undefined;
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  readonly release = (): void => {
+    const next = this.waiting.shift();
+    if (next) return next(); // the slot passes straight on
+    this.active--;
+    if (this.active === 0) this.drained?.();
+  };
+
+  drain(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.drained = resolve));
   }
 }
