@@ -1,0 +1,119 @@
+// Child process: the real WebSocket viewers (and the reporter), kept out of the server's process for its file descriptors and its CPU.
+import WebSocket from 'ws';
+import { serve } from '../lib/child';
+import { Reporter } from '../lib/reporter';
+import { DeliveryTracker } from '../lib/tracker';
+
+let viewers: WebSocket[] = [];
+let reporter: Reporter | undefined;
+let tracker: DeliveryTracker | undefined;
+let closedEarly = 0;
+
+/** Opens one viewer; its tracker slot is its place among the viewers that did connect. */
+function openViewer(url: string, timeoutMs: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { perMessageDeflate: false });
+    let index = -1;
+    const timer = setTimeout(() => {
+      socket.terminate();
+      reject(new Error('connect timed out'));
+    }, timeoutMs);
+    socket.on('message', (data: Buffer) => {
+      if (index >= 0) tracker?.receive(index, data, performance.now());
+    });
+    socket.once('open', () => {
+      clearTimeout(timer);
+      index = viewers.length;
+      viewers.push(socket);
+      socket.once('close', () => closedEarly++);
+      resolve(socket);
+    });
+    socket.once('unexpected-response', (_req, res) => {
+      clearTimeout(timer);
+      socket.terminate();
+      reject(new Error(`handshake refused: HTTP ${res.statusCode}`));
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function closeAll(sockets: WebSocket[], timeoutMs: number): Promise<void> {
+  return Promise.all(
+    sockets.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.readyState === WebSocket.CLOSED) return resolve();
+          const timer = setTimeout(() => {
+            s.terminate();
+            resolve();
+          }, timeoutMs);
+          s.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          s.close();
+        }),
+    ),
+  ).then(() => {});
+}
+
+serve({
+  /** Opens `count` viewers, `concurrency` handshakes at a time. */
+  async connect(args: { url: string; count: number; concurrency: number; timeoutMs: number }) {
+    const t0 = performance.now();
+    const errors = new Map<string, number>();
+    viewers = [];
+    let next = 0;
+    const lane = async () => {
+      while (next < args.count) {
+        next++;
+        try {
+          await openViewer(args.url, args.timeoutMs);
+        } catch (err) {
+          const key = err instanceof Error ? err.message : String(err);
+          errors.set(key, (errors.get(key) ?? 0) + 1);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: args.concurrency }, lane));
+    closedEarly = 0;
+    return { connected: viewers.length, failed: args.count - viewers.length, ms: performance.now() - t0, errors: Object.fromEntries(errors) };
+  },
+
+  async reporter(args: { url: string }) {
+    reporter = await Reporter.open(args.url);
+  },
+
+  /** The reporter publishes `updates` back to back; resolves when every viewer has every update, or at the deadline. */
+  async run(args: { updates: number; baseSeq: number; runId: string; timeoutMs: number }) {
+    if (!reporter) throw new Error('no reporter');
+    if (viewers.length === 0) throw new Error('no viewers');
+    const t = (tracker = new DeliveryTracker(viewers.length, args.updates, args.baseSeq));
+    reporter.acks = 0;
+    reporter.ackedAt = [];
+    const cpu = process.cpuUsage();
+    const t0 = performance.now();
+    await reporter.publishAll(t, args.runId, args.updates);
+    const allDelivered = await t.allDelivered(t0 + args.timeoutMs);
+    const used = process.cpuUsage(cpu);
+    const cpuShare = (used.user + used.system) / 1000 / (performance.now() - t0);
+    const r = reporter;
+    // Publish → ack: the durable write's share of the latency (no acks from the bare server).
+    const ackMs = Array.from({ length: args.updates }, (_, i) => (r.ackedAt[i] ?? NaN) - t.publishedAt(i));
+    const lastAckMs = r.ackedAt.length === args.updates ? Math.max(...r.ackedAt) - t.publishedAt(0) : NaN;
+    return { ...t.result(), allDelivered, acks: r.acks, ackMs, lastAckMs, closedEarly, cpuShare };
+  },
+
+  async close() {
+    const t0 = performance.now();
+    await reporter?.close();
+    reporter = undefined;
+    await closeAll(viewers, 10_000);
+    viewers = [];
+    tracker = undefined;
+    return { ms: performance.now() - t0 };
+  },
+});
