@@ -160,6 +160,22 @@ describe('delivery worker', () => {
     expect(report.outcome).toBe('idle');
   });
 
+  it('reads the rows afresh before letting go, so a viewer that joined meanwhile is not left behind', async () => {
+    const w = await world(2);
+    await w.publish();
+    const shard = shardOf('late-joiner', SHARDS);
+    let n = 0;
+    while (shardOf(`early-${n}`, SHARDS) !== shard) n++;
+    const early = `early-${n}`;
+    await w.connections.add({ eventId: 'ev1', connectionId: early, role: 'viewer', connectedAt: 't', fromChange: 0 });
+    // Rows cached for ever: only the fresh read before letting go can find the late joiner.
+    const run = runDeliveryWorker('ev1', shard, w.deps, { ...fast, rowsMaxAgeMs: 1e9, idleExitMs: 100 });
+    while (w.gateway.framesOf(early).length === 0) await sleep(5);
+    await w.connections.add({ eventId: 'ev1', connectionId: 'late-joiner', role: 'viewer', connectedAt: 't', fromChange: 0 });
+    expect((await run).outcome).toBe('idle');
+    expect(updates(w.gateway.framesOf('late-joiner'))).toEqual(['1.1']);
+  });
+
   it('gives up on a connection that fails every time instead of running forever', async () => {
     const w = await world(3);
     w.gateway.failing.add('v1');

@@ -26,6 +26,11 @@ export interface WorkerOptions {
   maxAttempts: number;
   /** Consecutive failed visits after which a connection is given up (counted as failed). */
   maxFailedVisits: number;
+  /**
+   * How long a sweep may reuse the shard's connection rows instead of reading them again. A new
+   * connection is found within this; it loses nothing (it is owed every change after it joined).
+   */
+  rowsMaxAgeMs: number;
 }
 
 export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
@@ -38,6 +43,7 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
   refreshEvery: 256,
   maxAttempts: 8,
   maxFailedVisits: 5,
+  rowsMaxAgeMs: 1_000,
 };
 
 export interface WorkerDeps {
@@ -88,7 +94,8 @@ export async function runDeliveryWorker(
   const feed = new ChangeFeed(eventId, deps.changes);
   const pacer = new Pacer(options.ratePerSecond, Math.max(1, options.ratePerSecond / 10), deps.now, deps.sleep);
   const cursors = new Map<string, Cursor>();
-  let base = lease.cursor;
+  /** Where the last worker left every connection it knew: the floor for rows this one has not seen. */
+  const inherited = lease.cursor ?? 0;
   const startedAt = deps.now();
   let lastWorkAt = startedAt;
   let draining = false;
@@ -121,6 +128,7 @@ export async function runDeliveryWorker(
         if (result === 'gone') {
           report.gone++;
           cursors.delete(connection.connectionId);
+          goneIds.add(connection.connectionId);
           await deps.connections.remove(connection).catch((err: unknown) => {
             deps.log.warn('could not remove a gone connection', { connectionId: connection.connectionId, error: String(err) });
           });
@@ -150,6 +158,21 @@ export async function runDeliveryWorker(
     report.visits++;
   }
 
+  // The shard's rows, read at most every rowsMaxAgeMs: while changes stream in, sweeps follow each
+  // other closely and re-reading every row each time would cost more than the posts.
+  let cachedRows: ConnectionRecord[][] | undefined;
+  let rowsReadAt = -Infinity;
+  const goneIds = new Set<string>();
+  async function rows(): Promise<ConnectionRecord[][]> {
+    if (cachedRows && deps.now() - rowsReadAt < options.rowsMaxAgeMs) return cachedRows;
+    const pages: ConnectionRecord[][] = [];
+    for await (const page of deps.connections.listShard(eventId, shard)) pages.push(page);
+    cachedRows = pages;
+    rowsReadAt = deps.now();
+    goneIds.clear();
+    return pages;
+  }
+
   /** One pass over the shard. Returns how many connections were owed something, or 'lost' with the lease. */
   async function sweep(): Promise<number | 'lost'> {
     report.sweeps++;
@@ -159,13 +182,14 @@ export async function runDeliveryWorker(
     let owed = 0;
     let sinceRefresh = 0;
 
-    for await (const page of deps.connections.listShard(eventId, shard)) {
+    for (const page of await rows()) {
       for (const connection of page) {
         if (lost) break;
+        if (!cursors.has(connection.connectionId) && goneIds.has(connection.connectionId)) continue;
         seen.add(connection.connectionId);
         let cursor = cursors.get(connection.connectionId);
         if (!cursor) {
-          cursor = { through: Math.max(base ?? 0, connection.fromChange ?? base ?? 0), failures: 0 };
+          cursor = { through: Math.max(inherited, connection.fromChange ?? inherited), failures: 0 };
           cursors.set(connection.connectionId, cursor);
           await feed.ensureFrom(cursor.through);
         }
@@ -194,7 +218,7 @@ export async function runDeliveryWorker(
   try {
     heartbeat.start();
     // Everything after the cursor the last worker left is what this one may owe.
-    await feed.ensureFrom(base ?? 0);
+    await feed.ensureFrom(inherited);
     return await loop();
   } finally {
     await heartbeat.stop();
@@ -209,17 +233,23 @@ export async function runDeliveryWorker(
     if (lost) return { ...report, outcome: 'lease-lost' };
     if (timeIsUp()) draining = true;
 
-    const owed = await sweep();
+    let owed = await sweep();
     if (owed === 'lost') return { ...report, outcome: 'lease-lost' };
+    if (owed === 0 && draining) {
+      // About to let go: read every row afresh, so no connection that joined meanwhile is left behind.
+      cachedRows = undefined;
+      owed = await sweep();
+      if (owed === 'lost') return { ...report, outcome: 'lease-lost' };
+    }
     if (owed > 0) {
       lastWorkAt = deps.now();
       continue;
     }
     // Everyone this worker knows is at the head: the shard's state fits in one number.
-    base = Math.max(base ?? 0, feed.head);
+    let done = Math.max(inherited, feed.head);
     if (draining) {
       await heartbeat.stop();
-      await deps.leases.release(eventId, shard, owner, base);
+      await deps.leases.release(eventId, shard, owner, done);
       if ((await feed.refresh()) > 0) await deps.successor.start(eventId, shard);
       return { ...report, outcome: 'handed-over' };
     }
@@ -234,9 +264,17 @@ export async function runDeliveryWorker(
       if (timeIsUp()) draining = true;
     }
     if (moved || draining) continue;
+    // Idle long enough: one more sweep, on fresh rows, before letting go.
+    cachedRows = undefined;
+    if ((owed = await sweep()) === 'lost') return { ...report, outcome: 'lease-lost' };
+    if (owed > 0) {
+      lastWorkAt = deps.now();
+      continue;
+    }
 
+    done = Math.max(inherited, feed.head);
     await heartbeat.stop();
-    await deps.leases.release(eventId, shard, owner, base);
+    await deps.leases.release(eventId, shard, owner, done);
     // A change that landed while letting go may have seen the lease still held and started no one.
     if ((await feed.refresh()) === 0) return { ...report, outcome: 'idle' };
     if (!(await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'idle' };
