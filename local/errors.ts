@@ -1,5 +1,5 @@
 // Start-up failures of the local gateways, worded so the person running `npm start` knows what to change.
-import type { Server } from 'node:http';
+import type { Server } from 'node:net';
 
 export class PortInUseError extends Error {
   override readonly name = 'PortInUseError';

@@ -1,21 +1,12 @@
 // Port helpers for the local stage: a free port on request, a clear error when one is taken.
 import { createServer } from 'node:net';
+import { listen } from './errors';
 
-/** Resolves when `port` can be bound on `host`; rejects with a message naming the variable that moves it. */
-export function ensurePortFree(port: number, host: string, variable: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(
-        new Error(
-          err.code === 'EADDRINUSE'
-            ? `port ${port} on ${host} is already in use; stop what holds it or set ${variable} to another port`
-            : `cannot listen on ${host}:${port} (${err.code ?? err.message}); set ${variable} to another port`,
-        ),
-      );
-    });
-    server.listen(port, host, () => server.close(() => resolve()));
-  });
+/** Resolves when `port` can be bound on `host`; rejects, naming the variable that moves it, when it is taken. */
+export async function ensurePortFree(port: number, host: string, variable: string, what: string): Promise<void> {
+  const server = createServer();
+  await listen(server, port, host, variable, what);
+  await new Promise((resolve) => server.close(resolve));
 }
 
 /** A port the OS says is free right now. */

@@ -111,26 +111,24 @@ export class LiveService {
   ): Promise<void> {
     requireReporter(caller, action);
     const { eventId } = caller;
+    // A refusal may still answer the retry of a change that succeeded (a repeated delete, or a
+    // clientId reused for a missing seq): the first outcome wins.
+    const refuse = async (err: Error) => {
+      const previous = await this.deps.entries.getRequest(eventId, frame.clientId);
+      if (previous) return { entry: undefined, result: { ok: false, reason: 'duplicate', previous } as const };
+      throw err;
+    };
     const outcome = await this.retrying(frame.clientId, action, async () => {
       // The event first: its lastChange read before the entry can only be older, never newer.
       const event = await this.deps.events.get(eventId);
       if (!event) throw notFound(`event ${eventId} does not exist`);
       const current = await this.deps.entries.get(eventId, frame.seq);
-      if (!current) {
-        // A retry of a change whose entry is gone cannot happen (entries are never removed), but a
-        // clientId reused for a missing seq must still answer with the first outcome.
-        const previous = await this.deps.entries.getRequest(eventId, frame.clientId);
-        if (previous) return { entry: undefined, result: { ok: false, reason: 'duplicate', previous } as const };
-        throw notFound(`entry ${frame.seq} does not exist in event ${eventId}`);
-      }
+      if (!current) return refuse(notFound(`entry ${frame.seq} does not exist in event ${eventId}`));
       let entry: Entry;
       try {
         entry = apply(current, this.deps.clock());
       } catch (err) {
-        // A refused change may still be the retry of one that succeeded (e.g. a repeated delete).
-        const previous = await this.deps.entries.getRequest(eventId, frame.clientId);
-        if (previous) return { entry: undefined, result: { ok: false, reason: 'duplicate', previous } as const };
-        throw err;
+        return refuse(err as Error);
       }
       const request = requestOf(frame.clientId, action, entry);
       const expected = { lastChange: event.lastChange, rev: current.rev };
