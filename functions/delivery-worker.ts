@@ -18,7 +18,7 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
     eventId,
     shard,
     {
-      changes: c.entries,
+      changes: c.changeLog,
       connections: c.connections,
       gateway: c.deliveryGateway,
       leases: c.leases,

@@ -11,6 +11,7 @@ import { type DynamoLocal, startDynamoLocal } from './dynamodb-local';
 import { startHttpGateway } from './http-gateway';
 import type { AwsLimits } from './aws-limits';
 import { lambdaContext } from './lambda-context';
+import { lambdaProcesses, type LambdaProcesses } from './lambda-processes';
 import { type LambdaService, startLambdaService } from './lambda-service';
 import { type StreamSource, startStreamSource } from './stream-source';
 import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions } from './ws-gateway';
@@ -39,6 +40,12 @@ export interface StageOptions {
    * connections) instead of this stage's own.
    */
   connectionsEndpoint?: string;
+  /**
+   * Run the delivery workers in this many child processes, as AWS runs each invocation in an
+   * environment of its own (their CPU is not the stage's). 0, the default, runs them in the
+   * stage's own process: quicker to start, and what the tests use.
+   */
+  workerProcesses?: number;
   /** Benchmarks: consume the Changes stream with this instead of the deployed wake-up trigger. */
   wake?: Invoke;
   log?: (line: string) => void;
@@ -53,6 +60,8 @@ export interface Stage {
   readonly ws: WsGateway;
   readonly lambda: LambdaService;
   readonly changes: StreamSource;
+  /** Process ids of the worker environments running now (empty when workers run in the stage's process). */
+  workerPids(): number[];
   /** Resolves when every change written so far has woken delivery and every worker has finished. */
   settled(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -108,25 +117,32 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     // Lambda's 15 minutes, and to zero when the stage stops, so a running worker hands over and ends.
     let stopping = false;
     const workerFn = `livecast-local-${deliveryWorker.id}`;
-    const workerInvoke = await load(deliveryWorker);
-    const lambda = await startLambdaService({
-      port: 0,
-      host,
-      functions: new Map([
-        [
-          workerFn,
-          (event: unknown) => {
-            const context = lambdaContext(workerFn, { timeoutMs: deliveryWorker.timeoutSeconds * 1000 });
-            const remaining = context.getRemainingTimeInMillis;
-            return workerInvoke(event, { ...context, getRemainingTimeInMillis: () => (stopping ? 0 : remaining()) });
-          },
-        ],
-      ]),
-      log,
-    });
+    const workerTimeoutMs = deliveryWorker.timeoutSeconds * 1000;
+    let workerProcesses: LambdaProcesses | undefined;
+    let workerInvoke: Invoke;
+    if (opts.workerProcesses) {
+      const processes = lambdaProcesses({
+        module: resolve(ROOT, deliveryWorker.entry),
+        functionName: workerFn,
+        timeoutMs: workerTimeoutMs,
+        processes: opts.workerProcesses,
+        log,
+      });
+      workerProcesses = processes;
+      workerInvoke = (event) => processes.invoke(event, lambdaContext(workerFn));
+    } else {
+      const inProcess = await load(deliveryWorker);
+      workerInvoke = (event: unknown) => {
+        const context = lambdaContext(workerFn, { timeoutMs: workerTimeoutMs });
+        const remaining = context.getRemainingTimeInMillis;
+        return inProcess(event, { ...context, getRemainingTimeInMillis: () => (stopping ? 0 : remaining()) });
+      };
+    }
+    const lambda = await startLambdaService({ port: 0, host, functions: new Map([[workerFn, workerInvoke]]), log });
     stoppers.push(async () => {
       stopping = true;
-      await lambda.close();
+      // Running workers see their time run out, hand over and end; then the service stops.
+      await Promise.all([lambda.close(), workerProcesses?.stop()]);
     });
 
     // The handlers read their configuration on first use, as a Lambda container does.
@@ -143,6 +159,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       ...opts.env,
     });
     resetContainer();
+    // Environments forked now inherit the configuration just set, and the first update does not wait for them.
+    await workerProcesses?.warm();
 
     const changes = await startStreamSource({
       dynamoEndpoint,
@@ -173,6 +191,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       ws,
       lambda,
       changes,
+      workerPids: () => workerProcesses?.pids() ?? [],
       settled: async (timeoutMs = 30_000) => {
         await changes.drain(timeoutMs);
         await lambda.idle(timeoutMs);

@@ -9,16 +9,18 @@ import { startStage, type Stage } from '../local/stage';
 const env = process.env;
 // The SDK warns that its releases after January 2027 need Node 22; this project pins its versions (README).
 env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const port = (name: string, fallback: number) => {
+/** A whole number from the environment in [0, max], or the fallback; anything else stops the start with a clear line. */
+const whole = (name: string, fallback: number, max: number, what: string) => {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    console.error(`livecast: ${name}=${raw} is not a port number`);
+  if (!Number.isInteger(n) || n < 0 || n > max) {
+    console.error(`livecast: ${name}=${raw} is not ${what}`);
     process.exit(2);
   }
   return n;
 };
+const port = (name: string, fallback: number) => whole(name, fallback, 65535, 'a port number');
 
 const inMemory = process.argv.includes('--in-memory') || env.LIVECAST_IN_MEMORY === '1';
 const dataDir = resolve(env.LIVECAST_DATA_DIR ?? '.data');
@@ -61,6 +63,8 @@ async function main() {
     dynamo: { port: port('DYNAMODB_PORT', 8000), ...(inMemory ? {} : { dbPath: join(dataDir, 'dynamodb') }) },
     adminKey,
     ...(limits ? { limits } : {}),
+    // Delivery workers in child processes of their own, as on AWS (LIVECAST_WORKER_PROCESSES, default 0: in this process).
+    workerProcesses: whole('LIVECAST_WORKER_PROCESSES', 0, 64, 'a number of processes (0-64)'),
     log: (line) => console.log(`  ${line}`),
   });
 

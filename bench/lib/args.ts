@@ -28,6 +28,8 @@ export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost] [flag
   --naive-max-viewers N   simulated: largest audience the naive fan-out runs at (default 10000; more needs a
                           bigger heap, which the bench then gives itself)
   --in-flight N           simulated: LIVECAST_WORKER_IN_FLIGHT for the livecast stage (default: the product's)
+  --worker-processes N    sockets, simulated: child processes the stage runs its delivery workers in, as AWS
+                          runs each invocation apart (default 2; 0 runs them in the stage's own process)
   --posts N               cost: posts per measured round (default 10000; quick 4000)
   --out DIR               where results go (default bench/results)
 `;
@@ -38,9 +40,9 @@ function intList(raw: string, flag: string): number[] {
   return list;
 }
 
-function int(raw: string | undefined, flag: string): number {
+function int(raw: string | undefined, flag: string, min = 1): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} takes a positive integer, got ${raw}`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${flag} takes an integer of at least ${min}, got ${raw}`);
   return n;
 }
 
@@ -49,7 +51,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   let scenario = env.BENCH_SCENARIO ?? 'all';
   let quick = env.BENCH_QUICK === '1';
   let naive = env.BENCH_NAIVE !== '0';
-  const takesValue = new Set(['--viewers', '--sizes', '--budgets', '--updates', '--naive-max-viewers', '--in-flight', '--posts', '--out']);
+  const takesValue = new Set(['--viewers', '--sizes', '--budgets', '--updates', '--naive-max-viewers', '--in-flight', '--worker-processes', '--posts', '--out']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
@@ -72,6 +74,8 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const inFlightRaw = fromEnv('--in-flight', 'BENCH_IN_FLIGHT');
   const postsRaw = fromEnv('--posts', 'BENCH_POSTS');
   const naiveMaxRaw = fromEnv('--naive-max-viewers', 'BENCH_NAIVE_MAX_VIEWERS');
+  const workerProcessesRaw = fromEnv('--worker-processes', 'BENCH_WORKER_PROCESSES');
+  const workerProcesses = workerProcessesRaw ? int(workerProcessesRaw, '--worker-processes', 0) : 2;
 
   const sizes = sizesRaw ? intList(sizesRaw, '--sizes') : quick ? [10_000] : [10_000, 100_000];
   const budgets = budgetsRaw ? intList(budgetsRaw, '--budgets') : undefined;
@@ -82,9 +86,11 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     sockets: {
       viewers: viewersRaw ? int(viewersRaw, '--viewers') : quick ? 500 : 5_000,
       updates: 20,
+      warmupUpdates: 5,
       connectConcurrency: 100,
       runTimeoutMs: quick ? 60_000 : 150_000,
       budget: 1_000_000,
+      workerProcesses,
       naive,
       naiveMaxPendingPosts: 30_000,
     },
@@ -93,6 +99,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       sizes: sizes.map((viewers) => ({ viewers, budgets: budgets ?? (viewers <= 10_000 && !quick ? [10_000, 7_000] : [10_000]) })),
       updates: updatesRaw ? int(updatesRaw, '--updates') : quick ? 30 : 90,
       perSecond: 3,
+      workerProcesses,
       limits: { latencyMs: 25, rate: 10_000, burst: 5_000, seed: 20_260_701 },
       minDrainMs: quick ? 15_000 : 20_000,
       naive,

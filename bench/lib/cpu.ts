@@ -36,19 +36,27 @@ export interface CpuShares {
   /** Cores used on average while the span lasted. */
   self: number;
   dynamo: number;
+  /** The local stage's worker environments (child processes), together; 0 when there are none. */
+  workers: number;
   wallS: number;
 }
 
-/** Starts a span; the returned function ends it and gives the average cores each process used. */
-export function cpuSpan(): () => CpuShares {
+/**
+ * Starts a span; the returned function ends it and gives the average cores each process used.
+ * `workerPids`: the stage's worker processes (Stage.workerPids()), read at both ends.
+ */
+export function cpuSpan(workerPids: readonly number[] = []): () => CpuShares {
   const pid = dynamoPid();
   const self0 = process.cpuUsage();
   const dyn0 = pid === undefined ? NaN : procCpuSeconds(pid);
+  const workers0 = workerPids.map(procCpuSeconds);
   const t0 = performance.now();
   return () => {
     const wallS = (performance.now() - t0) / 1000;
     const self = process.cpuUsage(self0);
     const dyn = pid === undefined ? NaN : procCpuSeconds(pid) - dyn0;
-    return { self: (self.user + self.system) / 1e6 / wallS, dynamo: dyn / wallS, wallS };
+    // A worker process that exited meanwhile reads NaN and counts as 0.
+    const workers = workerPids.reduce((sum, p, i) => sum + (procCpuSeconds(p) - workers0[i]! || 0), 0);
+    return { self: (self.user + self.system) / 1e6 / wallS, dynamo: dyn / wallS, workers: workers / wallS, wallS };
   };
 }

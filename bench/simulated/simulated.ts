@@ -32,6 +32,8 @@ export interface SimulatedOptions {
   naiveMaxPendingPosts: number;
   /** Extra configuration for the livecast stage (e.g. LIVECAST_WORKER_IN_FLIGHT). */
   env: Record<string, string>;
+  /** Child processes the livecast stage runs its delivery workers in (0: the stage's own process). */
+  workerProcesses: number;
 }
 
 interface RunResult extends TrackerResult {
@@ -64,8 +66,9 @@ export interface SimulatedRun {
   allDelivered: boolean;
   /** Publishes the stage had committed when the run ended (the reporter sent `updates`). */
   committed: number;
-  /** CPU in cores while the run lasted: this process (stage + workers), and the AWS-side child. */
+  /** CPU in cores while the run lasted: this process (the stage, and the workers when they run in it), the workers' processes, and the AWS-side child. */
   stageCpu: number;
+  workersCpu: number;
   dynamoCpu: number;
   awsSideCpu: number;
   postsPerSecond: number;
@@ -117,7 +120,7 @@ async function oneRun(
         () => {},
       );
     }, 10_000);
-    const span = cpuSpan();
+    const span = cpuSpan(stage.workerPids());
     const publishMs = ((opts.updates - 1) * 1000) / opts.perSecond;
     let run: RunResult;
     try {
@@ -156,6 +159,7 @@ async function oneRun(
       allDelivered: run.allDelivered,
       committed,
       stageCpu: cpu.self,
+      workersCpu: cpu.workers,
       dynamoCpu: cpu.dynamo,
       awsSideCpu: run.cpuShare,
       postsPerSecond: run.messages / ((run.lastReceiptAt - run.firstPublishAt) / 1000),
@@ -194,7 +198,10 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
               viewers: n,
               budget,
               drainMs,
-              stageOptions: { env: { LIVECAST_DELIVERY_BUDGET: String(budget), LIVECAST_WORKER_IDLE_MS: '3000', ...opts.env } },
+              stageOptions: {
+                workerProcesses: opts.workerProcesses,
+                env: { LIVECAST_DELIVERY_BUDGET: String(budget), LIVECAST_WORKER_IDLE_MS: '3000', ...opts.env },
+              },
             },
             shared,
             log,
@@ -236,7 +243,7 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
   const s = (ms: number) => (ms / 1000).toFixed(2);
   const table: Table = {
     title: `Simulated AWS: ${opts.limits.latencyMs} ms a call, bucket ${opts.limits.rate?.toLocaleString('en-US')}/s (burst ${opts.limits.burst?.toLocaleString('en-US')}); reporter ${opts.updates} updates at ${opts.perSecond}/s`,
-    columns: ['path', 'viewers', 'committed', 'floor N/B s', 'lost', 'dup/reordered', 'p50 s', 'p99 s', 'max s', 'p99 target s', '429s', 'calls', 'calls/viewer', 'posts/s', 'drain s', 'cores stage/AWS/DDB', 'setup s'],
+    columns: ['path', 'viewers', 'committed', 'floor N/B s', 'lost', 'dup/reordered', 'p50 s', 'p99 s', 'max s', 'p99 target s', '429s', 'calls', 'calls/viewer', 'posts/s', 'drain s', 'cores stage/workers/AWS/DDB', 'setup s'],
     rows: runs.map((r) => [
       r.path,
       r.viewers,
@@ -253,11 +260,11 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
       (r.calls / r.viewers).toFixed(1),
       Math.round(r.postsPerSecond),
       r.allDelivered ? r.drainS.toFixed(1) : `cut at ${r.drainS.toFixed(0)}`,
-      `${r.stageCpu.toFixed(2)}/${r.awsSideCpu.toFixed(2)}/${Number.isNaN(r.dynamoCpu) ? '?' : r.dynamoCpu.toFixed(2)}`,
+      `${r.stageCpu.toFixed(2)}/${r.workersCpu.toFixed(2)}/${r.awsSideCpu.toFixed(2)}/${Number.isNaN(r.dynamoCpu) ? '?' : r.dynamoCpu.toFixed(2)}`,
       r.setup ? (r.setup.rowsMs / 1000).toFixed(1) : undefined,
     ]),
     notes: [
-      'committed = publishes the stage had stored when the run ended; lost = (viewer, update) pairs never received; staleness = publish (reporter hands the frame to its socket) → the virtual viewer receives the post, on the clock of the child process that runs both; drain = last publish → last receipt. calls = every @connections call the gateway answered (posts delivered, 410s — the reporter\'s acks among them, its id being unknown to this gateway — and 429s). setup = writing the viewers\' connection rows.',
+      `committed = publishes the stage had stored when the run ended; lost = (viewer, update) pairs never received; staleness = publish (reporter hands the frame to its socket) → the virtual viewer receives the post, on the clock of the child process that runs both; drain = last publish → last receipt. calls = every @connections call the gateway answered (posts delivered, 410s — the reporter's acks among them, its id being unknown to this gateway — and 429s). setup = writing the viewers' connection rows. cores: the stage process, the delivery workers' processes (${opts.workerProcesses || 'none: they ran in the stage process'}), the AWS-side child, DynamoDB Local.`,
     ],
   };
   const skipped = opts.naive ? opts.sizes.filter((s) => s.viewers > opts.naiveMaxViewers).map((s) => s.viewers) : [];

@@ -18,8 +18,16 @@ export interface SocketsOptions {
   connectConcurrency: number;
   /** How long a run may take from the first publish until every viewer has every update. */
   runTimeoutMs: number;
+  /**
+   * Updates published (and delivered to everyone) before the measured ones, on every path alike:
+   * the JITs of Node and of DynamoDB Local's JVM compile the paths a run takes on its first pass
+   * (measured: DynamoDB Local's compiler thread alone used 2.4 s of CPU in a cold run's 4 s).
+   */
+  warmupUpdates: number;
   /** LIVECAST_DELIVERY_BUDGET for this scenario: no AWS account budget applies to local sockets. */
   budget: number;
+  /** Child processes the livecast stage runs its delivery workers in (0: the stage's own process). */
+  workerProcesses: number;
   naive: boolean;
   naiveMaxPendingPosts: number;
 }
@@ -79,7 +87,7 @@ function pathResult(path: string, connect: { connected: number; ms: number }, ru
     seqChecked,
     lastAckMs: run.lastAckMs,
     cpu: { ...cpu, clients: run.cpuShare },
-    serverUsPerMessage: run.messages ? (cpu.self * cpu.wallS * 1e6) / run.messages : NaN,
+    serverUsPerMessage: run.messages ? ((cpu.self + cpu.workers) * cpu.wallS * 1e6) / run.messages : NaN,
   };
 }
 
@@ -105,14 +113,22 @@ async function stagePath(
   const event = await createEvent(stage, `bench sockets ${name}`);
   const connect = await connectAll(clients, viewerUrl(stage, event.eventId), opts, log);
   await clients.call('reporter', { url: reporterUrl(stage, event) });
-  const span = cpuSpan();
-  const run = await clients.call<RunResult>('run', { updates: opts.updates, baseSeq: 0, runId: name, timeoutMs: opts.runTimeoutMs }, opts.runTimeoutMs + 60_000);
+  await warmUp(clients, name, opts);
+  const span = cpuSpan(stage.workerPids());
+  const run = await clients.call<RunResult>('run', { updates: opts.updates, baseSeq: opts.warmupUpdates, runId: name, timeoutMs: opts.runTimeoutMs }, opts.runTimeoutMs + 60_000);
   const cpu = span();
   await after?.();
   const seq = await lastSeq(stage, event.eventId);
   const closed = await clients.call<{ ms: number }>('close', undefined, 120_000);
   log(`  sockets: ${name}: viewers closed in ${(closed.ms / 1000).toFixed(1)} s`);
-  return { ...pathResult(name, connect, run, cpu, seq === opts.updates), server: stage.ws.stats() };
+  return { ...pathResult(name, connect, run, cpu, seq === opts.warmupUpdates + opts.updates), server: stage.ws.stats() };
+}
+
+/** The warm-up round: published and delivered to every viewer, not measured. */
+async function warmUp(clients: Child, name: string, opts: SocketsOptions): Promise<void> {
+  if (opts.warmupUpdates === 0) return;
+  const run = await clients.call<RunResult>('run', { updates: opts.warmupUpdates, baseSeq: 0, runId: `${name}-warmup`, timeoutMs: opts.runTimeoutMs }, opts.runTimeoutMs + 60_000);
+  if (!run.allDelivered) throw new Error(`${name}: the warm-up round did not reach every viewer (${run.missed} pairs missing)`);
 }
 
 export async function runSockets(dynamoEndpoint: string, tag: string, opts: SocketsOptions, log: (line: string) => void): Promise<ScenarioReport> {
@@ -127,8 +143,9 @@ export async function runSockets(dynamoEndpoint: string, tag: string, opts: Sock
       try {
         const connect = await connectAll(clients, bare.url, opts, log);
         await clients.call('reporter', { url: bare.url });
+        await warmUp(clients, 'bare', opts);
         const span = cpuSpan();
-        const run = await clients.call<RunResult>('run', { updates: opts.updates, baseSeq: 0, runId: 'bare', timeoutMs: opts.runTimeoutMs }, opts.runTimeoutMs + 60_000);
+        const run = await clients.call<RunResult>('run', { updates: opts.updates, baseSeq: opts.warmupUpdates, runId: 'bare', timeoutMs: opts.runTimeoutMs }, opts.runTimeoutMs + 60_000);
         const cpu = span();
         await clients.call('close', undefined, 120_000);
         results.push(pathResult('bare ws broadcast (ceiling)', connect, run, cpu, undefined));
@@ -141,6 +158,7 @@ export async function runSockets(dynamoEndpoint: string, tag: string, opts: Sock
     {
       log(`  sockets: livecast (budget ${opts.budget.toLocaleString('en-US')}/s)`);
       const stage = await benchStage(dynamoEndpoint, `s1live${tag}`, {
+        workerProcesses: opts.workerProcesses,
         env: { LIVECAST_DELIVERY_BUDGET: String(opts.budget), LIVECAST_WORKER_IDLE_MS: '2000' },
       });
       try {
@@ -196,9 +214,19 @@ export async function runSockets(dynamoEndpoint: string, tag: string, opts: Sock
   };
   const cpuTable: Table = {
     title: `Real sockets: where the CPU went while each run lasted (cores; this machine has ${cpus().length})`,
-    columns: ['path', 'server process', 'DynamoDB Local', 'clients process', 'messages sent', 'server CPU µs/message'],
-    rows: results.map((r) => [r.path, r.cpu.self.toFixed(2), Number.isNaN(r.cpu.dynamo) ? undefined : r.cpu.dynamo.toFixed(2), r.cpu.clients.toFixed(2), r.messages, Math.round(r.serverUsPerMessage)]),
-    notes: ['server process: the bare ws server, or the local stage (gateway, handlers, stream source, workers, management API) with its DynamoDB SDK clients.'],
+    columns: ['path', 'server process', 'worker processes', 'DynamoDB Local', 'clients process', 'messages sent', 'server+workers CPU µs/message'],
+    rows: results.map((r) => [
+      r.path,
+      r.cpu.self.toFixed(2),
+      r.cpu.workers ? r.cpu.workers.toFixed(2) : undefined,
+      Number.isNaN(r.cpu.dynamo) ? undefined : r.cpu.dynamo.toFixed(2),
+      r.cpu.clients.toFixed(2),
+      r.messages,
+      Math.round(r.serverUsPerMessage),
+    ]),
+    notes: [
+      `server process: the bare ws server, or the local stage (gateway, handlers, stream source, management API${opts.workerProcesses ? '' : ', workers'}) with its DynamoDB SDK clients. worker processes: ${opts.workerProcesses ? `the ${opts.workerProcesses} child processes the stage runs its delivery workers in, as AWS runs each invocation apart` : 'none (--worker-processes 0: the workers ran in the server process)'}.`,
+    ],
   };
   const targets: Target[] = [];
   if (live) {

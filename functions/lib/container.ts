@@ -14,6 +14,7 @@ import { LambdaWorkerStarter } from '../../shared/adapters/lambda-worker-starter
 import { ManagementApiGateway } from '../../shared/adapters/management-gateway';
 import { SignedPoster } from '../../shared/adapters/signed-poster';
 import { type Config, loadConfig } from '../../shared/config';
+import { type ChangeLog, SharedChangeLog } from '../../shared/domain/delivery/shared-change-log';
 import { EventService } from '../../shared/domain/event-service';
 import { LiveService } from '../../shared/domain/live-service';
 import type {
@@ -34,6 +35,8 @@ export interface Container {
   live: LiveService;
   eventStore: EventStore;
   entries: EntryStore;
+  /** The change log as delivery workers poll it: one read answers every worker of this container asking within 50 ms. */
+  changeLog: ChangeLog;
   connections: ConnectionStore;
   leases: LeaseStore;
   /** Replies to one connection (acks, sync): the SDK client. */
@@ -87,6 +90,8 @@ export function buildContainer(config: Config): Container {
     live: new LiveService({ events: eventStore, entries, gateway, clock, log }),
     eventStore,
     entries,
+    // Half the workers' 100 ms poll: at most that much later to learn of a change, for 1 read instead of one per worker.
+    changeLog: new SharedChangeLog(entries, 50),
     connections,
     leases: new DynamoLeaseStore(db, config.tables.delivery),
     gateway,

@@ -48,8 +48,21 @@ export interface LiveServiceDeps {
 const SYNC_PAGE = 200;
 const REPLY_ATTEMPTS = 8;
 
+/** Where an event's counters stood after this instance's last write to it. */
+interface Cursor {
+  lastSeq: number;
+  lastChange: number;
+}
+
 export class LiveService {
   private readonly maxAttempts: number;
+  /**
+   * The counters this instance last committed, per event: the next write expects them without
+   * reading the event first (one round trip instead of two for a reporter's run of updates). The
+   * write's condition still checks them; when another writer got in between it fails as 'stale',
+   * and the retry reads the event.
+   */
+  private readonly cursors = new Map<string, Cursor>();
 
   constructor(private readonly deps: LiveServiceDeps) {
     this.maxAttempts = deps.maxAttempts ?? 25;
@@ -58,13 +71,13 @@ export class LiveService {
   async publish(caller: Caller, frame: PublishFrame): Promise<void> {
     requireReporter(caller, 'publish');
     const { eventId } = caller;
-    const outcome = await this.retrying(frame.clientId, 'publish', async () => {
-      const event = await this.deps.events.get(eventId);
-      if (!event) throw notFound(`event ${eventId} does not exist`);
-      const entry = newEntry(event.lastSeq + 1, frame, this.deps.clock());
+    const outcome = await this.retrying(eventId, frame.clientId, 'publish', async () => {
+      const expected = this.cursors.get(eventId) ?? (await this.readCursor(eventId));
+      const entry = newEntry(expected.lastSeq + 1, frame, this.deps.clock());
       const request = requestOf(frame.clientId, 'publish', entry);
-      const expected = { lastSeq: event.lastSeq, lastChange: event.lastChange };
-      return { entry, result: await this.deps.entries.commitPublish(eventId, expected, entry, request) };
+      const result = await this.deps.entries.commitPublish(eventId, expected, entry, request);
+      if (result.ok) this.cursors.set(eventId, { lastSeq: entry.seq, lastChange: expected.lastChange + 1 });
+      return { entry, result };
     });
     await this.acknowledge(caller, outcome);
   }
@@ -118,10 +131,9 @@ export class LiveService {
       if (previous) return { entry: undefined, result: { ok: false, reason: 'duplicate', previous } as const };
       throw err;
     };
-    const outcome = await this.retrying(frame.clientId, action, async () => {
+    const outcome = await this.retrying(eventId, frame.clientId, action, async () => {
       // The event first: its lastChange read before the entry can only be older, never newer.
-      const event = await this.deps.events.get(eventId);
-      if (!event) throw notFound(`event ${eventId} does not exist`);
+      const event = this.cursors.get(eventId) ?? (await this.readCursor(eventId));
       const current = await this.deps.entries.get(eventId, frame.seq);
       if (!current) return refuse(notFound(`entry ${frame.seq} does not exist in event ${eventId}`));
       let entry: Entry;
@@ -132,13 +144,24 @@ export class LiveService {
       }
       const request = requestOf(frame.clientId, action, entry);
       const expected = { lastChange: event.lastChange, rev: current.rev };
-      return { entry, result: await this.deps.entries.commitChange(eventId, expected, entry, request) };
+      const result = await this.deps.entries.commitChange(eventId, expected, entry, request);
+      if (result.ok) this.cursors.set(eventId, { lastSeq: event.lastSeq, lastChange: event.lastChange + 1 });
+      return { entry, result };
     });
     await this.acknowledge(caller, outcome);
   }
 
+  /** The event's counters as stored now (and forgets what this instance remembered). */
+  private async readCursor(eventId: string): Promise<Cursor> {
+    this.cursors.delete(eventId);
+    const event = await this.deps.events.get(eventId);
+    if (!event) throw notFound(`event ${eventId} does not exist`);
+    return { lastSeq: event.lastSeq, lastChange: event.lastChange };
+  }
+
   /** Runs an optimistic write until it commits, turns out to be a retry, or keeps losing races. */
   private async retrying(
+    eventId: string,
     clientId: string,
     action: WriteAction,
     attempt: () => Promise<{ entry: Entry | undefined; result: CommitResult }>,
@@ -153,7 +176,10 @@ export class LiveService {
         }
         return { ack: { type: 'ack', clientId, seq: previous.seq, rev: previous.rev } };
       }
-      await backoff(i);
+      // Someone else wrote first: the next attempt reads the event afresh.
+      this.cursors.delete(eventId);
+      // The first miss may only be a stale memory of this instance's own: retry at once.
+      if (i > 0) await backoff(i);
     }
     throw conflict('too many simultaneous writes to this event; please retry');
   }

@@ -1,5 +1,6 @@
 // Delivery through the real local stage under AWS's limits: the account token bucket answering 429,
-// connections vanishing (410), hundreds of virtual viewers and real sockets side by side.
+// connections vanishing (410), hundreds of virtual viewers and real sockets side by side, the
+// workers in processes of their own.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +31,9 @@ beforeAll(async () => {
   // Delivery is allowed four times what the bucket refills: 429s are certain, and must cost nothing.
   stage = await testStage({
     limits: { rate: 400, burst: 60, latencyMs: 1, seed: 7 },
+    // The workers run apart from the stage, in two processes, as AWS runs each invocation apart:
+    // everything they know comes through DynamoDB and every post goes over HTTP.
+    workerProcesses: 2,
     env: { LIVECAST_DELIVERY_BUDGET: '1600' },
   });
   db = DynamoDBDocumentClient.from(
@@ -121,6 +125,10 @@ describe('delivery under AWS limits', () => {
     expect(largest).toBeGreaterThan(0);
     expect(largest).toBeLessThanOrEqual(32 * 1024);
     expect(stage.ws.stats().throttled).toBeGreaterThan(0);
+    // Delivered by workers outside the stage's process.
+    expect(stage.workerPids()).toHaveLength(2);
+    expect(stage.workerPids()).not.toContain(process.pid);
+    expect(stage.lambda.stats().invocations).toBeGreaterThan(0);
     expect(await rowsLeft(dropped)).toEqual([]);
   });
 });

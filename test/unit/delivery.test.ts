@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChangeFeed } from '../../shared/domain/delivery/change-feed';
 import { Pacer } from '../../shared/domain/delivery/pacer';
+import { SharedChangeLog } from '../../shared/domain/delivery/shared-change-log';
 import { wakeDelivery } from '../../shared/domain/delivery/wake';
 import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../../shared/domain/delivery/worker';
 import { LiveService, type Caller } from '../../shared/domain/live-service';
@@ -176,6 +177,20 @@ describe('delivery worker', () => {
     expect(updates(w.gateway.framesOf('late-joiner'))).toEqual(['1.1']);
   });
 
+  it('asks the store itself after letting go, so a shared answer cannot hide a change that landed meanwhile', async () => {
+    const w = await world(3);
+    await w.publish();
+    // Shared answers never expire here: polls never see change 2; only the check after the release can.
+    const changes = new SharedChangeLog(w.entries, 1e9);
+    const deps = { ...w.deps, changes };
+    const runs = Promise.all(Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, deps, { ...fast, idleExitMs: 100 })));
+    while (['v0', 'v1', 'v2'].some((v) => w.gateway.framesOf(v).length === 0)) await sleep(5);
+    await w.publish();
+    const reports = await runs;
+    expect(reports.every((r) => r.outcome === 'idle')).toBe(true);
+    for (const v of ['v0', 'v1', 'v2']) expect(updates(w.gateway.framesOf(v))).toEqual(['1.1', '2.1']);
+  });
+
   it('gives up on a connection that fails every time instead of running forever', async () => {
     const w = await world(3);
     w.gateway.failing.add('v1');
@@ -183,6 +198,58 @@ describe('delivery worker', () => {
     const reports = await w.runAll({ ...fast, maxAttempts: 2, maxFailedVisits: 3 });
     expect(reports.reduce((s, r) => s + r.abandoned, 0)).toBe(1);
     expect(updates(w.gateway.framesOf('v0'))).toEqual(['1.1']);
+  });
+});
+
+describe('SharedChangeLog', () => {
+  function countingStore() {
+    const calls: number[] = [];
+    let fail = false;
+    return {
+      calls,
+      failNext: () => (fail = true),
+      store: {
+        changesAfter: async (_e: string, after: number) => {
+          calls.push(after);
+          await sleep(1);
+          if (fail) {
+            fail = false;
+            throw new Error('throttled');
+          }
+          return [{ changeNo: after + 1, entry: { seq: after + 1 } as never }];
+        },
+      },
+    };
+  }
+
+  it('answers the same question asked within maxAgeMs with one read, and reads again after', async () => {
+    let now = 0;
+    const s = countingStore();
+    const log = new SharedChangeLog(s.store, 50, () => now);
+    const answers = await Promise.all([log.changesAfter('e', 4, 10), log.changesAfter('e', 4, 10), log.changesAfter('e', 4, 10)]);
+    expect(s.calls).toEqual([4]);
+    expect(answers.every((a) => a === answers[0])).toBe(true);
+    now = 49;
+    await log.changesAfter('e', 4, 10);
+    expect(s.calls).toEqual([4]);
+    // Another question, or the same one once the answer is too old, goes to the store.
+    await log.changesAfter('e', 5, 10);
+    await log.changesAfter('other', 4, 10);
+    now = 50;
+    await log.changesAfter('e', 4, 10);
+    expect(s.calls).toEqual([4, 5, 4, 4]);
+  });
+
+  it('always reads when asked for a fresh answer, and never keeps a failed read', async () => {
+    const s = countingStore();
+    const log = new SharedChangeLog(s.store, 1e9, () => 0);
+    await log.changesAfter('e', 1, 10);
+    await log.changesAfter('e', 1, 10, { fresh: true });
+    expect(s.calls).toEqual([1, 1]);
+    s.failNext();
+    await expect(log.changesAfter('e', 2, 10)).rejects.toThrow('throttled');
+    await expect(log.changesAfter('e', 2, 10)).resolves.toHaveLength(1);
+    expect(s.calls).toEqual([1, 1, 2, 2]);
   });
 });
 

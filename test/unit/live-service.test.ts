@@ -97,6 +97,45 @@ describe('publish', () => {
   });
 });
 
+describe('writes from more than one instance (Lambda containers)', () => {
+  it("reads the event only when its memory of the counters may be stale, and another container's writes never make a gap", async () => {
+    let reads = 0;
+    const counting = Object.assign(Object.create(events) as FakeEvents, {
+      get: (id: string) => {
+        reads++;
+        return events.get(id);
+      },
+    });
+    const a = new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog });
+    const b = new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog });
+    const publish = (s: LiveService, id: string) => s.publish(reporter, { action: 'publish', clientId: id, text: id, kind: 'text' });
+
+    await publish(a, 'a1');
+    expect(reads).toBe(1);
+    await publish(a, 'a2');
+    await a.edit(reporter, { action: 'edit', clientId: 'a3', seq: 1, text: 'a1, corrected' });
+    await publish(a, 'a4');
+    expect(reads).toBe(1); // a run of writes through one container: no read before each
+    await publish(b, 'b1'); // b has never written: it reads
+    expect(reads).toBe(2);
+    await publish(a, 'a5'); // a's memory is stale: its write fails its condition, and it reads again
+    expect(reads).toBe(3);
+    await b.pin(reporter, { action: 'pin', clientId: 'b2', seq: 2, pinned: true });
+
+    expect(acks(reporter).map((x) => [x.clientId, x.seq, x.rev])).toEqual([
+      ['a1', 1, 1],
+      ['a2', 2, 1],
+      ['a3', 1, 2],
+      ['a4', 3, 1],
+      ['b1', 4, 1],
+      ['a5', 5, 1],
+      ['b2', 2, 2],
+    ]);
+    expect((entries.changes.get('ev1') ?? []).map((c) => c.changeNo)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(events.items.get('ev1')).toMatchObject({ lastSeq: 5, lastChange: 7 });
+  });
+});
+
 describe('edit, delete, pin', () => {
   beforeEach(async () => {
     await live.publish(reporter, { action: 'publish', clientId: 'p1', text: 'Dragon boats at 10:00', kind: 'text' });

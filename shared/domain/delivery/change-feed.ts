@@ -2,7 +2,8 @@
 // messages for "everything after change N" composed once per N and shared by every connection at N.
 import { pack, type Serialized, serialize } from '../frames';
 import { MAX_FRAME_BYTES } from '../protocol';
-import type { Change, EntryStore } from '../ports';
+import type { Change } from '../ports';
+import type { ChangeLog } from './shared-change-log';
 
 export interface Message {
   bytes: Uint8Array;
@@ -21,7 +22,7 @@ export class ChangeFeed {
 
   constructor(
     private readonly eventId: string,
-    private readonly store: Pick<EntryStore, 'changesAfter'>,
+    private readonly store: ChangeLog,
     private readonly maxBytes: number = MAX_FRAME_BYTES,
   ) {}
 
@@ -30,12 +31,15 @@ export class ChangeFeed {
     return this.start === undefined ? 0 : this.start + this.frames.length;
   }
 
-  /** Reads changes newer than the head. Returns how many arrived. */
-  async refresh(): Promise<number> {
+  /**
+   * Reads changes newer than the head. Returns how many arrived. `fresh`: ask the store now rather
+   * than take a read another worker made a moment ago (see SharedChangeLog).
+   */
+  async refresh(fresh = false): Promise<number> {
     if (this.start === undefined) return 0;
     let added = 0;
     for (;;) {
-      const page = await this.store.changesAfter(this.eventId, this.head, PAGE);
+      const page = await this.store.changesAfter(this.eventId, this.head, PAGE, { fresh });
       for (const change of page) {
         // The log is gapless by construction; never skip over a hole, whatever a read returned.
         if (change.changeNo !== this.head + 1) return added;

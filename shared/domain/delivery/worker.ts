@@ -2,8 +2,9 @@
 // sends the connection everything it is owed since its last visit, coalesced into as few messages
 // as the frame limit allows, paced to its share of the account's @connections budget.
 import { randomUUID } from 'node:crypto';
-import type { ConnectionGateway, ConnectionRecord, ConnectionStore, EntryStore, LeaseStore, Logger, WorkerStarter } from '../ports';
+import type { ConnectionGateway, ConnectionRecord, ConnectionStore, LeaseStore, Logger, WorkerStarter } from '../ports';
 import { ChangeFeed, type Message } from './change-feed';
+import type { ChangeLog } from './shared-change-log';
 import { backoffMs, Pacer } from './pacer';
 
 export interface WorkerOptions {
@@ -47,7 +48,8 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
 };
 
 export interface WorkerDeps {
-  changes: Pick<EntryStore, 'changesAfter'>;
+  /** The change log; reads may be shared with other workers of this container (SharedChangeLog). */
+  changes: ChangeLog;
   connections: ConnectionStore;
   gateway: ConnectionGateway;
   leases: LeaseStore;
@@ -250,7 +252,8 @@ export async function runDeliveryWorker(
     if (draining) {
       await heartbeat.stop();
       await deps.leases.release(eventId, shard, owner, done);
-      if ((await feed.refresh()) > 0) await deps.successor.start(eventId, shard);
+      // Read now, not a shared answer from before the release: a change the wake-up saw as covered by our lease must not be missed.
+      if ((await feed.refresh(true)) > 0) await deps.successor.start(eventId, shard);
       return { ...report, outcome: 'handed-over' };
     }
 
@@ -275,8 +278,9 @@ export async function runDeliveryWorker(
     done = Math.max(inherited, feed.head);
     await heartbeat.stop();
     await deps.leases.release(eventId, shard, owner, done);
-    // A change that landed while letting go may have seen the lease still held and started no one.
-    if ((await feed.refresh()) === 0) return { ...report, outcome: 'idle' };
+    // A change that landed while letting go may have seen the lease still held and started no one
+    // (read now: a shared answer from before the release could hide it).
+    if ((await feed.refresh(true)) === 0) return { ...report, outcome: 'idle' };
     if (!(await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'idle' };
     lost = false;
     heartbeat.start();
