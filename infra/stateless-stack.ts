@@ -21,7 +21,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { ENV, TABLES, type TableNames, tableEnv } from '../shared/config';
-import { deliveryWake, deliveryWorker, httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import { deliveryWorker, httpRoutes, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import type { TableDef } from '../shared/tables';
 import { LivecastFunction } from './livecast-function';
 import type { LivecastTables, TableId } from './stateful-stack';
@@ -80,16 +80,17 @@ export class StatelessStack extends Stack {
       principal: new ArnPrincipal(this.deliveryWorker.role!.roleArn),
       action: 'lambda:InvokeFunction',
     });
-    const wake = this.fn(deliveryWake);
-    wake.addEventSource(
-      new DynamoEventSource(this.streamTable(deliveryWake.stream.table), {
-        startingPosition: StartingPosition.LATEST,
-        batchSize: deliveryWake.stream.batchSize,
-        maxBatchingWindow: Duration.seconds(deliveryWake.stream.maxBatchingWindowSeconds),
-        retryAttempts: deliveryWake.stream.retryAttempts,
-        bisectBatchOnError: true,
-      }),
-    );
+    for (const trigger of streamTriggers) {
+      this.fn(trigger).addEventSource(
+        new DynamoEventSource(this.streamTable(trigger.stream.table), {
+          startingPosition: StartingPosition.LATEST,
+          batchSize: trigger.stream.batchSize,
+          maxBatchingWindow: Duration.seconds(trigger.stream.maxBatchingWindowSeconds),
+          retryAttempts: trigger.stream.retryAttempts,
+          bisectBatchOnError: true,
+        }),
+      );
+    }
 
     const authorizerFn = this.fn(wsAuthorizer, Duration.seconds(10));
     const authorizer = new WebSocketLambdaAuthorizer(`${wsAuthorizer.id}Authorizer`, authorizerFn, {

@@ -3,8 +3,8 @@
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ENV, tableEnv } from '../shared/config';
-import { deliveryWake, deliveryWorker, httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import { ENV, TABLES, type TableKey, tableEnv } from '../shared/config';
+import { deliveryWake, deliveryWorker, httpRoutes, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
 import { createTables, type TableNames } from './create-tables';
 import { type DynamoLocal, startDynamoLocal } from './dynamodb-local';
@@ -59,7 +59,10 @@ export interface Stage {
   readonly tables: TableNames;
   readonly ws: WsGateway;
   readonly lambda: LambdaService;
+  /** The Changes stream's consumer (delivery's wake-up). */
   readonly changes: StreamSource;
+  /** Every stream consumer, the Changes one included. */
+  readonly streams: readonly StreamSource[];
   /** Process ids of the worker environments running now (empty when workers run in the stage's process). */
   workerPids(): number[];
   /** Resolves when every change written so far has woken delivery and every worker has finished. */
@@ -162,17 +165,23 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     // Environments forked now inherit the configuration just set, and the first update does not wait for them.
     await workerProcesses?.warm();
 
-    const changes = await startStreamSource({
-      dynamoEndpoint,
-      tableName: tables.changes,
-      invoke: opts.wake ?? (await load(deliveryWake)),
-      functionName: `livecast-local-${deliveryWake.id}`,
-      batchSize: deliveryWake.stream.batchSize,
-      maxBatchingWindowMs: deliveryWake.stream.maxBatchingWindowSeconds * 1000,
-      maxRetryAttempts: deliveryWake.stream.retryAttempts,
-      log,
-    });
-    stoppers.push(() => changes.stop());
+    const tableKeyOf = (id: string) => (Object.keys(TABLES) as TableKey[]).find((k) => TABLES[k].id === id)!;
+    const streams: StreamSource[] = [];
+    for (const trigger of streamTriggers) {
+      const source = await startStreamSource({
+        dynamoEndpoint,
+        tableName: tables[tableKeyOf(trigger.stream.table.id)],
+        invoke: trigger.id === deliveryWake.id && opts.wake ? opts.wake : await load(trigger),
+        functionName: `livecast-local-${trigger.id}`,
+        batchSize: trigger.stream.batchSize,
+        maxBatchingWindowMs: trigger.stream.maxBatchingWindowSeconds * 1000,
+        maxRetryAttempts: trigger.stream.retryAttempts,
+        log,
+      });
+      streams.push(source);
+      stoppers.push(() => source.stop());
+    }
+    const changes = streams[streamTriggers.findIndex((t) => t.id === deliveryWake.id)]!;
 
     const http = await startHttpGateway({
       port: opts.httpPort,
@@ -191,9 +200,10 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       ws,
       lambda,
       changes,
+      streams,
       workerPids: () => workerProcesses?.pids() ?? [],
       settled: async (timeoutMs = 30_000) => {
-        await changes.drain(timeoutMs);
+        for (const s of streams) await s.drain(timeoutMs);
         await lambda.idle(timeoutMs);
       },
       stop,

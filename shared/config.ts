@@ -1,6 +1,6 @@
 // Runtime configuration: read once from the environment, validated, then passed in.
 import { z } from 'zod';
-import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, requestsTable } from './tables';
+import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, repostCountsTable, repostsTable, requestsTable } from './tables';
 
 /** Every table under the name the configuration gives it. */
 export const TABLES = {
@@ -10,6 +10,8 @@ export const TABLES = {
   requests: requestsTable,
   connections: connectionsTable,
   delivery: deliveryTable,
+  reposts: repostsTable,
+  repostCounts: repostCountsTable,
 } as const;
 
 export type TableKey = keyof typeof TABLES;

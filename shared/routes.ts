@@ -1,7 +1,17 @@
 // The route table: which handler module serves which route, and what it may touch. Read by the CDK
 // stack (functions, routes, grants) and by the local stage (which handler to invoke), so the two
 // cannot drift apart.
-import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, requestsTable, type TableDef } from './tables';
+import {
+  changesTable,
+  connectionsTable,
+  deliveryTable,
+  entriesTable,
+  eventsTable,
+  repostCountsTable,
+  repostsTable,
+  requestsTable,
+  type TableDef,
+} from './tables';
 
 export type Access = 'read' | 'readWrite';
 
@@ -80,6 +90,13 @@ export const wsRoutes: readonly WsRouteDef[] = [
     returnResponse: true,
     needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read']], manageConnections: true },
   },
+  {
+    id: 'WsRepost',
+    routeKey: 'repost',
+    entry: 'functions/ws-repost.ts',
+    returnResponse: true,
+    needs: { tables: [[entriesTable, 'read'], [repostsTable, 'readWrite']] },
+  },
   { id: 'WsPing', routeKey: 'ping', entry: 'functions/ws-ping.ts', returnResponse: true, needs: { tables: [] } },
 ];
 
@@ -100,7 +117,14 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     id: 'HttpTimeline',
     routeKey: 'GET /events/{eventId}/timeline',
     entry: 'functions/http-timeline.ts',
-    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read']] },
+    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read'], [repostCountsTable, 'read']] },
+  },
+  {
+    id: 'HttpReposts',
+    routeKey: 'GET /events/{eventId}/reposts',
+    entry: 'functions/http-reposts.ts',
+    // readWrite: a read brings the spike detector up to date (see the handler).
+    needs: { tables: [[eventsTable, 'read'], [repostCountsTable, 'readWrite']] },
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
 ];
@@ -126,10 +150,31 @@ export const deliveryWorker = {
   },
 } as const satisfies FunctionDef & { timeoutSeconds: number };
 
+export interface StreamTriggerDef extends FunctionDef {
+  /** The table whose stream it consumes, with the event source mapping's batching. */
+  readonly stream: { table: TableDef; batchSize: number; maxBatchingWindowSeconds: number; retryAttempts: number };
+}
+
 export const deliveryWake = {
   id: 'DeliveryWake',
   entry: 'functions/delivery-wake.ts',
   /** The stream it consumes, with the event source mapping's batching. */
   stream: { table: changesTable, batchSize: 100, maxBatchingWindowSeconds: 0, retryAttempts: 10 },
   needs: { tables: [[deliveryTable, 'read']], startWorkers: true },
-} as const satisfies FunctionDef & { stream: object };
+} as const satisfies StreamTriggerDef;
+
+/**
+ * The repost tally: reads the Reposts table's stream and adds each batch to the event's counters
+ * (exactly once per repost), then runs the spike detector. Batches of up to 1,000: under a storm
+ * records pile up while a batch is counted, so the counters take a few writes a second, not one per
+ * repost.
+ */
+export const repostTally = {
+  id: 'RepostTally',
+  entry: 'functions/repost-tally.ts',
+  stream: { table: repostsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10 },
+  needs: { tables: [[repostsTable, 'readWrite'], [repostCountsTable, 'readWrite']] },
+} as const satisfies StreamTriggerDef;
+
+/** Every stream trigger, for the stack and the local stage. */
+export const streamTriggers: readonly StreamTriggerDef[] = [deliveryWake, repostTally];

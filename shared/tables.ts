@@ -91,7 +91,35 @@ export const deliveryTable = {
   durable: false,
 } as const satisfies TableDef;
 
-export const tables = [eventsTable, entriesTable, changesTable, requestsTable, connectionsTable, deliveryTable] as const;
+/**
+ * One item per (connection, seq) repost: the conditional put that makes a repost count once per
+ * connection. Spread over CONNECTION_SHARDS partitions (`<eventId>#<shard>`, the connection's
+ * shard) so a storm of 10,000 reposts of one entry never meets one partition's 1,000 writes/s.
+ * Its stream feeds the tally, which marks each item `counted` as it adds it.
+ */
+export const repostsTable = {
+  id: 'Reposts',
+  envVar: 'LIVECAST_TABLE_REPOSTS',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  stream: 'NEW_IMAGE',
+  durable: true,
+} as const satisfies TableDef;
+
+/**
+ * The tally's exact counters, one partition per event, written a batch at a time (never one write
+ * per repost): `seq#<seq>` total per entry, `sec#<second>#<seq>` per second and entry (the series
+ * spikes are found in), `detector` (the spike detector's state), `spike#<startedAt>` (each spike).
+ */
+export const repostCountsTable = {
+  id: 'RepostCounts',
+  envVar: 'LIVECAST_TABLE_REPOST_COUNTS',
+  partitionKey: { name: 'eventId', type: 'S' },
+  sortKey: { name: 'k', type: 'S' },
+  durable: true,
+} as const satisfies TableDef;
+
+export const tables = [eventsTable, entriesTable, changesTable, requestsTable, connectionsTable, deliveryTable, repostsTable, repostCountsTable] as const;
 
 /** Fixed by the data layout: changing it would strand existing connection rows. */
 export const CONNECTION_SHARDS = 16;

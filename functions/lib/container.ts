@@ -10,6 +10,7 @@ import { DynamoConnectionStore } from '../../shared/adapters/dynamo-connection-s
 import { DynamoEntryStore } from '../../shared/adapters/dynamo-entry-store';
 import { DynamoEventStore } from '../../shared/adapters/dynamo-event-store';
 import { DynamoLeaseStore } from '../../shared/adapters/dynamo-lease-store';
+import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import { LambdaWorkerStarter } from '../../shared/adapters/lambda-worker-starter';
 import { ManagementApiGateway } from '../../shared/adapters/management-gateway';
 import { SignedPoster } from '../../shared/adapters/signed-poster';
@@ -17,6 +18,7 @@ import { type Config, loadConfig } from '../../shared/config';
 import { type ChangeLog, SharedChangeLog } from '../../shared/domain/delivery/shared-change-log';
 import { EventService } from '../../shared/domain/event-service';
 import { LiveService } from '../../shared/domain/live-service';
+import { RepostService } from '../../shared/domain/reposts/repost-service';
 import type {
   ConnectionGateway,
   ConnectionStore,
@@ -24,6 +26,7 @@ import type {
   EventStore,
   LeaseStore,
   Logger,
+  RepostStore,
   WorkerStarter,
 } from '../../shared/domain/ports';
 import { createLogger } from '../../shared/logger';
@@ -33,6 +36,8 @@ export interface Container {
   log: Logger;
   events: EventService;
   live: LiveService;
+  reposts: RepostService;
+  repostStore: RepostStore;
   eventStore: EventStore;
   entries: EntryStore;
   /** The change log as delivery workers poll it: one read answers every worker of this container asking within 50 ms. */
@@ -60,6 +65,7 @@ export function buildContainer(config: Config): Container {
   const eventStore = new DynamoEventStore(db, config.tables.events);
   const entries = new DynamoEntryStore(db, config.tables);
   const connections = new DynamoConnectionStore(db, config.tables, clock);
+  const repostStore = new DynamoRepostStore(db, config.tables);
   const management = lazy(() => createManagementClient(config));
   const sdkGateway = lazy(() => new ManagementApiGateway(management()));
   const signedPoster = lazy(
@@ -86,8 +92,10 @@ export function buildContainer(config: Config): Container {
   return {
     config,
     log,
-    events: new EventService({ events: eventStore, entries, clock }),
+    events: new EventService({ events: eventStore, entries, clock, reposts: repostStore }),
     live: new LiveService({ events: eventStore, entries, gateway, clock, log }),
+    reposts: new RepostService({ entries, reposts: repostStore, now: Date.now, log }),
+    repostStore,
     eventStore,
     entries,
     // Half the workers' 100 ms poll: at most that much later to learn of a change, for 1 read instead of one per worker.

@@ -1,6 +1,7 @@
 // Events: created by the organiser, read by anyone; and who a connecting client is for an event.
 import { notFound, unauthorized } from './errors';
-import type { Clock, EntryStore, EventRecord, EventStore } from './ports';
+import type { Clock, EntryStore, EventRecord, EventStore, RepostStore } from './ports';
+import type { Spike } from './reposts/spike-detector';
 import { eventIdSchema, type CreateEventBody, type Entry, type Role } from './protocol';
 import { hashToken, newEventId, newOperatorToken, tokenMatches } from './secrets';
 
@@ -21,8 +22,17 @@ export interface CreatedEvent {
   createdAt: string;
 }
 
+export interface RepostsView {
+  /** Reposts per bucket of `bucket` seconds, oldest first; buckets with none are left out. */
+  buckets: { t: number; count: number }[];
+  spikes: Spike[];
+  total: number;
+}
+
 export class EventService {
-  constructor(private readonly deps: { events: EventStore; entries: EntryStore; clock: Clock }) {}
+  constructor(
+    private readonly deps: { events: EventStore; entries: EntryStore; clock: Clock; reposts: Pick<RepostStore, 'totals' | 'seconds' | 'spikes'> },
+  ) {}
 
   /** The operator token is returned once, here; only its hash is stored. */
   async create(body: CreateEventBody): Promise<CreatedEvent> {
@@ -53,9 +63,32 @@ export class EventService {
   async timeline(eventId: string, after: number, limit: number): Promise<{ items: Entry[]; next: number | null }> {
     await this.find(eventId);
     const rows = await this.deps.entries.list(eventId, after, limit + 1);
-    const items = rows.slice(0, limit);
-    const next = rows.length > limit ? (items.at(-1)?.seq ?? null) : null;
+    const page = rows.slice(0, limit);
+    const next = rows.length > limit ? (page.at(-1)?.seq ?? null) : null;
+    // Entries carry their repost totals as the tally has them (exact, a moment behind a storm).
+    const first = page[0];
+    const last = page.at(-1);
+    const totals = first && last ? await this.deps.reposts.totals(eventId, first.seq, last.seq) : new Map<number, number>();
+    const items = page.map((e) => ({ ...e, reposts: totals.get(e.seq) ?? e.reposts }));
     return { items, next };
+  }
+
+  /** The repost series in buckets of `bucket` seconds, the spikes recorded, and the total. */
+  async reposts(eventId: string, bucket: number): Promise<RepostsView> {
+    await this.find(eventId);
+    const [seconds, spikes] = await Promise.all([this.deps.reposts.seconds(eventId), this.deps.reposts.spikes(eventId)]);
+    const size = bucket * 1000;
+    const buckets: { t: number; count: number }[] = [];
+    let total = 0;
+    for (const s of seconds) {
+      const count = Object.values(s.bySeq).reduce((a, b) => a + b, 0);
+      total += count;
+      const t = Math.floor(s.t / size) * size;
+      const lastBucket = buckets.at(-1);
+      if (lastBucket?.t === t) lastBucket.count += count;
+      else buckets.push({ t, count });
+    }
+    return { buckets, spikes, total };
   }
 
   /**

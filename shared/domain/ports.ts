@@ -1,5 +1,6 @@
 // The domain's ports: what the live service needs from storage and delivery, free of any AWS type.
 import type { Entry, Role, ServerFrame } from './protocol';
+import type { DetectorState, RepostSecond, Spike } from './reposts/spike-detector';
 
 export interface EventRecord {
   eventId: string;
@@ -119,3 +120,40 @@ export interface Logger {
 }
 
 export type Clock = () => Date;
+
+/** One viewer's repost of one entry, as stored (at: epoch ms when the server took it). */
+export interface Repost {
+  eventId: string;
+  seq: number;
+  connectionId: string;
+  at: number;
+}
+
+/** Reposts and their exact counts. */
+export interface RepostStore {
+  /** Stores the repost unless this connection already reposted this seq: 'duplicate' then, and nothing changes. */
+  add(repost: Repost): Promise<'counted' | 'duplicate'>;
+  /**
+   * Adds stored reposts to the event's counters (per seq, and per second and seq), each exactly
+   * once however often it is handed in (a stream batch retried). Returns how many were new.
+   */
+  tally(eventId: string, reposts: readonly Repost[]): Promise<number>;
+  /** Exact totals per seq, for seqs from..to (seqs nobody reposted are absent). */
+  totals(eventId: string, fromSeq: number, toSeq: number): Promise<Map<number, number>>;
+  /** Reposts per second and seq, oldest first, for seconds after `afterMs` (epoch ms). */
+  seconds(eventId: string, afterMs?: number): Promise<RepostSecond[]>;
+  /** The spike detector's saved state and its version (0 before the first save). */
+  detector(eventId: string): Promise<{ state: DetectorState; version: number }>;
+  /**
+   * Saves the detector's state and the spikes it started or ended, if the state is still at
+   * `version` (false when another tally got there first: its result stands).
+   */
+  saveDetector(
+    eventId: string,
+    version: number,
+    state: DetectorState,
+    spikes: readonly Spike[],
+  ): Promise<boolean>;
+  /** Every spike recorded for the event, oldest first. */
+  spikes(eventId: string): Promise<Spike[]>;
+}

@@ -78,12 +78,14 @@ export const deleteFrame = z.object({ action: z.literal('delete'), clientId, seq
 export const pinFrame = z.object({ action: z.literal('pin'), clientId, seq, pinned: z.boolean() });
 export const syncFrame = z.object({ action: z.literal('sync'), since: z.number().int().nonnegative() });
 export const pingFrame = z.object({ action: z.literal('ping') });
+export const repostFrame = z.object({ action: z.literal('repost'), seq, clientId: clientId.optional() });
 
 export type PublishFrame = z.infer<typeof publishFrame>;
 export type EditFrame = z.infer<typeof editFrame>;
 export type DeleteFrame = z.infer<typeof deleteFrame>;
 export type PinFrame = z.infer<typeof pinFrame>;
 export type SyncFrame = z.infer<typeof syncFrame>;
+export type RepostFrame = z.infer<typeof repostFrame>;
 
 export const CLIENT_ACTIONS = ['publish', 'edit', 'delete', 'pin', 'repost', 'sync', 'ping'] as const;
 
@@ -91,10 +93,15 @@ export const CLIENT_ACTIONS = ['publish', 'edit', 'delete', 'pin', 'repost', 'sy
 
 export type UpdateFrame = { type: 'update'; eventId: string; entry: Entry };
 export type AckFrame = { type: 'ack'; clientId: string; seq: number; rev: number };
+/**
+ * A repost's ack: the connection's repost state for the seq (`reposted`, always true once acked)
+ * and whether this request is the one that counted (false for a retry or a second click).
+ */
+export type RepostAckFrame = { type: 'ack'; clientId?: string; seq: number; reposted: true; counted: boolean };
 export type SyncedFrame = { type: 'synced'; lastSeq: number };
 export type ErrorFrame = { type: 'error'; code: ErrorCode; message: string; clientId?: string };
 export type PongFrame = { type: 'pong' };
-export type ServerFrame = UpdateFrame | AckFrame | SyncedFrame | ErrorFrame | PongFrame | BatchFrame;
+export type ServerFrame = UpdateFrame | AckFrame | RepostAckFrame | SyncedFrame | ErrorFrame | PongFrame | BatchFrame;
 export type BatchFrame = { type: 'batch'; frames: ServerFrame[] };
 
 // --- HTTP ---------------------------------------------------------------------------------------
@@ -112,6 +119,13 @@ export type CreateEventBody = z.infer<typeof createEventBody>;
 export const timelineQuery = z.object({
   after: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+export const repostsQuery = z.object({
+  bucket: z.coerce
+    .number()
+    .refine((n) => n === 1 || n === 10 || n === 60, 'bucket must be 1, 10 or 60 (seconds)')
+    .default(10),
 });
 
 export const eventIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a valid event id');

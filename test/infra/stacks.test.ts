@@ -7,8 +7,8 @@ import { buildLivecast } from '../../infra/livecast-app';
 import type { StatefulStack } from '../../infra/stateful-stack';
 import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
 import { ENV } from '../../shared/config';
-import { deliveryWake, deliveryWorker, httpRoutes, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
-import { changesTable, connectionsTable, entriesTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+import { deliveryWake, deliveryWorker, httpRoutes, repostTally, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
+import { changesTable, connectionsTable, entriesTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
 type Json = any;
@@ -20,7 +20,7 @@ interface Statement {
 
 const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
 const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'];
-const allDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, deliveryWake];
+const allDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers];
 
 let data: StatefulStack;
 let api: StatelessStack;
@@ -299,7 +299,7 @@ describe('admin key', () => {
 });
 
 describe('functions', () => {
-  it('are one per route plus the authorizer and the two delivery functions, all Node 24 on arm64', () => {
+  it('are one per route plus the authorizer, the delivery worker and the stream triggers, all Node 24 on arm64', () => {
     const fns = Object.values(resourcesOf(apiT, 'AWS::Lambda::Function'));
     expect(fns).toHaveLength(allDefs.length);
     for (const fn of fns) {
@@ -397,8 +397,8 @@ describe('delivery', () => {
     const stream = dataT.toJSON().Resources[tableId(changesTable)].Properties.StreamSpecification;
     expect(stream).toEqual({ StreamViewType: 'NEW_IMAGE' });
     const mappings = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping'));
-    expect(mappings).toHaveLength(1);
-    const mapping = mappings[0]!.Properties;
+    expect(mappings).toHaveLength(2);
+    const mapping = mappings.find((m) => JSON.stringify(m.Properties.FunctionName).includes(fnId(deliveryWake)))!.Properties;
     expect(mapping.FunctionName).toEqual({ Ref: fnId(deliveryWake) });
     expect(JSON.stringify(resolveImports(mapping.EventSourceArn))).toContain(tableId(changesTable));
     expect(mapping).toMatchObject({ BatchSize: 100, StartingPosition: 'LATEST', BisectBatchOnFunctionError: true, MaximumRetryAttempts: 10 });
@@ -418,6 +418,33 @@ describe('delivery', () => {
   it('gives only the reporter routes, delivery and $connect/$disconnect access to what they write', () => {
     expect(tableActions(deliveryWorker, changesTable).has('dynamodb:PutItem')).toBe(false);
     expect(tableActions(deliveryWorker, connectionsTable).has('dynamodb:DeleteItem')).toBe(true);
+  });
+});
+
+describe('reposts', () => {
+  it('routes repost to its function, which reads entries and writes only the Reposts table', () => {
+    const route = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Route')).find((r) => r.Properties.RouteKey === 'repost');
+    expect(route).toBeDefined();
+    const repost = wsRoutes.find((r) => r.routeKey === 'repost')!;
+    expect(tableActions(repost, repostsTable).has('dynamodb:PutItem')).toBe(true);
+    expect(tableActions(repost, entriesTable).has('dynamodb:PutItem')).toBe(false);
+    expect(tableActions(repost, repostCountsTable).size).toBe(0);
+  });
+
+  it('tallies from the Reposts stream in big batches, retrying and bisecting failed ones', () => {
+    expect(dataT.toJSON().Resources[tableId(repostsTable)].Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_IMAGE' });
+    const mapping = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping')).find((m) =>
+      JSON.stringify(m.Properties.FunctionName).includes(fnId(repostTally)),
+    )!.Properties;
+    expect(JSON.stringify(resolveImports(mapping.EventSourceArn))).toContain(tableId(repostsTable));
+    expect(mapping).toMatchObject({ BatchSize: 1000, StartingPosition: 'LATEST', BisectBatchOnFunctionError: true, MaximumRetryAttempts: 10 });
+    expect(tableActions(repostTally, repostCountsTable).has('dynamodb:UpdateItem')).toBe(true);
+    expect(tableActions(repostTally, repostsTable).has('dynamodb:UpdateItem')).toBe(true);
+  });
+
+  it('serves GET /events/{eventId}/reposts', () => {
+    const route = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Route')).find((r) => r.Properties.RouteKey === 'GET /events/{eventId}/reposts');
+    expect(route).toBeDefined();
   });
 });
 

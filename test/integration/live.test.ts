@@ -111,8 +111,8 @@ describe('publishing', () => {
       second.send({ action: 'publish', clientId: `race-b-${i}`, text: `B${i}` });
     }
     const acks = [
-      ...(await reporter.collect<AckFrame>((f) => f.type === 'ack' && f.clientId.startsWith('race-a-'), n)),
-      ...(await second.collect<AckFrame>((f) => f.type === 'ack' && f.clientId.startsWith('race-b-'), n)),
+      ...(await reporter.collect<AckFrame>((f) => f.type === 'ack' && !!f.clientId?.startsWith('race-a-'), n)),
+      ...(await second.collect<AckFrame>((f) => f.type === 'ack' && !!f.clientId?.startsWith('race-b-'), n)),
     ];
     const seqs = acks.map((a) => a.seq).sort((a, b) => a - b);
     expect(seqs).toEqual(Array.from({ length: 2 * n }, (_, i) => before + i + 1));

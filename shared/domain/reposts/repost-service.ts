@@ -1,0 +1,110 @@
+// Reposts: any connected viewer reposts an entry; it counts once per connection per seq.
+import type { Caller } from '../live-service';
+import { conflict, notFound } from '../errors';
+import type { EntryStore, Logger, Repost, RepostStore } from '../ports';
+import type { RepostAckFrame, RepostFrame } from '../protocol';
+import { detectSpikes, type Spike, type SpikeRules, defaultSpikeRules } from './spike-detector';
+
+export interface RepostServiceDeps {
+  entries: Pick<EntryStore, 'get'>;
+  reposts: RepostStore;
+  now: () => number;
+  log: Logger;
+  /**
+   * How long this container trusts that an entry exists and is not deleted: a storm of reposts of
+   * one entry would otherwise read that one item thousands of times a second. A delete is seen
+   * this much later at most (a repost in that window counts, as if it came just before).
+   */
+  liveEntryCacheMs?: number;
+}
+
+export class RepostService {
+  private readonly live = new Map<string, number>();
+  private readonly cacheMs: number;
+
+  constructor(private readonly deps: RepostServiceDeps) {
+    this.cacheMs = deps.liveEntryCacheMs ?? 1_000;
+  }
+
+  async repost(caller: Caller, frame: RepostFrame): Promise<RepostAckFrame> {
+    const { eventId, connectionId } = caller;
+    await this.requireLiveEntry(eventId, frame.seq);
+    const outcome = await this.deps.reposts.add({ eventId, seq: frame.seq, connectionId, at: this.deps.now() });
+    return { type: 'ack', ...(frame.clientId ? { clientId: frame.clientId } : {}), seq: frame.seq, reposted: true, counted: outcome === 'counted' };
+  }
+
+  private async requireLiveEntry(eventId: string, seq: number): Promise<void> {
+    const key = `${eventId}#${seq}`;
+    const now = this.deps.now();
+    if ((this.live.get(key) ?? 0) > now) return;
+    const entry = await this.deps.entries.get(eventId, seq);
+    if (!entry) throw notFound(`entry ${seq} does not exist in event ${eventId}`);
+    if (entry.deleted) throw conflict(`entry ${seq} was deleted and cannot be reposted`);
+    if (this.live.size > 10_000) this.live.clear();
+    this.live.set(key, now + this.cacheMs);
+  }
+}
+
+export interface TallyDeps {
+  reposts: RepostStore;
+  now: () => number;
+  log: Logger;
+  rules?: SpikeRules;
+}
+
+/**
+ * How long after a second ends it is judged by the spike detector: reposts taken in that second
+ * reach the tally through the stream within this (later ones still count in the totals).
+ */
+export const SETTLE_MS = 250;
+
+/**
+ * The stream consumer's work for one event: counts the new reposts exactly, then lets the spike
+ * detector judge every second that has settled since it last ran. Returns the spikes that started
+ * or ended.
+ */
+export async function tallyReposts(eventId: string, reposts: readonly Repost[], deps: TallyDeps): Promise<{ counted: number; spikes: Spike[] }> {
+  const counted = await deps.reposts.tally(eventId, reposts);
+  return { counted, spikes: await judgeSeconds(eventId, deps) };
+}
+
+/** Feeds the settled seconds to the detector and saves what it found (unless another tally did meanwhile). */
+export async function judgeSeconds(eventId: string, deps: TallyDeps): Promise<Spike[]> {
+  const settledBefore = Math.floor((deps.now() - SETTLE_MS) / 1000) * 1000 - 1000;
+  const { state, version } = await deps.reposts.detector(eventId);
+  const seconds = (await deps.reposts.seconds(eventId, state.lastSecond ?? undefined)).filter((s) => s.t <= settledBefore);
+  // Judge up to the last settled second even when it had no reposts, so a spike can end in silence.
+  if (seconds.at(-1)?.t !== settledBefore && (state.lastSecond === null ? seconds.length > 0 : settledBefore > state.lastSecond)) {
+    seconds.push({ t: settledBefore, bySeq: {} });
+  }
+  if (seconds.length === 0) return [];
+  const result = detectSpikes(state, seconds, deps.rules ?? defaultSpikeRules);
+  if (result.events.length === 0 && result.state.lastSecond === state.lastSecond) return [];
+  // The last write of a spike wins: an 'ended' after a 'started' of the same spike in one pass.
+  const latest = [...new Map(result.events.map((e) => [e.spike.startedAt, e.spike])).values()];
+  // The detector saw each second as far as the tally had got; a storm's stragglers land in their
+  // seconds later. What is stored for an ended spike is recounted from the exact series.
+  const exact = await Promise.all(latest.map((s) => (s.endedAt === null ? s : recount(eventId, s, deps))));
+  if (!(await deps.reposts.saveDetector(eventId, version, result.state, exact))) return [];
+  for (const e of result.events) deps.log.info(`repost spike ${e.type}`, { eventId, ...e.spike });
+  return exact;
+}
+
+/** An ended spike's total, peak and top entry, from the stored per-second counts. */
+async function recount(eventId: string, spike: Spike, deps: TallyDeps): Promise<Spike> {
+  const seconds = (await deps.reposts.seconds(eventId, spike.startedAt - 1000)).filter((s) => s.t < (spike.endedAt ?? Infinity));
+  const bySeq: Record<string, number> = {};
+  let total = 0;
+  let peak = 0;
+  for (const s of seconds) {
+    let count = 0;
+    for (const [seq, n] of Object.entries(s.bySeq)) {
+      bySeq[seq] = (bySeq[seq] ?? 0) + n;
+      count += n;
+    }
+    total += count;
+    peak = Math.max(peak, count);
+  }
+  const top = Object.entries(bySeq).sort(([a, x], [b, y]) => y - x || Number(a) - Number(b))[0];
+  return { ...spike, total, peakPerSecond: peak, topSeq: top ? Number(top[0]) : spike.topSeq };
+}

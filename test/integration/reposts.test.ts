@@ -1,0 +1,144 @@
+// Reposts end to end: real sockets, the local gateway, the Reposts stream and the tally on DynamoDB Local.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Stage } from '../../local/stage';
+import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
+import type { Repost } from '../../shared/domain/ports';
+import type { ErrorFrame, RepostAckFrame, ServerFrame } from '../../shared/domain/protocol';
+import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
+import { connect, type TestClient } from '../support/ws-client';
+
+const VIEWERS = 30;
+
+let stage: Stage;
+let store: DynamoRepostStore;
+let event: CreatedEvent;
+let reporter: TestClient;
+let viewers: TestClient[];
+
+const isRepostAck = (seq: number) => (f: ServerFrame) => f.type === 'ack' && 'reposted' in f && f.seq === seq;
+
+beforeAll(async () => {
+  stage = await testStage();
+  const db = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }),
+  );
+  store = new DynamoRepostStore(db, stage.tables);
+  event = await createEvent(stage);
+  reporter = await connect(reporterUrl(stage, event));
+  for (const [i, text] of ['The ribbon is cut!', 'A typo'].entries()) {
+    reporter.send({ action: 'publish', clientId: `p${i}`, text });
+    await reporter.next((f) => f.type === 'ack' && f.clientId === `p${i}`);
+  }
+  reporter.send({ action: 'delete', clientId: 'd1', seq: 2 });
+  await reporter.next((f) => f.type === 'ack' && f.clientId === 'd1');
+  viewers = await Promise.all(Array.from({ length: VIEWERS }, () => connect(viewerUrl(stage, event.eventId))));
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([reporter, ...viewers].map((c) => c?.close()));
+  await stage?.stop();
+});
+
+async function totalOf(seq: number): Promise<number> {
+  return (await store.totals(event.eventId, seq, seq)).get(seq) ?? 0;
+}
+
+async function refused(c: TestClient, frame: unknown): Promise<ErrorFrame> {
+  const from = c.frames.length;
+  c.send(frame);
+  return c.next<ErrorFrame>((f) => f.type === 'error', { from });
+}
+
+describe('repost', () => {
+  it('counts once per connection and seq; a second click is acked but not counted', async () => {
+    const first = await Promise.all(
+      viewers.map((v, i) => {
+        v.send({ action: 'repost', seq: 1, clientId: `r${i}` });
+        return v.next<RepostAckFrame>(isRepostAck(1));
+      }),
+    );
+    expect(first.every((a) => a.counted && a.reposted)).toBe(true);
+    expect(first.map((a) => a.clientId)).toEqual(viewers.map((_, i) => `r${i}`));
+
+    const from = viewers[0]!.frames.length;
+    viewers[0]!.send({ action: 'repost', seq: 1 });
+    const again = await viewers[0]!.next<RepostAckFrame>(isRepostAck(1), { from });
+    expect(again).toEqual({ type: 'ack', seq: 1, reposted: true, counted: false });
+
+    await stage.settled();
+    expect(await totalOf(1)).toBe(VIEWERS);
+  });
+
+  it('refuses deleted and missing entries and bad input with an error frame, counting nothing', async () => {
+    const v = viewers[1]!;
+    expect(await refused(v, { action: 'repost', seq: 2, clientId: 'x1' })).toMatchObject({ code: 'conflict', clientId: 'x1' });
+    expect((await refused(v, { action: 'repost', seq: 99 })).code).toBe('not_found');
+    expect((await refused(v, { action: 'repost', seq: 'one' })).code).toBe('bad_request');
+    expect((await refused(v, { action: 'repost', seq: 0 })).code).toBe('bad_request');
+    expect((await refused(v, { action: 'repost' })).code).toBe('bad_request');
+    await stage.settled();
+    expect(await store.totals(event.eventId, 1, 100)).toEqual(new Map([[1, VIEWERS]]));
+  });
+
+  it('shows the totals on the timeline and the series, spikes and total in GET /reposts', async () => {
+    await stage.settled();
+    const timeline = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline`)).json()) as { items: { seq: number; reposts: number }[] };
+    expect(timeline.items.map((e) => [e.seq, e.reposts])).toEqual([
+      [1, VIEWERS],
+      [2, 0],
+    ]);
+    const res = await fetch(`${stage.httpUrl}/events/${event.eventId}/reposts?bucket=60`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { buckets: { t: number; count: number }[]; spikes: unknown[]; total: number };
+    expect(body.total).toBe(VIEWERS);
+    expect(body.buckets.reduce((n, b) => n + b.count, 0)).toBe(VIEWERS);
+    expect(body.buckets.every((b) => b.t % 60_000 === 0)).toBe(true);
+    expect(body.spikes).toEqual([]); // 30 reposts are not a storm
+    expect((await fetch(`${stage.httpUrl}/events/${event.eventId}/reposts?bucket=7`)).status).toBe(400);
+    expect((await fetch(`${stage.httpUrl}/events/nope/reposts`)).status).toBe(404);
+  });
+
+  it('records a storm as a spike, with the entry that drove it, and ends it once the storm has passed', async () => {
+    const storm = await createEvent(stage, 'storm');
+    const rep = await connect(reporterUrl(stage, storm));
+    rep.send({ action: 'publish', clientId: 'k1', text: 'The first sweetfish is caught!', kind: 'key' });
+    await rep.next((f) => f.type === 'ack');
+    await rep.close();
+    // 600 reposts in a burst (rows written as the repost route writes them, stamped as they are written).
+    const at = Date.now();
+    const ids = Array.from({ length: 600 }, (_, i) => `storm-${i}`);
+    for (let i = 0; i < ids.length; i += 100) {
+      await Promise.all(ids.slice(i, i + 100).map((connectionId) => store.add({ eventId: storm.eventId, seq: 1, connectionId, at: Date.now() })));
+    }
+    const lastAt = Date.now();
+    await stage.settled();
+    let body: { spikes: { startedAt: number; endedAt: number | null; total: number; topSeq: number; peakPerSecond: number }[]; total: number } | undefined;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+      body = (await (await fetch(`${stage.httpUrl}/events/${storm.eventId}/reposts?bucket=1`)).json()) as typeof body;
+      if (body?.spikes[0]?.endedAt) break;
+    }
+    expect(body!.total).toBe(600);
+    expect(body!.spikes).toHaveLength(1);
+    const spike = body!.spikes[0]!;
+    // Exact once it has ended, however far behind the tally ran while the storm lasted.
+    expect(spike).toMatchObject({ total: 600, topSeq: 1 });
+    expect(spike.startedAt).toBe(Math.floor(at / 1000) * 1000);
+    expect(spike.endedAt).toBeGreaterThan(lastAt - 1000);
+    expect(spike.peakPerSecond).toBeGreaterThanOrEqual(600 / Math.ceil((lastAt - spike.startedAt + 1) / 1000));
+  });
+
+  it('never counts a repost twice when the tally is handed the same batch again (a retried stream batch)', async () => {
+    const reposts: Repost[] = viewers.slice(0, 5).map((_, i) => ({ eventId: event.eventId, seq: 1, connectionId: `retry-${i}`, at: Date.now() }));
+    for (const r of reposts) expect(await store.add(r)).toBe('counted');
+    await stage.settled(); // the stream's own tally counts them once
+    expect(await totalOf(1)).toBe(VIEWERS + 5);
+    expect(await store.tally(event.eventId, reposts)).toBe(0);
+    expect(await store.tally(event.eventId, [...reposts].reverse())).toBe(0);
+    expect(await totalOf(1)).toBe(VIEWERS + 5);
+    // Per second too: the series adds up to the totals.
+    const seconds = await store.seconds(event.eventId);
+    expect(seconds.reduce((n, s) => n + (s.bySeq['1'] ?? 0), 0)).toBe(VIEWERS + 5);
+  });
+});

@@ -1,0 +1,92 @@
+// The repost spike detector on synthetic per-second series.
+import { describe, expect, it } from 'vitest';
+import { defaultSpikeRules, detectSpikes, initialDetectorState, type RepostSecond, type SpikeEvent } from '../../shared/domain/reposts/spike-detector';
+
+const T0 = 1_780_000_000_000;
+
+/** A series of per-second counts, all on one seq unless `seqOf` says otherwise. */
+function series(counts: readonly number[], seqOf: (i: number) => number = () => 1): RepostSecond[] {
+  return counts.map((n, i) => ({ t: T0 + i * 1000, bySeq: n > 0 ? { [seqOf(i)]: n } : {} }));
+}
+
+function run(counts: readonly number[], seqOf?: (i: number) => number): SpikeEvent[] {
+  return detectSpikes(initialDetectorState(), series(counts, seqOf)).events;
+}
+
+const repeat = (n: number, value: number | ((i: number) => number)) => Array.from({ length: n }, (_, i) => (typeof value === 'number' ? value : value(i)));
+
+describe('spike detector', () => {
+  it('finds no spike in steady traffic, noisy or not', () => {
+    expect(run(repeat(300, 50))).toEqual([]);
+    // ±40% noise around 50/s (a fixed pattern, so the test is the same every run).
+    expect(run(repeat(300, (i) => 50 + [-20, 15, -5, 20, -10, 5, 0, -15, 10, -20][i % 10]!))).toEqual([]);
+  });
+
+  it('finds no spike in slowly rising traffic', () => {
+    // 20/s growing 3% a second for three minutes: to over 4,000/s, never sudden.
+    expect(run(repeat(180, (i) => Math.round(20 * 1.03 ** i)))).toEqual([]);
+  });
+
+  it('never calls a handful of reposts a spike', () => {
+    expect(run([...repeat(60, 0), 3, 0, 0, 5, ...repeat(30, 0), 19, ...repeat(10, 0)])).toEqual([]);
+  });
+
+  it('finds a sudden 10× wave, from its first second, with peak, baseline, total and the entry that drove it', () => {
+    const counts = [...repeat(60, 30), 300, 320, 310, ...repeat(60, 30)];
+    const events = run(counts, (i) => (i >= 60 && i < 63 ? 7 : 2));
+    expect(events.map((e) => e.type)).toEqual(['started', 'ended']);
+    const [started, ended] = events;
+    expect(started!.spike).toMatchObject({ startedAt: T0 + 60_000, endedAt: null, peakPerSecond: 300, topSeq: 7 });
+    expect(started!.spike.baselinePerSecond).toBeCloseTo(30, 0);
+    // It ends where the quiet began (second 63), after three quiet seconds; the quiet is not counted.
+    expect(ended!.spike).toMatchObject({ startedAt: T0 + 60_000, endedAt: T0 + 63_000, peakPerSecond: 320, total: 930, topSeq: 7 });
+  });
+
+  it('finds the first wave of an event that had no reposts before it', () => {
+    const events = run([...repeat(10, 0), 2_000, 5_000, 3_000, 500, 40, 10, 5, 0, 0, 0]);
+    expect(events.map((e) => [e.type, e.spike.startedAt - T0, e.spike.endedAt && e.spike.endedAt - T0])).toEqual([
+      ['started', 10_000, null],
+      ['ended', 10_000, 14_000],
+    ]);
+    expect(events[1]!.spike).toMatchObject({ peakPerSecond: 5_000, total: 10_500, baselinePerSecond: 0 });
+  });
+
+  it('records two waves as two spikes', () => {
+    const counts = [...repeat(30, 20), ...repeat(5, 250), ...repeat(40, 20), ...repeat(4, 400), ...repeat(30, 20)];
+    const events = run(counts, (i) => (i < 50 ? 3 : 9));
+    expect(events.map((e) => `${e.type}@${(e.spike.startedAt - T0) / 1000}`)).toEqual(['started@30', 'ended@30', 'started@75', 'ended@75']);
+    expect(events[1]!.spike).toMatchObject({ endedAt: T0 + 35_000, total: 1_250, topSeq: 3 });
+    expect(events[3]!.spike).toMatchObject({ endedAt: T0 + 79_000, total: 1_600, topSeq: 9 });
+  });
+
+  it('keeps a spike open through a short lull, and counts the lull in it', () => {
+    const events = run([...repeat(20, 10), 200, 200, 20, 20, 200, ...repeat(10, 10)]);
+    expect(events.map((e) => e.type)).toEqual(['started', 'ended']);
+    expect(events[1]!.spike).toMatchObject({ startedAt: T0 + 20_000, endedAt: T0 + 25_000, total: 640 });
+  });
+
+  it('gives the same answer fed second by second, in any chunks, across saved states', () => {
+    const counts = [...repeat(30, 20), ...repeat(5, 250), ...repeat(40, 20), ...repeat(4, 400), ...repeat(30, 20)];
+    const whole = run(counts);
+    let state = initialDetectorState();
+    const events: SpikeEvent[] = [];
+    const all = series(counts);
+    for (let i = 0; i < all.length; i += 7) {
+      const r = detectSpikes(JSON.parse(JSON.stringify(state)), all.slice(i, i + 7));
+      state = r.state;
+      events.push(...r.events);
+    }
+    expect(events).toEqual(whole);
+    // A second already judged is not judged again.
+    expect(detectSpikes(state, all.slice(-3)).events).toEqual([]);
+  });
+
+  it('judges the seconds nobody reposted in as zeros, so a spike ends across a silence', () => {
+    const seconds = [...series([...repeat(20, 10), 300]), { t: T0 + 3_600_000, bySeq: { '1': 10 } }];
+    const { events, state } = detectSpikes(initialDetectorState(), seconds);
+    expect(events.map((e) => e.type)).toEqual(['started', 'ended']);
+    expect(events[1]!.spike.endedAt).toBe(T0 + 21_000);
+    expect(state.lastSecond).toBe(T0 + 3_600_000);
+    expect(defaultSpikeRules.minPerSecond).toBeGreaterThan(3);
+  });
+});
