@@ -1,7 +1,7 @@
 // `npm start`: the whole backend on this machine — DynamoDB Local, the local API Gateway stages,
 // the handlers — plus a ready demo event.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { limitsFromEnv } from '../local/aws-limits';
 import { startStage, type Stage } from '../local/stage';
@@ -79,6 +79,12 @@ async function main() {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  // Where tools on this machine (npm run simulate) find the running stage; gone when it stops.
+  mkdirSync(dataDir, { recursive: true });
+  const running = join(dataDir, 'running.json');
+  writeFileSync(running, JSON.stringify({ pid: process.pid, httpUrl: stage.httpUrl, wsUrl: stage.wsUrl, adminKey }, null, 2), { mode: 0o600 });
+  process.on('exit', () => rmSync(running, { force: true }));
 
   const demo = await demoEvent(stage);
   const ws = stage.wsUrl;

@@ -1,0 +1,322 @@
+// `npm run simulate`: plays the sweetfish festival's opening ceremony against the running local
+// stage (`npm start`): a reporter with about 40 moments (and a correction), 1,000 real WebSocket
+// viewers, a trickle of reposts and a storm on the key moment. Shows progress, ends with a summary,
+// and exits non-zero if an update was lost or duplicated or a repost miscounted.
+//
+//   npm run simulate [-- --viewers N] [--pace MS]    (or SIM_VIEWERS, SIM_PACE_MS)
+//
+// Finds the stage through .data/running.json (written by npm start), or LIVECAST_HTTP_URL,
+// LIVECAST_WS_URL and LIVECAST_ADMIN_KEY.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import WebSocket from 'ws';
+
+interface StageInfo {
+  httpUrl: string;
+  wsUrl: string;
+  adminKey: string;
+}
+
+type Frame = { type: string; [k: string]: unknown };
+
+const MOMENTS: readonly { text: string; key?: boolean }[] = [
+  { text: 'Good morning from the riverbank! The Sweetfish Festival opening ceremony starts in a few minutes.' },
+  { text: '河滩上已经坐满了人，今年的香鱼节开幕式马上开始。' },
+  { text: 'The township band takes its place on the stage by the old stone bridge.' },
+  { text: 'Schoolchildren in blue hats line the path with paper sweetfish lanterns.' },
+  { text: 'The mayor arrives and greets the fishing families in the front rows.' },
+  { text: 'Weather check: sunny, 24°C, a light breeze from the hills. Perfect for boats.' },
+  { text: 'The band opens with the township song; the whole riverbank sings along.' },
+  { text: 'Speech by the mayor: thanks to the volunteers who cleaned 12 km of riverbank this spring.' },
+  { text: '"This river fed our grandparents and it will feed our grandchildren," says the mayor.' },
+  { text: 'The elders of the fishing cooperative bless the nets with river water.' },
+  { text: 'A minute of silence for the boatmen we lost this year.' },
+  { text: 'Lion dancers weave through the crowd to the drums.' },
+  { text: 'The red ribbon is stretched across the bridge. Scissors ready.' },
+  { text: 'THE RIBBON IS CUT! The 30th Sweetfish Festival is open! 剪彩！第三十届香鱼节正式开幕！', key: true },
+  { text: 'Confetti over the bridge, fireworks over the water.' },
+  { text: 'Dragon boats line up at the start: eight teams from eight villages.' },
+  { text: 'Drummers on every boat. The starter raises the flag.' },
+  { text: 'And they are off! The dragon boats race toward the second buoy.' },
+  { text: 'Upper Village leads at the first buoy, Lotus Bend half a boat behind.' },
+  { text: 'Lotus Bend pulls level at the second buoy! Crowd on both banks on their feet.' },
+  { text: 'Photo finish at the bridge: the judges confer.' },
+  { text: 'Lotus Bend wins by a hand! Their third title in five years.' },
+  { text: 'Prize-giving: the winning crew receives the bronze sweetfish trophy.' },
+  { text: 'The fishing boats head out for the ceremonial first catch.' },
+  { text: 'Nets in the water by the willow bend. Everyone waits.' },
+  { text: 'Children count down from ten on the bank.' },
+  { text: 'The first sweetfish of the season is caught! A beauty, 21 cm.', key: true },
+  { text: 'The catch is released back into the river, as tradition asks.' },
+  { text: 'Food stalls open along the river road: grilled sweetfish with salt, 10 yuan.' },
+  { text: 'Queue at the grilled-fish stall already 50 metres long.' },
+  { text: 'The calligraphy tent opens; the first scroll reads 年年有鱼.' },
+  { text: 'Kite-flying contest starts on the east meadow.' },
+  { text: 'A sweetfish-shaped kite 8 metres long takes to the air.' },
+  { text: 'Lost and found: a small red backpack at the information tent by the bridge.' },
+  { text: 'The red backpack has found its owner. Thank you all!' },
+  { text: 'Afternoon programme: folk songs at 14:00, lantern walk at 19:00.' },
+  { text: 'Shuttle buses to the station leave every 15 minutes from the car park.' },
+  { text: 'Thank you for following the opening ceremony live!' },
+  { text: 'See you at the lantern walk tonight. 晚上灯会见！' },
+  { text: 'The riverbank is quiet again. Until tomorrow, from the Sweetfish Festival.' },
+];
+
+function args(): { viewers: number; paceMs: number } {
+  const argv = process.argv.slice(2);
+  const flag = (name: string, env: string, fallback: number) => {
+    const i = argv.indexOf(name);
+    const raw = i >= 0 ? argv[i + 1] : process.env[env];
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) {
+      console.error(`simulate: ${name} takes a positive whole number, got ${raw}`);
+      process.exit(2);
+    }
+    return n;
+  };
+  if (argv.includes('--help')) {
+    console.log('usage: npm run simulate [-- --viewers N (default 1000)] [--pace MS between moments (default 400)]');
+    process.exit(0);
+  }
+  return { viewers: flag('--viewers', 'SIM_VIEWERS', 1_000), paceMs: flag('--pace', 'SIM_PACE_MS', 400) };
+}
+
+function stageInfo(): StageInfo {
+  const { LIVECAST_HTTP_URL: httpUrl, LIVECAST_WS_URL: wsUrl, LIVECAST_ADMIN_KEY: adminKey } = process.env;
+  if (httpUrl && wsUrl && adminKey) return { httpUrl, wsUrl, adminKey };
+  const file = join(resolve(process.env.LIVECAST_DATA_DIR ?? '.data'), 'running.json');
+  if (!existsSync(file)) {
+    console.error('simulate: no running livecast found. Start it first with `npm start` (in another terminal),\n' + `or set LIVECAST_HTTP_URL, LIVECAST_WS_URL and LIVECAST_ADMIN_KEY. (Looked for ${file}.)`);
+    process.exit(2);
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as StageInfo;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const flatten = (f: Frame): Frame[] => (f.type === 'batch' ? (f.frames as Frame[]) : [f]);
+
+/** A WebSocket that collects frames and lets callers wait for one. */
+class Client {
+  readonly frames: Frame[] = [];
+  private waiters = new Set<() => void>();
+  onFrame?: (f: Frame) => void;
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data: Buffer) => {
+      for (const f of flatten(JSON.parse(data.toString('utf8')) as Frame)) {
+        this.onFrame?.(f);
+        this.frames.push(f);
+      }
+      for (const w of this.waiters) w();
+    });
+  }
+  static open(url: string): Promise<Client> {
+    return new Promise((res, rej) => {
+      const s = new WebSocket(url, { perMessageDeflate: false });
+      s.once('open', () => res(new Client(s)));
+      s.once('unexpected-response', (_q, r) => rej(new Error(`handshake refused: HTTP ${r.statusCode}`)));
+      s.once('error', rej);
+    });
+  }
+  send(frame: unknown): void {
+    this.socket.send(JSON.stringify(frame));
+  }
+  /** The first frame at or after index `from` that matches (received before the call or after). */
+  next(match: (f: Frame) => boolean, from = 0, timeoutMs = 30_000): Promise<Frame> {
+    return new Promise((res, rej) => {
+      let seen = from;
+      const check = () => {
+        for (; seen < this.frames.length; seen++) {
+          if (match(this.frames[seen]!)) {
+            this.waiters.delete(check);
+            clearTimeout(timer);
+            res(this.frames[seen]!);
+            return;
+          }
+        }
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        rej(new Error('timed out waiting for a frame'));
+      }, timeoutMs);
+      this.waiters.add(check);
+      check();
+    });
+  }
+  close(): void {
+    this.socket.terminate();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  const { viewers: viewerCount, paceMs } = args();
+  const stage = stageInfo();
+  const json = async (path: string, init?: RequestInit) => {
+    const res = await fetch(`${stage.httpUrl}${path}`, init);
+    if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${path}: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<any>;
+  };
+
+  const event = (await json('/events', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stage.adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'Sweetfish Festival — Opening Ceremony (simulated)', startsAt: new Date().toISOString() }),
+  })) as { eventId: string; operatorToken: string };
+  const viewerUrl = `${stage.wsUrl}/?eventId=${encodeURIComponent(event.eventId)}`;
+  console.log(`simulate: event ${event.eventId} — ${MOMENTS.length} moments, ${viewerCount.toLocaleString('en-US')} viewers`);
+  console.log(`  watch it:  ${stage.httpUrl}/events/${event.eventId}/timeline\n`);
+
+  // Viewers: each keeps the latest rev per seq, and when each (seq, rev) first arrived.
+  const received: Map<number, number>[] = [];
+  const firstSeen = new Map<string, number[]>(); // "seq.rev" → receipt times
+  let duplicates = 0;
+  const viewers: Client[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < viewerCount; i += 50) {
+    const batch = await Promise.all(Array.from({ length: Math.min(50, viewerCount - i) }, () => Client.open(viewerUrl)));
+    for (const v of batch) {
+      const mine = new Map<number, number>();
+      received.push(mine);
+      v.onFrame = (f) => {
+        if (f.type !== 'update') return;
+        const entry = f.entry as { seq: number; rev: number };
+        const had = mine.get(entry.seq) ?? 0;
+        if (entry.rev <= had) {
+          duplicates++;
+          return;
+        }
+        mine.set(entry.seq, entry.rev);
+        const key = `${entry.seq}.${entry.rev}`;
+        const list = firstSeen.get(key) ?? [];
+        list.push(performance.now());
+        firstSeen.set(key, list);
+      };
+      viewers.push(v);
+    }
+    process.stdout.write(`\r  connecting viewers… ${viewers.length.toLocaleString('en-US')}/${viewerCount.toLocaleString('en-US')}`);
+  }
+  process.stdout.write(`\r  ${viewers.length.toLocaleString('en-US')} viewers connected in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+
+  const reporter = await Client.open(`${viewerUrl}&token=${encodeURIComponent(event.operatorToken)}`);
+  const publishedAt = new Map<string, number>(); // "seq.rev" → when the reporter sent it
+  const expected = new Map<number, number>(); // seq → final rev
+  let repostsAcked = 0;
+  let repostsCounted = 0;
+  const countedBySeq = new Map<number, number>();
+  let keySeq = 0;
+
+  const repost = async (v: Client, seq: number) => {
+    const from = v.frames.length;
+    v.send({ action: 'repost', seq });
+    const ack = await v.next((f) => f.type === 'ack' && f.seq === seq && 'reposted' in f, from);
+    repostsAcked++;
+    if (ack.counted) {
+      repostsCounted++;
+      countedBySeq.set(seq, (countedBySeq.get(seq) ?? 0) + 1);
+    }
+  };
+  const pending: Promise<void>[] = [];
+
+  const progress = () => {
+    let delivered = 0;
+    for (const m of received) delivered += m.size;
+    process.stdout.write(
+      `\r  published ${expected.size}/${MOMENTS.length} · viewers hold ${delivered.toLocaleString('en-US')}/${(viewers.length * expected.size).toLocaleString('en-US')} entries · reposts ${repostsAcked.toLocaleString('en-US')} acked   `,
+    );
+  };
+  const ticker = setInterval(progress, 250);
+
+  for (const [i, moment] of MOMENTS.entries()) {
+    const clientId = `sim-${i}`;
+    const sentAt = performance.now();
+    reporter.send({ action: 'publish', clientId, text: moment.text, kind: moment.key ? 'key' : 'text' });
+    const ack = await reporter.next((f) => f.type === 'ack' && f.clientId === clientId);
+    const seq = ack.seq as number;
+    publishedAt.set(`${seq}.1`, sentAt);
+    expected.set(seq, 1);
+    if (moment.key && keySeq === 0) {
+      keySeq = seq;
+      // The storm: every viewer reposts the ribbon-cutting within about two seconds.
+      for (const v of viewers) pending.push(sleep(Math.random() * 2_000).then(() => repost(v, seq)));
+    } else if (i > 0) {
+      // The trickle: a few viewers repost an earlier moment.
+      for (let k = 0; k < Math.max(1, Math.round(viewers.length * 0.01)); k++) {
+        const v = viewers[Math.floor(Math.random() * viewers.length)]!;
+        pending.push(repost(v, 1 + Math.floor(Math.random() * seq)));
+      }
+    }
+    if (i === 4) {
+      // A correction: the reporter fixes a detail of an earlier update.
+      const editSentAt = performance.now();
+      reporter.send({ action: 'edit', clientId: 'sim-edit', seq: 3, text: 'The township band takes its place on the stage by the NEW stone bridge (correction).' });
+      const edit = await reporter.next((f) => f.type === 'ack' && f.clientId === 'sim-edit');
+      publishedAt.set(`3.${edit.rev as number}`, editSentAt);
+      expected.set(3, edit.rev as number);
+    }
+    await sleep(paceMs);
+  }
+  await Promise.all(pending);
+
+  // Wait for every viewer to hold every entry at its final rev.
+  const complete = () => received.every((m) => [...expected].every(([seq, rev]) => m.get(seq) === rev));
+  const deadline = Date.now() + 60_000;
+  while (!complete() && Date.now() < deadline) await sleep(100);
+  clearInterval(ticker);
+  progress();
+  process.stdout.write('\n');
+
+  // Counts: the tally runs a moment behind; wait until the totals stop moving (bounded).
+  let counts: { total: number; spikes: { startedAt: number; endedAt: number | null; peakPerSecond: number; baselinePerSecond: number; total: number; topSeq: number }[] } = { total: -1, spikes: [] };
+  let timeline: { items: { seq: number; reposts: number }[] } = { items: [] };
+  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(500)) {
+    counts = await json(`/events/${event.eventId}/reposts?bucket=1`);
+    timeline = await json(`/events/${event.eventId}/timeline?limit=500`);
+    if (counts.total === repostsCounted && counts.spikes.every((s) => s.endedAt !== null) && counts.spikes.length > 0) break;
+  }
+
+  reporter.close();
+  for (const v of viewers) v.close();
+
+  let delivered = 0;
+  let missing = 0;
+  for (const m of received) for (const [seq, rev] of expected) (m.get(seq) === rev ? delivered++ : missing++);
+  const latencies: number[] = [];
+  for (const [key, sent] of publishedAt) for (const at of firstSeen.get(key) ?? []) latencies.push(at - sent);
+  latencies.sort((a, b) => a - b);
+  const perSeqWrong = timeline.items.filter((e) => (countedBySeq.get(e.seq) ?? 0) !== e.reposts);
+  const spike = counts.spikes.find((s) => s.topSeq === keySeq);
+
+  const rows: [string, string, boolean][] = [
+    ['updates published (incl. 1 correction)', `${MOMENTS.length} + 1`, true],
+    ['(viewer, entry) pairs delivered at their final rev', `${delivered.toLocaleString('en-US')} / ${(viewers.length * expected.size).toLocaleString('en-US')}`, missing === 0],
+    ['duplicates or stale revs received', `${duplicates}`, true],
+    ['publish → receipt p50 / p99', `${percentile(latencies, 50).toFixed(0)} ms / ${percentile(latencies, 99).toFixed(0)} ms`, true],
+    ['reposts acked / counted by the server', `${repostsAcked.toLocaleString('en-US')} / ${repostsCounted.toLocaleString('en-US')}`, true],
+    ['reposts in GET /reposts total', `${counts.total.toLocaleString('en-US')}`, counts.total === repostsCounted],
+    ['entries whose timeline count is off', `${perSeqWrong.length}`, perSeqWrong.length === 0],
+    [
+      'spikes recorded',
+      `${counts.spikes.length}${spike ? ` (key moment #${keySeq}: peak ${spike.peakPerSecond}/s over a baseline of ${spike.baselinePerSecond}/s, ${spike.total} reposts, ${((spike.endedAt ?? 0) - spike.startedAt) / 1000} s)` : ''}`,
+      !!spike,
+    ],
+  ];
+  console.log('\n| what | result | ok |\n|:--|:--|:--|');
+  for (const [what, result, ok] of rows) console.log(`| ${what} | ${result} | ${ok ? 'yes' : 'NO'} |`);
+  const failed = rows.filter(([, , ok]) => !ok);
+  if (failed.length > 0) {
+    console.error(`\nsimulate: FAILED — ${failed.map(([w]) => w).join('; ')}`);
+    process.exit(1);
+  }
+  console.log('\nsimulate: everything delivered once, every repost counted, the storm recorded as a spike.');
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  console.error(`\nsimulate: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
