@@ -53,24 +53,33 @@ export interface TallyDeps {
 }
 
 /**
- * How long after a second ends it is judged by the spike detector: reposts taken in that second
- * reach the tally through the stream within this (later ones still count in the totals).
+ * Without a tally to say how far the stream has got (a read of the series), a second is judged
+ * once it ended this long ago: a tally that lags behind a storm by more would have its seconds
+ * judged short.
  */
-export const SETTLE_MS = 250;
+export const QUIET_SETTLE_MS = 5_000;
+
+const secondStart = (ms: number) => Math.floor(ms / 1000) * 1000;
 
 /**
  * The stream consumer's work for one event: counts the new reposts exactly, then lets the spike
- * detector judge every second that has settled since it last ran. Returns the spikes that started
- * or ended.
+ * detector judge every second the tally has seen the end of — those before the newest repost's
+ * second (the stream hands reposts over in order), however far the tally lags behind the clock.
+ * Returns the spikes that started or ended.
  */
 export async function tallyReposts(eventId: string, reposts: readonly Repost[], deps: TallyDeps): Promise<{ counted: number; spikes: Spike[] }> {
   const counted = await deps.reposts.tally(eventId, reposts);
-  return { counted, spikes: await judgeSeconds(eventId, deps) };
+  if (reposts.length === 0) return { counted, spikes: [] };
+  const newest = reposts.reduce((max, r) => Math.max(max, r.at), 0);
+  return { counted, spikes: await judgeSeconds(eventId, deps, secondStart(newest) - 1000) };
 }
 
-/** Feeds the settled seconds to the detector and saves what it found (unless another tally did meanwhile). */
-export async function judgeSeconds(eventId: string, deps: TallyDeps): Promise<Spike[]> {
-  const settledBefore = Math.floor((deps.now() - SETTLE_MS) / 1000) * 1000 - 1000;
+/**
+ * Feeds the seconds up to `through` (a second's start; default: those that ended QUIET_SETTLE_MS
+ * ago) to the detector and saves what it found (unless another tally did meanwhile).
+ */
+export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: number): Promise<Spike[]> {
+  const settledBefore = through ?? secondStart(deps.now() - QUIET_SETTLE_MS) - 1000;
   const { state, version } = await deps.reposts.detector(eventId);
   const seconds = (await deps.reposts.seconds(eventId, state.lastSecond ?? undefined)).filter((s) => s.t <= settledBefore);
   // Judge up to the last settled second even when it had no reposts, so a spike can end in silence.
