@@ -1,4 +1,4 @@
-// `npm run bench`: runs the delivery benchmarks (real sockets, simulated AWS, cost per delivery), prints a table per scenario with its same-run baseline, and saves the JSON under bench/results/.
+// `npm run bench`: runs the benchmarks (real sockets, simulated AWS, cost per delivery, the repost storm), prints a table per scenario with its same-run baseline, and saves the JSON under bench/results/.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
@@ -12,6 +12,7 @@ import type { ScenarioReport, Target } from './lib/report';
 import { render, type Table } from './lib/table';
 import { runSimulated } from './simulated/simulated';
 import { runSockets } from './sockets/sockets';
+import { runReposts } from './reposts/reposts';
 
 // The SDK warns that its releases after January 2027 need Node 22; the project pins its versions.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -41,6 +42,8 @@ async function runScenario(name: ScenarioName, opts: BenchOptions, dynamo: () =>
       return runSimulated(await dynamo(), tag, opts.simulated, log);
     case 'cost':
       return runCost(opts.cost, log);
+    case 'reposts':
+      return runReposts(await dynamo(), tag, opts.reposts, log);
   }
 }
 

@@ -9,6 +9,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { type AwsLimits, Limiter, describeLimits, waitUntil } from './aws-limits';
 import { listen } from './errors';
 import { gatewayId, gatewayTime, lambdaContext, type Invoke } from './lambda-context';
+import { Slots } from '../shared/domain/slots';
 
 // `any` on purpose: the gateway builds the events by hand, and each handler module types its own.
 export type { Invoke };
@@ -71,6 +72,13 @@ export interface WsGatewayOptions {
    * to true to get AWS's reordering when testing that the handlers tolerate it.
    */
   readonly concurrentMessages?: boolean;
+  /**
+   * Message routes' handlers running at once, across connections; more wait their turn. On AWS
+   * each invocation has an environment (and SDK connection pool) of its own; here one process
+   * hosts them all, and a storm of thousands of messages at once would queue on its connection
+   * pools until their timeouts. Default 64.
+   */
+  readonly maxConcurrentInvocations?: number;
   /** See ManagementInterceptor. Runs after `limits`, on calls they let through. */
   readonly interceptManagement?: ManagementInterceptor;
   /**
@@ -213,6 +221,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
   const virtuals = new Map<string, VirtualGroup>();
   const handshakes = new Set<Duplex>();
   const pendingDisconnects = new Set<Promise<void>>();
+  const invocations = new Slots(opts.maxConcurrentInvocations ?? 64);
   const stats: WsGatewayStats = {
     connectionsAccepted: 0,
     connectionsRefused: 0,
@@ -559,6 +568,8 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
       isBase64Encoded: isBinary,
     };
     let result: unknown;
+    const slot = invocations.acquire();
+    if (slot) await slot;
     try {
       result = await route.invoke(event, invocationContext(routeKey, route));
     } catch (err) {
@@ -566,6 +577,8 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
       log(`ws: route ${routeKey} threw for ${conn.id}: ${describe(err)}`);
       sendText(conn, JSON.stringify({ message: 'Internal server error', connectionId: conn.id, requestId }));
       return;
+    } finally {
+      invocations.release();
     }
     if (route.returnResponse && isRecord(result) && typeof result.body === 'string' && result.body.length > 0) {
       sendText(conn, result.body);

@@ -95,7 +95,7 @@ export const deliveryTable = {
  * One item per (connection, seq) repost: the conditional put that makes a repost count once per
  * connection. Spread over CONNECTION_SHARDS partitions (`<eventId>#<shard>`, the connection's
  * shard) so a storm of 10,000 reposts of one entry never meets one partition's 1,000 writes/s.
- * Its stream feeds the tally, which marks each item `counted` as it adds it.
+ * Its stream feeds the tally.
  */
 export const repostsTable = {
   id: 'Reposts',
@@ -109,7 +109,9 @@ export const repostsTable = {
 /**
  * The tally's exact counters, one partition per event, written a batch at a time (never one write
  * per repost): `seq#<seq>` total per entry, `sec#<second>#<seq>` per second and entry (the series
- * spikes are found in), `detector` (the spike detector's state), `spike#<startedAt>` (each spike).
+ * spikes are found in), `wm#<eventId>#<shard>` (the stream sequence number of the last repost of
+ * that partition counted: what makes a retried batch count nothing twice), `detector` (the spike
+ * detector's state), `spike#<startedAt>` (each spike).
  */
 export const repostCountsTable = {
   id: 'RepostCounts',

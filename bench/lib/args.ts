@@ -1,9 +1,10 @@
 // The command line of `npm run bench`: which scenario, full or quick sizes, and overrides; each flag also has a BENCH_* variable.
 import type { CostOptions } from '../cost/cost';
+import type { RepostsOptions } from '../reposts/reposts';
 import type { SimulatedOptions } from '../simulated/simulated';
 import type { SocketsOptions } from '../sockets/sockets';
 
-export const SCENARIOS = ['sockets', 'simulated', 'cost'] as const;
+export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -12,11 +13,12 @@ export interface BenchOptions {
   sockets: SocketsOptions;
   simulated: SimulatedOptions;
   cost: CostOptions;
+  reposts: RepostsOptions;
   /** Where the JSON goes. */
   outDir: string;
 }
 
-export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost] [flags]
+export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts] [flags]
 
   --quick                 small sizes, for a check in about two minutes (BENCH_QUICK=1)
   --viewers N             sockets: WebSocket viewers (default 5000; quick 500)
@@ -31,6 +33,7 @@ export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost] [flag
   --worker-processes N    sockets, simulated: child processes the stage runs its delivery workers in, as AWS
                           runs each invocation apart (default 2; 0 runs them in the stage's own process)
   --posts N               cost: posts per measured round (default 10000; quick 4000)
+  --storm-viewers N       reposts: connections in the repost storm, each reposting 10 entries (default 1000; quick 300)
   --out DIR               where results go (default bench/results)
 `;
 
@@ -51,7 +54,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   let scenario = env.BENCH_SCENARIO ?? 'all';
   let quick = env.BENCH_QUICK === '1';
   let naive = env.BENCH_NAIVE !== '0';
-  const takesValue = new Set(['--viewers', '--sizes', '--budgets', '--updates', '--naive-max-viewers', '--in-flight', '--worker-processes', '--posts', '--out']);
+  const takesValue = new Set(['--viewers', '--sizes', '--budgets', '--updates', '--naive-max-viewers', '--in-flight', '--worker-processes', '--posts', '--storm-viewers', '--out']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
@@ -74,6 +77,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const inFlightRaw = fromEnv('--in-flight', 'BENCH_IN_FLIGHT');
   const postsRaw = fromEnv('--posts', 'BENCH_POSTS');
   const naiveMaxRaw = fromEnv('--naive-max-viewers', 'BENCH_NAIVE_MAX_VIEWERS');
+  const stormViewersRaw = fromEnv('--storm-viewers', 'BENCH_STORM_VIEWERS');
   const workerProcessesRaw = fromEnv('--worker-processes', 'BENCH_WORKER_PROCESSES');
   const workerProcesses = workerProcessesRaw ? int(workerProcessesRaw, '--worker-processes', 0) : 2;
 
@@ -107,6 +111,12 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       naiveDrainMs: quick ? 10_000 : 30_000,
       naiveMaxPendingPosts: 30_000,
       env: inFlightRaw ? { LIVECAST_WORKER_IN_FLIGHT: String(int(inFlightRaw, '--in-flight')) } : {},
+    },
+    reposts: {
+      viewers: stormViewersRaw ? int(stormViewersRaw, '--storm-viewers') : quick ? 300 : 1_000,
+      entries: 10,
+      rawInFlight: 64,
+      workerProcesses,
     },
     cost: {
       posts: postsRaw ? int(postsRaw, '--posts') : quick ? 4_000 : 10_000,

@@ -9,6 +9,10 @@ let reporter: Reporter | undefined;
 let tracker: DeliveryTracker | undefined;
 let closedEarly = 0;
 
+const REPOSTED = Buffer.from('"reposted":true');
+const COUNTED = Buffer.from('"counted":true');
+const ERROR = Buffer.from('"type":"error"');
+
 /** Opens one viewer; its tracker slot is its place among the viewers that did connect. */
 function openViewer(url: string, timeoutMs: number): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -105,6 +109,43 @@ serve({
     const ackMs = Array.from({ length: args.updates }, (_, i) => (r.ackedAt[i] ?? NaN) - t.publishedAt(i));
     const lastAckMs = r.ackedAt.length === args.updates ? Math.max(...r.ackedAt) - t.publishedAt(0) : NaN;
     return { ...t.result(), allDelivered, acks: r.acks, ackMs, lastAckMs, closedEarly, cpuShare };
+  },
+
+  /**
+   * The repost storm: every viewer reposts every one of `seqs` at once. Resolves when every repost
+   * has its answer (an ack or an error frame) or at the deadline.
+   */
+  async storm(args: { seqs: number[]; timeoutMs: number }) {
+    const expected = viewers.length * args.seqs.length;
+    let acked = 0;
+    let counted = 0;
+    let refused = 0;
+    let answeredAt = NaN;
+    const t0 = performance.now();
+    const startedAt = Date.now();
+    const listeners: [WebSocket, (data: Buffer) => void][] = [];
+    const done = new Promise<void>((resolve) => {
+      const onMessage = (data: Buffer) => {
+        if (data.indexOf(REPOSTED) !== -1) {
+          acked++;
+          if (data.indexOf(COUNTED) !== -1) counted++;
+        } else if (data.indexOf(ERROR) !== -1) refused++;
+        else return;
+        if (acked + refused === expected) {
+          answeredAt = performance.now();
+          resolve();
+        }
+      };
+      for (const v of viewers) {
+        v.on('message', onMessage);
+        listeners.push([v, onMessage]);
+      }
+    });
+    for (const v of viewers) for (const seq of args.seqs) v.send(JSON.stringify({ action: 'repost', seq }));
+    const sentMs = performance.now() - t0;
+    await Promise.race([done, new Promise((r) => setTimeout(r, args.timeoutMs))]);
+    for (const [v, l] of listeners) v.off('message', l);
+    return { expected, acked, counted, refused, startedAt, sentMs, answeredMs: answeredAt - t0 };
   },
 
   async close() {

@@ -1,8 +1,9 @@
 // Reposts on DynamoDB: a conditional put per (connection, seq), sharded like the connections; the
-// tally adds them to per-event counters a batch at a time, marking each repost `counted` in the
-// same transaction, so a retried batch can never count one twice.
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+// tally adds them to per-event counters a batch at a time. Exactly once: per repost partition the
+// counters keep a watermark (the stream sequence number of the last repost they hold), moved in the
+// same transaction as the counts, so a retried batch, whole or split, skips what was counted.
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -11,7 +12,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { TableNames } from '../config';
-import type { Repost, RepostStore } from '../domain/ports';
+import type { Repost, RepostStore, StreamedRepost } from '../domain/ports';
 import type { DetectorState, RepostSecond, Spike } from '../domain/reposts/spike-detector';
 import { initialDetectorState } from '../domain/reposts/spike-detector';
 import { shardOf } from '../domain/sharding';
@@ -29,6 +30,8 @@ const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const seqKey = (seq: number) => `seq#${pad(seq, 10)}`;
 const secondKey = (t: number, seq: number) => `sec#${pad(t, 13)}#${pad(seq, 10)}`;
 const secondOf = (at: number) => Math.floor(at / 1000) * 1000;
+/** Stream sequence numbers are decimal strings of up to 40 digits: padded, they compare as strings. */
+const padSequence = (sequence: string) => sequence.padStart(40, '0');
 
 export const repostKey = (r: Pick<Repost, 'eventId' | 'seq' | 'connectionId'>) => ({
   pk: `${r.eventId}#${shardOf(r.connectionId, CONNECTION_SHARDS)}`,
@@ -59,32 +62,70 @@ export class DynamoRepostStore implements RepostStore {
     }
   }
 
-  async tally(eventId: string, reposts: readonly Repost[]): Promise<number> {
+  async tally(eventId: string, reposts: readonly StreamedRepost[]): Promise<number> {
     let added = 0;
-    let rest = [...reposts];
-    while (rest.length > 0) {
-      const { chunk, actions } = this.chunk(eventId, rest);
-      rest = rest.slice(chunk.length);
-      added += await this.commit(eventId, chunk, actions);
+    let rest = reposts;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      // What the counters hold already, per partition: everything up to its watermark.
+      const marks = await this.watermarks(eventId, new Set(rest.map((r) => repostKey(r).pk)));
+      const fresh = rest.filter((r) => {
+        const mark = marks.get(repostKey(r).pk);
+        return mark === undefined || padSequence(r.sequence) > mark;
+      });
+      if (fresh.length === 0) return added;
+      const chunk = this.chunk(fresh);
+      try {
+        await this.db.send(new TransactWriteCommand({ TransactItems: this.actions(eventId, chunk, marks) }));
+        added += chunk.length;
+        rest = fresh.slice(chunk.length);
+        round = -1; // progress: a fresh allowance of rounds for the rest
+      } catch (err) {
+        if ((err as Error).name !== 'TransactionCanceledException') throw err;
+        // Another tally moved a watermark (a retried batch running alongside), or a conflict on a
+        // counter: read the watermarks again and go on from there.
+        await sleep(Math.random() * 20 * 2 ** round);
+      }
     }
-    return added;
+    throw new Error(`repost tally for ${eventId} kept failing; the batch will be retried`);
   }
 
-  /** As many reposts from the front as fit one transaction with their counters. */
-  private chunk(eventId: string, reposts: readonly Repost[]): { chunk: Repost[]; actions: Action[] } {
-    const chunk: Repost[] = [];
-    const counters = new Set<string>();
+  private async watermarks(eventId: string, pks: ReadonlySet<string>): Promise<Map<string, string>> {
+    const marks = new Map<string, string>();
+    const keys = [...pks].map((pk) => ({ eventId, k: `wm#${pk}` }));
+    for (let i = 0; i < keys.length; i += 100) {
+      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead?: boolean }> | undefined = {
+        [this.tables.repostCounts]: { Keys: keys.slice(i, i + 100), ConsistentRead: true },
+      };
+      while (request && Object.keys(request).length > 0) {
+        const out = await this.db.send(new BatchGetCommand({ RequestItems: request }));
+        for (const item of out.Responses?.[this.tables.repostCounts] ?? []) marks.set(String(item.k).slice(3), String(item.mark));
+        request = out.UnprocessedKeys as typeof request;
+      }
+    }
+    return marks;
+  }
+
+  /** As many reposts from the front as fit one transaction with their counters and watermarks. */
+  private chunk(reposts: readonly StreamedRepost[]): StreamedRepost[] {
+    const keys = new Set<string>();
+    let n = 0;
     for (const r of reposts) {
-      const keys = [seqKey(r.seq), secondKey(secondOf(r.at), r.seq)].filter((k) => !counters.has(k));
-      if (chunk.length + 1 + counters.size + keys.length > MAX_ACTIONS) break;
-      chunk.push(r);
-      for (const k of keys) counters.add(k);
+      const add = [seqKey(r.seq), secondKey(secondOf(r.at), r.seq), `wm#${repostKey(r).pk}`].filter((k) => !keys.has(k));
+      if (keys.size + add.length > MAX_ACTIONS) break;
+      for (const k of add) keys.add(k);
+      n++;
     }
-    return { chunk, actions: this.actions(eventId, chunk) };
+    return reposts.slice(0, n);
   }
 
-  private actions(eventId: string, chunk: readonly Repost[]): Action[] {
+  /**
+   * One ADD per counter the chunk touches, and per partition its watermark moved to the chunk's
+   * last repost there, on the condition that it is still where this tally read it: two tallies can
+   * never both count the same reposts.
+   */
+  private actions(eventId: string, chunk: readonly StreamedRepost[], marks: ReadonlyMap<string, string>): Action[] {
     const counters = new Map<string, { n: number; seq: number; t?: number }>();
+    const lastByPk = new Map<string, string>();
     for (const r of chunk) {
       const t = secondOf(r.at);
       for (const [k, extra] of [
@@ -95,19 +136,9 @@ export class DynamoRepostStore implements RepostStore {
         c.n++;
         counters.set(k, c);
       }
+      lastByPk.set(repostKey(r).pk, padSequence(r.sequence));
     }
     return [
-      ...chunk.map(
-        (r): Action => ({
-          Update: {
-            TableName: this.tables.reposts,
-            Key: repostKey(r),
-            UpdateExpression: 'SET counted = :yes',
-            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(counted)',
-            ExpressionAttributeValues: { ':yes': true },
-          },
-        }),
-      ),
       ...[...counters].map(
         ([k, c]): Action => ({
           Update: {
@@ -119,33 +150,18 @@ export class DynamoRepostStore implements RepostStore {
           },
         }),
       ),
+      ...[...lastByPk].map(([pk, last]): Action => {
+        const was = marks.get(pk);
+        return {
+          Put: {
+            TableName: this.tables.repostCounts,
+            Item: { eventId, k: `wm#${pk}`, mark: last },
+            ConditionExpression: was === undefined ? 'attribute_not_exists(k)' : 'mark = :was',
+            ...(was === undefined ? {} : { ExpressionAttributeValues: { ':was': was } }),
+          },
+        };
+      }),
     ];
-  }
-
-  /** Commits one chunk; reposts already counted (a retried batch) are dropped and the rest tried again. */
-  private async commit(eventId: string, chunk: Repost[], actions: Action[]): Promise<number> {
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      if (chunk.length === 0) return 0;
-      try {
-        await this.db.send(new TransactWriteCommand({ TransactItems: actions }));
-        return chunk.length;
-      } catch (err) {
-        if (!(err instanceof TransactionCanceledException) && (err as Error).name !== 'TransactionCanceledException') throw err;
-        const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
-        const counted = new Set<number>();
-        reasons.forEach((reason, i) => {
-          if (i < chunk.length && reason.Code === 'ConditionalCheckFailed') counted.add(i);
-        });
-        if (counted.size > 0) {
-          chunk = chunk.filter((_, i) => !counted.has(i));
-          actions = this.actions(eventId, chunk);
-        } else {
-          // A conflict with another transaction on the same counters: try again shortly.
-          await sleep(Math.random() * 20 * 2 ** round);
-        }
-      }
-    }
-    throw new Error(`repost tally for ${eventId} kept failing; the batch will be retried`);
   }
 
   async totals(eventId: string, fromSeq: number, toSeq: number): Promise<Map<number, number>> {

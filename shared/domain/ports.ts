@@ -129,15 +129,24 @@ export interface Repost {
   at: number;
 }
 
+/**
+ * A stored repost as its table's stream hands it over: `sequence` is the stream record's sequence
+ * number, increasing for the records of one partition (`eventId#shard`) in the order they were written.
+ */
+export interface StreamedRepost extends Repost {
+  sequence: string;
+}
+
 /** Reposts and their exact counts. */
 export interface RepostStore {
   /** Stores the repost unless this connection already reposted this seq: 'duplicate' then, and nothing changes. */
   add(repost: Repost): Promise<'counted' | 'duplicate'>;
   /**
    * Adds stored reposts to the event's counters (per seq, and per second and seq), each exactly
-   * once however often it is handed in (a stream batch retried). Returns how many were new.
+   * once however often it is handed in again (a stream batch retried, whole or split). Each
+   * partition's reposts must come in stream order. Returns how many were new.
    */
-  tally(eventId: string, reposts: readonly Repost[]): Promise<number>;
+  tally(eventId: string, reposts: readonly StreamedRepost[]): Promise<number>;
   /** Exact totals per seq, for seqs from..to (seqs nobody reposted are absent). */
   totals(eventId: string, fromSeq: number, toSeq: number): Promise<Map<number, number>>;
   /** Reposts per second and seq, oldest first, for seconds after `afterMs` (epoch ms). */

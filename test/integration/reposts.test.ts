@@ -4,7 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
-import type { Repost } from '../../shared/domain/ports';
+import type { StreamedRepost } from '../../shared/domain/ports';
 import type { ErrorFrame, RepostAckFrame, ServerFrame } from '../../shared/domain/protocol';
 import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
 import { connect, type TestClient } from '../support/ws-client';
@@ -129,16 +129,32 @@ describe('repost', () => {
     expect(spike.peakPerSecond).toBeGreaterThanOrEqual(600 / Math.ceil((lastAt - spike.startedAt + 1) / 1000));
   });
 
-  it('never counts a repost twice when the tally is handed the same batch again (a retried stream batch)', async () => {
-    const reposts: Repost[] = viewers.slice(0, 5).map((_, i) => ({ eventId: event.eventId, seq: 1, connectionId: `retry-${i}`, at: Date.now() }));
-    for (const r of reposts) expect(await store.add(r)).toBe('counted');
-    await stage.settled(); // the stream's own tally counts them once
-    expect(await totalOf(1)).toBe(VIEWERS + 5);
-    expect(await store.tally(event.eventId, reposts)).toBe(0);
-    expect(await store.tally(event.eventId, [...reposts].reverse())).toBe(0);
-    expect(await totalOf(1)).toBe(VIEWERS + 5);
+  it('never counts a repost twice when a stream batch is handed in again, whole or split', async () => {
+    const other = await createEvent(stage, 'retries');
+    const at = Date.now();
+    // Stream records: sequence numbers increase per partition in the order the reposts were written.
+    const reposts: StreamedRepost[] = Array.from({ length: 60 }, (_, i) => ({
+      eventId: other.eventId,
+      seq: 1 + (i % 3),
+      connectionId: `retry-${i}`,
+      at: at + i,
+      sequence: String(1_000_000_000_000_000_000n + BigInt(i) * 7n),
+    }));
+    const total = async () => [...(await store.totals(other.eventId, 1, 3)).values()].reduce((a, b) => a + b, 0);
+    expect(await store.tally(other.eventId, reposts.slice(0, 20))).toBe(20);
+    expect(await store.tally(other.eventId, reposts.slice(0, 20))).toBe(0); // the same batch again
+    expect(await store.tally(other.eventId, reposts.slice(10, 40))).toBe(20); // a retry that overlaps
+    expect(await store.tally(other.eventId, reposts.slice(0, 60))).toBe(20); // everything once more
+    expect(await store.tally(other.eventId, reposts)).toBe(0);
+    expect(await total()).toBe(60);
+    expect(await store.totals(other.eventId, 1, 3)).toEqual(new Map([[1, 20], [2, 20], [3, 20]]));
+    // Two tallies of the same records at once: between them, each counted once.
+    const more = reposts.map((r, i) => ({ ...r, connectionId: `${r.connectionId}-b`, sequence: String(2_000_000_000_000_000_000n + BigInt(i)) }));
+    const [a, b] = await Promise.all([store.tally(other.eventId, more), store.tally(other.eventId, more)]);
+    expect(a + b).toBe(60);
+    expect(await total()).toBe(120);
     // Per second too: the series adds up to the totals.
-    const seconds = await store.seconds(event.eventId);
-    expect(seconds.reduce((n, s) => n + (s.bySeq['1'] ?? 0), 0)).toBe(VIEWERS + 5);
+    const seconds = await store.seconds(other.eventId);
+    expect(seconds.reduce((n, s) => n + Object.values(s.bySeq).reduce((x, y) => x + y, 0), 0)).toBe(120);
   });
 });

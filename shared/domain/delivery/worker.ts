@@ -6,6 +6,7 @@ import type { ConnectionGateway, ConnectionRecord, ConnectionStore, LeaseStore, 
 import { ChangeFeed, type Message } from './change-feed';
 import type { ChangeLog } from './shared-change-log';
 import { backoffMs, Pacer } from './pacer';
+import { Slots } from '../slots';
 
 export interface WorkerOptions {
   /** This worker's share of the @connections budget, requests per second. */
@@ -312,35 +313,5 @@ class Heartbeat {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
-  }
-}
-
-/** At most `max` visits in flight; O(1) per acquire and release (this runs once per connection). */
-class Slots {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  private drained: (() => void) | undefined;
-
-  constructor(private readonly max: number) {}
-
-  /** Undefined when a slot is free now; otherwise a promise that resolves with one handed over. */
-  acquire(): Promise<void> | undefined {
-    if (this.active < this.max) {
-      this.active++;
-      return undefined;
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  readonly release = (): void => {
-    const next = this.waiting.shift();
-    if (next) return next(); // the slot passes straight on
-    this.active--;
-    if (this.active === 0) this.drained?.();
-  };
-
-  drain(): Promise<void> {
-    if (this.active === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.drained = resolve));
   }
 }

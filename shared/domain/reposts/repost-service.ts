@@ -1,7 +1,7 @@
 // Reposts: any connected viewer reposts an entry; it counts once per connection per seq.
 import type { Caller } from '../live-service';
 import { conflict, notFound } from '../errors';
-import type { EntryStore, Logger, Repost, RepostStore } from '../ports';
+import type { EntryStore, Logger, RepostStore, StreamedRepost } from '../ports';
 import type { RepostAckFrame, RepostFrame } from '../protocol';
 import { detectSpikes, type Spike, type SpikeRules, defaultSpikeRules } from './spike-detector';
 
@@ -67,12 +67,20 @@ const secondStart = (ms: number) => Math.floor(ms / 1000) * 1000;
  * second (the stream hands reposts over in order), however far the tally lags behind the clock.
  * Returns the spikes that started or ended.
  */
-export async function tallyReposts(eventId: string, reposts: readonly Repost[], deps: TallyDeps): Promise<{ counted: number; spikes: Spike[] }> {
+export async function tallyReposts(eventId: string, reposts: readonly StreamedRepost[], deps: TallyDeps): Promise<{ counted: number; spikes: Spike[] }> {
   const counted = await deps.reposts.tally(eventId, reposts);
   if (reposts.length === 0) return { counted, spikes: [] };
-  const newest = reposts.reduce((max, r) => Math.max(max, r.at), 0);
-  return { counted, spikes: await judgeSeconds(eventId, deps, secondStart(newest) - 1000) };
+  const through = secondStart(reposts.reduce((max, r) => Math.max(max, r.at), 0)) - 1000;
+  // Batches come several a second: the detector has work only when a second newly ended.
+  if ((judgedThrough.get(eventId) ?? -Infinity) >= through) return { counted, spikes: [] };
+  const spikes = await judgeSeconds(eventId, deps, through);
+  if (judgedThrough.size > 1_000) judgedThrough.clear();
+  judgedThrough.set(eventId, through);
+  return { counted, spikes };
 }
+
+/** Per event, the last second this container's tally had the detector judge (a hint: judging again is harmless). */
+const judgedThrough = new Map<string, number>();
 
 /**
  * Feeds the seconds up to `through` (a second's start; default: those that ended QUIET_SETTLE_MS
