@@ -1,6 +1,8 @@
 // The repost spike detector on synthetic per-second series.
 import { describe, expect, it } from 'vitest';
-import { defaultSpikeRules, detectSpikes, initialDetectorState, type RepostSecond, type SpikeEvent } from '../../shared/domain/reposts/spike-detector';
+import type { RepostStore } from '../../shared/domain/ports';
+import { judgeSeconds } from '../../shared/domain/reposts/repost-service';
+import { defaultSpikeRules, detectSpikes, type DetectorState, initialDetectorState, type RepostSecond, type Spike, type SpikeEvent } from '../../shared/domain/reposts/spike-detector';
 
 const T0 = 1_780_000_000_000;
 
@@ -88,5 +90,53 @@ describe('spike detector', () => {
     expect(events[1]!.spike.endedAt).toBe(T0 + 21_000);
     expect(state.lastSecond).toBe(T0 + 3_600_000);
     expect(defaultSpikeRules.minPerSecond).toBeGreaterThan(3);
+  });
+});
+
+describe('judging the seconds of a stored series', () => {
+  /** The parts of a RepostStore the detector uses, in memory. */
+  function store(secondsByT: Map<number, Record<string, number>>) {
+    let saved: { state: DetectorState; version: number } = { state: initialDetectorState(), version: 0 };
+    const spikes = new Map<number, Spike>();
+    const reposts: Pick<RepostStore, 'seconds' | 'detector' | 'saveDetector' | 'spikes'> = {
+      seconds: async (_e, after = -1) => [...secondsByT].filter(([t]) => t > after).sort(([a], [b]) => a - b).map(([t, bySeq]) => ({ t, bySeq })),
+      detector: async () => structuredClone(saved),
+      saveDetector: async (_e, version, state, list) => {
+        if (version !== saved.version) return false;
+        saved = { state: structuredClone(state), version: version + 1 };
+        for (const s of list) spikes.set(s.startedAt, { ...s });
+        return true;
+      },
+      spikes: async () => [...spikes.values()],
+    };
+    return { reposts: reposts as RepostStore, spikes, saved: () => saved };
+  }
+
+  it('records a spike while its first second is still going on, then rewrites it with the whole second and its end', async () => {
+    const series = new Map<number, Record<string, number>>();
+    for (let i = 0; i < 30; i++) series.set(T0 + i * 1000, { '1': 5 });
+    const s = store(series);
+    const deps = { reposts: s.reposts, now: () => T0 + 40_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    await judgeSeconds('e', deps, T0 + 29_000);
+    expect(s.spikes.size).toBe(0);
+    // 120 reposts so far in second 30, the storm's first: a spike now, not when the second is over.
+    series.set(T0 + 30_000, { '4': 120 });
+    const early = await judgeSeconds('e', deps, T0 + 29_000);
+    expect(early.open).toBe(true);
+    expect([...s.spikes.values()]).toEqual([expect.objectContaining({ startedAt: T0 + 30_000, endedAt: null, total: 120, topSeq: 4 })]);
+    expect(s.saved().state.lastSecond).toBe(T0 + 29_000); // the detector itself has not judged second 30 yet
+    // The second ends with 900; three quiet seconds follow.
+    series.set(T0 + 30_000, { '4': 900 });
+    for (let i = 31; i < 35; i++) series.set(T0 + i * 1000, { '1': 5 });
+    await judgeSeconds('e', deps, T0 + 34_000);
+    expect([...s.spikes.values()]).toEqual([expect.objectContaining({ startedAt: T0 + 30_000, endedAt: T0 + 31_000, total: 900, peakPerSecond: 900, topSeq: 4 })]);
+  });
+
+  it('records nothing early for a second that does not reach the bar', async () => {
+    const series = new Map<number, Record<string, number>>([[T0, { '1': 19 }]]);
+    const s = store(series);
+    const deps = { reposts: s.reposts, now: () => T0 + 1_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    expect((await judgeSeconds('e', deps, T0 - 1000)).open).toBe(false);
+    expect(s.spikes.size).toBe(0);
   });
 });

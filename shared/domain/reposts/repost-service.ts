@@ -71,40 +71,54 @@ export async function tallyReposts(eventId: string, reposts: readonly StreamedRe
   const counted = await deps.reposts.tally(eventId, reposts);
   if (reposts.length === 0) return { counted, spikes: [] };
   const through = secondStart(reposts.reduce((max, r) => Math.max(max, r.at), 0)) - 1000;
-  // Batches come several a second: the detector has work only when a second newly ended.
-  if ((judgedThrough.get(eventId) ?? -Infinity) >= through) return { counted, spikes: [] };
-  const spikes = await judgeSeconds(eventId, deps, through);
-  if (judgedThrough.size > 1_000) judgedThrough.clear();
-  judgedThrough.set(eventId, through);
-  return { counted, spikes };
+  // Batches come several a second. While a spike is open nothing can start, and the detector has
+  // work only when a second newly ended; otherwise every batch may be the one that starts a spike.
+  const hint = judged.get(eventId);
+  if (hint && hint.open && hint.through >= through) return { counted, spikes: [] };
+  const result = await judgeSeconds(eventId, deps, through);
+  if (judged.size > 1_000) judged.clear();
+  judged.set(eventId, { through, open: result.open });
+  return { counted, spikes: result.spikes };
 }
 
-/** Per event, the last second this container's tally had the detector judge (a hint: judging again is harmless). */
-const judgedThrough = new Map<string, number>();
+/** Per event, how far this container's tally last had the detector judge, and whether a spike was open (a hint: judging again is harmless). */
+const judged = new Map<string, { through: number; open: boolean }>();
 
 /**
  * Feeds the seconds up to `through` (a second's start; default: those that ended QUIET_SETTLE_MS
  * ago) to the detector and saves what it found (unless another tally did meanwhile).
  */
-export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: number): Promise<Spike[]> {
+export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: number): Promise<{ spikes: Spike[]; open: boolean }> {
   const settledBefore = through ?? secondStart(deps.now() - QUIET_SETTLE_MS) - 1000;
+  const rules = deps.rules ?? defaultSpikeRules;
   const { state, version } = await deps.reposts.detector(eventId);
-  const seconds = (await deps.reposts.seconds(eventId, state.lastSecond ?? undefined)).filter((s) => s.t <= settledBefore);
+  const stored = await deps.reposts.seconds(eventId, state.lastSecond ?? undefined);
+  const seconds = stored.filter((s) => s.t <= settledBefore);
   // Judge up to the last settled second even when it had no reposts, so a spike can end in silence.
   if (seconds.at(-1)?.t !== settledBefore && (state.lastSecond === null ? seconds.length > 0 : settledBefore > state.lastSecond)) {
     seconds.push({ t: settledBefore, bySeq: {} });
   }
-  if (seconds.length === 0) return [];
-  const result = detectSpikes(state, seconds, deps.rules ?? defaultSpikeRules);
-  if (result.events.length === 0 && result.state.lastSecond === state.lastSecond) return [];
+  const result = detectSpikes(state, seconds, rules);
+  const events = [...result.events];
+  // The second still going on: if what it holds so far already starts a spike, it is one — its
+  // count can only grow, and the rule that judged it will judge the whole second the same way. The
+  // spike is recorded now (a storm is seen within its first second); the detector's state moves
+  // only when the second is whole, and then rewrites the spike with the whole second's numbers.
+  const current = stored.find((s) => s.t === settledBefore + 1000);
+  if (current && !result.state.open) {
+    const early = detectSpikes(result.state, [current], rules).events.find((e) => e.type === 'started' && e.spike.startedAt === current.t);
+    if (early) events.push(early);
+  }
+  const open = !!result.state.open || events.some((e) => e.type === 'started' && !result.events.includes(e));
+  if (events.length === 0 && result.state.lastSecond === state.lastSecond) return { spikes: [], open };
   // The last write of a spike wins: an 'ended' after a 'started' of the same spike in one pass.
-  const latest = [...new Map(result.events.map((e) => [e.spike.startedAt, e.spike])).values()];
+  const latest = [...new Map(events.map((e) => [e.spike.startedAt, e.spike])).values()];
   // The detector saw each second as far as the tally had got; a storm's stragglers land in their
   // seconds later. What is stored for an ended spike is recounted from the exact series.
   const exact = await Promise.all(latest.map((s) => (s.endedAt === null ? s : recount(eventId, s, deps))));
-  if (!(await deps.reposts.saveDetector(eventId, version, result.state, exact))) return [];
-  for (const e of result.events) deps.log.info(`repost spike ${e.type}`, { eventId, ...e.spike });
-  return exact;
+  if (!(await deps.reposts.saveDetector(eventId, version, result.state, exact))) return { spikes: [], open };
+  for (const e of events) deps.log.info(`repost spike ${e.type}`, { eventId, ...e.spike });
+  return { spikes: exact, open };
 }
 
 /** An ended spike's total, peak and top entry, from the stored per-second counts. */
