@@ -13,7 +13,7 @@ async function main(event: HttpEvent): Promise<HttpResult> {
   const view = await c.events.reposts(eventId, bucket); // not_found before anything is written
   // The detector judges seconds as the tally sees reposts; after a wave has died away nothing
   // arrives to end its spike, so a read brings the detector up to date first.
-  const { spikes } = await judgeSeconds(eventId, { reposts: c.repostStore, now: Date.now, log: c.log });
+  const { spikes } = await judgeSeconds(eventId, { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log });
   return json(200, spikes.length > 0 ? await c.events.reposts(eventId, bucket) : view);
 }
 

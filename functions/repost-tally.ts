@@ -30,7 +30,7 @@ async function main(event: DynamoDBStreamEvent): Promise<{ counted: number; spik
   let spikes = 0;
   // A throw makes the event source retry the batch (or its halves); what was counted is skipped then.
   for (const [eventId, reposts] of byEvent) {
-    const r = await tallyReposts(eventId, reposts, { reposts: c.repostStore, now: Date.now, log: c.log });
+    const r = await tallyReposts(eventId, reposts, { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log });
     counted += r.counted;
     spikes += r.spikes.length;
   }

@@ -7,8 +7,9 @@ import {
   QueryCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Change, CommitResult, EntryStore, RequestRecord } from '../domain/ports';
-import type { Entry } from '../domain/protocol';
+import type { AppendResult, CommitResult, EntryStore, EventRecord, LogLine, RequestRecord } from '../domain/ports';
+import type { Entry, LiveFrame } from '../domain/protocol';
+import { toEventRecord } from './dynamo-event-store';
 
 export interface EntryTables {
   events: string;
@@ -80,7 +81,7 @@ export class DynamoEntryStore implements EntryStore {
     });
   }
 
-  async changesAfter(eventId: string, changeNo: number, limit: number): Promise<Change[]> {
+  async changesAfter(eventId: string, changeNo: number, limit: number): Promise<LogLine[]> {
     const { Items } = await this.db.send(
       new QueryCommand({
         TableName: this.tables.changes,
@@ -91,7 +92,55 @@ export class DynamoEntryStore implements EntryStore {
       }),
     );
     // A 1 MB page may hold fewer than `limit`; the caller asks again from the last one it got.
-    return (Items ?? []).map((item) => ({ changeNo: Number(item.changeNo), entry: toEntry(item.entry as Record<string, unknown>) }));
+    return (Items ?? []).map((item): LogLine =>
+      item.frame
+        ? { changeNo: Number(item.changeNo), frame: item.frame as LiveFrame }
+        : { changeNo: Number(item.changeNo), entry: toEntry(item.entry as Record<string, unknown>) },
+    );
+  }
+
+  async appendFrame(
+    eventId: string,
+    build: (event: EventRecord) => LiveFrame,
+    options: { minIntervalMs?: number; now?: number } = {},
+  ): Promise<AppendResult> {
+    const now = options.now ?? Date.now();
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tables.events, Key: { eventId }, ConsistentRead: true }));
+    if (!Item) throw new Error(`event ${eventId} does not exist`);
+    const event = toEventRecord(Item);
+    const last = Number(Item.framedAt ?? 0);
+    const throttled = options.minIntervalMs !== undefined;
+    if (throttled && now - last < options.minIntervalMs!) return { appended: false, reason: 'throttled', retryInMs: last + options.minIntervalMs! - now };
+    const frame = build(event);
+    const changeNo = event.lastChange + 1;
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tables.events,
+                Key: { eventId },
+                UpdateExpression: throttled ? 'SET lastChange = :change, framedAt = :now' : 'SET lastChange = :change',
+                ConditionExpression: 'lastChange = :expected',
+                ExpressionAttributeValues: { ':change': changeNo, ':expected': event.lastChange, ...(throttled ? { ':now': now } : {}) },
+              },
+            },
+            {
+              Put: {
+                TableName: this.tables.changes,
+                Item: { eventId, changeNo, action: frame.type, frame },
+                ConditionExpression: 'attribute_not_exists(changeNo)',
+              },
+            },
+          ],
+        }),
+      );
+      return { appended: true, changeNo };
+    } catch (err) {
+      if ((err as Error).name === 'TransactionCanceledException') return { appended: false, reason: 'stale' };
+      throw err;
+    }
   }
 
   async list(eventId: string, after: number, limit: number): Promise<Entry[]> {

@@ -17,16 +17,19 @@ export class DynamoEventStore implements EventStore {
   async get(eventId: string): Promise<EventRecord | undefined> {
     // Consistent: publish reads lastSeq here before its conditional write.
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { eventId }, ConsistentRead: true }));
-    if (!Item) return undefined;
-    return {
-      eventId: Item.eventId,
-      title: Item.title,
-      ...(Item.startsAt ? { startsAt: Item.startsAt } : {}),
-      createdAt: Item.createdAt,
-      lastSeq: Number(Item.lastSeq ?? 0),
-      lastChange: Number(Item.lastChange ?? 0),
-      viewers: Number(Item.viewers ?? 0),
-      tokenHash: Item.tokenHash,
-    };
+    return Item ? toEventRecord(Item) : undefined;
   }
+}
+
+export function toEventRecord(Item: Record<string, any>): EventRecord {
+  return {
+    eventId: Item.eventId,
+    title: Item.title,
+    ...(Item.startsAt ? { startsAt: Item.startsAt } : {}),
+    createdAt: Item.createdAt,
+    lastSeq: Number(Item.lastSeq ?? 0),
+    lastChange: Number(Item.lastChange ?? 0),
+    viewers: Number(Item.viewers ?? 0),
+    tokenHash: Item.tokenHash,
+  };
 }

@@ -1,5 +1,5 @@
 // The domain's ports: what the live service needs from storage and delivery, free of any AWS type.
-import type { Entry, Role, ServerFrame } from './protocol';
+import type { Entry, LiveFrame, Role, ServerFrame } from './protocol';
 import type { DetectorState, RepostSecond, Spike } from './reposts/spike-detector';
 
 export interface EventRecord {
@@ -44,6 +44,16 @@ export interface Change {
   entry: Entry;
 }
 
+/** A line of the change log that carries an event-wide frame (stats, spike) instead of an entry. */
+export interface FrameChange {
+  changeNo: number;
+  frame: LiveFrame;
+}
+
+export type LogLine = Change | FrameChange;
+
+export type AppendResult = { appended: true; changeNo: number } | { appended: false; reason: 'throttled'; retryInMs: number } | { appended: false; reason: 'stale' };
+
 export interface EntryStore {
   get(eventId: string, seq: number): Promise<Entry | undefined>;
   getRequest(eventId: string, clientId: string): Promise<RequestRecord | undefined>;
@@ -67,7 +77,14 @@ export interface EntryStore {
   /** Entries with seq > after in seq order, at most `limit`, read consistently. */
   list(eventId: string, after: number, limit: number): Promise<Entry[]>;
   /** The change log after `changeNo`, in order, at most `limit`, read consistently. */
-  changesAfter(eventId: string, changeNo: number, limit: number): Promise<Change[]>;
+  changesAfter(eventId: string, changeNo: number, limit: number): Promise<LogLine[]>;
+  /**
+   * Appends an event-wide frame to the change log (the next change number, in one transaction with
+   * the event's counter), built from the event as it stands. `minIntervalMs`: refuse ('throttled')
+   * when the last frame appended with an interval is younger than that. 'stale': another change
+   * got in between; try again.
+   */
+  appendFrame(eventId: string, build: (event: EventRecord) => LiveFrame, options?: { minIntervalMs?: number; now?: number }): Promise<AppendResult>;
 }
 
 export interface ConnectionRecord {

@@ -99,9 +99,24 @@ export type AckFrame = { type: 'ack'; clientId: string; seq: number; rev: number
  */
 export type RepostAckFrame = { type: 'ack'; clientId?: string; seq: number; reposted: true; counted: boolean };
 export type SyncedFrame = { type: 'synced'; lastSeq: number };
+/** Live counts: the viewers, and the repost totals that changed since the last stats. At most about once a second per event. */
+export type StatsFrame = { type: 'stats'; eventId: string; viewers: number; reposts: Record<string, number>; at: string };
+/** A repost spike has started (Spike as PROTOCOL.md shapes it; times in epoch ms). */
+export type SpikeFrame = {
+  type: 'spike';
+  eventId: string;
+  startedAt: number;
+  endedAt: number | null;
+  peakPerSecond: number;
+  baselinePerSecond: number;
+  total: number;
+  topSeq: number;
+};
+/** Event-wide frames that travel the change log with the updates. */
+export type LiveFrame = StatsFrame | SpikeFrame;
 export type ErrorFrame = { type: 'error'; code: ErrorCode; message: string; clientId?: string };
 export type PongFrame = { type: 'pong' };
-export type ServerFrame = UpdateFrame | AckFrame | RepostAckFrame | SyncedFrame | ErrorFrame | PongFrame | BatchFrame;
+export type ServerFrame = UpdateFrame | AckFrame | RepostAckFrame | StatsFrame | SpikeFrame | SyncedFrame | ErrorFrame | PongFrame | BatchFrame;
 export type BatchFrame = { type: 'batch'; frames: ServerFrame[] };
 
 // --- HTTP ---------------------------------------------------------------------------------------

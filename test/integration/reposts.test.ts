@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import type { StreamedRepost } from '../../shared/domain/ports';
-import type { ErrorFrame, RepostAckFrame, ServerFrame } from '../../shared/domain/protocol';
+import type { ErrorFrame, RepostAckFrame, ServerFrame, SpikeFrame, StatsFrame } from '../../shared/domain/protocol';
 import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
 import { connect, type TestClient } from '../support/ws-client';
 
@@ -102,6 +102,7 @@ describe('repost', () => {
 
   it('records a storm as a spike, with the entry that drove it, and ends it once the storm has passed', async () => {
     const storm = await createEvent(stage, 'storm');
+    const watcher = await connect(viewerUrl(stage, storm.eventId));
     const rep = await connect(reporterUrl(stage, storm));
     rep.send({ action: 'publish', clientId: 'k1', text: 'The first sweetfish is caught!', kind: 'key' });
     await rep.next((f) => f.type === 'ack');
@@ -127,6 +128,17 @@ describe('repost', () => {
     expect(spike.startedAt).toBe(Math.floor(at / 1000) * 1000);
     expect(spike.endedAt).toBeGreaterThan(lastAt - 1000);
     expect(spike.peakPerSecond).toBeGreaterThanOrEqual(600 / Math.ceil((lastAt - spike.startedAt + 1) / 1000));
+
+    // Viewers heard of it through delivery: one spike frame when it started, and live counts that
+    // end at the exact total, never one frame per repost.
+    const announced = await watcher.next<SpikeFrame>((f) => f.type === 'spike');
+    expect(announced).toMatchObject({ eventId: storm.eventId, startedAt: spike.startedAt, topSeq: 1, endedAt: null });
+    await watcher.next<StatsFrame>((f) => f.type === 'stats' && f.reposts['1'] === 600);
+    const stats = watcher.frames.filter((f): f is StatsFrame => f.type === 'stats');
+    expect(stats.length).toBeLessThan(20);
+    expect(stats.every((s) => s.eventId === storm.eventId && s.viewers === 1)).toBe(true);
+    expect(watcher.frames.filter((f) => f.type === 'spike')).toHaveLength(1);
+    await watcher.close();
   });
 
   it('never counts a repost twice when a stream batch is handed in again, whole or split', async () => {

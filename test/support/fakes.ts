@@ -1,5 +1,6 @@
 // In-memory fakes of the domain's ports, with the same atomicity the DynamoDB adapters give.
 import type {
+  AppendResult,
   Change,
   CommitResult,
   ConnectionGateway,
@@ -8,12 +9,14 @@ import type {
   EntryStore,
   EventRecord,
   EventStore,
+  FrameChange,
   LeaseStore,
+  LogLine,
   Logger,
   PostResult,
   RequestRecord,
 } from '../../shared/domain/ports';
-import type { Entry, ServerFrame } from '../../shared/domain/protocol';
+import type { Entry, LiveFrame, ServerFrame } from '../../shared/domain/protocol';
 import { shardOf } from '../../shared/domain/sharding';
 
 /** Yields to other tasks, so concurrent callers interleave between a read and a write as they would over a network. */
@@ -89,9 +92,29 @@ export class FakeEntries implements EntryStore {
     list.push({ changeNo: event.lastChange, entry: { ...entry } });
     this.changes.set(event.eventId, list);
   }
-  async changesAfter(eventId: string, changeNo: number, limit: number) {
+  async changesAfter(eventId: string, changeNo: number, limit: number): Promise<LogLine[]> {
     await tick();
-    return (this.changes.get(eventId) ?? []).filter((c) => c.changeNo > changeNo).slice(0, limit);
+    const lines: LogLine[] = [...(this.changes.get(eventId) ?? []), ...(this.frameLines.get(eventId) ?? [])];
+    return lines.filter((c) => c.changeNo > changeNo).sort((a, b) => a.changeNo - b.changeNo).slice(0, limit);
+  }
+  /** Stats and spike lines of the change log. */
+  readonly frameLines = new Map<string, FrameChange[]>();
+  private framedAt = new Map<string, number>();
+  async appendFrame(eventId: string, build: (event: EventRecord) => LiveFrame, options: { minIntervalMs?: number; now?: number } = {}): Promise<AppendResult> {
+    await tick();
+    const event = this.events.items.get(eventId);
+    if (!event) throw new Error(`event ${eventId} does not exist`);
+    const now = options.now ?? Date.now();
+    if (options.minIntervalMs !== undefined) {
+      const last = this.framedAt.get(eventId) ?? 0;
+      if (now - last < options.minIntervalMs) return { appended: false, reason: 'throttled', retryInMs: last + options.minIntervalMs - now };
+      this.framedAt.set(eventId, now);
+    }
+    event.lastChange++;
+    const list = this.frameLines.get(eventId) ?? [];
+    list.push({ changeNo: event.lastChange, frame: build({ ...event }) });
+    this.frameLines.set(eventId, list);
+    return { appended: true, changeNo: event.lastChange };
   }
   async list(eventId: string, after: number, limit: number) {
     return [...this.entries.entries()]

@@ -300,4 +300,26 @@ describe('ChangeFeed', () => {
     const text = new TextDecoder().decode(messages[0]!.bytes);
     expect((JSON.parse(text) as { frames: UpdateFrame[] }).frames.map((f) => f.entry.seq)).toEqual([2, 3, 4, 5]);
   });
+
+  it('carries stats and spike lines with the updates, and only the newest of the pending stats', async () => {
+    const w = await world(0);
+    const stats = (n: number) => () => ({ type: 'stats' as const, eventId: 'ev1', viewers: n, reposts: { '1': n }, at: 't' });
+    await w.publish();
+    await w.entries.appendFrame('ev1', stats(1));
+    await w.publish();
+    await w.entries.appendFrame('ev1', () => ({ type: 'spike', eventId: 'ev1', startedAt: 1, endedAt: null, peakPerSecond: 90, baselinePerSecond: 2, total: 90, topSeq: 1 }));
+    await w.entries.appendFrame('ev1', stats(2));
+    await w.entries.appendFrame('ev1', stats(3));
+    const feed = new ChangeFeed('ev1', w.entries);
+    await feed.ensureFrom(0);
+    expect(feed.head).toBe(6);
+    const all = feed.messagesAfter(0);
+    expect(all.at(-1)?.through).toBe(6);
+    const frames = all.flatMap((m) => (JSON.parse(new TextDecoder().decode(m.bytes)) as { frames: ServerFrame[] }).frames);
+    expect(frames.map((f) => (f.type === 'update' ? `u${f.entry.seq}` : f.type === 'stats' ? `s${f.viewers}` : f.type))).toEqual(['u1', 'u2', 'spike', 's3']);
+    // A connection that had everything but the last stats gets just that.
+    const last = feed.messagesAfter(5);
+    expect(last).toHaveLength(1);
+    expect(JSON.parse(new TextDecoder().decode(last[0]!.bytes))).toMatchObject({ type: 'stats', viewers: 3 });
+  });
 });

@@ -1,6 +1,7 @@
 // The repost spike detector on synthetic per-second series.
 import { describe, expect, it } from 'vitest';
-import type { RepostStore } from '../../shared/domain/ports';
+import type { EventRecord, RepostStore } from '../../shared/domain/ports';
+import type { LiveFrame } from '../../shared/domain/protocol';
 import { judgeSeconds } from '../../shared/domain/reposts/repost-service';
 import { defaultSpikeRules, detectSpikes, type DetectorState, initialDetectorState, type RepostSecond, type Spike, type SpikeEvent } from '../../shared/domain/reposts/spike-detector';
 
@@ -109,14 +110,21 @@ describe('judging the seconds of a stored series', () => {
       },
       spikes: async () => [...spikes.values()],
     };
-    return { reposts: reposts as RepostStore, spikes, saved: () => saved };
+    const announced: LiveFrame[] = [];
+    const entries = {
+      appendFrame: async (_e: string, build: (event: EventRecord) => LiveFrame) => {
+        announced.push(build({} as EventRecord));
+        return { appended: true as const, changeNo: announced.length };
+      },
+    };
+    return { reposts: reposts as RepostStore, entries, spikes, announced, saved: () => saved };
   }
 
   it('records a spike while its first second is still going on, then rewrites it with the whole second and its end', async () => {
     const series = new Map<number, Record<string, number>>();
     for (let i = 0; i < 30; i++) series.set(T0 + i * 1000, { '1': 5 });
     const s = store(series);
-    const deps = { reposts: s.reposts, now: () => T0 + 40_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = { reposts: s.reposts, entries: s.entries, now: () => T0 + 40_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
     await judgeSeconds('e', deps, T0 + 29_000);
     expect(s.spikes.size).toBe(0);
     // 120 reposts so far in second 30, the storm's first: a spike now, not when the second is over.
@@ -130,13 +138,16 @@ describe('judging the seconds of a stored series', () => {
     for (let i = 31; i < 35; i++) series.set(T0 + i * 1000, { '1': 5 });
     await judgeSeconds('e', deps, T0 + 34_000);
     expect([...s.spikes.values()]).toEqual([expect.objectContaining({ startedAt: T0 + 30_000, endedAt: T0 + 31_000, total: 900, peakPerSecond: 900, topSeq: 4 })]);
+    // Announced to viewers once, when it started, though it was judged three times.
+    expect(s.announced).toEqual([expect.objectContaining({ type: 'spike', eventId: 'e', startedAt: T0 + 30_000, endedAt: null, total: 120 })]);
   });
 
   it('records nothing early for a second that does not reach the bar', async () => {
     const series = new Map<number, Record<string, number>>([[T0, { '1': 19 }]]);
     const s = store(series);
-    const deps = { reposts: s.reposts, now: () => T0 + 1_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = { reposts: s.reposts, entries: s.entries, now: () => T0 + 1_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
     expect((await judgeSeconds('e', deps, T0 - 1000)).open).toBe(false);
     expect(s.spikes.size).toBe(0);
+    expect(s.announced).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
 // messages for "everything after change N" composed once per N and shared by every connection at N.
 import { pack, type Serialized, serialize } from '../frames';
 import { MAX_FRAME_BYTES } from '../protocol';
-import type { Change } from '../ports';
+import type { LogLine } from '../ports';
 import type { ChangeLog } from './shared-change-log';
 
 export interface Message {
@@ -14,8 +14,8 @@ export interface Message {
 const PAGE = 500;
 
 export class ChangeFeed {
-  /** Changes start < changeNo <= head, in order, each as its `update` frame's JSON. */
-  private frames: (Serialized & { changeNo: number })[] = [];
+  /** Changes start < changeNo <= head, in order, each as its frame's JSON (`update`, `stats`, `spike`). */
+  private frames: (Serialized & { changeNo: number; stats: boolean })[] = [];
   private start: number | undefined;
   private composed = new Map<number, Message[]>();
   private composedHead = -1;
@@ -58,7 +58,7 @@ export class ChangeFeed {
       return;
     }
     if (cursor >= this.start) return;
-    const older: Change[] = [];
+    const older: LogLine[] = [];
     for (let after = cursor; after < this.start; ) {
       const page = await this.store.changesAfter(this.eventId, after, Math.min(PAGE, this.start - after));
       if (page.length === 0) break;
@@ -95,11 +95,20 @@ export class ChangeFeed {
 
   private compose(cursor: number): Message[] {
     const from = Math.max(0, cursor - (this.start ?? cursor));
-    const pending = this.frames.slice(from);
-    return pack(pending, this.maxBytes).map((m) => ({ bytes: m.bytes, through: pending[m.last]!.changeNo }));
+    const all = this.frames.slice(from);
+    // Live counts are a state, not a story: of the stats pending, only the newest goes out.
+    const lastStats = all.findLastIndex((f) => f.stats);
+    const pending = all.filter((f, i) => !f.stats || i === lastStats);
+    const lastChange = all.at(-1)!.changeNo;
+    return pack(pending, this.maxBytes).map((m, i, messages) => ({
+      bytes: m.bytes,
+      // The last message carries the connection through every change pending, dropped stats included.
+      through: i === messages.length - 1 ? lastChange : pending[m.last]!.changeNo,
+    }));
   }
 
-  private frameOf(change: Change) {
-    return { changeNo: change.changeNo, ...serialize({ type: 'update', eventId: this.eventId, entry: change.entry }) };
+  private frameOf(line: LogLine) {
+    if ('frame' in line) return { changeNo: line.changeNo, stats: line.frame.type === 'stats', ...serialize(line.frame) };
+    return { changeNo: line.changeNo, stats: false, ...serialize({ type: 'update', eventId: this.eventId, entry: line.entry }) };
   }
 }

@@ -2,7 +2,7 @@
 // the same question ("anything after N?") every poll, so one read answers all who ask within a
 // short window. On AWS a container runs one invocation at a time and this changes little; where
 // one process hosts many workers (the local stage) it turns 16 polls into one.
-import type { Change, EntryStore } from '../ports';
+import type { EntryStore, LogLine } from '../ports';
 
 export interface ChangeLog {
   /**
@@ -10,12 +10,12 @@ export interface ChangeLog {
    * one another caller got up to the log's `maxAgeMs` ago (a poll that learns of a change that much
    * later loses nothing); `fresh` asks the store now — for checks whose "nothing new" is acted on.
    */
-  changesAfter(eventId: string, changeNo: number, limit: number, options?: { fresh?: boolean }): Promise<Change[]>;
+  changesAfter(eventId: string, changeNo: number, limit: number, options?: { fresh?: boolean }): Promise<LogLine[]>;
 }
 
 export class SharedChangeLog implements ChangeLog {
   /** Reads by question, kept while younger than maxAgeMs (in flight ones included). */
-  private readonly recent = new Map<string, { at: number; result: Promise<Change[]> }>();
+  private readonly recent = new Map<string, { at: number; result: Promise<LogLine[]> }>();
 
   constructor(
     private readonly store: Pick<EntryStore, 'changesAfter'>,
@@ -23,7 +23,7 @@ export class SharedChangeLog implements ChangeLog {
     private readonly now: () => number = Date.now,
   ) {}
 
-  changesAfter(eventId: string, changeNo: number, limit: number, options: { fresh?: boolean } = {}): Promise<Change[]> {
+  changesAfter(eventId: string, changeNo: number, limit: number, options: { fresh?: boolean } = {}): Promise<LogLine[]> {
     const key = `${eventId}\u0000${changeNo}\u0000${limit}`;
     const now = this.now();
     if (!options.fresh) {

@@ -47,6 +47,8 @@ export class RepostService {
 
 export interface TallyDeps {
   reposts: RepostStore;
+  /** Where stats and spike frames join the change log, and so reach every viewer through delivery. */
+  entries: Pick<EntryStore, 'appendFrame'>;
   now: () => number;
   log: Logger;
   rules?: SpikeRules;
@@ -74,11 +76,55 @@ export async function tallyReposts(eventId: string, reposts: readonly StreamedRe
   // Batches come several a second. While a spike is open nothing can start, and the detector has
   // work only when a second newly ended; otherwise every batch may be the one that starts a spike.
   const hint = judged.get(eventId);
-  if (hint && hint.open && hint.through >= through) return { counted, spikes: [] };
-  const result = await judgeSeconds(eventId, deps, through);
-  if (judged.size > 1_000) judged.clear();
-  judged.set(eventId, { through, open: result.open });
-  return { counted, spikes: result.spikes };
+  let spikes: Spike[] = [];
+  if (!(hint && hint.open && hint.through >= through)) {
+    const result = await judgeSeconds(eventId, deps, through);
+    if (judged.size > 1_000) judged.clear();
+    judged.set(eventId, { through, open: result.open });
+    spikes = result.spikes;
+  }
+  await publishStats(eventId, new Set(reposts.map((r) => r.seq)), deps);
+  return { counted, spikes };
+}
+
+/** Live counts go out at most this often per event. */
+export const STATS_INTERVAL_MS = 1_000;
+
+/** Per event, the seqs whose totals changed since the last stats this container sent. */
+const pendingStats = new Map<string, Set<number>>();
+
+/**
+ * Appends a `stats` frame (viewers, and the totals of the seqs that changed) to the change log, at
+ * most once a second per event: a tally that finds the last stats too recent waits out the rest of
+ * the second once and sends then (so the last counts of a wave go out too); if another writer got
+ * there first, the seqs wait for the next batch.
+ */
+async function publishStats(eventId: string, changed: ReadonlySet<number>, deps: TallyDeps): Promise<void> {
+  const pending = pendingStats.get(eventId) ?? new Set<number>();
+  for (const seq of changed) pending.add(seq);
+  if (pendingStats.size > 1_000 && !pendingStats.has(eventId)) pendingStats.clear();
+  pendingStats.set(eventId, pending);
+  let waited = false;
+  for (let attempt = 0; attempt < 6 && pending.size > 0; attempt++) {
+    const seqs = [...pending];
+    const totals = await deps.reposts.totals(eventId, Math.min(...seqs), Math.max(...seqs));
+    const reposts = Object.fromEntries(seqs.map((s) => [String(s), totals.get(s) ?? 0]));
+    const now = deps.now();
+    const result = await deps.entries.appendFrame(
+      eventId,
+      (event) => ({ type: 'stats', eventId, viewers: Math.max(0, event.viewers), reposts, at: new Date(now).toISOString() }),
+      { minIntervalMs: STATS_INTERVAL_MS, now },
+    );
+    if (result.appended) {
+      for (const s of seqs) pending.delete(s);
+      return;
+    }
+    if (result.reason === 'throttled') {
+      if (waited) return;
+      waited = true;
+      await new Promise((r) => setTimeout(r, result.retryInMs));
+    }
+  }
 }
 
 /** Per event, how far this container's tally last had the detector judge, and whether a spike was open (a hint: judging again is harmless). */
@@ -116,9 +162,24 @@ export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: n
   // The detector saw each second as far as the tally had got; a storm's stragglers land in their
   // seconds later. What is stored for an ended spike is recounted from the exact series.
   const exact = await Promise.all(latest.map((s) => (s.endedAt === null ? s : recount(eventId, s, deps))));
-  if (!(await deps.reposts.saveDetector(eventId, version, result.state, exact))) return { spikes: [], open };
+  // Each spike is announced once, when it starts: the state says which was, and only the tally
+  // whose save wins announces.
+  const started = events.filter((e) => e.type === 'started').at(-1)?.spike;
+  const announce = started && started.startedAt !== state.announced ? started : undefined;
+  const saved = { ...result.state, announced: announce ? announce.startedAt : (state.announced ?? null) };
+  if (!(await deps.reposts.saveDetector(eventId, version, saved, exact))) return { spikes: [], open };
   for (const e of events) deps.log.info(`repost spike ${e.type}`, { eventId, ...e.spike });
+  if (announce) await announceSpike(eventId, announce, deps);
   return { spikes: exact, open };
+}
+
+/** Puts a `spike` frame in the change log, so every viewer hears of it through delivery. */
+async function announceSpike(eventId: string, spike: Spike, deps: TallyDeps): Promise<void> {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const result = await deps.entries.appendFrame(eventId, () => ({ type: 'spike', eventId, ...spike }));
+    if (result.appended) return;
+  }
+  deps.log.warn('could not announce a repost spike (the change log kept moving)', { eventId, startedAt: spike.startedAt });
 }
 
 /** An ended spike's total, peak and top entry, from the stored per-second counts. */

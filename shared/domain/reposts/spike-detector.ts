@@ -55,6 +55,8 @@ export interface DetectorState {
   /** Seconds judged so far (counted up to the warm-up's length). */
   judged: number;
   open: OpenSpike | null;
+  /** When the last spike announced to viewers started (kept by the caller; the detector ignores it). */
+  announced?: number | null;
 }
 
 interface OpenSpike {
