@@ -6,7 +6,7 @@ import { SharedChangeLog } from '../../shared/domain/delivery/shared-change-log'
 import { wakeDelivery } from '../../shared/domain/delivery/wake';
 import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../../shared/domain/delivery/worker';
 import { LiveService, type Caller } from '../../shared/domain/live-service';
-import type { ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
+import type { ServerFrame, StatsFrame, UpdateFrame } from '../../shared/domain/protocol';
 import { shardOf } from '../../shared/domain/sharding';
 import { FakeConnections, FakeEntries, FakeEvents, FakeGateway, FakeLeases, eventRecord, fixedClock, silentLog } from '../support/fakes';
 
@@ -189,6 +189,27 @@ describe('delivery worker', () => {
     const reports = await runs;
     expect(reports.every((r) => r.outcome === 'idle')).toBe(true);
     for (const v of ['v0', 'v1', 'v2']) expect(updates(w.gateway.framesOf(v))).toEqual(['1.1', '2.1']);
+  });
+
+  it('spaces out visits that would carry only stats, and still brings everyone the last counts', async () => {
+    const w = await world(8);
+    await w.publish();
+    // 8 rows over 4 shards at 20 posts/s per worker: stats-only visits at most every max(200 ms, 2 s × rows ÷ 20).
+    const opts: WorkerOptions = { ...fast, ratePerSecond: 20, idleExitMs: 300, statsMinIntervalMs: 200, rowsMaxAgeMs: 0 };
+    const runs = w.runAll(opts);
+    while (['v0', 'v7'].some((v) => updates(w.gateway.framesOf(v)).length === 0)) await sleep(5);
+    // A storm's live counts: new stats every 20 ms for 600 ms.
+    for (let n = 1; n <= 30; n++) {
+      await w.entries.appendFrame('ev1', () => ({ type: 'stats', eventId: 'ev1', viewers: 8, reposts: { '1': n * 10 }, at: 't' }));
+      await sleep(20);
+    }
+    await runs;
+    for (let i = 0; i < 8; i++) {
+      const messages = w.gateway.messages.get(`v${i}`) ?? [];
+      const stats = w.gateway.framesOf(`v${i}`).filter((f): f is StatsFrame => f.type === 'stats');
+      expect(stats.at(-1)?.reposts['1']).toBe(300); // the last counts arrive
+      expect(messages.length).toBeLessThanOrEqual(1 + 5); // the update, then a stats visit at most every 200 ms, not 30
+    }
   });
 
   it('gives up on a connection that fails every time instead of running forever', async () => {

@@ -70,6 +70,20 @@ export class ChangeFeed {
     this.composed.clear();
   }
 
+  /** Whether everything after `cursor` is stats (a visit would carry only live counts). */
+  onlyStatsAfter(cursor: number): boolean {
+    if (this.lastNonStatsHead !== this.head) {
+      // The newest change that is not stats, found once per head (this runs once per connection).
+      let i = this.frames.length - 1;
+      while (i >= 0 && this.frames[i]!.stats) i--;
+      this.lastNonStats = i >= 0 ? this.frames[i]!.changeNo : (this.start ?? 0);
+      this.lastNonStatsHead = this.head;
+    }
+    return cursor < this.head && cursor >= this.lastNonStats;
+  }
+  private lastNonStats = 0;
+  private lastNonStatsHead = -1;
+
   /** Forgets changes every connection already has. */
   trim(minCursor: number): void {
     if (this.start === undefined || minCursor <= this.start) return;

@@ -33,6 +33,11 @@ export interface WorkerOptions {
    * connection is found within this; it loses nothing (it is owed every change after it joined).
    */
   rowsMaxAgeMs: number;
+  /**
+   * The shortest time between two visits to a connection that would carry only stats; longer for a
+   * big shard, so that stats take at most half the worker's budget.
+   */
+  statsMinIntervalMs: number;
 }
 
 export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
@@ -46,6 +51,7 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
   maxAttempts: 8,
   maxFailedVisits: 5,
   rowsMaxAgeMs: 1_000,
+  statsMinIntervalMs: 1_000,
 };
 
 export interface WorkerDeps {
@@ -80,6 +86,8 @@ export interface WorkerReport {
 interface Cursor {
   through: number;
   failures: number;
+  /** When a visit last brought it up to date (for spacing out visits that would carry only stats). */
+  visitedAt: number;
 }
 
 export async function runDeliveryWorker(
@@ -158,12 +166,15 @@ export async function runDeliveryWorker(
       }
     }
     cursor.failures = 0;
+    cursor.visitedAt = deps.now();
     report.visits++;
   }
 
   // The shard's rows, read at most every rowsMaxAgeMs: while changes stream in, sweeps follow each
   // other closely and re-reading every row each time would cost more than the posts.
   let cachedRows: ConnectionRecord[][] | undefined;
+  /** The earliest time a connection passed over for stats is due (Infinity: none). */
+  let deferred = Infinity;
   let rowsReadAt = -Infinity;
   const goneIds = new Set<string>();
   async function rows(): Promise<ConnectionRecord[][]> {
@@ -179,6 +190,10 @@ export async function runDeliveryWorker(
   /** One pass over the shard. Returns how many connections were owed something, or 'lost' with the lease. */
   async function sweep(): Promise<number | 'lost'> {
     report.sweeps++;
+    deferred = Infinity;
+    const now = deps.now();
+    const rowCount = cachedRows ? cachedRows.reduce((n, page) => n + page.length, 0) : 0;
+    const statsEveryMs = Math.max(options.statsMinIntervalMs, (2_000 * rowCount) / options.ratePerSecond);
     if (!draining) await feed.refresh();
     const seen = new Set<string>();
     const slots = new Slots(options.maxInFlight);
@@ -192,7 +207,7 @@ export async function runDeliveryWorker(
         seen.add(connection.connectionId);
         let cursor = cursors.get(connection.connectionId);
         if (!cursor) {
-          cursor = { through: Math.max(inherited, connection.fromChange ?? inherited), failures: 0 };
+          cursor = { through: Math.max(inherited, connection.fromChange ?? inherited), failures: 0, visitedAt: 0 };
           cursors.set(connection.connectionId, cursor);
           await feed.ensureFrom(cursor.through);
         }
@@ -201,6 +216,12 @@ export async function runDeliveryWorker(
           await feed.refresh();
         }
         if (cursor.through >= feed.head) continue;
+        // Live counts never take more than half the budget: a connection owed nothing but stats is
+        // visited only every statsEveryMs (its next visit brings the newest counts).
+        if (!draining && feed.onlyStatsAfter(cursor.through) && now - cursor.visitedAt < statsEveryMs) {
+          deferred = Math.min(deferred, cursor.visitedAt + statsEveryMs);
+          continue;
+        }
         owed++;
         const free = slots.acquire();
         if (free) await free;
@@ -245,6 +266,13 @@ export async function runDeliveryWorker(
       if (owed === 'lost') return { ...report, outcome: 'lease-lost' };
     }
     if (owed > 0) {
+      lastWorkAt = deps.now();
+      continue;
+    }
+    if (deferred !== Infinity) {
+      // Some are owed only stats and wait their turn: come back when the first is due, or sooner
+      // when the change log moves (the next sweep reads it).
+      await deps.sleep(Math.max(1, Math.min(options.pollMs, deferred - deps.now())));
       lastWorkAt = deps.now();
       continue;
     }
