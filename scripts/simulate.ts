@@ -173,6 +173,10 @@ async function main(): Promise<void> {
 
   // Viewers: each keeps the latest rev per seq, and when each (seq, rev) first arrived.
   const received: Map<number, number>[] = [];
+  // What each viewer's page would show: live repost counts (from stats) and whether a spike was announced.
+  const liveCounts: Map<string, number>[] = [];
+  const spikeSeen: boolean[] = [];
+  let statsFrames = 0;
   const firstSeen = new Map<string, number[]>(); // "seq.rev" → receipt times
   let duplicates = 0;
   const viewers: Client[] = [];
@@ -181,8 +185,18 @@ async function main(): Promise<void> {
     const batch = await Promise.all(Array.from({ length: Math.min(50, viewerCount - i) }, () => Client.open(viewerUrl)));
     for (const v of batch) {
       const mine = new Map<number, number>();
+      const counts = new Map<string, number>();
+      const index = received.length;
       received.push(mine);
+      liveCounts.push(counts);
+      spikeSeen.push(false);
       v.onFrame = (f) => {
+        if (f.type === 'stats') {
+          statsFrames++;
+          for (const [seq, n] of Object.entries(f.reposts as Record<string, number>)) counts.set(seq, n);
+          return;
+        }
+        if (f.type === 'spike') spikeSeen[index] = true;
         if (f.type !== 'update') return;
         const entry = f.entry as { seq: number; rev: number };
         const had = mine.get(entry.seq) ?? 0;
@@ -210,10 +224,12 @@ async function main(): Promise<void> {
   const countedBySeq = new Map<number, number>();
   let keySeq = 0;
 
+  let repostNo = 0;
   const repost = async (v: Client, seq: number) => {
-    const from = v.frames.length;
-    v.send({ action: 'repost', seq });
-    const ack = await v.next((f) => f.type === 'ack' && f.seq === seq && 'reposted' in f, from);
+    // Its own clientId: two reposts of one entry by one viewer in flight at once each get their answer.
+    const clientId = `r${++repostNo}`;
+    v.send({ action: 'repost', seq, clientId });
+    const ack = await v.next((f) => f.type === 'ack' && f.clientId === clientId);
     repostsAcked++;
     if (ack.counted) {
       repostsCounted++;
@@ -279,6 +295,11 @@ async function main(): Promise<void> {
     if (counts.total === repostsCounted && counts.spikes.every((s) => s.endedAt !== null) && counts.spikes.length > 0) break;
   }
 
+  // Live counts reach the pages a moment after the totals are final (stats go out once a second).
+  const keyTotal = () => timeline.items.find((e) => e.seq === keySeq)?.reposts ?? -1;
+  const liveOk = () => liveCounts.filter((m) => m.get(String(keySeq)) === keyTotal()).length;
+  for (const until = Date.now() + 15_000; Date.now() < until && (liveOk() < viewers.length || spikeSeen.some((s) => !s)); ) await sleep(250);
+
   reporter.close();
   for (const v of viewers) v.close();
 
@@ -299,6 +320,8 @@ async function main(): Promise<void> {
     ['reposts acked / counted by the server', `${repostsAcked.toLocaleString('en-US')} / ${repostsCounted.toLocaleString('en-US')}`, true],
     ['reposts in GET /reposts total', `${counts.total.toLocaleString('en-US')}`, counts.total === repostsCounted],
     ['entries whose timeline count is off', `${perSeqWrong.length}`, perSeqWrong.length === 0],
+    ['pages whose live count of the key moment is final', `${liveOk().toLocaleString('en-US')} / ${viewers.length.toLocaleString('en-US')} (${statsFrames.toLocaleString('en-US')} stats frames in all)`, liveOk() === viewers.length],
+    ['pages told of the spike (spike frame)', `${spikeSeen.filter(Boolean).length.toLocaleString('en-US')} / ${viewers.length.toLocaleString('en-US')}`, spikeSeen.every(Boolean)],
     [
       'spikes recorded',
       `${counts.spikes.length}${spike ? ` (key moment #${keySeq}: peak ${spike.peakPerSecond}/s over a baseline of ${spike.baselinePerSecond}/s, ${spike.total} reposts, ${((spike.endedAt ?? 0) - spike.startedAt) / 1000} s)` : ''}`,
