@@ -123,8 +123,8 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     id: 'HttpReposts',
     routeKey: 'GET /events/{eventId}/reposts',
     entry: 'functions/http-reposts.ts',
-    // readWrite: a read brings the spike detector up to date (see the handler).
-    needs: { tables: [[eventsTable, 'read'], [repostCountsTable, 'readWrite']] },
+    // readWrite: a read brings the spike detector up to date, and may announce a spike (see the handler).
+    needs: { tables: [[eventsTable, 'readWrite'], [repostCountsTable, 'readWrite'], [changesTable, 'readWrite']] },
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
 ];
@@ -173,7 +173,8 @@ export const repostTally = {
   id: 'RepostTally',
   entry: 'functions/repost-tally.ts',
   stream: { table: repostsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10 },
-  needs: { tables: [[repostsTable, 'readWrite'], [repostCountsTable, 'readWrite']] },
+  // Counters in RepostCounts; stats and spike frames join the change log with the event's counter.
+  needs: { tables: [[repostCountsTable, 'readWrite'], [eventsTable, 'readWrite'], [changesTable, 'readWrite']] },
 } as const satisfies StreamTriggerDef;
 
 /** Every stream trigger, for the stack and the local stage. */

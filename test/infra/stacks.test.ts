@@ -8,7 +8,7 @@ import type { StatefulStack } from '../../infra/stateful-stack';
 import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
 import { ENV } from '../../shared/config';
 import { deliveryWake, deliveryWorker, httpRoutes, repostTally, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
-import { changesTable, connectionsTable, entriesTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+import { changesTable, connectionsTable, entriesTable, eventsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
 type Json = any;
@@ -439,7 +439,11 @@ describe('reposts', () => {
     expect(JSON.stringify(resolveImports(mapping.EventSourceArn))).toContain(tableId(repostsTable));
     expect(mapping).toMatchObject({ BatchSize: 1000, StartingPosition: 'LATEST', BisectBatchOnFunctionError: true, MaximumRetryAttempts: 10 });
     expect(tableActions(repostTally, repostCountsTable).has('dynamodb:UpdateItem')).toBe(true);
-    expect(tableActions(repostTally, repostsTable).has('dynamodb:UpdateItem')).toBe(true);
+    // Stats and spike frames: the event's counter and a line in the change log, in one transaction.
+    expect(tableActions(repostTally, eventsTable).has('dynamodb:UpdateItem')).toBe(true);
+    expect(tableActions(repostTally, changesTable).has('dynamodb:PutItem')).toBe(true);
+    // The stream is read through the event source mapping, the table itself never written.
+    expect(tableActions(repostTally, repostsTable).has('dynamodb:PutItem')).toBe(false);
   });
 
   it('serves GET /events/{eventId}/reposts', () => {
