@@ -177,5 +177,17 @@ export const repostTally = {
   needs: { tables: [[repostCountsTable, 'readWrite'], [eventsTable, 'readWrite'], [changesTable, 'readWrite']] },
 } as const satisfies StreamTriggerDef;
 
+/**
+ * Viewer counts: the Connections table's stream (keys only) tells which events' audiences moved;
+ * each gets a `stats` frame, at most one a second, the last one after a wave of connects or
+ * disconnects included.
+ */
+export const viewerStats = {
+  id: 'ViewerStats',
+  entry: 'functions/viewer-stats.ts',
+  stream: { table: connectionsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10 },
+  needs: { tables: [[eventsTable, 'readWrite'], [changesTable, 'readWrite'], [repostCountsTable, 'read']] },
+} as const satisfies StreamTriggerDef;
+
 /** Every stream trigger, for the stack and the local stage. */
-export const streamTriggers: readonly StreamTriggerDef[] = [deliveryWake, repostTally];
+export const streamTriggers: readonly StreamTriggerDef[] = [deliveryWake, repostTally, viewerStats];

@@ -15,8 +15,8 @@ export interface TableDef {
   readonly partitionKey: KeyDef;
   readonly sortKey?: KeyDef;
   readonly timeToLiveAttribute?: string;
-  /** A DynamoDB stream of the items' new images, for the triggers that consume it. */
-  readonly stream?: 'NEW_IMAGE';
+  /** A DynamoDB stream of the items' new images (or only their keys), for the triggers that consume it. */
+  readonly stream?: 'NEW_IMAGE' | 'KEYS_ONLY';
   /** Long-lived data: retained when the stack goes, point-in-time recovery on. */
   readonly durable: boolean;
 }
@@ -76,6 +76,8 @@ export const connectionsTable = {
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'connectionId', type: 'S' },
   timeToLiveAttribute: 'expiresAt',
+  /** Connects and disconnects: the viewer count's stats frames. */
+  stream: 'KEYS_ONLY',
   durable: false,
 } as const satisfies TableDef;
 

@@ -112,6 +112,9 @@ async function oneRun(
     const event = shared.event;
     const baseSeq = await lastSeq(stage, event.eventId);
     await aws.call('reporter', { url: reporterUrl(stage, event) });
+    // The audience's arrival sent stats frames (viewer counts); let their delivery end, so the run
+    // measures the updates' fan-out from a quiet start.
+    await stage.settled(300_000);
 
     log(`  simulated: ${spec.path}, ${spec.viewers.toLocaleString('en-US')} viewers: publishing ${opts.updates} updates at ${opts.perSecond}/s…`);
     const progress = setInterval(() => {

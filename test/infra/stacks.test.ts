@@ -7,7 +7,7 @@ import { buildLivecast } from '../../infra/livecast-app';
 import type { StatefulStack } from '../../infra/stateful-stack';
 import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
 import { ENV } from '../../shared/config';
-import { deliveryWake, deliveryWorker, httpRoutes, repostTally, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
+import { deliveryWake, deliveryWorker, httpRoutes, repostTally, streamTriggers, viewerStats, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
 import { changesTable, connectionsTable, entriesTable, eventsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
@@ -397,7 +397,7 @@ describe('delivery', () => {
     const stream = dataT.toJSON().Resources[tableId(changesTable)].Properties.StreamSpecification;
     expect(stream).toEqual({ StreamViewType: 'NEW_IMAGE' });
     const mappings = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping'));
-    expect(mappings).toHaveLength(2);
+    expect(mappings).toHaveLength(3);
     const mapping = mappings.find((m) => JSON.stringify(m.Properties.FunctionName).includes(fnId(deliveryWake)))!.Properties;
     expect(mapping.FunctionName).toEqual({ Ref: fnId(deliveryWake) });
     expect(JSON.stringify(resolveImports(mapping.EventSourceArn))).toContain(tableId(changesTable));
@@ -444,6 +444,16 @@ describe('reposts', () => {
     expect(tableActions(repostTally, changesTable).has('dynamodb:PutItem')).toBe(true);
     // The stream is read through the event source mapping, the table itself never written.
     expect(tableActions(repostTally, repostsTable).has('dynamodb:PutItem')).toBe(false);
+  });
+
+  it('sends viewer counts from the Connections stream (keys only)', () => {
+    expect(dataT.toJSON().Resources[tableId(connectionsTable)].Properties.StreamSpecification).toEqual({ StreamViewType: 'KEYS_ONLY' });
+    const mapping = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping')).find((m) =>
+      JSON.stringify(m.Properties.FunctionName).includes(fnId(viewerStats)),
+    )!.Properties;
+    expect(JSON.stringify(resolveImports(mapping.EventSourceArn))).toContain(tableId(connectionsTable));
+    expect(tableActions(viewerStats, changesTable).has('dynamodb:PutItem')).toBe(true);
+    expect(tableActions(viewerStats, connectionsTable).size).toBe(0);
   });
 
   it('serves GET /events/{eventId}/reposts', () => {

@@ -141,6 +141,20 @@ describe('repost', () => {
     await watcher.close();
   });
 
+  it('tells every page the viewer count when the audience moves, at most about once a second', async () => {
+    const hall = await createEvent(stage, 'viewer count');
+    const first = await connect(viewerUrl(stage, hall.eventId));
+    const others = await Promise.all([1, 2, 3, 4].map(() => connect(viewerUrl(stage, hall.eventId))));
+    await first.next<StatsFrame>((f) => f.type === 'stats' && f.viewers === 5, { timeoutMs: 10_000 });
+    const from = first.frames.length;
+    await Promise.all(others.slice(0, 3).map((c) => c.close()));
+    await first.next<StatsFrame>((f) => f.type === 'stats' && f.viewers === 2, { from, timeoutMs: 10_000 });
+    const stats = first.frames.filter((f): f is StatsFrame => f.type === 'stats');
+    expect(stats.length).toBeLessThanOrEqual(6);
+    expect(stats.every((s) => s.eventId === hall.eventId && Object.keys(s.reposts).length === 0)).toBe(true);
+    await Promise.all([first.close(), others[3]!.close()]);
+  });
+
   it('never counts a repost twice when a stream batch is handed in again, whole or split', async () => {
     const other = await createEvent(stage, 'retries');
     const at = Date.now();

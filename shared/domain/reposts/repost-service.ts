@@ -99,15 +99,21 @@ const pendingStats = new Map<string, Set<number>>();
  * the second once and sends then (so the last counts of a wave go out too); if another writer got
  * there first, the seqs wait for the next batch.
  */
-async function publishStats(eventId: string, changed: ReadonlySet<number>, deps: TallyDeps): Promise<void> {
+export async function publishStats(
+  eventId: string,
+  changed: ReadonlySet<number>,
+  deps: Pick<TallyDeps, 'reposts' | 'entries' | 'now'>,
+  options: { viewersChanged?: boolean } = {},
+): Promise<void> {
   const pending = pendingStats.get(eventId) ?? new Set<number>();
   for (const seq of changed) pending.add(seq);
   if (pendingStats.size > 1_000 && !pendingStats.has(eventId)) pendingStats.clear();
   pendingStats.set(eventId, pending);
   let waited = false;
-  for (let attempt = 0; attempt < 6 && pending.size > 0; attempt++) {
+  let owed = options.viewersChanged === true;
+  for (let attempt = 0; attempt < 6 && (pending.size > 0 || owed); attempt++) {
     const seqs = [...pending];
-    const totals = await deps.reposts.totals(eventId, Math.min(...seqs), Math.max(...seqs));
+    const totals = seqs.length > 0 ? await deps.reposts.totals(eventId, Math.min(...seqs), Math.max(...seqs)) : new Map<number, number>();
     const reposts = Object.fromEntries(seqs.map((s) => [String(s), totals.get(s) ?? 0]));
     const now = deps.now();
     const result = await deps.entries.appendFrame(
@@ -117,6 +123,7 @@ async function publishStats(eventId: string, changed: ReadonlySet<number>, deps:
     );
     if (result.appended) {
       for (const s of seqs) pending.delete(s);
+      owed = false;
       return;
     }
     if (result.reason === 'throttled') {
