@@ -87,7 +87,7 @@ export class DynamoConnectionStore implements ConnectionStore {
           TableName: this.tables.connections,
           KeyConditionExpression: 'pk = :pk',
           ExpressionAttributeValues: { ':pk': connectionPartition(eventId, shard) },
-          ProjectionExpression: 'connectionId, #role, fromChange',
+          ProjectionExpression: 'connectionId, #role, fromChange, connectedAt',
           ExpressionAttributeNames: { '#role': 'role' },
           ExclusiveStartKey: startKey,
         }),
@@ -97,6 +97,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         connectionId: String(item.connectionId),
         role: item.role === 'reporter' ? ('reporter' as const) : ('viewer' as const),
         ...(typeof item.fromChange === 'number' ? { fromChange: item.fromChange } : {}),
+        ...(typeof item.connectedAt === 'string' ? { connectedAt: item.connectedAt } : {}),
       }));
       if (rows.length > 0) yield rows;
       startKey = page.LastEvaluatedKey;

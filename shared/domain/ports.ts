@@ -93,6 +93,8 @@ export interface ConnectionRecord {
   role: Role;
   /** The event's lastChange when the connection was accepted: it is owed every change after it. */
   fromChange?: number;
+  /** When `$connect` wrote the row (ISO-8601). */
+  connectedAt?: string;
 }
 
 export interface ConnectionStore {

@@ -132,7 +132,7 @@ export class FakeConnections implements ConnectionStore {
     private readonly pageSize = 3,
   ) {}
   async add(c: ConnectionRecord & { connectedAt: string; fromChange: number }) {
-    this.rows.set(c.connectionId, { eventId: c.eventId, connectionId: c.connectionId, role: c.role, fromChange: c.fromChange });
+    this.rows.set(c.connectionId, { eventId: c.eventId, connectionId: c.connectionId, role: c.role, fromChange: c.fromChange, connectedAt: c.connectedAt });
     return true;
   }
   async remove(c: ConnectionRecord) {

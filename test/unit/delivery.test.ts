@@ -212,6 +212,24 @@ describe('delivery worker', () => {
     }
   });
 
+  it('keeps a connection still in its handshake (410 while $connect runs) and delivers once it opens', async () => {
+    const w = await world(2);
+    await w.publish();
+    const now = new Date().toISOString();
+    await w.connections.add({ eventId: 'ev1', connectionId: 'opening', role: 'viewer', connectedAt: now, fromChange: 0 });
+    await w.connections.add({ eventId: 'ev1', connectionId: 'left-long-ago', role: 'viewer', connectedAt: '2026-01-01T00:00:00Z', fromChange: 0 });
+    w.gateway.gone.add('opening');
+    w.gateway.gone.add('left-long-ago');
+    setTimeout(() => w.gateway.gone.delete('opening'), 300); // API Gateway opens it
+    await w.publish();
+    const reports = await w.runAll({ ...fast, idleExitMs: 600 });
+    expect(updates(w.gateway.framesOf('opening'))).toEqual(['1.1', '2.1']);
+    expect(w.connections.rows.has('opening')).toBe(true);
+    expect(w.connections.rows.has('left-long-ago')).toBe(false);
+    expect(reports.reduce((n, r) => n + r.notYetOpen, 0)).toBeGreaterThan(0);
+    expect(reports.reduce((n, r) => n + r.gone, 0)).toBe(1);
+  });
+
   it('gives up on a connection that fails every time instead of running forever', async () => {
     const w = await world(3);
     w.gateway.failing.add('v1');

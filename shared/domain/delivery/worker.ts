@@ -38,6 +38,8 @@ export interface WorkerOptions {
    * big shard, so that stats take at most half the worker's budget.
    */
   statsMinIntervalMs: number;
+  /** A 410 from a connection whose row is younger than this means "not open yet", not "gone". */
+  connectGraceMs: number;
 }
 
 export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
@@ -52,7 +54,11 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
   maxFailedVisits: 5,
   rowsMaxAgeMs: 1_000,
   statsMinIntervalMs: 1_000,
+  connectGraceMs: 30_000,
 };
+
+/** How soon a connection that answered 410 during its handshake is tried again. */
+const NOT_YET_OPEN_RETRY_MS = 250;
 
 export interface WorkerDeps {
   /** The change log; reads may be shared with other workers of this container (SharedChangeLog). */
@@ -78,6 +84,8 @@ export interface WorkerReport {
   posts: number;
   throttled: number;
   gone: number;
+  /** 410s from connections still in their `$connect`, retried rather than removed. */
+  notYetOpen: number;
   errors: number;
   /** Connections given up after repeated failures. */
   abandoned: number;
@@ -88,6 +96,8 @@ interface Cursor {
   failures: number;
   /** When a visit last brought it up to date (for spacing out visits that would carry only stats). */
   visitedAt: number;
+  /** Not visited again before this (a connection still in its handshake). */
+  notBefore?: number;
 }
 
 export async function runDeliveryWorker(
@@ -96,7 +106,7 @@ export async function runDeliveryWorker(
   deps: WorkerDeps,
   options: WorkerOptions,
 ): Promise<WorkerReport> {
-  const report: WorkerReport = { outcome: 'idle', sweeps: 0, visits: 0, posts: 0, throttled: 0, gone: 0, errors: 0, abandoned: 0 };
+  const report: WorkerReport = { outcome: 'idle', sweeps: 0, visits: 0, posts: 0, throttled: 0, gone: 0, notYetOpen: 0, errors: 0, abandoned: 0 };
   const owner = randomUUID();
   const lease = await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs);
   if (!lease) return { ...report, outcome: 'not-leader' };
@@ -118,6 +128,12 @@ export async function runDeliveryWorker(
     if (!(await deps.leases.renew(eventId, shard, owner, options.leaseTtlMs))) lost = true;
   });
 
+  /** Written by a `$connect` that may still be running (API Gateway gives it 29 s). */
+  function stillConnecting(connection: ConnectionRecord): boolean {
+    if (!connection.connectedAt) return false;
+    return deps.now() - Date.parse(connection.connectedAt) < options.connectGraceMs;
+  }
+
   /** One connection's visit: every message it is owed, in order; progress kept message by message. */
   async function visit(connection: ConnectionRecord, cursor: Cursor, messages: readonly Message[]): Promise<void> {
     for (const message of messages) {
@@ -135,6 +151,13 @@ export async function runDeliveryWorker(
           deps.log.debug('post failed', { connectionId: connection.connectionId, error: String(err) });
           await deps.sleep(backoffMs(attempt, random));
           continue;
+        }
+        if (result === 'gone' && stillConnecting(connection)) {
+          // API Gateway answers 410 until `$connect` has returned, and the row is written during
+          // it: a connection that young is not gone, only not open yet. Try again next sweep.
+          report.notYetOpen++;
+          cursor.notBefore = deps.now() + NOT_YET_OPEN_RETRY_MS;
+          return;
         }
         if (result === 'gone') {
           report.gone++;
@@ -216,6 +239,10 @@ export async function runDeliveryWorker(
           await feed.refresh();
         }
         if (cursor.through >= feed.head) continue;
+        if (cursor.notBefore !== undefined && now < cursor.notBefore) {
+          deferred = Math.min(deferred, cursor.notBefore);
+          continue;
+        }
         // Live counts never take more than half the budget: a connection owed nothing but stats is
         // visited only every statsEveryMs (its next visit brings the newest counts).
         if (!draining && feed.onlyStatsAfter(cursor.through) && now - cursor.visitedAt < statsEveryMs) {
