@@ -198,7 +198,9 @@ export function naiveFanout(opts: NaiveOptions): NaiveFanout {
     async invoke(event) {
       for (const record of event.Records) {
         const image = record.dynamodb?.NewImage;
-        if (record.eventName !== 'INSERT' || !image) continue;
+        // The sample fans out the reporter's messages: entry changes. livecast's stats and spike
+        // lines (its own live counts) are not part of it.
+        if (record.eventName !== 'INSERT' || !image || !image.entry) continue;
         const p = invocation(image).catch(() => {
           stats.errors++;
         });
