@@ -98,6 +98,8 @@ interface Cursor {
   visitedAt: number;
   /** Not visited again before this (a connection still in its handshake). */
   notBefore?: number;
+  /** A post to it has succeeded: from then on a 410 means gone. */
+  opened?: boolean;
 }
 
 export async function runDeliveryWorker(
@@ -152,7 +154,7 @@ export async function runDeliveryWorker(
           await deps.sleep(backoffMs(attempt, random));
           continue;
         }
-        if (result === 'gone' && stillConnecting(connection)) {
+        if (result === 'gone' && !cursor.opened && stillConnecting(connection)) {
           // API Gateway answers 410 until `$connect` has returned, and the row is written during
           // it: a connection that young is not gone, only not open yet. Try again next sweep.
           report.notYetOpen++;
@@ -175,6 +177,7 @@ export async function runDeliveryWorker(
           continue;
         }
         pacer.succeeded();
+        cursor.opened = true;
         delivered = true;
         cursor.through = message.through;
       }
