@@ -1,6 +1,7 @@
 // The wire contract (PROTOCOL.md v1) as zod schemas: the one definition of every frame and body,
 // shared by handlers, tests and (later) the web pages.
 import { z } from 'zod';
+import type { Spike } from './reposts/spike-detector';
 
 export const MAX_TEXT_CHARS = 2000;
 export const MAX_CLIENT_ID_CHARS = 64;
@@ -102,16 +103,7 @@ export type SyncedFrame = { type: 'synced'; lastSeq: number };
 /** Live counts: the viewers, and the repost totals that changed since the last stats. At most about once a second per event. */
 export type StatsFrame = { type: 'stats'; eventId: string; viewers: number; reposts: Record<string, number>; at: string };
 /** A repost spike has started (Spike as PROTOCOL.md shapes it; times in epoch ms). */
-export type SpikeFrame = {
-  type: 'spike';
-  eventId: string;
-  startedAt: number;
-  endedAt: number | null;
-  peakPerSecond: number;
-  baselinePerSecond: number;
-  total: number;
-  topSeq: number;
-};
+export type SpikeFrame = { type: 'spike'; eventId: string } & Spike;
 /** Event-wide frames that travel the change log with the updates. */
 export type LiveFrame = StatsFrame | SpikeFrame;
 export type ErrorFrame = { type: 'error'; code: ErrorCode; message: string; clientId?: string };
