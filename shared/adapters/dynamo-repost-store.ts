@@ -15,15 +15,14 @@ import type { TableNames } from '../config';
 import type { Repost, RepostStore, StreamedRepost } from '../domain/ports';
 import type { DetectorState, RepostSecond, Spike } from '../domain/reposts/spike-detector';
 import { initialDetectorState } from '../domain/reposts/spike-detector';
-import { shardOf } from '../domain/sharding';
-import { CONNECTION_SHARDS } from '../tables';
+import { connectionPartition, shardOf } from '../domain/sharding';
 
 type Tables = Pick<TableNames, 'reposts' | 'repostCounts'>;
 type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 /** TransactWriteItems' limit. */
 const MAX_ACTIONS = 100;
-/** Rounds of "drop what was counted already, try the rest" before the batch is given back to be retried. */
+/** Cancelled transactions in a row (watermarks moved, counter conflicts) before the batch is given back to be retried. */
 const MAX_ROUNDS = 8;
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
@@ -34,7 +33,7 @@ const secondOf = (at: number) => Math.floor(at / 1000) * 1000;
 const padSequence = (sequence: string) => sequence.padStart(40, '0');
 
 export const repostKey = (r: Pick<Repost, 'eventId' | 'seq' | 'connectionId'>) => ({
-  pk: `${r.eventId}#${shardOf(r.connectionId, CONNECTION_SHARDS)}`,
+  pk: connectionPartition(r.eventId, shardOf(r.connectionId)),
   sk: `${pad(r.seq, 10)}#${r.connectionId}`,
 });
 

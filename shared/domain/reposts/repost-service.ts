@@ -158,11 +158,12 @@ export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: n
   // spike is recorded now (a storm is seen within its first second); the detector's state moves
   // only when the second is whole, and then rewrites the spike with the whole second's numbers.
   const current = stored.find((s) => s.t === settledBefore + 1000);
-  if (current && !result.state.open) {
-    const early = detectSpikes(result.state, [current], rules).events.find((e) => e.type === 'started' && e.spike.startedAt === current.t);
-    if (early) events.push(early);
-  }
-  const open = !!result.state.open || events.some((e) => e.type === 'started' && !result.events.includes(e));
+  const early =
+    current && !result.state.open
+      ? detectSpikes(result.state, [current], rules).events.find((e) => e.type === 'started' && e.spike.startedAt === current.t)
+      : undefined;
+  if (early) events.push(early);
+  const open = !!result.state.open || early !== undefined;
   if (events.length === 0 && result.state.lastSecond === state.lastSecond) return { spikes: [], open };
   // The last write of a spike wins: an 'ended' after a 'started' of the same spike in one pass.
   const latest = [...new Map(events.map((e) => [e.spike.startedAt, e.spike])).values()];
