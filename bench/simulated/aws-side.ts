@@ -31,6 +31,25 @@ serve({
     reporter = await Reporter.open(args.url);
   },
 
+  /**
+   * The warm-up round: a reporter on a small warm-up event (its rows are the first `viewers` ids)
+   * publishes `updates` back to back; resolves once every one of those viewers has them all. Warms
+   * DynamoDB Local's JIT and the fresh worker processes', so the measured run does not pay for it.
+   */
+  async warmup(args: { url: string; viewers: number; updates: number; baseSeq: number; timeoutMs: number }) {
+    if (!gateway) throw new Error('start first');
+    const warm = await Reporter.open(args.url);
+    try {
+      const t = (tracker = new DeliveryTracker(args.viewers, args.updates, args.baseSeq));
+      await warm.publishAll(t, `warmup-${Date.now().toString(36)}`, args.updates);
+      const allDelivered = await t.allDelivered(performance.now() + args.timeoutMs);
+      return { allDelivered, missed: t.result().missed };
+    } finally {
+      tracker = undefined;
+      await warm.close();
+    }
+  },
+
   /** Publishes `updates` at `perSecond`; resolves when every viewer has every update, or `drainTimeoutMs` after the last publish. */
   async run(args: { updates: number; baseSeq: number; runId: string; perSecond: number; drainTimeoutMs: number }) {
     if (!gateway || !reporter) throw new Error('start and reporter first');
