@@ -6,8 +6,8 @@ import { wsErrors } from './lib/middleware';
 import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
 
 async function main(event: WsEvent): Promise<WsResult> {
-  const { since } = parseFrame(syncFrame, event.body);
-  await container().live.sync(callerOf(event), since);
+  const { since, sinceChange } = parseFrame(syncFrame, event.body);
+  await container().live.sync(callerOf(event), since, sinceChange);
   return ok();
 }
 

@@ -15,6 +15,7 @@ import { lambdaProcesses, type LambdaProcesses } from './lambda-processes';
 import { type LambdaService, startLambdaService } from './lambda-service';
 import { type StreamSource, startStreamSource } from './stream-source';
 import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions } from './ws-gateway';
+import { webPages } from './web-pages';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
@@ -48,6 +49,8 @@ export interface StageOptions {
   workerProcesses?: number;
   /** Benchmarks: consume the Changes stream with this instead of the deployed wake-up trigger. */
   wake?: Invoke;
+  /** Serve the pages built into this folder (`buildWeb`) on the HTTP port, with `/config.json`. */
+  webDir?: string;
   log?: (line: string) => void;
 }
 
@@ -187,6 +190,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       port: opts.httpPort,
       host,
       routes: await Promise.all(httpRoutes.map(async (r) => ({ routeKey: r.routeKey, invoke: await load(r) }))),
+      ...(opts.webDir ? { fallback: webPages({ dir: opts.webDir, wsUrl: ws.url }) } : {}),
       log,
     });
     stoppers.push(() => http.close());

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { limitsFromEnv } from '../local/aws-limits';
 import { startStage, type Stage } from '../local/stage';
+import { buildWeb, DEFAULT_WEB_OUT } from '../web/build';
 
 const env = process.env;
 // The SDK warns that its releases after January 2027 need Node 22; this project pins its versions (README).
@@ -56,6 +57,8 @@ async function main() {
   if (!inMemory) mkdirSync(dataDir, { recursive: true });
   // AWS's @connections limits, imitated when LIVECAST_SIM_* are set (see docs/local-stage.md).
   const limits = limitsFromEnv(env);
+  console.log('livecast: building the pages…');
+  buildWeb(DEFAULT_WEB_OUT);
   console.log('livecast: starting DynamoDB Local and the local API Gateway stages…');
   const stage = await startStage({
     httpPort: port('PORT', 3000),
@@ -65,6 +68,7 @@ async function main() {
     ...(limits ? { limits } : {}),
     // Delivery workers in child processes of their own, as on AWS (LIVECAST_WORKER_PROCESSES, default 0: in this process).
     workerProcesses: whole('LIVECAST_WORKER_PROCESSES', 0, 64, 'a number of processes (0-64)'),
+    webDir: DEFAULT_WEB_OUT,
     log: (line) => console.log(`  ${line}`),
   });
 
@@ -97,6 +101,11 @@ livecast is running${inMemory ? ' (in memory: data is gone when it stops)' : ` (
   DynamoDB Local   ${stage.dynamoEndpoint}
 
   Admin key        ${adminKey}${generatedKey ? '   (generated; set LIVECAST_ADMIN_KEY to choose one)' : ''}
+
+Pages
+  live page        ${stage.httpUrl}/live/${demo.eventId}
+  reporter console ${stage.httpUrl}/report/${demo.eventId}#token=${demo.operatorToken}
+  replay           ${stage.httpUrl}/replay/${demo.eventId}
 
 Demo event ${demo.eventId}
   viewer           ${ws}/?eventId=${demo.eventId}

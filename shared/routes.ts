@@ -120,6 +120,12 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read'], [repostCountsTable, 'read']] },
   },
   {
+    id: 'HttpRevisions',
+    routeKey: 'GET /events/{eventId}/revisions',
+    entry: 'functions/http-revisions.ts',
+    needs: { tables: [[eventsTable, 'read'], [changesTable, 'read']] },
+  },
+  {
     id: 'HttpReposts',
     routeKey: 'GET /events/{eventId}/reposts',
     entry: 'functions/http-reposts.ts',

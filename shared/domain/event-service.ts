@@ -1,33 +1,10 @@
 // Events: created by the organiser, read by anyone; and who a connecting client is for an event.
 import { notFound, unauthorized } from './errors';
 import type { Clock, EntryStore, EventRecord, EventStore, RepostStore } from './ports';
-import type { Spike } from './reposts/spike-detector';
-import { eventIdSchema, type CreateEventBody, type Entry, type Role } from './protocol';
+import { eventIdSchema, type CreateEventBody, type CreatedEvent, type Entry, type EventView, type RepostsView, type Revision, type Role } from './protocol';
+
+export type { CreatedEvent, EventView, RepostsView } from './protocol';
 import { hashToken, newEventId, newOperatorToken, tokenMatches } from './secrets';
-
-export interface EventView {
-  eventId: string;
-  title: string;
-  startsAt?: string;
-  lastSeq: number;
-  viewers: number;
-  createdAt: string;
-}
-
-export interface CreatedEvent {
-  eventId: string;
-  title: string;
-  startsAt?: string;
-  operatorToken: string;
-  createdAt: string;
-}
-
-export interface RepostsView {
-  /** Reposts per bucket of `bucket` seconds, oldest first; buckets with none are left out. */
-  buckets: { t: number; count: number }[];
-  spikes: Spike[];
-  total: number;
-}
 
 export class EventService {
   constructor(
@@ -71,6 +48,20 @@ export class EventService {
     const totals = first && last ? await this.deps.reposts.totals(eventId, first.seq, last.seq) : new Map<number, number>();
     const items = page.map((e) => ({ ...e, reposts: totals.get(e.seq) ?? e.reposts }));
     return { items, next };
+  }
+
+  /**
+   * Every revision of every entry, in the order they were made: the change log's entry lines after
+   * change `after`. Lines that carry live frames (stats, spikes) are skipped but still count
+   * toward `limit`, so a page may hold fewer items; `next` (the last change number read) is null
+   * at the end.
+   */
+  async revisions(eventId: string, after: number, limit: number): Promise<{ items: Revision[]; next: number | null }> {
+    await this.find(eventId);
+    const lines = await this.deps.entries.changesAfter(eventId, after, limit + 1);
+    const page = lines.slice(0, limit);
+    const items = page.flatMap((line) => ('entry' in line ? [{ changeNo: line.changeNo, entry: line.entry }] : []));
+    return { items, next: lines.length > limit ? (page.at(-1)?.changeNo ?? null) : null };
   }
 
   /** The repost series in buckets of `bucket` seconds, the spikes recorded, and the total. */

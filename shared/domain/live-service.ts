@@ -94,13 +94,33 @@ export class LiveService {
     return this.change(caller, frame, 'pin', (entry, now) => pinEntry(entry, frame.pinned, now));
   }
 
-  /** Sends the caller every entry after `since`, in seq order, in messages under the frame limit, then `synced`. */
-  async sync(caller: Caller, since: number): Promise<void> {
+  /**
+   * Sends the caller every entry after `since`, in seq order, in messages under the frame limit, then
+   * `synced`. With `sinceChange`, first the entries at or below `since` changed after that change
+   * (their current state), so a client back from a drop also sees the corrections it missed.
+   */
+  async sync(caller: Caller, since: number, sinceChange?: number): Promise<void> {
     const { eventId } = caller;
     const event = await this.deps.events.get(eventId);
     if (!event) throw notFound(`event ${eventId} does not exist`);
     let lastSeq = Math.max(event.lastSeq, since);
     const frames: ServerFrame[] = [];
+    if (sinceChange !== undefined && sinceChange < event.lastChange) {
+      // The change log says which held entries changed; their newest revision is read from the log
+      // itself (later revisions may follow live: apply by (seq, rev)).
+      const revised = new Map<number, Entry>();
+      for (let after = sinceChange; after < event.lastChange; ) {
+        const lines = await this.deps.entries.changesAfter(eventId, after, SYNC_PAGE);
+        for (const line of lines) {
+          if (line.changeNo > event.lastChange) break;
+          if ('entry' in line && line.entry.seq <= since) revised.set(line.entry.seq, line.entry);
+        }
+        const last = lines.at(-1);
+        if (!last || lines.length < SYNC_PAGE) break;
+        after = last.changeNo;
+      }
+      for (const seq of [...revised.keys()].sort((a, b) => a - b)) frames.push(updateFrame(eventId, revised.get(seq)!));
+    }
     for (let after = since; ; ) {
       const page = await this.deps.entries.list(eventId, after, SYNC_PAGE);
       for (const entry of page) frames.push(updateFrame(eventId, entry));
@@ -110,7 +130,7 @@ export class LiveService {
     }
     const newest = frames.at(-1);
     if (newest?.type === 'update') lastSeq = Math.max(lastSeq, newest.entry.seq);
-    frames.push({ type: 'synced', lastSeq });
+    frames.push({ type: 'synced', lastSeq, lastChange: event.lastChange });
     for (const message of encodeFrames(frames)) {
       if ((await this.reply(caller.connectionId, message)) === 'gone') return;
     }

@@ -53,6 +53,9 @@ export const entrySchema = z.object({
 });
 export type Entry = z.infer<typeof entrySchema>;
 
+/** One revision of an entry as the change log holds it: every publish, edit, delete and pin, numbered per event. */
+export type Revision = { changeNo: number; entry: Entry };
+
 // --- client -> server ---------------------------------------------------------------------------
 
 /** A text over the limit is `too_large`, not `bad_request`: the message tells the reporter which. */
@@ -77,7 +80,13 @@ export const publishFrame = z.object({
 export const editFrame = z.object({ action: z.literal('edit'), clientId, seq, text });
 export const deleteFrame = z.object({ action: z.literal('delete'), clientId, seq });
 export const pinFrame = z.object({ action: z.literal('pin'), clientId, seq, pinned: z.boolean() });
-export const syncFrame = z.object({ action: z.literal('sync'), since: z.number().int().nonnegative() });
+/**
+ * `sinceChange` (an extension of v1): the highest change number the client has seen (`changeNo` on
+ * delivered updates, `lastChange` on `synced`). With it the sync also re-sends the entries at or
+ * below `since` that were corrected, deleted or pinned after that change — what a client that was
+ * away would otherwise keep showing in its old state.
+ */
+export const syncFrame = z.object({ action: z.literal('sync'), since: z.number().int().nonnegative(), sinceChange: z.number().int().nonnegative().optional() });
 export const pingFrame = z.object({ action: z.literal('ping') });
 export const repostFrame = z.object({ action: z.literal('repost'), seq, clientId: clientId.optional() });
 
@@ -92,14 +101,16 @@ export const CLIENT_ACTIONS = ['publish', 'edit', 'delete', 'pin', 'repost', 'sy
 
 // --- server -> client ---------------------------------------------------------------------------
 
-export type UpdateFrame = { type: 'update'; eventId: string; entry: Entry };
+/** `changeNo`: the revision's place in the event's change log, on updates delivered live (not on a sync's replies). */
+export type UpdateFrame = { type: 'update'; eventId: string; entry: Entry; changeNo?: number };
 export type AckFrame = { type: 'ack'; clientId: string; seq: number; rev: number };
 /**
  * A repost's ack: the connection's repost state for the seq (`reposted`, always true once acked)
  * and whether this request is the one that counted (false for a retry or a second click).
  */
 export type RepostAckFrame = { type: 'ack'; clientId?: string; seq: number; reposted: true; counted: boolean };
-export type SyncedFrame = { type: 'synced'; lastSeq: number };
+/** `lastChange`: every change up to it is reflected in what the sync sent (the next sync's `sinceChange`). */
+export type SyncedFrame = { type: 'synced'; lastSeq: number; lastChange?: number };
 /** Live counts: the viewers, and the repost totals that changed since the last stats. At most about once a second per event. */
 export type StatsFrame = { type: 'stats'; eventId: string; viewers: number; reposts: Record<string, number>; at: string };
 /** A repost spike has started (Spike as PROTOCOL.md shapes it; times in epoch ms). */
@@ -112,6 +123,34 @@ export type ServerFrame = UpdateFrame | AckFrame | RepostAckFrame | StatsFrame |
 export type BatchFrame = { type: 'batch'; frames: ServerFrame[] };
 
 // --- HTTP ---------------------------------------------------------------------------------------
+
+/** GET /events/{eventId} */
+export interface EventView {
+  eventId: string;
+  title: string;
+  startsAt?: string;
+  lastSeq: number;
+  viewers: number;
+  createdAt: string;
+}
+
+/** POST /events: the operator token is shown this once. */
+export interface CreatedEvent {
+  eventId: string;
+  title: string;
+  startsAt?: string;
+  operatorToken: string;
+  createdAt: string;
+}
+
+/** GET /events/{eventId}/reposts */
+export interface RepostsView {
+  /** Reposts per bucket of `bucket` seconds, oldest first; buckets with none are left out. */
+  buckets: { t: number; count: number }[];
+  spikes: Spike[];
+  total: number;
+}
+
 
 export const createEventBody = z.object({
   title: z
@@ -127,6 +166,9 @@ export const timelineQuery = z.object({
   after: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
+
+/** `after` is a change number here (the revisions' `next`), not a seq. */
+export const revisionsQuery = timelineQuery;
 
 export const repostsQuery = z.object({
   bucket: z.coerce

@@ -117,6 +117,35 @@ describe('GET /events/{id} and the timeline', () => {
     expect(await errorOf(await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline?${query}`))).toEqual({ status, code });
   });
 
+  it('lists every revision of every entry in the order made, paged by change number', async () => {
+    const reporter = await connect(reporterUrl(stage, event));
+    reporter.send({ action: 'edit', clientId: 'r-edit', seq: 2, text: 'moment 2, corrected' });
+    await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === 'r-edit');
+    reporter.send({ action: 'delete', clientId: 'r-del', seq: 3 });
+    await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === 'r-del');
+    await reporter.close();
+
+    const seen: { changeNo: number; seq: number; rev: number; text: string; deleted: boolean }[] = [];
+    let after: number | null = 0;
+    while (after !== null) {
+      const res = await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions?after=${after}&limit=4`);
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { items: { changeNo: number; entry: Entry }[]; next: number | null };
+      seen.push(...page.items.map(({ changeNo, entry: e }) => ({ changeNo, seq: e.seq, rev: e.rev, text: e.text, deleted: e.deleted })));
+      after = page.next;
+    }
+    // In the order made (the change numbers between them went to live stats frames: left out here).
+    const changeNos = seen.map((r) => r.changeNo);
+    expect(changeNos).toEqual([...changeNos].sort((a, b) => a - b));
+    expect(seen.map(({ changeNo: _n, ...r }) => r)).toEqual([
+      ...[1, 2, 3, 4, 5, 6, 7].map((i) => ({ seq: i, rev: 1, text: `moment ${i}`, deleted: false })),
+      { seq: 2, rev: 2, text: 'moment 2, corrected', deleted: false },
+      { seq: 3, rev: 2, text: '', deleted: true },
+    ]);
+    expect(await errorOf(await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions?limit=0`))).toEqual({ status: 400, code: 'bad_request' });
+    expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope/revisions`))).toEqual({ status: 404, code: 'not_found' });
+  });
+
   it('answers an unknown event or path with 404 in the contract shape', async () => {
     expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope`))).toEqual({ status: 404, code: 'not_found' });
     expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope/timeline`))).toEqual({ status: 404, code: 'not_found' });

@@ -70,7 +70,8 @@ describe('publishing', () => {
 
     for (const c of [...viewers, reporter]) {
       const update = await c.next<UpdateFrame>(isUpdate(1));
-      expect(update).toEqual({ type: 'update', eventId: event.eventId, entry: stored[0] });
+      // changeNo: the revision's place in the change log (viewers' stats frames take numbers too).
+      expect(update).toEqual({ type: 'update', eventId: event.eventId, entry: stored[0], changeNo: expect.any(Number) });
     }
   });
 
@@ -137,7 +138,7 @@ describe('sync and reconnect', () => {
     viewer.send({ action: 'sync', since: 0 });
     await viewer.next((f) => f.type === 'synced');
     expect(viewer.frames.map((f) => (f.type === 'update' ? f.entry.seq : f.type))).toEqual([1, 2, 3, 4, 5, 'synced']);
-    expect(viewer.frames.at(-1)).toEqual({ type: 'synced', lastSeq: 5 });
+    expect(viewer.frames.at(-1)).toEqual({ type: 'synced', lastSeq: 5, lastChange: expect.any(Number) });
   });
 
   it('loses nothing across a reconnect: sync from the highest seq held returns exactly what was missed', async () => {
@@ -156,6 +157,47 @@ describe('sync and reconnect', () => {
     viewer.send({ action: 'sync', since: 1 });
     await viewer.next((f) => f.type === 'synced');
     expect(viewer.frames.map((f) => (f.type === 'update' ? f.entry.text : f.type))).toEqual(['missed r2', 'missed r3', 'synced']);
+  });
+
+  it('with sinceChange, also re-sends the held entries corrected, deleted or pinned while away', async () => {
+    const event = await createEvent(stage);
+    const reporter = await client(reporterUrl(stage, event));
+    let viewer = await client(viewerUrl(stage, event.eventId));
+    for (const id of ['c1', 'c2', 'c3']) {
+      reporter.send({ action: 'publish', clientId: id, text: `first ${id}` });
+      await reporter.next(isAck(id));
+    }
+    const seen = await viewer.next(isUpdate(3));
+    const heldChange = seen.type === 'update' ? seen.changeNo : undefined;
+    expect(heldChange).toBeGreaterThanOrEqual(3);
+    await viewer.close();
+
+    // Away: seq 1 corrected, seq 2 deleted, a new seq 4; seq 3 untouched.
+    reporter.send({ action: 'edit', clientId: 'c1e', seq: 1, text: 'first c1, corrected' });
+    await reporter.next(isAck('c1e'));
+    reporter.send({ action: 'delete', clientId: 'c2d', seq: 2 });
+    await reporter.next(isAck('c2d'));
+    reporter.send({ action: 'publish', clientId: 'c4', text: 'new c4' });
+    await reporter.next(isAck('c4'));
+
+    viewer = await client(viewerUrl(stage, event.eventId));
+    viewer.send({ action: 'sync', since: 3, sinceChange: heldChange });
+    await viewer.next((f) => f.type === 'synced');
+    expect(viewer.frames.map((f) => (f.type === 'update' ? `${f.entry.seq}r${f.entry.rev}:${f.entry.text}` : f.type))).toEqual([
+      '1r2:first c1, corrected',
+      '2r2:',
+      '4r1:new c4',
+      'synced',
+    ]);
+    const synced = viewer.frames.at(-1);
+    expect(synced).toEqual({ type: 'synced', lastSeq: 4, lastChange: expect.any(Number) });
+
+    // Nothing changed since: only what is new by seq.
+    const again = await client(viewerUrl(stage, event.eventId));
+    again.send({ action: 'sync', since: 4, sinceChange: synced?.type === 'synced' ? synced.lastChange : undefined });
+    await again.next((f) => f.type === 'synced');
+    expect(again.frames.map((f) => f.type)).toEqual(['synced']);
+    await again.close();
   });
 
   it('sends a long catch-up as several messages, each under the 32 KB frame limit', async () => {

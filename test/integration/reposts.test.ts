@@ -1,12 +1,11 @@
 // Reposts end to end: real sockets, the local gateway, the Reposts stream and the tally on DynamoDB Local.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
-import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
+import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import type { StreamedRepost } from '../../shared/domain/ports';
 import type { ErrorFrame, RepostAckFrame, ServerFrame, SpikeFrame, StatsFrame } from '../../shared/domain/protocol';
 import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
+import { repostStore, repostStorm } from '../support/storm';
 import { connect, type TestClient } from '../support/ws-client';
 
 const VIEWERS = 30;
@@ -21,10 +20,7 @@ const isRepostAck = (seq: number) => (f: ServerFrame) => f.type === 'ack' && 're
 
 beforeAll(async () => {
   stage = await testStage();
-  const db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }),
-  );
-  store = new DynamoRepostStore(db, stage.tables);
+  store = repostStore(stage);
   event = await createEvent(stage);
   reporter = await connect(reporterUrl(stage, event));
   for (const [i, text] of ['The ribbon is cut!', 'A typo'].entries()) {
@@ -108,12 +104,7 @@ describe('repost', () => {
     await rep.next((f) => f.type === 'ack');
     await rep.close();
     // 600 reposts in a burst (rows written as the repost route writes them, stamped as they are written).
-    const at = Date.now();
-    const ids = Array.from({ length: 600 }, (_, i) => `storm-${i}`);
-    for (let i = 0; i < ids.length; i += 100) {
-      await Promise.all(ids.slice(i, i + 100).map((connectionId) => store.add({ eventId: storm.eventId, seq: 1, connectionId, at: Date.now() })));
-    }
-    const lastAt = Date.now();
+    const { firstAt: at, lastAt } = await repostStorm(store, storm.eventId, 1, 600);
     await stage.settled();
     let body: { spikes: { startedAt: number; endedAt: number | null; total: number; topSeq: number; peakPerSecond: number }[]; total: number } | undefined;
     for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {

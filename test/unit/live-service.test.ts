@@ -202,7 +202,7 @@ describe('sync', () => {
     await live.sync(viewer, 2);
     const frames = framesOf(viewer);
     expect(frames.map((f) => (f.type === 'update' ? f.entry.seq : f.type))).toEqual([3, 4, 5, 'synced']);
-    expect(frames.at(-1)).toEqual({ type: 'synced', lastSeq: 5 });
+    expect(frames.at(-1)).toEqual({ type: 'synced', lastSeq: 5, lastChange: 5 });
   });
 
   it('splits a long catch-up into messages under the 32 KB frame limit, keeping order', async () => {
@@ -221,6 +221,6 @@ describe('sync', () => {
   it('answers an up-to-date client with synced alone', async () => {
     await live.publish(reporter, { action: 'publish', clientId: 'c1', text: 't', kind: 'text' });
     await live.sync(viewer, 1);
-    expect(framesOf(viewer)).toEqual([{ type: 'synced', lastSeq: 1 }]);
+    expect(framesOf(viewer)).toEqual([{ type: 'synced', lastSeq: 1, lastChange: 1 }]);
   });
 });

@@ -123,6 +123,6 @@ export class ChangeFeed {
 
   private frameOf(line: LogLine) {
     if ('frame' in line) return { changeNo: line.changeNo, stats: line.frame.type === 'stats', ...serialize(line.frame) };
-    return { changeNo: line.changeNo, stats: false, ...serialize({ type: 'update', eventId: this.eventId, entry: line.entry }) };
+    return { changeNo: line.changeNo, stats: false, ...serialize({ type: 'update', eventId: this.eventId, entry: line.entry, changeNo: line.changeNo }) };
   }
 }

@@ -1,0 +1,179 @@
+// The live page in headless Chromium against the local stage: real sockets, real delivery.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import type { Stage } from '../../local/stage';
+import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
+import { launchBrowser, newPage, screenshot } from '../support/browser';
+import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
+import { repostStore, repostStorm } from '../support/storm';
+import { connect, type TestClient } from '../support/ws-client';
+
+let stage: Stage;
+let browser: Browser;
+let store: DynamoRepostStore;
+
+beforeAll(async () => {
+  [stage, browser] = await Promise.all([testStage({ webDir: inject('webDir') }), launchBrowser()]);
+  store = repostStore(stage);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stage?.stop();
+});
+
+/** A reporter on a socket of its own: publishes and waits for the ack (the durable write). */
+async function reporterFor(event: CreatedEvent) {
+  const socket = await connect(reporterUrl(stage, event));
+  let n = 0;
+  const send = async (frame: Record<string, unknown>) => {
+    const clientId = `t${++n}`;
+    socket.send({ ...frame, clientId });
+    const ack = await socket.next((f) => f.type === 'ack' && f.clientId === clientId, { timeoutMs: 10_000 });
+    if (ack.type !== 'ack' || !('rev' in ack)) throw new Error('no ack');
+    return ack;
+  };
+  return {
+    socket,
+    publish: (text: string, kind: 'text' | 'key' = 'text') => send({ action: 'publish', text, kind }),
+    edit: (seq: number, text: string) => send({ action: 'edit', seq, text }),
+    remove: (seq: number) => send({ action: 'delete', seq }),
+    pin: (seq: number, pinned = true) => send({ action: 'pin', seq, pinned }),
+  };
+}
+
+/** The cards as the reader sees them, top to bottom. */
+const cards = (page: Page) =>
+  page.$$eval('[data-testid=entry]', (els) => els.map((el) => ({ seq: Number((el as HTMLElement).dataset.seq), text: el.querySelector('[data-testid=text]')?.textContent ?? '' })));
+
+async function openLive(event: CreatedEvent) {
+  const { page, errors } = await newPage(browser, 'phone');
+  await page.goto(`${stage.httpUrl}/live/${event.eventId}`);
+  await page.getByTestId('status').filter({ hasText: 'Live' }).waitFor();
+  return { page, errors };
+}
+
+describe('live page', () => {
+  let event: CreatedEvent;
+  let reporter: Awaited<ReturnType<typeof reporterFor>>;
+
+  beforeAll(async () => {
+    event = await createEvent(stage, '香鱼节开幕式 · Sweetfish Festival opening');
+    reporter = await reporterFor(event);
+  });
+  afterAll(async () => reporter.socket.close());
+
+  it('shows updates live, newest first, as text (markup in an update never runs), corrections in place', async () => {
+    await reporter.publish('仪式开始：镇长致辞。The ceremony begins.');
+    const { page, errors } = await openLive(event);
+    await expect.poll(() => cards(page)).toEqual([{ seq: 1, text: '仪式开始：镇长致辞。The ceremony begins.' }]);
+
+    const markup = '<img src=x onerror="window.__pwned=1"><b>bold?</b>';
+    await reporter.publish('剪彩！The ribbon is cut', 'key');
+    await reporter.publish(markup);
+    await expect.poll(() => cards(page)).toEqual([
+      { seq: 3, text: markup },
+      { seq: 2, text: '剪彩！The ribbon is cut' },
+      { seq: 1, text: '仪式开始：镇长致辞。The ceremony begins.' },
+    ]);
+    expect(await page.$$('[data-testid=entries] img, [data-testid=entries] b')).toHaveLength(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.locator('[data-seq="2"] .badge.key').count()).toBe(1);
+
+    // A correction changes the card in place; a deletion takes it away; a pin puts it on top.
+    await reporter.edit(1, '仪式开始：县长致辞。The ceremony begins (corrected).');
+    await expect.poll(() => page.locator('[data-seq="1"] [data-testid=text]').textContent()).toBe('仪式开始：县长致辞。The ceremony begins (corrected).');
+    expect(await page.locator('[data-seq="1"] .badge.corrected').count()).toBe(1);
+    await reporter.remove(3);
+    await reporter.pin(1);
+    await expect.poll(async () => (await cards(page)).map((c) => c.seq)).toEqual([1, 2]);
+    expect(await page.locator('[data-seq="1"] .badge.pin').count()).toBe(1);
+
+    // Key moments only.
+    await page.getByTestId('filter-key').click();
+    expect((await cards(page)).map((c) => c.seq)).toEqual([2]);
+    await page.getByText('All updates').click();
+    await screenshot(page, 'live-phone');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('loses nothing and shows nothing twice across a dropped connection, corrections made meanwhile included', async () => {
+    const { page, errors } = await openLive(event);
+    const before = await cards(page);
+    // The network goes away: the socket drops and reconnecting fails until it is back.
+    await page.context().setOffline(true);
+    await page.evaluate(() => (window as unknown as { livecast: { connection: { drop(): void } } }).livecast.connection.drop());
+    await page.getByTestId('status').filter({ hasText: /Offline|Reconnecting|Connecting/ }).waitFor();
+    await reporter.publish('龙舟出发 — the dragon boats are off');
+    await reporter.publish('第一条香鱼！The first sweetfish is caught', 'key');
+    await reporter.edit(2, '剪彩！The ribbon is cut by the mayor');
+    await page.context().setOffline(false);
+    await page.getByTestId('status').filter({ hasText: 'Live' }).waitFor({ timeout: 20_000 });
+    await expect.poll(async () => (await cards(page)).map((c) => c.seq)).toEqual([1, 5, 4, 2]);
+    const after = await cards(page);
+    expect(after.find((c) => c.seq === 2)?.text).toBe('剪彩！The ribbon is cut by the mayor');
+    expect(new Set(after.map((c) => c.seq)).size).toBe(after.length);
+    expect(before.length).toBe(2);
+    expect(errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|WebSocket/.test(e))).toEqual([]);
+    await page.context().close();
+  });
+
+  it('counts unseen updates in a bar and the title while the reader is scrolled away', async () => {
+    const other = await createEvent(stage, 'Dragon boat heats');
+    const rep = await reporterFor(other);
+    for (let i = 1; i <= 14; i++) await rep.publish(`Heat ${i}: boats on the water, crowd cheering on both banks of the river.`);
+    const { page } = await openLive(other);
+    await expect.poll(async () => (await cards(page)).length).toBe(14);
+    await page.evaluate(() => window.scrollTo(0, 900));
+    await expect.poll(() => page.evaluate(() => window.scrollY)).toBeGreaterThan(500);
+    await rep.publish('Heat 15');
+    await rep.publish('Heat 16');
+    const bar = page.getByTestId('new-bar');
+    await expect.poll(() => bar.textContent()).toBe('↑ 2 new updates');
+    expect(await page.title()).toBe('(2) Dragon boat heats');
+    await screenshot(page, 'live-new-updates-bar');
+    await bar.click();
+    await expect.poll(() => bar.isHidden()).toBe(true);
+    expect(await page.title()).toBe('Dragon boat heats');
+    await rep.socket.close();
+    await page.context().close();
+  });
+
+  it('reposts once, shows live counts and viewers, and announces a spike', async () => {
+    const storm = await createEvent(stage, 'Opening ceremony — the moment');
+    const rep = await reporterFor(storm);
+    await rep.publish('The ribbon is cut — 剪彩！', 'key');
+    await rep.publish('Fireworks over the river');
+    const { page, errors } = await openLive(storm);
+    const second = await openLive(storm);
+    await expect.poll(() => page.getByTestId('viewers').textContent(), { timeout: 10_000 }).toMatch(/^👁 2 watching$/);
+
+    const button = page.locator('[data-seq="1"] [data-testid=repost]');
+    await button.click();
+    await expect.poll(() => button.getAttribute('aria-pressed')).toBe('true');
+    await expect.poll(() => page.locator('[data-seq="1"] [data-testid=repost-count]').textContent()).toBe('1');
+    // The other page learns the count from stats frames.
+    await expect.poll(() => second.page.locator('[data-seq="1"] [data-testid=repost-count]').textContent(), { timeout: 10_000 }).toBe('1');
+    expect(await button.isDisabled()).toBe(true);
+
+    await repostStorm(store, storm.eventId, 1, 400);
+    const notice = page.getByTestId('spike');
+    await notice.waitFor({ timeout: 15_000 });
+    expect(await notice.textContent()).toMatch(/Repost spike!.*reposts a second on “The ribbon is cut — 剪彩！”/);
+    await expect.poll(() => page.locator('[data-seq="1"] [data-testid=repost-count]').textContent(), { timeout: 15_000 }).toBe('401');
+    await screenshot(page, 'live-spike');
+    expect(errors).toEqual([]);
+    await rep.socket.close();
+    await page.context().close();
+    await second.page.context().close();
+  });
+
+  it('says clearly when the event does not exist', async () => {
+    const { page } = await newPage(browser, 'phone');
+    await page.goto(`${stage.httpUrl}/live/no-such-event`);
+    await expect.poll(() => page.getByTestId('load-error').textContent()).toBe('There is no event “no-such-event”. Check the link.');
+    await page.context().close();
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import type { Entry } from '../../shared/domain/protocol';
+import { Timeline } from '../../web/lib/timeline';
+
+const entry = (seq: number, rev = 1, over: Partial<Entry> = {}): Entry => ({
+  seq,
+  rev,
+  kind: 'text',
+  text: `update ${seq}`,
+  pinned: false,
+  deleted: false,
+  createdAt: '2026-11-29T10:00:00.000Z',
+  updatedAt: '2026-11-29T10:00:00.000Z',
+  reposts: 0,
+  ...over,
+});
+
+describe('Timeline (the pages apply updates by (seq, rev))', () => {
+  it('keeps one entry per seq and the highest rev, whatever the order or repeats', () => {
+    const t = new Timeline();
+    expect(t.apply(entry(1))).toBe('new');
+    expect(t.apply(entry(1, 3, { text: 'third' }))).toBe('changed');
+    expect(t.apply(entry(1, 2, { text: 'second, late' }))).toBe('stale');
+    expect(t.apply(entry(1, 3, { text: 'third' }))).toBe('stale');
+    expect(t.size).toBe(1);
+    expect(t.get(1)?.text).toBe('third');
+  });
+
+  it('marks an entry corrected when its text changed, not when it was only pinned', () => {
+    const t = new Timeline();
+    t.apply(entry(1));
+    t.apply(entry(1, 2, { pinned: true }));
+    expect(t.get(1)?.corrected).toBe(false);
+    t.apply(entry(1, 3, { pinned: true, text: 'fixed' }));
+    expect(t.get(1)?.corrected).toBe(true);
+  });
+
+  it('orders pinned first, then newest first, and leaves deleted entries out', () => {
+    const t = new Timeline();
+    for (const s of [1, 2, 3, 4]) t.apply(entry(s));
+    t.apply(entry(2, 2, { pinned: true }));
+    t.apply(entry(3, 2, { deleted: true, text: '' }));
+    expect(t.ordered().map((e) => e.seq)).toEqual([2, 4, 1]);
+    expect(t.highestSeq).toBe(4);
+    expect(t.ordered((e) => e.seq % 2 === 0).map((e) => e.seq)).toEqual([2, 4]);
+  });
+
+  it('takes repost counts from stats and updates alike, never going down', () => {
+    const t = new Timeline();
+    t.apply(entry(1, 1, { reposts: 5 }));
+    expect(t.applyReposts({ '1': 9, '2': 4 })).toEqual([1]);
+    expect(t.get(1)?.reposts).toBe(9);
+    t.apply(entry(1, 2, { reposts: 7, text: 'edited' }));
+    expect(t.get(1)?.reposts).toBe(9);
+    // A count that arrived before its entry is kept for it.
+    t.apply(entry(2));
+    expect(t.get(2)?.reposts).toBe(4);
+    expect(t.applyReposts({ '1': 3 })).toEqual([]);
+  });
+});

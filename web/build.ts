@@ -1,0 +1,102 @@
+// Builds the three pages into a folder of static files: one bundled, minified script per page
+// (esbuild), one stylesheet, and an HTML shell per page. `npm start` serves the folder; the CDK
+// stack uploads it to S3 behind CloudFront. `/config.json` (where the APIs are) is not built: the
+// local stage answers it, and the stack writes it next to the files at deploy time.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
+
+const WEB = resolve(fileURLToPath(new URL('.', import.meta.url)));
+
+export const PAGES = [
+  { name: 'live', title: 'livecast — live' },
+  { name: 'report', title: 'livecast — reporter console' },
+  { name: 'replay', title: 'livecast — replay' },
+] as const;
+export type PageName = (typeof PAGES)[number]['name'];
+
+/** The folder `npm start` serves and the stack deploys. */
+export const DEFAULT_WEB_OUT = resolve(WEB, '..', 'dist', 'web');
+
+// Scripts and styles come only from the pages' own origin; a text that somehow became markup could
+// still not run a script or load one. connect-src is open to the APIs, which sit on other origins when deployed.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' https: wss: http: ws:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const shell = (title: string, script: string) => `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
+<meta name="color-scheme" content="light">
+<title>${title}</title>
+<link rel="stylesheet" href="/assets/app.css">
+<script type="module" src="/assets/${script}.js"></script>
+</head>
+<body>
+<noscript>This page needs JavaScript.</noscript>
+<div id="app"></div>
+</body>
+</html>
+`;
+
+const landing = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>livecast</title>
+<link rel="stylesheet" href="/assets/app.css">
+</head>
+<body>
+<div id="app"><main class="page narrow">
+<h1>livecast</h1>
+<p>Live microblogging of an event. Pages take the event id in their path:</p>
+<ul>
+<li><code>/live/{eventId}</code> — follow the event live</li>
+<li><code>/report/{eventId}#token=…</code> — the reporter's console</li>
+<li><code>/replay/{eventId}</code> — replay the timeline with its repost spikes</li>
+</ul>
+</main></div>
+</body>
+</html>
+`;
+
+/** Builds into `outDir` (emptied first); returns the files written, relative to it. */
+export function buildWeb(outDir: string = DEFAULT_WEB_OUT, opts: { minify?: boolean } = {}): string[] {
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(join(outDir, 'assets'), { recursive: true });
+  const result = buildSync({
+    entryPoints: {
+      ...Object.fromEntries(PAGES.map((p) => [p.name, join(WEB, p.name, 'main.ts')])),
+      app: join(WEB, 'styles.css'),
+    },
+    outdir: join(outDir, 'assets'),
+    bundle: true,
+    format: 'esm',
+    target: ['es2020', 'chrome100', 'safari15', 'firefox100'],
+    minify: opts.minify ?? true,
+    sourcemap: true,
+    sourcesContent: false,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const files = Object.keys(result.metafile.outputs).map((f) => resolve(f).slice(resolve(outDir).length + 1));
+  for (const p of PAGES) {
+    mkdirSync(join(outDir, p.name), { recursive: true });
+    writeFileSync(join(outDir, p.name, 'index.html'), shell(p.title, p.name));
+    files.push(`${p.name}/index.html`);
+  }
+  writeFileSync(join(outDir, 'index.html'), landing);
+  files.push('index.html');
+  return files;
+}
+
+// `tsx web/build.ts [outDir]`
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const out = resolve(process.argv[2] ?? DEFAULT_WEB_OUT);
+  const files = buildWeb(out);
+  console.log(`web: ${files.length} files in ${out}`);
+}

@@ -1,0 +1,29 @@
+// Formatting shared by the pages: times, counts, and the event id in the path.
+
+/** `/live/{eventId}` → eventId (decoded), or undefined. */
+export function eventIdFromPath(pathname: string): string | undefined {
+  const parts = pathname.split('/').filter(Boolean);
+  const id = parts[1];
+  return id ? decodeURIComponent(id) : undefined;
+}
+
+export const clock = (iso: string | number): string =>
+  new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+
+export const count = (n: number): string => n.toLocaleString();
+
+/** Characters as a person counts them (code points), as the server counts the 2,000 limit. */
+export const charCount = (s: string): number => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
+
+/** `h:mm:ss` of a duration in ms. */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = s % 60;
+  return `${hh > 0 ? `${hh}:` : ''}${hh > 0 ? String(mm).padStart(2, '0') : mm}:${String(ss).padStart(2, '0')}`;
+}

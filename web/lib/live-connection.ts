@@ -1,0 +1,188 @@
+// One WebSocket to the event that keeps itself open: on any drop it reconnects with backoff (full
+// jitter, so ten thousand phones do not come back in one wave) and, once open, asks for everything
+// after the highest seq the page holds — a dropped connection loses nothing.
+import type { ServerFrame, SyncFrame } from '../../shared/domain/protocol';
+
+export type ConnectionState =
+  | { kind: 'connecting'; attempt: number }
+  | { kind: 'open' }
+  | { kind: 'waiting'; attempt: number; retryAt: number }
+  | { kind: 'stopped' };
+
+export interface LiveConnectionOptions {
+  /** The URL to open (read at every attempt). */
+  url: () => string;
+  /** The highest seq held: the `since` of the sync sent on every open. */
+  since: () => number;
+  onFrame: (frame: ServerFrame) => void;
+  onState?: (state: ConnectionState) => void;
+  /** Called on every open, after the sync is sent (the reporter console re-sends its outbox here). */
+  onOpen?: () => void;
+  /** @default globalThis.WebSocket */
+  WebSocket?: typeof WebSocket;
+  /** @default 500 ms, doubling to at most maxDelayMs */
+  baseDelayMs?: number;
+  /** @default 15 s */
+  maxDelayMs?: number;
+  /** A ping after this long without a message; API Gateway closes idle sockets after 10 minutes. @default 4 min */
+  keepAliveMs?: number;
+  /** No answer to the ping within this long: the socket is dead (a phone that changed networks). @default 15 s */
+  pingTimeoutMs?: number;
+  random?: () => number;
+}
+
+export class LiveConnection {
+  private socket: WebSocket | undefined;
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = true;
+  state: ConnectionState = { kind: 'stopped' };
+  /**
+   * Every change up to this one is reflected in what the page holds: the `sinceChange` of the next
+   * sync. It only moves when a sync completes — live updates seen before `synced` may sit after a
+   * gap that the sync is still filling.
+   */
+  private lastChange: number | undefined;
+  private syncing = false;
+  private seenDuringSync = 0;
+
+  constructor(private readonly opts: LiveConnectionOptions) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.open();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clearTimers();
+    const s = this.socket;
+    this.socket = undefined;
+    s?.close(1000, 'bye');
+    this.setState({ kind: 'stopped' });
+  }
+
+  /** Retry now instead of waiting out the backoff (the browser came back online, a button). */
+  reconnectNow(): void {
+    if (this.stopped || this.state.kind === 'open' || this.state.kind === 'connecting') return;
+    clearTimeout(this.retryTimer);
+    this.open();
+  }
+
+  get isOpen(): boolean {
+    return this.state.kind === 'open';
+  }
+
+  /** Sends a frame if the socket is open; false when it is not (the caller keeps it for later). */
+  send(frame: object): boolean {
+    const s = this.socket;
+    if (!s || this.state.kind !== 'open' || s.readyState !== 1) return false;
+    s.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Closes the socket as a dropped network would, then reconnects as after any drop (tests, the console's "reconnect"). */
+  drop(): void {
+    this.abandon(4000, 'dropped');
+  }
+
+  /** Lets go of the socket at once: a dead network may take long to finish a close handshake. */
+  private abandon(code: number, reason: string): void {
+    const s = this.socket;
+    if (!s) return;
+    this.socket = undefined;
+    s.close(code, reason);
+    this.scheduleRetry();
+  }
+
+  private open(): void {
+    this.clearTimers();
+    const Impl = this.opts.WebSocket ?? globalThis.WebSocket;
+    this.setState({ kind: 'connecting', attempt: this.attempt });
+    let socket: WebSocket;
+    try {
+      socket = new Impl(this.opts.url());
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      if (this.socket !== socket) return;
+      this.setState({ kind: 'open' });
+      const sync: SyncFrame = { action: 'sync', since: this.opts.since(), ...(this.lastChange !== undefined ? { sinceChange: this.lastChange } : {}) };
+      this.syncing = true;
+      this.seenDuringSync = 0;
+      socket.send(JSON.stringify(sync));
+      this.armIdle();
+      this.opts.onOpen?.();
+    };
+    socket.onmessage = (ev: MessageEvent) => {
+      if (this.socket !== socket) return;
+      this.armIdle();
+      let frame: ServerFrame;
+      try {
+        frame = JSON.parse(String(ev.data)) as ServerFrame;
+      } catch {
+        return; // not ours to break on
+      }
+      if (frame.type === 'batch') for (const f of frame.frames) this.handle(f);
+      else this.handle(frame);
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      this.scheduleRetry();
+    };
+    // An error is always followed by close; nothing to do twice.
+    socket.onerror = () => {};
+  }
+
+  private handle(frame: ServerFrame): void {
+    if (frame.type === 'update' && frame.changeNo !== undefined) {
+      if (this.syncing) this.seenDuringSync = Math.max(this.seenDuringSync, frame.changeNo);
+      else this.lastChange = Math.max(this.lastChange ?? 0, frame.changeNo);
+    } else if (frame.type === 'synced') {
+      // A connection that delivered its sync is healthy: the next drop starts the backoff afresh.
+      this.attempt = 0;
+      this.syncing = false;
+      if (frame.lastChange !== undefined) this.lastChange = Math.max(this.lastChange ?? 0, frame.lastChange, this.seenDuringSync);
+    }
+    this.opts.onFrame(frame);
+  }
+
+  private scheduleRetry(): void {
+    this.clearTimers();
+    if (this.stopped) return;
+    const base = this.opts.baseDelayMs ?? 500;
+    const max = this.opts.maxDelayMs ?? 15_000;
+    const ceiling = Math.min(max, base * 2 ** this.attempt);
+    const delay = Math.round(ceiling * (0.5 + (this.opts.random ?? Math.random)() / 2));
+    this.attempt++;
+    this.setState({ kind: 'waiting', attempt: this.attempt, retryAt: Date.now() + delay });
+    this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.pingTimer);
+    this.idleTimer = setTimeout(() => {
+      if (!this.send({ action: 'ping' })) return;
+      this.pingTimer = setTimeout(() => this.abandon(4001, 'no answer to ping'), this.opts.pingTimeoutMs ?? 15_000);
+    }, this.opts.keepAliveMs ?? 240_000);
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.pingTimer);
+  }
+
+  private setState(state: ConnectionState): void {
+    this.state = state;
+    this.opts.onState?.(state);
+  }
+}

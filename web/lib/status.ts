@@ -1,0 +1,17 @@
+// The connection state as the pages show it.
+import type { ConnectionState } from './live-connection';
+
+export function describeState(state: ConnectionState, now = Date.now()): { cls: string; text: string } {
+  switch (state.kind) {
+    case 'open':
+      return { cls: 'open', text: 'Live' };
+    case 'connecting':
+      return { cls: 'connecting', text: state.attempt === 0 ? 'Connecting…' : 'Reconnecting…' };
+    case 'waiting': {
+      const s = Math.max(1, Math.ceil((state.retryAt - now) / 1000));
+      return { cls: 'waiting', text: `Offline — retrying in ${s} s` };
+    }
+    case 'stopped':
+      return { cls: 'stopped', text: 'Disconnected' };
+  }
+}

@@ -1,0 +1,63 @@
+// The entries a page holds, applied by (seq, rev) as the contract asks: an update with a higher rev
+// replaces the entry in place, an older or repeated one changes nothing, so a re-sync after a
+// reconnect or a duplicate delivery never shows anything twice.
+import type { Entry } from '../../shared/domain/protocol';
+
+export type Applied = 'new' | 'changed' | 'stale';
+
+export interface HeldEntry extends Entry {
+  /** The text changed after it was first shown here (an edit, not a pin). */
+  corrected: boolean;
+}
+
+export class Timeline {
+  private readonly bySeq = new Map<number, HeldEntry>();
+  /** Repost counts from stats frames; counts only grow, so the larger of the two sources wins. */
+  private readonly liveReposts = new Map<number, number>();
+
+  get size(): number {
+    return this.bySeq.size;
+  }
+
+  /** The highest seq held: what a reconnecting page passes to `sync`. */
+  get highestSeq(): number {
+    let max = 0;
+    for (const seq of this.bySeq.keys()) if (seq > max) max = seq;
+    return max;
+  }
+
+  apply(entry: Entry): Applied {
+    const held = this.bySeq.get(entry.seq);
+    if (held && held.rev >= entry.rev) return 'stale';
+    const corrected = held ? held.corrected || held.text !== entry.text : false;
+    this.bySeq.set(entry.seq, { ...entry, corrected, reposts: Math.max(entry.reposts, held?.reposts ?? 0, this.liveReposts.get(entry.seq) ?? 0) });
+    return held ? 'changed' : 'new';
+  }
+
+  /** Totals from a stats frame; returns the seqs whose count went up. */
+  applyReposts(totals: Record<string, number>): number[] {
+    const changed: number[] = [];
+    for (const [key, n] of Object.entries(totals)) {
+      const seq = Number(key);
+      if (!Number.isInteger(seq) || typeof n !== 'number') continue;
+      if (n > (this.liveReposts.get(seq) ?? 0)) this.liveReposts.set(seq, n);
+      const held = this.bySeq.get(seq);
+      if (held && n > held.reposts) {
+        held.reposts = n;
+        changed.push(seq);
+      }
+    }
+    return changed;
+  }
+
+  get(seq: number): HeldEntry | undefined {
+    return this.bySeq.get(seq);
+  }
+
+  /** Newest first, pinned entries on top (newest pinned first); deleted entries are left out. */
+  ordered(filter: (e: HeldEntry) => boolean = () => true): HeldEntry[] {
+    return [...this.bySeq.values()]
+      .filter((e) => !e.deleted && filter(e))
+      .sort((a, b) => Number(b.pinned) - Number(a.pinned) || b.seq - a.seq);
+  }
+}

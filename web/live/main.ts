@@ -1,0 +1,276 @@
+// The live page, /live/{eventId}: the event's entries newest first (pinned on top), live.
+import type { Entry, EventView, ServerFrame, SpikeFrame, StatsFrame } from '../lib/types';
+import { ApiError, getJson, loadConfig, socketUrl, type PageConfig } from '../lib/config';
+import { byId, h, replace } from '../lib/dom';
+import { clock, count, eventIdFromPath } from '../lib/format';
+import { LiveConnection } from '../lib/live-connection';
+import { describeState } from '../lib/status';
+import { type HeldEntry, Timeline } from '../lib/timeline';
+
+const SCROLLED_AWAY_PX = 160;
+
+class LivePage {
+  private readonly timeline = new Timeline();
+  private readonly conn: LiveConnection;
+  private keyOnly = false;
+  private unseen = 0;
+  private viewers: number;
+  private readonly reposted = new Set<number>();
+  private readonly pendingRepost = new Set<number>();
+  private readonly fresh = new Set<number>();
+  private spikeTimer: ReturnType<typeof setTimeout> | undefined;
+  private statusTimer: ReturnType<typeof setInterval> | undefined;
+  private renderQueued = false;
+
+  private readonly els = {
+    status: h('span', { class: 'status', role: 'status', 'data-testid': 'status' }),
+    viewers: h('span', { class: 'pill', title: 'people watching now', 'data-testid': 'viewers' }),
+    filterAll: h('button', { type: 'button', 'aria-pressed': 'true' }, 'All updates'),
+    filterKey: h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': 'filter-key' }, 'Key moments'),
+    spike: h('div', { class: 'notice spike', role: 'alert', hidden: true, 'data-testid': 'spike' }),
+    list: h('ol', { class: 'entries', 'aria-live': 'polite', 'data-testid': 'entries' }),
+    empty: h('p', { class: 'empty', hidden: true }, 'Nothing yet — updates appear here the moment the reporter posts them.'),
+    newBar: h('button', { class: 'newbar', type: 'button', hidden: true, 'data-testid': 'new-bar' }),
+  };
+
+  constructor(
+    private readonly config: PageConfig,
+    private readonly event: EventView,
+  ) {
+    this.viewers = event.viewers;
+    this.conn = new LiveConnection({
+      url: () => socketUrl(config, event.eventId),
+      since: () => this.timeline.highestSeq,
+      onFrame: (f) => this.onFrame(f),
+      onState: () => {
+        this.showStatus();
+        this.queueRender();
+      },
+    });
+  }
+
+  mount(root: HTMLElement): void {
+    const { els } = this;
+    els.filterAll.addEventListener('click', () => this.setFilter(false));
+    els.filterKey.addEventListener('click', () => this.setFilter(true));
+    els.newBar.addEventListener('click', () => window.scrollTo({ top: 0, behavior: 'smooth' }));
+    replace(
+      root,
+      h(
+        'main',
+        { class: 'page' },
+        h(
+          'header',
+          { class: 'topbar' },
+          h('div', { class: 'row' }, h('h1', { 'data-testid': 'title' }, this.event.title)),
+          h('div', { class: 'row' }, els.status, els.viewers, h('span', { class: 'spacer' }), h('div', { class: 'toggle', role: 'group', 'aria-label': 'Show' }, els.filterAll, els.filterKey)),
+        ),
+        els.spike,
+        els.empty,
+        els.list,
+        els.newBar,
+      ),
+    );
+    window.addEventListener('scroll', () => {
+      if (window.scrollY < SCROLLED_AWAY_PX && this.unseen > 0) {
+        this.unseen = 0;
+        this.showUnseen();
+      }
+    }, { passive: true });
+    window.addEventListener('online', () => this.conn.reconnectNow());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.conn.reconnectNow();
+    });
+    this.statusTimer = setInterval(() => this.showStatus(), 1000);
+    this.showStatus();
+    this.showViewers();
+    this.render();
+    this.conn.start();
+    // For tests and the curious: the page's connection (drop() simulates a lost network).
+    (window as unknown as { livecast: unknown }).livecast = { connection: this.conn, timeline: this.timeline };
+  }
+
+  private onFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'update':
+        this.onUpdate(frame.entry);
+        break;
+      case 'stats':
+        this.onStats(frame);
+        break;
+      case 'spike':
+        this.onSpike(frame);
+        break;
+      case 'ack':
+        if ('reposted' in frame) {
+          this.pendingRepost.delete(frame.seq);
+          this.reposted.add(frame.seq);
+          // Our own repost shows at once; the exact total follows in the next stats.
+          const held = this.timeline.get(frame.seq);
+          if (held && frame.counted) this.timeline.applyReposts({ [frame.seq]: held.reposts + 1 });
+          this.queueRender();
+        }
+        break;
+      case 'error':
+        if (frame.clientId?.startsWith('repost-')) {
+          this.pendingRepost.delete(Number(frame.clientId.slice(7)));
+          this.queueRender();
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onUpdate(entry: Entry): void {
+    const applied = this.timeline.apply(entry);
+    if (applied === 'stale') return;
+    if (applied === 'new' && !entry.deleted) {
+      this.fresh.add(entry.seq);
+      if (window.scrollY >= SCROLLED_AWAY_PX || document.visibilityState === 'hidden') {
+        this.unseen++;
+        this.showUnseen();
+      }
+    }
+    this.queueRender();
+  }
+
+  private onStats(frame: StatsFrame): void {
+    this.viewers = frame.viewers;
+    this.showViewers();
+    if (this.timeline.applyReposts(frame.reposts).length > 0) this.queueRender();
+  }
+
+  private onSpike(frame: SpikeFrame): void {
+    const entry = this.timeline.get(frame.topSeq);
+    const about = entry && !entry.deleted ? `“${entry.text.length > 60 ? `${entry.text.slice(0, 60)}…` : entry.text}”` : `update #${frame.topSeq}`;
+    replace(
+      this.els.spike,
+      h('strong', {}, 'Repost spike!'),
+      h('span', {}, ` ${count(frame.peakPerSecond)} reposts a second on ${about}`),
+      h('span', { class: 'spacer' }),
+      h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss', onclick: () => (this.els.spike.hidden = true) }, '✕'),
+    );
+    this.els.spike.hidden = false;
+    clearTimeout(this.spikeTimer);
+    this.spikeTimer = setTimeout(() => (this.els.spike.hidden = true), 30_000);
+  }
+
+  private repost(seq: number): void {
+    if (this.reposted.has(seq) || this.pendingRepost.has(seq)) return;
+    if (!this.conn.send({ action: 'repost', seq, clientId: `repost-${seq}` })) return;
+    this.pendingRepost.add(seq);
+    this.queueRender();
+  }
+
+  private setFilter(keyOnly: boolean): void {
+    this.keyOnly = keyOnly;
+    this.els.filterAll.setAttribute('aria-pressed', String(!keyOnly));
+    this.els.filterKey.setAttribute('aria-pressed', String(keyOnly));
+    this.render();
+  }
+
+  private showStatus(): void {
+    const { cls, text } = describeState(this.conn.state);
+    this.els.status.className = `status ${cls}`;
+    this.els.status.textContent = text;
+  }
+
+  private showViewers(): void {
+    this.els.viewers.textContent = `👁 ${count(this.viewers)} watching`;
+  }
+
+  private showUnseen(): void {
+    const n = this.unseen;
+    this.els.newBar.hidden = n === 0;
+    this.els.newBar.textContent = `↑ ${n} new update${n === 1 ? '' : 's'}`;
+    document.title = n > 0 ? `(${n}) ${this.event.title}` : this.event.title;
+  }
+
+  private queueRender(): void {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    requestAnimationFrame(() => {
+      this.renderQueued = false;
+      this.render();
+    });
+  }
+
+  private render(): void {
+    const entries = this.timeline.ordered(this.keyOnly ? (e) => e.kind === 'key' : undefined);
+    this.els.empty.hidden = entries.length > 0;
+    this.els.empty.textContent = this.keyOnly && this.timeline.size > 0 ? 'No key moments yet.' : 'Nothing yet — updates appear here the moment the reporter posts them.';
+    // Keep the reader's place: the page grows at the top while they read further down.
+    const anchor = window.scrollY >= SCROLLED_AWAY_PX ? this.firstVisible() : undefined;
+    const anchorTop = anchor?.el.getBoundingClientRect().top;
+    replace(this.els.list, ...entries.map((e) => this.card(e)));
+    this.fresh.clear();
+    if (anchor && anchorTop !== undefined) {
+      const el = this.els.list.querySelector(`[data-seq="${anchor.seq}"]`);
+      if (el) window.scrollBy(0, el.getBoundingClientRect().top - anchorTop);
+    }
+  }
+
+  private firstVisible(): { seq: number; el: Element } | undefined {
+    for (const el of this.els.list.children) {
+      if (el.getBoundingClientRect().bottom > 90) return { seq: Number((el as HTMLElement).dataset.seq), el };
+    }
+    return undefined;
+  }
+
+  private card(e: HeldEntry): HTMLElement {
+    const mine = this.reposted.has(e.seq);
+    const pending = this.pendingRepost.has(e.seq);
+    return h(
+      'li',
+      { class: `entry${e.kind === 'key' ? ' key' : ''}${e.pinned ? ' pinned' : ''}${this.fresh.has(e.seq) ? ' fresh' : ''}`, 'data-seq': e.seq, 'data-rev': e.rev, 'data-testid': 'entry' },
+      h(
+        'div',
+        { class: 'meta' },
+        e.pinned ? h('span', { class: 'badge pin' }, 'Pinned') : null,
+        e.kind === 'key' ? h('span', { class: 'badge key' }, 'Key moment') : null,
+        h('time', { datetime: e.createdAt }, clock(e.createdAt)),
+        e.corrected ? h('span', { class: 'badge corrected', title: `corrected ${clock(e.updatedAt)}` }, 'Corrected') : null,
+      ),
+      h('p', { class: 'text', 'data-testid': 'text' }, e.text),
+      h(
+        'div',
+        { class: 'actions' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'repost',
+            'aria-pressed': String(mine),
+            'aria-label': mine ? `Reposted (${e.reposts})` : `Repost (${e.reposts})`,
+            disabled: mine || pending || !this.conn.isOpen,
+            'data-testid': 'repost',
+            onclick: () => this.repost(e.seq),
+          },
+          mine ? '✓ Reposted' : '🔁 Repost',
+          h('span', { class: 'count', 'data-testid': 'repost-count' }, count(e.reposts)),
+        ),
+      ),
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const root = byId('app');
+  const eventId = eventIdFromPath(location.pathname);
+  if (!eventId) {
+    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error' }, 'No event in the address: open /live/{eventId}.')));
+    return;
+  }
+  try {
+    const config = await loadConfig();
+    const event = await getJson<EventView>(config, `/events/${encodeURIComponent(eventId)}`);
+    document.title = event.title;
+    new LivePage(config, event).mount(root);
+  } catch (err) {
+    const text = err instanceof ApiError && err.status === 404 ? `There is no event “${eventId}”. Check the link.` : `Could not load the event: ${err instanceof Error ? err.message : String(err)}`;
+    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error', 'data-testid': 'load-error' }, text)));
+  }
+}
+
+void main();

@@ -1,0 +1,275 @@
+// The organiser's replay, /replay/{eventId}: the whole timeline paged in from the API, played back
+// at 1×, 10× or 60× with a scrubber, the repost series with its spikes, and the export.
+import type { Entry, EventView, RepostsView, Revision } from '../lib/types';
+import { ApiError, getJson, loadConfig, type PageConfig } from '../lib/config';
+import { byId, h, replace } from '../lib/dom';
+import { clock, count, duration, eventIdFromPath } from '../lib/format';
+import { ReplayModel, revisionTime } from '../lib/replay-model';
+
+const SPEEDS = [1, 10, 60] as const;
+const SVG = 'http://www.w3.org/2000/svg';
+
+async function loadAll(config: PageConfig, eventId: string, onProgress: (text: string) => void) {
+  const id = encodeURIComponent(eventId);
+  const event = await getJson<EventView>(config, `/events/${id}`);
+  const entries: Entry[] = [];
+  for (let after: number | null = 0; after !== null; ) {
+    const page: { items: Entry[]; next: number | null } = await getJson(config, `/events/${id}/timeline?after=${after}&limit=500`);
+    entries.push(...page.items);
+    after = page.next;
+    onProgress(`Loading the timeline… ${count(entries.length)} entries`);
+  }
+  const revisions: Revision[] = [];
+  for (let after: number | null = 0; after !== null; ) {
+    const page: { items: Revision[]; next: number | null } = await getJson(config, `/events/${id}/revisions?after=${after}&limit=500`);
+    revisions.push(...page.items);
+    after = page.next;
+    onProgress(`Loading every revision… ${count(revisions.length)}`);
+  }
+  const reposts = await getJson<RepostsView>(config, `/events/${id}/reposts?bucket=1`);
+  return new ReplayModel({ event, entries, revisions, reposts });
+}
+
+class ReplayPage {
+  private t: number;
+  private speed: (typeof SPEEDS)[number] = 10;
+  private playing = false;
+  private lastFrame = 0;
+  private shown = new Set<number>();
+
+  private readonly els = {
+    play: h('button', { type: 'button', class: 'primary', 'data-testid': 'play' }, '▶ Play'),
+    speeds: SPEEDS.map((s) => h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': `speed-${s}` }, `${s}×`)),
+    scrub: h('input', { type: 'range', min: 0, step: 100, 'aria-label': 'Position in the event', 'data-testid': 'scrubber' }),
+    clock: h('span', { class: 'clock', 'data-testid': 'clock' }),
+    at: h('span', { class: 'muted small' }),
+    chart: document.createElementNS(SVG, 'svg') as SVGSVGElement,
+    spikes: h('ul', { class: 'spikes', 'data-testid': 'spikes' }),
+    list: h('ol', { class: 'entries', 'data-testid': 'entries' }),
+    empty: h('p', { class: 'empty' }, 'Nothing had been posted yet at this moment.'),
+  };
+
+  constructor(private readonly model: ReplayModel) {
+    this.t = model.start;
+  }
+
+  mount(root: HTMLElement): void {
+    const { els, model } = this;
+    const { event, reposts } = model.data;
+    els.scrub.max = String(model.span);
+    els.scrub.addEventListener('input', () => this.seek(model.start + Number(els.scrub.value)));
+    els.play.addEventListener('click', () => (this.playing ? this.pause() : this.play()));
+    els.speeds.forEach((b, i) => b.addEventListener('click', () => this.setSpeed(SPEEDS[i]!)));
+    els.chart.setAttribute('class', 'chart');
+    els.chart.setAttribute('role', 'img');
+    els.chart.setAttribute('aria-label', 'Reposts per second over the event, spikes shaded');
+    els.chart.dataset.testid = 'chart';
+    replace(
+      root,
+      h(
+        'main',
+        { class: 'page wide' },
+        h(
+          'header',
+          { class: 'topbar' },
+          h('div', { class: 'row' }, h('h1', {}, event.title)),
+          h(
+            'div',
+            { class: 'row small muted' },
+            h('span', { 'data-testid': 'summary' }, `${count(model.data.entries.length)} updates · ${count(model.data.revisions.length)} revisions · ${count(reposts.total)} reposts · ${count(reposts.spikes.length)} spike${reposts.spikes.length === 1 ? '' : 's'}`),
+            h('span', { class: 'spacer' }),
+            h('button', { type: 'button', 'data-testid': 'export-json', onclick: () => this.download('json') }, 'Export JSON'),
+            h('button', { type: 'button', 'data-testid': 'export-csv', onclick: () => this.download('csv') }, 'Export CSV'),
+          ),
+        ),
+        h(
+          'div',
+          { class: 'layout' },
+          h(
+            'section',
+            {},
+            h(
+              'div',
+              { class: 'player' },
+              h('div', { class: 'row' }, els.play, h('div', { class: 'toggle', role: 'group', 'aria-label': 'Speed' }, ...els.speeds), h('span', { class: 'spacer' }), els.clock),
+              els.scrub,
+              els.at,
+            ),
+            h('h2', {}, 'Reposts per second'),
+            els.chart,
+            els.spikes,
+          ),
+          h('section', {}, h('h2', {}, 'Timeline at this moment'), els.empty, els.list),
+        ),
+      ),
+    );
+    this.setSpeed(this.speed);
+    this.renderSpikes();
+    window.addEventListener('resize', () => this.renderChart());
+    this.seek(model.start);
+    (window as unknown as { livecast: unknown }).livecast = { replay: this };
+  }
+
+  get position(): number {
+    return this.t;
+  }
+
+  play(): void {
+    if (this.t >= this.model.end) this.seek(this.model.start);
+    this.playing = true;
+    this.els.play.textContent = '⏸ Pause';
+    this.lastFrame = performance.now();
+    const tick = (now: number) => {
+      if (!this.playing) return;
+      const dt = now - this.lastFrame;
+      this.lastFrame = now;
+      this.seek(Math.min(this.model.end, this.t + dt * this.speed));
+      if (this.t >= this.model.end) this.pause();
+      else requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+
+  pause(): void {
+    this.playing = false;
+    this.els.play.textContent = this.t >= this.model.end ? '↺ Replay' : '▶ Play';
+  }
+
+  setSpeed(speed: (typeof SPEEDS)[number]): void {
+    this.speed = speed;
+    this.els.speeds.forEach((b, i) => b.setAttribute('aria-pressed', String(SPEEDS[i] === speed)));
+  }
+
+  seek(t: number): void {
+    this.t = Math.max(this.model.start, Math.min(this.model.end, t));
+    this.els.scrub.value = String(Math.round(this.t - this.model.start));
+    this.els.clock.textContent = `${duration(this.t - this.model.start)} / ${duration(this.model.span)}`;
+    this.els.at.textContent = `at ${clock(this.t)} (${new Date(this.t).toLocaleDateString()})`;
+    this.renderEntries();
+    this.renderChart();
+  }
+
+  private renderEntries(): void {
+    const entries = this.model.at(this.t);
+    const now = new Set(entries.map((e) => e.seq));
+    this.els.empty.hidden = entries.length > 0;
+    replace(
+      this.els.list,
+      ...entries.map((e) =>
+        h(
+          'li',
+          { class: `entry${e.kind === 'key' ? ' key' : ''}${e.pinned ? ' pinned' : ''}${this.playing && !this.shown.has(e.seq) ? ' fresh' : ''}`, 'data-seq': e.seq, 'data-rev': e.rev, 'data-testid': 'entry' },
+          h(
+            'div',
+            { class: 'meta' },
+            h('span', {}, `#${e.seq}`),
+            e.pinned ? h('span', { class: 'badge pin' }, 'Pinned') : null,
+            e.kind === 'key' ? h('span', { class: 'badge key' }, 'Key moment') : null,
+            h('time', { datetime: e.createdAt }, clock(e.createdAt)),
+            e.rev > 1 && revisionTime(e) <= this.t ? h('span', { class: 'badge corrected' }, `rev ${e.rev}`) : null,
+            h('span', { title: 'reposts over the whole event' }, `🔁 ${count(e.reposts)}`),
+          ),
+          h('p', { class: 'text', 'data-testid': 'text' }, e.text),
+        ),
+      ),
+    );
+    this.shown = now;
+  }
+
+  private renderChart(): void {
+    const svg = this.els.chart;
+    const { model } = this;
+    const width = Math.max(200, svg.clientWidth || 600);
+    const height = 140;
+    const top = 14;
+    const bottom = 18;
+    svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    svg.replaceChildren();
+    const x = (t: number) => ((t - model.start) / model.span) * width;
+    // One bar per pixel column at most: seconds that fall in the same column add up.
+    const columns = new Map<number, number>();
+    for (const b of model.data.reposts.buckets) {
+      const col = Math.floor(x(b.t));
+      columns.set(col, (columns.get(col) ?? 0) + b.count);
+    }
+    const peak = Math.max(1, ...columns.values());
+    const barWidth = Math.max(1, Math.min(8, width / Math.max(1, model.span / 1000)));
+    const el = (name: string, attrs: Record<string, string | number>, text?: string) => {
+      const node = document.createElementNS(SVG, name);
+      for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+      if (text !== undefined) node.textContent = text;
+      svg.append(node);
+      return node;
+    };
+    model.data.reposts.spikes.forEach((s, i) => {
+      const x0 = x(s.startedAt);
+      const x1 = x(s.endedAt ?? model.end);
+      const rect = el('rect', { class: 'spike', x: x0, y: top - 4, width: Math.max(4, x1 - x0), height: height - top - bottom + 4, 'data-testid': `spike-${i}` });
+      const title = document.createElementNS(SVG, 'title');
+      title.textContent = `Spike at ${clock(s.startedAt)}: peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts — click to jump there`;
+      rect.append(title);
+      rect.addEventListener('click', () => this.seek(s.startedAt));
+    });
+    for (const [col, n] of columns) {
+      const barHeight = (n / peak) * (height - top - bottom);
+      el('rect', { class: 'bar', x: col, y: height - bottom - barHeight, width: barWidth, height: barHeight });
+    }
+    el('text', { class: 'axis', x: 4, y: 10 }, `${count(peak)}/s`);
+    el('text', { class: 'axis', x: 4, y: height - 4 }, clock(model.start));
+    el('text', { class: 'axis', x: width - 4, y: height - 4, 'text-anchor': 'end' }, clock(model.end));
+    const px = x(this.t);
+    el('line', { class: 'playhead', x1: px, x2: px, y1: 0, y2: height - bottom });
+  }
+
+  private renderSpikes(): void {
+    const { spikes } = this.model.data.reposts;
+    replace(
+      this.els.spikes,
+      ...(spikes.length === 0
+        ? [h('li', { class: 'muted small' }, 'No repost spikes were recorded.')]
+        : spikes.map((s) =>
+            h(
+              'li',
+              {},
+              h(
+                'button',
+                { type: 'button', 'data-testid': 'spike-jump', onclick: () => this.seek(s.startedAt) },
+                `⚡ ${clock(s.startedAt)} — peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts, on #${s.topSeq}`,
+              ),
+            ),
+          )),
+    );
+  }
+
+  private download(kind: 'json' | 'csv'): void {
+    const body = kind === 'json' ? this.model.toJson() : this.model.toCsv();
+    const blob = new Blob([body], { type: kind === 'json' ? 'application/json' : 'text/csv;charset=utf-8' });
+    const a = h('a', { href: URL.createObjectURL(blob), download: `livecast-${this.model.data.event.eventId}.${kind}` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }
+}
+
+async function main(): Promise<void> {
+  const root = byId('app');
+  const eventId = eventIdFromPath(location.pathname);
+  if (!eventId) {
+    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error' }, 'No event in the address: open /replay/{eventId}.')));
+    return;
+  }
+  const progress = h('p', { class: 'notice info', 'data-testid': 'loading' }, 'Loading…');
+  replace(root, h('main', { class: 'page narrow' }, progress));
+  try {
+    const config = await loadConfig();
+    const model = await loadAll(config, eventId, (text) => (progress.textContent = text));
+    document.title = `Replay — ${model.data.event.title}`;
+    new ReplayPage(model).mount(root);
+  } catch (err) {
+    const text = err instanceof ApiError && err.status === 404 ? `There is no event “${eventId}”. Check the link.` : `Could not load the event: ${err instanceof Error ? err.message : String(err)}`;
+    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error', 'data-testid': 'load-error' }, text)));
+  }
+}
+
+void main();
