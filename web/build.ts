@@ -21,7 +21,9 @@ export const DEFAULT_WEB_OUT = resolve(WEB, '..', 'dist', 'web');
 
 // Scripts and styles come only from the pages' own origin; a text that somehow became markup could
 // still not run a script or load one. connect-src is open to the APIs, which sit on other origins when deployed.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' https: wss: http: ws:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' https: wss: http: ws:; base-uri 'none'; form-action 'none'";
+// A fish for the tab (inline, so no request can 404).
+const ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><circle cx="32" cy="32" r="30" fill="#0b6e4f"/><path d="M14 32c8-10 22-12 32-4l8-6v20l-8-6c-10 8-24 6-32-4z" fill="#fff"/><circle cx="22" cy="30" r="2.5" fill="#0b6e4f"/></svg>')}`;
 
 const shell = (title: string, script: string) => `<!doctype html>
 <html lang="en">
@@ -31,6 +33,7 @@ const shell = (title: string, script: string) => `<!doctype html>
 <meta http-equiv="Content-Security-Policy" content="${CSP}">
 <meta name="color-scheme" content="light">
 <title>${title}</title>
+<link rel="icon" href="${ICON}">
 <link rel="stylesheet" href="/assets/app.css">
 <script type="module" src="/assets/${script}.js"></script>
 </head>
@@ -47,6 +50,7 @@ const landing = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>livecast</title>
+<link rel="icon" href="${ICON}">
 <link rel="stylesheet" href="/assets/app.css">
 </head>
 <body>

@@ -56,6 +56,12 @@ export class ReplayModel {
     return out.sort((a, b) => Number(b.pinned) - Number(a.pinned) || b.seq - a.seq);
   }
 
+  /** Where a spike is best seen: its start, or the moment its entry was posted if that came later in the same second. */
+  spikeMoment(spike: { startedAt: number; topSeq: number }): number {
+    const first = this.bySeq.get(spike.topSeq)?.[0];
+    return Math.max(spike.startedAt, first ? revisionTime(first.entry) : spike.startedAt);
+  }
+
   /** Every revision, each with the entry's current repost total, in change order. */
   exportRows(): { changeNo: number; entry: Entry; repostsTotal: number }[] {
     const rows: { changeNo: number; entry: Entry; repostsTotal: number }[] = [];

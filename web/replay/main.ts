@@ -208,7 +208,7 @@ class ReplayPage {
       const title = document.createElementNS(SVG, 'title');
       title.textContent = `Spike at ${clock(s.startedAt)}: peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts — click to jump there`;
       rect.append(title);
-      rect.addEventListener('click', () => this.seek(s.startedAt));
+      rect.addEventListener('click', () => this.seek(this.model.spikeMoment(s)));
     });
     for (const [col, n] of columns) {
       const barHeight = (n / peak) * (height - top - bottom);
@@ -233,7 +233,7 @@ class ReplayPage {
               {},
               h(
                 'button',
-                { type: 'button', 'data-testid': 'spike-jump', onclick: () => this.seek(s.startedAt) },
+                { type: 'button', 'data-testid': 'spike-jump', onclick: () => this.seek(this.model.spikeMoment(s)) },
                 `⚡ ${clock(s.startedAt)} — peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts, on #${s.topSeq}`,
               ),
             ),
