@@ -7,8 +7,9 @@ export function eventIdFromPath(pathname: string): string | undefined {
   return id ? decodeURIComponent(id) : undefined;
 }
 
+/** 19:04:05 — a live event is followed to the second, on a 24-hour clock. */
 export const clock = (iso: string | number): string =>
-  new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 
 export const count = (n: number): string => n.toLocaleString();
 

@@ -1,7 +1,7 @@
 // The live page, /live/{eventId}: the event's entries newest first (pinned on top), live.
 import type { Entry, EventView, ServerFrame, SpikeFrame, StatsFrame } from '../lib/types';
 import { ApiError, getJson, loadConfig, socketUrl, type PageConfig } from '../lib/config';
-import { byId, h, replace } from '../lib/dom';
+import { byId, h, icon, replace } from '../lib/dom';
 import { clock, count, eventIdFromPath } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
 import { describeState } from '../lib/status';
@@ -146,9 +146,7 @@ class LivePage {
     const about = entry && !entry.deleted ? `“${entry.text.length > 60 ? `${entry.text.slice(0, 60)}…` : entry.text}”` : `update #${frame.topSeq}`;
     replace(
       this.els.spike,
-      h('strong', {}, 'Repost spike!'),
-      h('span', {}, ` ${count(frame.peakPerSecond)} reposts a second on ${about}`),
-      h('span', { class: 'spacer' }),
+      h('span', { class: 'grow' }, h('strong', {}, 'Repost spike! '), `${count(frame.peakPerSecond)} reposts a second on ${about}`),
       h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss', onclick: () => (this.els.spike.hidden = true) }, '✕'),
     );
     this.els.spike.hidden = false;
@@ -177,7 +175,7 @@ class LivePage {
   }
 
   private showViewers(): void {
-    this.els.viewers.textContent = `👁 ${count(this.viewers)} watching`;
+    replace(this.els.viewers, icon('eye'), `${count(this.viewers)} watching`);
   }
 
   private showUnseen(): void {
@@ -247,7 +245,8 @@ class LivePage {
             'data-testid': 'repost',
             onclick: () => this.repost(e.seq),
           },
-          mine ? '✓ Reposted' : '🔁 Repost',
+          icon('repost'),
+          mine ? 'Reposted' : 'Repost',
           h('span', { class: 'count', 'data-testid': 'repost-count' }, count(e.reposts)),
         ),
       ),

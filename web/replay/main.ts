@@ -2,7 +2,7 @@
 // at 1×, 10× or 60× with a scrubber, the repost series with its spikes, and the export.
 import type { Entry, EventView, RepostsView, Revision } from '../lib/types';
 import { ApiError, getJson, loadConfig, type PageConfig } from '../lib/config';
-import { byId, h, replace } from '../lib/dom';
+import { byId, h, icon, replace } from '../lib/dom';
 import { clock, count, duration, eventIdFromPath } from '../lib/format';
 import { ReplayModel, revisionTime } from '../lib/replay-model';
 
@@ -167,7 +167,7 @@ class ReplayPage {
             e.kind === 'key' ? h('span', { class: 'badge key' }, 'Key moment') : null,
             h('time', { datetime: e.createdAt }, clock(e.createdAt)),
             e.rev > 1 && revisionTime(e) <= this.t ? h('span', { class: 'badge corrected' }, `rev ${e.rev}`) : null,
-            h('span', { title: 'reposts over the whole event' }, `🔁 ${count(e.reposts)}`),
+            h('span', { class: 'reposts', title: 'reposts over the whole event' }, icon('repost'), count(e.reposts)),
           ),
           h('p', { class: 'text', 'data-testid': 'text' }, e.text),
         ),
@@ -193,7 +193,8 @@ class ReplayPage {
       columns.set(col, (columns.get(col) ?? 0) + b.count);
     }
     const peak = Math.max(1, ...columns.values());
-    const barWidth = Math.max(1, Math.min(8, width / Math.max(1, model.span / 1000)));
+    // A second's bar fills most of its second (short events), at least one pixel (long ones).
+    const barWidth = Math.max(1, (width / Math.max(1, model.span / 1000)) * 0.8);
     const el = (name: string, attrs: Record<string, string | number>, text?: string) => {
       const node = document.createElementNS(SVG, name);
       for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));

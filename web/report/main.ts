@@ -2,7 +2,7 @@
 // through the outbox, which survives drops and reloads and re-sends with the same clientId.
 import type { AckFrame, ErrorFrame, EventView, ServerFrame } from '../lib/types';
 import { ApiError, getJson, loadConfig, socketUrl, type PageConfig } from '../lib/config';
-import { byId, h, replace } from '../lib/dom';
+import { byId, h, icon, replace } from '../lib/dom';
 import { charCount, clock, count, eventIdFromPath } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
 import { Outbox, type OutboxItem, type OutboxRequest } from '../lib/outbox';
@@ -263,7 +263,7 @@ class ReporterConsole {
         e.deleted ? h('span', { class: 'badge deleted' }, 'Deleted') : null,
         h('time', { datetime: e.createdAt }, clock(e.createdAt)),
         e.rev > 1 ? h('span', {}, `rev ${e.rev}`) : null,
-        h('span', {}, `🔁 ${count(e.reposts)}`),
+        h('span', { class: 'reposts', title: 'reposts' }, icon('repost'), count(e.reposts)),
       ),
       editing ? editor : h('p', { class: 'text', 'data-testid': 'text' }, e.deleted ? '(deleted)' : e.text),
       e.deleted || editing
