@@ -1,7 +1,10 @@
 // CDK entry point (cdk.json runs it with tsx).
 import { App } from 'aws-cdk-lib';
+import { buildWeb, DEFAULT_WEB_OUT } from '../web/build';
 import { buildLivecast } from './livecast-app';
 
 const app = new App();
-buildLivecast(app);
+// The pages are bundled here, as the functions are by their constructs: `cdk synth` alone is enough.
+buildWeb(DEFAULT_WEB_OUT);
+buildLivecast(app, { webDir: DEFAULT_WEB_OUT });
 app.synth();

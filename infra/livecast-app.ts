@@ -2,14 +2,21 @@
 import { CrossStackReferences, ReferenceStrength, type App } from 'aws-cdk-lib';
 import { StatefulStack } from './stateful-stack';
 import { StatelessStack } from './stateless-stack';
+import { WebStack } from './web-stack';
 
 export interface LivecastStacks {
   readonly data: StatefulStack;
   readonly api: StatelessStack;
+  readonly web: WebStack;
+}
+
+export interface LivecastOptions {
+  /** The pages, already built there (`buildWeb`). */
+  readonly webDir: string;
 }
 
 // No `env`: the stacks stay account- and region-agnostic and deploy wherever the CLI's credentials point.
-export function buildLivecast(app: App): LivecastStacks {
+export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
   // Export/import on purpose: CloudFormation then refuses to drop a table or the key while the API uses it.
   CrossStackReferences.of(app).consume(ReferenceStrength.STRONG);
   const data = new StatefulStack(app, 'Livecast-Data', {
@@ -20,5 +27,11 @@ export function buildLivecast(app: App): LivecastStacks {
     tables: data.tables,
     adminKey: data.adminKey,
   });
-  return { data, api };
+  const web = new WebStack(app, 'Livecast-Web', {
+    description: 'livecast pages: S3 behind CloudFront',
+    webDir: opts.webDir,
+    apiUrl: api.httpStage.url,
+    wsUrl: api.webSocketStage.url,
+  });
+  return { data, api, web };
 }

@@ -3,7 +3,12 @@ import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildLivecast } from '../../infra/livecast-app';
+import { PAGE_REWRITE, type WebStack } from '../../infra/web-stack';
+import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
 import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
 import { ENV } from '../../shared/config';
@@ -26,13 +31,18 @@ let data: StatefulStack;
 let api: StatelessStack;
 let dataT: Template;
 let apiT: Template;
+let web: WebStack;
+let webT: Template;
 let exportsByName: Record<string, Json>;
 
 beforeAll(() => {
   // One synthesis (it runs esbuild for every function) shared by every test below.
-  ({ data, api } = buildLivecast(new App()));
+  const webDir = join(mkdtempSync(join(tmpdir(), 'livecast-synth-')), 'web');
+  buildWeb(webDir);
+  ({ data, api, web } = buildLivecast(new App(), { webDir }));
   dataT = Template.fromStack(data);
   apiT = Template.fromStack(api);
+  webT = Template.fromStack(web);
   exportsByName = {};
   for (const output of Object.values(dataT.toJSON().Outputs ?? {}) as Json[]) {
     if (output.Export?.Name) exportsByName[output.Export.Name] = output.Value;
@@ -479,5 +489,61 @@ describe('outputs', () => {
   it('keep the data stack independent of the API stack', () => {
     expect(api.dependencies).toContain(data);
     expect(data.dependencies).not.toContain(api);
+  });
+});
+
+describe('pages (S3 behind CloudFront)', () => {
+  it('keeps the bucket private, encrypted and TLS-only, read by CloudFront through origin access control', () => {
+    webT.hasResourceProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+    });
+    const policy = JSON.stringify(webT.findResources('AWS::S3::BucketPolicy'));
+    expect(policy).toContain('aws:SecureTransport');
+    expect(policy).toContain('cloudfront.amazonaws.com');
+    webT.resourceCountIs('AWS::CloudFront::OriginAccessControl', 1);
+  });
+
+  it('serves HTTPS only, the page shells for /live|report|replay/{id}, and /config.json uncached', () => {
+    const dist = Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json;
+    const config = dist.Properties.DistributionConfig;
+    expect(config.DefaultRootObject).toBe('index.html');
+    expect(config.DefaultCacheBehavior.ViewerProtocolPolicy).toBe('redirect-to-https');
+    expect(config.DefaultCacheBehavior.FunctionAssociations).toHaveLength(1);
+    expect(config.DefaultCacheBehavior.FunctionAssociations[0].EventType).toBe('viewer-request');
+    const configBehavior = config.CacheBehaviors.find((b: Json) => b.PathPattern === '/config.json');
+    // The managed CachingDisabled policy.
+    expect(configBehavior.CachePolicyId).toBe('4135ea2d-6df8-44a3-9df3-4b5a84be39ad');
+    webT.hasResourceProperties('AWS::CloudFront::Function', { FunctionConfig: { Runtime: 'cloudfront-js-2.0' } });
+  });
+
+  it('rewrites page paths to their shells and leaves everything else alone', () => {
+    // The function's own code, run here as CloudFront would run it.
+    const handler = new Function(`${PAGE_REWRITE}; return handler;`)() as (e: { request: { uri: string } }) => { uri: string };
+    const uri = (u: string) => handler({ request: { uri: u } }).uri;
+    expect(uri('/live/abc123')).toBe('/live/index.html');
+    expect(uri('/report/abc123/')).toBe('/report/index.html');
+    expect(uri('/replay/Ev_1-x')).toBe('/replay/index.html');
+    expect(uri('/assets/live.js')).toBe('/assets/live.js');
+    expect(uri('/config.json')).toBe('/config.json');
+    expect(uri('/live/a/b')).toBe('/live/a/b');
+  });
+
+  it('deploys the built pages with a config.json naming the API stack\'s HTTP and WebSocket URLs, and invalidates the CDN', () => {
+    const deployment = Object.values(webT.findResources('Custom::CDKBucketDeployment'))[0] as Json;
+    expect(deployment.Properties.SourceObjectKeys).toHaveLength(2);
+    expect(deployment.Properties.DistributionPaths).toEqual(['/*']);
+    const markers = JSON.stringify(deployment.Properties.SourceMarkers);
+    expect(markers).toMatch(/Livecast-Api:ExportsOutput.*HttpApi/);
+    expect(markers).toMatch(/Livecast-Api:ExportsOutput.*WebSocketApi/);
+    expect(web.dependencies).toContain(api);
+    webT.hasOutput('PagesUrl', {});
+  });
+
+  it('lets the pages on the CDN call the HTTP API across origins', () => {
+    apiT.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'HTTP',
+      CorsConfiguration: { AllowOrigins: ['*'], AllowMethods: ['GET', 'POST'] },
+    });
   });
 });

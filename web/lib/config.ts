@@ -31,5 +31,10 @@ export class ApiError extends Error {
   }
 }
 
-export const socketUrl = (config: PageConfig, eventId: string, token?: string): string =>
-  `${config.wsUrl}/?eventId=${encodeURIComponent(eventId)}${token ? `&token=${encodeURIComponent(token)}` : ''}`;
+/** `wss://…/live?eventId=E[&token=T]` deployed (the stage is the path), `ws://127.0.0.1:3001/?eventId=E` locally. */
+export function socketUrl(config: PageConfig, eventId: string, token?: string): string {
+  const url = new URL(config.wsUrl);
+  url.searchParams.set('eventId', eventId);
+  if (token) url.searchParams.set('token', token);
+  return url.toString();
+}
