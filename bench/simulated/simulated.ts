@@ -11,7 +11,7 @@ import { type BenchEvent, benchStage, createEvent, lastSeq, reporterUrl } from '
 import { summarize, type Summary } from '../lib/stats';
 import type { Table } from '../lib/table';
 import type { TrackerResult } from '../lib/tracker';
-import { writeViewerRows } from './viewers';
+import { withoutConnectionsStream, writeViewerRows } from './viewers';
 
 export interface SimulatedOptions {
   /** Audience sizes, each with the LIVECAST_DELIVERY_BUDGET values livecast runs with at that size. */
@@ -128,10 +128,13 @@ async function oneRun(
       await setupStage.stop();
     }
     log(`  simulated: writing ${spec.viewers.toLocaleString('en-US')} connection rows to DynamoDB Local…`);
-    const rows = await writeViewerRows(dynamoEndpoint, tableNames(prefix), shared.event.eventId, spec.viewers);
+    const tables = tableNames(prefix);
+    const event = shared.event;
+    const rows = await withoutConnectionsStream(dynamoEndpoint, tables, () => writeViewerRows(dynamoEndpoint, tables, event.eventId, spec.viewers));
     shared.setup = { rowsMs: rows.ms, rowsPerSecond: rows.rowsPerSecond };
     log(`  simulated: ${spec.viewers.toLocaleString('en-US')} rows in ${(rows.ms / 1000).toFixed(1)} s (${Math.round(rows.rowsPerSecond).toLocaleString('en-US')} rows/s)`);
-    await writeViewerRows(dynamoEndpoint, tableNames(prefix), shared.warm.eventId, WARMUP_VIEWERS);
+    const warm = shared.warm;
+    await withoutConnectionsStream(dynamoEndpoint, tables, () => writeViewerRows(dynamoEndpoint, tables, warm.eventId, WARMUP_VIEWERS));
   }
   const { endpoint } = await aws.call<{ endpoint: string }>('start', { limits: opts.limits, viewers: spec.viewers });
   const stage: Stage = await benchStage(dynamoEndpoint, prefix, { ...spec.stageOptions, connectionsEndpoint: endpoint });

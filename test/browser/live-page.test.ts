@@ -133,7 +133,7 @@ describe('live page', () => {
     const bar = page.getByTestId('new-bar');
     await expect.poll(() => bar.textContent()).toBe('↑ 2 new updates');
     expect(await page.title()).toBe('(2) Dragon boat heats');
-    await screenshot(page, 'live-new-updates-bar');
+    await screenshot(page, 'live-new-updates-bar', { viewport: true });
     await bar.click();
     await expect.poll(() => bar.isHidden()).toBe(true);
     expect(await page.title()).toBe('Dragon boat heats');

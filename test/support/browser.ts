@@ -33,9 +33,10 @@ export async function newPage(browser: Browser, size: 'phone' | 'desktop' = 'pho
   return { page, errors };
 }
 
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** The whole page, or (`viewport`) what the reader sees where they have scrolled to. */
+export async function screenshot(page: Page, name: string, { viewport = false } = {}): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = resolve(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage: !viewport });
   return path;
 }

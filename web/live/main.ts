@@ -64,11 +64,12 @@ class LivePage {
           { class: 'topbar' },
           h('div', { class: 'row' }, h('h1', { 'data-testid': 'title' }, this.event.title)),
           h('div', { class: 'row' }, els.status, els.viewers, h('span', { class: 'spacer' }), h('div', { class: 'toggle', role: 'group', 'aria-label': 'Show' }, els.filterAll, els.filterKey)),
+          // Just under the header, wherever the reader is.
+          els.newBar,
         ),
         els.spike,
         els.empty,
         els.list,
-        els.newBar,
       ),
     );
     window.addEventListener('scroll', () => {
