@@ -88,7 +88,8 @@ export const wsRoutes: readonly WsRouteDef[] = [
     routeKey: 'sync',
     entry: 'functions/ws-sync.ts',
     returnResponse: true,
-    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read']], manageConnections: true },
+    // RepostCounts: the entries a sync sends carry their repost totals, as the timeline's do.
+    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read'], [changesTable, 'read'], [repostCountsTable, 'read']], manageConnections: true },
   },
   {
     id: 'WsRepost',

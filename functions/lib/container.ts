@@ -93,7 +93,7 @@ export function buildContainer(config: Config): Container {
     config,
     log,
     events: new EventService({ events: eventStore, entries, clock, reposts: repostStore }),
-    live: new LiveService({ events: eventStore, entries, gateway, clock, log }),
+    live: new LiveService({ events: eventStore, entries, reposts: repostStore, gateway, clock, log }),
     reposts: new RepostService({ entries, reposts: repostStore, now: Date.now, log }),
     repostStore,
     eventStore,

@@ -13,6 +13,7 @@ import type {
   EventStore,
   Logger,
   PostResult,
+  RepostStore,
   RequestRecord,
   WriteAction,
 } from './ports';
@@ -38,6 +39,8 @@ export interface Caller {
 export interface LiveServiceDeps {
   events: EventStore;
   entries: EntryStore;
+  /** Repost totals for the entries a sync sends (a page opened late shows the counts so far). */
+  reposts?: Pick<RepostStore, 'totals'>;
   gateway: ConnectionGateway;
   clock: Clock;
   log: Logger;
@@ -119,11 +122,12 @@ export class LiveService {
         if (!last || lines.length < SYNC_PAGE) break;
         after = last.changeNo;
       }
-      for (const seq of [...revised.keys()].sort((a, b) => a - b)) frames.push(updateFrame(eventId, revised.get(seq)!));
+      const held = await this.withReposts(eventId, [...revised.keys()].sort((a, b) => a - b).map((seq) => revised.get(seq)!));
+      for (const entry of held) frames.push(updateFrame(eventId, entry));
     }
     for (let after = since; ; ) {
       const page = await this.deps.entries.list(eventId, after, SYNC_PAGE);
-      for (const entry of page) frames.push(updateFrame(eventId, entry));
+      for (const entry of await this.withReposts(eventId, page)) frames.push(updateFrame(eventId, entry));
       const last = page.at(-1);
       if (!last || page.length < SYNC_PAGE) break;
       after = last.seq;
@@ -134,6 +138,15 @@ export class LiveService {
     for (const message of encodeFrames(frames)) {
       if ((await this.reply(caller.connectionId, message)) === 'gone') return;
     }
+  }
+
+  /** Entries (in seq order) with their repost totals as the tally has them. */
+  private async withReposts(eventId: string, entries: Entry[]): Promise<Entry[]> {
+    const first = entries[0];
+    const last = entries.at(-1);
+    if (!this.deps.reposts || !first || !last) return entries;
+    const totals = await this.deps.reposts.totals(eventId, first.seq, last.seq);
+    return entries.map((e) => ({ ...e, reposts: totals.get(e.seq) ?? e.reposts }));
   }
 
   private async change(

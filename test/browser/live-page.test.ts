@@ -164,6 +164,10 @@ describe('live page', () => {
     expect(await notice.textContent()).toMatch(/Repost spike!.*reposts a second on “The ribbon is cut — 剪彩！”/);
     await expect.poll(() => page.locator('[data-seq="1"] [data-testid=repost-count]').textContent(), { timeout: 15_000 }).toBe('401');
     await screenshot(page, 'live-spike');
+    // A page opened now shows the counts so far (its sync carries them).
+    const late = await openLive(storm);
+    await expect.poll(() => late.page.locator('[data-seq="1"] [data-testid=repost-count]').textContent()).toBe('401');
+    await late.page.context().close();
     expect(errors).toEqual([]);
     await rep.socket.close();
     await page.context().close();

@@ -96,6 +96,18 @@ describe('repost', () => {
     expect((await fetch(`${stage.httpUrl}/events/nope/reposts`)).status).toBe(404);
   });
 
+  it('gives a viewer who arrives later the counts so far with the entries its sync returns', async () => {
+    await stage.settled();
+    const late = await connect(viewerUrl(stage, event.eventId));
+    late.send({ action: 'sync', since: 0 });
+    await late.next((f) => f.type === 'synced');
+    expect(late.frames.flatMap((f) => (f.type === 'update' ? [[f.entry.seq, f.entry.reposts]] : []))).toEqual([
+      [1, VIEWERS],
+      [2, 0],
+    ]);
+    await late.close();
+  });
+
   it('records a storm as a spike, with the entry that drove it, and ends it once the storm has passed', async () => {
     const storm = await createEvent(stage, 'storm');
     const watcher = await connect(viewerUrl(stage, storm.eventId));
