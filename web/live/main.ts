@@ -42,7 +42,9 @@ class LivePage {
       url: () => socketUrl(config, event.eventId),
       since: () => this.timeline.highestSeq,
       onFrame: (f) => this.onFrame(f),
-      onState: () => {
+      onState: (state) => {
+        // A repost in flight when the socket went has no ack coming: the button is usable again.
+        if (state.kind !== 'open') this.pendingRepost.clear();
         this.showStatus();
         this.queueRender();
       },
@@ -80,7 +82,13 @@ class LivePage {
     }, { passive: true });
     window.addEventListener('online', () => this.conn.reconnectNow());
     document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible') this.conn.reconnectNow();
+      if (document.visibilityState !== 'visible') return;
+      this.conn.reconnectNow();
+      // Back on the tab and at the top: the new updates are in view.
+      if (window.scrollY < SCROLLED_AWAY_PX && this.unseen > 0) {
+        this.unseen = 0;
+        this.showUnseen();
+      }
     });
     this.statusTimer = setInterval(() => this.showStatus(), 1000);
     this.showStatus();
