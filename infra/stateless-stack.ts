@@ -14,6 +14,8 @@ import {
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { ArnPrincipal } from 'aws-cdk-lib/aws-iam';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -21,7 +23,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { ENV, TABLES, type TableNames, tableEnv } from '../shared/config';
-import { deliveryWorker, httpRoutes, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import { deliveryWorker, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import type { TableDef } from '../shared/tables';
 import { LivecastFunction } from './livecast-function';
 import type { LivecastTables, TableId } from './stateful-stack';
@@ -90,6 +92,14 @@ export class StatelessStack extends Stack {
           bisectBatchOnError: true,
         }),
       );
+    }
+
+    for (const def of scheduled) {
+      new Rule(this, `${def.id}Schedule`, {
+        description: `livecast: runs ${def.id} every ${def.everyMinutes} minute(s)`,
+        schedule: Schedule.rate(Duration.minutes(def.everyMinutes)),
+        targets: [new LambdaFunction(this.fn(def), { retryAttempts: 0 })],
+      });
     }
 
     const authorizerFn = this.fn(wsAuthorizer, Duration.seconds(10));

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ENV, TABLES, type TableKey, tableEnv } from '../shared/config';
-import { deliveryWake, deliveryWorker, httpRoutes, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import { deliveryWake, deliveryWorker, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
 import { createTables, type TableNames } from './create-tables';
 import { type DynamoLocal, startDynamoLocal } from './dynamodb-local';
@@ -49,6 +49,11 @@ export interface StageOptions {
   workerProcesses?: number;
   /** Benchmarks: consume the Changes stream with this instead of the deployed wake-up trigger. */
   wake?: Invoke;
+  /**
+   * How often the scheduled functions run (EventBridge runs them every `everyMinutes`; tests want
+   * seconds). @default each definition's own period
+   */
+  scheduleEveryMs?: number;
   /** Serve the pages built into this folder (`buildWeb`) on the HTTP port, with `/config.json`. */
   webDir?: string;
   log?: (line: string) => void;
@@ -185,6 +190,21 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       stoppers.push(() => source.stop());
     }
     const changes = streams[streamTriggers.findIndex((t) => t.id === deliveryWake.id)]!;
+
+    // EventBridge's schedules: one invocation at a time each (a slow run skips the next tick).
+    for (const def of scheduled) {
+      const invoke = await load(def);
+      let running = false;
+      const timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        invoke({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }, lambdaContext(def.id))
+          .catch((err: unknown) => log(`${def.id}: ${err instanceof Error ? err.message : String(err)}`))
+          .finally(() => (running = false));
+      }, opts.scheduleEveryMs ?? def.everyMinutes * 60_000);
+      timer.unref();
+      stoppers.push(async () => clearInterval(timer));
+    }
 
     const http = await startHttpGateway({
       port: opts.httpPort,

@@ -198,3 +198,24 @@ export const viewerStats = {
 
 /** Every stream trigger, for the stack and the local stage. */
 export const streamTriggers: readonly StreamTriggerDef[] = [deliveryWake, repostTally, viewerStats];
+
+export interface ScheduledDef extends FunctionDef {
+  /** How often it runs (an EventBridge rate; a minute is the shortest). */
+  readonly everyMinutes: number;
+}
+
+/**
+ * Ends spikes after their wave: the detector judges seconds when reposts arrive or the reposts are
+ * read, so after the last repost of a wave nothing would end its spike in the table. Once a minute
+ * this judges every event with an open spike (the tally marks them when a spike starts).
+ */
+export const spikeSweep = {
+  id: 'SpikeSweep',
+  entry: 'functions/spike-sweep.ts',
+  everyMinutes: 1,
+  // As HttpReposts: judging may still announce a spike that starts in the second judged.
+  needs: { tables: [[repostCountsTable, 'readWrite'], [eventsTable, 'readWrite'], [changesTable, 'readWrite']] },
+} as const satisfies ScheduledDef;
+
+/** Every scheduled function, for the stack and the local stage. */
+export const scheduled: readonly ScheduledDef[] = [spikeSweep];

@@ -4,6 +4,7 @@
 // same transaction as the counts, so a retried batch, whole or split, skips what was counted.
 import {
   BatchGetCommand,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -22,6 +23,8 @@ type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 /** TransactWriteItems' limit. */
 const MAX_ACTIONS = 100;
+/** The watch list's partition: events with a spike open (see watchOpenSpike). */
+const OPEN_SPIKES = '#open-spikes';
 /** Cancelled transactions in a row (watermarks moved, counter conflicts) before the batch is given back to be retried. */
 const MAX_ROUNDS = 8;
 
@@ -217,6 +220,22 @@ export class DynamoRepostStore implements RepostStore {
     }
   }
 
+  // The watch list lives in a partition of its own, under a key no event id can take ('#' is not
+  // allowed in one): written when a spike starts and removed by the sweep, a few writes per spike.
+  async watchOpenSpike(eventId: string): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tables.repostCounts, Item: { eventId: OPEN_SPIKES, k: eventId } }));
+  }
+
+  async unwatchOpenSpike(eventId: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.tables.repostCounts, Key: { eventId: OPEN_SPIKES, k: eventId } }));
+  }
+
+  async eventsWithOpenSpikes(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const item of this.query(OPEN_SPIKES)) out.push(String(item.k));
+    return out;
+  }
+
   async spikes(eventId: string): Promise<Spike[]> {
     const out: Spike[] = [];
     for await (const item of this.query(eventId, 'begins_with(k, :p)', { ':p': 'spike#' })) {
@@ -232,13 +251,14 @@ export class DynamoRepostStore implements RepostStore {
     return out;
   }
 
-  private async *query(eventId: string, condition: string, values: Record<string, unknown>): AsyncIterable<Record<string, unknown>> {
+  /** Every item of the event's partition whose sort key meets `condition` (all of them without one). */
+  private async *query(eventId: string, condition?: string, values: Record<string, unknown> = {}): AsyncIterable<Record<string, unknown>> {
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.tables.repostCounts,
-          KeyConditionExpression: `eventId = :e AND ${condition}`,
+          KeyConditionExpression: condition ? `eventId = :e AND ${condition}` : 'eventId = :e',
           ExpressionAttributeValues: { ':e': eventId, ...values },
           ExclusiveStartKey: startKey,
         }),

@@ -184,4 +184,10 @@ export interface RepostStore {
   ): Promise<boolean>;
   /** Every spike recorded for the event, oldest first. */
   spikes(eventId: string): Promise<Spike[]>;
+  /** Marks the event as having a spike open, for the sweep that ends spikes after their wave. */
+  watchOpenSpike(eventId: string): Promise<void>;
+  /** The sweep found no spike open any more. */
+  unwatchOpenSpike(eventId: string): Promise<void>;
+  /** Events marked by `watchOpenSpike` and not yet unwatched. */
+  eventsWithOpenSpikes(): Promise<string[]>;
 }

@@ -70,7 +70,7 @@ describe('replay page', () => {
       '2:The ribbon is cut — 剪彩！',
       '1:The ceremony begins, 仪式开始 (corrected, "quoted", with a comma)',
     ]);
-    expect(await page.getByTestId('play').textContent()).toBe('↺ Replay');
+    await expect.poll(() => page.getByTestId('play').textContent()).toBe('↺ Replay');
 
     // Back to the start with the scrubber.
     await page.getByTestId('scrubber').fill('0');

@@ -12,7 +12,7 @@ import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
 import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
 import { ENV } from '../../shared/config';
-import { deliveryWake, deliveryWorker, httpRoutes, repostTally, streamTriggers, viewerStats, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
+import { deliveryWake, deliveryWorker, httpRoutes, repostTally, scheduled, spikeSweep, streamTriggers, viewerStats, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
 import { changesTable, connectionsTable, entriesTable, eventsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
@@ -25,7 +25,7 @@ interface Statement {
 
 const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
 const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'];
-const allDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers];
+const allDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers, ...scheduled];
 
 let data: StatefulStack;
 let api: StatelessStack;
@@ -489,6 +489,24 @@ describe('outputs', () => {
   it('keep the data stack independent of the API stack', () => {
     expect(api.dependencies).toContain(data);
     expect(data.dependencies).not.toContain(api);
+  });
+});
+
+describe('scheduled functions', () => {
+  it('runs the spike sweep once a minute through an EventBridge rule', () => {
+    const rules = Object.values(apiT.findResources('AWS::Events::Rule')) as Json[];
+    expect(rules).toHaveLength(scheduled.length);
+    const rule = rules[0]!;
+    expect(rule.Properties.ScheduleExpression).toBe(`rate(${spikeSweep.everyMinutes} minute)`);
+    expect(rule.Properties.State).toBe('ENABLED');
+    const target = rule.Properties.Targets[0];
+    expect(target.Arn).toEqual({ 'Fn::GetAtt': [logicalId(api, api.functions[spikeSweep.id]!), 'Arn'] });
+    expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 0 });
+    apiT.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [logicalId(api, api.functions[spikeSweep.id]!), 'Arn'] },
+    });
   });
 });
 

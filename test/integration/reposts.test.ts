@@ -19,7 +19,8 @@ let viewers: TestClient[];
 const isRepostAck = (seq: number) => (f: ServerFrame) => f.type === 'ack' && 'reposted' in f && f.seq === seq;
 
 beforeAll(async () => {
-  stage = await testStage();
+  // The spike sweep every second instead of every minute.
+  stage = await testStage({ scheduleEveryMs: 1000 });
   store = repostStore(stage);
   event = await createEvent(stage);
   reporter = await connect(reporterUrl(stage, event));
@@ -107,6 +108,24 @@ describe('repost', () => {
     ]);
     await late.close();
   });
+
+  it('ends a spike in the table after its wave, though nobody reposts or reads the reposts again', async () => {
+    const quiet = await createEvent(stage, 'quiet after the storm');
+    const rep = await connect(reporterUrl(stage, quiet));
+    rep.send({ action: 'publish', clientId: 'q1', text: 'Fireworks!' });
+    await rep.next((f) => f.type === 'ack');
+    await rep.close();
+    await repostStorm(store, quiet.eventId, 1, 300, 'quiet');
+    // Only the tally and the sweep run now: no GET /reposts, which would judge the seconds itself.
+    const deadline = Date.now() + 30_000;
+    let spikes = await store.spikes(quiet.eventId);
+    while (Date.now() < deadline && !(spikes.length === 1 && spikes[0]!.endedAt !== null)) {
+      await new Promise((r) => setTimeout(r, 250));
+      spikes = await store.spikes(quiet.eventId);
+    }
+    expect(spikes).toEqual([expect.objectContaining({ total: 300, topSeq: 1, endedAt: expect.any(Number) })]);
+    expect(await store.eventsWithOpenSpikes()).not.toContain(quiet.eventId);
+  }, 45_000);
 
   it('records a storm as a spike, with the entry that drove it, and ends it once the storm has passed', async () => {
     const storm = await createEvent(stage, 'storm');

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventRecord, RepostStore } from '../../shared/domain/ports';
 import type { LiveFrame } from '../../shared/domain/protocol';
-import { judgeSeconds } from '../../shared/domain/reposts/repost-service';
+import { judgeSeconds, sweepOpenSpikes } from '../../shared/domain/reposts/repost-service';
 import { defaultSpikeRules, detectSpikes, type DetectorState, initialDetectorState, type RepostSecond, type Spike, type SpikeEvent } from '../../shared/domain/reposts/spike-detector';
 
 const T0 = 1_780_000_000_000;
@@ -99,7 +99,11 @@ describe('judging the seconds of a stored series', () => {
   function store(secondsByT: Map<number, Record<string, number>>) {
     let saved: { state: DetectorState; version: number } = { state: initialDetectorState(), version: 0 };
     const spikes = new Map<number, Spike>();
-    const reposts: Pick<RepostStore, 'seconds' | 'detector' | 'saveDetector' | 'spikes'> = {
+    const watched = new Set<string>();
+    const reposts: Pick<RepostStore, 'seconds' | 'detector' | 'saveDetector' | 'spikes' | 'watchOpenSpike' | 'unwatchOpenSpike' | 'eventsWithOpenSpikes'> = {
+      watchOpenSpike: async (e) => void watched.add(e),
+      unwatchOpenSpike: async (e) => void watched.delete(e),
+      eventsWithOpenSpikes: async () => [...watched],
       seconds: async (_e, after = -1) => [...secondsByT].filter(([t]) => t > after).sort(([a], [b]) => a - b).map(([t, bySeq]) => ({ t, bySeq })),
       detector: async () => structuredClone(saved),
       saveDetector: async (_e, version, state, list) => {
@@ -117,7 +121,7 @@ describe('judging the seconds of a stored series', () => {
         return { appended: true as const, changeNo: announced.length };
       },
     };
-    return { reposts: reposts as RepostStore, entries, spikes, announced, saved: () => saved };
+    return { reposts: reposts as RepostStore, entries, spikes, announced, saved: () => saved, watched };
   }
 
   it('records a spike while its first second is still going on, then rewrites it with the whole second and its end', async () => {
@@ -149,5 +153,36 @@ describe('judging the seconds of a stored series', () => {
     expect((await judgeSeconds('e', deps, T0 - 1000)).open).toBe(false);
     expect(s.spikes.size).toBe(0);
     expect(s.announced).toEqual([]);
+  });
+
+  it('the sweep ends a spike whose wave passed with nothing after it, then stops watching the event', async () => {
+    const series = new Map<number, Record<string, number>>();
+    for (let i = 0; i < 30; i++) series.set(T0 + i * 1000, { '1': 5 });
+    series.set(T0 + 30_000, { '2': 600 });
+    series.set(T0 + 31_000, { '2': 400 });
+    const s = store(series);
+    let now = T0 + 31_500;
+    const deps = { reposts: s.reposts, entries: s.entries, now: () => now, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    // The tally judged as the storm came in: the spike started, the event is on the watch list.
+    await judgeSeconds('e', deps, T0 + 29_000);
+    expect(s.watched).toEqual(new Set(['e']));
+    expect([...s.spikes.values()][0]?.endedAt).toBeNull();
+    // No repost and no read after the wave. A minute later the sweep judges the silent seconds.
+    now = T0 + 90_000;
+    expect(await sweepOpenSpikes(deps)).toEqual({ judged: 1, ended: 1 });
+    expect([...s.spikes.values()]).toEqual([expect.objectContaining({ startedAt: T0 + 30_000, endedAt: T0 + 32_000, total: 1000, topSeq: 2 })]);
+    expect(s.watched.size).toBe(0);
+    expect(await sweepOpenSpikes(deps)).toEqual({ judged: 0, ended: 0 });
+  });
+
+  it('the sweep keeps watching while the wave is still going', async () => {
+    const series = new Map<number, Record<string, number>>();
+    for (let i = 0; i < 30; i++) series.set(T0 + i * 1000, { '1': 5 });
+    for (let i = 30; i < 40; i++) series.set(T0 + i * 1000, { '2': 500 });
+    const s = store(series);
+    const deps = { reposts: s.reposts, entries: s.entries, now: () => T0 + 40_500, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    await judgeSeconds('e', deps, T0 + 29_000);
+    expect(await sweepOpenSpikes(deps)).toEqual({ judged: 1, ended: 0 });
+    expect(s.watched).toEqual(new Set(['e']));
   });
 });

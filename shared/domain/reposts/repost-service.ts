@@ -177,8 +177,26 @@ export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: n
   const saved = { ...result.state, announced: announce ? announce.startedAt : (state.announced ?? null) };
   if (!(await deps.reposts.saveDetector(eventId, version, saved, exact))) return { spikes: [], open };
   for (const e of events) deps.log.info(`repost spike ${e.type}`, { eventId, ...e.spike });
+  // The sweep ends it if no repost or read comes after its wave (functions/spike-sweep.ts).
+  if (events.some((e) => e.type === 'started')) await deps.reposts.watchOpenSpike(eventId);
   if (announce) await announceSpike(eventId, announce, deps);
   return { spikes: exact, open };
+}
+
+/**
+ * The sweep: judges every event with a spike open, as a read of the reposts would, and takes the
+ * events whose spikes have all ended off the list. Returns how many were judged and ended.
+ */
+export async function sweepOpenSpikes(deps: TallyDeps): Promise<{ judged: number; ended: number }> {
+  let ended = 0;
+  const events = await deps.reposts.eventsWithOpenSpikes();
+  for (const eventId of events) {
+    const { open } = await judgeSeconds(eventId, deps);
+    if (open) continue;
+    await deps.reposts.unwatchOpenSpike(eventId);
+    ended++;
+  }
+  return { judged: events.length, ended };
 }
 
 /** Puts a `spike` frame in the change log, so every viewer hears of it through delivery. */
