@@ -1,9 +1,10 @@
 // The live page, /live/{eventId}: the event's entries newest first (pinned on top), live.
 import type { Entry, EventView, ServerFrame, SpikeFrame, StatsFrame } from '../lib/types';
-import { ApiError, getJson, loadConfig, socketUrl, type PageConfig } from '../lib/config';
-import { byId, h, icon, replace } from '../lib/dom';
-import { clock, count, eventIdFromPath } from '../lib/format';
+import { getJson, socketUrl, type PageConfig } from '../lib/config';
+import { h, icon, replace } from '../lib/dom';
+import { clock, count } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
+import { bootPage } from '../lib/page';
 import { describeState } from '../lib/status';
 import { type HeldEntry, Timeline } from '../lib/timeline';
 
@@ -263,22 +264,8 @@ class LivePage {
   }
 }
 
-async function main(): Promise<void> {
-  const root = byId('app');
-  const eventId = eventIdFromPath(location.pathname);
-  if (!eventId) {
-    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error' }, 'No event in the address: open /live/{eventId}.')));
-    return;
-  }
-  try {
-    const config = await loadConfig();
-    const event = await getJson<EventView>(config, `/events/${encodeURIComponent(eventId)}`);
-    document.title = event.title;
-    new LivePage(config, event).mount(root);
-  } catch (err) {
-    const text = err instanceof ApiError && err.status === 404 ? `There is no event “${eventId}”. Check the link.` : `Could not load the event: ${err instanceof Error ? err.message : String(err)}`;
-    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error', 'data-testid': 'load-error' }, text)));
-  }
-}
-
-void main();
+bootPage('live', async ({ root, eventId, config }) => {
+  const event = await getJson<EventView>(config, `/events/${encodeURIComponent(eventId)}`);
+  document.title = event.title;
+  new LivePage(config, event).mount(root);
+});

@@ -1,9 +1,10 @@
 // The organiser's replay, /replay/{eventId}: the whole timeline paged in from the API, played back
 // at 1×, 10× or 60× with a scrubber, the repost series with its spikes, and the export.
 import type { Entry, EventView, RepostsView, Revision } from '../lib/types';
-import { ApiError, getJson, loadConfig, type PageConfig } from '../lib/config';
-import { byId, h, icon, replace } from '../lib/dom';
-import { clock, count, duration, eventIdFromPath } from '../lib/format';
+import { getJson, type PageConfig } from '../lib/config';
+import { h, icon, replace } from '../lib/dom';
+import { clock, count, duration } from '../lib/format';
+import { bootPage } from '../lib/page';
 import { ReplayModel, revisionTime } from '../lib/replay-model';
 
 const SPEEDS = [1, 10, 60] as const;
@@ -253,24 +254,10 @@ class ReplayPage {
   }
 }
 
-async function main(): Promise<void> {
-  const root = byId('app');
-  const eventId = eventIdFromPath(location.pathname);
-  if (!eventId) {
-    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error' }, 'No event in the address: open /replay/{eventId}.')));
-    return;
-  }
+bootPage('replay', async ({ root, eventId, config }) => {
   const progress = h('p', { class: 'notice info', 'data-testid': 'loading' }, 'Loading…');
   replace(root, h('main', { class: 'page narrow' }, progress));
-  try {
-    const config = await loadConfig();
-    const model = await loadAll(config, eventId, (text) => (progress.textContent = text));
-    document.title = `Replay — ${model.data.event.title}`;
-    new ReplayPage(model).mount(root);
-  } catch (err) {
-    const text = err instanceof ApiError && err.status === 404 ? `There is no event “${eventId}”. Check the link.` : `Could not load the event: ${err instanceof Error ? err.message : String(err)}`;
-    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error', 'data-testid': 'load-error' }, text)));
-  }
-}
-
-void main();
+  const model = await loadAll(config, eventId, (text) => (progress.textContent = text));
+  document.title = `Replay — ${model.data.event.title}`;
+  new ReplayPage(model).mount(root);
+});

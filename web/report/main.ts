@@ -1,11 +1,12 @@
 // The reporter's console, /report/{eventId}#token=…: type, Enter publishes; every request goes
 // through the outbox, which survives drops and reloads and re-sends with the same clientId.
 import type { AckFrame, ErrorFrame, EventView, ServerFrame } from '../lib/types';
-import { ApiError, getJson, loadConfig, socketUrl, type PageConfig } from '../lib/config';
-import { byId, h, icon, replace } from '../lib/dom';
+import { getJson, socketUrl, type PageConfig } from '../lib/config';
+import { h, icon, replace } from '../lib/dom';
 import { charCount, clock, count, eventIdFromPath } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
 import { Outbox, type OutboxItem, type OutboxRequest } from '../lib/outbox';
+import { bootPage } from '../lib/page';
 import { describeState } from '../lib/status';
 import { type HeldEntry, Timeline } from '../lib/timeline';
 
@@ -324,38 +325,26 @@ function tokenForm(root: HTMLElement, eventId: string, onToken: (token: string) 
   input.focus();
 }
 
-async function main(): Promise<void> {
-  const root = byId('app');
-  const eventId = eventIdFromPath(location.pathname);
-  if (!eventId) {
-    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error' }, 'No event in the address: open /report/{eventId}.')));
-    return;
-  }
-  // The token moves from the address to this tab's storage, out of sight of anyone looking at the screen.
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash) {
-    sessionStorage.setItem(tokenKey(eventId), fromHash);
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-  try {
-    const config = await loadConfig();
-    const event = await getJson<EventView>(config, `/events/${encodeURIComponent(eventId)}`);
-    document.title = `Report — ${event.title}`;
-    const start = (token: string) => {
-      sessionStorage.setItem(tokenKey(eventId), token);
-      const console_ = new ReporterConsole(config, event, token, () => {
-        sessionStorage.removeItem(tokenKey(eventId));
-        location.reload();
-      });
-      console_.mount(root);
-    };
-    const token = sessionStorage.getItem(tokenKey(eventId));
-    if (token) start(token);
-    else tokenForm(root, eventId, start);
-  } catch (err) {
-    const text = err instanceof ApiError && err.status === 404 ? `There is no event “${eventId}”. Check the link.` : `Could not load the event: ${err instanceof Error ? err.message : String(err)}`;
-    replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error', 'data-testid': 'load-error' }, text)));
-  }
+// The token moves from the address to this tab's storage at once, out of sight of anyone looking
+// at the screen (and out of the history), before anything else can fail.
+const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+const pathEventId = eventIdFromPath(location.pathname);
+if (fromHash) {
+  if (pathEventId) sessionStorage.setItem(tokenKey(pathEventId), fromHash);
+  history.replaceState(null, '', location.pathname + location.search);
 }
 
-void main();
+bootPage('report', async ({ root, eventId, config }) => {
+  const event = await getJson<EventView>(config, `/events/${encodeURIComponent(eventId)}`);
+  document.title = `Report — ${event.title}`;
+  const start = (token: string) => {
+    sessionStorage.setItem(tokenKey(eventId), token);
+    new ReporterConsole(config, event, token, () => {
+      sessionStorage.removeItem(tokenKey(eventId));
+      location.reload();
+    }).mount(root);
+  };
+  const token = sessionStorage.getItem(tokenKey(eventId));
+  if (token) start(token);
+  else tokenForm(root, eventId, start);
+});
