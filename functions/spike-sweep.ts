@@ -5,7 +5,7 @@ import { container } from './lib/container';
 
 async function main(): Promise<{ judged: number; ended: number }> {
   const c = container();
-  return sweepOpenSpikes({ reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log });
+  return sweepOpenSpikes({ reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log }, c.config.spikeSweepQuietMs);
 }
 
 export const handler = middy(main);

@@ -15,7 +15,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudfront';
 import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
-import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
+import { BucketDeployment, CacheControl, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
 
 export interface WebStackProps extends StackProps {
@@ -85,10 +85,25 @@ export class WebStack extends Stack {
       },
     });
 
-    new BucketDeployment(this, 'Deploy', {
-      sources: [Source.asset(props.webDir), Source.jsonData('config.json', { apiUrl: props.apiUrl, wsUrl: props.wsUrl })],
+    // Two uploads to one bucket, so each kind of file gets its caching; neither prunes the other's
+    // files (old hashed assets stay behind: a page still open from before a deploy keeps working).
+    new BucketDeployment(this, 'DeployAssets', {
+      sources: [Source.asset(props.webDir)],
+      exclude: ['*'],
+      include: ['assets/*'],
       destinationBucket: this.bucket,
-      // The shells are cached at the edge; a deploy replaces every page at once.
+      prune: false,
+      // Content-hashed names (web/build.ts): a name never gets other content.
+      cacheControl: [CacheControl.fromString('public, max-age=31536000, immutable')],
+      memoryLimit: 256,
+    });
+    new BucketDeployment(this, 'DeployPages', {
+      sources: [Source.asset(props.webDir), Source.jsonData('config.json', { apiUrl: props.apiUrl, wsUrl: props.wsUrl })],
+      exclude: ['assets/*'],
+      destinationBucket: this.bucket,
+      prune: false,
+      // The shells and config.json: revalidated by browsers; the CDN's copies replaced at once.
+      cacheControl: [CacheControl.noCache()],
       distribution: this.distribution,
       distributionPaths: ['/*'],
       memoryLimit: 256,

@@ -47,7 +47,8 @@ export function webPages(opts: WebPagesOptions): (req: http.IncomingMessage, res
       return false;
     }
     const ext = file.slice(file.lastIndexOf('.'));
-    send(req, res, 200, TYPES[ext] ?? 'application/octet-stream', body, ext === '.html' ? 'no-cache' : 'max-age=60');
+    // The shells are revalidated every time; the assets' names carry their content hash.
+    send(req, res, 200, TYPES[ext] ?? 'application/octet-stream', body, ext === '.html' ? 'no-cache' : 'public, max-age=31536000, immutable');
     return true;
   };
 }

@@ -33,6 +33,7 @@ export const ENV = {
   workerIdleMs: 'LIVECAST_WORKER_IDLE_MS',
   workerInFlight: 'LIVECAST_WORKER_IN_FLIGHT',
   logLevel: 'LIVECAST_LOG_LEVEL',
+  spikeSweepQuietMs: 'LIVECAST_SPIKE_SWEEP_QUIET_MS',
 } as const;
 
 const schema = z.object({
@@ -58,6 +59,8 @@ const schema = z.object({
   workerIdleMs: z.coerce.number().int().min(0).default(10_000),
   workerInFlight: z.coerce.number().int().min(1).max(1_000).default(64),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** The spike sweep leaves an event alone while its series has seconds this recent (the tally judges those). */
+  spikeSweepQuietMs: z.coerce.number().int().min(0).default(60_000),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -83,6 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerIdleMs: env[ENV.workerIdleMs] || undefined,
     workerInFlight: env[ENV.workerInFlight] || undefined,
     logLevel: env[ENV.logLevel] || undefined,
+    spikeSweepQuietMs: env[ENV.spikeSweepQuietMs] || undefined,
   });
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');

@@ -3,7 +3,7 @@
 // stack uploads it to S3 behind CloudFront. `/config.json` (where the APIs are) is not built: the
 // local stage answers it, and the stack writes it next to the files at deploy time.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 
@@ -25,7 +25,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 // A fish for the tab (inline, so no request can 404).
 const ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><circle cx="32" cy="32" r="30" fill="#0b6e4f"/><path d="M14 32c8-10 22-12 32-4l8-6v20l-8-6c-10 8-24 6-32-4z" fill="#fff"/><circle cx="22" cy="30" r="2.5" fill="#0b6e4f"/></svg>')}`;
 
-const shell = (title: string, script: string) => `<!doctype html>
+const shell = (title: string, script: string, css: string) => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -34,8 +34,8 @@ const shell = (title: string, script: string) => `<!doctype html>
 <meta name="color-scheme" content="light">
 <title>${title}</title>
 <link rel="icon" href="${ICON}">
-<link rel="stylesheet" href="/assets/app.css">
-<script type="module" src="/assets/${script}.js"></script>
+<link rel="stylesheet" href="/assets/${css}">
+<script type="module" src="/assets/${script}"></script>
 </head>
 <body>
 <noscript>This page needs JavaScript.</noscript>
@@ -44,14 +44,14 @@ const shell = (title: string, script: string) => `<!doctype html>
 </html>
 `;
 
-const landing = `<!doctype html>
+const landing = (css: string) => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>livecast</title>
 <link rel="icon" href="${ICON}">
-<link rel="stylesheet" href="/assets/app.css">
+<link rel="stylesheet" href="/assets/${css}">
 </head>
 <body>
 <div id="app"><main class="page narrow">
@@ -77,6 +77,9 @@ export function buildWeb(outDir: string = DEFAULT_WEB_OUT, opts: { minify?: bool
       app: join(WEB, 'styles.css'),
     },
     outdir: join(outDir, 'assets'),
+    // Content-hashed names: a page shell never loads a script from another build, whatever a
+    // browser or the CDN still holds; the shells themselves are always revalidated.
+    entryNames: '[name]-[hash]',
     bundle: true,
     format: 'esm',
     target: ['es2020', 'chrome100', 'safari15', 'firefox100'],
@@ -87,13 +90,21 @@ export function buildWeb(outDir: string = DEFAULT_WEB_OUT, opts: { minify?: bool
     metafile: true,
     logLevel: 'warning',
   });
-  const files = Object.keys(result.metafile.outputs).map((f) => resolve(f).slice(resolve(outDir).length + 1));
+  const outputs = Object.entries(result.metafile.outputs);
+  const files = outputs.map(([f]) => resolve(f).slice(resolve(outDir).length + 1));
+  /** The built file (its name under assets/) of an entry point. */
+  const built = (entry: string, ext: string) => {
+    const hit = outputs.find(([f, o]) => o.entryPoint !== undefined && resolve(o.entryPoint) === resolve(entry) && f.endsWith(ext));
+    if (!hit) throw new Error(`web build: no output for ${entry}`);
+    return basename(hit[0]);
+  };
+  const css = built(join(WEB, 'styles.css'), '.css');
   for (const p of PAGES) {
     mkdirSync(join(outDir, p.name), { recursive: true });
-    writeFileSync(join(outDir, p.name, 'index.html'), shell(p.title, p.name));
+    writeFileSync(join(outDir, p.name, 'index.html'), shell(p.title, built(join(WEB, p.name, 'main.ts'), '.js'), css));
     files.push(`${p.name}/index.html`);
   }
-  writeFileSync(join(outDir, 'index.html'), landing);
+  writeFileSync(join(outDir, 'index.html'), landing(css));
   files.push('index.html');
   return files;
 }

@@ -33,6 +33,7 @@ export const forbidden = (message: string) => new AppError('forbidden', message)
 export const conflict = (message: string) => new AppError('conflict', message);
 export const tooLarge = (message: string) => new AppError('too_large', message);
 export const unauthorized = (message: string) => new AppError('unauthorized', message);
+export const rateLimited = (message: string) => new AppError('rate_limited', message);
 
 /** What a client is told about any error: its own code and message for AppErrors, a generic line otherwise. */
 export function publicError(err: unknown): { code: ErrorCode; message: string; status: number } {

@@ -2,7 +2,7 @@
 // acked; delivery to every connection follows from the change log. A (re)connecting client catches
 // up with sync.
 import { deleteEntry, editEntry, newEntry, pinEntry } from './entry';
-import { conflict, forbidden, notFound } from './errors';
+import { conflict, forbidden, notFound, rateLimited } from './errors';
 import { backoffMs } from './delivery/pacer';
 import { encodeFrames, encodeFrame } from './frames';
 import type {
@@ -108,7 +108,8 @@ export class LiveService {
     if (!event) throw notFound(`event ${eventId} does not exist`);
     let lastSeq = Math.max(event.lastSeq, since);
     const frames: ServerFrame[] = [];
-    if (sinceChange !== undefined && sinceChange < event.lastChange) {
+    // With since 0 every entry is sent in its current state anyway: nothing to look up.
+    if (since > 0 && sinceChange !== undefined && sinceChange < event.lastChange) {
       // The change log says which held entries changed; their newest revision is read from the log
       // itself (later revisions may follow live: apply by (seq, rev)).
       const revised = new Map<number, Entry>();
@@ -136,7 +137,12 @@ export class LiveService {
     if (newest?.type === 'update') lastSeq = Math.max(lastSeq, newest.entry.seq);
     frames.push({ type: 'synced', lastSeq, lastChange: event.lastChange });
     for (const message of encodeFrames(frames)) {
-      if ((await this.reply(caller.connectionId, message)) === 'gone') return;
+      const result = await this.reply(caller.connectionId, message);
+      if (result === 'gone') return;
+      // A part that could not be sent must not be followed by `synced`: the client would believe
+      // itself caught up with a hole. It gets this error instead (the route's response, outside the
+      // throttled budget) and syncs again.
+      if (result !== 'ok') throw rateLimited('the catch-up was throttled part way; send sync again in a moment');
     }
   }
 

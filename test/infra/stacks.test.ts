@@ -548,14 +548,24 @@ describe('pages (S3 behind CloudFront)', () => {
   });
 
   it('deploys the built pages with a config.json naming the API stack\'s HTTP and WebSocket URLs, and invalidates the CDN', () => {
-    const deployment = Object.values(webT.findResources('Custom::CDKBucketDeployment'))[0] as Json;
-    expect(deployment.Properties.SourceObjectKeys).toHaveLength(2);
-    expect(deployment.Properties.DistributionPaths).toEqual(['/*']);
-    const markers = JSON.stringify(deployment.Properties.SourceMarkers);
+    const deployments = Object.values(webT.findResources('Custom::CDKBucketDeployment')) as Json[];
+    expect(deployments).toHaveLength(2);
+    const pages = deployments.find((d) => d.Properties.DistributionPaths)!;
+    const assets = deployments.find((d) => !d.Properties.DistributionPaths)!;
+    expect(pages.Properties.SourceObjectKeys).toHaveLength(2);
+    expect(pages.Properties.DistributionPaths).toEqual(['/*']);
+    const markers = JSON.stringify(pages.Properties.SourceMarkers);
     expect(markers).toMatch(/Livecast-Api:ExportsOutput.*HttpApi/);
     expect(markers).toMatch(/Livecast-Api:ExportsOutput.*WebSocketApi/);
     expect(web.dependencies).toContain(api);
     webT.hasOutput('PagesUrl', {});
+    // Shells revalidated, hashed assets cached for good; neither upload deletes the other's files.
+    expect(pages.Properties.Exclude).toEqual(['assets/*']);
+    expect(pages.Properties.SystemMetadata['cache-control']).toBe('no-cache');
+    expect(assets.Properties.Include).toEqual(['assets/*']);
+    expect(assets.Properties.SystemMetadata['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(pages.Properties.Prune).toBe(false);
+    expect(assets.Properties.Prune).toBe(false);
   });
 
   it('lets the pages on the CDN call the HTTP API across origins', () => {

@@ -19,8 +19,8 @@ let viewers: TestClient[];
 const isRepostAck = (seq: number) => (f: ServerFrame) => f.type === 'ack' && 'reposted' in f && f.seq === seq;
 
 beforeAll(async () => {
-  // The spike sweep every second instead of every minute.
-  stage = await testStage({ scheduleEveryMs: 1000 });
+  // The spike sweep every second instead of every minute, leaving alone events with reposts in the last 5 s (not 60).
+  stage = await testStage({ scheduleEveryMs: 1000, env: { LIVECAST_SPIKE_SWEEP_QUIET_MS: '5000' } });
   store = repostStore(stage);
   event = await createEvent(stage);
   reporter = await connect(reporterUrl(stage, event));

@@ -218,6 +218,19 @@ describe('sync', () => {
     ]);
   });
 
+  it('never says synced after a part of the catch-up could not be sent: the client is told to sync again', async () => {
+    const long = '鲇'.repeat(2000);
+    for (let i = 1; i <= 12; i++) await live.publish(reporter, { action: 'publish', clientId: `c${i}`, text: long, kind: 'text' });
+    // The second message of the catch-up meets a throttle that outlasts every retry.
+    let posts = 0;
+    gateway.throttle = (id) => id === viewer.connectionId && ++posts >= 2;
+    const err = await refusal(live.sync(viewer, 0));
+    expect(err.code).toBe('rate_limited');
+    const frames = framesOf(viewer);
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.some((f) => f.type === 'synced')).toBe(false);
+  }, 20_000);
+
   it('answers an up-to-date client with synced alone', async () => {
     await live.publish(reporter, { action: 'publish', clientId: 'c1', text: 't', kind: 'text' });
     await live.sync(viewer, 1);

@@ -167,22 +167,23 @@ describe('judging the seconds of a stored series', () => {
     await judgeSeconds('e', deps, T0 + 29_000);
     expect(s.watched).toEqual(new Set(['e']));
     expect([...s.spikes.values()][0]?.endedAt).toBeNull();
-    // No repost and no read after the wave. A minute later the sweep judges the silent seconds.
-    now = T0 + 90_000;
+    // No repost and no read after the wave. Over a minute later the sweep judges the silent seconds.
+    now = T0 + 92_000;
     expect(await sweepOpenSpikes(deps)).toEqual({ judged: 1, ended: 1 });
     expect([...s.spikes.values()]).toEqual([expect.objectContaining({ startedAt: T0 + 30_000, endedAt: T0 + 32_000, total: 1000, topSeq: 2 })]);
     expect(s.watched.size).toBe(0);
     expect(await sweepOpenSpikes(deps)).toEqual({ judged: 0, ended: 0 });
   });
 
-  it('the sweep keeps watching while the wave is still going', async () => {
+  it('the sweep leaves an event alone while its reposts are recent (the tally judges those), and keeps watching it', async () => {
     const series = new Map<number, Record<string, number>>();
     for (let i = 0; i < 30; i++) series.set(T0 + i * 1000, { '1': 5 });
     for (let i = 30; i < 40; i++) series.set(T0 + i * 1000, { '2': 500 });
     const s = store(series);
     const deps = { reposts: s.reposts, entries: s.entries, now: () => T0 + 40_500, log: { debug() {}, info() {}, warn() {}, error() {} } };
     await judgeSeconds('e', deps, T0 + 29_000);
-    expect(await sweepOpenSpikes(deps)).toEqual({ judged: 1, ended: 0 });
+    expect(await sweepOpenSpikes(deps)).toEqual({ judged: 0, ended: 0 });
     expect(s.watched).toEqual(new Set(['e']));
+    expect([...s.spikes.values()][0]?.endedAt).toBeNull();
   });
 });

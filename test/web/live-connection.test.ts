@@ -116,11 +116,24 @@ describe('LiveConnection (the pages never miss an update across a drop)', () => 
     const { socket } = start(() => 0);
     const first = socket();
     first.open();
+    first.receive({ type: 'synced', lastSeq: 0 });
     vi.advanceTimersByTime(240_000);
     expect(first.sent.at(-1)).toEqual({ action: 'ping' });
     vi.advanceTimersByTime(15_000);
     vi.advanceTimersByTime(500);
     expect(FakeSocket.all).toHaveLength(2); // a new socket after the dead one
+  });
+
+  it('asks again when the catch-up was cut short, and gives up on a socket whose catch-up never ends', () => {
+    const { socket } = start(() => 0);
+    const first = socket();
+    first.open();
+    first.receive({ type: 'error', code: 'rate_limited', message: 'the catch-up was throttled part way' });
+    vi.advanceTimersByTime(3_000);
+    expect(first.sent.filter((f) => f.action === 'sync')).toHaveLength(2);
+    vi.advanceTimersByTime(30_000); // still no synced
+    vi.advanceTimersByTime(500);
+    expect(FakeSocket.all).toHaveLength(2);
   });
 
   it('refuses to send while not open (the caller keeps the frame)', () => {

@@ -26,6 +26,22 @@ describe('Timeline (the pages apply updates by (seq, rev))', () => {
     expect(t.get(1)?.text).toBe('third');
   });
 
+  it('syncs from below a hole: the highest seq with nothing missing under it', () => {
+    const t = new Timeline();
+    for (const s of [1, 2, 3, 7]) t.apply(entry(s));
+    expect(t.highestSeq).toBe(7);
+    expect(t.syncedThrough).toBe(3);
+    for (const s of [4, 5, 6]) t.apply(entry(s));
+    expect(t.syncedThrough).toBe(7);
+  });
+
+  it('takes a newer repost total from an update that is not a newer revision', () => {
+    const t = new Timeline();
+    t.apply(entry(1, 2, { reposts: 3 }));
+    expect(t.apply(entry(1, 2, { reposts: 40 }))).toBe('stale');
+    expect(t.get(1)?.reposts).toBe(40);
+  });
+
   it('marks an entry corrected when its text changed, not when it was only pinned', () => {
     const t = new Timeline();
     t.apply(entry(1));

@@ -4,7 +4,12 @@
 export function eventIdFromPath(pathname: string): string | undefined {
   const parts = pathname.split('/').filter(Boolean);
   const id = parts[1];
-  return id ? decodeURIComponent(id) : undefined;
+  if (!id) return undefined;
+  try {
+    return decodeURIComponent(id);
+  } catch {
+    return undefined; // a malformed %-escape: no event id rather than a blank page
+  }
 }
 
 /** 19:04:05 — a live event is followed to the second, on a 24-hour clock. */

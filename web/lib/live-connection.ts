@@ -12,7 +12,7 @@ export type ConnectionState =
 export interface LiveConnectionOptions {
   /** The URL to open (read at every attempt). */
   url: () => string;
-  /** The highest seq held: the `since` of the sync sent on every open. */
+  /** The highest seq up to which nothing is missing: the `since` of the sync sent on every open. */
   since: () => number;
   onFrame: (frame: ServerFrame) => void;
   onState?: (state: ConnectionState) => void;
@@ -28,6 +28,8 @@ export interface LiveConnectionOptions {
   keepAliveMs?: number;
   /** No answer to the ping within this long: the socket is dead (a phone that changed networks). @default 15 s */
   pingTimeoutMs?: number;
+  /** No `synced` within this long after asking: the socket is given up and a new one syncs. @default 30 s */
+  syncTimeoutMs?: number;
   random?: () => number;
 }
 
@@ -47,6 +49,7 @@ export class LiveConnection {
   private lastChange: number | undefined;
   private syncing = false;
   private seenDuringSync = 0;
+  private syncTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly opts: LiveConnectionOptions) {}
 
@@ -113,10 +116,9 @@ export class LiveConnection {
     socket.onopen = () => {
       if (this.socket !== socket) return;
       this.setState({ kind: 'open' });
-      const sync: SyncFrame = { action: 'sync', since: this.opts.since(), ...(this.lastChange !== undefined ? { sinceChange: this.lastChange } : {}) };
       this.syncing = true;
       this.seenDuringSync = 0;
-      socket.send(JSON.stringify(sync));
+      this.sendSync(socket);
       this.armIdle();
       this.opts.onOpen?.();
     };
@@ -141,14 +143,32 @@ export class LiveConnection {
     socket.onerror = () => {};
   }
 
+  /** Asks for the catch-up; one that does not finish in time is asked again on a new socket. */
+  private sendSync(socket: WebSocket): void {
+    const sync: SyncFrame = { action: 'sync', since: this.opts.since(), ...(this.lastChange !== undefined ? { sinceChange: this.lastChange } : {}) };
+    socket.send(JSON.stringify(sync));
+    clearTimeout(this.syncTimer);
+    this.syncTimer = setTimeout(() => {
+      if (this.syncing && this.socket === socket) this.abandon(4002, 'no synced');
+    }, this.opts.syncTimeoutMs ?? 30_000);
+  }
+
   private handle(frame: ServerFrame): void {
     if (frame.type === 'update' && frame.changeNo !== undefined) {
       if (this.syncing) this.seenDuringSync = Math.max(this.seenDuringSync, frame.changeNo);
       else this.lastChange = Math.max(this.lastChange ?? 0, frame.changeNo);
+    } else if (frame.type === 'error' && frame.clientId === undefined && this.syncing) {
+      // The catch-up was cut short (throttled part way): no `synced` follows; ask again shortly.
+      const socket = this.socket;
+      clearTimeout(this.syncTimer);
+      this.syncTimer = setTimeout(() => {
+        if (socket && this.socket === socket && this.syncing) this.sendSync(socket);
+      }, 1000 + Math.round((this.opts.random ?? Math.random)() * 2000));
     } else if (frame.type === 'synced') {
       // A connection that delivered its sync is healthy: the next drop starts the backoff afresh.
       this.attempt = 0;
       this.syncing = false;
+      clearTimeout(this.syncTimer);
       if (frame.lastChange !== undefined) this.lastChange = Math.max(this.lastChange ?? 0, frame.lastChange, this.seenDuringSync);
     }
     this.opts.onFrame(frame);
@@ -176,6 +196,7 @@ export class LiveConnection {
   }
 
   private clearTimers(): void {
+    clearTimeout(this.syncTimer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.idleTimer);
     clearTimeout(this.pingTimer);

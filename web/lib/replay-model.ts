@@ -33,9 +33,15 @@ export class ReplayModel {
     for (const list of this.bySeq.values()) for (const r of list) times.push(revisionTime(r.entry));
     for (const b of data.reposts.buckets) times.push(b.t, b.t + 1000);
     for (const s of data.reposts.spikes) times.push(s.startedAt, s.endedAt ?? s.startedAt);
-    const start = times.length > 0 ? Math.min(...times) : Date.parse(data.event.createdAt);
+    // A loop, not Math.min(...times): a long event's series would overflow the argument list.
+    let start = times.length > 0 ? Infinity : Date.parse(data.event.createdAt);
+    let end = -Infinity;
+    for (const t of times) {
+      if (t < start) start = t;
+      if (t > end) end = t;
+    }
     this.start = start;
-    this.end = Math.max(start + 1000, ...times);
+    this.end = Math.max(start + 1000, end);
   }
 
   get span(): number {

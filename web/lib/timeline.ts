@@ -19,16 +19,31 @@ export class Timeline {
     return this.bySeq.size;
   }
 
-  /** The highest seq held: what a reconnecting page passes to `sync`. */
+  /** The highest seq held. */
   get highestSeq(): number {
     let max = 0;
     for (const seq of this.bySeq.keys()) if (seq > max) max = seq;
     return max;
   }
 
+  /**
+   * The highest n with every seq 1..n held: what a reconnecting page passes to `sync`. Seqs have no
+   * gaps (a deleted entry keeps its seq), so a hole means something was missed — a live update that
+   * overtook an unfinished catch-up, say — and syncing from below it fills it.
+   */
+  get syncedThrough(): number {
+    while (this.bySeq.has(this.prefix + 1)) this.prefix++;
+    return this.prefix;
+  }
+  private prefix = 0;
+
   apply(entry: Entry): Applied {
     const held = this.bySeq.get(entry.seq);
-    if (held && held.rev >= entry.rev) return 'stale';
+    if (held && held.rev >= entry.rev) {
+      // Not a newer revision, but its repost total may be newer than the one held.
+      if (entry.reposts > held.reposts) held.reposts = entry.reposts;
+      return 'stale';
+    }
     const corrected = held ? held.corrected || held.text !== entry.text : false;
     this.bySeq.set(entry.seq, { ...entry, corrected, reposts: Math.max(entry.reposts, held?.reposts ?? 0, this.liveReposts.get(entry.seq) ?? 0) });
     return held ? 'changed' : 'new';

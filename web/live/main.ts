@@ -29,9 +29,9 @@ class LivePage {
     filterAll: h('button', { type: 'button', 'aria-pressed': 'true' }, 'All updates'),
     filterKey: h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': 'filter-key' }, 'Key moments'),
     spike: h('div', { class: 'notice spike', role: 'alert', hidden: true, 'data-testid': 'spike' }),
-    list: h('ol', { class: 'entries', 'aria-live': 'polite', 'data-testid': 'entries' }),
+    list: h('ol', { class: 'entries', 'data-testid': 'entries' }),
     empty: h('p', { class: 'empty', hidden: true }, 'Nothing yet — updates appear here the moment the reporter posts them.'),
-    newBar: h('button', { class: 'newbar', type: 'button', hidden: true, 'data-testid': 'new-bar' }),
+    newBar: h('button', { class: 'newbar', type: 'button', hidden: true, 'aria-live': 'polite', 'data-testid': 'new-bar' }),
   };
 
   constructor(
@@ -41,7 +41,7 @@ class LivePage {
     this.viewers = event.viewers;
     this.conn = new LiveConnection({
       url: () => socketUrl(config, event.eventId),
-      since: () => this.timeline.highestSeq,
+      since: () => this.timeline.syncedThrough,
       onFrame: (f) => this.onFrame(f),
       onState: (state) => {
         // A repost in flight when the socket went has no ack coming: the button is usable again.
@@ -115,9 +115,7 @@ class LivePage {
         if ('reposted' in frame) {
           this.pendingRepost.delete(frame.seq);
           this.reposted.add(frame.seq);
-          // Our own repost shows at once; the exact total follows in the next stats.
-          const held = this.timeline.get(frame.seq);
-          if (held && frame.counted) this.timeline.applyReposts({ [frame.seq]: held.reposts + 1 });
+          // The button says so at once; the exact total comes with the next stats (within a second).
           this.queueRender();
         }
         break;
@@ -148,7 +146,11 @@ class LivePage {
   private onStats(frame: StatsFrame): void {
     this.viewers = frame.viewers;
     this.showViewers();
-    if (this.timeline.applyReposts(frame.reposts).length > 0) this.queueRender();
+    // Counts change in place: rebuilding the list each second would lose the reader's selection and focus.
+    for (const seq of this.timeline.applyReposts(frame.reposts)) {
+      const el = this.els.list.querySelector(`[data-seq="${seq}"] [data-testid=repost-count]`);
+      if (el) el.textContent = count(this.timeline.get(seq)?.reposts ?? 0);
+    }
   }
 
   private onSpike(frame: SpikeFrame): void {
@@ -250,7 +252,6 @@ class LivePage {
             type: 'button',
             class: 'repost',
             'aria-pressed': String(mine),
-            'aria-label': mine ? `Reposted (${e.reposts})` : `Repost (${e.reposts})`,
             disabled: mine || pending || !this.conn.isOpen,
             'data-testid': 'repost',
             onclick: () => this.repost(e.seq),

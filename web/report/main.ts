@@ -44,7 +44,7 @@ class ReporterConsole {
   ) {
     this.conn = new LiveConnection({
       url: () => socketUrl(config, event.eventId, token),
-      since: () => this.timeline.highestSeq,
+      since: () => this.timeline.syncedThrough,
       onFrame: (f) => this.onFrame(f),
       onOpen: () => {
         this.everOpen = true;
@@ -173,8 +173,10 @@ class ReporterConsole {
     // The console lists everything it published, newest first, deleted ones included (struck out).
     const entries = [...this.timeline.ordered(() => true), ...this.deleted()].sort((a, b) => b.seq - a.seq);
     this.els.entriesEmpty.hidden = entries.length > 0;
-    // An open editor keeps its text across re-renders.
-    const draft = this.els.entries.querySelector<HTMLTextAreaElement>('.edit textarea')?.value;
+    // An open editor keeps its text across re-renders — only for the entry it was opened on.
+    const area = this.els.entries.querySelector<HTMLTextAreaElement>('.edit textarea');
+    const areaSeq = Number(area?.closest<HTMLElement>('[data-seq]')?.dataset.seq);
+    const draft = area && areaSeq === this.editing ? area.value : undefined;
     replace(this.els.entries, ...entries.map((e) => this.entryCard(e, draft)));
   }
 

@@ -187,17 +187,30 @@ export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: n
  * The sweep: judges every event with a spike open, as a read of the reposts would, and takes the
  * events whose spikes have all ended off the list. Returns how many were judged and ended.
  */
-export async function sweepOpenSpikes(deps: TallyDeps): Promise<{ judged: number; ended: number }> {
+export async function sweepOpenSpikes(deps: TallyDeps, quietMs: number = SWEEP_QUIET_MS): Promise<{ judged: number; ended: number }> {
+  let judged = 0;
   let ended = 0;
-  const events = await deps.reposts.eventsWithOpenSpikes();
-  for (const eventId of events) {
-    const { open } = await judgeSeconds(eventId, deps);
-    if (open) continue;
-    await deps.reposts.unwatchOpenSpike(eventId);
-    ended++;
+  for (const eventId of await deps.reposts.eventsWithOpenSpikes()) {
+    try {
+      // Reposts in the last minute: the tally is at work and judges as it counts. Judging here by
+      // the clock could judge seconds a lagging tally has not finished counting, and end the
+      // spike in the middle of its storm.
+      if ((await deps.reposts.seconds(eventId, deps.now() - quietMs)).length > 0) continue;
+      judged++;
+      const { open } = await judgeSeconds(eventId, deps);
+      if (open) continue;
+      await deps.reposts.unwatchOpenSpike(eventId);
+      ended++;
+    } catch (err) {
+      // One event's trouble does not keep the others' spikes open; it is tried again next time.
+      deps.log.warn('could not sweep an open repost spike', { eventId, error: err instanceof Error ? err.message : String(err) });
+    }
   }
-  return { judged: events.length, ended };
+  return { judged, ended };
 }
+
+/** The sweep leaves an event alone while its series has seconds this recent (LIVECAST_SPIKE_SWEEP_QUIET_MS). */
+export const SWEEP_QUIET_MS = 60_000;
 
 /** Puts a `spike` frame in the change log, so every viewer hears of it through delivery. */
 async function announceSpike(eventId: string, spike: Spike, deps: TallyDeps): Promise<void> {
