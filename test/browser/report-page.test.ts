@@ -57,6 +57,9 @@ describe('reporter console', () => {
     const update = await viewer.next((f) => f.type === 'update');
     expect(update.type === 'update' && update.entry).toMatchObject({ seq: 1, text: '香鱼节开幕\nLine two', kind: 'key' });
     await expect.poll(() => page.locator('[data-testid=entries] [data-seq="1"] [data-testid=text]').textContent()).toBe('香鱼节开幕\nLine two');
+    // A viewer reposts it: the console's count follows the live stats.
+    viewer.send({ action: 'repost', seq: 1 });
+    await expect.poll(() => page.locator('[data-testid=entries] [data-seq="1"] [data-testid=repost-count]').textContent()).toBe('1');
 
     // Over 2,000 characters (counted as a person counts them) cannot be published.
     await box.fill('鱼'.repeat(2001));

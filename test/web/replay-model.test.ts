@@ -75,5 +75,13 @@ describe('ReplayModel (what the replay shows at a moment, and what it exports)',
     expect(csvField('two\nlines')).toBe('"two\nlines"');
     expect(csvField('say "hi"')).toBe('"say ""hi"""');
     expect(csvField(42)).toBe('42');
+    expect(csvField(-3)).toBe('-3'); // numbers are numbers
+  });
+
+  it('keeps a text from running as a spreadsheet formula', () => {
+    expect(csvField('=HYPERLINK("http://evil","click")')).toBe(`"'=HYPERLINK(""http://evil"",""click"")"`);
+    expect(csvField('+1 more boat')).toBe("'+1 more boat");
+    expect(csvField('@mayor')).toBe("'@mayor");
+    expect(csvField('-5 degrees at dawn')).toBe("'-5 degrees at dawn");
   });
 });

@@ -104,8 +104,13 @@ export class ReplayModel {
 /** When a revision was made: a publish at createdAt, every later revision at its updatedAt. */
 export const revisionTime = (e: Entry): number => Date.parse(e.rev === 1 ? e.createdAt : e.updatedAt);
 
-/** RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled. */
+/**
+ * RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled. A text a
+ * spreadsheet would run as a formula (starting with =, +, -, @, tab or CR) gets a leading
+ * apostrophe, which spreadsheets hide — the CSV is for spreadsheets; the JSON keeps texts exactly.
+ */
 export function csvField(v: string | number | boolean): string {
-  const s = String(v);
+  let s = String(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

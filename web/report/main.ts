@@ -125,6 +125,12 @@ class ReporterConsole {
   private onFrame(frame: ServerFrame): void {
     if (frame.type === 'update') {
       if (this.timeline.apply(frame.entry) !== 'stale') this.queueRender();
+    } else if (frame.type === 'stats') {
+      // The reporter sees what lands: repost counts move in place (an open editor is left alone).
+      for (const seq of this.timeline.applyReposts(frame.reposts)) {
+        const el = this.els.entries.querySelector(`[data-seq="${seq}"] [data-testid=repost-count]`);
+        if (el) el.textContent = count(this.timeline.get(seq)?.reposts ?? 0);
+      }
     } else if (frame.type === 'ack' || frame.type === 'error') {
       if (frame.type === 'ack' && 'reposted' in frame) return;
       this.outbox.receive(frame as AckFrame | ErrorFrame);
@@ -266,7 +272,7 @@ class ReporterConsole {
         e.deleted ? h('span', { class: 'badge deleted' }, 'Deleted') : null,
         h('time', { datetime: e.createdAt }, clock(e.createdAt)),
         e.rev > 1 ? h('span', {}, `rev ${e.rev}`) : null,
-        h('span', { class: 'reposts', title: 'reposts' }, icon('repost'), count(e.reposts)),
+        h('span', { class: 'reposts', title: 'reposts' }, icon('repost'), h('span', { 'data-testid': 'repost-count' }, count(e.reposts))),
       ),
       editing ? editor : h('p', { class: 'text', 'data-testid': 'text' }, e.deleted ? '(deleted)' : e.text),
       e.deleted || editing
