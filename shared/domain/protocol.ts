@@ -112,9 +112,9 @@ export type RepostAckFrame = { type: 'ack'; clientId?: string; seq: number; repo
 /** `lastChange`: every change up to it is reflected in what the sync sent (the next sync's `sinceChange`). */
 export type SyncedFrame = { type: 'synced'; lastSeq: number; lastChange?: number };
 /** Live counts: the viewers, and the repost totals that changed since the last stats. At most about once a second per event. */
-export type StatsFrame = { type: 'stats'; eventId: string; viewers: number; reposts: Record<string, number>; at: string };
+export type StatsFrame = { type: 'stats'; eventId: string; viewers: number; reposts: Record<string, number>; at: string; changeNo?: number };
 /** A repost spike has started (Spike as PROTOCOL.md shapes it; times in epoch ms). */
-export type SpikeFrame = { type: 'spike'; eventId: string } & Spike;
+export type SpikeFrame = { type: 'spike'; eventId: string; changeNo?: number } & Spike;
 /** Event-wide frames that travel the change log with the updates. */
 export type LiveFrame = StatsFrame | SpikeFrame;
 export type ErrorFrame = { type: 'error'; code: ErrorCode; message: string; clientId?: string };

@@ -159,6 +159,9 @@ describe('repost', () => {
     const stats = watcher.frames.filter((f): f is StatsFrame => f.type === 'stats');
     expect(stats.length).toBeLessThan(20);
     expect(stats.every((s) => s.eventId === storm.eventId && s.viewers === 1)).toBe(true);
+    // Each carries its place in the change log, so a client can resume a sync from it.
+    expect(stats.every((s) => typeof s.changeNo === 'number')).toBe(true);
+    expect(announced.changeNo).toEqual(expect.any(Number));
     expect(watcher.frames.filter((f) => f.type === 'spike')).toHaveLength(1);
     await watcher.close();
   });

@@ -74,6 +74,20 @@ describe('LiveConnection (the pages never miss an update across a drop)', () => 
     expect(socket().sent).toEqual([{ action: 'sync', since: 3, sinceChange: 5 }]);
   });
 
+  it('resumes from the change of the last stats frame too (a storm\'s stats between two updates)', () => {
+    let held = 0;
+    const { socket } = start(() => held);
+    socket().open();
+    socket().receive({ type: 'synced', lastSeq: 0, lastChange: 2 });
+    socket().receive(update(1, 3));
+    held = 1;
+    socket().receive({ type: 'stats', eventId: 'e', viewers: 9, reposts: { '1': 40 }, at: 'now', changeNo: 57 });
+    socket().fail();
+    vi.advanceTimersByTime(500);
+    socket().open();
+    expect(socket().sent[0]).toEqual({ action: 'sync', since: 1, sinceChange: 57 });
+  });
+
   it('does not move past a gap: live updates seen before synced only count once the sync completes', () => {
     const { socket } = start(() => 0);
     socket().open();

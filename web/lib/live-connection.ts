@@ -154,7 +154,8 @@ export class LiveConnection {
   }
 
   private handle(frame: ServerFrame): void {
-    if (frame.type === 'update' && frame.changeNo !== undefined) {
+    // Updates, stats and spikes delivered live carry their place in the change log.
+    if ((frame.type === 'update' || frame.type === 'stats' || frame.type === 'spike') && frame.changeNo !== undefined) {
       if (this.syncing) this.seenDuringSync = Math.max(this.seenDuringSync, frame.changeNo);
       else this.lastChange = Math.max(this.lastChange ?? 0, frame.changeNo);
     } else if (frame.type === 'error' && frame.clientId === undefined && this.syncing) {

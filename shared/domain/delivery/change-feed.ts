@@ -122,7 +122,9 @@ export class ChangeFeed {
   }
 
   private frameOf(line: LogLine) {
-    if ('frame' in line) return { changeNo: line.changeNo, stats: line.frame.type === 'stats', ...serialize(line.frame) };
+    // changeNo on every frame delivered: a client can resume its `sinceChange` from a stats frame as
+    // from an update (delivery to one connection is in change order).
+    if ('frame' in line) return { changeNo: line.changeNo, stats: line.frame.type === 'stats', ...serialize({ ...line.frame, changeNo: line.changeNo }) };
     return { changeNo: line.changeNo, stats: false, ...serialize({ type: 'update', eventId: this.eventId, entry: line.entry, changeNo: line.changeNo }) };
   }
 }
