@@ -53,3 +53,16 @@ export function icon(name: keyof typeof ICONS): SVGSVGElement {
   svg.append(path);
   return svg;
 }
+
+/** `fn` at most once per animation frame, however often the returned function is called before it. */
+export function perFrame(fn: () => void): () => void {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      fn();
+    });
+  };
+}

@@ -2,6 +2,7 @@
 // replaces the entry in place, an older or repeated one changes nothing, so a re-sync after a
 // reconnect or a duplicate delivery never shows anything twice.
 import type { Entry } from '../../shared/domain/protocol';
+import { count } from './format';
 
 export type Applied = 'new' | 'changed' | 'stale';
 
@@ -74,5 +75,17 @@ export class Timeline {
     return [...this.bySeq.values()]
       .filter((e) => !e.deleted && filter(e))
       .sort((a, b) => Number(b.pinned) - Number(a.pinned) || b.seq - a.seq);
+  }
+}
+
+/**
+ * Applies a stats frame's totals and changes the counts shown under `list` in place (cards marked
+ * `data-seq`, counts `data-testid=repost-count`): rebuilding the list every second would lose the
+ * reader's selection and focus.
+ */
+export function showRepostTotals(timeline: Timeline, list: Element, totals: Record<string, number>): void {
+  for (const seq of timeline.applyReposts(totals)) {
+    const el = list.querySelector(`[data-seq="${seq}"] [data-testid=repost-count]`);
+    if (el) el.textContent = count(timeline.get(seq)?.reposts ?? 0);
   }
 }

@@ -1,12 +1,12 @@
 // The live page, /live/{eventId}: the event's entries newest first (pinned on top), live.
 import type { Entry, EventView, ServerFrame, SpikeFrame, StatsFrame } from '../lib/types';
 import { getJson, socketUrl, type PageConfig } from '../lib/config';
-import { h, icon, replace } from '../lib/dom';
+import { h, icon, perFrame, replace } from '../lib/dom';
 import { clock, count } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
 import { bootPage } from '../lib/page';
 import { describeState } from '../lib/status';
-import { type HeldEntry, Timeline } from '../lib/timeline';
+import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
 
 const SCROLLED_AWAY_PX = 160;
 
@@ -21,7 +21,7 @@ class LivePage {
   private readonly fresh = new Set<number>();
   private spikeTimer: ReturnType<typeof setTimeout> | undefined;
   private statusTimer: ReturnType<typeof setInterval> | undefined;
-  private renderQueued = false;
+  private readonly queueRender = perFrame(() => this.render());
 
   private readonly els = {
     status: h('span', { class: 'status', role: 'status', 'data-testid': 'status' }),
@@ -146,11 +146,7 @@ class LivePage {
   private onStats(frame: StatsFrame): void {
     this.viewers = frame.viewers;
     this.showViewers();
-    // Counts change in place: rebuilding the list each second would lose the reader's selection and focus.
-    for (const seq of this.timeline.applyReposts(frame.reposts)) {
-      const el = this.els.list.querySelector(`[data-seq="${seq}"] [data-testid=repost-count]`);
-      if (el) el.textContent = count(this.timeline.get(seq)?.reposts ?? 0);
-    }
+    showRepostTotals(this.timeline, this.els.list, frame.reposts);
   }
 
   private onSpike(frame: SpikeFrame): void {
@@ -195,15 +191,6 @@ class LivePage {
     this.els.newBar.hidden = n === 0;
     this.els.newBar.textContent = `↑ ${n} new update${n === 1 ? '' : 's'}`;
     document.title = n > 0 ? `(${n}) ${this.event.title}` : this.event.title;
-  }
-
-  private queueRender(): void {
-    if (this.renderQueued) return;
-    this.renderQueued = true;
-    requestAnimationFrame(() => {
-      this.renderQueued = false;
-      this.render();
-    });
   }
 
   private render(): void {

@@ -2,13 +2,13 @@
 // through the outbox, which survives drops and reloads and re-sends with the same clientId.
 import type { AckFrame, ErrorFrame, EventView, ServerFrame } from '../lib/types';
 import { getJson, socketUrl, type PageConfig } from '../lib/config';
-import { h, icon, replace } from '../lib/dom';
+import { h, icon, perFrame, replace } from '../lib/dom';
 import { charCount, clock, count, eventIdFromPath } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
 import { Outbox, type OutboxItem, type OutboxRequest } from '../lib/outbox';
 import { bootPage } from '../lib/page';
 import { describeState } from '../lib/status';
-import { type HeldEntry, Timeline } from '../lib/timeline';
+import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
 
 const MAX_CHARS = 2000;
 const tokenKey = (eventId: string) => `livecast.token.${eventId}`;
@@ -20,7 +20,7 @@ class ReporterConsole {
   private everOpen = false;
   private failedOpens = 0;
   private editing: number | undefined;
-  private renderQueued = false;
+  private readonly queueRender = perFrame(() => this.render());
 
   private readonly els = {
     status: h('span', { class: 'status', role: 'status', 'data-testid': 'status' }),
@@ -126,11 +126,8 @@ class ReporterConsole {
     if (frame.type === 'update') {
       if (this.timeline.apply(frame.entry) !== 'stale') this.queueRender();
     } else if (frame.type === 'stats') {
-      // The reporter sees what lands: repost counts move in place (an open editor is left alone).
-      for (const seq of this.timeline.applyReposts(frame.reposts)) {
-        const el = this.els.entries.querySelector(`[data-seq="${seq}"] [data-testid=repost-count]`);
-        if (el) el.textContent = count(this.timeline.get(seq)?.reposts ?? 0);
-      }
+      // The reporter sees what lands (in place: an open editor is left alone).
+      showRepostTotals(this.timeline, this.els.entries, frame.reposts);
     } else if (frame.type === 'ack' || frame.type === 'error') {
       if (frame.type === 'ack' && 'reposted' in frame) return;
       this.outbox.receive(frame as AckFrame | ErrorFrame);
@@ -160,15 +157,6 @@ class ReporterConsole {
     this.els.counter.textContent = `${count(n)} / ${count(MAX_CHARS)}`;
     this.els.counter.classList.toggle('over', n > MAX_CHARS);
     this.els.publish.disabled = n > MAX_CHARS || this.els.text.value.trim() === '';
-  }
-
-  private queueRender(): void {
-    if (this.renderQueued) return;
-    this.renderQueued = true;
-    requestAnimationFrame(() => {
-      this.renderQueued = false;
-      this.render();
-    });
   }
 
   private render(): void {
