@@ -24,3 +24,8 @@ export function bootPage(path: 'live' | 'report' | 'replay', start: (page: PageS
       fail(err instanceof ApiError && err.status === 404 ? `There is no event “${eventId}”. Check the link.` : `Could not load the event: ${err instanceof Error ? err.message : String(err)}`),
     );
 }
+
+/** The sticky header every page has: the title, then one row of status and controls. */
+export function pageHeader(title: HTMLElement, ...row: (Node | null)[]): HTMLElement {
+  return h('header', { class: 'topbar' }, h('div', { class: 'row' }, title), h('div', { class: 'row' }, ...row));
+}

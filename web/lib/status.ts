@@ -15,3 +15,10 @@ export function describeState(state: ConnectionState, now = Date.now()): { cls: 
       return { cls: 'stopped', text: 'Disconnected' };
   }
 }
+
+/** Shows the state in a `.status` element (its dot takes the class's colour). */
+export function showState(el: HTMLElement, state: ConnectionState): void {
+  const { cls, text } = describeState(state);
+  el.className = `status ${cls}`;
+  el.textContent = text;
+}

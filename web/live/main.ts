@@ -4,8 +4,8 @@ import { getJson, socketUrl, type PageConfig } from '../lib/config';
 import { h, icon, perFrame, replace } from '../lib/dom';
 import { clock, count } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
-import { bootPage } from '../lib/page';
-import { describeState } from '../lib/status';
+import { bootPage, pageHeader } from '../lib/page';
+import { showState } from '../lib/status';
 import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
 
 const SCROLLED_AWAY_PX = 160;
@@ -20,7 +20,6 @@ class LivePage {
   private readonly pendingRepost = new Set<number>();
   private readonly fresh = new Set<number>();
   private spikeTimer: ReturnType<typeof setTimeout> | undefined;
-  private statusTimer: ReturnType<typeof setInterval> | undefined;
   private readonly queueRender = perFrame(() => this.render());
 
   private readonly els = {
@@ -62,12 +61,13 @@ class LivePage {
       h(
         'main',
         { class: 'page' },
-        h(
-          'header',
-          { class: 'topbar' },
-          h('div', { class: 'row' }, h('h1', { 'data-testid': 'title' }, this.event.title)),
-          h('div', { class: 'row' }, els.status, els.viewers, h('span', { class: 'spacer' }), h('div', { class: 'toggle', role: 'group', 'aria-label': 'Show' }, els.filterAll, els.filterKey)),
-          // Just under the header, wherever the reader is.
+        pageHeader(
+          h('h1', { 'data-testid': 'title' }, this.event.title),
+          els.status,
+          els.viewers,
+          h('span', { class: 'spacer' }),
+          h('div', { class: 'toggle', role: 'group', 'aria-label': 'Show' }, els.filterAll, els.filterKey),
+          // Just under the header, wherever the reader is (positioned against the header).
           els.newBar,
         ),
         els.spike,
@@ -91,7 +91,7 @@ class LivePage {
         this.showUnseen();
       }
     });
-    this.statusTimer = setInterval(() => this.showStatus(), 1000);
+    setInterval(() => this.showStatus(), 1000);
     this.showStatus();
     this.showViewers();
     this.render();
@@ -177,9 +177,7 @@ class LivePage {
   }
 
   private showStatus(): void {
-    const { cls, text } = describeState(this.conn.state);
-    this.els.status.className = `status ${cls}`;
-    this.els.status.textContent = text;
+    showState(this.els.status, this.conn.state);
   }
 
   private showViewers(): void {

@@ -4,7 +4,7 @@ import type { Entry, EventView, RepostsView, Revision } from '../lib/types';
 import { getJson, type PageConfig } from '../lib/config';
 import { h, icon, replace } from '../lib/dom';
 import { clock, count, duration } from '../lib/format';
-import { bootPage } from '../lib/page';
+import { bootPage, pageHeader } from '../lib/page';
 import { ReplayModel, revisionTime } from '../lib/replay-model';
 
 const SPEEDS = [1, 10, 60] as const;
@@ -70,18 +70,12 @@ class ReplayPage {
       h(
         'main',
         { class: 'page wide' },
-        h(
-          'header',
-          { class: 'topbar' },
-          h('div', { class: 'row' }, h('h1', {}, event.title)),
-          h(
-            'div',
-            { class: 'row small muted' },
-            h('span', { 'data-testid': 'summary' }, `${count(model.data.entries.length)} updates · ${count(model.data.revisions.length)} revisions · ${count(reposts.total)} reposts · ${count(reposts.spikes.length)} spike${reposts.spikes.length === 1 ? '' : 's'}`),
-            h('span', { class: 'spacer' }),
-            h('button', { type: 'button', 'data-testid': 'export-json', onclick: () => this.download('json') }, 'Export JSON'),
-            h('button', { type: 'button', 'data-testid': 'export-csv', onclick: () => this.download('csv') }, 'Export CSV'),
-          ),
+        pageHeader(
+          h('h1', {}, event.title),
+          h('span', { class: 'small muted', 'data-testid': 'summary' }, `${count(model.data.entries.length)} updates · ${count(model.data.revisions.length)} revisions · ${count(reposts.total)} reposts · ${count(reposts.spikes.length)} spike${reposts.spikes.length === 1 ? '' : 's'}`),
+          h('span', { class: 'spacer' }),
+          h('button', { type: 'button', class: 'small', 'data-testid': 'export-json', onclick: () => this.download('json') }, 'Export JSON'),
+          h('button', { type: 'button', class: 'small', 'data-testid': 'export-csv', onclick: () => this.download('csv') }, 'Export CSV'),
         ),
         h(
           'div',
@@ -236,7 +230,9 @@ class ReplayPage {
               h(
                 'button',
                 { type: 'button', 'data-testid': 'spike-jump', onclick: () => this.seek(this.model.spikeMoment(s)) },
-                `⚡ ${clock(s.startedAt)} — peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts, on #${s.topSeq}`,
+                s.endedAt === null
+                  ? `⚡ ${clock(s.startedAt)} — still going when loaded: so far peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts, on #${s.topSeq}`
+                  : `⚡ ${clock(s.startedAt)}–${clock(s.endedAt)} — peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts, on #${s.topSeq}`,
               ),
             ),
           )),

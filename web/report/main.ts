@@ -6,8 +6,8 @@ import { h, icon, perFrame, replace } from '../lib/dom';
 import { charCount, clock, count, eventIdFromPath } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
 import { Outbox, type OutboxItem, type OutboxRequest } from '../lib/outbox';
-import { bootPage } from '../lib/page';
-import { describeState } from '../lib/status';
+import { bootPage, pageHeader } from '../lib/page';
+import { showState } from '../lib/status';
 import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
 
 const MAX_CHARS = 2000;
@@ -80,11 +80,12 @@ class ReporterConsole {
       h(
         'main',
         { class: 'page' },
-        h(
-          'header',
-          { class: 'topbar' },
-          h('div', { class: 'row' }, h('h1', {}, this.event.title)),
-          h('div', { class: 'row' }, els.status, els.pending, h('span', { class: 'spacer' }), h('a', { href: `/live/${encodeURIComponent(this.event.eventId)}`, target: '_blank', class: 'small' }, 'Open the live page ↗')),
+        pageHeader(
+          h('h1', {}, this.event.title),
+          els.status,
+          els.pending,
+          h('span', { class: 'spacer' }),
+          h('a', { href: `/live/${encodeURIComponent(this.event.eventId)}`, target: '_blank', class: 'small' }, 'Open the live page ↗'),
         ),
         els.warn,
         h(
@@ -145,9 +146,7 @@ class ReporterConsole {
   }
 
   private showStatus(): void {
-    const { cls, text } = describeState(this.conn.state);
-    this.els.status.className = `status ${cls}`;
-    this.els.status.textContent = text;
+    showState(this.els.status, this.conn.state);
     const pending = this.outbox.pending;
     this.els.pending.textContent = pending === 0 ? 'All sent' : `${count(pending)} waiting to send`;
   }
