@@ -4,6 +4,7 @@ import type { Clock, EntryStore, EventRecord, EventStore, RepostStore } from './
 import { eventIdSchema, type CreateEventBody, type CreatedEvent, type Entry, type EventView, type RepostsView, type Revision, type Role } from './protocol';
 
 export type { CreatedEvent, EventView, RepostsView } from './protocol';
+import { withRepostTotals } from './reposts/totals';
 import { hashToken, newEventId, newOperatorToken, tokenMatches } from './secrets';
 
 export class EventService {
@@ -42,12 +43,7 @@ export class EventService {
     const rows = await this.deps.entries.list(eventId, after, limit + 1);
     const page = rows.slice(0, limit);
     const next = rows.length > limit ? (page.at(-1)?.seq ?? null) : null;
-    // Entries carry their repost totals as the tally has them (exact, a moment behind a storm).
-    const first = page[0];
-    const last = page.at(-1);
-    const totals = first && last ? await this.deps.reposts.totals(eventId, first.seq, last.seq) : new Map<number, number>();
-    const items = page.map((e) => ({ ...e, reposts: totals.get(e.seq) ?? e.reposts }));
-    return { items, next };
+    return { items: await withRepostTotals(this.deps.reposts, eventId, page), next };
   }
 
   /**

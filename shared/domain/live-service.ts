@@ -5,6 +5,7 @@ import { deleteEntry, editEntry, newEntry, pinEntry } from './entry';
 import { conflict, forbidden, notFound, rateLimited } from './errors';
 import { backoffMs } from './delivery/pacer';
 import { encodeFrames, encodeFrame } from './frames';
+import { withRepostTotals } from './reposts/totals';
 import type {
   Clock,
   CommitResult,
@@ -146,13 +147,9 @@ export class LiveService {
     }
   }
 
-  /** Entries (in seq order) with their repost totals as the tally has them. */
-  private async withReposts(eventId: string, entries: Entry[]): Promise<Entry[]> {
-    const first = entries[0];
-    const last = entries.at(-1);
-    if (!this.deps.reposts || !first || !last) return entries;
-    const totals = await this.deps.reposts.totals(eventId, first.seq, last.seq);
-    return entries.map((e) => ({ ...e, reposts: totals.get(e.seq) ?? e.reposts }));
+  /** Entries (in seq order) with their repost totals, when this service was given the counters. */
+  private withReposts(eventId: string, entries: Entry[]): Promise<Entry[]> {
+    return this.deps.reposts ? withRepostTotals(this.deps.reposts, eventId, entries) : Promise.resolve(entries);
   }
 
   private async change(

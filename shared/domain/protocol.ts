@@ -3,7 +3,9 @@
 import { z } from 'zod';
 import type { Spike } from './reposts/spike-detector';
 
-export const MAX_TEXT_CHARS = 2000;
+import { charCount, MAX_TEXT_CHARS } from './text';
+
+export { charCount, MAX_TEXT_CHARS };
 export const MAX_CLIENT_ID_CHARS = 64;
 export const MAX_TITLE_CHARS = 200;
 /** Every server message stays under API Gateway's 32 KB frame, in UTF-8 bytes. */
@@ -12,13 +14,6 @@ export const MAX_FRAME_BYTES = 32 * 1024;
 export const MAX_MESSAGE_BYTES = 128 * 1024;
 /** Largest HTTP request body the API accepts. */
 export const MAX_HTTP_BODY_BYTES = 16 * 1024;
-
-/** Characters as a person counts them: Unicode code points, so one emoji or one 汉字 is one. */
-export const charCount = (s: string): number => {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-};
 
 export const ROLES = ['viewer', 'reporter'] as const;
 export type Role = (typeof ROLES)[number];

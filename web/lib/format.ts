@@ -18,12 +18,6 @@ export const clock = (iso: string | number): string =>
 
 export const count = (n: number): string => n.toLocaleString();
 
-/** Characters as a person counts them (code points), as the server counts the 2,000 limit. */
-export const charCount = (s: string): number => {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-};
 
 /** `h:mm:ss` of a duration in ms. */
 export function duration(ms: number): string {

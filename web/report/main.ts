@@ -3,14 +3,14 @@
 import type { AckFrame, ErrorFrame, EventView, ServerFrame } from '../lib/types';
 import { getJson, socketUrl, type PageConfig } from '../lib/config';
 import { h, icon, perFrame, replace } from '../lib/dom';
-import { charCount, clock, count, eventIdFromPath } from '../lib/format';
+import { charCount, MAX_TEXT_CHARS } from '../../shared/domain/text';
+import { clock, count, eventIdFromPath } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
 import { Outbox, type OutboxItem, type OutboxRequest } from '../lib/outbox';
 import { bootPage, pageHeader } from '../lib/page';
 import { showState } from '../lib/status';
 import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
 
-const MAX_CHARS = 2000;
 const tokenKey = (eventId: string) => `livecast.token.${eventId}`;
 
 class ReporterConsole {
@@ -115,7 +115,7 @@ class ReporterConsole {
   private publish(): void {
     const text = this.els.text.value;
     const n = charCount(text);
-    if (text.trim() === '' || n > MAX_CHARS) return;
+    if (text.trim() === '' || n > MAX_TEXT_CHARS) return;
     this.outbox.add({ action: 'publish', text, kind: this.els.key.checked ? 'key' : 'text' });
     this.els.text.value = '';
     this.els.key.checked = false;
@@ -153,9 +153,9 @@ class ReporterConsole {
 
   private showCounter(): void {
     const n = charCount(this.els.text.value);
-    this.els.counter.textContent = `${count(n)} / ${count(MAX_CHARS)}`;
-    this.els.counter.classList.toggle('over', n > MAX_CHARS);
-    this.els.publish.disabled = n > MAX_CHARS || this.els.text.value.trim() === '';
+    this.els.counter.textContent = `${count(n)} / ${count(MAX_TEXT_CHARS)}`;
+    this.els.counter.classList.toggle('over', n > MAX_TEXT_CHARS);
+    this.els.publish.disabled = n > MAX_TEXT_CHARS || this.els.text.value.trim() === '';
   }
 
   private render(): void {
@@ -220,7 +220,7 @@ class ReporterConsole {
       area.value = draft ?? e.text;
       const save = () => {
         const text = area.value;
-        if (text.trim() === '' || charCount(text) > MAX_CHARS) return;
+        if (text.trim() === '' || charCount(text) > MAX_TEXT_CHARS) return;
         this.editing = undefined;
         if (text !== e.text) act({ action: 'edit', seq: e.seq, text });
         this.render();
