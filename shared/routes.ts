@@ -159,14 +159,35 @@ export const deliveryWorker = {
 
 export interface StreamTriggerDef extends FunctionDef {
   /** The table whose stream it consumes, with the event source mapping's batching. */
-  readonly stream: { table: TableDef; batchSize: number; maxBatchingWindowSeconds: number; retryAttempts: number };
+  readonly stream: {
+    table: TableDef;
+    batchSize: number;
+    maxBatchingWindowSeconds: number;
+    retryAttempts: number;
+    /** Records older than this are not retried any more: they go to the failure queue. */
+    maxRecordAgeSeconds: number;
+    /** A failing batch is split in two and each half retried (finds the one bad record). */
+    bisectBatchOnError: boolean;
+    /** The handler answers `{ batchItemFailures: [{ itemIdentifier: sequenceNumber }] }`: only from the first failed record on is retried. */
+    reportBatchItemFailures: boolean;
+  };
 }
+
+/**
+ * Where failures go, never dropped: a stream batch whose retries ran out (its metadata: shard and
+ * sequence numbers, so the batch can be read again and redriven) and an asynchronous invocation of
+ * the delivery worker that failed its retries (its payload). One SQS queue each.
+ */
+export const failureQueues = {
+  streams: { id: 'StreamFailures' },
+  worker: { id: 'WorkerFailures' },
+} as const;
 
 export const deliveryWake = {
   id: 'DeliveryWake',
   entry: 'functions/delivery-wake.ts',
   /** The stream it consumes, with the event source mapping's batching. */
-  stream: { table: changesTable, batchSize: 100, maxBatchingWindowSeconds: 0, retryAttempts: 10 },
+  stream: { table: changesTable, batchSize: 100, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
   needs: { tables: [[deliveryTable, 'read']], startWorkers: true },
 } as const satisfies StreamTriggerDef;
 
@@ -179,7 +200,7 @@ export const deliveryWake = {
 export const repostTally = {
   id: 'RepostTally',
   entry: 'functions/repost-tally.ts',
-  stream: { table: repostsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10 },
+  stream: { table: repostsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
   // Counters in RepostCounts; stats and spike frames join the change log with the event's counter.
   needs: { tables: [[repostCountsTable, 'readWrite'], [eventsTable, 'readWrite'], [changesTable, 'readWrite']] },
 } as const satisfies StreamTriggerDef;
@@ -192,7 +213,7 @@ export const repostTally = {
 export const viewerStats = {
   id: 'ViewerStats',
   entry: 'functions/viewer-stats.ts',
-  stream: { table: connectionsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10 },
+  stream: { table: connectionsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
   needs: { tables: [[eventsTable, 'readWrite'], [changesTable, 'readWrite'], [repostCountsTable, 'read']] },
 } as const satisfies StreamTriggerDef;
 
