@@ -33,6 +33,7 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
       ratePerSecond: c.config.deliveryBudget / CONNECTION_SHARDS,
       maxInFlight: c.config.workerInFlight,
       idleExitMs: c.config.workerIdleMs,
+      maxRunMs: c.config.workerMaxRunMs,
     },
   );
   c.log.info('delivery worker done', { eventId, shard, ...report });

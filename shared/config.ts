@@ -31,6 +31,7 @@ export const ENV = {
   deliveryBudget: 'LIVECAST_DELIVERY_BUDGET',
   postTransport: 'LIVECAST_POST_TRANSPORT',
   workerIdleMs: 'LIVECAST_WORKER_IDLE_MS',
+  workerMaxRunMs: 'LIVECAST_WORKER_MAX_RUN_MS',
   workerInFlight: 'LIVECAST_WORKER_IN_FLIGHT',
   logLevel: 'LIVECAST_LOG_LEVEL',
   spikeSweepQuietMs: 'LIVECAST_SPIKE_SWEEP_QUIET_MS',
@@ -57,6 +58,8 @@ const schema = z.object({
   /** `signed`: the lean SigV4 poster; `sdk`: the SDK's PostToConnectionCommand (for comparison). */
   postTransport: z.enum(['signed', 'sdk']).default('signed'),
   workerIdleMs: z.coerce.number().int().min(0).default(10_000),
+  /** A worker hands over to a fresh invocation after this long (before Lambda's 15 minutes; tests make it short). */
+  workerMaxRunMs: z.coerce.number().int().min(100).max(14 * 60_000).default(13 * 60_000),
   workerInFlight: z.coerce.number().int().min(1).max(1_000).default(64),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** The spike sweep leaves an event alone while its series has seconds this recent (the tally judges those). */
@@ -84,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deliveryBudget: env[ENV.deliveryBudget] || undefined,
     postTransport: env[ENV.postTransport] || undefined,
     workerIdleMs: env[ENV.workerIdleMs] || undefined,
+    workerMaxRunMs: env[ENV.workerMaxRunMs] || undefined,
     workerInFlight: env[ENV.workerInFlight] || undefined,
     logLevel: env[ENV.logLevel] || undefined,
     spikeSweepQuietMs: env[ENV.spikeSweepQuietMs] || undefined,

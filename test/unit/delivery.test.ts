@@ -230,6 +230,78 @@ describe('delivery worker', () => {
     expect(reports.reduce((n, r) => n + r.gone, 0)).toBe(1);
   });
 
+  describe('a viewer who joins at any point of a worker\'s life gets the next change in the sweep after it, not when the worker lets go', () => {
+    // The rows are cached for ever and the worker lingers 5 s when idle: a joiner the worker only finds
+    // by its last fresh read before letting go would wait those 5 s.
+    const lingering: WorkerOptions = { ...fast, rowsMaxAgeMs: 1e9, idleExitMs: 5_000 };
+
+    /** A connection id in `shard`, and one more that shares it. */
+    function twoIn(shard: number): [string, string] {
+      const ids: string[] = [];
+      for (let n = 0; ids.length < 2; n++) if (shardOf(`viewer-${n}`, SHARDS) === shard) ids.push(`viewer-${n}`);
+      return [ids[0]!, ids[1]!];
+    }
+
+    async function joinAndPublish(phase: 'first sweep' | 'idle polling' | 'hand-over', options: WorkerOptions) {
+      const w = await world(0);
+      const shard = 1;
+      const [steady, late] = twoIn(shard);
+      // The first sweep is slow (many viewers at 200 posts/s), so a join can land in the middle of it.
+      const crowd: string[] = [];
+      for (let n = 0; crowd.length < 30; n++) if (shardOf(`crowd-${n}`, SHARDS) === shard) crowd.push(`crowd-${n}`);
+      for (const id of [steady, ...crowd]) await w.connections.add({ eventId: 'ev1', connectionId: id, role: 'viewer', connectedAt: 't', fromChange: 0 });
+      await w.publish();
+      // Lambda's clock: the test ends the run (and its successors) once it has measured.
+      let ended = false;
+      const runs: Promise<unknown>[] = [];
+      const deps = {
+        ...w.deps,
+        timeLeftMs: () => (ended ? 0 : 15 * 60_000),
+        // A hand-over starts the successor as Lambda would; it runs as long as the test lets it.
+        successor: { start: async (e: string, s: number) => void runs.push(runDeliveryWorker(e, s, deps, { ...options, maxRunMs: 1e9 })) },
+      };
+      const rate = phase === 'first sweep' ? 200 : options.ratePerSecond;
+      const run = runDeliveryWorker('ev1', shard, deps, { ...options, ratePerSecond: rate });
+      if (phase === 'first sweep') while (w.gateway.framesOf(crowd[5]!).length === 0) await sleep(2);
+      else while (w.gateway.framesOf(crowd.at(-1)!).length === 0 || w.gateway.framesOf(steady).length === 0) await sleep(2);
+      // Joined now: owed everything after change 1.
+      await w.connections.add({ eventId: 'ev1', connectionId: late, role: 'viewer', connectedAt: 't', fromChange: 1 });
+      if (phase !== 'first sweep') await sleep(30); // the worker is polling, or has handed over
+      await w.publish();
+      const published = Date.now();
+      // The Changes stream's wake-up: a shard whose worker has let go gets a new one.
+      await wakeDelivery(['ev1'], { leases: w.leases, starter: deps.successor, log: silentLog }, [shard]);
+      while (updates(w.gateway.framesOf(steady)).length < 2) await sleep(2);
+      const steadyAt = Date.now() - published;
+      while (updates(w.gateway.framesOf(late)).length < 1) await sleep(2);
+      const lateAt = Date.now() - published;
+      ended = true;
+      const report = await run;
+      await Promise.all(runs);
+      return { w, late, steadyAt, lateAt, report, successors: runs.length };
+    }
+
+    it('joined during the first sweep', async () => {
+      const { w, late, lateAt, steadyAt } = await joinAndPublish('first sweep', lingering);
+      expect(updates(w.gateway.framesOf(late))).toEqual(['2.1']);
+      expect(lateAt - steadyAt).toBeLessThan(2_000);
+    });
+
+    it('joined while the worker polls an idle shard', async () => {
+      const { w, late, lateAt, steadyAt } = await joinAndPublish('idle polling', lingering);
+      expect(updates(w.gateway.framesOf(late))).toEqual(['2.1']);
+      expect(lateAt - steadyAt).toBeLessThan(2_000);
+    });
+
+    it('joined around a hand-over to the successor', async () => {
+      const { w, late, lateAt, steadyAt, report, successors } = await joinAndPublish('hand-over', { ...lingering, maxRunMs: 20 });
+      expect(report.outcome).toBe('handed-over');
+      expect(successors).toBeGreaterThan(0);
+      expect(updates(w.gateway.framesOf(late))).toEqual(['2.1']);
+      expect(lateAt - steadyAt).toBeLessThan(2_000);
+    });
+  });
+
   it('gives up on a connection that fails every time instead of running forever', async () => {
     const w = await world(3);
     w.gateway.failing.add('v1');

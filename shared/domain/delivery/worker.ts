@@ -201,17 +201,36 @@ export async function runDeliveryWorker(
   let cachedRows: ConnectionRecord[][] | undefined;
   /** The earliest time a connection passed over for stats is due (Infinity: none). */
   let deferred = Infinity;
+  /** When the cached rows' read was sent: rows written after that are not in them. */
   let rowsReadAt = -Infinity;
+  /**
+   * When the feed last learned of new changes. A viewer who joined after the rows were read and
+   * before such a change is owed it but is not in the cached rows: before resting, the worker reads
+   * the rows again whenever they are older than the newest change it knows (else that viewer would
+   * wait until the worker lets go, idleExitMs later).
+   */
+  let headMovedAt = -Infinity;
   const goneIds = new Set<string>();
   async function rows(): Promise<ConnectionRecord[][]> {
     if (cachedRows && deps.now() - rowsReadAt < options.rowsMaxAgeMs) return cachedRows;
+    const readAt = deps.now();
     const pages: ConnectionRecord[][] = [];
     for await (const page of deps.connections.listShard(eventId, shard)) pages.push(page);
     cachedRows = pages;
-    rowsReadAt = deps.now();
+    rowsReadAt = readAt;
     goneIds.clear();
     return pages;
   }
+
+  /** Reads new changes into the feed, noting when some arrived. */
+  async function refresh(fresh = false): Promise<number> {
+    const added = await feed.refresh(fresh);
+    if (added > 0) headMovedAt = deps.now();
+    return added;
+  }
+
+  /** Whether the cached rows may lack a connection owed the changes known now. */
+  const rowsOlderThanChanges = () => rowsReadAt <= headMovedAt;
 
   /** One pass over the shard. Returns how many connections were owed something, or 'lost' with the lease. */
   async function sweep(): Promise<number | 'lost'> {
@@ -220,7 +239,7 @@ export async function runDeliveryWorker(
     const now = deps.now();
     const rowCount = cachedRows ? cachedRows.reduce((n, page) => n + page.length, 0) : 0;
     const statsEveryMs = Math.max(options.statsMinIntervalMs, (2_000 * rowCount) / options.ratePerSecond);
-    if (!draining) await feed.refresh();
+    if (!draining) await refresh();
     const seen = new Set<string>();
     const slots = new Slots(options.maxInFlight);
     let owed = 0;
@@ -239,7 +258,7 @@ export async function runDeliveryWorker(
         }
         if (!draining && ++sinceRefresh >= options.refreshEvery) {
           sinceRefresh = 0;
-          await feed.refresh();
+          await refresh();
         }
         if (cursor.through >= feed.head) continue;
         if (cursor.notBefore !== undefined && now < cursor.notBefore) {
@@ -289,8 +308,9 @@ export async function runDeliveryWorker(
 
     let owed = await sweep();
     if (owed === 'lost') return { ...report, outcome: 'lease-lost' };
-    if (owed === 0 && draining) {
-      // About to let go: read every row afresh, so no connection that joined meanwhile is left behind.
+    if (owed === 0 && (draining || rowsOlderThanChanges())) {
+      // About to rest or let go: read every row afresh, so no connection that joined since the last
+      // read and is owed a change is left waiting.
       cachedRows = undefined;
       owed = await sweep();
       if (owed === 'lost') return { ...report, outcome: 'lease-lost' };
@@ -322,7 +342,7 @@ export async function runDeliveryWorker(
     while (!moved && deps.now() - lastWorkAt < options.idleExitMs && !draining) {
       await deps.sleep(options.pollMs);
       if (lost) return { ...report, outcome: 'lease-lost' };
-      moved = (await feed.refresh()) > 0;
+      moved = (await refresh()) > 0;
       if (timeIsUp()) draining = true;
     }
     if (moved || draining) continue;
@@ -339,7 +359,7 @@ export async function runDeliveryWorker(
     await deps.leases.release(eventId, shard, owner, done);
     // A change that landed while letting go may have seen the lease still held and started no one
     // (read now: a shared answer from before the release could hide it).
-    if ((await feed.refresh(true)) === 0) return { ...report, outcome: 'idle' };
+    if ((await refresh(true)) === 0) return { ...report, outcome: 'idle' };
     if (!(await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'idle' };
     lost = false;
     heartbeat.start();
