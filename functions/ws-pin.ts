@@ -3,11 +3,11 @@ import middy from '@middy/core';
 import { pinFrame } from '../shared/domain/protocol';
 import { container } from './lib/container';
 import { wsErrors } from './lib/middleware';
-import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
+import { callerOf, parseFrame, reply, type WsEvent, type WsResult } from './lib/ws';
 
 async function main(event: WsEvent): Promise<WsResult> {
-  await container().live.pin(callerOf(event), parseFrame(pinFrame, event.body));
-  return ok();
+  // The ack is the route's response: it spends none of the @connections budget, so a storm cannot throttle it away.
+  return reply(await container().live.pin(callerOf(event), parseFrame(pinFrame, event.body)));
 }
 
 export const handler = middy(main).use(wsErrors());

@@ -4,7 +4,7 @@
 import { deleteEntry, editEntry, newEntry, pinEntry } from './entry';
 import { conflict, forbidden, notFound, rateLimited } from './errors';
 import { backoffMs } from './delivery/pacer';
-import { encodeFrames, encodeFrame } from './frames';
+import { encodeFrames } from './frames';
 import { withRepostTotals } from './reposts/totals';
 import type {
   Clock,
@@ -72,7 +72,12 @@ export class LiveService {
     this.maxAttempts = deps.maxAttempts ?? 25;
   }
 
-  async publish(caller: Caller, frame: PublishFrame): Promise<void> {
+  /**
+   * Returns the ack once the change is durable. The handler sends it as the route's response: a
+   * reply through the management API shares the account's budget with delivery and could be
+   * throttled past its retries under a storm (the reporter then waited for an ack that never came).
+   */
+  async publish(caller: Caller, frame: PublishFrame): Promise<AckFrame> {
     requireReporter(caller, 'publish');
     const { eventId } = caller;
     const outcome = await this.retrying(eventId, frame.clientId, 'publish', async () => {
@@ -83,18 +88,18 @@ export class LiveService {
       if (result.ok) this.cursors.set(eventId, { lastSeq: entry.seq, lastChange: expected.lastChange + 1 });
       return { entry, result };
     });
-    await this.acknowledge(caller, outcome);
+    return outcome.ack;
   }
 
-  edit(caller: Caller, frame: EditFrame): Promise<void> {
+  edit(caller: Caller, frame: EditFrame): Promise<AckFrame> {
     return this.change(caller, frame, 'edit', (entry, now) => editEntry(entry, frame.text, now));
   }
 
-  delete(caller: Caller, frame: DeleteFrame): Promise<void> {
+  delete(caller: Caller, frame: DeleteFrame): Promise<AckFrame> {
     return this.change(caller, frame, 'delete', (entry, now) => deleteEntry(entry, now));
   }
 
-  pin(caller: Caller, frame: PinFrame): Promise<void> {
+  pin(caller: Caller, frame: PinFrame): Promise<AckFrame> {
     return this.change(caller, frame, 'pin', (entry, now) => pinEntry(entry, frame.pinned, now));
   }
 
@@ -157,7 +162,7 @@ export class LiveService {
     frame: { clientId: string; seq: number },
     action: Exclude<WriteAction, 'publish'>,
     apply: (entry: Entry, now: Date) => Entry,
-  ): Promise<void> {
+  ): Promise<AckFrame> {
     requireReporter(caller, action);
     const { eventId } = caller;
     // A refusal may still answer the retry of a change that succeeded (a repeated delete, or a
@@ -184,7 +189,7 @@ export class LiveService {
       if (result.ok) this.cursors.set(eventId, { lastSeq: event.lastSeq, lastChange: event.lastChange + 1 });
       return { entry, result };
     });
-    await this.acknowledge(caller, outcome);
+    return outcome.ack;
   }
 
   /** The event's counters as stored now (and forgets what this instance remembered). */
@@ -218,11 +223,6 @@ export class LiveService {
       if (i > 0) await backoff(i);
     }
     throw conflict('too many simultaneous writes to this event; please retry');
-  }
-
-  /** The write is durable by now. Delivery to every connection follows from the change log, not from here. */
-  private async acknowledge(caller: Caller, outcome: { ack: AckFrame }): Promise<void> {
-    await this.reply(caller.connectionId, encodeFrame(outcome.ack));
   }
 
   /** A reply to the caller shares the account's budget with delivery: a 429 is waited out, not dropped. */

@@ -24,11 +24,27 @@ beforeEach(async () => {
   events = new FakeEvents();
   entries = new FakeEntries(events);
   gateway = new FakeGateway();
-  live = new LiveService({ events, entries, gateway, clock: fixedClock(), log: silentLog, maxAttempts: 200 });
+  live = recordingAcks(new LiveService({ events, entries, gateway, clock: fixedClock(), log: silentLog, maxAttempts: 200 }));
   await events.create(eventRecord('ev1'));
 });
 
-const acks = (c: Caller) => gateway.framesOf(c.connectionId).filter((f): f is AckFrame => f.type === 'ack');
+/** Acks by caller, in the order returned (the handler sends each as the route's response). */
+let acked: Map<string, AckFrame[]>;
+function recordingAcks(service: LiveService, into = new Map<string, AckFrame[]>()): LiveService {
+  acked = into;
+  for (const action of ['publish', 'edit', 'delete', 'pin'] as const) {
+    const write = service[action].bind(service) as (c: Caller, f: never) => Promise<AckFrame>;
+    Object.assign(service, {
+      [action]: async (c: Caller, f: never) => {
+        const ack = await write(c, f);
+        acked.set(c.connectionId, [...(acked.get(c.connectionId) ?? []), ack]);
+        return ack;
+      },
+    });
+  }
+  return service;
+}
+const acks = (c: Caller) => acked.get(c.connectionId) ?? [];
 /** The change log: what delivery sends every connection, in order. */
 const logged = () => (entries.changes.get('ev1') ?? []).map((c) => c.entry);
 
@@ -106,8 +122,8 @@ describe('writes from more than one instance (Lambda containers)', () => {
         return events.get(id);
       },
     });
-    const a = new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog });
-    const b = new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog });
+    const a = recordingAcks(new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog }));
+    const b = recordingAcks(new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog }), acked);
     const publish = (s: LiveService, id: string) => s.publish(reporter, { action: 'publish', clientId: id, text: id, kind: 'text' });
 
     await publish(a, 'a1');
