@@ -122,10 +122,10 @@ export class LiveService {
           if (line.changeNo > event.lastChange) break;
           if ('entry' in line && line.entry.seq <= since) revised.set(line.entry.seq, line.entry);
         }
+        // The log is gapless: nothing at all before lastChange means it cannot be read now. No
+        // `synced` then (it would claim what was not sent); the client gets an error and asks again.
         const last = lines.at(-1);
-        // Nothing at all before lastChange: the log cannot be read further now (it is gapless, so
-        // this is not expected); stop rather than ask the same question forever.
-        if (!last) break;
+        if (!last) throw new Error(`event ${eventId}: the change log ends at ${after}, before its lastChange ${event.lastChange}`);
         after = last.changeNo;
       }
       const held = await this.withReposts(eventId, [...revised.keys()].sort((a, b) => a - b).map((seq) => revised.get(seq)!));
@@ -137,7 +137,7 @@ export class LiveService {
       const page = await this.deps.entries.list(eventId, after, SYNC_PAGE);
       for (const entry of await this.withReposts(eventId, page)) frames.push(updateFrame(eventId, entry));
       const last = page.at(-1);
-      if (!last) break;
+      if (!last) throw new Error(`event ${eventId}: the timeline ends at ${after}, before its lastSeq ${event.lastSeq}`);
       after = last.seq;
     }
     const newest = frames.at(-1);

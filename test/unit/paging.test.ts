@@ -57,6 +57,14 @@ describe('sync when every read comes back short', () => {
     expect(caughtUp()).toEqual([...Array.from({ length: 7 }, (_, i) => `${i + 1}/1`), 'synced']);
   });
 
+  it('never says synced when the log cannot be read up to the event’s lastChange', async () => {
+    await publish(3);
+    await live.edit(reporter, { action: 'edit', clientId: 'e1', seq: 1, text: 'update 1, corrected' });
+    entries.changes.set('ev1', entries.changes.get('ev1')!.slice(0, 3)); // the correction's line unreadable
+    await expect(live.sync(viewer, 3, 3)).rejects.toThrow('before its lastChange 4');
+    expect(caughtUp()).toEqual([]);
+  });
+
   it('skips the change log and the timeline reads when nothing is owed', async () => {
     await publish(2);
     entries.maxPerRead = 1;
