@@ -1,9 +1,10 @@
 // The fan-out the AWS WebSocket samples write — Scan the connections table, then an unbounded Promise.all of SDK PostToConnection calls, no retry on 429 — plugged into the local stage as the Changes stream's consumer (StageOptions.wake), for comparison.
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { setMaxListeners } from 'node:events';
 import type { AttributeValue, DynamoDBStreamEvent } from 'aws-lambda';
+import { scanPages } from '../../shared/adapters/dynamo-paging';
 import { ENV, TABLES } from '../../shared/config';
 
 export interface NaiveOptions {
@@ -133,20 +134,16 @@ export function naiveFanout(opts: NaiveOptions): NaiveFanout {
     // The sample scans the whole table; it is paged here so every viewer is at least tried.
     const t0 = performance.now();
     const rows: { pk: string; connectionId: string }[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await db.send(
-        new ScanCommand({
-          TableName: table,
-          FilterExpression: 'eventId = :e',
-          ExpressionAttributeValues: { ':e': change.eventId },
-          ProjectionExpression: 'pk, connectionId',
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) rows.push({ pk: String(item.pk), connectionId: String(item.connectionId) });
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && !aborted);
+    const pages = scanPages(db, {
+      TableName: table,
+      FilterExpression: 'eventId = :e',
+      ExpressionAttributeValues: { ':e': change.eventId },
+      ProjectionExpression: 'pk, connectionId',
+    });
+    for await (const items of pages) {
+      for (const item of items) rows.push({ pk: String(item.pk), connectionId: String(item.connectionId) });
+      if (aborted) break;
+    }
     stats.scanMs += performance.now() - t0;
     stats.scannedRows += rows.length;
     lastRows = Math.max(1, rows.length);

@@ -1,10 +1,11 @@
 // ConnectionStore on DynamoDB: rows sharded by `<eventId>#<shard>`, each added or removed in one
 // transaction with the event's viewer counter so the two never disagree.
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { ConnectionRecord, ConnectionStore } from '../domain/ports';
 import { connectionPartition, shardOf } from '../domain/sharding';
 import { CONNECTION_TTL_SECONDS } from '../tables';
+import { queryPages } from './dynamo-paging';
 
 export interface ConnectionTables {
   events: string;
@@ -80,28 +81,22 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async *listShard(eventId: string, shard: number): AsyncIterable<ConnectionRecord[]> {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tables.connections,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': connectionPartition(eventId, shard) },
-          ProjectionExpression: 'connectionId, #role, fromChange, connectedAt',
-          ExpressionAttributeNames: { '#role': 'role' },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      const rows = (page.Items ?? []).map((item) => ({
+    const pages = queryPages(this.db, {
+      TableName: this.tables.connections,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': connectionPartition(eventId, shard) },
+      ProjectionExpression: 'connectionId, #role, fromChange, connectedAt',
+      ExpressionAttributeNames: { '#role': 'role' },
+    });
+    for await (const items of pages) {
+      yield items.map((item) => ({
         eventId,
         connectionId: String(item.connectionId),
         role: item.role === 'reporter' ? ('reporter' as const) : ('viewer' as const),
         ...(typeof item.fromChange === 'number' ? { fromChange: item.fromChange } : {}),
         ...(typeof item.connectedAt === 'string' ? { connectedAt: item.connectedAt } : {}),
       }));
-      if (rows.length > 0) yield rows;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
   }
 
   /** Only viewers are counted; for a reporter the item is just checked to exist. */

@@ -1,15 +1,11 @@
 // EntryStore on DynamoDB: entries keyed by (eventId, seq); each write is one transaction with the
 // event's lastSeq (publish) or the entry's rev (changes) as its condition and the request record.
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  TransactWriteCommand,
-} from '@aws-sdk/lib-dynamodb';
-import type { AppendResult, CommitResult, EntryStore, EventRecord, LogLine, RequestRecord } from '../domain/ports';
+import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { AppendResult, CommitResult, EntryStore, EventRecord, LogLine, RequestRecord, WriteAction } from '../domain/ports';
 import type { Entry, LiveFrame } from '../domain/protocol';
 import { toEventRecord } from './dynamo-event-store';
+import { queryUpTo } from './dynamo-paging';
 
 export interface EntryTables {
   events: string;
@@ -49,7 +45,7 @@ export class DynamoEntryStore implements EntryStore {
     return this.commit(eventId, expected, entry, request, {
       Put: {
         TableName: this.tables.entries,
-        Item: { eventId, ...entry, clientId: request.clientId },
+        Item: entryItem(eventId, entry, request.clientId),
         ConditionExpression: 'attribute_not_exists(seq)',
       },
     });
@@ -82,17 +78,17 @@ export class DynamoEntryStore implements EntryStore {
   }
 
   async changesAfter(eventId: string, changeNo: number, limit: number): Promise<LogLine[]> {
-    const { Items } = await this.db.send(
-      new QueryCommand({
+    const items = await queryUpTo(
+      this.db,
+      {
         TableName: this.tables.changes,
         KeyConditionExpression: 'eventId = :e AND changeNo > :after',
         ExpressionAttributeValues: { ':e': eventId, ':after': changeNo },
-        Limit: limit,
         ConsistentRead: true,
-      }),
+      },
+      limit,
     );
-    // A 1 MB page may hold fewer than `limit`; the caller asks again from the last one it got.
-    return (Items ?? []).map((item): LogLine =>
+    return items.map((item): LogLine =>
       item.frame
         ? { changeNo: Number(item.changeNo), frame: item.frame as LiveFrame }
         : { changeNo: Number(item.changeNo), entry: toEntry(item.entry as Record<string, unknown>) },
@@ -144,24 +140,17 @@ export class DynamoEntryStore implements EntryStore {
   }
 
   async list(eventId: string, after: number, limit: number): Promise<Entry[]> {
-    const items: Entry[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    // A page stops at 1 MB; keep reading until the limit is met or the timeline ends.
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tables.entries,
-          KeyConditionExpression: 'eventId = :e AND seq > :after',
-          ExpressionAttributeValues: { ':e': eventId, ':after': after },
-          Limit: limit - items.length,
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) items.push(toEntry(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && items.length < limit);
-    return items;
+    const items = await queryUpTo(
+      this.db,
+      {
+        TableName: this.tables.entries,
+        KeyConditionExpression: 'eventId = :e AND seq > :after',
+        ExpressionAttributeValues: { ':e': eventId, ':after': after },
+        ConsistentRead: true,
+      },
+      limit,
+    );
+    return items.map(toEntry);
   }
 
   /**
@@ -196,7 +185,7 @@ export class DynamoEntryStore implements EntryStore {
       {
         Put: {
           TableName: this.tables.changes,
-          Item: { eventId, changeNo, seq: entry.seq, rev: entry.rev, action: request.action, entry },
+          Item: changeItem(eventId, changeNo, entry, request.action),
           ConditionExpression: 'attribute_not_exists(changeNo)',
         },
       },
@@ -224,6 +213,19 @@ export class DynamoEntryStore implements EntryStore {
     }
   }
 }
+
+/** An entry as the Entries table holds it (also what tests seed it with). */
+export const entryItem = (eventId: string, entry: Entry, clientId: string) => ({ eventId, ...entry, clientId });
+
+/** A change-log line for an entry's revision, as the Changes table holds it. */
+export const changeItem = (eventId: string, changeNo: number, entry: Entry, action: WriteAction) => ({
+  eventId,
+  changeNo,
+  seq: entry.seq,
+  rev: entry.rev,
+  action,
+  entry,
+});
 
 function toEntry(item: Record<string, unknown>): Entry {
   return {

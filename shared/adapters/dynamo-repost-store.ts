@@ -8,7 +8,6 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -17,6 +16,7 @@ import type { Repost, RepostStore, StreamedRepost } from '../domain/ports';
 import type { DetectorState, RepostSecond, Spike } from '../domain/reposts/spike-detector';
 import { initialDetectorState } from '../domain/reposts/spike-detector';
 import { connectionPartition, shardOf } from '../domain/sharding';
+import { queryItems } from './dynamo-paging';
 
 type Tables = Pick<TableNames, 'reposts' | 'repostCounts'>;
 type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -252,19 +252,11 @@ export class DynamoRepostStore implements RepostStore {
   }
 
   /** Every item of the event's partition whose sort key meets `condition` (all of them without one). */
-  private async *query(eventId: string, condition?: string, values: Record<string, unknown> = {}): AsyncIterable<Record<string, unknown>> {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tables.repostCounts,
-          KeyConditionExpression: condition ? `eventId = :e AND ${condition}` : 'eventId = :e',
-          ExpressionAttributeValues: { ':e': eventId, ...values },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      yield* page.Items ?? [];
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+  private query(eventId: string, condition?: string, values: Record<string, unknown> = {}): AsyncIterable<Record<string, unknown>> {
+    return queryItems(this.db, {
+      TableName: this.tables.repostCounts,
+      KeyConditionExpression: condition ? `eventId = :e AND ${condition}` : 'eventId = :e',
+      ExpressionAttributeValues: { ':e': eventId, ...values },
+    });
   }
 }

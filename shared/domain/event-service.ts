@@ -37,12 +37,16 @@ export class EventService {
     return { eventId, title, ...(startsAt ? { startsAt } : {}), lastSeq, viewers: Math.max(0, viewers), createdAt };
   }
 
-  /** A page of the timeline; `next` is the `after` for the following page, null at the end. */
+  /**
+   * A page of the timeline; `next` is the `after` for the following page, null at the end. The end
+   * is known from the event's lastSeq (or a row read beyond the page), never from a short read.
+   */
   async timeline(eventId: string, after: number, limit: number): Promise<{ items: Entry[]; next: number | null }> {
-    await this.find(eventId);
+    const event = await this.find(eventId);
     const rows = await this.deps.entries.list(eventId, after, limit + 1);
     const page = rows.slice(0, limit);
-    const next = rows.length > limit ? (page.at(-1)?.seq ?? null) : null;
+    const last = page.at(-1)?.seq;
+    const next = last !== undefined && (rows.length > limit || last < event.lastSeq) ? last : null;
     return { items: await withRepostTotals(this.deps.reposts, eventId, page), next };
   }
 
@@ -50,14 +54,16 @@ export class EventService {
    * Every revision of every entry, in the order they were made: the change log's entry lines after
    * change `after`. Lines that carry live frames (stats, spikes) are skipped but still count
    * toward `limit`, so a page may hold fewer items; `next` (the last change number read) is null
-   * at the end.
+   * at the end — known from the event's lastChange (or a line read beyond the page), never from a
+   * short read.
    */
   async revisions(eventId: string, after: number, limit: number): Promise<{ items: Revision[]; next: number | null }> {
-    await this.find(eventId);
+    const event = await this.find(eventId);
     const lines = await this.deps.entries.changesAfter(eventId, after, limit + 1);
     const page = lines.slice(0, limit);
     const items = page.flatMap((line) => ('entry' in line ? [{ changeNo: line.changeNo, entry: line.entry }] : []));
-    return { items, next: lines.length > limit ? (page.at(-1)?.changeNo ?? null) : null };
+    const last = page.at(-1)?.changeNo;
+    return { items, next: last !== undefined && (lines.length > limit || last < event.lastChange) ? last : null };
   }
 
   /** The repost series in buckets of `bucket` seconds, the spikes recorded, and the total. */

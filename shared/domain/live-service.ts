@@ -118,6 +118,8 @@ export class LiveService {
     if (since > 0 && sinceChange !== undefined && sinceChange < event.lastChange) {
       // The change log says which held entries changed; their newest revision is read from the log
       // itself (later revisions may follow live: apply by (seq, rev)).
+      // The end is the event's lastChange, never a short read: a read may return fewer lines than
+      // asked for (a store's page ran out of room) with more to come.
       const revised = new Map<number, Entry>();
       for (let after = sinceChange; after < event.lastChange; ) {
         const lines = await this.deps.entries.changesAfter(eventId, after, SYNC_PAGE);
@@ -125,18 +127,22 @@ export class LiveService {
           if (line.changeNo > event.lastChange) break;
           if ('entry' in line && line.entry.seq <= since) revised.set(line.entry.seq, line.entry);
         }
+        // The log is gapless: nothing at all before lastChange means it cannot be read now. No
+        // `synced` then (it would claim what was not sent); the client gets an error and asks again.
         const last = lines.at(-1);
-        if (!last || lines.length < SYNC_PAGE) break;
+        if (!last) throw new Error(`event ${eventId}: the change log ends at ${after}, before its lastChange ${event.lastChange}`);
         after = last.changeNo;
       }
       const held = await this.withReposts(eventId, [...revised.keys()].sort((a, b) => a - b).map((seq) => revised.get(seq)!));
       for (const entry of held) frames.push(updateFrame(eventId, entry));
     }
-    for (let after = since; ; ) {
+    // New entries up to the event's lastSeq as read above (later ones reach this connection live),
+    // again whatever the size of each read.
+    for (let after = since; after < event.lastSeq; ) {
       const page = await this.deps.entries.list(eventId, after, SYNC_PAGE);
       for (const entry of await this.withReposts(eventId, page)) frames.push(updateFrame(eventId, entry));
       const last = page.at(-1);
-      if (!last || page.length < SYNC_PAGE) break;
+      if (!last) throw new Error(`event ${eventId}: the timeline ends at ${after}, before its lastSeq ${event.lastSeq}`);
       after = last.seq;
     }
     const newest = frames.at(-1);

@@ -74,9 +74,18 @@ export interface EntryStore {
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult>;
-  /** Entries with seq > after in seq order, at most `limit`, read consistently. */
+  /**
+   * Entries with seq > after in seq order, read consistently: up to `limit` of them, fewer only at
+   * the end of the timeline (an adapter reads on past its storage's page limits, e.g. DynamoDB's
+   * 1 MB). Callers still learn where the timeline ends from the event's lastSeq, never from a
+   * short answer.
+   */
   list(eventId: string, after: number, limit: number): Promise<Entry[]>;
-  /** The change log after `changeNo`, in order, at most `limit`, read consistently. */
+  /**
+   * The change log after `changeNo`, in order, read consistently: up to `limit` lines, fewer only
+   * at the end of the log (the adapter reads on past DynamoDB's 1 MB pages). Callers still learn
+   * where the log ends from the event's lastChange (or an empty answer), never from a short one.
+   */
   changesAfter(eventId: string, changeNo: number, limit: number): Promise<LogLine[]>;
   /**
    * Appends an event-wide frame to the change log (the next change number, in one transaction with
@@ -102,7 +111,7 @@ export interface ConnectionStore {
   add(connection: ConnectionRecord & { connectedAt: string; fromChange: number }): Promise<boolean>;
   /** Removes the row and uncounts the viewer; false when the row was already gone. */
   remove(connection: ConnectionRecord): Promise<boolean>;
-  /** The rows of one shard of an event, a page at a time. */
+  /** Every row of one shard of an event, a page at a time (a page may hold any number of rows). */
   listShard(eventId: string, shard: number): AsyncIterable<ConnectionRecord[]>;
 }
 

@@ -39,6 +39,12 @@ export class FakeEntries implements EntryStore {
   readonly entries = new Map<string, Entry>();
   readonly requests = new Map<string, RequestRecord>();
   readonly changes = new Map<string, Change[]>();
+  /**
+   * The most a read (changesAfter, list) returns, whatever its `limit`: set it to imitate a store
+   * whose page ran out of room (DynamoDB's 1 MB) and answers short with more to come, so tests can
+   * prove a caller reads on to the end instead of trusting one short answer.
+   */
+  maxPerRead = Infinity;
   constructor(private readonly events: FakeEvents) {}
 
   async get(eventId: string, seq: number) {
@@ -95,7 +101,7 @@ export class FakeEntries implements EntryStore {
   async changesAfter(eventId: string, changeNo: number, limit: number): Promise<LogLine[]> {
     await tick();
     const lines: LogLine[] = [...(this.changes.get(eventId) ?? []), ...(this.frameLines.get(eventId) ?? [])];
-    return lines.filter((c) => c.changeNo > changeNo).sort((a, b) => a.changeNo - b.changeNo).slice(0, limit);
+    return lines.filter((c) => c.changeNo > changeNo).sort((a, b) => a.changeNo - b.changeNo).slice(0, Math.min(limit, this.maxPerRead));
   }
   /** Stats and spike lines of the change log. */
   readonly frameLines = new Map<string, FrameChange[]>();
@@ -121,7 +127,7 @@ export class FakeEntries implements EntryStore {
       .filter(([k, e]) => k.startsWith(`${eventId}/`) && e.seq > after)
       .map(([, e]) => ({ ...e }))
       .sort((a, b) => a.seq - b.seq)
-      .slice(0, limit);
+      .slice(0, Math.min(limit, this.maxPerRead));
   }
 }
 
