@@ -6,7 +6,7 @@ import { SharedChangeLog } from '../../shared/domain/delivery/shared-change-log'
 import { wakeDelivery } from '../../shared/domain/delivery/wake';
 import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../../shared/domain/delivery/worker';
 import { LiveService, type Caller } from '../../shared/domain/live-service';
-import type { ServerFrame, StatsFrame, UpdateFrame } from '../../shared/domain/protocol';
+import { MAX_FRAME_BYTES, type Entry, type LiveFrame, type ServerFrame, type StatsFrame, type UpdateFrame } from '../../shared/domain/protocol';
 import { shardOf } from '../../shared/domain/sharding';
 import { FakeConnections, FakeEntries, FakeEvents, FakeGateway, FakeLeases, eventRecord, fixedClock, silentLog } from '../support/fakes';
 
@@ -210,6 +210,45 @@ describe('delivery worker', () => {
       expect(stats.at(-1)?.reposts['1']).toBe(300); // the last counts arrive
       expect(messages.length).toBeLessThanOrEqual(1 + 5); // the update, then a stats visit at most every 200 ms, not 30
     }
+  });
+
+  it('brings every viewer every total of stats lines over the frame limit, in messages under it', async () => {
+    const w = await world(6);
+    await w.publish();
+    const totals = (from: number, n: number, v: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [String(from + i), v]));
+    // Two windows of a storm over thousands of entries, ~45 KB of totals each; the viewers are owed both at once.
+    await w.entries.appendFrame('ev1', () => ({ type: 'stats', eventId: 'ev1', viewers: 6, reposts: totals(1, 4_000, 3), at: 't1' }));
+    await w.entries.appendFrame('ev1', () => ({ type: 'stats', eventId: 'ev1', viewers: 6, reposts: totals(3_001, 4_000, 5), at: 't2' }));
+
+    const reports = await w.runAll();
+
+    expect(reports.every((r) => r.outcome === 'idle' && r.skipped === 0)).toBe(true);
+    const want = { ...totals(1, 4_000, 3), ...totals(3_001, 4_000, 5) };
+    for (let i = 0; i < 6; i++) {
+      for (const m of w.gateway.messages.get(`v${i}`) ?? []) expect(m.byteLength).toBeLessThanOrEqual(MAX_FRAME_BYTES);
+      const held = w.gateway.framesOf(`v${i}`).reduce<Record<string, number>>((h, f) => (f.type === 'stats' ? { ...h, ...f.reposts } : h), {});
+      expect(held).toEqual(want);
+    }
+  });
+
+  it('skips and counts a line it cannot send instead of failing every visit on it', async () => {
+    const w = await world(6);
+    await w.publish();
+    const event = w.events.items.get('ev1')!;
+    const tooBig: Entry = { seq: 99, rev: 1, kind: 'text', text: 'x'.repeat(40_000), pinned: false, deleted: false, createdAt: 't', updatedAt: 't', reposts: 0 };
+    w.entries.changes.get('ev1')!.push({ changeNo: ++event.lastChange, entry: tooBig });
+    await w.publish();
+    // Last in the log: a connection owed nothing but a line that cannot be sent is brought past it.
+    w.entries.frameLines.set('ev1', [{ changeNo: ++event.lastChange, frame: { type: 'stats', eventId: 'ev1' } as LiveFrame }]);
+
+    const reports = await w.runAll();
+
+    expect(reports.map((r) => r.outcome)).toEqual(['idle', 'idle', 'idle', 'idle']);
+    for (let i = 0; i < 6; i++) expect(updates(w.gateway.framesOf(`v${i}`))).toEqual(['1.1', '2.1']);
+    // Every shard's worker read both lines and counted each once.
+    expect(reports.map((r) => r.skipped)).toEqual([2, 2, 2, 2]);
+    expect(w.leases.items.size).toBe(SHARDS);
+    for (const lease of w.leases.items.values()) expect(lease.cursor).toBe(4);
   });
 
   it('keeps a connection still in its handshake (410 while $connect runs) and delivers once it opens', async () => {

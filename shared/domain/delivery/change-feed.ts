@@ -1,8 +1,10 @@
 // A delivery worker's window on the event's change log: each change serialized once, and the
 // messages for "everything after change N" composed once per N and shared by every connection at N.
-import { pack, type Serialized, serialize } from '../frames';
-import { MAX_FRAME_BYTES } from '../protocol';
+// Live counts are merged and split to fit; a line that cannot be sent at all is skipped and reported.
+import { fits, pack, type Serialized, serialize, splitStats } from '../frames';
+import { MAX_FRAME_BYTES, type StatsFrame } from '../protocol';
 import type { LogLine } from '../ports';
+import { checkLine } from './log-line';
 import type { ChangeLog } from './shared-change-log';
 
 export interface Message {
@@ -11,24 +13,41 @@ export interface Message {
   through: number;
 }
 
+export interface ChangeFeedOptions {
+  maxBytes?: number;
+  /** A line that cannot be sent (malformed, or too large for a frame): told once per line, then passed over. */
+  onSkip?: (changeNo: number, reason: string) => void;
+}
+
+/** One change as delivery holds it: an update or spike serialized once, live counts as a state, or nothing to send. */
+type Line =
+  | (Serialized & { changeNo: number; kind: 'frame' })
+  | { changeNo: number; kind: 'stats'; frame: StatsFrame; parts?: Serialized[] }
+  | { changeNo: number; kind: 'skipped' };
+
 const PAGE = 500;
 
 export class ChangeFeed {
-  /** Changes start < changeNo <= head, in order, each as its frame's JSON (`update`, `stats`, `spike`). */
-  private frames: (Serialized & { changeNo: number; stats: boolean })[] = [];
+  /** Changes start < changeNo <= head, in order. */
+  private lines: Line[] = [];
   private start: number | undefined;
   private composed = new Map<number, Message[]>();
   private composedHead = -1;
+  private readonly maxBytes: number;
+  /** Lines already reported skipped (a line read again after a trim is not counted twice). */
+  private readonly skipped = new Set<number>();
 
   constructor(
     private readonly eventId: string,
     private readonly store: ChangeLog,
-    private readonly maxBytes: number = MAX_FRAME_BYTES,
-  ) {}
+    private readonly options: ChangeFeedOptions = {},
+  ) {
+    this.maxBytes = options.maxBytes ?? MAX_FRAME_BYTES;
+  }
 
   /** The newest change known; every connection at this cursor is up to date. */
   get head(): number {
-    return this.start === undefined ? 0 : this.start + this.frames.length;
+    return this.start === undefined ? 0 : this.start + this.lines.length;
   }
 
   /**
@@ -43,7 +62,7 @@ export class ChangeFeed {
       for (const change of page) {
         // The log is gapless by construction; never skip over a hole, whatever a read returned.
         if (change.changeNo !== this.head + 1) return added;
-        this.frames.push(this.frameOf(change));
+        this.lines.push(this.frameOf(change));
         added++;
       }
       if (page.length === 0) return added;
@@ -65,18 +84,18 @@ export class ChangeFeed {
       older.push(...page.filter((c) => c.changeNo <= (this.start ?? 0)));
       after = page.at(-1)!.changeNo;
     }
-    this.frames = [...older.map((c) => this.frameOf(c)), ...this.frames];
+    this.lines = [...older.map((c) => this.frameOf(c)), ...this.lines];
     this.start = cursor;
     this.composed.clear();
   }
 
-  /** Whether everything after `cursor` is stats (a visit would carry only live counts). */
+  /** Whether everything after `cursor` is stats (a visit would carry only live counts, or nothing). */
   onlyStatsAfter(cursor: number): boolean {
     if (this.lastNonStatsHead !== this.head) {
       // The newest change that is not stats, found once per head (this runs once per connection).
-      let i = this.frames.length - 1;
-      while (i >= 0 && this.frames[i]!.stats) i--;
-      this.lastNonStats = i >= 0 ? this.frames[i]!.changeNo : (this.start ?? 0);
+      let i = this.lines.length - 1;
+      while (i >= 0 && this.lines[i]!.kind !== 'frame') i--;
+      this.lastNonStats = i >= 0 ? this.lines[i]!.changeNo : (this.start ?? 0);
       this.lastNonStatsHead = this.head;
     }
     return cursor < this.head && cursor >= this.lastNonStats;
@@ -87,8 +106,8 @@ export class ChangeFeed {
   /** Forgets changes every connection already has. */
   trim(minCursor: number): void {
     if (this.start === undefined || minCursor <= this.start) return;
-    const drop = Math.min(this.frames.length, minCursor - this.start);
-    this.frames = this.frames.slice(drop);
+    const drop = Math.min(this.lines.length, minCursor - this.start);
+    this.lines = this.lines.slice(drop);
     this.start += drop;
     this.composed.clear();
   }
@@ -107,24 +126,77 @@ export class ChangeFeed {
     return messages;
   }
 
+  /**
+   * Live counts are a state, not a story: the stats pending are merged (each seq's newest total,
+   * the newest viewers and `at`) and go out where the newest of them stands, split into as many
+   * stats frames as the frame limit needs. An empty list: nothing after `cursor` can be sent.
+   */
   private compose(cursor: number): Message[] {
     const from = Math.max(0, cursor - (this.start ?? cursor));
-    const all = this.frames.slice(from);
-    // Live counts are a state, not a story: of the stats pending, only the newest goes out.
-    const lastStats = all.findLastIndex((f) => f.stats);
-    const pending = all.filter((f, i) => !f.stats || i === lastStats);
-    const lastChange = all.at(-1)!.changeNo;
-    return pack(pending, this.maxBytes).map((m, i, messages) => ({
+    const lines = this.lines.slice(from);
+    const stats = lines.filter((l) => l.kind === 'stats');
+    const first = stats[0]?.changeNo ?? Infinity;
+    const last = stats.at(-1);
+    // A connection that stops (a failed post) before the last part of the merged counts resumes
+    // from before the first stats, so nothing only an older stats held is lost; updates in between
+    // may come twice, which clients ignore (they apply by seq and rev).
+    const items: { frame: Serialized; through: number }[] = [];
+    for (const line of lines) {
+      if (line.kind === 'frame') {
+        items.push({ frame: line, through: line.changeNo > first && line.changeNo < last!.changeNo ? first - 1 : line.changeNo });
+      } else if (line === last) {
+        const parts = stats.length === 1 ? (last.parts ??= splitStats(last.frame, this.maxBytes)) : splitStats(merge(stats.map((s) => s.frame)), this.maxBytes);
+        parts.forEach((frame, i) => items.push({ frame, through: i === parts.length - 1 ? last.changeNo : first - 1 }));
+      }
+    }
+    if (items.length === 0) return [];
+    const lastChange = lines.at(-1)!.changeNo;
+    return pack(
+      items.map((i) => i.frame),
+      this.maxBytes,
+    ).map((m, i, messages) => ({
       bytes: m.bytes,
-      // The last message carries the connection through every change pending, dropped stats included.
-      through: i === messages.length - 1 ? lastChange : pending[m.last]!.changeNo,
+      // The last message carries the connection through every change pending, merged and skipped ones included.
+      through: i === messages.length - 1 ? lastChange : items[m.last]!.through,
     }));
   }
 
-  private frameOf(line: LogLine) {
-    // changeNo on every frame delivered: a client can resume its `sinceChange` from a stats frame as
-    // from an update (delivery to one connection is in change order).
-    if ('frame' in line) return { changeNo: line.changeNo, stats: line.frame.type === 'stats', ...serialize({ ...line.frame, changeNo: line.changeNo }) };
-    return { changeNo: line.changeNo, stats: false, ...serialize({ type: 'update', eventId: this.eventId, entry: line.entry, changeNo: line.changeNo }) };
+  private frameOf(line: LogLine): Line {
+    const { changeNo } = line;
+    let reason: string;
+    try {
+      const checked = checkLine(line, this.eventId);
+      if (checked.ok && checked.kind === 'stats') {
+        // Split when sent, merged with other pending stats or alone (one line may hold more than a
+        // frame): it can be if one total fits beside the rest (a checked total takes under 64 bytes).
+        const frame: StatsFrame = { ...checked.frame, changeNo };
+        const bare = serialize({ ...frame, reposts: {} });
+        if (fits({ ...bare, bytes: bare.bytes + 64 }, this.maxBytes)) return { changeNo, kind: 'stats', frame };
+        reason = 'a stats frame too large even without its totals';
+      } else if (checked.ok) {
+        // changeNo on every frame delivered: a client can resume its `sinceChange` from a stats or
+        // spike frame as from an update (delivery to one connection is in change order).
+        const frame = serialize(checked.kind === 'update' ? { type: 'update', eventId: this.eventId, entry: checked.entry, changeNo } : { ...checked.frame, changeNo });
+        if (fits(frame, this.maxBytes)) return { changeNo, kind: 'frame', ...frame };
+        reason = `a ${checked.kind} frame of ${frame.bytes} bytes, over the ${this.maxBytes}-byte frame limit`;
+      } else {
+        reason = checked.reason;
+      }
+    } catch (err) {
+      reason = err instanceof Error ? err.message : String(err);
+    }
+    if (!this.skipped.has(changeNo)) {
+      if (this.skipped.size >= 10_000) this.skipped.clear();
+      this.skipped.add(changeNo);
+      this.options.onSkip?.(changeNo, reason);
+    }
+    return { changeNo, kind: 'skipped' };
   }
+}
+
+/** Stats frames, oldest first, as one: every seq's newest total, the newest viewers, `at` and changeNo. */
+function merge(frames: readonly StatsFrame[]): StatsFrame {
+  const reposts: Record<string, number> = {};
+  for (const f of frames) Object.assign(reposts, f.reposts);
+  return { ...frames.at(-1)!, reposts };
 }

@@ -89,6 +89,8 @@ export interface WorkerReport {
   errors: number;
   /** Connections given up after repeated failures. */
   abandoned: number;
+  /** Change-log lines that could not be sent to anyone (malformed, or over the frame limit): logged and passed over. */
+  skipped: number;
 }
 
 interface Cursor {
@@ -108,13 +110,18 @@ export async function runDeliveryWorker(
   deps: WorkerDeps,
   options: WorkerOptions,
 ): Promise<WorkerReport> {
-  const report: WorkerReport = { outcome: 'idle', sweeps: 0, visits: 0, posts: 0, throttled: 0, gone: 0, notYetOpen: 0, errors: 0, abandoned: 0 };
+  const report: WorkerReport = { outcome: 'idle', sweeps: 0, visits: 0, posts: 0, throttled: 0, gone: 0, notYetOpen: 0, errors: 0, abandoned: 0, skipped: 0 };
   const owner = randomUUID();
   const lease = await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs);
   if (!lease) return { ...report, outcome: 'not-leader' };
 
   const random = deps.random ?? Math.random;
-  const feed = new ChangeFeed(eventId, deps.changes);
+  const feed = new ChangeFeed(eventId, deps.changes, {
+    onSkip: (changeNo, reason) => {
+      report.skipped++;
+      deps.log.warn('skipped a change-log line that cannot be sent', { eventId, shard, changeNo, reason });
+    },
+  });
   const pacer = new Pacer(options.ratePerSecond, Math.max(1, options.ratePerSecond / 10), deps.now, deps.sleep);
   const cursors = new Map<string, Cursor>();
   /** Where the last worker left every connection it knew: the floor for rows this one has not seen. */
@@ -138,6 +145,8 @@ export async function runDeliveryWorker(
 
   /** One connection's visit: every message it is owed, in order; progress kept message by message. */
   async function visit(connection: ConnectionRecord, cursor: Cursor, messages: readonly Message[]): Promise<void> {
+    // Owed only lines that cannot be sent (skipped): past them, with nothing to post.
+    if (messages.length === 0) cursor.through = feed.head;
     for (const message of messages) {
       if (lost) return;
       let delivered = false;

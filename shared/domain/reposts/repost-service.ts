@@ -90,19 +90,27 @@ export async function tallyReposts(eventId: string, reposts: readonly StreamedRe
 /** Live counts go out at most this often per event. */
 export const STATS_INTERVAL_MS = 1_000;
 
+/**
+ * The most totals one stats line of the change log holds. A DynamoDB item is at most 400 KB; a total
+ * costs at most 18 bytes of it (a 10-digit seq as the name, a 12-digit count as 7 bytes, 1 byte of
+ * map overhead), so 8,000 take 144 KB at worst. Delivery splits a line into 32 KB frames anyway.
+ */
+export const MAX_STATS_SEQS_PER_LINE = 8_000;
+
 /** Per event, the seqs whose totals changed since the last stats this container sent. */
 const pendingStats = new Map<string, Set<number>>();
 
 /**
- * Appends a `stats` frame (viewers, and the totals of the seqs that changed) to the change log, at
- * most once a second per event: a tally that finds the last stats too recent waits out the rest of
- * the second once and sends then (so the last counts of a wave go out too); if another writer got
- * there first, the seqs wait for the next batch.
+ * Appends `stats` (viewers, and the totals of the seqs that changed) to the change log, at most
+ * once a second per event: a tally that finds the last stats too recent waits out the rest of the
+ * second once and sends then (so the last counts of a wave go out too); if another writer got there
+ * first, the seqs wait for the next batch. More seqs than one line holds go out in lines that
+ * follow at once (delivery merges the stats a viewer is owed, so they still cost one visit).
  */
 export async function publishStats(
   eventId: string,
   changed: ReadonlySet<number>,
-  deps: Pick<TallyDeps, 'reposts' | 'entries' | 'now'>,
+  deps: { reposts: Pick<RepostStore, 'totals'>; entries: Pick<EntryStore, 'appendFrame'>; now: () => number },
   options: { viewersChanged?: boolean } = {},
 ): Promise<void> {
   const pending = pendingStats.get(eventId) ?? new Set<number>();
@@ -111,21 +119,26 @@ export async function publishStats(
   pendingStats.set(eventId, pending);
   let waited = false;
   let owed = options.viewersChanged === true;
-  for (let attempt = 0; attempt < 6 && (pending.size > 0 || owed); attempt++) {
-    const seqs = [...pending];
-    const totals = seqs.length > 0 ? await deps.reposts.totals(eventId, Math.min(...seqs), Math.max(...seqs)) : new Map<number, number>();
+  /** A line went out in this call: the rest of the window follows it without the interval. */
+  let continuing = false;
+  for (let failures = 0; failures < 6 && (pending.size > 0 || owed); ) {
+    // Lowest seqs first: each line's totals are one short range read.
+    const seqs = [...pending].sort((a, b) => a - b).slice(0, MAX_STATS_SEQS_PER_LINE);
+    const totals = seqs.length > 0 ? await deps.reposts.totals(eventId, seqs[0]!, seqs.at(-1)!) : new Map<number, number>();
     const reposts = Object.fromEntries(seqs.map((s) => [String(s), totals.get(s) ?? 0]));
     const now = deps.now();
     const result = await deps.entries.appendFrame(
       eventId,
       (event) => ({ type: 'stats', eventId, viewers: Math.max(0, event.viewers), reposts, at: new Date(now).toISOString() }),
-      { minIntervalMs: STATS_INTERVAL_MS, now },
+      continuing ? { now } : { minIntervalMs: STATS_INTERVAL_MS, now },
     );
     if (result.appended) {
       for (const s of seqs) pending.delete(s);
       owed = false;
-      return;
+      continuing = true;
+      continue;
     }
+    failures++;
     if (result.reason === 'throttled') {
       if (waited) return;
       waited = true;
