@@ -73,6 +73,8 @@ class Environment {
       env: { ...process.env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    // Without a listener an IPC error (EPIPE to a dying child) would end the stage's process.
+    this.child.on('error', (err) => opts.log?.(`lambda: an environment of ${opts.functionName}: ${err.message}`));
     this.ready = new Promise((res, rej) => {
       const early = (code: number | null) => rej(new Error(`${opts.functionName}: environment exited (${code}) before it was ready`));
       this.child.once('exit', early);
@@ -118,7 +120,9 @@ class Environment {
   }
 
   send(message: ToRuntime): void {
-    if (!this.exited && this.child.connected) this.child.send(message);
+    // A child that is dying (killed, crashed) but has not yet been reaped fails the write with
+    // EPIPE; its exit then fails the invocation, so the write error itself is not news.
+    if (!this.exited && this.child.connected) this.child.send(message, () => {});
   }
 
   async end(graceMs: number): Promise<void> {
@@ -152,7 +156,7 @@ export function lambdaProcesses(opts: LambdaProcessesOptions): LambdaProcesses {
       // One that had started dies of something passing (a kill, a crash): replace it now, so the
       // retry of its invocation finds a warm environment. One that never started is not retried in
       // a loop; the next invocation tries again and reports why.
-      if (gone.started && envs.length < count) spawn();
+      if (gone.started && envs.filter((e) => !e.killedOnPurpose).length < count) spawn();
       opts.log?.(`lambda: an environment of ${opts.functionName} exited${gone.killedOnPurpose ? ' (killed on purpose)' : ''}; ${gone.started ? 'a new one replaces it' : 'the next invocation starts a new one'}`);
     });
     envs.push(env);
@@ -161,14 +165,16 @@ export function lambdaProcesses(opts: LambdaProcessesOptions): LambdaProcesses {
 
   /** The environment with the fewest invocations running; a new one while there are fewer than `count`. */
   const pick = (): Environment => {
-    if (envs.length < count) return spawn();
-    let best = envs[0]!;
-    for (const env of envs) if (env.pending.size < best.pending.size) best = env;
+    // One killed a moment ago is not reaped yet, but takes nothing more.
+    const live = envs.filter((e) => !e.killedOnPurpose && !e.exited);
+    if (live.length < count) return spawn();
+    let best = live[0]!;
+    for (const env of live) if (env.pending.size < best.pending.size) best = env;
     return best;
   };
 
   const kill = (target?: number): number | undefined => {
-    const alive = envs.filter((e) => !e.exited);
+    const alive = envs.filter((e) => !e.exited && !e.killedOnPurpose);
     let victim: Environment | undefined;
     if (target !== undefined) victim = alive.find((e) => e.pid === target);
     else {

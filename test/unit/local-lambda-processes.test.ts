@@ -116,6 +116,20 @@ describe('killing environments on purpose (fault injection)', () => {
     expect(p.killed()).toBe(2);
   });
 
+  it('an invocation sent right after a kill goes to a fresh environment, not to the dying one', async () => {
+    const p = start(1);
+    await p.warm();
+    const [first] = p.pids();
+    const running = call(p, { sleepMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    p.kill();
+    // Same tick: the killed child has not been reaped yet.
+    const next = call(p, {});
+    await expect(running).rejects.toMatchObject({ name: 'Runtime.ExitError' });
+    const result = await next;
+    expect(result.pid).not.toBe(first);
+  });
+
   it('killEveryMs kills a busy environment every so often; idle ones are left alone', async () => {
     pool = lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 60_000, processes: 1, killEveryMs: 150, seed: 1, log: () => {} });
     const p = pool;
