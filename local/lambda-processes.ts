@@ -37,8 +37,8 @@ export interface LambdaProcesses {
   /** Process ids of the environments running now (for CPU accounting). */
   pids(): number[];
   /**
-   * Kills (SIGKILL) one environment now: the one with this pid, or one picked at random among those
-   * running an invocation (any, when none is). Its running invocations reject with
+   * Kills (SIGKILL) one environment now: the one with this pid, or one picked at random among the
+   * started ones running an invocation (else any started one, else any). Its running invocations reject with
    * `Runtime.ExitError`; a fresh environment takes its place. Returns the pid killed, if any.
    */
   kill(target?: number): number | undefined;
@@ -178,8 +178,10 @@ export function lambdaProcesses(opts: LambdaProcessesOptions): LambdaProcesses {
     let victim: Environment | undefined;
     if (target !== undefined) victim = alive.find((e) => e.pid === target);
     else {
-      const busy = alive.filter((e) => e.pending.size > 0);
-      const from = busy.length > 0 ? busy : alive;
+      // Mid-invocation is the point: a started environment with work, else any started one, else any.
+      const started = alive.filter((e) => e.started);
+      const busy = started.filter((e) => e.pending.size > 0);
+      const from = busy.length > 0 ? busy : started.length > 0 ? started : alive;
       victim = from[Math.min(from.length - 1, Math.floor(pickDraw() * from.length))];
     }
     if (!victim) return undefined;
@@ -192,9 +194,10 @@ export function lambdaProcesses(opts: LambdaProcessesOptions): LambdaProcesses {
   let killer: NodeJS.Timeout | undefined;
   if (opts.killEveryMs !== undefined) {
     if (!(Number.isFinite(opts.killEveryMs) && opts.killEveryMs > 0)) throw new Error(`killEveryMs must be a number of milliseconds > 0, got ${opts.killEveryMs}`);
-    // Only mid-invocation kills test anything: a tick with nothing running kills nothing.
+    // Only mid-invocation kills test anything: a tick with nothing running kills nothing, and an
+    // environment still starting is left to start (killing those would keep any from starting).
     killer = setInterval(() => {
-      if (envs.some((e) => !e.exited && e.pending.size > 0)) kill();
+      if (envs.some((e) => e.started && !e.exited && !e.killedOnPurpose && e.pending.size > 0)) kill();
     }, opts.killEveryMs);
     killer.unref();
   }
