@@ -140,6 +140,13 @@ describe('killing environments on purpose (fault injection)', () => {
     expect(p.killed()).toBeGreaterThanOrEqual(1);
   });
 
+  it('killEveryMs leaves an environment that is still starting alone, and kills it once it runs the invocation', async () => {
+    // Starting takes far longer than 30 ms (the runtime loads tsx and the handler): the old killer
+    // killed it before it was ready, again and again, so no environment ever started.
+    pool = lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 60_000, processes: 1, killEveryMs: 30, seed: 1, log: () => {} });
+    await expect(call(pool, { sleepMs: 10_000 })).rejects.toMatchObject({ name: 'Runtime.ExitError', message: expect.stringMatching(/killed on purpose/) });
+  });
+
   it('refuses a kill interval that is not a positive number', () => {
     expect(() => lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 1_000, processes: 1, killEveryMs: 0 })).toThrow(/killEveryMs must be a number of milliseconds > 0/);
   });
