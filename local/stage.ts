@@ -8,6 +8,8 @@ import { deliveryWake, deliveryWorker, httpRoutes, scheduled, streamTriggers, ws
 import { resetContainer } from '../functions/lib/container';
 import { createTables, type TableNames } from './create-tables';
 import { type DynamoLocal, startDynamoLocal } from './dynamodb-local';
+import { type DynamoFaultProxy, startDynamoFaultProxy, validateDynamoFaults } from './dynamo-faults';
+import { type FaultStats, type StageFaults, tableIds } from './faults';
 import { startHttpGateway } from './http-gateway';
 import type { AwsLimits } from './aws-limits';
 import { lambdaContext } from './lambda-context';
@@ -54,6 +56,11 @@ export interface StageOptions {
    * seconds). @default each definition's own period
    */
   scheduleEveryMs?: number;
+  /**
+   * Faults on purpose (docs/local-stage.md, "Injecting faults"): DynamoDB refusals and timeouts for
+   * every handler and worker, worker environments killed mid-invocation.
+   */
+  faults?: StageFaults;
   /** Serve the pages built into this folder (`buildWeb`) on the HTTP port, with `/config.json`. */
   webDir?: string;
   log?: (line: string) => void;
@@ -71,6 +78,14 @@ export interface Stage {
   readonly changes: StreamSource;
   /** Every stream consumer, the Changes one included. */
   readonly streams: readonly StreamSource[];
+  /** What the fault injection did so far (all zero without `faults`). */
+  faultStats(): FaultStats;
+  /**
+   * Kills (SIGKILL) a worker environment now, as a crash would: the one with this pid, or one
+   * running an invocation, picked at random. Returns the pid, or undefined when none runs (or the
+   * workers run in the stage's process).
+   */
+  killWorker(pid?: number): number | undefined;
   /** Process ids of the worker environments running now (empty when workers run in the stage's process). */
   workerPids(): number[];
   /** Resolves when every change written so far has woken delivery and every worker has finished. */
@@ -110,6 +125,25 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     });
     const tables = await createTables(admin, opts.tablePrefix ?? 'livecast').finally(() => admin.destroy());
 
+    // The handlers' and workers' DynamoDB: through the fault proxy when faults are on. The stream
+    // pollers and `stage.dynamoEndpoint` stay direct: they stand for AWS's side, not our code.
+    let faultProxy: DynamoFaultProxy | undefined;
+    if (opts.faults?.dynamo) {
+      // A table named wrong would quietly inject nothing.
+      validateDynamoFaults(opts.faults.dynamo, tableIds);
+      const idOf = new Map((Object.keys(tables) as TableKey[]).map((k) => [tables[k], TABLES[k].id]));
+      faultProxy = await startDynamoFaultProxy({
+        upstream: dynamoEndpoint,
+        faults: opts.faults.dynamo,
+        host,
+        tableIdOf: (name) => idOf.get(name) ?? name,
+        log,
+      });
+      const proxy = faultProxy;
+      stoppers.push(() => proxy.close());
+    }
+    const handlersDynamoEndpoint = faultProxy?.endpoint ?? dynamoEndpoint;
+
     const authorizer = { identitySource: wsAuthorizer.identitySource, invoke: await load(wsAuthorizer) };
     const routes = new Map<string, { invoke: Invoke; returnResponse: boolean }>();
     for (const route of wsRoutes) routes.set(route.routeKey, { invoke: await load(route), returnResponse: route.returnResponse });
@@ -131,12 +165,19 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     const workerTimeoutMs = deliveryWorker.timeoutSeconds * 1000;
     let workerProcesses: LambdaProcesses | undefined;
     let workerInvoke: Invoke;
+    const killEveryMs = opts.faults?.killWorkersEveryMs;
+    if (killEveryMs !== undefined && !opts.workerProcesses) {
+      throw new Error('faults.killWorkersEveryMs (LIVECAST_FAULT_KILL_WORKERS_MS) needs the workers in child processes: set workerProcesses (LIVECAST_WORKER_PROCESSES) to 1 or more');
+    }
+    const killSeed = opts.faults?.seed ?? faultProxy?.seed;
     if (opts.workerProcesses) {
       const processes = lambdaProcesses({
         module: resolve(ROOT, deliveryWorker.entry),
         functionName: workerFn,
         timeoutMs: workerTimeoutMs,
         processes: opts.workerProcesses,
+        ...(killEveryMs !== undefined ? { killEveryMs } : {}),
+        ...(killSeed !== undefined ? { seed: killSeed } : {}),
         log,
       });
       workerProcesses = processes;
@@ -160,7 +201,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     Object.assign(process.env, {
       ...tableEnv(tables),
       AWS_REGION: 'us-east-1',
-      [ENV.dynamoEndpoint]: dynamoEndpoint,
+      [ENV.dynamoEndpoint]: handlersDynamoEndpoint,
       [ENV.connectionsEndpoint]: opts.connectionsEndpoint ?? ws.managementEndpoint,
       [ENV.lambdaEndpoint]: lambda.endpoint,
       [ENV.workerFunction]: workerFn,
@@ -225,6 +266,11 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       lambda,
       changes,
       streams,
+      faultStats: () => ({
+        dynamo: faultProxy ? { ...faultProxy.stats(), seed: faultProxy.seed } : undefined,
+        workersKilled: workerProcesses?.killed() ?? 0,
+      }),
+      killWorker: (pid) => workerProcesses?.kill(pid),
       workerPids: () => workerProcesses?.pids() ?? [],
       settled: async (timeoutMs = 30_000) => {
         for (const s of streams) await s.drain(timeoutMs);

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { limitsFromEnv } from '../local/aws-limits';
+import { faultsFromEnv } from '../local/faults';
 import { startStage, type Stage } from '../local/stage';
 import { buildWeb, DEFAULT_WEB_OUT } from '../web/build';
 
@@ -57,6 +58,8 @@ async function main() {
   if (!inMemory) mkdirSync(dataDir, { recursive: true });
   // AWS's @connections limits, imitated when LIVECAST_SIM_* are set (see docs/local-stage.md).
   const limits = limitsFromEnv(env);
+  // Faults on purpose, when LIVECAST_FAULT_* are set (docs/local-stage.md, "Injecting faults").
+  const faults = faultsFromEnv(env);
   console.log('livecast: building the pages…');
   buildWeb(DEFAULT_WEB_OUT);
   console.log('livecast: starting DynamoDB Local and the local API Gateway stages…');
@@ -66,6 +69,7 @@ async function main() {
     dynamo: { port: port('DYNAMODB_PORT', 8000), ...(inMemory ? {} : { dbPath: join(dataDir, 'dynamodb') }) },
     adminKey,
     ...(limits ? { limits } : {}),
+    ...(faults ? { faults } : {}),
     // Delivery workers in child processes of their own, as on AWS (LIVECAST_WORKER_PROCESSES, default 0: in this process).
     workerProcesses: whole('LIVECAST_WORKER_PROCESSES', 0, 64, 'a number of processes (0-64)'),
     webDir: DEFAULT_WEB_OUT,

@@ -83,3 +83,71 @@ describe('local Lambda environments in child processes', () => {
     await expect(call(p, {})).rejects.toThrow(/stopping/);
   });
 });
+
+describe('killing environments on purpose (fault injection)', () => {
+  it('kill() fails the running invocation with a clear Runtime.ExitError, and a fresh environment replaces the dead one at once', async () => {
+    const p = start(1);
+    await p.warm();
+    const [first] = p.pids();
+    const running = call(p, { sleepMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(p.kill()).toBe(first);
+    await expect(running).rejects.toMatchObject({ name: 'Runtime.ExitError', message: expect.stringMatching(/killed on purpose/) });
+    expect(p.killed()).toBe(1);
+    // The replacement starts without waiting for the next invocation.
+    await expect.poll(() => p.pids().filter((pid) => pid !== first)).toHaveLength(1);
+    const [fresh] = p.pids();
+    expect(() => process.kill(first!, 0)).toThrow();
+    await expect(call(p, {})).resolves.toMatchObject({ pid: fresh });
+  });
+
+  it('kill() picks an environment that is running an invocation, or the one named', async () => {
+    const p = start(2);
+    await p.warm();
+    const busy = call(p, { sleepMs: 10_000 });
+    busy.catch(() => {});
+    await new Promise((r) => setTimeout(r, 100));
+    const busyPid = p.pids()[0]; // the first environment took the invocation (fewest pending, first in line)
+    expect(p.kill()).toBe(busyPid);
+    await expect(busy).rejects.toMatchObject({ name: 'Runtime.ExitError' });
+    const idle = p.pids().find((pid) => pid !== busyPid)!;
+    expect(p.kill(idle)).toBe(idle);
+    expect(p.kill(1)).toBeUndefined(); // no such environment: nothing killed
+    expect(p.killed()).toBe(2);
+  });
+
+  it('an invocation sent right after a kill goes to a fresh environment, not to the dying one', async () => {
+    const p = start(1);
+    await p.warm();
+    const [first] = p.pids();
+    const running = call(p, { sleepMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    p.kill();
+    // Same tick: the killed child has not been reaped yet.
+    const next = call(p, {});
+    await expect(running).rejects.toMatchObject({ name: 'Runtime.ExitError' });
+    const result = await next;
+    expect(result.pid).not.toBe(first);
+  });
+
+  it('killEveryMs kills a busy environment every so often; idle ones are left alone', async () => {
+    pool = lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 60_000, processes: 1, killEveryMs: 150, seed: 1, log: () => {} });
+    const p = pool;
+    await p.warm();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(p.killed()).toBe(0);
+    await expect(call(p, { sleepMs: 10_000 })).rejects.toMatchObject({ name: 'Runtime.ExitError' });
+    expect(p.killed()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('killEveryMs leaves an environment that is still starting alone, and kills it once it runs the invocation', async () => {
+    // Starting takes far longer than 30 ms (the runtime loads tsx and the handler): the old killer
+    // killed it before it was ready, again and again, so no environment ever started.
+    pool = lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 60_000, processes: 1, killEveryMs: 30, seed: 1, log: () => {} });
+    await expect(call(pool, { sleepMs: 10_000 })).rejects.toMatchObject({ name: 'Runtime.ExitError', message: expect.stringMatching(/killed on purpose/) });
+  });
+
+  it('refuses a kill interval that is not a positive number', () => {
+    expect(() => lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 1_000, processes: 1, killEveryMs: 0 })).toThrow(/killEveryMs must be a number of milliseconds > 0/);
+  });
+});

@@ -1,0 +1,405 @@
+// DynamoDB faults on purpose: an HTTP proxy in front of DynamoDB Local that answers a seeded share
+// of the calls on chosen tables the way DynamoDB does when it throttles, cancels a transaction on a
+// conflict, fails inside, or never answers. Every process of the stage (handlers and worker
+// children) talks to DynamoDB through it, so one set of counters sees every injected fault.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import { crc32 } from 'node:zlib';
+import { listen } from './errors';
+import { mulberry32 } from './aws-limits';
+
+/**
+ * - `throughput`: 400 ProvisionedThroughputExceededException (a hot key range).
+ * - `throttling`: 400 ThrottlingException (the table's on-demand maximum).
+ * - `conflict`: TransactWriteItems / TransactGetItems cancelled with a `TransactionConflict` reason;
+ *   PutItem / UpdateItem / DeleteItem refused with TransactionConflictException (the item is in
+ *   someone's transaction). Other operations cannot conflict on AWS and are not given this fault.
+ * - `internal`: 500 InternalServerError.
+ * - `timeout`: no answer; the connection is cut after `holdMs`, the request never reached the table.
+ * - `timeout-after-commit`: the request runs on DynamoDB Local, then the answer is dropped and the
+ *   connection cut: the write happened and the caller never heard (what a lost response does on AWS).
+ */
+export const dynamoFaultKinds = ['throughput', 'throttling', 'conflict', 'internal', 'timeout', 'timeout-after-commit'] as const;
+export type DynamoFaultKind = (typeof dynamoFaultKinds)[number];
+
+export const readOperations = ['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems'] as const;
+export const writeOperations = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems'] as const;
+type DataOperation = (typeof readOperations)[number] | (typeof writeOperations)[number];
+const dataOperations: readonly string[] = [...readOperations, ...writeOperations];
+/** The operations that AWS can refuse on a transaction conflict. */
+const conflicting: readonly string[] = ['TransactWriteItems', 'TransactGetItems', 'PutItem', 'UpdateItem', 'DeleteItem'];
+
+export interface DynamoFaults {
+  /** Share (0..1) of the eligible calls that get a fault. */
+  share: number;
+  /**
+   * The tables whose calls are eligible, by the id in shared/tables.ts (`Entries`, `Changes`…);
+   * a call touching several (a transaction) is eligible when any of them is. Unset: every table.
+   */
+  tables?: readonly string[];
+  /** Which faults to draw from, uniformly among those the operation can meet. @default every kind but `timeout-after-commit` */
+  kinds?: readonly DynamoFaultKind[];
+  /** Eligible operations: names, or `read` / `write` for the groups above. @default every read and write */
+  operations?: readonly string[];
+  /**
+   * How long a timed-out call is held before its connection is cut (a client with a shorter
+   * timeout gives up first). @default 15000: past the 10 s `requestTimeout` of the handlers' clients
+   */
+  holdMs?: number;
+  /** Seeds the draws. Unset: random, reported by describeDynamoFaults. */
+  seed?: number;
+}
+
+/** The variables dynamoFaultsFromEnv reads, by field. */
+export const dynamoFaultsEnv = {
+  share: 'LIVECAST_FAULT_DDB_SHARE',
+  tables: 'LIVECAST_FAULT_DDB_TABLES',
+  kinds: 'LIVECAST_FAULT_DDB_KINDS',
+  operations: 'LIVECAST_FAULT_DDB_OPERATIONS',
+  holdMs: 'LIVECAST_FAULT_DDB_HOLD_MS',
+  seed: 'LIVECAST_FAULT_SEED',
+} as const satisfies Record<keyof DynamoFaults, string>;
+
+const defaultKinds: readonly DynamoFaultKind[] = ['throughput', 'throttling', 'conflict', 'internal', 'timeout'];
+const decimal = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const list = (raw: string) =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/**
+ * The faults configured in the environment; undefined when LIVECAST_FAULT_DDB_SHARE is unset or
+ * empty. `throttle` in the kinds stands for both throttling answers. A malformed value throws an
+ * Error naming the variable, so a chaos run never starts quietly without its faults.
+ */
+export function dynamoFaultsFromEnv(env: NodeJS.ProcessEnv, knownTables?: readonly string[]): DynamoFaults | undefined {
+  const get = (field: keyof DynamoFaults) => {
+    const raw = env[dynamoFaultsEnv[field]]?.trim();
+    return raw === undefined || raw === '' ? undefined : raw;
+  };
+  const number = (field: keyof DynamoFaults) => {
+    const raw = get(field);
+    if (raw === undefined) return undefined;
+    if (!decimal.test(raw)) throw new Error(`${dynamoFaultsEnv[field]} must be a number, got ${JSON.stringify(raw)}`);
+    return Number(raw);
+  };
+  const share = number('share');
+  if (share === undefined) {
+    const stray = (['tables', 'kinds', 'operations', 'holdMs'] as const).find((f) => get(f) !== undefined);
+    if (stray) throw new Error(`${dynamoFaultsEnv[stray]} needs ${dynamoFaultsEnv.share}: without a share no fault is injected`);
+    return undefined;
+  }
+  const faults: DynamoFaults = { share };
+  const tables = get('tables');
+  if (tables !== undefined) faults.tables = list(tables);
+  const kinds = get('kinds');
+  if (kinds !== undefined) {
+    faults.kinds = list(kinds).flatMap((k) => (k === 'throttle' ? ['throughput', 'throttling'] : [k])) as DynamoFaultKind[];
+  }
+  const operations = get('operations');
+  if (operations !== undefined) faults.operations = list(operations);
+  const holdMs = number('holdMs');
+  if (holdMs !== undefined) faults.holdMs = holdMs;
+  const seed = number('seed');
+  if (seed !== undefined) faults.seed = seed;
+  return validateDynamoFaults(faults, knownTables, (field) => dynamoFaultsEnv[field]);
+}
+
+/** Checks every field and returns the same object; otherwise throws an Error naming the field (as `name` spells it). */
+export function validateDynamoFaults(
+  faults: DynamoFaults,
+  knownTables?: readonly string[],
+  name: (field: keyof DynamoFaults) => string = (field) => field,
+): DynamoFaults {
+  const fail = (field: keyof DynamoFaults, expected: string) => {
+    throw new Error(`${name(field)} must be ${expected}, got ${JSON.stringify(faults[field])}`);
+  };
+  if (!(Number.isFinite(faults.share) && faults.share >= 0 && faults.share <= 1)) fail('share', 'a share between 0 and 1');
+  if (faults.tables !== undefined) {
+    if (faults.tables.length === 0) fail('tables', 'at least one table');
+    const unknown = knownTables && faults.tables.filter((t) => !knownTables.includes(t));
+    if (unknown?.length) fail('tables', `table ids among ${knownTables!.join(', ')}`);
+  }
+  if (faults.kinds !== undefined) {
+    if (faults.kinds.length === 0 || faults.kinds.some((k) => !(dynamoFaultKinds as readonly string[]).includes(k))) {
+      fail('kinds', `a list of throttle, ${dynamoFaultKinds.join(', ')}`);
+    }
+  }
+  if (faults.operations !== undefined) {
+    const ok = (op: string) => op === 'read' || op === 'write' || dataOperations.includes(op);
+    if (faults.operations.length === 0 || !faults.operations.every(ok)) fail('operations', `a list of read, write, ${dataOperations.join(', ')}`);
+  }
+  if (faults.holdMs !== undefined && !(Number.isFinite(faults.holdMs) && faults.holdMs >= 0)) fail('holdMs', 'a number of milliseconds >= 0');
+  if (faults.seed !== undefined && !Number.isSafeInteger(faults.seed)) fail('seed', 'an integer');
+  return faults;
+}
+
+/** One line for the start-up log, including the seed actually used. */
+export function describeDynamoFaults(faults: DynamoFaults, seed: number): string {
+  return (
+    `${faults.share * 100}% of ${faults.operations?.join('/') ?? 'read/write'} calls on ${faults.tables?.join(', ') ?? 'every table'}: ` +
+    `${(faults.kinds ?? defaultKinds).join(', ')} (seed ${seed})`
+  );
+}
+
+/** What was injected, by kind and by table id (a transaction over two chosen tables counts under both). */
+export interface DynamoFaultCounts {
+  /** Data-plane calls that went through the proxy. */
+  calls: number;
+  /** Calls that got a fault. */
+  injected: number;
+  byKind: Record<DynamoFaultKind, number>;
+  byTable: Record<string, Partial<Record<DynamoFaultKind, number>>>;
+}
+
+/** The calls that touch a chosen table, what to do with each. */
+export type DynamoVerdict = { fault: undefined } | { fault: DynamoFaultKind; tables: readonly string[] };
+
+/**
+ * The per-call decisions, in arrival order: the share draw and the kind draw come from separate
+ * streams of the one seed, so the k-th eligible call's fate depends only on the seed and k.
+ */
+export class DynamoFaultPlan {
+  readonly seed: number;
+  private readonly shareDraw: () => number;
+  private readonly kindDraw: () => number;
+  private readonly kinds: readonly DynamoFaultKind[];
+  private readonly operations: ReadonlySet<string>;
+  private readonly counts: DynamoFaultCounts;
+
+  constructor(private readonly faults: DynamoFaults) {
+    validateDynamoFaults(faults);
+    this.seed = faults.seed ?? Math.floor(Math.random() * 2 ** 32);
+    this.shareDraw = mulberry32(this.seed);
+    this.kindDraw = mulberry32(this.seed ^ 0x85ebca6b);
+    this.kinds = faults.kinds ?? defaultKinds;
+    const ops = faults.operations ?? ['read', 'write'];
+    this.operations = new Set(ops.flatMap((op) => (op === 'read' ? readOperations : op === 'write' ? writeOperations : [op])));
+    this.counts = { calls: 0, injected: 0, byKind: Object.fromEntries(dynamoFaultKinds.map((k) => [k, 0])) as Record<DynamoFaultKind, number>, byTable: {} };
+  }
+
+  /** `tableIds`: the ids of the tables the call touches. */
+  decide(operation: string, tableIds: readonly string[]): DynamoVerdict {
+    if (!dataOperations.includes(operation)) return { fault: undefined };
+    this.counts.calls++;
+    if (!this.operations.has(operation)) return { fault: undefined };
+    const chosen = this.faults.tables ? tableIds.filter((t) => this.faults.tables!.includes(t)) : [...new Set(tableIds)];
+    if (chosen.length === 0) return { fault: undefined };
+    if (!(this.shareDraw() < this.faults.share)) return { fault: undefined };
+    const possible = this.kinds.filter((k) => k !== 'conflict' || conflicting.includes(operation));
+    if (possible.length === 0) return { fault: undefined };
+    const fault = possible[Math.min(possible.length - 1, Math.floor(this.kindDraw() * possible.length))]!;
+    this.counts.injected++;
+    this.counts.byKind[fault]++;
+    for (const t of chosen) {
+      const byKind = (this.counts.byTable[t] ??= {});
+      byKind[fault] = (byKind[fault] ?? 0) + 1;
+    }
+    return { fault, tables: chosen };
+  }
+
+  stats(): DynamoFaultCounts {
+    return structuredClone(this.counts);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+/** Physical table names in a request body, in the order its actions name them. */
+export function tablesOf(operation: string, body: Json): string[] {
+  switch (operation as DataOperation) {
+    case 'BatchGetItem':
+    case 'BatchWriteItem':
+      return Object.keys((body.RequestItems as Json | undefined) ?? {});
+    case 'TransactWriteItems':
+    case 'TransactGetItems':
+      return ((body.TransactItems as Json[] | undefined) ?? []).map((item) => {
+        const action = Object.values(item)[0] as Json | undefined;
+        return String(action?.TableName ?? '');
+      });
+    default:
+      return typeof body.TableName === 'string' ? [body.TableName] : [];
+  }
+}
+
+export interface DynamoAnswer {
+  status: number;
+  body: string;
+}
+
+const errorType = (name: string) => `com.amazonaws.dynamodb.v20120810#${name}`;
+const arn = (table: string) => `arn:aws:dynamodb:${process.env.AWS_REGION ?? 'us-east-1'}:000000000000:table/${table}`;
+
+/**
+ * DynamoDB's answer for an injected refusal, in its JSON 1.0 wire shape (`__type` names the
+ * error; the SDK's parser takes what follows `#` as the exception's name). `physical`: the names
+ * in the request, in order; `chosen`: which of them the fault is about.
+ */
+export function refusal(kind: Exclude<DynamoFaultKind, 'timeout' | 'timeout-after-commit'>, operation: string, physical: readonly string[], chosen: (name: string) => boolean): DynamoAnswer {
+  const table = physical.find(chosen) ?? physical[0] ?? '';
+  const io = (readOperations as readonly string[]).includes(operation) ? 'Read' : 'Write';
+  switch (kind) {
+    case 'throughput':
+      return {
+        status: 400,
+        body: JSON.stringify({
+          __type: errorType('ProvisionedThroughputExceededException'),
+          message: 'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.',
+          ThrottlingReasons: [{ reason: `Table${io}KeyRangeThroughputExceeded`, resource: arn(table) }],
+        }),
+      };
+    case 'throttling':
+      return {
+        status: 400,
+        body: JSON.stringify({
+          __type: errorType('ThrottlingException'),
+          message: 'Throughput exceeds the maximum OnDemandThroughput configured on table or index',
+          throttlingReasons: [{ reason: `Table${io}MaxOnDemandThroughputExceeded`, resource: arn(table) }],
+        }),
+      };
+    case 'internal':
+      return { status: 500, body: JSON.stringify({ __type: errorType('InternalServerError'), message: 'Internal server error' }) };
+    case 'conflict': {
+      if (operation !== 'TransactWriteItems' && operation !== 'TransactGetItems') {
+        return { status: 400, body: JSON.stringify({ __type: errorType('TransactionConflictException'), message: 'Transaction is ongoing for the item' }) };
+      }
+      // One item of the transaction is in someone else's: it carries the reason, the others None.
+      const at = Math.max(0, physical.findIndex(chosen));
+      const codes = physical.map((_, i) => (i === at ? 'TransactionConflict' : 'None'));
+      return {
+        status: 400,
+        body: JSON.stringify({
+          __type: errorType('TransactionCanceledException'),
+          CancellationReasons: codes.map((Code) => (Code === 'None' ? { Code } : { Code, Message: 'Transaction is ongoing for the item' })),
+          Message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes.join(', ')}]`,
+        }),
+      };
+    }
+  }
+}
+
+export interface DynamoFaultProxyOptions {
+  /** DynamoDB Local's endpoint, `http://host:port`. */
+  readonly upstream: string;
+  readonly faults: DynamoFaults;
+  /** 0 picks a free port. */
+  readonly port?: number;
+  readonly host?: string;
+  /** A physical table name's id (`livecast-Entries` → `Entries`). @default the part after the last `-` */
+  readonly tableIdOf?: (name: string) => string;
+  readonly log?: (line: string) => void;
+}
+
+export interface DynamoFaultProxy {
+  /** What the SDK clients take as `endpoint`. */
+  readonly endpoint: string;
+  readonly seed: number;
+  stats(): DynamoFaultCounts;
+  close(): Promise<void>;
+}
+
+export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Promise<DynamoFaultProxy> {
+  const host = opts.host ?? '127.0.0.1';
+  const upstream = new URL(opts.upstream);
+  const plan = new DynamoFaultPlan(opts.faults);
+  const holdMs = opts.faults.holdMs ?? 15_000;
+  const tableIdOf = opts.tableIdOf ?? ((name: string) => name.slice(name.lastIndexOf('-') + 1));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const holds = new Set<NodeJS.Timeout>();
+
+  const answer = (res: http.ServerResponse, { status, body }: DynamoAnswer) => {
+    res.writeHead(status, {
+      'content-type': 'application/x-amz-json-1.0',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-amzn-requestid': randomUUID(),
+      'x-amz-crc32': String(crc32(body)),
+    });
+    res.end(body);
+  };
+
+  /** Passes the call to DynamoDB Local; resolves with its whole answer. */
+  const forward = (req: http.IncomingMessage, body: Buffer) =>
+    new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      const up = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
+      up.on('error', reject);
+      up.end(body);
+    });
+
+  /** Cuts the caller's connection without an answer, as a lost response does. */
+  const cut = (req: http.IncomingMessage) => req.socket.destroy();
+
+  const server = http.createServer({ keepAlive: true, noDelay: true });
+  server.keepAliveTimeout = 65_000;
+  server.requestTimeout = 0;
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    void (async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+      const body = Buffer.concat(chunks);
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const operation = target.startsWith('DynamoDB_20120810.') ? target.slice(target.indexOf('.') + 1) : '';
+      let verdict: DynamoVerdict = { fault: undefined };
+      let physical: string[] = [];
+      if (operation !== '') {
+        try {
+          physical = tablesOf(operation, JSON.parse(body.toString('utf8')) as Json);
+        } catch {
+          // Not JSON: DynamoDB Local gives the caller its own SerializationException.
+        }
+        verdict = plan.decide(operation, physical.map(tableIdOf));
+      }
+      const { fault } = verdict;
+      if (fault === 'timeout') {
+        const timer = setTimeout(() => {
+          holds.delete(timer);
+          cut(req);
+        }, holdMs);
+        holds.add(timer);
+        // The caller's own timeout usually ends it first.
+        req.socket.once('close', () => {
+          clearTimeout(timer);
+          holds.delete(timer);
+        });
+        return;
+      }
+      if (fault !== undefined && fault !== 'timeout-after-commit') {
+        const chosen = new Set(verdict.fault ? verdict.tables : []);
+        answer(res, refusal(fault, operation, physical, (name) => chosen.has(tableIdOf(name))));
+        return;
+      }
+      const result = await forward(req, body);
+      if (fault === 'timeout-after-commit') return cut(req);
+      res.writeHead(result.status, result.headers);
+      res.end(result.body);
+    })().catch((err: unknown) => {
+      opts.log?.(`dynamodb faults: ${req.headers['x-amz-target'] ?? req.url}: ${err instanceof Error ? err.message : String(err)}`);
+      // DynamoDB Local itself failed (stopped, restarting): the caller sees a cut connection, as it would without the proxy.
+      cut(req);
+    });
+  });
+
+  const port = await listen(server, opts.port ?? 0, host, 'LIVECAST_FAULT_DDB_PORT', 'DynamoDB fault proxy');
+  opts.log?.(`DynamoDB faults: ${describeDynamoFaults(opts.faults, plan.seed)}`);
+  return {
+    endpoint: `http://${host}:${port}`,
+    seed: plan.seed,
+    stats: () => plan.stats(),
+    async close() {
+      for (const t of holds) clearTimeout(t);
+      holds.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      agent.destroy();
+    },
+  };
+}
