@@ -18,7 +18,10 @@ function requestHandler(maxSockets: number) {
     httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
     httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
     connectionTimeout: 3_000,
+    // A call with no answer in 10 s fails (and the SDK retries it) instead of holding the handler
+    // until the socket dies: without this the SDK only logs a warning.
     requestTimeout: 10_000,
+    throwOnRequestTimeout: true,
   });
 }
 

@@ -5,6 +5,7 @@ import { type DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-
 import type { ConnectionRecord, ConnectionStore } from '../domain/ports';
 import { connectionPartition, shardOf } from '../domain/sharding';
 import { CONNECTION_TTL_SECONDS } from '../tables';
+import { backoffMs } from '../domain/delivery/pacer';
 import { queryPages } from './dynamo-paging';
 
 export interface ConnectionTables {
@@ -23,7 +24,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     const { eventId, connectionId, role, connectedAt, fromChange } = connection;
     const expiresAt = Math.floor(this.clock().getTime() / 1000) + CONNECTION_TTL_SECONDS;
     try {
-      await this.db.send(
+      await retryingConflicts(() => this.db.send(
         new TransactWriteCommand({
           TransactItems: [
             {
@@ -43,7 +44,7 @@ export class DynamoConnectionStore implements ConnectionStore {
             this.counter(eventId, role, 1, 'attribute_exists(eventId)'),
           ],
         }),
-      );
+      ));
       return true;
     } catch (err) {
       if (err instanceof TransactionCanceledException && err.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed') {
@@ -56,7 +57,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   async remove(connection: ConnectionRecord): Promise<boolean> {
     const { eventId, connectionId, role } = connection;
     try {
-      await this.db.send(
+      await retryingConflicts(() => this.db.send(
         new TransactWriteCommand({
           TransactItems: [
             {
@@ -69,7 +70,7 @@ export class DynamoConnectionStore implements ConnectionStore {
             this.counter(eventId, role, -1, 'attribute_exists(eventId)'),
           ],
         }),
-      );
+      ));
       return true;
     } catch (err) {
       // Already removed ($disconnect and a 410 raced): counted down once, by whoever won.
@@ -113,5 +114,28 @@ export class DynamoConnectionStore implements ConnectionStore {
         ExpressionAttributeValues: { ':delta': delta },
       },
     };
+  }
+}
+
+/** Attempts at a transaction that DynamoDB cancelled only for a conflict with another one in flight. */
+const CONFLICT_ATTEMPTS = 6;
+
+/**
+ * Runs a transaction again when DynamoDB cancelled it for a conflict alone (every connect and
+ * disconnect of an event meets on its item's viewer counter): a short jittered wait and the same
+ * write. Any other cancellation — a condition — is the caller's answer and is passed on.
+ */
+async function retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      const conflictOnly =
+        err instanceof TransactionCanceledException &&
+        (err.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict') &&
+        !(err.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
+      if (!conflictOnly || attempt >= CONFLICT_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, backoffMs(attempt, Math.random, 20, 500)));
+    }
   }
 }

@@ -11,6 +11,8 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
 import type { TableNames } from '../config';
 import type { Repost, RepostStore, StreamedRepost } from '../domain/ports';
 import type { DetectorState, RepostSecond, Spike } from '../domain/reposts/spike-detector';
@@ -49,17 +51,22 @@ export class DynamoRepostStore implements RepostStore {
   ) {}
 
   async add(repost: Repost): Promise<'counted' | 'duplicate'> {
+    // A put whose answer was lost after it committed is retried by the SDK with the same request; the
+    // retry then finds its own item. The attempt's token tells that apart from a real second repost,
+    // so the viewer hears `counted: true` exactly when this call stored the repost.
+    const attempt = randomUUID();
     try {
       await this.db.send(
         new PutCommand({
           TableName: this.tables.reposts,
-          Item: { ...repostKey(repost), eventId: repost.eventId, seq: repost.seq, connectionId: repost.connectionId, at: repost.at },
+          Item: { ...repostKey(repost), eventId: repost.eventId, seq: repost.seq, connectionId: repost.connectionId, at: repost.at, attempt },
           ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return 'counted';
     } catch (err) {
-      if ((err as Error).name === 'ConditionalCheckFailedException') return 'duplicate';
+      if (err instanceof ConditionalCheckFailedException) return err.Item?.attempt?.S === attempt ? 'counted' : 'duplicate';
       throw err;
     }
   }

@@ -64,6 +64,38 @@ async function ceremony(faults: StageOptions['faults'], n: number, extra: Partia
 // A stage start and eight publishes with their deliveries, on a machine shared with other test runs.
 const SLOW = 120_000;
 
+describe('connections and reposts under DynamoDB faults', () => {
+  it('30% of connect and disconnect transactions cancelled on a conflict: every handshake still succeeds', { timeout: SLOW }, async () => {
+    stage = await testStage({ faults: { dynamo: { share: 0.3, tables: ['Connections'], operations: ['TransactWriteItems'], kinds: ['conflict'], seed: 8 } } });
+    const event = await createEvent(stage);
+    for (let round = 0; round < 3; round++) {
+      const viewers = await Promise.all(Array.from({ length: 6 }, () => client(viewerUrl(stage!, event.eventId))));
+      await Promise.all(viewers.map((v) => v.close()));
+    }
+    expect(stage.faultStats().dynamo!.byKind.conflict).toBeGreaterThan(0);
+  });
+
+  it("a repost whose stored answer was lost is still acked as counted, and counted once", { timeout: SLOW }, async () => {
+    stage = await testStage({ faults: { dynamo: { share: 0.5, tables: ['Reposts'], operations: ['PutItem'], kinds: ['timeout-after-commit'], holdMs: 20, seed: 4 } } });
+    const event = await createEvent(stage);
+    const reporter = await client(reporterUrl(stage, event));
+    reporter.send({ action: 'publish', clientId: 'p', text: '剪彩！' });
+    await reporter.next(isAck('p'));
+    const viewers = await Promise.all(Array.from({ length: 8 }, () => client(viewerUrl(stage!, event.eventId))));
+    const acks = await Promise.all(
+      viewers.map(async (v, i) => {
+        v.send({ action: 'repost', seq: 1, clientId: `r${i}` });
+        return v.next<ServerFrame & { counted?: boolean }>((f) => f.type === 'ack' || f.type === 'error', { timeoutMs: 60_000 });
+      }),
+    );
+    expect(acks.map((a) => [a.type, a.counted])).toEqual(viewers.map(() => ['ack', true]));
+    expect(stage.faultStats().dynamo!.byKind['timeout-after-commit']).toBeGreaterThan(0);
+    await expect
+      .poll(async () => ((await (await fetch(`${stage!.httpUrl}/events/${event.eventId}/reposts`)).json()) as { total: number }).total, { timeout: 60_000 })
+      .toBe(8);
+  });
+});
+
 describe('the local stage under DynamoDB faults', () => {
   it('20% throttles on Events, Entries and Changes: every publish acked once, every viewer gets every update', { timeout: SLOW }, async () => {
     const stats = await ceremony({ dynamo: { share: 0.2, tables: ['Events', 'Entries', 'Changes'], kinds: ['throughput', 'throttling'], seed: 11 } }, 8);
