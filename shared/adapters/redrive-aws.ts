@@ -50,13 +50,20 @@ export class SqsFailureQueue implements FailureQueue {
 
   async receive(max: number): Promise<readonly QueuedMessage[]> {
     const out = await this.client.send(
-      new ReceiveMessageCommand({ QueueUrl: this.queueUrl, MaxNumberOfMessages: max, VisibilityTimeout: this.visibilitySeconds, WaitTimeSeconds: 0 }),
+      new ReceiveMessageCommand({
+        QueueUrl: this.queueUrl,
+        MaxNumberOfMessages: max,
+        VisibilityTimeout: this.visibilitySeconds,
+        WaitTimeSeconds: 0,
+        MessageSystemAttributeNames: ['SentTimestamp'],
+      }),
     );
     const messages: QueuedMessage[] = [];
     for (const m of out.Messages ?? []) {
       if (!m.MessageId || !m.ReceiptHandle || m.Body === undefined) continue;
       this.handles.set(m.MessageId, m.ReceiptHandle);
-      messages.push({ id: m.MessageId, body: m.Body });
+      const sent = Number(m.Attributes?.SentTimestamp);
+      messages.push({ id: m.MessageId, body: m.Body, ...(Number.isFinite(sent) ? { sentAt: sent } : {}) });
     }
     return messages;
   }

@@ -10,6 +10,8 @@ import { parseFailureRecord } from './failure-records';
 export interface QueuedMessage {
   readonly id: string;
   readonly body: string;
+  /** When the queue got it (epoch ms; SQS's SentTimestamp). */
+  readonly sentAt?: number;
 }
 
 export interface FailureQueue {
@@ -54,6 +56,8 @@ export interface RedriveOptions {
   readonly pageSize?: number;
   /** Stop after this many messages; default all. */
   readonly limit?: number;
+  /** The clock the run's start is read from; messages sent after it belong to the next run. */
+  readonly now?: () => number;
 }
 
 const describe = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
@@ -96,20 +100,27 @@ async function replay(message: QueuedMessage, reader: StreamReader, invoker: Fun
 }
 
 /**
- * Replays every message the queue gives until it gives none. Each message is received once per run:
- * the ones not deleted stay hidden until the run ends, then are released, so a message that fails
- * again is neither retried in a loop nor lost.
+ * Replays every message the queue held when the run started, until it gives none. Each message is
+ * received once per run: the ones not deleted stay hidden until the run ends, then are released, so
+ * a message that fails again is neither retried in a loop nor lost. A message sent during the run (a
+ * replayed async invocation that failed again sends a new one) is left for the next run: otherwise
+ * a function that keeps failing would be replayed for ever.
  */
 export async function redriveQueue(queue: FailureQueue, reader: StreamReader, invoker: FunctionInvoker, opts: RedriveOptions = {}): Promise<RedriveOutcome[]> {
   const outcomes: RedriveOutcome[] = [];
   const kept: QueuedMessage[] = [];
   const pageSize = opts.pageSize ?? 10;
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  const startedAt = (opts.now ?? Date.now)();
   try {
     while (outcomes.length < limit) {
       const page = await queue.receive(Math.min(pageSize, limit - outcomes.length));
       if (page.length === 0) break;
       for (const message of page) {
+        if (message.sentAt !== undefined && message.sentAt > startedAt) {
+          kept.push(message);
+          continue;
+        }
         let outcome: RedriveOutcome;
         try {
           outcome = await replay(message, reader, invoker, opts.dryRun ?? false);
