@@ -777,7 +777,8 @@ class ShardWorker {
   /** Records at the head of the lane older than maxRecordAgeMs (within the batch being retried, if one is). */
   private giveUpOld(lane: Lane, now: number): void {
     const s = this.source;
-    const within = lane.retryCount ?? lane.queue.length;
+    // A fresh batch is at most batchSize records: so is the record of its old part.
+    const within = lane.retryCount ?? Math.min(lane.queue.length, s.batchSize);
     let old = 0;
     while (old < within && now - (lane.queue[old]?.arrivedAt ?? now) > s.maxRecordAgeMs) old++;
     const rest = lane.retryCount === undefined ? undefined : lane.retryCount - old;

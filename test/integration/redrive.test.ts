@@ -3,6 +3,11 @@
 // them back from the stream and replays them through the Lambda Invoke API; the tally's watermark
 // keeps the counts exact however often a batch is replayed.
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Invoke } from '../../local/lambda-context';
@@ -172,3 +177,48 @@ describe('a delivery worker invocation that fails its retries', () => {
     expect(await waiting(stage.failureQueues.worker)).toBe(1);
   });
 });
+
+describe('npm run redrive', () => {
+  /** The script as a user runs it, finding the stage through running.json as `npm start` writes it. */
+  async function run(...args: string[]): Promise<{ code: number; out: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'livecast-redrive-'));
+    const env = {
+      AWS_REGION: 'us-east-1',
+      LIVECAST_LOCAL: '1',
+      LIVECAST_DYNAMODB_ENDPOINT: stage.dynamoEndpoint,
+      LIVECAST_LAMBDA_ENDPOINT: stage.lambda.endpoint,
+      LIVECAST_SQS_ENDPOINT: stage.sqs.endpoint,
+      LIVECAST_STREAM_FAILURES_QUEUE_URL: stage.failureQueues.streams,
+      LIVECAST_WORKER_FAILURES_QUEUE_URL: stage.failureQueues.worker,
+    };
+    writeFileSync(join(dir, 'running.json'), JSON.stringify({ pid: process.pid, env }));
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, LIVECAST_DATA_DIR: dir };
+    delete childEnv.LIVECAST_STREAM_FAILURES_QUEUE_URL;
+    delete childEnv.LIVECAST_WORKER_FAILURES_QUEUE_URL;
+    try {
+      const { stdout, stderr } = await promisify(execFile)('node_modules/.bin/tsx', ['scripts/redrive.ts', ...args], { env: childEnv });
+      return { code: 0, out: stdout + stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, out: e.stdout + e.stderr };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('lists what it would replay, and says which messages it left and why', async () => {
+    const dry = await run('--dry-run');
+    expect(dry.out).toMatch(/worker:\n\s+would-redrive\s+async → arn:aws:lambda:.*:function:livecast-local-DeliveryWorker/);
+    expect(dry.out).toMatch(/streams:\n\s+invalid\s+unreadable message — neither a stream failure record/);
+    expect(dry.code).toBe(1);
+  });
+
+  it('refuses bad arguments with the usage and exit code 2, touching nothing', async () => {
+    const before = await waiting(stage.failureQueues.worker);
+    const bad = await run('--queue', 'everything');
+    expect(bad.code).toBe(2);
+    expect(bad.out).toContain('--queue takes streams or worker, got everything');
+    expect(await waiting(stage.failureQueues.worker)).toBe(before);
+  });
+});
+

@@ -1,5 +1,6 @@
 // The redrive's decisions, on in-memory ports: what is replayed how, what is deleted, what is kept.
 import { describe, expect, it } from 'vitest';
+import { ConfigError, loadRedriveConfig } from '../../shared/config';
 import type { AsyncFailureRecord, StreamFailureRecord } from '../../shared/domain/redrive/failure-records';
 import { parseFailureRecord } from '../../shared/domain/redrive/failure-records';
 import { type FailureQueue, type FunctionInvoker, type InvokeResult, type QueuedMessage, redriveQueue, type StreamReader } from '../../shared/domain/redrive/redrive';
@@ -148,3 +149,16 @@ describe('redriveQueue', () => {
     expect(() => parseFailureRecord('{"a":1}')).toThrow(/neither a stream failure record/);
   });
 });
+
+describe('loadRedriveConfig', () => {
+  it('reads the queues and endpoints without any table, and refuses a queue URL that is not a URL', () => {
+    expect(loadRedriveConfig({ LIVECAST_STREAM_FAILURES_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/StreamFailures', AWS_REGION: 'eu-west-1' })).toMatchObject({
+      region: 'eu-west-1',
+      local: false,
+      streamFailuresQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/StreamFailures',
+    });
+    expect(() => loadRedriveConfig({ LIVECAST_WORKER_FAILURES_QUEUE_URL: 'WorkerFailures' })).toThrow(ConfigError);
+    expect(() => loadRedriveConfig({ LIVECAST_WORKER_FAILURES_QUEUE_URL: 'WorkerFailures' })).toThrow(/workerFailuresQueueUrl/);
+  });
+});
+
