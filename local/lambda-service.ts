@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Context } from 'aws-lambda';
+import type { AsyncFailureRecord } from '../shared/domain/redrive/failure-records';
 import { listen } from './errors';
 import { lambdaContext, type Invoke } from './lambda-context';
 
@@ -25,6 +26,12 @@ export interface LambdaServiceOptions {
   readonly maxAsyncPayloadBytes?: number;
   /** Named in the port-in-use error; default LAMBDA_PORT. */
   readonly portEnvVar?: string;
+  /**
+   * On-failure destinations by function name: an `Event` invocation whose retries all failed is
+   * handed over as AWS's asynchronous invocation record (condition RetriesExhausted, the payload,
+   * the last error), instead of being dropped.
+   */
+  readonly asyncOnFailure?: ReadonlyMap<string, (record: AsyncFailureRecord) => Promise<void>>;
   /** Lifecycle and failure lines only (async events dropped after their retries); nothing per call. */
   readonly log?: (line: string) => void;
 }
@@ -39,8 +46,10 @@ export interface LambdaServiceStats {
   /** Handler runs that threw (or returned something that is not JSON). */
   errors: number;
   asyncRetries: number;
-  /** Event invocations given up after their last retry failed. */
+  /** Event invocations given up after their last retry failed (sent to a destination or not). */
   asyncDropped: number;
+  /** Of those, the ones whose record went to an on-failure destination. */
+  asyncFailureRecords: number;
   /** Invocations running or waiting for a retry right now. */
   inFlight: number;
 }
@@ -90,6 +99,8 @@ export function functionNameOf(ref: string): string {
   return parts[0] ?? ref;
 }
 
+const describe = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+
 /** The Node.js runtime's error payload: errorType, errorMessage, trace (the stack lines). */
 function errorPayload(err: unknown): { errorType: string; errorMessage: string; trace: string[] } {
   if (err instanceof Error) {
@@ -105,7 +116,7 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
   const syncLimit = opts.maxSyncPayloadBytes ?? maxSyncPayloadBytes;
   const asyncLimit = opts.maxAsyncPayloadBytes ?? maxAsyncPayloadBytes;
 
-  const counters = { invocations: 0, sync: 0, async: 0, errors: 0, asyncRetries: 0, asyncDropped: 0 };
+  const counters = { invocations: 0, sync: 0, async: 0, errors: 0, asyncRetries: 0, asyncDropped: 0, asyncFailureRecords: 0 };
   let inFlight = 0;
   let closing = false;
   const running = new Set<Promise<unknown>>();
@@ -133,7 +144,38 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
     return p;
   }
 
-  function runAsync(name: string, invoke: Invoke, payload: string, attempt: number): void {
+  /** After the last retry: AWS's invocation record (under the request id the 202 gave) to the function's on-failure destination, if it has one. */
+  async function giveUp(name: string, requestId: string, payload: string, attempts: number, err: unknown): Promise<void> {
+    counters.asyncDropped++;
+    const destination = opts.asyncOnFailure?.get(name);
+    const error = errorPayload(err);
+    if (!destination) {
+      log(`lambda: async invocation of ${name} failed ${attempts} time(s); event dropped: ${error.errorMessage}`);
+      return;
+    }
+    const record: AsyncFailureRecord = {
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId,
+        functionArn: `${lambdaContext(name).invokedFunctionArn}:$LATEST`,
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: attempts,
+      },
+      requestPayload: JSON.parse(payload),
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: error,
+    };
+    try {
+      await destination(record);
+      counters.asyncFailureRecords++;
+      log(`lambda: async invocation of ${name} failed ${attempts} time(s); its record went to the on-failure destination: ${error.errorMessage}`);
+    } catch (destErr) {
+      log(`lambda: async invocation of ${name} failed ${attempts} time(s) and its on-failure destination refused the record (${describe(destErr)}); event dropped: ${error.errorMessage}`);
+    }
+  }
+
+  function runAsync(name: string, invoke: Invoke, payload: string, attempt: number, requestId: string): void {
     // Each attempt gets its own copy of the event, as each is a separate delivery in AWS.
     run(name, invoke, JSON.parse(payload)).then(
       () => end(),
@@ -141,15 +183,13 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
         counters.errors++;
         const delay = retryDelays[attempt];
         if (delay === undefined || closing) {
-          counters.asyncDropped++;
-          log(`lambda: async invocation of ${name} failed ${attempt + 1} time(s); event dropped: ${errorPayload(err).errorMessage}`);
-          end();
+          void giveUp(name, requestId, payload, attempt + 1, err).finally(end);
           return;
         }
         counters.asyncRetries++;
         const timer = setTimeout(() => {
           waiting.delete(timer);
-          runAsync(name, invoke, payload, attempt + 1);
+          runAsync(name, invoke, payload, attempt + 1, requestId);
         }, delay);
         waiting.set(timer, () => {
           counters.asyncDropped++;
@@ -212,7 +252,7 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
     if (type === 'Event') {
       counters.async++;
       begin();
-      runAsync(name, invoke, text.trim() === '' ? '{}' : text, 0);
+      runAsync(name, invoke, text.trim() === '' ? '{}' : text, 0, requestId);
       return { status: 202, headers: { 'x-amzn-RequestId': requestId } };
     }
 

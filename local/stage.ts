@@ -3,8 +3,9 @@
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ENV, TABLES, type TableKey, tableEnv } from '../shared/config';
-import { deliveryWake, deliveryWorker, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import { deliveryWake, deliveryWorker, failureQueues, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
 import { createTables, type TableNames } from './create-tables';
 import { type DynamoLocal, startDynamoLocal } from './dynamodb-local';
@@ -15,6 +16,7 @@ import type { AwsLimits } from './aws-limits';
 import { lambdaContext } from './lambda-context';
 import { lambdaProcesses, type LambdaProcesses } from './lambda-processes';
 import { type LambdaService, startLambdaService } from './lambda-service';
+import { type SqsService, startSqsService } from './sqs';
 import { type StreamSource, startStreamSource } from './stream-source';
 import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions } from './ws-gateway';
 import { webPages } from './web-pages';
@@ -63,6 +65,17 @@ export interface StageOptions {
   faults?: StageFaults;
   /** Serve the pages built into this folder (`buildWeb`) on the HTTP port, with `/config.json`. */
   webDir?: string;
+  /** The SQS stand-in's port (the failure queues); default 0, a free one. */
+  sqsPort?: number;
+  /**
+   * Failure injection (tests): wraps a stream trigger's handler, by its id in shared/routes.ts, both
+   * where its stream invokes it and where the Lambda Invoke API runs it (the redrive).
+   */
+  wrapStreamTrigger?: (id: string, invoke: Invoke) => Invoke;
+  /** Tests: retries of a failing stream batch instead of each trigger's retryAttempts (AWS spaces ten of them seconds apart). */
+  streamRetryAttempts?: number;
+  /** Waits before the async retries of the delivery worker; default the Lambda service's (two, 1 and 2 s). */
+  asyncRetryDelaysMs?: readonly number[];
   log?: (line: string) => void;
 }
 
@@ -71,6 +84,10 @@ export interface Stage {
   readonly wsUrl: string;
   readonly managementEndpoint: string;
   readonly dynamoEndpoint: string;
+  /** The SQS stand-in holding the failure queues. */
+  readonly sqs: SqsService;
+  /** Queue URLs, by the names in shared/routes.ts failureQueues. */
+  readonly failureQueues: { readonly streams: string; readonly worker: string };
   readonly tables: TableNames;
   readonly ws: WsGateway;
   readonly lambda: LambdaService;
@@ -143,6 +160,16 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       stoppers.push(() => proxy.close());
     }
     const handlersDynamoEndpoint = faultProxy?.endpoint ?? dynamoEndpoint;
+    // Where failures go (AWS: the on-failure destinations): a stream batch given up, a worker
+    // invocation whose retries failed. Started first so it stops last, after everything that sends.
+    const sqs = await startSqsService({ port: opts.sqsPort ?? 0, host, portEnvVar: 'SQS_PORT', log });
+    stoppers.push(() => sqs.close());
+    const queueUrls = { streams: sqs.createQueue(failureQueues.streams.id), worker: sqs.createQueue(failureQueues.worker.id) };
+    const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    stoppers.push(async () => sqsClient.destroy());
+    const sendTo = (QueueUrl: string) => async (record: unknown) => {
+      await sqsClient.send(new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify(record) }));
+    };
 
     const authorizer = { identitySource: wsAuthorizer.identitySource, invoke: await load(wsAuthorizer) };
     const routes = new Map<string, { invoke: Invoke; returnResponse: boolean }>();
@@ -190,7 +217,16 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
         return inProcess(event, { ...context, getRemainingTimeInMillis: () => (stopping ? 0 : remaining()) });
       };
     }
-    const lambda = await startLambdaService({ port: 0, host, functions: new Map([[workerFn, workerInvoke]]), log });
+    // The stream triggers are added below: the redrive invokes them by name, as on AWS.
+    const functions = new Map<string, Invoke>([[workerFn, workerInvoke]]);
+    const lambda = await startLambdaService({
+      port: 0,
+      host,
+      functions,
+      asyncOnFailure: new Map([[workerFn, sendTo(queueUrls.worker)]]),
+      ...(opts.asyncRetryDelaysMs ? { asyncRetryDelaysMs: opts.asyncRetryDelaysMs } : {}),
+      log,
+    });
     stoppers.push(async () => {
       stopping = true;
       // Running workers see their time run out, hand over and end; then the service stops.
@@ -206,6 +242,9 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       [ENV.lambdaEndpoint]: lambda.endpoint,
       [ENV.workerFunction]: workerFn,
       [ENV.adminKey]: opts.adminKey,
+      [ENV.sqsEndpoint]: sqs.endpoint,
+      [ENV.streamFailuresQueueUrl]: queueUrls.streams,
+      [ENV.workerFailuresQueueUrl]: queueUrls.worker,
       [ENV.local]: '1',
       [ENV.logLevel]: opts.logLevel ?? process.env[ENV.logLevel] ?? 'warn',
       ...opts.env,
@@ -217,14 +256,22 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     const tableKeyOf = (id: string) => (Object.keys(TABLES) as TableKey[]).find((k) => TABLES[k].id === id)!;
     const streams: StreamSource[] = [];
     for (const trigger of streamTriggers) {
+      const name = `livecast-local-${trigger.id}`;
+      const loaded = trigger.id === deliveryWake.id && opts.wake ? opts.wake : await load(trigger);
+      const invoke = opts.wrapStreamTrigger ? opts.wrapStreamTrigger(trigger.id, loaded) : loaded;
+      functions.set(name, invoke);
       const source = await startStreamSource({
         dynamoEndpoint,
         tableName: tables[tableKeyOf(trigger.stream.table.id)],
-        invoke: trigger.id === deliveryWake.id && opts.wake ? opts.wake : await load(trigger),
-        functionName: `livecast-local-${trigger.id}`,
+        invoke,
+        functionName: name,
         batchSize: trigger.stream.batchSize,
         maxBatchingWindowMs: trigger.stream.maxBatchingWindowSeconds * 1000,
-        maxRetryAttempts: trigger.stream.retryAttempts,
+        maxRetryAttempts: opts.streamRetryAttempts ?? trigger.stream.retryAttempts,
+        maxRecordAgeMs: trigger.stream.maxRecordAgeSeconds < 0 ? -1 : trigger.stream.maxRecordAgeSeconds * 1000,
+        bisectBatchOnError: trigger.stream.bisectBatchOnError,
+        reportBatchItemFailures: trigger.stream.reportBatchItemFailures,
+        onFailure: sendTo(queueUrls.streams),
         log,
       });
       streams.push(source);
@@ -261,6 +308,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       wsUrl: ws.url,
       managementEndpoint: ws.managementEndpoint,
       dynamoEndpoint,
+      sqs,
+      failureQueues: queueUrls,
       tables,
       ws,
       lambda,

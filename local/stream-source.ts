@@ -32,8 +32,14 @@
 //   ApproximateCreationDateTime into a Date and B/BS into bytes; the event gets epoch seconds and
 //   base64 back, as Lambda delivers them.
 //
-// Not imitated: bisectBatchOnFunctionError, maximumRecordAgeInSeconds, on-failure destinations,
-// filter criteria, tumbling windows, function timeouts (a handler that never settles holds its
+// Failures, as Lambda handles them: a batch whose handler threw is split in two and the first half
+// retried (bisectBatchOnError; a split does not spend a retry), down to one record; a batch that
+// fails maxRetryAttempts + 1 times, or whose oldest records are older than maxRecordAgeMs, is given
+// up and its place in the stream (DDBStreamBatchInfo: shard, first and last sequence numbers) goes to
+// onFailure, AWS's on-failure destination record, before the source moves on. A record's age counts
+// from when the source fetched it (DynamoDB Local cuts ApproximateCreationDateTime to the minute).
+//
+// Not imitated: filter criteria, tumbling windows, function timeouts (a handler that never settles holds its
 // shard, and stop(), forever). An iterator that expires before a LATEST-started shard gave its first
 // record is re-taken at LATEST, which could skip records; polling every pollIntervalMs refreshes
 // the iterator, so only a process frozen for 15 minutes meets this.
@@ -47,7 +53,6 @@
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   type _Record,
-  type AttributeValue as SdkAttributeValue,
   DescribeStreamCommand,
   DynamoDBStreamsClient,
   GetRecordsCommand,
@@ -55,8 +60,11 @@ import {
   GetShardIteratorCommand,
   type Shard,
 } from '@aws-sdk/client-dynamodb-streams';
-import type { AttributeValue, Context, DynamoDBRecord } from 'aws-lambda';
+import type { StreamFailureCondition, StreamFailureRecord } from '../shared/domain/redrive/failure-records';
+import { toLambdaRecord } from '../shared/adapters/stream-records';
 import { lambdaContext, type Invoke } from './lambda-context';
+
+export { toLambdaRecord };
 
 // `any` on purpose: the source builds the events by hand, and each handler module types its own.
 export type { Invoke };
@@ -86,8 +94,20 @@ export interface StreamSourceOptions {
   readonly pollIntervalMs?: number;
   /** How often DescribeStream looks for new shards; default 1000 ms (also run at once when a shard closes). */
   readonly shardDiscoveryIntervalMs?: number;
-  /** Retries of a failed batch: -1 (default, AWS's) retries until it succeeds; past the limit the batch is skipped and logged. */
+  /** Retries of a failed batch: -1 (default, AWS's) retries until it succeeds; past the limit the batch goes to onFailure and is skipped. */
   readonly maxRetryAttempts?: number;
+  /** Records older than this are not invoked or retried any more (AWS's maximumRecordAgeInSeconds, in ms here); -1 (default): no limit. */
+  readonly maxRecordAgeMs?: number;
+  /** Split a batch whose handler threw in two and retry the halves (AWS's bisectBatchOnFunctionError). Default false. */
+  readonly bisectBatchOnError?: boolean;
+  /**
+   * The on-failure destination: gets AWS's record of each batch given up. Awaited before the source
+   * moves past the batch; if it throws, it is tried again (with backoff) until it succeeds or the
+   * source stops. Without it a given-up batch is only logged.
+   */
+  readonly onFailure?: (record: StreamFailureRecord) => Promise<void>;
+  /** The function's ARN in failure records; default a local ARN for functionName. */
+  readonly functionArn?: string;
   /** Honour `{batchItemFailures: [{itemIdentifier: <SequenceNumber>}]}`: retry from the lowest failed record. Default false. */
   readonly reportBatchItemFailures?: boolean;
   /**
@@ -109,8 +129,10 @@ export interface StreamSourceStats {
   records: number;
   /** Invocations that threw or reported failed items. */
   errors: number;
-  /** Records dropped after maxRetryAttempts ran out. */
+  /** Records given up after maxRetryAttempts or maxRecordAgeMs ran out. */
   skipped: number;
+  /** Failure records handed to onFailure. */
+  failureRecords: number;
 }
 
 export interface StreamSource {
@@ -186,6 +208,8 @@ class Sleeper {
 /** A record as fetched, already in its Lambda JSON form, so each invocation parses fresh objects from it as Lambda would. */
 interface Fetched {
   readonly seq: string;
+  /** ApproximateCreationDateTime in epoch seconds, for the failure record's arrival times. */
+  readonly created: number | undefined;
   readonly json: string;
   readonly bytes: number;
   readonly arrivedAt: number;
@@ -203,10 +227,14 @@ interface Lane {
   notBefore: number;
   /** Ticket taken when the last invocation ended: the next fresh batch waits for a poll after it. */
   freedTicket: number;
+  /** The head batch's last invocation, for the failure record. */
+  lastRequestId: string;
+  /** Invocations of the head batch's records since they were last given a fresh start (splits included). */
+  invokeCount: number;
 }
 
 class Source {
-  readonly counters: StreamSourceStats = { invocations: 0, records: 0, errors: 0, skipped: 0 };
+  readonly counters: StreamSourceStats = { invocations: 0, records: 0, errors: 0, skipped: 0, failureRecords: 0 };
   streamArn = '';
   partitionKey = '';
   stopped = false;
@@ -217,6 +245,8 @@ class Source {
   readonly pollIntervalMs: number;
   readonly discoveryIntervalMs: number;
   readonly maxRetryAttempts: number;
+  readonly maxRecordAgeMs: number;
+  readonly functionArn: string;
   readonly factor: number;
   readonly functionName: string;
   readonly abort = new AbortController();
@@ -244,8 +274,10 @@ class Source {
     this.pollIntervalMs = integerIn('pollIntervalMs', opts.pollIntervalMs, 100, 1, 60_000);
     this.discoveryIntervalMs = integerIn('shardDiscoveryIntervalMs', opts.shardDiscoveryIntervalMs, 1_000, 1, 3_600_000);
     this.maxRetryAttempts = integerIn('maxRetryAttempts', opts.maxRetryAttempts, -1, -1, 10_000);
+    this.maxRecordAgeMs = integerIn('maxRecordAgeMs', opts.maxRecordAgeMs, -1, -1, 604_800_000);
     this.factor = integerIn('parallelizationFactor', opts.parallelizationFactor, 1, 1, 10);
     this.functionName = opts.functionName ?? `${opts.tableName}-stream`;
+    this.functionArn = opts.functionArn ?? lambdaContext(this.functionName, { region: opts.region ?? 'us-east-1' }).invokedFunctionArn;
     const config = {
       endpoint: opts.dynamoEndpoint,
       region: opts.region ?? 'us-east-1',
@@ -450,6 +482,8 @@ class ShardWorker {
       retryCount: undefined,
       notBefore: 0,
       freedTicket: 0,
+      lastRequestId: '',
+      invokeCount: 0,
     }));
   }
 
@@ -470,7 +504,7 @@ class ShardWorker {
   }
 
   describeState(): string {
-    const retrying = this.lanes.some((l) => l.attempts > 0);
+    const retrying = this.lanes.some((l) => l.attempts > 0 || l.retryCount !== undefined);
     return `shard ${this.id}: ${this.buffered} record(s) pending${retrying ? ', a batch is failing' : ''}${this.closed ? ', closed' : ''}`;
   }
 
@@ -600,7 +634,14 @@ class ShardWorker {
     const json = JSON.stringify(toLambdaRecord(record, this.source.streamArn));
     const lane = this.lanes[this.laneOf(record)];
     if (!lane) return;
-    lane.queue.push({ seq: seqText, json, bytes: Buffer.byteLength(json), arrivedAt: Date.now() });
+    const created = record.dynamodb?.ApproximateCreationDateTime;
+    lane.queue.push({
+      seq: seqText,
+      created: created === undefined ? undefined : created instanceof Date ? created.getTime() / 1000 : Number(created),
+      json,
+      bytes: Buffer.byteLength(json),
+      arrivedAt: Date.now(),
+    });
     this.buffered++;
   }
 
@@ -619,7 +660,12 @@ class ShardWorker {
     const now = Date.now();
     for (const lane of this.lanes) {
       const head = lane.queue[0];
-      if (lane.busy || !head || now < lane.notBefore) continue;
+      if (lane.busy || !head) continue;
+      if (s.maxRecordAgeMs >= 0 && now - head.arrivedAt > s.maxRecordAgeMs) {
+        this.giveUpOld(lane, now);
+        continue;
+      }
+      if (now < lane.notBefore) continue;
       if (lane.retryCount !== undefined) {
         this.invoke(lane, lane.retryCount);
         continue;
@@ -653,12 +699,16 @@ class ShardWorker {
     const batch = lane.queue.slice(0, count);
     s.counters.invocations++;
     s.counters.records += count;
+    lane.invokeCount++;
     const run = (async () => {
       let failedFrom: number | undefined;
       let error: unknown;
+      let threw = false;
       try {
         const event = JSON.parse(`{"Records":[${batch.map((f) => f.json).join(',')}]}`);
-        const result = await s.opts.invoke(event, lambdaContext(s.functionName));
+        const context = lambdaContext(s.functionName);
+        lane.lastRequestId = context.awsRequestId;
+        const result = await s.opts.invoke(event, context);
         if (s.opts.reportBatchItemFailures) {
           failedFrom = checkpoint(result, batch);
           if (failedFrom !== undefined) error = new Error(`the handler reported failed items from ${batch[failedFrom]?.seq}`);
@@ -666,13 +716,14 @@ class ShardWorker {
       } catch (err) {
         failedFrom = 0;
         error = err;
+        threw = true;
       }
-      this.settle(lane, count, failedFrom, error);
+      this.settle(lane, count, failedFrom, error, threw);
     })();
     s.track(run);
   }
 
-  private settle(lane: Lane, count: number, failedFrom: number | undefined, error: unknown): void {
+  private settle(lane: Lane, count: number, failedFrom: number | undefined, error: unknown, threw = false): void {
     const s = this.source;
     lane.busy = false;
     lane.freedTicket = s.tick();
@@ -686,20 +737,30 @@ class ShardWorker {
       lane.attempts = 0;
       lane.retryCount = undefined;
       lane.notBefore = 0;
+      lane.invokeCount = 0;
     } else {
       s.counters.errors++;
       remove(failedFrom);
       const remaining = count - failedFrom;
+      if (threw && this.source.opts.bisectBatchOnError && remaining > 1) {
+        // Lambda's bisection: the first half again at once, without spending a retry; the second
+        // half follows once the first is through.
+        lane.retryCount = Math.ceil(remaining / 2);
+        lane.notBefore = 0;
+        s.log(`${s.name}: shard ${this.id}: batch of ${remaining} failed, retrying its first ${lane.retryCount}: ${describe(error)}`);
+        this.sleeper.wake();
+        s.notify();
+        return;
+      }
       lane.attempts++;
       if (s.maxRetryAttempts >= 0 && lane.attempts > s.maxRetryAttempts) {
-        s.log(
-          `${s.name}: shard ${this.id}: skipping ${remaining} record(s) from ${lane.queue[0]?.seq} after ${lane.attempts} failed attempt(s): ${describe(error)}`,
-        );
-        s.counters.skipped += remaining;
-        remove(remaining);
-        lane.attempts = 0;
-        lane.retryCount = undefined;
-        lane.notBefore = 0;
+        this.giveUp(lane, remaining, 'RetryAttemptsExhausted', `after ${lane.attempts} failed attempt(s): ${describe(error)}`, () => {
+          lane.attempts = 0;
+          lane.retryCount = undefined;
+          lane.notBefore = 0;
+          lane.invokeCount = 0;
+        });
+        return;
       } else {
         // Later records of the lane wait behind this batch: that is what keeps a shard in order.
         if (lane.attempts === 1 || lane.attempts % 10 === 0) {
@@ -713,6 +774,85 @@ class ShardWorker {
     s.notify();
   }
 
+  /** Records at the head of the lane older than maxRecordAgeMs (within the batch being retried, if one is). */
+  private giveUpOld(lane: Lane, now: number): void {
+    const s = this.source;
+    // A fresh batch is at most batchSize records: so is the record of its old part.
+    const within = lane.retryCount ?? Math.min(lane.queue.length, s.batchSize);
+    let old = 0;
+    while (old < within && now - (lane.queue[old]?.arrivedAt ?? now) > s.maxRecordAgeMs) old++;
+    const rest = lane.retryCount === undefined ? undefined : lane.retryCount - old;
+    this.giveUp(lane, old, 'RecordAgeExceeded', `older than ${s.maxRecordAgeMs} ms`, () => {
+      // What is left of a batch being retried is still that batch, with its attempts.
+      lane.retryCount = rest === 0 ? undefined : rest;
+      if (lane.retryCount === undefined) {
+        lane.attempts = 0;
+        lane.notBefore = 0;
+        lane.invokeCount = 0;
+      }
+    });
+  }
+
+  /**
+   * Sends the lane's first `count` records' place to the on-failure destination, then drops them.
+   * The lane stays busy until the destination took the record: nothing later is processed first.
+   */
+  private giveUp(lane: Lane, count: number, condition: StreamFailureCondition, why: string, after: () => void): void {
+    const s = this.source;
+    const batch = lane.queue.slice(0, count);
+    const first = batch[0];
+    const last = batch[batch.length - 1];
+    if (!first || !last) return;
+    lane.busy = true;
+    const arrival = (f: Fetched) => (f.created === undefined ? undefined : new Date(f.created * 1000).toISOString().replace('.000Z', 'Z'));
+    const firstArrival = arrival(first);
+    const lastArrival = arrival(last);
+    const record: StreamFailureRecord = {
+      requestContext: { requestId: lane.lastRequestId, functionArn: s.functionArn, condition, approximateInvokeCount: lane.invokeCount },
+      ...(lane.invokeCount > 0 ? { responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' } } : {}),
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      DDBStreamBatchInfo: {
+        shardId: this.id,
+        startSequenceNumber: first.seq,
+        endSequenceNumber: last.seq,
+        ...(firstArrival ? { approximateArrivalOfFirstRecord: firstArrival } : {}),
+        ...(lastArrival ? { approximateArrivalOfLastRecord: lastArrival } : {}),
+        batchSize: count,
+        streamArn: s.streamArn,
+      },
+    };
+    const run = (async () => {
+      const onFailure = s.opts.onFailure;
+      for (let failures = 0; onFailure; failures++) {
+        try {
+          await onFailure(record);
+          s.counters.failureRecords++;
+          s.clearError(`${this.id}:destination`);
+          break;
+        } catch (err) {
+          if (s.stopped) return;
+          s.reportError(`${this.id}:destination`, `shard ${this.id}: the on-failure destination failed, trying again: ${describe(err)}`);
+          await new Promise((resolve) => setTimeout(resolve, backoffMs(failures + 1)));
+          if (s.stopped) return;
+        }
+      }
+      s.log(
+        `${s.name}: shard ${this.id}: gave up ${count} record(s) ${first.seq}..${last.seq} (${condition}) ${why}` +
+          (onFailure ? '; their place went to the on-failure destination' : '; no on-failure destination, they are lost'),
+      );
+      s.counters.skipped += count;
+      lane.queue.splice(0, count);
+      this.buffered -= count;
+      after();
+      lane.busy = false;
+      lane.freedTicket = s.tick();
+      this.sleeper.wake();
+      s.notify();
+    })();
+    s.track(run);
+  }
+
   private nextDelay(): number {
     const s = this.source;
     let delay = this.errorDelay ?? s.pollIntervalMs;
@@ -721,6 +861,7 @@ class ShardWorker {
     for (const lane of this.lanes) {
       const head = lane.queue[0];
       if (lane.busy || !head) continue;
+      if (s.maxRecordAgeMs >= 0) delay = Math.min(delay, head.arrivedAt + s.maxRecordAgeMs + 1 - now);
       if (lane.retryCount !== undefined) delay = Math.min(delay, lane.notBefore - now);
       else if (s.windowMs > 0) delay = Math.min(delay, head.arrivedAt + s.windowMs - now);
     }
@@ -747,52 +888,4 @@ function checkpoint(result: unknown, batch: readonly Fetched[]): number | undefi
     lowest = lowest === undefined ? index : Math.min(lowest, index);
   }
   return lowest;
-}
-
-/** A Streams API record in the shape Lambda delivers it: same fields, epoch seconds, base64 binaries. */
-export function toLambdaRecord(record: _Record, eventSourceARN: string): DynamoDBRecord {
-  const d = record.dynamodb ?? {};
-  const created = d.ApproximateCreationDateTime;
-  const dynamodb: NonNullable<DynamoDBRecord['dynamodb']> = {
-    ...(created !== undefined ? { ApproximateCreationDateTime: created instanceof Date ? created.getTime() / 1000 : Number(created) } : {}),
-    ...(d.Keys ? { Keys: image(d.Keys) } : {}),
-    ...(d.NewImage ? { NewImage: image(d.NewImage) } : {}),
-    ...(d.OldImage ? { OldImage: image(d.OldImage) } : {}),
-    ...(d.SequenceNumber !== undefined ? { SequenceNumber: d.SequenceNumber } : {}),
-    ...(d.SizeBytes !== undefined ? { SizeBytes: d.SizeBytes } : {}),
-    ...(d.StreamViewType !== undefined ? { StreamViewType: d.StreamViewType } : {}),
-  };
-  return {
-    ...(record.eventID !== undefined ? { eventID: record.eventID } : {}),
-    ...(record.eventName !== undefined ? { eventName: record.eventName } : {}),
-    ...(record.eventVersion !== undefined ? { eventVersion: record.eventVersion } : {}),
-    ...(record.eventSource !== undefined ? { eventSource: record.eventSource } : {}),
-    ...(record.awsRegion !== undefined ? { awsRegion: record.awsRegion } : {}),
-    dynamodb,
-    // The Streams API spells these PrincipalId/Type; Lambda's event spells them as below.
-    ...(record.userIdentity ? { userIdentity: { type: record.userIdentity.Type, principalId: record.userIdentity.PrincipalId } } : {}),
-    eventSourceARN,
-  };
-}
-
-function image(item: Record<string, SdkAttributeValue>): Record<string, AttributeValue> {
-  const out: Record<string, AttributeValue> = {};
-  for (const [name, value] of Object.entries(item)) out[name] = attribute(value);
-  return out;
-}
-
-const base64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-
-function attribute(value: SdkAttributeValue): AttributeValue {
-  if (value.B !== undefined) return { B: base64(value.B) };
-  if (value.BS !== undefined) return { BS: value.BS.map(base64) };
-  if (value.M !== undefined) return { M: image(value.M) };
-  if (value.L !== undefined) return { L: value.L.map(attribute) };
-  if (value.S !== undefined) return { S: value.S };
-  if (value.N !== undefined) return { N: value.N };
-  if (value.SS !== undefined) return { SS: [...value.SS] };
-  if (value.NS !== undefined) return { NS: [...value.NS] };
-  if (value.BOOL !== undefined) return { BOOL: value.BOOL };
-  if (value.NULL !== undefined) return { NULL: value.NULL };
-  return { ...(value as object) } as AttributeValue;
 }

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { limitsFromEnv } from '../local/aws-limits';
 import { faultsFromEnv } from '../local/faults';
 import { startStage, type Stage } from '../local/stage';
+import { ENV } from '../shared/config';
 import { buildWeb, DEFAULT_WEB_OUT } from '../web/build';
 
 const env = process.env;
@@ -67,6 +68,8 @@ async function main() {
     httpPort: port('PORT', 3000),
     wsPort: port('WS_PORT', 3001),
     dynamo: { port: port('DYNAMODB_PORT', 8000), ...(inMemory ? {} : { dbPath: join(dataDir, 'dynamodb') }) },
+    // The failure queues' SQS stand-in (SQS_PORT, default a free port: npm run redrive finds it in running.json).
+    sqsPort: port('SQS_PORT', 0),
     adminKey,
     ...(limits ? { limits } : {}),
     ...(faults ? { faults } : {}),
@@ -91,7 +94,17 @@ async function main() {
   // Where tools on this machine (npm run simulate) find the running stage; gone when it stops.
   mkdirSync(dataDir, { recursive: true });
   const running = join(dataDir, 'running.json');
-  writeFileSync(running, JSON.stringify({ pid: process.pid, httpUrl: stage.httpUrl, wsUrl: stage.wsUrl, adminKey }, null, 2), { mode: 0o600 });
+  // `env`: the settings npm run redrive reads (shared/config.ts loadRedriveConfig), as a deployment would set them.
+  const scriptEnv = {
+    AWS_REGION: 'us-east-1',
+    [ENV.local]: '1',
+    [ENV.dynamoEndpoint]: stage.dynamoEndpoint,
+    [ENV.lambdaEndpoint]: stage.lambda.endpoint,
+    [ENV.sqsEndpoint]: stage.sqs.endpoint,
+    [ENV.streamFailuresQueueUrl]: stage.failureQueues.streams,
+    [ENV.workerFailuresQueueUrl]: stage.failureQueues.worker,
+  };
+  writeFileSync(running, JSON.stringify({ pid: process.pid, httpUrl: stage.httpUrl, wsUrl: stage.wsUrl, adminKey, env: scriptEnv }, null, 2), { mode: 0o600 });
   process.on('exit', () => rmSync(running, { force: true }));
 
   const demo = await demoEvent(stage);
@@ -103,6 +116,7 @@ livecast is running${inMemory ? ' (in memory: data is gone when it stops)' : ` (
   WebSocket API    ${ws}
   Management API   ${stage.managementEndpoint}/@connections/{connectionId}
   DynamoDB Local   ${stage.dynamoEndpoint}
+  Failure queues   ${stage.failureQueues.streams}, ${stage.failureQueues.worker}   (npm run redrive replays them)
 
   Admin key        ${adminKey}${generatedKey ? '   (generated; set LIVECAST_ADMIN_KEY to choose one)' : ''}
 

@@ -35,6 +35,11 @@ export const ENV = {
   workerInFlight: 'LIVECAST_WORKER_IN_FLIGHT',
   logLevel: 'LIVECAST_LOG_LEVEL',
   spikeSweepQuietMs: 'LIVECAST_SPIKE_SWEEP_QUIET_MS',
+  /** The local stage's SQS stand-in (deployed: the real SQS). */
+  sqsEndpoint: 'LIVECAST_SQS_ENDPOINT',
+  /** The failure queues (shared/routes.ts failureQueues): stream batches given up, failed async worker invocations. */
+  streamFailuresQueueUrl: 'LIVECAST_STREAM_FAILURES_QUEUE_URL',
+  workerFailuresQueueUrl: 'LIVECAST_WORKER_FAILURES_QUEUE_URL',
 } as const;
 
 const schema = z.object({
@@ -64,6 +69,9 @@ const schema = z.object({
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** The spike sweep leaves an event alone while its series has seconds this recent (the tally judges those). */
   spikeSweepQuietMs: z.coerce.number().int().min(0).default(60_000),
+  sqsEndpoint: z.url().optional(),
+  streamFailuresQueueUrl: z.url().optional(),
+  workerFailuresQueueUrl: z.url().optional(),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -91,11 +99,45 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerInFlight: env[ENV.workerInFlight] || undefined,
     logLevel: env[ENV.logLevel] || undefined,
     spikeSweepQuietMs: env[ENV.spikeSweepQuietMs] || undefined,
+    ...failureSettings(env),
   });
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid livecast configuration: ${detail}`);
-  }
+  if (!parsed.success) throw configError(parsed.error);
+  return parsed.data;
+}
+
+function configError(error: z.ZodError): ConfigError {
+  const detail = error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+  return new ConfigError(`invalid livecast configuration: ${detail}`);
+}
+
+const failureSettings = (env: NodeJS.ProcessEnv) => ({
+  sqsEndpoint: env[ENV.sqsEndpoint] || undefined,
+  streamFailuresQueueUrl: env[ENV.streamFailuresQueueUrl] || undefined,
+  workerFailuresQueueUrl: env[ENV.workerFailuresQueueUrl] || undefined,
+});
+
+/** What `npm run redrive` needs: the failure queues, and where to re-read streams and re-invoke functions. No tables. */
+const redriveSchema = schema.pick({
+  region: true,
+  local: true,
+  dynamoEndpoint: true,
+  lambdaEndpoint: true,
+  sqsEndpoint: true,
+  streamFailuresQueueUrl: true,
+  workerFailuresQueueUrl: true,
+});
+
+export type RedriveConfig = z.infer<typeof redriveSchema>;
+
+export function loadRedriveConfig(env: NodeJS.ProcessEnv = process.env): RedriveConfig {
+  const parsed = redriveSchema.safeParse({
+    region: env[ENV.region] || undefined,
+    local: env[ENV.local] === '1' || env[ENV.local] === 'true',
+    dynamoEndpoint: env[ENV.dynamoEndpoint] || undefined,
+    lambdaEndpoint: env[ENV.lambdaEndpoint] || undefined,
+    ...failureSettings(env),
+  });
+  if (!parsed.success) throw configError(parsed.error);
   return parsed.data;
 }
 

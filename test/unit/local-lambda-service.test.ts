@@ -2,6 +2,7 @@
 import { createServer } from 'node:net';
 import { InvokeCommand, type InvokeCommandInput, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type AsyncFailureRecord, asyncFailureRecordSchema } from '../../shared/domain/redrive/failure-records';
 import { functionNameOf, type Invoke, type LambdaService, type LambdaServiceOptions, startLambdaService } from '../../local/lambda-service';
 
 const services: LambdaService[] = [];
@@ -144,6 +145,36 @@ describe('Event', () => {
     expect(logs.filter((l) => l.includes('dropped'))).toEqual([expect.stringContaining('broken failed 3 time(s)')]);
     // Each attempt is a separate delivery: its own request id.
     expect(new Set(flaky.contexts.map((c) => c.awsRequestId)).size).toBe(3);
+  });
+
+  it('hands an event whose retries all failed to its on-failure destination as AWS\'s invocation record', async () => {
+    const broken = recorder(() => {
+      throw new TypeError('worker crashed');
+    });
+    const records: AsyncFailureRecord[] = [];
+    const { invoke, service: s } = await service(
+      { broken: broken.invoke, other: recorder(() => 'ok').invoke },
+      { asyncRetryDelaysMs: [10, 20], asyncOnFailure: new Map([['broken', async (r: AsyncFailureRecord) => void records.push(r)]]) },
+    );
+    const accepted = await invoke({ FunctionName: 'broken', InvocationType: 'Event', payload: { eventId: 'e1', shard: 3 } });
+    await s.idle();
+
+    expect(broken.events).toHaveLength(3);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      version: '1.0',
+      requestContext: {
+        requestId: accepted.$metadata.requestId,
+        functionArn: expect.stringMatching(/^arn:aws:lambda:[^:]+:000000000000:function:broken:\$LATEST$/),
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: 3,
+      },
+      requestPayload: { eventId: 'e1', shard: 3 },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: { errorType: 'TypeError', errorMessage: 'worker crashed' },
+    });
+    expect(asyncFailureRecordSchema.parse(records[0])).toBeTruthy();
+    expect(s.stats()).toMatchObject({ asyncDropped: 1, asyncFailureRecords: 1 });
   });
 
   it('drops events waiting for a retry on close', async () => {

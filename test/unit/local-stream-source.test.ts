@@ -12,6 +12,7 @@ import {
 import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { type Invoke, type SendClient, type StreamSource, type StreamSourceOptions, startStreamSource } from '../../local/stream-source';
+import type { StreamFailureRecord } from '../../shared/domain/redrive/failure-records';
 
 const endpoint = inject('dynamoEndpoint');
 const dynamo = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
@@ -343,7 +344,128 @@ describe('failures', () => {
     await source.drain();
     expect(handler.keys()).toEqual([['k/1'], ['k/1'], ['k/2']]);
     expect(source.stats()).toMatchObject({ skipped: 1, errors: 2 });
-    expect(logs.some((l) => l.includes('skipping 1 record'))).toBe(true);
+    expect(logs.some((l) => l.includes('gave up 1 record(s)') && l.includes('they are lost'))).toBe(true);
+  });
+});
+
+// ---- on-failure destination, bisection, record age -------------------------------------------
+
+describe('failure destination', () => {
+  /** Reads the records a failure record points at back from the stream, as the redrive does. */
+  async function readBack(info: StreamFailureRecord['DDBStreamBatchInfo']): Promise<string[]> {
+    const streams = new DynamoDBStreamsClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    try {
+      const it = await streams.send(
+        new GetShardIteratorCommand({ StreamArn: info.streamArn, ShardId: info.shardId, ShardIteratorType: 'AT_SEQUENCE_NUMBER', SequenceNumber: info.startSequenceNumber }),
+      );
+      const out = await streams.send(new GetRecordsCommand({ ShardIterator: it.ShardIterator }));
+      return (out.Records ?? [])
+        .filter((r) => BigInt(r.dynamodb!.SequenceNumber!) <= BigInt(info.endSequenceNumber))
+        .map((r) => `${r.dynamodb!.Keys!.pk!.S}/${r.dynamodb!.Keys!.sk!.N}`);
+    } finally {
+      streams.destroy();
+    }
+  }
+
+  it('sends AWS\'s record of a batch whose retries ran out, then goes on; the record points at exactly that batch', async () => {
+    const table = await createTable();
+    for (let i = 1; i <= 3; i++) await put(table, 'k', i);
+    const failures: StreamFailureRecord[] = [];
+    const handler = recorder((_, call) => {
+      if (call <= 2) throw new Error('tally down');
+    });
+    const source = await start({
+      tableName: table,
+      invoke: handler.invoke,
+      functionName: 'tally',
+      startingPosition: 'TRIM_HORIZON',
+      maxRetryAttempts: 1,
+      onFailure: async (r) => void failures.push(r),
+    });
+    await until(() => handler.batches.length === 1, 'the first invocation');
+    await put(table, 'k', 4);
+    await source.drain();
+
+    expect(handler.keys().slice(0, 2)).toEqual([
+      ['k/1', 'k/2', 'k/3'],
+      ['k/1', 'k/2', 'k/3'],
+    ]);
+    expect(handler.keys().slice(2).flat()).toEqual(['k/4']);
+    expect(failures).toHaveLength(1);
+    const f = failures[0]!;
+    const seqs = handler.batches[0]!.map((r: any) => r.dynamodb.SequenceNumber as string);
+    expect(f).toMatchObject({
+      version: '1.0',
+      requestContext: { functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:tally', condition: 'RetryAttemptsExhausted', approximateInvokeCount: 2 },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      DDBStreamBatchInfo: { startSequenceNumber: seqs[0], endSequenceNumber: seqs[2], batchSize: 3, streamArn: source.streamArn },
+    });
+    expect(f.requestContext.requestId).toBe(handler.contexts[1].awsRequestId);
+    expect(f.DDBStreamBatchInfo.approximateArrivalOfFirstRecord).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(await readBack(f.DDBStreamBatchInfo)).toEqual(['k/1', 'k/2', 'k/3']);
+    expect(source.stats()).toMatchObject({ skipped: 3, failureRecords: 1 });
+  });
+
+  it('bisects a batch whose handler throws, down to the one bad record, without spending retries on the splits', async () => {
+    const table = await createTable();
+    for (let i = 1; i <= 4; i++) await put(table, 'k', i);
+    const failures: StreamFailureRecord[] = [];
+    const handler = recorder((records) => {
+      if (records.some((r: any) => r.dynamodb.Keys.sk.N === '3')) throw new Error('poison');
+    });
+    const source = await start({
+      tableName: table,
+      invoke: handler.invoke,
+      startingPosition: 'TRIM_HORIZON',
+      maxRetryAttempts: 1,
+      bisectBatchOnError: true,
+      onFailure: async (r) => void failures.push(r),
+    });
+    await source.drain();
+    expect(handler.keys()).toEqual([['k/1', 'k/2', 'k/3', 'k/4'], ['k/1', 'k/2'], ['k/3', 'k/4'], ['k/3'], ['k/3'], ['k/4']]);
+    expect(failures.map((f) => [f.DDBStreamBatchInfo.batchSize, f.requestContext.condition])).toEqual([[1, 'RetryAttemptsExhausted']]);
+    expect(await readBack(failures[0]!.DDBStreamBatchInfo)).toEqual(['k/3']);
+  });
+
+  it('gives up records older than maxRecordAgeMs even while retries remain, with RecordAgeExceeded', async () => {
+    const table = await createTable();
+    const failures: StreamFailureRecord[] = [];
+    const handler = recorder(() => {
+      throw new Error('always');
+    });
+    const source = await start({ tableName: table, invoke: handler.invoke, maxRecordAgeMs: 300, onFailure: async (r) => void failures.push(r) });
+    await put(table, 'k', 1);
+    await source.drain();
+    expect(failures.map((f) => f.requestContext.condition)).toEqual(['RecordAgeExceeded']);
+    expect(failures[0]!.DDBStreamBatchInfo.batchSize).toBe(1);
+    expect(handler.batches.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('keeps a failure record until the destination takes it, and processes nothing later before', async () => {
+    const table = await createTable();
+    for (let i = 1; i <= 2; i++) await put(table, 'k', i);
+    let refusals = 0;
+    const delivered: StreamFailureRecord[] = [];
+    const handler = recorder((records) => {
+      if (records.some((r: any) => r.dynamodb.Keys.sk.N === '1')) throw new Error('poison');
+    });
+    const source = await start({
+      tableName: table,
+      invoke: handler.invoke,
+      startingPosition: 'TRIM_HORIZON',
+      batchSize: 1,
+      maxRetryAttempts: 0,
+      onFailure: async (r) => {
+        if (++refusals <= 2) throw new Error('queue unreachable');
+        expect(handler.keys().flat()).not.toContain('k/2');
+        delivered.push(r);
+      },
+    });
+    await source.drain();
+    expect(refusals).toBe(3);
+    expect(delivered).toHaveLength(1);
+    expect(handler.keys()).toEqual([['k/1'], ['k/2']]);
+    expect(logs.some((l) => l.includes('the on-failure destination failed') && l.includes('queue unreachable'))).toBe(true);
   });
 });
 
