@@ -144,6 +144,21 @@ describe('a spike recorded early (its first second still going on) and the sweep
 });
 
 describe('the sweep and the judges around it', () => {
+  it.each(PHASES)('counts in an ended spike the reposts a tally more than 5 s behind counts only after the sweep ended it (sweep at +%i ms)', async (phase) => {
+    // The storm's first 255 reposts are tallied at once; the other 45 (in the same second) wait in
+    // a stalled stream until after the sweep, judging by the clock, has ended the spike.
+    const t = setup();
+    const e = newEventId();
+    const storm = burst(e, 300, X + 50, X + 800);
+    t.clock.now = X + 600;
+    await tallyReposts(e, storm.slice(0, 255), t.deps);
+    await sweepEverySecond(t, X + 1_000 + phase, X + 14_000);
+    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 255 })]);
+    t.clock.now = X + 14_500;
+    await tallyReposts(e, storm.slice(255), t.deps);
+    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300, peakPerSecond: 300 })]);
+  });
+
   it('with a quiet window shorter than the 5 s settle time, keeps watching an early spike it cannot judge yet', async () => {
     // LIVECAST_SPIKE_SWEEP_QUIET_MS=2000: the sweep comes while second X is not yet settled for it.
     const t = setup();

@@ -73,12 +73,16 @@ export async function tallyReposts(eventId: string, reposts: readonly StreamedRe
   const counted = await deps.reposts.tally(eventId, reposts);
   if (reposts.length === 0) return { counted, spikes: [] };
   const through = secondStart(reposts.reduce((max, r) => Math.max(max, r.at), 0)) - 1000;
+  // A tally this far behind counts seconds a read or the sweep may have judged by the clock, and
+  // so may have ended a spike short of these reposts: the judgement recounts it.
+  const earliest = secondStart(reposts.reduce((min, r) => Math.min(min, r.at), Infinity));
+  const late = earliest <= secondStart(deps.now() - QUIET_SETTLE_MS) - 1000 ? earliest : undefined;
   // Batches come several a second. While a spike is open nothing can start, and the detector has
   // work only when a second newly ended; otherwise every batch may be the one that starts a spike.
   const hint = judged.get(eventId);
   let spikes: Spike[] = [];
-  if (!(hint && hint.open && hint.through >= through)) {
-    const result = await judgeSeconds(eventId, deps, through);
+  if (late !== undefined || !(hint && hint.open && hint.through >= through)) {
+    const result = await judgeSeconds(eventId, deps, through, late);
     if (judged.size > 1_000) judged.clear();
     judged.set(eventId, { through, open: result.open });
     spikes = result.spikes;
@@ -151,12 +155,13 @@ export interface Judgement {
 /**
  * Feeds the seconds up to `through` (a second's start; default: those that ended QUIET_SETTLE_MS
  * ago) to the detector and saves what it found. When another judge saved first, its state stands
- * and this one judges again from it: what it saw (a tally's new seconds) is not dropped.
+ * and this one judges again from it: what it saw (a tally's new seconds) is not dropped. `late`:
+ * the earliest second of reposts a lagging tally has just counted (see tallyReposts).
  */
-export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: number): Promise<Judgement> {
+export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: number, late?: number): Promise<Judgement> {
   let open = false;
   for (let attempt = 0; attempt < JUDGE_ATTEMPTS; attempt++) {
-    const outcome = await judgeOnce(eventId, deps, through);
+    const outcome = await judgeOnce(eventId, deps, through, late);
     if (outcome.version !== null) return outcome;
     open = outcome.open;
   }
@@ -164,7 +169,7 @@ export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: n
   return { spikes: [], open, version: null };
 }
 
-async function judgeOnce(eventId: string, deps: TallyDeps, through?: number): Promise<Judgement> {
+async function judgeOnce(eventId: string, deps: TallyDeps, through?: number, late?: number): Promise<Judgement> {
   const settledBefore = through ?? secondStart(deps.now() - QUIET_SETTLE_MS) - 1000;
   const rules = deps.rules ?? defaultSpikeRules;
   const { state, version } = await deps.reposts.detector(eventId);
@@ -191,9 +196,14 @@ async function judgeOnce(eventId: string, deps: TallyDeps, through?: number): Pr
   // short of that second (the sweep, 5 s behind the clock) must not call the event quiet.
   const pending = state.announced != null && state.announced > (result.state.lastSecond ?? -Infinity);
   const open = !!result.state.open || early !== undefined || pending;
-  if (events.length === 0 && result.state.lastSecond === state.lastSecond) return { spikes: [], open, version };
+  // Spikes already ended over seconds that a lagging tally has only now added reposts to.
+  const stale =
+    late !== undefined && state.lastSecond !== null && late <= state.lastSecond
+      ? (await deps.reposts.spikes(eventId)).filter((s) => s.endedAt !== null && s.endedAt > late)
+      : [];
+  if (events.length === 0 && stale.length === 0 && result.state.lastSecond === state.lastSecond) return { spikes: [], open, version };
   // The last write of a spike wins: an 'ended' after a 'started' of the same spike in one pass.
-  const latest = [...new Map(events.map((e) => [e.spike.startedAt, e.spike])).values()];
+  const latest = [...new Map([...stale, ...events.map((e) => e.spike)].map((s) => [s.startedAt, s])).values()];
   // The detector saw each second as far as the tally had got; a storm's stragglers land in their
   // seconds later. What is stored for an ended spike is recounted from the exact series.
   const exact = await Promise.all(latest.map((s) => (s.endedAt === null ? s : recount(eventId, s, deps))));
