@@ -73,12 +73,16 @@ export async function tallyReposts(eventId: string, reposts: readonly StreamedRe
   const counted = await deps.reposts.tally(eventId, reposts);
   if (reposts.length === 0) return { counted, spikes: [] };
   const through = secondStart(reposts.reduce((max, r) => Math.max(max, r.at), 0)) - 1000;
+  // A tally this far behind counts seconds a read or the sweep may have judged by the clock, and
+  // so may have ended a spike short of these reposts: the judgement recounts it.
+  const earliest = secondStart(reposts.reduce((min, r) => Math.min(min, r.at), Infinity));
+  const late = earliest <= secondStart(deps.now() - QUIET_SETTLE_MS) - 1000 ? earliest : undefined;
   // Batches come several a second. While a spike is open nothing can start, and the detector has
   // work only when a second newly ended; otherwise every batch may be the one that starts a spike.
   const hint = judged.get(eventId);
   let spikes: Spike[] = [];
-  if (!(hint && hint.open && hint.through >= through)) {
-    const result = await judgeSeconds(eventId, deps, through);
+  if (late !== undefined || !(hint && hint.open && hint.through >= through)) {
+    const result = await judgeSeconds(eventId, deps, through, late);
     if (judged.size > 1_000) judged.clear();
     judged.set(eventId, { through, open: result.open });
     spikes = result.spikes;
@@ -150,11 +154,35 @@ export async function publishStats(
 /** Per event, how far this container's tally last had the detector judge, and whether a spike was open (a hint: judging again is harmless). */
 const judged = new Map<string, { through: number; open: boolean }>();
 
+/** Judgements in a row that may lose their save to another judge (tally, read, sweep) before one gives up. */
+const JUDGE_ATTEMPTS = 4;
+
+/** What one judgement found; `version` is the detector state's version it leaves (null if every save lost). */
+export interface Judgement {
+  spikes: Spike[];
+  /** A spike is open: in the detector's state, or recorded early from a second not yet judged whole. */
+  open: boolean;
+  version: number | null;
+}
+
 /**
  * Feeds the seconds up to `through` (a second's start; default: those that ended QUIET_SETTLE_MS
- * ago) to the detector and saves what it found (unless another tally did meanwhile).
+ * ago) to the detector and saves what it found. When another judge saved first, its state stands
+ * and this one judges again from it: what it saw (a tally's new seconds) is not dropped. `late`:
+ * the earliest second of reposts a lagging tally has just counted (see tallyReposts).
  */
-export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: number): Promise<{ spikes: Spike[]; open: boolean }> {
+export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: number, late?: number): Promise<Judgement> {
+  let open = false;
+  for (let attempt = 0; attempt < JUDGE_ATTEMPTS; attempt++) {
+    const outcome = await judgeOnce(eventId, deps, through, late);
+    if (outcome.version !== null) return outcome;
+    open = outcome.open;
+  }
+  deps.log.warn('repost spike judgement kept losing to other judges; theirs stand', { eventId });
+  return { spikes: [], open, version: null };
+}
+
+async function judgeOnce(eventId: string, deps: TallyDeps, through?: number, late?: number): Promise<Judgement> {
   const settledBefore = through ?? secondStart(deps.now() - QUIET_SETTLE_MS) - 1000;
   const rules = deps.rules ?? defaultSpikeRules;
   const { state, version } = await deps.reposts.detector(eventId);
@@ -176,10 +204,19 @@ export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: n
       ? detectSpikes(result.state, [current], rules).events.find((e) => e.type === 'started' && e.spike.startedAt === current.t)
       : undefined;
   if (early) events.push(early);
-  const open = !!result.state.open || early !== undefined;
-  if (events.length === 0 && result.state.lastSecond === state.lastSecond) return { spikes: [], open };
+  // A spike recorded early is open until its second is judged whole, though the state has no
+  // spike yet: the table shows it open, and only that judgement can end it. A judge that stops
+  // short of that second (the sweep, 5 s behind the clock) must not call the event quiet.
+  const pending = state.announced != null && state.announced > (result.state.lastSecond ?? -Infinity);
+  const open = !!result.state.open || early !== undefined || pending;
+  // Spikes already ended over seconds that a lagging tally has only now added reposts to.
+  const stale =
+    late !== undefined && state.lastSecond !== null && late <= state.lastSecond
+      ? (await deps.reposts.spikes(eventId)).filter((s) => s.endedAt !== null && s.endedAt > late)
+      : [];
+  if (events.length === 0 && stale.length === 0 && result.state.lastSecond === state.lastSecond) return { spikes: [], open, version };
   // The last write of a spike wins: an 'ended' after a 'started' of the same spike in one pass.
-  const latest = [...new Map(events.map((e) => [e.spike.startedAt, e.spike])).values()];
+  const latest = [...new Map([...stale, ...events.map((e) => e.spike)].map((s) => [s.startedAt, s])).values()];
   // The detector saw each second as far as the tally had got; a storm's stragglers land in their
   // seconds later. What is stored for an ended spike is recounted from the exact series.
   const exact = await Promise.all(latest.map((s) => (s.endedAt === null ? s : recount(eventId, s, deps))));
@@ -188,12 +225,12 @@ export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: n
   const started = events.filter((e) => e.type === 'started').at(-1)?.spike;
   const announce = started && started.startedAt !== state.announced ? started : undefined;
   const saved = { ...result.state, announced: announce ? announce.startedAt : (state.announced ?? null) };
-  if (!(await deps.reposts.saveDetector(eventId, version, saved, exact))) return { spikes: [], open };
+  if (!(await deps.reposts.saveDetector(eventId, version, saved, exact))) return { spikes: [], open, version: null };
   for (const e of events) deps.log.info(`repost spike ${e.type}`, { eventId, ...e.spike });
   // The sweep ends it if no repost or read comes after its wave (functions/spike-sweep.ts).
   if (events.some((e) => e.type === 'started')) await deps.reposts.watchOpenSpike(eventId);
   if (announce) await announceSpike(eventId, announce, deps);
-  return { spikes: exact, open };
+  return { spikes: exact, open, version: version + 1 };
 }
 
 /**
@@ -207,12 +244,19 @@ export async function sweepOpenSpikes(deps: TallyDeps, quietMs: number = SWEEP_Q
     try {
       // Reposts in the last minute: the tally is at work and judges as it counts. Judging here by
       // the clock could judge seconds a lagging tally has not finished counting, and end the
-      // spike in the middle of its storm.
-      if ((await deps.reposts.seconds(eventId, deps.now() - quietMs)).length > 0) continue;
+      // spike in the middle of its storm. Counted from a second's start: the series' key range
+      // starts at one, and from `now - quietMs` itself it would skip the second that holds it.
+      if ((await deps.reposts.seconds(eventId, secondStart(deps.now() - quietMs) - 1000)).length > 0) continue;
       judged++;
-      const { open } = await judgeSeconds(eventId, deps);
-      if (open) continue;
+      const { open, version } = await judgeSeconds(eventId, deps);
+      if (open || version === null) continue;
       await deps.reposts.unwatchOpenSpike(eventId);
+      // A tally that saved a new spike after our judgement may have put the event on the list just
+      // before we took it off: if the state moved meanwhile, the event stays on for the next sweep.
+      if ((await deps.reposts.detector(eventId)).version !== version) {
+        await deps.reposts.watchOpenSpike(eventId);
+        continue;
+      }
       ended++;
     } catch (err) {
       // One event's trouble does not keep the others' spikes open; it is tried again next time.
