@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
+import { MOMENTS } from './ceremony';
 
 interface StageInfo {
   httpUrl: string;
@@ -19,48 +20,6 @@ interface StageInfo {
 
 type Frame = { type: string; [k: string]: unknown };
 
-const MOMENTS: readonly { text: string; key?: boolean }[] = [
-  { text: 'Good morning from the riverbank! The Sweetfish Festival opening ceremony starts in a few minutes.' },
-  { text: '河滩上已经坐满了人，今年的香鱼节开幕式马上开始。' },
-  { text: 'The township band takes its place on the stage by the old stone bridge.' },
-  { text: 'Schoolchildren in blue hats line the path with paper sweetfish lanterns.' },
-  { text: 'The mayor arrives and greets the fishing families in the front rows.' },
-  { text: 'Weather check: sunny, 24°C, a light breeze from the hills. Perfect for boats.' },
-  { text: 'The band opens with the township song; the whole riverbank sings along.' },
-  { text: 'Speech by the mayor: thanks to the volunteers who cleaned 12 km of riverbank this spring.' },
-  { text: '"This river fed our grandparents and it will feed our grandchildren," says the mayor.' },
-  { text: 'The elders of the fishing cooperative bless the nets with river water.' },
-  { text: 'A minute of silence for the boatmen we lost this year.' },
-  { text: 'Lion dancers weave through the crowd to the drums.' },
-  { text: 'The red ribbon is stretched across the bridge. Scissors ready.' },
-  { text: 'THE RIBBON IS CUT! The 30th Sweetfish Festival is open! 剪彩！第三十届香鱼节正式开幕！', key: true },
-  { text: 'Confetti over the bridge, fireworks over the water.' },
-  { text: 'Dragon boats line up at the start: eight teams from eight villages.' },
-  { text: 'Drummers on every boat. The starter raises the flag.' },
-  { text: 'And they are off! The dragon boats race toward the second buoy.' },
-  { text: 'Upper Village leads at the first buoy, Lotus Bend half a boat behind.' },
-  { text: 'Lotus Bend pulls level at the second buoy! Crowd on both banks on their feet.' },
-  { text: 'Photo finish at the bridge: the judges confer.' },
-  { text: 'Lotus Bend wins by a hand! Their third title in five years.' },
-  { text: 'Prize-giving: the winning crew receives the bronze sweetfish trophy.' },
-  { text: 'The fishing boats head out for the ceremonial first catch.' },
-  { text: 'Nets in the water by the willow bend. Everyone waits.' },
-  { text: 'Children count down from ten on the bank.' },
-  { text: 'The first sweetfish of the season is caught! A beauty, 21 cm.', key: true },
-  { text: 'The catch is released back into the river, as tradition asks.' },
-  { text: 'Food stalls open along the river road: grilled sweetfish with salt, 10 yuan.' },
-  { text: 'Queue at the grilled-fish stall already 50 metres long.' },
-  { text: 'The calligraphy tent opens; the first scroll reads 年年有鱼.' },
-  { text: 'Kite-flying contest starts on the east meadow.' },
-  { text: 'A sweetfish-shaped kite 8 metres long takes to the air.' },
-  { text: 'Lost and found: a small red backpack at the information tent by the bridge.' },
-  { text: 'The red backpack has found its owner. Thank you all!' },
-  { text: 'Afternoon programme: folk songs at 14:00, lantern walk at 19:00.' },
-  { text: 'Shuttle buses to the station leave every 15 minutes from the car park.' },
-  { text: 'Thank you for following the opening ceremony live!' },
-  { text: 'See you at the lantern walk tonight. 晚上灯会见！' },
-  { text: 'The riverbank is quiet again. Until tomorrow, from the Sweetfish Festival.' },
-];
 
 function args(): { viewers: number; paceMs: number } {
   const argv = process.argv.slice(2);
@@ -76,7 +35,10 @@ function args(): { viewers: number; paceMs: number } {
     return n;
   };
   if (argv.includes('--help')) {
-    console.log('usage: npm run simulate [-- --viewers N (default 1000)] [--pace MS between moments (default 400)]');
+    console.log(
+      'usage: npm run simulate [-- --viewers N (default 1000)] [--pace MS between moments (default 400)]\n' +
+        '       npm run simulate -- --chaos [--viewers N (default 200)] [--pace MS]   (a stage of its own, with faults; see scripts/chaos.ts)',
+    );
     process.exit(0);
   }
   return { viewers: flag('--viewers', 'SIM_VIEWERS', 1_000), paceMs: flag('--pace', 'SIM_PACE_MS', 400) };
@@ -154,6 +116,12 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--chaos')) {
+    // Its own stage: the faults, the kills and the DynamoDB restart need a stage this process controls.
+    const { runChaos } = await import('./chaos');
+    const chaosViewers = process.argv.includes('--viewers') || process.env.SIM_VIEWERS ? args().viewers : 200;
+    process.exit(await runChaos({ viewers: chaosViewers, paceMs: args().paceMs, faultShare: 0.05, killEveryMs: 4_000, seed: Number(process.env.LIVECAST_FAULT_SEED ?? Date.now() % 100_000) }));
+  }
   const { viewers: viewerCount, paceMs } = args();
   const stage = stageInfo();
   const json = async (path: string, init?: RequestInit) => {
