@@ -5,6 +5,7 @@ import { wakeBatch } from '../../functions/delivery-wake';
 import { tallyBatch } from '../../functions/repost-tally';
 import { statsBatch } from '../../functions/viewer-stats';
 import { DeliveryWatchdog } from '../../shared/domain/delivery/watchdog';
+import { wakeEvents } from '../../shared/domain/delivery/wake';
 import type { DeliveryWatch, RepostStore, ShardState, StreamedRepost } from '../../shared/domain/ports';
 import { initialDetectorState } from '../../shared/domain/reposts/spike-detector';
 import { shardOf } from '../../shared/domain/sharding';
@@ -71,6 +72,16 @@ describe('DeliveryWake reports per-event failures', () => {
     const leases = new FakeLeases();
     const result = await wakeBatch(batch([change('evA', 1, 100)]), { leases, watch: new FakeWatch(leases), starter: new Starts(), log: silentLog, now: Date.now });
     expect(result).toEqual({ batchItemFailures: [] });
+  });
+
+  it('counts the workers it started across events woken side by side', async () => {
+    const leases = new FakeLeases();
+    await leases.acquire('evB', 3, 'running', 30_000);
+    const starter = new Starts();
+    const { started, failed } = await wakeEvents(['evA', 'evB', 'evA'], { leases, watch: new FakeWatch(leases), starter, log: silentLog, now: Date.now });
+    expect(failed.size).toBe(0);
+    expect(started).toBe(2 * CONNECTION_SHARDS - 1);
+    expect(starter.started).toHaveLength(started);
   });
 
   it('fails the whole batch, starting nobody, when the watch list cannot be written', async () => {

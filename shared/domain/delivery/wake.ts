@@ -41,7 +41,8 @@ export async function wakeEvents(
   await Promise.all(
     ids.map(async (eventId) => {
       try {
-        started += await wakeDelivery([eventId], deps);
+        const n = await wakeDelivery([eventId], deps);
+        started += n;
       } catch (err) {
         failed.add(eventId);
         deps.log.warn('delivery wake-up failed', { eventId, error: err instanceof Error ? err.message : String(err) });
