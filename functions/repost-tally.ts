@@ -3,38 +3,62 @@
 import middy from '@middy/core';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBStreamEvent } from 'aws-lambda';
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { StreamedRepost } from '../shared/domain/ports';
-import { tallyReposts } from '../shared/domain/reposts/repost-service';
+import { tallyReposts, type TallyDeps } from '../shared/domain/reposts/repost-service';
 import { container } from './lib/container';
+import { batchResponse, type KeyedRecord } from './lib/stream-batch';
 
-async function main(event: DynamoDBStreamEvent): Promise<{ counted: number; spikes: number }> {
+/** A repost as the stream carries it; anything but an insert is not a repost to count. */
+function repostOf(record: DynamoDBRecord): StreamedRepost | undefined {
+  if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage || !record.dynamodb.SequenceNumber) return undefined;
+  const item = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>);
+  return {
+    eventId: String(item.eventId),
+    seq: Number(item.seq),
+    connectionId: String(item.connectionId),
+    at: Number(item.at),
+    sequence: record.dynamodb.SequenceNumber,
+  };
+}
+
+export async function tallyBatch(event: DynamoDBStreamEvent, deps: TallyDeps): Promise<DynamoDBBatchResponse> {
   const byEvent = new Map<string, StreamedRepost[]>();
+  const records: KeyedRecord[] = [];
   for (const record of event.Records) {
-    // Reposts are only ever inserted; anything else is not a repost to count.
-    if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage || !record.dynamodb.SequenceNumber) continue;
-    const item = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>);
-    const repost: StreamedRepost = {
-      eventId: String(item.eventId),
-      seq: Number(item.seq),
-      connectionId: String(item.connectionId),
-      at: Number(item.at),
-      sequence: record.dynamodb.SequenceNumber,
-    };
+    const repost = repostOf(record);
+    const sequenceNumber = record.dynamodb?.SequenceNumber;
+    if (sequenceNumber) records.push({ key: repost?.eventId, sequenceNumber });
+    if (!repost) continue;
     const list = byEvent.get(repost.eventId) ?? [];
     list.push(repost);
     byEvent.set(repost.eventId, list);
   }
-  const c = container();
   let counted = 0;
   let spikes = 0;
-  // A throw makes the event source retry the batch (or its halves); what was counted is skipped then.
+  const failed = new Set<string>();
+  // A repost partition (`eventId#shard`) belongs to one event, so events are independent: one that
+  // fails does not stop the others. It is retried from its first record on, whole: the watermark
+  // skips what a part-committed tally already counted, and none of its later reposts can be counted
+  // ahead of an earlier one.
   for (const [eventId, reposts] of byEvent) {
-    const r = await tallyReposts(eventId, reposts, { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log });
-    counted += r.counted;
-    spikes += r.spikes.length;
+    try {
+      const r = await tallyReposts(eventId, reposts, deps);
+      counted += r.counted;
+      spikes += r.spikes.length;
+    } catch (err) {
+      failed.add(eventId);
+      deps.log.warn('repost tally failed', { eventId, error: err instanceof Error ? err.message : String(err) });
+    }
   }
-  return { counted, spikes };
+  deps.log.debug('reposts tallied', { counted, spikes, failedEvents: failed.size });
+  // Exactly Lambda's response shape: anything it cannot read as one fails the whole batch.
+  return batchResponse(records, failed);
+}
+
+async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+  const c = container();
+  return tallyBatch(event, { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log });
 }
 
 export const handler = middy(main);

@@ -20,12 +20,13 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
   // Export/import on purpose: CloudFormation then refuses to drop a table or the key while the API uses it.
   CrossStackReferences.of(app).consume(ReferenceStrength.STRONG);
   const data = new StatefulStack(app, 'Livecast-Data', {
-    description: 'livecast stateful resources: tables and the organiser admin key',
+    description: 'livecast stateful resources: tables, the organiser admin key and the failure queues',
   });
   const api = new StatelessStack(app, 'Livecast-Api', {
     description: 'livecast APIs and functions',
     tables: data.tables,
     adminKey: data.adminKey,
+    failureQueues: data.failureQueues,
   });
   const web = new WebStack(app, 'Livecast-Web', {
     description: 'livecast pages: S3 behind CloudFront',

@@ -1,9 +1,14 @@
 // Stateful resources (tables, the organiser's admin key), kept apart so the API stack can be replaced freely.
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, StreamViewType, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { failureQueues } from '../shared/routes';
 import { tables, type KeyDef, type TableDef } from '../shared/tables';
+
+export type FailureQueueKey = keyof typeof failureQueues;
+export type FailureQueues = Readonly<Record<FailureQueueKey, IQueue>>;
 
 export type TableId = (typeof tables)[number]['id'];
 export type LivecastTables = Readonly<Record<TableId, ITable>>;
@@ -19,6 +24,12 @@ export class StatefulStack extends Stack {
   readonly tables: LivecastTables;
   /** The organiser's admin key (HTTP `Authorization: Bearer`). Its value never leaves Secrets Manager at deploy time. */
   readonly adminKey: ISecret;
+  /**
+   * Where failures are kept until redriven: the stream batches whose retries ran out, and the delivery
+   * worker's failed asynchronous invocations. Here, not in the API stack, because what they hold is
+   * the record of work still owed: tearing down the API stack must not throw it away.
+   */
+  readonly failureQueues: FailureQueues;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
@@ -31,6 +42,20 @@ export class StatefulStack extends Stack {
       description: 'livecast organiser admin key (Authorization: Bearer <key> on the HTTP API)',
       generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 48 },
     });
+
+    const queues: Partial<Record<FailureQueueKey, IQueue>> = {};
+    for (const [key, def] of Object.entries(failureQueues) as [FailureQueueKey, (typeof failureQueues)[FailureQueueKey]][]) {
+      queues[key] = new Queue(this, def.id, {
+        // SQS's longest: two weeks to notice and redrive.
+        retentionPeriod: Duration.days(14),
+        // SQS-managed keys: encrypted at rest with no KMS grants for Lambda to need.
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      new CfnOutput(this, `${def.id}QueueUrl`, { value: queues[key].queueUrl, description: `failure queue: ${key} (npm run redrive reads it)` });
+    }
+    this.failureQueues = queues as FailureQueues;
 
     new CfnOutput(this, 'AdminKeySecretArn', { value: this.adminKey.secretArn });
     new CfnOutput(this, 'AdminKeySecretName', {

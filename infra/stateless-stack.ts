@@ -17,20 +17,23 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { ArnPrincipal } from 'aws-cdk-lib/aws-iam';
-import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { RecursiveLoop, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { ENV, TABLES, type TableNames, tableEnv } from '../shared/config';
 import { deliveryWorker, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import type { TableDef } from '../shared/tables';
-import { LivecastFunction } from './livecast-function';
-import type { LivecastTables, TableId } from './stateful-stack';
+import { LivecastFunction, type LivecastFunctionProps } from './livecast-function';
+import type { FailureQueues, LivecastTables, TableId } from './stateful-stack';
 
 export interface StatelessStackProps extends StackProps {
   readonly tables: LivecastTables;
   readonly adminKey: ISecret;
+  /** Where stream batches and worker invocations go when their retries run out (shared/routes.ts `failureQueues`). */
+  readonly failureQueues: FailureQueues;
   /** @default 'live' */
   readonly wsStageName?: string;
   /**
@@ -75,7 +78,20 @@ export class StatelessStack extends Stack {
     });
 
     // Delivery first: the functions that start workers need the worker's name.
-    this.deliveryWorker = this.fn(deliveryWorker, Duration.seconds(deliveryWorker.timeoutSeconds));
+    this.deliveryWorker = this.fn(deliveryWorker, {
+      timeout: Duration.seconds(deliveryWorker.timeoutSeconds),
+      // A worker hands over to its successor (itself) every 15 minutes: Lambda's loop detection would
+      // stop that chain at about 16 invocations, four hours into an event.
+      recursiveLoop: RecursiveLoop.ALLOW,
+    });
+    // A crashed worker is retried (its lease has expired by then, so the retry takes over from its
+    // cursor); one whose retries ran out, or that waited past the age limit behind throttling, is
+    // kept for redrive. By then the watchdog has started another.
+    this.deliveryWorker.configureAsyncInvoke({
+      retryAttempts: deliveryWorker.async.retryAttempts,
+      maxEventAge: Duration.seconds(deliveryWorker.async.maxEventAgeSeconds),
+      onFailure: new SqsDestination(props.failureQueues.worker),
+    });
     // Its successor is itself. An identity policy naming its own ARN would make the function depend on
     // itself; a resource policy for its role does not.
     this.deliveryWorker.addPermission('InvokedByItself', {
@@ -89,7 +105,11 @@ export class StatelessStack extends Stack {
           batchSize: trigger.stream.batchSize,
           maxBatchingWindow: Duration.seconds(trigger.stream.maxBatchingWindowSeconds),
           retryAttempts: trigger.stream.retryAttempts,
-          bisectBatchOnError: true,
+          maxRecordAge: Duration.seconds(trigger.stream.maxRecordAgeSeconds),
+          bisectBatchOnError: trigger.stream.bisectBatchOnError,
+          reportBatchItemFailures: trigger.stream.reportBatchItemFailures,
+          // A batch whose retries ran out is not dropped: its shard and sequence numbers are kept for redrive.
+          onFailure: new SqsDlq(props.failureQueues.streams),
         }),
       );
     }
@@ -98,11 +118,19 @@ export class StatelessStack extends Stack {
       new Rule(this, `${def.id}Schedule`, {
         description: `livecast: runs ${def.id} every ${def.everyMinutes} minute(s)`,
         schedule: Schedule.rate(Duration.minutes(def.everyMinutes)),
-        targets: [new LambdaFunction(this.fn(def), { retryAttempts: 0 })],
+        targets: [
+          new LambdaFunction(
+            this.fn(def, {
+              ...(def.timeoutSeconds ? { timeout: Duration.seconds(def.timeoutSeconds) } : {}),
+              ...(def.memoryMB ? { memorySize: def.memoryMB } : {}),
+            }),
+            { retryAttempts: 0 },
+          ),
+        ],
       });
     }
 
-    const authorizerFn = this.fn(wsAuthorizer, Duration.seconds(10));
+    const authorizerFn = this.fn(wsAuthorizer, { timeout: Duration.seconds(10) });
     const authorizer = new WebSocketLambdaAuthorizer(`${wsAuthorizer.id}Authorizer`, authorizerFn, {
       identitySource: [...wsAuthorizer.identitySource],
     });
@@ -157,7 +185,7 @@ export class StatelessStack extends Stack {
   }
 
   /** A function for a route definition, with the environment and exactly the grants its `needs` declare. */
-  private fn(def: FunctionDef, timeout?: Duration): NodejsFunction {
+  private fn(def: FunctionDef, shape: Pick<LivecastFunctionProps, 'timeout' | 'memorySize' | 'recursiveLoop'> = {}): NodejsFunction {
     const { needs } = def;
     const environment: Record<string, string> = {
       ...tableEnv(
@@ -170,7 +198,7 @@ export class StatelessStack extends Stack {
       // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
     };
-    const { fn } = new LivecastFunction(this, def.id, { entry: def.entry, environment, ...(timeout ? { timeout } : {}) });
+    const { fn } = new LivecastFunction(this, def.id, { entry: def.entry, environment, ...shape });
 
     for (const [tableDef, access] of needs.tables) {
       const table = this.table(tableDef);

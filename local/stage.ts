@@ -279,19 +279,27 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     }
     const changes = streams[streamTriggers.findIndex((t) => t.id === deliveryWake.id)]!;
 
-    // EventBridge's schedules: one invocation at a time each (a slow run skips the next tick).
+    // EventBridge's schedules: one invocation at a time each (a slow run skips the next tick). A run
+    // that loops for most of its minute (the delivery watchdog) sees its time run out when the stage
+    // stops, and the stop waits for it.
     for (const def of scheduled) {
       const invoke = await load(def);
-      let running = false;
+      let running: Promise<unknown> | undefined;
+      let stopped = false;
       const timer = setInterval(() => {
         if (running) return;
-        running = true;
-        invoke({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }, lambdaContext(def.id))
+        const context = lambdaContext(def.id, def.timeoutSeconds ? { timeoutMs: def.timeoutSeconds * 1000 } : {});
+        const remaining = context.getRemainingTimeInMillis;
+        running = invoke({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }, { ...context, getRemainingTimeInMillis: () => (stopped ? 0 : remaining()) })
           .catch((err: unknown) => log(`${def.id}: ${err instanceof Error ? err.message : String(err)}`))
-          .finally(() => (running = false));
+          .finally(() => (running = undefined));
       }, opts.scheduleEveryMs ?? def.everyMinutes * 60_000);
       timer.unref();
-      stoppers.push(async () => clearInterval(timer));
+      stoppers.push(async () => {
+        stopped = true;
+        clearInterval(timer);
+        await running;
+      });
     }
 
     const http = await startHttpGateway({

@@ -145,6 +145,12 @@ export const deliveryWorker = {
   entry: 'functions/delivery-worker.ts',
   /** Lambda's maximum: a worker hands over to a successor before it. */
   timeoutSeconds: 900,
+  /**
+   * Its asynchronous invocations: AWS's two retries (a minute, then two, apart: a crashed worker's
+   * lease has expired by then and the retry takes over), and no start older than 15 minutes (the
+   * watchdog has started another long before). Failures go to `failureQueues.worker`.
+   */
+  async: { retryAttempts: 2, maxEventAgeSeconds: 900 },
   needs: {
     tables: [
       [eventsTable, 'readWrite'], // a gone connection is uncounted
@@ -155,7 +161,7 @@ export const deliveryWorker = {
     manageConnections: true,
     startWorkers: true,
   },
-} as const satisfies FunctionDef & { timeoutSeconds: number };
+} as const satisfies FunctionDef & { timeoutSeconds: number; async: { retryAttempts: number; maxEventAgeSeconds: number } };
 
 export interface StreamTriggerDef extends FunctionDef {
   /** The table whose stream it consumes, with the event source mapping's batching. */
@@ -188,7 +194,8 @@ export const deliveryWake = {
   entry: 'functions/delivery-wake.ts',
   /** The stream it consumes, with the event source mapping's batching. */
   stream: { table: changesTable, batchSize: 100, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
-  needs: { tables: [[deliveryTable, 'read']], startWorkers: true },
+  // readWrite: it puts the events it wakes on the watchdog's list (an item of the Delivery table).
+  needs: { tables: [[deliveryTable, 'readWrite']], startWorkers: true },
 } as const satisfies StreamTriggerDef;
 
 /**
@@ -223,6 +230,10 @@ export const streamTriggers: readonly StreamTriggerDef[] = [deliveryWake, repost
 export interface ScheduledDef extends FunctionDef {
   /** How often it runs (an EventBridge rate; a minute is the shortest). */
   readonly everyMinutes: number;
+  /** @default 29 (the shared function default) */
+  readonly timeoutSeconds?: number;
+  /** @default 512 (the shared function default) */
+  readonly memoryMB?: number;
 }
 
 /**
@@ -238,5 +249,26 @@ export const spikeSweep = {
   needs: { tables: [[repostCountsTable, 'readWrite'], [eventsTable, 'readWrite'], [changesTable, 'readWrite']] },
 } as const satisfies ScheduledDef;
 
+/**
+ * Heals lost wake-ups within seconds: EventBridge runs it once a minute and it keeps checking, every
+ * `checkEverySeconds`, for most of that minute. It looks only at events on the watch list (which the
+ * wake-up keeps in the Delivery table) and wakes every shard that has no worker and whose cursor is
+ * still behind a change it was already behind at the previous check. An event leaves the list once
+ * every shard is caught up and no wake-up has come for `watchForMinutes`.
+ */
+export const deliveryWatchdog = {
+  id: 'DeliveryWatchdog',
+  entry: 'functions/delivery-watchdog.ts',
+  everyMinutes: 1,
+  /** One invocation checks for this long, so one is running at almost any moment. */
+  runSeconds: 58,
+  timeoutSeconds: 70,
+  checkEverySeconds: 2,
+  watchForMinutes: 30,
+  // It only reads a few small items and sleeps: the smallest memory is the cheapest minute.
+  memoryMB: 128,
+  needs: { tables: [[deliveryTable, 'readWrite'], [eventsTable, 'read']], startWorkers: true },
+} as const satisfies ScheduledDef & { runSeconds: number; checkEverySeconds: number; watchForMinutes: number };
+
 /** Every scheduled function, for the stack and the local stage. */
-export const scheduled: readonly ScheduledDef[] = [spikeSweep];
+export const scheduled: readonly ScheduledDef[] = [spikeSweep, deliveryWatchdog];

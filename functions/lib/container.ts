@@ -22,6 +22,7 @@ import { RepostService } from '../../shared/domain/reposts/repost-service';
 import type {
   ConnectionGateway,
   ConnectionStore,
+  DeliveryWatch,
   EntryStore,
   EventStore,
   LeaseStore,
@@ -44,6 +45,8 @@ export interface Container {
   changeLog: ChangeLog;
   connections: ConnectionStore;
   leases: LeaseStore;
+  /** The delivery watchdog's list of live events and view of the shards (the lease items' table). */
+  watch: DeliveryWatch;
   /** Replies to one connection (acks, sync): the SDK client. */
   gateway: ConnectionGateway;
   /** The fan-out's hot path: the lean signed poster unless configured otherwise. */
@@ -84,6 +87,7 @@ export function buildContainer(config: Config): Container {
     if (!config.workerFunction) throw new Error('LIVECAST_WORKER_FUNCTION is not set');
     return new LambdaWorkerStarter(createLambdaClient(config), config.workerFunction);
   });
+  const leases = new DynamoLeaseStore(db, config.tables.delivery);
   const adminKey = config.adminKey
     ? staticAdminKey(config.adminKey)
     : config.adminKeySecretArn
@@ -101,7 +105,8 @@ export function buildContainer(config: Config): Container {
     // Half the workers' 100 ms poll: at most that much later to learn of a change, for 1 read instead of one per worker.
     changeLog: new SharedChangeLog(entries, 50),
     connections,
-    leases: new DynamoLeaseStore(db, config.tables.delivery),
+    leases,
+    watch: leases,
     gateway,
     deliveryGateway,
     workers: { start: (eventId, shard) => starter().start(eventId, shard) },

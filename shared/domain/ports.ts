@@ -135,6 +135,29 @@ export interface LeaseStore {
   held(eventId: string, shards: readonly number[]): Promise<Set<number>>;
 }
 
+/** One connection shard's delivery, as the watchdog sees it. */
+export interface ShardState {
+  shard: number;
+  /** The change every connection of the shard had been sent when the last worker let go (0: no worker yet). */
+  cursor: number;
+  /** A worker holds a live lease on it now. */
+  held: boolean;
+}
+
+/**
+ * What the delivery watchdog reads and keeps: a list of live events (marked by the wake-up, so that
+ * finding them needs no Scan) and each shard's cursor and lease.
+ */
+export interface DeliveryWatch {
+  /** Puts events on the watch list, marked at `at` (epoch ms). */
+  watch(eventIds: readonly string[], at: number): Promise<void>;
+  /** Every watched event, with when it was last marked. */
+  watched(): Promise<Map<string, number>>;
+  /** Takes an event off the list, unless it was marked again since `at`. */
+  unwatch(eventId: string, at: number): Promise<void>;
+  shardStates(eventId: string, shards: readonly number[]): Promise<ShardState[]>;
+}
+
 /** Starts a delivery worker for one shard of an event (an async Lambda invocation, or in-process). */
 export interface WorkerStarter {
   start(eventId: string, shard: number): Promise<void>;

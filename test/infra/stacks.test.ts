@@ -12,8 +12,23 @@ import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
 import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
 import { ENV } from '../../shared/config';
-import { deliveryWake, deliveryWorker, httpRoutes, repostTally, scheduled, spikeSweep, streamTriggers, viewerStats, wsAuthorizer, wsRoutes, type FunctionDef } from '../../shared/routes';
-import { changesTable, connectionsTable, entriesTable, eventsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+import {
+  deliveryWake,
+  deliveryWatchdog,
+  deliveryWorker,
+  failureQueues,
+  httpRoutes,
+  repostTally,
+  scheduled,
+  spikeSweep,
+  streamTriggers,
+  viewerStats,
+  wsAuthorizer,
+  wsRoutes,
+  type FunctionDef,
+  type ScheduledDef,
+} from '../../shared/routes';
+import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
 type Json = any;
@@ -315,9 +330,10 @@ describe('functions', () => {
     for (const fn of fns) {
       expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
-      expect(fn.Properties.MemorySize).toBe(512);
+      const shaped = (scheduled as readonly ScheduledDef[]).find((def) => fn === fnResource(def));
+      expect(fn.Properties.MemorySize).toBe(shaped?.memoryMB ?? 512);
       const worker = fn === fnResource(deliveryWorker);
-      expect(fn.Properties.Timeout).toBe(worker ? 900 : Math.min(fn.Properties.Timeout, 29));
+      expect(fn.Properties.Timeout).toBe(worker ? 900 : (shaped?.timeoutSeconds ?? Math.min(fn.Properties.Timeout, 29)));
       expect(fn.Properties.Handler).toBe('index.handler');
       expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
     }
@@ -496,7 +512,7 @@ describe('scheduled functions', () => {
   it('runs the spike sweep once a minute through an EventBridge rule', () => {
     const rules = Object.values(apiT.findResources('AWS::Events::Rule')) as Json[];
     expect(rules).toHaveLength(scheduled.length);
-    const rule = rules[0]!;
+    const rule = rules.find((r) => JSON.stringify(r.Properties.Targets).includes(fnId(spikeSweep)))!;
     expect(rule.Properties.ScheduleExpression).toBe(`rate(${spikeSweep.everyMinutes} minute)`);
     expect(rule.Properties.State).toBe('ENABLED');
     const target = rule.Properties.Targets[0];
@@ -573,5 +589,83 @@ describe('pages (S3 behind CloudFront)', () => {
       ProtocolType: 'HTTP',
       CorsConfiguration: { AllowOrigins: ['*'], AllowMethods: ['GET', 'POST'] },
     });
+  });
+});
+
+describe('failures', () => {
+  const queueId = (key: keyof typeof failureQueues) => logicalId(data, data.failureQueues[key]);
+  const mappingOf = (def: FunctionDef) =>
+    Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping')).find((m) => JSON.stringify(m.Properties.FunctionName).includes(fnId(def)))!
+      .Properties;
+
+  it('keeps two queues in the data stack: encrypted, two weeks, TLS only, retained', () => {
+    const queues = resourcesOf(dataT, 'AWS::SQS::Queue');
+    expect(Object.keys(queues).sort()).toEqual([queueId('streams'), queueId('worker')].sort());
+    for (const queue of Object.values(queues)) {
+      expect(queue.Properties).toMatchObject({ MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true });
+      expect(queue.DeletionPolicy).toBe('Retain');
+    }
+    for (const key of ['streams', 'worker'] as const) {
+      const policy = Object.values(resourcesOf(dataT, 'AWS::SQS::QueuePolicy')).find((p) => JSON.stringify(p.Properties.Queues).includes(queueId(key)));
+      expect(policy?.Properties.PolicyDocument.Statement, key).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+    // The redrive command finds them by these outputs.
+    dataT.hasOutput(`${failureQueues.streams.id}QueueUrl`, { Value: { Ref: queueId('streams') } });
+    dataT.hasOutput(`${failureQueues.worker.id}QueueUrl`, { Value: { Ref: queueId('worker') } });
+  });
+
+  it.each(streamTriggers.map((t) => [t.id, t] as const))('%s sends exhausted batches to the stream failure queue, with the age, bisect and per-record settings of shared/routes.ts', (_id, trigger) => {
+    const mapping = mappingOf(trigger);
+    expect(resolveImports(mapping.DestinationConfig)).toEqual({ OnFailure: { Destination: arnOf(queueId('streams')) } });
+    expect(mapping).toMatchObject({
+      MaximumRecordAgeInSeconds: trigger.stream.maxRecordAgeSeconds,
+      MaximumRetryAttempts: trigger.stream.retryAttempts,
+      BisectBatchOnFunctionError: trigger.stream.bisectBatchOnError,
+    });
+    // The handlers answer { batchItemFailures }: without this Lambda would read every answer as success.
+    expect(mapping.FunctionResponseTypes).toEqual(trigger.stream.reportBatchItemFailures ? ['ReportBatchItemFailures'] : undefined);
+    // Lambda sends the failure record with the function's role: it may send there, and only there.
+    const sends = statementsOf(trigger).filter((s) => s.actions.includes('sqs:SendMessage'));
+    expect(sends.flatMap((s) => s.resources)).toEqual([arnOf(queueId('streams'))]);
+  });
+
+  it('retries a failed worker invocation twice, for at most 15 minutes, then keeps it in the worker failure queue', () => {
+    const configs = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventInvokeConfig'));
+    expect(configs).toHaveLength(1);
+    const config = configs[0]!.Properties;
+    expect(config.FunctionName).toEqual({ Ref: fnId(deliveryWorker) });
+    expect(config.Qualifier).toBe('$LATEST');
+    expect(config).toMatchObject({ MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 900 });
+    expect(resolveImports(config.DestinationConfig)).toEqual({ OnFailure: { Destination: arnOf(queueId('worker')) } });
+    const sends = statementsOf(deliveryWorker).filter((s) => s.actions.includes('sqs:SendMessage'));
+    expect(sends.flatMap((s) => s.resources)).toEqual([arnOf(queueId('worker'))]);
+  });
+
+  it('lets the worker invoke itself without Lambda cutting the hand-over chain, and no other function', () => {
+    expect(fnResource(deliveryWorker).Properties.RecursiveLoop).toBe('Allow');
+    for (const def of allDefs.filter((d) => d !== deliveryWorker)) expect(fnResource(def).Properties.RecursiveLoop, def.id).toBeUndefined();
+  });
+
+  it('runs the delivery watchdog every minute, small and long enough to check for most of it', () => {
+    const rule = (Object.values(apiT.findResources('AWS::Events::Rule')) as Json[]).find((r) =>
+      JSON.stringify(r.Properties.Targets).includes(fnId(deliveryWatchdog)),
+    )!;
+    expect(rule.Properties.ScheduleExpression).toBe('rate(1 minute)');
+    const fn = fnResource(deliveryWatchdog).Properties;
+    expect(fn).toMatchObject({ MemorySize: 128, Timeout: deliveryWatchdog.timeoutSeconds });
+    expect(deliveryWatchdog.runSeconds + deliveryWatchdog.checkEverySeconds).toBeLessThan(deliveryWatchdog.timeoutSeconds);
+    // It reads the leases and cursors, keeps its watch list in the Delivery table, reads the events' lastChange and starts workers.
+    expect(tableActions(deliveryWatchdog, deliveryTable).has('dynamodb:UpdateItem')).toBe(true);
+    expect(tableActions(deliveryWatchdog, eventsTable).has('dynamodb:GetItem')).toBe(true);
+    expect(tableActions(deliveryWatchdog, eventsTable).has('dynamodb:UpdateItem')).toBe(false);
+    const invoke = statementsOf(deliveryWatchdog).filter((s) => s.actions.includes('lambda:InvokeFunction'));
+    expect(JSON.stringify(invoke.map((s) => s.resources))).toContain(fnId(deliveryWorker));
+    expect(envOf(deliveryWatchdog)[ENV.workerFunction]).toEqual({ Ref: fnId(deliveryWorker) });
+  });
+
+  it('lets the wake-up write the watch list in the Delivery table', () => {
+    expect(tableActions(deliveryWake, deliveryTable).has('dynamodb:UpdateItem')).toBe(true);
   });
 });
