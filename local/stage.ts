@@ -7,7 +7,7 @@ import { ENV, TABLES, type TableKey, tableEnv } from '../shared/config';
 import { deliveryWake, deliveryWorker, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
 import { createTables, type TableNames } from './create-tables';
-import { type DynamoLocal, startDynamoLocal } from './dynamodb-local';
+import { type DynamoLocal, type DynamoLocalEvent, startDynamoLocal } from './dynamodb-local';
 import { startHttpGateway } from './http-gateway';
 import type { AwsLimits } from './aws-limits';
 import { lambdaContext } from './lambda-context';
@@ -54,6 +54,16 @@ export interface StageOptions {
    * seconds). @default each definition's own period
    */
   scheduleEveryMs?: number;
+  /**
+   * DynamoDB Local's crashes and restarts, when the stage started it (`dynamo: {port}`): a
+   * persisted instance is restarted on its port and data and the stream consumers re-attached; an
+   * in-memory one is not (its data is gone), and the stage's owner should stop. While it is down
+   * the gateways answer 503. `npm start` reports these on stderr.
+   */
+  onDynamo?: (event: DynamoLocalEvent) => void;
+  /** Handshake admission: new connections per second (default 500, AWS's), handshakes in flight (default 32). */
+  connectRatePerSecond?: number;
+  maxConcurrentHandshakes?: number;
   /** Serve the pages built into this folder (`buildWeb`) on the HTTP port, with `/config.json`. */
   webDir?: string;
   log?: (line: string) => void;
@@ -64,6 +74,8 @@ export interface Stage {
   readonly wsUrl: string;
   readonly managementEndpoint: string;
   readonly dynamoEndpoint: string;
+  /** The DynamoDB Local this stage started and supervises (undefined when given an endpoint). */
+  readonly dynamo: DynamoLocal | undefined;
   readonly tables: TableNames;
   readonly ws: WsGateway;
   readonly lambda: LambdaService;
@@ -76,6 +88,11 @@ export interface Stage {
   /** Resolves when every change written so far has woken delivery and every worker has finished. */
   settled(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Ends the child processes at once (DynamoDB Local, the worker environments), for a stop that
+   * overran its grace or a second Ctrl-C; the caller then exits.
+   */
+  kill(): void;
 }
 
 async function load(def: FunctionDef): Promise<Invoke> {
@@ -98,10 +115,26 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     if ('endpoint' in opts.dynamo) {
       dynamo = undefined;
     } else {
-      dynamo = await startDynamoLocal({ port: opts.dynamo.port, host, ...(opts.dynamo.dbPath ? { dbPath: opts.dynamo.dbPath } : {}), log });
+      dynamo = await startDynamoLocal({
+        port: opts.dynamo.port,
+        host,
+        ...(opts.dynamo.dbPath ? { dbPath: opts.dynamo.dbPath } : {}),
+        log,
+        onEvent: (event) => {
+          if (event.type === 'restarted') void reattachStreams();
+          opts.onDynamo?.(event);
+        },
+      });
       stoppers.push(() => dynamo!.stop());
     }
     const dynamoEndpoint = dynamo ? dynamo.endpoint : (opts.dynamo as { endpoint: string }).endpoint;
+    const unavailable = () => dynamo?.unavailable();
+    const streams: StreamSource[] = [];
+    // After a restart the consumers resume after the last record each read (see StreamSource.reattach).
+    const reattachStreams = async () => {
+      const results = await Promise.allSettled(streams.map((s) => s.reattach()));
+      for (const r of results) if (r.status === 'rejected') log(`re-attach failed: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+    };
 
     const admin = new DynamoDBClient({
       endpoint: dynamoEndpoint,
@@ -118,6 +151,9 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       host,
       authorizer,
       routes,
+      unavailable,
+      ...(opts.connectRatePerSecond !== undefined ? { connectRatePerSecond: opts.connectRatePerSecond } : {}),
+      ...(opts.maxConcurrentHandshakes !== undefined ? { maxConcurrentHandshakes: opts.maxConcurrentHandshakes } : {}),
       ...opts.ws,
       ...(opts.limits ? { limits: opts.limits } : {}),
       log,
@@ -174,7 +210,6 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     await workerProcesses?.warm();
 
     const tableKeyOf = (id: string) => (Object.keys(TABLES) as TableKey[]).find((k) => TABLES[k].id === id)!;
-    const streams: StreamSource[] = [];
     for (const trigger of streamTriggers) {
       const source = await startStreamSource({
         dynamoEndpoint,
@@ -211,6 +246,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       host,
       routes: await Promise.all(httpRoutes.map(async (r) => ({ routeKey: r.routeKey, invoke: await load(r) }))),
       ...(opts.webDir ? { fallback: webPages({ dir: opts.webDir, wsUrl: ws.url }) } : {}),
+      unavailable,
       log,
     });
     stoppers.push(() => http.close());
@@ -220,6 +256,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       wsUrl: ws.url,
       managementEndpoint: ws.managementEndpoint,
       dynamoEndpoint,
+      dynamo,
       tables,
       ws,
       lambda,
@@ -231,6 +268,16 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
         await lambda.idle(timeoutMs);
       },
       stop,
+      kill: () => {
+        dynamo?.kill();
+        for (const pid of workerProcesses?.pids() ?? []) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      },
     };
   } catch (err) {
     await stop();
