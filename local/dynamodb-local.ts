@@ -39,6 +39,8 @@ export interface DynamoLocal {
   stop(): Promise<void>;
   /** Ends the process now (SIGKILL), for a stop that must not wait. */
   kill(): void;
+  /** From now on an exit is expected (the stage is stopping): no report, no restart. */
+  expectExit(): void;
 }
 
 /** Log lines kept for the crash report. */
@@ -129,6 +131,9 @@ export async function startDynamoLocal(opts: DynamoLocalOptions): Promise<Dynamo
       stopping = true;
       child.process.kill('SIGKILL');
     },
+    expectExit: () => {
+      stopping = true;
+    },
   };
 }
 
@@ -152,7 +157,10 @@ async function launch(endpoint: string, port: number, dbPath: string | undefined
     '-disableTelemetry',
     ...(dbPath ? ['-dbPath', dbPath] : ['-inMemory']),
   ];
-  const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own: a terminal's Ctrl-C signals the whole foreground group, and Java
+  // dying of it at once would leave the stage's clean stop ($disconnects, workers) without a
+  // database. The stage stops it last; the 'exit' hook kills it if Node ends another way.
+  const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   // A bounded tail, not the whole output: the process may run for days.
   const lines: string[] = [];
   const keep = (d: Buffer) => {

@@ -106,7 +106,10 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? (() => {});
   const stoppers: (() => Promise<void>)[] = [];
+  let dynamoStarted: DynamoLocal | undefined;
   const stop = async () => {
+    // DynamoDB Local ending during the stop is no crash.
+    dynamoStarted?.expectExit();
     for (const s of stoppers.reverse()) await s().catch(() => {});
   };
 
@@ -125,6 +128,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
           opts.onDynamo?.(event);
         },
       });
+      dynamoStarted = dynamo;
       stoppers.push(() => dynamo!.stop());
     }
     const dynamoEndpoint = dynamo ? dynamo.endpoint : (opts.dynamo as { endpoint: string }).endpoint;
