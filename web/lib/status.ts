@@ -9,8 +9,7 @@ export function describeState(state: ConnectionState, now = Date.now()): { cls: 
       return { cls: 'connecting', text: state.attempt === 0 ? 'Connecting…' : 'Reconnecting…' };
     case 'waiting': {
       const s = Math.max(1, Math.ceil((state.retryAt - now) / 1000));
-      // A refused handshake (the server busy, a connect wave) and no network look the same to a browser.
-      return { cls: 'waiting', text: state.refused ? `Can't connect — retrying in ${s} s` : `Offline — retrying in ${s} s` };
+      return { cls: 'waiting', text: `Offline — retrying in ${s} s` };
     }
     case 'stopped':
       return { cls: 'stopped', text: 'Disconnected' };
