@@ -29,6 +29,11 @@ export interface HttpGatewayOptions {
   /** Larger bodies get 413, as API Gateway's 10 MiB payload limit does. */
   readonly maxBodyBytes?: number;
   readonly apiId?: string;
+  /**
+   * Says why the backend cannot serve now (DynamoDB Local is down and restarting), or undefined
+   * when it can. Routes then answer 503, which clients retry, instead of the handlers' 500s.
+   */
+  readonly unavailable?: () => string | undefined;
   /** Named in the port-in-use error. */
   readonly portEnvVar?: string;
   /** Lifecycle and failure lines only; nothing is logged per request. */
@@ -56,6 +61,7 @@ const tenMiB = 10 * 1024 * 1024;
 const notFound = '{"message":"Not Found"}';
 const internalError = '{"message":"Internal Server Error"}';
 const tooLarge = '{"message":"Request Entity Too Large"}';
+const unavailableBody = '{"message":"Service Unavailable"}';
 
 export async function startHttpGateway(opts: HttpGatewayOptions): Promise<HttpGateway> {
   const host = opts.host ?? '127.0.0.1';
@@ -122,6 +128,8 @@ export async function startHttpGateway(opts: HttpGatewayOptions): Promise<HttpGa
       return;
     }
 
+    if (opts.unavailable?.() !== undefined) return sendUnavailable(res);
+
     const event = buildEvent(req, {
       method,
       rawPath,
@@ -139,11 +147,18 @@ export async function startHttpGateway(opts: HttpGatewayOptions): Promise<HttpGa
         lambdaContext(match.route.functionName ?? `local-http-${match.routeKey.replace(/[^A-Za-z0-9]+/g, '-')}`),
       );
     } catch (err) {
+      if (opts.unavailable?.() !== undefined) return sendUnavailable(res);
       log(`http: ${match.routeKey} threw: ${describe(err)}`);
       send(res, 500, { 'content-type': 'application/json' }, internalError);
       return;
     }
+    // It went down while the handler ran: its 500 is the outage, which the client should retry.
+    if (opts.unavailable?.() !== undefined && isServerFailure(result)) return sendUnavailable(res);
     writeResult(res, result, log, match.routeKey);
+  }
+
+  function sendUnavailable(res: http.ServerResponse): void {
+    send(res, 503, { 'content-type': 'application/json', 'retry-after': '1' }, unavailableBody);
   }
 
   const port = await listen(server, opts.port, host, opts.portEnvVar ?? 'PORT', 'HTTP gateway');
@@ -407,4 +422,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function describe(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
+function isServerFailure(result: unknown): boolean {
+  if (typeof result !== 'object' || result === null || !('statusCode' in result)) return false;
+  return Number(result.statusCode) >= 500;
 }

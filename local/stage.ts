@@ -8,9 +8,9 @@ import { ENV, TABLES, type TableKey, tableEnv } from '../shared/config';
 import { deliveryWake, deliveryWorker, failureQueues, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
 import { createTables, type TableNames } from './create-tables';
-import { type DynamoLocal, startDynamoLocal } from './dynamodb-local';
 import { type DynamoFaultProxy, startDynamoFaultProxy, validateDynamoFaults } from './dynamo-faults';
 import { type FaultStats, type StageFaults, tableIds } from './faults';
+import { type DynamoLocal, type DynamoLocalEvent, startDynamoLocal } from './dynamodb-local';
 import { startHttpGateway } from './http-gateway';
 import type { AwsLimits } from './aws-limits';
 import { lambdaContext } from './lambda-context';
@@ -63,6 +63,16 @@ export interface StageOptions {
    * every handler and worker, worker environments killed mid-invocation.
    */
   faults?: StageFaults;
+  /**
+   * DynamoDB Local's crashes and restarts, when the stage started it (`dynamo: {port}`): a
+   * persisted instance is restarted on its port and data and the stream consumers re-attached; an
+   * in-memory one is not (its data is gone), and the stage's owner should stop. While it is down
+   * the gateways answer 503. `npm start` reports these on stderr.
+   */
+  onDynamo?: (event: DynamoLocalEvent) => void;
+  /** Handshake admission: new connections per second (default 500, AWS's), handshakes in flight (default 32). */
+  connectRatePerSecond?: number;
+  maxConcurrentHandshakes?: number;
   /** Serve the pages built into this folder (`buildWeb`) on the HTTP port, with `/config.json`. */
   webDir?: string;
   /** The SQS stand-in's port (the failure queues); default 0, a free one. */
@@ -88,6 +98,8 @@ export interface Stage {
   readonly sqs: SqsService;
   /** Queue URLs, by the names in shared/routes.ts failureQueues. */
   readonly failureQueues: { readonly streams: string; readonly worker: string };
+  /** The DynamoDB Local this stage started and supervises (undefined when given an endpoint). */
+  readonly dynamo: DynamoLocal | undefined;
   readonly tables: TableNames;
   readonly ws: WsGateway;
   readonly lambda: LambdaService;
@@ -108,6 +120,11 @@ export interface Stage {
   /** Resolves when every change written so far has woken delivery and every worker has finished. */
   settled(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Ends the child processes at once (DynamoDB Local, the worker environments), for a stop that
+   * overran its grace or a second Ctrl-C; the caller then exits.
+   */
+  kill(): void;
 }
 
 async function load(def: FunctionDef): Promise<Invoke> {
@@ -121,7 +138,10 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? (() => {});
   const stoppers: (() => Promise<void>)[] = [];
+  let dynamoStarted: DynamoLocal | undefined;
   const stop = async () => {
+    // DynamoDB Local ending during the stop is no crash.
+    dynamoStarted?.expectExit();
     for (const s of stoppers.reverse()) await s().catch(() => {});
   };
 
@@ -130,10 +150,27 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     if ('endpoint' in opts.dynamo) {
       dynamo = undefined;
     } else {
-      dynamo = await startDynamoLocal({ port: opts.dynamo.port, host, ...(opts.dynamo.dbPath ? { dbPath: opts.dynamo.dbPath } : {}), log });
+      dynamo = await startDynamoLocal({
+        port: opts.dynamo.port,
+        host,
+        ...(opts.dynamo.dbPath ? { dbPath: opts.dynamo.dbPath } : {}),
+        log,
+        onEvent: (event) => {
+          if (event.type === 'restarted') void reattachStreams();
+          opts.onDynamo?.(event);
+        },
+      });
+      dynamoStarted = dynamo;
       stoppers.push(() => dynamo!.stop());
     }
     const dynamoEndpoint = dynamo ? dynamo.endpoint : (opts.dynamo as { endpoint: string }).endpoint;
+    const unavailable = () => dynamo?.unavailable();
+    const streams: StreamSource[] = [];
+    // After a restart the consumers resume after the last record each read (see StreamSource.reattach).
+    const reattachStreams = async () => {
+      const results = await Promise.allSettled(streams.map((s) => s.reattach()));
+      for (const r of results) if (r.status === 'rejected') log(`re-attach failed: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+    };
 
     const admin = new DynamoDBClient({
       endpoint: dynamoEndpoint,
@@ -179,6 +216,9 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       host,
       authorizer,
       routes,
+      unavailable,
+      ...(opts.connectRatePerSecond !== undefined ? { connectRatePerSecond: opts.connectRatePerSecond } : {}),
+      ...(opts.maxConcurrentHandshakes !== undefined ? { maxConcurrentHandshakes: opts.maxConcurrentHandshakes } : {}),
       ...opts.ws,
       ...(opts.limits ? { limits: opts.limits } : {}),
       log,
@@ -254,7 +294,6 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     await workerProcesses?.warm();
 
     const tableKeyOf = (id: string) => (Object.keys(TABLES) as TableKey[]).find((k) => TABLES[k].id === id)!;
-    const streams: StreamSource[] = [];
     for (const trigger of streamTriggers) {
       const name = `livecast-local-${trigger.id}`;
       const loaded = trigger.id === deliveryWake.id && opts.wake ? opts.wake : await load(trigger);
@@ -307,6 +346,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       host,
       routes: await Promise.all(httpRoutes.map(async (r) => ({ routeKey: r.routeKey, invoke: await load(r) }))),
       ...(opts.webDir ? { fallback: webPages({ dir: opts.webDir, wsUrl: ws.url }) } : {}),
+      unavailable,
       log,
     });
     stoppers.push(() => http.close());
@@ -318,6 +358,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       dynamoEndpoint,
       sqs,
       failureQueues: queueUrls,
+      dynamo,
       tables,
       ws,
       lambda,
@@ -334,6 +375,16 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
         await lambda.idle(timeoutMs);
       },
       stop,
+      kill: () => {
+        dynamo?.kill();
+        for (const pid of workerProcesses?.pids() ?? []) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      },
     };
   } catch (err) {
     await stop();

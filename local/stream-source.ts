@@ -144,6 +144,8 @@ export interface StreamSource {
    * (or skipped after maxRetryAttempts); rejects after timeoutMs (default 10 s) or on stop().
    */
   drain(timeoutMs?: number): Promise<void>;
+  /** See Source.reattach: after DynamoDB Local restarted, resume after the last record read. */
+  reattach(): Promise<void>;
   stats(): StreamSourceStats;
 }
 
@@ -164,6 +166,7 @@ export async function startStreamSource(opts: StreamSourceOptions): Promise<Stre
     streamArn: source.streamArn,
     stop: () => source.stop(),
     drain: (timeoutMs) => source.drain(timeoutMs),
+    reattach: () => source.reattach(),
     stats: () => ({ ...source.counters }),
   };
 }
@@ -433,6 +436,28 @@ class Source {
     });
   }
 
+  // ---- re-attach after a DynamoDB Local restart ------------------------------------------------
+  //
+  // A DynamoDB Local restarted on the same -dbPath (checked with the 2026-05-28 jar) keeps the
+  // table's stream ARN, its shard ids and its sequence counter, and AFTER_SEQUENCE_NUMBER on the
+  // last record read returns exactly the records written since. While it was down every poll
+  // failed and backed off; so this re-reads the stream ARN, drops the iterators of shards that
+  // gave records (acquire() then resumes after the last one; the others keep theirs) and wakes
+  // the workers and discovery at once. A different ARN means the table was recreated (an
+  // in-memory instance lost everything): nothing can be resumed, and the error says so.
+
+  async reattach(): Promise<void> {
+    if (this.stopped) return;
+    const table = (await this.dynamo.send(new DescribeTableCommand({ TableName: this.opts.tableName }), { abortSignal: this.abort.signal })).Table;
+    const arn: string | undefined = table?.LatestStreamArn;
+    if (arn !== this.streamArn) {
+      throw new Error(`${this.name}: the stream is not the one this source read (${this.streamArn} → ${arn ?? 'none'}); its records cannot be resumed`);
+    }
+    for (const w of this.workers.values()) w.reattach();
+    this.discoverSoon();
+    this.log(`${this.name}: re-attached to ${arn}`);
+  }
+
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.stopped = true;
@@ -501,6 +526,17 @@ class ShardWorker {
 
   drainedSince(ticket: number): boolean {
     return this.finished || (this.caughtUpTicket > ticket && this.buffered === 0);
+  }
+
+  /**
+   * Forgets the iterator (it may have expired while the server was down) and polls again now. Only
+   * when a record was read: a LATEST iterator taken on an empty shard is the sole record of where
+   * "from now" began, and re-taking LATEST would skip what was written since the restart.
+   */
+  reattach(): void {
+    if (this.lastSeqText !== undefined) this.iterator = undefined;
+    this.errorDelay = undefined;
+    this.wake();
   }
 
   describeState(): string {

@@ -8,6 +8,7 @@ import type { Context } from 'aws-lambda';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { type AwsLimits, Limiter, describeLimits, waitUntil } from './aws-limits';
 import { listen } from './errors';
+import { HandshakeAdmission, isCapacityError } from './handshake-admission';
 import { gatewayId, gatewayTime, lambdaContext, type Invoke } from './lambda-context';
 import { Slots } from '../shared/domain/slots';
 
@@ -79,6 +80,28 @@ export interface WsGatewayOptions {
    * pools until their timeouts. Default 64.
    */
   readonly maxConcurrentInvocations?: number;
+  /**
+   * New connections admitted per second, as API Gateway's account limit (500/s by default); past
+   * it a handshake is refused 429 at once and the client retries. 0: unlimited.
+   */
+  readonly connectRatePerSecond?: number;
+  /** The new-connection bucket's capacity. Default: a second's worth of the rate. */
+  readonly connectBurst?: number;
+  /**
+   * Handshakes (authorizer + `$connect`) running at once; more wait in a queue of
+   * `handshakeQueue` for at most `handshakeQueueWaitMs`, and past either are refused 503. One
+   * process and one DynamoDB Local serve them all here: without a bound a wave of 1,500 queues
+   * on the SDK's sockets and the kernel's accept queue until handshakes time out or are reset.
+   * Defaults 32, 512, 5,000 ms.
+   */
+  readonly maxConcurrentHandshakes?: number;
+  readonly handshakeQueue?: number;
+  readonly handshakeQueueWaitMs?: number;
+  /**
+   * Says why the backend cannot serve now (DynamoDB Local is down and restarting), or undefined
+   * when it can: handshakes are then refused 503 without running the authorizer.
+   */
+  readonly unavailable?: () => string | undefined;
   /** See ManagementInterceptor. Runs after `limits`, on calls they let through. */
   readonly interceptManagement?: ManagementInterceptor;
   /**
@@ -94,7 +117,12 @@ export interface WsGatewayOptions {
 
 export interface WsGatewayStats {
   connectionsAccepted: number;
+  /** Every refused handshake, for whatever reason (the next two included). */
   connectionsRefused: number;
+  /** Refused 429: over the new-connection rate. */
+  handshakesThrottled: number;
+  /** Refused 503: no handshake slot, a backend short of capacity, or the backend down. */
+  handshakesUnavailable: number;
   connectionsOpen: number;
   disconnects: number;
   messagesIn: number;
@@ -222,9 +250,18 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
   const handshakes = new Set<Duplex>();
   const pendingDisconnects = new Set<Promise<void>>();
   const invocations = new Slots(opts.maxConcurrentInvocations ?? 64);
+  const admission = new HandshakeAdmission({
+    ratePerSecond: opts.connectRatePerSecond ?? 500,
+    ...(opts.connectBurst !== undefined ? { burst: opts.connectBurst } : {}),
+    maxInFlight: opts.maxConcurrentHandshakes ?? 32,
+    maxQueued: opts.handshakeQueue ?? 512,
+    maxQueueWaitMs: opts.handshakeQueueWaitMs ?? 5_000,
+  });
   const stats: WsGatewayStats = {
     connectionsAccepted: 0,
     connectionsRefused: 0,
+    handshakesThrottled: 0,
+    handshakesUnavailable: 0,
     connectionsOpen: 0,
     disconnects: 0,
     messagesIn: 0,
@@ -273,16 +310,40 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     handshakes.add(socket);
     socket.on('error', () => socket.destroy());
     socket.once('close', () => handshakes.delete(socket));
-    handshake(req, socket, head).catch((err: unknown) => {
+    admit(req, socket, head).catch((err: unknown) => {
       log(`ws: handshake failed: ${describe(err)}`);
       refuse(socket, 500, { message: 'Internal server error' });
     });
   });
 
-  async function handshake(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /** A 429 or 503 refusal: the load kind, which clients retry with backoff. */
+  function refuseForLoad(socket: Duplex, status: 429 | 503): void {
+    stats.connectionsRefused += 1;
+    if (status === 429) {
+      stats.handshakesThrottled += 1;
+      return refuse(socket, 429, { message: 'Too Many Requests' }, 'LimitExceededException');
+    }
+    stats.handshakesUnavailable += 1;
+    refuse(socket, 503, { message: 'Service Unavailable' });
+  }
+
+  async function admit(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (closing) return refuse(socket, 503, { message: 'Service Unavailable' });
     if (!isValidUpgrade(req)) return refuse(socket, 400, { message: 'Bad Request' });
+    if (opts.unavailable?.() !== undefined) return refuseForLoad(socket, 503);
+    const pending = admission.admit();
+    const verdict = pending instanceof Promise ? await pending : pending;
+    if (!verdict.admitted) return refuseForLoad(socket, verdict.status);
+    try {
+      // The client may have given up while it waited for a slot.
+      if (closing || socket.destroyed) return refuse(socket, 503, { message: 'Service Unavailable' });
+      await handshake(req, socket, head);
+    } finally {
+      verdict.release();
+    }
+  }
 
+  async function handshake(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const connectedAt = Date.now();
     const connectionId = gatewayId();
     const identity = identityOf(req);
@@ -321,6 +382,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
         requestContext: connectContext(),
       });
       if ('refusal' in verdict) {
+        if (verdict.refusal.status === 503) return refuseForLoad(socket, 503);
         stats.connectionsRefused += 1;
         return refuse(socket, verdict.refusal.status, { message: verdict.refusal.message }, verdict.refusal.errorType);
       }
@@ -341,8 +403,10 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
       try {
         result = await connect.invoke(event, invocationContext('$connect', connect));
       } catch (err) {
-        stats.connectionsRefused += 1;
         stats.handlerErrors += 1;
+        // DynamoDB throttled, timed out or is down: a load refusal the client retries, not a bug.
+        if (isCapacityError(err) || opts.unavailable?.() !== undefined) return refuseForLoad(socket, 503);
+        stats.connectionsRefused += 1;
         log(`ws: $connect threw, refusing ${connectionId}: ${describe(err)}`);
         return refuse(socket, 500, { message: 'Internal server error' });
       }
@@ -380,6 +444,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     const broken = {
       refusal: { status: 500, errorType: 'AuthorizerConfigurationException', message: 'Internal server error' },
     };
+    const unavailable = { refusal: { status: 503, errorType: 'ServiceUnavailableException', message: 'Service Unavailable' } };
     // AWS refuses without invoking the authorizer when an identity source is absent or empty.
     if (!auth.identitySource.every((source) => identityPresent(source, req))) return unauthorized;
 
@@ -390,6 +455,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     } catch (err) {
       if (err instanceof Error && err.message === 'Unauthorized') return unauthorized;
       stats.handlerErrors += 1;
+      if (isCapacityError(err) || opts.unavailable?.() !== undefined) return unavailable;
       log(`ws: authorizer threw: ${describe(err)}`);
       return broken;
     }
@@ -817,7 +883,9 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
-  const port = await listen(server, opts.port, host, opts.portEnvVar ?? 'WS_PORT', 'WebSocket gateway');
+  // A deep accept queue (the kernel caps it at net.core.somaxconn): Node's default of 511 resets
+  // connections of a wave that arrive while the event loop is busy, before admission can answer them.
+  const port = await listen(server, opts.port, host, opts.portEnvVar ?? 'WS_PORT', 'WebSocket gateway', 4096);
   if (limiter !== undefined && opts.limits !== undefined) log(`ws: imitating AWS limits on @connections: ${describeLimits(opts.limits, limiter.seed)}`);
   const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   domainName = authority;
@@ -825,6 +893,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
   async function close(): Promise<void> {
     if (closing) return;
     closing = true;
+    admission.refuseQueued();
     for (const socket of handshakes) socket.destroy();
     const sockets = [...connections.values()].map((conn) => conn.ws);
     for (const conn of [...connections.values()]) end(conn, 1001, 'Going away', true);

@@ -58,6 +58,12 @@ function stageInfo(): StageInfo {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const flatten = (f: Frame): Frame[] => (f.type === 'batch' ? (f.frames as Frame[]) : [f]);
 
+class Refused extends Error {
+  constructor(readonly status: number) {
+    super(`handshake refused: HTTP ${status}`);
+  }
+}
+
 /** A WebSocket that collects frames and lets callers wait for one. */
 class Client {
   readonly frames: Frame[] = [];
@@ -72,11 +78,26 @@ class Client {
       for (const w of this.waiters) w();
     });
   }
-  static open(url: string): Promise<Client> {
+  /** Opens a socket; a handshake refused for load (429, 503) is retried with full-jitter backoff, as viewers' pages do. */
+  static async open(url: string): Promise<Client> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await Client.openOnce(url);
+      } catch (err) {
+        if (!(err instanceof Refused) || (err.status !== 429 && err.status !== 503) || attempt >= 10) throw err;
+        await sleep(Math.random() * Math.min(15_000, 500 * 2 ** attempt));
+      }
+    }
+  }
+  private static openOnce(url: string): Promise<Client> {
     return new Promise((res, rej) => {
       const s = new WebSocket(url, { perMessageDeflate: false });
       s.once('open', () => res(new Client(s)));
-      s.once('unexpected-response', (_q, r) => rej(new Error(`handshake refused: HTTP ${r.statusCode}`)));
+      s.once('unexpected-response', (_q, r) => {
+        r.resume();
+        s.terminate();
+        rej(new Refused(r.statusCode ?? 0));
+      });
       s.once('error', rej);
     });
   }

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { limitsFromEnv } from '../local/aws-limits';
 import { faultsFromEnv } from '../local/faults';
+import type { DynamoLocalEvent } from '../local/dynamodb-local';
 import { startStage, type Stage } from '../local/stage';
 import { ENV } from '../shared/config';
 import { buildWeb, DEFAULT_WEB_OUT } from '../web/build';
@@ -22,6 +23,12 @@ const whole = (name: string, fallback: number, max: number, what: string) => {
     process.exit(2);
   }
   return n;
+};
+const atLeastOne = (name: string, fallback: number, max: number, what: string) => {
+  const n = whole(name, fallback, max, what);
+  if (n >= 1) return n;
+  console.error(`livecast: ${name}=${env[name]} is not ${what}`);
+  process.exit(2);
 };
 const port = (name: string, fallback: number) => whole(name, fallback, 65535, 'a port number');
 
@@ -55,6 +62,60 @@ async function demoEvent(stage: Stage): Promise<Demo> {
   return demo;
 }
 
+/** How long Ctrl-C waits for sockets, $disconnects, workers and DynamoDB Local to end cleanly before cutting them off. */
+const stopGraceMs = 5_000;
+
+let stage: Stage | undefined;
+let stopping = false;
+
+/** Ends the stage: cleanly within stopGraceMs, else at once; a second signal ends it at once. */
+async function shutdown(why: string, code: number): Promise<never> {
+  if (stopping) {
+    console.error('livecast: stopping at once.');
+    stage?.kill();
+    process.exit(code || 130);
+  }
+  stopping = true;
+  console.log(`\nlivecast: ${why}, stopping… (Ctrl-C again to stop at once)`);
+  const started = Date.now();
+  const cut = setTimeout(() => {
+    console.error(`livecast: still stopping after ${stopGraceMs / 1000} s (sockets, $disconnects, workers); cutting it short.`);
+    stage?.kill();
+    process.exit(code || 1);
+  }, stopGraceMs);
+  await stage?.stop();
+  clearTimeout(cut);
+  console.log(`livecast: stopped in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown('SIGINT', 0));
+process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+
+/** DynamoDB Local's crashes, said loudly on stderr: every route would otherwise just fail. */
+function onDynamo(event: DynamoLocalEvent): void {
+  switch (event.type) {
+    case 'crashed': {
+      const how = event.signal ? `signal ${event.signal}` : `exit code ${event.code}`;
+      console.error(`\nlivecast: DynamoDB Local DIED (${how}). Its last lines:`);
+      for (const line of event.lastLines) console.error(`  | ${line}`);
+      if (event.restarting) {
+        console.error('livecast: restarting it on the same port and data; until it is back, routes answer 503 and handshakes are refused with 503.');
+      } else {
+        console.error('livecast: it ran in memory, so its data is gone: stopping. Start again (without --in-memory to keep data across a crash).');
+        void shutdown('DynamoDB Local died', 1);
+      }
+      return;
+    }
+    case 'restarted':
+      console.error(`livecast: DynamoDB Local is back after ${(event.downMs / 1000).toFixed(1)} s (restart ${event.restarts}); the stream consumers resume after the last record they read.`);
+      return;
+    case 'gave-up':
+      console.error(`livecast: DynamoDB Local cannot be brought back (${event.reason}): stopping.`);
+      void shutdown('DynamoDB Local is gone', 1);
+      return;
+  }
+}
+
 async function main() {
   if (!inMemory) mkdirSync(dataDir, { recursive: true });
   // AWS's @connections limits, imitated when LIVECAST_SIM_* are set (see docs/local-stage.md).
@@ -64,7 +125,7 @@ async function main() {
   console.log('livecast: building the pages…');
   buildWeb(DEFAULT_WEB_OUT);
   console.log('livecast: starting DynamoDB Local and the local API Gateway stages…');
-  const stage = await startStage({
+  stage = await startStage({
     httpPort: port('PORT', 3000),
     wsPort: port('WS_PORT', 3001),
     dynamo: { port: port('DYNAMODB_PORT', 8000), ...(inMemory ? {} : { dbPath: join(dataDir, 'dynamodb') }) },
@@ -76,20 +137,13 @@ async function main() {
     // Delivery workers in child processes of their own, as on AWS (LIVECAST_WORKER_PROCESSES, default 0: in this process).
     workerProcesses: whole('LIVECAST_WORKER_PROCESSES', 0, 64, 'a number of processes (0-64)'),
     webDir: DEFAULT_WEB_OUT,
+    // New connections per second before 429 (AWS's default account limit is 500/s).
+    connectRatePerSecond: whole('LIVECAST_CONNECT_RATE', 500, 1_000_000, 'a number of connections per second (0: unlimited)'),
+    maxConcurrentHandshakes: atLeastOne('LIVECAST_HANDSHAKES_IN_FLIGHT', 32, 10_000, 'a number of handshakes (1-10000)'),
+    onDynamo,
     log: (line) => console.log(`  ${line}`),
   });
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\nlivecast: ${signal}, stopping…`);
-    await stage.stop();
-    console.log('livecast: stopped.');
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  if (stopping) return;
 
   // Where tools on this machine (npm run simulate) find the running stage; gone when it stops.
   mkdirSync(dataDir, { recursive: true });
@@ -108,6 +162,7 @@ async function main() {
   process.on('exit', () => rmSync(running, { force: true }));
 
   const demo = await demoEvent(stage);
+  if (stopping) return;
   const ws = stage.wsUrl;
   console.log(`
 livecast is running${inMemory ? ' (in memory: data is gone when it stops)' : ` (data in ${dataDir})`}
@@ -138,6 +193,7 @@ Ctrl-C stops everything.
 }
 
 main().catch((err: unknown) => {
+  if (stopping) return;
   console.error(`livecast: could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

@@ -225,6 +225,102 @@ describe('handshake', () => {
   });
 });
 
+describe('a connect wave (admission, as API Gateway throttles new connections)', () => {
+  /** What the SDK throws when DynamoDB Local is too busy: a socket timeout, a lost transaction race. */
+  const timeout = Object.assign(new Error('Connection timed out after 3000 ms'), { name: 'TimeoutError' });
+  const conflict = Object.assign(new Error('Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]'), {
+    name: 'TransactionCanceledException',
+    CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+  });
+
+  /** A $connect that holds each handshake until the test lets it go. */
+  function gate() {
+    const held: (() => void)[] = [];
+    let started = 0;
+    const invoke: Invoke = () => {
+      started += 1;
+      return new Promise((resolve) => held.push(() => resolve({ statusCode: 200 })));
+    };
+    return { invoke, started: () => started, releaseAll: () => held.splice(0).forEach((go) => go()) };
+  }
+
+  it('refuses past the new-connection rate with 429 LimitExceededException, at once and without running $connect', async () => {
+    const onConnect = recorder();
+    const g = await gateway({ connectRatePerSecond: 0.001, connectBurst: 3, routes: new Map([['$connect', route(onConnect.invoke, false)]]) });
+
+    const results = await Promise.all(Array.from({ length: 5 }, () => handshakeStatus(g.url)));
+
+    expect(results.map((r) => r.status).sort()).toEqual([101, 101, 101, 429, 429]);
+    expect(JSON.parse(results.find((r) => r.status === 429)!.body)).toEqual({ message: 'Too Many Requests' });
+    expect(onConnect.events).toHaveLength(3);
+    expect(g.stats()).toMatchObject({ connectionsAccepted: 3, connectionsRefused: 2, handshakesThrottled: 2 });
+  });
+
+  it('runs at most maxConcurrentHandshakes at once, queues a few, and refuses the rest with 503', async () => {
+    const connect = gate();
+    const g = await gateway({ maxConcurrentHandshakes: 2, handshakeQueue: 1, routes: new Map([['$connect', route(connect.invoke, false)]]) });
+
+    const first = Array.from({ length: 3 }, () => handshakeStatus(g.url));
+    await expect.poll(() => connect.started()).toBe(2);
+    // Two running, one waiting: a fourth finds no room.
+    expect((await handshakeStatus(g.url)).status).toBe(503);
+    expect(connect.started()).toBe(2);
+    connect.releaseAll();
+    await expect.poll(() => connect.started()).toBe(3);
+    connect.releaseAll();
+
+    expect((await Promise.all(first)).map((r) => r.status)).toEqual([101, 101, 101]);
+    expect(g.stats()).toMatchObject({ connectionsAccepted: 3, handshakesUnavailable: 1 });
+  });
+
+  it('refuses with 503 a handshake that waited handshakeQueueWaitMs for a slot', async () => {
+    const connect = gate();
+    const g = await gateway({
+      maxConcurrentHandshakes: 1,
+      handshakeQueueWaitMs: 50,
+      routes: new Map([['$connect', route(connect.invoke, false)]]),
+    });
+
+    const running = handshakeStatus(g.url);
+    await expect.poll(() => connect.started()).toBe(1);
+    expect((await handshakeStatus(g.url)).status).toBe(503);
+    connect.releaseAll();
+
+    expect((await running).status).toBe(101);
+    expect(connect.started()).toBe(1);
+  });
+
+  it('answers 503, not 500, when $connect or the authorizer fails for capacity (SDK timeout, transaction conflict)', async () => {
+    for (const err of [timeout, conflict]) {
+      const viaConnect = await gateway({ routes: new Map([['$connect', route(async () => Promise.reject(err), false)]]) });
+      const viaAuthorizer = await gateway({
+        authorizer: { identitySource: ['route.request.querystring.eventId'], invoke: async () => Promise.reject(err) },
+        routes: new Map(),
+      });
+
+      const refused = await handshakeStatus(viaConnect.url);
+      expect(refused).toEqual({ status: 503, body: JSON.stringify({ message: 'Service Unavailable' }) });
+      expect((await handshakeStatus(`${viaAuthorizer.url}?eventId=E1`)).status).toBe(503);
+      expect(viaConnect.connectionCount()).toBe(0);
+    }
+  });
+
+  it('answers 503 without running the authorizer while the backend says it is unavailable', async () => {
+    let down: string | undefined = 'DynamoDB Local exited (SIGKILL) and is restarting';
+    const authorize = recorder(() => allowPolicy('viewer', {}));
+    const g = await gateway({
+      unavailable: () => down,
+      authorizer: { identitySource: ['route.request.querystring.eventId'], invoke: authorize.invoke },
+      routes: new Map(),
+    });
+
+    expect((await handshakeStatus(`${g.url}?eventId=E1`)).status).toBe(503);
+    expect(authorize.events).toHaveLength(0);
+    down = undefined;
+    expect((await handshakeStatus(`${g.url}?eventId=E1`)).status).toBe(101);
+  });
+});
+
 describe('$connect authorizer', () => {
   const identitySource = ['route.request.querystring.eventId'];
 

@@ -33,7 +33,7 @@ class FakeSocket {
   }
 }
 
-function start(highestSeq: () => number) {
+function start(highestSeq: () => number, random: () => number = () => 1 /* the top of each jitter window */) {
   const frames: unknown[] = [];
   const states: ConnectionState[] = [];
   const conn = new LiveConnection({
@@ -42,7 +42,7 @@ function start(highestSeq: () => number) {
     onFrame: (f) => frames.push(f),
     onState: (s) => states.push(s),
     WebSocket: FakeSocket as unknown as typeof WebSocket,
-    random: () => 1, // the top of each jitter window
+    random,
   });
   conn.start();
   return { conn, frames, states, socket: () => FakeSocket.all.at(-1)! };
@@ -124,6 +124,35 @@ describe('LiveConnection (the pages never miss an update across a drop)', () => 
     socket().fail();
     const again = states.at(-1)!;
     expect(again.kind === 'waiting' && again.retryAt - Date.now()).toBe(500);
+  });
+
+  it('retries a refused handshake (closed before it ever opened, as a browser sees a 429 or 503) with full jitter and a growing window', () => {
+    const draws = [0, 0.5, 0.25, 1, 0.1];
+    const { socket, states } = start(() => 0, () => draws.shift() ?? 0.5);
+    const waits: { delay: number; refused: boolean }[] = [];
+    for (let i = 0; i < 5; i++) {
+      // A refusal: error, then close 1006, and no open before them.
+      socket().onerror?.();
+      socket().fail();
+      const waiting = states.at(-1)!;
+      if (waiting.kind !== 'waiting') throw new Error('expected waiting');
+      waits.push({ delay: waiting.retryAt - Date.now(), refused: waiting.refused });
+      vi.advanceTimersByTime(waiting.retryAt - Date.now());
+    }
+    // Windows of 500, 1000, 2000, 4000, 8000 ms; each delay anywhere in its window (0 included).
+    expect(waits).toEqual([
+      { delay: 0, refused: true },
+      { delay: 500, refused: true },
+      { delay: 500, refused: true },
+      { delay: 4000, refused: true },
+      { delay: 800, refused: true },
+    ]);
+    expect(FakeSocket.all).toHaveLength(6);
+    // Once in, a later drop of an open socket is not a refusal.
+    socket().open();
+    socket().receive({ type: 'synced', lastSeq: 0 });
+    socket().fail();
+    expect(states.at(-1)).toMatchObject({ kind: 'waiting', refused: false });
   });
 
   it('pings an idle connection and gives up on one that does not answer', () => {

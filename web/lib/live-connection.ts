@@ -1,12 +1,18 @@
 // One WebSocket to the event that keeps itself open: on any drop it reconnects with backoff (full
 // jitter, so ten thousand phones do not come back in one wave) and, once open, asks for everything
 // after the highest seq the page holds — a dropped connection loses nothing.
+//
+// A handshake refused for load (429, 503: a connect wave) must be retried the same way, but a
+// browser never sees the status: any refused handshake surfaces only as `error` then `close` 1006,
+// with no `open` before. So a socket that closes before it opened counts as a refused attempt: the
+// backoff keeps growing until a connection has synced, and the state says `refused`.
 import type { ServerFrame, SyncFrame } from '../../shared/domain/protocol';
 
 export type ConnectionState =
   | { kind: 'connecting'; attempt: number }
   | { kind: 'open' }
-  | { kind: 'waiting'; attempt: number; retryAt: number }
+  /** `refused`: the last socket closed before it opened (a refused handshake, or no network). */
+  | { kind: 'waiting'; attempt: number; retryAt: number; refused: boolean }
   | { kind: 'stopped' };
 
 export interface LiveConnectionOptions {
@@ -109,12 +115,14 @@ export class LiveConnection {
     try {
       socket = new Impl(this.opts.url());
     } catch {
-      this.scheduleRetry();
+      this.scheduleRetry(true);
       return;
     }
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
       if (this.socket !== socket) return;
+      opened = true;
       this.setState({ kind: 'open' });
       this.syncing = true;
       this.seenDuringSync = 0;
@@ -137,7 +145,7 @@ export class LiveConnection {
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = undefined;
-      this.scheduleRetry();
+      this.scheduleRetry(!opened);
     };
     // An error is always followed by close; nothing to do twice.
     socket.onerror = () => {};
@@ -175,15 +183,17 @@ export class LiveConnection {
     this.opts.onFrame(frame);
   }
 
-  private scheduleRetry(): void {
+  private scheduleRetry(refused = false): void {
     this.clearTimers();
     if (this.stopped) return;
     const base = this.opts.baseDelayMs ?? 500;
     const max = this.opts.maxDelayMs ?? 15_000;
     const ceiling = Math.min(max, base * 2 ** this.attempt);
-    const delay = Math.round(ceiling * (0.5 + (this.opts.random ?? Math.random)() / 2));
+    // Full jitter, anywhere in [0, ceiling]: a wave of refused viewers spreads over the whole window
+    // instead of coming back together in its second half.
+    const delay = Math.round(ceiling * (this.opts.random ?? Math.random)());
     this.attempt++;
-    this.setState({ kind: 'waiting', attempt: this.attempt, retryAt: Date.now() + delay });
+    this.setState({ kind: 'waiting', attempt: this.attempt, retryAt: Date.now() + delay, refused });
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
