@@ -391,3 +391,19 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     throw err;
   }
 }
+
+/**
+ * The settings a script on this machine needs to act on the stage as a deployment's would (the
+ * redrive: shared/config.ts loadRedriveConfig): its endpoints and the failure queues.
+ */
+export function stageScriptEnv(stage: Stage): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    [ENV.local]: '1',
+    [ENV.dynamoEndpoint]: stage.dynamoEndpoint,
+    [ENV.lambdaEndpoint]: stage.lambda.endpoint,
+    [ENV.sqsEndpoint]: stage.sqs.endpoint,
+    [ENV.streamFailuresQueueUrl]: stage.failureQueues.streams,
+    [ENV.workerFailuresQueueUrl]: stage.failureQueues.worker,
+  };
+}

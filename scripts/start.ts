@@ -6,8 +6,7 @@ import { join, resolve } from 'node:path';
 import { limitsFromEnv } from '../local/aws-limits';
 import { faultsFromEnv } from '../local/faults';
 import type { DynamoLocalEvent } from '../local/dynamodb-local';
-import { startStage, type Stage } from '../local/stage';
-import { ENV } from '../shared/config';
+import { stageScriptEnv, startStage, type Stage } from '../local/stage';
 import { buildWeb, DEFAULT_WEB_OUT } from '../web/build';
 
 const env = process.env;
@@ -148,16 +147,8 @@ async function main() {
   // Where tools on this machine (npm run simulate) find the running stage; gone when it stops.
   mkdirSync(dataDir, { recursive: true });
   const running = join(dataDir, 'running.json');
-  // `env`: the settings npm run redrive reads (shared/config.ts loadRedriveConfig), as a deployment would set them.
-  const scriptEnv = {
-    AWS_REGION: 'us-east-1',
-    [ENV.local]: '1',
-    [ENV.dynamoEndpoint]: stage.dynamoEndpoint,
-    [ENV.lambdaEndpoint]: stage.lambda.endpoint,
-    [ENV.sqsEndpoint]: stage.sqs.endpoint,
-    [ENV.streamFailuresQueueUrl]: stage.failureQueues.streams,
-    [ENV.workerFailuresQueueUrl]: stage.failureQueues.worker,
-  };
+  // `env`: the settings npm run redrive reads, as a deployment would set them.
+  const scriptEnv = stageScriptEnv(stage);
   writeFileSync(running, JSON.stringify({ pid: process.pid, httpUrl: stage.httpUrl, wsUrl: stage.wsUrl, adminKey, env: scriptEnv }, null, 2), { mode: 0o600 });
   process.on('exit', () => rmSync(running, { force: true }));
 
