@@ -178,7 +178,7 @@ class Viewer extends Resilient {
    * them, and a repost counts once per connection (protocol v1), so the retry on the next connection
    * can count again.
    */
-  async repost(seq: number, id: string): Promise<{ counted: boolean; lostOnDropped: number } | 'refused' | undefined> {
+  async repost(seq: number, id: string): Promise<{ answer: 'ack' | 'refused'; lostOnDropped: number } | undefined> {
     // As the page's button stays pending: tried again (a dropped socket, DynamoDB away) for up to 90 s.
     const end = Date.now() + 90_000;
     const unanswered = new Set<WebSocket>();
@@ -190,10 +190,15 @@ class Viewer extends Resilient {
       if (sent && socket && !answer) unanswered.add(socket);
       if (answer?.type === 'ack') {
         unanswered.delete(this.socket!);
-        return { counted: answer.counted === true, lostOnDropped: unanswered.size };
+        return { answer: 'ack', lostOnDropped: unanswered.size };
       }
-      // A deleted (conflict) or unknown entry: a final answer, the page shows it and stops.
-      if (answer?.type === 'error' && (answer.code === 'conflict' || answer.code === 'not_found' || answer.code === 'bad_request')) return 'refused';
+      // A deleted (conflict) or unknown entry: a final answer, the page shows it and stops. (An
+      // earlier attempt on a dropped phone may still have been stored: the service trusts an entry it
+      // saw alive for a second.)
+      if (answer?.type === 'error' && (answer.code === 'conflict' || answer.code === 'not_found' || answer.code === 'bad_request')) {
+        unanswered.delete(this.socket!);
+        return { answer: 'refused', lostOnDropped: unanswered.size };
+      }
       await sleep(backoffMs(Math.min(attempt, 5), Math.random, 200, 3_000));
     }
     return undefined;
@@ -303,10 +308,10 @@ export async function runChaos(opts: ChaosOptions): Promise<number> {
       reposts.push(
         v.repost(seq, `r${++repostNo}`).then((r) => {
           if (!r) return void repostsNeverAcked++;
-          if (r === 'refused') return void repostsRefused++;
+          if (r.lostOnDropped > 0) uncertain.set(seq, (uncertain.get(seq) ?? 0) + r.lostOnDropped);
+          if (r.answer === 'refused') return void repostsRefused++;
           repostsAcked++;
           acked.set(seq, (acked.get(seq) ?? 0) + 1);
-          if (r.lostOnDropped > 0) uncertain.set(seq, (uncertain.get(seq) ?? 0) + r.lostOnDropped);
         }),
       );
     const reposted = new Set<string>();
