@@ -1,15 +1,14 @@
 // Delivery through the real local stage under AWS's limits: the account token bucket answering 429,
 // connections vanishing (410), hundreds of virtual viewers and real sockets side by side, the
 // workers in processes of their own.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../shared/adapters/dynamo-connection-store';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
 import { connectionPartition } from '../../shared/domain/sharding';
 import { CONNECTION_SHARDS } from '../../shared/tables';
-import { createEvent, reporterUrl, testStage, viewerUrl, type CreatedEvent } from '../support/stage';
+import { createEvent, reporterUrl, testStage, viewerUrl, type CreatedEvent, stageDb } from '../support/stage';
 import { connect, type TestClient } from '../support/ws-client';
 
 const VIRTUAL = 400;
@@ -36,9 +35,7 @@ beforeAll(async () => {
     workerProcesses: 2,
     env: { LIVECAST_DELIVERY_BUDGET: '1600' },
   });
-  db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }),
-  );
+  db = stageDb(stage);
   event = await createEvent(stage);
 
   const ids = Array.from({ length: VIRTUAL }, (_, i) => virtualId(i));

@@ -1,10 +1,9 @@
 // The HTTP API and the handshake rules end to end, against the local stage and DynamoDB Local.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, Entry } from '../../shared/domain/protocol';
-import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
+import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl, stageDb } from '../support/stage';
 import { connect, refusedStatus, type TestClient } from '../support/ws-client';
 
 let stage: Stage;
@@ -12,9 +11,7 @@ let db: DynamoDBDocumentClient;
 
 beforeAll(async () => {
   stage = await testStage();
-  db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }),
-  );
+  db = stageDb(stage);
 });
 afterAll(async () => {
   db?.destroy();

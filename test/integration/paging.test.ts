@@ -2,8 +2,7 @@
 // 2,000-character Chinese entries (~6 KB each in UTF-8, ~1.5 MB in all), then a correction and a
 // deletion after them. A returning viewer's catch-up, the revisions export and the timeline must
 // each reach the end of it.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, type BatchWriteCommandInput, DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type BatchWriteCommandInput, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { changeItem, DynamoEntryStore, entryItem } from '../../shared/adapters/dynamo-entry-store';
@@ -11,7 +10,7 @@ import { DynamoEventStore } from '../../shared/adapters/dynamo-event-store';
 import { newEntry } from '../../shared/domain/entry';
 import type { EventRecord } from '../../shared/domain/ports';
 import type { AckFrame, Entry, Revision, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
-import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
+import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl, stageDb } from '../support/stage';
 import { connect, type TestClient } from '../support/ws-client';
 
 /** Entries after the ones the viewer holds: enough that one Query page (1 MB) cannot hold their changes. */
@@ -56,9 +55,7 @@ async function pageThrough<T>(path: string, limit: number): Promise<{ items: T[]
 
 beforeAll(async () => {
   stage = await testStage();
-  db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
-  );
+  db = stageDb(stage);
   event = await createEvent(stage);
   reporter = await client(reporterUrl(stage, event));
   const publish = async (clientId: string, text: string) => {

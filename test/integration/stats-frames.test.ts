@@ -1,15 +1,14 @@
 // Live counts of a storm over thousands of entries, end to end: written into the change log on
 // DynamoDB Local as the tally writes them, sent by the real delivery workers through the local
 // gateway to real sockets; every viewer ends up with every count, in messages under 32 KB.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { DynamoEntryStore } from '../../shared/adapters/dynamo-entry-store';
 import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import { MAX_FRAME_BYTES } from '../../shared/domain/protocol';
 import { publishStats } from '../../shared/domain/reposts/repost-service';
-import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
+import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl, stageDb } from '../support/stage';
 import { repostStore } from '../support/storm';
 import { connect, type TestClient } from '../support/ws-client';
 
@@ -27,9 +26,7 @@ let viewers: TestClient[] = [];
 beforeAll(async () => {
   stage = await testStage();
   reposts = repostStore(stage);
-  db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }),
-  );
+  db = stageDb(stage);
   entries = new DynamoEntryStore(db, stage.tables);
   event = await createEvent(stage);
   const reporter = await connect(reporterUrl(stage, event));

@@ -1,5 +1,7 @@
 // Starts the real local stage (handlers, gateways, DynamoDB Local tables) for one integration test file.
 import { randomBytes } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { startStage, type Stage, type StageOptions } from '../../local/stage';
 
@@ -40,3 +42,9 @@ export async function createEvent(stage: Stage, title = 'Sweetfish Festival — 
 export const viewerUrl = (stage: Stage, eventId: string) => `${stage.wsUrl}/?eventId=${encodeURIComponent(eventId)}`;
 export const reporterUrl = (stage: Stage, event: CreatedEvent) =>
   `${viewerUrl(stage, event.eventId)}&token=${encodeURIComponent(event.operatorToken)}`;
+
+/** A document client on the stage's DynamoDB Local, for tests that read or seed the tables directly. */
+export const stageDb = (stage: Stage): DynamoDBDocumentClient =>
+  DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+  );

@@ -1,15 +1,11 @@
 // A repost storm without thousands of sockets: rows written as the repost route writes them
 // (the same store), stamped as they are written; the stream, tally, detector and frames are real.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Stage } from '../../local/stage';
 import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
+import { stageDb } from './stage';
 
 export function repostStore(stage: Stage): DynamoRepostStore {
-  const db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }),
-  );
-  return new DynamoRepostStore(db, stage.tables);
+  return new DynamoRepostStore(stageDb(stage), stage.tables);
 }
 
 /** `count` reposts of `seq` from as many made-up connections, 100 at a time; returns when the first and last were written. */
