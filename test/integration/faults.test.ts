@@ -58,6 +58,8 @@ async function ceremony(faults: StageOptions['faults'], n: number, extra: Partia
   for (const v of viewers) expect(v.frames.filter(isUpdate)).toHaveLength(n);
   // No error frame reached the reporter: the faults were absorbed, not passed on.
   expect(reporter.frames.filter((f) => f.type === 'error')).toEqual([]);
+  // …and no delivery worker died of them (one that did held its shard, silent, until its lease ran out).
+  expect(stage.lambda.stats().errors).toBe(0);
   return stage.faultStats();
 }
 

@@ -341,6 +341,67 @@ describe('delivery worker', () => {
     });
   });
 
+  it('rides out throttled store reads (change log, rows, lease) instead of dying with its lease held', async () => {
+    const w = await world(12);
+    const random = prng(5);
+    const throttled = () => Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
+    const changes = { changesAfter: async (...a: Parameters<typeof w.entries.changesAfter>) => { if (random() < 0.4) throw throttled(); return w.entries.changesAfter(...a); } };
+    const connections = Object.assign(Object.create(w.connections) as typeof w.connections, {
+      listShard: (eventId: string, shard: number) => { if (random() < 0.4) throw throttled(); return w.connections.listShard(eventId, shard); },
+    });
+    const leases = Object.assign(Object.create(w.leases) as typeof w.leases, {
+      acquire: async (...a: Parameters<typeof w.leases.acquire>) => { if (random() < 0.4) throw throttled(); return w.leases.acquire(...a); },
+    });
+    for (let i = 0; i < 5; i++) await w.publish();
+    const deps = { ...w.deps, changes, connections, leases, random: prng(9) };
+    const reports = await Promise.all(Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, deps, fast)));
+    expect(reports.map((r) => r.outcome)).toEqual(['idle', 'idle', 'idle', 'idle']);
+    expect(reports.reduce((n, r) => n + r.storeRetries, 0)).toBeGreaterThan(0);
+    for (let i = 0; i < 12; i++) expect(updates(w.gateway.framesOf(`v${i}`))).toEqual(['1.1', '2.1', '3.1', '4.1', '5.1']);
+  });
+
+  it('lets go of its lease at once when it fails, at a cursor every connection has, so the next worker loses nothing', async () => {
+    const w = await world(6);
+    const shard = shardOf('v0', SHARDS);
+    await w.publish();
+    await w.publish();
+    // The first worker delivers changes 1–2, then every read of the log fails.
+    let broken = false;
+    const changes = { changesAfter: async (...a: Parameters<typeof w.entries.changesAfter>) => { if (broken) throw new Error('throttled'); return w.entries.changesAfter(...a); } };
+    const run = runDeliveryWorker('ev1', shard, { ...w.deps, changes }, { ...fast, idleExitMs: 60_000, maxStoreAttempts: 3 });
+    while (w.gateway.framesOf('v0').length === 0) await sleep(2);
+    broken = true;
+    await w.publish();
+    await expect(run).rejects.toThrow('throttled');
+    // Released, not held until the TTL; its cursor is where every connection it knew stood.
+    expect(w.leases.items.get(`ev1#${shard}`)).toEqual({ cursor: 2 });
+    const next = await runDeliveryWorker('ev1', shard, w.deps, fast);
+    expect(next.outcome).toBe('idle');
+    expect(updates(w.gateway.framesOf('v0'))).toEqual(['1.1', '2.1', '3.1']);
+  });
+
+  it('does not send again what another worker sent while it had let go, when it takes the lease back', async () => {
+    const w = await world(4);
+    const shard = shardOf('v0', SHARDS);
+    await w.publish();
+    // Between worker A's release and its check for news, a change lands and worker B delivers it
+    // and lets go (A's check was slow: throttled, backing off). A then takes the lease back.
+    let b: Promise<unknown> | undefined;
+    const leases = Object.assign(Object.create(w.leases) as typeof w.leases, {
+      release: async (...a: Parameters<typeof w.leases.release>) => {
+        await w.leases.release(...a);
+        if (b) return;
+        await w.publish();
+        b = runDeliveryWorker('ev1', shard, w.deps, fast);
+        await b;
+      },
+    });
+    const a = await runDeliveryWorker('ev1', shard, { ...w.deps, leases }, fast);
+    expect(a.outcome).toBe('idle');
+    expect(b).toBeDefined();
+    expect(updates(w.gateway.framesOf('v0'))).toEqual(['1.1', '2.1']);
+  });
+
   it('gives up on a connection that fails every time instead of running forever', async () => {
     const w = await world(3);
     w.gateway.failing.add('v1');

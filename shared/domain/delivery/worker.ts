@@ -40,6 +40,12 @@ export interface WorkerOptions {
   statsMinIntervalMs: number;
   /** A 410 from a connection whose row is younger than this means "not open yet", not "gone". */
   connectGraceMs: number;
+  /**
+   * Tries per store call (change log, connection rows, lease, successor start) before the invocation
+   * fails. A throttled or timed-out read is retried with backoff while the lease is kept alive;
+   * only a run of failures this long fails the invocation (which lets go of the lease first).
+   */
+  maxStoreAttempts: number;
 }
 
 export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
@@ -55,6 +61,8 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
   rowsMaxAgeMs: 1_000,
   statsMinIntervalMs: 1_000,
   connectGraceMs: 30_000,
+  // ~6 s of backoff on average, under half the lease's TTL.
+  maxStoreAttempts: 10,
 };
 
 /** How soon a connection that answered 410 during its handshake is tried again. */
@@ -91,6 +99,8 @@ export interface WorkerReport {
   abandoned: number;
   /** Change-log lines that could not be sent to anyone (malformed, or over the frame limit): logged and passed over. */
   skipped: number;
+  /** Store calls (change log, rows, lease) that failed and were tried again. */
+  storeRetries: number;
 }
 
 interface Cursor {
@@ -110,12 +120,35 @@ export async function runDeliveryWorker(
   deps: WorkerDeps,
   options: WorkerOptions,
 ): Promise<WorkerReport> {
-  const report: WorkerReport = { outcome: 'idle', sweeps: 0, visits: 0, posts: 0, throttled: 0, gone: 0, notYetOpen: 0, errors: 0, abandoned: 0, skipped: 0 };
+  const report: WorkerReport = { outcome: 'idle', sweeps: 0, visits: 0, posts: 0, throttled: 0, gone: 0, notYetOpen: 0, errors: 0, abandoned: 0, skipped: 0, storeRetries: 0 };
   const owner = randomUUID();
-  const lease = await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs);
-  if (!lease) return { ...report, outcome: 'not-leader' };
-
   const random = deps.random ?? Math.random;
+  /** Set when the lease is known lost: store calls stop being retried. */
+  let lost = false;
+
+  /**
+   * A store call, tried again with backoff after a failure (DynamoDB throttling, a timeout): a
+   * worker that died of one would hold its shard's lease, silent, until the TTL ran out. A call that
+   * committed before its answer was lost is safe to repeat: each is idempotent for this owner.
+   */
+  async function steady<T>(what: string, call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        if (attempt + 1 >= options.maxStoreAttempts || lost) throw err;
+        report.storeRetries++;
+        deps.log.debug('a delivery store call failed; trying again', { eventId, shard, what, attempt, error: String(err) });
+        await deps.sleep(backoffMs(attempt, random, 100));
+      }
+    }
+  }
+
+  const lease = await steady('lease', () => deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs));
+  if (!lease) return { ...report, outcome: 'not-leader' };
+  /** Between a release and a re-acquire the lease is not this worker's to let go. */
+  let holding = true;
+
   const feed = new ChangeFeed(eventId, deps.changes, {
     onSkip: (changeNo, reason) => {
       report.skipped++;
@@ -125,14 +158,13 @@ export async function runDeliveryWorker(
   const pacer = new Pacer(options.ratePerSecond, Math.max(1, options.ratePerSecond / 10), deps.now, deps.sleep);
   const cursors = new Map<string, Cursor>();
   /** Where the last worker left every connection it knew: the floor for rows this one has not seen. */
-  const inherited = lease.cursor ?? 0;
+  let inherited = lease.cursor ?? 0;
   const startedAt = deps.now();
   let lastWorkAt = startedAt;
   let draining = false;
 
   // The lease is renewed on a heartbeat of its own: a sweep of a big shard at a small budget, or a
   // wait for posting slots, easily outlasts it.
-  let lost = false;
   const heartbeat = new Heartbeat(options.leaseTtlMs / 3, async () => {
     if (!(await deps.leases.renew(eventId, shard, owner, options.leaseTtlMs))) lost = true;
   });
@@ -223,9 +255,13 @@ export async function runDeliveryWorker(
   async function rows(): Promise<ConnectionRecord[][]> {
     if (cachedRows && deps.now() - rowsReadAt < options.rowsMaxAgeMs) return cachedRows;
     const readAt = deps.now();
-    const pages: ConnectionRecord[][] = [];
-    for await (const page of deps.connections.listShard(eventId, shard)) pages.push(page);
+    const pages = await steady('connection rows', async () => {
+      const read: ConnectionRecord[][] = [];
+      for await (const page of deps.connections.listShard(eventId, shard)) read.push(page);
+      return read;
+    });
     cachedRows = pages;
+    rowsEverRead = true;
     rowsReadAt = readAt;
     goneIds.clear();
     return pages;
@@ -233,7 +269,10 @@ export async function runDeliveryWorker(
 
   /** Reads new changes into the feed, noting when some arrived. */
   async function refresh(fresh = false): Promise<number> {
-    const added = await feed.refresh(fresh);
+    // Counted by the head: a read that failed after its first page keeps what it got.
+    const before = feed.head;
+    await steady('change log', () => feed.refresh(fresh));
+    const added = feed.head - before;
     if (added > 0) headMovedAt = deps.now();
     return added;
   }
@@ -263,7 +302,8 @@ export async function runDeliveryWorker(
         if (!cursor) {
           cursor = { through: Math.max(inherited, connection.fromChange ?? inherited), failures: 0, visitedAt: 0 };
           cursors.set(connection.connectionId, cursor);
-          await feed.ensureFrom(cursor.through);
+          const from = cursor.through;
+          await steady('change log', () => feed.ensureFrom(from));
         }
         if (!draining && ++sinceRefresh >= options.refreshEvery) {
           sinceRefresh = 0;
@@ -297,11 +337,34 @@ export async function runDeliveryWorker(
     return owed;
   }
 
+  let rowsEverRead = false;
+  /**
+   * What every connection of the shard is known to have been sent, for a worker about to fail: the
+   * least cursor of those it knows (the inherited one until it has read the rows).
+   */
+  function floor(): number {
+    if (!rowsEverRead) return inherited;
+    let min = feed.head;
+    for (const c of cursors.values()) min = Math.min(min, c.through);
+    return Math.max(inherited, min);
+  }
+
   try {
     heartbeat.start();
     // Everything after the cursor the last worker left is what this one may owe.
-    await feed.ensureFrom(inherited);
+    await steady('change log', () => feed.ensureFrom(inherited));
     return await loop();
+  } catch (err) {
+    await heartbeat.stop();
+    // Failing: let go now rather than hold the shard, silent, until the lease's TTL (the Lambda
+    // service's retry or the next wake-up takes over at once). At the floor, nothing is lost; a
+    // connection ahead of it may be sent a change again, which clients apply by (seq, rev).
+    if (holding && !lost) {
+      await deps.leases.release(eventId, shard, owner, floor()).catch((releaseErr: unknown) => {
+        deps.log.warn('a failing delivery worker could not let go of its lease', { eventId, shard, error: String(releaseErr) });
+      });
+    }
+    throw err;
   } finally {
     await heartbeat.stop();
   }
@@ -339,9 +402,10 @@ export async function runDeliveryWorker(
     let done = Math.max(inherited, feed.head);
     if (draining) {
       await heartbeat.stop();
-      await deps.leases.release(eventId, shard, owner, done);
+      await steady('lease', () => deps.leases.release(eventId, shard, owner, done));
+      holding = false;
       // Read now, not a shared answer from before the release: a change the wake-up saw as covered by our lease must not be missed.
-      if ((await feed.refresh(true)) > 0) await deps.successor.start(eventId, shard);
+      if ((await refresh(true)) > 0) await steady('successor', () => deps.successor.start(eventId, shard));
       return { ...report, outcome: 'handed-over' };
     }
 
@@ -365,12 +429,22 @@ export async function runDeliveryWorker(
 
     done = Math.max(inherited, feed.head);
     await heartbeat.stop();
-    await deps.leases.release(eventId, shard, owner, done);
+    await steady('lease', () => deps.leases.release(eventId, shard, owner, done));
+    holding = false;
     // A change that landed while letting go may have seen the lease still held and started no one
     // (read now: a shared answer from before the release could hide it).
     if ((await refresh(true)) === 0) return { ...report, outcome: 'idle' };
-    if (!(await deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs))) return { ...report, outcome: 'idle' };
+    const again = await steady('lease', () => deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs));
+    if (!again) return { ...report, outcome: 'idle' };
     lost = false;
+    holding = true;
+    // Another worker may have held the shard in between and sent what this one knows as owed: the
+    // cursor it left, not this worker's own, says where every connection stands. (With no one in
+    // between it is `done`, where every cursor stood: starting afresh from it loses nothing.)
+    inherited = again.cursor ?? 0;
+    cursors.clear();
+    const from = inherited;
+    await steady('change log', () => feed.ensureFrom(from));
     heartbeat.start();
     lastWorkAt = deps.now();
   }
