@@ -1,6 +1,6 @@
 // Runtime configuration: read once from the environment, validated, then passed in.
 import { z } from 'zod';
-import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, repostCountsTable, repostsTable, requestsTable } from './tables';
+import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, requestsTable } from './tables';
 
 /** Every table under the name the configuration gives it. */
 export const TABLES = {
@@ -12,6 +12,7 @@ export const TABLES = {
   delivery: deliveryTable,
   reposts: repostsTable,
   repostCounts: repostCountsTable,
+  limits: limitsTable,
 } as const;
 
 export type TableKey = keyof typeof TABLES;

@@ -123,7 +123,19 @@ export const repostCountsTable = {
   durable: true,
 } as const satisfies TableDef;
 
-export const tables = [eventsTable, entriesTable, changesTable, requestsTable, connectionsTable, deliveryTable, repostsTable, repostCountsTable] as const;
+/**
+ * Rate limits: one counter item per (who, what, window) — `<key>#<window start>` — counted with an
+ * atomic ADD and removed by TTL after its window. Nothing here outlives a few minutes.
+ */
+export const limitsTable = {
+  id: 'Limits',
+  envVar: 'LIVECAST_TABLE_LIMITS',
+  partitionKey: { name: 'pk', type: 'S' },
+  timeToLiveAttribute: 'expiresAt',
+  durable: false,
+} as const satisfies TableDef;
+
+export const tables = [eventsTable, entriesTable, changesTable, requestsTable, connectionsTable, deliveryTable, repostsTable, repostCountsTable, limitsTable] as const;
 
 /** Fixed by the data layout: changing it would strand existing connection rows. */
 export const CONNECTION_SHARDS = 16;

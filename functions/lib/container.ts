@@ -10,6 +10,7 @@ import { DynamoConnectionStore } from '../../shared/adapters/dynamo-connection-s
 import { DynamoEntryStore } from '../../shared/adapters/dynamo-entry-store';
 import { DynamoEventStore } from '../../shared/adapters/dynamo-event-store';
 import { DynamoLeaseStore } from '../../shared/adapters/dynamo-lease-store';
+import { DynamoRateLimitStore } from '../../shared/adapters/dynamo-rate-limit-store';
 import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import { LambdaWorkerStarter } from '../../shared/adapters/lambda-worker-starter';
 import { ManagementApiGateway } from '../../shared/adapters/management-gateway';
@@ -17,6 +18,7 @@ import { SignedPoster } from '../../shared/adapters/signed-poster';
 import { type Config, loadConfig } from '../../shared/config';
 import { type ChangeLog, SharedChangeLog } from '../../shared/domain/delivery/shared-change-log';
 import { EventService } from '../../shared/domain/event-service';
+import { RateLimiter } from '../../shared/domain/limits/rate-limiter';
 import { LiveService } from '../../shared/domain/live-service';
 import { RepostService } from '../../shared/domain/reposts/repost-service';
 import type {
@@ -53,6 +55,8 @@ export interface Container {
   deliveryGateway: ConnectionGateway;
   workers: WorkerStarter;
   adminKey: AdminKeySource;
+  /** Per-connection and per-address allowances, counted in the Limits table. */
+  limiter: RateLimiter;
 }
 
 /** Defers building a client until first use: most functions never touch most clients. */
@@ -111,6 +115,7 @@ export function buildContainer(config: Config): Container {
     deliveryGateway,
     workers: { start: (eventId, shard) => starter().start(eventId, shard) },
     adminKey,
+    limiter: new RateLimiter(new DynamoRateLimitStore(db, config.tables.limits)),
   };
 }
 

@@ -163,6 +163,15 @@ export interface WorkerStarter {
   start(eventId: string, shard: number): Promise<void>;
 }
 
+/** Counters for rate limits, shared by every container (one atomic add per use). */
+export interface RateLimitStore {
+  /**
+   * Adds one use to the counter `key` (one per window) and returns the count, this use included.
+   * The counter may be removed after `expiresAtMs`.
+   */
+  hit(key: string, expiresAtMs: number): Promise<number>;
+}
+
 export interface Logger {
   debug(msg: string, data?: Record<string, unknown>): void;
   info(msg: string, data?: Record<string, unknown>): void;
