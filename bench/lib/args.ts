@@ -1,10 +1,12 @@
 // The command line of `npm run bench`: which scenario, full or quick sizes, and overrides; each flag also has a BENCH_* variable.
+import { type ParseArgsConfig, parseArgs as parseCommandLine } from 'node:util';
+import type { AbuseOptions } from '../abuse/abuse';
 import type { CostOptions } from '../cost/cost';
 import type { RepostsOptions } from '../reposts/reposts';
 import type { SimulatedOptions } from '../simulated/simulated';
 import type { SocketsOptions } from '../sockets/sockets';
 
-export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts'] as const;
+export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -14,18 +16,20 @@ export interface BenchOptions {
   simulated: SimulatedOptions;
   cost: CostOptions;
   reposts: RepostsOptions;
+  abuse: AbuseOptions;
   /** Where the JSON goes. */
   outDir: string;
 }
 
-export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts] [flags]
+export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts|abuse] [flags]
 
   --quick                 small sizes, for a check in about two minutes (BENCH_QUICK=1)
   --viewers N             sockets: WebSocket viewers (default 5000; quick 500)
   --sizes N,N             simulated: virtual viewers (default 10000,100000; quick 10000)
   --budgets B,B           simulated: LIVECAST_DELIVERY_BUDGET values at every size
                           (default 10000 and 7000 at 10,000 viewers, 10000 at 100,000)
-  --updates N             simulated: updates the reporter publishes at 3/s (default 90; quick 30)
+  --updates N             simulated: updates the reporter publishes at 3/s (default 90; quick 30);
+                          abuse: updates per phase (default 30; quick 10)
   --no-naive              skip the naive fan-out in both scenarios' comparisons
   --naive-max-viewers N   simulated: largest audience the naive fan-out runs at (default 10000; more needs a
                           bigger heap, which the bench then gives itself)
@@ -34,6 +38,12 @@ export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|repost
                           runs each invocation apart (default 2; 0 runs them in the stage's own process)
   --posts N               cost: posts per measured round (default 10000; quick 4000)
   --storm-viewers N       reposts: connections in the repost storm, each reposting 10 entries (default 1000; quick 300)
+  --honest N              abuse: honest viewers, real sockets (default 50; quick 20)
+  --flooders N            abuse: flooding anonymous sockets in phase B (default 20)
+  --rate R                abuse: updates the reporter publishes per second (default 1)
+  --scale N               abuse: AWS's @connections limits (10,000/s, burst 5,000) and the delivery budget
+                          divided by N (default 25: 400/s, burst 200)
+  --history N             abuse: entries of 2,000 Chinese characters in each phase's event (default 200; quick 100)
   --out DIR               where results go (default bench/results)
 `;
 
@@ -49,24 +59,50 @@ function int(raw: string | undefined, flag: string, min = 1): number {
   return n;
 }
 
+/** Every flag; each value flag can also come from its BENCH_* variable (read below). */
+const FLAGS = {
+  quick: { type: 'boolean' },
+  'no-naive': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  viewers: { type: 'string' },
+  sizes: { type: 'string' },
+  budgets: { type: 'string' },
+  updates: { type: 'string' },
+  'naive-max-viewers': { type: 'string' },
+  'in-flight': { type: 'string' },
+  'worker-processes': { type: 'string' },
+  posts: { type: 'string' },
+  'storm-viewers': { type: 'string' },
+  honest: { type: 'string' },
+  flooders: { type: 'string' },
+  rate: { type: 'string' },
+  scale: { type: 'string' },
+  history: { type: 'string' },
+  out: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+function positiveNumber(raw: string, flag: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error(`${flag} takes a positive number, got ${raw}`);
+  return n;
+}
+
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
-  const flags = new Map<string, string>();
-  let scenario = env.BENCH_SCENARIO ?? 'all';
-  let quick = env.BENCH_QUICK === '1';
-  let naive = env.BENCH_NAIVE !== '0';
-  const takesValue = new Set(['--viewers', '--sizes', '--budgets', '--updates', '--naive-max-viewers', '--in-flight', '--worker-processes', '--posts', '--storm-viewers', '--out']);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--quick') quick = true;
-    else if (a === '--no-naive') naive = false;
-    else if (a === '--help' || a === '-h') throw new Error(USAGE);
-    else if (takesValue.has(a)) {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n\n${USAGE}`);
-      flags.set(a, v);
-    } else if (!a.startsWith('-')) scenario = a;
-    else throw new Error(`unknown flag ${a}\n\n${USAGE}`);
-  }
+  const { values, positionals } = (() => {
+    try {
+      return parseCommandLine({ args: [...argv], options: FLAGS, allowPositionals: true });
+    } catch (err) {
+      // An unknown flag, or a value flag without its value: node's message, then the usage.
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    }
+  })();
+  if (values.help) throw new Error(USAGE);
+  const scenario = positionals.at(-1) ?? env.BENCH_SCENARIO ?? 'all';
+  const quick = values.quick === true || env.BENCH_QUICK === '1';
+  const naive = values['no-naive'] !== true && env.BENCH_NAIVE !== '0';
+  const flags = new Map<string, string>(
+    Object.entries(values).flatMap(([name, v]) => (typeof v === 'string' ? [[`--${name}`, v] as [string, string]] : [])),
+  );
   const fromEnv = (flag: string, name: string) => flags.get(flag) ?? env[name];
   if (scenario !== 'all' && !(SCENARIOS as readonly string[]).includes(scenario)) throw new Error(`unknown scenario ${scenario}\n\n${USAGE}`);
 
@@ -79,6 +115,11 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const naiveMaxRaw = fromEnv('--naive-max-viewers', 'BENCH_NAIVE_MAX_VIEWERS');
   const stormViewersRaw = fromEnv('--storm-viewers', 'BENCH_STORM_VIEWERS');
   const workerProcessesRaw = fromEnv('--worker-processes', 'BENCH_WORKER_PROCESSES');
+  const honestRaw = fromEnv('--honest', 'BENCH_HONEST');
+  const floodersRaw = fromEnv('--flooders', 'BENCH_FLOODERS');
+  const rateRaw = fromEnv('--rate', 'BENCH_RATE');
+  const scaleRaw = fromEnv('--scale', 'BENCH_SCALE');
+  const historyRaw = fromEnv('--history', 'BENCH_HISTORY');
   const workerProcesses = workerProcessesRaw ? int(workerProcessesRaw, '--worker-processes', 0) : 2;
 
   const sizes = sizesRaw ? intList(sizesRaw, '--sizes') : quick ? [10_000] : [10_000, 100_000];
@@ -116,6 +157,20 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       viewers: stormViewersRaw ? int(stormViewersRaw, '--storm-viewers') : quick ? 300 : 1_000,
       entries: 10,
       rawInFlight: 64,
+      workerProcesses,
+    },
+    abuse: {
+      honest: honestRaw ? int(honestRaw, '--honest') : quick ? 20 : 50,
+      updates: updatesRaw ? int(updatesRaw, '--updates') : quick ? 10 : 30,
+      perSecond: rateRaw ? positiveNumber(rateRaw, '--rate') : 1,
+      flooders: floodersRaw ? int(floodersRaw, '--flooders') : 20,
+      scale: scaleRaw ? positiveNumber(scaleRaw, '--scale') : 25,
+      history: historyRaw ? int(historyRaw, '--history') : quick ? 100 : 200,
+      historyChars: 2_000,
+      inFlight: 8,
+      drainMs: quick ? 20_000 : 30_000,
+      rampMs: 3_000,
+      warmupUpdates: 3,
       workerProcesses,
     },
     cost: {
