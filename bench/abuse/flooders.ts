@@ -136,7 +136,7 @@ function flooder(args: FloodArgs, n: number): void {
     });
     socket.on('error', (err) => {
       // terminate() after a refusal reports an error of its own: counted once, as the refusal.
-      if (!opened && !refused) count(counters.refused, err.message);
+      if (!opened && !refused && running) count(counters.refused, err.message);
     });
     socket.once('close', () => {
       clearInterval(stallTimer);
