@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Spike } from './reposts/spike-detector';
 
-import { charCount, MAX_TEXT_CHARS } from './text';
+import { charCount, checkText, MAX_TEXT_CHARS, type TextRule } from './text';
 
 export { charCount, MAX_TEXT_CHARS };
 export const MAX_CLIENT_ID_CHARS = 64;
@@ -56,14 +56,23 @@ export type Revision = { changeNo: number; entry: Entry };
 /** A text over the limit is `too_large`, not `bad_request`: the message tells the reporter which. */
 const TOO_LARGE = 'too_large';
 
-const text = z
-  .string()
-  .min(1, 'text must not be empty')
-  .refine((s) => charCount(s) <= MAX_TEXT_CHARS, {
-    message: `text is longer than ${MAX_TEXT_CHARS} characters`,
-    params: { code: TOO_LARGE },
+/**
+ * A string a client wrote, under one text rule (shared/domain/text.ts): refused with its message,
+ * or passed on as it will be stored (line breaks made \n, trimmed where the rule says).
+ * `tooLongIs`: the error code for a text over the rule's maxChars.
+ */
+const freeText = (rule: TextRule, tooLongIs?: typeof TOO_LARGE) =>
+  z.string().transform((raw, ctx) => {
+    const verdict = checkText(raw, rule);
+    if (verdict.ok) return verdict.text;
+    const params = verdict.problem === 'too_long' && tooLongIs ? { code: tooLongIs } : undefined;
+    ctx.addIssue({ code: 'custom', message: verdict.message, ...(params ? { params } : {}) });
+    return z.NEVER;
   });
-const clientId = z.string().min(1).max(MAX_CLIENT_ID_CHARS);
+
+const text = freeText({ name: 'text', maxChars: MAX_TEXT_CHARS }, TOO_LARGE);
+// An id, echoed in acks and errors: one line, not blank, counted in UTF-16 units as before.
+const clientId = z.string().min(1).max(MAX_CLIENT_ID_CHARS).pipe(freeText({ name: 'clientId', oneLine: true }));
 const seq = z.number().int().positive();
 
 export const publishFrame = z.object({
@@ -148,11 +157,8 @@ export interface RepostsView {
 
 
 export const createEventBody = z.object({
-  title: z
-    .string()
-    .trim()
-    .min(1, 'title must not be empty')
-    .refine((s) => charCount(s) <= MAX_TITLE_CHARS, { message: `title is longer than ${MAX_TITLE_CHARS} characters` }),
+  // One line: it heads the live page, the browser tab and the feeds, where a line break has no place.
+  title: freeText({ name: 'title', oneLine: true, trim: true, maxChars: MAX_TITLE_CHARS }),
   startsAt: z.iso.datetime({ offset: true }).optional(),
 });
 export type CreateEventBody = z.infer<typeof createEventBody>;
