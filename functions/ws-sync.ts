@@ -1,4 +1,4 @@
-// sync: a (re)connecting client catches up on every entry after the seq it holds, then `synced`.
+// sync: a (re)connecting client catches up on the entries after the seq it holds (at most `limit`), then `synced`.
 import middy from '@middy/core';
 import { syncFrame } from '../shared/domain/protocol';
 import { container } from './lib/container';
@@ -6,8 +6,8 @@ import { wsErrors } from './lib/middleware';
 import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
 
 async function main(event: WsEvent): Promise<WsResult> {
-  const { since, sinceChange } = parseFrame(syncFrame, event.body);
-  await container().live.sync(callerOf(event), since, sinceChange);
+  const { since, sinceChange, limit } = parseFrame(syncFrame, event.body);
+  await container().live.sync(callerOf(event), since, sinceChange, limit);
   return ok();
 }
 

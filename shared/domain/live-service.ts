@@ -107,13 +107,22 @@ export class LiveService {
    * Sends the caller every entry after `since`, in seq order, in messages under the frame limit, then
    * `synced`. With `sinceChange`, first the entries at or below `since` changed after that change
    * (their current state), so a client back from a drop also sees the corrections it missed.
+   *
+   * With `limit`, at most that many entries (the corrected ones count) and `synced.next`: the `since`
+   * to go on from, with `synced.lastChange` as its `sinceChange`, or null at the end. Each sync spends
+   * @connections posts from the account's budget; a capped one spends a bounded share of it.
    */
-  async sync(caller: Caller, since: number, sinceChange?: number): Promise<void> {
+  async sync(caller: Caller, since: number, sinceChange?: number, limit?: number): Promise<void> {
     const { eventId } = caller;
     const event = await this.deps.events.get(eventId);
     if (!event) throw notFound(`event ${eventId} does not exist`);
     let lastSeq = Math.max(event.lastSeq, since);
+    const cap = limit ?? Number.POSITIVE_INFINITY;
     const frames: ServerFrame[] = [];
+    // The held entries are brought up to this change; less than lastChange when their corrections
+    // alone filled the reply.
+    let reflected = event.lastChange;
+    let sent = 0;
     // With since 0 every entry is sent in its current state anyway: nothing to look up.
     if (since > 0 && sinceChange !== undefined && sinceChange < event.lastChange) {
       // The change log says which held entries changed; their newest revision is read from the log
@@ -121,11 +130,17 @@ export class LiveService {
       // The end is the event's lastChange, never a short read: a read may return fewer lines than
       // asked for (a store's page ran out of room) with more to come.
       const revised = new Map<number, Entry>();
-      for (let after = sinceChange; after < event.lastChange; ) {
+      read: for (let after = sinceChange; after < event.lastChange; ) {
         const lines = await this.deps.entries.changesAfter(eventId, after, SYNC_PAGE);
         for (const line of lines) {
-          if (line.changeNo > event.lastChange) break;
-          if ('entry' in line && line.entry.seq <= since) revised.set(line.entry.seq, line.entry);
+          if (line.changeNo > event.lastChange) break read;
+          if (!('entry' in line) || line.entry.seq > since) continue;
+          if (!revised.has(line.entry.seq) && revised.size >= cap) {
+            // One more entry would pass the limit: this reply reflects the log up to the line before.
+            reflected = line.changeNo - 1;
+            break read;
+          }
+          revised.set(line.entry.seq, line.entry);
         }
         // The log is gapless: nothing at all before lastChange means it cannot be read now. No
         // `synced` then (it would claim what was not sent); the client gets an error and asks again.
@@ -135,19 +150,26 @@ export class LiveService {
       }
       const held = await this.withReposts(eventId, [...revised.keys()].sort((a, b) => a - b).map((seq) => revised.get(seq)!));
       for (const entry of held) frames.push(updateFrame(eventId, entry));
+      sent = held.length;
     }
     // New entries up to the event's lastSeq as read above (later ones reach this connection live),
-    // again whatever the size of each read.
-    for (let after = since; after < event.lastSeq; ) {
-      const page = await this.deps.entries.list(eventId, after, SYNC_PAGE);
+    // again whatever the size of each read; none while the held entries' corrections are not all sent.
+    let next: number | null = reflected < event.lastChange ? since : null;
+    for (let after = since; next === null && after < event.lastSeq; ) {
+      if (sent >= cap) {
+        next = after;
+        break;
+      }
+      const page = await this.deps.entries.list(eventId, after, Math.min(SYNC_PAGE, cap - sent));
       for (const entry of await this.withReposts(eventId, page)) frames.push(updateFrame(eventId, entry));
+      sent += page.length;
       const last = page.at(-1);
       if (!last) throw new Error(`event ${eventId}: the timeline ends at ${after}, before its lastSeq ${event.lastSeq}`);
       after = last.seq;
     }
     const newest = frames.at(-1);
     if (newest?.type === 'update') lastSeq = Math.max(lastSeq, newest.entry.seq);
-    frames.push({ type: 'synced', lastSeq, lastChange: event.lastChange });
+    frames.push({ type: 'synced', lastSeq, lastChange: reflected, ...(limit !== undefined ? { next } : {}) });
     for (const message of encodeFrames(frames)) {
       const result = await this.reply(caller.connectionId, message);
       if (result === 'gone') return;

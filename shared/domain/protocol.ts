@@ -90,7 +90,17 @@ export const pinFrame = z.object({ action: z.literal('pin'), clientId, seq, pinn
  * below `since` that were corrected, deleted or pinned after that change — what a client that was
  * away would otherwise keep showing in its old state.
  */
-export const syncFrame = z.object({ action: z.literal('sync'), since: z.number().int().nonnegative(), sinceChange: z.number().int().nonnegative().optional() });
+/**
+ * `limit` (an extension of v1): at most this many entries in the reply; `synced.next` then says where
+ * to go on. Without it the reply holds every entry after `since`, as v1 says.
+ */
+export const MAX_SYNC_LIMIT = 500;
+export const syncFrame = z.object({
+  action: z.literal('sync'),
+  since: z.number().int().nonnegative(),
+  sinceChange: z.number().int().nonnegative().optional(),
+  limit: z.number().int().min(1).max(MAX_SYNC_LIMIT).optional(),
+});
 export const pingFrame = z.object({ action: z.literal('ping') });
 export const repostFrame = z.object({ action: z.literal('repost'), seq, clientId: clientId.optional() });
 
@@ -113,8 +123,12 @@ export type AckFrame = { type: 'ack'; clientId: string; seq: number; rev: number
  * and whether this request is the one that counted (false for a retry or a second click).
  */
 export type RepostAckFrame = { type: 'ack'; clientId?: string; seq: number; reposted: true; counted: boolean };
-/** `lastChange`: every change up to it is reflected in what the sync sent (the next sync's `sinceChange`). */
-export type SyncedFrame = { type: 'synced'; lastSeq: number; lastChange?: number };
+/**
+ * `lastChange`: every change up to it is reflected in what the sync sent (the next sync's
+ * `sinceChange`). `next` (only when the sync had a `limit`): the `since` that goes on where this
+ * reply stopped, or null when it reached the end; `lastSeq` stays the event's last seq.
+ */
+export type SyncedFrame = { type: 'synced'; lastSeq: number; lastChange?: number; next?: number | null };
 /** Live counts: the viewers, and the repost totals that changed since the last stats. At most about once a second per event. */
 export type StatsFrame = { type: 'stats'; eventId: string; viewers: number; reposts: Record<string, number>; at: string; changeNo?: number };
 /** A repost spike has started (Spike as PROTOCOL.md shapes it; times in epoch ms). */

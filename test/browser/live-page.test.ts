@@ -120,6 +120,43 @@ describe('live page', () => {
     await page.context().close();
   });
 
+  it('reads the history over HTTP and asks the socket only for what came after it', async () => {
+    const parade = await createEvent(stage, 'Lantern parade');
+    const rep = await reporterFor(parade);
+    for (let i = 1; i <= 3; i++) await rep.publish(`Lantern ${i}`);
+    await rep.edit(2, 'Lantern 2, the tallest');
+    const { page, errors } = await newPage(browser, 'phone');
+    const timelineReads: string[] = [];
+    const syncs: Record<string, unknown>[] = [];
+    page.on('request', (req) => {
+      const url = new URL(req.url());
+      if (url.pathname.endsWith('/timeline')) timelineReads.push(url.search);
+    });
+    page.on('websocket', (ws) =>
+      ws.on('framesent', ({ payload }) => {
+        const frame = JSON.parse(String(payload)) as Record<string, unknown>;
+        if (frame.action === 'sync') syncs.push(frame);
+      }),
+    );
+    await page.goto(`${stage.httpUrl}/live/${parade.eventId}`);
+    await page.getByTestId('status').filter({ hasText: 'Live' }).waitFor();
+    await expect.poll(() => cards(page)).toEqual([
+      { seq: 3, text: 'Lantern 3' },
+      { seq: 2, text: 'Lantern 2, the tallest' },
+      { seq: 1, text: 'Lantern 1' },
+    ]);
+    expect(timelineReads).toEqual(['?after=0&limit=500']);
+    // The socket's first sync starts after the three entries read, from the change they reflect.
+    expect(syncs[0]).toEqual({ action: 'sync', since: 3, sinceChange: expect.any(Number), limit: 100 });
+    // And the page is live: a new update arrives over the socket.
+    await rep.publish('Lantern 4');
+    await expect.poll(async () => (await cards(page)).map((c) => c.seq)).toEqual([4, 3, 2, 1]);
+    expect(syncs).toHaveLength(1);
+    expect(errors).toEqual([]);
+    await rep.socket.close();
+    await page.context().close();
+  });
+
   it('counts unseen updates in a bar and the title while the reader is scrolled away', async () => {
     const other = await createEvent(stage, 'Dragon boat heats');
     const rep = await reporterFor(other);

@@ -150,6 +150,51 @@ describe('GET /events/{id} and the timeline', () => {
   });
 });
 
+describe('the timeline as the live page reads it', () => {
+  let event: CreatedEvent;
+  let reporter: TestClient;
+
+  beforeAll(async () => {
+    event = await createEvent(stage, 'Lantern parade');
+    reporter = await connect(reporterUrl(stage, event));
+    for (let i = 1; i <= 3; i++) {
+      reporter.send({ action: 'publish', clientId: `p${i}`, text: `lantern ${i}` });
+      await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === `p${i}`);
+    }
+  });
+  afterAll(async () => reporter?.close());
+
+  it('may be kept by any cache for 2 s; an error never is', async () => {
+    const res = await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline?after=0&limit=500`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=2');
+    for (const path of [`/events/${event.eventId}/timeline?limit=501`, '/events/nope/timeline', '/events/%20/timeline']) {
+      const error = await fetch(`${stage.httpUrl}${path}`);
+      expect(error.status).toBeGreaterThanOrEqual(400);
+      expect(error.headers.get('cache-control')).toBe('no-store');
+    }
+  });
+
+  it('carries lastChange: a sync from it brings the corrections made after the page was read', async () => {
+    const page = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline?limit=500`)).json()) as {
+      items: Entry[];
+      next: number | null;
+      lastChange: number;
+    };
+    expect(page.items.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(page.lastChange).toBeGreaterThanOrEqual(3);
+    // After the read (a cached copy is older still): seq 2 corrected.
+    reporter.send({ action: 'edit', clientId: 'fix', seq: 2, text: 'lantern 2, corrected' });
+    await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === 'fix');
+    const viewer = await connect(viewerUrl(stage, event.eventId));
+    viewer.send({ action: 'sync', since: 3, sinceChange: page.lastChange, limit: 100 });
+    await viewer.next((f) => f.type === 'synced');
+    const caughtUp = viewer.frames.flatMap((f) => (f.type === 'update' && f.changeNo === undefined ? [`${f.entry.seq}/${f.entry.rev}`] : []));
+    expect(caughtUp).toEqual(['2/2']);
+    await viewer.close();
+  });
+});
+
 describe('the handshake', () => {
   let event: CreatedEvent;
   beforeAll(async () => {

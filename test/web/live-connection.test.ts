@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type ConnectionState, LiveConnection } from '../../web/lib/live-connection';
+import { type ConnectionState, LiveConnection, type LiveConnectionOptions } from '../../web/lib/live-connection';
 
 /** A WebSocket stand-in the test drives: open, message, close. */
 class FakeSocket {
@@ -33,7 +33,7 @@ class FakeSocket {
   }
 }
 
-function start(highestSeq: () => number, random: () => number = () => 1 /* the top of each jitter window */) {
+function start(highestSeq: () => number, random: () => number = () => 1 /* the top of each jitter window */, extra: Partial<LiveConnectionOptions> = {}) {
   const frames: unknown[] = [];
   const states: ConnectionState[] = [];
   const conn = new LiveConnection({
@@ -43,6 +43,7 @@ function start(highestSeq: () => number, random: () => number = () => 1 /* the t
     onState: (s) => states.push(s),
     WebSocket: FakeSocket as unknown as typeof WebSocket,
     random,
+    ...extra,
   });
   conn.start();
   return { conn, frames, states, socket: () => FakeSocket.all.at(-1)! };
@@ -177,6 +178,60 @@ describe('LiveConnection (the pages never miss an update across a drop)', () => 
     vi.advanceTimersByTime(30_000); // still no synced
     vi.advanceTimersByTime(500);
     expect(FakeSocket.all).toHaveLength(2);
+  });
+
+  describe('a catch-up in pages (syncLimit), after a history read over HTTP (sinceChange)', () => {
+    const syncs = (s: FakeSocket) => s.sent.filter((f) => f.action === 'sync');
+
+    it('asks only for the gap after the history, then follows next until null', () => {
+      let held = 600; // read over HTTP; its pages reflected change 640
+      const { socket } = start(() => held, undefined, { sinceChange: 640, syncLimit: 100 });
+      socket().open();
+      expect(syncs(socket())).toEqual([{ action: 'sync', since: 600, sinceChange: 640, limit: 100 }]);
+      socket().receive({ type: 'synced', lastSeq: 750, lastChange: 800, next: 700 });
+      held = 700;
+      expect(syncs(socket()).at(-1)).toEqual({ action: 'sync', since: 700, sinceChange: 800, limit: 100 });
+      socket().receive({ type: 'synced', lastSeq: 750, lastChange: 805, next: null });
+      expect(syncs(socket())).toHaveLength(2);
+    });
+
+    it('goes on from the page it was on when a page is cut short, and from below any hole after a drop', () => {
+      let held = 0;
+      const { socket } = start(() => held, () => 0.5, { syncLimit: 100 });
+      const first = socket();
+      first.open();
+      expect(syncs(first)).toEqual([{ action: 'sync', since: 0, limit: 100 }]);
+      first.receive({ type: 'synced', lastSeq: 250, lastChange: 260, next: 100 });
+      held = 100;
+      first.receive(update(251, 261)); // live, above the hole 101..250 the catch-up is still filling
+      first.receive({ type: 'error', code: 'rate_limited', message: 'the catch-up was throttled part way' });
+      vi.advanceTimersByTime(3_000);
+      expect(syncs(first).at(-1)).toEqual({ action: 'sync', since: 100, sinceChange: 260, limit: 100 });
+      first.fail(); // dropped mid-catch-up: the change it had reached is not the page's
+      vi.advanceTimersByTime(500);
+      socket().open();
+      expect(syncs(socket())).toEqual([{ action: 'sync', since: 100, limit: 100 }]);
+      socket().receive({ type: 'synced', lastSeq: 251, lastChange: 262, next: 200 });
+      held = 200;
+      socket().receive({ type: 'synced', lastSeq: 251, lastChange: 263, next: null });
+      held = 251;
+      socket().fail();
+      vi.advanceTimersByTime(500);
+      socket().open();
+      // Caught up through change 263 (the live 261 arrived on an earlier socket and is below it).
+      expect(syncs(socket())).toEqual([{ action: 'sync', since: 251, sinceChange: 263, limit: 100 }]);
+    });
+
+    it('treats a synced without next (a server that ignores limit) as the end', () => {
+      const { socket } = start(() => 5, undefined, { sinceChange: 9, syncLimit: 100 });
+      socket().open();
+      socket().receive({ type: 'synced', lastSeq: 7, lastChange: 12 });
+      socket().receive(update(8, 13));
+      socket().fail();
+      vi.advanceTimersByTime(500);
+      socket().open();
+      expect(syncs(socket())).toEqual([{ action: 'sync', since: 5, sinceChange: 13, limit: 100 }]);
+    });
   });
 
   it('refuses to send while not open (the caller keeps the frame)', () => {

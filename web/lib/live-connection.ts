@@ -1,6 +1,7 @@
 // One WebSocket to the event that keeps itself open: on any drop it reconnects with backoff (full
 // jitter, so ten thousand phones do not come back in one wave) and, once open, asks for everything
-// after the highest seq the page holds — a dropped connection loses nothing.
+// after the highest seq the page holds — a dropped connection loses nothing. With `syncLimit` the
+// catch-up comes a page at a time (each `synced` names the next `since` until it says null).
 //
 // A handshake refused for load (429, 503: a connect wave) must be retried the same way, but a
 // browser never sees the status: any refused handshake surfaces only as `error` then `close` 1006,
@@ -20,6 +21,13 @@ export interface LiveConnectionOptions {
   url: () => string;
   /** The highest seq up to which nothing is missing: the `since` of the sync sent on every open. */
   since: () => number;
+  /**
+   * The change the page's entries already reflect when it starts (its history read over HTTP: the
+   * timeline's `lastChange`): the first sync's `sinceChange`, so corrections made since arrive.
+   */
+  sinceChange?: number;
+  /** Entries per sync reply (1..500): the catch-up is asked for a page at a time. @default no limit (v1: one reply) */
+  syncLimit?: number;
   onFrame: (frame: ServerFrame) => void;
   onState?: (state: ConnectionState) => void;
   /** Called on every open, after the sync is sent (the reporter console re-sends its outbox here). */
@@ -53,11 +61,15 @@ export class LiveConnection {
    * gap that the sync is still filling.
    */
   private lastChange: number | undefined;
+  /** The sync asked for on this socket (the page of the catch-up it is on): asked again when cut short. */
+  private pendingSync: SyncFrame | undefined;
   private syncing = false;
   private seenDuringSync = 0;
   private syncTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly opts: LiveConnectionOptions) {}
+  constructor(private readonly opts: LiveConnectionOptions) {
+    this.lastChange = opts.sinceChange;
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -126,7 +138,7 @@ export class LiveConnection {
       this.setState({ kind: 'open' });
       this.syncing = true;
       this.seenDuringSync = 0;
-      this.sendSync(socket);
+      this.sendSync(socket, this.syncFrom(this.opts.since(), this.lastChange));
       this.armIdle();
       this.opts.onOpen?.();
     };
@@ -151,9 +163,14 @@ export class LiveConnection {
     socket.onerror = () => {};
   }
 
-  /** Asks for the catch-up; one that does not finish in time is asked again on a new socket. */
-  private sendSync(socket: WebSocket): void {
-    const sync: SyncFrame = { action: 'sync', since: this.opts.since(), ...(this.lastChange !== undefined ? { sinceChange: this.lastChange } : {}) };
+  private syncFrom(since: number, sinceChange: number | undefined): SyncFrame {
+    const limit = this.opts.syncLimit;
+    return { action: 'sync', since, ...(sinceChange !== undefined ? { sinceChange } : {}), ...(limit !== undefined ? { limit } : {}) };
+  }
+
+  /** Asks for (a page of) the catch-up; one that does not finish in time is asked again on a new socket. */
+  private sendSync(socket: WebSocket, sync: SyncFrame): void {
+    this.pendingSync = sync;
     socket.send(JSON.stringify(sync));
     clearTimeout(this.syncTimer);
     this.syncTimer = setTimeout(() => {
@@ -171,8 +188,12 @@ export class LiveConnection {
       const socket = this.socket;
       clearTimeout(this.syncTimer);
       this.syncTimer = setTimeout(() => {
-        if (socket && this.socket === socket && this.syncing) this.sendSync(socket);
+        if (socket && this.socket === socket && this.syncing && this.pendingSync) this.sendSync(socket, this.pendingSync);
       }, 1000 + Math.round((this.opts.random ?? Math.random)() * 2000));
+    } else if (frame.type === 'synced' && typeof frame.next === 'number' && this.syncing && this.socket) {
+      // A page of the catch-up: everything up to `next` is held, reflecting the changes up to its
+      // `lastChange`; the next page goes on from there (live frames still wait for the last page).
+      this.sendSync(this.socket, this.syncFrom(frame.next, frame.lastChange ?? this.pendingSync?.sinceChange));
     } else if (frame.type === 'synced') {
       // A connection that delivered its sync is healthy: the next drop starts the backoff afresh.
       this.attempt = 0;

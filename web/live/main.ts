@@ -1,17 +1,20 @@
-// The live page, /live/{eventId}: the event's entries newest first (pinned on top), live.
+// The live page, /live/{eventId}: the event's entries newest first (pinned on top), live. The
+// history comes over HTTP (cacheable); the socket's sync brings only what came after it.
 import type { Entry, EventView, ServerFrame, SpikeFrame, StatsFrame } from '../lib/types';
 import { getJson, socketUrl, type PageConfig } from '../lib/config';
 import { h, icon, perFrame, replace } from '../lib/dom';
 import { clock, count } from '../lib/format';
+import { readHistory, type TimelinePage } from '../lib/history';
 import { LiveConnection } from '../lib/live-connection';
 import { bootPage, pageHeader } from '../lib/page';
 import { showState } from '../lib/status';
 import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
 
 const SCROLLED_AWAY_PX = 160;
+/** Entries per sync reply: a catch-up spends the @connections budget a bounded page at a time. */
+const SYNC_LIMIT = 100;
 
 class LivePage {
-  private readonly timeline = new Timeline();
   private readonly conn: LiveConnection;
   private keyOnly = false;
   private unseen = 0;
@@ -33,14 +36,19 @@ class LivePage {
     newBar: h('button', { class: 'newbar', type: 'button', hidden: true, 'aria-live': 'polite', 'data-testid': 'new-bar' }),
   };
 
+  /** `timeline`: the history read over HTTP, reflecting every change up to `historyChange`. */
   constructor(
     private readonly config: PageConfig,
     private readonly event: EventView,
+    private readonly timeline: Timeline,
+    historyChange: number | undefined,
   ) {
     this.viewers = event.viewers;
     this.conn = new LiveConnection({
       url: () => socketUrl(config, event.eventId),
       since: () => this.timeline.syncedThrough,
+      ...(historyChange !== undefined ? { sinceChange: historyChange } : {}),
+      syncLimit: SYNC_LIMIT,
       onFrame: (f) => this.onFrame(f),
       onState: (state) => {
         // A repost in flight when the socket went has no ack coming: the button is usable again.
@@ -251,7 +259,16 @@ class LivePage {
 }
 
 bootPage('live', async ({ root, eventId, config }) => {
-  const event = await getJson<EventView>(config, `/events/${encodeURIComponent(eventId)}`);
+  const path = `/events/${encodeURIComponent(eventId)}`;
+  const timeline = new Timeline();
+  // Both at once; a history cut short (an error on a page) is finished by the sync.
+  const [event, history] = await Promise.all([
+    getJson<EventView>(config, path),
+    readHistory(
+      (after, limit) => getJson<TimelinePage>(config, `${path}/timeline?after=${after}&limit=${limit}`),
+      (entries) => entries.forEach((e) => timeline.apply(e)),
+    ),
+  ]);
   document.title = event.title;
-  new LivePage(config, event).mount(root);
+  new LivePage(config, event, timeline, history.lastChange).mount(root);
 });
