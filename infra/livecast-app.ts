@@ -33,6 +33,7 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
     webDir: opts.webDir,
     apiUrl: api.httpStage.url,
     wsUrl: api.webSocketStage.url,
+    apiOrigins: [api.httpOrigin, api.wsOrigin],
   });
   return { data, api, web };
 }

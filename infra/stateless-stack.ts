@@ -16,7 +16,7 @@ import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/a
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { ArnPrincipal } from 'aws-cdk-lib/aws-iam';
+import { ArnPrincipal, Grant } from 'aws-cdk-lib/aws-iam';
 import { RecursiveLoop, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -24,7 +24,17 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { ENV, TABLES, type TableNames, tableEnv } from '../shared/config';
-import { deliveryWorker, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import {
+  type ConnectionMethod,
+  deliveryWorker,
+  httpRoutes,
+  scheduled,
+  streamTriggers,
+  wsAuthorizer,
+  wsRoutes,
+  type FunctionDef,
+  type Needs,
+} from '../shared/routes';
 import type { TableDef } from '../shared/tables';
 import { LivecastFunction, type LivecastFunctionProps } from './livecast-function';
 import type { FailureQueues, LivecastTables, TableId } from './stateful-stack';
@@ -184,16 +194,27 @@ export class StatelessStack extends Stack {
     });
   }
 
+  /** The HTTP API's origin (the stage URL without its path): what the pages' CSP lets them fetch from. */
+  get httpOrigin(): string {
+    return `https://${this.httpApi.apiId}.execute-api.${this.region}.${this.urlSuffix}`;
+  }
+
+  /** The WebSocket API's origin (the stage URL without `/live`): what the pages' CSP lets them connect to. */
+  get wsOrigin(): string {
+    return `wss://${this.webSocketApi.apiId}.execute-api.${this.region}.${this.urlSuffix}`;
+  }
+
   /** A function for a route definition, with the environment and exactly the grants its `needs` declare. */
   private fn(def: FunctionDef, shape: Pick<LivecastFunctionProps, 'timeout' | 'memorySize' | 'recursiveLoop'> = {}): NodejsFunction {
     const { needs } = def;
+    const methods = connectionMethods(def.id, needs);
     const environment: Record<string, string> = {
       ...tableEnv(
         Object.fromEntries(Object.entries(TABLES).map(([k, def]) => [k, this.table(def).tableName])) as TableNames,
       ),
       // callbackUrl is built from the API id and the stage's literal name, not from the stage resource, so
       // functions that are integrations of the API can carry it without a dependency cycle.
-      ...(needs.manageConnections ? { [ENV.connectionsEndpoint]: this.webSocketStage.callbackUrl } : {}),
+      ...(methods.length > 0 ? { [ENV.connectionsEndpoint]: this.webSocketStage.callbackUrl } : {}),
       ...(needs.adminKey ? { [ENV.adminKeySecretArn]: this.adminKey.secretArn } : {}),
       // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
@@ -203,14 +224,30 @@ export class StatelessStack extends Stack {
     for (const [tableDef, access] of needs.tables) {
       const table = this.table(tableDef);
       if (access === 'readWrite') table.grantReadWriteData(fn);
-      else table.grantReadData(fn);
+      else if (access === 'read') table.grantReadData(fn);
+      else if (access.length === 0) throw new Error(`${def.id}: no actions listed for table '${tableDef.id}': leave the table out instead`);
+      // The table's ARN (and its indexes', if it ever has any): exactly the calls the code makes.
+      else table.grant(fn, ...new Set(access));
     }
-    if (needs.manageConnections) this.webSocketStage.grantManagementApiAccess(fn);
+    if (methods.length > 0) {
+      // Not grantManagementApiAccess: it allows every method (`<stage>/*/@connections/*`).
+      Grant.addToPrincipal({
+        grantee: fn,
+        actions: ['execute-api:ManageConnections'],
+        resourceArns: methods.map((method) => this.connectionsArn(method)),
+      });
+    }
     if (needs.adminKey) this.adminKey.grantRead(fn);
     if (needs.startWorkers && this.deliveryWorker) this.deliveryWorker.grantInvoke(fn);
 
     this.built[def.id] = fn;
     return fn;
+  }
+
+  /** The management API's `@connections/{id}` under one method, on this stage only (AWS: `<api>/<stage>/POST/@connections/*`). */
+  private connectionsArn(method: ConnectionMethod): string {
+    const api = this.formatArn({ service: 'execute-api', resource: this.webSocketApi.apiId });
+    return `${api}/${this.webSocketStage.stageName}/${method}/@connections/*`;
   }
 
   private streamTable(def: TableDef): ITable {
@@ -224,6 +261,18 @@ export class StatelessStack extends Stack {
     if (!table) throw new Error(`shared/routes.ts names table '${def.id}', which shared/tables.ts does not define`);
     return table;
   }
+}
+
+/** The management API methods a function's needs name: `true` is POST alone (what it meant before methods were named). */
+export function connectionMethods(id: string, needs: Needs): readonly ConnectionMethod[] {
+  const declared = needs.manageConnections;
+  if (declared === undefined || declared === false) return [];
+  if (declared === true) return ['POST'];
+  if (declared.length === 0) throw new Error(`${id}: manageConnections lists no methods: leave it out instead`);
+  const known: readonly string[] = ['POST', 'GET', 'DELETE'];
+  const unknown = declared.find((m) => !known.includes(m));
+  if (unknown !== undefined) throw new Error(`${id}: manageConnections names '${unknown}'; the management API has POST, GET and DELETE`);
+  return [...new Set(declared)];
 }
 
 /** `METHOD /path` (the form shared/routes.ts writes) or `$default`, as the L2 wants it. */

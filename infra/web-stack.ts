@@ -1,6 +1,6 @@
 // The pages: the built folder in a private S3 bucket behind CloudFront, with /config.json written at
 // deploy time from the API stack's URLs (the pages read it to find the HTTP and WebSocket APIs).
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import {
   AllowedMethods,
   CachePolicy,
@@ -9,6 +9,8 @@ import {
   FunctionCode,
   FunctionEventType,
   FunctionRuntime,
+  HeadersFrameOption,
+  HeadersReferrerPolicy,
   HttpVersion,
   ResponseHeadersPolicy,
   ViewerProtocolPolicy,
@@ -25,6 +27,34 @@ export interface WebStackProps extends StackProps {
   readonly apiUrl: string;
   /** The WebSocket stage's wss:// URL. */
   readonly wsUrl: string;
+  /**
+   * The only origins the pages may connect to besides their own: the HTTP API's `https://…` and the
+   * WebSocket API's `wss://…` (scheme and host, no path). The CSP's connect-src names these.
+   */
+  readonly apiOrigins: readonly string[];
+}
+
+/**
+ * The pages' Content-Security-Policy as CloudFront sends it. The shells' own meta policy
+ * (web/build.ts) is written before any API exists, so its connect-src allows any https:/wss:
+ * origin; a browser enforces every policy a page has, so this header is what narrows connect-src
+ * to the deployed APIs. The other directives repeat the meta policy's.
+ */
+export function pagesCsp(apiOrigins: readonly string[]): string {
+  for (const origin of apiOrigins) {
+    if (!/^(https|wss):\/\/[^\s/;,'*]+$/.test(origin)) {
+      throw new Error(`API origin ${JSON.stringify(origin)}: expected https://host or wss://host (no path, no wildcard)`);
+    }
+  }
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self' ${apiOrigins.join(' ')}`,
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
 }
 
 /**
@@ -60,6 +90,19 @@ export class WebStack extends Stack {
       comment: 'livecast: /live|report|replay/{eventId} -> the page shell',
     });
 
+    // CloudFront's managed SecurityHeadersPolicy, plus the CSP that names the API origins.
+    const headers = new ResponseHeadersPolicy(this, 'PageHeaders', {
+      comment: 'livecast pages: security headers, CSP connect-src limited to the livecast APIs',
+      securityHeadersBehavior: {
+        contentSecurityPolicy: { contentSecurityPolicy: pagesCsp(props.apiOrigins), override: true },
+        contentTypeOptions: { override: true },
+        frameOptions: { frameOption: HeadersFrameOption.SAMEORIGIN, override: true },
+        referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), override: true },
+        xssProtection: { protection: true, modeBlock: true, override: true },
+      },
+    });
+
     const origin = S3BucketOrigin.withOriginAccessControl(this.bucket);
     this.distribution = new Distribution(this, 'Cdn', {
       comment: 'livecast pages',
@@ -70,7 +113,7 @@ export class WebStack extends Stack {
         viewerProtocolPolicy: ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         allowedMethods: AllowedMethods.ALLOW_GET_HEAD,
         cachePolicy: CachePolicy.CACHING_OPTIMIZED,
-        responseHeadersPolicy: ResponseHeadersPolicy.SECURITY_HEADERS,
+        responseHeadersPolicy: headers,
         compress: true,
         functionAssociations: [{ function: rewrite, eventType: FunctionEventType.VIEWER_REQUEST }],
       },
@@ -80,7 +123,7 @@ export class WebStack extends Stack {
           origin,
           viewerProtocolPolicy: ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
           cachePolicy: CachePolicy.CACHING_DISABLED,
-          responseHeadersPolicy: ResponseHeadersPolicy.SECURITY_HEADERS,
+          responseHeadersPolicy: headers,
         },
       },
     });

@@ -13,12 +13,49 @@ import {
   type TableDef,
 } from './tables';
 
-export type Access = 'read' | 'readWrite';
+/**
+ * The DynamoDB calls a function may make on a table, named as the API names them. A
+ * TransactWriteItems needs the action of each of its items (Put → PutItem, Update → UpdateItem,
+ * Delete → DeleteItem, ConditionCheck → ConditionCheckItem: AWS's "Using IAM with DynamoDB
+ * transactions"); paginated Queries need only Query.
+ */
+export type DynamoOp =
+  | 'GetItem'
+  | 'BatchGetItem'
+  | 'Query'
+  | 'Scan'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'BatchWriteItem'
+  | 'ConditionCheckItem'
+  | 'DescribeTable';
+export type DynamoAction = `dynamodb:${DynamoOp}`;
+
+/**
+ * What a function may do to a table: the exact IAM actions of the calls its handler, the domain
+ * services it uses and their adapters (shared/adapters/dynamo-*.ts) make. A new call there must add
+ * its action here, or it is refused on AWS (IAM is not enforced on the local stage).
+ * `'read'`/`'readWrite'` (CDK's grantReadData / grantReadWriteData: Scan, DeleteItem,
+ * BatchWriteItem… whether used or not) are still accepted while routes are converted; new ones
+ * should list their actions.
+ */
+export type Access = readonly DynamoAction[] | 'read' | 'readWrite';
+
+/** The IAM actions for these DynamoDB calls: `may('GetItem', 'Query')`. */
+export const may = (...ops: readonly DynamoOp[]): readonly DynamoAction[] => ops.map((op) => `dynamodb:${op}` as const);
+
+/** The management API's methods on `@connections/{id}`: POST sends, GET reads a connection, DELETE closes it. */
+export type ConnectionMethod = 'POST' | 'GET' | 'DELETE';
 
 export interface Needs {
   readonly tables: ReadonlyArray<readonly [TableDef, Access]>;
-  /** Posts to or deletes connections through the API Gateway management API. */
-  readonly manageConnections?: boolean;
+  /**
+   * Calls the API Gateway management API, with exactly these methods (`execute-api:ManageConnections`
+   * on `<stage>/<METHOD>/@connections/*`). `true` means `['POST']`, all any function did before
+   * methods could be named.
+   */
+  readonly manageConnections?: boolean | readonly ConnectionMethod[];
   /** Reads the organiser's admin key. */
   readonly adminKey?: boolean;
   /** Starts delivery workers (asynchronous invocations of `deliveryWorker`). */
@@ -44,15 +81,28 @@ export interface HttpRouteDef extends FunctionDef {
   readonly routeKey: string;
 }
 
-/** The reporter's writes: the event's counters, the entry, its change log line, the request record; the ack. */
-const writer: Needs = {
+/**
+ * A reporter's publish: the event's counters read, then one transaction (Update the event, Put the
+ * entry, its change-log line and the request record); a request found there is read back. The ack
+ * is the route response: no @connections call.
+ */
+const publisher: Needs = {
   tables: [
-    [eventsTable, 'readWrite'],
-    [entriesTable, 'readWrite'],
-    [changesTable, 'readWrite'],
-    [requestsTable, 'readWrite'],
+    [eventsTable, may('GetItem', 'UpdateItem')],
+    [entriesTable, may('PutItem')],
+    [changesTable, may('PutItem')],
+    [requestsTable, may('GetItem', 'PutItem')],
   ],
-  manageConnections: true,
+};
+
+/** Edit, delete and pin: as publish, but the entry is read and updated in place, never put. */
+const changer: Needs = {
+  tables: [
+    [eventsTable, may('GetItem', 'UpdateItem')],
+    [entriesTable, may('GetItem', 'UpdateItem')],
+    [changesTable, may('PutItem')],
+    [requestsTable, may('GetItem', 'PutItem')],
+  ],
 };
 
 /** The `$connect` REQUEST authorizer. A missing `eventId` refuses the handshake before it runs. */
@@ -60,7 +110,7 @@ export const wsAuthorizer = {
   id: 'WsAuthorizer',
   entry: 'functions/ws-authorize.ts',
   identitySource: ['route.request.querystring.eventId'],
-  needs: { tables: [[eventsTable, 'read']] },
+  needs: { tables: [[eventsTable, may('GetItem')]] },
 } as const satisfies FunctionDef & { identitySource: readonly string[] };
 
 export const wsRoutes: readonly WsRouteDef[] = [
@@ -69,34 +119,38 @@ export const wsRoutes: readonly WsRouteDef[] = [
     routeKey: '$connect',
     entry: 'functions/ws-connect.ts',
     returnResponse: false,
-    needs: { tables: [[eventsTable, 'readWrite'], [connectionsTable, 'readWrite']] },
+    // The event read, then the row put with the viewer count's Update (a reporter's: a ConditionCheck).
+    needs: { tables: [[eventsTable, may('GetItem', 'UpdateItem', 'ConditionCheckItem')], [connectionsTable, may('PutItem')]] },
   },
   {
     id: 'WsDisconnect',
     routeKey: '$disconnect',
     entry: 'functions/ws-disconnect.ts',
     returnResponse: false,
-    needs: { tables: [[eventsTable, 'readWrite'], [connectionsTable, 'readWrite']] },
+    needs: { tables: [[eventsTable, may('UpdateItem', 'ConditionCheckItem')], [connectionsTable, may('DeleteItem')]] },
   },
   { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [] } },
-  { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: writer },
-  { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: writer },
-  { id: 'WsDelete', routeKey: 'delete', entry: 'functions/ws-delete.ts', returnResponse: true, needs: writer },
-  { id: 'WsPin', routeKey: 'pin', entry: 'functions/ws-pin.ts', returnResponse: true, needs: writer },
+  { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: publisher },
+  { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: changer },
+  { id: 'WsDelete', routeKey: 'delete', entry: 'functions/ws-delete.ts', returnResponse: true, needs: changer },
+  { id: 'WsPin', routeKey: 'pin', entry: 'functions/ws-pin.ts', returnResponse: true, needs: changer },
   {
     id: 'WsSync',
     routeKey: 'sync',
     entry: 'functions/ws-sync.ts',
     returnResponse: true,
     // RepostCounts: the entries a sync sends carry their repost totals, as the timeline's do.
-    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read'], [changesTable, 'read'], [repostCountsTable, 'read']], manageConnections: true },
+    needs: {
+      tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')], [changesTable, may('Query')], [repostCountsTable, may('Query')]],
+      manageConnections: ['POST'],
+    },
   },
   {
     id: 'WsRepost',
     routeKey: 'repost',
     entry: 'functions/ws-repost.ts',
     returnResponse: true,
-    needs: { tables: [[entriesTable, 'read'], [repostsTable, 'readWrite']] },
+    needs: { tables: [[entriesTable, may('GetItem')], [repostsTable, may('PutItem')]] },
   },
   { id: 'WsPing', routeKey: 'ping', entry: 'functions/ws-ping.ts', returnResponse: true, needs: { tables: [] } },
 ];
@@ -106,32 +160,35 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     id: 'HttpCreateEvent',
     routeKey: 'POST /events',
     entry: 'functions/http-create-event.ts',
-    needs: { tables: [[eventsTable, 'readWrite']], adminKey: true },
+    needs: { tables: [[eventsTable, may('PutItem')]], adminKey: true },
   },
   {
     id: 'HttpGetEvent',
     routeKey: 'GET /events/{eventId}',
     entry: 'functions/http-get-event.ts',
-    needs: { tables: [[eventsTable, 'read']] },
+    needs: { tables: [[eventsTable, may('GetItem')]] },
   },
   {
     id: 'HttpTimeline',
     routeKey: 'GET /events/{eventId}/timeline',
     entry: 'functions/http-timeline.ts',
-    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read'], [repostCountsTable, 'read']] },
+    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')], [repostCountsTable, may('Query')]] },
   },
   {
     id: 'HttpRevisions',
     routeKey: 'GET /events/{eventId}/revisions',
     entry: 'functions/http-revisions.ts',
-    needs: { tables: [[eventsTable, 'read'], [changesTable, 'read']] },
+    needs: { tables: [[eventsTable, may('GetItem')], [changesTable, may('Query')]] },
   },
   {
     id: 'HttpReposts',
     routeKey: 'GET /events/{eventId}/reposts',
     entry: 'functions/http-reposts.ts',
-    // readWrite: a read brings the spike detector up to date, and may announce a spike (see the handler).
-    needs: { tables: [[eventsTable, 'readWrite'], [repostCountsTable, 'readWrite'], [changesTable, 'readWrite']] },
+    // A read brings the spike detector up to date (its state saved, the event put on the sweep's
+    // list) and may announce a spike: a line of the change log with the event's lastChange.
+    needs: {
+      tables: [[eventsTable, may('GetItem', 'UpdateItem')], [repostCountsTable, may('GetItem', 'Query', 'PutItem')], [changesTable, may('PutItem')]],
+    },
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
 ];
@@ -153,12 +210,12 @@ export const deliveryWorker = {
   async: { retryAttempts: 2, maxEventAgeSeconds: 900 },
   needs: {
     tables: [
-      [eventsTable, 'readWrite'], // a gone connection is uncounted
-      [changesTable, 'read'],
-      [connectionsTable, 'readWrite'],
-      [deliveryTable, 'readWrite'],
+      [eventsTable, may('UpdateItem', 'ConditionCheckItem')], // a gone connection is uncounted (a reporter's only checked)
+      [changesTable, may('Query')],
+      [connectionsTable, may('Query', 'DeleteItem')],
+      [deliveryTable, may('UpdateItem')], // the lease: taken, renewed, let go, all conditional updates
     ],
-    manageConnections: true,
+    manageConnections: ['POST'],
     startWorkers: true,
   },
 } as const satisfies FunctionDef & { timeoutSeconds: number; async: { retryAttempts: number; maxEventAgeSeconds: number } };
@@ -194,8 +251,8 @@ export const deliveryWake = {
   entry: 'functions/delivery-wake.ts',
   /** The stream it consumes, with the event source mapping's batching. */
   stream: { table: changesTable, batchSize: 100, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
-  // readWrite: it puts the events it wakes on the watchdog's list (an item of the Delivery table).
-  needs: { tables: [[deliveryTable, 'readWrite']], startWorkers: true },
+  // The shards' leases read in one batch; the events put on the watchdog's list (an item of the Delivery table).
+  needs: { tables: [[deliveryTable, may('BatchGetItem', 'UpdateItem')]], startWorkers: true },
 } as const satisfies StreamTriggerDef;
 
 /**
@@ -208,8 +265,15 @@ export const repostTally = {
   id: 'RepostTally',
   entry: 'functions/repost-tally.ts',
   stream: { table: repostsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
-  // Counters in RepostCounts; stats and spike frames join the change log with the event's counter.
-  needs: { tables: [[repostCountsTable, 'readWrite'], [eventsTable, 'readWrite'], [changesTable, 'readWrite']] },
+  // Counters in RepostCounts (watermarks batch-read, then ADDs and puts in one transaction; the
+  // detector's state); stats and spike frames join the change log with the event's counter.
+  needs: {
+    tables: [
+      [repostCountsTable, may('GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem')],
+      [eventsTable, may('GetItem', 'UpdateItem')],
+      [changesTable, may('PutItem')],
+    ],
+  },
 } as const satisfies StreamTriggerDef;
 
 /**
@@ -221,7 +285,9 @@ export const viewerStats = {
   id: 'ViewerStats',
   entry: 'functions/viewer-stats.ts',
   stream: { table: connectionsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
-  needs: { tables: [[eventsTable, 'readWrite'], [changesTable, 'readWrite'], [repostCountsTable, 'read']] },
+  // A stats line with the event's counter. No repost totals: it sends only the viewer count (the
+  // totals are read for seqs a tally changed, which never happens in this function).
+  needs: { tables: [[eventsTable, may('GetItem', 'UpdateItem')], [changesTable, may('PutItem')]] },
 } as const satisfies StreamTriggerDef;
 
 /** Every stream trigger, for the stack and the local stage. */
@@ -245,8 +311,15 @@ export const spikeSweep = {
   id: 'SpikeSweep',
   entry: 'functions/spike-sweep.ts',
   everyMinutes: 1,
-  // As HttpReposts: judging may still announce a spike that starts in the second judged.
-  needs: { tables: [[repostCountsTable, 'readWrite'], [eventsTable, 'readWrite'], [changesTable, 'readWrite']] },
+  // As HttpReposts (judging may still announce a spike that starts in the second judged), and it
+  // takes events off its list (a DeleteItem).
+  needs: {
+    tables: [
+      [repostCountsTable, may('GetItem', 'Query', 'PutItem', 'DeleteItem')],
+      [eventsTable, may('GetItem', 'UpdateItem')],
+      [changesTable, may('PutItem')],
+    ],
+  },
 } as const satisfies ScheduledDef;
 
 /**
@@ -267,7 +340,8 @@ export const deliveryWatchdog = {
   watchForMinutes: 30,
   // It only reads a few small items and sleeps: the smallest memory is the cheapest minute.
   memoryMB: 128,
-  needs: { tables: [[deliveryTable, 'readWrite'], [eventsTable, 'read']], startWorkers: true },
+  // The watch list read and updated, the shards' leases batch-read; the events' lastChange.
+  needs: { tables: [[deliveryTable, may('GetItem', 'BatchGetItem', 'UpdateItem')], [eventsTable, may('GetItem')]], startWorkers: true },
 } as const satisfies ScheduledDef & { runSeconds: number; checkEverySeconds: number; watchForMinutes: number };
 
 /** Every scheduled function, for the stack and the local stage. */

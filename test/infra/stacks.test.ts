@@ -3,14 +3,14 @@ import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLivecast } from '../../infra/livecast-app';
-import { PAGE_REWRITE, type WebStack } from '../../infra/web-stack';
+import { PAGE_REWRITE, pagesCsp, type WebStack } from '../../infra/web-stack';
 import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
-import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
+import { connectionMethods, httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
 import { ENV } from '../../shared/config';
 import {
   deliveryWake,
@@ -27,6 +27,7 @@ import {
   wsRoutes,
   type FunctionDef,
   type ScheduledDef,
+  type StreamTriggerDef,
 } from '../../shared/routes';
 import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
@@ -39,7 +40,6 @@ interface Statement {
 }
 
 const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
-const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'];
 const allDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers, ...scheduled];
 
 let data: StatefulStack;
@@ -59,7 +59,8 @@ beforeAll(() => {
   apiT = Template.fromStack(api);
   webT = Template.fromStack(web);
   exportsByName = {};
-  for (const output of Object.values(dataT.toJSON().Outputs ?? {}) as Json[]) {
+  // The web stack imports from the API stack, the API stack from the data stack.
+  for (const output of [...Object.values(dataT.toJSON().Outputs ?? {}), ...Object.values(apiT.toJSON().Outputs ?? {})] as Json[]) {
     if (output.Export?.Name) exportsByName[output.Export.Name] = output.Value;
   }
 }, 120_000);
@@ -80,7 +81,7 @@ function tableId(def: TableDef): string {
   return logicalId(data, data.tables[def.id as keyof typeof data.tables]);
 }
 
-/** Replaces cross-stack imports with what the data stack exports, so references compare as plain GetAtt/Ref. */
+/** Replaces cross-stack imports with what the data (or API) stack exports, so references compare as plain GetAtt/Ref. */
 function resolveImports(value: Json): Json {
   if (Array.isArray(value)) return value.map(resolveImports);
   if (value && typeof value === 'object') {
@@ -124,6 +125,81 @@ function statementsOf(def: FunctionDef): Statement[] {
     }
   }
   return out;
+}
+
+/**
+ * A CloudFormation string (Fn::Join of literals, Refs and GetAtts) as one string with `${Ref}` and
+ * `${Id.Attr}` placeholders, e.g. `arn:${AWS::Partition}:execute-api:…`.
+ */
+function render(value: Json): string {
+  if (typeof value === 'string') return value;
+  if (value?.['Fn::Join']) {
+    const [separator, parts] = value['Fn::Join'] as [string, Json[]];
+    return parts.map(render).join(separator);
+  }
+  if (typeof value?.Ref === 'string') return `\${${value.Ref}}`;
+  if (Array.isArray(value?.['Fn::GetAtt'])) return `\${${(value['Fn::GetAtt'] as string[]).join('.')}}`;
+  throw new Error(`cannot render ${JSON.stringify(value)}`);
+}
+
+interface DynamoGrants {
+  /** Per table (logical id in the data stack): the actions allowed on its ARN. */
+  tables: Map<string, Set<string>>;
+  /** Per table: the actions allowed on its indexes (`<arn>/index/*`). */
+  indexes: Map<string, Set<string>>;
+  /** Per table: the actions allowed on its stream. */
+  streams: Map<string, Set<string>>;
+  /** Actions allowed on `*`. */
+  anywhere: Set<string>;
+  /** Anything else (a statement this file does not know how to read): should stay empty. */
+  other: string[];
+}
+
+/** Every DynamoDB action a function's role allows, sorted by what it is allowed on. */
+function dynamoGrantsOf(def: FunctionDef): DynamoGrants {
+  const grants: DynamoGrants = { tables: new Map(), indexes: new Map(), streams: new Map(), anywhere: new Set(), other: [] };
+  const add = (map: Map<string, Set<string>>, id: string, action: string) => map.set(id, (map.get(id) ?? new Set()).add(action));
+  const tableIds = new Set(tables.map(tableId));
+  for (const s of statementsOf(def)) {
+    for (const action of s.actions.filter((a) => a.startsWith('dynamodb:'))) {
+      for (const resource of s.resources) {
+        const [id, attr] = (resource?.['Fn::GetAtt'] ?? []) as [string?, string?];
+        const index = typeof resource === 'string' ? undefined : /^\$\{(\w+)\.Arn\}\/index\/\*$/.exec(render(resource))?.[1];
+        if (resource === '*') grants.anywhere.add(action);
+        else if (id && tableIds.has(id) && attr === 'Arn') add(grants.tables, id, action);
+        else if (id && tableIds.has(id) && attr === 'StreamArn') add(grants.streams, id, action);
+        else if (index && tableIds.has(index)) add(grants.indexes, index, action);
+        else grants.other.push(`${action} on ${JSON.stringify(resource)}`);
+      }
+    }
+  }
+  return grants;
+}
+
+/** The exact actions a function declares for a table; the old 'read'/'readWrite' forms are not exact. */
+function declaredActions(def: FunctionDef, table: TableDef): string[] {
+  const access = def.needs.tables.find(([t]) => t.id === table.id)?.[1];
+  if (access === undefined) return [];
+  if (typeof access === 'string') throw new Error(`${def.id} declares '${access}' on ${table.id}: list its exact actions (shared/routes.ts \`may\`)`);
+  return [...new Set(access)].sort();
+}
+
+/** The least-privilege table of docs/architecture.md, from shared/routes.ts. */
+function leastPrivilegeTable(defs: readonly FunctionDef[]): string {
+  const rows = defs.map((def) => {
+    const dynamo = def.needs.tables
+      .map(([t, access]) => `${t.id}: ${typeof access === 'string' ? access : access.map((a) => a.replace('dynamodb:', '')).join(', ')}`)
+      .join('; ');
+    const methods = connectionMethods(def.id, def.needs).join(', ');
+    const stream = (def as Partial<StreamTriggerDef>).stream;
+    const other = [
+      stream ? `reads the ${stream.table.id} stream` : '',
+      def.needs.adminKey ? 'reads the admin key' : '',
+      def.needs.startWorkers ? 'starts workers' : '',
+    ].filter(Boolean);
+    return `| ${def.id} | ${dynamo || '—'} | ${methods || '—'} | ${other.join('; ') || '—'} |`;
+  });
+  return ['| function | DynamoDB actions, per table | @connections | other |', '|---|---|---|---|', ...rows].join('\n');
 }
 
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
@@ -359,7 +435,7 @@ describe('functions', () => {
     const apiRef = { Ref: logicalId(api, api.webSocketApi) };
     for (const def of allDefs) {
       const endpoint = envOf(def)[ENV.connectionsEndpoint];
-      if (!def.needs.manageConnections) {
+      if (connectionMethods(def.id, def.needs).length === 0) {
         expect(endpoint, def.id).toBeUndefined();
         continue;
       }
@@ -372,16 +448,67 @@ describe('functions', () => {
 });
 
 describe('permissions', () => {
-  const publish = wsRoutes.find((r) => r.routeKey === 'publish')!;
+  it('are declared as exact DynamoDB actions by every function, not as read/readWrite', () => {
+    const coarse = allDefs.flatMap((def) => def.needs.tables.filter(([, access]) => typeof access === 'string').map(([t, access]) => `${def.id} ${t.id} ${String(access)}`));
+    expect(coarse).toEqual([]);
+  });
 
-  it('let publish post to connections of the live stage and write entries', () => {
-    const statements = statementsOf(publish);
-    const manage = statements.filter((s) => s.actions.includes('execute-api:ManageConnections'));
-    expect(manage).toHaveLength(1);
-    const arn = JSON.stringify(manage[0]!.resources);
-    expect(arn).toContain(logicalId(api, api.webSocketApi));
-    expect(arn).toContain('/live/*/@connections/*');
-    expect([...tableActions(publish, entriesTable)]).toEqual(expect.arrayContaining([...WRITE_ACTIONS, ...READ_ACTIONS]));
+  it.each(allDefs.map((d) => [d.id, d] as const))('give %s on each table exactly the DynamoDB actions it declares', (_id, def) => {
+    const grants = dynamoGrantsOf(def);
+    for (const table of tables) {
+      expect([...(grants.tables.get(tableId(table)) ?? [])].sort(), table.id).toEqual(declaredActions(def, table));
+    }
+    // No index is queried by anyone; a grant on one would be a read nobody declared.
+    expect([...grants.indexes.keys()]).toEqual([]);
+    expect(grants.other).toEqual([]);
+  });
+
+  it('let no function Scan, and none write in bulk', () => {
+    // A Scan reads a whole table; nothing on a request path or in a trigger needs one (dynamo-paging: only benchmarks and tools scan).
+    const scanners = allDefs.filter((def) => [...dynamoGrantsOf(def).tables.values()].some((actions) => actions.has('dynamodb:Scan')));
+    expect(scanners.map((d) => d.id)).toEqual([]);
+    const bulk = allDefs.filter((def) => [...dynamoGrantsOf(def).tables.values()].some((actions) => actions.has('dynamodb:BatchWriteItem')));
+    expect(bulk.map((d) => d.id)).toEqual([]);
+  });
+
+  it('let the stream triggers read their own table\'s stream and no other, and nothing else touch a stream', () => {
+    for (const def of allDefs) {
+      const grants = dynamoGrantsOf(def);
+      const trigger = (streamTriggers as readonly FunctionDef[]).includes(def) ? (def as StreamTriggerDef) : undefined;
+      const expected = trigger ? [[tableId(trigger.stream.table), ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator']]] : [];
+      expect([...grants.streams].map(([id, actions]) => [id, [...actions].sort()]), def.id).toEqual(expected);
+      // ListStreams has no resource-level permissions: the event source mapping needs it on '*'.
+      expect([...grants.anywhere], def.id).toEqual(trigger ? ['dynamodb:ListStreams'] : []);
+    }
+  });
+
+  it.each(allDefs.map((d) => [d.id, d] as const))('let %s call @connections with exactly the methods it declares, on the live stage only', (_id, def) => {
+    const manage = statementsOf(def).filter((s) => s.actions.includes('execute-api:ManageConnections'));
+    for (const s of manage) expect(s.actions).toEqual(['execute-api:ManageConnections']);
+    const wsApi = logicalId(api, api.webSocketApi);
+    const expected = connectionMethods(def.id, def.needs).map(
+      (method) => `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${${wsApi}}/live/${method}/@connections/*`,
+    );
+    expect(manage.flatMap((s) => s.resources.map(render)).sort()).toEqual(expected.sort());
+  });
+
+  it('let only sync and the delivery worker post to connections; the reporter\'s writes ack as route responses', () => {
+    const posting = allDefs.filter((def) => connectionMethods(def.id, def.needs).length > 0).map((d) => d.id);
+    expect(posting.sort()).toEqual([wsRoutes.find((r) => r.routeKey === 'sync')!.id, deliveryWorker.id].sort());
+  });
+
+  it('are listed in docs/architecture.md as shared/routes.ts declares them', () => {
+    const doc = readFileSync(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
+    const block = /<!-- least-privilege:start -->\n([\s\S]*?)\n<!-- least-privilege:end -->/.exec(doc)?.[1];
+    expect(block).toBe(leastPrivilegeTable(allDefs));
+  });
+
+  it('refuse @connections declarations that grant nothing or name no real method', () => {
+    expect(connectionMethods('Fn', { tables: [], manageConnections: true })).toEqual(['POST']);
+    expect(connectionMethods('Fn', { tables: [], manageConnections: ['DELETE', 'POST', 'POST'] })).toEqual(['DELETE', 'POST']);
+    expect(connectionMethods('Fn', { tables: [] })).toEqual([]);
+    expect(() => connectionMethods('Fn', { tables: [], manageConnections: [] })).toThrow(/Fn: manageConnections lists no methods/);
+    expect(() => connectionMethods('Fn', { tables: [], manageConnections: ['PUT' as 'POST'] })).toThrow(/names 'PUT'/);
   });
 
   it('leave the authorizer read-only: no writes, no connection management', () => {
@@ -391,19 +518,6 @@ describe('permissions', () => {
     for (const action of [...WRITE_ACTIONS, 'execute-api:ManageConnections', 'secretsmanager:GetSecretValue']) {
       expect(actions).not.toContain(action);
     }
-  });
-
-  it.each(allDefs.map((d) => [d.id, d] as const))('give %s exactly the table access it declares', (_id, def) => {
-    for (const table of tables) {
-      const actions = tableActions(def, table);
-      const declared = def.needs.tables.find(([t]) => t.id === table.id)?.[1];
-      const writes = WRITE_ACTIONS.filter((a) => actions.has(a));
-      const reads = READ_ACTIONS.filter((a) => actions.has(a));
-      expect(writes, table.id).toEqual(declared === 'readWrite' ? WRITE_ACTIONS : []);
-      expect(reads, table.id).toEqual(declared ? READ_ACTIONS : []);
-    }
-    const manages = statementsOf(def).some((s) => s.actions.includes('execute-api:ManageConnections'));
-    expect(manages).toBe(Boolean(def.needs.manageConnections));
   });
 
   it('are granted, never written with wildcard resources for data', () => {
@@ -582,6 +696,47 @@ describe('pages (S3 behind CloudFront)', () => {
     expect(assets.Properties.SystemMetadata['cache-control']).toBe('public, max-age=31536000, immutable');
     expect(pages.Properties.Prune).toBe(false);
     expect(assets.Properties.Prune).toBe(false);
+  });
+
+  it('sends a CSP whose connect-src names only the pages\' own origin and the deployed API origins', () => {
+    const policies = Object.entries(webT.findResources('AWS::CloudFront::ResponseHeadersPolicy')) as [string, Json][];
+    expect(policies).toHaveLength(1);
+    const [policyId, policy] = policies[0]!;
+    const headers = policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig;
+    expect(headers.ContentSecurityPolicy.Override).toBe(true);
+    const csp = render(resolveImports(headers.ContentSecurityPolicy.ContentSecurityPolicy));
+    const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+    const connect = directives.get('connect-src') ?? [];
+    // The origins of the URLs config.json hands the pages (the stage URLs without their paths).
+    const origin = (url: string) => /^(https|wss):\/\/[^/]+/.exec(render(api.resolve(url)))![0];
+    expect(connect).toEqual(["'self'", origin(api.httpStage.url), origin(api.webSocketStage.url)]);
+    expect(connect[1]).toBe(`https://\${${logicalId(api, api.httpApi)}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}`);
+    expect(connect[2]).toBe(`wss://\${${logicalId(api, api.webSocketApi)}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}`);
+    for (const source of connect) {
+      expect(source).not.toMatch(/^(https?|wss?):$/);
+      expect(source).not.toContain('*');
+    }
+    // Everything else as the shells' meta policy has it: scripts and styles only from the pages' origin.
+    expect(directives.get('script-src')).toEqual(["'self'"]);
+    expect(directives.get('default-src')).toEqual(["'self'"]);
+    // What the managed SecurityHeadersPolicy sent before, still sent.
+    expect(headers).toMatchObject({
+      ContentTypeOptions: { Override: true },
+      FrameOptions: { FrameOption: 'SAMEORIGIN' },
+      ReferrerPolicy: { ReferrerPolicy: 'strict-origin-when-cross-origin' },
+      StrictTransportSecurity: { AccessControlMaxAgeSec: 31_536_000 },
+      XSSProtection: { Protection: true, ModeBlock: true },
+    });
+    // On the shells and on config.json alike.
+    const config = (Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json).Properties.DistributionConfig;
+    for (const behavior of [config.DefaultCacheBehavior, ...config.CacheBehaviors]) expect(behavior.ResponseHeadersPolicyId).toEqual({ Ref: policyId });
+  });
+
+  it('refuses an API origin that is a wildcard, a bare scheme or has a path', () => {
+    for (const bad of ['https:', 'wss:', 'https://*.amazonaws.com', 'https://abc.execute-api.eu-west-1.amazonaws.com/', 'wss://a.example/live', 'http://a.example']) {
+      expect(() => pagesCsp([bad]), bad).toThrow(/expected https:\/\/host or wss:\/\/host/);
+    }
+    expect(pagesCsp(['https://a.example', 'wss://b.example'])).toContain("connect-src 'self' https://a.example wss://b.example;");
   });
 
   it('lets the pages on the CDN call the HTTP API across origins', () => {
