@@ -11,8 +11,11 @@ import { Construct } from 'constructs';
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 // ESM output has no `require`; CommonJS dependencies bundled into it (parts of the SDK's tree) still call it.
-const requireBanner =
+export const requireBanner =
   "import { createRequire as __livecastCreateRequire } from 'node:module'; const require = __livecastCreateRequire(import.meta.url);";
+
+/** esbuild's target for every function: the Lambda runtime's Node. */
+export const BUNDLE_TARGET = 'node24';
 
 export interface LivecastFunctionProps {
   /** Entry file relative to the project root; it exports `handler`. */
@@ -61,7 +64,7 @@ export class LivecastFunction extends Construct {
         format: OutputFormat.ESM,
         mainFields: ['module', 'main'],
         banner: requireBanner,
-        target: 'node24',
+        target: BUNDLE_TARGET,
         minify: true,
         sourceMap: true,
         // Line mapping is what stack traces need; embedding every dependency's source would double the asset.

@@ -51,10 +51,13 @@ let webT: Template;
 let exportsByName: Record<string, Json>;
 
 beforeAll(() => {
-  // One synthesis (it runs esbuild for every function) shared by every test below.
+  // One synthesis shared by every test below.
   const webDir = join(mkdtempSync(join(tmpdir(), 'livecast-synth-')), 'web');
   buildWeb(webDir);
-  ({ data, api, web } = buildLivecast(new App(), { webDir }));
+  // Bundling skipped: the templates are what these tests read, and esbuild for every function took
+  // 86 s of a clean run (over 120 s on a busy machine). test/infra/bundles.test.ts builds every
+  // function with the same settings in one esbuild call.
+  ({ data, api, web } = buildLivecast(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), { webDir }));
   dataT = Template.fromStack(data);
   apiT = Template.fromStack(api);
   webT = Template.fromStack(web);
