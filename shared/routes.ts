@@ -124,7 +124,20 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     id: 'HttpRevisions',
     routeKey: 'GET /events/{eventId}/revisions',
     entry: 'functions/http-revisions.ts',
-    needs: { tables: [[eventsTable, 'read'], [changesTable, 'read']] },
+    // Entries: which entries are deleted now (their history is shown without text); the admin key: the organiser sees it all.
+    needs: { tables: [[eventsTable, 'read'], [changesTable, 'read'], [entriesTable, 'read']], adminKey: true },
+  },
+  {
+    id: 'HttpRedact',
+    routeKey: 'POST /events/{eventId}/entries/{seq}/redact',
+    entry: 'functions/http-redact.ts',
+    // A change like a delete (the event's lastChange, the entry, its change-log line), then its text
+    // blanked on the log's earlier lines; the answer carries the entry's repost total. The Requests
+    // table holds no text: untouched.
+    needs: {
+      tables: [[eventsTable, 'readWrite'], [entriesTable, 'readWrite'], [changesTable, 'readWrite'], [repostCountsTable, 'read']],
+      adminKey: true,
+    },
   },
   {
     id: 'HttpReposts',
