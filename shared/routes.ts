@@ -178,7 +178,25 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     id: 'HttpRevisions',
     routeKey: 'GET /events/{eventId}/revisions',
     entry: 'functions/http-revisions.ts',
-    needs: { tables: [[eventsTable, may('GetItem')], [changesTable, may('Query')]] },
+    // Entries: which entries are deleted now (their history is shown without text); the admin key: the organiser sees it all.
+    needs: { tables: [[eventsTable, may('GetItem')], [changesTable, may('Query')], [entriesTable, may('BatchGetItem')]], adminKey: true },
+  },
+  {
+    id: 'HttpRedact',
+    routeKey: 'POST /events/{eventId}/entries/{seq}/redact',
+    entry: 'functions/http-redact.ts',
+    // A change like a delete (the event's lastChange, the entry, its change-log line), then its text
+    // blanked on the log's earlier lines (Query, UpdateItem each); the answer carries the entry's
+    // repost total. The Requests table holds no text: untouched.
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem', 'UpdateItem')],
+        [entriesTable, may('GetItem', 'UpdateItem')],
+        [changesTable, may('PutItem', 'Query', 'UpdateItem')],
+        [repostCountsTable, may('Query')],
+      ],
+      adminKey: true,
+    },
   },
   {
     id: 'HttpReposts',

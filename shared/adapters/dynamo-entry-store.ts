@@ -1,11 +1,12 @@
 // EntryStore on DynamoDB: entries keyed by (eventId, seq); each write is one transaction with the
 // event's lastSeq (publish) or the entry's rev (changes) as its condition and the request record.
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import type { AppendResult, CommitResult, EntryStore, EventRecord, LogLine, RequestRecord, WriteAction } from '../domain/ports';
+import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { backoffMs } from '../domain/delivery/pacer';
+import type { AppendResult, CommitResult, EntryStore, EventRecord, LogLine, RedactionResult, RequestRecord, WriteAction } from '../domain/ports';
 import type { Entry, LiveFrame } from '../domain/protocol';
 import { toEventRecord } from './dynamo-event-store';
-import { queryUpTo } from './dynamo-paging';
+import { queryPages, queryUpTo } from './dynamo-paging';
 
 export interface EntryTables {
   events: string;
@@ -15,6 +16,9 @@ export interface EntryTables {
 }
 
 type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;
+
+/** Change-log lines scrubbed at once by a redaction. */
+const SCRUB_IN_FLIGHT = 8;
 
 export class DynamoEntryStore implements EntryStore {
   constructor(
@@ -75,6 +79,87 @@ export class DynamoEntryStore implements EntryStore {
         },
       },
     });
+  }
+
+  async commitRedaction(eventId: string, expected: { lastChange: number; rev: number }, entry: Entry): Promise<RedactionResult> {
+    const result = await this.commit(eventId, expected, entry, undefined, {
+      Update: {
+        TableName: this.tables.entries,
+        Key: { eventId, seq: entry.seq },
+        UpdateExpression: 'SET #text = :text, rev = :rev, pinned = :pinned, deleted = :deleted, redacted = :redacted, updatedAt = :updatedAt',
+        ConditionExpression: 'rev = :expected',
+        ExpressionAttributeNames: { '#text': 'text' },
+        ExpressionAttributeValues: {
+          ':text': entry.text,
+          ':rev': entry.rev,
+          ':pinned': entry.pinned,
+          ':deleted': entry.deleted,
+          ':redacted': true,
+          ':updatedAt': entry.updatedAt,
+          ':expected': expected.rev,
+        },
+      },
+    });
+    // Without a request record nothing can be a duplicate: any refusal is a race lost.
+    return result.ok ? result : { ok: false, reason: 'stale' };
+  }
+
+  async getMany(eventId: string, seqs: readonly number[]): Promise<Map<number, Entry>> {
+    const found = new Map<number, Entry>();
+    let keys: Record<string, unknown>[] = [...new Set(seqs)].map((seq) => ({ eventId, seq }));
+    // BatchGetItem takes 100 keys and may leave some unprocessed (throttling, or its 16 MB answer
+    // limit); those are asked again, with backoff. A state never read is an error, not a guess: the
+    // caller decides from it what anonymous readers may see.
+    for (let round = 0; keys.length > 0; round++) {
+      if (round >= 10) throw new Error(`event ${eventId}: ${keys.length} entries still unread after ${round} BatchGetItem rounds`);
+      if (round > 0) await new Promise((r) => setTimeout(r, backoffMs(round, Math.random, 20, 1_000)));
+      const batch = keys.slice(0, 100);
+      const { Responses, UnprocessedKeys } = await this.db.send(
+        new BatchGetCommand({ RequestItems: { [this.tables.entries]: { Keys: batch, ConsistentRead: true } } }),
+      );
+      for (const item of Responses?.[this.tables.entries] ?? []) found.set(Number(item.seq), toEntry(item));
+      keys = [...keys.slice(100), ...(UnprocessedKeys?.[this.tables.entries]?.Keys ?? [])];
+    }
+    return found;
+  }
+
+  async scrubRevisions(eventId: string, seq: number): Promise<number> {
+    let changed = 0;
+    // The publish of seq N is change N at the earliest (every seq before it took a change number
+    // first), so the read starts there rather than at the beginning of the log. No index by seq:
+    // this reads the rest of the event's log once, an organiser's rare call (a few MB per thousand
+    // 2,000-character revisions), never a viewer's path.
+    const pages = queryPages(this.db, {
+      TableName: this.tables.changes,
+      KeyConditionExpression: 'eventId = :e AND changeNo >= :first',
+      FilterExpression: 'seq = :seq AND (#entry.#text <> :empty OR attribute_not_exists(#entry.redacted))',
+      ProjectionExpression: 'changeNo',
+      ExpressionAttributeNames: { '#entry': 'entry', '#text': 'text' },
+      ExpressionAttributeValues: { ':e': eventId, ':first': seq, ':seq': seq, ':empty': '' },
+      ConsistentRead: true,
+    });
+    for await (const items of pages) {
+      // A few at a time: a long-edited entry has hundreds of lines, one UpdateItem each.
+      for (let i = 0; i < items.length; i += SCRUB_IN_FLIGHT) {
+        await Promise.all(items.slice(i, i + SCRUB_IN_FLIGHT).map((item) => this.scrubLine(eventId, seq, Number(item.changeNo))));
+      }
+      changed += items.length;
+    }
+    return changed;
+  }
+
+  /** Blanks the text of one line in place; conditional on it being that entry's line, so nothing is ever created. */
+  private async scrubLine(eventId: string, seq: number, changeNo: number): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tables.changes,
+        Key: { eventId, changeNo },
+        UpdateExpression: 'SET #entry.#text = :empty, #entry.redacted = :redacted',
+        ConditionExpression: 'seq = :seq',
+        ExpressionAttributeNames: { '#entry': 'entry', '#text': 'text' },
+        ExpressionAttributeValues: { ':empty': '', ':redacted': true, ':seq': seq },
+      }),
+    );
   }
 
   async changesAfter(eventId: string, changeNo: number, limit: number): Promise<LogLine[]> {
@@ -162,7 +247,8 @@ export class DynamoEntryStore implements EntryStore {
     eventId: string,
     expected: { lastChange: number; lastSeq?: number },
     entry: Entry,
-    request: RequestRecord,
+    /** The reporter's request record; none for the organiser's redaction. */
+    request: RequestRecord | undefined,
     write: TransactItems[number],
   ): Promise<CommitResult> {
     const changeNo = expected.lastChange + 1;
@@ -185,17 +271,21 @@ export class DynamoEntryStore implements EntryStore {
       {
         Put: {
           TableName: this.tables.changes,
-          Item: changeItem(eventId, changeNo, entry, request.action),
+          Item: changeItem(eventId, changeNo, entry, request?.action ?? 'redact'),
           ConditionExpression: 'attribute_not_exists(changeNo)',
         },
       },
-      {
-        Put: {
-          TableName: this.tables.requests,
-          Item: { eventId, ...request },
-          ConditionExpression: 'attribute_not_exists(clientId)',
-        },
-      },
+      ...(request
+        ? [
+            {
+              Put: {
+                TableName: this.tables.requests,
+                Item: { eventId, ...request },
+                ConditionExpression: 'attribute_not_exists(clientId)',
+              },
+            },
+          ]
+        : []),
     ];
     try {
       await this.db.send(new TransactWriteCommand({ TransactItems: items }));
@@ -203,7 +293,7 @@ export class DynamoEntryStore implements EntryStore {
     } catch (err) {
       if (!(err instanceof TransactionCanceledException)) throw err;
       const reasons = err.CancellationReasons ?? [];
-      if (reasons[items.length - 1]?.Code === 'ConditionalCheckFailed') {
+      if (request && reasons[items.length - 1]?.Code === 'ConditionalCheckFailed') {
         const previous = await this.getRequest(eventId, request.clientId);
         if (previous) return { ok: false, reason: 'duplicate', previous };
       }
@@ -218,7 +308,7 @@ export class DynamoEntryStore implements EntryStore {
 export const entryItem = (eventId: string, entry: Entry, clientId: string) => ({ eventId, ...entry, clientId });
 
 /** A change-log line for an entry's revision, as the Changes table holds it. */
-export const changeItem = (eventId: string, changeNo: number, entry: Entry, action: WriteAction) => ({
+export const changeItem = (eventId: string, changeNo: number, entry: Entry, action: WriteAction | 'redact') => ({
   eventId,
   changeNo,
   seq: entry.seq,
@@ -238,5 +328,6 @@ function toEntry(item: Record<string, unknown>): Entry {
     createdAt: String(item.createdAt),
     updatedAt: String(item.updatedAt),
     reposts: Number(item.reposts ?? 0),
+    ...(item.redacted === true ? { redacted: true as const } : {}),
   };
 }

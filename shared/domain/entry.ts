@@ -7,7 +7,7 @@ export function newEntry(seq: number, draft: { kind: EntryKind; text: string }, 
   return { seq, rev: 1, kind: draft.kind, text: draft.text, pinned: false, deleted: false, createdAt: at, updatedAt: at, reposts: 0 };
 }
 
-function changed(entry: Entry, now: Date, patch: Partial<Pick<Entry, 'text' | 'pinned' | 'deleted'>>): Entry {
+function changed(entry: Entry, now: Date, patch: Partial<Pick<Entry, 'text' | 'pinned' | 'deleted' | 'redacted'>>): Entry {
   return { ...entry, ...patch, rev: entry.rev + 1, updatedAt: now.toISOString() };
 }
 
@@ -29,4 +29,13 @@ export function deleteEntry(entry: Entry, now: Date): Entry {
 export function pinEntry(entry: Entry, pinned: boolean, now: Date): Entry {
   refuseIfDeleted(entry, pinned ? 'pinned' : 'unpinned');
   return changed(entry, now, { pinned });
+}
+
+/**
+ * The organiser's redaction: deleted as by the reporter (no text, out of the pinned slot) and marked
+ * `redacted`, so the export tells a removal on purpose from a reporter's delete. Allowed on an
+ * entry already deleted: its history still holds the text.
+ */
+export function redactEntry(entry: Entry, now: Date): Entry {
+  return changed(entry, now, { text: '', deleted: true, pinned: false, redacted: true });
 }

@@ -1,11 +1,16 @@
 // Events: created by the organiser, read by anyone; and who a connecting client is for an event.
-import { notFound, unauthorized } from './errors';
+import { backoffMs } from './delivery/pacer';
+import { redactEntry } from './entry';
+import { badRequest, conflict, notFound, unauthorized } from './errors';
 import type { Clock, EntryStore, EventRecord, EventStore, RepostStore } from './ports';
 import { eventIdSchema, type CreateEventBody, type CreatedEvent, type Entry, type EventView, type RepostsView, type Revision, type Role } from './protocol';
 
 export type { CreatedEvent, EventView, RepostsView } from './protocol';
 import { withRepostTotals } from './reposts/totals';
 import { hashToken, newEventId, newOperatorToken, tokenMatches } from './secrets';
+
+/** Optimistic retries of a redaction racing the reporter's writes, as for the reporter's own. */
+const REDACT_ATTEMPTS = 25;
 
 export class EventService {
   constructor(
@@ -57,13 +62,69 @@ export class EventService {
    * at the end — known from the event's lastChange (or a line read beyond the page), never from a
    * short read.
    */
-  async revisions(eventId: string, after: number, limit: number): Promise<{ items: Revision[]; next: number | null }> {
+  async revisions(
+    eventId: string,
+    after: number,
+    limit: number,
+    reader: 'anyone' | 'organiser' = 'anyone',
+  ): Promise<{ items: Revision[]; next: number | null }> {
     const event = await this.find(eventId);
     const lines = await this.deps.entries.changesAfter(eventId, after, limit + 1);
     const page = lines.slice(0, limit);
-    const items = page.flatMap((line) => ('entry' in line ? [{ changeNo: line.changeNo, entry: line.entry }] : []));
+    const revisions = page.flatMap((line) => ('entry' in line ? [{ changeNo: line.changeNo, entry: line.entry }] : []));
     const last = page.at(-1)?.changeNo;
-    return { items, next: last !== undefined && (lines.length > limit || last < event.lastChange) ? last : null };
+    const next = last !== undefined && (lines.length > limit || last < event.lastChange) ? last : null;
+    if (reader === 'organiser') return { items: revisions, next };
+    return { items: await this.withoutDeletedText(eventId, revisions), next };
+  }
+
+  /**
+   * What anyone may see of a page of revisions: an entry deleted now is deleted in its whole history
+   * (every revision's text ""), so its earlier text cannot be read back after the reporter took it
+   * down. The entries' current state is read after the lines (one batched read per page): a deletion
+   * committed before that read is always honoured. `text` is the only field that carries what the
+   * reporter wrote (a field added later that does must be blanked here too).
+   */
+  private async withoutDeletedText(eventId: string, revisions: Revision[]): Promise<Revision[]> {
+    const seqs = [...new Set(revisions.filter((r) => r.entry.text !== '').map((r) => r.entry.seq))];
+    if (seqs.length === 0) return revisions;
+    const current = await this.deps.entries.getMany(eventId, seqs);
+    return revisions.map((r) => {
+      const now = current.get(r.entry.seq);
+      // An entry whose item cannot be found is treated as deleted: when unsure, show nothing.
+      const hidden = r.entry.text !== '' && (now === undefined || now.deleted);
+      return hidden ? { changeNo: r.changeNo, entry: { ...r.entry, text: '' } } : r;
+    });
+  }
+
+  /**
+   * The organiser's redaction of entry `seq`, for what must not stay anywhere (a phone number posted
+   * by mistake). The entry becomes deleted and `redacted` in one change of the change log (so it
+   * leaves every live page as a delete does), then its text is blanked on every earlier line of the
+   * log. Safe to repeat: an entry already redacted gets no new revision, only the scrub again (which
+   * finishes one a failure cut short). Returns the entry as it now stands.
+   */
+  async redact(eventId: string, seq: number): Promise<Entry> {
+    if (!Number.isSafeInteger(seq) || seq < 1) throw badRequest(`seq must be a positive whole number, not ${seq}`);
+    let entry: Entry | undefined;
+    for (let attempt = 0; !entry; attempt++) {
+      if (attempt >= REDACT_ATTEMPTS) throw conflict('too many simultaneous writes to this event; please retry');
+      if (attempt > 1) await new Promise((r) => setTimeout(r, backoffMs(attempt)));
+      // The event first, as for the reporter's changes: its lastChange read before the entry can only be older.
+      const event = await this.find(eventId);
+      const current = await this.deps.entries.get(eventId, seq);
+      if (!current) throw notFound(`entry ${seq} does not exist in event ${eventId}`);
+      if (current.redacted) {
+        entry = current;
+        break;
+      }
+      const redacted = redactEntry(current, this.deps.clock());
+      const result = await this.deps.entries.commitRedaction(eventId, { lastChange: event.lastChange, rev: current.rev }, redacted);
+      if (result.ok) entry = redacted;
+    }
+    await this.deps.entries.scrubRevisions(eventId, seq);
+    const [withTotal] = await withRepostTotals(this.deps.reposts, eventId, [entry]);
+    return withTotal ?? entry;
   }
 
   /** The repost series in buckets of `bucket` seconds, the spikes recorded, and the total. */

@@ -94,7 +94,24 @@ export interface EntryStore {
    * got in between; try again.
    */
   appendFrame(eventId: string, build: (event: EventRecord) => LiveFrame, options?: { minIntervalMs?: number; now?: number }): Promise<AppendResult>;
+  /** The current state of each of `seqs`, read consistently; a seq with no entry is absent from the map. */
+  getMany(eventId: string, seqs: readonly number[]): Promise<Map<number, Entry>>;
+  /**
+   * The organiser's redaction, atomically: the entry moves from `expected.rev` to entry.rev, the
+   * event's lastChange by one, and the change is logged (a `redact` line, delivered like a delete).
+   * No request record: a repeated redaction is recognised by the entry's own state.
+   */
+  commitRedaction(eventId: string, expected: { lastChange: number; rev: number }, entry: Entry): Promise<RedactionResult>;
+  /**
+   * Blanks entry `seq`'s text on every line of the change log and marks those lines `redacted`
+   * (the lines stay: the log must remain gapless). Lines already scrubbed are left alone; returns
+   * how many lines it changed.
+   */
+  scrubRevisions(eventId: string, seq: number): Promise<number>;
 }
+
+/** A redaction commits, or someone else changed the event or the entry first ('stale': read again and retry). */
+export type RedactionResult = { ok: true } | { ok: false; reason: 'stale' };
 
 export interface ConnectionRecord {
   eventId: string;

@@ -45,6 +45,8 @@ export const entrySchema = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   reposts: z.number().int().nonnegative(),
+  /** (extension) The organiser removed its text from storage: only on redacted entries and their scrubbed revisions. */
+  redacted: z.literal(true).optional(),
 });
 export type Entry = z.infer<typeof entrySchema>;
 

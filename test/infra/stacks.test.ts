@@ -381,11 +381,12 @@ describe('admin key', () => {
     expect(secret.Properties.SecretString).toBeUndefined();
   });
 
-  it('is readable by the create-event function and by no other', () => {
+  it('is readable by the organiser’s routes (create event, revisions, redact) and by no other', () => {
     const readers = allDefs.filter((def) =>
       statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue')),
     );
-    expect(readers.map((d) => d.id)).toEqual([httpRoutes.find((r) => r.routeKey === 'POST /events')!.id]);
+    const organiser = ['POST /events', 'GET /events/{eventId}/revisions', 'POST /events/{eventId}/entries/{seq}/redact'];
+    expect(readers.map((d) => d.id).sort()).toEqual(organiser.map((k) => httpRoutes.find((r) => r.routeKey === k)!.id).sort());
   });
 
   it('reaches functions as an ARN, never as a value', () => {

@@ -129,6 +129,37 @@ export class FakeEntries implements EntryStore {
       .sort((a, b) => a.seq - b.seq)
       .slice(0, Math.min(limit, this.maxPerRead));
   }
+  /** How many times getMany was asked (a test can check a page costs one read, not one per line). */
+  getManyCalls = 0;
+  async getMany(eventId: string, seqs: readonly number[]) {
+    await tick();
+    this.getManyCalls++;
+    const found = new Map<number, Entry>();
+    for (const seq of seqs) {
+      const e = this.entries.get(`${eventId}/${seq}`);
+      if (e) found.set(seq, { ...e });
+    }
+    return found;
+  }
+  async commitRedaction(eventId: string, expected: { lastChange: number; rev: number }, entry: Entry): Promise<{ ok: true } | { ok: false; reason: 'stale' }> {
+    await tick();
+    const event = this.events.items.get(eventId);
+    const current = this.entries.get(`${eventId}/${entry.seq}`);
+    if (!event || event.lastChange !== expected.lastChange || !current || current.rev !== expected.rev) return { ok: false, reason: 'stale' };
+    this.entries.set(`${eventId}/${entry.seq}`, { ...entry, reposts: current.reposts });
+    this.log(event, entry);
+    return { ok: true };
+  }
+  async scrubRevisions(eventId: string, seq: number) {
+    await tick();
+    let changed = 0;
+    for (const line of this.changes.get(eventId) ?? []) {
+      if (line.entry.seq !== seq || (line.entry.text === '' && line.entry.redacted)) continue;
+      line.entry = { ...line.entry, text: '', redacted: true };
+      changed++;
+    }
+    return changed;
+  }
 }
 
 export class FakeConnections implements ConnectionStore {
