@@ -7,6 +7,7 @@ import {
   deliveryTable,
   entriesTable,
   eventsTable,
+  limitsTable,
   repostCountsTable,
   repostsTable,
   requestsTable,
@@ -44,6 +45,13 @@ export interface HttpRouteDef extends FunctionDef {
   readonly routeKey: string;
 }
 
+/**
+ * Every WebSocket message route counts each frame against its connection's allowance in the Limits
+ * table (functions/lib/rate-limit.ts) and closes a connection that keeps flooding through the
+ * management API (DELETE @connections/{id}).
+ */
+const limited = [limitsTable, 'readWrite'] as const;
+
 /** The reporter's writes: the event's counters, the entry, its change log line, the request record; the ack. */
 const writer: Needs = {
   tables: [
@@ -51,6 +59,7 @@ const writer: Needs = {
     [entriesTable, 'readWrite'],
     [changesTable, 'readWrite'],
     [requestsTable, 'readWrite'],
+    limited,
   ],
   manageConnections: true,
 };
@@ -78,7 +87,7 @@ export const wsRoutes: readonly WsRouteDef[] = [
     returnResponse: false,
     needs: { tables: [[eventsTable, 'readWrite'], [connectionsTable, 'readWrite']] },
   },
-  { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [] } },
+  { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [limited], manageConnections: true } },
   { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: writer },
   { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: writer },
   { id: 'WsDelete', routeKey: 'delete', entry: 'functions/ws-delete.ts', returnResponse: true, needs: writer },
@@ -89,16 +98,16 @@ export const wsRoutes: readonly WsRouteDef[] = [
     entry: 'functions/ws-sync.ts',
     returnResponse: true,
     // RepostCounts: the entries a sync sends carry their repost totals, as the timeline's do.
-    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read'], [changesTable, 'read'], [repostCountsTable, 'read']], manageConnections: true },
+    needs: { tables: [[eventsTable, 'read'], [entriesTable, 'read'], [changesTable, 'read'], [repostCountsTable, 'read'], limited], manageConnections: true },
   },
   {
     id: 'WsRepost',
     routeKey: 'repost',
     entry: 'functions/ws-repost.ts',
     returnResponse: true,
-    needs: { tables: [[entriesTable, 'read'], [repostsTable, 'readWrite']] },
+    needs: { tables: [[entriesTable, 'read'], [repostsTable, 'readWrite'], limited], manageConnections: true },
   },
-  { id: 'WsPing', routeKey: 'ping', entry: 'functions/ws-ping.ts', returnResponse: true, needs: { tables: [] } },
+  { id: 'WsPing', routeKey: 'ping', entry: 'functions/ws-ping.ts', returnResponse: true, needs: { tables: [limited], manageConnections: true } },
 ];
 
 export const httpRoutes: readonly HttpRouteDef[] = [
