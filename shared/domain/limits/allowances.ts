@@ -21,8 +21,13 @@ export const ALLOWANCES = {
    * @connections budget every viewer shares, which is why it is the tightest.
    */
   sync: { limit: 6, windowMs: MINUTE, closeAfter: 24 },
-  /** The live page pings after 4 idle minutes (API Gateway drops a socket idle for 10): one a minute would do; 6 leaves room for other clients' keep-alives. */
-  ping: { limit: 6, windowMs: MINUTE, closeAfter: 30 },
+  /**
+   * The live page pings after 4 idle minutes (API Gateway drops a socket idle for 10); other
+   * clients check a connection more eagerly (a script pinging every few seconds after an error, to
+   * see the socket still works). A pong is the cheapest answer there is (no storage read): 20 a
+   * minute, still a fiftieth of the 1,000-ping flood of issue 11.
+   */
+  ping: { limit: 20, windowMs: MINUTE, closeAfter: 45 },
   /** A person reposts a few entries a minute, a quick thumb in a storm perhaps one a second for a while: 20 a minute. */
   repost: { limit: 20, windowMs: MINUTE, closeAfter: 40 },
   /** Frames no route claims (not JSON, unknown action): a client bug or a newer client, a few at most. */
