@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import { badRequest } from '../shared/domain/errors';
 import { CLIENT_ACTIONS } from '../shared/domain/protocol';
 import { wsErrors } from './lib/middleware';
+import { rateLimit } from './lib/rate-limit';
 import { parseJson, type WsEvent, type WsResult } from './lib/ws';
 
 const known = CLIENT_ACTIONS.join(', ');
@@ -22,4 +23,4 @@ async function main(event: WsEvent): Promise<WsResult> {
   throw badRequest(`unknown action ${JSON.stringify(action.slice(0, 64))}; one of: ${known}`);
 }
 
-export const handler = middy(main).use(wsErrors());
+export const handler = middy(main).use(wsErrors()).use(rateLimit());

@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import { editFrame } from '../shared/domain/protocol';
 import { container } from './lib/container';
 import { wsErrors } from './lib/middleware';
+import { rateLimit } from './lib/rate-limit';
 import { callerOf, parseFrame, reply, type WsEvent, type WsResult } from './lib/ws';
 
 async function main(event: WsEvent): Promise<WsResult> {
@@ -10,4 +11,4 @@ async function main(event: WsEvent): Promise<WsResult> {
   return reply(await container().live.edit(callerOf(event), parseFrame(editFrame, event.body)));
 }
 
-export const handler = middy(main).use(wsErrors());
+export const handler = middy(main).use(wsErrors()).use(rateLimit());

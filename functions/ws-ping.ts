@@ -2,6 +2,7 @@
 import middy from '@middy/core';
 import { pingFrame } from '../shared/domain/protocol';
 import { wsErrors } from './lib/middleware';
+import { rateLimit } from './lib/rate-limit';
 import { parseFrame, reply, type WsEvent, type WsResult } from './lib/ws';
 
 async function main(event: WsEvent): Promise<WsResult> {
@@ -9,4 +10,4 @@ async function main(event: WsEvent): Promise<WsResult> {
   return reply({ type: 'pong' });
 }
 
-export const handler = middy(main).use(wsErrors());
+export const handler = middy(main).use(wsErrors()).use(rateLimit());

@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import { syncFrame } from '../shared/domain/protocol';
 import { container } from './lib/container';
 import { wsErrors } from './lib/middleware';
+import { rateLimit } from './lib/rate-limit';
 import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
 
 async function main(event: WsEvent): Promise<WsResult> {
@@ -11,4 +12,4 @@ async function main(event: WsEvent): Promise<WsResult> {
   return ok();
 }
 
-export const handler = middy(main).use(wsErrors());
+export const handler = middy(main).use(wsErrors()).use(rateLimit());

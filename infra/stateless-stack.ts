@@ -1,6 +1,7 @@
 // Stateless resources: the WebSocket and HTTP APIs and one function per route, wired by shared/routes.ts.
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import {
+  CfnStage,
   CorsHttpMethod,
   HttpApi,
   HttpMethod,
@@ -47,13 +48,85 @@ export interface StatelessStackProps extends StackProps {
   /** @default 'live' */
   readonly wsStageName?: string;
   /**
-   * Inbound WebSocket messages share the account's 10,000 requests/s with the @connections posts of
-   * the fan-out; capping them keeps most of that budget for delivery.
-   * @default 2,000/s, burst 1,000
+   * The WebSocket stage's default route throttle: what a route without its own line in
+   * `WS_ROUTE_THROTTLES` gets (each route separately).
+   * @default 20/s, burst 40
    */
   readonly wsThrottle?: ThrottleSettings;
-  /** @default 1,000/s, burst 500 (same account budget as above) */
+  /** The HTTP stage's default route throttle, for routes not in `HTTP_ROUTE_THROTTLES`. @default 25/s, burst 50 */
   readonly httpThrottle?: ThrottleSettings;
+}
+
+/**
+ * Throttles per route. API Gateway applies a stage's throttle to each route separately; what all
+ * routes share is the account's 10,000 requests/s (burst 5,000), which every API in the account
+ * and the @connections posts draw from. The split, so that no route can starve `publish`:
+ *
+ *   7,000  delivery's @connections posts (LIVECAST_DELIVERY_BUDGET's default, paced by the workers)
+ *   2,020  inbound WebSocket frames, every route at its throttle:
+ *            reporter:   publish 400 + edit 50 + delete 50 + pin 50             =   550
+ *            anonymous:  sync 300 + repost 300 + ping 50 + $default 20           =   670
+ *            handshakes: $connect 500 (the account's new-connection limit)
+ *                        + $disconnect 300                                       =   800
+ *     300  sync's replies: one coalesced post per sync (a history under 32 KB) at sync's 300/s
+ *     570  the HTTP API's routes at their throttles (below)
+ *     110  left for routes added later, at their stage's default (WebSocket 20/s, HTTP 25/s)
+ *  ------
+ * 10,000
+ *
+ * So even with every anonymous route flooded to its throttle, the account limit is not what
+ * refuses a publish, and publish's own 400/s — above every anonymous route's, and a hundred times
+ * what several reporters and their outboxes re-sending after a drop send — is its alone. Past a
+ * route's throttle API Gateway refuses the frame or request itself (429, no Lambda runs); below it, the per-connection
+ * allowances (shared/domain/limits/allowances.ts) stop one flooding socket long before it could
+ * spend a route's rate. Bursts are one or two seconds of the rate. test/infra/stacks.test.ts adds
+ * the synthesized numbers up again.
+ */
+export const WS_ROUTE_THROTTLES: Readonly<Record<string, ThrottleSettings>> = {
+  publish: { rateLimit: 400, burstLimit: 800 },
+  edit: { rateLimit: 50, burstLimit: 100 },
+  delete: { rateLimit: 50, burstLimit: 100 },
+  pin: { rateLimit: 50, burstLimit: 100 },
+  // A reconnect wave is capped by $connect's 500/s, and each new connection syncs once.
+  sync: { rateLimit: 300, burstLimit: 500 },
+  // A storm: 10,000 reposts within a minute is ~170/s on average.
+  repost: { rateLimit: 300, burstLimit: 600 },
+  // 10,000 viewers pinging every 4 idle minutes: ~42/s.
+  ping: { rateLimit: 50, burstLimit: 100 },
+  $default: { rateLimit: 20, burstLimit: 40 },
+  $connect: { rateLimit: 500, burstLimit: 500 },
+  // Best effort on AWS anyway (a missed one is cleaned by the next post's 410 and by TTL); the burst
+  // covers an audience leaving together at the end.
+  $disconnect: { rateLimit: 300, burstLimit: 1_000 },
+};
+
+/** HTTP routes (the organiser, the replay, pages reading an event): 570/s in all, see above. */
+export const HTTP_ROUTE_THROTTLES: Readonly<Record<string, ThrottleSettings>> = {
+  // The organiser creates a handful of events.
+  'POST /events': { rateLimit: 10, burstLimit: 20 },
+  'GET /events/{eventId}': { rateLimit: 100, burstLimit: 200 },
+  'GET /events/{eventId}/timeline': { rateLimit: 200, burstLimit: 400 },
+  'GET /events/{eventId}/revisions': { rateLimit: 100, burstLimit: 200 },
+  // A read may bring the spike detector up to date (writes): kept below the timeline.
+  'GET /events/{eventId}/reposts': { rateLimit: 150, burstLimit: 300 },
+  // Unknown paths: 404s only.
+  $default: { rateLimit: 10, burstLimit: 20 },
+};
+
+/**
+ * A stage's `RouteSettings` for the routes it has. CloudFormation refuses settings for a route that
+ * does not exist yet, so the stage must also depend on the routes (done by the caller); a line for a
+ * route the table does not have is a mistake, not something to skip.
+ */
+function routeSettings(throttles: Readonly<Record<string, ThrottleSettings>>, routeKeys: readonly string[], api: string) {
+  for (const key of Object.keys(throttles)) {
+    if (!routeKeys.includes(key)) throw new Error(`${api} throttle for route '${key}', which shared/routes.ts does not have`);
+  }
+  return Object.fromEntries(
+    routeKeys
+      .filter((key) => throttles[key])
+      .map((key) => [key, { ThrottlingRateLimit: throttles[key]!.rateLimit, ThrottlingBurstLimit: throttles[key]!.burstLimit }]),
+  );
 }
 
 export class StatelessStack extends Stack {
@@ -84,7 +157,7 @@ export class StatelessStack extends Stack {
       webSocketApi: this.webSocketApi,
       stageName: wsStageName,
       autoDeploy: true,
-      throttle: props.wsThrottle ?? { rateLimit: 2_000, burstLimit: 1_000 },
+      throttle: props.wsThrottle ?? { rateLimit: 20, burstLimit: 40 },
     });
 
     // Delivery first: the functions that start workers need the worker's name.
@@ -147,13 +220,19 @@ export class StatelessStack extends Stack {
 
     for (const route of wsRoutes) {
       const handler = this.fn(route);
-      this.webSocketApi.addRoute(route.routeKey, {
+      const added = this.webSocketApi.addRoute(route.routeKey, {
         integration: new WebSocketLambdaIntegration(`${route.id}Integration`, handler),
         returnResponse: route.returnResponse,
         // API Gateway accepts an authorizer on $connect only; the handshake is the one gate.
         ...(route.routeKey === '$connect' ? { authorizer } : {}),
       });
+      this.webSocketStage.node.addDependency(added);
     }
+    (this.webSocketStage.node.defaultChild as CfnStage).routeSettings = routeSettings(
+      WS_ROUTE_THROTTLES,
+      wsRoutes.map((r) => r.routeKey),
+      'WebSocket',
+    );
 
     this.httpApi = new HttpApi(this, 'HttpApi', {
       description: 'livecast organiser and replay API',
@@ -170,17 +249,23 @@ export class StatelessStack extends Stack {
       httpApi: this.httpApi,
       stageName: '$default',
       autoDeploy: true,
-      throttle: props.httpThrottle ?? { rateLimit: 1_000, burstLimit: 500 },
+      throttle: props.httpThrottle ?? { rateLimit: 25, burstLimit: 50 },
     });
 
     for (const route of httpRoutes) {
       const handler = this.fn(route);
-      new HttpRoute(this, `${route.id}Route`, {
+      const added = new HttpRoute(this, `${route.id}Route`, {
         httpApi: this.httpApi,
         routeKey: httpRouteKey(route.routeKey),
         integration: new HttpLambdaIntegration(`${route.id}Integration`, handler),
       });
+      this.httpStage.node.addDependency(added);
     }
+    (this.httpStage.node.defaultChild as CfnStage).routeSettings = routeSettings(
+      HTTP_ROUTE_THROTTLES,
+      httpRoutes.map((r) => r.routeKey),
+      'HTTP',
+    );
 
     new CfnOutput(this, 'WebSocketUrl', { value: this.webSocketStage.url, description: 'wss:// URL clients connect to' });
     new CfnOutput(this, 'CallbackUrl', {

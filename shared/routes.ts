@@ -7,6 +7,7 @@ import {
   deliveryTable,
   entriesTable,
   eventsTable,
+  limitsTable,
   repostCountsTable,
   repostsTable,
   requestsTable,
@@ -82,9 +83,16 @@ export interface HttpRouteDef extends FunctionDef {
 }
 
 /**
+ * Every WebSocket message route counts each frame against its connection's allowance in the Limits
+ * table (one UpdateItem: functions/lib/rate-limit.ts) and closes a connection that keeps flooding
+ * through the management API (DELETE @connections/{id}).
+ */
+const limited = [limitsTable, may('UpdateItem')] as const;
+
+/**
  * A reporter's publish: the event's counters read, then one transaction (Update the event, Put the
  * entry, its change-log line and the request record); a request found there is read back. The ack
- * is the route response: no @connections call.
+ * is the route response: no @connections call but the flood's DELETE.
  */
 const publisher: Needs = {
   tables: [
@@ -92,7 +100,9 @@ const publisher: Needs = {
     [entriesTable, may('PutItem')],
     [changesTable, may('PutItem')],
     [requestsTable, may('GetItem', 'PutItem')],
+    limited,
   ],
+  manageConnections: ['DELETE'],
 };
 
 /** Edit, delete and pin: as publish, but the entry is read and updated in place, never put. */
@@ -102,7 +112,9 @@ const changer: Needs = {
     [entriesTable, may('GetItem', 'UpdateItem')],
     [changesTable, may('PutItem')],
     [requestsTable, may('GetItem', 'PutItem')],
+    limited,
   ],
+  manageConnections: ['DELETE'],
 };
 
 /** The `$connect` REQUEST authorizer. A missing `eventId` refuses the handshake before it runs. */
@@ -129,7 +141,7 @@ export const wsRoutes: readonly WsRouteDef[] = [
     returnResponse: false,
     needs: { tables: [[eventsTable, may('UpdateItem', 'ConditionCheckItem')], [connectionsTable, may('DeleteItem')]] },
   },
-  { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [] } },
+  { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [limited], manageConnections: ['DELETE'] } },
   { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: publisher },
   { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: changer },
   { id: 'WsDelete', routeKey: 'delete', entry: 'functions/ws-delete.ts', returnResponse: true, needs: changer },
@@ -141,8 +153,8 @@ export const wsRoutes: readonly WsRouteDef[] = [
     returnResponse: true,
     // RepostCounts: the entries a sync sends carry their repost totals, as the timeline's do.
     needs: {
-      tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')], [changesTable, may('Query')], [repostCountsTable, may('Query')]],
-      manageConnections: ['POST'],
+      tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')], [changesTable, may('Query')], [repostCountsTable, may('Query')], limited],
+      manageConnections: ['POST', 'DELETE'],
     },
   },
   {
@@ -150,9 +162,9 @@ export const wsRoutes: readonly WsRouteDef[] = [
     routeKey: 'repost',
     entry: 'functions/ws-repost.ts',
     returnResponse: true,
-    needs: { tables: [[entriesTable, may('GetItem')], [repostsTable, may('PutItem')]] },
+    needs: { tables: [[entriesTable, may('GetItem')], [repostsTable, may('PutItem')], limited], manageConnections: ['DELETE'] },
   },
-  { id: 'WsPing', routeKey: 'ping', entry: 'functions/ws-ping.ts', returnResponse: true, needs: { tables: [] } },
+  { id: 'WsPing', routeKey: 'ping', entry: 'functions/ws-ping.ts', returnResponse: true, needs: { tables: [limited], manageConnections: ['DELETE'] } },
 ];
 
 export const httpRoutes: readonly HttpRouteDef[] = [

@@ -1,8 +1,12 @@
 // ConnectionGateway on the API Gateway management API (AWS's or the local stage's).
-import { type ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import type { ConnectionGateway, PostResult } from '../domain/ports';
+import {
+  type ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import type { ConnectionCloser, ConnectionGateway, PostResult } from '../domain/ports';
 
-export class ManagementApiGateway implements ConnectionGateway {
+export class ManagementApiGateway implements ConnectionGateway, ConnectionCloser {
   constructor(private readonly client: ApiGatewayManagementApiClient) {}
 
   async post(connectionId: string, payload: Uint8Array): Promise<PostResult> {
@@ -14,6 +18,16 @@ export class ManagementApiGateway implements ConnectionGateway {
       const { name, $metadata } = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (name === 'GoneException') return 'gone';
       if (name === 'LimitExceededException' || $metadata?.httpStatusCode === 429) return 'throttled';
+      throw err;
+    }
+  }
+
+  async close(connectionId: string): Promise<'closed' | 'gone'> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      return 'closed';
+    } catch (err) {
+      if ((err as { name?: string }).name === 'GoneException') return 'gone';
       throw err;
     }
   }

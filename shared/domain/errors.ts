@@ -18,6 +18,8 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** For `rate_limited`: when the client may try again (ms). Error frames and HTTP bodies carry it. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -33,10 +35,20 @@ export const forbidden = (message: string) => new AppError('forbidden', message)
 export const conflict = (message: string) => new AppError('conflict', message);
 export const tooLarge = (message: string) => new AppError('too_large', message);
 export const unauthorized = (message: string) => new AppError('unauthorized', message);
-export const rateLimited = (message: string) => new AppError('rate_limited', message);
+export const rateLimited = (message: string, retryAfterMs?: number) =>
+  new AppError('rate_limited', message, retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(retryAfterMs)));
+
+export interface PublicError {
+  code: ErrorCode;
+  message: string;
+  status: number;
+  retryAfterMs?: number;
+}
 
 /** What a client is told about any error: its own code and message for AppErrors, a generic line otherwise. */
-export function publicError(err: unknown): { code: ErrorCode; message: string; status: number } {
-  if (err instanceof AppError) return { code: err.code, message: err.message, status: err.status };
+export function publicError(err: unknown): PublicError {
+  if (err instanceof AppError) {
+    return { code: err.code, message: err.message, status: err.status, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
+  }
   return { code: 'internal', message: 'something went wrong on our side; please retry', status: 500 };
 }

@@ -140,6 +140,15 @@ export interface ConnectionGateway {
   post(connectionId: string, payload: Uint8Array): Promise<PostResult>;
 }
 
+/**
+ * Ends a connection from the server's side (API Gateway's `DELETE @connections/{id}`); `$disconnect`
+ * follows as for any close. 'gone': it had already ended. Apart from ConnectionGateway because the
+ * fan-out's poster never closes anyone.
+ */
+export interface ConnectionCloser {
+  close(connectionId: string): Promise<'closed' | 'gone'>;
+}
+
 /** Where a delivery worker keeps its lease and, between workers, how far its shard was delivered. */
 export interface LeaseStore {
   /** Takes the (event, shard) lease if no live one exists; returns the cursor the last holder left (undefined: none). */

@@ -10,7 +10,8 @@ import { buildLivecast } from '../../infra/livecast-app';
 import { PAGE_REWRITE, pagesCsp, type WebStack } from '../../infra/web-stack';
 import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
-import { connectionMethods, httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
+import { connectionMethods, HTTP_ROUTE_THROTTLES, httpRouteKey, type StatelessStack, WS_ROUTE_THROTTLES } from '../../infra/stateless-stack';
+import { loadConfig } from '../../shared/config';
 import { ENV } from '../../shared/config';
 import {
   deliveryWake,
@@ -29,7 +30,7 @@ import {
   type ScheduledDef,
   type StreamTriggerDef,
 } from '../../shared/routes';
-import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
 type Json = any;
@@ -286,7 +287,7 @@ describe('WebSocket API', () => {
       ApiId: { Ref: logicalId(api, api.webSocketApi) },
       StageName: 'live',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 2000, ThrottlingBurstLimit: 1000 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
     });
   });
 });
@@ -323,7 +324,7 @@ describe('HTTP API', () => {
       ApiId: { Ref: logicalId(api, api.httpApi) },
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 500 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 50 },
     });
   });
 
@@ -566,11 +567,12 @@ describe('delivery', () => {
 });
 
 describe('reposts', () => {
-  it('routes repost to its function, which reads entries and writes only the Reposts table', () => {
+  it('routes repost to its function, which reads entries and writes only the Reposts table (and its allowance counters)', () => {
     const route = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Route')).find((r) => r.Properties.RouteKey === 'repost');
     expect(route).toBeDefined();
     const repost = wsRoutes.find((r) => r.routeKey === 'repost')!;
     expect(tableActions(repost, repostsTable).has('dynamodb:PutItem')).toBe(true);
+    expect(tableActions(repost, limitsTable).has('dynamodb:UpdateItem')).toBe(true);
     expect(tableActions(repost, entriesTable).has('dynamodb:PutItem')).toBe(false);
     expect(tableActions(repost, repostCountsTable).size).toBe(0);
   });
@@ -826,5 +828,64 @@ describe('failures', () => {
 
   it('lets the wake-up write the watch list in the Delivery table', () => {
     expect(tableActions(deliveryWake, deliveryTable).has('dynamodb:UpdateItem')).toBe(true);
+  });
+});
+
+describe('throttles', () => {
+  const stages = () => Object.entries(resourcesOf(apiT, 'AWS::ApiGatewayV2::Stage'));
+  const stageOf = (apiConstruct: IConstruct) => stages().find(([, st]) => st.Properties.ApiId.Ref === logicalId(api, apiConstruct))!;
+  /** Each route's rate as deployed: its own line in RouteSettings, or the stage's default. */
+  const ratesOf = (apiConstruct: IConstruct, routeKeys: readonly string[]) => {
+    const [, stage] = stageOf(apiConstruct);
+    const own = (stage.Properties.RouteSettings ?? {}) as Record<string, { ThrottlingRateLimit: number }>;
+    const fallback = stage.Properties.DefaultRouteSettings.ThrottlingRateLimit as number;
+    return new Map(routeKeys.map((k) => [k, own[k]?.ThrottlingRateLimit ?? fallback]));
+  };
+  const sum = (rates: Map<string, number>) => [...rates.values()].reduce((a, b) => a + b, 0);
+
+  it('give every WebSocket route its own throttle, publish above every anonymous route', () => {
+    const [, stage] = stageOf(api.webSocketApi);
+    expect(Object.keys(stage.Properties.RouteSettings).sort()).toEqual(wsRoutes.map((r) => r.routeKey).sort());
+    const rates = ratesOf(api.webSocketApi, wsRoutes.map((r) => r.routeKey));
+    for (const anonymous of ['sync', 'repost', 'ping', '$default']) {
+      expect(rates.get(anonymous), anonymous).toBeLessThan(rates.get('publish')!);
+    }
+    // The reporter's writes: dozens within a few seconds (an outbox re-sending after a drop) fit in the burst alone.
+    for (const write of ['publish', 'edit', 'delete', 'pin']) {
+      expect(stage.Properties.RouteSettings[write].ThrottlingBurstLimit, write).toBeGreaterThanOrEqual(100);
+    }
+    expect(stage.Properties.RouteSettings).toEqual(
+      Object.fromEntries(Object.entries(WS_ROUTE_THROTTLES).map(([k, t]) => [k, { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit }])),
+    );
+  });
+
+  it('give the HTTP routes theirs', () => {
+    const [, stage] = stageOf(api.httpApi);
+    expect(stage.Properties.RouteSettings).toEqual(
+      Object.fromEntries(Object.entries(HTTP_ROUTE_THROTTLES).map(([k, t]) => [k, { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit }])),
+    );
+  });
+
+  it("leave publish its share of the account's 10,000 requests/s with every route at its throttle", () => {
+    const ws = ratesOf(api.webSocketApi, wsRoutes.map((r) => r.routeKey));
+    const http = ratesOf(api.httpApi, httpRoutes.map((r) => r.routeKey));
+    // sync's replies are @connections posts too: one coalesced post per sync.
+    const syncReplies = ws.get('sync')!;
+    // The stack sets no LIVECAST_DELIVERY_BUDGET: the workers pace themselves to the configuration's default.
+    expect(envOf(deliveryWorker)[ENV.deliveryBudget]).toBeUndefined();
+    const delivery = loadConfig(Object.fromEntries(tables.map((t) => [t.envVar, t.id]))).deliveryBudget;
+    expect(delivery + sum(ws) + syncReplies + sum(http)).toBeLessThanOrEqual(10_000);
+  });
+
+  it('deploy each stage after the routes its RouteSettings name (CloudFormation refuses settings for a route not yet there)', () => {
+    for (const [apiConstruct, defs] of [[api.webSocketApi, wsRoutes], [api.httpApi, httpRoutes]] as const) {
+      const [stageId, stage] = stageOf(apiConstruct);
+      const dependsOn = new Set<string>(apiT.toJSON().Resources[stageId].DependsOn ?? []);
+      const routeIds = routesOf(logicalId(api, apiConstruct));
+      for (const key of Object.keys(stage.Properties.RouteSettings)) {
+        expect(defs.some((d) => d.routeKey === key), key).toBe(true);
+        expect(dependsOn.has(routeIds.get(key)![0]), key).toBe(true);
+      }
+    }
   });
 });

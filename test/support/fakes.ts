@@ -3,6 +3,7 @@ import type {
   AppendResult,
   Change,
   CommitResult,
+  ConnectionCloser,
   ConnectionGateway,
   ConnectionRecord,
   ConnectionStore,
@@ -184,8 +185,8 @@ export class FakeConnections implements ConnectionStore {
   }
 }
 
-/** Records every post by connection; connections can be made gone or failing, posts throttled. */
-export class FakeGateway implements ConnectionGateway {
+/** Records every post by connection; connections can be made gone or failing, posts throttled, and closed. */
+export class FakeGateway implements ConnectionGateway, ConnectionCloser {
   readonly received = new Map<string, ServerFrame[]>();
   readonly messages = new Map<string, Uint8Array[]>();
   readonly gone = new Set<string>();
@@ -224,6 +225,17 @@ export class FakeGateway implements ConnectionGateway {
 
   framesOf(connectionId: string): ServerFrame[] {
     return this.received.get(connectionId) ?? [];
+  }
+
+  /** Connections closed by the server, in order; a closed connection is gone from then on. */
+  readonly closed: string[] = [];
+
+  async close(connectionId: string): Promise<'closed' | 'gone'> {
+    await tick();
+    if (this.gone.has(connectionId)) return 'gone';
+    this.closed.push(connectionId);
+    this.gone.add(connectionId);
+    return 'closed';
   }
 }
 
