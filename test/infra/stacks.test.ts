@@ -302,11 +302,12 @@ describe('admin key', () => {
     expect(secret.Properties.SecretString).toBeUndefined();
   });
 
-  it('is readable by the create-event function and by no other', () => {
+  it('is readable by the organiser routes (create an event, rotate its token) and by no other', () => {
     const readers = allDefs.filter((def) =>
       statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue')),
     );
-    expect(readers.map((d) => d.id)).toEqual([httpRoutes.find((r) => r.routeKey === 'POST /events')!.id]);
+    const organiser = ['POST /events', 'POST /events/{eventId}/operator-token'].map((key) => httpRoutes.find((r) => r.routeKey === key)!.id);
+    expect(readers.map((d) => d.id).sort()).toEqual(organiser.sort());
   });
 
   it('reaches functions as an ARN, never as a value', () => {
