@@ -9,8 +9,11 @@ async function main(event: APIGatewayRequestAuthorizerEvent): Promise<APIGateway
   const token = event.queryStringParameters?.token || undefined;
   const { events, log } = container();
   try {
-    const role = await events.roleFor(eventId, token);
-    return policy(`${role}:${eventId}`, 'Allow', event.methodArn, { eventId, role });
+    const { role, tokenGen } = await events.admit(eventId, token);
+    // API Gateway repeats the context on every message of the connection: the token generation
+    // rides along, and each write is conditioned on it (a rotation revokes without a lookup).
+    const context = { eventId, role, ...(tokenGen !== undefined ? { tokenGen: String(tokenGen) } : {}) };
+    return policy(`${role}:${eventId}`, 'Allow', event.methodArn, context);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     // Never log the token: only which rule refused.

@@ -175,6 +175,13 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     needs: { tables: [[eventsTable, may('PutItem')]], adminKey: true },
   },
   {
+    id: 'HttpOperatorToken',
+    routeKey: 'POST /events/{eventId}/operator-token',
+    entry: 'functions/http-operator-token.ts',
+    // One UpdateItem on the event's item (the new hash and generation); nothing else is touched.
+    needs: { tables: [[eventsTable, may('UpdateItem')]], adminKey: true },
+  },
+  {
     id: 'HttpGetEvent',
     routeKey: 'GET /events/{eventId}',
     entry: 'functions/http-get-event.ts',

@@ -15,7 +15,7 @@ export interface WsEvent {
     domainName?: string;
     stage?: string;
     /** The $connect authorizer's context, repeated by API Gateway on every event of the connection. */
-    authorizer?: { principalId?: string; eventId?: string; role?: string } | null;
+    authorizer?: { principalId?: string; eventId?: string; role?: string; tokenGen?: string | number } | null;
   };
   queryStringParameters?: Record<string, string | undefined> | null;
   body?: string | null;
@@ -35,7 +35,9 @@ export function callerOf(event: WsEvent): Caller {
   if (!eventId || (role !== 'viewer' && role !== 'reporter')) {
     throw new Error('connection has no authorizer context');
   }
-  return { connectionId, eventId, role: role as Role };
+  // A reporter admitted before token generations existed has none: generation 0, the first token's.
+  const tokenGen = role === 'reporter' ? Number(authorizer?.tokenGen ?? 0) : undefined;
+  return { connectionId, eventId, role: role as Role, ...(tokenGen !== undefined ? { tokenGen } : {}) };
 }
 
 /** The raw body as JSON, or a bad_request that says it is not. */

@@ -42,7 +42,7 @@ export class DynamoEntryStore implements EntryStore {
 
   commitPublish(
     eventId: string,
-    expected: { lastSeq: number; lastChange: number },
+    expected: { lastSeq: number; lastChange: number; tokenGen?: number },
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult> {
@@ -57,7 +57,7 @@ export class DynamoEntryStore implements EntryStore {
 
   commitChange(
     eventId: string,
-    expected: { lastChange: number; rev: number },
+    expected: { lastChange: number; rev: number; tokenGen?: number },
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult> {
@@ -245,7 +245,7 @@ export class DynamoEntryStore implements EntryStore {
    */
   private async commit(
     eventId: string,
-    expected: { lastChange: number; lastSeq?: number },
+    expected: { lastChange: number; lastSeq?: number; tokenGen?: number },
     entry: Entry,
     /** The reporter's request record; none for the organiser's redaction. */
     request: RequestRecord | undefined,
@@ -253,17 +253,25 @@ export class DynamoEntryStore implements EntryStore {
   ): Promise<CommitResult> {
     const changeNo = expected.lastChange + 1;
     const publishing = expected.lastSeq !== undefined;
+    const conditions = publishing ? ['lastChange = :expectedChange', 'lastSeq = :expectedSeq'] : ['lastChange = :expectedChange'];
+    // The reporter's token generation, checked on the item the write moves anyway: a rotation
+    // revokes old connections at no extra read. Generation 0 is also an event made before rotation
+    // existed (no attribute).
+    if (expected.tokenGen !== undefined) {
+      conditions.push(expected.tokenGen === 0 ? '(attribute_not_exists(tokenGen) OR tokenGen = :tokenGen)' : 'tokenGen = :tokenGen');
+    }
     const items: TransactItems = [
       {
         Update: {
           TableName: this.tables.events,
           Key: { eventId },
           UpdateExpression: publishing ? 'SET lastChange = :change, lastSeq = :seq' : 'SET lastChange = :change',
-          ConditionExpression: publishing ? 'lastChange = :expectedChange AND lastSeq = :expectedSeq' : 'lastChange = :expectedChange',
+          ConditionExpression: conditions.join(' AND '),
           ExpressionAttributeValues: {
             ':change': changeNo,
             ':expectedChange': expected.lastChange,
             ...(publishing ? { ':seq': entry.seq, ':expectedSeq': expected.lastSeq } : {}),
+            ...(expected.tokenGen !== undefined ? { ':tokenGen': expected.tokenGen } : {}),
           },
         },
       },

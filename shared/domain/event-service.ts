@@ -29,6 +29,7 @@ export class EventService {
       lastChange: 0,
       viewers: 0,
       tokenHash: hashToken(operatorToken),
+      tokenGen: 0,
     };
     await this.deps.events.create(record);
     const { eventId, title, startsAt, createdAt } = record;
@@ -150,10 +151,32 @@ export class EventService {
    * Unknown events are `not_found`; a token that does not match is `unauthorized`, never a viewer.
    */
   async roleFor(eventId: string, token: string | undefined): Promise<Role> {
+    return (await this.admit(eventId, token)).role;
+  }
+
+  /**
+   * As roleFor, with the token generation a reporter is admitted under: hash and generation come
+   * from one read of the event, so a handshake that raced a rotation holds the generation its token
+   * belongs to, and its writes are refused once that generation is gone.
+   */
+  async admit(eventId: string, token: string | undefined): Promise<{ role: Role; tokenGen?: number }> {
     const event = await this.find(eventId);
-    if (token === undefined) return 'viewer';
+    if (token === undefined) return { role: 'viewer' };
     if (!tokenMatches(token, event.tokenHash)) throw unauthorized('the operator token does not match this event');
-    return 'reporter';
+    return { role: 'reporter', tokenGen: event.tokenGen ?? 0 };
+  }
+
+  /**
+   * A new operator token for the event, returned once, as at creation; only its hash is stored, in
+   * place of the old one. From the moment it is stored the old token opens no connection and the
+   * connections it opened can no longer write (see LiveService).
+   */
+  async rotateToken(eventId: string): Promise<{ operatorToken: string }> {
+    if (!eventIdSchema.safeParse(eventId).success) throw notFound(`event ${JSON.stringify(eventId)} does not exist`);
+    const operatorToken = newOperatorToken();
+    const tokenGen = await this.deps.events.rotateToken(eventId, hashToken(operatorToken));
+    if (tokenGen === undefined) throw notFound(`event ${eventId} does not exist`);
+    return { operatorToken };
   }
 
   private async find(eventId: string): Promise<EventRecord> {

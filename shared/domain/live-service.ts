@@ -35,6 +35,8 @@ export interface Caller {
   connectionId: string;
   eventId: string;
   role: Role;
+  /** A reporter's: the operator token generation its handshake was admitted with (absent: 0). */
+  tokenGen?: number;
 }
 
 export interface LiveServiceDeps {
@@ -80,11 +82,12 @@ export class LiveService {
   async publish(caller: Caller, frame: PublishFrame): Promise<AckFrame> {
     requireReporter(caller, 'publish');
     const { eventId } = caller;
+    const tokenGen = caller.tokenGen ?? 0;
     const outcome = await this.retrying(eventId, frame.clientId, 'publish', async () => {
-      const expected = this.cursors.get(eventId) ?? (await this.readCursor(eventId));
+      const expected = this.cursors.get(eventId) ?? (await this.readCursor(eventId, tokenGen));
       const entry = newEntry(expected.lastSeq + 1, frame, this.deps.clock());
       const request = requestOf(frame.clientId, 'publish', entry);
-      const result = await this.deps.entries.commitPublish(eventId, expected, entry, request);
+      const result = await this.deps.entries.commitPublish(eventId, { ...expected, tokenGen }, entry, request);
       if (result.ok) this.cursors.set(eventId, { lastSeq: entry.seq, lastChange: expected.lastChange + 1 });
       return { entry, result };
     });
@@ -193,6 +196,7 @@ export class LiveService {
   ): Promise<AckFrame> {
     requireReporter(caller, action);
     const { eventId } = caller;
+    const tokenGen = caller.tokenGen ?? 0;
     // A refusal may still answer the retry of a change that succeeded (a repeated delete, or a
     // clientId reused for a missing seq): the first outcome wins.
     const refuse = async (err: Error) => {
@@ -202,7 +206,7 @@ export class LiveService {
     };
     const outcome = await this.retrying(eventId, frame.clientId, action, async () => {
       // The event first: its lastChange read before the entry can only be older, never newer.
-      const event = this.cursors.get(eventId) ?? (await this.readCursor(eventId));
+      const event = this.cursors.get(eventId) ?? (await this.readCursor(eventId, tokenGen));
       const current = await this.deps.entries.get(eventId, frame.seq);
       if (!current) return refuse(notFound(`entry ${frame.seq} does not exist in event ${eventId}`));
       let entry: Entry;
@@ -212,7 +216,7 @@ export class LiveService {
         return refuse(err as Error);
       }
       const request = requestOf(frame.clientId, action, entry);
-      const expected = { lastChange: event.lastChange, rev: current.rev };
+      const expected = { lastChange: event.lastChange, rev: current.rev, tokenGen };
       const result = await this.deps.entries.commitChange(eventId, expected, entry, request);
       if (result.ok) this.cursors.set(eventId, { lastSeq: event.lastSeq, lastChange: event.lastChange + 1 });
       return { entry, result };
@@ -220,11 +224,18 @@ export class LiveService {
     return outcome.ack;
   }
 
-  /** The event's counters as stored now (and forgets what this instance remembered). */
-  private async readCursor(eventId: string): Promise<Cursor> {
+  /**
+   * The event's counters as stored now (and forgets what this instance remembered). Refuses a
+   * reporter whose token was replaced since its handshake: a write that failed on the token's
+   * condition comes back here through its retry, so the refusal costs no read of its own.
+   */
+  private async readCursor(eventId: string, tokenGen: number): Promise<Cursor> {
     this.cursors.delete(eventId);
     const event = await this.deps.events.get(eventId);
     if (!event) throw notFound(`event ${eventId} does not exist`);
+    if ((event.tokenGen ?? 0) !== tokenGen) {
+      throw forbidden('the operator token of this connection was replaced by the organiser; reconnect with the new token');
+    }
     return { lastSeq: event.lastSeq, lastChange: event.lastChange };
   }
 

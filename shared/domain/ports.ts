@@ -14,6 +14,12 @@ export interface EventRecord {
   /** Open viewer connections, kept by the connection store. */
   viewers: number;
   tokenHash: string;
+  /**
+   * How many times the operator token was replaced: 0 (or absent, on events made before rotation
+   * existed) until the first rotation. A reporter connection carries the generation it was admitted
+   * with; writes are conditioned on it, so a replaced token stops writing at once.
+   */
+  tokenGen?: number;
 }
 
 export type WriteAction = 'publish' | 'edit' | 'delete' | 'pin';
@@ -36,6 +42,11 @@ export type CommitResult =
 export interface EventStore {
   create(event: EventRecord): Promise<void>;
   get(eventId: string): Promise<EventRecord | undefined>;
+  /**
+   * Replaces the event's operator token hash and moves its `tokenGen` on; returns the new
+   * generation, or undefined when there is no such event.
+   */
+  rotateToken(eventId: string, tokenHash: string): Promise<number | undefined>;
 }
 
 /** One line of an event's change log: the entry's whole state right after change `changeNo`. */
@@ -59,18 +70,19 @@ export interface EntryStore {
   getRequest(eventId: string, clientId: string): Promise<RequestRecord | undefined>;
   /**
    * Atomically: the event's lastSeq moves from `expected.lastSeq` to entry.seq and its lastChange
-   * from `expected.lastChange` by one; the entry, its change and the request are stored.
+   * from `expected.lastChange` by one; the entry, its change and the request are stored. With
+   * `expected.tokenGen`, only while the event's token generation is still that one ('stale' if not).
    */
   commitPublish(
     eventId: string,
-    expected: { lastSeq: number; lastChange: number },
+    expected: { lastSeq: number; lastChange: number; tokenGen?: number },
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult>;
-  /** Atomically: the entry moves from `expected.rev` to entry.rev, the event's lastChange by one; the change and the request are stored. */
+  /** Atomically: the entry moves from `expected.rev` to entry.rev, the event's lastChange by one; the change and the request are stored (with `expected.tokenGen`: as for commitPublish). */
   commitChange(
     eventId: string,
-    expected: { lastChange: number; rev: number },
+    expected: { lastChange: number; rev: number; tokenGen?: number },
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult>;

@@ -382,11 +382,11 @@ describe('admin key', () => {
     expect(secret.Properties.SecretString).toBeUndefined();
   });
 
-  it('is readable by the organiser’s routes (create event, revisions, redact) and by no other', () => {
+  it('is readable by the organiser’s routes (create event, rotate its token, revisions, redact) and by no other', () => {
     const readers = allDefs.filter((def) =>
       statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue')),
     );
-    const organiser = ['POST /events', 'GET /events/{eventId}/revisions', 'POST /events/{eventId}/entries/{seq}/redact'];
+    const organiser = ['POST /events', 'POST /events/{eventId}/operator-token', 'GET /events/{eventId}/revisions', 'POST /events/{eventId}/entries/{seq}/redact'];
     expect(readers.map((d) => d.id).sort()).toEqual(organiser.map((k) => httpRoutes.find((r) => r.routeKey === k)!.id).sort());
   });
 

@@ -34,7 +34,18 @@ export class FakeEvents implements EventStore {
     const e = this.items.get(eventId);
     return e && { ...e };
   }
+  async rotateToken(eventId: string, tokenHash: string) {
+    await tick();
+    const e = this.items.get(eventId);
+    if (!e) return undefined;
+    e.tokenHash = tokenHash;
+    e.tokenGen = (e.tokenGen ?? 0) + 1;
+    return e.tokenGen;
+  }
 }
+
+/** The token-generation condition the DynamoDB adapter puts on a write (none when not given). */
+const tokenStale = (event: EventRecord, tokenGen: number | undefined) => tokenGen !== undefined && (event.tokenGen ?? 0) !== tokenGen;
 
 export class FakeEntries implements EntryStore {
   readonly entries = new Map<string, Entry>();
@@ -59,7 +70,7 @@ export class FakeEntries implements EntryStore {
   }
   async commitPublish(
     eventId: string,
-    expected: { lastSeq: number; lastChange: number },
+    expected: { lastSeq: number; lastChange: number; tokenGen?: number },
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult> {
@@ -67,7 +78,9 @@ export class FakeEntries implements EntryStore {
     const dup = this.requests.get(`${eventId}/${request.clientId}`);
     if (dup) return { ok: false, reason: 'duplicate', previous: { ...dup } };
     const event = this.events.items.get(eventId);
-    if (!event || event.lastSeq !== expected.lastSeq || event.lastChange !== expected.lastChange) return { ok: false, reason: 'stale' };
+    if (!event || event.lastSeq !== expected.lastSeq || event.lastChange !== expected.lastChange || tokenStale(event, expected.tokenGen)) {
+      return { ok: false, reason: 'stale' };
+    }
     event.lastSeq = entry.seq;
     this.entries.set(`${eventId}/${entry.seq}`, { ...entry });
     this.log(event, entry);
@@ -76,7 +89,7 @@ export class FakeEntries implements EntryStore {
   }
   async commitChange(
     eventId: string,
-    expected: { lastChange: number; rev: number },
+    expected: { lastChange: number; rev: number; tokenGen?: number },
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult> {
@@ -85,7 +98,7 @@ export class FakeEntries implements EntryStore {
     if (dup) return { ok: false, reason: 'duplicate', previous: { ...dup } };
     const event = this.events.items.get(eventId);
     const current = this.entries.get(`${eventId}/${entry.seq}`);
-    if (!event || event.lastChange !== expected.lastChange || !current || current.rev !== expected.rev) {
+    if (!event || event.lastChange !== expected.lastChange || !current || current.rev !== expected.rev || tokenStale(event, expected.tokenGen)) {
       return { ok: false, reason: 'stale' };
     }
     this.entries.set(`${eventId}/${entry.seq}`, { ...entry, reposts: current.reposts });
