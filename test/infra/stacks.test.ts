@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLivecast } from '../../infra/livecast-app';
+import { documentedTable, leastPrivilegeTable } from '../../scripts/least-privilege';
 import { PAGE_REWRITE, pagesCsp, type WebStack } from '../../infra/web-stack';
 import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
@@ -186,24 +187,6 @@ function declaredActions(def: FunctionDef, table: TableDef): string[] {
   if (access === undefined) return [];
   if (typeof access === 'string') throw new Error(`${def.id} declares '${access}' on ${table.id}: list its exact actions (shared/routes.ts \`may\`)`);
   return [...new Set(access)].sort();
-}
-
-/** The least-privilege table of docs/architecture.md, from shared/routes.ts. */
-function leastPrivilegeTable(defs: readonly FunctionDef[]): string {
-  const rows = defs.map((def) => {
-    const dynamo = def.needs.tables
-      .map(([t, access]) => `${t.id}: ${typeof access === 'string' ? access : access.map((a) => a.replace('dynamodb:', '')).join(', ')}`)
-      .join('; ');
-    const methods = connectionMethods(def.id, def.needs).join(', ');
-    const stream = (def as Partial<StreamTriggerDef>).stream;
-    const other = [
-      stream ? `reads the ${stream.table.id} stream` : '',
-      def.needs.adminKey ? 'reads the admin key' : '',
-      def.needs.startWorkers ? 'starts workers' : '',
-    ].filter(Boolean);
-    return `| ${def.id} | ${dynamo || '—'} | ${methods || '—'} | ${other.join('; ') || '—'} |`;
-  });
-  return ['| function | DynamoDB actions, per table | @connections | other |', '|---|---|---|---|', ...rows].join('\n');
 }
 
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
@@ -498,14 +481,19 @@ describe('permissions', () => {
   });
 
   it('let only sync and the delivery worker post to connections; the reporter\'s writes ack as route responses', () => {
-    const posting = allDefs.filter((def) => connectionMethods(def.id, def.needs).length > 0).map((d) => d.id);
+    const posting = allDefs.filter((def) => connectionMethods(def.id, def.needs).includes('POST')).map((d) => d.id);
     expect(posting.sort()).toEqual([wsRoutes.find((r) => r.routeKey === 'sync')!.id, deliveryWorker.id].sort());
   });
 
+  it('let only the WebSocket message routes close a connection (a flood past its allowance), and none read one', () => {
+    const closing = allDefs.filter((def) => connectionMethods(def.id, def.needs).includes('DELETE')).map((d) => d.id);
+    expect(closing.sort()).toEqual(wsRoutes.filter((r) => r.routeKey !== '$connect' && r.routeKey !== '$disconnect').map((r) => r.id).sort());
+    expect(allDefs.filter((def) => connectionMethods(def.id, def.needs).includes('GET'))).toEqual([]);
+  });
+
   it('are listed in docs/architecture.md as shared/routes.ts declares them', () => {
-    const doc = readFileSync(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
-    const block = /<!-- least-privilege:start -->\n([\s\S]*?)\n<!-- least-privilege:end -->/.exec(doc)?.[1];
-    expect(block).toBe(leastPrivilegeTable(allDefs));
+    // After a change to a route's needs: `npx tsx scripts/least-privilege.ts --write`.
+    expect(documentedTable()).toBe(leastPrivilegeTable(allDefs));
   });
 
   it('refuse @connections declarations that grant nothing or name no real method', () => {
