@@ -137,7 +137,8 @@ export type StatsFrame = { type: 'stats'; eventId: string; viewers: number; repo
 export type SpikeFrame = { type: 'spike'; eventId: string; changeNo?: number } & Spike;
 /** Event-wide frames that travel the change log with the updates. */
 export type LiveFrame = StatsFrame | SpikeFrame;
-export type ErrorFrame = { type: 'error'; code: ErrorCode; message: string; clientId?: string };
+/** `retryAfterMs` (v1.1): with `rate_limited`, when the same request may be sent again. */
+export type ErrorFrame = { type: 'error'; code: ErrorCode; message: string; clientId?: string; retryAfterMs?: number };
 export type PongFrame = { type: 'pong' };
 export type ServerFrame = UpdateFrame | AckFrame | RepostAckFrame | StatsFrame | SpikeFrame | SyncedFrame | ErrorFrame | PongFrame | BatchFrame;
 export type BatchFrame = { type: 'batch'; frames: ServerFrame[] };

@@ -180,6 +180,31 @@ describe('LiveConnection (the pages never miss an update across a drop)', () => 
     expect(FakeSocket.all).toHaveLength(2);
   });
 
+  it('waits the server\'s retryAfterMs before asking again for a refused catch-up, and longer after each refusal in a row', () => {
+    const { socket } = start(() => 0, () => 0);
+    const s = socket();
+    s.open();
+    const syncs = () => s.sent.filter((f) => f.action === 'sync').length;
+    s.receive({ type: 'error', code: 'rate_limited', message: 'too many syncs', retryAfterMs: 20_000 });
+    vi.advanceTimersByTime(19_900);
+    expect(syncs()).toBe(1);
+    vi.advanceTimersByTime(200);
+    expect(syncs()).toBe(2);
+    // Without a hint, the refusals that follow wait 2 s, 4 s, 8 s (the lower half of 4, 8, 16 s: random 0).
+    const waits: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const before = syncs();
+      s.receive({ type: 'error', code: 'rate_limited', message: 'too many syncs' });
+      let waited = 0;
+      while (syncs() === before) {
+        vi.advanceTimersByTime(100);
+        waited += 100;
+      }
+      waits.push(waited);
+    }
+    expect(waits).toEqual([2_000, 4_000, 8_000]);
+  });
+
   describe('a catch-up in pages (syncLimit), after a history read over HTTP (sinceChange)', () => {
     const syncs = (s: FakeSocket) => s.sent.filter((f) => f.action === 'sync');
 

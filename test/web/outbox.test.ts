@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Outbox, type KeyValueStore } from '../../web/lib/outbox';
+import { Outbox, retryDelayMs, type KeyValueStore } from '../../web/lib/outbox';
 
 class MemoryStorage implements KeyValueStore {
   readonly map = new Map<string, string>();
@@ -117,5 +117,39 @@ describe('Outbox (the reporter console loses nothing and duplicates nothing)', (
     expect(sent).toHaveLength(1);
     vi.advanceTimersByTime(1_000);
     expect(sent.map((f) => f.clientId)).toEqual([a.clientId, a.clientId]);
+  });
+
+  it('backs off exponentially on rate_limited, never sooner than the server\'s retryAfterMs', () => {
+    const { outbox, sent, setOpen } = harness();
+    setOpen(true);
+    const a = outbox.add({ action: 'publish', text: 'a', kind: 'text' });
+    // The server asks for 7 s: nothing goes before that, whatever the backoff would allow.
+    outbox.receive({ type: 'error', code: 'rate_limited', message: 'slow down', clientId: a.clientId, retryAfterMs: 7_000 });
+    vi.advanceTimersByTime(6_900);
+    expect(sent).toHaveLength(1);
+    vi.advanceTimersByTime(200);
+    expect(sent).toHaveLength(2);
+    // Refused again and again without a hint: the waits grow (at least half of 2 s, 4 s, 8 s …).
+    const gaps: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const before = sent.length;
+      outbox.receive({ type: 'error', code: 'rate_limited', message: 'slow down', clientId: a.clientId });
+      let waited = 0;
+      while (sent.length === before) {
+        vi.advanceTimersByTime(100);
+        waited += 100;
+      }
+      gaps.push(waited);
+    }
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!).toBeGreaterThanOrEqual(1_000 * 2 ** (i + 1) * 0.5);
+    expect(gaps.at(-1)!).toBeGreaterThan(gaps[0]!);
+  });
+});
+
+describe('retryDelayMs', () => {
+  it('doubles per send up to 30 s, jittered in its upper half, and honours retryAfterMs', () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => retryDelayMs(n, undefined, () => 1))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+    expect(retryDelayMs(3, undefined, () => 0)).toBe(2_000);
+    expect(retryDelayMs(1, 12_000, () => 1)).toBe(12_000);
   });
 });

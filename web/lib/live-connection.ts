@@ -50,6 +50,8 @@ export interface LiveConnectionOptions {
 export class LiveConnection {
   private socket: WebSocket | undefined;
   private attempt = 0;
+  /** Sync refusals in a row (rate_limited, cut short): the wait before asking again doubles with each. */
+  private syncRefusals = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setTimeout> | undefined;
@@ -184,12 +186,16 @@ export class LiveConnection {
       if (this.syncing) this.seenDuringSync = Math.max(this.seenDuringSync, frame.changeNo);
       else this.lastChange = Math.max(this.lastChange ?? 0, frame.changeNo);
     } else if (frame.type === 'error' && frame.clientId === undefined && this.syncing) {
-      // The catch-up was cut short (throttled part way): no `synced` follows; ask again shortly.
+      // The catch-up was refused or cut short (rate_limited, throttled part way): no `synced`
+      // follows; ask again — never before the server's retryAfterMs, and longer after each refusal
+      // in a row (exponential, jittered): a page that asks again at once only spends its allowance.
       const socket = this.socket;
       clearTimeout(this.syncTimer);
+      const ceiling = Math.min(30_000, 2_000 * 2 ** this.syncRefusals++);
+      const delay = Math.max(frame.retryAfterMs ?? 0, Math.round(ceiling * (0.5 + (this.opts.random ?? Math.random)() / 2)));
       this.syncTimer = setTimeout(() => {
         if (socket && this.socket === socket && this.syncing && this.pendingSync) this.sendSync(socket, this.pendingSync);
-      }, 1000 + Math.round((this.opts.random ?? Math.random)() * 2000));
+      }, delay);
     } else if (frame.type === 'synced' && typeof frame.next === 'number' && this.syncing && this.socket) {
       // A page of the catch-up: everything up to `next` is held, reflecting the changes up to its
       // `lastChange`; the next page goes on from there (live frames still wait for the last page).
@@ -197,6 +203,7 @@ export class LiveConnection {
     } else if (frame.type === 'synced') {
       // A connection that delivered its sync is healthy: the next drop starts the backoff afresh.
       this.attempt = 0;
+      this.syncRefusals = 0;
       this.syncing = false;
       clearTimeout(this.syncTimer);
       if (frame.lastChange !== undefined) this.lastChange = Math.max(this.lastChange ?? 0, frame.lastChange, this.seenDuringSync);

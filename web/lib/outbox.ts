@@ -48,6 +48,18 @@ export interface OutboxOptions {
   ackTimeoutMs?: number;
   /** Acked items kept for display. @default 50 */
   keepAcked?: number;
+  /** Jitter for the waits after a refusal. @default Math.random */
+  random?: () => number;
+}
+
+/**
+ * How long a refused request waits before it goes again: exponential in the times it was sent, with
+ * full jitter (a crowd of consoles refused together does not come back together), never sooner than
+ * the server's `retryAfterMs`. 1 s, 2 s, 4 s … up to 30 s.
+ */
+export function retryDelayMs(sends: number, retryAfterMs: number | undefined, random: () => number = Math.random): number {
+  const ceiling = Math.min(30_000, 1_000 * 2 ** Math.max(0, sends - 1));
+  return Math.max(retryAfterMs ?? 0, Math.round(ceiling * (0.5 + random() / 2)));
 }
 
 /** Error codes after which the same request may succeed later: it waits and goes again. */
@@ -57,9 +69,11 @@ export class Outbox {
   private items: OutboxItem[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly now: () => number;
+  private readonly random: () => number;
 
   constructor(private readonly opts: OutboxOptions) {
     this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
     const saved = opts.storage?.getItem(opts.key);
     if (saved) {
       try {
@@ -108,7 +122,7 @@ export class Outbox {
     } else if (TRANSIENT.has(frame.code)) {
       item.state = 'waiting';
       item.error = { code: frame.code, message: frame.message };
-      item.notBefore = this.now() + Math.min(10_000, 1_000 * item.sends);
+      item.notBefore = this.now() + retryDelayMs(item.sends, frame.retryAfterMs, this.random);
     } else {
       item.state = 'failed';
       item.error = { code: frame.code, message: frame.message };
