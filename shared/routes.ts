@@ -7,6 +7,7 @@ import {
   deliveryTable,
   entriesTable,
   eventsTable,
+  limitsTable,
   repostCountsTable,
   repostsTable,
   requestsTable,
@@ -23,6 +24,8 @@ export interface Needs {
   readonly adminKey?: boolean;
   /** Starts delivery workers (asynchronous invocations of `deliveryWorker`). */
   readonly startWorkers?: boolean;
+  /** Signs or verifies viewer ids (the viewer id secret). */
+  readonly viewerSecret?: boolean;
 }
 
 export interface FunctionDef {
@@ -60,7 +63,8 @@ export const wsAuthorizer = {
   id: 'WsAuthorizer',
   entry: 'functions/ws-authorize.ts',
   identitySource: ['route.request.querystring.eventId'],
-  needs: { tables: [[eventsTable, 'read']] },
+  // The viewer id secret: a `viewer` on the handshake is verified here (a forged one refuses it).
+  needs: { tables: [[eventsTable, 'read']], viewerSecret: true },
 } as const satisfies FunctionDef & { identitySource: readonly string[] };
 
 export const wsRoutes: readonly WsRouteDef[] = [
@@ -130,10 +134,17 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     id: 'HttpReposts',
     routeKey: 'GET /events/{eventId}/reposts',
     entry: 'functions/http-reposts.ts',
-    // readWrite: a read brings the spike detector up to date, and may announce a spike (see the handler).
-    needs: { tables: [[eventsTable, 'readWrite'], [repostCountsTable, 'readWrite'], [changesTable, 'readWrite']] },
+    // Read only: the tally and the sweep judge spikes; an anonymous read never writes.
+    needs: { tables: [[eventsTable, 'read'], [repostCountsTable, 'read']] },
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
+  {
+    id: 'HttpViewers',
+    routeKey: 'POST /viewers',
+    entry: 'functions/http-viewers.ts',
+    // Limits: the issuance allowance per source address.
+    needs: { tables: [[limitsTable, 'readWrite']], viewerSecret: true },
+  },
 ];
 
 /**

@@ -4,6 +4,7 @@ import { getJson, socketUrl, type PageConfig } from '../lib/config';
 import { h, icon, perFrame, replace } from '../lib/dom';
 import { clock, count } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
+import { ensureViewerId, withViewerId } from '../lib/viewer-id';
 import { bootPage, pageHeader } from '../lib/page';
 import { showState } from '../lib/status';
 import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
@@ -39,7 +40,7 @@ class LivePage {
   ) {
     this.viewers = event.viewers;
     this.conn = new LiveConnection({
-      url: () => socketUrl(config, event.eventId),
+      url: () => withViewerId(socketUrl(config, event.eventId)),
       since: () => this.timeline.syncedThrough,
       onFrame: (f) => this.onFrame(f),
       onState: (state) => {
@@ -251,7 +252,7 @@ class LivePage {
 }
 
 bootPage('live', async ({ root, eventId, config }) => {
-  const event = await getJson<EventView>(config, `/events/${encodeURIComponent(eventId)}`);
+  const [event] = await Promise.all([getJson<EventView>(config, `/events/${encodeURIComponent(eventId)}`), ensureViewerId(config)]);
   document.title = event.title;
   new LivePage(config, event).mount(root);
 });
