@@ -9,8 +9,11 @@ import { tallyReposts, type TallyDeps } from '../shared/domain/reposts/repost-se
 import { container } from './lib/container';
 import { batchResponse, type KeyedRecord } from './lib/stream-batch';
 
-/** A repost as the stream carries it; anything but an insert is not a repost to count. */
-function repostOf(record: DynamoDBRecord): StreamedRepost | undefined {
+/**
+ * A repost as the stream carries it; anything but an insert is not a repost to count — above all
+ * the REMOVE records of rows whose TTL (30 days) ran out: the counts keep them.
+ */
+export function repostOf(record: DynamoDBRecord): StreamedRepost | undefined {
   if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage || !record.dynamodb.SequenceNumber) return undefined;
   const item = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>);
   return {
@@ -18,6 +21,9 @@ function repostOf(record: DynamoDBRecord): StreamedRepost | undefined {
     seq: Number(item.seq),
     connectionId: String(item.connectionId),
     at: Number(item.at),
+    // Rows from before viewer ids have neither: they count per connection, as then.
+    ...(typeof item.voter === 'string' ? { voter: item.voter } : {}),
+    ...(typeof item.source === 'string' ? { source: item.source } : {}),
     sequence: record.dynamodb.SequenceNumber,
   };
 }
@@ -58,7 +64,7 @@ export async function tallyBatch(event: DynamoDBStreamEvent, deps: TallyDeps): P
 
 async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const c = container();
-  return tallyBatch(event, { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log });
+  return tallyBatch(event, { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log, ...(c.config.spikeRules ? { rules: c.config.spikeRules } : {}) });
 }
 
 export const handler = middy(main);

@@ -26,6 +26,7 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
     description: 'livecast APIs and functions',
     tables: data.tables,
     adminKey: data.adminKey,
+    viewerSecret: data.viewerSecret,
     failureQueues: data.failureQueues,
   });
   const web = new WebStack(app, 'Livecast-Web', {

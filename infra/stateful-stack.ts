@@ -24,6 +24,8 @@ export class StatefulStack extends Stack {
   readonly tables: LivecastTables;
   /** The organiser's admin key (HTTP `Authorization: Bearer`). Its value never leaves Secrets Manager at deploy time. */
   readonly adminKey: ISecret;
+  /** The key viewer ids are signed with (POST /viewers signs, the $connect authorizer verifies). */
+  readonly viewerSecret: ISecret;
   /**
    * Where failures are kept until redriven: the stream batches whose retries ran out, and the delivery
    * worker's failed asynchronous invocations. Here, not in the API stack, because what they hold is
@@ -41,6 +43,12 @@ export class StatefulStack extends Stack {
     this.adminKey = new Secret(this, 'AdminKey', {
       description: 'livecast organiser admin key (Authorization: Bearer <key> on the HTTP API)',
       generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 48 },
+    });
+
+    // Kept with the data: replacing it refuses every viewer id the pages hold (they ask for new ones).
+    this.viewerSecret = new Secret(this, 'ViewerIdSecret', {
+      description: 'livecast viewer id signing key (HMAC-SHA256)',
+      generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 64 },
     });
 
     const queues: Partial<Record<FailureQueueKey, IQueue>> = {};

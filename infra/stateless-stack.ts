@@ -43,6 +43,8 @@ import type { FailureQueues, LivecastTables, TableId } from './stateful-stack';
 export interface StatelessStackProps extends StackProps {
   readonly tables: LivecastTables;
   readonly adminKey: ISecret;
+  /** The viewer id signing key, for the functions whose `needs` say `viewerSecret`. */
+  readonly viewerSecret: ISecret;
   /** Where stream batches and worker invocations go when their retries run out (shared/routes.ts `failureQueues`). */
   readonly failureQueues: FailureQueues;
   /** @default 'live' */
@@ -140,12 +142,14 @@ export class StatelessStack extends Stack {
 
   private readonly tables: LivecastTables;
   private readonly adminKey: ISecret;
+  private readonly viewerSecret: ISecret;
   private readonly built: Record<string, NodejsFunction> = {};
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
     this.tables = props.tables;
     this.adminKey = props.adminKey;
+    this.viewerSecret = props.viewerSecret;
     this.functions = this.built;
     const wsStageName = props.wsStageName ?? 'live';
 
@@ -301,6 +305,7 @@ export class StatelessStack extends Stack {
       // functions that are integrations of the API can carry it without a dependency cycle.
       ...(methods.length > 0 ? { [ENV.connectionsEndpoint]: this.webSocketStage.callbackUrl } : {}),
       ...(needs.adminKey ? { [ENV.adminKeySecretArn]: this.adminKey.secretArn } : {}),
+      ...(needs.viewerSecret ? { [ENV.viewerSecretArn]: this.viewerSecret.secretArn } : {}),
       // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
     };
@@ -323,6 +328,7 @@ export class StatelessStack extends Stack {
       });
     }
     if (needs.adminKey) this.adminKey.grantRead(fn);
+    if (needs.viewerSecret) this.viewerSecret.grantRead(fn);
     if (needs.startWorkers && this.deliveryWorker) this.deliveryWorker.grantInvoke(fn);
 
     this.built[def.id] = fn;

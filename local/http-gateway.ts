@@ -2,6 +2,7 @@
 // invokes the handlers in-process with payload-format 2.0 events, writing their results back as AWS would.
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Context } from 'aws-lambda';
 import { listen } from './errors';
 import { gatewayId, gatewayTime, lambdaContext, type Invoke } from './lambda-context';
@@ -36,6 +37,12 @@ export interface HttpGatewayOptions {
   readonly unavailable?: () => string | undefined;
   /** Named in the port-in-use error. */
   readonly portEnvVar?: string;
+  /**
+   * Tests only: take `requestContext.http.sourceIp` from the first address of the request's
+   * `X-Forwarded-For` (when it is one), so one machine can stand for callers on many networks.
+   * AWS never does this: a client can put anything in that header. Default false.
+   */
+  readonly trustForwardedFor?: boolean;
   /** Lifecycle and failure lines only; nothing is logged per request. */
   readonly log?: (line: string) => void;
 }
@@ -139,6 +146,7 @@ export async function startHttpGateway(opts: HttpGatewayOptions): Promise<HttpGa
       body,
       apiId,
       localPort: port,
+      trustForwardedFor: opts.trustForwardedFor === true,
     });
     let result: unknown;
     try {
@@ -276,11 +284,19 @@ interface EventParts {
   readonly body: Buffer;
   readonly apiId: string;
   readonly localPort: number;
+  readonly trustForwardedFor: boolean;
+}
+
+/** The first address of `X-Forwarded-For`, if it is an IP address (the trustForwardedFor option). */
+export function forwardedFor(req: http.IncomingMessage): string | undefined {
+  const header = req.headers['x-forwarded-for'];
+  const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]?.trim();
+  return first && isIP(first) ? first : undefined;
 }
 
 function buildEvent(req: http.IncomingMessage, p: EventParts) {
   const now = Date.now();
-  const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  const sourceIp = (p.trustForwardedFor ? forwardedFor(req) : undefined) ?? (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
 
   // Payload 2.0: lower-case names, duplicates joined with commas, cookies moved to their own field.
   const headers: Record<string, string> = {};

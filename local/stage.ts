@@ -1,6 +1,8 @@
 // The local stage: DynamoDB Local, the API Gateway stand-ins, and the deployed handler modules,
 // wired by the same route table the CDK stack uses.
-import { resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -82,6 +84,18 @@ export interface StageOptions {
    * where its stream invokes it and where the Lambda Invoke API runs it (the redrive).
    */
   wrapStreamTrigger?: (id: string, invoke: Invoke) => Invoke;
+  /**
+   * The key viewer ids are signed with (LIVECAST_VIEWER_SECRET). Unset: the environment's, else the
+   * one kept beside a persisted DynamoDB Local's data (`viewer-id-secret`, made on first start, so
+   * the pages' ids outlive a restart), else a new random one.
+   */
+  viewerSecret?: string;
+  /**
+   * Tests only: both gateways take the caller's source address from the first `X-Forwarded-For`
+   * address, so one machine can stand for viewers on many networks. Default false (as AWS: a client
+   * can put anything in that header).
+   */
+  trustForwardedFor?: boolean;
   /** Tests: retries of a failing stream batch instead of each trigger's retryAttempts (AWS spaces ten of them seconds apart). */
   streamRetryAttempts?: number;
   /** Waits before the async retries of the delivery worker; default the Lambda service's (two, 1 and 2 s). */
@@ -221,6 +235,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       ...(opts.maxConcurrentHandshakes !== undefined ? { maxConcurrentHandshakes: opts.maxConcurrentHandshakes } : {}),
       ...opts.ws,
       ...(opts.limits ? { limits: opts.limits } : {}),
+      ...(opts.trustForwardedFor ? { trustForwardedFor: true } : {}),
       log,
     });
     stoppers.push(() => ws.close());
@@ -286,6 +301,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       [ENV.streamFailuresQueueUrl]: queueUrls.streams,
       [ENV.workerFailuresQueueUrl]: queueUrls.worker,
       [ENV.local]: '1',
+      [ENV.viewerSecret]: opts.viewerSecret ?? (process.env[ENV.viewerSecret] || localViewerSecret('dbPath' in opts.dynamo ? opts.dynamo.dbPath : undefined)),
       [ENV.logLevel]: opts.logLevel ?? process.env[ENV.logLevel] ?? 'warn',
       ...opts.env,
     });
@@ -346,6 +362,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       host,
       routes: await Promise.all(httpRoutes.map(async (r) => ({ routeKey: r.routeKey, invoke: await load(r) }))),
       ...(opts.webDir ? { fallback: webPages({ dir: opts.webDir, wsUrl: ws.url }) } : {}),
+      ...(opts.trustForwardedFor ? { trustForwardedFor: true } : {}),
       unavailable,
       log,
     });
@@ -390,6 +407,22 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     await stop();
     throw err;
   }
+}
+
+/** A viewer id secret for a local stage: kept with persisted data (so ids outlive a restart), else new each start. */
+function localViewerSecret(dbPath: string | undefined): string {
+  if (!dbPath) return randomBytes(32).toString('base64url');
+  const file = join(dbPath, 'viewer-id-secret');
+  try {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept.length >= 32) return kept;
+  } catch {
+    // not made yet
+  }
+  const made = randomBytes(32).toString('base64url');
+  mkdirSync(dbPath, { recursive: true });
+  writeFileSync(file, made, { mode: 0o600 });
+  return made;
 }
 
 /**

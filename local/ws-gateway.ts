@@ -8,6 +8,7 @@ import type { Context } from 'aws-lambda';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { type AwsLimits, Limiter, describeLimits, waitUntil } from './aws-limits';
 import { listen } from './errors';
+import { forwardedFor } from './http-gateway';
 import { HandshakeAdmission, isCapacityError } from './handshake-admission';
 import { gatewayId, gatewayTime, lambdaContext, type Invoke } from './lambda-context';
 import { Slots } from '../shared/domain/slots';
@@ -111,6 +112,12 @@ export interface WsGatewayOptions {
   readonly limits?: AwsLimits;
   /** Named in the port-in-use error. */
   readonly portEnvVar?: string;
+  /**
+   * Tests only: take `requestContext.identity.sourceIp` from the first address of the handshake's
+   * `X-Forwarded-For` (when it is one), so one machine can stand for viewers on many networks. AWS
+   * never does this: a client can put anything in that header. Default false.
+   */
+  readonly trustForwardedFor?: boolean;
   /** Lifecycle and failure lines only; nothing is logged per message or per post. */
   readonly log?: (line: string) => void;
 }
@@ -346,7 +353,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
   async function handshake(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const connectedAt = Date.now();
     const connectionId = gatewayId();
-    const identity = identityOf(req);
+    const identity = identityOf(req, opts.trustForwardedFor === true);
     const { headers, multiValueHeaders } = eventHeaders(req, server);
     const { queryStringParameters, multiValueQueryStringParameters } = eventQuery(req.url ?? '/');
     // The authorizer and $connect see the same HTTP request, hence the same request id.
@@ -984,8 +991,8 @@ function isValidUpgrade(req: http.IncomingMessage): boolean {
   );
 }
 
-function identityOf(req: http.IncomingMessage): Identity {
-  const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+function identityOf(req: http.IncomingMessage, trustForwardedFor = false): Identity {
+  const sourceIp = (trustForwardedFor ? forwardedFor(req) : undefined) ?? (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
   const userAgent = req.headers['user-agent'];
   return userAgent === undefined ? { sourceIp } : { sourceIp, userAgent };
 }

@@ -1,5 +1,6 @@
 // Runtime configuration: read once from the environment, validated, then passed in.
 import { z } from 'zod';
+import { defaultSpikeRules, MAX_DISTINCT_PER_SECOND, type SpikeRules } from './domain/reposts/spike-detector';
 import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, requestsTable } from './tables';
 
 /** Every table under the name the configuration gives it. */
@@ -38,6 +39,13 @@ export const ENV = {
   spikeSweepQuietMs: 'LIVECAST_SPIKE_SWEEP_QUIET_MS',
   /** The local stage's SQS stand-in (deployed: the real SQS). */
   sqsEndpoint: 'LIVECAST_SQS_ENDPOINT',
+  /** The key viewer ids are signed with: locally the value itself, deployed a Secrets Manager secret. */
+  viewerSecret: 'LIVECAST_VIEWER_SECRET',
+  viewerSecretArn: 'LIVECAST_VIEWER_SECRET_ARN',
+  viewerIdsPerMinute: 'LIVECAST_VIEWER_IDS_PER_MINUTE',
+  viewerIdsPerDay: 'LIVECAST_VIEWER_IDS_PER_DAY',
+  /** JSON: spike rules to change from the defaults (shared/domain/reposts/spike-detector.ts), e.g. {"minSources":3}. */
+  spikeRules: 'LIVECAST_SPIKE_RULES',
   /** The failure queues (shared/routes.ts failureQueues): stream batches given up, failed async worker invocations. */
   streamFailuresQueueUrl: 'LIVECAST_STREAM_FAILURES_QUEUE_URL',
   workerFailuresQueueUrl: 'LIVECAST_WORKER_FAILURES_QUEUE_URL',
@@ -73,6 +81,42 @@ const schema = z.object({
   sqsEndpoint: z.url().optional(),
   streamFailuresQueueUrl: z.url().optional(),
   workerFailuresQueueUrl: z.url().optional(),
+  viewerSecret: z.string().min(32, 'the viewer id secret must be at least 32 characters').optional(),
+  viewerSecretArn: z.string().min(1).optional(),
+  /**
+   * Viewer ids issued per source address (IPv4 /32, IPv6 /64): per minute, for a venue crowd
+   * arriving at once behind one Wi-Fi address (600: 5,000 phones in under ten minutes); per day, the
+   * most one address can ever count as (a sold-out hall of 10,000 behind one address still counts).
+   */
+  viewerIdsPerMinute: z.coerce.number().int().min(1).default(600),
+  viewerIdsPerDay: z.coerce.number().int().min(1).default(10_000),
+  spikeRules: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z
+        .object({
+          alpha: z.number().gt(0).max(1),
+          startFactor: z.number().positive(),
+          endFactor: z.number().positive(),
+          minPerSecond: z.number().int().min(1),
+          quietSeconds: z.number().int().min(1),
+          warmupSeconds: z.number().int().min(0),
+          minViewers: z.number().int().min(1).max(MAX_DISTINCT_PER_SECOND),
+          minSources: z.number().int().min(1).max(MAX_DISTINCT_PER_SECOND),
+        })
+        .partial()
+        .strict(),
+    )
+    .transform((partial): SpikeRules => ({ ...defaultSpikeRules, ...partial }))
+    .optional(),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -101,6 +145,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env[ENV.logLevel] || undefined,
     spikeSweepQuietMs: env[ENV.spikeSweepQuietMs] || undefined,
     ...failureSettings(env),
+    viewerSecret: env[ENV.viewerSecret] || undefined,
+    viewerSecretArn: env[ENV.viewerSecretArn] || undefined,
+    viewerIdsPerMinute: env[ENV.viewerIdsPerMinute] || undefined,
+    viewerIdsPerDay: env[ENV.viewerIdsPerDay] || undefined,
+    spikeRules: env[ENV.spikeRules] || undefined,
   });
   if (!parsed.success) throw configError(parsed.error);
   return parsed.data;

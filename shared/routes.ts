@@ -61,6 +61,8 @@ export interface Needs {
   readonly adminKey?: boolean;
   /** Starts delivery workers (asynchronous invocations of `deliveryWorker`). */
   readonly startWorkers?: boolean;
+  /** Signs or verifies viewer ids (the viewer id secret). */
+  readonly viewerSecret?: boolean;
 }
 
 export interface FunctionDef {
@@ -122,7 +124,8 @@ export const wsAuthorizer = {
   id: 'WsAuthorizer',
   entry: 'functions/ws-authorize.ts',
   identitySource: ['route.request.querystring.eventId'],
-  needs: { tables: [[eventsTable, may('GetItem')]] },
+  // The viewer id secret: a `viewer` on the handshake is verified here (a forged one refuses it).
+  needs: { tables: [[eventsTable, may('GetItem')]], viewerSecret: true },
 } as const satisfies FunctionDef & { identitySource: readonly string[] };
 
 export const wsRoutes: readonly WsRouteDef[] = [
@@ -221,13 +224,17 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     id: 'HttpReposts',
     routeKey: 'GET /events/{eventId}/reposts',
     entry: 'functions/http-reposts.ts',
-    // A read brings the spike detector up to date (its state saved, the event put on the sweep's
-    // list) and may announce a spike: a line of the change log with the event's lastChange.
-    needs: {
-      tables: [[eventsTable, may('GetItem', 'UpdateItem')], [repostCountsTable, may('GetItem', 'Query', 'PutItem')], [changesTable, may('PutItem')]],
-    },
+    // Read only: the tally and the sweep judge spikes; an anonymous read never writes.
+    needs: { tables: [[eventsTable, may('GetItem')], [repostCountsTable, may('Query')]] },
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
+  {
+    id: 'HttpViewers',
+    routeKey: 'POST /viewers',
+    entry: 'functions/http-viewers.ts',
+    // Limits: the issuance allowance per source address.
+    needs: { tables: [[limitsTable, may('UpdateItem')]], viewerSecret: true },
+  },
 ];
 
 /**

@@ -94,16 +94,18 @@ export const deliveryTable = {
 } as const satisfies TableDef;
 
 /**
- * One item per (connection, seq) repost: the conditional put that makes a repost count once per
- * connection. Spread over CONNECTION_SHARDS partitions (`<eventId>#<shard>`, the connection's
- * shard) so a storm of 10,000 reposts of one entry never meets one partition's 1,000 writes/s.
- * Its stream feeds the tally.
+ * One item per (voter, seq) repost — a voter is a signed viewer id, or the address of a client
+ * without one: the conditional put that makes a repost count once per viewer. Spread over
+ * CONNECTION_SHARDS partitions (`<eventId>#<shard>`, the voter's shard) so a storm of 10,000
+ * reposts of one entry never meets one partition's 1,000 writes/s. Its stream feeds the tally.
+ * Rows expire 30 days after the repost (`expiresAt`); the counts in RepostCounts stay.
  */
 export const repostsTable = {
   id: 'Reposts',
   envVar: 'LIVECAST_TABLE_REPOSTS',
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
+  timeToLiveAttribute: 'expiresAt',
   stream: 'NEW_IMAGE',
   durable: true,
 } as const satisfies TableDef;

@@ -1,7 +1,10 @@
-// Reposts on DynamoDB: a conditional put per (connection, seq), sharded like the connections; the
-// tally adds them to per-event counters a batch at a time. Exactly once: per repost partition the
-// counters keep a watermark (the stream sequence number of the last repost they hold), moved in the
-// same transaction as the counts, so a retried batch, whole or split, skips what was counted.
+// Reposts on DynamoDB: a conditional put per (voter, seq) — a voter is a signed viewer id, or an
+// address for clients without one (reposts/sources.ts) — sharded by voter; each row expires 30 days
+// after the repost. The tally adds them to per-event counters a batch at a time. Exactly once: per
+// repost partition the counters keep a watermark (the stream sequence number of the last repost
+// they hold), moved in the same transaction as the counts, so a retried batch, whole or split,
+// skips what was counted. It also keeps 10 s and 60 s buckets (GET /reposts reads an hour at 60 s
+// as 60 items) and, per second, the distinct viewers and networks the spike rule asks for.
 import {
   BatchGetCommand,
   DeleteCommand,
@@ -10,15 +13,17 @@ import {
   PutCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { TableNames } from '../config';
-import type { Repost, RepostStore, StreamedRepost } from '../domain/ports';
+import type { Repost, RepostSeries, RepostStore, StreamedRepost } from '../domain/ports';
+import { fingerprint } from '../domain/reposts/sources';
 import type { DetectorState, RepostSecond, Spike } from '../domain/reposts/spike-detector';
-import { initialDetectorState } from '../domain/reposts/spike-detector';
+import { initialDetectorState, MAX_DISTINCT_PER_SECOND } from '../domain/reposts/spike-detector';
 import { connectionPartition, shardOf } from '../domain/sharding';
-import { queryItems } from './dynamo-paging';
+import { queryItems, queryUpTo } from './dynamo-paging';
 
 type Tables = Pick<TableNames, 'reposts' | 'repostCounts'>;
 type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -34,17 +39,29 @@ const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const seqKey = (seq: number) => `seq#${pad(seq, 10)}`;
 const secondKey = (t: number, seq: number) => `sec#${pad(t, 13)}#${pad(seq, 10)}`;
 const secondOf = (at: number) => Math.floor(at / 1000) * 1000;
+/** The series in buckets the tally keeps, besides seconds: what GET /reposts reads for ?bucket=10 and 60. */
+const BUCKETS = [10, 60] as const;
+const bucketKey = (size: number, t: number) => `b${size}#${pad(Math.floor(t / (size * 1000)) * size * 1000, 13)}`;
+/** A second's distinct viewers and networks: inside the second's `sec#` range, after its per-seq counters. */
+const sourcesKey = (t: number) => `sec#${pad(t, 13)}#src`;
+/**
+ * How long a repost row is kept (the TTL attribute `expiresAt`): as long as a viewer id lives, so
+ * within an id's life a repost is never counted twice. The counts themselves are kept for good.
+ */
+export const REPOST_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+const voterOf = (r: Pick<Repost, 'voter' | 'connectionId'>) => r.voter ?? r.connectionId;
 /** Stream sequence numbers are decimal strings of up to 40 digits: padded, they compare as strings. */
 const padSequence = (sequence: string) => sequence.padStart(40, '0');
 
-export const repostKey = (r: Pick<Repost, 'eventId' | 'seq' | 'connectionId'>) => ({
-  pk: connectionPartition(r.eventId, shardOf(r.connectionId)),
-  sk: `${pad(r.seq, 10)}#${r.connectionId}`,
+/** Rows written before voters existed were keyed by their connection: a voter defaults to it, so their keys are unchanged. */
+export const repostKey = (r: Pick<Repost, 'eventId' | 'seq' | 'connectionId' | 'voter'>) => ({
+  pk: connectionPartition(r.eventId, shardOf(voterOf(r))),
+  sk: `${pad(r.seq, 10)}#${voterOf(r)}`,
 });
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export class DynamoRepostStore implements RepostStore {
+export class DynamoRepostStore implements RepostStore, RepostSeries {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tables: Tables,
@@ -59,7 +76,17 @@ export class DynamoRepostStore implements RepostStore {
       await this.db.send(
         new PutCommand({
           TableName: this.tables.reposts,
-          Item: { ...repostKey(repost), eventId: repost.eventId, seq: repost.seq, connectionId: repost.connectionId, at: repost.at, attempt },
+          Item: {
+            ...repostKey(repost),
+            eventId: repost.eventId,
+            seq: repost.seq,
+            connectionId: repost.connectionId,
+            at: repost.at,
+            ...(repost.voter ? { voter: repost.voter } : {}),
+            ...(repost.source ? { source: repost.source } : {}),
+            expiresAt: Math.ceil((repost.at + REPOST_RETENTION_MS) / 1000),
+            attempt,
+          },
           ConditionExpression: 'attribute_not_exists(pk)',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -83,6 +110,9 @@ export class DynamoRepostStore implements RepostStore {
       });
       if (fresh.length === 0) return added;
       const chunk = this.chunk(fresh);
+      // Before the counts: a set only gains what it has, so a retry adds nothing, and a batch whose
+      // counts commit has its sources kept already (after them, a crash in between would lose them).
+      await this.addSources(eventId, chunk);
       try {
         await this.db.send(new TransactWriteCommand({ TransactItems: this.actions(eventId, chunk, marks) }));
         added += chunk.length;
@@ -119,7 +149,7 @@ export class DynamoRepostStore implements RepostStore {
     const keys = new Set<string>();
     let n = 0;
     for (const r of reposts) {
-      const add = [seqKey(r.seq), secondKey(secondOf(r.at), r.seq), `wm#${repostKey(r).pk}`].filter((k) => !keys.has(k));
+      const add = [seqKey(r.seq), secondKey(secondOf(r.at), r.seq), ...BUCKETS.map((b) => bucketKey(b, r.at)), `wm#${repostKey(r).pk}`].filter((k) => !keys.has(k));
       if (keys.size + add.length > MAX_ACTIONS) break;
       for (const k of add) keys.add(k);
       n++;
@@ -133,32 +163,33 @@ export class DynamoRepostStore implements RepostStore {
    * never both count the same reposts.
    */
   private actions(eventId: string, chunk: readonly StreamedRepost[], marks: ReadonlyMap<string, string>): Action[] {
-    const counters = new Map<string, { n: number; seq: number; t?: number }>();
+    const counters = new Map<string, { n: number; seq?: number; t?: number }>();
     const lastByPk = new Map<string, string>();
+    const count = (k: string, fields: { seq?: number; t?: number }) => {
+      const c = counters.get(k) ?? { n: 0, ...fields };
+      c.n++;
+      counters.set(k, c);
+    };
     for (const r of chunk) {
       const t = secondOf(r.at);
-      for (const [k, extra] of [
-        [seqKey(r.seq), {}],
-        [secondKey(t, r.seq), { t }],
-      ] as const) {
-        const c = counters.get(k) ?? { n: 0, seq: r.seq, ...extra };
-        c.n++;
-        counters.set(k, c);
-      }
+      count(seqKey(r.seq), { seq: r.seq });
+      count(secondKey(t, r.seq), { seq: r.seq, t });
+      for (const b of BUCKETS) count(bucketKey(b, r.at), { t: Math.floor(r.at / (b * 1000)) * b * 1000 });
       lastByPk.set(repostKey(r).pk, padSequence(r.sequence));
     }
     return [
-      ...[...counters].map(
-        ([k, c]): Action => ({
+      ...[...counters].map(([k, c]): Action => {
+        const set = [...(c.seq === undefined ? [] : ['seq = :seq']), ...(c.t === undefined ? [] : ['t = :t'])];
+        return {
           Update: {
             TableName: this.tables.repostCounts,
             Key: { eventId, k },
-            UpdateExpression: c.t === undefined ? 'ADD #n :n SET seq = :seq' : 'ADD #n :n SET seq = :seq, t = :t',
+            UpdateExpression: `ADD #n :n${set.length > 0 ? ` SET ${set.join(', ')}` : ''}`,
             ExpressionAttributeNames: { '#n': 'count' },
-            ExpressionAttributeValues: { ':n': c.n, ':seq': c.seq, ...(c.t === undefined ? {} : { ':t': c.t }) },
+            ExpressionAttributeValues: { ':n': c.n, ...(c.seq === undefined ? {} : { ':seq': c.seq }), ...(c.t === undefined ? {} : { ':t': c.t }) },
           },
-        }),
-      ),
+        };
+      }),
       ...[...lastByPk].map(([pk, last]): Action => {
         const was = marks.get(pk);
         return {
@@ -189,9 +220,84 @@ export class DynamoRepostStore implements RepostStore {
       const t = Number(item.t);
       let last = out.at(-1);
       if (!last || last.t !== t) out.push((last = { t, bySeq: {} }));
-      last.bySeq[String(item.seq)] = Number(item.count);
+      if (String(item.k).endsWith('#src')) {
+        last.viewers = item.v instanceof Set ? item.v.size : 0;
+        last.sources = item.p instanceof Set ? item.p.size : 0;
+      } else last.bySeq[String(item.seq)] = Number(item.count);
     }
     return out;
+  }
+
+  /**
+   * Adds each second's voters and networks (fingerprints) to its sets, up to MAX_DISTINCT_PER_SECOND
+   * each: enough for any rule, and a second's item stays a few KB whatever the storm. A set already
+   * full refuses the add (its condition), which is no error. Rows from before voters count each
+   * connection as a viewer and a network of its own, as the detector then did.
+   */
+  private async addSources(eventId: string, reposts: readonly StreamedRepost[]): Promise<void> {
+    const bySecond = new Map<number, { v: Set<string>; p: Set<string> }>();
+    for (const r of reposts) {
+      const t = secondOf(r.at);
+      const sets = bySecond.get(t) ?? { v: new Set<string>(), p: new Set<string>() };
+      bySecond.set(t, sets);
+      const voter = fingerprint(voterOf(r));
+      if (sets.v.size < MAX_DISTINCT_PER_SECOND) sets.v.add(voter);
+      if (sets.p.size < MAX_DISTINCT_PER_SECOND) sets.p.add(r.source ?? voter);
+    }
+    const adds = [...bySecond].flatMap(([t, sets]) =>
+      (['v', 'p'] as const).map(async (name) => {
+        try {
+          await this.db.send(
+            new UpdateCommand({
+              TableName: this.tables.repostCounts,
+              Key: { eventId, k: sourcesKey(t) },
+              UpdateExpression: 'ADD #s :add SET t = :t',
+              ConditionExpression: 'attribute_not_exists(#s) OR size(#s) < :cap',
+              ExpressionAttributeNames: { '#s': name },
+              ExpressionAttributeValues: { ':add': sets[name], ':t': t, ':cap': MAX_DISTINCT_PER_SECOND },
+            }),
+          );
+        } catch (err) {
+          if (!(err instanceof ConditionalCheckFailedException)) throw err;
+        }
+      }),
+    );
+    await Promise.all(adds);
+  }
+
+  async series(eventId: string, bucketSeconds: number): Promise<{ buckets: { t: number; count: number }[]; total: number }> {
+    // The total from the per-entry totals (one item per entry reposted): exact also for an event
+    // whose early reposts were tallied before buckets were kept.
+    const [totals, buckets] = await Promise.all([this.totals(eventId, 0, 9_999_999_999), this.buckets(eventId, bucketSeconds)]);
+    return { buckets, total: [...totals.values()].reduce((a, b) => a + b, 0) };
+  }
+
+  private async buckets(eventId: string, size: number): Promise<{ t: number; count: number }[]> {
+    const out: { t: number; count: number }[] = [];
+    if ((BUCKETS as readonly number[]).includes(size)) {
+      const prefix = `b${size}#`;
+      for await (const item of this.query(eventId, 'begins_with(k, :p)', { ':p': prefix })) out.push({ t: Number(item.t), count: Number(item.count) });
+      // None kept: reposts tallied before buckets were (or none at all); the seconds answer exactly.
+      if (out.length > 0 || !(await this.hasSeconds(eventId))) return out;
+    }
+    for (const s of await this.seconds(eventId)) {
+      const count = Object.values(s.bySeq).reduce((a, b) => a + b, 0);
+      if (count === 0) continue;
+      const t = Math.floor(s.t / (size * 1000)) * size * 1000;
+      const last = out.at(-1);
+      if (last?.t === t) last.count += count;
+      else out.push({ t, count });
+    }
+    return out;
+  }
+
+  private async hasSeconds(eventId: string): Promise<boolean> {
+    const found = await queryUpTo(
+      this.db,
+      { TableName: this.tables.repostCounts, KeyConditionExpression: 'eventId = :e AND begins_with(k, :p)', ExpressionAttributeValues: { ':e': eventId, ':p': 'sec#' } },
+      1,
+    );
+    return found.length > 0;
   }
 
   async detector(eventId: string): Promise<{ state: DetectorState; version: number }> {

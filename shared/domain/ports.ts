@@ -225,6 +225,13 @@ export interface Repost {
   seq: number;
   connectionId: string;
   at: number;
+  /**
+   * Who it counts as (reposts/sources.ts voterOf): a signed viewer id, else the address; a repost
+   * counts once per voter and seq. Default: the connection (rows written before viewer ids).
+   */
+  voter?: string;
+  /** A fingerprint of the network it came from, for the spike rule's distinct sources. Default: its voter's own. */
+  source?: string;
 }
 
 /**
@@ -233,6 +240,12 @@ export interface Repost {
  */
 export interface StreamedRepost extends Repost {
   sequence: string;
+}
+
+/** The repost series as `GET /reposts` reads it: kept in buckets by the tally, so an hour at 60 s is 60 items. */
+export interface RepostSeries {
+  /** Reposts per bucket of `bucketSeconds` (1, 10 or 60), oldest first (empty buckets left out), and the total. */
+  series(eventId: string, bucketSeconds: number): Promise<{ buckets: { t: number; count: number }[]; total: number }>;
 }
 
 /** Reposts and their exact counts. */

@@ -366,8 +366,9 @@ describe('admin key', () => {
   });
 
   it('is readable by the organiser’s routes (create event, rotate its token, revisions, redact) and by no other', () => {
+    const key = JSON.stringify({ Ref: logicalId(data, data.adminKey) });
     const readers = allDefs.filter((def) =>
-      statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue')),
+      statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue') && s.resources.some((r) => JSON.stringify(r) === key)),
     );
     const organiser = ['POST /events', 'POST /events/{eventId}/operator-token', 'GET /events/{eventId}/revisions', 'POST /events/{eventId}/entries/{seq}/redact'];
     expect(readers.map((d) => d.id).sort()).toEqual(organiser.map((k) => httpRoutes.find((r) => r.routeKey === k)!.id).sort());
@@ -504,13 +505,16 @@ describe('permissions', () => {
     expect(() => connectionMethods('Fn', { tables: [], manageConnections: ['PUT' as 'POST'] })).toThrow(/names 'PUT'/);
   });
 
-  it('leave the authorizer read-only: no writes, no connection management', () => {
+  it('leave the authorizer read-only: no writes, no connection management, no secret but the viewer id key', () => {
     const statements = statementsOf(wsAuthorizer);
     expect(statements.length).toBeGreaterThan(0);
     const actions = statements.flatMap((s) => s.actions);
-    for (const action of [...WRITE_ACTIONS, 'execute-api:ManageConnections', 'secretsmanager:GetSecretValue']) {
+    for (const action of [...WRITE_ACTIONS, 'execute-api:ManageConnections']) {
       expect(actions).not.toContain(action);
     }
+    const viewerKey = JSON.stringify({ Ref: logicalId(data, data.viewerSecret) });
+    const secretReads = statements.filter((s) => s.actions.includes('secretsmanager:GetSecretValue'));
+    expect(secretReads.flatMap((s) => s.resources.map((r) => JSON.stringify(r)))).toEqual([viewerKey]);
   });
 
   it('are granted, never written with wildcard resources for data', () => {
@@ -593,6 +597,47 @@ describe('reposts', () => {
   it('serves GET /events/{eventId}/reposts', () => {
     const route = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Route')).find((r) => r.Properties.RouteKey === 'GET /events/{eventId}/reposts');
     expect(route).toBeDefined();
+  });
+
+  it('lets GET /events/{eventId}/reposts read and never write', () => {
+    const reads = httpRoutes.find((r) => r.routeKey === 'GET /events/{eventId}/reposts')!;
+    const writes = statementsOf(reads).flatMap((s) => s.actions).filter((a) => WRITE_ACTIONS.includes(a) || a === 'dynamodb:TransactWriteItems');
+    expect(writes).toEqual([]);
+    expect(tableActions(reads, repostCountsTable).has('dynamodb:Query')).toBe(true);
+  });
+
+  it('expires repost rows by TTL (expiresAt), keeping the counts', () => {
+    const table = resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(repostsTable)];
+    expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(repostCountsTable)].Properties.TimeToLiveSpecification).toBeUndefined();
+  });
+});
+
+describe('viewer id key', () => {
+  const secretResource = () => resourcesOf(dataT, 'AWS::SecretsManager::Secret')[logicalId(data, data.viewerSecret)];
+  const issuer = () => httpRoutes.find((r) => r.routeKey === 'POST /viewers')!;
+
+  it('is a secret of its own in the data stack, generated long', () => {
+    const gen = secretResource().Properties.GenerateSecretString;
+    expect(gen.PasswordLength).toBeGreaterThanOrEqual(32);
+    expect(secretResource().Properties.SecretString).toBeUndefined();
+    expect(logicalId(data, data.viewerSecret)).not.toBe(logicalId(data, data.adminKey));
+  });
+
+  it('is read, as an ARN, by POST /viewers and the $connect authorizer and by no other', () => {
+    const key = { Ref: logicalId(data, data.viewerSecret) };
+    const readers = allDefs.filter((def) =>
+      statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue') && s.resources.some((r) => JSON.stringify(r) === JSON.stringify(key))),
+    );
+    expect(readers.map((d) => d.id).sort()).toEqual([issuer().id, wsAuthorizer.id].sort());
+    for (const def of readers) expect(resolveImports(envOf(def)[ENV.viewerSecretArn]), def.id).toEqual(key);
+    for (const def of allDefs) expect(envOf(def)[ENV.viewerSecret], def.id).toBeUndefined();
+  });
+
+  it('is issued by POST /viewers, which counts its allowance in the Limits table and touches nothing else', () => {
+    expect(httpRoutesSynth().has('POST /viewers')).toBe(true);
+    const touched = tables.filter((t) => tableActions(issuer(), t).size > 0).map((t) => t.id);
+    expect(touched).toEqual(['Limits']);
   });
 });
 

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FaultStats } from '../../local/faults';
 import type { Stage, StageOptions } from '../../local/stage';
 import type { AckFrame, Entry, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
-import { createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
+import { createEvent, identifiedViewerUrl, reporterUrl, testStage, viewerUrl } from '../support/stage';
 import { connect, type TestClient } from '../support/ws-client';
 
 let stage: Stage | undefined;
@@ -83,7 +83,8 @@ describe('connections and reposts under DynamoDB faults', () => {
     const reporter = await client(reporterUrl(stage, event));
     reporter.send({ action: 'publish', clientId: 'p', text: '剪彩！' });
     await reporter.next(isAck('p'));
-    const viewers = await Promise.all(Array.from({ length: 8 }, () => client(viewerUrl(stage!, event.eventId))));
+    // Viewer ids: on one machine's address, clients without one count once per address.
+    const viewers = await Promise.all(Array.from({ length: 8 }, async () => client(await identifiedViewerUrl(stage!, event.eventId))));
     const acks = await Promise.all(
       viewers.map(async (v, i) => {
         v.send({ action: 'repost', seq: 1, clientId: `r${i}` });

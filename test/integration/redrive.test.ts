@@ -19,7 +19,7 @@ import { parseFailureRecord } from '../../shared/domain/redrive/failure-records'
 import { redriveQueue } from '../../shared/domain/redrive/redrive';
 import type { RepostAckFrame, ServerFrame } from '../../shared/domain/protocol';
 import { deliveryWorker, repostTally } from '../../shared/routes';
-import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
+import { type CreatedEvent, createEvent, identifiedViewerUrl, reporterUrl, testStage } from '../support/stage';
 import { repostStore } from '../support/storm';
 import { connect, type TestClient } from '../support/ws-client';
 
@@ -52,7 +52,8 @@ beforeAll(async () => {
   reporter = await connect(reporterUrl(stage, event));
   reporter.send({ action: 'publish', clientId: 'p1', text: 'The ribbon is cut!' });
   await reporter.next((f) => f.type === 'ack' && f.clientId === 'p1');
-  viewers = await Promise.all(Array.from({ length: VIEWERS }, () => connect(viewerUrl(stage, event.eventId))));
+  // Viewer ids: on one machine's address, clients without one count once per address.
+  viewers = await Promise.all(Array.from({ length: VIEWERS }, async () => connect(await identifiedViewerUrl(stage, event.eventId))));
   sqs = new SQSClient({ endpoint: stage.sqs.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
   // What `npm run redrive` builds from running.json, read through the same configuration code.
   clients = createRedriveClients(

@@ -40,6 +40,16 @@ export async function createEvent(stage: Stage, title = 'Sweetfish Festival — 
 }
 
 export const viewerUrl = (stage: Stage, eventId: string) => `${stage.wsUrl}/?eventId=${encodeURIComponent(eventId)}`;
+
+/** A signed viewer id from POST /viewers (reposts count once per viewer id; without one, once per address). */
+export async function viewerId(stage: Stage): Promise<string> {
+  const res = await fetch(`${stage.httpUrl}/viewers`, { method: 'POST' });
+  if (res.status !== 201) throw new Error(`viewer id: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { viewerId: string }).viewerId;
+}
+
+/** The viewer URL with a fresh viewer id: a viewer as the live page connects. */
+export const identifiedViewerUrl = async (stage: Stage, eventId: string) => `${viewerUrl(stage, eventId)}&viewer=${encodeURIComponent(await viewerId(stage))}`;
 export const reporterUrl = (stage: Stage, event: CreatedEvent) =>
   `${viewerUrl(stage, event.eventId)}&token=${encodeURIComponent(event.operatorToken)}`;
 

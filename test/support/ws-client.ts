@@ -23,9 +23,10 @@ export interface TestClient {
   close(): Promise<void>;
 }
 
-export function connect(url: string): Promise<TestClient> {
+/** `headers`: sent with the handshake (e.g. `x-forwarded-for`, for a stage that trusts it). */
+export function connect(url: string, options: { headers?: Record<string, string> } = {}): Promise<TestClient> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(url, options.headers ? { headers: options.headers } : {});
     const frames: ServerFrame[] = [];
     const messages: string[] = [];
     const waiters = new Set<() => void>();

@@ -6,6 +6,7 @@ import { h, icon, perFrame, replace } from '../lib/dom';
 import { clock, count } from '../lib/format';
 import { readHistory, type TimelinePage } from '../lib/history';
 import { LiveConnection } from '../lib/live-connection';
+import { ensureViewerId, withViewerId } from '../lib/viewer-id';
 import { bootPage, pageHeader } from '../lib/page';
 import { showState } from '../lib/status';
 import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
@@ -45,7 +46,7 @@ class LivePage {
   ) {
     this.viewers = event.viewers;
     this.conn = new LiveConnection({
-      url: () => socketUrl(config, event.eventId),
+      url: () => withViewerId(socketUrl(config, event.eventId)),
       since: () => this.timeline.syncedThrough,
       ...(historyChange !== undefined ? { sinceChange: historyChange } : {}),
       syncLimit: SYNC_LIMIT,
@@ -261,13 +262,14 @@ class LivePage {
 bootPage('live', async ({ root, eventId, config }) => {
   const path = `/events/${encodeURIComponent(eventId)}`;
   const timeline = new Timeline();
-  // Both at once; a history cut short (an error on a page) is finished by the sync.
+  // All at once; a history cut short (an error on a page) is finished by the sync.
   const [event, history] = await Promise.all([
     getJson<EventView>(config, path),
     readHistory(
       (after, limit) => getJson<TimelinePage>(config, `${path}/timeline?after=${after}&limit=${limit}`),
       (entries) => entries.forEach((e) => timeline.apply(e)),
     ),
+    ensureViewerId(config),
   ]);
   document.title = event.title;
   new LivePage(config, event, timeline, history.lastChange).mount(root);

@@ -1,9 +1,11 @@
-// Reposts: any connected viewer reposts an entry; it counts once per connection per seq.
+// Reposts: any connected viewer reposts an entry; it counts once per viewer (a signed viewer id, or
+// for a client without one its address) per seq.
 import type { Caller } from '../live-service';
 import { conflict, notFound } from '../errors';
 import type { EntryStore, Logger, RepostStore, StreamedRepost } from '../ports';
 import type { RepostAckFrame, RepostFrame } from '../protocol';
 import { detectSpikes, type Spike, type SpikeRules, defaultSpikeRules } from './spike-detector';
+import { type RepostOrigin, sourceOf, voterOf } from './sources';
 
 export interface RepostServiceDeps {
   entries: Pick<EntryStore, 'get'>;
@@ -26,10 +28,18 @@ export class RepostService {
     this.cacheMs = deps.liveEntryCacheMs ?? 1_000;
   }
 
-  async repost(caller: Caller, frame: RepostFrame): Promise<RepostAckFrame> {
+  /** `origin`: what the handshake proved (a viewer id) and where the connection comes from. */
+  async repost(caller: Caller, frame: RepostFrame, origin: RepostOrigin = {}): Promise<RepostAckFrame> {
     const { eventId, connectionId } = caller;
     await this.requireLiveEntry(eventId, frame.seq);
-    const outcome = await this.deps.reposts.add({ eventId, seq: frame.seq, connectionId, at: this.deps.now() });
+    const outcome = await this.deps.reposts.add({
+      eventId,
+      seq: frame.seq,
+      connectionId,
+      at: this.deps.now(),
+      voter: voterOf(origin, connectionId),
+      source: sourceOf(origin),
+    });
     return { type: 'ack', ...(frame.clientId ? { clientId: frame.clientId } : {}), seq: frame.seq, reposted: true, counted: outcome === 'counted' };
   }
 

@@ -6,6 +6,10 @@
 // - a spike STARTS in the first second whose count reaches both `minPerSecond` (so three reposts
 //   are never a spike) and `startFactor` × the baseline; during the first `warmupSeconds` the
 //   detector judges, while it has no history, the bar is at least `startFactor` × `minPerSecond`;
+//   and only if that second's reposts came from at least `minViewers` distinct viewers AND
+//   `minSources` distinct networks (reposts/sources.ts): 150 scripted sockets on one host, with
+//   as many viewer ids as they like, are one network and never a spike. A second that is loud
+//   but not diverse still teaches the baseline (its reposts were counted);
 // - it ENDS after `quietSeconds` seconds in a row below `endFactor` × the baseline or below
 //   `minPerSecond`; `endedAt` is the start of the first of those quiet seconds;
 // - while it lasts, it keeps its peak per second, its total, and which entry (seq) drew the most
@@ -27,9 +31,22 @@ export interface SpikeRules {
   quietSeconds: number;
   /** Seconds judged before the baseline counts as learned. */
   warmupSeconds: number;
+  /** Distinct viewers (viewer ids; addresses for clients without one) a starting second needs. */
+  minViewers: number;
+  /** Distinct networks (IPv4 /24, IPv6 /48) a starting second needs. */
+  minSources: number;
 }
 
-export const defaultSpikeRules: SpikeRules = { alpha: 0.1, startFactor: 4, endFactor: 2, minPerSecond: 20, quietSeconds: 3, warmupSeconds: 10 };
+/**
+ * minViewers 20: the fewest reposts a spike can have in its first second anyway, each from someone
+ * else. minSources 5: a venue crowd on one Wi-Fi address is one network, but some of its phones are
+ * on mobile data (each carrier's NAT pool is networks of its own) and people follow from home: a
+ * real wave reaches five networks within its first second; one host or one rented block does not.
+ */
+export const defaultSpikeRules: SpikeRules = { alpha: 0.1, startFactor: 4, endFactor: 2, minPerSecond: 20, quietSeconds: 3, warmupSeconds: 10, minViewers: 20, minSources: 5 };
+
+/** The most distinct viewers and networks a second remembers (the tally stops adding there): the rules cannot ask for more. */
+export const MAX_DISTINCT_PER_SECOND = 64;
 
 /** A spike as PROTOCOL.md shapes it; times in epoch ms. */
 export interface Spike {
@@ -45,6 +62,12 @@ export interface Spike {
 export interface RepostSecond {
   t: number;
   bySeq: Record<string, number>;
+  /**
+   * Distinct viewers and networks its reposts came from, as far as counted (up to
+   * MAX_DISTINCT_PER_SECOND). Absent for seconds tallied before sources were kept: not held against them.
+   */
+  viewers?: number;
+  sources?: number;
 }
 
 export interface DetectorState {
@@ -105,7 +128,7 @@ export function detectSpikes(
   let open: OpenSpike | null = state.open ? structuredClone(state.open) : null;
   const events: SpikeEvent[] = [];
 
-  const judge = (t: number, bySeq: Record<string, number>) => {
+  const judge = (t: number, bySeq: Record<string, number>, diverse = true) => {
     const count = countOf(bySeq);
     const warm = judged >= rules.warmupSeconds;
     if (!warm) judged++;
@@ -142,7 +165,7 @@ export function detectSpikes(
       return;
     }
     const bar = rules.startFactor * (warm ? baseline : Math.max(baseline, rules.minPerSecond));
-    if (count >= rules.minPerSecond && count >= bar) {
+    if (count >= rules.minPerSecond && count >= bar && diverse) {
       const spike: Spike = {
         startedAt: t,
         endedAt: null,
@@ -171,7 +194,7 @@ export function detectSpikes(
       }
       for (; t < second.t; t += 1000) judge(t, {});
     }
-    judge(second.t, second.bySeq);
+    judge(second.t, second.bySeq, (second.viewers ?? Infinity) >= (rules.minViewers ?? 0) && (second.sources ?? Infinity) >= (rules.minSources ?? 0));
     last = second.t;
   }
   return { state: { baseline, lastSecond: last, judged, open }, events };
