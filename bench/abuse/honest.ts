@@ -68,27 +68,36 @@ serve({
     const socket = await open(args.url, 30_000);
     let acked = 0;
     let refused = 0;
+    /** Publishes the reporter's allowance refused (100 per 10 s): sent again after retryAfterMs, as the console's outbox does. */
+    let resent = 0;
+    const publish = (i: number) => socket.send(JSON.stringify({ action: 'publish', clientId: `history-${i}`, text: historyText(i, args.chars) }));
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`history: ${acked} of ${args.count} acked within ${args.timeoutMs} ms`)), args.timeoutMs);
       socket.on('message', (data: Buffer) => {
-        if (data.indexOf(ACK) !== -1) acked++;
-        else if (data.indexOf(ERROR) !== -1) refused++;
-        else return;
+        if (data.indexOf(ACK) === -1 && data.indexOf(ERROR) === -1) return;
+        const message = JSON.parse(data.toString('utf8')) as { type: string; frames?: unknown[] };
+        const frames = (message.type === 'batch' ? (message.frames ?? []) : [message]) as { type: string; code?: string; clientId?: string; retryAfterMs?: number }[];
+        for (const f of frames) {
+          if (f.type === 'ack') acked++;
+          else if (f.type === 'error' && f.code === 'rate_limited' && f.clientId?.startsWith('history-')) {
+            resent++;
+            const i = Number(f.clientId.slice('history-'.length));
+            setTimeout(() => publish(i), (f.retryAfterMs ?? 1_000) + 50);
+          } else if (f.type === 'error') refused++;
+        }
         if (acked + refused === args.count) {
           clearTimeout(timer);
           resolve();
         }
       });
     });
-    for (let i = 0; i < args.count; i++) {
-      socket.send(JSON.stringify({ action: 'publish', clientId: `history-${i}`, text: historyText(i, args.chars) }));
-    }
+    for (let i = 0; i < args.count; i++) publish(i);
     try {
       await done;
     } finally {
       await closeAll([socket], 5_000);
     }
-    return { acked, refused, ms: performance.now() - t0 };
+    return { acked, refused, resent, ms: performance.now() - t0 };
   },
 
   /** Opens `count` listening viewers (closing any from before); each gets a tracker slot in connection order. */
