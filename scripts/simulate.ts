@@ -1,6 +1,7 @@
 // `npm run simulate`: plays the sweetfish festival's opening ceremony against the running local
 // stage (`npm start`): a reporter with about 40 moments (and a correction), 1,000 real WebSocket
-// viewers, a trickle of reposts and a storm on the key moment. Shows progress, ends with a summary,
+// viewers (each with its own viewer id, from addresses on 20 networks and one venue Wi-Fi address:
+// scripts/audience.ts), a trickle of reposts and a storm on the key moment. Shows progress, ends with a summary,
 // and exits non-zero if an update was lost or duplicated or a repost miscounted.
 //
 //   npm run simulate [-- --viewers N] [--pace MS]    (or SIM_VIEWERS, SIM_PACE_MS)
@@ -10,6 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
+import { describeSeats, newIdStats, seats, viewerId } from './audience';
 import { MOMENTS } from './ceremony';
 
 interface StageInfo {
@@ -79,19 +81,20 @@ class Client {
     });
   }
   /** Opens a socket; a handshake refused for load (429, 503) is retried with full-jitter backoff, as viewers' pages do. */
-  static async open(url: string): Promise<Client> {
+  static async open(url: string, localAddress?: string): Promise<Client> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await Client.openOnce(url);
+        return await Client.openOnce(url, localAddress);
       } catch (err) {
         if (!(err instanceof Refused) || (err.status !== 429 && err.status !== 503) || attempt >= 10) throw err;
         await sleep(Math.random() * Math.min(15_000, 500 * 2 ** attempt));
       }
     }
   }
-  private static openOnce(url: string): Promise<Client> {
+  private static openOnce(url: string, localAddress?: string): Promise<Client> {
     return new Promise((res, rej) => {
-      const s = new WebSocket(url, { perMessageDeflate: false });
+      // `localAddress` (passed on to http.request): the phone's own source address.
+      const s = new WebSocket(url, { perMessageDeflate: false, ...(localAddress ? { localAddress } : {}) });
       s.once('open', () => res(new Client(s)));
       s.once('unexpected-response', (_q, r) => {
         r.resume();
@@ -169,9 +172,17 @@ async function main(): Promise<void> {
   const firstSeen = new Map<string, number[]>(); // "seq.rev" → receipt times
   let duplicates = 0;
   const viewers: Client[] = [];
+  const audience = seats(viewerCount);
+  const ids = newIdStats();
   const t0 = performance.now();
   for (let i = 0; i < viewerCount; i += 50) {
-    const batch = await Promise.all(Array.from({ length: Math.min(50, viewerCount - i) }, () => Client.open(viewerUrl)));
+    // Each phone gets its viewer id (POST /viewers) and connects with it, both from its own address.
+    const batch = await Promise.all(
+      audience.slice(i, i + 50).map(async ({ localAddress }) => {
+        const id = await viewerId(stage.httpUrl, localAddress, ids);
+        return Client.open(id ? `${viewerUrl}&viewer=${encodeURIComponent(id)}` : viewerUrl, localAddress);
+      }),
+    );
     for (const v of batch) {
       const mine = new Map<number, number>();
       const counts = new Map<string, number>();
@@ -214,11 +225,23 @@ async function main(): Promise<void> {
   let keySeq = 0;
 
   let repostNo = 0;
+  let repostsLimited = 0;
   const repost = async (v: Client, seq: number) => {
-    // Its own clientId: two reposts of one entry by one viewer in flight at once each get their answer.
-    const clientId = `r${++repostNo}`;
-    v.send({ action: 'repost', seq, clientId });
-    const ack = await v.next((f) => f.type === 'ack' && f.clientId === clientId);
+    let ack: Frame;
+    for (;;) {
+      // Its own clientId: two reposts of one entry by one viewer in flight at once each get their answer.
+      const clientId = `r${++repostNo}`;
+      v.send({ action: 'repost', seq, clientId });
+      const answer = await v.next((f) => (f.type === 'ack' || f.type === 'error') && f.clientId === clientId);
+      if (answer.type === 'ack') {
+        ack = answer;
+        break;
+      }
+      // Over the connection's allowance: nothing was counted; a well-behaved client waits it out and goes again.
+      if (answer.code !== 'rate_limited') throw new Error(`repost of #${seq} refused: ${String(answer.code)} ${String(answer.message)}`);
+      repostsLimited++;
+      await sleep(Number(answer.retryAfterMs ?? 1_000) + Math.random() * 250);
+    }
     repostsAcked++;
     if (ack.counted) {
       repostsCounted++;
@@ -302,11 +325,17 @@ async function main(): Promise<void> {
   const spike = counts.spikes.find((s) => s.topSeq === keySeq);
 
   const rows: [string, string, boolean][] = [
+    ['viewers and where they are', `${viewers.length.toLocaleString('en-US')} from ${describeSeats(audience)}`, true],
+    [
+      'viewer ids (POST /viewers)',
+      `${ids.issued.toLocaleString('en-US')} issued, ${ids.rateLimited} answered 429 and asked again after retryAfterMs, ${ids.retried} retried after 5xx, ${ids.withoutId} connected without one`,
+      true,
+    ],
     ['updates published (incl. 1 correction)', `${MOMENTS.length} + 1`, true],
     ['(viewer, entry) pairs delivered at their final rev', `${delivered.toLocaleString('en-US')} / ${(viewers.length * expected.size).toLocaleString('en-US')}`, missing === 0],
     ['duplicates or stale revs received', `${duplicates}`, true],
     ['publish → receipt p50 / p99', `${percentile(latencies, 50).toFixed(0)} ms / ${percentile(latencies, 99).toFixed(0)} ms`, true],
-    ['reposts acked / counted by the server', `${repostsAcked.toLocaleString('en-US')} / ${repostsCounted.toLocaleString('en-US')}`, true],
+    ['reposts acked / counted by the server', `${repostsAcked.toLocaleString('en-US')} / ${repostsCounted.toLocaleString('en-US')} (${repostsLimited} refused rate_limited, sent again after retryAfterMs)`, true],
     ['reposts in GET /reposts total', `${counts.total.toLocaleString('en-US')}`, counts.total === repostsCounted],
     ['entries whose timeline count is off', `${perSeqWrong.length}`, perSeqWrong.length === 0],
     ['pages whose live count of the key moment is final', `${liveOk().toLocaleString('en-US')} / ${viewers.length.toLocaleString('en-US')} (${statsFrames.toLocaleString('en-US')} stats frames in all)`, liveOk() === viewers.length],
