@@ -44,6 +44,8 @@ export const ENV = {
   viewerSecretArn: 'LIVECAST_VIEWER_SECRET_ARN',
   viewerIdsPerMinute: 'LIVECAST_VIEWER_IDS_PER_MINUTE',
   viewerIdsPerDay: 'LIVECAST_VIEWER_IDS_PER_DAY',
+  /** @connections posts all `sync` replies to one source address may take a minute (shared/domain/limits/allowances.ts). */
+  syncPostsPerAddress: 'LIVECAST_SYNC_POSTS_PER_ADDRESS',
   /** JSON: spike rules to change from the defaults (shared/domain/reposts/spike-detector.ts), e.g. {"minSources":3}. */
   spikeRules: 'LIVECAST_SPIKE_RULES',
   /** The failure queues (shared/routes.ts failureQueues): stream batches given up, failed async worker invocations. */
@@ -90,6 +92,7 @@ const schema = z.object({
    */
   viewerIdsPerMinute: z.coerce.number().int().min(1).default(600),
   viewerIdsPerDay: z.coerce.number().int().min(1).default(10_000),
+  syncPostsPerAddress: z.coerce.number().int().min(1).default(6_000),
   spikeRules: z
     .string()
     .transform((s, ctx) => {
@@ -149,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     viewerSecretArn: env[ENV.viewerSecretArn] || undefined,
     viewerIdsPerMinute: env[ENV.viewerIdsPerMinute] || undefined,
     viewerIdsPerDay: env[ENV.viewerIdsPerDay] || undefined,
+    syncPostsPerAddress: env[ENV.syncPostsPerAddress] || undefined,
     spikeRules: env[ENV.spikeRules] || undefined,
   });
   if (!parsed.success) throw configError(parsed.error);

@@ -45,6 +45,8 @@ const AWS_BURST = 5_000;
 const LATENCY_MS = 25;
 /** The product's default LIVECAST_DELIVERY_BUDGET against that account (docs/local-stage.md). */
 const PRODUCT_BUDGET = 7_000;
+/** The product's default LIVECAST_SYNC_POSTS_PER_ADDRESS (a minute), scaled with the account like the budget. */
+const PRODUCT_SYNC_POSTS_PER_ADDRESS = 6_000;
 /** The flooders come from one hostile host; the honest viewers from 127.0.0.1 (the whole 127/8 is loopback on Linux). */
 const FLOOD_ADDRESS = '127.0.0.2';
 
@@ -121,7 +123,11 @@ export async function runAbuse(dynamoEndpoint: string, tag: string, opts: AbuseO
     limits,
     workerProcesses: opts.workerProcesses,
     // Workers let go soon after a phase, so the next one starts from a quiet stage.
-    env: { LIVECAST_DELIVERY_BUDGET: String(budget), LIVECAST_WORKER_IDLE_MS: '2000' },
+    env: {
+      LIVECAST_DELIVERY_BUDGET: String(budget),
+      LIVECAST_SYNC_POSTS_PER_ADDRESS: String(Math.round(PRODUCT_SYNC_POSTS_PER_ADDRESS / opts.scale)),
+      LIVECAST_WORKER_IDLE_MS: '2000',
+    },
   });
   try {
     log(`  abuse: @connections at 1/${opts.scale} of AWS's: ${n(limits.rate!)} calls/s, burst ${n(limits.burst!)}, ${LATENCY_MS} ms a call; delivery budget ${n(budget)}/s`);

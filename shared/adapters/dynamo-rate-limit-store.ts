@@ -8,7 +8,7 @@ export class DynamoRateLimitStore implements RateLimitStore {
     private readonly table: string,
   ) {}
 
-  async hit(key: string, expiresAtMs: number): Promise<number> {
+  async hit(key: string, expiresAtMs: number, by = 1): Promise<number> {
     const { Attributes } = await this.db.send(
       new UpdateCommand({
         TableName: this.table,
@@ -16,10 +16,10 @@ export class DynamoRateLimitStore implements RateLimitStore {
         UpdateExpression: 'ADD #n :one SET expiresAt = if_not_exists(expiresAt, :exp)',
         ExpressionAttributeNames: { '#n': 'n' },
         // TTL is in seconds; DynamoDB removes the item within a few days of it (reads never depend on that: the key names its window).
-        ExpressionAttributeValues: { ':one': 1, ':exp': Math.ceil(expiresAtMs / 1000) },
+        ExpressionAttributeValues: { ':one': by, ':exp': Math.ceil(expiresAtMs / 1000) },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
-    return Number(Attributes?.n ?? 1);
+    return Number(Attributes?.n ?? by);
   }
 }

@@ -115,7 +115,11 @@ export class LiveService {
    * to go on from, with `synced.lastChange` as its `sinceChange`, or null at the end. Each sync spends
    * @connections posts from the account's budget; a capped one spends a bounded share of it.
    */
-  async sync(caller: Caller, since: number, sinceChange?: number, limit?: number): Promise<void> {
+  /**
+   * `charge`: told how many @connections posts the reply will take before any is made; it throws
+   * (rate_limited) to refuse a reply its caller cannot afford (functions/ws-sync.ts).
+   */
+  async sync(caller: Caller, since: number, sinceChange?: number, limit?: number, charge?: (posts: number) => Promise<void>): Promise<void> {
     const { eventId } = caller;
     const event = await this.deps.events.get(eventId);
     if (!event) throw notFound(`event ${eventId} does not exist`);
@@ -173,7 +177,9 @@ export class LiveService {
     const newest = frames.at(-1);
     if (newest?.type === 'update') lastSeq = Math.max(lastSeq, newest.entry.seq);
     frames.push({ type: 'synced', lastSeq, lastChange: reflected, ...(limit !== undefined ? { next } : {}) });
-    for (const message of encodeFrames(frames)) {
+    const messages = encodeFrames(frames);
+    await charge?.(messages.length);
+    for (const message of messages) {
       const result = await this.reply(caller.connectionId, message);
       if (result === 'gone') return;
       // A part that could not be sent must not be followed by `synced`: the client would believe

@@ -204,10 +204,10 @@ export interface WorkerStarter {
 /** Counters for rate limits, shared by every container (one atomic add per use). */
 export interface RateLimitStore {
   /**
-   * Adds one use to the counter `key` (one per window) and returns the count, this use included.
+   * Adds `by` (default 1) to the counter `key` (one per window) and returns the count, this use included.
    * The counter may be removed after `expiresAtMs`.
    */
-  hit(key: string, expiresAtMs: number): Promise<number>;
+  hit(key: string, expiresAtMs: number, by?: number): Promise<number>;
 }
 
 export interface Logger {

@@ -23,10 +23,16 @@ export interface TestClient {
   close(): Promise<void>;
 }
 
-/** `headers`: sent with the handshake (e.g. `x-forwarded-for`, for a stage that trusts it). */
-export function connect(url: string, options: { headers?: Record<string, string> } = {}): Promise<TestClient> {
+/**
+ * `headers`: sent with the handshake (e.g. `x-forwarded-for`, for a stage that trusts it).
+ * `localAddress`: the address to connect from (any 127.x.y.z on Linux): the stage's `sourceIp`.
+ */
+export function connect(url: string, options: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<TestClient> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, options.headers ? { headers: options.headers } : {});
+    const socket = new WebSocket(url, {
+      ...(options.headers ? { headers: options.headers } : {}),
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
     const frames: ServerFrame[] = [];
     const messages: string[] = [];
     const waiters = new Set<() => void>();

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../shared/domain/errors';
+import { AppError, rateLimited } from '../../shared/domain/errors';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
 import type { AckFrame, ServerFrame } from '../../shared/domain/protocol';
 import {
@@ -251,5 +251,29 @@ describe('sync', () => {
     await live.publish(reporter, { action: 'publish', clientId: 'c1', text: 't', kind: 'text' });
     await live.sync(viewer, 1);
     expect(framesOf(viewer)).toEqual([{ type: 'synced', lastSeq: 1, lastChange: 1 }]);
+  });
+});
+
+describe('sync, priced', () => {
+  const viewer: Caller = { connectionId: 'v1', eventId: 'ev1', role: 'viewer' };
+  const reporter: Caller = { connectionId: 'r1', eventId: 'ev1', role: 'reporter' };
+
+  it('tells its caller what the reply will cost in posts before making any, and makes none when refused', async () => {
+    for (let i = 0; i < 30; i++) await live.publish(reporter, { action: 'publish', clientId: `p${i}`, text: '鲇'.repeat(1_990), kind: 'text' });
+    const charged: number[] = [];
+    await live.sync(viewer, 0, undefined, undefined, async (posts) => {
+      charged.push(posts);
+    });
+    const posted = gateway.messages.get('v1')?.length ?? 0;
+    expect(charged).toEqual([posted]);
+    expect(posted).toBeGreaterThan(3); // ~180 KB of entries: several 32 KB messages
+
+    const refused = await refusal(
+      live.sync({ ...viewer, connectionId: 'v2' }, 0, undefined, undefined, async () => {
+        throw rateLimited('over', 5_000);
+      }),
+    );
+    expect(refused.code).toBe('rate_limited');
+    expect(gateway.messages.get('v2')).toBeUndefined();
   });
 });

@@ -64,3 +64,15 @@ describe('RateLimiter', () => {
     expect(results.filter((v) => v.ok)).toHaveLength(4);
   });
 });
+
+describe('RateLimiter, priced uses', () => {
+  it('counts a use at its cost: a few costly uses spend the allowance as many cheap ones would', async () => {
+    const store = new CountingStore();
+    const limiter = new RateLimiter({ hit: async (key, _exp, by = 1) => { store.counts.set(key, (store.counts.get(key) ?? 0) + by); return store.counts.get(key)!; } }, { now: () => 5_000 });
+    const allowance = { limit: 20, windowMs: 60_000 };
+    expect((await limiter.take('addr:sync-posts', allowance, 8)).ok).toBe(true);
+    expect((await limiter.take('addr:sync-posts', allowance, 8)).ok).toBe(true);
+    expect((await limiter.take('addr:sync-posts', allowance, 8)).ok).toBe(false);
+    expect((await limiter.take('addr:sync-posts', allowance, 1)).ok).toBe(false);
+  });
+});

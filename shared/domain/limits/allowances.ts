@@ -45,6 +45,19 @@ export const ALLOWANCES = {
   viewerWrite: { limit: 10, windowMs: MINUTE, closeAfter: 30 },
 } as const satisfies Record<string, Allowance>;
 
+/**
+ * What a `sync` reply may cost in @connections posts (each a message of up to 32 KB), on top of
+ * the count of syncs above: a count alone let a flooder pull a 1.2 MB history (~40 posts) six
+ * times a minute per connection, and again on every new connection
+ * (`npm run bench -- abuse`). Per connection, one full v1 catch-up of a long event a minute (a page
+ * syncs a gap: one or two posts). Per source address (IPv4 /32, IPv6 /64) the budget is
+ * configuration (`LIVECAST_SYNC_POSTS_PER_ADDRESS`, default 6,000 a minute: 1% of the account's
+ * 10,000 posts/s): what a reconnecting script cannot escape by opening new connections, and what
+ * still lets a venue's Wi-Fi address sync the gaps of thousands of phones in a minute.
+ */
+export const SYNC_POSTS_PER_CONNECTION: Allowance = { limit: 60, windowMs: MINUTE };
+export const syncPostsPerAddress = (limit: number): Allowance => ({ limit, windowMs: MINUTE });
+
 const WRITES: ReadonlySet<string> = new Set(['publish', 'edit', 'delete', 'pin']);
 
 /**

@@ -52,8 +52,11 @@ export class RateLimiter {
     this.maxRemembered = options.maxRemembered ?? 10_000;
   }
 
-  /** Counts one use of `key` against `allowance`. */
-  async take(key: string, allowance: Allowance): Promise<Verdict> {
+  /**
+   * Counts one use of `key` against `allowance` — or `cost` units of it, for a use whose price
+   * varies (a sync: the @connections posts it will make).
+   */
+  async take(key: string, allowance: Allowance, cost = 1): Promise<Verdict> {
     const now = this.now();
     const windowStart = now - (now % allowance.windowMs);
     const windowEnd = windowStart + allowance.windowMs;
@@ -61,11 +64,11 @@ export class RateLimiter {
     if (remembered && remembered.until > now) {
       // Already refused in this window by this container: no write. Uses refused here still count
       // towards closing, so a flood that stays on one container is cut off as one spread over many.
-      remembered.uses++;
+      remembered.uses += cost;
       if (allowance.closeAfter !== undefined && remembered.uses > allowance.closeAfter) remembered.close = true;
       return { ok: false, retryAfterMs: remembered.until - now, close: remembered.close };
     }
-    const count = await this.store.hit(`${key}#${windowStart}`, windowEnd + allowance.windowMs);
+    const count = await this.store.hit(`${key}#${windowStart}`, windowEnd + allowance.windowMs, cost);
     if (count <= allowance.limit) return { ok: true, count };
     const close = allowance.closeAfter !== undefined && count > allowance.closeAfter;
     this.remember(key, { until: windowEnd, uses: count, close });
