@@ -5,6 +5,7 @@ import { serve } from '../lib/child';
 import { Reporter } from '../lib/reporter';
 import { DeliveryTracker } from '../lib/tracker';
 import { historyText } from './history-text';
+import { closeAll } from '../lib/close-all';
 
 let viewers: WebSocket[] = [];
 let reporter: Reporter | undefined;
@@ -35,26 +36,6 @@ function open(url: string, timeoutMs: number): Promise<WebSocket> {
       reject(err);
     });
   });
-}
-
-function closeAll(sockets: WebSocket[], timeoutMs: number): Promise<void> {
-  return Promise.all(
-    sockets.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          if (s.readyState === WebSocket.CLOSED) return resolve();
-          const timer = setTimeout(() => {
-            s.terminate();
-            resolve();
-          }, timeoutMs);
-          s.once('close', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          s.close();
-        }),
-    ),
-  ).then(() => {});
 }
 
 serve({

@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { serve } from '../lib/child';
 import { Reporter } from '../lib/reporter';
 import { DeliveryTracker } from '../lib/tracker';
+import { closeAll } from '../lib/close-all';
 
 let viewers: WebSocket[] = [];
 let reporter: Reporter | undefined;
@@ -42,26 +43,6 @@ function openViewer(url: string, timeoutMs: number): Promise<WebSocket> {
       reject(err);
     });
   });
-}
-
-function closeAll(sockets: WebSocket[], timeoutMs: number): Promise<void> {
-  return Promise.all(
-    sockets.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          if (s.readyState === WebSocket.CLOSED) return resolve();
-          const timer = setTimeout(() => {
-            s.terminate();
-            resolve();
-          }, timeoutMs);
-          s.once('close', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          s.close();
-        }),
-    ),
-  ).then(() => {});
 }
 
 serve({
