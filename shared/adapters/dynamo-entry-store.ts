@@ -61,45 +61,11 @@ export class DynamoEntryStore implements EntryStore {
     entry: Entry,
     request: RequestRecord,
   ): Promise<CommitResult> {
-    // An update, not a put: counters that other writers keep on the item (reposts) stay untouched.
-    return this.commit(eventId, expected, entry, request, {
-      Update: {
-        TableName: this.tables.entries,
-        Key: { eventId, seq: entry.seq },
-        UpdateExpression: 'SET #text = :text, rev = :rev, pinned = :pinned, deleted = :deleted, updatedAt = :updatedAt',
-        ConditionExpression: 'rev = :expected',
-        ExpressionAttributeNames: { '#text': 'text' },
-        ExpressionAttributeValues: {
-          ':text': entry.text,
-          ':rev': entry.rev,
-          ':pinned': entry.pinned,
-          ':deleted': entry.deleted,
-          ':updatedAt': entry.updatedAt,
-          ':expected': expected.rev,
-        },
-      },
-    });
+    return this.commit(eventId, expected, entry, request, this.entryUpdate(eventId, entry, expected.rev));
   }
 
   async commitRedaction(eventId: string, expected: { lastChange: number; rev: number }, entry: Entry): Promise<RedactionResult> {
-    const result = await this.commit(eventId, expected, entry, undefined, {
-      Update: {
-        TableName: this.tables.entries,
-        Key: { eventId, seq: entry.seq },
-        UpdateExpression: 'SET #text = :text, rev = :rev, pinned = :pinned, deleted = :deleted, redacted = :redacted, updatedAt = :updatedAt',
-        ConditionExpression: 'rev = :expected',
-        ExpressionAttributeNames: { '#text': 'text' },
-        ExpressionAttributeValues: {
-          ':text': entry.text,
-          ':rev': entry.rev,
-          ':pinned': entry.pinned,
-          ':deleted': entry.deleted,
-          ':redacted': true,
-          ':updatedAt': entry.updatedAt,
-          ':expected': expected.rev,
-        },
-      },
-    });
+    const result = await this.commit(eventId, expected, entry, undefined, this.entryUpdate(eventId, entry, expected.rev, { redacted: true }));
     // Without a request record nothing can be a duplicate: any refusal is a race lost.
     return result.ok ? result : { ok: false, reason: 'stale' };
   }
@@ -243,6 +209,25 @@ export class DynamoEntryStore implements EntryStore {
    * written, the change is logged under the next change number, the request is recorded. A
    * cancelled one says which condition failed.
    */
+  /**
+   * The entry's new state as an update, not a put (counters that other writers keep on the item —
+   * reposts — stay untouched), conditional on the rev this change was made from.
+   */
+  private entryUpdate(eventId: string, entry: Entry, expectedRev: number, extra: Record<string, unknown> = {}) {
+    const set = { text: entry.text, rev: entry.rev, pinned: entry.pinned, deleted: entry.deleted, ...extra, updatedAt: entry.updatedAt };
+    const names = Object.keys(set);
+    return {
+      Update: {
+        TableName: this.tables.entries,
+        Key: { eventId, seq: entry.seq },
+        UpdateExpression: `SET ${names.map((n) => `#${n} = :${n}`).join(', ')}`,
+        ConditionExpression: '#rev = :expected',
+        ExpressionAttributeNames: Object.fromEntries(names.map((n) => [`#${n}`, n])),
+        ExpressionAttributeValues: { ...Object.fromEntries(names.map((n) => [`:${n}`, set[n as keyof typeof set]])), ':expected': expectedRev },
+      },
+    };
+  }
+
   private async commit(
     eventId: string,
     expected: { lastChange: number; lastSeq?: number; tokenGen?: number },
