@@ -2,6 +2,8 @@
 // and runs the invocations its parent (local/lambda-processes.ts) sends over the IPC channel.
 // argv: <handler module path> <function name> <timeout ms>
 import { pathToFileURL } from 'node:url';
+import { deliveryWorker, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes } from '../shared/routes';
+import { asFunction } from './grants';
 import { lambdaContext, type Invoke } from './lambda-context';
 
 export type ToRuntime = { type: 'invoke'; id: number; event: unknown; deadline: number } | { type: 'stop' };
@@ -20,8 +22,11 @@ async function main(): Promise<void> {
   };
   const timeoutMs = Number(timeout) || 30_000;
   const mod = (await import(pathToFileURL(modulePath).href)) as { handler?: Invoke };
-  const handler = mod.handler;
-  if (typeof handler !== 'function') throw new Error(`${modulePath} does not export a handler`);
+  const loaded = mod.handler;
+  if (typeof loaded !== 'function') throw new Error(`${modulePath} does not export a handler`);
+  // As in the stage's own process: the function's DynamoDB calls are checked against its grants.
+  const def = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers, ...scheduled].find((d) => functionName.endsWith(d.id));
+  const handler: Invoke = def ? (event, context) => asFunction(def, () => loaded(event, context)) : loaded;
 
   // When the stage stops, every running invocation sees its time run out, as at Lambda's timeout.
   let stopping = false;

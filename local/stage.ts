@@ -22,6 +22,7 @@ import { type SqsService, startSqsService } from './sqs';
 import { type StreamSource, startStreamSource } from './stream-source';
 import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions } from './ws-gateway';
 import { webPages } from './web-pages';
+import { asFunction } from './grants';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
@@ -145,7 +146,8 @@ async function load(def: FunctionDef): Promise<Invoke> {
   const mod = (await import(pathToFileURL(resolve(ROOT, def.entry)).href)) as { handler?: Invoke };
   const handler = mod.handler;
   if (typeof handler !== 'function') throw new Error(`${def.entry} does not export a handler`);
-  return (event, context) => handler(event, context ?? lambdaContext(def.id));
+  // Run as the function: its DynamoDB calls are checked against its declared grants (local/grants.ts).
+  return (event, context) => asFunction(def, () => handler(event, context ?? lambdaContext(def.id)));
 }
 
 export async function startStage(opts: StageOptions): Promise<Stage> {

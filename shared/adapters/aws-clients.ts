@@ -33,6 +33,17 @@ function common(config: Config, maxSockets = 50) {
   };
 }
 
+/**
+ * Called before every DynamoDB command a client made here sends, with the command's name and its
+ * input. The local stage registers one that refuses what the calling function did not declare in
+ * shared/routes.ts (IAM is not enforced locally); nothing is registered on AWS.
+ */
+export type DynamoCallCheck = (command: string, input: Record<string, unknown>) => void;
+const dynamoChecks: DynamoCallCheck[] = [];
+export function checkDynamoCalls(check: DynamoCallCheck): void {
+  if (!dynamoChecks.includes(check)) dynamoChecks.push(check);
+}
+
 export function createDynamoClient(config: Config): DynamoDBDocumentClient {
   const client = new DynamoDBClient({
     ...common(config),
@@ -43,6 +54,15 @@ export function createDynamoClient(config: Config): DynamoDBDocumentClient {
     maxAttempts: 5,
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
   });
+  if (config.local) {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        for (const check of dynamoChecks) check(String(context.commandName ?? ''), args.input as Record<string, unknown>);
+        return next(args);
+      },
+      { step: 'initialize', name: 'livecastLocalGrants' },
+    );
+  }
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
