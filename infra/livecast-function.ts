@@ -6,6 +6,7 @@ import { Architecture, type RecursiveLoop, Runtime } from 'aws-cdk-lib/aws-lambd
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledge } from './nag';
 
 /** The repository root: entries, the lock file and esbuild's working directory are all relative to it. */
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,5 +75,11 @@ export class LivecastFunction extends Construct {
         logLevel: LogLevel.WARNING,
       },
     });
+    acknowledge(
+      this.fn,
+      "AWSLambdaBasicExecutionRole is AWS's own grant for a function to write its logs; a copy of it written here would only drift.",
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    );
+    acknowledge(this.fn, 'issue 12: X-Ray tracing on the functions.', 'Serverless-LambdaTracing');
   }
 }

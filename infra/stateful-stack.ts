@@ -6,6 +6,7 @@ import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { failureQueues } from '../shared/routes';
 import { tables, type KeyDef, type TableDef } from '../shared/tables';
+import { acknowledge } from './nag';
 
 export type FailureQueueKey = keyof typeof failureQueues;
 export type FailureQueues = Readonly<Record<FailureQueueKey, IQueue>>;
@@ -44,12 +45,22 @@ export class StatefulStack extends Stack {
       description: 'livecast organiser admin key (Authorization: Bearer <key> on the HTTP API)',
       generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 48 },
     });
+    acknowledge(
+      this.adminKey,
+      'The organiser rotates the admin key by hand in Secrets Manager (every function reads it again within 5 minutes); there is no system to hand a scheduled rotation to.',
+      'AwsSolutions-SMG4',
+    );
 
     // Kept with the data: replacing it refuses every viewer id the pages hold (they ask for new ones).
     this.viewerSecret = new Secret(this, 'ViewerIdSecret', {
       description: 'livecast viewer id signing key (HMAC-SHA256)',
       generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 64 },
     });
+    acknowledge(
+      this.viewerSecret,
+      'Rotating the viewer id key refuses every viewer id the pages hold, so it is rotated by hand, between events, not on a schedule.',
+      'AwsSolutions-SMG4',
+    );
 
     const queues: Partial<Record<FailureQueueKey, IQueue>> = {};
     for (const [key, def] of Object.entries(failureQueues) as [FailureQueueKey, (typeof failureQueues)[FailureQueueKey]][]) {
@@ -61,6 +72,12 @@ export class StatefulStack extends Stack {
         enforceSSL: true,
         removalPolicy: RemovalPolicy.RETAIN,
       });
+      acknowledge(
+        queues[key],
+        'This queue is the end of the line: it holds Lambda on-failure records (a failure destination, not an SQS redrive target) until `npm run redrive` replays them.',
+        'AwsSolutions-SQS3',
+        'Serverless-SQSRedrivePolicy',
+      );
       new CfnOutput(this, `${def.id}QueueUrl`, { value: queues[key].queueUrl, description: `failure queue: ${key} (npm run redrive reads it)` });
     }
     this.failureQueues = queues as FailureQueues;
@@ -83,6 +100,9 @@ export class StatefulStack extends Stack {
       removalPolicy: def.durable ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       ...(def.stream ? { stream: StreamViewType[def.stream] } : {}),
     });
+    if (!def.durable) {
+      acknowledge(table, 'Working state, not the event\'s record (live connections, delivery leases and cursors, rate-limit windows): a point-in-time restore, into a new table, would be stale on arrival.', 'AwsSolutions-DDB3');
+    }
     return table;
   }
 }

@@ -38,6 +38,7 @@ import {
 } from '../shared/routes';
 import type { TableDef } from '../shared/tables';
 import { LivecastFunction, type LivecastFunctionProps } from './livecast-function';
+import { acknowledge, nagRef } from './nag';
 import type { FailureQueues, LivecastTables, TableId } from './stateful-stack';
 
 export interface StatelessStackProps extends StackProps {
@@ -163,6 +164,7 @@ export class StatelessStack extends Stack {
       autoDeploy: true,
       throttle: props.wsThrottle ?? { rateLimit: 20, burstLimit: 40 },
     });
+    acknowledge(this.webSocketStage, 'issue 12: access logs on the API stages.', 'AwsSolutions-APIG1', 'Serverless-APIGWAccessLogging');
 
     // Delivery first: the functions that start workers need the worker's name.
     this.deliveryWorker = this.fn(deliveryWorker, {
@@ -186,7 +188,9 @@ export class StatelessStack extends Stack {
       action: 'lambda:InvokeFunction',
     });
     for (const trigger of streamTriggers) {
-      this.fn(trigger).addEventSource(
+      const fn = this.fn(trigger);
+      acknowledge(fn, 'dynamodb:ListStreams, granted with the event source mapping, has no resource-level permission.', 'AwsSolutions-IAM5[Resource::*]');
+      fn.addEventSource(
         new DynamoEventSource(this.streamTable(trigger.stream.table), {
           startingPosition: StartingPosition.LATEST,
           batchSize: trigger.stream.batchSize,
@@ -202,7 +206,7 @@ export class StatelessStack extends Stack {
     }
 
     for (const def of scheduled) {
-      new Rule(this, `${def.id}Schedule`, {
+      const rule = new Rule(this, `${def.id}Schedule`, {
         description: `livecast: runs ${def.id} every ${def.everyMinutes} minute(s)`,
         schedule: Schedule.rate(Duration.minutes(def.everyMinutes)),
         targets: [
@@ -215,6 +219,8 @@ export class StatelessStack extends Stack {
           ),
         ],
       });
+      // retryAttempts 0 above for the same reason.
+      acknowledge(rule, 'A missed tick has nothing to redrive: the next one, a minute later, does the same work.', 'Serverless-EventBusDLQ');
     }
 
     const authorizerFn = this.fn(wsAuthorizer, { timeout: Duration.seconds(10) });
@@ -230,6 +236,9 @@ export class StatelessStack extends Stack {
         // API Gateway accepts an authorizer on $connect only; the handshake is the one gate.
         ...(route.routeKey === '$connect' ? { authorizer } : {}),
       });
+      if (route.routeKey !== '$connect') {
+        acknowledge(added, 'API Gateway accepts an authorizer on a WebSocket API\'s $connect only; the connection it lets in carries the identity to every route.', 'AwsSolutions-APIG4');
+      }
       this.webSocketStage.node.addDependency(added);
     }
     (this.webSocketStage.node.defaultChild as CfnStage).routeSettings = routeSettings(
@@ -255,6 +264,7 @@ export class StatelessStack extends Stack {
       autoDeploy: true,
       throttle: props.httpThrottle ?? { rateLimit: 25, burstLimit: 50 },
     });
+    acknowledge(this.httpStage, 'issue 12: access logs on the API stages.', 'AwsSolutions-APIG1', 'Serverless-APIGWAccessLogging');
 
     for (const route of httpRoutes) {
       const handler = this.fn(route);
@@ -263,6 +273,13 @@ export class StatelessStack extends Stack {
         routeKey: httpRouteKey(route.routeKey),
         integration: new HttpLambdaIntegration(`${route.id}Integration`, handler),
       });
+      acknowledge(
+        added,
+        route.needs.adminKey
+          ? 'Organiser route: the handler checks the admin key (Authorization: Bearer) against Secrets Manager.'
+          : 'Public by design: anyone may read an event or get a viewer id (docs/security.md), within the stage and route throttles.',
+        'AwsSolutions-APIG4',
+      );
       this.httpStage.node.addDependency(added);
     }
     (this.httpStage.node.defaultChild as CfnStage).routeSettings = routeSettings(
@@ -310,6 +327,11 @@ export class StatelessStack extends Stack {
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
     };
     const { fn } = new LivecastFunction(this, def.id, { entry: def.entry, environment, ...shape });
+    acknowledge(
+      fn,
+      'Nothing invokes it asynchronously without a failure path: API Gateway waits for its answer, stream failures go to StreamFailures, a missed schedule tick is redone by the next, and the worker has an on-failure destination (WorkerFailures).',
+      'Serverless-LambdaDLQ',
+    );
 
     for (const [tableDef, access] of needs.tables) {
       const table = this.table(tableDef);
@@ -326,10 +348,20 @@ export class StatelessStack extends Stack {
         actions: ['execute-api:ManageConnections'],
         resourceArns: methods.map((method) => this.connectionsArn(method)),
       });
+      for (const method of methods) {
+        acknowledge(
+          fn,
+          'A connection id is known only at run time; the grant is already one method on one stage.',
+          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${nagRef(this.webSocketApi)}/${this.webSocketStage.stageName}/${method}/@connections/*]`,
+        );
+      }
     }
     if (needs.adminKey) this.adminKey.grantRead(fn);
     if (needs.viewerSecret) this.viewerSecret.grantRead(fn);
-    if (needs.startWorkers && this.deliveryWorker) this.deliveryWorker.grantInvoke(fn);
+    if (needs.startWorkers && this.deliveryWorker) {
+      this.deliveryWorker.grantInvoke(fn);
+      acknowledge(fn, "grantInvoke's `:*` covers the worker's versions and aliases: still one function.", `AwsSolutions-IAM5[Resource::${nagRef(this.deliveryWorker, 'Arn')}:*]`);
+    }
 
     this.built[def.id] = fn;
     return fn;
