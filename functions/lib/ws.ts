@@ -2,7 +2,7 @@
 import type { z } from 'zod';
 import { badRequest, AppError } from '../../shared/domain/errors';
 import type { Caller } from '../../shared/domain/live-service';
-import { isTooLargeIssue, type Role } from '../../shared/domain/protocol';
+import { clientId as clientIdSchema, isTooLargeIssue, type Role } from '../../shared/domain/protocol';
 
 /** What API Gateway hands a WebSocket route's Lambda (the fields livecast reads). */
 export interface WsEvent {
@@ -64,7 +64,10 @@ export function parseFrame<S extends z.ZodType>(schema: S, body: string | null |
 export function clientIdOf(body: string | null | undefined): string | undefined {
   try {
     const value = JSON.parse(body ?? '') as { clientId?: unknown };
-    return typeof value?.clientId === 'string' && value.clientId.length <= 64 ? value.clientId : undefined;
+    // Only a clientId the protocol accepts is echoed: a refused one (a NUL, a lone surrogate, a
+    // bidi override…) is not sent back to the caller, or anywhere else.
+    const parsed = clientIdSchema.safeParse(value?.clientId);
+    return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
   }

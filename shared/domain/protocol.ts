@@ -74,7 +74,8 @@ const freeText = (rule: TextRule, tooLongIs?: typeof TOO_LARGE) =>
 
 const text = freeText({ name: 'text', maxChars: MAX_TEXT_CHARS }, TOO_LARGE);
 // An id, echoed in acks and errors: one line, not blank, counted in UTF-16 units as before.
-const clientId = z.string().min(1).max(MAX_CLIENT_ID_CHARS).pipe(freeText({ name: 'clientId', oneLine: true }));
+/** A request's clientId: also what an error frame may echo back (functions/lib/ws.ts clientIdOf). */
+export const clientId = z.string().min(1).max(MAX_CLIENT_ID_CHARS).pipe(freeText({ name: 'clientId', oneLine: true }));
 const seq = z.number().int().positive();
 
 export const publishFrame = z.object({

@@ -102,7 +102,10 @@ describe('publish and edit', () => {
       expect(edit.message).toMatch(message);
     }
     for (const clientId of ['   ', '\u200B', 'c\u0000', 'c\n2', 'c\uD800', '\u202Ec']) {
-      expect((await refused(reporter, { action: 'publish', clientId, text: 'a fine text' })).code).toBe('bad_request');
+      const error = await refused(reporter, { action: 'publish', clientId, text: 'a fine text' });
+      expect(error.code).toBe('bad_request');
+      // A clientId the protocol refuses is not echoed back in the error frame.
+      expect(error.clientId).toBeUndefined();
     }
 
     expect(await timeline(event.eventId)).toEqual([first]);
