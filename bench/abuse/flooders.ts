@@ -4,6 +4,7 @@
 // `inFlight` unanswered frames per socket, so this process (and the gateway's queue) stay bounded.
 import WebSocket from 'ws';
 import { serve } from '../lib/child';
+import { closeAll } from '../lib/close-all';
 
 export interface FloodCounters {
   /** Frames sent, by action. */
@@ -168,24 +169,7 @@ serve({
   /** Ends the flood: closes every socket (no reconnect) and returns the counters. */
   async stop() {
     running = false;
-    await Promise.all(
-      [...sockets].map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            if (s.readyState === WebSocket.CLOSED) return resolve();
-            const timer = setTimeout(() => {
-              s.terminate();
-              resolve();
-            }, 5_000);
-            s.once('close', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            if (s.readyState === WebSocket.CONNECTING) s.terminate();
-            else s.close();
-          }),
-      ),
-    );
+    await closeAll([...sockets], 5_000);
     sockets.clear();
     return counters;
   },

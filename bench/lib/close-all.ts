@@ -15,7 +15,9 @@ export function closeAll(sockets: readonly WebSocket[], timeoutMs: number): Prom
             clearTimeout(timer);
             resolve();
           });
-          s.close();
+          // A socket still in its handshake has nothing to close politely: abort it.
+          if (s.readyState === WebSocket.CONNECTING) s.terminate();
+          else s.close();
         }),
     ),
   ).then(() => {});

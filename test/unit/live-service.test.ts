@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AppError, rateLimited } from '../../shared/domain/errors';
+import { rateLimited } from '../../shared/domain/errors';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
 import type { AckFrame, ServerFrame } from '../../shared/domain/protocol';
 import {
@@ -10,6 +10,7 @@ import {
   fixedClock,
   silentLog,
 } from '../support/fakes';
+import { refusal } from '../support/refusal';
 
 const reporter: Caller = { connectionId: 'rep-1', eventId: 'ev1', role: 'reporter' };
 const reporter2: Caller = { connectionId: 'rep-2', eventId: 'ev1', role: 'reporter' };
@@ -47,15 +48,6 @@ function recordingAcks(service: LiveService, into = new Map<string, AckFrame[]>(
 const acks = (c: Caller) => acked.get(c.connectionId) ?? [];
 /** The change log: what delivery sends every connection, in order. */
 const logged = () => (entries.changes.get('ev1') ?? []).map((c) => c.entry);
-
-async function refusal(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
 
 describe('publish', () => {
   it('stores the entry with the next seq, logs the change with its whole state, and acks the reporter', async () => {

@@ -2,11 +2,11 @@
 // the organiser's show every revision; the organiser's redaction removes an entry's text from the
 // entry and from every line of the change log, and goes out as a change like a delete.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../shared/domain/errors';
 import { EventService } from '../../shared/domain/event-service';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
 import type { Revision } from '../../shared/domain/protocol';
 import { FakeEntries, FakeEvents, FakeGateway, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import { refusal } from '../support/refusal';
 
 const reporter: Caller = { connectionId: 'rep-1', eventId: 'ev1', role: 'reporter' };
 const PHONE = '+86 138 0013 8000';
@@ -36,15 +36,6 @@ const lastChange = () => events.items.get('ev1')!.lastChange;
 /** The change log's entry lines as "seq/rev:text". */
 const logLines = () => (entries.changes.get('ev1') ?? []).map((c) => `${c.entry.seq}/${c.entry.rev}:${c.entry.text}`);
 const shown = (items: Revision[]) => items.map((r) => `${r.entry.seq}/${r.entry.rev}:${r.entry.text}`);
-
-async function refusal(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
 
 describe('revisions', () => {
   it('anyone sees every revision of a deleted entry with empty text, and the live entry’s as written', async () => {

@@ -2,11 +2,11 @@
 // with it is refused at its next write — even one that goes straight to the transaction on counters
 // it remembers — at no extra read per write.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../shared/domain/errors';
 import { EventService } from '../../shared/domain/event-service';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
 import { FakeEntries, FakeEvents, FakeGateway, eventRecord, fixedClock, silentLog } from '../support/fakes';
 import { hashToken } from '../../shared/domain/secrets';
+import { refusal } from '../support/refusal';
 
 /** Counts the event reads, to show a write does not read the event first. */
 class CountingEvents extends FakeEvents {
@@ -32,15 +32,6 @@ beforeEach(async () => {
   service = new EventService({ events, entries, clock, reposts });
   await events.create(eventRecord('ev1', { tokenHash: hashToken(FIRST) }));
 });
-
-async function refusal(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
 
 const publish = (caller: Caller, clientId: string) => live.publish(caller, { action: 'publish', clientId, text: clientId, kind: 'text' });
 
