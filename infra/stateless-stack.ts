@@ -27,6 +27,7 @@ import type { Construct } from 'constructs';
 import { ENV, TABLES, type TableNames, tableEnv } from '../shared/config';
 import {
   type ConnectionMethod,
+  connectionMethods,
   deliveryWorker,
   httpRoutes,
   scheduled,
@@ -384,18 +385,6 @@ export class StatelessStack extends Stack {
     if (!table) throw new Error(`shared/routes.ts names table '${def.id}', which shared/tables.ts does not define`);
     return table;
   }
-}
-
-/** The management API methods a function's needs name: `true` is POST alone (what it meant before methods were named). */
-export function connectionMethods(id: string, needs: Needs): readonly ConnectionMethod[] {
-  const declared = needs.manageConnections;
-  if (declared === undefined || declared === false) return [];
-  if (declared === true) return ['POST'];
-  if (declared.length === 0) throw new Error(`${id}: manageConnections lists no methods: leave it out instead`);
-  const known: readonly string[] = ['POST', 'GET', 'DELETE'];
-  const unknown = declared.find((m) => !known.includes(m));
-  if (unknown !== undefined) throw new Error(`${id}: manageConnections names '${unknown}'; the management API has POST, GET and DELETE`);
-  return [...new Set(declared)];
 }
 
 /** `METHOD /path` (the form shared/routes.ts writes) or `$default`, as the L2 wants it. */

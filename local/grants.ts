@@ -1,11 +1,12 @@
 // Least privilege, checked locally: IAM is not enforced on the local stage, so a function that
 // calls a table with an action shared/routes.ts does not grant it would pass every test and fail on
 // AWS with AccessDeniedException. The stage runs each handler invocation as its function
-// (AsyncLocalStorage) and refuses, at the DynamoDB client, any call its `needs` do not declare —
-// the same refusal, in `npm test`.
+// (AsyncLocalStorage) and refuses, at the DynamoDB client and at the @connections adapters, any call
+// its `needs` do not declare — the same refusal, in `npm test`.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { checkDynamoCalls } from '../shared/adapters/aws-clients';
-import type { FunctionDef } from '../shared/routes';
+import { checkConnectionCalls } from '../shared/adapters/connection-calls';
+import { type ConnectionMethod, connectionMethods, type FunctionDef } from '../shared/routes';
 import { tables as tableDefs } from '../shared/tables';
 
 const running = new AsyncLocalStorage<FunctionDef>();
@@ -85,4 +86,21 @@ export function checkAgainstRoutes(command: string, input: Record<string, unknow
   }
 }
 
+/**
+ * The check the stage registers on the @connections adapters: AWS answers a method the function's
+ * role does not allow on `<stage>/<METHOD>/@connections/*` with 403 ForbiddenException.
+ */
+export function checkConnectionAgainstRoutes(method: ConnectionMethod, connectionId: string): void {
+  const def = running.getStore();
+  if (!def) return;
+  if (connectionMethods(def.id, def.needs).includes(method)) return;
+  throw Object.assign(
+    new Error(
+      `local stage: ${def.id} is not granted execute-api:ManageConnections ${method} on @connections/${connectionId} (declare it in shared/routes.ts, needs.manageConnections); on AWS this call is a ForbiddenException`,
+    ),
+    { name: 'ForbiddenException', $fault: 'client', $metadata: { httpStatusCode: 403 } },
+  );
+}
+
 checkDynamoCalls(checkAgainstRoutes);
+checkConnectionCalls(checkConnectionAgainstRoutes);

@@ -4,8 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { connectionMethods } from '../infra/stateless-stack';
-import { deliveryWorker, type FunctionDef, httpRoutes, scheduled, type StreamTriggerDef, streamTriggers, wsAuthorizer, wsRoutes } from '../shared/routes';
+import { connectionMethods, deliveryWorker, type FunctionDef, httpRoutes, scheduled, type StreamTriggerDef, streamTriggers, wsAuthorizer, wsRoutes } from '../shared/routes';
 
 export const allFunctionDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers, ...scheduled];
 

@@ -65,6 +65,18 @@ export interface Needs {
   readonly viewerSecret?: boolean;
 }
 
+/** The management API methods a function's needs name: `true` is POST alone (what it meant before methods were named). */
+export function connectionMethods(id: string, needs: Needs): readonly ConnectionMethod[] {
+  const declared = needs.manageConnections;
+  if (declared === undefined || declared === false) return [];
+  if (declared === true) return ['POST'];
+  if (declared.length === 0) throw new Error(`${id}: manageConnections lists no methods: leave it out instead`);
+  const known: readonly string[] = ['POST', 'GET', 'DELETE'];
+  const unknown = declared.find((m) => !known.includes(m));
+  if (unknown !== undefined) throw new Error(`${id}: manageConnections names '${unknown}'; the management API has POST, GET and DELETE`);
+  return [...new Set(declared)];
+}
+
 export interface FunctionDef {
   /** Construct id and the stem of the function's name. */
   readonly id: string;

@@ -5,11 +5,13 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ConnectionCloser, ConnectionGateway, PostResult } from '../domain/ports';
+import { connectionCall } from './connection-calls';
 
 export class ManagementApiGateway implements ConnectionGateway, ConnectionCloser {
   constructor(private readonly client: ApiGatewayManagementApiClient) {}
 
   async post(connectionId: string, payload: Uint8Array): Promise<PostResult> {
+    connectionCall('POST', connectionId);
     try {
       await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload }));
       return 'ok';
@@ -23,6 +25,7 @@ export class ManagementApiGateway implements ConnectionGateway, ConnectionCloser
   }
 
   async close(connectionId: string): Promise<'closed' | 'gone'> {
+    connectionCall('DELETE', connectionId);
     try {
       await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
       return 'closed';

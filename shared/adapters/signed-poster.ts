@@ -11,6 +11,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ConnectionGateway, PostResult } from '../domain/ports';
+import { connectionCall } from './connection-calls';
 
 export interface Credentials {
   accessKeyId: string;
@@ -59,6 +60,7 @@ export class SignedPoster implements ConnectionGateway {
   }
 
   async post(connectionId: string, payload: Uint8Array): Promise<PostResult> {
+    connectionCall('POST', connectionId);
     const path = `${this.basePath}/@connections/${encodeLabel(connectionId)}`;
     const headers = await this.sign(path, payload);
     const status = await new Promise<number>((resolve, reject) => {

@@ -11,12 +11,13 @@ import { documentedTable, leastPrivilegeTable } from '../../scripts/least-privil
 import { PAGE_REWRITE, pagesCsp, type WebStack } from '../../infra/web-stack';
 import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
-import { connectionMethods, HTTP_ROUTE_THROTTLES, httpRouteKey, type StatelessStack, WS_ROUTE_THROTTLES } from '../../infra/stateless-stack';
+import { HTTP_ROUTE_THROTTLES, httpRouteKey, type StatelessStack, WS_ROUTE_THROTTLES } from '../../infra/stateless-stack';
 import { loadConfig } from '../../shared/config';
 import { ENV } from '../../shared/config';
 import {
   deliveryWake,
   deliveryWatchdog,
+  connectionMethods,
   deliveryWorker,
   failureQueues,
   httpRoutes,

@@ -3,10 +3,13 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createTables } from '../../local/create-tables';
 import { actionsOf, asFunction } from '../../local/grants';
+import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { createDynamoClient } from '../../shared/adapters/aws-clients';
+import { ManagementApiGateway } from '../../shared/adapters/management-gateway';
+import { SignedPoster } from '../../shared/adapters/signed-poster';
 import { loadConfig, type TableNames, tableEnv } from '../../shared/config';
 import { may, type FunctionDef } from '../../shared/routes';
 import { eventsTable, limitsTable } from '../../shared/tables';
@@ -71,4 +74,36 @@ it('names the IAM action of each command, lib-dynamodb\'s and the client\'s alik
     ['b', 'dynamodb:DeleteItem'],
   ]);
   expect(actionsOf('CreateTableCommand', { TableName: 'a' })).toEqual([]);
+});
+
+describe('a function\'s @connections calls on the local stage', () => {
+  /** May close connections (a route that cuts off a flooder) but not post to them. */
+  const closer: FunctionDef = { id: 'TestCloser', entry: 'none', needs: { tables: [], manageConnections: ['DELETE'] } };
+  const sdk = () => {
+    const send = vi.fn(async () => ({}));
+    return { send, gateway: new ManagementApiGateway({ send } as unknown as ApiGatewayManagementApiClient) };
+  };
+
+  it('may use the methods it declares', async () => {
+    const { send, gateway } = sdk();
+    await expect(asFunction(closer, () => gateway.close('c1'))).resolves.toBe('closed');
+    expect(send).toHaveBeenCalledTimes(1);
+  });
+
+  it('is refused a method it does not declare, as AWS refuses it (403 ForbiddenException), before anything is sent', async () => {
+    const { send, gateway } = sdk();
+    const post = asFunction(closer, () => gateway.post('c1', new TextEncoder().encode('{}')));
+    await expect(post).rejects.toMatchObject({ name: 'ForbiddenException', $metadata: { httpStatusCode: 403 } });
+    await expect(post).rejects.toThrow(/TestCloser is not granted execute-api:ManageConnections POST/);
+    expect(send).not.toHaveBeenCalled();
+    // The fan-out's lean poster is checked too (port 9 is discard: a request sent would not be refused this way).
+    const poster = new SignedPoster({ endpoint: 'http://127.0.0.1:9/local', region: 'us-east-1', credentials: async () => ({ accessKeyId: 'l', secretAccessKey: 'l' }) });
+    await expect(asFunction(reader, () => poster.post('c1', new Uint8Array(2)))).rejects.toThrow(/TestReader is not granted execute-api:ManageConnections POST/);
+  });
+
+  it('outside any function nothing is checked', async () => {
+    const { send, gateway } = sdk();
+    await expect(gateway.post('c1', new Uint8Array(2))).resolves.toBe('ok');
+    expect(send).toHaveBeenCalledTimes(1);
+  });
 });
