@@ -1,5 +1,7 @@
 // CDK assertion tests for operations: the alarms (metric, dimensions, threshold, action), the topic,
 // the dashboard, reserved concurrency and the API stages' access logs.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +98,15 @@ describe('alarm topic', () => {
   it('refuses a malformed alarmEmail or stage name with a clear error', () => {
     expect(() => synth({ alarmEmail: 'ops' })).toThrow(/alarmEmail 'ops' is not an email address/);
     expect(() => synth({ stage: 'prod eu' })).toThrow(/stage 'prod eu' must be/);
+  });
+
+  it("every alarm's runbook link names a section of docs/operations.md", () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../docs/operations.md'), 'utf8');
+    // GitHub's anchor for a heading: lower case, punctuation dropped.
+    const anchors = new Set([...doc.matchAll(/^#{2,3} (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    const linked = new Set(alarmsOf(prod.apiT).map((a) => /#([a-z0-9-]+)$/.exec(a.Properties.AlarmDescription)![1]!));
+    expect(linked.size).toBeGreaterThanOrEqual(11);
+    for (const anchor of linked) expect(anchors, anchor).toContain(anchor);
   });
 
   it('every alarm alarms and clears through the topic', () => {
