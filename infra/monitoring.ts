@@ -1,6 +1,6 @@
 // Alarms, the dashboard and the SNS topic an operator is paged through, per stage (docs/operations.md is
 // the runbook: one section per alarm below, same names).
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IHttpApi, IWebSocketApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   Alarm,
@@ -17,7 +17,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -126,15 +126,26 @@ export class Monitoring extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
       pendingWindow: Duration.days(7),
     });
+    // CloudWatch acts for this stage's alarms only (the confused-deputy conditions AWS documents for
+    // service principals): another account's alarm cannot publish here or use the key.
+    const stack = Stack.of(this);
+    const forOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': stack.account },
+      ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `livecast-${props.stage}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+    };
     const cloudwatch = new ServicePrincipal('cloudwatch.amazonaws.com');
-    key.grant(cloudwatch, 'kms:Decrypt', 'kms:GenerateDataKey*');
+    key.addToResourcePolicy(
+      new PolicyStatement({ principals: [cloudwatch], actions: ['kms:Decrypt', 'kms:GenerateDataKey*'], resources: ['*'], conditions: forOurAlarms }),
+    );
     this.topic = new Topic(this, 'AlarmTopic', {
       displayName: `livecast ${props.stage} alarms`,
       masterKey: key,
       enforceSSL: true,
     });
     // A topic policy (enforceSSL makes one) replaces SNS's default one: CloudWatch needs its own line.
-    this.topic.grantPublish(cloudwatch);
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({ principals: [cloudwatch], actions: ['sns:Publish'], resources: [this.topic.topicArn], conditions: forOurAlarms }),
+    );
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
 
     const delivery = this.deliveryAlarms();
