@@ -310,8 +310,8 @@ export class StatelessStack extends Stack {
     applyReservedConcurrency(this.functions, reservedConcurrency({ ...props.capacity, publishRate: WS_ROUTE_THROTTLES.publish!.rateLimit! }));
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stage: this.stage,
-      ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
-      ...(props.audience ? { audience: props.audience } : {}),
+      ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
+      ...(props.audience !== undefined ? { audience: props.audience } : {}),
       functions: this.functions,
       deliveryWorker: this.deliveryWorker,
       streamFunctions: pick(this.functions, streamTriggers.map((t) => t.id)),

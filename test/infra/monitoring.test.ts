@@ -102,7 +102,9 @@ describe('alarm topic', () => {
 
   it('refuses a malformed alarmEmail or stage name with a clear error', () => {
     expect(() => synth({ alarmEmail: 'ops' })).toThrow(/alarmEmail 'ops' is not an email address/);
+    expect(() => synth({ alarmEmail: '' })).toThrow(/alarmEmail '' is not an email address/);
     expect(() => synth({ stage: 'prod eu' })).toThrow(/stage 'prod eu' must be/);
+    expect(() => synth({ audience: 0 })).toThrow(/audience \(0\) and budget \(7000\) must be positive/);
   });
 
   it("every alarm's runbook link names a section of docs/operations.md", () => {
