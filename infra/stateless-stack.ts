@@ -29,6 +29,7 @@ import {
   type ConnectionMethod,
   connectionMethods,
   deliveryWorker,
+  failureQueues,
   httpRoutes,
   scheduled,
   streamTriggers,
@@ -38,7 +39,11 @@ import {
   type Needs,
 } from '../shared/routes';
 import type { TableDef } from '../shared/tables';
+import { STAGE_ENV } from '../shared/observability/names';
+import { dependOnAccount, httpAccessLogs, webSocketAccessLogs } from './access-logs';
+import { applyReservedConcurrency, reservedConcurrency, type CapacityInputs } from './capacity';
 import { LivecastFunction, type LivecastFunctionProps } from './livecast-function';
+import { Monitoring } from './monitoring';
 import { acknowledge, nagRef } from './nag';
 import type { FailureQueues, LivecastTables, TableId } from './stateful-stack';
 
@@ -59,6 +64,14 @@ export interface StatelessStackProps extends StackProps {
   readonly wsThrottle?: ThrottleSettings;
   /** The HTTP stage's default route throttle, for routes not in `HTTP_ROUTE_THROTTLES`. @default 25/s, burst 50 */
   readonly httpThrottle?: ThrottleSettings;
+  /** The stage's name (`prod`, `dev`): the functions' LIVECAST_STAGE, the metrics' `stage` dimension, alarm names. @default 'prod' */
+  readonly stage?: string;
+  /** Where the stage's alarms are mailed (an SNS email subscription). @default no subscriber */
+  readonly alarmEmail?: string;
+  /** Viewers the stage is sized for: the delivery lag alarm's bound (infra/monitoring.ts). @default 10,000 */
+  readonly audience?: number;
+  /** Reserved concurrency inputs (infra/capacity.ts, docs/operations.md). @default 4 concurrent events */
+  readonly capacity?: Omit<CapacityInputs, 'publishRate'>;
 }
 
 /**
@@ -141,6 +154,9 @@ export class StatelessStack extends Stack {
   /** Every function, keyed by its id in shared/routes.ts. */
   readonly functions: Readonly<Record<string, NodejsFunction>>;
   readonly deliveryWorker: NodejsFunction;
+  readonly monitoring: Monitoring;
+  /** The stage's name: LIVECAST_STAGE of every function, the metrics' `stage` dimension. */
+  readonly stage: string;
 
   private readonly tables: LivecastTables;
   private readonly adminKey: ISecret;
@@ -153,19 +169,22 @@ export class StatelessStack extends Stack {
     this.adminKey = props.adminKey;
     this.viewerSecret = props.viewerSecret;
     this.functions = this.built;
+    this.stage = props.stage ?? 'prod';
     const wsStageName = props.wsStageName ?? 'live';
 
     this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
       description: 'livecast live feed: reporters publish, viewers follow',
       routeSelectionExpression: '$request.body.action',
     });
+    const wsLogs = webSocketAccessLogs(this);
     this.webSocketStage = new WebSocketStage(this, 'WebSocketStage', {
       webSocketApi: this.webSocketApi,
       stageName: wsStageName,
       autoDeploy: true,
       throttle: props.wsThrottle ?? { rateLimit: 20, burstLimit: 40 },
+      accessLogSettings: wsLogs.settings,
     });
-    acknowledge(this.webSocketStage, 'issue 12: access logs on the API stages.', 'AwsSolutions-APIG1', 'Serverless-APIGWAccessLogging');
+    dependOnAccount(this.webSocketStage, wsLogs.account);
 
     // Delivery first: the functions that start workers need the worker's name.
     this.deliveryWorker = this.fn(deliveryWorker, {
@@ -264,8 +283,8 @@ export class StatelessStack extends Stack {
       stageName: '$default',
       autoDeploy: true,
       throttle: props.httpThrottle ?? { rateLimit: 25, burstLimit: 50 },
+      accessLogSettings: httpAccessLogs(this).settings,
     });
-    acknowledge(this.httpStage, 'issue 12: access logs on the API stages.', 'AwsSolutions-APIG1', 'Serverless-APIGWAccessLogging');
 
     for (const route of httpRoutes) {
       const handler = this.fn(route);
@@ -288,6 +307,23 @@ export class StatelessStack extends Stack {
       httpRoutes.map((r) => r.routeKey),
       'HTTP',
     );
+
+    applyReservedConcurrency(this.functions, reservedConcurrency({ ...props.capacity, publishRate: WS_ROUTE_THROTTLES.publish!.rateLimit! }));
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      stage: this.stage,
+      ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
+      ...(props.audience !== undefined ? { audience: props.audience } : {}),
+      functions: this.functions,
+      deliveryWorker: this.deliveryWorker,
+      streamFunctions: pick(this.functions, streamTriggers.map((t) => t.id)),
+      invokers: pick(this.functions, [deliveryWorker, ...streamTriggers, ...scheduled].filter((d) => d.needs.startWorkers).map((d) => d.id)),
+      tables: this.tables,
+      failureQueues: Object.fromEntries(Object.entries(failureQueues).map(([key, def]) => [def.id, props.failureQueues[key as keyof FailureQueues]])),
+      webSocketApi: this.webSocketApi,
+      webSocketStageName: wsStageName,
+      httpApi: this.httpApi,
+      httpStageName: this.httpStage.stageName,
+    });
 
     new CfnOutput(this, 'WebSocketUrl', { value: this.webSocketStage.url, description: 'wss:// URL clients connect to' });
     new CfnOutput(this, 'CallbackUrl', {
@@ -316,6 +352,8 @@ export class StatelessStack extends Stack {
     const { needs } = def;
     const methods = connectionMethods(def.id, needs);
     const environment: Record<string, string> = {
+      // The custom metrics' `stage` dimension: what the alarms watch (infra/monitoring.ts).
+      [STAGE_ENV]: this.stage,
       ...tableEnv(
         Object.fromEntries(Object.entries(TABLES).map(([k, def]) => [k, this.table(def).tableName])) as TableNames,
       ),
@@ -385,6 +423,14 @@ export class StatelessStack extends Stack {
     if (!table) throw new Error(`shared/routes.ts names table '${def.id}', which shared/tables.ts does not define`);
     return table;
   }
+}
+
+function pick<T>(all: Readonly<Record<string, T>>, ids: readonly string[]): Record<string, T> {
+  return Object.fromEntries(ids.map((id) => {
+    const value = all[id];
+    if (!value) throw new Error(`no function '${id}' in the stack`);
+    return [id, value];
+  }));
 }
 
 /** `METHOD /path` (the form shared/routes.ts writes) or `$default`, as the L2 wants it. */
