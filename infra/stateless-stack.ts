@@ -36,9 +36,10 @@ import {
   type FunctionDef,
   type Needs,
 } from '../shared/routes';
+import { STAGE_ENV } from '../shared/observability/names';
 import type { TableDef } from '../shared/tables';
 import { LivecastFunction, type LivecastFunctionProps } from './livecast-function';
-import { acknowledge, nagRef } from './nag';
+import { acknowledge, nagPseudo, nagRef } from './nag';
 import type { FailureQueues, LivecastTables, TableId } from './stateful-stack';
 
 export interface StatelessStackProps extends StackProps {
@@ -58,6 +59,10 @@ export interface StatelessStackProps extends StackProps {
   readonly wsThrottle?: ThrottleSettings;
   /** The HTTP stage's default route throttle, for routes not in `HTTP_ROUTE_THROTTLES`. @default 25/s, burst 50 */
   readonly httpThrottle?: ThrottleSettings;
+  /** The deployment stage (dev, prod): every function gets it as LIVECAST_STAGE, the metrics' `stage` dimension. */
+  readonly stageName?: string;
+  /** Where the stage's alarms are mailed (infra/monitoring.ts subscribes it to the alarm topic). */
+  readonly alarmEmail?: string;
 }
 
 /**
@@ -144,6 +149,7 @@ export class StatelessStack extends Stack {
   private readonly tables: LivecastTables;
   private readonly adminKey: ISecret;
   private readonly viewerSecret: ISecret;
+  private readonly stageName: string | undefined;
   private readonly built: Record<string, NodejsFunction> = {};
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
@@ -151,6 +157,7 @@ export class StatelessStack extends Stack {
     this.tables = props.tables;
     this.adminKey = props.adminKey;
     this.viewerSecret = props.viewerSecret;
+    this.stageName = props.stageName;
     this.functions = this.built;
     const wsStageName = props.wsStageName ?? 'live';
 
@@ -323,6 +330,7 @@ export class StatelessStack extends Stack {
       ...(methods.length > 0 ? { [ENV.connectionsEndpoint]: this.webSocketStage.callbackUrl } : {}),
       ...(needs.adminKey ? { [ENV.adminKeySecretArn]: this.adminKey.secretArn } : {}),
       ...(needs.viewerSecret ? { [ENV.viewerSecretArn]: this.viewerSecret.secretArn } : {}),
+      ...(this.stageName ? { [STAGE_ENV]: this.stageName } : {}),
       // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
     };
@@ -352,7 +360,7 @@ export class StatelessStack extends Stack {
         acknowledge(
           fn,
           'A connection id is known only at run time; the grant is already one method on one stage.',
-          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${nagRef(this.webSocketApi)}/${this.webSocketStage.stageName}/${method}/@connections/*]`,
+          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:${nagPseudo(this, 'Region')}:${nagPseudo(this, 'AccountId')}:${nagRef(this.webSocketApi)}/${this.webSocketStage.stageName}/${method}/@connections/*]`,
         );
       }
     }
