@@ -1,5 +1,5 @@
 // Assembles the livecast stacks of one stage into an app; shared by the CDK entry point and the assertion tests.
-import { CrossStackReferences, ReferenceStrength, RemovalPolicies, Tags, type App } from 'aws-cdk-lib';
+import { Annotations, CrossStackReferences, ReferenceStrength, RemovalPolicies, Tags, type App } from 'aws-cdk-lib';
 import { ApiDomains } from './api-domains';
 import { StatefulStack } from './stateful-stack';
 import { StatelessStack } from './stateless-stack';
@@ -55,6 +55,10 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
     stageName: stage.name,
     ...(stage.alarmEmail ? { alarmEmail: stage.alarmEmail } : {}),
   });
+  if (stage.name === 'prod' && !stage.alarmEmail) {
+    // Not an error: `cdk synth -c stage=prod` must work offline for review. But say it on every deploy.
+    Annotations.of(api).addWarningV2('livecast:prodWithoutAlarmEmail', 'stage prod without -c alarmEmail=…: the alarms will mail nobody');
+  }
   const apiDomains = stage.apiDomains
     ? new ApiDomains(api, 'Domains', {
         config: stage.apiDomains,

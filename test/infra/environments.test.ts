@@ -1,7 +1,7 @@
 // The stages (infra/stages.ts): what prod and dev synthesize differently, what context is refused,
 // custom domains only when configured, and no CloudFormation export between the stacks.
 import { App, Token, type Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -178,6 +178,14 @@ describe('account and region', () => {
   ])('refuse a malformed %j', (ctx, message) => {
     expect(() => stageConfig((k) => (ctx as Record<string, string>)[k])).toThrow(message);
   });
+
+  it('warn when prod has no alarm email (synthesis still works offline, for review)', () => {
+    const warnings = (stack: Stack) => Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('without -c alarmEmail'));
+    expect(warnings(prod.api)).toHaveLength(1);
+    expect(warnings(dev.api)).toHaveLength(0);
+    const mailed = build({ stage: 'prod', alarmEmail: 'ops@example.com' });
+    expect(warnings(mailed.stacks.api)).toHaveLength(0);
+  }, 300_000);
 
   it('take the alarm email from context, for the API stack', () => {
     const ctx: Record<string, string> = { stage: 'prod', alarmEmail: 'ops@example.com' };
