@@ -1,5 +1,5 @@
 // Stateful resources (tables, the organiser's admin key), kept apart so the API stack can be replaced freely.
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, StreamViewType, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import { failureQueues } from '../shared/routes';
 import { tables, type KeyDef, type TableDef } from '../shared/tables';
 import { acknowledge } from './nag';
+import { STAGES, type StageSettings } from './stages';
 
 export type FailureQueueKey = keyof typeof failureQueues;
 export type FailureQueues = Readonly<Record<FailureQueueKey, IQueue>>;
@@ -15,6 +16,11 @@ export type TableId = (typeof tables)[number]['id'];
 export type LivecastTables = Readonly<Record<TableId, ITable>>;
 
 const attributeType = { S: AttributeType.STRING, N: AttributeType.NUMBER } as const;
+
+export interface StatefulStackProps extends StackProps {
+  /** What a stack deletion or a replacement does to what this stack holds (infra/stages.ts). @default dev's */
+  readonly stage?: Pick<StageSettings, 'durableRemoval' | 'workingRemoval' | 'deletionProtection'>;
+}
 
 function key(def: KeyDef) {
   return { name: def.name, type: attributeType[def.type] };
@@ -34,8 +40,11 @@ export class StatefulStack extends Stack {
    */
   readonly failureQueues: FailureQueues;
 
-  constructor(scope: Construct, id: string, props?: StackProps) {
+  private readonly stage: NonNullable<StatefulStackProps['stage']>;
+
+  constructor(scope: Construct, id: string, props: StatefulStackProps = {}) {
     super(scope, id, props);
+    this.stage = props.stage ?? STAGES.dev;
 
     const built: Partial<Record<TableId, ITable>> = {};
     for (const def of tables) built[def.id] = this.table(def);
@@ -44,6 +53,7 @@ export class StatefulStack extends Stack {
     this.adminKey = new Secret(this, 'AdminKey', {
       description: 'livecast organiser admin key (Authorization: Bearer <key> on the HTTP API)',
       generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 48 },
+      removalPolicy: this.stage.durableRemoval,
     });
     acknowledge(
       this.adminKey,
@@ -55,6 +65,7 @@ export class StatefulStack extends Stack {
     this.viewerSecret = new Secret(this, 'ViewerIdSecret', {
       description: 'livecast viewer id signing key (HMAC-SHA256)',
       generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 64 },
+      removalPolicy: this.stage.durableRemoval,
     });
     acknowledge(
       this.viewerSecret,
@@ -70,7 +81,8 @@ export class StatefulStack extends Stack {
         // SQS-managed keys: encrypted at rest with no KMS grants for Lambda to need.
         encryption: QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
-        removalPolicy: RemovalPolicy.RETAIN,
+        // Unredriven failures are owed work: kept like the event's record.
+        removalPolicy: this.stage.durableRemoval,
       });
       acknowledge(
         queues[key],
@@ -97,7 +109,9 @@ export class StatefulStack extends Stack {
       billingMode: BillingMode.PAY_PER_REQUEST,
       // Connection rows are rebuilt by reconnecting clients; everything else is the event's record.
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: def.durable },
-      removalPolicy: def.durable ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      removalPolicy: def.durable ? this.stage.durableRemoval : this.stage.workingRemoval,
+      // Refused by DynamoDB itself, whoever asks: a console click or a script, not only CloudFormation.
+      deletionProtection: def.durable && this.stage.deletionProtection,
       ...(def.stream ? { stream: StreamViewType[def.stream] } : {}),
     });
     if (!def.durable) {

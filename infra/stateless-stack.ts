@@ -38,13 +38,13 @@ import {
   type FunctionDef,
   type Needs,
 } from '../shared/routes';
-import type { TableDef } from '../shared/tables';
 import { STAGE_ENV } from '../shared/observability/names';
+import type { TableDef } from '../shared/tables';
 import { dependOnAccount, httpAccessLogs, webSocketAccessLogs } from './access-logs';
 import { applyReservedConcurrency, reservedConcurrency, type CapacityInputs } from './capacity';
 import { LivecastFunction, type LivecastFunctionProps } from './livecast-function';
 import { Monitoring } from './monitoring';
-import { acknowledge, nagRef } from './nag';
+import { acknowledge, nagPseudo, nagRef } from './nag';
 import type { FailureQueues, LivecastTables, TableId } from './stateful-stack';
 
 export interface StatelessStackProps extends StackProps {
@@ -391,7 +391,7 @@ export class StatelessStack extends Stack {
         acknowledge(
           fn,
           'A connection id is known only at run time; the grant is already one method on one stage.',
-          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${nagRef(this.webSocketApi)}/${this.webSocketStage.stageName}/${method}/@connections/*]`,
+          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:${nagPseudo(this, 'Region')}:${nagPseudo(this, 'AccountId')}:${nagRef(this.webSocketApi)}/${this.webSocketStage.stageName}/${method}/@connections/*]`,
         );
       }
     }

@@ -13,13 +13,17 @@ import {
   HeadersReferrerPolicy,
   HttpVersion,
   ResponseHeadersPolicy,
+  SecurityPolicyProtocol,
+  SSLMethod,
   ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
 import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, CacheControl, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
-import { acknowledge, nagRef } from './nag';
+import { acknowledge, nagPseudo, nagRef } from './nag';
+import type { WebDomain } from './stages';
 
 export interface WebStackProps extends StackProps {
   /** The folder `buildWeb` wrote. */
@@ -33,6 +37,8 @@ export interface WebStackProps extends StackProps {
    * WebSocket API's `wss://…` (scheme and host, no path). The CSP's connect-src names these.
    */
   readonly apiOrigins: readonly string[];
+  /** An alias for the distribution, with its certificate (which CloudFront reads from us-east-1 only). */
+  readonly domain?: WebDomain;
 }
 
 /**
@@ -114,6 +120,15 @@ export class WebStack extends Stack {
       comment: 'livecast pages',
       defaultRootObject: 'index.html',
       httpVersion: HttpVersion.HTTP2_AND_3,
+      ...(props.domain
+        ? {
+            domainNames: [props.domain.domain],
+            certificate: Certificate.fromCertificateArn(this, 'Certificate', props.domain.certificateArn),
+            // SNI only (no dedicated IPs, which cost $600 a month); TLS 1.2 and newer.
+            minimumProtocolVersion: SecurityPolicyProtocol.TLS_V1_2_2021,
+            sslSupportMethod: SSLMethod.SNI,
+          }
+        : {}),
       defaultBehavior: {
         origin,
         viewerProtocolPolicy: ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
@@ -136,11 +151,13 @@ export class WebStack extends Stack {
     acknowledge(this.distribution, 'An event is announced to the public: anyone anywhere may follow it.', 'AwsSolutions-CFR1');
     acknowledge(this.distribution, 'issue 12: WAF (a rate-based rule per address, docs/security.md "Left open").', 'AwsSolutions-CFR2');
     acknowledge(this.distribution, 'issue 12: access logs (the pages are public files; callers are the API stages\' to log first).', 'AwsSolutions-CFR3');
-    acknowledge(
-      this.distribution,
-      'No custom domain: with the default *.cloudfront.net certificate CloudFront sets the TLS policy itself and ignores MinimumProtocolVersion.',
-      'AwsSolutions-CFR4',
-    );
+    if (!props.domain) {
+      acknowledge(
+        this.distribution,
+        'No custom domain: with the default *.cloudfront.net certificate CloudFront sets the TLS policy itself and ignores MinimumProtocolVersion.',
+        'AwsSolutions-CFR4',
+      );
+    }
 
     // Two uploads to one bucket, so each kind of file gets its caching; neither prunes the other's
     // files (old hashed assets stay behind: a page still open from before a deploy keeps working).
@@ -181,12 +198,18 @@ export class WebStack extends Stack {
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       'AwsSolutions-IAM5[Resource::*]',
       ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'].map((a) => `AwsSolutions-IAM5[Action::${a}]`),
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]`,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-${nagPseudo(this, 'AccountId')}-${nagPseudo(this, 'Region')}/*]`,
       `AwsSolutions-IAM5[Resource::${nagRef(this.bucket, 'Arn')}/*]`,
     );
 
+    if (props.domain) {
+      new CfnOutput(this, 'PagesDomainTarget', {
+        value: this.distribution.distributionDomainName,
+        description: `DNS: ${props.domain.domain} CNAME <this> (or a Route 53 alias)`,
+      });
+    }
     new CfnOutput(this, 'PagesUrl', {
-      value: `https://${this.distribution.distributionDomainName}`,
+      value: `https://${props.domain?.domain ?? this.distribution.distributionDomainName}`,
       description: 'the pages: /live/{eventId}, /report/{eventId}#token=…, /replay/{eventId}',
     });
   }

@@ -51,7 +51,7 @@ let dataT: Template;
 let apiT: Template;
 let web: WebStack;
 let webT: Template;
-let exportsByName: Record<string, Json>;
+let outputsByStack: Record<string, Record<string, Json>>;
 
 beforeAll(() => {
   // One synthesis shared by every test below.
@@ -60,15 +60,15 @@ beforeAll(() => {
   // Bundling skipped: the templates are what these tests read, and esbuild for every function took
   // 86 s of a clean run (over 120 s on a busy machine). test/infra/bundles.test.ts builds every
   // function with the same settings in one esbuild call.
-  ({ data, api, web } = buildLivecast(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), { webDir }));
+  // The prod stage: what these tests describe is what production runs (dev differs only in what
+  // test/infra/environments.test.ts checks: removal policies and protections).
+  ({ data, api, web } = buildLivecast(new App({ context: { 'aws:cdk:bundling-stacks': [], stage: 'prod' } }), { webDir }));
   dataT = Template.fromStack(data);
   apiT = Template.fromStack(api);
   webT = Template.fromStack(web);
-  exportsByName = {};
-  // The web stack imports from the API stack, the API stack from the data stack.
-  for (const output of [...Object.values(dataT.toJSON().Outputs ?? {}), ...Object.values(apiT.toJSON().Outputs ?? {})] as Json[]) {
-    if (output.Export?.Name) exportsByName[output.Export.Name] = output.Value;
-  }
+  outputsByStack = {};
+  // The web stack reads the API stack's outputs, the API stack the data stack's (Fn::GetStackOutput).
+  for (const stack of [data, api]) outputsByStack[stack.stackName] = Template.fromStack(stack).toJSON().Outputs ?? {};
 }, 120_000);
 
 function logicalId(stack: Stack, construct: IConstruct): string {
@@ -87,14 +87,15 @@ function tableId(def: TableDef): string {
   return logicalId(data, data.tables[def.id as keyof typeof data.tables]);
 }
 
-/** Replaces cross-stack imports with what the data (or API) stack exports, so references compare as plain GetAtt/Ref. */
+/** Replaces cross-stack reads with the data (or API) stack's output they read, so references compare as plain GetAtt/Ref. */
 function resolveImports(value: Json): Json {
   if (Array.isArray(value)) return value.map(resolveImports);
   if (value && typeof value === 'object') {
-    const name = value['Fn::ImportValue'];
-    if (typeof name === 'string') {
-      if (!(name in exportsByName)) throw new Error(`import ${name} is not exported by the data stack`);
-      return exportsByName[name];
+    const read = value['Fn::GetStackOutput'];
+    if (read) {
+      const output = outputsByStack[read.StackName]?.[read.OutputName];
+      if (!output) throw new Error(`${read.StackName} has no output ${read.OutputName}`);
+      return output.Value;
     }
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveImports(v)]));
   }
@@ -725,8 +726,9 @@ describe('pages (S3 behind CloudFront)', () => {
     expect(pages.Properties.SourceObjectKeys).toHaveLength(2);
     expect(pages.Properties.DistributionPaths).toEqual(['/*']);
     const markers = JSON.stringify(pages.Properties.SourceMarkers);
-    expect(markers).toMatch(/Livecast-Api:ExportsOutput.*HttpApi/);
-    expect(markers).toMatch(/Livecast-Api:ExportsOutput.*WebSocketApi/);
+    expect(markers).toContain(`"StackName":"${api.stackName}"`);
+    expect(markers).toMatch(/"OutputName":"PublishOutput.*HttpApi/);
+    expect(markers).toMatch(/"OutputName":"PublishOutput.*WebSocketApi/);
     expect(web.dependencies).toContain(api);
     webT.hasOutput('PagesUrl', {});
     // Shells revalidated, hashed assets cached for good; neither upload deletes the other's files.
