@@ -124,7 +124,8 @@ describe('prod keeps the record; dev can be thrown away', () => {
     for (const [stack, type, count] of [
       ['data', 'AWS::SecretsManager::Secret', 2],
       ['data', 'AWS::SQS::Queue', 2],
-      ['api', 'AWS::Logs::LogGroup', Object.keys(prod.api.functions).length],
+      // One per function, and the two API stages' access logs.
+      ['api', 'AWS::Logs::LogGroup', Object.keys(prod.api.functions).length + 2],
     ] as const) {
       expect(policies(prod, prod[stack], type), type).toEqual(Array(count).fill('Retain'));
       expect(policies(dev, dev[stack], type), type).toEqual(Array(count).fill('Delete'));
