@@ -19,10 +19,12 @@ export function bytesByPackage(output: Metafile['outputs'][string]): Map<string,
   return new Map([...bytes].sort((a, b) => b[1] - a[1]));
 }
 
-/** The output of one entry in a metafile built with `outdir` (entry `functions/ws-ping.ts` → `…/ws-ping.js`). */
+/** The file name esbuild gives an entry's output in `outdir` (`functions/ws-ping.ts` → `ws-ping.js`). */
+export const outputName = (entry: string): string => `${entry.split('/').pop()!.replace(/\.ts$/, '')}.js`;
+
+/** The output of one entry in a metafile built with `outdir`. */
 export function outputOf(metafile: Metafile, entry: string): Metafile['outputs'][string] {
-  const stem = entry.split('/').pop()!.replace(/\.ts$/, '.js');
-  const key = Object.keys(metafile.outputs).find((o) => o.endsWith(`/${stem}`));
+  const key = Object.keys(metafile.outputs).find((o) => o.endsWith(`/${outputName(entry)}`));
   if (!key) throw new Error(`no output for ${entry} in the metafile`);
   return metafile.outputs[key]!;
 }
