@@ -1,4 +1,4 @@
-// `npm run bench`: runs the benchmarks (real sockets, simulated AWS, cost per delivery, the repost storm, flooders against honest viewers), prints a table per scenario with its same-run baseline, and saves the JSON under bench/results/.
+// `npm run bench`: runs the benchmarks (real sockets, simulated AWS, cost per delivery, the repost storm, flooders against honest viewers, function bundles), prints a table per scenario with its same-run baseline, and saves the JSON under bench/results/.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
@@ -14,6 +14,7 @@ import { runSimulated } from './simulated/simulated';
 import { runSockets } from './sockets/sockets';
 import { runReposts } from './reposts/reposts';
 import { runAbuse } from './abuse/abuse';
+import { runBundles } from './bundles/bundles';
 
 // The SDK warns that its releases after January 2027 need Node 22; the project pins its versions.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -47,6 +48,8 @@ async function runScenario(name: ScenarioName, opts: BenchOptions, dynamo: () =>
       return runReposts(await dynamo(), tag, opts.reposts, log);
     case 'abuse':
       return runAbuse(await dynamo(), tag, opts.abuse, log);
+    case 'bundles':
+      return runBundles(opts.bundles, log);
   }
 }
 

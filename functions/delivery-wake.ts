@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { wakeEvents } from '../shared/domain/delivery/wake';
 import { container } from './lib/container';
+import { workers } from './lib/workers';
 import { batchResponse, keyedRecords } from './lib/stream-batch';
 
 /**
@@ -16,8 +17,8 @@ export async function wakeBatch(event: DynamoDBStreamEvent, deps: Parameters<typ
 }
 
 async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
-  const { leases, watch, workers, log } = container();
-  return wakeBatch(event, { leases, watch, starter: workers, log, now: Date.now });
+  const { leases, watch, log } = container();
+  return wakeBatch(event, { leases, watch, starter: workers(), log, now: Date.now });
 }
 
 export const handler = middy(main);

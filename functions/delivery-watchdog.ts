@@ -5,6 +5,7 @@ import type { Context } from 'aws-lambda';
 import { DeliveryWatchdog } from '../shared/domain/delivery/watchdog';
 import { deliveryWatchdog as def } from '../shared/routes';
 import { container } from './lib/container';
+import { workers } from './lib/workers';
 
 /** Stop checking this long before the function's timeout. */
 const MARGIN_MS = 5_000;
@@ -13,7 +14,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 async function main(_event: unknown, context: Context): Promise<{ checks: number; woken: number }> {
   const c = container();
   const dog = new DeliveryWatchdog(
-    { watch: c.watch, leases: c.leases, events: c.eventStore, starter: c.workers, log: c.log, now: Date.now },
+    { watch: c.watch, leases: c.leases, events: c.eventStore, starter: workers(), log: c.log, now: Date.now },
     { watchForMs: def.watchForMinutes * 60_000 },
   );
   const until = Date.now() + def.runSeconds * 1000;

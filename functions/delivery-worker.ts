@@ -2,10 +2,12 @@
 // or by a worker handing over; runs until its shard has been idle a while.
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { runDeliveryWorker, defaultWorkerOptions, type WorkerReport } from '../shared/domain/delivery/worker';
 import { CONNECTION_SHARDS } from '../shared/tables';
+import { deliveryGateway } from './lib/connections-api';
 import { container } from './lib/container';
+import { workers } from './lib/workers';
 
 const payload = z.object({ eventId: z.string().min(1), shard: z.number().int().min(0).max(CONNECTION_SHARDS - 1) });
 
@@ -20,9 +22,9 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
     {
       changes: c.changeLog,
       connections: c.connections,
-      gateway: c.deliveryGateway,
+      gateway: deliveryGateway(),
       leases: c.leases,
-      successor: c.workers,
+      successor: workers(),
       log: c.log,
       now: Date.now,
       sleep,

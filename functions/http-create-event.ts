@@ -1,13 +1,14 @@
 // POST /events: the organiser creates an event and receives its operator token, once.
 import middy from '@middy/core';
 import { createEventBody } from '../shared/domain/protocol';
+import { adminKey } from './lib/admin-key';
 import { container } from './lib/container';
 import { type HttpEvent, type HttpResult, json, parseBody, requireAdmin } from './lib/http';
 import { httpErrors } from './lib/middleware';
 
 async function main(event: HttpEvent): Promise<HttpResult> {
-  const { events, adminKey } = container();
-  requireAdmin(event, await adminKey.get());
+  const { events } = container();
+  requireAdmin(event, await adminKey().get());
   const created = await events.create(parseBody(createEventBody, event));
   return json(201, created);
 }

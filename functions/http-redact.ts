@@ -1,8 +1,9 @@
 // POST /events/{eventId}/entries/{seq}/redact: the organiser removes an entry's text from storage
 // everywhere (entry, change log, so every export), e.g. a phone number posted by mistake.
 import middy from '@middy/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { badRequest } from '../shared/domain/errors';
+import { adminKey } from './lib/admin-key';
 import { container } from './lib/container';
 import { type HttpEvent, type HttpResult, json, pathParam, requireAdmin } from './lib/http';
 import { httpErrors } from './lib/middleware';
@@ -14,9 +15,9 @@ const seqParam = z
   .transform(Number);
 
 async function main(event: HttpEvent): Promise<HttpResult> {
-  const { events, adminKey } = container();
+  const { events } = container();
   // The key before anything else: without it a caller learns nothing, not even whether the seq is valid.
-  requireAdmin(event, await adminKey.get());
+  requireAdmin(event, await adminKey().get());
   const eventId = pathParam(event, 'eventId');
   const raw = pathParam(event, 'seq');
   const seq = seqParam.safeParse(raw);

@@ -2,7 +2,7 @@
 // sends the one it holds (`{"viewerId"}`): a valid one comes back as it is, costing nothing; an
 // unknown, forged or nearly expired one is replaced by a new one, which counts against the limit.
 import middy, { type MiddlewareObj } from '@middy/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { viewerSecret, type ViewerSecret } from '../shared/adapters/viewer-secret';
 import { addressKey } from '../shared/domain/reposts/sources';
 import { issueViewerId, VIEWER_ID_MAX_AGE_MS, verifyViewerId } from '../shared/domain/viewer-id';

@@ -1,14 +1,14 @@
 // edit: a reporter's correction of an entry's text.
 import middy from '@middy/core';
 import { editFrame } from '../shared/domain/protocol';
-import { container } from './lib/container';
+import { live } from './lib/live';
 import { wsErrors } from './lib/middleware';
 import { rateLimit } from './lib/rate-limit';
 import { callerOf, parseFrame, reply, type WsEvent, type WsResult } from './lib/ws';
 
 async function main(event: WsEvent): Promise<WsResult> {
   // The ack is the route's response: it spends none of the @connections budget, so a storm cannot throttle it away.
-  return reply(await container().live.edit(callerOf(event), parseFrame(editFrame, event.body)));
+  return reply(await live().edit(callerOf(event), parseFrame(editFrame, event.body)));
 }
 
 export const handler = middy(main).use(wsErrors()).use(rateLimit());

@@ -6,6 +6,7 @@ import type { Verdict } from '../shared/domain/limits/rate-limiter';
 import { syncFrame } from '../shared/domain/protocol';
 import { addressKey } from '../shared/domain/reposts/sources';
 import { container } from './lib/container';
+import { live } from './lib/live';
 import { wsErrors } from './lib/middleware';
 import { rateLimit } from './lib/rate-limit';
 import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
@@ -31,7 +32,7 @@ async function main(event: SyncEvent): Promise<WsResult> {
       throw rateLimited(`this catch-up would take ${posts} messages, past what one connection or address may pull a minute; load the history over HTTP (GET /events/{id}/timeline) and sync only the gap`, retryAfterMs);
     }
   };
-  await c.live.sync(caller, since, sinceChange, limit, charge);
+  await live().sync(caller, since, sinceChange, limit, charge);
   return ok();
 }
 

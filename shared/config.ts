@@ -1,5 +1,5 @@
 // Runtime configuration: read once from the environment, validated, then passed in.
-import { z } from 'zod';
+import * as z from 'zod';
 import { defaultSpikeRules, MAX_DISTINCT_PER_SECOND, type SpikeRules } from './domain/reposts/spike-detector';
 import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, requestsTable } from './tables';
 

@@ -1,12 +1,13 @@
 // The command line of `npm run bench`: which scenario, full or quick sizes, and overrides; each flag also has a BENCH_* variable.
 import { type ParseArgsConfig, parseArgs as parseCommandLine } from 'node:util';
 import type { AbuseOptions } from '../abuse/abuse';
+import type { BundlesOptions } from '../bundles/bundles';
 import type { CostOptions } from '../cost/cost';
 import type { RepostsOptions } from '../reposts/reposts';
 import type { SimulatedOptions } from '../simulated/simulated';
 import type { SocketsOptions } from '../sockets/sockets';
 
-export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse'] as const;
+export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse', 'bundles'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -17,11 +18,12 @@ export interface BenchOptions {
   cost: CostOptions;
   reposts: RepostsOptions;
   abuse: AbuseOptions;
+  bundles: BundlesOptions;
   /** Where the JSON goes. */
   outDir: string;
 }
 
-export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts|abuse] [flags]
+export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts|abuse|bundles] [flags]
 
   --quick                 small sizes, for a check in about two minutes (BENCH_QUICK=1)
   --viewers N             sockets: WebSocket viewers (default 5000; quick 500)
@@ -44,6 +46,7 @@ export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|repost
   --scale N               abuse: AWS's @connections limits (10,000/s, burst 5,000) and the delivery budget
                           divided by N (default 25: 400/s, burst 200)
   --history N             abuse: entries of 2,000 Chinese characters in each phase's event (default 200; quick 100)
+  --imports N             bundles: fresh node processes importing each bundle, median kept (default 7; quick 3)
   --out DIR               where results go (default bench/results)
 `;
 
@@ -78,6 +81,7 @@ const FLAGS = {
   rate: { type: 'string' },
   scale: { type: 'string' },
   history: { type: 'string' },
+  imports: { type: 'string' },
   out: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -120,6 +124,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const rateRaw = fromEnv('--rate', 'BENCH_RATE');
   const scaleRaw = fromEnv('--scale', 'BENCH_SCALE');
   const historyRaw = fromEnv('--history', 'BENCH_HISTORY');
+  const importsRaw = fromEnv('--imports', 'BENCH_IMPORTS');
   const workerProcesses = workerProcessesRaw ? int(workerProcessesRaw, '--worker-processes', 0) : 2;
 
   const sizes = sizesRaw ? intList(sizesRaw, '--sizes') : quick ? [10_000] : [10_000, 100_000];
@@ -173,6 +178,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       warmupUpdates: 3,
       workerProcesses,
     },
+    bundles: { imports: importsRaw ? int(importsRaw, '--imports') : quick ? 3 : 7 },
     cost: {
       posts: postsRaw ? int(postsRaw, '--posts') : quick ? 4_000 : 10_000,
       rounds: quick ? 3 : 5,

@@ -1,14 +1,13 @@
 // Per-connection allowances on WebSocket message routes: past one, `rate_limited` and the handler
 // never runs; a connection that keeps going is closed through the management API.
 import type { MiddlewareObj } from '@middy/core';
-import { ManagementApiGateway } from '../../shared/adapters/management-gateway';
-import { createManagementClient } from '../../shared/adapters/aws-clients';
 import { rateLimited } from '../../shared/domain/errors';
 import { allowanceFor } from '../../shared/domain/limits/allowances';
 import type { Allowance, Verdict } from '../../shared/domain/limits/rate-limiter';
 import type { ConnectionCloser, Logger } from '../../shared/domain/ports';
 import type { Role } from '../../shared/domain/protocol';
-import { type Container, container } from './container';
+import { connectionsApi } from './connections-api';
+import { container } from './container';
 import type { WsEvent, WsResult } from './ws';
 
 export interface RateLimitOptions {
@@ -18,19 +17,10 @@ export interface RateLimitOptions {
   logger?: () => Logger;
 }
 
-// One management client per container, built on the first close: most containers never close
-// anyone. Keyed by the container because the local stage builds a new one per stage (new endpoint).
-const closers = new WeakMap<Container, ConnectionCloser>();
-function containerCloser(): ConnectionCloser {
-  const c = container();
-  let closer = closers.get(c);
-  if (!closer) closers.set(c, (closer = new ManagementApiGateway(createManagementClient(c.config))));
-  return closer;
-}
-
 const defaults: Required<RateLimitOptions> = {
   limiter: () => container().limiter,
-  closer: containerCloser,
+  // The container's management client, built on the first close: most containers never close anyone.
+  closer: connectionsApi,
   allowance: allowanceFor,
   logger: () => container().log,
 };

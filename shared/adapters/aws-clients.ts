@@ -1,4 +1,6 @@
 // The one client factory: every AWS SDK client, pointed at AWS or at the local stand-ins by configuration.
+// A bundle carries only the clients whose factory it calls: the SDK's packages declare
+// `"sideEffects": false`, so esbuild drops an unused factory's import (test/infra/bundles.test.ts).
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';

@@ -1,6 +1,6 @@
 // The wire contract (PROTOCOL.md v1) as zod schemas: the one definition of every frame and body,
 // shared by handlers, tests and (later) the web pages.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Spike } from './reposts/spike-detector';
 
 import { charCount, checkText, MAX_TEXT_CHARS, type TextRule } from './text';

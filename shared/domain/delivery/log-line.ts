@@ -1,7 +1,7 @@
 // What delivery accepts from a change-log line. Lines are written by this code, but one written by an
 // older or broken writer (or edited by hand) must cost one skipped line, not a worker failing on it
 // at every visit until a newer line replaces it.
-import { z } from 'zod';
+import * as z from 'zod';
 import { entrySchema, type Entry, type SpikeFrame, type StatsFrame } from '../protocol';
 import type { LogLine } from '../ports';
 

@@ -2,7 +2,7 @@
 // stream batch whose retries or record age ran out (its place in the stream, not its records), one
 // for an asynchronous invocation that failed its retries (its payload). The local stage writes the
 // same, so the redrive reads both alike.
-import { z } from 'zod';
+import * as z from 'zod';
 
 const requestContext = z.object({
   requestId: z.string(),
