@@ -4,6 +4,7 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { wakeEvents } from '../shared/domain/delivery/wake';
 import { container } from './lib/container';
 import { batchResponse, keyedRecords } from './lib/stream-batch';
+import { observe } from './lib/observe';
 
 /**
  * Per event: a failed one is retried from its first record (with what follows it, as the shard is
@@ -20,4 +21,4 @@ async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> 
   return wakeBatch(event, { leases, watch, starter: workers, log, now: Date.now });
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe());

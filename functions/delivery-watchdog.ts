@@ -5,6 +5,7 @@ import type { Context } from 'aws-lambda';
 import { DeliveryWatchdog } from '../shared/domain/delivery/watchdog';
 import { deliveryWatchdog as def } from '../shared/routes';
 import { container } from './lib/container';
+import { observe } from './lib/observe';
 
 /** Stop checking this long before the function's timeout. */
 const MARGIN_MS = 5_000;
@@ -36,4 +37,4 @@ async function main(_event: unknown, context: Context): Promise<{ checks: number
   return { checks, woken };
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe());

@@ -9,6 +9,7 @@ import { container } from './lib/container';
 import { wsErrors } from './lib/middleware';
 import { rateLimit } from './lib/rate-limit';
 import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
+import { observe } from './lib/observe';
 
 type SyncEvent = WsEvent & { requestContext: { identity?: { sourceIp?: string } } };
 
@@ -35,4 +36,4 @@ async function main(event: SyncEvent): Promise<WsResult> {
   return ok();
 }
 
-export const handler = middy(main).use(wsErrors()).use(rateLimit());
+export const handler = middy(main).use(observe()).use(wsErrors()).use(rateLimit());

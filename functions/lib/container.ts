@@ -33,6 +33,7 @@ import type {
   WorkerStarter,
 } from '../../shared/domain/ports';
 import { createLogger } from '../../shared/logger';
+import { traced } from '../../shared/observability/telemetry';
 
 export interface Container {
   config: Config;
@@ -68,12 +69,12 @@ function lazy<T>(make: () => T): () => T {
 export function buildContainer(config: Config): Container {
   const log = createLogger(config.logLevel);
   const clock = () => new Date();
-  const db = createDynamoClient(config);
+  const db = traced(createDynamoClient(config));
   const eventStore = new DynamoEventStore(db, config.tables.events);
   const entries = new DynamoEntryStore(db, config.tables);
   const connections = new DynamoConnectionStore(db, config.tables, clock);
   const repostStore = new DynamoRepostStore(db, config.tables);
-  const management = lazy(() => createManagementClient(config));
+  const management = lazy(() => traced(createManagementClient(config)));
   const sdkGateway = lazy(() => new ManagementApiGateway(management()));
   const signedPoster = lazy(
     () =>
@@ -89,7 +90,7 @@ export function buildContainer(config: Config): Container {
     config.postTransport === 'sdk' ? gateway : { post: (id, payload) => signedPoster().post(id, payload) };
   const starter = lazy(() => {
     if (!config.workerFunction) throw new Error('LIVECAST_WORKER_FUNCTION is not set');
-    return new LambdaWorkerStarter(createLambdaClient(config), config.workerFunction);
+    return new LambdaWorkerStarter(traced(createLambdaClient(config)), config.workerFunction);
   });
   const leases = new DynamoLeaseStore(db, config.tables.delivery);
   const adminKey = config.adminKey
