@@ -6,6 +6,9 @@ import { z } from 'zod';
 import { runDeliveryWorker, defaultWorkerOptions, type WorkerReport } from '../shared/domain/delivery/worker';
 import { CONNECTION_SHARDS } from '../shared/tables';
 import { container } from './lib/container';
+import { deliveryMetrics } from './lib/observe-delivery';
+import { observe } from './lib/observe';
+import { telemetry } from '../shared/observability/telemetry';
 
 const payload = z.object({ eventId: z.string().min(1), shard: z.number().int().min(0).max(CONNECTION_SHARDS - 1) });
 
@@ -14,6 +17,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 async function main(event: unknown, context: Context): Promise<WorkerReport> {
   const { eventId, shard } = payload.parse(event);
   const c = container();
+  const observer = deliveryMetrics(telemetry().metrics, Date.now);
   const report = await runDeliveryWorker(
     eventId,
     shard,
@@ -27,6 +31,7 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
       now: Date.now,
       sleep,
       timeLeftMs: () => context.getRemainingTimeInMillis(),
+      observer,
     },
     {
       ...defaultWorkerOptions,
@@ -35,9 +40,9 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
       idleExitMs: c.config.workerIdleMs,
       maxRunMs: c.config.workerMaxRunMs,
     },
-  );
+  ).finally(() => observer.flush());
   c.log.info('delivery worker done', { eventId, shard, ...report });
   return report;
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe({ metrics: true, trace: true }));
