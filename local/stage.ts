@@ -328,6 +328,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       // No X-Ray here (no daemon, no segment from Lambda): Powertools Tracer is off outside Lambda
       // anyway (no AWS_EXECUTION_ENV); said outright so a shell that sets that variable changes nothing.
       POWERTOOLS_TRACE_ENABLED: 'false',
+      // As Lambda sets it for on-demand environments: Powertools reports a cold start only then.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       ...opts.env,
     });
     resetContainer();
