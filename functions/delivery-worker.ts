@@ -8,6 +8,7 @@ import { CONNECTION_SHARDS } from '../shared/tables';
 import { container } from './lib/container';
 import { deliveryMetrics } from './lib/observe-delivery';
 import { observe } from './lib/observe';
+import { tracing } from './lib/observe-trace';
 import { telemetry } from '../shared/observability/telemetry';
 
 const payload = z.object({ eventId: z.string().min(1), shard: z.number().int().min(0).max(CONNECTION_SHARDS - 1) });
@@ -45,4 +46,4 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
   return report;
 }
 
-export const handler = middy(main).use(observe({ metrics: true, trace: true }));
+export const handler = middy(main).use(observe({ metrics: true, trace: tracing() }));

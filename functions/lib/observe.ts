@@ -4,7 +4,6 @@ import type { MiddlewareObj, Request } from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { Metric } from '../../shared/observability/names';
 import { type Telemetry, telemetry } from '../../shared/observability/telemetry';
 import { requestKeys } from './observe-keys';
@@ -12,8 +11,8 @@ import { requestKeys } from './observe-keys';
 export interface ObserveOptions {
   /** Flush the metrics the invocation stored, at its end (Powertools `logMetrics`). */
   metrics?: boolean;
-  /** An X-Ray segment around the handler (Powertools `captureLambdaHandler`): on where infra turns tracing on. */
-  trace?: boolean;
+  /** An X-Ray segment around the handler: `tracing()` of functions/lib/observe-trace.ts, in the functions infra traces. */
+  trace?: () => MiddlewareObj<any, any, any, any>;
   /**
    * A WebSocket route whose response is the ack: AckLatency, from API Gateway's receipt of the frame
    * (`requestTimeEpoch`, else the handler's start) to the response, for answers that are not errors.
@@ -33,7 +32,7 @@ export function observe(opts: ObserveOptions = {}): MiddlewareObj<any, any, Erro
       builtFor = t;
       parts = [
         injectLambdaContext(t.logger, { resetKeys: true }),
-        ...(opts.trace ? [captureLambdaHandler(t.tracer)] : []),
+        ...(opts.trace ? [opts.trace()] : []),
         ...(opts.metrics || opts.ackLatency ? [logMetrics(t.metrics)] : []),
       ];
     }

@@ -1,10 +1,10 @@
-// The process's Powertools Logger, Metrics and Tracer: one of each per Lambda environment, built on
-// first use (not at import), so the local stage's environment, set after it imports the handlers, is
-// the one they read.
+// The process's Powertools Logger and Metrics: one of each per Lambda environment, built on first use
+// (not at import), so the local stage's environment, set after it imports the handlers, is the one
+// they read. The Tracer lives in functions/lib/observe-trace.ts, imported only by the traced
+// functions: the X-Ray SDK it brings (~0.2 MB) stays out of every other bundle.
 import { appendFileSync } from 'node:fs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import { loadLogLevel } from '../config';
 import { METRIC_NAMESPACE, METRIC_SERVICE, STAGE_ENV } from './names';
 
@@ -20,7 +20,6 @@ export const POWERTOOLS_LEVEL = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', er
 export interface Telemetry {
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly tracer: Tracer;
 }
 
 let current: Telemetry | undefined;
@@ -45,12 +44,7 @@ export function telemetry(env: NodeJS.ProcessEnv = process.env): Telemetry {
   });
   const file = env[METRICS_FILE_ENV];
   if (file) redirect(metrics, (line) => appendFileSync(file, line + '\n'));
-  // Tracing is on only inside Lambda (AWS_EXECUTION_ENV) and where POWERTOOLS_TRACE_ENABLED is not
-  // 'false': infra sets it per function (publish and the worker trace), the local stage sets 'false'.
-  // The SDK clients are captured one by one (traced() below); not every HTTPS request: the worker's
-  // raw @connections posts (shared/adapters/signed-poster.ts) would be thousands of subsegments a second.
-  const tracer = new Tracer({ serviceName: METRIC_SERVICE, captureHTTPsRequests: false });
-  current = { logger, metrics, tracer };
+  current = { logger, metrics };
   return current;
 }
 
@@ -59,8 +53,16 @@ const say =
   (msg: unknown, ...rest: unknown[]): void =>
     rest.length > 0 ? logger[level](String(msg), { detail: rest }) : logger[level](String(msg));
 
-/** An AWS SDK v3 client whose calls are subsegments of the invocation's trace, where tracing is on (else the client as it is). */
-export const traced = <T>(client: T): T => telemetry().tracer.captureAWSv3Client(client);
+type Capture = <T>(client: T) => T;
+let capture: Capture | undefined;
+
+/** A traced function's module registers how its SDK clients are captured (before any is built). */
+export function setClientCapture(fn: Capture): void {
+  capture = fn;
+}
+
+/** An AWS SDK v3 client whose calls are subsegments of the invocation's trace, in a traced function (else the client as it is). */
+export const traced = <T>(client: T): T => (capture ? capture(client) : client);
 
 /** For the local stage and tests: the next use builds them anew from the environment. */
 export function resetTelemetry(): void {
