@@ -72,3 +72,31 @@ describe('metrics on the local stage', () => {
     expect(lag.values).toHaveLength(1);
   }, 60_000);
 });
+
+describe('metrics of workers in child processes', () => {
+  it('reach the same file: the environments inherit where metrics go', async () => {
+    const apart = await testStage({ workerProcesses: 1 });
+    try {
+      const e = await createEvent(apart);
+      const r = await connect(reporterUrl(apart, e));
+      const v = await connect(await identifiedViewerUrl(apart, e.eventId));
+      try {
+        r.send({ action: 'publish', clientId: 'c1', text: 'From another process' });
+        await v.next((f) => f.type === 'update' && f.entry.seq === 1);
+        const until = Date.now() + 30_000;
+        let lag: number[] = [];
+        while (lag.length === 0 && Date.now() < until) {
+          await apart.settled();
+          lag = stageMetrics(apart.metricsFile).get(Metric.deliveryLag)?.values ?? [];
+          if (lag.length === 0) await new Promise((res) => setTimeout(res, 50));
+        }
+        expect(lag.length).toBeGreaterThanOrEqual(1);
+        expect(apart.workerPids().length).toBeGreaterThanOrEqual(1);
+      } finally {
+        await Promise.all([r.close(), v.close()]);
+      }
+    } finally {
+      await apart.stop();
+    }
+  }, 90_000);
+});
