@@ -5,6 +5,7 @@ import { wakeEvents } from '../shared/domain/delivery/wake';
 import { container } from './lib/container';
 import { workers } from './lib/workers';
 import { batchResponse, keyedRecords } from './lib/stream-batch';
+import { observe } from './lib/observe';
 
 /**
  * Per event: a failed one is retried from its first record (with what follows it, as the shard is
@@ -21,4 +22,4 @@ async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> 
   return wakeBatch(event, { leases, watch, starter: workers(), log, now: Date.now });
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe());

@@ -6,6 +6,7 @@ import { DeliveryWatchdog } from '../shared/domain/delivery/watchdog';
 import { deliveryWatchdog as def } from '../shared/routes';
 import { container } from './lib/container';
 import { workers } from './lib/workers';
+import { observe } from './lib/observe';
 
 /** Stop checking this long before the function's timeout. */
 const MARGIN_MS = 5_000;
@@ -37,4 +38,4 @@ async function main(_event: unknown, context: Context): Promise<{ checks: number
   return { checks, woken };
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe());

@@ -8,6 +8,10 @@ import { CONNECTION_SHARDS } from '../shared/tables';
 import { deliveryGateway } from './lib/connections-api';
 import { container } from './lib/container';
 import { workers } from './lib/workers';
+import { deliveryMetrics } from './lib/observe-delivery';
+import { observe } from './lib/observe';
+import { tracing } from './lib/observe-trace';
+import { telemetry } from '../shared/observability/telemetry';
 
 const payload = z.object({ eventId: z.string().min(1), shard: z.number().int().min(0).max(CONNECTION_SHARDS - 1) });
 
@@ -16,6 +20,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 async function main(event: unknown, context: Context): Promise<WorkerReport> {
   const { eventId, shard } = payload.parse(event);
   const c = container();
+  const observer = deliveryMetrics(telemetry().metrics, Date.now);
   const report = await runDeliveryWorker(
     eventId,
     shard,
@@ -29,6 +34,7 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
       now: Date.now,
       sleep,
       timeLeftMs: () => context.getRemainingTimeInMillis(),
+      observer,
     },
     {
       ...defaultWorkerOptions,
@@ -37,9 +43,9 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
       idleExitMs: c.config.workerIdleMs,
       maxRunMs: c.config.workerMaxRunMs,
     },
-  );
+  ).finally(() => observer.flush());
   c.log.info('delivery worker done', { eventId, shard, ...report });
   return report;
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe({ metrics: true, trace: tracing() }));

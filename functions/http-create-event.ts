@@ -5,6 +5,7 @@ import { adminKey } from './lib/admin-key';
 import { container } from './lib/container';
 import { type HttpEvent, type HttpResult, json, parseBody, requireAdmin } from './lib/http';
 import { httpErrors } from './lib/middleware';
+import { observe } from './lib/observe';
 
 async function main(event: HttpEvent): Promise<HttpResult> {
   const { events } = container();
@@ -13,4 +14,4 @@ async function main(event: HttpEvent): Promise<HttpResult> {
   return json(201, created);
 }
 
-export const handler = middy(main).use(httpErrors());
+export const handler = middy(main).use(observe()).use(httpErrors());

@@ -4,6 +4,7 @@ import { adminKey } from './lib/admin-key';
 import { container } from './lib/container';
 import { type HttpEvent, type HttpResult, json, pathParam, requireAdmin } from './lib/http';
 import { httpErrors } from './lib/middleware';
+import { observe } from './lib/observe';
 
 async function main(event: HttpEvent): Promise<HttpResult> {
   const { events } = container();
@@ -12,4 +13,4 @@ async function main(event: HttpEvent): Promise<HttpResult> {
   return json(200, await events.rotateToken(pathParam(event, 'eventId')));
 }
 
-export const handler = middy(main).use(httpErrors());
+export const handler = middy(main).use(observe()).use(httpErrors());

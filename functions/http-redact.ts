@@ -7,6 +7,7 @@ import { adminKey } from './lib/admin-key';
 import { container } from './lib/container';
 import { type HttpEvent, type HttpResult, json, pathParam, requireAdmin } from './lib/http';
 import { httpErrors } from './lib/middleware';
+import { observe } from './lib/observe';
 
 /** Digits only: "1e3", " 7", "0x10" or "1.0" are not how a seq is written, though Number() would take them. */
 const seqParam = z
@@ -25,4 +26,4 @@ async function main(event: HttpEvent): Promise<HttpResult> {
   return json(200, { entry: await events.redact(eventId, seq.data) });
 }
 
-export const handler = middy(main).use(httpErrors());
+export const handler = middy(main).use(observe()).use(httpErrors());

@@ -8,6 +8,7 @@ import { REPOSTS_VIEW_CACHE_MS, RepostsReader } from '../shared/domain/reposts/r
 import { container } from './lib/container';
 import { type HttpEvent, type HttpResult, json, parseQuery, pathParam } from './lib/http';
 import { httpErrors } from './lib/middleware';
+import { observe } from './lib/observe';
 
 let reader: RepostsReader | undefined;
 const readerOf = () => {
@@ -35,4 +36,4 @@ const noStoreOnError = (): MiddlewareObj<HttpEvent, HttpResult> => ({
 });
 
 // onError runs in reverse order of use(): httpErrors first, then noStoreOnError on its response.
-export const handler = middy(main).use(noStoreOnError()).use(httpErrors());
+export const handler = middy(main).use(observe()).use(noStoreOnError()).use(httpErrors());

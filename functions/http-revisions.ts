@@ -6,6 +6,7 @@ import { adminKey } from './lib/admin-key';
 import { container } from './lib/container';
 import { type HttpEvent, type HttpResult, json, parseQuery, pathParam, requireAdmin } from './lib/http';
 import { httpErrors } from './lib/middleware';
+import { observe } from './lib/observe';
 
 async function main(event: HttpEvent): Promise<HttpResult> {
   const { after, limit } = parseQuery(revisionsQuery, event);
@@ -17,4 +18,4 @@ async function main(event: HttpEvent): Promise<HttpResult> {
   return json(200, await events.revisions(pathParam(event, 'eventId'), after, limit, sentKey ? 'organiser' : 'anyone'));
 }
 
-export const handler = middy(main).use(httpErrors());
+export const handler = middy(main).use(observe()).use(httpErrors());

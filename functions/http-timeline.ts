@@ -5,6 +5,7 @@ import { eventIdSchema, timelineQuery } from '../shared/domain/protocol';
 import { container } from './lib/container';
 import { type HttpEvent, type HttpResult, json, parseQuery, pathParam } from './lib/http';
 import { httpErrors } from './lib/middleware';
+import { observe } from './lib/observe';
 
 /**
  * A page may be a moment old: the live page reads the history here, then asks the socket's `sync`
@@ -35,4 +36,4 @@ const errorsNotCached = (): MiddlewareObj<HttpEvent, HttpResult> => ({
 });
 
 // onError runs last-used first: httpErrors shapes the error, then it is marked not to be cached.
-export const handler = middy(main).use(errorsNotCached()).use(httpErrors());
+export const handler = middy(main).use(observe()).use(errorsNotCached()).use(httpErrors());

@@ -9,6 +9,7 @@ import { issueViewerId, VIEWER_ID_MAX_AGE_MS, verifyViewerId } from '../shared/d
 import { container } from './lib/container';
 import { type HttpEvent, type HttpResult, json, parseBody } from './lib/http';
 import { httpErrors } from './lib/middleware';
+import { observe } from './lib/observe';
 
 const body = z.object({ viewerId: z.string().max(256).optional() });
 
@@ -55,4 +56,4 @@ const noStoreOnError = (): MiddlewareObj<HttpEvent, HttpResult> => ({
   },
 });
 
-export const handler = middy(main).use(noStoreOnError()).use(httpErrors());
+export const handler = middy(main).use(observe()).use(noStoreOnError()).use(httpErrors());

@@ -8,6 +8,9 @@ import type { StreamedRepost } from '../shared/domain/ports';
 import { tallyReposts, type TallyDeps } from '../shared/domain/reposts/repost-service';
 import { container } from './lib/container';
 import { batchResponse, type KeyedRecord } from './lib/stream-batch';
+import { observe } from './lib/observe';
+import { tallyMetrics } from './lib/observe-tally';
+import { telemetry } from '../shared/observability/telemetry';
 
 /**
  * A repost as the stream carries it; anything but an insert is not a repost to count — above all
@@ -28,7 +31,12 @@ export function repostOf(record: DynamoDBRecord): StreamedRepost | undefined {
   };
 }
 
-export async function tallyBatch(event: DynamoDBStreamEvent, deps: TallyDeps): Promise<DynamoDBBatchResponse> {
+export async function tallyBatch(
+  event: DynamoDBStreamEvent,
+  deps: TallyDeps,
+  /** Told of each event's reposts once tallied, and how many were new (metrics). */
+  onTallied?: (reposts: readonly StreamedRepost[], counted: number) => void,
+): Promise<DynamoDBBatchResponse> {
   const byEvent = new Map<string, StreamedRepost[]>();
   const records: KeyedRecord[] = [];
   for (const record of event.Records) {
@@ -51,10 +59,11 @@ export async function tallyBatch(event: DynamoDBStreamEvent, deps: TallyDeps): P
     try {
       const r = await tallyReposts(eventId, reposts, deps);
       counted += r.counted;
+      onTallied?.(reposts, r.counted);
       spikes += r.spikes.length;
     } catch (err) {
       failed.add(eventId);
-      deps.log.warn('repost tally failed', { eventId, error: err instanceof Error ? err.message : String(err) });
+      deps.log.warn('repost tally failed', { eventId, error: err });
     }
   }
   deps.log.debug('reposts tallied', { counted, spikes, failedEvents: failed.size });
@@ -64,7 +73,9 @@ export async function tallyBatch(event: DynamoDBStreamEvent, deps: TallyDeps): P
 
 async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const c = container();
-  return tallyBatch(event, { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log, ...(c.config.spikeRules ? { rules: c.config.spikeRules } : {}) });
+  const metrics = tallyMetrics(telemetry().metrics, Date.now);
+  const deps = { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log, ...(c.config.spikeRules ? { rules: c.config.spikeRules } : {}) };
+  return tallyBatch(event, deps, metrics.tallied).finally(metrics.done);
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe({ metrics: true }));

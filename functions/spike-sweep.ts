@@ -3,6 +3,7 @@
 import middy from '@middy/core';
 import { sweepOpenSpikes } from '../shared/domain/reposts/repost-service';
 import { container } from './lib/container';
+import { observe } from './lib/observe';
 
 async function main(): Promise<{ judged: number; ended: number }> {
   const c = container();
@@ -10,4 +11,4 @@ async function main(): Promise<{ judged: number; ended: number }> {
   return sweepOpenSpikes({ reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log, ...rules }, c.config.spikeSweepQuietMs);
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe());

@@ -5,6 +5,7 @@ import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 
 import { publishStats, type TallyDeps } from '../shared/domain/reposts/repost-service';
 import { container } from './lib/container';
 import { batchResponse, keyedRecords } from './lib/stream-batch';
+import { observe } from './lib/observe';
 
 /** The event whose audience a record moved: connects and disconnects only; the partition key is `<eventId>#<shard>`. */
 function eventOf(record: DynamoDBRecord): string | undefined {
@@ -22,7 +23,7 @@ export async function statsBatch(event: DynamoDBStreamEvent, deps: Pick<TallyDep
     [...eventIds].map((eventId) =>
       publishStats(eventId, new Set(), deps, { viewersChanged: true }).catch((err: unknown) => {
         failed.add(eventId);
-        deps.log.warn('viewer stats failed', { eventId, error: err instanceof Error ? err.message : String(err) });
+        deps.log.warn('viewer stats failed', { eventId, error: err });
       }),
     ),
   );
@@ -34,4 +35,4 @@ async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> 
   return statsBatch(event, { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log });
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe());

@@ -7,6 +7,7 @@ import { AppError } from '../shared/domain/errors';
 import { viewerSecret, type ViewerSecret } from '../shared/adapters/viewer-secret';
 import { verifyViewerId } from '../shared/domain/viewer-id';
 import { container } from './lib/container';
+import { observe } from './lib/observe';
 
 let secret: ViewerSecret | undefined;
 
@@ -56,4 +57,4 @@ function policy(
   };
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe());

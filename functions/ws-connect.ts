@@ -2,6 +2,7 @@
 import middy from '@middy/core';
 import { container } from './lib/container';
 import { callerOf, type WsEvent, type WsResult } from './lib/ws';
+import { observe } from './lib/observe';
 
 async function main(event: WsEvent): Promise<WsResult> {
   const { connectionId, eventId, role } = callerOf(event);
@@ -15,4 +16,4 @@ async function main(event: WsEvent): Promise<WsResult> {
   return { statusCode: added ? 200 : 404 };
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe());

@@ -5,6 +5,7 @@ import { CLIENT_ACTIONS } from '../shared/domain/protocol';
 import { wsErrors } from './lib/middleware';
 import { rateLimit } from './lib/rate-limit';
 import { parseJson, type WsEvent, type WsResult } from './lib/ws';
+import { observe } from './lib/observe';
 
 const known = CLIENT_ACTIONS.join(', ');
 
@@ -23,4 +24,4 @@ async function main(event: WsEvent): Promise<WsResult> {
   throw badRequest(`unknown action ${JSON.stringify(action.slice(0, 64))}; one of: ${known}`);
 }
 
-export const handler = middy(main).use(wsErrors()).use(rateLimit());
+export const handler = middy(main).use(observe()).use(wsErrors()).use(rateLimit());

@@ -5,10 +5,11 @@ import { live } from './lib/live';
 import { wsErrors } from './lib/middleware';
 import { rateLimit } from './lib/rate-limit';
 import { callerOf, parseFrame, reply, type WsEvent, type WsResult } from './lib/ws';
+import { observe } from './lib/observe';
 
 async function main(event: WsEvent): Promise<WsResult> {
   // The ack is the route's response: it spends none of the @connections budget, so a storm cannot throttle it away.
   return reply(await live().delete(callerOf(event), parseFrame(deleteFrame, event.body)));
 }
 
-export const handler = middy(main).use(wsErrors()).use(rateLimit());
+export const handler = middy(main).use(observe()).use(wsErrors()).use(rateLimit());

@@ -2,10 +2,11 @@
 import middy from '@middy/core';
 import { container } from './lib/container';
 import { callerOf, ok, type WsEvent, type WsResult } from './lib/ws';
+import { observe } from './lib/observe';
 
 async function main(event: WsEvent): Promise<WsResult> {
   await container().connections.remove(callerOf(event));
   return ok();
 }
 
-export const handler = middy(main);
+export const handler = middy(main).use(observe());

@@ -6,6 +6,7 @@ import { container } from './lib/container';
 import { wsErrors } from './lib/middleware';
 import { rateLimit } from './lib/rate-limit';
 import { callerOf, parseFrame, reply, type WsEvent, type WsResult } from './lib/ws';
+import { observe } from './lib/observe';
 
 /** What API Gateway adds to every event of the connection: the authorizer's context (`viewer`, see ws-authorize.ts) and the source address. */
 type RepostEvent = WsEvent & {
@@ -19,4 +20,4 @@ async function main(event: RepostEvent): Promise<WsResult> {
   return reply(await container().reposts.repost(callerOf(event), parseFrame(repostFrame, event.body), origin));
 }
 
-export const handler = middy(main).use(wsErrors()).use(rateLimit());
+export const handler = middy(main).use(observe()).use(wsErrors()).use(rateLimit());

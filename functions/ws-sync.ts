@@ -10,6 +10,7 @@ import { live } from './lib/live';
 import { wsErrors } from './lib/middleware';
 import { rateLimit } from './lib/rate-limit';
 import { callerOf, ok, parseFrame, type WsEvent, type WsResult } from './lib/ws';
+import { observe } from './lib/observe';
 
 type SyncEvent = WsEvent & { requestContext: { identity?: { sourceIp?: string } } };
 
@@ -36,4 +37,4 @@ async function main(event: SyncEvent): Promise<WsResult> {
   return ok();
 }
 
-export const handler = middy(main).use(wsErrors()).use(rateLimit());
+export const handler = middy(main).use(observe()).use(wsErrors()).use(rateLimit());

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { Architecture, type RecursiveLoop, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type RecursiveLoop, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -30,6 +30,8 @@ export interface LivecastFunctionProps {
   readonly logRetention?: RetentionDays;
   /** @default Lambda's: Terminate (a chain of invocations is stopped after about 16) */
   readonly recursiveLoop?: RecursiveLoop;
+  /** X-Ray active tracing, and Powertools Tracer on (POWERTOOLS_TRACE_ENABLED). @default false */
+  readonly tracing?: boolean;
 }
 
 export class LivecastFunction extends Construct {
@@ -56,8 +58,11 @@ export class LivecastFunction extends Construct {
       timeout: props.timeout ?? Duration.seconds(29),
       logGroup: this.logGroup,
       ...(props.recursiveLoop ? { recursiveLoop: props.recursiveLoop } : {}),
+      ...(props.tracing ? { tracing: Tracing.ACTIVE } : {}),
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
+        // Off where the function is not traced: Powertools Tracer would otherwise look for a segment Lambda never made.
+        POWERTOOLS_TRACE_ENABLED: props.tracing ? 'true' : 'false',
         ...props.environment,
       },
       bundling: {
@@ -80,6 +85,18 @@ export class LivecastFunction extends Construct {
       "AWSLambdaBasicExecutionRole is AWS's own grant for a function to write its logs; a copy of it written here would only drift.",
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
     );
-    acknowledge(this.fn, 'issue 12: X-Ray tracing on the functions.', 'Serverless-LambdaTracing');
+    if (props.tracing) {
+      acknowledge(
+        this.fn,
+        "Active tracing's grant: X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions, so '*' is the only resource they take.",
+        'AwsSolutions-IAM5[Resource::*]',
+      );
+    } else {
+      acknowledge(
+        this.fn,
+        'Traced: the publish path and the delivery worker, where latency is the product. The rest are a DynamoDB call or two behind API Gateway or a stream, whose Lambda Duration, API Gateway latency and iterator age metrics already show; traces of them would bill per request for nothing new.',
+        'Serverless-LambdaTracing',
+      );
+    }
   }
 }

@@ -365,7 +365,7 @@ export class StatelessStack extends Stack {
       // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
     };
-    const { fn } = new LivecastFunction(this, def.id, { entry: def.entry, environment, ...shape });
+    const { fn } = new LivecastFunction(this, def.id, { entry: def.entry, environment, ...shape, ...(def.tracing ? { tracing: true } : {}) });
     acknowledge(
       fn,
       'Nothing invokes it asynchronously without a failure path: API Gateway waits for its answer, stream failures go to StreamFailures, a missed schedule tick is redone by the next, and the worker has an on-failure destination (WorkerFailures).',

@@ -1,7 +1,8 @@
 // The local stage: DynamoDB Local, the API Gateway stand-ins, and the deployed handler modules,
 // wired by the same route table the CDK stack uses.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -9,6 +10,8 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ENV, TABLES, type TableKey, tableEnv } from '../shared/config';
 import { deliveryWake, deliveryWorker, failureQueues, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
+import { METRICS_FILE_ENV, resetTelemetry } from '../shared/observability/telemetry';
+import { STAGE_ENV } from '../shared/observability/names';
 import { createTables, type TableNames } from './create-tables';
 import { type DynamoFaultProxy, startDynamoFaultProxy, validateDynamoFaults } from './dynamo-faults';
 import { type FaultStats, type StageFaults, tableIds } from './faults';
@@ -101,10 +104,17 @@ export interface StageOptions {
   streamRetryAttempts?: number;
   /** Waits before the async retries of the delivery worker; default the Lambda service's (two, 1 and 2 s). */
   asyncRetryDelaysMs?: readonly number[];
+  /**
+   * Where the functions' metrics (EMF lines, one JSON object a line) are appended instead of stdout.
+   * @default a file in a temporary folder of the stage's own, removed when it stops
+   */
+  metricsFile?: string;
   log?: (line: string) => void;
 }
 
 export interface Stage {
+  /** The file the functions' EMF metric lines go to (every process's: workers in children too). */
+  readonly metricsFile: string;
   readonly httpUrl: string;
   readonly wsUrl: string;
   readonly managementEndpoint: string;
@@ -290,6 +300,14 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       await Promise.all([lambda.close(), workerProcesses?.stop()]);
     });
 
+    let metricsFile = opts.metricsFile;
+    if (!metricsFile) {
+      const dir = mkdtempSync(join(tmpdir(), 'livecast-metrics-'));
+      stoppers.push(async () => rmSync(dir, { recursive: true, force: true }));
+      metricsFile = join(dir, 'metrics.ndjson');
+    }
+    writeFileSync(metricsFile, '', { flag: 'a' });
+
     // The handlers read their configuration on first use, as a Lambda container does.
     Object.assign(process.env, {
       ...tableEnv(tables),
@@ -305,9 +323,17 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       [ENV.local]: '1',
       [ENV.viewerSecret]: opts.viewerSecret ?? (process.env[ENV.viewerSecret] || localViewerSecret('dbPath' in opts.dynamo ? opts.dynamo.dbPath : undefined)),
       [ENV.logLevel]: opts.logLevel ?? process.env[ENV.logLevel] ?? 'warn',
+      [STAGE_ENV]: 'local',
+      [METRICS_FILE_ENV]: metricsFile,
+      // No X-Ray here (no daemon, no segment from Lambda): Powertools Tracer is off outside Lambda
+      // anyway (no AWS_EXECUTION_ENV); said outright so a shell that sets that variable changes nothing.
+      POWERTOOLS_TRACE_ENABLED: 'false',
+      // As Lambda sets it for on-demand environments: Powertools reports a cold start only then.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       ...opts.env,
     });
     resetContainer();
+    resetTelemetry();
     // Environments forked now inherit the configuration just set, and the first update does not wait for them.
     await workerProcesses?.warm();
 
@@ -371,6 +397,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     stoppers.push(() => http.close());
 
     return {
+      metricsFile,
       httpUrl: http.url,
       wsUrl: ws.url,
       managementEndpoint: ws.managementEndpoint,

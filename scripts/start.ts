@@ -136,6 +136,8 @@ async function main() {
     // Delivery workers in child processes of their own, as on AWS (LIVECAST_WORKER_PROCESSES, default 0: in this process).
     workerProcesses: whole('LIVECAST_WORKER_PROCESSES', 0, 64, 'a number of processes (0-64)'),
     webDir: DEFAULT_WEB_OUT,
+    // The functions' EMF metric lines, one JSON object a line, appended (in memory: a temporary file, gone at the stop).
+    ...(inMemory ? {} : { metricsFile: join(dataDir, 'metrics.ndjson') }),
     // New connections per second before 429 (AWS's default account limit is 500/s).
     connectRatePerSecond: whole('LIVECAST_CONNECT_RATE', 500, 1_000_000, 'a number of connections per second (0: unlimited)'),
     maxConcurrentHandshakes: atLeastOne('LIVECAST_HANDSHAKES_IN_FLIGHT', 32, 10_000, 'a number of handshakes (1-10000)'),

@@ -159,6 +159,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return parsed.data;
 }
 
+/**
+ * Just the log level, for the logger built before the rest of the configuration is (the first
+ * thing an invocation does is set up its log keys); an invalid value fails as loadConfig would.
+ */
+export function loadLogLevel(env: NodeJS.ProcessEnv = process.env): Config['logLevel'] {
+  const parsed = schema.shape.logLevel.safeParse(env[ENV.logLevel] || undefined);
+  if (!parsed.success) throw configError(parsed.error);
+  return parsed.data;
+}
+
 function configError(error: z.ZodError): ConfigError {
   const detail = error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
   return new ConfigError(`invalid livecast configuration: ${detail}`);

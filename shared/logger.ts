@@ -1,20 +1,20 @@
-// One structured logger for every function: JSON lines to stdout, which CloudWatch Logs indexes.
+// The domain's Logger port on Powertools Logger: JSON lines to stdout (CloudWatch Logs indexes them),
+// each carrying what functions/lib/observe.ts adds per invocation (request id, function, cold start,
+// eventId, connectionId). An Error anywhere in `data` is written structured: name, message, stack
+// and its `cause`, recursively.
+import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Logger } from './domain/ports';
+import { POWERTOOLS_LEVEL, telemetry } from './observability/telemetry';
 
-const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
-export type LogLevel = keyof typeof LEVELS;
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-export function createLogger(level: LogLevel = 'info', base: Record<string, unknown> = {}): Logger {
-  const threshold = LEVELS[level];
-  const write = (lvl: Exclude<LogLevel, 'silent'>, msg: string, data?: Record<string, unknown>) => {
-    if (LEVELS[lvl] < threshold) return;
-    const line = JSON.stringify({ level: lvl, msg, time: new Date().toISOString(), ...base, ...data });
-    (lvl === 'error' || lvl === 'warn' ? process.stderr : process.stdout).write(line + '\n');
-  };
+/** The port over the process's Powertools Logger, at `level` (the configuration's; the logger was built at it too). */
+export function createLogger(level: LogLevel = 'info', logger: PowertoolsLogger = telemetry().logger): Logger {
+  logger.setLogLevel(POWERTOOLS_LEVEL[level]);
   return {
-    debug: (m, d) => write('debug', m, d),
-    info: (m, d) => write('info', m, d),
-    warn: (m, d) => write('warn', m, d),
-    error: (m, d) => write('error', m, d),
+    debug: (m, d) => (d ? logger.debug(m, d) : logger.debug(m)),
+    info: (m, d) => (d ? logger.info(m, d) : logger.info(m)),
+    warn: (m, d) => (d ? logger.warn(m, d) : logger.warn(m)),
+    error: (m, d) => (d ? logger.error(m, d) : logger.error(m)),
   };
 }

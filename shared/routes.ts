@@ -83,6 +83,8 @@ export interface FunctionDef {
   /** Entry file, relative to the project root; it exports `handler`. */
   readonly entry: string;
   readonly needs: Needs;
+  /** X-Ray active tracing (Powertools Tracer): the publish path and the delivery worker. */
+  readonly tracing?: boolean;
 }
 
 export interface WsRouteDef extends FunctionDef {
@@ -157,7 +159,7 @@ export const wsRoutes: readonly WsRouteDef[] = [
     needs: { tables: [[eventsTable, may('UpdateItem', 'ConditionCheckItem')], [connectionsTable, may('DeleteItem')]] },
   },
   { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [limited], manageConnections: ['DELETE'] } },
-  { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: publisher },
+  { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: publisher, tracing: true },
   { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: changer },
   { id: 'WsDelete', routeKey: 'delete', entry: 'functions/ws-delete.ts', returnResponse: true, needs: changer },
   { id: 'WsPin', routeKey: 'pin', entry: 'functions/ws-pin.ts', returnResponse: true, needs: changer },
@@ -256,6 +258,7 @@ export const httpRoutes: readonly HttpRouteDef[] = [
 export const deliveryWorker = {
   id: 'DeliveryWorker',
   entry: 'functions/delivery-worker.ts',
+  tracing: true,
   /** Lambda's maximum: a worker hands over to a successor before it. */
   timeoutSeconds: 900,
   /**

@@ -3,9 +3,10 @@ import { createManagementClient } from '../../shared/adapters/aws-clients';
 import { ManagementApiGateway } from '../../shared/adapters/management-gateway';
 import { SignedPoster } from '../../shared/adapters/signed-poster';
 import type { ConnectionCloser, ConnectionGateway } from '../../shared/domain/ports';
+import { traced } from '../../shared/observability/telemetry';
 import { part } from './container';
 
-const management = part((c) => createManagementClient(c.config));
+const management = part((c) => traced(createManagementClient(c.config)));
 
 /** Replies to one connection (sync) and closes floods (rate-limit.ts): the SDK client. */
 export const connectionsApi: () => ConnectionGateway & ConnectionCloser = part(() => new ManagementApiGateway(management()));

@@ -17,6 +17,7 @@ import { RateLimiter } from '../../shared/domain/limits/rate-limiter';
 import { RepostService } from '../../shared/domain/reposts/repost-service';
 import type { ConnectionStore, DeliveryWatch, EntryStore, EventStore, LeaseStore, Logger, RepostStore } from '../../shared/domain/ports';
 import { createLogger } from '../../shared/logger';
+import { traced } from '../../shared/observability/telemetry';
 
 export interface Container {
   config: Config;
@@ -39,7 +40,7 @@ export interface Container {
 export function buildContainer(config: Config): Container {
   const log = createLogger(config.logLevel);
   const clock = () => new Date();
-  const db = createDynamoClient(config);
+  const db = traced(createDynamoClient(config));
   const eventStore = new DynamoEventStore(db, config.tables.events);
   const entries = new DynamoEntryStore(db, config.tables);
   const connections = new DynamoConnectionStore(db, config.tables, clock);

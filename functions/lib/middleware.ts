@@ -37,7 +37,8 @@ function describeFailure(log: Logger, err: unknown, where: Record<string, unknow
     return publicError(rateLimited('the service is busy; try again in a moment', BUSY_RETRY_AFTER_MS));
   }
   const described = publicError(err);
-  if (described.code === 'internal') log.error('request failed', { ...where, error: err instanceof Error ? err.stack : String(err) });
+  // The Error itself, not its stack as text: the logger writes name, message, stack and `cause` as fields.
+  if (described.code === 'internal') log.error('request failed', { ...where, error: err instanceof Error ? err : String(err) });
   else log.debug('request refused', { ...where, code: described.code });
   return described;
 }

@@ -11,6 +11,10 @@ export interface Message {
   bytes: Uint8Array;
   /** The last change this message carries: a connection that got it is owed only what follows. */
   through: number;
+  /** When the oldest update it carries was committed (epoch ms; its entry's `updatedAt`): for the delivery-lag metric. */
+  committedAt?: number;
+  /** It carries only live counts (stats frames), nothing new. */
+  statsOnly?: boolean;
 }
 
 export interface ChangeFeedOptions {
@@ -21,7 +25,7 @@ export interface ChangeFeedOptions {
 
 /** One change as delivery holds it: an update or spike serialized once, live counts as a state, or nothing to send. */
 type Line =
-  | (Serialized & { changeNo: number; kind: 'frame' })
+  | (Serialized & { changeNo: number; kind: 'frame'; committedAt?: number })
   | { changeNo: number; kind: 'stats'; frame: StatsFrame; parts?: Serialized[] }
   | { changeNo: number; kind: 'skipped' };
 
@@ -140,13 +144,14 @@ export class ChangeFeed {
     // A connection that stops (a failed post) before the last part of the merged counts resumes
     // from before the first stats, so nothing only an older stats held is lost; updates in between
     // may come twice, which clients ignore (they apply by seq and rev).
-    const items: { frame: Serialized; through: number }[] = [];
+    const items: { frame: Serialized; through: number; committedAt?: number; stats?: true }[] = [];
     for (const line of lines) {
       if (line.kind === 'frame') {
-        items.push({ frame: line, through: line.changeNo > first && line.changeNo < last!.changeNo ? first - 1 : line.changeNo });
+        const through = line.changeNo > first && line.changeNo < last!.changeNo ? first - 1 : line.changeNo;
+        items.push({ frame: line, through, ...(line.committedAt !== undefined ? { committedAt: line.committedAt } : {}) });
       } else if (line === last) {
         const parts = stats.length === 1 ? (last.parts ??= splitStats(last.frame, this.maxBytes)) : splitStats(merge(stats.map((s) => s.frame)), this.maxBytes);
-        parts.forEach((frame, i) => items.push({ frame, through: i === parts.length - 1 ? last.changeNo : first - 1 }));
+        parts.forEach((frame, i) => items.push({ frame, through: i === parts.length - 1 ? last.changeNo : first - 1, stats: true }));
       }
     }
     if (items.length === 0) return [];
@@ -154,11 +159,17 @@ export class ChangeFeed {
     return pack(
       items.map((i) => i.frame),
       this.maxBytes,
-    ).map((m, i, messages) => ({
-      bytes: m.bytes,
-      // The last message carries the connection through every change pending, merged and skipped ones included.
-      through: i === messages.length - 1 ? lastChange : items[m.last]!.through,
-    }));
+    ).map((m, i, messages) => {
+      const carried = items.slice(i === 0 ? 0 : messages[i - 1]!.last + 1, m.last + 1);
+      const committed = carried.flatMap((c) => (c.committedAt !== undefined ? [c.committedAt] : []));
+      return {
+        bytes: m.bytes,
+        // The last message carries the connection through every change pending, merged and skipped ones included.
+        through: i === messages.length - 1 ? lastChange : items[m.last]!.through,
+        ...(committed.length > 0 ? { committedAt: Math.min(...committed) } : {}),
+        ...(carried.every((c) => c.stats) ? { statsOnly: true } : {}),
+      };
+    });
   }
 
   private frameOf(line: LogLine): Line {
@@ -177,7 +188,9 @@ export class ChangeFeed {
         // changeNo on every frame delivered: a client can resume its `sinceChange` from a stats or
         // spike frame as from an update (delivery to one connection is in change order).
         const frame = serialize(checked.kind === 'update' ? { type: 'update', eventId: this.eventId, entry: checked.entry, changeNo } : { ...checked.frame, changeNo });
-        if (fits(frame, this.maxBytes)) return { changeNo, kind: 'frame', ...frame };
+        // An update's entry says when it was committed (updatedAt, set by the change that made this line).
+        const committedAt = checked.kind === 'update' ? Date.parse(checked.entry.updatedAt) : NaN;
+        if (fits(frame, this.maxBytes)) return { changeNo, kind: 'frame', ...frame, ...(Number.isFinite(committedAt) ? { committedAt } : {}) };
         reason = `a ${checked.kind} frame of ${frame.bytes} bytes, over the ${this.maxBytes}-byte frame limit`;
       } else {
         reason = checked.reason;

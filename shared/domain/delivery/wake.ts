@@ -45,7 +45,7 @@ export async function wakeEvents(
         started += n;
       } catch (err) {
         failed.add(eventId);
-        deps.log.warn('delivery wake-up failed', { eventId, error: err instanceof Error ? err.message : String(err) });
+        deps.log.warn('delivery wake-up failed', { eventId, error: err });
       }
     }),
   );

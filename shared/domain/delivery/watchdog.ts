@@ -56,7 +56,7 @@ export class DeliveryWatchdog {
           else report.woken += outcome;
         } catch (err) {
           // One event's trouble must not blind the watchdog to the others; it is looked at again next check.
-          this.deps.log.warn('delivery watchdog: check failed', { eventId, error: err instanceof Error ? err.message : String(err) });
+          this.deps.log.warn('delivery watchdog: check failed', { eventId, error: err });
         }
       }
     };

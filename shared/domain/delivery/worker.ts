@@ -82,6 +82,17 @@ export interface WorkerDeps {
   random?: () => number;
   /** Time left in this invocation (Lambda's context); the local stage drops it to 0 to stop. */
   timeLeftMs?: () => number;
+  /** Told of each post's outcome as it happens (metrics: functions/lib/observe-delivery.ts). */
+  observer?: DeliveryObserver;
+}
+
+/** What a running worker reports as it goes, for metrics that must not wait for its end (up to 13 minutes). */
+export interface DeliveryObserver {
+  /** A post the @connections API accepted, at `acceptedAt` (epoch ms). */
+  posted(message: Message, acceptedAt: number): void;
+  throttled(): void;
+  gone(): void;
+  abandoned(): void;
 }
 
 export interface WorkerReport {
@@ -204,6 +215,7 @@ export async function runDeliveryWorker(
         }
         if (result === 'gone') {
           report.gone++;
+          deps.observer?.gone();
           cursors.delete(connection.connectionId);
           goneIds.add(connection.connectionId);
           await deps.connections.remove(connection).catch((err: unknown) => {
@@ -213,11 +225,13 @@ export async function runDeliveryWorker(
         }
         if (result === 'throttled') {
           report.throttled++;
+          deps.observer?.throttled();
           pacer.throttled();
           await deps.sleep(backoffMs(attempt, random));
           continue;
         }
         pacer.succeeded();
+        deps.observer?.posted(message, deps.now());
         cursor.opened = true;
         delivered = true;
         cursor.through = message.through;
@@ -226,6 +240,7 @@ export async function runDeliveryWorker(
         if (++cursor.failures >= options.maxFailedVisits) {
           // Never let one broken connection keep the shard's worker alive forever.
           report.abandoned++;
+          deps.observer?.abandoned();
           cursor.through = feed.head;
           deps.log.warn('giving up on a connection', { connectionId: connection.connectionId });
         }

@@ -270,7 +270,7 @@ export async function sweepOpenSpikes(deps: TallyDeps, quietMs: number = SWEEP_Q
       ended++;
     } catch (err) {
       // One event's trouble does not keep the others' spikes open; it is tried again next time.
-      deps.log.warn('could not sweep an open repost spike', { eventId, error: err instanceof Error ? err.message : String(err) });
+      deps.log.warn('could not sweep an open repost spike', { eventId, error: err });
     }
   }
   return { judged, ended };
