@@ -19,9 +19,11 @@ function fail(line: string): never {
   process.exit(2);
 }
 
-function positive(name: string, raw: string, integer: boolean): number {
+function positive(name: string, raw: string, integer: boolean, min0 = false): number {
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) fail(`--${name} must be a positive ${integer ? 'whole number' : 'number'}, not "${raw}"`);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !min0) || (integer && !Number.isInteger(n))) {
+    fail(`--${name} must be a ${min0 ? 'non-negative' : 'positive'} ${integer ? 'whole number' : 'number'}, not "${raw}"`);
+  }
   return n;
 }
 
@@ -53,7 +55,7 @@ function options(): { ceremony: Ceremony; cadences: CadenceName[] } {
     viewers: positive('viewers', v.viewers, true),
     hours: positive('hours', v.hours, false),
     updates: positive('updates', v.updates, true),
-    reposts: v.reposts === '0' ? 0 : positive('reposts', v.reposts, true),
+    reposts: positive('reposts', v.reposts, true, true),
     budget: positive('budget', v.budget, false),
   };
   if (ceremony.viewers > 10_000_000) fail('--viewers is at most 10,000,000');

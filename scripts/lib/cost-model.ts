@@ -189,7 +189,8 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     // One invocation per change line at most (a low rate: each poll finds one record).
     fn(deliveryWake.id, changeLines, DEFAULT_MEMORY_MB, d.wake),
     fn(repostTally.id, Math.min(c.reposts, timeline.stats.length), DEFAULT_MEMORY_MB, d.tally),
-    fn(viewerStats.id, Math.min(2 * c.viewers, 2 * Math.ceil(c.viewers / repostTally.stream.batchSize) + 2 * 60), DEFAULT_MEMORY_MB, d.viewerStats),
+    // The audience arriving and leaving over ~10 minutes each: about a batch a second (of up to batchSize records).
+    fn(viewerStats.id, 2 * Math.min(c.viewers, Math.max(600, Math.ceil(c.viewers / viewerStats.stream.batchSize))), DEFAULT_MEMORY_MB, d.viewerStats),
     { fn: `${deliveryWatchdog.id} (always on)`, invocations: (durationS / 60) / deliveryWatchdog.everyMinutes, memoryMB: memoryOf(deliveryWatchdog), gbSeconds: ((durationS / 60) * deliveryWatchdog.runSeconds * memoryOf(deliveryWatchdog)) / 1024 },
     fn(spikeSweep.id, durationS / 60, DEFAULT_MEMORY_MB, d.spikeSweep),
   ];

@@ -1,5 +1,6 @@
 // The cost model against the real delivery worker: the messages it predicts per viewer are the
 // messages the worker posts, on a virtual clock, for the same timeline.
+import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { cadences, ceremonyBill, ceremonyTimeline, viewerMessages } from '../../scripts/lib/cost-model';
 import { runVirtualCeremony } from '../support/virtual-ceremony';
@@ -40,4 +41,31 @@ describe('cost model', () => {
     expect(before.countMessages / before.updateMessages).toBeGreaterThan(7);
     expect(after.total).toBeLessThan(before.total / 3);
   });
+});
+
+describe('npm run cost', () => {
+  const run = (...args: string[]) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', 'scripts/cost.ts', ...args], { timeout: 60_000 }, (error, out, err) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, out, err }),
+      );
+    });
+
+  it('prints the bill, before and after, with the price table and its date', async () => {
+    const { code, out } = await run('--viewers', '2000', '--hours', '1', '--updates', '60', '--reposts', '500');
+    expect(code).toBe(0);
+    expect(out).toContain('### The bill (list prices, us-east-1, as of ');
+    expect(out).toMatch(/\| total .*\$\d+\.\d\d .*\$\d+\.\d\d/);
+    expect(out).toContain('Lambda duration, arm64');
+  }, 60_000);
+
+  it('refuses bad input with the usage and exit 2, naming the flag', async () => {
+    for (const args of [['--viewers', '-5'], ['--hours', 'two'], ['--updates', '1.5'], ['--cadence', 'sometimes'], ['--bogus']]) {
+      const { code, out, err } = await run(...args);
+      expect(code, args.join(' ')).toBe(2);
+      expect(out).toBe('');
+      expect(err).toContain(args[0]!.replace(/^--/, ''));
+      expect(err).toContain('usage: npm run cost');
+    }
+  }, 120_000);
 });
