@@ -59,6 +59,8 @@ export function viewerMessages(
   rows: number,
   ratePerSecond: number,
   cadence: Omit<CountsCadence, 'ratePerSecond'>,
+  /** Visits after this are not counted (a benchmark's window); by default the last counts after the end are. */
+  countUntilMs = Infinity,
 ): ViewerMessages {
   const intervalMs = countsIntervalMs(rows, { ...cadence, ratePerSecond });
   const sweepMs = (1_000 * rows) / ratePerSecond;
@@ -72,7 +74,9 @@ export function viewerMessages(
   const busy: [number, number][] = [];
   const visit = (at: number, withUpdate: boolean) => {
     if (countsPendingFrom !== undefined) maxStalenessMs = Math.max(maxStalenessMs, at - countsPendingFrom);
-    if (withUpdate) updateMessages++;
+    if (at > countUntilMs) {
+      // past the window: not counted
+    } else if (withUpdate) updateMessages++;
     else countMessages++;
     last = at;
     countsPendingFrom = undefined;
