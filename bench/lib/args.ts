@@ -156,6 +156,10 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       naiveMaxViewers: naiveMaxRaw ? int(naiveMaxRaw, '--naive-max-viewers') : 10_000,
       naiveDrainMs: quick ? 10_000 : 30_000,
       naiveMaxPendingPosts: 30_000,
+      // Live counts as a steady trickle of reposts writes them (a stats line a second) through the
+      // run, and for a quiet tail after it: the messages per viewer-hour they cost.
+      countsEveryMs: 1_000,
+      countsTailMs: quick ? 20_000 : 30_000,
       env: inFlightRaw ? { LIVECAST_WORKER_IN_FLIGHT: String(int(inFlightRaw, '--in-flight')) } : {},
     },
     reposts: {

@@ -17,6 +17,8 @@ export interface TrackerResult {
   outOfOrder: number;
   /** Messages received, and updates inside them (a batch carries several). */
   messages: number;
+  /** Messages that carried no update: live counts (stats) or a spike only. */
+  countsOnly: number;
   updatesReceived: number;
   /** Seqs outside the run's range (e.g. a previous run's), ignored. */
   foreign: number;
@@ -49,6 +51,7 @@ export class DeliveryTracker {
   private duplicates = 0;
   private outOfOrder = 0;
   private messages = 0;
+  private countsOnly = 0;
   private updatesReceived = 0;
   private foreign = 0;
   private firstReceipt = Infinity;
@@ -79,6 +82,7 @@ export class DeliveryTracker {
     this.messages++;
     if (at < this.firstReceipt) this.firstReceipt = at;
     if (at > this.lastReceipt) this.lastReceipt = at;
+    if (data.indexOf(SEQ) === -1) this.countsOnly++;
     for (let pos = data.indexOf(SEQ); pos !== -1; pos = data.indexOf(SEQ, pos + SEQ.length)) {
       let seq = 0;
       for (let j = pos + SEQ.length; j < data.length; j++) {
@@ -133,8 +137,8 @@ export class DeliveryTracker {
     return this.published[i] ?? NaN;
   }
 
-  progress(): { delivered: number; complete: number } {
-    return { delivered: this.delivered, complete: this.complete };
+  progress(): { delivered: number; complete: number; messages: number; countsOnly: number } {
+    return { delivered: this.delivered, complete: this.complete, messages: this.messages, countsOnly: this.countsOnly };
   }
 
   result(): TrackerResult {
@@ -153,6 +157,7 @@ export class DeliveryTracker {
       duplicates: this.duplicates,
       outOfOrder: this.outOfOrder,
       messages: this.messages,
+      countsOnly: this.countsOnly,
       updatesReceived: this.updatesReceived,
       foreign: this.foreign,
       firstPublishAt: firstPublish,

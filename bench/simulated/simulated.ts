@@ -12,6 +12,12 @@ import { summarize, type Summary } from '../lib/stats';
 import type { Table } from '../lib/table';
 import type { TrackerResult } from '../lib/tracker';
 import { withoutConnectionsStream, writeViewerRows } from './viewers';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoEntryStore } from '../../shared/adapters/dynamo-entry-store';
+import { defaultCountsCadence } from '../../shared/domain/delivery/cadence';
+import { CONNECTION_SHARDS } from '../../shared/tables';
+import { viewerMessages } from '../../scripts/lib/cost-model';
 
 export interface SimulatedOptions {
   /** Audience sizes, each with the LIVECAST_DELIVERY_BUDGET values livecast runs with at that size. */
@@ -35,6 +41,10 @@ export interface SimulatedOptions {
   env: Record<string, string>;
   /** Child processes the livecast stage runs its delivery workers in (0: the stage's own process). */
   workerProcesses: number;
+  /** livecast paths: a stats line this often (as the repost tally writes them under a trickle), from the run's start… (0: none) */
+  countsEveryMs: number;
+  /** …to this long after every viewer has every update: the quiet tail where only counts are owed. */
+  countsTailMs: number;
 }
 
 interface RunResult extends TrackerResult {
@@ -74,6 +84,10 @@ export interface SimulatedRun {
   awsSideCpu: number;
   postsPerSecond: number;
   setup?: { rowsMs: number; rowsPerSecond: number };
+  /** Messages per viewer-hour, from the run's start to the end of the counts tail: with updates, counts only, all. */
+  perViewerHour: { updates: number; counts: number; total: number; windowS: number };
+  /** Messages per viewer over the window, counted and as the cost model has them at the posts/s reached (livecast paths). */
+  perViewer?: { updates: number; counts: number; modelUpdates: number; modelCounts: number };
   naive?: NaiveStats;
   gateway: WsGatewayStats;
 }
@@ -88,6 +102,8 @@ interface RunSpec {
   stageOptions: Partial<StageOptions>;
   /** Runs after the reporter is done and delivery has ended or been cut off. */
   after?: () => Promise<void>;
+  /** Write live counts during the run and its tail (opts.countsEveryMs, countsTailMs). */
+  counts: boolean;
 }
 
 /** Set up once per size, reused by every path: the measured event and its rows, and the warm-up event. */
@@ -161,16 +177,27 @@ async function oneRun(
     }, 10_000);
     const span = cpuSpan(stage.workerPids());
     const publishMs = ((opts.updates - 1) * 1000) / opts.perSecond;
+    const counts = spec.counts && opts.countsEveryMs > 0 ? liveCounts(stage, event!.eventId, opts.countsEveryMs) : undefined;
+    const windowStart = performance.now();
     let run: RunResult;
+    let tail = { messages: 0, countsOnly: 0 };
     try {
       run = await aws.call<RunResult>(
         'run',
         { updates: opts.updates, baseSeq, runId: `${spec.path}-${Date.now().toString(36)}`, perSecond: opts.perSecond, drainTimeoutMs: spec.drainMs },
         publishMs + spec.drainMs + 60_000,
       );
+      if (counts) {
+        await new Promise((r) => setTimeout(r, opts.countsTailMs));
+        const p = await aws.call<{ messages?: number; countsOnly?: number }>('progress', undefined, 5_000);
+        tail = { messages: p.messages ?? run.messages, countsOnly: p.countsOnly ?? run.countsOnly };
+      } else tail = { messages: run.messages, countsOnly: run.countsOnly };
     } finally {
       clearInterval(progress);
+      await counts?.stop();
     }
+    const windowS = (performance.now() - windowStart) / 1000;
+    const perHour = (n: number) => n / spec.viewers / (windowS / 3600);
     const cpu = span();
     await spec.after?.();
     const committed = (await lastSeq(stage, event.eventId)) - baseSeq;
@@ -203,6 +230,8 @@ async function oneRun(
       awsSideCpu: run.cpuShare,
       postsPerSecond: run.messages / ((run.lastReceiptAt - run.firstPublishAt) / 1000),
       gateway: run.gateway,
+      perViewerHour: { updates: perHour(tail.messages - tail.countsOnly), counts: perHour(tail.countsOnly), total: perHour(tail.messages), windowS },
+      ...(spec.counts && opts.countsEveryMs > 0 ? { perViewer: modelled(opts, spec.viewers, windowS, run.messages / ((run.lastReceiptAt - run.firstPublishAt) / 1000), tail) } : {}),
       // the setup is reported once per size, on its first run (below)
     };
     log(
@@ -237,6 +266,7 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
               viewers: n,
               budget,
               drainMs,
+              counts: true,
               stageOptions: {
                 workerProcesses: opts.workerProcesses,
                 env: { LIVECAST_DELIVERY_BUDGET: String(budget), LIVECAST_WORKER_IDLE_MS: '3000', ...opts.env },
@@ -262,6 +292,8 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
               viewers: n,
               budget: undefined,
               drainMs: opts.naiveDrainMs,
+              // Every stats line to every viewer at once would only measure the naive fan-out's collapse.
+              counts: false,
               stageOptions: { wake: (event) => naive.invoke(event) },
               after: () => naive.abort(),
             },
@@ -282,7 +314,7 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
   const s = (ms: number) => (ms / 1000).toFixed(2);
   const table: Table = {
     title: `Simulated AWS: ${opts.limits.latencyMs} ms a call, bucket ${opts.limits.rate?.toLocaleString('en-US')}/s (burst ${opts.limits.burst?.toLocaleString('en-US')}); reporter ${opts.updates} updates at ${opts.perSecond}/s`,
-    columns: ['path', 'viewers', 'committed', 'floor N/B s', 'lost', 'dup/reordered', 'p50 s', 'p99 s', 'max s', 'p99 target s', '429s', 'calls', 'calls/viewer', 'posts/s', 'drain s', 'cores stage/workers/AWS/DDB', 'setup s'],
+    columns: ['path', 'viewers', 'committed', 'floor N/B s', 'lost', 'dup/reordered', 'p50 s', 'p99 s', 'max s', 'p99 target s', '429s', 'calls', 'calls/viewer', 'posts/s', 'drain s', 'msgs/viewer-hour updates/counts/total', 'msgs/viewer counted vs model', 'cores stage/workers/AWS/DDB', 'setup s'],
     rows: runs.map((r) => [
       r.path,
       r.viewers,
@@ -299,11 +331,13 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
       (r.calls / r.viewers).toFixed(1),
       Math.round(r.postsPerSecond),
       r.allDelivered ? r.drainS.toFixed(1) : `cut at ${r.drainS.toFixed(0)}`,
+      `${Math.round(r.perViewerHour.updates)}/${Math.round(r.perViewerHour.counts)}/${Math.round(r.perViewerHour.total)}`,
+      r.perViewer ? `${r.perViewer.updates.toFixed(1)}+${r.perViewer.counts.toFixed(1)} vs ${r.perViewer.modelUpdates}+${r.perViewer.modelCounts}` : undefined,
       `${r.stageCpu.toFixed(2)}/${r.workersCpu.toFixed(2)}/${r.awsSideCpu.toFixed(2)}/${Number.isNaN(r.dynamoCpu) ? '?' : r.dynamoCpu.toFixed(2)}`,
       r.setup ? (r.setup.rowsMs / 1000).toFixed(1) : undefined,
     ]),
     notes: [
-      `committed = publishes the stage had stored when the run ended; lost = (viewer, update) pairs never received; staleness = publish (reporter hands the frame to its socket) → the virtual viewer receives the post, on the clock of the child process that runs both; drain = last publish → last receipt. calls = every @connections call the gateway answered (posts delivered, 410s — the reporter's acks among them, its id being unknown to this gateway — and 429s). setup = writing the viewers' connection rows. cores: the stage process, the delivery workers' processes (${opts.workerProcesses || 'none: they ran in the stage process'}), the AWS-side child, DynamoDB Local.`,
+      `committed = publishes the stage had stored when the run ended; lost = (viewer, update) pairs never received; staleness = publish (reporter hands the frame to its socket) → the virtual viewer receives the post, on the clock of the child process that runs both; drain = last publish → last receipt. calls = every @connections call the gateway answered (posts delivered, 410s — the reporter's acks among them, its id being unknown to this gateway — and 429s). setup = writing the viewers' connection rows. msgs/viewer-hour: messages each viewer received per hour, with an update / with live counts only / all, from the run's start to ${opts.countsTailMs / 1000} s after the last viewer had every update; livecast paths get a stats line every ${opts.countsEveryMs / 1000} s meanwhile (a trickle of reposts), the naive fan-out none. msgs/viewer counted vs model: messages with an update + counts only per viewer over that window, and what the cost model (scripts/lib/cost-model.ts) says for the same timeline at the posts/s the run reached. A run of seconds at 3 updates/s is no ceremony: compare counts between runs and with \`npm run cost\`, not totals. cores: the stage process, the delivery workers' processes (${opts.workerProcesses || 'none: they ran in the stage process'}), the AWS-side child, DynamoDB Local.`,
     ],
   };
   const skipped = opts.naive ? opts.sizes.filter((s) => s.viewers > opts.naiveMaxViewers).map((s) => s.viewers) : [];
@@ -335,4 +369,32 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
       met: r.lost === 0 && r.staleness.p99 / 1000 <= r.targetP99S!,
     }));
   return { name: 'simulated', tables: [table, ...extra], targets, data: { options: opts, runs }, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Stats lines (viewer count only, as the viewer-stats trigger writes them) appended to the event's change log every `everyMs`. */
+function liveCounts(stage: Stage, eventId: string, everyMs: number): { stop(): Promise<void> } {
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }));
+  const entries = new DynamoEntryStore(db, stage.tables);
+  let writing: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    writing = writing.then(() =>
+      entries.appendFrame(eventId, (e) => ({ type: 'stats', eventId, viewers: Math.max(0, e.viewers), reposts: {}, at: new Date().toISOString() })).catch(() => {}),
+    );
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await writing;
+      db.destroy();
+    },
+  };
+}
+
+/** The cost model's messages per viewer for this run's timeline, at the rate the workers reached (this machine's CPU, not the budget, set it). */
+function modelled(opts: SimulatedOptions, viewers: number, windowS: number, postsPerSecond: number, counted: { messages: number; countsOnly: number }) {
+  const durationMs = windowS * 1000;
+  const updates = Array.from({ length: opts.updates }, (_, i) => (i * 1000) / opts.perSecond);
+  const stats = Array.from({ length: Math.floor(durationMs / opts.countsEveryMs) }, (_, k) => (k + 1) * opts.countsEveryMs);
+  const m = viewerMessages({ updates, stats, durationMs }, Math.ceil(viewers / CONNECTION_SHARDS), postsPerSecond / CONNECTION_SHARDS, defaultCountsCadence, durationMs);
+  return { updates: (counted.messages - counted.countsOnly) / viewers, counts: counted.countsOnly / viewers, modelUpdates: m.updateMessages, modelCounts: m.countMessages };
 }

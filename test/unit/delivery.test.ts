@@ -8,6 +8,7 @@ import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../
 import { LiveService, type Caller } from '../../shared/domain/live-service';
 import { MAX_FRAME_BYTES, type Entry, type LiveFrame, type ServerFrame, type StatsFrame, type UpdateFrame } from '../../shared/domain/protocol';
 import { shardOf } from '../../shared/domain/sharding';
+import { runVirtualCeremony } from '../support/virtual-ceremony';
 import { FakeConnections, FakeEntries, FakeEvents, FakeGateway, FakeLeases, eventRecord, fixedClock, silentLog } from '../support/fakes';
 
 const SHARDS = 4;
@@ -210,6 +211,48 @@ describe('delivery worker', () => {
       expect(stats.at(-1)?.reposts['1']).toBe(300); // the last counts arrive
       expect(messages.length).toBeLessThanOrEqual(1 + 5); // the update, then a stats visit at most every 200 ms, not 30
     }
+  });
+
+  describe('live counts on a budget: a viewer owed only counts is visited as often as the audience size allows', () => {
+    /** Per viewer: messages with an update, messages with counts only, and the longest any stats line waited for its next message. */
+    function tally(run: Awaited<ReturnType<typeof runVirtualCeremony>>, rows: number) {
+      const stats = [...run.statsAt.values()].sort((a, b) => a - b);
+      return Array.from({ length: rows }, (_, i) => {
+        const got = run.received.get(`v${i}`) ?? [];
+        let waited = 0;
+        let k = 0;
+        for (const s of stats) {
+          while (k < got.length && got[k]!.at < s) k++;
+          waited = Math.max(waited, (got[k]?.at ?? Infinity) - s);
+        }
+        return { updates: got.filter((m) => m.hasUpdate).length, countsOnly: got.filter((m) => !m.hasUpdate && m.hasStats).length, waited };
+      });
+    }
+    const every = (ms: number, from: number, until: number) => Array.from({ length: Math.floor((until - from) / ms) + 1 }, (_, i) => from + i * ms);
+
+    it('a 10,000-viewer ceremony (625 per shard, 7,000/s): counts cost no more messages than the updates, and are at most ~15 s old', async () => {
+      // Six minutes of the ceremony in docs/cost.md: an update every 24 s, new counts every second.
+      const rows = 625;
+      const run = await runVirtualCeremony({ rows, updates: every(24_000, 12_000, 360_000), stats: every(1_000, 1_000, 360_000), options: { ratePerSecond: 7_000 / 16 } });
+      const per = tally(run, rows);
+      for (const v of per) {
+        expect(v.updates).toBe(15);
+        // Each gap between updates (24 s) needs one counts visit to keep counts fresh, and the last counts go out: ≤ 2× the update messages.
+        expect(v.countsOnly).toBeLessThanOrEqual(v.updates + 1);
+        // 15 s between visits, plus a sweep of the shard (625 ÷ 437.5/s).
+        expect(v.waited).toBeLessThanOrEqual(15_000 + 1_500);
+      }
+      expect(run.report.abandoned + run.report.throttled).toBe(0);
+    }, 60_000);
+
+    it('a small audience (20 per shard) still gets its counts within about a second', async () => {
+      const rows = 20;
+      const run = await runVirtualCeremony({ rows, updates: every(24_000, 12_000, 120_000), stats: every(1_000, 1_000, 120_000), options: { ratePerSecond: 7_000 / 16 } });
+      for (const v of tally(run, rows)) {
+        expect(v.updates).toBe(5);
+        expect(v.waited).toBeLessThanOrEqual(2_000);
+      }
+    }, 60_000);
   });
 
   it('brings every viewer every total of stats lines over the frame limit, in messages under it', async () => {

@@ -6,6 +6,7 @@ import type { ConnectionGateway, ConnectionRecord, ConnectionStore, LeaseStore, 
 import { ChangeFeed, type Message } from './change-feed';
 import type { ChangeLog } from './shared-change-log';
 import { backoffMs, Pacer } from './pacer';
+import { countsIntervalMs, defaultCountsCadence } from './cadence';
 import { Slots } from '../slots';
 
 export interface WorkerOptions {
@@ -38,6 +39,10 @@ export interface WorkerOptions {
    * big shard, so that stats take at most half the worker's budget.
    */
   statsMinIntervalMs: number;
+  /** …and the longest, unless the budget forces more: how stale counts may get (see cadence.ts). */
+  statsMaxIntervalMs: number;
+  /** This worker's share of the event's budget for counts-only messages per second (see cadence.ts). */
+  countsPerSecond: number;
   /** A 410 from a connection whose row is younger than this means "not open yet", not "gone". */
   connectGraceMs: number;
   /**
@@ -59,7 +64,7 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
   maxAttempts: 8,
   maxFailedVisits: 5,
   rowsMaxAgeMs: 1_000,
-  statsMinIntervalMs: 1_000,
+  ...defaultCountsCadence,
   connectGraceMs: 30_000,
   // ~6 s of backoff on average, under half the lease's TTL.
   maxStoreAttempts: 10,
@@ -300,15 +305,17 @@ export async function runDeliveryWorker(
     report.sweeps++;
     deferred = Infinity;
     const now = deps.now();
-    const rowCount = cachedRows ? cachedRows.reduce((n, page) => n + page.length, 0) : 0;
-    const statsEveryMs = Math.max(options.statsMinIntervalMs, (2_000 * rowCount) / options.ratePerSecond);
     if (!draining) await refresh();
     const seen = new Set<string>();
     const slots = new Slots(options.maxInFlight);
     let owed = 0;
     let sinceRefresh = 0;
+    // From the rows this sweep goes over: counted before they were read, a sweep on fresh rows (the
+    // one before resting, every second while counts stream in) saw 0 rows and a 1 s interval.
+    const shardRows = await rows();
+    const statsEveryMs = countsIntervalMs(shardRows.reduce((n, page) => n + page.length, 0), options);
 
-    for (const page of await rows()) {
+    for (const page of shardRows) {
       for (const connection of page) {
         if (lost) break;
         if (!cursors.has(connection.connectionId) && goneIds.has(connection.connectionId)) continue;
@@ -329,8 +336,9 @@ export async function runDeliveryWorker(
           deferred = Math.min(deferred, cursor.notBefore);
           continue;
         }
-        // Live counts never take more than half the budget: a connection owed nothing but stats is
-        // visited only every statsEveryMs (its next visit brings the newest counts).
+        // Live counts never take more than half the budget, nor more than the event's counts budget
+        // unless that would leave them staler than statsMaxIntervalMs: a connection owed nothing but
+        // stats is visited only every statsEveryMs (its next visit brings the newest counts).
         if (!draining && feed.onlyStatsAfter(cursor.through) && now - cursor.visitedAt < statsEveryMs) {
           deferred = Math.min(deferred, cursor.visitedAt + statsEveryMs);
           continue;
