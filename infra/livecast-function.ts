@@ -18,6 +18,22 @@ export const requireBanner =
 /** esbuild's target for every function: the Lambda runtime's Node. */
 export const BUNDLE_TARGET = 'node24';
 
+/**
+ * What CDK's `bundling` below asks of esbuild, as esbuild's own options: the bundles test and
+ * `npm run bench -- bundles` build with exactly these, so what they measure is what deploys.
+ */
+export function deployedBuildOptions() {
+  return {
+    bundle: true,
+    platform: 'node' as const,
+    format: 'esm' as const,
+    target: BUNDLE_TARGET,
+    mainFields: ['module', 'main'],
+    banner: { js: requireBanner },
+    minify: true,
+  };
+}
+
 export interface LivecastFunctionProps {
   /** Entry file relative to the project root; it exports `handler`. */
   readonly entry: string;

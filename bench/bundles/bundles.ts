@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build, type Plugin } from 'esbuild';
-import { BUNDLE_TARGET, requireBanner } from '../../infra/livecast-function';
+import { deployedBuildOptions } from '../../infra/livecast-function';
 import { deliveryWorker, type FunctionDef, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes } from '../../shared/routes';
 import { bytesByPackage, outputName, outputOf } from '../../test/support/bundle-packages';
 import { ROOT } from '../lib/child';
@@ -99,13 +99,7 @@ export async function runBundles(opts: BundlesOptions, log: (line: string) => vo
       ],
       plugins: [baselines],
       outdir,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: BUNDLE_TARGET,
-      mainFields: ['module', 'main'],
-      banner: { js: requireBanner },
-      minify: true,
+      ...deployedBuildOptions(),
       logLevel: 'silent',
       metafile: true,
     });

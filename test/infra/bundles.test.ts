@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE_TARGET, projectRoot, requireBanner } from '../../infra/livecast-function';
+import { deployedBuildOptions, projectRoot } from '../../infra/livecast-function';
 import { deliveryWorker, type FunctionDef, httpRoutes, type Needs, scheduled, streamTriggers, wsAuthorizer, wsRoutes } from '../../shared/routes';
 import { bytesByPackage, outputOf } from '../support/bundle-packages';
 
@@ -23,13 +23,7 @@ beforeAll(async () => {
     absWorkingDir: projectRoot,
     entryPoints: entries,
     outdir,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: BUNDLE_TARGET,
-    mainFields: ['module', 'main'],
-    banner: { js: requireBanner },
-    minify: true,
+    ...deployedBuildOptions(),
     logLevel: 'silent',
     metafile: true,
   });
