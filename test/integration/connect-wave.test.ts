@@ -17,7 +17,11 @@ const sockets: WebSocket[] = [];
 beforeAll(async () => {
   // Admission below AWS's 500/s, so the wave is more than the stage admits at once on any machine
   // (a fast one took all 1,500 at the default rate, and nothing was refused to test).
-  stage = await testStage({ connectRatePerSecond: 100 });
+  // Its own DynamoDB Local (in memory, port 0), not the run's shared one: the wave's 1,500
+  // handshakes and hangups keep a DynamoDB Local's one SQLite thread busy for the whole wave
+  // (measured: ~1 core for 26 s), and every other file's calls queued behind them — the other
+  // file running meanwhile (once: delivery.test.ts, 12 publishes and their fan-out) stalled past its 30 s.
+  stage = await testStage({ connectRatePerSecond: 100, dynamo: { port: 0 } });
   event = await createEvent(stage);
 });
 afterAll(async () => {
