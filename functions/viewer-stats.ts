@@ -1,38 +1,75 @@
-// The Connections table's stream trigger: an event whose audience moved gets a stats frame with its
-// viewer count (at most one a second; the last one after a wave of connects or disconnects too).
+// The Connections table's stream trigger: counts each connect and disconnect of a viewer — TTL's
+// removals included — into the event's viewer counters, exactly once (shared/domain/viewer-count.ts),
+// then sends each event whose audience moved a stats frame (at most one a second; the last one after
+// a wave of connects or disconnects too).
 import middy from '@middy/core';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { ViewerCounts } from '../shared/domain/ports';
 import { publishStats, type TallyDeps } from '../shared/domain/reposts/repost-service';
+import type { PresenceChange } from '../shared/domain/viewer-count';
 import { container } from './lib/container';
-import { batchResponse, keyedRecords } from './lib/stream-batch';
+import { batchResponse, type KeyedRecord } from './lib/stream-batch';
 import { observe } from './lib/observe';
 
-/** The event whose audience a record moved: connects and disconnects only; the partition key is `<eventId>#<shard>`. */
-function eventOf(record: DynamoDBRecord): string | undefined {
-  if (record.eventName !== 'INSERT' && record.eventName !== 'REMOVE') return undefined;
-  const pk = record.dynamodb?.Keys?.pk?.S;
-  return pk && pk.includes('#') ? pk.slice(0, pk.lastIndexOf('#')) : undefined;
+/**
+ * A row appearing or disappearing, read from the record's image (the stream carries new and old
+ * images: an INSERT's role is in its new image, a REMOVE's in its old one). A MODIFY moves nobody.
+ */
+export function presenceOf(record: DynamoDBRecord): PresenceChange | undefined {
+  const kind = record.eventName === 'INSERT' ? 'connected' : record.eventName === 'REMOVE' ? 'disconnected' : undefined;
+  const image = kind === 'connected' ? record.dynamodb?.NewImage : record.dynamodb?.OldImage;
+  const sequence = record.dynamodb?.SequenceNumber;
+  if (!kind || !sequence) return undefined;
+  // Without an image (a stream still keys-only) the role is unknown: a record that cannot be counted
+  // right must not be counted wrong, nor skipped in silence: the batch fails and goes to the failure queue.
+  if (!image) throw new Error(`Connections stream record ${sequence} has no ${kind === 'connected' ? 'new' : 'old'} image: the stream must carry NEW_AND_OLD_IMAGES`);
+  const row = unmarshall(image as Record<string, AttributeValue>);
+  const partition = String(row.pk);
+  return {
+    eventId: typeof row.eventId === 'string' ? row.eventId : partition.slice(0, partition.lastIndexOf('#')),
+    partition,
+    kind,
+    role: row.role === 'reporter' ? 'reporter' : 'viewer',
+    sequence,
+  };
 }
 
-/** Per event: a failed one is retried from its first record; a retry costs at most one more stats frame. */
-export async function statsBatch(event: DynamoDBStreamEvent, deps: Pick<TallyDeps, 'reposts' | 'entries' | 'now' | 'log'>): Promise<DynamoDBBatchResponse> {
-  const records = keyedRecords(event.Records, eventOf);
-  const eventIds = new Set(records.flatMap((r) => (r.key ? [r.key] : [])));
+export type ViewerStatsDeps = Pick<TallyDeps, 'reposts' | 'entries' | 'now' | 'log'> & { viewers: ViewerCounts };
+
+/** Per event: a failed one is retried from its first record; the watermarks skip what was counted, a retry costs at most one more stats frame. */
+export async function statsBatch(event: DynamoDBStreamEvent, deps: ViewerStatsDeps): Promise<DynamoDBBatchResponse> {
+  const records: KeyedRecord[] = [];
+  const byEvent = new Map<string, PresenceChange[]>();
+  for (const record of event.Records) {
+    const change = presenceOf(record);
+    const sequenceNumber = record.dynamodb?.SequenceNumber;
+    if (sequenceNumber) records.push({ key: change?.eventId, sequenceNumber });
+    if (!change) continue;
+    const list = byEvent.get(change.eventId) ?? [];
+    list.push(change);
+    byEvent.set(change.eventId, list);
+  }
   const failed = new Set<string>();
   await Promise.all(
-    [...eventIds].map((eventId) =>
-      publishStats(eventId, new Set(), deps, { viewersChanged: true }).catch((err: unknown) => {
+    [...byEvent].map(async ([eventId, changes]) => {
+      try {
+        await deps.viewers.apply(eventId, changes);
+        // A reporter's comings and goings move no count: no frame for them.
+        if (changes.some((c) => c.role === 'viewer')) await publishStats(eventId, new Set(), deps, { viewersChanged: true });
+      } catch (err) {
         failed.add(eventId);
-        deps.log.warn('viewer stats failed', { eventId, error: err });
-      }),
-    ),
+        deps.log.warn('viewer count failed', { eventId, error: err });
+      }
+    }),
   );
   return batchResponse(records, failed);
 }
 
 async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const c = container();
-  return statsBatch(event, { reposts: c.repostStore, entries: c.entries, now: Date.now, log: c.log });
+  return statsBatch(event, { reposts: c.repostStore, entries: c.entries, viewers: c.viewerCounts, now: Date.now, log: c.log });
 }
 
 export const handler = middy(main).use(observe());

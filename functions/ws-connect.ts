@@ -1,4 +1,5 @@
-// $connect: records the connection (and counts the viewer) so delivery reaches it from this moment.
+// $connect: records the connection so delivery reaches it from this moment. The event's item is only
+// read: the viewer count follows from the Connections stream (viewer-stats.ts).
 import middy from '@middy/core';
 import { container } from './lib/container';
 import { callerOf, type WsEvent, type WsResult } from './lib/ws';

@@ -2,9 +2,11 @@
 import {
   type AttributeDefinition,
   CreateTableCommand,
+  DescribeTableCommand,
   type DynamoDBClient,
   type KeySchemaElement,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TABLES, type TableNames } from '../shared/config';
@@ -43,7 +45,23 @@ export async function createTables(client: DynamoDBClient, prefix: string): Prom
       }
     } catch (err) {
       if (!(err instanceof ResourceInUseException)) throw err; // kept from an earlier run: that is the point of .data/
+      await matchStream(client, TableName, def);
     }
   }
   return tableNames(prefix);
+}
+
+/**
+ * A table kept from an earlier run whose stream has another view type than the definition now asks
+ * (the Connections stream went from keys only to new and old images for the viewer count) gets a new
+ * stream, as a deploy gives it on AWS: disabled, then enabled with the new type (a new stream ARN;
+ * records of the old stream are not read again).
+ */
+async function matchStream(client: DynamoDBClient, TableName: string, def: TableDef): Promise<void> {
+  if (!def.stream) return;
+  const { Table } = await client.send(new DescribeTableCommand({ TableName }));
+  const current = Table?.StreamSpecification?.StreamEnabled ? Table.StreamSpecification.StreamViewType : undefined;
+  if (current === def.stream) return;
+  if (current !== undefined) await client.send(new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: false } }));
+  await client.send(new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } }));
 }

@@ -148,15 +148,15 @@ export const wsRoutes: readonly WsRouteDef[] = [
     routeKey: '$connect',
     entry: 'functions/ws-connect.ts',
     returnResponse: false,
-    // The event read, then the row put with the viewer count's Update (a reporter's: a ConditionCheck).
-    needs: { tables: [[eventsTable, may('GetItem', 'UpdateItem', 'ConditionCheckItem')], [connectionsTable, may('PutItem')]] },
+    // The event read (it exists), then the row put. The event's item is never written: the viewer count follows from the stream.
+    needs: { tables: [[eventsTable, may('GetItem')], [connectionsTable, may('PutItem')]] },
   },
   {
     id: 'WsDisconnect',
     routeKey: '$disconnect',
     entry: 'functions/ws-disconnect.ts',
     returnResponse: false,
-    needs: { tables: [[eventsTable, may('UpdateItem', 'ConditionCheckItem')], [connectionsTable, may('DeleteItem')]] },
+    needs: { tables: [[connectionsTable, may('DeleteItem')]] },
   },
   { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [limited], manageConnections: ['DELETE'] } },
   { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: publisher, tracing: true },
@@ -202,7 +202,8 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     id: 'HttpGetEvent',
     routeKey: 'GET /events/{eventId}',
     entry: 'functions/http-get-event.ts',
-    needs: { tables: [[eventsTable, may('GetItem')]] },
+    // The viewer count: the event's counters in RepostCounts, one Query.
+    needs: { tables: [[eventsTable, may('GetItem')], [repostCountsTable, may('Query')]] },
   },
   {
     id: 'HttpTimeline',
@@ -336,17 +337,17 @@ export const repostTally = {
 } as const satisfies StreamTriggerDef;
 
 /**
- * Viewer counts: the Connections table's stream (keys only) tells which events' audiences moved;
- * each gets a `stats` frame, at most one a second, the last one after a wave of connects or
- * disconnects included.
+ * Viewer counts: the Connections table's stream (new and old images: the row's role) is counted into
+ * the event's viewer counters exactly once (TTL's removals too); each event whose audience moved gets
+ * a `stats` frame, at most one a second, the last one after a wave of connects or disconnects included.
  */
 export const viewerStats = {
   id: 'ViewerStats',
   entry: 'functions/viewer-stats.ts',
   stream: { table: connectionsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
-  // A stats line with the event's counter. No repost totals: it sends only the viewer count (the
-  // totals are read for seqs a tally changed, which never happens in this function).
-  needs: { tables: [[eventsTable, may('GetItem', 'UpdateItem')], [changesTable, may('PutItem')]] },
+  // The counters (a conditional UpdateItem per connection partition, a Query to sum them); a stats
+  // line with the event's counter. No repost totals: it sends only the viewer count.
+  needs: { tables: [[repostCountsTable, may('Query', 'UpdateItem')], [eventsTable, may('GetItem', 'UpdateItem')], [changesTable, may('PutItem')]] },
 } as const satisfies StreamTriggerDef;
 
 /** Every stream trigger, for the stack and the local stage. */

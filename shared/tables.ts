@@ -15,13 +15,13 @@ export interface TableDef {
   readonly partitionKey: KeyDef;
   readonly sortKey?: KeyDef;
   readonly timeToLiveAttribute?: string;
-  /** A DynamoDB stream of the items' new images (or only their keys), for the triggers that consume it. */
-  readonly stream?: 'NEW_IMAGE' | 'KEYS_ONLY';
+  /** A DynamoDB stream of the items' new images (new and old ones, or only their keys), for the triggers that consume it. */
+  readonly stream?: 'NEW_IMAGE' | 'NEW_AND_OLD_IMAGES' | 'KEYS_ONLY';
   /** Long-lived data: retained when the stack goes, point-in-time recovery on. */
   readonly durable: boolean;
 }
 
-/** One item per event: title, the last seq handed out, the operator token's hash, the viewer count. */
+/** One item per event: title, the last seq handed out, the operator token's hash. (The viewer count is in RepostCounts: connects never write here.) */
 export const eventsTable = {
   id: 'Events',
   envVar: 'LIVECAST_TABLE_EVENTS',
@@ -76,8 +76,11 @@ export const connectionsTable = {
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'connectionId', type: 'S' },
   timeToLiveAttribute: 'expiresAt',
-  /** Connects and disconnects: the viewer count's stats frames. */
-  stream: 'KEYS_ONLY',
+  /**
+   * Connects and disconnects (TTL's removals too): the viewer count. Both images, because the count
+   * needs the row's role on an INSERT (new image) and on a REMOVE (old image): reporters do not count.
+   */
+  stream: 'NEW_AND_OLD_IMAGES',
   durable: false,
 } as const satisfies TableDef;
 
@@ -115,7 +118,9 @@ export const repostsTable = {
  * per repost): `seq#<seq>` total per entry, `sec#<second>#<seq>` per second and entry (the series
  * spikes are found in), `wm#<eventId>#<shard>` (the stream sequence number of the last repost of
  * that partition counted: what makes a retried batch count nothing twice), `detector` (the spike
- * detector's state), `spike#<startedAt>` (each spike).
+ * detector's state), `spike#<startedAt>` (each spike); and the viewer count, off the event item:
+ * `viewers#<eventId>#<shard>`, per connection partition a count `n` and the watermark `mark` of the
+ * last Connections stream record it holds (shared/adapters/dynamo-viewer-counts.ts).
  */
 export const repostCountsTable = {
   id: 'RepostCounts',

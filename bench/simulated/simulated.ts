@@ -378,7 +378,7 @@ function liveCounts(stage: Stage, eventId: string, everyMs: number): { stop(): P
   let writing: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     writing = writing.then(() =>
-      entries.appendFrame(eventId, (e) => ({ type: 'stats', eventId, viewers: Math.max(0, e.viewers), reposts: {}, at: new Date().toISOString() })).catch(() => {}),
+      entries.appendFrame(eventId, () => ({ type: 'stats', eventId, viewers: 0, reposts: {}, at: new Date().toISOString() })).catch(() => {}),
     );
   }, everyMs);
   return {

@@ -10,12 +10,13 @@ import { DynamoEventStore } from '../../shared/adapters/dynamo-event-store';
 import { DynamoLeaseStore } from '../../shared/adapters/dynamo-lease-store';
 import { DynamoRateLimitStore } from '../../shared/adapters/dynamo-rate-limit-store';
 import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
+import { DynamoViewerCounts } from '../../shared/adapters/dynamo-viewer-counts';
 import { type Config, loadConfig } from '../../shared/config';
 import { type ChangeLog, SharedChangeLog } from '../../shared/domain/delivery/shared-change-log';
 import { EventService } from '../../shared/domain/event-service';
 import { RateLimiter } from '../../shared/domain/limits/rate-limiter';
 import { RepostService } from '../../shared/domain/reposts/repost-service';
-import type { ConnectionStore, DeliveryWatch, EntryStore, EventStore, LeaseStore, Logger, RepostStore } from '../../shared/domain/ports';
+import type { ConnectionStore, DeliveryWatch, EntryStore, EventStore, LeaseStore, Logger, RepostStore, ViewerCounts } from '../../shared/domain/ports';
 import { createLogger } from '../../shared/logger';
 import { traced } from '../../shared/observability/telemetry';
 
@@ -30,6 +31,8 @@ export interface Container {
   /** The change log as delivery workers poll it: one read answers every worker of this container asking within 50 ms. */
   changeLog: ChangeLog;
   connections: ConnectionStore;
+  /** The viewer count, kept off the event item (counted from the Connections stream). */
+  viewerCounts: ViewerCounts;
   leases: LeaseStore;
   /** The delivery watchdog's list of live events and view of the shards (the lease items' table). */
   watch: DeliveryWatch;
@@ -46,10 +49,11 @@ export function buildContainer(config: Config): Container {
   const connections = new DynamoConnectionStore(db, config.tables, clock);
   const repostStore = new DynamoRepostStore(db, config.tables);
   const leases = new DynamoLeaseStore(db, config.tables.delivery);
+  const viewerCounts = new DynamoViewerCounts(db, config.tables.repostCounts);
   return {
     config,
     log,
-    events: new EventService({ events: eventStore, entries, clock, reposts: repostStore }),
+    events: new EventService({ events: eventStore, entries, clock, reposts: repostStore, viewers: viewerCounts }),
     reposts: new RepostService({ entries, reposts: repostStore, now: Date.now, log }),
     repostStore,
     eventStore,
@@ -57,6 +61,7 @@ export function buildContainer(config: Config): Container {
     // Half the workers' 100 ms poll: at most that much later to learn of a change, for 1 read instead of one per worker.
     changeLog: new SharedChangeLog(entries, 50),
     connections,
+    viewerCounts,
     leases,
     watch: leases,
     limiter: new RateLimiter(new DynamoRateLimitStore(db, config.tables.limits)),

@@ -1,15 +1,14 @@
-// ConnectionStore on DynamoDB: rows sharded by `<eventId>#<shard>`, each added or removed in one
-// transaction with the event's viewer counter so the two never disagree.
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+// ConnectionStore on DynamoDB: rows sharded by `<eventId>#<shard>`, each a single put or delete. The
+// event's item is never written here: the viewer count follows from the table's stream
+// (functions/viewer-stats.ts), so a wave of connects never contends with the reporter's publishes.
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { ConnectionRecord, ConnectionStore } from '../domain/ports';
 import { connectionPartition, shardOf } from '../domain/sharding';
 import { CONNECTION_TTL_SECONDS } from '../tables';
-import { backoffMs } from '../domain/delivery/pacer';
 import { queryPages } from './dynamo-paging';
 
 export interface ConnectionTables {
-  events: string;
   connections: string;
 }
 
@@ -23,60 +22,30 @@ export class DynamoConnectionStore implements ConnectionStore {
   async add(connection: ConnectionRecord & { connectedAt: string; fromChange: number }): Promise<boolean> {
     const { eventId, connectionId, role, connectedAt, fromChange } = connection;
     const expiresAt = Math.floor(this.clock().getTime() / 1000) + CONNECTION_TTL_SECONDS;
-    try {
-      await retryingConflicts(() => this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tables.connections,
-                Item: {
-                  pk: connectionPartition(eventId, shardOf(connectionId)),
-                  connectionId,
-                  eventId,
-                  role,
-                  connectedAt,
-                  fromChange,
-                  expiresAt,
-                },
-              },
-            },
-            this.counter(eventId, role, 1, 'attribute_exists(eventId)'),
-          ],
-        }),
-      ));
-      return true;
-    } catch (err) {
-      if (err instanceof TransactionCanceledException && err.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed') {
-        return false;
-      }
-      throw err;
-    }
+    // The role is in the row, and so in the stream's images: the count tells viewers from reporters by it.
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tables.connections,
+        Item: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId, eventId, role, connectedAt, fromChange, expiresAt },
+      }),
+    );
+    return true;
   }
 
   async remove(connection: ConnectionRecord): Promise<boolean> {
-    const { eventId, connectionId, role } = connection;
+    const { eventId, connectionId } = connection;
     try {
-      await retryingConflicts(() => this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Delete: {
-                TableName: this.tables.connections,
-                Key: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId },
-                ConditionExpression: 'attribute_exists(connectionId)',
-              },
-            },
-            this.counter(eventId, role, -1, 'attribute_exists(eventId)'),
-          ],
+      await this.db.send(
+        new DeleteCommand({
+          TableName: this.tables.connections,
+          Key: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId },
+          // Only a delete that removes a row makes a REMOVE record: a $disconnect and a 410 for the same connection count down once.
+          ConditionExpression: 'attribute_exists(connectionId)',
         }),
-      ));
+      );
       return true;
     } catch (err) {
-      // Already removed ($disconnect and a 410 raced): counted down once, by whoever won.
-      if (err instanceof TransactionCanceledException && err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
-        return false;
-      }
+      if (err instanceof ConditionalCheckFailedException) return false;
       throw err;
     }
   }
@@ -97,45 +66,6 @@ export class DynamoConnectionStore implements ConnectionStore {
         ...(typeof item.fromChange === 'number' ? { fromChange: item.fromChange } : {}),
         ...(typeof item.connectedAt === 'string' ? { connectedAt: item.connectedAt } : {}),
       }));
-    }
-  }
-
-  /** Only viewers are counted; for a reporter the item is just checked to exist. */
-  private counter(eventId: string, role: ConnectionRecord['role'], delta: 1 | -1, condition: string) {
-    if (role !== 'viewer') {
-      return { ConditionCheck: { TableName: this.tables.events, Key: { eventId }, ConditionExpression: condition } };
-    }
-    return {
-      Update: {
-        TableName: this.tables.events,
-        Key: { eventId },
-        UpdateExpression: 'ADD viewers :delta',
-        ConditionExpression: condition,
-        ExpressionAttributeValues: { ':delta': delta },
-      },
-    };
-  }
-}
-
-/** Attempts at a transaction that DynamoDB cancelled only for a conflict with another one in flight. */
-const CONFLICT_ATTEMPTS = 6;
-
-/**
- * Runs a transaction again when DynamoDB cancelled it for a conflict alone (every connect and
- * disconnect of an event meets on its item's viewer counter): a short jittered wait and the same
- * write. Any other cancellation — a condition — is the caller's answer and is passed on.
- */
-async function retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (err) {
-      const conflictOnly =
-        err instanceof TransactionCanceledException &&
-        (err.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict') &&
-        !(err.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
-      if (!conflictOnly || attempt >= CONFLICT_ATTEMPTS) throw err;
-      await new Promise((r) => setTimeout(r, backoffMs(attempt, Math.random, 20, 500)));
     }
   }
 }

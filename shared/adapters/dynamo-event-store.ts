@@ -63,7 +63,6 @@ export function toEventRecord(Item: Record<string, any>): EventRecord {
     createdAt: Item.createdAt,
     lastSeq: Number(Item.lastSeq ?? 0),
     lastChange: Number(Item.lastChange ?? 0),
-    viewers: Number(Item.viewers ?? 0),
     tokenHash: Item.tokenHash,
     tokenGen: Number(Item.tokenGen ?? 0),
   };

@@ -2,7 +2,7 @@
 import { backoffMs } from './delivery/pacer';
 import { redactEntry } from './entry';
 import { badRequest, conflict, notFound, unauthorized } from './errors';
-import type { Clock, EntryStore, EventRecord, EventStore, RepostStore } from './ports';
+import type { Clock, EntryStore, EventRecord, EventStore, RepostStore, ViewerCounts } from './ports';
 import { eventIdSchema, type CreateEventBody, type CreatedEvent, type Entry, type EventView, type RepostsView, type Revision, type Role } from './protocol';
 
 export type { CreatedEvent, EventView, RepostsView } from './protocol';
@@ -14,7 +14,13 @@ const REDACT_ATTEMPTS = 25;
 
 export class EventService {
   constructor(
-    private readonly deps: { events: EventStore; entries: EntryStore; clock: Clock; reposts: Pick<RepostStore, 'totals' | 'seconds' | 'spikes'> },
+    private readonly deps: {
+      events: EventStore;
+      entries: EntryStore;
+      clock: Clock;
+      reposts: Pick<RepostStore, 'totals' | 'seconds' | 'spikes'>;
+      viewers: Pick<ViewerCounts, 'count'>;
+    },
   ) {}
 
   /** The operator token is returned once, here; only its hash is stored. */
@@ -27,7 +33,6 @@ export class EventService {
       createdAt: this.deps.clock().toISOString(),
       lastSeq: 0,
       lastChange: 0,
-      viewers: 0,
       tokenHash: hashToken(operatorToken),
       tokenGen: 0,
     };
@@ -38,9 +43,10 @@ export class EventService {
 
   async get(eventId: string): Promise<EventView> {
     const event = await this.find(eventId);
-    const { title, startsAt, lastSeq, viewers, createdAt } = event;
-    // A missed $disconnect can leave the counter briefly off; never show a negative audience.
-    return { eventId, title, ...(startsAt ? { startsAt } : {}), lastSeq, viewers: Math.max(0, viewers), createdAt };
+    const { title, startsAt, lastSeq, createdAt } = event;
+    // Counted from the Connections stream, off the event item: it follows a connect within a stream poll.
+    const viewers = await this.deps.viewers.count(eventId);
+    return { eventId, title, ...(startsAt ? { startsAt } : {}), lastSeq, viewers, createdAt };
   }
 
   /**

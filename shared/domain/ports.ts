@@ -1,5 +1,6 @@
 // The domain's ports: what the live service needs from storage and delivery, free of any AWS type.
 import type { Entry, LiveFrame, Role, ServerFrame } from './protocol';
+import type { PresenceChange } from './viewer-count';
 import type { DetectorState, RepostSecond, Spike } from './reposts/spike-detector';
 
 export interface EventRecord {
@@ -11,8 +12,6 @@ export interface EventRecord {
   lastSeq: number;
   /** The highest change number (publish, edit, delete, pin) in the event's change log; 0 at first. */
   lastChange: number;
-  /** Open viewer connections, kept by the connection store. */
-  viewers: number;
   tokenHash: string;
   /**
    * How many times the operator token was replaced: 0 (or absent, on events made before rotation
@@ -125,6 +124,17 @@ export interface EntryStore {
 /** A redaction commits, or someone else changed the event or the entry first ('stale': read again and retry). */
 export type RedactionResult = { ok: true } | { ok: false; reason: 'stale' };
 
+/**
+ * The viewer count, counted from the Connections stream into counters no publish touches (one per
+ * connection partition), each with its watermark: see viewer-count.ts.
+ */
+export interface ViewerCounts {
+  /** Counts the changes not yet counted (a retried or split batch counts nothing twice); returns how many records were new. */
+  apply(eventId: string, changes: readonly PresenceChange[]): Promise<number>;
+  /** The event's open viewer connections as counted so far (never negative). */
+  count(eventId: string): Promise<number>;
+}
+
 export interface ConnectionRecord {
   eventId: string;
   connectionId: string;
@@ -136,9 +146,9 @@ export interface ConnectionRecord {
 }
 
 export interface ConnectionStore {
-  /** Stores the row and counts the viewer; false when the event does not exist. */
+  /** Stores the row (the caller has read the event: it exists). The viewer count follows from the table's stream. */
   add(connection: ConnectionRecord & { connectedAt: string; fromChange: number }): Promise<boolean>;
-  /** Removes the row and uncounts the viewer; false when the row was already gone. */
+  /** Removes the row; false when it was already gone. The viewer count follows from the table's stream. */
   remove(connection: ConnectionRecord): Promise<boolean>;
   /** Every row of one shard of an event, a page at a time (a page may hold any number of rows). */
   listShard(eventId: string, shard: number): AsyncIterable<ConnectionRecord[]>;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { DynamoEntryStore } from '../../shared/adapters/dynamo-entry-store';
 import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
+import { DynamoViewerCounts } from '../../shared/adapters/dynamo-viewer-counts';
 import { MAX_FRAME_BYTES } from '../../shared/domain/protocol';
 import { publishStats } from '../../shared/domain/reposts/repost-service';
 import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl, stageDb } from '../support/stage';
@@ -68,7 +69,7 @@ describe('live counts of a storm over thousands of entries', () => {
     // publishStats reads them and appends the window's stats to the change log, as the tally does.
     const totals = new Map(Array.from({ length: SEQS }, (_, i) => [i + 1, 1 + ((i * 7) % 40)] as const));
     await writeCounters(event.eventId, totals);
-    await publishStats(event.eventId, new Set(totals.keys()), { reposts, entries, now: Date.now });
+    await publishStats(event.eventId, new Set(totals.keys()), { reposts, entries, viewers: new DynamoViewerCounts(db, stage.tables.repostCounts), now: Date.now });
     const want = Object.fromEntries([...totals].map(([seq, n]) => [String(seq), n]));
 
     // Real workers, real sockets: wait until every viewer shows every count (or the deadline says which did not).

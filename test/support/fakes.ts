@@ -16,7 +16,9 @@ import type {
   Logger,
   PostResult,
   RequestRecord,
+  ViewerCounts,
 } from '../../shared/domain/ports';
+import { counterSteps, type PresenceChange, shownViewers } from '../../shared/domain/viewer-count';
 import type { Entry, LiveFrame, ServerFrame } from '../../shared/domain/protocol';
 import { shardOf } from '../../shared/domain/sharding';
 
@@ -176,6 +178,41 @@ export class FakeEntries implements EntryStore {
   }
 }
 
+/**
+ * The viewer counters with the DynamoDB adapter's rule: per connection partition a count and a
+ * watermark, moved together by one conditional write (`counterSteps`, then "mark below the step's
+ * first record"). `failAfter` makes the next apply fail once after that many partitions were
+ * written, as a Lambda that dies half-way through a batch would leave them.
+ */
+export class FakeViewerCounts implements ViewerCounts {
+  readonly counters = new Map<string, { n: number; mark: string }>();
+  failAfter: number | undefined;
+  async apply(eventId: string, changes: readonly PresenceChange[]) {
+    let applied = 0;
+    let written = 0;
+    for (const partition of new Set(changes.map((c) => c.partition))) {
+      await tick();
+      const counter = this.counters.get(partition);
+      const marks = new Map(counter ? [[partition, counter.mark]] : []);
+      const [step] = counterSteps(changes.filter((c) => c.partition === partition), marks);
+      if (!step) continue;
+      if (this.failAfter !== undefined && written >= this.failAfter) {
+        this.failAfter = undefined;
+        throw new Error(`ProvisionedThroughputExceededException (${eventId})`);
+      }
+      this.counters.set(partition, { n: (counter?.n ?? 0) + step.delta, mark: step.last });
+      applied += step.records;
+      written++;
+    }
+    return applied;
+  }
+  async count(eventId: string) {
+    let sum = 0;
+    for (const [partition, c] of this.counters) if (partition.startsWith(`${eventId}#`)) sum += c.n;
+    return shownViewers(sum);
+  }
+}
+
 export class FakeConnections implements ConnectionStore {
   readonly rows = new Map<string, ConnectionRecord>();
   constructor(
@@ -287,5 +324,5 @@ export function fixedClock(start = Date.parse('2026-07-01T09:00:00Z')) {
 }
 
 export function eventRecord(eventId = 'ev1', overrides: Partial<EventRecord> = {}): EventRecord {
-  return { eventId, title: 'Sweetfish Festival', createdAt: '2026-07-01T08:00:00.000Z', lastSeq: 0, lastChange: 0, viewers: 0, tokenHash: 'x', ...overrides };
+  return { eventId, title: 'Sweetfish Festival', createdAt: '2026-07-01T08:00:00.000Z', lastSeq: 0, lastChange: 0, tokenHash: 'x', ...overrides };
 }

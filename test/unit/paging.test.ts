@@ -5,7 +5,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { EventService } from '../../shared/domain/event-service';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
 import type { Entry, Revision, ServerFrame } from '../../shared/domain/protocol';
-import { FakeEntries, FakeEvents, FakeGateway, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import { FakeEntries, FakeEvents, FakeGateway, FakeViewerCounts, eventRecord, fixedClock, silentLog } from '../support/fakes';
 
 const reporter: Caller = { connectionId: 'rep-1', eventId: 'ev1', role: 'reporter' };
 const viewer: Caller = { connectionId: 'view-1', eventId: 'ev1', role: 'viewer' };
@@ -23,7 +23,7 @@ beforeEach(async () => {
   const clock = fixedClock();
   live = new LiveService({ events, entries, gateway, clock, log: silentLog });
   const reposts = { totals: async () => new Map<number, number>(), seconds: async () => [], spikes: async () => [] };
-  service = new EventService({ events, entries, clock, reposts });
+  service = new EventService({ events, entries, clock, reposts, viewers: new FakeViewerCounts() });
   await events.create(eventRecord('ev1'));
 });
 

@@ -5,7 +5,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { EventService } from '../../shared/domain/event-service';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
 import type { Revision } from '../../shared/domain/protocol';
-import { FakeEntries, FakeEvents, FakeGateway, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import { FakeEntries, FakeEvents, FakeGateway, FakeViewerCounts, eventRecord, fixedClock, silentLog } from '../support/fakes';
 import { refusal } from '../support/refusal';
 
 const reporter: Caller = { connectionId: 'rep-1', eventId: 'ev1', role: 'reporter' };
@@ -23,7 +23,7 @@ beforeEach(async () => {
   const clock = fixedClock();
   live = new LiveService({ events, entries, gateway: new FakeGateway(), clock, log: silentLog });
   const reposts = { totals: async () => new Map([[2, 7]]), seconds: async () => [], spikes: async () => [] };
-  service = new EventService({ events, entries, clock, reposts });
+  service = new EventService({ events, entries, clock, reposts, viewers: new FakeViewerCounts() });
   await events.create(eventRecord('ev1'));
   await live.publish(reporter, { action: 'publish', clientId: 'p1', text: `Lost child? Call ${PHONE}`, kind: 'text' });
   await live.publish(reporter, { action: 'publish', clientId: 'p2', text: 'The ribbon is cut', kind: 'key' });

@@ -128,7 +128,7 @@ describe('judging the seconds of a stored series', () => {
     const series = new Map<number, Record<string, number>>();
     for (let i = 0; i < 30; i++) series.set(T0 + i * 1000, { '1': 5 });
     const s = store(series);
-    const deps = { reposts: s.reposts, entries: s.entries, now: () => T0 + 40_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => T0 + 40_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
     await judgeSeconds('e', deps, T0 + 29_000);
     expect(s.spikes.size).toBe(0);
     // 120 reposts so far in second 30, the storm's first: a spike now, not when the second is over.
@@ -149,7 +149,7 @@ describe('judging the seconds of a stored series', () => {
   it('records nothing early for a second that does not reach the bar', async () => {
     const series = new Map<number, Record<string, number>>([[T0, { '1': 19 }]]);
     const s = store(series);
-    const deps = { reposts: s.reposts, entries: s.entries, now: () => T0 + 1_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => T0 + 1_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
     expect((await judgeSeconds('e', deps, T0 - 1000)).open).toBe(false);
     expect(s.spikes.size).toBe(0);
     expect(s.announced).toEqual([]);
@@ -162,7 +162,7 @@ describe('judging the seconds of a stored series', () => {
     series.set(T0 + 31_000, { '2': 400 });
     const s = store(series);
     let now = T0 + 31_500;
-    const deps = { reposts: s.reposts, entries: s.entries, now: () => now, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => now, log: { debug() {}, info() {}, warn() {}, error() {} } };
     // The tally judged as the storm came in: the spike started, the event is on the watch list.
     await judgeSeconds('e', deps, T0 + 29_000);
     expect(s.watched).toEqual(new Set(['e']));
@@ -180,7 +180,7 @@ describe('judging the seconds of a stored series', () => {
     for (let i = 0; i < 30; i++) series.set(T0 + i * 1000, { '1': 5 });
     for (let i = 30; i < 40; i++) series.set(T0 + i * 1000, { '2': 500 });
     const s = store(series);
-    const deps = { reposts: s.reposts, entries: s.entries, now: () => T0 + 40_500, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => T0 + 40_500, log: { debug() {}, info() {}, warn() {}, error() {} } };
     await judgeSeconds('e', deps, T0 + 29_000);
     expect(await sweepOpenSpikes(deps)).toEqual({ judged: 0, ended: 0 });
     expect(s.watched).toEqual(new Set(['e']));

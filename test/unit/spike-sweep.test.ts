@@ -69,7 +69,7 @@ function memoryStore() {
   const frames: LiveFrame[] = [];
   const entries: TallyDeps['entries'] = {
     appendFrame: async (_e: string, build: (event: EventRecord) => LiveFrame) => {
-      frames.push(build({ viewers: 0 } as EventRecord));
+      frames.push(build({} as EventRecord));
       return { appended: true as const, changeNo: frames.length };
     },
   };
@@ -79,7 +79,7 @@ function memoryStore() {
 function setup() {
   const s = memoryStore();
   const clock = { now: X };
-  const deps: TallyDeps = { reposts: s.reposts, entries: s.entries, now: () => clock.now, log: silentLog };
+  const deps: TallyDeps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => clock.now, log: silentLog };
   return { ...s, clock, deps };
 }
 

@@ -17,11 +17,12 @@ const MAX_ITEM_BYTES = 400 * 1024;
 async function world(eventId: string, totals: Map<number, number>) {
   const events = new FakeEvents();
   const entries = new FakeEntries(events);
-  await events.create(eventRecord(eventId, { viewers: 7 }));
+  await events.create(eventRecord(eventId));
+  const viewers = { count: async () => 7 };
   const reposts = {
     totals: async (_e: string, from: number, to: number) => new Map([...totals].filter(([seq]) => seq >= from && seq <= to)),
   };
-  return { entries, deps: { reposts, entries, now: Date.now }, lines: () => (entries.frameLines.get(eventId) ?? []).map((l) => l.frame as StatsFrame) };
+  return { entries, deps: { reposts, entries, viewers, now: Date.now }, lines: () => (entries.frameLines.get(eventId) ?? []).map((l) => l.frame as StatsFrame) };
 }
 
 describe('publishStats', () => {

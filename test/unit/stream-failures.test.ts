@@ -10,7 +10,7 @@ import type { DeliveryWatch, RepostStore, ShardState, StreamedRepost } from '../
 import { initialDetectorState } from '../../shared/domain/reposts/spike-detector';
 import { shardOf } from '../../shared/domain/sharding';
 import { CONNECTION_SHARDS } from '../../shared/tables';
-import { eventRecord, FakeEvents, FakeLeases, silentLog } from '../support/fakes';
+import { eventRecord, FakeEvents, FakeLeases, FakeViewerCounts, silentLog } from '../support/fakes';
 
 const seqNo = (n: number) => String(n).padStart(21, '0');
 const batch = (records: DynamoDBRecord[]): DynamoDBStreamEvent => ({ Records: structuredClone(records) });
@@ -95,10 +95,18 @@ describe('DeliveryWake reports per-event failures', () => {
 });
 
 describe('ViewerStats reports per-event failures', () => {
-  const conn = (eventName: 'INSERT' | 'REMOVE' | 'MODIFY', pk: string, seq: number): DynamoDBRecord => ({
-    eventName,
-    dynamodb: { Keys: { pk: { S: pk }, connectionId: { S: `c${seq}` } }, SequenceNumber: seqNo(seq) },
-  });
+  const conn = (eventName: 'INSERT' | 'REMOVE' | 'MODIFY', pk: string, seq: number): DynamoDBRecord => {
+    const row = { pk: { S: pk }, connectionId: { S: `c${seq}` }, role: { S: 'viewer' } };
+    return {
+      eventName,
+      dynamodb: {
+        Keys: { pk: { S: pk }, connectionId: { S: `c${seq}` } },
+        ...(eventName !== 'REMOVE' ? { NewImage: row } : {}),
+        ...(eventName !== 'INSERT' ? { OldImage: row } : {}),
+        SequenceNumber: seqNo(seq),
+      },
+    };
+  };
 
   it('answers the first record of the event whose stats frame failed', async () => {
     const framed: string[] = [];
@@ -111,7 +119,7 @@ describe('ViewerStats reports per-event failures', () => {
     };
     const result = await statsBatch(
       batch([conn('MODIFY', 'evBad#1', 10), conn('INSERT', 'evOk#3', 20), conn('INSERT', 'evBad#2', 30), conn('REMOVE', 'evOk#5', 40)]),
-      { reposts: {} as RepostStore, entries, now: Date.now, log: silentLog },
+      { reposts: {} as RepostStore, entries, viewers: new FakeViewerCounts(), now: Date.now, log: silentLog },
     );
     // The MODIFY at 10 moves no audience: the failure starts at evBad's first connect.
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: seqNo(30) }] });
@@ -176,6 +184,7 @@ describe('RepostTally reports per-event failures, and a retry from there counts 
   const deps = (store: WatermarkedReposts) => ({
     reposts: store as unknown as RepostStore,
     entries: { appendFrame: async () => ({ appended: true as const, changeNo: 1 }) },
+    viewers: new FakeViewerCounts(),
     now: () => 1_780_000_010_000,
     log: silentLog,
   });

@@ -4,7 +4,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EventService } from '../../shared/domain/event-service';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
-import { FakeEntries, FakeEvents, FakeGateway, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import { FakeEntries, FakeEvents, FakeGateway, FakeViewerCounts, eventRecord, fixedClock, silentLog } from '../support/fakes';
 import { hashToken } from '../../shared/domain/secrets';
 import { refusal } from '../support/refusal';
 
@@ -29,7 +29,7 @@ beforeEach(async () => {
   const clock = fixedClock();
   live = new LiveService({ events, entries, gateway: new FakeGateway(), clock, log: silentLog });
   const reposts = { totals: async () => new Map<number, number>(), seconds: async () => [], spikes: async () => [] };
-  service = new EventService({ events, entries, clock, reposts });
+  service = new EventService({ events, entries, clock, reposts, viewers: new FakeViewerCounts() });
   await events.create(eventRecord('ev1', { tokenHash: hashToken(FIRST) }));
 });
 

@@ -2,7 +2,7 @@
 // for a client without one its address) per seq.
 import type { Caller } from '../live-service';
 import { conflict, notFound } from '../errors';
-import type { EntryStore, Logger, RepostStore, StreamedRepost } from '../ports';
+import type { EntryStore, Logger, RepostStore, StreamedRepost, ViewerCounts } from '../ports';
 import type { RepostAckFrame, RepostFrame } from '../protocol';
 import { detectSpikes, type Spike, type SpikeRules, defaultSpikeRules } from './spike-detector';
 import { type RepostOrigin, sourceOf, voterOf } from './sources';
@@ -57,6 +57,8 @@ export class RepostService {
 
 export interface TallyDeps {
   reposts: RepostStore;
+  /** The viewer count the stats frames carry (counted from the Connections stream, off the event item). */
+  viewers: Pick<ViewerCounts, 'count'>;
   /** Where stats and spike frames join the change log, and so reach every viewer through delivery. */
   entries: Pick<EntryStore, 'appendFrame'>;
   now: () => number;
@@ -124,7 +126,7 @@ const pendingStats = new Map<string, Set<number>>();
 export async function publishStats(
   eventId: string,
   changed: ReadonlySet<number>,
-  deps: { reposts: Pick<RepostStore, 'totals'>; entries: Pick<EntryStore, 'appendFrame'>; now: () => number },
+  deps: { reposts: Pick<RepostStore, 'totals'>; entries: Pick<EntryStore, 'appendFrame'>; viewers: Pick<ViewerCounts, 'count'>; now: () => number },
   options: { viewersChanged?: boolean } = {},
 ): Promise<void> {
   const pending = pendingStats.get(eventId) ?? new Set<number>();
@@ -140,10 +142,12 @@ export async function publishStats(
     const seqs = [...pending].sort((a, b) => a - b).slice(0, MAX_STATS_SEQS_PER_LINE);
     const totals = seqs.length > 0 ? await deps.reposts.totals(eventId, seqs[0]!, seqs.at(-1)!) : new Map<number, number>();
     const reposts = Object.fromEntries(seqs.map((s) => [String(s), totals.get(s) ?? 0]));
+    // Read before the line is appended: a count that moves after it is owed a frame by the change that moved it.
+    const viewers = await deps.viewers.count(eventId);
     const now = deps.now();
     const result = await deps.entries.appendFrame(
       eventId,
-      (event) => ({ type: 'stats', eventId, viewers: Math.max(0, event.viewers), reposts, at: new Date(now).toISOString() }),
+      () => ({ type: 'stats', eventId, viewers, reposts, at: new Date(now).toISOString() }),
       continuing ? { now } : { minIntervalMs: STATS_INTERVAL_MS, now },
     );
     if (result.appended) {
