@@ -586,14 +586,26 @@ describe('reposts', () => {
     expect(tableActions(repostTally, repostsTable).has('dynamodb:PutItem')).toBe(false);
   });
 
-  it('sends viewer counts from the Connections stream (keys only)', () => {
-    expect(dataT.toJSON().Resources[tableId(connectionsTable)].Properties.StreamSpecification).toEqual({ StreamViewType: 'KEYS_ONLY' });
+  it('counts viewers from the Connections stream (new and old images: the role in the row), never on the event item', () => {
+    // NEW_AND_OLD_IMAGES: an INSERT's role is in its new image, a REMOVE's (TTL's too) in its old one.
+    expect(dataT.toJSON().Resources[tableId(connectionsTable)].Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
     const mapping = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping')).find((m) =>
       JSON.stringify(m.Properties.FunctionName).includes(fnId(viewerStats)),
     )!.Properties;
     expect(JSON.stringify(resolveImports(mapping.EventSourceArn))).toContain(tableId(connectionsTable));
     expect(tableActions(viewerStats, changesTable).has('dynamodb:PutItem')).toBe(true);
     expect(tableActions(viewerStats, connectionsTable).size).toBe(0);
+    // The counters: a conditional UpdateItem per connection partition, a Query to sum them.
+    expect([...tableActions(viewerStats, repostCountsTable)].sort()).toEqual(['dynamodb:Query', 'dynamodb:UpdateItem']);
+    // Connects and disconnects write only their row: the event item, which every publish writes, is
+    // read by $connect (does the event exist?) and written by neither.
+    const connect = wsRoutes.find((r) => r.routeKey === '$connect')!;
+    const disconnect = wsRoutes.find((r) => r.routeKey === '$disconnect')!;
+    expect([...tableActions(connect, eventsTable)]).toEqual(['dynamodb:GetItem']);
+    expect(tableActions(disconnect, eventsTable).size).toBe(0);
+    // GET /events/{eventId} reads the count from the counters.
+    const getEvent = httpRoutes.find((r) => r.routeKey === 'GET /events/{eventId}')!;
+    expect([...tableActions(getEvent, repostCountsTable)]).toEqual(['dynamodb:Query']);
   });
 
   it('serves GET /events/{eventId}/reposts', () => {
