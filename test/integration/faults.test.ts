@@ -67,14 +67,20 @@ async function ceremony(faults: StageOptions['faults'], n: number, extra: Partia
 const SLOW = 120_000;
 
 describe('connections and reposts under DynamoDB faults', () => {
-  it('30% of connect and disconnect transactions cancelled on a conflict: every handshake still succeeds', { timeout: SLOW }, async () => {
-    stage = await testStage({ faults: { dynamo: { share: 0.3, tables: ['Connections'], operations: ['TransactWriteItems'], kinds: ['conflict'], seed: 8 } } });
+  // Connects and disconnects are single-row writes (the viewer count left the event item), which meet
+  // no transaction and so never conflict on AWS: what they can meet is throttling and 500s.
+  it('20% of connect and disconnect writes throttled or failed inside: every handshake still succeeds, and the count ends at 0', { timeout: SLOW }, async () => {
+    stage = await testStage({ faults: { dynamo: { share: 0.2, tables: ['Connections'], operations: ['PutItem', 'DeleteItem'], kinds: ['throttling', 'internal'], seed: 8 } } });
     const event = await createEvent(stage);
     for (let round = 0; round < 3; round++) {
       const viewers = await Promise.all(Array.from({ length: 6 }, () => client(viewerUrl(stage!, event.eventId))));
       await Promise.all(viewers.map((v) => v.close()));
     }
-    expect(stage.faultStats().dynamo!.byKind.conflict).toBeGreaterThan(0);
+    const injected = stage.faultStats().dynamo!.byKind;
+    expect((injected.throttling ?? 0) + (injected.internal ?? 0)).toBeGreaterThan(0);
+    await stage.settled();
+    const { viewers } = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}`)).json()) as { viewers: number };
+    expect(viewers).toBe(0);
   });
 
   it("a repost whose stored answer was lost is still acked as counted, and counted once", { timeout: SLOW }, async () => {
