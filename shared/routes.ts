@@ -2,6 +2,7 @@
 // stack (functions, routes, grants) and by the local stage (which handler to invoke), so the two
 // cannot drift apart.
 import {
+  budgetTable,
   changesTable,
   connectionsTable,
   deliveryTable,
@@ -273,6 +274,7 @@ export const deliveryWorker = {
       [changesTable, may('Query')],
       [connectionsTable, may('Query', 'DeleteItem')],
       [deliveryTable, may('UpdateItem')], // the lease: taken, renewed, let go, all conditional updates
+      [budgetTable, may('PutItem', 'Query', 'DeleteItem')], // the account's budget ledger: register, read all, let go
     ],
     manageConnections: ['POST'],
     startWorkers: true,

@@ -80,11 +80,15 @@ describe('a worker’s share of the account’s budget', () => {
     expect(cut).toBeLessThan(settled / 5);
   });
 
-  it('splits the reserve among the newcomers it sees (many events starting at once)', () => {
-    const newcomers = Array.from({ length: 64 }, (_, i) => reg(`n${i >> 4}#${i % 16}`, 10, 0, 0));
-    const each = newcomerShare(policy, newcomers, { key: 'n0#0', rows: 10, since: 0 }, 100);
-    expect(each).toBe(7.812); // 500 ÷ 64, rounded down
-    expect(newcomerShare(policy, newcomers, { key: 'n0#0', rows: 10, since: 0 }, policy.settleMs + 1)).toBe((B * policy.newcomerReserve) / 16); // none is a newcomer any more
+  it('starts the first event of an idle account at B ÷ 16 a shard, and splits what is free among the newcomers it sees', () => {
+    const first = Array.from({ length: 16 }, (_, i) => reg(`first#${i}`, 100, 0, 0));
+    expect(newcomerShare(policy, first, { key: 'first#0', rows: 100, since: 0 }, 100)).toBe(B / 16);
+    // Four events starting together, seen by each other: 64 newcomers share B.
+    const four = Array.from({ length: 64 }, (_, i) => reg(`n${i >> 4}#${i % 16}`, 10, 0, 0));
+    expect(newcomerShare(policy, four, { key: 'n0#0', rows: 10, since: 0 }, 100)).toBe(156.25);
+    // With a settled audience taking its shares, only the reserve is left for them.
+    const busy = [...four, reg('old#0', 5_000)];
+    expect(newcomerShare(policy, busy, { key: 'n0#0', rows: 10, since: 0 }, 100)).toBe(7.812); // 500 ÷ 64, rounded down
   });
 
   it('frees a dead worker’s share once its registration is older than the expiry', () => {
@@ -106,10 +110,11 @@ describe('a worker’s share of the account’s budget', () => {
 
 describe('every worker of every event together', () => {
   /**
-   * K events × 16 shards whose audiences come and go, workers starting, stopping and dying at random
-   * and each refreshing on its own phase through the ledger store: at every 100 ms of the fake
-   * clock, Σ of the live workers' rates ≤ B. Today's fixed share (B ÷ 16 per worker, whatever the
-   * other events) gives 20 × B here.
+   * 20 events × 16 shards, then late ones, audiences coming and going, workers dying (silently or
+   * letting go), each refreshing on its own phase through the ledger store: at every 100 ms of the
+   * fake clock, Σ of the live workers' allotted rates (the pacers' ceilings; their 10% floors are a
+   * tenth of these) ≤ B. Today's fixed share (B ÷ 16 per worker, whatever the other events) gives
+   * 20 × B here; without the settle delay on rises this run reaches 3.2 × B.
    */
   it('never offers more than B, whoever joins, leaves or dies, with the pacers’ 10% floor included', async () => {
     const random = prng(13);
@@ -126,11 +131,20 @@ describe('every worker of every event together', () => {
       pacer.allot((B * policy.newcomerReserve) / 16); // what start() allots before the first read
       workers.push(w);
     };
-    // 20 events at once, the biggest 10,000 viewers, several with a reporter only.
-    for (let e = 0; e < 20; e++) for (let s = 0; s < 16; s++) start(`ev${e}#${s}`, e < 5 ? Math.floor((10_000 / (e + 1)) / 16) : 0);
+    // 20 events starting one after another (one every settleMs: the others have seen an event's
+    // shards before the next arrives), the biggest 10,000 viewers, several with a reporter only;
+    // then now and then a late one.
+    const audience = (e: number) => (e < 5 ? Math.floor(10_000 / (e + 1) / 16) : 0);
+    let events = 0;
+    let nextEventAt = 0;
     let worst = 0;
-    for (let step = 0; step < 1_200; step++) {
+    for (let step = 0; step < 3_000; step++) {
       now += 100;
+      if (now >= nextEventAt && (events < 20 || random() < 0.02)) {
+        const e = events++;
+        for (let s = 0; s < 16; s++) start(`ev${e}#${s}`, e < 20 ? audience(e) : Math.floor(random() * 300));
+        nextEventAt = now + policy.settleMs;
+      }
       for (const w of workers) {
         if (!w.alive || now < w.nextAt) continue;
         if (random() < 0.02) w.rows = Math.floor(random() * 2_000); // an audience arrives or leaves
@@ -147,7 +161,6 @@ describe('every worker of every event together', () => {
           if (random() < 0.5) await store.deregister(w.key, w.owner); // …or lets go and takes it out
         }
       }
-      if (random() < 0.02) start(`late${step}#${Math.floor(random() * 16)}`, Math.floor(random() * 3_000));
       let sum = 0;
       for (const w of workers) if (w.alive) sum += w.pacer.allotted;
       worst = Math.max(worst, sum);

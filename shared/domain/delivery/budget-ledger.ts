@@ -14,9 +14,8 @@ export interface BudgetPolicy {
    */
   floorPerWorker: number;
   /**
-   * The fraction of B no settled share is cut from: it is the newcomers' (workers younger than
-   * `settleMs`, whom the others may not have read yet), split among those visible, never more than
-   * a 1/CONNECTION_SHARDS of it each, so one new event's shards together fit in it.
+   * The fraction of B no settled share is cut from: the least the newcomers (workers younger than
+   * `settleMs`, whom the others may not have read yet) always have, split among those visible.
    */
   newcomerReserve: number;
   /** How often a worker registers its rows and reads every registration. */
@@ -64,20 +63,34 @@ type Self = { key: string; rows: number; since: number };
  * proportion to rows. Σ of every live worker's settled share ≤ B × (1 − newcomerReserve).
  */
 export function allot(policy: BudgetPolicy, registrations: readonly BudgetRegistration[], self: Self, now: number): number {
-  const live = liveOnes(policy, registrations, self, now);
-  const pool = policy.budget * (1 - policy.newcomerReserve);
-  const floor = Math.min(policy.floorPerWorker, pool / live.size);
-  let totalRows = 0;
-  for (const r of live.values()) totalRows += r.rows;
-  const spread = pool - floor * live.size;
-  return down(floor + (totalRows > 0 ? (spread * Math.max(0, self.rows)) / totalRows : 0));
+  return cutter(policy, [...liveOnes(policy, registrations, self, now).values()])(self.rows);
 }
 
-/** A newcomer's rate: the reserve split among the newcomers it can see (itself included), at most a 1/CONNECTION_SHARDS each. */
+/** The settled share of a worker of `rows` rows among `live` (itself included). */
+function cutter(policy: BudgetPolicy, live: readonly Self[]): (rows: number) => number {
+  const pool = policy.budget * (1 - policy.newcomerReserve);
+  const floor = Math.min(policy.floorPerWorker, pool / Math.max(1, live.length));
+  let totalRows = 0;
+  for (const r of live) totalRows += r.rows;
+  const spread = pool - floor * live.length;
+  return (rows) => down(floor + (totalRows > 0 ? (spread * Math.max(0, rows)) / totalRows : 0));
+}
+
+/**
+ * A newcomer's rate (a worker the others may not have read yet): what the settled workers leave of
+ * B — at most B less the shares they would take among themselves, at least the reserve — split
+ * among the newcomers it sees, itself included, and never more than 1/CONNECTION_SHARDS of it each
+ * (one new event's shards start together and may not see each other yet). So the first event of an
+ * idle account starts at B ÷ 16 a shard, not at a trickle.
+ */
 export function newcomerShare(policy: BudgetPolicy, registrations: readonly BudgetRegistration[], self: Self, now: number): number {
-  let newcomers = 0;
-  for (const r of liveOnes(policy, registrations, self, now).values()) if (now - r.since < policy.settleMs) newcomers++;
-  return down((policy.budget * policy.newcomerReserve) / Math.max(CONNECTION_SHARDS, newcomers));
+  const live = [...liveOnes(policy, registrations, self, now).values()];
+  const settled = live.filter((r) => now - r.since >= policy.settleMs);
+  const share = cutter(policy, settled);
+  let used = 0;
+  for (const r of settled) used += share(r.rows);
+  const free = Math.max(policy.budget * policy.newcomerReserve, policy.budget - used);
+  return down(free / Math.max(CONNECTION_SHARDS, live.length - settled.length));
 }
 
 /**
@@ -95,6 +108,7 @@ export class BudgetShare {
     private readonly policy: BudgetPolicy,
     private readonly startedAt: number,
   ) {
+    // Before its first read it knows nothing of the others: the reserve's share.
     this.newcomer = down((policy.budget * policy.newcomerReserve) / CONNECTION_SHARDS);
     this.lastReadAt = startedAt;
   }
