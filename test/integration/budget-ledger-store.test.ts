@@ -1,14 +1,19 @@
 // The account's @connections budget ledger on DynamoDB Local, through the adapter the delivery workers
 // use: registrations of many events over the ledger's partitions, read back whole; a successor's
-// registration survives its predecessor letting go; and shares computed from what was read.
+// registration survives its predecessor letting go; shares computed from what was read; and the
+// real workers of the local stage registering and letting go.
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Stage } from '../../local/stage';
 import { createTables } from '../../local/create-tables';
 import { DynamoBudgetLedger, ledgerPartition } from '../../shared/adapters/dynamo-budget-ledger';
 import { allot, defaultBudgetPolicy } from '../../shared/domain/delivery/budget-ledger';
+import type { ServerFrame } from '../../shared/domain/protocol';
 import { BUDGET_LEDGER_PARTITIONS } from '../../shared/tables';
+import { createEvent, reporterUrl, stageDb, testStage, viewerUrl } from '../support/stage';
+import { connect } from '../support/ws-client';
 
 let client: DynamoDBClient;
 let db: DynamoDBDocumentClient;
@@ -78,3 +83,34 @@ it('gives shares from what it read: in proportion to rows, a dead worker’s ret
   expect((a - policy.floorPerWorker) / (b - policy.floorPerWorker)).toBeCloseTo(3, 2);
   expect(a + b).toBeGreaterThan(0.94 * 1_000); // the dead worker's 600 rows reserve nothing
 }, 60_000);
+
+describe('on the local stage', () => {
+  let stage: Stage;
+  afterAll(async () => stage?.stop());
+
+  it('a running delivery worker registers its shard’s viewers in the ledger and takes them out when it lets go', async () => {
+    stage = await testStage({ env: { LIVECAST_WORKER_IDLE_MS: '10000' } });
+    const event = await createEvent(stage);
+    const reporter = await connect(reporterUrl(stage, event));
+    const viewer = await connect(viewerUrl(stage, event.eventId));
+    try {
+      const stageStore = new DynamoBudgetLedger(stageDb(stage), stage.tables.budget);
+      const ours = async () => (await stageStore.registrations()).filter((r) => r.key.startsWith(`${event.eventId}#`));
+      reporter.send({ action: 'publish', clientId: 'c1', text: 'The ceremony begins' });
+      await viewer.next((f: ServerFrame) => f.type === 'update', { timeoutMs: 15_000 });
+      // The workers woke for the publish and hold on (idle 10 s): the viewer's shard's worker
+      // registers its rows (the viewer's, and the reporter's if it shares the shard) as soon as it
+      // has read them, concurrently with its posts.
+      let seen = await ours();
+      while (!seen.some((r) => r.rows >= 1)) {
+        await new Promise((r) => setTimeout(r, 50));
+        seen = await ours();
+      }
+      expect(seen.every((r) => r.owner.length > 0 && r.beatAt > 0)).toBe(true);
+      await stage.settled();
+      expect(await ours()).toEqual([]);
+    } finally {
+      await Promise.all([reporter.close(), viewer.close()]);
+    }
+  }, 90_000);
+});
