@@ -108,6 +108,39 @@ describe('a worker’s share of the account’s budget', () => {
   });
 });
 
+describe('the pacer under an allotted share', () => {
+  it('backs off to a tenth of the share it was allotted, not of a fixed one, and keeps its backed-off fraction when re-allotted', () => {
+    const pacer = new Pacer(625, 62, () => 0, async () => {}); // today's B ÷ 16 at B = 10,000
+    pacer.allot(50);
+    for (let i = 0; i < 50; i++) pacer.throttled();
+    expect(pacer.rate).toBeCloseTo(5, 9); // 20 events × 16 workers at this floor: 1,600/s, not 20,000
+    pacer.allot(100);
+    expect(pacer.rate).toBeCloseTo(10, 9);
+  });
+
+  it('moves slots reserved at a slow rate up when a bigger share arrives', () => {
+    const waits: number[] = [];
+    const pacer = new Pacer(1, 1, () => 0, async (ms) => void waits.push(ms));
+    pacer.take();
+    pacer.take();
+    pacer.take();
+    expect(waits).toEqual([1_000, 2_000]);
+    pacer.allot(100);
+    pacer.take();
+    expect(waits.at(-1)).toBeCloseTo(30, 6); // the backlog of 3 slots at 100/s, not 3 s
+  });
+
+  it('wakes a post already waiting for its slot at the new rate (re-checked every 100 ms)', async () => {
+    let now = 0;
+    const pacer = new Pacer(1, 1, () => now, async (ms) => void (now += ms), 100);
+    pacer.take();
+    const waiting = pacer.take(); // its slot: 1 s away at 1/s; it sleeps 100 ms at a time
+    pacer.allot(100); // at 100 ms: the remaining 900 ms of the slot become 9 ms
+    await waiting;
+    expect(now).toBeCloseTo(109, 6);
+  });
+});
+
 describe('every worker of every event together', () => {
   /**
    * 20 events × 16 shards, then late ones, audiences coming and going, workers dying (silently or
