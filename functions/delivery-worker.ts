@@ -4,6 +4,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { runDeliveryWorker, defaultWorkerOptions, type WorkerReport } from '../shared/domain/delivery/worker';
+import { defaultBudgetPolicy } from '../shared/domain/delivery/budget-ledger';
 import { CONNECTION_SHARDS } from '../shared/tables';
 import { deliveryGateway } from './lib/connections-api';
 import { container } from './lib/container';
@@ -35,10 +36,13 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
       sleep,
       timeLeftMs: () => context.getRemainingTimeInMillis(),
       observer,
+      // The account's budget, shared with every worker of every event in proportion to their rows.
+      budget: { store: c.budget, policy: { ...defaultBudgetPolicy, budget: c.config.deliveryBudget } },
     },
     {
       ...defaultWorkerOptions,
-      ratePerSecond: c.config.deliveryBudget / CONNECTION_SHARDS,
+      // A ceiling only: the ledger allots the share (a shard holding most of the account's viewers may take most of B).
+      ratePerSecond: c.config.deliveryBudget,
       maxInFlight: c.config.workerInFlight,
       idleExitMs: c.config.workerIdleMs,
       maxRunMs: c.config.workerMaxRunMs,

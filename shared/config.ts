@@ -1,7 +1,7 @@
 // Runtime configuration: read once from the environment, validated, then passed in.
 import * as z from 'zod';
 import { defaultSpikeRules, MAX_DISTINCT_PER_SECOND, type SpikeRules } from './domain/reposts/spike-detector';
-import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, requestsTable } from './tables';
+import { budgetTable, changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, requestsTable } from './tables';
 
 /** Every table under the name the configuration gives it. */
 export const TABLES = {
@@ -14,6 +14,7 @@ export const TABLES = {
   reposts: repostsTable,
   repostCounts: repostCountsTable,
   limits: limitsTable,
+  budget: budgetTable,
 } as const;
 
 export type TableKey = keyof typeof TABLES;

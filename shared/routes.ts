@@ -2,6 +2,7 @@
 // stack (functions, routes, grants) and by the local stage (which handler to invoke), so the two
 // cannot drift apart.
 import {
+  budgetTable,
   changesTable,
   connectionsTable,
   deliveryTable,
@@ -270,10 +271,10 @@ export const deliveryWorker = {
   async: { retryAttempts: 2, maxEventAgeSeconds: 900 },
   needs: {
     tables: [
-      [eventsTable, may('UpdateItem', 'ConditionCheckItem')], // a gone connection is uncounted (a reporter's only checked)
       [changesTable, may('Query')],
       [connectionsTable, may('Query', 'DeleteItem')],
       [deliveryTable, may('UpdateItem')], // the lease: taken, renewed, let go, all conditional updates
+      [budgetTable, may('PutItem', 'Query', 'DeleteItem')], // the account's budget ledger: register, read all, let go
     ],
     manageConnections: ['POST'],
     startWorkers: true,

@@ -142,7 +142,28 @@ export const limitsTable = {
   durable: false,
 } as const satisfies TableDef;
 
-export const tables = [eventsTable, entriesTable, changesTable, requestsTable, connectionsTable, deliveryTable, repostsTable, repostCountsTable, limitsTable] as const;
+/**
+ * The account's @connections budget ledger: one item per running delivery worker, `sk` =
+ * `<eventId>#<shard>`, holding the shard's connection rows and the worker's heartbeat, spread over
+ * BUDGET_LEDGER_PARTITIONS partitions (`pk` = `ledger#<n>`) that every worker reads each refresh.
+ * Not per event: the budget is the account's. TTL only tidies up; readers judge age by `beatAt`.
+ */
+export const budgetTable = {
+  id: 'Budget',
+  envVar: 'LIVECAST_TABLE_BUDGET',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  timeToLiveAttribute: 'expiresAt',
+  durable: false,
+} as const satisfies TableDef;
+
+/**
+ * Partitions of the budget ledger. Each refresh reads all of them; four keep one partition's reads
+ * and writes far below its 3,000 RCU / 1,000 WCU at 320 workers (20 events): docs/architecture.md.
+ */
+export const BUDGET_LEDGER_PARTITIONS = 4;
+
+export const tables = [eventsTable, entriesTable, changesTable, requestsTable, connectionsTable, deliveryTable, repostsTable, repostCountsTable, limitsTable, budgetTable] as const;
 
 /** Fixed by the data layout: changing it would strand existing connection rows. */
 export const CONNECTION_SHARDS = 16;

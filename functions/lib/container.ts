@@ -4,6 +4,7 @@
 // (connections-api.ts, live.ts, workers.ts, admin-key.ts): a function bundles an SDK client only
 // if it imports that module, so each bundle carries what its routes.ts grants allow and no more.
 import { createDynamoClient } from '../../shared/adapters/aws-clients';
+import { DynamoBudgetLedger } from '../../shared/adapters/dynamo-budget-ledger';
 import { DynamoConnectionStore } from '../../shared/adapters/dynamo-connection-store';
 import { DynamoEntryStore } from '../../shared/adapters/dynamo-entry-store';
 import { DynamoEventStore } from '../../shared/adapters/dynamo-event-store';
@@ -16,7 +17,7 @@ import { type ChangeLog, SharedChangeLog } from '../../shared/domain/delivery/sh
 import { EventService } from '../../shared/domain/event-service';
 import { RateLimiter } from '../../shared/domain/limits/rate-limiter';
 import { RepostService } from '../../shared/domain/reposts/repost-service';
-import type { ConnectionStore, DeliveryWatch, EntryStore, EventStore, LeaseStore, Logger, RepostStore, ViewerCounts } from '../../shared/domain/ports';
+import type { BudgetLedgerStore, ConnectionStore, DeliveryWatch, EntryStore, EventStore, LeaseStore, Logger, RepostStore, ViewerCounts } from '../../shared/domain/ports';
 import { createLogger } from '../../shared/logger';
 import { traced } from '../../shared/observability/telemetry';
 
@@ -38,6 +39,8 @@ export interface Container {
   watch: DeliveryWatch;
   /** Per-connection and per-address allowances, counted in the Limits table. */
   limiter: RateLimiter;
+  /** The account's @connections budget ledger, shared by every delivery worker of every event. */
+  budget: BudgetLedgerStore;
 }
 
 export function buildContainer(config: Config): Container {
@@ -65,6 +68,7 @@ export function buildContainer(config: Config): Container {
     leases,
     watch: leases,
     limiter: new RateLimiter(new DynamoRateLimitStore(db, config.tables.limits)),
+    budget: new DynamoBudgetLedger(db, config.tables.budget),
   };
 }
 

@@ -206,6 +206,30 @@ export interface DeliveryWatch {
   shardStates(eventId: string, shards: readonly number[]): Promise<ShardState[]>;
 }
 
+/** A delivery worker's entry in the account's @connections budget ledger. */
+export interface BudgetRegistration {
+  /** `<eventId>#<shard>`: one worker per shard holds it (the lease). */
+  key: string;
+  /** The worker that wrote it (a successor's registration is not taken out by its predecessor). */
+  owner: string;
+  /** The shard's connection rows when it was written. */
+  rows: number;
+  /** When it was written (epoch ms): an old one is a dead worker's. */
+  beatAt: number;
+  /** When this worker first registered (epoch ms): a young one is a newcomer the others may not have seen. */
+  since: number;
+}
+
+/** The budget ledger shared by every delivery worker of the account (shared/domain/delivery/budget-ledger.ts). */
+export interface BudgetLedgerStore {
+  /** Writes (or refreshes) a registration; the store may drop it after `expiresAt` (epoch ms). */
+  register(registration: BudgetRegistration, expiresAt: number): Promise<void>;
+  /** Every registration in the account, expired or not (the domain judges their age). */
+  registrations(): Promise<BudgetRegistration[]>;
+  /** Takes a registration out, if `owner` still holds it. */
+  deregister(key: string, owner: string): Promise<void>;
+}
+
 /** Starts a delivery worker for one shard of an event (an async Lambda invocation, or in-process). */
 export interface WorkerStarter {
   start(eventId: string, shard: number): Promise<void>;

@@ -32,7 +32,7 @@ import {
   type ScheduledDef,
   type StreamTriggerDef,
 } from '../../shared/routes';
-import { changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+import { budgetTable, changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
 type Json = any;
@@ -347,6 +347,15 @@ describe('tables', () => {
         expect(table.DeletionPolicy, def.id).toBe('Delete');
       }
     }
+  });
+
+  it('carries the account’s budget ledger: a disposable table the delivery workers alone register in, read and leave', () => {
+    const table = resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(budgetTable)];
+    expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(table.DeletionPolicy).toBe('Delete');
+    expect([...tableActions(deliveryWorker, budgetTable)].sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    expect(envOf(deliveryWorker)[budgetTable.envVar]).toBeDefined();
+    for (const def of allDefs) if (def !== deliveryWorker) expect(tableActions(def, budgetTable).size, def.id).toBe(0);
   });
 
   it('expires connection rows by TTL', () => {

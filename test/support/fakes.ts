@@ -1,6 +1,8 @@
 // In-memory fakes of the domain's ports, with the same atomicity the DynamoDB adapters give.
 import type {
   AppendResult,
+  BudgetLedgerStore,
+  BudgetRegistration,
   Change,
   CommitResult,
   ConnectionCloser,
@@ -313,6 +315,24 @@ export class FakeLeases implements LeaseStore {
       const item = this.items.get(`${eventId}#${s}`);
       return !!item?.owner && (item.until ?? 0) >= this.now();
     }));
+  }
+}
+
+/** The account's budget ledger in memory; `failing` makes every call throw (a throttled table). */
+export class FakeBudgetLedger implements BudgetLedgerStore {
+  readonly items = new Map<string, BudgetRegistration & { expiresAt: number }>();
+  failing = false;
+  async register(registration: BudgetRegistration, expiresAt: number) {
+    if (this.failing) throw new Error('ledger unavailable');
+    this.items.set(registration.key, { ...registration, expiresAt });
+  }
+  async registrations() {
+    if (this.failing) throw new Error('ledger unavailable');
+    return [...this.items.values()].map(({ expiresAt: _, ...r }) => r);
+  }
+  async deregister(key: string, owner: string) {
+    if (this.failing) throw new Error('ledger unavailable');
+    if (this.items.get(key)?.owner === owner) this.items.delete(key);
   }
 }
 

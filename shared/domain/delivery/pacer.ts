@@ -9,13 +9,21 @@
 export class Pacer {
   private tat = 0; // theoretical arrival time of the next slot, in ms
   private current: number;
+  /** Each allotment that moved reserved slots: at `at`, slots after it were spread by `factor`. */
+  private readonly rescales: { n: number; at: number; factor: number }[] = [];
+  private allotments = 0;
 
   constructor(
-    private readonly maxRate: number,
+    private maxRate: number,
     /** Slots that may be taken back to back after an idle spell. */
-    private readonly burst: number,
+    private burst: number,
     private readonly now: () => number,
     private readonly sleep: (ms: number) => Promise<void>,
+    /**
+     * With allotments (the budget ledger), a waiter wakes at least this often to follow a rate
+     * change: its slot was reserved at the old rate. Infinity: one sleep per wait (a fixed rate).
+     */
+    private readonly recheckMs = Infinity,
   ) {
     if (!(maxRate > 0)) throw new Error('rate must be positive');
     this.current = maxRate;
@@ -23,6 +31,31 @@ export class Pacer {
 
   get rate(): number {
     return this.current;
+  }
+
+  /** The rate allotted to this pacer: its ceiling, of which backing off keeps at least a tenth. */
+  get allotted(): number {
+    return this.maxRate;
+  }
+
+  /**
+   * A new allotment (the account's budget ledger moved): the backed-off fraction is kept, so a pacer
+   * at 30% of its old ceiling is at 30% of the new one, and its floor is always a tenth of *this*
+   * ceiling, never of a fixed share that K events together would take K times.
+   */
+  allot(rate: number, burst = this.burst): void {
+    if (!(rate > 0)) throw new Error('rate must be positive');
+    const before = this.current;
+    this.current = (this.current / this.maxRate) * rate;
+    // Slots already reserved ahead at the old rate are spread again at the new one (a newcomer's
+    // slow start must not hold the posts queued behind it once its share arrives).
+    const now = this.now();
+    const factor = before / this.current;
+    if (this.tat > now) this.tat = now + (this.tat - now) * factor;
+    this.rescales.push({ n: ++this.allotments, at: now, factor });
+    if (this.rescales.length > 32) this.rescales.shift();
+    this.maxRate = rate;
+    this.burst = burst;
   }
 
   /**
@@ -36,7 +69,20 @@ export class Pacer {
     const slot = Math.max(this.tat, now - this.burst * interval);
     this.tat = slot + interval;
     const wait = slot - now;
-    return wait > 0 ? this.sleep(wait) : undefined;
+    if (wait <= 0) return undefined;
+    return this.recheckMs === Infinity ? this.sleep(wait) : this.waitFor(slot);
+  }
+
+  /** Waits for a reserved slot, moving it along with the rescales made meanwhile. */
+  private async waitFor(slot: number): Promise<void> {
+    let seen = this.allotments;
+    for (;;) {
+      for (const r of this.rescales) if (r.n > seen && slot > r.at) slot = r.at + (slot - r.at) * r.factor;
+      seen = this.allotments;
+      const wait = slot - this.now();
+      if (wait <= 0) return;
+      await this.sleep(Math.min(wait, this.recheckMs));
+    }
   }
 
   throttled(): void {

@@ -2,7 +2,9 @@
 // sends the connection everything it is owed since its last visit, coalesced into as few messages
 // as the frame limit allows, paced to its share of the account's @connections budget.
 import { randomUUID } from 'node:crypto';
-import type { ConnectionGateway, ConnectionRecord, ConnectionStore, LeaseStore, Logger, WorkerStarter } from '../ports';
+import type { BudgetLedgerStore, ConnectionGateway, ConnectionRecord, ConnectionStore, LeaseStore, Logger, WorkerStarter } from '../ports';
+import { connectionPartition } from '../sharding';
+import { BudgetLedger, type BudgetPolicy } from './budget-ledger';
 import { ChangeFeed, type Message } from './change-feed';
 import type { ChangeLog } from './shared-change-log';
 import { backoffMs, Pacer } from './pacer';
@@ -10,7 +12,10 @@ import { countsIntervalMs, defaultCountsCadence } from './cadence';
 import { Slots } from '../slots';
 
 export interface WorkerOptions {
-  /** This worker's share of the @connections budget, requests per second. */
+  /**
+   * This worker's rate, requests per second: with a budget ledger (deps.budget) its ceiling, the
+   * ledger allotting the share; without one, the fixed rate.
+   */
   ratePerSecond: number;
   /** Posts in flight at once (latency × rate, with headroom). */
   maxInFlight: number;
@@ -89,6 +94,8 @@ export interface WorkerDeps {
   timeLeftMs?: () => number;
   /** Told of each post's outcome as it happens (metrics: functions/lib/observe-delivery.ts). */
   observer?: DeliveryObserver;
+  /** The account's @connections budget ledger: the worker's rate is its share of B (budget-ledger.ts). */
+  budget?: { store: BudgetLedgerStore; policy: BudgetPolicy };
 }
 
 /** What a running worker reports as it goes, for metrics that must not wait for its end (up to 13 minutes). */
@@ -171,7 +178,16 @@ export async function runDeliveryWorker(
       deps.log.warn('skipped a change-log line that cannot be sent', { eventId, shard, changeNo, reason });
     },
   });
-  const pacer = new Pacer(options.ratePerSecond, Math.max(1, options.ratePerSecond / 10), deps.now, deps.sleep);
+  // With a ledger, waiters re-check their slot every 100 ms: a newcomer's slow first slots move up when its share arrives.
+  const pacer = new Pacer(options.ratePerSecond, Math.max(1, options.ratePerSecond / 10), deps.now, deps.sleep, deps.budget ? 100 : Infinity);
+  // With a ledger the pacer runs at this worker's share of the account's budget, re-allotted at each
+  // refresh (the first one before any post: a newcomer's rate until the others have seen it).
+  const budget = deps.budget
+    ? new BudgetLedger(deps.budget.store, deps.budget.policy, connectionPartition(eventId, shard), owner, deps.now, (rate) => {
+        const allotted = Math.max(0.001, Math.min(options.ratePerSecond, rate));
+        pacer.allot(allotted, Math.max(1, allotted / 10));
+      }, deps.log)
+    : undefined;
   const cursors = new Map<string, Cursor>();
   /** Where the last worker left every connection it knew: the floor for rows this one has not seen. */
   let inherited = lease.cursor ?? 0;
@@ -281,6 +297,7 @@ export async function runDeliveryWorker(
       return read;
     });
     cachedRows = pages;
+    budget?.noteRows(pages.reduce((n, page) => n + page.length, 0));
     rowsEverRead = true;
     rowsReadAt = readAt;
     goneIds.clear();
@@ -313,7 +330,7 @@ export async function runDeliveryWorker(
     // From the rows this sweep goes over: counted before they were read, a sweep on fresh rows (the
     // one before resting, every second while counts stream in) saw 0 rows and a 1 s interval.
     const shardRows = await rows();
-    const statsEveryMs = countsIntervalMs(shardRows.reduce((n, page) => n + page.length, 0), options);
+    const statsEveryMs = countsIntervalMs(shardRows.reduce((n, page) => n + page.length, 0), { ...options, ratePerSecond: pacer.allotted });
 
     for (const page of shardRows) {
       for (const connection of page) {
@@ -374,11 +391,13 @@ export async function runDeliveryWorker(
 
   try {
     heartbeat.start();
+    budget?.start();
     // Everything after the cursor the last worker left is what this one may owe.
     await steady('change log', () => feed.ensureFrom(inherited));
     return await loop();
   } catch (err) {
     await heartbeat.stop();
+    await budget?.stop();
     // Failing: let go now rather than hold the shard, silent, until the lease's TTL (the Lambda
     // service's retry or the next wake-up takes over at once). At the floor, nothing is lost; a
     // connection ahead of it may be sent a change again, which clients apply by (seq, rev).
@@ -390,6 +409,7 @@ export async function runDeliveryWorker(
     throw err;
   } finally {
     await heartbeat.stop();
+    await budget?.stop();
   }
 
   function timeIsUp(): boolean {
@@ -425,6 +445,7 @@ export async function runDeliveryWorker(
     let done = Math.max(inherited, feed.head);
     if (draining) {
       await heartbeat.stop();
+      await budget?.stop();
       await steady('lease', () => deps.leases.release(eventId, shard, owner, done));
       holding = false;
       // Read now, not a shared answer from before the release: a change the wake-up saw as covered by our lease must not be missed.
@@ -452,6 +473,7 @@ export async function runDeliveryWorker(
 
     done = Math.max(inherited, feed.head);
     await heartbeat.stop();
+    await budget?.stop();
     await steady('lease', () => deps.leases.release(eventId, shard, owner, done));
     holding = false;
     // A change that landed while letting go may have seen the lease still held and started no one
@@ -469,6 +491,7 @@ export async function runDeliveryWorker(
     const from = inherited;
     await steady('change log', () => feed.ensureFrom(from));
     heartbeat.start();
+    budget?.start();
     lastWorkAt = deps.now();
   }
   }
