@@ -253,7 +253,7 @@ describe('fault settings from the environment', () => {
   });
 
   it('knows every table id of shared/tables.ts', () => {
-    expect(tableIds).toEqual(['Events', 'Entries', 'Changes', 'Requests', 'Connections', 'Delivery', 'Reposts', 'RepostCounts', 'Limits']);
+    expect(tableIds).toEqual(['Events', 'Entries', 'Changes', 'Requests', 'Connections', 'Delivery', 'Reposts', 'RepostCounts', 'Limits', 'Budget']);
     expect(dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_SHARE: '0.2', LIVECAST_FAULT_DDB_TABLES: 'RepostCounts' }, tableIds)).toEqual({ share: 0.2, tables: ['RepostCounts'] });
   });
 });
