@@ -78,6 +78,8 @@ export interface StageOptions {
   onDynamo?: (event: DynamoLocalEvent) => void;
   /** Handshake admission: new connections per second (default 500, AWS's), handshakes in flight (default 32). */
   connectRatePerSecond?: number;
+  /** The new-connection bucket's capacity (default: a second's worth of the rate). */
+  connectBurst?: number;
   maxConcurrentHandshakes?: number;
   /** Serve the pages built into this folder (`buildWeb`) on the HTTP port, with `/config.json`. */
   webDir?: string;
@@ -244,6 +246,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       routes,
       unavailable,
       ...(opts.connectRatePerSecond !== undefined ? { connectRatePerSecond: opts.connectRatePerSecond } : {}),
+      ...(opts.connectBurst !== undefined ? { connectBurst: opts.connectBurst } : {}),
       ...(opts.maxConcurrentHandshakes !== undefined ? { maxConcurrentHandshakes: opts.maxConcurrentHandshakes } : {}),
       ...opts.ws,
       ...(opts.limits ? { limits: opts.limits } : {}),
@@ -303,7 +306,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     let metricsFile = opts.metricsFile;
     if (!metricsFile) {
       const dir = mkdtempSync(join(tmpdir(), 'livecast-metrics-'));
-      stoppers.push(async () => rmSync(dir, { recursive: true, force: true }));
+      // Removed last (stoppers run in reverse): a worker ending during the stop still flushes its metrics.
+      stoppers.unshift(async () => rmSync(dir, { recursive: true, force: true }));
       metricsFile = join(dir, 'metrics.ndjson');
     }
     writeFileSync(metricsFile, '', { flag: 'a' });

@@ -43,7 +43,17 @@ export function telemetry(env: NodeJS.ProcessEnv = process.env): Telemetry {
     },
   });
   const file = env[METRICS_FILE_ENV];
-  if (file) redirect(metrics, (line) => appendFileSync(file, line + '\n'));
+  if (file) {
+    redirect(metrics, (line) => {
+      // A metrics line is never worth failing an invocation (on AWS stdout cannot fail): one that
+      // cannot be written (the stage gone meanwhile) is logged and dropped.
+      try {
+        appendFileSync(file, line + '\n');
+      } catch (err) {
+        logger.warn('metrics line not written', { file, error: err });
+      }
+    });
+  }
   current = { logger, metrics };
   return current;
 }
