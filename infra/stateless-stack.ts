@@ -243,13 +243,13 @@ export class StatelessStack extends Stack {
       acknowledge(rule, 'A missed tick has nothing to redrive: the next one, a minute later, does the same work.', 'Serverless-EventBusDLQ');
     }
 
-    const authorizerFn = this.fn(wsAuthorizer, { timeout: Duration.seconds(10) });
+    const authorizerFn = this.fn(wsAuthorizer, { timeout: Duration.seconds(wsAuthorizer.timeoutSeconds) });
     const authorizer = new WebSocketLambdaAuthorizer(`${wsAuthorizer.id}Authorizer`, authorizerFn, {
       identitySource: [...wsAuthorizer.identitySource],
     });
 
     for (const route of wsRoutes) {
-      const handler = this.fn(route);
+      const handler = this.fn(route, route.timeoutSeconds ? { timeout: Duration.seconds(route.timeoutSeconds) } : {});
       const added = this.webSocketApi.addRoute(route.routeKey, {
         integration: new WebSocketLambdaIntegration(`${route.id}Integration`, handler),
         returnResponse: route.returnResponse,

@@ -90,6 +90,8 @@ export interface FunctionDef {
 
 export interface WsRouteDef extends FunctionDef {
   readonly routeKey: string;
+  /** @default 29 (the shared function default, API Gateway's integration limit) */
+  readonly timeoutSeconds?: number;
   /** Whether the handler's return body is sent back to the caller (a route response). */
   readonly returnResponse: boolean;
 }
@@ -139,9 +141,22 @@ export const wsAuthorizer = {
   id: 'WsAuthorizer',
   entry: 'functions/ws-authorize.ts',
   identitySource: ['route.request.querystring.eventId'],
+  // One GetItem and an HMAC: 10 s is retries to spare. Part of the handshake's longest time (below).
+  timeoutSeconds: 10,
   // The viewer id secret: a `viewer` on the handshake is verified here (a forged one refuses it).
   needs: { tables: [[eventsTable, may('GetItem')]], viewerSecret: true },
-} as const satisfies FunctionDef & { identitySource: readonly string[] };
+} as const satisfies FunctionDef & { identitySource: readonly string[]; timeoutSeconds: number };
+
+/** `$connect`'s own limit: one GetItem and one PutItem, each retried; short, because it bounds the handshake (below). */
+const CONNECT_TIMEOUT_SECONDS = 5;
+
+/**
+ * The longest a handshake can take from API Gateway's `connectedAt` (when the request arrived): the
+ * authorizer's timeout, then `$connect`'s. Until then a connection's row may exist while API Gateway
+ * still answers 410 to posts (`$connect` has not returned); past it, a 410 means gone. The delivery
+ * worker's connect grace (worker.ts `connectGraceMs`) is this plus a second's margin.
+ */
+export const HANDSHAKE_MAX_MS = (wsAuthorizer.timeoutSeconds + CONNECT_TIMEOUT_SECONDS) * 1_000;
 
 export const wsRoutes: readonly WsRouteDef[] = [
   {
@@ -149,6 +164,7 @@ export const wsRoutes: readonly WsRouteDef[] = [
     routeKey: '$connect',
     entry: 'functions/ws-connect.ts',
     returnResponse: false,
+    timeoutSeconds: CONNECT_TIMEOUT_SECONDS,
     // The event read (it exists), then the row put. The event's item is never written: the viewer count follows from the stream.
     needs: { tables: [[eventsTable, may('GetItem')], [connectionsTable, may('PutItem')]] },
   },

@@ -31,6 +31,7 @@ import {
   type FunctionDef,
   type ScheduledDef,
   type StreamTriggerDef,
+  HANDSHAKE_MAX_MS,
 } from '../../shared/routes';
 import { budgetTable, changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
@@ -413,6 +414,12 @@ describe('functions', () => {
       expect(fn.Properties.Handler).toBe('index.handler');
       expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
     }
+  });
+
+  it('bound the handshake: the authorizer and $connect time out within HANDSHAKE_MAX_MS, the delivery worker\'s connect grace', () => {
+    const connect = wsRoutes.find((r) => r.routeKey === '$connect')!;
+    const timeouts = [fnResource(wsAuthorizer), fnResource(connect)].map((fn) => fn.Properties.Timeout as number);
+    expect(timeouts[0]! + timeouts[1]!).toBeLessThanOrEqual(HANDSHAKE_MAX_MS / 1_000);
   });
 
   it('log to their own log group with a retention', () => {

@@ -101,9 +101,8 @@ describe('delivery under AWS limits', () => {
       await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === `p${i}`, { timeoutMs: 20_000 });
       if (i === 4) {
         // Phones that drop mid-ceremony: they had been following (each got an update). One that
-        // vanished before its first post would be a different case: its 410 is "still in $connect"
-        // for the 30 s connect grace (worker.ts connectGraceMs), which held a worker, and this test
-        // past its timeout, whenever delivery under the 429s had not reached it yet.
+        // vanished before its first post is a different case: its 410 is "still in the handshake"
+        // for the connect grace (worker.ts connectGraceMs, 16 s), retried at growing intervals.
         await expect.poll(() => dropped.filter((id) => (received.get(id)?.length ?? 0) === 0), { timeout: 20_000 }).toEqual([]);
         stage.ws.removeVirtualConnections(dropped);
       }

@@ -99,6 +99,37 @@ describe('a worker’s share of the account’s budget', () => {
     expect(allot(policy, [reg('alive#0', 1_000, policy.expiryMs), all[1]!], self, policy.expiryMs)).toBe(B * (1 - policy.newcomerReserve));
   });
 
+  it('is not held at the floor for settleMs by a refresh made before it had read its rows', async () => {
+    // A worker registers at once when it starts, before its first read of the shard's rows: a share
+    // computed from 0 rows is the floor (2/s), and a rise waits settleMs — 500 viewers waited ~5 s.
+    let now = 0;
+    const store = new FakeBudgetLedger();
+    const rates: number[] = [];
+    const ledger = new BudgetLedger(store, policy, 'ev#0', 'o', () => now, (rate) => rates.push(rate));
+    await ledger.refresh();
+    expect(rates.at(-1)).toBeGreaterThan(policy.floorPerWorker);
+    now += 50;
+    ledger.noteRows(500);
+    await ledger.refresh();
+    // The first event of an idle account: B ÷ 16 a shard while a newcomer.
+    expect(rates.at(-1)).toBe(B / 16);
+  });
+
+  it('is not held at the floor by a refresh during which it read its rows', async () => {
+    // The rows became known while a refresh awaited the store: it registered 0 rows, and taking the
+    // share of those 0 rows held the worker at 2/s for settleMs (seen on the local stage).
+    const store = new FakeBudgetLedger();
+    const rates: number[] = [];
+    const ledger = new BudgetLedger(store, policy, 'ev#0', 'o', () => 0, (rate) => rates.push(rate));
+    const register = store.register.bind(store);
+    store.register = async (registration, expiresAt) => {
+      await register(registration, expiresAt);
+      ledger.noteRows(500);
+    };
+    await ledger.refresh();
+    expect(rates.at(-1)).toBe(B / 16);
+  });
+
   it('falls back to the floor when it could not read the ledger for longer than settleMs', () => {
     const share = new BudgetShare(policy, 0);
     share.update(1_000, 0, 1_000);

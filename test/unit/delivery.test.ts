@@ -8,6 +8,7 @@ import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../
 import { LiveService, type Caller } from '../../shared/domain/live-service';
 import { MAX_FRAME_BYTES, type Entry, type LiveFrame, type ServerFrame, type StatsFrame, type UpdateFrame } from '../../shared/domain/protocol';
 import { shardOf } from '../../shared/domain/sharding';
+import { HANDSHAKE_MAX_MS } from '../../shared/routes';
 import { runVirtualCeremony } from '../support/virtual-ceremony';
 import { FakeConnections, FakeEntries, FakeEvents, FakeGateway, FakeLeases, eventRecord, fixedClock, silentLog } from '../support/fakes';
 
@@ -310,6 +311,30 @@ describe('delivery worker', () => {
     expect(w.connections.rows.has('left-long-ago')).toBe(false);
     expect(reports.reduce((n, r) => n + r.notYetOpen, 0)).toBeGreaterThan(0);
     expect(reports.reduce((n, r) => n + r.gone, 0)).toBe(1);
+  });
+
+  it('spaces out the retries to a phone that vanished in its handshake, and lets it go once the longest handshake is over', async () => {
+    // No `$disconnect` yet for it: a fixed 250 ms retry posted to it every quarter second for the
+    // whole grace (120 posts over the old 30 s), and kept the worker from resting meanwhile.
+    const w = await world(1);
+    await w.connections.add({ eventId: 'ev1', connectionId: 'vanished', role: 'viewer', connectedAt: new Date().toISOString(), fromChange: 0 });
+    w.gateway.gone.add('vanished');
+    let tries = 0;
+    const post = w.gateway.post.bind(w.gateway);
+    w.gateway.post = async (connectionId, payload) => {
+      if (connectionId === 'vanished') tries++;
+      return post(connectionId, payload);
+    };
+    await w.publish();
+    const reports = await w.runAll({ ...fast, connectGraceMs: 2_000, idleExitMs: 100 });
+    expect(w.connections.rows.has('vanished')).toBe(false);
+    expect(reports.reduce((n, r) => n + r.gone, 0)).toBe(1);
+    // 0, 250, 750, 1,750 ms: four tries inside the 2 s grace (a fixed 250 ms made eight), then one that is gone.
+    expect(tries).toBeLessThanOrEqual(5);
+  });
+
+  it('holds a 410 as "still in the handshake" exactly as long as the handshake can last (authorizer + $connect timeouts)', () => {
+    expect(defaultWorkerOptions.connectGraceMs).toBe(HANDSHAKE_MAX_MS + 1_000);
   });
 
   describe('a viewer who joins at any point of a worker\'s life gets the next change in the sweep after it, not when the worker lets go', () => {

@@ -113,9 +113,13 @@ export class BudgetShare {
     this.lastReadAt = startedAt;
   }
 
-  /** Notes the shares computed from a read of the ledger made at `now`; returns the rate to use. */
-  update(settled: number, now: number, newcomer = this.newcomer): number {
-    this.history.push({ at: now, share: settled });
+  /**
+   * Notes the shares computed from a read of the ledger made at `now`; returns the rate to use.
+   * `settled` is undefined while the worker has not read its rows yet: a share of 0 rows is the
+   * floor, and recording it would hold the worker there for `settleMs` (rises wait that long).
+   */
+  update(settled: number | undefined, now: number, newcomer = this.newcomer): number {
+    if (settled !== undefined) this.history.push({ at: now, share: settled });
     this.newcomer = newcomer;
     this.lastReadAt = now;
     return this.rate(now);
@@ -131,7 +135,8 @@ export class BudgetShare {
     if (now - this.lastReadAt > this.policy.settleMs) return down(this.policy.floorPerWorker);
     let least = now - this.startedAt < this.policy.settleMs ? this.newcomer : Infinity;
     for (const h of this.history) least = Math.min(least, h.share);
-    return least;
+    // Settled, yet never a settled share (its rows still unread): the floor, not the whole budget.
+    return least === Infinity ? down(this.policy.floorPerWorker) : least;
   }
 }
 
@@ -175,10 +180,13 @@ export class BudgetLedger {
   async refresh(): Promise<number> {
     const now = this.now();
     const self = { key: this.key, rows: this.rows, since: this.since };
+    // Taken with `self`: the rows may become known while this refresh awaits the store, and a share
+    // of the 0 rows registered would hold the worker at the floor for settleMs.
+    const rowsKnown = this.rowsKnown;
     try {
       await this.store.register({ ...self, owner: this.owner, beatAt: now }, now + this.policy.expiryMs);
       const all = await this.store.registrations();
-      this.share.update(allot(this.policy, all, self, now), now, newcomerShare(this.policy, all, self, now));
+      this.share.update(rowsKnown ? allot(this.policy, all, self, now) : undefined, now, newcomerShare(this.policy, all, self, now));
     } catch (err) {
       this.log?.warn('could not refresh the delivery budget ledger', { key: this.key, error: String(err) });
     }

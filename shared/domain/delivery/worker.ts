@@ -48,7 +48,10 @@ export interface WorkerOptions {
   statsMaxIntervalMs: number;
   /** This worker's share of the event's budget for counts-only messages per second (see cadence.ts). */
   countsPerSecond: number;
-  /** A 410 from a connection whose row is younger than this means "not open yet", not "gone". */
+  /**
+   * A 410 from a connection whose row is younger than this means "not open yet", not "gone": the
+   * handshake's longest time from `connectedAt` (shared/routes.ts HANDSHAKE_MAX_MS) and a margin.
+   */
   connectGraceMs: number;
   /**
    * Tries per store call (change log, connection rows, lease, successor start) before the invocation
@@ -70,13 +73,18 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'ratePerSecond'> = {
   maxFailedVisits: 5,
   rowsMaxAgeMs: 1_000,
   ...defaultCountsCadence,
-  connectGraceMs: 30_000,
+  // HANDSHAKE_MAX_MS (authorizer 10 s + $connect 5 s) + 1 s; a test holds the two together.
+  connectGraceMs: 16_000,
   // ~6 s of backoff on average, under half the lease's TTL.
   maxStoreAttempts: 10,
 };
 
-/** How soon a connection that answered 410 during its handshake is tried again. */
-const NOT_YET_OPEN_RETRY_MS = 250;
+/**
+ * How soon a connection that answered 410 during its handshake is tried again: 250 ms, doubling up
+ * to 4 s. Most handshakes end within the first retry; a phone that vanished before its first post
+ * (no `$disconnect` yet) costs 7 posts over the grace, not 64 at a fixed 250 ms.
+ */
+const notYetOpenRetryMs = (tries: number) => Math.min(4_000, 250 * 2 ** tries);
 
 export interface WorkerDeps {
   /** The change log; reads may be shared with other workers of this container (SharedChangeLog). */
@@ -135,6 +143,8 @@ interface Cursor {
   notBefore?: number;
   /** A post to it has succeeded: from then on a 410 means gone. */
   opened?: boolean;
+  /** 410s while still in its handshake (spaces out the retries). */
+  notYetOpen?: number;
 }
 
 export async function runDeliveryWorker(
@@ -231,7 +241,8 @@ export async function runDeliveryWorker(
           // API Gateway answers 410 until `$connect` has returned, and the row is written during
           // it: a connection that young is not gone, only not open yet. Try again next sweep.
           report.notYetOpen++;
-          cursor.notBefore = deps.now() + NOT_YET_OPEN_RETRY_MS;
+          cursor.notYetOpen = (cursor.notYetOpen ?? 0) + 1;
+          cursor.notBefore = deps.now() + notYetOpenRetryMs(cursor.notYetOpen - 1);
           return;
         }
         if (result === 'gone') {
