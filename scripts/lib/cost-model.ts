@@ -1,11 +1,12 @@
 // The bill of one live event, from the delivery rules the workers follow: the counts cadence is the
 // worker's own function (shared/domain/delivery/cadence.ts), the sweep and poll timings its options.
 // Everything else (handler durations, item sizes) is an estimate, named as one in ASSUMED.
+import { allot, defaultBudgetPolicy } from '../../shared/domain/delivery/budget-ledger';
 import { countsIntervalMs, type CountsCadence, defaultCountsCadence, uncappedCounts } from '../../shared/domain/delivery/cadence';
 import { defaultWorkerOptions } from '../../shared/domain/delivery/worker';
 import { STATS_INTERVAL_MS } from '../../shared/domain/reposts/repost-service';
 import { deliveryWatchdog, deliveryWorker, deliveryWake, repostTally, viewerStats, spikeSweep } from '../../shared/routes';
-import { CONNECTION_SHARDS } from '../../shared/tables';
+import { BUDGET_LEDGER_PARTITIONS, CONNECTION_SHARDS } from '../../shared/tables';
 import { PRICES } from './prices';
 
 export interface Ceremony {
@@ -164,9 +165,19 @@ export interface Bill {
 
 const perMillion = (n: number, price: number) => (n / 1e6) * price;
 
+/**
+ * A worker's rate when this event is the account's only one: its settled share from the budget
+ * ledger (shared/domain/delivery/budget-ledger.ts), every shard holding `shardRows` — B less the
+ * newcomers' reserve, ÷ 16.
+ */
+export function eventShareOfBudget(budget: number, shardRows: number): number {
+  const registrations = Array.from({ length: CONNECTION_SHARDS }, (_, i) => ({ key: `ev#${i}`, owner: `w${i}`, rows: shardRows, beatAt: 0, since: 0 }));
+  return allot({ ...defaultBudgetPolicy, budget }, registrations, { key: 'ev#0', rows: shardRows, since: 0 }, 0);
+}
+
 export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
   const shardRows = Math.ceil(c.viewers / CONNECTION_SHARDS);
-  const ratePerSecond = c.budget / CONNECTION_SHARDS;
+  const ratePerSecond = eventShareOfBudget(c.budget, shardRows);
   const timeline = ceremonyTimeline(c);
   const perViewer = viewerMessages(timeline, shardRows, ratePerSecond, cadences[cadence]);
   const updateMessages = perViewer.updateMessages * c.viewers;
@@ -179,6 +190,8 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
   const workerSeconds = (CONNECTION_SHARDS * perViewer.workerBusyMs) / 1000;
   const workerInvocations = CONNECTION_SHARDS * Math.ceil(perViewer.workerBusyMs / defaultWorkerOptions.maxRunMs);
   const changeLines = c.updates + timeline.stats.length;
+  // The audience arriving and leaving over ~10 minutes each: about a batch a second (of up to batchSize records).
+  const viewerStatsBatches = 2 * Math.min(c.viewers, Math.max(600, Math.ceil(c.viewers / viewerStats.stream.batchSize)));
   const d = ASSUMED.durationMs;
   const fn = (name: string, invocations: number, memoryMB: number, ms: number) => ({ fn: name, invocations, memoryMB, gbSeconds: (invocations * ms * memoryMB) / 1024 / 1000 });
   const lambda = [
@@ -193,8 +206,7 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     // One invocation per change line at most (a low rate: each poll finds one record).
     fn(deliveryWake.id, changeLines, DEFAULT_MEMORY_MB, d.wake),
     fn(repostTally.id, Math.min(c.reposts, timeline.stats.length), DEFAULT_MEMORY_MB, d.tally),
-    // The audience arriving and leaving over ~10 minutes each: about a batch a second (of up to batchSize records).
-    fn(viewerStats.id, 2 * Math.min(c.viewers, Math.max(600, Math.ceil(c.viewers / viewerStats.stream.batchSize))), DEFAULT_MEMORY_MB, d.viewerStats),
+    fn(viewerStats.id, viewerStatsBatches, DEFAULT_MEMORY_MB, d.viewerStats),
     { fn: `${deliveryWatchdog.id} (always on)`, invocations: (durationS / 60) / deliveryWatchdog.everyMinutes, memoryMB: memoryOf(deliveryWatchdog), gbSeconds: ((durationS / 60) * deliveryWatchdog.runSeconds * memoryOf(deliveryWatchdog)) / 1024 },
     fn(spikeSweep.id, durationS / 60, DEFAULT_MEMORY_MB, d.spikeSweep),
   ];
@@ -203,8 +215,10 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
   const kb = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
   const rowsQueryRru = Math.max(1, Math.ceil((shardRows * ASSUMED.connectionRowBytes) / 4096));
   const dynamo = [
-    { what: 'connect: authorizer reads the event; row + viewer count in one transaction', wru: c.viewers * 4, rru: c.viewers * 1 },
-    { what: 'disconnect: row delete + viewer count in one transaction', wru: c.viewers * 4, rru: 0 },
+    { what: 'connect: authorizer and $connect read the event; the row put', wru: c.viewers * 1, rru: c.viewers * 2 },
+    { what: 'disconnect: the row delete', wru: c.viewers * 1, rru: 0 },
+    // Each batch: one conditional UpdateItem per connection partition it touches, one Query of the counters.
+    { what: 'viewer count: counters per stream batch (≤ 16 updates) and their read', wru: viewerStatsBatches * CONNECTION_SHARDS, rru: viewerStatsBatches },
     { what: 'POST /viewers: issuance allowance', wru: c.viewers * 1, rru: 0 },
     { what: 'sync: event and change log reads', wru: 0, rru: c.viewers * 2 },
     { what: 'publish: 4-item transaction (event, entry, change, request)', wru: c.updates * 4 * 2 * kb(ASSUMED.changeLineBytes), rru: c.updates },
@@ -214,6 +228,11 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
       what: `delivery: change-log Query every ${defaultWorkerOptions.pollMs} ms, rows (${rowsQueryRru} RRU) every ${defaultWorkerOptions.rowsMaxAgeMs} ms, lease every ${defaultWorkerOptions.leaseTtlMs / 3000} s`,
       wru: workerSeconds / (defaultWorkerOptions.leaseTtlMs / 3000),
       rru: workerSeconds * (1000 / defaultWorkerOptions.pollMs + (rowsQueryRru * 1000) / defaultWorkerOptions.rowsMaxAgeMs),
+    },
+    {
+      what: `budget ledger: a registration put and ${BUDGET_LEDGER_PARTITIONS} eventually consistent Queries every ${defaultBudgetPolicy.refreshMs / 1000} s a worker`,
+      wru: workerSeconds / (defaultBudgetPolicy.refreshMs / 1000) + workerInvocations,
+      rru: (workerSeconds / (defaultBudgetPolicy.refreshMs / 1000)) * BUDGET_LEDGER_PARTITIONS * 0.5,
     },
     { what: 'watchdog: watch list and leases every 2 s', wru: 0, rru: (durationS / deliveryWatchdog.checkEverySeconds) * (1 + 8) },
   ];

@@ -2,7 +2,8 @@
 // messages the worker posts, on a virtual clock, for the same timeline.
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cadences, ceremonyBill, ceremonyTimeline, viewerMessages } from '../../scripts/lib/cost-model';
+import { cadences, ceremonyBill, ceremonyTimeline, eventShareOfBudget, viewerMessages } from '../../scripts/lib/cost-model';
+import { defaultBudgetPolicy } from '../../shared/domain/delivery/budget-ledger';
 import { runVirtualCeremony } from '../support/virtual-ceremony';
 
 /** Stated tolerance: within 10% or 2 messages per viewer, whichever is more. */
@@ -29,6 +30,14 @@ describe('cost model', () => {
       expect(close(mean('counts'), model.countMessages), `counted ${mean('counts')} counts-only messages per viewer, modelled ${model.countMessages}`).toBe(true);
     }, 60_000);
   }
+
+  it('paces each shard at its budget-ledger share (the event alone: B less the newcomers\' reserve, ÷ 16), not B ÷ 16', () => {
+    expect(eventShareOfBudget(7_000, 625)).toBe((7_000 * (1 - defaultBudgetPolicy.newcomerReserve)) / 16);
+    // The connection path is a single row write each way now (no transaction on the event's item).
+    const bill = ceremonyBill({ viewers: 10_000, hours: 2, updates: 300, reposts: 10_000, budget: 7_000 }, 'after');
+    expect(bill.dynamo.find((d) => d.what.startsWith('connect:'))?.wru).toBe(10_000);
+    expect(bill.dynamo.some((d) => d.what.startsWith('budget ledger'))).toBe(true);
+  });
 
   it('bills the ceremony of issue 12 at no more than 2× the update messages, and the uncapped cadence at ~8×', () => {
     const ceremony = { viewers: 10_000, hours: 2, updates: 300, reposts: 10_000, budget: 7_000 };
