@@ -23,15 +23,15 @@ function prng(seed: number) {
 }
 
 describe('a worker’s share of the account’s budget', () => {
-  it('follows the audiences of every event, and an event with no viewers reserves only the floor', () => {
+  it('follows the audiences of every event, and an event with no viewers reserves nothing', () => {
     // Four events (10,000 + 3,000 + 1,000 + 100 viewers, one shard each here) and 20 reporter-only events.
     const all = [reg('big#0', 10_000), reg('mid#0', 3_000), reg('small#0', 1_000), reg('tiny#0', 100), ...Array.from({ length: 20 }, (_, i) => reg(`empty${i}#0`, 0))];
     const shares = new Map(all.map((r) => [r.key, allot(policy, all, r, 0)]));
     const pool = B * (1 - policy.newcomerReserve);
-    const spread = pool - policy.floorPerWorker * all.length;
+    const spread = pool - policy.floorPerWorker * 4; // the four shards with viewers keep a floor each
     expect(shares.get('big#0')).toBeCloseTo(policy.floorPerWorker + (spread * 10_000) / 14_100, 2);
     expect(shares.get('mid#0')).toBeCloseTo(policy.floorPerWorker + (spread * 3_000) / 14_100, 2);
-    expect(shares.get('empty0#0')).toBe(policy.floorPerWorker);
+    expect(shares.get('empty0#0')).toBe(0);
     let sum = 0;
     for (const s of shares.values()) sum += s;
     expect(sum).toBeLessThanOrEqual(B);
@@ -51,7 +51,7 @@ describe('a worker’s share of the account’s budget', () => {
     const all = Array.from({ length: 320 }, (_, i) => reg(`e${i >> 4}#${i % 16}`, i % 3));
     const sum = all.reduce((n, r) => n + allot(tight, all, r, 0), 0);
     expect(sum).toBeLessThanOrEqual(100);
-    expect(allot(tight, all, all[0]!, 0)).toBeGreaterThan(0);
+    expect(allot(tight, all, all[1]!, 0)).toBeGreaterThan(0);
   });
 
   it('counts its own current rows even when the read does not hold its latest registration yet', () => {
@@ -128,6 +128,28 @@ describe('a worker’s share of the account’s budget', () => {
     };
     await ledger.refresh();
     expect(rates.at(-1)).toBe(B / 16);
+  });
+
+  it('serves the first viewer of an empty shard on the newcomers\' reserve at once, not after settleMs', async () => {
+    let now = 0;
+    const store = new FakeBudgetLedger();
+    await store.register(reg('busy#0', 50_000, 0, -60_000), 60_000);
+    const rates: number[] = [];
+    const ledger = new BudgetLedger(store, policy, 'ev#0', 'o', () => now, (rate) => rates.push(rate));
+    ledger.noteRows(0);
+    await ledger.refresh();
+    now = policy.settleMs + 1; // settled, serving nobody: it holds nothing
+    await ledger.refresh();
+    expect(rates.at(-1)).toBe(0);
+    now += 100;
+    ledger.noteRows(1); // a viewer joins
+    // A newcomer again, at once: the reserve's share (B × 5% ÷ 16), not 0 until settleMs has passed…
+    expect(rates.at(-1)).toBe((B * policy.newcomerReserve) / 16);
+    await ledger.refresh();
+    // …then the share of its one row (the floor and a sliver), there being less than the reserve's to take.
+    const self = { key: 'ev#0', rows: 1, since: now };
+    expect(rates.at(-1)).toBe(allot(policy, await store.registrations(), self, now));
+    expect(rates.at(-1)).toBeGreaterThan(policy.floorPerWorker);
   });
 
   it('falls back to the floor when it could not read the ledger for longer than settleMs', () => {

@@ -6,6 +6,9 @@
  * On AWS the budget is shared with every other caller in the account; backing off is how this
  * worker finds its fair share when others spend more than planned.
  */
+/** The least rate an allotment sets (requests per second). */
+const MIN_ALLOTTED = 0.001;
+
 export class Pacer {
   private tat = 0; // theoretical arrival time of the next slot, in ms
   private current: number;
@@ -43,8 +46,11 @@ export class Pacer {
    * at 30% of its old ceiling is at 30% of the new one, and its floor is always a tenth of *this*
    * ceiling, never of a fixed share that K events together would take K times.
    */
-  allot(rate: number, burst = this.burst): void {
-    if (!(rate > 0)) throw new Error('rate must be positive');
+  allot(allotted: number, burst = this.burst): void {
+    if (!(allotted >= 0)) throw new Error('rate must not be negative');
+    // 0 is a worker serving nobody (the ledger gives an empty shard nothing): a thousandth of a
+    // post a second stands for it, as the rate must stay positive to divide by.
+    const rate = Math.max(MIN_ALLOTTED, allotted);
     const before = this.current;
     this.current = (this.current / this.maxRate) * rate;
     // Slots already reserved ahead at the old rate are spread again at the new one (a newcomer's

@@ -194,7 +194,7 @@ export async function runDeliveryWorker(
   // refresh (the first one before any post: a newcomer's rate until the others have seen it).
   const budget = deps.budget
     ? new BudgetLedger(deps.budget.store, deps.budget.policy, connectionPartition(eventId, shard), owner, deps.now, (rate) => {
-        const allotted = Math.max(0.001, Math.min(options.ratePerSecond, rate));
+        const allotted = Math.min(options.ratePerSecond, rate);
         pacer.allot(allotted, Math.max(1, allotted / 10));
       }, deps.log)
     : undefined;
