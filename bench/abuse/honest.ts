@@ -6,6 +6,7 @@ import { Reporter } from '../lib/reporter';
 import { DeliveryTracker } from '../lib/tracker';
 import { historyText } from './history-text';
 import { closeAll } from '../lib/close-all';
+import { openSocket } from '../lib/open-socket';
 
 let viewers: WebSocket[] = [];
 let reporter: Reporter | undefined;
@@ -15,29 +16,6 @@ let closedEarly = 0;
 const ACK = Buffer.from('"type":"ack"');
 const ERROR = Buffer.from('"type":"error"');
 
-function open(url: string, timeoutMs: number): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
-    const timer = setTimeout(() => {
-      socket.terminate();
-      reject(new Error('connect timed out'));
-    }, timeoutMs);
-    socket.once('open', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('unexpected-response', (_req, res) => {
-      clearTimeout(timer);
-      socket.terminate();
-      reject(new Error(`handshake refused: HTTP ${res.statusCode}`));
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
-
 serve({
   /**
    * Writes the event's history through the real publish route: `count` entries of `chars` Chinese
@@ -46,7 +24,7 @@ serve({
    */
   async history(args: { url: string; count: number; chars: number; timeoutMs: number }) {
     const t0 = performance.now();
-    const socket = await open(args.url, 30_000);
+    const socket = await openSocket(args.url, 30_000);
     let acked = 0;
     let refused = 0;
     /** Publishes the reporter's allowance refused (100 per 10 s): sent again after retryAfterMs, as the console's outbox does. */
@@ -92,7 +70,7 @@ serve({
       while (next < args.count) {
         next++;
         try {
-          const socket = await open(args.url, args.timeoutMs);
+          const socket = await openSocket(args.url, args.timeoutMs);
           const index = viewers.length;
           viewers.push(socket);
           socket.on('message', (data: Buffer) => tracker?.receive(index, data, performance.now()));

@@ -4,6 +4,7 @@ import { serve } from '../lib/child';
 import { Reporter } from '../lib/reporter';
 import { DeliveryTracker } from '../lib/tracker';
 import { closeAll } from '../lib/close-all';
+import { openSocket } from '../lib/open-socket';
 
 let viewers: WebSocket[] = [];
 let reporter: Reporter | undefined;
@@ -16,32 +17,17 @@ const ERROR = Buffer.from('"type":"error"');
 
 /** Opens one viewer; its tracker slot is its place among the viewers that did connect. */
 function openViewer(url: string, timeoutMs: number): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
-    let index = -1;
-    const timer = setTimeout(() => {
-      socket.terminate();
-      reject(new Error('connect timed out'));
-    }, timeoutMs);
-    socket.on('message', (data: Buffer) => {
-      if (index >= 0) tracker?.receive(index, data, performance.now());
-    });
-    socket.once('open', () => {
-      clearTimeout(timer);
+  let index = -1;
+  return openSocket(url, timeoutMs, {
+    listen: (socket) =>
+      socket.on('message', (data: Buffer) => {
+        if (index >= 0) tracker?.receive(index, data, performance.now());
+      }),
+    opened: (socket) => {
       index = viewers.length;
       viewers.push(socket);
       socket.once('close', () => closedEarly++);
-      resolve(socket);
-    });
-    socket.once('unexpected-response', (_req, res) => {
-      clearTimeout(timer);
-      socket.terminate();
-      reject(new Error(`handshake refused: HTTP ${res.statusCode}`));
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+    },
   });
 }
 

@@ -7,21 +7,17 @@ import type { FaultStats } from '../../local/faults';
 import type { Stage, StageOptions } from '../../local/stage';
 import type { AckFrame, Entry, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
 import { createEvent, identifiedViewerUrl, reporterUrl, testStage, viewerUrl } from '../support/stage';
-import { connect, type TestClient } from '../support/ws-client';
+import { OpenClients } from '../support/ws-client';
 
 let stage: Stage | undefined;
-const open: TestClient[] = [];
+const clients = new OpenClients();
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((c) => c.close()));
+  await clients.closeAll();
   await stage?.stop();
   stage = undefined;
 });
 
-async function client(url: string) {
-  const c = await connect(url);
-  open.push(c);
-  return c;
-}
+const client = clients.connect;
 
 const isAck = (clientId: string) => (f: ServerFrame) => f.type === 'ack' && f.clientId === clientId;
 const isUpdate = (f: ServerFrame): f is UpdateFrame => f.type === 'update';

@@ -3,24 +3,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, Entry, ErrorFrame, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
 import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
-import { connect, type TestClient } from '../support/ws-client';
+import { type TestClient, OpenClients } from '../support/ws-client';
 
 let stage: Stage;
-const open: TestClient[] = [];
+const clients = new OpenClients();
 
 beforeAll(async () => {
   stage = await testStage();
 });
 afterAll(async () => {
-  await Promise.all(open.map((c) => c.close()));
+  await clients.closeAll();
   await stage?.stop();
 });
 
-async function client(url: string) {
-  const c = await connect(url);
-  open.push(c);
-  return c;
-}
+const client = clients.connect;
 
 const isAck = (clientId: string) => (f: ServerFrame) => f.type === 'ack' && f.clientId === clientId;
 const isError = (f: ServerFrame) => f.type === 'error';

@@ -6,27 +6,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, Entry, ErrorFrame, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
 import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, stageDb, testStage, viewerUrl } from '../support/stage';
-import { connect, type TestClient } from '../support/ws-client';
+import { type TestClient, OpenClients } from '../support/ws-client';
 
 let stage: Stage;
 let db: DynamoDBDocumentClient;
-const open: TestClient[] = [];
+const clients = new OpenClients();
 
 beforeAll(async () => {
   stage = await testStage();
   db = stageDb(stage);
 });
 afterAll(async () => {
-  await Promise.all(open.map((c) => c.close()));
+  await clients.closeAll();
   db?.destroy();
   await stage?.stop();
 });
 
-async function client(url: string) {
-  const c = await connect(url);
-  open.push(c);
-  return c;
-}
+const client = clients.connect;
 
 async function timeline(eventId: string): Promise<Entry[]> {
   const res = await fetch(`${stage.httpUrl}/events/${eventId}/timeline?limit=500`);

@@ -4,24 +4,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, Entry, ErrorFrame, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
 import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
-import { connect, refusedStatus, type TestClient } from '../support/ws-client';
+import { refusedStatus, type TestClient, OpenClients } from '../support/ws-client';
 
 let stage: Stage;
-const open: TestClient[] = [];
+const clients = new OpenClients();
 
 beforeAll(async () => {
   stage = await testStage();
 });
 afterAll(async () => {
-  await Promise.all(open.map((c) => c.close()));
+  await clients.closeAll();
   await stage?.stop();
 });
 
-async function client(url: string) {
-  const c = await connect(url);
-  open.push(c);
-  return c;
-}
+const client = clients.connect;
 
 /** `authorization` null: no header at all. */
 function rotate(eventId: string, authorization: string | null = `Bearer ${ADMIN_KEY}`): Promise<Response> {

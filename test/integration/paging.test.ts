@@ -11,7 +11,7 @@ import { newEntry } from '../../shared/domain/entry';
 import type { EventRecord } from '../../shared/domain/ports';
 import type { AckFrame, Entry, Revision, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
 import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl, stageDb } from '../support/stage';
-import { connect, type TestClient } from '../support/ws-client';
+import { type TestClient, OpenClients } from '../support/ws-client';
 
 /** Entries after the ones the viewer holds: enough that one Query page (1 MB) cannot hold their changes. */
 const LONG = 250;
@@ -25,13 +25,9 @@ let event: CreatedEvent;
 let reporter: TestClient;
 /** The last change the viewer had seen when it went away. */
 let heldChange: number;
-const open: TestClient[] = [];
+const clients = new OpenClients();
 
-async function client(url: string) {
-  const c = await connect(url);
-  open.push(c);
-  return c;
-}
+const client = clients.connect;
 
 const isAck = (clientId: string) => (f: ServerFrame) => f.type === 'ack' && f.clientId === clientId;
 
@@ -137,7 +133,7 @@ async function writeLongEntries(n: number) {
 }
 
 afterAll(async () => {
-  await Promise.all(open.map((c) => c.close()));
+  await clients.closeAll();
   db?.destroy();
   await stage?.stop();
 });

@@ -7,18 +7,14 @@ import type { Stage } from '../../local/stage';
 import { ALLOWANCES } from '../../shared/domain/limits/allowances';
 import type { AckFrame, ErrorFrame, RepostAckFrame, ServerFrame } from '../../shared/domain/protocol';
 import { createEvent, type CreatedEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
-import { connect, type TestClient } from '../support/ws-client';
+import { type TestClient, OpenClients } from '../support/ws-client';
 
 /** ErrorFrame as the limits send it (protocol.ts's type predates retryAfterMs). */
 type LimitedFrame = ErrorFrame & { retryAfterMs?: number };
 
 const SLOW = 180_000;
-const open: TestClient[] = [];
-async function client(url: string) {
-  const c = await connect(url);
-  open.push(c);
-  return c;
-}
+const clients = new OpenClients();
+const client = clients.connect;
 
 const isLimited = (f: ServerFrame): f is LimitedFrame => f.type === 'error' && f.code === 'rate_limited';
 
@@ -34,7 +30,7 @@ describe('per-connection allowances', () => {
     reporter = await client(reporterUrl(stage, event));
   }, SLOW);
   afterAll(async () => {
-    await Promise.all(open.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await stage?.stop();
   }, SLOW);
 
@@ -117,7 +113,7 @@ describe('per-connection allowances', () => {
 describe('storage throttling that outlasts the SDK retries', () => {
   let stage: Stage | undefined;
   afterEach(async () => {
-    await Promise.all(open.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await stage?.stop();
     stage = undefined;
   }, SLOW);

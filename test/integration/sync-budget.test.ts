@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, ErrorFrame, ServerFrame } from '../../shared/domain/protocol';
 import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
-import { connect, type TestClient } from '../support/ws-client';
+import { OpenClients } from '../support/ws-client';
 
 const ENTRIES = 40;
 /** Posts a minute for all syncs from one address: two full catch-ups of this event fit, a third does not. */
@@ -14,13 +14,9 @@ const PER_ADDRESS = 20;
 
 let stage: Stage;
 let event: CreatedEvent;
-const open: TestClient[] = [];
+const clients = new OpenClients();
 
-async function client(url: string, localAddress?: string) {
-  const c = await connect(url, localAddress ? { localAddress } : {});
-  open.push(c);
-  return c;
-}
+const client = (url: string, localAddress?: string) => clients.connect(url, localAddress ? { localAddress } : {});
 
 beforeAll(async () => {
   stage = await testStage({ env: { LIVECAST_SYNC_POSTS_PER_ADDRESS: String(PER_ADDRESS) } });
@@ -32,7 +28,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(open.map((c) => c.close()));
+  await clients.closeAll();
   await stage?.stop();
 });
 

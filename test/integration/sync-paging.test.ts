@@ -6,20 +6,16 @@ import { changeItem, entryItem } from '../../shared/adapters/dynamo-entry-store'
 import { newEntry } from '../../shared/domain/entry';
 import type { AckFrame, ErrorFrame, ServerFrame, SyncedFrame } from '../../shared/domain/protocol';
 import { type CreatedEvent, createEvent, reporterUrl, stageDb, testStage, viewerUrl } from '../support/stage';
-import { connect, type TestClient } from '../support/ws-client';
+import { type TestClient, OpenClients } from '../support/ws-client';
 
 const ENTRIES = 600;
 
 let stage: Stage;
 let event: CreatedEvent;
 let reporter: TestClient;
-const open: TestClient[] = [];
+const clients = new OpenClients();
 
-async function client(url: string) {
-  const c = await connect(url);
-  open.push(c);
-  return c;
-}
+const client = clients.connect;
 
 let n = 0;
 async function write(frame: Record<string, unknown>): Promise<AckFrame> {
@@ -73,7 +69,7 @@ async function seedEntries(count: number) {
 }
 
 afterAll(async () => {
-  await Promise.all(open.map((c) => c.close()));
+  await clients.closeAll();
   await stage?.stop();
 });
 

@@ -107,3 +107,21 @@ export async function refusedStatus(url: string): Promise<number> {
     throw err;
   }
 }
+
+/**
+ * The clients one test file opens, closed together: `clients.connect(url)` opens one as `connect`
+ * does and keeps it, `clients.closeAll()` (afterAll, afterEach) closes every one kept so far.
+ */
+export class OpenClients {
+  private readonly open: TestClient[] = [];
+
+  readonly connect = async (url: string, options?: Parameters<typeof connect>[1]): Promise<TestClient> => {
+    const c = await connect(url, options);
+    this.open.push(c);
+    return c;
+  };
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.open.splice(0).map((c) => c.close()));
+  }
+}
