@@ -4,10 +4,10 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { runDeliveryWorker, defaultWorkerOptions, type WorkerReport } from '../shared/domain/delivery/worker';
-import { defaultBudgetPolicy } from '../shared/domain/delivery/budget-ledger';
 import { CONNECTION_SHARDS } from '../shared/tables';
 import { deliveryGateway } from './lib/connections-api';
 import { container } from './lib/container';
+import { deliveryPacing } from './lib/delivery-pacing';
 import { workers } from './lib/workers';
 import { deliveryMetrics } from './lib/observe-delivery';
 import { observe } from './lib/observe';
@@ -22,6 +22,7 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
   const { eventId, shard } = payload.parse(event);
   const c = container();
   const observer = deliveryMetrics(telemetry().metrics, Date.now);
+  const pacing = deliveryPacing(c.config, c.budget);
   const report = await runDeliveryWorker(
     eventId,
     shard,
@@ -36,13 +37,11 @@ async function main(event: unknown, context: Context): Promise<WorkerReport> {
       sleep,
       timeLeftMs: () => context.getRemainingTimeInMillis(),
       observer,
-      // The account's budget, shared with every worker of every event in proportion to their rows.
-      budget: { store: c.budget, policy: { ...defaultBudgetPolicy, budget: c.config.deliveryBudget } },
+      ...(pacing.budget ? { budget: pacing.budget } : {}),
     },
     {
       ...defaultWorkerOptions,
-      // A ceiling only: the ledger allots the share (a shard holding most of the account's viewers may take most of B).
-      ratePerSecond: c.config.deliveryBudget,
+      ratePerSecond: pacing.ratePerSecond,
       maxInFlight: c.config.workerInFlight,
       idleExitMs: c.config.workerIdleMs,
       maxRunMs: c.config.workerMaxRunMs,

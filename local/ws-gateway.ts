@@ -106,6 +106,11 @@ export interface WsGatewayOptions {
   /** See ManagementInterceptor. Runs after `limits`, on calls they let through. */
   readonly interceptManagement?: ManagementInterceptor;
   /**
+   * Benchmarks: told of every management call's answer (its HTTP status: 429 from `limits`
+   * included), so calls and 429s can be counted per connection rather than only in total.
+   */
+  readonly onManagementAnswer?: (call: ManagementCall, status: number) => void;
+  /**
    * AWS's @connections limits (latency, account token bucket, injected 410s), applied to every
    * management call, real and virtual connections alike. Unset: none, and no per-call cost.
    */
@@ -715,7 +720,15 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
    * Every management call goes through here, HTTP-free, so limit imitation (latency, 429s,
    * injected 410s) applies to POST, GET and DELETE, to real and virtual connections alike.
    */
+  const onAnswer = opts.onManagementAnswer;
   async function manage(call: ManagementCall, data: Buffer | undefined): Promise<Outcome> {
+    if (!onAnswer) return answer(call, data);
+    const outcome = await answer(call, data);
+    onAnswer(call, outcome.status);
+    return outcome;
+  }
+
+  async function answer(call: ManagementCall, data: Buffer | undefined): Promise<Outcome> {
     // Without limits this branch is the whole cost.
     if (limiter !== undefined) {
       // Decided on arrival (see Limiter), acted on at answer time: the delivery, the removal of

@@ -32,6 +32,8 @@ export const ENV = {
   lambdaEndpoint: 'LIVECAST_LAMBDA_ENDPOINT',
   workerFunction: 'LIVECAST_WORKER_FUNCTION',
   deliveryBudget: 'LIVECAST_DELIVERY_BUDGET',
+  /** `off`: no budget ledger, each worker at B ÷ 16 (the behaviour before issue 13; benchmarks compare the two). */
+  budgetLedger: 'LIVECAST_BUDGET_LEDGER',
   postTransport: 'LIVECAST_POST_TRANSPORT',
   workerIdleMs: 'LIVECAST_WORKER_IDLE_MS',
   workerMaxRunMs: 'LIVECAST_WORKER_MAX_RUN_MS',
@@ -72,6 +74,15 @@ const schema = z.object({
    * share of the account's 10,000/s (inbound WebSocket messages and the HTTP API spend the rest).
    */
   deliveryBudget: z.coerce.number().positive().max(1_000_000).default(7_000),
+  /**
+   * Share B through the budget ledger (`on`), or pace every worker at B ÷ 16 whatever the other
+   * events do (`off`: today's behaviour before issue 13, kept so `npm run bench -- events` can run
+   * it side by side; K events then offer K × B).
+   */
+  budgetLedger: z
+    .enum(['on', 'off'])
+    .default('on')
+    .transform((v) => v === 'on'),
   /** `signed`: the lean SigV4 poster; `sdk`: the SDK's PostToConnectionCommand (for comparison). */
   postTransport: z.enum(['signed', 'sdk']).default('signed'),
   workerIdleMs: z.coerce.number().int().min(0).default(10_000),
@@ -142,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Inside the worker itself, Lambda names the function.
     workerFunction: env[ENV.workerFunction] || env.AWS_LAMBDA_FUNCTION_NAME || undefined,
     deliveryBudget: env[ENV.deliveryBudget] || undefined,
+    budgetLedger: env[ENV.budgetLedger] || undefined,
     postTransport: env[ENV.postTransport] || undefined,
     workerIdleMs: env[ENV.workerIdleMs] || undefined,
     workerMaxRunMs: env[ENV.workerMaxRunMs] || undefined,

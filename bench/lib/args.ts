@@ -3,11 +3,12 @@ import { type ParseArgsConfig, parseArgs as parseCommandLine } from 'node:util';
 import type { AbuseOptions } from '../abuse/abuse';
 import type { BundlesOptions } from '../bundles/bundles';
 import type { CostOptions } from '../cost/cost';
+import type { EventsOptions } from '../events/events';
 import type { RepostsOptions } from '../reposts/reposts';
 import type { SimulatedOptions } from '../simulated/simulated';
 import type { SocketsOptions } from '../sockets/sockets';
 
-export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse', 'bundles'] as const;
+export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse', 'bundles', 'events'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -19,11 +20,12 @@ export interface BenchOptions {
   reposts: RepostsOptions;
   abuse: AbuseOptions;
   bundles: BundlesOptions;
+  events: EventsOptions;
   /** Where the JSON goes. */
   outDir: string;
 }
 
-export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts|abuse|bundles] [flags]
+export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts|abuse|bundles|events] [flags]
 
   --quick                 small sizes, for a check in about two minutes (BENCH_QUICK=1)
   --viewers N             sockets: WebSocket viewers (default 5000; quick 500)
@@ -47,6 +49,10 @@ export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|repost
                           divided by N (default 25: 400/s, burst 200)
   --history N             abuse: entries of 2,000 Chinese characters in each phase's event (default 200; quick 100)
   --imports N             bundles: fresh node processes importing each bundle, median kept (default 7; quick 3)
+  --audiences N,N         events: viewers of each event with an audience (default 10000,3000,1000,100; quick ÷10,
+                          with the bucket and B ÷10 too, so ΣN/B is kept)
+  --reporter-only N       events: events with only a reporter (default 20)
+  --event-updates N       events: measured updates per reporter at 3/s, after 30 lead-in ones (default 60; quick 30)
   --out DIR               where results go (default bench/results)
 `;
 
@@ -82,6 +88,9 @@ const FLAGS = {
   scale: { type: 'string' },
   history: { type: 'string' },
   imports: { type: 'string' },
+  audiences: { type: 'string' },
+  'reporter-only': { type: 'string' },
+  'event-updates': { type: 'string' },
   out: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -125,6 +134,11 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const scaleRaw = fromEnv('--scale', 'BENCH_SCALE');
   const historyRaw = fromEnv('--history', 'BENCH_HISTORY');
   const importsRaw = fromEnv('--imports', 'BENCH_IMPORTS');
+  const audiencesRaw = fromEnv('--audiences', 'BENCH_AUDIENCES');
+  const reporterOnlyRaw = fromEnv('--reporter-only', 'BENCH_REPORTER_ONLY');
+  const eventUpdatesRaw = fromEnv('--event-updates', 'BENCH_EVENT_UPDATES');
+  // Quick: audiences, bucket and budget ÷10 together (ΣN/B kept).
+  const eventsScale = quick ? 10 : 1;
   const workerProcesses = workerProcessesRaw ? int(workerProcessesRaw, '--worker-processes', 0) : 2;
 
   const sizes = sizesRaw ? intList(sizesRaw, '--sizes') : quick ? [10_000] : [10_000, 100_000];
@@ -181,6 +195,19 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       rampMs: 3_000,
       warmupUpdates: 3,
       workerProcesses,
+    },
+    events: {
+      audiences: audiencesRaw ? intList(audiencesRaw, '--audiences') : [10_000, 3_000, 1_000, 100].map((n) => n / eventsScale),
+      reporterOnly: reporterOnlyRaw ? int(reporterOnlyRaw, '--reporter-only', 0) : 20,
+      leadUpdates: 30,
+      updates: eventUpdatesRaw ? int(eventUpdatesRaw, '--event-updates') : quick ? 30 : 60,
+      perSecond: 3,
+      limits: { latencyMs: 25, rate: 10_000 / eventsScale, burst: 5_000 / eventsScale, seed: 20_260_701 },
+      minDrainMs: 20_000,
+      workerProcesses,
+      workerIdleMs: 10_000,
+      warmViewers: 1_000 / eventsScale,
+      warmUpdates: 5,
     },
     bundles: { imports: importsRaw ? int(importsRaw, '--imports') : quick ? 3 : 7 },
     cost: {

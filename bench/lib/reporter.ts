@@ -47,7 +47,7 @@ export class Reporter {
   }
 
   /** Sends update `i`; the publish time is taken just before the frame is handed to the socket. */
-  publish(tracker: DeliveryTracker, runId: string, i: number): void {
+  publish(tracker: Pick<DeliveryTracker, 'publishing'>, runId: string, i: number): void {
     const frame = JSON.stringify({
       action: 'publish',
       clientId: `${runId}-${i}`,

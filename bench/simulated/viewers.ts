@@ -26,6 +26,8 @@ export async function writeViewerRows(
   eventId: string,
   n: number,
   lanes = 32,
+  /** The first viewer's index: several events in one gateway need ids of their own (bench/events). */
+  first = 0,
 ): Promise<{ ms: number; rowsPerSecond: number; unprocessedRetries: number }> {
   const t0 = performance.now();
   const db = DynamoDBDocumentClient.from(
@@ -46,7 +48,7 @@ export async function writeViewerRows(
       next += BATCH;
       let items: Record<string, unknown>[] = [];
       for (let i = start; i < Math.min(n, start + BATCH); i++) {
-        const connectionId = viewerId(i);
+        const connectionId = viewerId(first + i);
         items.push({
           PutRequest: {
             Item: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId, eventId, role: 'viewer', connectedAt, fromChange: 0, expiresAt },

@@ -272,6 +272,22 @@ describe('token bucket on @connections', () => {
   });
 });
 
+describe('answers told per call', () => {
+  it('tells onManagementAnswer of every call with its connection and status, 429s and 410s included', async () => {
+    const answers: string[] = [];
+    const g = await gateway({ limits: { rate: 0, burst: 3 }, onManagementAnswer: (call, status) => answers.push(`${call.op} ${call.connectionId} ${status}`) });
+    g.addVirtualConnections(vids(1));
+    const api = sdk(g);
+
+    await outcome(post(api, 'v-000000'));
+    await outcome(api.send(new GetConnectionCommand({ ConnectionId: 'v-000000' })));
+    await outcome(post(api, 'v-unknown'));
+    await outcome(post(api, 'v-000000'));
+
+    expect(answers).toEqual(['post v-000000 200', 'get v-000000 200', 'post v-unknown 410', 'post v-000000 429']);
+  });
+});
+
 describe('latency on @connections', () => {
   it('holds every call at least latencyMs, 429s included', async () => {
     const g = await gateway({ limits: { latencyMs: 60, rate: 0, burst: 1 } });
