@@ -15,6 +15,7 @@ import { runSockets } from './sockets/sockets';
 import { runReposts } from './reposts/reposts';
 import { runAbuse } from './abuse/abuse';
 import { runBundles } from './bundles/bundles';
+import { runConnectWave } from './connect-wave/connect-wave';
 
 // The SDK warns that its releases after January 2027 need Node 22; the project pins its versions.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -50,6 +51,8 @@ async function runScenario(name: ScenarioName, opts: BenchOptions, dynamo: () =>
       return runAbuse(await dynamo(), tag, opts.abuse, log);
     case 'bundles':
       return runBundles(opts.bundles, log);
+    case 'connect-wave':
+      return runConnectWave(tag, opts.connectWave, log);
   }
 }
 

@@ -2,12 +2,13 @@
 import { type ParseArgsConfig, parseArgs as parseCommandLine } from 'node:util';
 import type { AbuseOptions } from '../abuse/abuse';
 import type { BundlesOptions } from '../bundles/bundles';
+import type { ConnectWaveOptions } from '../connect-wave/connect-wave';
 import type { CostOptions } from '../cost/cost';
 import type { RepostsOptions } from '../reposts/reposts';
 import type { SimulatedOptions } from '../simulated/simulated';
 import type { SocketsOptions } from '../sockets/sockets';
 
-export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse', 'bundles'] as const;
+export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse', 'bundles', 'connect-wave'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -19,11 +20,12 @@ export interface BenchOptions {
   reposts: RepostsOptions;
   abuse: AbuseOptions;
   bundles: BundlesOptions;
+  connectWave: ConnectWaveOptions;
   /** Where the JSON goes. */
   outDir: string;
 }
 
-export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts|abuse|bundles] [flags]
+export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts|abuse|bundles|connect-wave] [flags]
 
   --quick                 small sizes, for a check in about two minutes (BENCH_QUICK=1)
   --viewers N             sockets: WebSocket viewers (default 5000; quick 500)
@@ -47,6 +49,7 @@ export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|repost
                           divided by N (default 25: 400/s, burst 200)
   --history N             abuse: entries of 2,000 Chinese characters in each phase's event (default 200; quick 100)
   --imports N             bundles: fresh node processes importing each bundle, median kept (default 7; quick 3)
+  --wave-viewers N        connect-wave: viewers arriving at 500/s while the reporter publishes (default 10000; quick 1000)
   --out DIR               where results go (default bench/results)
 `;
 
@@ -82,6 +85,7 @@ const FLAGS = {
   scale: { type: 'string' },
   history: { type: 'string' },
   imports: { type: 'string' },
+  'wave-viewers': { type: 'string' },
   out: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -125,6 +129,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const scaleRaw = fromEnv('--scale', 'BENCH_SCALE');
   const historyRaw = fromEnv('--history', 'BENCH_HISTORY');
   const importsRaw = fromEnv('--imports', 'BENCH_IMPORTS');
+  const waveViewersRaw = fromEnv('--wave-viewers', 'BENCH_WAVE_VIEWERS');
   const workerProcesses = workerProcessesRaw ? int(workerProcessesRaw, '--worker-processes', 0) : 2;
 
   const sizes = sizesRaw ? intList(sizesRaw, '--sizes') : quick ? [10_000] : [10_000, 100_000];
@@ -183,6 +188,16 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       workerProcesses,
     },
     bundles: { imports: importsRaw ? int(importsRaw, '--imports') : quick ? 3 : 7 },
+    connectWave: {
+      viewers: waveViewersRaw ? int(waveViewersRaw, '--wave-viewers') : quick ? 1_000 : 10_000,
+      ratePerSecond: 500,
+      perSecond: 3,
+      baselineUpdates: quick ? 30 : 60,
+      warmupUpdates: 5,
+      waveDeadlineMs: quick ? 120_000 : 300_000,
+      settleMs: 30_000,
+      workerProcesses,
+    },
     cost: {
       posts: postsRaw ? int(postsRaw, '--posts') : quick ? 4_000 : 10_000,
       rounds: quick ? 3 : 5,
