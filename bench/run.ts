@@ -16,6 +16,7 @@ import { runReposts } from './reposts/reposts';
 import { runAbuse } from './abuse/abuse';
 import { runBundles } from './bundles/bundles';
 import { runEvents } from './events/events';
+import { runConnectWave } from './connect-wave/connect-wave';
 
 // The SDK warns that its releases after January 2027 need Node 22; the project pins its versions.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -53,6 +54,8 @@ async function runScenario(name: ScenarioName, opts: BenchOptions, dynamo: () =>
       return runBundles(opts.bundles, log);
     case 'events':
       return runEvents(await dynamo(), tag, opts.events, log);
+    case 'connect-wave':
+      return runConnectWave(tag, opts.connectWave, log);
   }
 }
 

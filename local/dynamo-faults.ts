@@ -7,6 +7,7 @@ import http from 'node:http';
 import { crc32 } from 'node:zlib';
 import { listen } from './errors';
 import { mulberry32 } from './aws-limits';
+import { type TableDef, tables as tableDefs } from '../shared/tables';
 
 /**
  * - `throughput`: 400 ProvisionedThroughputExceededException (a hot key range).
@@ -48,6 +49,12 @@ export interface DynamoFaults {
   holdMs?: number;
   /** Seeds the draws. Unset: random, reported by describeDynamoFaults. */
   seed?: number;
+  /**
+   * Tables (ids) whose items conflict as DynamoDB's do, drawn from nothing: a write meeting an item
+   * that a transaction still in flight here is writing is refused with a conflict (see
+   * ItemContention). Independent of `share`, which may be 0. Unset: no such conflicts.
+   */
+  contention?: readonly string[];
 }
 
 /** The variables dynamoFaultsFromEnv reads, by field. */
@@ -58,6 +65,7 @@ export const dynamoFaultsEnv = {
   operations: 'LIVECAST_FAULT_DDB_OPERATIONS',
   holdMs: 'LIVECAST_FAULT_DDB_HOLD_MS',
   seed: 'LIVECAST_FAULT_SEED',
+  contention: 'LIVECAST_FAULT_DDB_CONTENTION',
 } as const satisfies Record<keyof DynamoFaults, string>;
 
 const defaultKinds: readonly DynamoFaultKind[] = ['throughput', 'throttling', 'conflict', 'internal', 'timeout'];
@@ -85,12 +93,15 @@ export function dynamoFaultsFromEnv(env: NodeJS.ProcessEnv, knownTables?: readon
     return Number(raw);
   };
   const share = number('share');
-  if (share === undefined) {
+  const contention = get('contention');
+  if (share === undefined && contention === undefined) {
     const stray = (['tables', 'kinds', 'operations', 'holdMs'] as const).find((f) => get(f) !== undefined);
     if (stray) throw new Error(`${dynamoFaultsEnv[stray]} needs ${dynamoFaultsEnv.share}: without a share no fault is injected`);
     return undefined;
   }
-  const faults: DynamoFaults = { share };
+  // Contention alone draws nothing: its conflicts come from the calls themselves.
+  const faults: DynamoFaults = { share: share ?? 0 };
+  if (contention !== undefined) faults.contention = list(contention);
   const tables = get('tables');
   if (tables !== undefined) faults.tables = list(tables);
   const kinds = get('kinds');
@@ -132,6 +143,11 @@ export function validateDynamoFaults(
   }
   if (faults.holdMs !== undefined && !(Number.isFinite(faults.holdMs) && faults.holdMs >= 0)) fail('holdMs', 'a number of milliseconds >= 0');
   if (faults.seed !== undefined && !Number.isSafeInteger(faults.seed)) fail('seed', 'an integer');
+  if (faults.contention !== undefined) {
+    if (faults.contention.length === 0) fail('contention', 'at least one table');
+    const unknown = knownTables && faults.contention.filter((t) => !knownTables.includes(t));
+    if (unknown?.length) fail('contention', `table ids among ${knownTables!.join(', ')}`);
+  }
   return faults;
 }
 
@@ -139,7 +155,8 @@ export function validateDynamoFaults(
 export function describeDynamoFaults(faults: DynamoFaults, seed: number): string {
   return (
     `${faults.share * 100}% of ${faults.operations?.join('/') ?? 'read/write'} calls on ${faults.tables?.join(', ') ?? 'every table'}: ` +
-    `${(faults.kinds ?? defaultKinds).join(', ')} (seed ${seed})`
+    `${(faults.kinds ?? defaultKinds).join(', ')} (seed ${seed})` +
+    (faults.contention ? `; conflicts with transactions in flight on ${faults.contention.join(', ')}` : '')
   );
 }
 
@@ -151,6 +168,8 @@ export interface DynamoFaultCounts {
   injected: number;
   byKind: Record<DynamoFaultKind, number>;
   byTable: Record<string, Partial<Record<DynamoFaultKind, number>>>;
+  /** Of the conflicts, those `contention` gave (a write met a transaction in flight on its item), by table id. */
+  contended: Record<string, number>;
 }
 
 /** The calls that touch a chosen table, what to do with each. */
@@ -176,7 +195,7 @@ export class DynamoFaultPlan {
     this.kinds = faults.kinds ?? defaultKinds;
     const ops = faults.operations ?? ['read', 'write'];
     this.operations = new Set(ops.flatMap((op) => (op === 'read' ? readOperations : op === 'write' ? writeOperations : [op])));
-    this.counts = { calls: 0, injected: 0, byKind: Object.fromEntries(dynamoFaultKinds.map((k) => [k, 0])) as Record<DynamoFaultKind, number>, byTable: {} };
+    this.counts = { calls: 0, injected: 0, byKind: Object.fromEntries(dynamoFaultKinds.map((k) => [k, 0])) as Record<DynamoFaultKind, number>, byTable: {}, contended: {} };
   }
 
   /** `tableIds`: the ids of the tables the call touches. */
@@ -199,12 +218,115 @@ export class DynamoFaultPlan {
     return { fault, tables: chosen };
   }
 
+  /** Counts a conflict that `contention` gave on `tableId` (its call was already counted by decide). */
+  contended(tableId: string): void {
+    this.counts.injected++;
+    this.counts.byKind.conflict++;
+    const byKind = (this.counts.byTable[tableId] ??= {});
+    byKind.conflict = (byKind.conflict ?? 0) + 1;
+    this.counts.contended[tableId] = (this.counts.contended[tableId] ?? 0) + 1;
+  }
+
   stats(): DynamoFaultCounts {
     return structuredClone(this.counts);
   }
 }
 
+/** One item a write touches: its table's physical name and its key, as a string. */
+export interface ItemRef {
+  table: string;
+  key: string;
+}
+
+/** The key attributes of `item` (DynamoDB JSON), in a fixed order, as a string; undefined when one is missing. */
+function keyString(item: Json | undefined, names: readonly string[]): string | undefined {
+  if (!item) return undefined;
+  const parts: unknown[] = [];
+  for (const name of names) {
+    if (item[name] === undefined) return undefined;
+    parts.push(item[name]);
+  }
+  return JSON.stringify(parts);
+}
+
+/**
+ * The items a write names, in the order of its actions (a transaction's ConditionCheck included: it
+ * is part of the transaction on AWS too). Reads, batches and anything unparsable: none.
+ * `keyNames`: a physical table's key attribute names.
+ */
+export function itemsWritten(operation: string, body: Json, keyNames: (table: string) => readonly string[] | undefined): ItemRef[] {
+  const ref = (table: string, action: Json | undefined): ItemRef[] => {
+    const names = keyNames(table);
+    if (!names || !action) return [];
+    const key = keyString((action.Key ?? action.Item) as Json | undefined, names);
+    return key === undefined ? [] : [{ table, key }];
+  };
+  switch (operation) {
+    case 'PutItem':
+    case 'UpdateItem':
+    case 'DeleteItem':
+      return typeof body.TableName === 'string' ? ref(body.TableName, body) : [];
+    case 'TransactWriteItems':
+      return ((body.TransactItems as Json[] | undefined) ?? []).flatMap((item) => {
+        const action = Object.values(item)[0] as Json | undefined;
+        return typeof action?.TableName === 'string' ? ref(action.TableName, action) : [];
+      });
+    default:
+      return [];
+  }
+}
+
+/**
+ * Transaction conflicts as DynamoDB has them, from the calls themselves: DynamoDB refuses a
+ * TransactWriteItems whose item is part of another transaction in progress (cancelled,
+ * `TransactionConflict` at that item), and a PutItem, UpdateItem or DeleteItem of an item a
+ * transaction in progress includes (TransactionConflictException). A transaction meeting a plain
+ * write in progress is not refused (DynamoDB serializes those). So a hot item — one counter every
+ * connect and every publish writes in a transaction — is refused in proportion to how many writes
+ * overlap on it, which a fixed share of faults cannot show. "In progress" here is the call's time at
+ * DynamoDB Local, behind this proxy: longer than on AWS (~10 ms a transaction) when the machine is
+ * loaded, so it overlaps more than AWS would at the same rate.
+ */
+export class ItemContention {
+  /** Transactions in flight, per item (`table` + key). */
+  private readonly held = new Map<string, number>();
+
+  /**
+   * Decides a write: the index (among `items`) of the first item a transaction in flight holds, or
+   * else a release to call when the write has its answer (a transaction holds its items until then).
+   */
+  claim(transaction: boolean, items: readonly ItemRef[]): { conflictAt: number } | { release: () => void } {
+    const ids = items.map((i) => `${i.table}\u0000${i.key}`);
+    const at = ids.findIndex((id) => (this.held.get(id) ?? 0) > 0);
+    if (at !== -1) return { conflictAt: at };
+    if (!transaction) return { release: () => {} };
+    for (const id of ids) this.held.set(id, (this.held.get(id) ?? 0) + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const id of ids) {
+          const n = (this.held.get(id) ?? 1) - 1;
+          if (n > 0) this.held.set(id, n);
+          else this.held.delete(id);
+        }
+      },
+    };
+  }
+
+  /** Items held now (tests). */
+  size(): number {
+    return this.held.size;
+  }
+}
+
 type Json = Record<string, unknown>;
+
+const defaultKeyNames = (tableId: string): readonly string[] | undefined => {
+  const def: TableDef | undefined = tableDefs.find((t) => t.id === tableId);
+  return def && [def.partitionKey.name, ...(def.sortKey ? [def.sortKey.name] : [])];
+};
 
 /** Physical table names in a request body, in the order its actions name them. */
 export function tablesOf(operation: string, body: Json): string[] {
@@ -288,6 +410,8 @@ export interface DynamoFaultProxyOptions {
   readonly host?: string;
   /** A physical table name's id (`livecast-Entries` → `Entries`). @default the part after the last `-` */
   readonly tableIdOf?: (name: string) => string;
+  /** A table id's key attribute names, for `contention`. @default those of shared/tables.ts */
+  readonly keyNamesOf?: (tableId: string) => readonly string[] | undefined;
   readonly log?: (line: string) => void;
 }
 
@@ -305,6 +429,9 @@ export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Prom
   const plan = new DynamoFaultPlan(opts.faults);
   const holdMs = opts.faults.holdMs ?? 15_000;
   const tableIdOf = opts.tableIdOf ?? ((name: string) => name.slice(name.lastIndexOf('-') + 1));
+  const keyNamesOf = opts.keyNamesOf ?? defaultKeyNames;
+  const contended = opts.faults.contention ? new Set(opts.faults.contention) : undefined;
+  const contention = new ItemContention();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const holds = new Set<NodeJS.Timeout>();
 
@@ -349,9 +476,11 @@ export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Prom
       const operation = target.startsWith('DynamoDB_20120810.') ? target.slice(target.indexOf('.') + 1) : '';
       let verdict: DynamoVerdict = { fault: undefined };
       let physical: string[] = [];
+      let parsed: Json | undefined;
       if (operation !== '') {
         try {
-          physical = tablesOf(operation, JSON.parse(body.toString('utf8')) as Json);
+          parsed = JSON.parse(body.toString('utf8')) as Json;
+          physical = tablesOf(operation, parsed);
         } catch {
           // Not JSON: DynamoDB Local gives the caller its own SerializationException.
         }
@@ -376,7 +505,20 @@ export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Prom
         answer(res, refusal(fault, operation, physical, (name) => chosen.has(tableIdOf(name))));
         return;
       }
-      const result = await forward(req, body);
+      // Contention: only a call that reaches the table can meet (or hold) a transaction there.
+      let release = () => {};
+      if (contended && parsed) {
+        const items = itemsWritten(operation, parsed, (name) => keyNamesOf(tableIdOf(name))).filter((i) => contended.has(tableIdOf(i.table)));
+        const claim = contention.claim(operation === 'TransactWriteItems', items);
+        if ('conflictAt' in claim) {
+          const { table } = items[claim.conflictAt]!;
+          plan.contended(tableIdOf(table));
+          answer(res, refusal('conflict', operation, physical, (name) => name === table));
+          return;
+        }
+        release = claim.release;
+      }
+      const result = await forward(req, body).finally(release);
       if (fault === 'timeout-after-commit') return cut(req);
       res.writeHead(result.status, result.headers);
       res.end(result.body);

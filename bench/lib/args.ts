@@ -2,13 +2,14 @@
 import { type ParseArgsConfig, parseArgs as parseCommandLine } from 'node:util';
 import type { AbuseOptions } from '../abuse/abuse';
 import type { BundlesOptions } from '../bundles/bundles';
+import type { ConnectWaveOptions } from '../connect-wave/connect-wave';
 import type { CostOptions } from '../cost/cost';
 import type { EventsOptions } from '../events/events';
 import type { RepostsOptions } from '../reposts/reposts';
 import type { SimulatedOptions } from '../simulated/simulated';
 import type { SocketsOptions } from '../sockets/sockets';
 
-export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse', 'bundles', 'events'] as const;
+export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse', 'bundles', 'events', 'connect-wave'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -21,11 +22,12 @@ export interface BenchOptions {
   abuse: AbuseOptions;
   bundles: BundlesOptions;
   events: EventsOptions;
+  connectWave: ConnectWaveOptions;
   /** Where the JSON goes. */
   outDir: string;
 }
 
-export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts|abuse|bundles|events] [flags]
+export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|reposts|abuse|bundles|events|connect-wave] [flags]
 
   --quick                 small sizes, for a check in about two minutes (BENCH_QUICK=1)
   --viewers N             sockets: WebSocket viewers (default 5000; quick 500)
@@ -53,6 +55,7 @@ export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|repost
                           with the bucket and B ÷10 too, so ΣN/B is kept)
   --reporter-only N       events: events with only a reporter (default 20)
   --event-updates N       events: measured updates per reporter at 3/s, after 30 lead-in ones (default 60; quick 30)
+  --wave-viewers N        connect-wave: viewers arriving at 500/s while the reporter publishes (default 10000; quick 1000)
   --out DIR               where results go (default bench/results)
 `;
 
@@ -91,6 +94,7 @@ const FLAGS = {
   audiences: { type: 'string' },
   'reporter-only': { type: 'string' },
   'event-updates': { type: 'string' },
+  'wave-viewers': { type: 'string' },
   out: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -139,6 +143,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const eventUpdatesRaw = fromEnv('--event-updates', 'BENCH_EVENT_UPDATES');
   // Quick: audiences, bucket and budget ÷10 together (ΣN/B kept).
   const eventsScale = quick ? 10 : 1;
+  const waveViewersRaw = fromEnv('--wave-viewers', 'BENCH_WAVE_VIEWERS');
   const workerProcesses = workerProcessesRaw ? int(workerProcessesRaw, '--worker-processes', 0) : 2;
 
   const sizes = sizesRaw ? intList(sizesRaw, '--sizes') : quick ? [10_000] : [10_000, 100_000];
@@ -210,6 +215,16 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       warmUpdates: 5,
     },
     bundles: { imports: importsRaw ? int(importsRaw, '--imports') : quick ? 3 : 7 },
+    connectWave: {
+      viewers: waveViewersRaw ? int(waveViewersRaw, '--wave-viewers') : quick ? 1_000 : 10_000,
+      ratePerSecond: 500,
+      perSecond: 3,
+      baselineUpdates: quick ? 30 : 60,
+      warmupUpdates: 5,
+      waveDeadlineMs: quick ? 120_000 : 300_000,
+      settleMs: 30_000,
+      workerProcesses,
+    },
     cost: {
       posts: postsRaw ? int(postsRaw, '--posts') : quick ? 4_000 : 10_000,
       rounds: quick ? 3 : 5,

@@ -3,6 +3,8 @@
 // before the table is touched (except timeout-after-commit), keeps to its tables, operations and
 // seed, and counts what it injected.
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
   DynamoDBClient,
@@ -21,6 +23,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import {
   type DynamoFaultKind,
   DynamoFaultPlan,
+  ItemContention,
   type DynamoFaultProxy,
   type DynamoFaults,
   dynamoFaultsFromEnv,
@@ -197,6 +200,7 @@ describe('DynamoDB fault proxy: what is eligible, and the counters', () => {
       injected: 2,
       byKind: { throughput: 2, throttling: 0, conflict: 0, internal: 0, timeout: 0, 'timeout-after-commit': 0 },
       byTable: { Entries: { throughput: 2 } },
+      contended: {},
     });
   });
 
@@ -255,5 +259,89 @@ describe('fault settings from the environment', () => {
   it('knows every table id of shared/tables.ts', () => {
     expect(tableIds).toEqual(['Events', 'Entries', 'Changes', 'Requests', 'Connections', 'Delivery', 'Reposts', 'RepostCounts', 'Limits', 'Budget']);
     expect(dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_SHARE: '0.2', LIVECAST_FAULT_DDB_TABLES: 'RepostCounts' }, tableIds)).toEqual({ share: 0.2, tables: ['RepostCounts'] });
+  });
+});
+
+describe('DynamoDB fault proxy: contention (conflicts from the calls themselves, as DynamoDB has them)', () => {
+  /** An upstream that holds every answer until let go, so a write is "in flight" for as long as a test needs. */
+  async function heldUpstream() {
+    const waiting: (() => void)[] = [];
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        seen.push(String(req.headers['x-amz-target']).split('.')[1]!);
+        waiting.push(() => res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end('{}'));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      seen,
+      /** Resolves once `n` calls wait at the upstream. */
+      async arrived(n: number) {
+        while (waiting.length < n) await new Promise((r) => setTimeout(r, 5));
+      },
+      letGo: () => waiting.splice(0).forEach((answer) => answer()),
+      close: () => new Promise<void>((r) => server.close(() => r())),
+    };
+  }
+
+  const kS = (k: string) => ({ k: { S: k } });
+  const tx = (...items: [table: string, k: string][]) =>
+    new TransactWriteItemsCommand({ TransactItems: items.map(([TableName, k], i) => (i % 2 ? { Update: { TableName, Key: kS(k), UpdateExpression: 'SET n = :n', ExpressionAttributeValues: { ':n': { N: '1' } } } } : { Put: { TableName, Item: kS(k) } })) });
+
+  it('refuses a transaction or a plain write that meets an item a transaction in flight is writing; nothing else', async () => {
+    const up = await heldUpstream();
+    try {
+      const p = await startDynamoFaultProxy({ upstream: up.endpoint, faults: { share: 0, contention: ['Events'] }, keyNamesOf: () => ['k'], log: () => {} });
+      proxies.push(p);
+      const c = client(p);
+      // A: a transaction on the event's item, held at the table.
+      const a = c.send(tx([ENTRIES, 'e1'], [EVENTS, 'hot']));
+      await up.arrived(1);
+      // B: another transaction on the same item → cancelled, TransactionConflict at that item.
+      const b = await c.send(tx([ENTRIES, 'e2'], [EVENTS, 'hot'])).catch((e: unknown) => e);
+      expect(b).toBeInstanceOf(TransactionCanceledException);
+      expect((b as TransactionCanceledException).CancellationReasons?.map((r) => r.Code)).toEqual(['None', 'TransactionConflict']);
+      // A plain write of that item → TransactionConflictException.
+      await expect(c.send(new PutItemCommand({ TableName: EVENTS, Item: kS('hot') }))).rejects.toBeInstanceOf(TransactionConflictException);
+      // Other items, and tables outside `contention` (Entries' e1 is held by A too), reach the table.
+      const others = [c.send(put(EVENTS, 'cold')), c.send(tx([EVENTS, 'cold2'])), c.send(put(ENTRIES, 'e1'))];
+      await up.arrived(4);
+      up.letGo();
+      await Promise.all([a, ...others]);
+      // A has its answer: the item is free again.
+      const again = c.send(tx([EVENTS, 'hot']));
+      await up.arrived(1);
+      up.letGo();
+      await again;
+      expect(up.seen).toEqual(['TransactWriteItems', 'PutItem', 'TransactWriteItems', 'PutItem', 'TransactWriteItems']);
+      expect(p.stats()).toMatchObject({ calls: 7, injected: 2, byKind: { conflict: 2 }, byTable: { Events: { conflict: 2 } }, contended: { Events: 2 } });
+    } finally {
+      await up.close();
+    }
+  });
+
+  it('a plain write in flight holds nothing: a transaction on its item goes through (DynamoDB serializes those)', () => {
+    const items = [{ table: EVENTS, key: 'hot' }];
+    const contention = new ItemContention();
+    const plain = contention.claim(false, items);
+    expect(plain).toHaveProperty('release');
+    const t1 = contention.claim(true, items);
+    expect(t1).toHaveProperty('release');
+    expect(contention.claim(true, items)).toEqual({ conflictAt: 0 });
+    expect(contention.claim(false, [{ table: EVENTS, key: 'other' }, ...items])).toEqual({ conflictAt: 1 });
+    if ('release' in t1) {
+      t1.release();
+      t1.release(); // once only
+    }
+    expect(contention.size()).toBe(0);
+  });
+
+  it('is read from LIVECAST_FAULT_DDB_CONTENTION, alone (no share drawn) or with a share; unknown tables refused', () => {
+    expect(dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_CONTENTION: 'Events, Connections' }, tableIds)).toEqual({ share: 0, contention: ['Events', 'Connections'] });
+    expect(dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_CONTENTION: 'Events' }, tableIds)).toEqual({ share: 0.1, contention: ['Events'] });
+    expect(() => dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_CONTENTION: 'Event' }, tableIds)).toThrow(/LIVECAST_FAULT_DDB_CONTENTION must be table ids among Events/);
   });
 });
