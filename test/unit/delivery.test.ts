@@ -98,6 +98,22 @@ describe('delivery worker', () => {
     }
   });
 
+  it('lets go at once of a shard with no connections, and lingers idleExitMs on one with viewers', async () => {
+    const w = await world(1);
+    const shardOfViewer = shardOf('v0', SHARDS);
+    await w.publish();
+    const ended: number[] = [];
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, w.deps, { ...fast, idleExitMs: 1_500 }).then(() => (ended[shard] = Date.now() - t0))));
+    expect(updates(w.gateway.framesOf('v0'))).toEqual(['1.1']);
+    for (let shard = 0; shard < SHARDS; shard++) {
+      if (shard === shardOfViewer) expect(ended[shard]).toBeGreaterThanOrEqual(1_500);
+      else expect(ended[shard]).toBeLessThan(1_000);
+    }
+    // Every empty shard's lease was let go at the head: the next change wakes a worker that owes nothing older.
+    for (const lease of w.leases.items.values()) expect(lease.cursor).toBe(1);
+  });
+
   it('removes gone connections and keeps delivering to the rest', async () => {
     const w = await world(10);
     w.gateway.gone.add('v2');
