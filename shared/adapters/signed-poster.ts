@@ -60,6 +60,15 @@ export class SignedPoster implements ConnectionGateway {
   }
 
   post(connectionId: string, payload: Uint8Array): Promise<PostResult> {
+    try {
+      return this.postNow(connectionId, payload);
+    } catch (err) {
+      // Not async any more, but still a promise-returning call: a refusal is a rejection, never a throw.
+      return Promise.reject(err);
+    }
+  }
+
+  private postNow(connectionId: string, payload: Uint8Array): Promise<PostResult> {
     connectionCall('POST', connectionId);
     const path = `${this.basePath}/@connections/${encodeLabel(connectionId)}`;
     // With the credentials cached (every post but the first of each rotation) the headers are
