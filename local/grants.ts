@@ -86,6 +86,14 @@ export function checkAgainstRoutes(command: string, input: Record<string, unknow
   }
 }
 
+/** Each function's @connections methods, worked out once: the check runs before every post of a fan-out. */
+const declaredMethods = new WeakMap<FunctionDef, readonly ConnectionMethod[]>();
+function methodsOf(def: FunctionDef): readonly ConnectionMethod[] {
+  let methods = declaredMethods.get(def);
+  if (!methods) declaredMethods.set(def, (methods = connectionMethods(def.id, def.needs)));
+  return methods;
+}
+
 /**
  * The check the stage registers on the @connections adapters: AWS answers a method the function's
  * role does not allow on `<stage>/<METHOD>/@connections/*` with 403 ForbiddenException.
@@ -93,7 +101,7 @@ export function checkAgainstRoutes(command: string, input: Record<string, unknow
 export function checkConnectionAgainstRoutes(method: ConnectionMethod, connectionId: string): void {
   const def = running.getStore();
   if (!def) return;
-  if (connectionMethods(def.id, def.needs).includes(method)) return;
+  if (methodsOf(def).includes(method)) return;
   throw Object.assign(
     new Error(
       `local stage: ${def.id} is not granted execute-api:ManageConnections ${method} on @connections/${connectionId} (declare it in shared/routes.ts, needs.manageConnections); on AWS this call is a ForbiddenException`,

@@ -59,10 +59,28 @@ export class SignedPoster implements ConnectionGateway {
     this.now = options.now ?? (() => new Date());
   }
 
-  async post(connectionId: string, payload: Uint8Array): Promise<PostResult> {
+  post(connectionId: string, payload: Uint8Array): Promise<PostResult> {
+    try {
+      return this.postNow(connectionId, payload);
+    } catch (err) {
+      // Not async any more, but still a promise-returning call: a refusal is a rejection, never a throw.
+      return Promise.reject(err);
+    }
+  }
+
+  private postNow(connectionId: string, payload: Uint8Array): Promise<PostResult> {
     connectionCall('POST', connectionId);
     const path = `${this.basePath}/@connections/${encodeLabel(connectionId)}`;
-    const headers = await this.sign(path, payload);
+    // With the credentials cached (every post but the first of each rotation) the headers are
+    // signed synchronously: no async function, no await before the request is sent. With the date
+    // formatted once a second: 1.76× → 1.48× a bare request (94.9 → 90.9 µs; cost bench, quick,
+    // loaded machine — small, and within its noise on any one run).
+    const creds = this.cachedCredentials();
+    if (creds) return this.send(path, payload, this.signWith(creds, path, payload));
+    return this.sign(path, payload).then((headers) => this.send(path, payload, headers));
+  }
+
+  private async send(path: string, payload: Uint8Array, headers: Record<string, string | number>): Promise<PostResult> {
     const status = await new Promise<number>((resolve, reject) => {
       const req = this.request(
         { protocol: this.url.protocol, hostname: this.url.hostname, port: this.url.port, method: 'POST', path, agent: this.agent, headers },
@@ -83,13 +101,16 @@ export class SignedPoster implements ConnectionGateway {
 
   /** The headers of a SigV4-signed POST of `payload` to `path`. */
   async sign(path: string, payload: Uint8Array): Promise<Record<string, string | number>> {
-    const creds = await this.credentials();
+    return this.signWith(await this.credentials(), path, payload);
+  }
+
+  private signWith(creds: Credentials, path: string, payload: Uint8Array): Record<string, string | number> {
     let payloadHash = this.payloadHashes.get(payload);
     if (!payloadHash) {
       payloadHash = sha256Hex(payload);
       this.payloadHashes.set(payload, payloadHash);
     }
-    const amzDate = this.now().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const amzDate = this.amzDate();
     const day = amzDate.slice(0, 8);
     const scope = `${day}/${this.options.region}/${SERVICE}/aws4_request`;
 
@@ -123,6 +144,16 @@ export class SignedPoster implements ConnectionGateway {
     return headers;
   }
 
+  /** X-Amz-Date (second precision), formatted once per second rather than per post. */
+  private amzDate(): string {
+    const second = Math.floor(this.now().getTime() / 1000);
+    if (second !== this.stamp.second) {
+      this.stamp = { second, text: new Date(second * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '') };
+    }
+    return this.stamp.text;
+  }
+  private stamp = { second: NaN, text: '' };
+
   /** The day's signing key, derived once per day and secret. */
   private key(scope: string, day: string, secret: string): Buffer {
     if (this.signingKey?.scope !== scope || this.signingKey.secret !== secret) {
@@ -135,10 +166,15 @@ export class SignedPoster implements ConnectionGateway {
 
   /** Cached until five minutes before they expire (Lambda's role credentials rotate). */
   private async credentials(): Promise<Credentials> {
-    const c = this.creds;
-    if (c && (!c.expiration || c.expiration.getTime() - 300_000 > this.now().getTime())) return c;
+    const c = this.cachedCredentials();
+    if (c) return c;
     this.creds = await this.options.credentials();
     return this.creds;
+  }
+
+  private cachedCredentials(): Credentials | undefined {
+    const c = this.creds;
+    return c && (!c.expiration || c.expiration.getTime() - 300_000 > this.now().getTime()) ? c : undefined;
   }
 
   destroy(): void {
