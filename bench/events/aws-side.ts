@@ -118,7 +118,7 @@ serve({
    * `updates` are measured. Resolves when every viewer of every event has every measured update,
    * or `drainTimeoutMs` after the last publish.
    */
-  async run(args: { baseSeqs: number[]; lead: number; updates: number; perSecond: number; drainTimeoutMs: number; runId: string }) {
+  async run(args: { baseSeqs: number[]; lead: number; updates: number; perSecond: number; quietFrom: number; quietEvery: number; drainTimeoutMs: number; runId: string }) {
     if (!gateway || !plan) throw new Error('start first');
     if (args.baseSeqs.length !== reporters.length) throw new Error(`${reporters.length} reporters, ${args.baseSeqs.length} base seqs`);
     const l = plan;
@@ -146,6 +146,8 @@ serve({
         };
         const offset = (e * period) / reporters.length;
         for (let i = 0; i < total; i++) {
+          // A reporter-only event publishes on every quietEvery-th slot only (see events.ts).
+          if (e >= args.quietFrom && i % args.quietEvery !== 0) continue;
           const wait = t0 + offset + i * period - performance.now();
           if (wait > 0) await sleep(wait);
           reporter.publish(sink, `${args.runId}-${e}`, i);

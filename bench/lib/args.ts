@@ -207,6 +207,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       leadUpdates: 30,
       updates: eventUpdatesRaw ? int(eventUpdatesRaw, '--event-updates') : quick ? 30 : 60,
       perSecond: 3,
+      quietEvery: 10,
       limits: { latencyMs: 25, rate: 10_000 / eventsScale, burst: 5_000 / eventsScale, seed: 20_260_701 },
       minDrainMs: 20_000,
       workerProcesses,

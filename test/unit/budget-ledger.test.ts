@@ -152,12 +152,15 @@ describe('a worker’s share of the account’s budget', () => {
     expect(rates.at(-1)).toBeGreaterThan(policy.floorPerWorker);
   });
 
-  it('falls back to the floor when it could not read the ledger for longer than settleMs', () => {
+  it('keeps its share through a few seconds without a read, and falls to the floor once the others have forgotten it', () => {
     const share = new BudgetShare(policy, 0);
     share.update(1_000, 0, 1_000);
     share.update(1_000, policy.settleMs);
     expect(share.rate(policy.settleMs)).toBe(1_000);
-    expect(share.rate(2 * policy.settleMs + 1)).toBe(policy.floorPerWorker);
+    // Past settleMs without a read (the floor here used to stop a busy shard): the share it had.
+    expect(share.rate(2 * policy.settleMs + 1)).toBe(1_000);
+    // Past expiryMs its registration has expired and the others may have taken its share.
+    expect(share.rate(policy.settleMs + policy.expiryMs + 1)).toBe(policy.floorPerWorker);
   });
 });
 

@@ -25,7 +25,7 @@ export interface BudgetPolicy {
   /**
    * A worker's settled share rises only after the rise has held this long (every other worker has
    * read the ledger and cut its own share by then); it falls at once. A worker younger than this is
-   * a newcomer. With no successful read for this long, a worker falls back to the floor.
+   * a newcomer. (With no successful read for `expiryMs`, a worker falls back to the floor.)
    */
   settleMs: number;
 }
@@ -143,7 +143,12 @@ export class BudgetShare {
     let firstKept = 0;
     for (let i = 0; i < this.history.length; i++) if ((this.history[i]?.at ?? Infinity) <= start) firstKept = i;
     this.history.splice(0, firstKept);
-    if (now - this.lastReadAt > this.policy.settleMs) return down(this.policy.floorPerWorker);
+    // Without a read for expiryMs the others have forgotten this worker (its registration expired)
+    // and may have taken its share: the floor. Before that it keeps the share it had (no rise): a
+    // ledger slow or failing for a few seconds must not stop delivery (at the floor, a 62-row shard
+    // took 31 s a sweep when DynamoDB Local timed out a fifth of the refreshes), and 429s still
+    // slow it down (AIMD) if the account is over.
+    if (now - this.lastReadAt > this.policy.expiryMs) return down(this.policy.floorPerWorker);
     let least = now - this.startedAt < this.policy.settleMs ? this.newcomer : Infinity;
     for (const h of this.history) least = Math.min(least, h.share);
     // Settled, yet never a settled share (its rows still unread): the floor, not the whole budget.
