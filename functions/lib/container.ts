@@ -14,6 +14,7 @@ import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import { DynamoViewerCounts } from '../../shared/adapters/dynamo-viewer-counts';
 import { type Config, loadConfig } from '../../shared/config';
 import { type ChangeLog, SharedChangeLog } from '../../shared/domain/delivery/shared-change-log';
+import { SharedBudgetReads } from '../../shared/domain/delivery/shared-budget-reads';
 import { EventService } from '../../shared/domain/event-service';
 import { RateLimiter } from '../../shared/domain/limits/rate-limiter';
 import { RepostService } from '../../shared/domain/reposts/repost-service';
@@ -68,7 +69,8 @@ export function buildContainer(config: Config): Container {
     leases,
     watch: leases,
     limiter: new RateLimiter(new DynamoRateLimitStore(db, config.tables.limits)),
-    budget: new DynamoBudgetLedger(db, config.tables.budget),
+    // Reads shared by the workers of this container within 500 ms (shared-budget-reads.ts).
+    budget: new SharedBudgetReads(new DynamoBudgetLedger(db, config.tables.budget), 500),
   };
 }
 
