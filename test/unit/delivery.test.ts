@@ -579,6 +579,21 @@ describe('Pacer', () => {
     for (let i = 0; i < 1000; i++) pacer.succeeded();
     expect(pacer.rate).toBe(1000);
   });
+
+  it('recovers from its floor within seconds at any rate, not after hundreds of successes', () => {
+    // A shard allotted 8/s, backed off to its floor (0.8/s) by a burst of 429s at the start.
+    let t = 0;
+    const pacer = new Pacer(8, 1, () => t, async () => {});
+    for (let i = 0; i < 20; i++) pacer.throttled();
+    expect(pacer.rate).toBeCloseTo(0.8, 5);
+    pacer.succeeded();
+    // Successes at the rate it runs at, for 6 s of its clock.
+    while (t < 6_000) {
+      t += 1_000 / pacer.rate;
+      pacer.succeeded();
+    }
+    expect(pacer.rate).toBe(8);
+  });
 });
 
 describe('ChangeFeed', () => {

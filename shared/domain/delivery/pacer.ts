@@ -6,6 +6,9 @@
  * On AWS the budget is shared with every other caller in the account; backing off is how this
  * worker finds its fair share when others spend more than planned.
  */
+/** From the floor back to the ceiling in about this long, at any rate (see `succeeded`). */
+const RECOVER_MS = 5_000;
+
 /** The least rate an allotment sets (requests per second). */
 const MIN_ALLOTTED = 0.001;
 
@@ -95,9 +98,21 @@ export class Pacer {
     this.current = Math.max(this.maxRate * 0.1, this.current * 0.7);
   }
 
+  /**
+   * Creeps back up: a 500th of the ceiling per success, or the time since the last success over
+   * RECOVER_MS of it, whichever is more — so any pacer gets from its floor back to its ceiling within
+   * ~5 s of successes. Counted per success alone, a shard allotted 8/s (the ledger's share of a
+   * small account) at its floor of 0.8/s took ~10 minutes, and delivery with it (bench events).
+   */
   succeeded(): void {
-    if (this.current < this.maxRate) this.current = Math.min(this.maxRate, this.current + this.maxRate * 0.002);
+    const now = this.now();
+    const since = now - this.lastSuccessAt;
+    this.lastSuccessAt = now;
+    if (this.current < this.maxRate) {
+      this.current = Math.min(this.maxRate, this.current + this.maxRate * Math.max(0.002, Math.min(1, since / RECOVER_MS)));
+    }
   }
+  private lastSuccessAt = -Infinity;
 }
 
 /** Exponential backoff with full jitter, capped. */
