@@ -40,6 +40,9 @@ export interface RunResult {
   /** Per viewer event, then the reporters' ids (last): calls answered and 429s, from the lead-in's start to the end. */
   calls: number[];
   throttled: number[];
+  /** The same, from the first measured publish on (the lead-in's start-up left out). */
+  measuredCalls: number[];
+  measuredThrottled: number[];
   /** Per reporter (viewer events first): publish → ack, over the measured updates. */
   acks: { count: number; p50: number; p99: number; max: number }[];
   gateway: ReturnType<WsGateway['stats']>;
@@ -128,6 +131,7 @@ serve({
     }));
     calls.fill(0);
     throttled.fill(0);
+    let atMeasured: { calls: number[]; throttled: number[] } | undefined;
     const cpu = process.cpuUsage();
     const t0 = performance.now();
     const total = args.lead + args.updates;
@@ -150,6 +154,7 @@ serve({
           if (e >= args.quietFrom && i % args.quietEvery !== 0) continue;
           const wait = t0 + offset + i * period - performance.now();
           if (wait > 0) await sleep(wait);
+          if (i === args.lead && !atMeasured) atMeasured = { calls: [...calls], throttled: [...throttled] };
           reporter.publish(sink, `${args.runId}-${e}`, i);
         }
       }),
@@ -197,6 +202,8 @@ serve({
       events,
       calls: [...calls],
       throttled: [...throttled],
+      measuredCalls: calls.map((c, i) => c - (atMeasured?.calls[i] ?? 0)),
+      measuredThrottled: throttled.map((t, i) => t - (atMeasured?.throttled[i] ?? 0)),
       acks,
       gateway: gateway.stats(),
       cpuShare: (used.user + used.system) / 1000 / (performance.now() - t0),

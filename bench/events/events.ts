@@ -179,6 +179,7 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
         calls,
         throttled,
         pct(throttled, calls),
+        pct(r.run.measuredThrottled[e]!, r.run.measuredCalls[e]!),
         s2(r.run.acks[e]!.p99),
       ]);
     }
@@ -198,6 +199,7 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
       r.run.calls[n],
       r.run.throttled[n],
       pct(r.run.throttled[n]!, r.run.calls[n]!),
+      pct(r.run.measuredThrottled[n]!, r.run.measuredCalls[n]!),
       quietAcks.length ? `${s2(Math.max(...quietAcks.map((a) => a.p99)))} worst` : undefined,
     ]);
     const total = sum(r.run.calls);
@@ -217,6 +219,7 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
       total,
       all429,
       pct(all429, total),
+      pct(sum(r.run.measuredThrottled), sum(r.run.measuredCalls)),
       undefined,
       `${r.cpu.stage.toFixed(2)}/${r.cpu.workers.toFixed(2)}/${r.cpu.awsSide.toFixed(2)}/${Number.isNaN(r.cpu.dynamo) ? '?' : r.cpu.dynamo.toFixed(2)}`,
       Math.round(r.run.postsPerSecond),
@@ -224,12 +227,12 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
   }
   const table: Table = {
     title: `Events at once, simulated AWS: ${opts.limits.latencyMs} ms a call, bucket ${budget.toLocaleString('en-US')}/s (burst ${opts.limits.burst?.toLocaleString('en-US')}), B = ${budget.toLocaleString('en-US')}; ${opts.audiences.length} events with ${opts.audiences.map((n) => n.toLocaleString('en-US')).join(' + ')} viewers and ${opts.reporterOnly} with only a reporter; every reporter ${opts.leadUpdates} + ${opts.updates} updates at ${opts.perSecond}/s (reporter-only ones every ${opts.quietEvery}th: ${(opts.perSecond / opts.quietEvery).toFixed(1)}/s)`,
-    columns: ['path', 'event', 'viewers', 'committed', 'lost/dup', 'p50 s', 'p99 s', 'max s', 'p99 target s', 'met', 'lead-in p99 s', 'calls', '429s', '429 share', 'ack p99 s', 'cores stage/workers/AWS/DDB', 'posts/s'],
+    columns: ['path', 'event', 'viewers', 'committed', 'lost/dup', 'p50 s', 'p99 s', 'max s', 'p99 target s', 'met', 'lead-in p99 s', 'calls', '429s', '429 share', '429 share, measured', 'ack p99 s', 'cores stage/workers/AWS/DDB', 'posts/s'],
     rows,
     notes: [
       `ΣN = ${sigmaN.toLocaleString('en-US')} viewers, ΣN/B = ${floorS.toFixed(2)} s, target for every event: 0 lost, p99 ≤ 1.5 × ΣN/B + 1 s = ${targetS.toFixed(2)} s, 429s ≤ 1% of calls. Both paths run on the same events and rows, one after the other, each on a fresh stage and a fresh gateway (fresh bucket), after a warm-up event (${opts.warmViewers} viewers, ${opts.warmUpdates} updates) whose workers have ended.`,
       `Every reporter publishes ${opts.leadUpdates} lead-in updates (the workers start; under the ledger every one is a newcomer until it has settled, 5 s) and then ${opts.updates} measured ones, on one schedule each, offset by 1/${allEvents.length} of a period from the next. staleness (p50/p99/max) = publish → receipt over the measured updates; lead-in p99 = the same over the lead-in's. lost = measured (viewer, update) pairs never received within ${(drainMs / 1000).toFixed(0)} s of the last publish; dup = received twice (lead-in included).`,
-      `calls = every @connections call the gateway answered for that event's viewers (posts, 410s, 429s, gets, deletes), from the lead-in's start; the reporter-only row counts calls to the reporters' own ids (updates posted to a reporter's row, unknown to this gateway: 410, and the row is dropped; acks are the route's response and spend no call). ack p99 = publish → the reporter's ack, measured updates. cores: the stage process, the workers' processes (${opts.workerProcesses}), the AWS-side child, DynamoDB Local; posts/s = messages the viewers received ÷ (first publish → last receipt).`,
+      `calls = every @connections call the gateway answered for that event's viewers (posts, 410s, 429s, gets, deletes), from the lead-in's start (429 share, measured: from the first measured publish on, the start-up left out); the reporter-only row counts calls to the reporters' own ids (updates posted to a reporter's row, unknown to this gateway: 410, and the row is dropped; acks are the route's response and spend no call). ack p99 = publish → the reporter's ack, measured updates. cores: the stage process, the workers' processes (${opts.workerProcesses}), the AWS-side child, DynamoDB Local; posts/s = messages the viewers received ÷ (first publish → last receipt).`,
     ],
   };
 
