@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ENV, TABLES, type TableKey, tableEnv } from '../shared/config';
-import { deliveryWake, deliveryWorker, failureQueues, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import { deliveryWake, deliveryWorker, HANDSHAKE_MAX_MS, failureQueues, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
 import { METRICS_FILE_ENV, resetTelemetry } from '../shared/observability/telemetry';
 import { STAGE_ENV } from '../shared/observability/names';
@@ -256,6 +256,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       ...(opts.connectRatePerSecond !== undefined ? { connectRatePerSecond: opts.connectRatePerSecond } : {}),
       ...(opts.connectBurst !== undefined ? { connectBurst: opts.connectBurst } : {}),
       ...(opts.maxConcurrentHandshakes !== undefined ? { maxConcurrentHandshakes: opts.maxConcurrentHandshakes } : {}),
+      // AWS ends a handshake at the authorizer's and $connect's timeouts; the worker's connect grace counts on it.
+      handshakeTimeoutMs: HANDSHAKE_MAX_MS,
       ...opts.ws,
       ...(opts.limits ? { limits: opts.limits } : {}),
       ...(opts.trustForwardedFor ? { trustForwardedFor: true } : {}),

@@ -16,6 +16,9 @@ import { Slots } from '../shared/domain/slots';
 // `any` on purpose: the gateway builds the events by hand, and each handler module types its own.
 export type { Invoke };
 
+/** A handshake step that ran past the handshake's time (see handshakeTimeoutMs). */
+const TIMED_OUT = Symbol('timed out');
+
 export interface WsRoute {
   readonly invoke: Invoke;
   /** Whether the handler's `body` is sent back to the caller (a two-way route). */
@@ -96,6 +99,15 @@ export interface WsGatewayOptions {
    * Defaults 32, 512, 5,000 ms.
    */
   readonly maxConcurrentHandshakes?: number;
+  /**
+   * The longest a handshake may take from `connectedAt` (the authorizer's and `$connect`'s Lambda
+   * timeouts on AWS: shared/routes.ts HANDSHAKE_MAX_MS). Past it the handshake is refused 504, as a
+   * timed-out integration is; the handler may still finish (a row it writes late is the worker's to
+   * find gone). The delivery worker takes a 410 within it as "still connecting": without the bound
+   * an overloaded local stage opened connections later than that, and a worker deleted their rows.
+   * Default: unbounded.
+   */
+  readonly handshakeTimeoutMs?: number;
   readonly handshakeQueue?: number;
   readonly handshakeQueueWaitMs?: number;
   /**
@@ -135,6 +147,8 @@ export interface WsGatewayStats {
   handshakesThrottled: number;
   /** Refused 503: no handshake slot, a backend short of capacity, or the backend down. */
   handshakesUnavailable: number;
+  /** Refused 504: the authorizer and `$connect` together took longer than handshakeTimeoutMs. */
+  handshakesTimedOut: number;
   connectionsOpen: number;
   disconnects: number;
   messagesIn: number;
@@ -274,6 +288,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     connectionsRefused: 0,
     handshakesThrottled: 0,
     handshakesUnavailable: 0,
+    handshakesTimedOut: 0,
     connectionsOpen: 0,
     disconnects: 0,
     messagesIn: 0,
@@ -381,9 +396,24 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
       };
     };
 
+    // Each step gets what is left of the handshake's time (see handshakeTimeoutMs).
+    const inTime = <T,>(step: Promise<T>): Promise<T | typeof TIMED_OUT> => {
+      if (opts.handshakeTimeoutMs === undefined) return step;
+      const left = connectedAt + opts.handshakeTimeoutMs - Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, left))));
+      return Promise.race([step, late]).finally(() => clearTimeout(timer));
+    };
+    const timedOut = () => {
+      stats.connectionsRefused += 1;
+      stats.handshakesTimedOut += 1;
+      log(`ws: handshake ${connectionId} took over ${opts.handshakeTimeoutMs} ms, refusing it 504`);
+      return refuse(socket, 504, { message: 'Endpoint request timed out' });
+    };
+
     let authorizer: Authorizer | undefined;
     if (opts.authorizer) {
-      const verdict = await authorize(opts.authorizer, req, {
+      const verdict = await inTime(authorize(opts.authorizer, req, {
         type: 'REQUEST',
         methodArn,
         headers,
@@ -392,7 +422,8 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
         multiValueQueryStringParameters,
         stageVariables: {},
         requestContext: connectContext(),
-      });
+      }));
+      if (verdict === TIMED_OUT) return timedOut();
       if ('refusal' in verdict) {
         if (verdict.refusal.status === 503) return refuseForLoad(socket, 503);
         stats.connectionsRefused += 1;
@@ -413,7 +444,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
       };
       let result: unknown;
       try {
-        result = await connect.invoke(event, invocationContext('$connect', connect));
+        result = await inTime(connect.invoke(event, invocationContext('$connect', connect)));
       } catch (err) {
         stats.handlerErrors += 1;
         // DynamoDB throttled, timed out or is down: a load refusal the client retries, not a bug.
@@ -422,6 +453,7 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
         log(`ws: $connect threw, refusing ${connectionId}: ${describe(err)}`);
         return refuse(socket, 500, { message: 'Internal server error' });
       }
+      if (result === TIMED_OUT) return timedOut();
       const status = statusCodeOf(result);
       if (status !== undefined && (status < 200 || status > 299)) {
         stats.connectionsRefused += 1;
