@@ -1,6 +1,6 @@
 // The account-wide @connections budget: shares follow audiences, newcomers and the dead, Σ ≤ B always
 // (fake clock); and delivery workers of two events that together stay within B (real worker, fakes).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { allot, BudgetLedger, BudgetShare, defaultBudgetPolicy, newcomerShare, type BudgetPolicy } from '../../shared/domain/delivery/budget-ledger';
 import { Pacer } from '../../shared/domain/delivery/pacer';
 import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../../shared/domain/delivery/worker';
@@ -176,7 +176,7 @@ describe('the pacer under an allotted share', () => {
 
   it('moves slots reserved at a slow rate up when a bigger share arrives', () => {
     const waits: number[] = [];
-    const pacer = new Pacer(1, 1, () => 0, async (ms) => void waits.push(ms));
+    const pacer = new Pacer(1, 1, () => 0, async (ms) => void waits.push(ms), Infinity);
     pacer.take();
     pacer.take();
     pacer.take();
@@ -194,6 +194,33 @@ describe('the pacer under an allotted share', () => {
     pacer.allot(100); // at 100 ms: the remaining 900 ms of the slot become 9 ms
     await waiting;
     expect(now).toBeCloseTo(109, 6);
+  });
+});
+
+describe('the pacer after a burst of 429s', () => {
+  it('re-times the slots reserved at its floor when it recovers, so a recovered worker does not wait them out', async () => {
+    // A shard allotted 12.5/s meets 429s at the start (floor 1.25/s) and reserves its sweep of 62
+    // visits there: 50 s of slots. Kept at the rate of their take, the last waited 49 s after the
+    // rate had recovered.
+    vi.useFakeTimers();
+    try {
+      const t0 = Date.now();
+      const pacer = new Pacer(12.5, 1, Date.now, (ms) => new Promise<void>((r) => setTimeout(r, ms)));
+      for (let i = 0; i < 20; i++) pacer.throttled();
+      let done = 0;
+      const waits = Array.from({ length: 62 }, () => Promise.resolve(pacer.take()).then(() => void done++));
+      await vi.advanceTimersByTimeAsync(2_000);
+      // The 429s stop: a success brings it back (time-based recovery).
+      pacer.succeeded();
+      expect(pacer.rate).toBe(12.5);
+      // What was left of 50 s of floor slots drains at 12.5/s: under 5 s more, not 48.
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(done).toBe(62);
+      await Promise.all(waits);
+      expect(Date.now() - t0).toBeLessThanOrEqual(7_000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -188,8 +188,9 @@ export async function runDeliveryWorker(
       deps.log.warn('skipped a change-log line that cannot be sent', { eventId, shard, changeNo, reason });
     },
   });
-  // With a ledger, waiters re-check their slot every 100 ms: a newcomer's slow first slots move up when its share arrives.
-  const pacer = new Pacer(options.ratePerSecond, Math.max(1, options.ratePerSecond / 10), deps.now, deps.sleep, deps.budget ? 100 : Infinity);
+  // Waiters re-check their slot every 100 ms: slots reserved at a slow rate (a newcomer's first, a
+  // floor after 429s) move up when the rate recovers or the share arrives.
+  const pacer = new Pacer(options.ratePerSecond, Math.max(1, options.ratePerSecond / 10), deps.now, deps.sleep);
   // With a ledger the pacer runs at this worker's share of the account's budget, re-allotted at each
   // refresh (the first one before any post: a newcomer's rate until the others have seen it).
   const budget = deps.budget
