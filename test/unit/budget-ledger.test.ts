@@ -7,20 +7,12 @@ import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../
 import { LiveService, type Caller } from '../../shared/domain/live-service';
 import type { BudgetRegistration } from '../../shared/domain/ports';
 import { FakeBudgetLedger, FakeConnections, FakeEntries, FakeEvents, FakeGateway, FakeLeases, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import { prng } from '../support/prng';
 
 const B = 10_000;
 const policy: BudgetPolicy = { ...defaultBudgetPolicy, budget: B };
 const reg = (key: string, rows: number, beatAt = 0, since = -60_000): BudgetRegistration => ({ key, owner: `o-${key}`, rows, beatAt, since });
 
-/** A seeded PRNG so a failing run can be replayed. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('a worker’s share of the account’s budget', () => {
   it('follows the audiences of every event, and an event with no viewers reserves nothing', () => {

@@ -11,6 +11,7 @@ import { shardOf } from '../../shared/domain/sharding';
 import { HANDSHAKE_MAX_MS } from '../../shared/routes';
 import { runVirtualCeremony } from '../support/virtual-ceremony';
 import { FakeConnections, FakeEntries, FakeEvents, FakeGateway, FakeLeases, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import { prng } from '../support/prng';
 
 const SHARDS = 4;
 const fast: WorkerOptions = {
@@ -23,15 +24,6 @@ const fast: WorkerOptions = {
 };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A seeded PRNG so a failing run can be replayed. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function world(viewers: number) {
   const events = new FakeEvents();
