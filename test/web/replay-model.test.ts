@@ -42,6 +42,27 @@ describe('ReplayModel (what the replay shows at a moment, and what it exports)',
     expect(m.end).toBe(T0 + 50_000);
   });
 
+  it('lets the position slider reach the very end, where the last update shows, whatever the span', () => {
+    // An event whose span is not a whole number of the slider's 100 ms steps: 50,040 ms here.
+    const revisions = [
+      { changeNo: 1, entry: rev(1, 1, 0, 0) },
+      { changeNo: 2, entry: rev(2, 1, 50.04, 50.04) },
+    ];
+    const m = new ReplayModel({
+      event: { eventId: 'e1', title: 'T', lastSeq: 2, viewers: 0, createdAt: iso(-60) },
+      entries: revisions.map((r) => r.entry),
+      revisions,
+      reposts: { buckets: [], spikes: [], total: 0 },
+    });
+    const step = 100;
+    // A range input snaps its value to min + k × step, never past max: its far end.
+    const farEnd = Math.floor(m.sliderMax(step) / step) * step;
+    expect(m.timeAt(farEnd)).toBe(m.end);
+    expect(m.at(m.timeAt(farEnd)).map((e) => e.seq)).toEqual([2, 1]);
+    // With max = span (50,040) the far end was 50,000: update 2 left out.
+    expect(m.at(m.start + Math.floor(m.span / step) * step).map((e) => e.seq)).toEqual([1]);
+  });
+
   it('shows each entry as it stood at the moment: revision in force, pinned first, deleted gone', () => {
     const m = model();
     const at = (s: number) => m.at(T0 + s * 1000).map((e) => `${e.seq}:${e.text}${e.pinned ? ' (pinned)' : ''}`);

@@ -87,4 +87,21 @@ describe('Timeline (the pages apply updates by (seq, rev))', () => {
     const wrong = Array.from({ length: 3_000 }, (_, i) => i + 1).filter((seq) => t.get(seq)?.reposts !== seq % 17);
     expect(wrong).toEqual([]);
   });
+
+  it('counts the page’s own repost at once when it is acked, and never twice with a stats frame that held it', () => {
+    const t = new Timeline();
+    t.apply(entry(1, 1, { reposts: 4 }));
+    // Acked before any stats: 5 at once, not 4 ("Reposted 4" until the next live count).
+    expect(t.countOwnRepost(1, 4)).toBe(true);
+    expect(t.get(1)?.reposts).toBe(5);
+    // The stats frame that follows holds it (and one more from someone else): 6, not 7.
+    t.applyReposts({ '1': 6 });
+    expect(t.get(1)?.reposts).toBe(6);
+    // A stats frame that came before the ack already held it: nothing added.
+    const u = new Timeline();
+    u.apply(entry(1, 1, { reposts: 0 }));
+    u.applyReposts({ '1': 1 });
+    expect(u.countOwnRepost(1, 0)).toBe(false);
+    expect(u.get(1)?.reposts).toBe(1);
+  });
 });

@@ -49,6 +49,20 @@ export class ReplayModel {
   }
 
   /**
+   * The position slider's max for a step of `step` ms: the span rounded *up* to a step. A range
+   * input's value snaps to min + k × step, so with max = span (not a multiple of the step) its far
+   * end stopped short of `end`, and an update made in the last step never showed.
+   */
+  sliderMax(step: number): number {
+    return Math.ceil(this.span / step) * step;
+  }
+
+  /** The moment a slider value stands for (clamped to the event's end). */
+  timeAt(sliderValue: number): number {
+    return Math.min(this.end, this.start + sliderValue);
+  }
+
+  /**
    * The entries as a viewer saw them at time t: the newest revision made by then, deleted ones left
    * out; pinned first, then newest. `reposts` is the entry's final total (the series has no per-entry split).
    */

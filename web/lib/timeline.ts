@@ -66,6 +66,19 @@ export class Timeline {
     return changed;
   }
 
+  /**
+   * This page's own repost was counted: the entry's total is at least what it showed when the
+   * repost was sent, plus one — at once, rather than "Reposted 0" until the next stats frame (up to
+   * a second). Totals only rise, and a stats frame that already held this repost is ≥ that, so it
+   * is never counted twice.
+   */
+  countOwnRepost(seq: number, shownWhenSent: number): boolean {
+    const held = this.bySeq.get(seq);
+    if (!held || held.reposts >= shownWhenSent + 1) return false;
+    held.reposts = shownWhenSent + 1;
+    return true;
+  }
+
   get(seq: number): HeldEntry | undefined {
     return this.bySeq.get(seq);
   }

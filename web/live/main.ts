@@ -21,6 +21,8 @@ class LivePage {
   private unseen = 0;
   private viewers: number;
   private readonly reposted = new Set<number>();
+  /** The total each pending repost's entry showed when it was sent (see Timeline.countOwnRepost). */
+  private readonly repostShownWhenSent = new Map<number, number>();
   private readonly pendingRepost = new Set<number>();
   private readonly fresh = new Set<number>();
   private spikeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -124,7 +126,10 @@ class LivePage {
         if ('reposted' in frame) {
           this.pendingRepost.delete(frame.seq);
           this.reposted.add(frame.seq);
-          // The button says so at once; the exact total comes with the next stats (within a second).
+          // The button says so at once, and the count includes this repost; the exact total comes
+          // with the next stats (within a second).
+          if (frame.counted) this.timeline.countOwnRepost(frame.seq, this.repostShownWhenSent.get(frame.seq) ?? 0);
+          this.repostShownWhenSent.delete(frame.seq);
           this.queueRender();
         }
         break;
@@ -175,6 +180,7 @@ class LivePage {
     if (this.reposted.has(seq) || this.pendingRepost.has(seq)) return;
     if (!this.conn.send({ action: 'repost', seq, clientId: `repost-${seq}` })) return;
     this.pendingRepost.add(seq);
+    this.repostShownWhenSent.set(seq, this.timeline.get(seq)?.reposts ?? 0);
     this.queueRender();
   }
 

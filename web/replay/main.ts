@@ -8,6 +8,8 @@ import { bootPage, pageHeader } from '../lib/page';
 import { ReplayModel, revisionTime } from '../lib/replay-model';
 
 const SPEEDS = [1, 10, 60] as const;
+/** The position slider's step. */
+const SCRUB_STEP_MS = 100;
 const SVG = 'http://www.w3.org/2000/svg';
 
 async function loadAll(config: PageConfig, eventId: string, onProgress: (text: string) => void) {
@@ -41,7 +43,7 @@ class ReplayPage {
   private readonly els = {
     play: h('button', { type: 'button', class: 'primary', 'data-testid': 'play' }, '▶ Play'),
     speeds: SPEEDS.map((s) => h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': `speed-${s}` }, `${s}×`)),
-    scrub: h('input', { type: 'range', min: 0, step: 100, 'aria-label': 'Position in the event', 'data-testid': 'scrubber' }),
+    scrub: h('input', { type: 'range', min: 0, step: SCRUB_STEP_MS, 'aria-label': 'Position in the event', 'data-testid': 'scrubber' }),
     clock: h('span', { class: 'clock', 'data-testid': 'clock' }),
     at: h('span', { class: 'muted small' }),
     chart: document.createElementNS(SVG, 'svg') as SVGSVGElement,
@@ -57,8 +59,8 @@ class ReplayPage {
   mount(root: HTMLElement): void {
     const { els, model } = this;
     const { event, reposts } = model.data;
-    els.scrub.max = String(model.span);
-    els.scrub.addEventListener('input', () => this.seek(model.start + Number(els.scrub.value)));
+    els.scrub.max = String(model.sliderMax(SCRUB_STEP_MS));
+    els.scrub.addEventListener('input', () => this.seek(model.timeAt(Number(els.scrub.value))));
     els.play.addEventListener('click', () => (this.playing ? this.pause() : this.play()));
     els.speeds.forEach((b, i) => b.addEventListener('click', () => this.setSpeed(SPEEDS[i]!)));
     els.chart.setAttribute('class', 'chart');
