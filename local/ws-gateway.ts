@@ -101,9 +101,10 @@ export interface WsGatewayOptions {
   readonly maxConcurrentHandshakes?: number;
   /**
    * The longest a handshake may take from `connectedAt` (the authorizer's and `$connect`'s Lambda
-   * timeouts on AWS: shared/routes.ts HANDSHAKE_MAX_MS). Past it the handshake is refused 504, as a
-   * timed-out integration is; the handler may still finish (a row it writes late is the worker's to
-   * find gone). The delivery worker takes a 410 within it as "still connecting": without the bound
+   * timeouts on AWS: shared/routes.ts HANDSHAKE_MAX_MS). Past it the handshake is refused 503, a
+   * load refusal the client retries (PROTOCOL v1.1: a handshake refused for load answers 429 or 503,
+   * never another 5xx — AWS would end the timed-out integration); the handler may still finish (a
+   * row it writes late is the worker's to find gone). The delivery worker takes a 410 within it as "still connecting": without the bound
    * an overloaded local stage opened connections later than that, and a worker deleted their rows.
    * Default: unbounded.
    */
@@ -147,7 +148,7 @@ export interface WsGatewayStats {
   handshakesThrottled: number;
   /** Refused 503: no handshake slot, a backend short of capacity, or the backend down. */
   handshakesUnavailable: number;
-  /** Refused 504: the authorizer and `$connect` together took longer than handshakeTimeoutMs. */
+  /** Refused 503 (counted in handshakesUnavailable too): the authorizer and `$connect` together took longer than handshakeTimeoutMs. */
   handshakesTimedOut: number;
   connectionsOpen: number;
   disconnects: number;
@@ -405,10 +406,9 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
       return Promise.race([step, late]).finally(() => clearTimeout(timer));
     };
     const timedOut = () => {
-      stats.connectionsRefused += 1;
       stats.handshakesTimedOut += 1;
-      log(`ws: handshake ${connectionId} took over ${opts.handshakeTimeoutMs} ms, refusing it 504`);
-      return refuse(socket, 504, { message: 'Endpoint request timed out' });
+      log(`ws: handshake ${connectionId} took over ${opts.handshakeTimeoutMs} ms, refusing it 503`);
+      return refuseForLoad(socket, 503);
     };
 
     let authorizer: Authorizer | undefined;
