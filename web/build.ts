@@ -1,4 +1,4 @@
-// Builds the three pages into a folder of static files: one bundled, minified script per page
+// Builds the three pages and the landing page into a folder of static files: one bundled, minified script per page
 // (esbuild), one stylesheet, and an HTML shell per page. `npm start` serves the folder; the CDK
 // stack uploads it to S3 behind CloudFront. `/config.json` (where the APIs are) is not built: the
 // local stage answers it, and the stack writes it next to the files at deploy time.
@@ -44,29 +44,6 @@ const shell = (title: string, script: string, css: string) => `<!doctype html>
 </html>
 `;
 
-const landing = (css: string) => `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>livecast</title>
-<link rel="icon" href="${ICON}">
-<link rel="stylesheet" href="/assets/${css}">
-</head>
-<body>
-<div id="app"><main class="page narrow">
-<h1>livecast</h1>
-<p>Live microblogging of an event. Pages take the event id in their path:</p>
-<ul>
-<li><code>/live/{eventId}</code> — follow the event live</li>
-<li><code>/report/{eventId}#token=…</code> — the reporter's console</li>
-<li><code>/replay/{eventId}</code> — replay the timeline with its repost spikes</li>
-</ul>
-</main></div>
-</body>
-</html>
-`;
-
 /** Builds into `outDir` (emptied first); returns the files written, relative to it. */
 export function buildWeb(outDir: string = DEFAULT_WEB_OUT, opts: { minify?: boolean } = {}): string[] {
   rmSync(outDir, { recursive: true, force: true });
@@ -74,6 +51,7 @@ export function buildWeb(outDir: string = DEFAULT_WEB_OUT, opts: { minify?: bool
   const result = buildSync({
     entryPoints: {
       ...Object.fromEntries(PAGES.map((p) => [p.name, join(WEB, p.name, 'main.ts')])),
+      home: join(WEB, 'home', 'main.ts'),
       app: join(WEB, 'styles.css'),
     },
     outdir: join(outDir, 'assets'),
@@ -104,7 +82,8 @@ export function buildWeb(outDir: string = DEFAULT_WEB_OUT, opts: { minify?: bool
     writeFileSync(join(outDir, p.name, 'index.html'), shell(p.title, built(join(WEB, p.name, 'main.ts'), '.js'), css));
     files.push(`${p.name}/index.html`);
   }
-  writeFileSync(join(outDir, 'index.html'), landing(css));
+  // The landing page, `/`: a script too, so it speaks the reader's language like the others.
+  writeFileSync(join(outDir, 'index.html'), shell('livecast', built(join(WEB, 'home', 'main.ts'), '.js'), css));
   files.push('index.html');
   return files;
 }

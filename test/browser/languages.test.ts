@@ -122,6 +122,27 @@ describe('languages', () => {
     });
   }
 
+  it('the landing page, /, in both languages: Chinese with no English interface text, and English', async () => {
+    const zh = await newPage(browser, 'phone', { locale: 'zh-CN' });
+    await zh.page.goto(`${stage.httpUrl}/`);
+    await zh.page.getByTestId('home-pages').waitFor();
+    expect(await zh.page.evaluate(() => [document.documentElement.lang, document.title])).toEqual(['zh-CN', 'livecast — 活动微博直播']);
+    expect(await untranslated(zh.page)).toEqual([]);
+    await screenshot(zh.page, 'home-zh-CN');
+    const en = await newPage(browser, 'phone', { locale: 'en-US' });
+    await en.page.goto(`${stage.httpUrl}/`);
+    await en.page.getByTestId('home-pages').waitFor();
+    expect(await en.page.evaluate(() => document.documentElement.lang)).toBe('en');
+    expect(await untranslated(en.page)).toContain('follow the event live');
+    // The switch works here too, and the choice is the one every page reads.
+    await en.page.getByTestId('lang-switch').click();
+    await en.page.getByTestId('home-pages').waitFor();
+    expect(await en.page.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
+    expect([...zh.errors, ...en.errors]).toEqual([]);
+    await zh.page.context().close();
+    await en.page.context().close();
+  });
+
   it('the switch sticks: chosen on one page, kept across a reload and on the other pages; <html lang> follows', async () => {
     const { page } = await open('live', 'zh-CN');
     await expect.poll(() => page.getByTestId('status').textContent()).toBe('直播中');

@@ -7,6 +7,13 @@ export const en = {
   languageName: 'English',
   switchLanguage: 'Switch language',
 
+  // The landing page, /
+  homeTitle: (product: string) => `${product} — live microblogging of an event`,
+  homeIntro: 'Live microblogging of an event. Each page takes the event’s id in its address:',
+  homeLive: 'follow the event live',
+  homeReport: 'the reporter’s console',
+  homeReplay: 'replay the timeline with its repost spikes',
+
   // How every page starts
   noEventInPath: (path: string) => `No event in the address: open /${path}/{eventId}.`,
   noSuchEvent: (eventId: Node) => ['There is no event “', eventId, '”. Check the link.'],

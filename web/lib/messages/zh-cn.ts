@@ -19,6 +19,13 @@ export const zhCN: Messages = {
   languageName: '中文',
   switchLanguage: '切换语言',
 
+  // The landing page, /
+  homeTitle: (product: string) => `${product} — 活动微博直播`,
+  homeIntro: '为活动做微博直播。每个页面的地址里都带着活动编号：',
+  homeLive: '实时关注活动',
+  homeReport: '记者发布台',
+  homeReplay: '回放时间线及转发高峰',
+
   noEventInPath: (path) => `地址中没有活动编号：请打开 /${path}/{活动编号}。`,
   noSuchEvent: (eventId) => ['没有编号为“', eventId, '”的活动，请检查链接。'],
   loadFailed: (why) => ['无法加载活动：', why],
