@@ -22,6 +22,7 @@ import { lambdaContext } from './lambda-context';
 import { lambdaProcesses, type LambdaProcesses } from './lambda-processes';
 import { type LambdaService, startLambdaService } from './lambda-service';
 import { type SqsService, startSqsService } from './sqs';
+import { type S3Storage, startS3Storage } from './s3-storage';
 import { type StreamSource, startStreamSource } from './stream-source';
 import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions } from './ws-gateway';
 import { webPages } from './web-pages';
@@ -85,6 +86,10 @@ export interface StageOptions {
   webDir?: string;
   /** The SQS stand-in's port (the failure queues); default 0, a free one. */
   sqsPort?: number;
+  /** The S3 stand-in's port (the photos' bucket); default 0, a free one. */
+  s3Port?: number;
+  /** Where the S3 stand-in keeps the photos (npm start: beside the DynamoDB data); a temporary folder, removed on stop, when unset. */
+  s3Dir?: string;
   /**
    * Failure injection (tests): wraps a stream trigger's handler, by its id in shared/routes.ts, both
    * where its stream invokes it and where the Lambda Invoke API runs it (the redrive).
@@ -123,6 +128,9 @@ export interface Stage {
   readonly dynamoEndpoint: string;
   /** The SQS stand-in holding the failure queues. */
   readonly sqs: SqsService;
+  /** The S3 stand-in (s3rver, POST policies enforced) and the photos' bucket on it. */
+  readonly s3: S3Storage;
+  readonly imagesBucket: string;
   /** Queue URLs, by the names in shared/routes.ts failureQueues. */
   readonly failureQueues: { readonly streams: string; readonly worker: string };
   /** The DynamoDB Local this stage started and supervises (undefined when given an endpoint). */
@@ -230,6 +238,10 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     const sqs = await startSqsService({ port: opts.sqsPort ?? 0, host, portEnvVar: 'SQS_PORT', log });
     stoppers.push(() => sqs.close());
     const queueUrls = { streams: sqs.createQueue(failureQueues.streams.id), worker: sqs.createQueue(failureQueues.worker.id) };
+    // The photos' bucket (AWS: the Data stack's Images bucket). One per stage, as the tables are.
+    const imagesBucket = `${(opts.tablePrefix ?? 'livecast').toLowerCase()}-images`;
+    const s3 = await startS3Storage({ port: opts.s3Port ?? 0, host, buckets: [imagesBucket], ...(opts.s3Dir ? { directory: opts.s3Dir } : {}), log });
+    stoppers.push(() => s3.close());
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     stoppers.push(async () => sqsClient.destroy());
     const sendTo = (QueueUrl: string) => async (record: unknown) => {
@@ -332,6 +344,10 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       [ENV.workerFunction]: workerFn,
       [ENV.adminKey]: opts.adminKey,
       [ENV.sqsEndpoint]: sqs.endpoint,
+      [ENV.s3Endpoint]: s3.endpoint,
+      [ENV.imagesBucket]: imagesBucket,
+      // Deployed, CloudFront serves the bucket's images/ prefix; here the S3 stand-in serves it (path style).
+      [ENV.imagesBaseUrl]: `${s3.endpoint}/${imagesBucket}`,
       [ENV.streamFailuresQueueUrl]: queueUrls.streams,
       [ENV.workerFailuresQueueUrl]: queueUrls.worker,
       [ENV.local]: '1',
@@ -417,6 +433,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       managementEndpoint: ws.managementEndpoint,
       dynamoEndpoint,
       sqs,
+      s3,
+      imagesBucket,
       failureQueues: queueUrls,
       dynamo,
       tables,
