@@ -64,7 +64,14 @@ export interface Needs {
   readonly startWorkers?: boolean;
   /** Signs or verifies viewer ids (the viewer id secret). */
   readonly viewerSecret?: boolean;
+  /**
+   * The photos' bucket: `presignUploads` signs POSTs to `uploads/*` (s3:PutObject there, nothing
+   * else: a presigned request carries its signer's rights).
+   */
+  readonly images?: readonly ImageAccess[];
 }
+
+export type ImageAccess = 'presignUploads';
 
 /** The management API methods a function's needs name: `true` is POST alone (what it meant before methods were named). */
 export function connectionMethods(id: string, needs: Needs): readonly ConnectionMethod[] {
@@ -258,6 +265,14 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     entry: 'functions/http-reposts.ts',
     // Read only: the tally and the sweep judge spikes; an anonymous read never writes.
     needs: { tables: [[eventsTable, may('GetItem')], [repostCountsTable, may('Query')]] },
+  },
+  {
+    id: 'HttpImages',
+    routeKey: 'POST /events/{eventId}/images',
+    entry: 'functions/http-images.ts',
+    // The event's token hash (GetItem), the allowances per address and per event (Limits), and the
+    // presigned POST to uploads/ (signed with the function's own s3:PutObject on that prefix).
+    needs: { tables: [[eventsTable, may('GetItem')], [limitsTable, may('UpdateItem')]], images: ['presignUploads'] },
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
   {

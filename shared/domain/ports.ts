@@ -1,5 +1,6 @@
 // The domain's ports: what the live service needs from storage and delivery, free of any AWS type.
 import type { Entry, LiveFrame, Role, ServerFrame } from './protocol';
+import type { PresignedUpload } from './images';
 import type { PresenceChange } from './viewer-count';
 import type { DetectorState, RepostSecond, Spike } from './reposts/spike-detector';
 
@@ -316,4 +317,15 @@ export interface RepostStore {
   unwatchOpenSpike(eventId: string): Promise<void>;
   /** Events marked by `watchOpenSpike` and not yet unwatched. */
   eventsWithOpenSpikes(): Promise<string[]>;
+}
+
+/** Where photos are stored (S3): the presigned upload a reporter's phone sends the bytes with. */
+export interface ImageStorage {
+  /**
+   * A presigned POST to `key` that storage itself holds to: exactly this content type, at most
+   * `maxBytes`, within `expiresSeconds`.
+   */
+  presignUpload(key: string, contentType: string, maxBytes: number, expiresSeconds: number): Promise<PresignedUpload>;
+  /** The public address `key` is served at once published. */
+  publicUrl(key: string): string;
 }
