@@ -23,6 +23,7 @@ export function leastPrivilegeTable(defs: readonly FunctionDef[] = allFunctionDe
       stream ? `reads the ${stream.table.id} stream` : '',
       def.needs.adminKey ? 'reads the admin key' : '',
       def.needs.startWorkers ? 'starts workers' : '',
+      def.needs.images?.includes('presignUploads') ? 'presigns photo uploads (s3:PutObject on uploads/*)' : '',
     ].filter(Boolean);
     return `| ${def.id} | ${dynamo || '—'} | ${methods || '—'} | ${other.join('; ') || '—'} |`;
   });
