@@ -104,8 +104,9 @@ export interface WsGatewayOptions {
    * timeouts on AWS: shared/routes.ts HANDSHAKE_MAX_MS). Past it the handshake is refused 503, a
    * load refusal the client retries (PROTOCOL v1.1: a handshake refused for load answers 429 or 503,
    * never another 5xx — AWS would end the timed-out integration); the handler may still finish (a
-   * row it writes late is the worker's to find gone). The delivery worker takes a 410 within it as "still connecting": without the bound
-   * an overloaded local stage opened connections later than that, and a worker deleted their rows.
+   * row it writes late is the worker's to find gone). The delivery worker takes a 410 within it as
+   * "still connecting": without the bound an overloaded local stage opened connections later than
+   * that, and a worker deleted their rows.
    * Default: unbounded.
    */
   readonly handshakeTimeoutMs?: number;

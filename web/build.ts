@@ -38,7 +38,7 @@ const shell = (title: string, script: string, css: string) => `<!doctype html>
 <script type="module" src="/assets/${script}"></script>
 </head>
 <body>
-<noscript>This page needs JavaScript.</noscript>
+<noscript>This page needs JavaScript. 此页面需要启用 JavaScript。</noscript>
 <div id="app"></div>
 </body>
 </html>

@@ -107,9 +107,14 @@ describe('publishing', () => {
       reporter.send({ action: 'publish', clientId: `race-a-${i}`, text: `A${i}` });
       second.send({ action: 'publish', clientId: `race-b-${i}`, text: `B${i}` });
     }
+    // Correctness, not speed: each connection's 20 publishes run one after another (as API Gateway
+    // runs one connection's messages here), every one racing the other reporter's. That took 4.5 s
+    // and 7.4 s on a quiet machine and over 10 s with two other engineers' runs on the same 2 cores,
+    // which failed the 10 s default wait though nothing had stalled.
+    const wait = { timeoutMs: 40_000 };
     const acks = [
-      ...(await reporter.collect<AckFrame>((f) => f.type === 'ack' && !!f.clientId?.startsWith('race-a-'), n)),
-      ...(await second.collect<AckFrame>((f) => f.type === 'ack' && !!f.clientId?.startsWith('race-b-'), n)),
+      ...(await reporter.collect<AckFrame>((f) => f.type === 'ack' && !!f.clientId?.startsWith('race-a-'), n, wait)),
+      ...(await second.collect<AckFrame>((f) => f.type === 'ack' && !!f.clientId?.startsWith('race-b-'), n, wait)),
     ];
     const seqs = acks.map((a) => a.seq).sort((a, b) => a - b);
     expect(seqs).toEqual(Array.from({ length: 2 * n }, (_, i) => before + i + 1));
@@ -117,9 +122,9 @@ describe('publishing', () => {
     const stored = (await timeline(event.eventId)).map((e) => e.seq);
     expect(stored).toEqual(Array.from({ length: before + 2 * n }, (_, i) => i + 1));
     // Every viewer got each new entry exactly once.
-    const got = await viewers[1]!.collect<UpdateFrame>((f) => f.type === 'update' && f.entry.seq > before, 2 * n);
+    const got = await viewers[1]!.collect<UpdateFrame>((f) => f.type === 'update' && f.entry.seq > before, 2 * n, wait);
     expect(new Set(got.map((u) => u.entry.seq)).size).toBe(2 * n);
-  });
+  }, 120_000);
 });
 
 /** What a sync sent: its updates and the synced that ends them (the viewer-count stats its own connect caused may arrive in between or after). */

@@ -19,11 +19,16 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** A phone-sized page (the live page's main reader) or a desktop one, collecting console errors. */
-export async function newPage(browser: Browser, size: 'phone' | 'desktop' = 'phone'): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext(
-    size === 'phone' ? { viewport: { width: 390, height: 780 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true } : { viewport: { width: 1280, height: 860 } },
-  );
+/**
+ * A phone-sized page (the live page's main reader) or a desktop one, collecting console errors.
+ * `locale` is the browser's language (navigator.languages, which the pages choose theirs from):
+ * English unless a test asks for another, so tests that read English words get English pages.
+ */
+export async function newPage(browser: Browser, size: 'phone' | 'desktop' = 'phone', { locale = 'en-US' }: { locale?: string } = {}): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({
+    locale,
+    ...(size === 'phone' ? { viewport: { width: 390, height: 780 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true } : { viewport: { width: 1280, height: 860 } }),
+  });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));

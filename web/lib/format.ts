@@ -12,12 +12,8 @@ export function eventIdFromPath(pathname: string): string | undefined {
   }
 }
 
-/** 19:04:05 — a live event is followed to the second, on a 24-hour clock. */
-export const clock = (iso: string | number): string =>
-  new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
-
-export const count = (n: number): string => n.toLocaleString();
-
+// Times and counts in the page's locale (Intl).
+export { clock, count, day } from './intl';
 
 /** `h:mm:ss` of a duration in ms. */
 export function duration(ms: number): string {

@@ -3,6 +3,7 @@
 import { ApiError, loadConfig, type PageConfig } from './config';
 import { byId, h, replace } from './dom';
 import { eventIdFromPath } from './format';
+import { languageSwitch, startLocale, t } from './i18n';
 
 export interface PageStart {
   root: HTMLElement;
@@ -11,21 +12,34 @@ export interface PageStart {
 }
 
 export function bootPage(path: 'live' | 'report' | 'replay', start: (page: PageStart) => Promise<void>): void {
+  startLocale();
   const root = byId('app');
-  const fail = (text: string) => replace(root, h('main', { class: 'page narrow' }, h('p', { class: 'notice error', 'data-testid': 'load-error' }, text)));
+  const fail = (...text: (string | Node)[]) =>
+    replace(root, h('main', { class: 'page narrow' }, h('div', { class: 'row' }, h('span', { class: 'spacer' }), languageSwitch()), h('p', { class: 'notice error', 'data-testid': 'load-error' }, ...text)));
   const eventId = eventIdFromPath(location.pathname);
   if (!eventId) {
-    fail(`No event in the address: open /${path}/{eventId}.`);
+    fail(t.noEventInPath(path));
     return;
   }
   loadConfig()
     .then((config) => start({ root, eventId, config }))
     .catch((err: unknown) =>
-      fail(err instanceof ApiError && err.status === 404 ? `There is no event “${eventId}”. Check the link.` : `Could not load the event: ${err instanceof Error ? err.message : String(err)}`),
+      err instanceof ApiError && err.status === 404
+        ? fail(...t.noSuchEvent(data(eventId)))
+        : // The reason is the browser's or the server's own words.
+          fail(...t.loadFailed(data(err instanceof Error ? err.message : String(err)))),
     );
 }
 
-/** The sticky header every page has: the title, then one row of status and controls. */
+/** The sticky header every page has: the title and the language switch, then one row of status and controls. */
 export function pageHeader(title: HTMLElement, ...row: (Node | null)[]): HTMLElement {
-  return h('header', { class: 'topbar' }, h('div', { class: 'row' }, title), h('div', { class: 'row' }, ...row));
+  return h('header', { class: 'topbar' }, h('div', { class: 'row' }, title, h('span', { class: 'spacer' }), languageSwitch()), h('div', { class: 'row' }, ...row));
+}
+
+/**
+ * Text that is data, not interface (an update, a title, an id, a server's message): marked
+ * `translate="no"` — for translating browsers, and for the test that finds untranslated interface text.
+ */
+export function data(text: string, tag: 'span' | 'p' | 'h1' = 'span', attrs: Record<string, string | number> = {}): HTMLElement {
+  return h(tag, { ...attrs, translate: 'no' }, text);
 }

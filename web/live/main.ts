@@ -7,7 +7,8 @@ import { clock, count } from '../lib/format';
 import { readHistory, type TimelinePage } from '../lib/history';
 import { LiveConnection } from '../lib/live-connection';
 import { ensureViewerId, withViewerId } from '../lib/viewer-id';
-import { bootPage, pageHeader } from '../lib/page';
+import { t } from '../lib/i18n';
+import { bootPage, data, pageHeader } from '../lib/page';
 import { showState } from '../lib/status';
 import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
 
@@ -30,12 +31,12 @@ class LivePage {
 
   private readonly els = {
     status: h('span', { class: 'status', role: 'status', 'data-testid': 'status' }),
-    viewers: h('span', { class: 'pill', title: 'people watching now', 'data-testid': 'viewers' }),
-    filterAll: h('button', { type: 'button', 'aria-pressed': 'true' }, 'All updates'),
-    filterKey: h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': 'filter-key' }, 'Key moments'),
+    viewers: h('span', { class: 'pill', title: t.watchingTitle, 'data-testid': 'viewers' }),
+    filterAll: h('button', { type: 'button', 'aria-pressed': 'true' }, t.allUpdates),
+    filterKey: h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': 'filter-key' }, t.keyMoments),
     spike: h('div', { class: 'notice spike', role: 'alert', hidden: true, 'data-testid': 'spike' }),
     list: h('ol', { class: 'entries', 'data-testid': 'entries' }),
-    empty: h('p', { class: 'empty', hidden: true }, 'Nothing yet — updates appear here the moment the reporter posts them.'),
+    empty: h('p', { class: 'empty', hidden: true }, t.nothingYet),
     newBar: h('button', { class: 'newbar', type: 'button', hidden: true, 'aria-live': 'polite', 'data-testid': 'new-bar' }),
   };
 
@@ -73,11 +74,11 @@ class LivePage {
         'main',
         { class: 'page' },
         pageHeader(
-          h('h1', { 'data-testid': 'title' }, this.event.title),
+          data(this.event.title, 'h1', { 'data-testid': 'title' }),
           els.status,
           els.viewers,
           h('span', { class: 'spacer' }),
-          h('div', { class: 'toggle', role: 'group', 'aria-label': 'Show' }, els.filterAll, els.filterKey),
+          h('div', { class: 'toggle', role: 'group', 'aria-label': t.show }, els.filterAll, els.filterKey),
           // Just under the header, wherever the reader is (positioned against the header).
           els.newBar,
         ),
@@ -165,11 +166,11 @@ class LivePage {
 
   private onSpike(frame: SpikeFrame): void {
     const entry = this.timeline.get(frame.topSeq);
-    const about = entry && !entry.deleted ? `“${entry.text.length > 60 ? `${entry.text.slice(0, 60)}…` : entry.text}”` : `update #${frame.topSeq}`;
+    const about = entry && !entry.deleted ? data(`“${entry.text.length > 60 ? `${entry.text.slice(0, 60)}…` : entry.text}”`) : h('span', {}, t.spikeOnSeq(frame.topSeq));
     replace(
       this.els.spike,
-      h('span', { class: 'grow' }, h('strong', {}, 'Repost spike! '), `${count(frame.peakPerSecond)} reposts a second on ${about}`),
-      h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss', onclick: () => (this.els.spike.hidden = true) }, '✕'),
+      h('span', { class: 'grow' }, h('strong', {}, t.spikeHeading), ...t.spikeOn(frame.peakPerSecond, about)),
+      h('button', { type: 'button', class: 'link', 'aria-label': t.dismiss, onclick: () => (this.els.spike.hidden = true) }, '✕'),
     );
     this.els.spike.hidden = false;
     clearTimeout(this.spikeTimer);
@@ -196,20 +197,20 @@ class LivePage {
   }
 
   private showViewers(): void {
-    replace(this.els.viewers, icon('eye'), `${count(this.viewers)} watching`);
+    replace(this.els.viewers, icon('eye'), t.watching(this.viewers));
   }
 
   private showUnseen(): void {
     const n = this.unseen;
     this.els.newBar.hidden = n === 0;
-    this.els.newBar.textContent = `↑ ${n} new update${n === 1 ? '' : 's'}`;
+    this.els.newBar.textContent = t.newUpdates(n);
     document.title = n > 0 ? `(${n}) ${this.event.title}` : this.event.title;
   }
 
   private render(): void {
     const entries = this.timeline.ordered(this.keyOnly ? (e) => e.kind === 'key' : undefined);
     this.els.empty.hidden = entries.length > 0;
-    this.els.empty.textContent = this.keyOnly && this.timeline.size > 0 ? 'No key moments yet.' : 'Nothing yet — updates appear here the moment the reporter posts them.';
+    this.els.empty.textContent = this.keyOnly && this.timeline.size > 0 ? t.noKeyMoments : t.nothingYet;
     // Keep the reader's place: the page grows at the top while they read further down.
     const anchor = window.scrollY >= SCROLLED_AWAY_PX ? this.firstVisible() : undefined;
     const anchorTop = anchor?.el.getBoundingClientRect().top;
@@ -237,12 +238,12 @@ class LivePage {
       h(
         'div',
         { class: 'meta' },
-        e.pinned ? h('span', { class: 'badge pin' }, 'Pinned') : null,
-        e.kind === 'key' ? h('span', { class: 'badge key' }, 'Key moment') : null,
+        e.pinned ? h('span', { class: 'badge pin' }, t.pinned) : null,
+        e.kind === 'key' ? h('span', { class: 'badge key' }, t.keyMoment) : null,
         h('time', { datetime: e.createdAt }, clock(e.createdAt)),
-        e.corrected ? h('span', { class: 'badge corrected', title: `corrected ${clock(e.updatedAt)}` }, 'Corrected') : null,
+        e.corrected ? h('span', { class: 'badge corrected', title: t.correctedAt(e.updatedAt) }, t.corrected) : null,
       ),
-      h('p', { class: 'text', 'data-testid': 'text' }, e.text),
+      data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
       h(
         'div',
         { class: 'actions' },
@@ -257,7 +258,7 @@ class LivePage {
             onclick: () => this.repost(e.seq),
           },
           icon('repost'),
-          mine ? 'Reposted' : 'Repost',
+          mine ? t.reposted : t.repost,
           h('span', { class: 'count', 'data-testid': 'repost-count' }, count(e.reposts)),
         ),
       ),

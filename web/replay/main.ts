@@ -3,8 +3,9 @@
 import type { Entry, EventView, RepostsView, Revision } from '../lib/types';
 import { getJson, type PageConfig } from '../lib/config';
 import { h, icon, replace } from '../lib/dom';
-import { clock, count, duration } from '../lib/format';
-import { bootPage, pageHeader } from '../lib/page';
+import { clock, count, day, duration } from '../lib/format';
+import { t } from '../lib/i18n';
+import { bootPage, data, pageHeader } from '../lib/page';
 import { ReplayModel, revisionTime } from '../lib/replay-model';
 
 const SPEEDS = [1, 10, 60] as const;
@@ -20,14 +21,14 @@ async function loadAll(config: PageConfig, eventId: string, onProgress: (text: s
     const page: { items: Entry[]; next: number | null } = await getJson(config, `/events/${id}/timeline?after=${after}&limit=500`);
     entries.push(...page.items);
     after = page.next;
-    onProgress(`Loading the timeline… ${count(entries.length)} entries`);
+    onProgress(t.loadingTimeline(entries.length));
   }
   const revisions: Revision[] = [];
   for (let after: number | null = 0; after !== null; ) {
     const page: { items: Revision[]; next: number | null } = await getJson(config, `/events/${id}/revisions?after=${after}&limit=500`);
     revisions.push(...page.items);
     after = page.next;
-    onProgress(`Loading every revision… ${count(revisions.length)}`);
+    onProgress(t.loadingRevisions(revisions.length));
   }
   const reposts = await getJson<RepostsView>(config, `/events/${id}/reposts?bucket=1`);
   return new ReplayModel({ event, entries, revisions, reposts });
@@ -41,15 +42,15 @@ class ReplayPage {
   private shown = new Set<number>();
 
   private readonly els = {
-    play: h('button', { type: 'button', class: 'primary', 'data-testid': 'play' }, '▶ Play'),
+    play: h('button', { type: 'button', class: 'primary', 'data-testid': 'play' }, t.play),
     speeds: SPEEDS.map((s) => h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': `speed-${s}` }, `${s}×`)),
-    scrub: h('input', { type: 'range', min: 0, step: SCRUB_STEP_MS, 'aria-label': 'Position in the event', 'data-testid': 'scrubber' }),
+    scrub: h('input', { type: 'range', min: 0, step: SCRUB_STEP_MS, 'aria-label': t.position, 'data-testid': 'scrubber' }),
     clock: h('span', { class: 'clock', 'data-testid': 'clock' }),
     at: h('span', { class: 'muted small' }),
     chart: document.createElementNS(SVG, 'svg') as SVGSVGElement,
     spikes: h('ul', { class: 'spikes', 'data-testid': 'spikes' }),
     list: h('ol', { class: 'entries', 'data-testid': 'entries' }),
-    empty: h('p', { class: 'empty' }, 'Nothing had been posted yet at this moment.'),
+    empty: h('p', { class: 'empty' }, t.nothingAtMoment),
   };
 
   constructor(private readonly model: ReplayModel) {
@@ -65,7 +66,7 @@ class ReplayPage {
     els.speeds.forEach((b, i) => b.addEventListener('click', () => this.setSpeed(SPEEDS[i]!)));
     els.chart.setAttribute('class', 'chart');
     els.chart.setAttribute('role', 'img');
-    els.chart.setAttribute('aria-label', 'Reposts per second over the event, spikes shaded');
+    els.chart.setAttribute('aria-label', t.chartLabel);
     els.chart.dataset.testid = 'chart';
     replace(
       root,
@@ -73,11 +74,11 @@ class ReplayPage {
         'main',
         { class: 'page wide' },
         pageHeader(
-          h('h1', {}, event.title),
-          h('span', { class: 'small muted', 'data-testid': 'summary' }, `${count(model.data.entries.length)} updates · ${count(model.data.revisions.length)} revisions · ${count(reposts.total)} reposts · ${count(reposts.spikes.length)} spike${reposts.spikes.length === 1 ? '' : 's'}`),
+          data(event.title, 'h1'),
+          h('span', { class: 'small muted', 'data-testid': 'summary' }, t.summary(model.data.entries.length, model.data.revisions.length, reposts.total, reposts.spikes.length)),
           h('span', { class: 'spacer' }),
-          h('button', { type: 'button', class: 'small', 'data-testid': 'export-json', onclick: () => this.download('json') }, 'Export JSON'),
-          h('button', { type: 'button', class: 'small', 'data-testid': 'export-csv', onclick: () => this.download('csv') }, 'Export CSV'),
+          h('button', { type: 'button', class: 'small', 'data-testid': 'export-json', onclick: () => this.download('json') }, t.exportJson),
+          h('button', { type: 'button', class: 'small', 'data-testid': 'export-csv', onclick: () => this.download('csv') }, t.exportCsv),
         ),
         h(
           'div',
@@ -88,15 +89,15 @@ class ReplayPage {
             h(
               'div',
               { class: 'player' },
-              h('div', { class: 'row' }, els.play, h('div', { class: 'toggle', role: 'group', 'aria-label': 'Speed' }, ...els.speeds), h('span', { class: 'spacer' }), els.clock),
+              h('div', { class: 'row' }, els.play, h('div', { class: 'toggle', role: 'group', 'aria-label': t.speed }, ...els.speeds), h('span', { class: 'spacer' }), els.clock),
               els.scrub,
               els.at,
             ),
-            h('h2', {}, 'Reposts per second'),
+            h('h2', {}, t.repostsPerSecond),
             els.chart,
             els.spikes,
           ),
-          h('section', {}, h('h2', {}, 'Timeline at this moment'), els.empty, els.list),
+          h('section', {}, h('h2', {}, t.timelineAtMoment), els.empty, els.list),
         ),
       ),
     );
@@ -114,7 +115,7 @@ class ReplayPage {
   play(): void {
     if (this.t >= this.model.end) this.seek(this.model.start);
     this.playing = true;
-    this.els.play.textContent = '⏸ Pause';
+    this.els.play.textContent = t.pause;
     this.lastFrame = performance.now();
     const tick = (now: number) => {
       if (!this.playing) return;
@@ -129,7 +130,7 @@ class ReplayPage {
 
   pause(): void {
     this.playing = false;
-    this.els.play.textContent = this.t >= this.model.end ? '↺ Replay' : '▶ Play';
+    this.els.play.textContent = this.t >= this.model.end ? t.replayAgain : t.play;
   }
 
   setSpeed(speed: (typeof SPEEDS)[number]): void {
@@ -137,11 +138,11 @@ class ReplayPage {
     this.els.speeds.forEach((b, i) => b.setAttribute('aria-pressed', String(SPEEDS[i] === speed)));
   }
 
-  seek(t: number): void {
-    this.t = Math.max(this.model.start, Math.min(this.model.end, t));
+  seek(to: number): void {
+    this.t = Math.max(this.model.start, Math.min(this.model.end, to));
     this.els.scrub.value = String(Math.round(this.t - this.model.start));
     this.els.clock.textContent = `${duration(this.t - this.model.start)} / ${duration(this.model.span)}`;
-    this.els.at.textContent = `at ${clock(this.t)} (${new Date(this.t).toLocaleDateString()})`;
+    this.els.at.textContent = t.at(clock(this.t), day(this.t));
     this.renderEntries();
     this.renderChart();
   }
@@ -160,13 +161,13 @@ class ReplayPage {
             'div',
             { class: 'meta' },
             h('span', {}, `#${e.seq}`),
-            e.pinned ? h('span', { class: 'badge pin' }, 'Pinned') : null,
-            e.kind === 'key' ? h('span', { class: 'badge key' }, 'Key moment') : null,
+            e.pinned ? h('span', { class: 'badge pin' }, t.pinned) : null,
+            e.kind === 'key' ? h('span', { class: 'badge key' }, t.keyMoment) : null,
             h('time', { datetime: e.createdAt }, clock(e.createdAt)),
-            e.rev > 1 && revisionTime(e) <= this.t ? h('span', { class: 'badge corrected' }, `rev ${e.rev}`) : null,
-            h('span', { class: 'reposts', title: 'reposts over the whole event' }, icon('repost'), count(e.reposts)),
+            e.rev > 1 && revisionTime(e) <= this.t ? h('span', { class: 'badge corrected' }, t.rev(e.rev)) : null,
+            h('span', { class: 'reposts', title: t.repostsOverEvent }, icon('repost'), count(e.reposts)),
           ),
-          h('p', { class: 'text', 'data-testid': 'text' }, e.text),
+          data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
         ),
       ),
     );
@@ -204,7 +205,7 @@ class ReplayPage {
       const x1 = x(s.endedAt ?? model.end);
       const rect = el('rect', { class: 'spike', x: x0, y: top - 4, width: Math.max(4, x1 - x0), height: height - top - bottom + 4, 'data-testid': `spike-${i}` });
       const title = document.createElementNS(SVG, 'title');
-      title.textContent = `Spike at ${clock(s.startedAt)}: peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts — click to jump there`;
+      title.textContent = t.spikeTitle(clock(s.startedAt), s.peakPerSecond, s.total);
       rect.append(title);
       rect.addEventListener('click', () => this.seek(this.model.spikeMoment(s)));
     });
@@ -212,7 +213,7 @@ class ReplayPage {
       const barHeight = (n / peak) * (height - top - bottom);
       el('rect', { class: 'bar', x: col, y: height - bottom - barHeight, width: barWidth, height: barHeight });
     }
-    el('text', { class: 'axis', x: 4, y: 10 }, `${count(peak)}/s`);
+    el('text', { class: 'axis', x: 4, y: 10 }, t.perSecond(peak));
     el('text', { class: 'axis', x: 4, y: height - 4 }, clock(model.start));
     el('text', { class: 'axis', x: width - 4, y: height - 4, 'text-anchor': 'end' }, clock(model.end));
     const px = x(this.t);
@@ -224,7 +225,7 @@ class ReplayPage {
     replace(
       this.els.spikes,
       ...(spikes.length === 0
-        ? [h('li', { class: 'muted small' }, 'No repost spikes were recorded.')]
+        ? [h('li', { class: 'muted small' }, t.noSpikes)]
         : spikes.map((s) =>
             h(
               'li',
@@ -233,8 +234,8 @@ class ReplayPage {
                 'button',
                 { type: 'button', 'data-testid': 'spike-jump', onclick: () => this.seek(this.model.spikeMoment(s)) },
                 s.endedAt === null
-                  ? `⚡ ${clock(s.startedAt)} — still going when loaded: so far peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts, on #${s.topSeq}`
-                  : `⚡ ${clock(s.startedAt)}–${clock(s.endedAt)} — peak ${count(s.peakPerSecond)}/s, ${count(s.total)} reposts, on #${s.topSeq}`,
+                  ? t.spikeOngoing(clock(s.startedAt), s.peakPerSecond, s.total, s.topSeq)
+                  : t.spikeEnded(clock(s.startedAt), clock(s.endedAt), s.peakPerSecond, s.total, s.topSeq),
               ),
             ),
           )),
@@ -253,9 +254,9 @@ class ReplayPage {
 }
 
 bootPage('replay', async ({ root, eventId, config }) => {
-  const progress = h('p', { class: 'notice info', 'data-testid': 'loading' }, 'Loading…');
+  const progress = h('p', { class: 'notice info', 'data-testid': 'loading' }, t.loading);
   replace(root, h('main', { class: 'page narrow' }, progress));
   const model = await loadAll(config, eventId, (text) => (progress.textContent = text));
-  document.title = `Replay — ${model.data.event.title}`;
+  document.title = t.replayTitle(model.data.event.title);
   new ReplayPage(model).mount(root);
 });

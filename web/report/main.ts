@@ -7,7 +7,8 @@ import { charCount, MAX_TEXT_CHARS } from '../../shared/domain/text';
 import { clock, count, eventIdFromPath } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
 import { Outbox, type OutboxItem, type OutboxRequest } from '../lib/outbox';
-import { bootPage, pageHeader } from '../lib/page';
+import { languageSwitch, t } from '../lib/i18n';
+import { bootPage, data, pageHeader } from '../lib/page';
 import { showState } from '../lib/status';
 import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
 
@@ -26,14 +27,14 @@ class ReporterConsole {
     status: h('span', { class: 'status', role: 'status', 'data-testid': 'status' }),
     pending: h('span', { class: 'pill', 'data-testid': 'pending' }),
     warn: h('div', { class: 'notice error', hidden: true, 'data-testid': 'connect-error' }),
-    text: h('textarea', { 'aria-label': 'Update text', placeholder: 'What is happening? Enter publishes, Shift+Enter starts a new line.', 'data-testid': 'compose' }),
+    text: h('textarea', { 'aria-label': t.updateText, placeholder: t.composePlaceholder, 'data-testid': 'compose' }),
     counter: h('span', { class: 'counter', 'data-testid': 'counter' }),
     key: h('input', { type: 'checkbox', 'data-testid': 'key' }),
-    publish: h('button', { type: 'button', class: 'primary', 'data-testid': 'publish' }, 'Publish'),
+    publish: h('button', { type: 'button', class: 'primary', 'data-testid': 'publish' }, t.publish),
     outbox: h('ol', { class: 'outbox', 'data-testid': 'outbox' }),
-    outboxEmpty: h('p', { class: 'muted small' }, 'Nothing sent yet.'),
+    outboxEmpty: h('p', { class: 'muted small' }, t.nothingSent),
     entries: h('ol', { class: 'entries', 'data-testid': 'entries' }),
-    entriesEmpty: h('p', { class: 'empty' }, 'No updates published yet.'),
+    entriesEmpty: h('p', { class: 'empty' }, t.nonePublished),
   };
 
   constructor(
@@ -81,23 +82,23 @@ class ReporterConsole {
         'main',
         { class: 'page' },
         pageHeader(
-          h('h1', {}, this.event.title),
+          data(this.event.title, 'h1'),
           els.status,
           els.pending,
           h('span', { class: 'spacer' }),
-          h('a', { href: `/live/${encodeURIComponent(this.event.eventId)}`, target: '_blank', class: 'small' }, 'Open the live page ↗'),
+          h('a', { href: `/live/${encodeURIComponent(this.event.eventId)}`, target: '_blank', class: 'small' }, t.openLive),
         ),
         els.warn,
         h(
           'section',
-          { class: 'compose', 'aria-label': 'New update' },
+          { class: 'compose', 'aria-label': t.newUpdate },
           els.text,
-          h('div', { class: 'row' }, h('label', { class: 'check' }, els.key, 'Key moment'), h('span', { class: 'spacer' }), els.counter, els.publish),
+          h('div', { class: 'row' }, h('label', { class: 'check' }, els.key, t.keyMoment), h('span', { class: 'spacer' }), els.counter, els.publish),
         ),
-        h('h2', {}, 'Outbox'),
+        h('h2', {}, t.outbox),
         els.outboxEmpty,
         els.outbox,
-        h('h2', {}, 'Published'),
+        h('h2', {}, t.published),
         els.entriesEmpty,
         els.entries,
       ),
@@ -138,9 +139,9 @@ class ReporterConsole {
   private showConnectError(): void {
     replace(
       this.els.warn,
-      h('span', {}, 'Cannot connect. If this keeps happening, the operator token may be wrong.'),
+      h('span', {}, t.cannotConnect),
       h('span', { class: 'spacer' }),
-      h('button', { type: 'button', onclick: () => this.onBadToken() }, 'Change token'),
+      h('button', { type: 'button', onclick: () => this.onBadToken() }, t.changeToken),
     );
     this.els.warn.hidden = false;
   }
@@ -148,7 +149,7 @@ class ReporterConsole {
   private showStatus(): void {
     showState(this.els.status, this.conn.state);
     const pending = this.outbox.pending;
-    this.els.pending.textContent = pending === 0 ? 'All sent' : `${count(pending)} waiting to send`;
+    this.els.pending.textContent = pending === 0 ? t.allSent : t.waitingToSend(pending);
   }
 
   private showCounter(): void {
@@ -185,27 +186,30 @@ class ReporterConsole {
   private outboxRow(i: OutboxItem): HTMLElement {
     const detail =
       i.state === 'acked'
-        ? `#${i.seq} · rev ${i.rev}${i.rttMs !== undefined ? ` · ${count(i.rttMs)} ms` : ''}`
+        ? t.ackedDetail(i.seq ?? 0, i.rev ?? 0, i.rttMs)
         : i.state === 'failed'
-          ? (i.error?.message ?? 'failed')
+          ? i.error
+            ? t.refusal(i.error.code, i.error.message)
+            : t.failed
           : i.state === 'sending'
-            ? 'sending…'
+            ? t.sendingDetail
             : this.conn.isOpen
               ? i.error
-                ? `retrying: ${i.error.message}`
-                : 'queued'
-              : 'waiting for the connection';
+                ? t.retrying(t.refusal(i.error.code, i.error.message))
+                : t.queued
+              : t.waitingForConnection;
     return h(
       'li',
       { 'data-state': i.state, 'data-client-id': i.clientId, 'data-testid': 'outbox-item' },
-      h('span', { class: `state ${i.state}` }, i.state === 'acked' ? 'acked' : i.state),
-      h('span', { class: 'what', title: describe(i.request) }, describe(i.request), h('br', {}), h('span', { class: 'muted small' }, detail)),
+      h('span', { class: `state ${i.state}` }, t.outboxState[i.state]),
+      // The reporter's own text is data (its title shows it whole where the row cuts it short).
+      h('span', { class: 'what' }, ...describe(i.request).map((part, n) => (n === 1 ? data(part, 'span', { title: part }) : part)), h('br', {}), h('span', { class: 'muted small' }, detail)),
       i.state === 'failed'
         ? h(
             'span',
             {},
-            h('button', { type: 'button', class: 'link', onclick: () => this.outbox.retry(i.clientId) }, 'Retry'),
-            h('button', { type: 'button', class: 'link', onclick: () => this.outbox.discard(i.clientId) }, 'Discard'),
+            h('button', { type: 'button', class: 'link', onclick: () => this.outbox.retry(i.clientId) }, t.retry),
+            h('button', { type: 'button', class: 'link', onclick: () => this.outbox.discard(i.clientId) }, t.discard),
           )
         : h('span', { class: 'muted small' }, clock(i.createdAt)),
     );
@@ -216,7 +220,7 @@ class ReporterConsole {
     const editing = this.editing === e.seq && !e.deleted;
     let editor: HTMLElement | null = null;
     if (editing) {
-      const area = h('textarea', { 'aria-label': `Correct update ${e.seq}`, 'data-testid': 'edit-text' });
+      const area = h('textarea', { 'aria-label': t.correctUpdate(e.seq), 'data-testid': 'edit-text' });
       area.value = draft ?? e.text;
       const save = () => {
         const text = area.value;
@@ -241,8 +245,8 @@ class ReporterConsole {
         h(
           'div',
           { class: 'row' },
-          h('button', { type: 'button', class: 'primary', 'data-testid': 'save-edit', onclick: save }, 'Save correction'),
-          h('button', { type: 'button', onclick: () => ((this.editing = undefined), this.render()) }, 'Cancel'),
+          h('button', { type: 'button', class: 'primary', 'data-testid': 'save-edit', onclick: save }, t.saveCorrection),
+          h('button', { type: 'button', onclick: () => ((this.editing = undefined), this.render()) }, t.cancel),
         ),
       );
       queueMicrotask(() => area.focus());
@@ -254,21 +258,21 @@ class ReporterConsole {
         'div',
         { class: 'meta' },
         h('span', {}, `#${e.seq}`),
-        e.pinned ? h('span', { class: 'badge pin' }, 'Pinned') : null,
-        e.kind === 'key' ? h('span', { class: 'badge key' }, 'Key moment') : null,
-        e.deleted ? h('span', { class: 'badge deleted' }, 'Deleted') : null,
+        e.pinned ? h('span', { class: 'badge pin' }, t.pinned) : null,
+        e.kind === 'key' ? h('span', { class: 'badge key' }, t.keyMoment) : null,
+        e.deleted ? h('span', { class: 'badge deleted' }, t.deleted) : null,
         h('time', { datetime: e.createdAt }, clock(e.createdAt)),
-        e.rev > 1 ? h('span', {}, `rev ${e.rev}`) : null,
-        h('span', { class: 'reposts', title: 'reposts' }, icon('repost'), h('span', { 'data-testid': 'repost-count' }, count(e.reposts))),
+        e.rev > 1 ? h('span', {}, t.rev(e.rev)) : null,
+        h('span', { class: 'reposts', title: t.reposts }, icon('repost'), h('span', { 'data-testid': 'repost-count' }, count(e.reposts))),
       ),
-      editing ? editor : h('p', { class: 'text', 'data-testid': 'text' }, e.deleted ? '(deleted)' : e.text),
+      editing ? editor : e.deleted ? h('p', { class: 'text', 'data-testid': 'text' }, t.deletedText) : data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
       e.deleted || editing
         ? null
         : h(
             'div',
             { class: 'actions' },
-            h('button', { type: 'button', class: 'link', 'data-testid': 'edit', onclick: () => ((this.editing = e.seq), this.render()) }, 'Edit'),
-            h('button', { type: 'button', class: 'link', 'data-testid': 'pin', onclick: () => act({ action: 'pin', seq: e.seq, pinned: !e.pinned }) }, e.pinned ? 'Unpin' : 'Pin'),
+            h('button', { type: 'button', class: 'link', 'data-testid': 'edit', onclick: () => ((this.editing = e.seq), this.render()) }, t.edit),
+            h('button', { type: 'button', class: 'link', 'data-testid': 'pin', onclick: () => act({ action: 'pin', seq: e.seq, pinned: !e.pinned }) }, e.pinned ? t.unpin : t.pin),
             h(
               'button',
               {
@@ -276,31 +280,32 @@ class ReporterConsole {
                 class: 'link danger',
                 'data-testid': 'delete',
                 onclick: () => {
-                  if (window.confirm(`Delete update #${e.seq}? Viewers will see it disappear.`)) act({ action: 'delete', seq: e.seq });
+                  if (window.confirm(t.confirmDelete(e.seq))) act({ action: 'delete', seq: e.seq });
                 },
               },
-              'Delete',
+              t.delete,
             ),
           ),
     );
   }
 }
 
-function describe(r: OutboxRequest): string {
+/** What a request does, as [interface words, the reporter's own text (data), if any]. */
+function describe(r: OutboxRequest): [string] | [string, string] {
   switch (r.action) {
     case 'publish':
-      return `${r.kind === 'key' ? '★ ' : ''}${r.text}`;
+      return [r.kind === 'key' ? '★ ' : '', r.text];
     case 'edit':
-      return `Correct #${r.seq}: ${r.text}`;
+      return [t.describeEdit(r.seq), r.text];
     case 'delete':
-      return `Delete #${r.seq}`;
+      return [t.describeDelete(r.seq)];
     case 'pin':
-      return `${r.pinned ? 'Pin' : 'Unpin'} #${r.seq}`;
+      return [t.describePin(r.seq, r.pinned)];
   }
 }
 
 function tokenForm(root: HTMLElement, eventId: string, onToken: (token: string) => void, message?: string): void {
-  const input = h('input', { type: 'password', autocomplete: 'off', placeholder: 'Operator token', 'aria-label': 'Operator token', 'data-testid': 'token' });
+  const input = h('input', { type: 'password', autocomplete: 'off', placeholder: t.tokenLabel, 'aria-label': t.tokenLabel, 'data-testid': 'token' });
   const submit = (ev: Event) => {
     ev.preventDefault();
     const token = input.value.trim();
@@ -311,10 +316,10 @@ function tokenForm(root: HTMLElement, eventId: string, onToken: (token: string) 
     h(
       'main',
       { class: 'page narrow' },
-      h('h1', {}, 'Reporter console'),
-      h('p', { class: 'muted' }, `Event ${eventId}. Enter the operator token you got when the event was created.`),
+      h('div', { class: 'row' }, h('h1', {}, t.consoleHeading), h('span', { class: 'spacer' }), languageSwitch()),
+      h('p', { class: 'muted' }, ...t.tokenIntro(data(eventId))),
       message ? h('p', { class: 'notice error' }, message) : null,
-      h('form', { class: 'token-form', onsubmit: submit }, input, h('button', { type: 'submit', class: 'primary', 'data-testid': 'token-submit' }, 'Connect')),
+      h('form', { class: 'token-form', onsubmit: submit }, input, h('button', { type: 'submit', class: 'primary', 'data-testid': 'token-submit' }, t.connect)),
     ),
   );
   input.focus();
@@ -331,7 +336,7 @@ if (fromHash) {
 
 bootPage('report', async ({ root, eventId, config }) => {
   const event = await getJson<EventView>(config, `/events/${encodeURIComponent(eventId)}`);
-  document.title = `Report — ${event.title}`;
+  document.title = t.consoleTitle(event.title);
   const start = (token: string) => {
     sessionStorage.setItem(tokenKey(eventId), token);
     new ReporterConsole(config, event, token, () => {

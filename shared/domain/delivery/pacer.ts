@@ -1,17 +1,17 @@
 // Paces posts to a share of the account's @connections budget, and backs off when AWS says 429.
 
-/**
- * A GCRA token bucket (each take reserves the next slot, so waiters never race) whose rate adapts:
- * multiplicative decrease on a 429, additive increase on success, never above the configured rate.
- * On AWS the budget is shared with every other caller in the account; backing off is how this
- * worker finds its fair share when others spend more than planned.
- */
 /** From the floor back to the ceiling in about this long, at any rate (see `succeeded`). */
 const RECOVER_MS = 5_000;
 
 /** The least rate an allotment sets (requests per second). */
 const MIN_ALLOTTED = 0.001;
 
+/**
+ * A GCRA token bucket (each take reserves the next slot, so waiters never race) whose rate adapts:
+ * multiplicative decrease on a 429, additive increase on success, never above the configured rate.
+ * On AWS the budget is shared with every other caller in the account; backing off is how this
+ * worker finds its fair share when others spend more than planned.
+ */
 export class Pacer {
   private tat = 0; // theoretical arrival time of the next slot, in ms
   private current: number;

@@ -6,9 +6,10 @@
 // Measured reason (bench events --quick, 84 workers): the ledger's 4 Queries a refresh were ~110 of
 // DynamoDB Local's calls a second, and a fifth of the refreshes timed out connecting to it.
 import type { BudgetLedgerStore, BudgetRegistration } from '../ports';
+import { RecentReads } from './recent-reads';
 
 export class SharedBudgetReads implements BudgetLedgerStore {
-  private recent: { at: number; result: Promise<BudgetRegistration[]> } | undefined;
+  private readonly reads: RecentReads<BudgetRegistration[]>;
 
   constructor(
     private readonly store: BudgetLedgerStore,
@@ -16,9 +17,11 @@ export class SharedBudgetReads implements BudgetLedgerStore {
      * How old a shared answer may be. It adds to the read lag the settle delay covers (a refresh
      * every 3 s, DynamoDB's eventually consistent lag, this: all within settleMs, 5 s).
      */
-    private readonly maxAgeMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+    maxAgeMs: number,
+    now: () => number = Date.now,
+  ) {
+    this.reads = new RecentReads(maxAgeMs, now);
+  }
 
   register(registration: BudgetRegistration, expiresAt: number): Promise<void> {
     return this.store.register(registration, expiresAt);
@@ -29,16 +32,6 @@ export class SharedBudgetReads implements BudgetLedgerStore {
   }
 
   registrations(): Promise<BudgetRegistration[]> {
-    const now = this.now();
-    // Age counts from when the read was sent: it cannot have seen a registration written after that.
-    if (this.recent && now - this.recent.at < this.maxAgeMs) return this.recent.result;
-    const result = this.store.registrations();
-    const read = { at: now, result };
-    this.recent = read;
-    // A failed read is nobody's answer: the next caller asks again.
-    result.catch(() => {
-      if (this.recent === read) this.recent = undefined;
-    });
-    return result;
+    return this.reads.get('', () => this.store.registrations());
   }
 }

@@ -147,6 +147,9 @@ interface Cursor {
   notYetOpen?: number;
 }
 
+/** Connections in a shard's rows, read page by page. */
+const rowCount = (pages: readonly (readonly ConnectionRecord[])[]): number => pages.reduce((n, page) => n + page.length, 0);
+
 export async function runDeliveryWorker(
   eventId: string,
   shard: number,
@@ -199,6 +202,16 @@ export async function runDeliveryWorker(
         pacer.allot(allotted, Math.max(1, allotted / 10));
       }, deps.log)
     : undefined;
+  /** Holding the shard: the lease kept alive and the rows registered in the budget ledger. */
+  const hold = () => {
+    heartbeat.start();
+    budget?.start();
+  };
+  /** Before letting go (or failing): neither renewed any more, the registration taken out. */
+  const stopHolding = async () => {
+    await heartbeat.stop();
+    await budget?.stop();
+  };
   const cursors = new Map<string, Cursor>();
   /** Where the last worker left every connection it knew: the floor for rows this one has not seen. */
   let inherited = lease.cursor ?? 0;
@@ -309,7 +322,7 @@ export async function runDeliveryWorker(
       return read;
     });
     cachedRows = pages;
-    budget?.noteRows(pages.reduce((n, page) => n + page.length, 0));
+    budget?.noteRows(rowCount(pages));
     rowsEverRead = true;
     rowsReadAt = readAt;
     goneIds.clear();
@@ -342,7 +355,7 @@ export async function runDeliveryWorker(
     // From the rows this sweep goes over: counted before they were read, a sweep on fresh rows (the
     // one before resting, every second while counts stream in) saw 0 rows and a 1 s interval.
     const shardRows = await rows();
-    const statsEveryMs = countsIntervalMs(shardRows.reduce((n, page) => n + page.length, 0), { ...options, ratePerSecond: pacer.allotted });
+    const statsEveryMs = countsIntervalMs(rowCount(shardRows), { ...options, ratePerSecond: pacer.allotted });
 
     for (const page of shardRows) {
       for (const connection of page) {
@@ -402,14 +415,12 @@ export async function runDeliveryWorker(
   }
 
   try {
-    heartbeat.start();
-    budget?.start();
+    hold();
     // Everything after the cursor the last worker left is what this one may owe.
     await steady('change log', () => feed.ensureFrom(inherited));
     return await loop();
   } catch (err) {
-    await heartbeat.stop();
-    await budget?.stop();
+    await stopHolding();
     // Failing: let go now rather than hold the shard, silent, until the lease's TTL (the Lambda
     // service's retry or the next wake-up takes over at once). At the floor, nothing is lost; a
     // connection ahead of it may be sent a change again, which clients apply by (seq, rev).
@@ -420,8 +431,7 @@ export async function runDeliveryWorker(
     }
     throw err;
   } finally {
-    await heartbeat.stop();
-    await budget?.stop();
+    await stopHolding();
   }
 
   function timeIsUp(): boolean {
@@ -456,8 +466,7 @@ export async function runDeliveryWorker(
     // Everyone this worker knows is at the head: the shard's state fits in one number.
     let done = Math.max(inherited, feed.head);
     if (draining) {
-      await heartbeat.stop();
-      await budget?.stop();
+      await stopHolding();
       await steady('lease', () => deps.leases.release(eventId, shard, owner, done));
       holding = false;
       // Read now, not a shared answer from before the release: a change the wake-up saw as covered by our lease must not be missed.
@@ -471,7 +480,7 @@ export async function runDeliveryWorker(
     // pollMs (and a Lambda's time) for nobody, and the next change wakes a worker for it anyway
     // (DeliveryWake starts one for every shard without a lease). 20 reporter-only events kept 300
     // such workers polling 3,000 times a second between them.
-    const idleForMs = cachedRows !== undefined && cachedRows.every((page) => page.length === 0) ? 0 : options.idleExitMs;
+    const idleForMs = cachedRows !== undefined && rowCount(cachedRows) === 0 ? 0 : options.idleExitMs;
     let moved = false;
     while (!moved && deps.now() - lastWorkAt < idleForMs && !draining) {
       await deps.sleep(options.pollMs);
@@ -489,8 +498,7 @@ export async function runDeliveryWorker(
     }
 
     done = Math.max(inherited, feed.head);
-    await heartbeat.stop();
-    await budget?.stop();
+    await stopHolding();
     await steady('lease', () => deps.leases.release(eventId, shard, owner, done));
     holding = false;
     // A change that landed while letting go may have seen the lease still held and started no one
@@ -507,8 +515,7 @@ export async function runDeliveryWorker(
     cursors.clear();
     const from = inherited;
     await steady('change log', () => feed.ensureFrom(from));
-    heartbeat.start();
-    budget?.start();
+    hold();
     lastWorkAt = deps.now();
   }
   }
