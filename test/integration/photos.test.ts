@@ -29,6 +29,8 @@ const isAck = (clientId: string) => (f: ServerFrame) => f.type === 'ack' && f.cl
 const isReply = (clientId: string) => (f: ServerFrame) => (f.type === 'ack' || f.type === 'error') && f.clientId === clientId;
 const isUpdate = (seq: number, rev = 1) => (f: ServerFrame) => f.type === 'update' && f.entry.seq === seq && f.entry.rev === rev;
 
+/** An entry image's url as a browser on the page's origin resolves it. */
+const served = (url: string) => new URL(url, stage.httpUrl).toString();
 const upload = (event: CreatedEvent, bytes: Buffer, contentType = 'image/png', post = true) => uploadImage(stage.httpUrl, event, bytes, contentType, post);
 
 /** Sends a frame and waits for its ack or error. */
@@ -78,9 +80,10 @@ describe('publish with images', () => {
       { url: a.url, width: 64, height: 48 },
       { url: b.url, width: 30, height: 90, alt: '龙舟 on the river' },
     ]);
-    // The url serves the very bytes, as an image.
+    // The url (relative to the HTTP API's origin, which serves the pages locally) serves the very bytes, as an image.
     for (const [image, bytes] of [[update.entry.images[0]!, wide], [update.entry.images[1]!, tall]] as const) {
-      const res = await fetch(image.url);
+      expect(image.url).toBe(`/images/${event.eventId}/${image === update.entry.images[0] ? a.imageId : b.imageId}`);
+      const res = await fetch(served(image.url));
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('image/png');
       expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
@@ -88,7 +91,11 @@ describe('publish with images', () => {
     // Stored where it is served, apart from the uploads the lifecycle rule removes: gone from
     // uploads/, it is still served.
     await s3.send(new DeleteObjectCommand({ Bucket: stage.imagesBucket, Key: `uploads/${event.eventId}/${a.imageId}` }));
-    expect((await fetch(update.entry.images[0]!.url)).status).toBe(200);
+    expect((await fetch(served(update.entry.images[0]!.url))).status).toBe(200);
+    // Only published photos are served: never an upload, nor anything else in the bucket.
+    const unpublished = await upload(event, png(5, 5));
+    expect((await fetch(served(`/images/${event.eventId}/${unpublished.imageId}`))).status).toBe(404);
+    expect((await fetch(served(`/uploads/${event.eventId}/${unpublished.imageId}`))).status).not.toBe(200);
     const head = await s3.send(new HeadObjectCommand({ Bucket: stage.imagesBucket, Key: `images/${event.eventId}/${a.imageId}` }));
     expect(head.CacheControl).toContain('immutable');
 
