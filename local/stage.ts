@@ -22,8 +22,11 @@ import { lambdaContext } from './lambda-context';
 import { lambdaProcesses, type LambdaProcesses } from './lambda-processes';
 import { type LambdaService, startLambdaService } from './lambda-service';
 import { type SqsService, startSqsService } from './sqs';
+import { type S3Storage, startS3Storage } from './s3-storage';
 import { type StreamSource, startStreamSource } from './stream-source';
 import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions } from './ws-gateway';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { servedImages } from './served-images';
 import { webPages } from './web-pages';
 import { asFunction } from './grants';
 
@@ -85,6 +88,10 @@ export interface StageOptions {
   webDir?: string;
   /** The SQS stand-in's port (the failure queues); default 0, a free one. */
   sqsPort?: number;
+  /** The S3 stand-in's port (the photos' bucket); default 0, a free one. */
+  s3Port?: number;
+  /** Where the S3 stand-in keeps the photos (npm start: beside the DynamoDB data); a temporary folder, removed on stop, when unset. */
+  s3Dir?: string;
   /**
    * Failure injection (tests): wraps a stream trigger's handler, by its id in shared/routes.ts, both
    * where its stream invokes it and where the Lambda Invoke API runs it (the redrive).
@@ -123,6 +130,9 @@ export interface Stage {
   readonly dynamoEndpoint: string;
   /** The SQS stand-in holding the failure queues. */
   readonly sqs: SqsService;
+  /** The S3 stand-in (s3rver, POST policies enforced) and the photos' bucket on it. */
+  readonly s3: S3Storage;
+  readonly imagesBucket: string;
   /** Queue URLs, by the names in shared/routes.ts failureQueues. */
   readonly failureQueues: { readonly streams: string; readonly worker: string };
   /** The DynamoDB Local this stage started and supervises (undefined when given an endpoint). */
@@ -230,6 +240,21 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     const sqs = await startSqsService({ port: opts.sqsPort ?? 0, host, portEnvVar: 'SQS_PORT', log });
     stoppers.push(() => sqs.close());
     const queueUrls = { streams: sqs.createQueue(failureQueues.streams.id), worker: sqs.createQueue(failureQueues.worker.id) };
+    // The photos' bucket (AWS: the Data stack's Images bucket). One per stage, as the tables are.
+    const imagesBucket = `${(opts.tablePrefix ?? 'livecast').toLowerCase()}-images`;
+    // The bucket's CORS rule, as deployed (infra/stateful-stack.ts): the pages' origin may POST uploads.
+    // Here that is the HTTP port (it serves the pages), on whatever host the browser used (a phone on the LAN).
+    let pagesPort: string | undefined;
+    const corsOrigin = (origin: string) => {
+      try {
+        const url = new URL(origin);
+        return pagesPort !== undefined && url.protocol === 'http:' && url.port === pagesPort;
+      } catch {
+        return false;
+      }
+    };
+    const s3 = await startS3Storage({ port: opts.s3Port ?? 0, host, buckets: [imagesBucket], corsOrigin, ...(opts.s3Dir ? { directory: opts.s3Dir } : {}), log });
+    stoppers.push(() => s3.close());
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     stoppers.push(async () => sqsClient.destroy());
     const sendTo = (QueueUrl: string) => async (record: unknown) => {
@@ -332,6 +357,11 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       [ENV.workerFunction]: workerFn,
       [ENV.adminKey]: opts.adminKey,
       [ENV.sqsEndpoint]: sqs.endpoint,
+      [ENV.s3Endpoint]: s3.endpoint,
+      [ENV.imagesBucket]: imagesBucket,
+      // Deployed, CloudFront serves the bucket's images/ prefix; here the HTTP port does (local/served-images.ts),
+      // so image URLs are relative to the HTTP API's origin — the pages' own, as the protocol allows.
+      [ENV.imagesBaseUrl]: '/',
       [ENV.streamFailuresQueueUrl]: queueUrls.streams,
       [ENV.workerFailuresQueueUrl]: queueUrls.worker,
       [ENV.local]: '1',
@@ -403,12 +433,13 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       port: opts.httpPort,
       host,
       routes: await Promise.all(httpRoutes.map(async (r) => ({ routeKey: r.routeKey, invoke: await load(r) }))),
-      ...(opts.webDir ? { fallback: webPages({ dir: opts.webDir, wsUrl: ws.url }) } : {}),
+      fallback: fallbacks(servedImages({ s3Endpoint: s3.endpoint, bucket: imagesBucket }), opts.webDir ? webPages({ dir: opts.webDir, wsUrl: ws.url }) : undefined),
       ...(opts.trustForwardedFor ? { trustForwardedFor: true } : {}),
       unavailable,
       log,
     });
     stoppers.push(() => http.close());
+    pagesPort = new URL(http.url).port;
 
     return {
       metricsFile,
@@ -417,6 +448,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       managementEndpoint: ws.managementEndpoint,
       dynamoEndpoint,
       sqs,
+      s3,
+      imagesBucket,
       failureQueues: queueUrls,
       dynamo,
       tables,
@@ -481,5 +514,16 @@ export function stageScriptEnv(stage: Stage): Record<string, string> {
     [ENV.sqsEndpoint]: stage.sqs.endpoint,
     [ENV.streamFailuresQueueUrl]: stage.failureQueues.streams,
     [ENV.workerFailuresQueueUrl]: stage.failureQueues.worker,
+  };
+}
+
+type Fallback = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+/** The HTTP port's fallbacks, tried in order until one answers. */
+function fallbacks(...all: (Fallback | undefined)[]): Fallback {
+  const present = all.filter((f): f is Fallback => f !== undefined);
+  return async (req, res) => {
+    for (const f of present) if (await f(req, res)) return true;
+    return false;
   };
 }

@@ -1,7 +1,8 @@
 // `npm run simulate`: plays the sweetfish festival's opening ceremony against the running local
 // stage (`npm start`): a reporter with about 40 moments (and a correction), 1,000 real WebSocket
 // viewers (each with its own viewer id, from addresses on 20 networks and one venue Wi-Fi address:
-// scripts/audience.ts), a trickle of reposts and a storm on the key moment. Shows progress, ends with a summary,
+// scripts/audience.ts), a trickle of reposts and a storm on the key moment; some moments carry photos
+// (real PNGs made here, uploaded through the real presigned POST). Shows progress, ends with a summary,
 // and exits non-zero if an update was lost or duplicated or a repost miscounted.
 //
 //   npm run simulate [-- --viewers N] [--pace MS]    (or SIM_VIEWERS, SIM_PACE_MS)
@@ -13,6 +14,8 @@ import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { describeSeats, newIdStats, seats, viewerId } from './audience';
 import { MOMENTS } from './ceremony';
+import { png } from './lib/png';
+import { uploadPhoto } from './lib/photo-upload';
 
 interface StageInfo {
   httpUrl: string;
@@ -259,12 +262,24 @@ async function main(): Promise<void> {
   };
   const ticker = setInterval(progress, 250);
 
+  const photoSeqs = new Map<number, number>(); // seq → photos published with it
+  let photoBytes = 0;
   for (const [i, moment] of MOMENTS.entries()) {
     const clientId = `sim-${i}`;
+    // The photos first, as the console does: an update is published once its photos are stored.
+    const images: { imageId: string; alt: string }[] = [];
+    for (const [k, alt] of (moment.photos ?? []).entries()) {
+      // Landscape and portrait, a tint of its own: 4:3 at 320 px, as a phone's photo shrunk a lot.
+      const bytes = k % 2 === 0 ? png(320, 240, (i * 37 + k * 71) % 256) : png(240, 320, (i * 37 + k * 71) % 256);
+      photoBytes += bytes.length;
+      images.push({ imageId: (await uploadPhoto(stage.httpUrl, event, bytes, 'image/png')).imageId, alt });
+    }
     const sentAt = performance.now();
-    reporter.send({ action: 'publish', clientId, text: moment.text, kind: moment.key ? 'key' : 'text' });
-    const ack = await reporter.next((f) => f.type === 'ack' && f.clientId === clientId);
+    reporter.send({ action: 'publish', clientId, text: moment.text, kind: moment.key ? 'key' : 'text', ...(images.length ? { images } : {}) });
+    const ack = await reporter.next((f) => (f.type === 'ack' || f.type === 'error') && f.clientId === clientId);
+    if (ack.type === 'error') throw new Error(`publish of moment ${i} refused: ${String(ack.code)} ${String(ack.message)}`);
     const seq = ack.seq as number;
+    if (images.length) photoSeqs.set(seq, images.length);
     publishedAt.set(`${seq}.1`, sentAt);
     expected.set(seq, 1);
     if (moment.key && keySeq === 0) {
@@ -323,6 +338,7 @@ async function main(): Promise<void> {
   latencies.sort((a, b) => a - b);
   const perSeqWrong = timeline.items.filter((e) => (countedBySeq.get(e.seq) ?? 0) !== e.reposts);
   const spike = counts.spikes.find((s) => s.topSeq === keySeq);
+  const photos = await checkPhotos(stage.httpUrl, event.eventId, photoSeqs);
 
   const rows: [string, string, boolean][] = [
     ['viewers and where they are', `${viewers.length.toLocaleString('en-US')} from ${describeSeats(audience)}`, true],
@@ -337,6 +353,11 @@ async function main(): Promise<void> {
     ['publish → receipt p50 / p99', `${percentile(latencies, 50).toFixed(0)} ms / ${percentile(latencies, 99).toFixed(0)} ms`, true],
     ['reposts acked / counted by the server', `${repostsAcked.toLocaleString('en-US')} / ${repostsCounted.toLocaleString('en-US')} (${repostsLimited} refused rate_limited, sent again after retryAfterMs)`, true],
     ['reposts in GET /reposts total', `${counts.total.toLocaleString('en-US')}`, counts.total === repostsCounted],
+    [
+      'photos (uploaded through the presigned POST, published with their moment)',
+      `${photos.published} on ${photoSeqs.size} updates (${(photoBytes / 1024).toFixed(0)} KB); in the timeline with their size: ${photos.inTimeline}; served as image/*: ${photos.served}`,
+      photos.inTimeline === photos.published && photos.served === photos.published,
+    ],
     ['entries whose timeline count is off', `${perSeqWrong.length}`, perSeqWrong.length === 0],
     ['pages whose live count of the key moment is final', `${liveOk().toLocaleString('en-US')} / ${viewers.length.toLocaleString('en-US')} (${statsFrames.toLocaleString('en-US')} stats frames in all)`, liveOk() === viewers.length],
     ['pages told of the spike (spike frame)', `${spikeSeen.filter(Boolean).length.toLocaleString('en-US')} / ${viewers.length.toLocaleString('en-US')}`, spikeSeen.every(Boolean)],
@@ -355,6 +376,26 @@ async function main(): Promise<void> {
   }
   console.log('\nsimulate: everything delivered once, every repost counted, the storm recorded as a spike.');
   process.exit(0);
+}
+
+/** Every published photo is in the timeline with its size and alt text, and its URL serves an image. */
+async function checkPhotos(httpUrl: string, eventId: string, photoSeqs: ReadonlyMap<number, number>): Promise<{ published: number; inTimeline: number; served: number }> {
+  const res = await fetch(`${httpUrl}/events/${encodeURIComponent(eventId)}/timeline?limit=500`);
+  const { items } = (await res.json()) as { items: { seq: number; images?: { url: string; width: number; height: number; alt?: string }[] }[] };
+  let published = 0;
+  let inTimeline = 0;
+  let served = 0;
+  for (const [seq, count] of photoSeqs) {
+    published += count;
+    const images = items.find((e) => e.seq === seq)?.images ?? [];
+    inTimeline += images.filter((im) => im.width > 0 && im.height > 0 && im.alt).length;
+    for (const image of images) {
+      const got = await fetch(new URL(image.url, httpUrl));
+      await got.arrayBuffer();
+      if (got.ok && (got.headers.get('content-type') ?? '').startsWith('image/')) served++;
+    }
+  }
+  return { published, inTimeline, served };
 }
 
 main().catch((err: unknown) => {

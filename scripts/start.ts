@@ -130,6 +130,9 @@ async function main() {
     dynamo: { port: port('DYNAMODB_PORT', 8000), ...(inMemory ? {} : { dbPath: join(dataDir, 'dynamodb') }) },
     // The failure queues' SQS stand-in (SQS_PORT, default a free port: npm run redrive finds it in running.json).
     sqsPort: port('SQS_PORT', 0),
+    // The photos' S3 stand-in (S3_PORT, default a free port; printed below), its objects kept with the data.
+    s3Port: port('S3_PORT', 0),
+    ...(inMemory ? {} : { s3Dir: join(dataDir, 's3') }),
     adminKey,
     ...(limits ? { limits } : {}),
     ...(faults ? { faults } : {}),
@@ -164,6 +167,7 @@ livecast is running${inMemory ? ' (in memory: data is gone when it stops)' : ` (
   WebSocket API    ${ws}
   Management API   ${stage.managementEndpoint}/@connections/{connectionId}
   DynamoDB Local   ${stage.dynamoEndpoint}
+  S3 (photos)      ${stage.s3.endpoint}/${stage.imagesBucket}
   Failure queues   ${stage.failureQueues.streams}, ${stage.failureQueues.worker}   (npm run redrive replays them)
 
   Admin key        ${adminKey}${generatedKey ? '   (generated; set LIVECAST_ADMIN_KEY to choose one)' : ''}

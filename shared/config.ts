@@ -40,6 +40,21 @@ export const ENV = {
   workerInFlight: 'LIVECAST_WORKER_IN_FLIGHT',
   logLevel: 'LIVECAST_LOG_LEVEL',
   spikeSweepQuietMs: 'LIVECAST_SPIKE_SWEEP_QUIET_MS',
+  /** The local stage's S3 stand-in (deployed: unset, the real S3). */
+  s3Endpoint: 'LIVECAST_S3_ENDPOINT',
+  /** The photos' bucket: uploads under `uploads/`, published images under `images/`. */
+  imagesBucket: 'LIVECAST_IMAGES_BUCKET',
+  /** Where `images/<key>` is served from, without a trailing slash (deployed: the CloudFront distribution). */
+  imagesBaseUrl: 'LIVECAST_IMAGES_BASE_URL',
+  /**
+   * Deployed instead of the base URL: the SSM parameter the Web stack writes it to (the distribution's
+   * domain is known only once the Web stack, which deploys after the API, exists).
+   */
+  imagesBaseUrlParameter: 'LIVECAST_IMAGES_BASE_URL_PARAMETER',
+  /** Photo uploads one event's token may ask for: per minute and per day; and per source address per minute. */
+  imageUploadsPerMinute: 'LIVECAST_IMAGE_UPLOADS_PER_MINUTE',
+  imageUploadsPerDay: 'LIVECAST_IMAGE_UPLOADS_PER_DAY',
+  imageUploadsPerAddress: 'LIVECAST_IMAGE_UPLOADS_PER_ADDRESS',
   /** The local stage's SQS stand-in (deployed: the real SQS). */
   sqsEndpoint: 'LIVECAST_SQS_ENDPOINT',
   /** The key viewer ids are signed with: locally the value itself, deployed a Secrets Manager secret. */
@@ -93,6 +108,23 @@ const schema = z.object({
   /** The spike sweep leaves an event alone while its series has seconds this recent (the tally judges those). */
   spikeSweepQuietMs: z.coerce.number().int().min(0).default(60_000),
   sqsEndpoint: z.url().optional(),
+  s3Endpoint: z.url().optional(),
+  imagesBucket: z.string().min(3).optional(),
+  /** An absolute URL, or `/`: image URLs then start at the HTTP API's origin (`/images/…`, the local stage). */
+  imagesBaseUrl: z
+    .union([z.url(), z.literal('/')])
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  imagesBaseUrlParameter: z.string().regex(/^\/[\w./-]+$/, 'an SSM parameter name starting with /').optional(),
+  /**
+   * A reporter attaches up to 4 photos to an update and sends one every few seconds at the busiest:
+   * 120 a minute is an update every 2 s with 4 photos. Each presign lets 10 MB into the bucket, so
+   * these bound what a leaked token can store: 1.2 GB a minute, 20 GB a day, all expiring within a
+   * day unless published. Per address: the same script trying many events (or a wrong token) at once.
+   */
+  imageUploadsPerMinute: z.coerce.number().int().min(1).default(120),
+  imageUploadsPerDay: z.coerce.number().int().min(1).default(2_000),
+  imageUploadsPerAddress: z.coerce.number().int().min(1).default(240),
   streamFailuresQueueUrl: z.url().optional(),
   workerFailuresQueueUrl: z.url().optional(),
   viewerSecret: z.string().min(32, 'the viewer id secret must be at least 32 characters').optional(),
@@ -161,6 +193,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env[ENV.logLevel] || undefined,
     spikeSweepQuietMs: env[ENV.spikeSweepQuietMs] || undefined,
     ...failureSettings(env),
+    s3Endpoint: env[ENV.s3Endpoint] || undefined,
+    imagesBucket: env[ENV.imagesBucket] || undefined,
+    imagesBaseUrl: env[ENV.imagesBaseUrl] || undefined,
+    imagesBaseUrlParameter: env[ENV.imagesBaseUrlParameter] || undefined,
+    imageUploadsPerMinute: env[ENV.imageUploadsPerMinute] || undefined,
+    imageUploadsPerDay: env[ENV.imageUploadsPerDay] || undefined,
+    imageUploadsPerAddress: env[ENV.imageUploadsPerAddress] || undefined,
     viewerSecret: env[ENV.viewerSecret] || undefined,
     viewerSecretArn: env[ENV.viewerSecretArn] || undefined,
     viewerIdsPerMinute: env[ENV.viewerIdsPerMinute] || undefined,

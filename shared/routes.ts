@@ -64,7 +64,16 @@ export interface Needs {
   readonly startWorkers?: boolean;
   /** Signs or verifies viewer ids (the viewer id secret). */
   readonly viewerSecret?: boolean;
+  /**
+   * The photos' bucket: `presignUploads` signs POSTs to `uploads/*` (s3:PutObject there, nothing
+   * else: a presigned request carries its signer's rights). `publishImages` reads uploads (s3:GetObject
+   * on `uploads/*`, and on `images/*` for a retry whose upload is gone) and copies them to `images/*`
+   * (s3:PutObject there).
+   */
+  readonly images?: readonly ImageAccess[];
 }
+
+export type ImageAccess = 'presignUploads' | 'publishImages';
 
 /** The management API methods a function's needs name: `true` is POST alone (what it meant before methods were named). */
 export function connectionMethods(id: string, needs: Needs): readonly ConnectionMethod[] {
@@ -122,6 +131,7 @@ const publisher: Needs = {
     limited,
   ],
   manageConnections: ['DELETE'],
+  images: ['publishImages'],
 };
 
 /** Edit, delete and pin: as publish, but the entry is read and updated in place, never put. */
@@ -177,7 +187,8 @@ export const wsRoutes: readonly WsRouteDef[] = [
   },
   { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [limited], manageConnections: ['DELETE'] } },
   { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: publisher, tracing: true },
-  { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: changer },
+  // An edit may replace the photos: as publish, it reads and copies them.
+  { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: { ...changer, images: ['publishImages'] } },
   { id: 'WsDelete', routeKey: 'delete', entry: 'functions/ws-delete.ts', returnResponse: true, needs: changer },
   { id: 'WsPin', routeKey: 'pin', entry: 'functions/ws-pin.ts', returnResponse: true, needs: changer },
   {
@@ -258,6 +269,14 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     entry: 'functions/http-reposts.ts',
     // Read only: the tally and the sweep judge spikes; an anonymous read never writes.
     needs: { tables: [[eventsTable, may('GetItem')], [repostCountsTable, may('Query')]] },
+  },
+  {
+    id: 'HttpImages',
+    routeKey: 'POST /events/{eventId}/images',
+    entry: 'functions/http-images.ts',
+    // The event's token hash (GetItem), the allowances per address and per event (Limits), and the
+    // presigned POST to uploads/ (signed with the function's own s3:PutObject on that prefix).
+    needs: { tables: [[eventsTable, may('GetItem')], [limitsTable, may('UpdateItem')]], images: ['presignUploads'] },
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
   {

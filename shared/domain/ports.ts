@@ -1,5 +1,6 @@
 // The domain's ports: what the live service needs from storage and delivery, free of any AWS type.
 import type { Entry, LiveFrame, Role, ServerFrame } from './protocol';
+import type { PresignedUpload } from './images';
 import type { PresenceChange } from './viewer-count';
 import type { DetectorState, RepostSecond, Spike } from './reposts/spike-detector';
 
@@ -316,4 +317,29 @@ export interface RepostStore {
   unwatchOpenSpike(eventId: string): Promise<void>;
   /** Events marked by `watchOpenSpike` and not yet unwatched. */
   eventsWithOpenSpikes(): Promise<string[]>;
+}
+
+/** Where photos are stored (S3): the presigned upload a reporter's phone sends the bytes with. */
+export interface ImageStorage {
+  /**
+   * A presigned POST to `key` that storage itself holds to: exactly this content type, at most
+   * `maxBytes`, within `expiresSeconds`.
+   */
+  presignUpload(key: string, contentType: string, maxBytes: number, expiresSeconds: number): Promise<PresignedUpload>;
+  /** The public address `key` is served at once published. */
+  publicUrl(key: string): Promise<string>;
+  /**
+   * The first `bytes` of the object at `key` (a ranged read: a header is enough to know a photo's
+   * size), its stored content type and whole size; undefined when no object is there.
+   */
+  readHead(key: string, bytes: number): Promise<StoredHead | undefined>;
+  /** Copies `from` to `to` in the same bucket, stored as `contentType` and cacheable for ever (image keys are never reused). */
+  copy(from: string, to: string, contentType: string): Promise<void>;
+}
+
+export interface StoredHead {
+  contentType: string | undefined;
+  /** The object's size in bytes. */
+  size: number;
+  head: Uint8Array;
 }
