@@ -69,7 +69,7 @@ export const en = {
   photoUnreadable: 'A file could not be read as a photo and was left out.',
   tooManyPhotos: (max: number) => `At most ${count(max)} photos per update: the rest were left out.`,
   altText: (n: number) => `Description of photo ${count(n)} (optional)`,
-  altPlaceholder: 'Describe the photo for people who cannot see it',
+  altPlaceholder: 'Describe the photo',
   removePhoto: (n: number) => `Remove photo ${count(n)}`,
   withPhotos: (n: number) => `${count(n)} ${plural(n, { one: 'photo', other: 'photos' })}`,
   photoProgress: (n: number, percent: number) => `Photo ${count(n)}: ${count(percent)} %`,

@@ -76,7 +76,7 @@ export const zhCN: Messages = {
   photoUnreadable: '有文件无法作为照片读取，未添加。',
   tooManyPhotos: (max) => `每条动态最多 ${count(max)} 张照片，其余的未添加。`,
   altText: (n) => `第 ${count(n)} 张照片的描述（可选）`,
-  altPlaceholder: '为看不到照片的人描述这张照片',
+  altPlaceholder: '描述这张照片',
   removePhoto: (n) => `移除第 ${count(n)} 张照片`,
   withPhotos: (n) => `${count(n)} 张照片`,
   photoProgress: (n, percent) => `照片 ${count(n)}：${count(percent)}%`,
