@@ -35,12 +35,16 @@ export async function shrinkPhoto(file: Blob): Promise<ShrunkPhoto> {
     canvas.height = size.height;
     const ctx = canvas.getContext('2d');
     if (!ctx) throw new Error('no 2D canvas');
+    // A transparent PNG would turn black as JPEG: photos have no transparency to keep.
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, size.width, size.height);
     ctx.imageSmoothingEnabled = true;
     ctx.imageSmoothingQuality = 'high';
     ctx.drawImage(source.image, 0, 0, size.width, size.height);
     let blob = await toBlob(canvas, 'image/webp');
     if (blob?.type !== 'image/webp') blob = await toBlob(canvas, 'image/jpeg');
     if (!blob || (blob.type !== 'image/jpeg' && blob.type !== 'image/webp')) throw new Error('could not encode the photo');
+    if (blob.size > MAX_UPLOAD_BYTES) throw new Error('the photo is too large even when shrunk');
     return { blob, contentType: blob.type, width: size.width, height: size.height };
   } finally {
     source.close();
