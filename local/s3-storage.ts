@@ -1,3 +1,4 @@
+/// <reference path="./s3rver.d.ts" />
 // The local stage's S3: s3rver (an S3-compatible server from npm) behind a small gate that enforces
 // what S3 itself enforces on a presigned POST and s3rver leaves out — the policy's signature,
 // expiration and every condition (content-length-range, Content-Type, key) — so a browser upload
@@ -130,7 +131,7 @@ async function gatePost(req: IncomingMessage, res: ServerResponse, upstream: { h
     req.resume();
     return;
   }
-  const form = await new Request('http://local/', { method: 'POST', headers: { 'content-type': req.headers['content-type'] ?? '' }, body }).formData();
+  const form = await new Request('http://local/', { method: 'POST', headers: { 'content-type': req.headers['content-type'] ?? '' }, body: new Uint8Array(body) }).formData();
   const bucket = (req.url ?? '').split('?')[0]!.replace(/^\/|\/$/g, '');
   try {
     checkPolicy(form, bucket, Date.now());

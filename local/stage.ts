@@ -25,6 +25,8 @@ import { type SqsService, startSqsService } from './sqs';
 import { type S3Storage, startS3Storage } from './s3-storage';
 import { type StreamSource, startStreamSource } from './stream-source';
 import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions } from './ws-gateway';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { servedImages } from './served-images';
 import { webPages } from './web-pages';
 import { asFunction } from './grants';
 
@@ -346,8 +348,9 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       [ENV.sqsEndpoint]: sqs.endpoint,
       [ENV.s3Endpoint]: s3.endpoint,
       [ENV.imagesBucket]: imagesBucket,
-      // Deployed, CloudFront serves the bucket's images/ prefix; here the S3 stand-in serves it (path style).
-      [ENV.imagesBaseUrl]: `${s3.endpoint}/${imagesBucket}`,
+      // Deployed, CloudFront serves the bucket's images/ prefix; here the HTTP port does (local/served-images.ts),
+      // so image URLs are relative to the HTTP API's origin — the pages' own, as the protocol allows.
+      [ENV.imagesBaseUrl]: '/',
       [ENV.streamFailuresQueueUrl]: queueUrls.streams,
       [ENV.workerFailuresQueueUrl]: queueUrls.worker,
       [ENV.local]: '1',
@@ -419,7 +422,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       port: opts.httpPort,
       host,
       routes: await Promise.all(httpRoutes.map(async (r) => ({ routeKey: r.routeKey, invoke: await load(r) }))),
-      ...(opts.webDir ? { fallback: webPages({ dir: opts.webDir, wsUrl: ws.url }) } : {}),
+      fallback: fallbacks(servedImages({ s3Endpoint: s3.endpoint, bucket: imagesBucket }), opts.webDir ? webPages({ dir: opts.webDir, wsUrl: ws.url }) : undefined),
       ...(opts.trustForwardedFor ? { trustForwardedFor: true } : {}),
       unavailable,
       log,
@@ -499,5 +502,16 @@ export function stageScriptEnv(stage: Stage): Record<string, string> {
     [ENV.sqsEndpoint]: stage.sqs.endpoint,
     [ENV.streamFailuresQueueUrl]: stage.failureQueues.streams,
     [ENV.workerFailuresQueueUrl]: stage.failureQueues.worker,
+  };
+}
+
+type Fallback = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+/** The HTTP port's fallbacks, tried in order until one answers. */
+function fallbacks(...all: (Fallback | undefined)[]): Fallback {
+  const present = all.filter((f): f is Fallback => f !== undefined);
+  return async (req, res) => {
+    for (const f of present) if (await f(req, res)) return true;
+    return false;
   };
 }

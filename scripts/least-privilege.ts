@@ -24,6 +24,7 @@ export function leastPrivilegeTable(defs: readonly FunctionDef[] = allFunctionDe
       def.needs.adminKey ? 'reads the admin key' : '',
       def.needs.startWorkers ? 'starts workers' : '',
       def.needs.images?.includes('presignUploads') ? 'presigns photo uploads (s3:PutObject on uploads/*)' : '',
+      def.needs.images?.includes('publishImages') ? 'publishes photos (s3:GetObject on uploads/* and images/*, s3:PutObject on images/*)' : '',
     ].filter(Boolean);
     return `| ${def.id} | ${dynamo || '—'} | ${methods || '—'} | ${other.join('; ') || '—'} |`;
   });

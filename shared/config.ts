@@ -105,8 +105,9 @@ const schema = z.object({
   sqsEndpoint: z.url().optional(),
   s3Endpoint: z.url().optional(),
   imagesBucket: z.string().min(3).optional(),
+  /** An absolute URL, or `/`: image URLs then start at the HTTP API's origin (`/images/…`, the local stage). */
   imagesBaseUrl: z
-    .url()
+    .union([z.url(), z.literal('/')])
     .transform((u) => u.replace(/\/+$/, ''))
     .optional(),
   /**

@@ -66,12 +66,14 @@ export interface Needs {
   readonly viewerSecret?: boolean;
   /**
    * The photos' bucket: `presignUploads` signs POSTs to `uploads/*` (s3:PutObject there, nothing
-   * else: a presigned request carries its signer's rights).
+   * else: a presigned request carries its signer's rights). `publishImages` reads uploads (s3:GetObject
+   * on `uploads/*`, and on `images/*` for a retry whose upload is gone) and copies them to `images/*`
+   * (s3:PutObject there).
    */
   readonly images?: readonly ImageAccess[];
 }
 
-export type ImageAccess = 'presignUploads';
+export type ImageAccess = 'presignUploads' | 'publishImages';
 
 /** The management API methods a function's needs name: `true` is POST alone (what it meant before methods were named). */
 export function connectionMethods(id: string, needs: Needs): readonly ConnectionMethod[] {
@@ -129,6 +131,7 @@ const publisher: Needs = {
     limited,
   ],
   manageConnections: ['DELETE'],
+  images: ['publishImages'],
 };
 
 /** Edit, delete and pin: as publish, but the entry is read and updated in place, never put. */
@@ -184,7 +187,8 @@ export const wsRoutes: readonly WsRouteDef[] = [
   },
   { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [limited], manageConnections: ['DELETE'] } },
   { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: publisher, tracing: true },
-  { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: changer },
+  // An edit may replace the photos: as publish, it reads and copies them.
+  { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: { ...changer, images: ['publishImages'] } },
   { id: 'WsDelete', routeKey: 'delete', entry: 'functions/ws-delete.ts', returnResponse: true, needs: changer },
   { id: 'WsPin', routeKey: 'pin', entry: 'functions/ws-pin.ts', returnResponse: true, needs: changer },
   {

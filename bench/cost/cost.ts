@@ -29,7 +29,7 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** A typical update: what one viewer is sent for one publish. */
 function sampleEntry(): Entry {
   const at = new Date().toISOString();
-  return { seq: 1, rev: 1, kind: 'text', text: 'Dragon boats are on the water — the first heat starts in five minutes.', pinned: false, deleted: false, createdAt: at, updatedAt: at, reposts: 0 };
+  return { seq: 1, rev: 1, kind: 'text', text: 'Dragon boats are on the water — the first heat starts in five minutes.', pinned: false, deleted: false, createdAt: at, updatedAt: at, reposts: 0, images: [] };
 }
 
 interface Measured {

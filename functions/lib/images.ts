@@ -5,6 +5,6 @@ import type { ImageStorage } from '../../shared/domain/ports';
 import { part } from './container';
 
 export const imageStorage = part(({ config }): ImageStorage => {
-  if (!config.imagesBucket || !config.imagesBaseUrl) throw new Error('LIVECAST_IMAGES_BUCKET and LIVECAST_IMAGES_BASE_URL must be set for photos');
+  if (!config.imagesBucket || config.imagesBaseUrl === undefined) throw new Error('LIVECAST_IMAGES_BUCKET and LIVECAST_IMAGES_BASE_URL must be set for photos');
   return new S3ImageStorage(createS3Client(config), config.imagesBucket, config.imagesBaseUrl);
 });

@@ -4,7 +4,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { backoffMs } from '../domain/delivery/pacer';
 import type { AppendResult, CommitResult, EntryStore, EventRecord, LogLine, RedactionResult, RequestRecord, WriteAction } from '../domain/ports';
-import type { Entry, LiveFrame } from '../domain/protocol';
+import type { Entry, EntryImage, LiveFrame } from '../domain/protocol';
 import { toEventRecord } from './dynamo-event-store';
 import { queryPages, queryUpTo } from './dynamo-paging';
 
@@ -98,10 +98,10 @@ export class DynamoEntryStore implements EntryStore {
     const pages = queryPages(this.db, {
       TableName: this.tables.changes,
       KeyConditionExpression: 'eventId = :e AND changeNo >= :first',
-      FilterExpression: 'seq = :seq AND (#entry.#text <> :empty OR attribute_not_exists(#entry.redacted))',
+      FilterExpression: 'seq = :seq AND (#entry.#text <> :empty OR attribute_not_exists(#entry.redacted) OR size(#entry.images) > :zero)',
       ProjectionExpression: 'changeNo',
       ExpressionAttributeNames: { '#entry': 'entry', '#text': 'text' },
-      ExpressionAttributeValues: { ':e': eventId, ':first': seq, ':seq': seq, ':empty': '' },
+      ExpressionAttributeValues: { ':e': eventId, ':first': seq, ':seq': seq, ':empty': '', ':zero': 0 },
       ConsistentRead: true,
     });
     for await (const items of pages) {
@@ -114,16 +114,16 @@ export class DynamoEntryStore implements EntryStore {
     return changed;
   }
 
-  /** Blanks the text of one line in place; conditional on it being that entry's line, so nothing is ever created. */
+  /** Blanks the text and photos of one line in place; conditional on it being that entry's line, so nothing is ever created. */
   private async scrubLine(eventId: string, seq: number, changeNo: number): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.tables.changes,
         Key: { eventId, changeNo },
-        UpdateExpression: 'SET #entry.#text = :empty, #entry.redacted = :redacted',
+        UpdateExpression: 'SET #entry.#text = :empty, #entry.redacted = :redacted, #entry.images = :none',
         ConditionExpression: 'seq = :seq',
         ExpressionAttributeNames: { '#entry': 'entry', '#text': 'text' },
-        ExpressionAttributeValues: { ':empty': '', ':redacted': true, ':seq': seq },
+        ExpressionAttributeValues: { ':empty': '', ':redacted': true, ':seq': seq, ':none': [] },
       }),
     );
   }
@@ -214,7 +214,7 @@ export class DynamoEntryStore implements EntryStore {
    * reposts — stay untouched), conditional on the rev this change was made from.
    */
   private entryUpdate(eventId: string, entry: Entry, expectedRev: number, extra: Record<string, unknown> = {}) {
-    const set = { text: entry.text, rev: entry.rev, pinned: entry.pinned, deleted: entry.deleted, ...extra, updatedAt: entry.updatedAt };
+    const set = { text: entry.text, images: entry.images, rev: entry.rev, pinned: entry.pinned, deleted: entry.deleted, ...extra, updatedAt: entry.updatedAt };
     const names = Object.keys(set);
     return {
       Update: {
@@ -322,5 +322,16 @@ function toEntry(item: Record<string, unknown>): Entry {
     updatedAt: String(item.updatedAt),
     reposts: Number(item.reposts ?? 0),
     ...(item.redacted === true ? { redacted: true as const } : {}),
+    // Entries stored before photos existed have none.
+    images: Array.isArray(item.images) ? (item.images as Record<string, unknown>[]).map(toImage) : [],
+  };
+}
+
+function toImage(item: Record<string, unknown>): EntryImage {
+  return {
+    url: String(item.url),
+    width: Number(item.width),
+    height: Number(item.height),
+    ...(typeof item.alt === 'string' ? { alt: item.alt } : {}),
   };
 }

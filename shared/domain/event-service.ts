@@ -87,20 +87,21 @@ export class EventService {
 
   /**
    * What anyone may see of a page of revisions: an entry deleted now is deleted in its whole history
-   * (every revision's text ""), so its earlier text cannot be read back after the reporter took it
-   * down. The entries' current state is read after the lines (one batched read per page): a deletion
-   * committed before that read is always honoured. `text` is the only field that carries what the
-   * reporter wrote (a field added later that does must be blanked here too).
+   * (every revision's text "" and images []), so its earlier text and photos cannot be read back after
+   * the reporter took it down. The entries' current state is read after the lines (one batched read
+   * per page): a deletion committed before that read is always honoured. `text` and `images` are the
+   * fields that carry what the reporter posted (a field added later that does must be blanked here too).
    */
   private async withoutDeletedText(eventId: string, revisions: Revision[]): Promise<Revision[]> {
-    const seqs = [...new Set(revisions.filter((r) => r.entry.text !== '').map((r) => r.entry.seq))];
+    const carries = (r: Revision) => r.entry.text !== '' || r.entry.images.length > 0;
+    const seqs = [...new Set(revisions.filter(carries).map((r) => r.entry.seq))];
     if (seqs.length === 0) return revisions;
     const current = await this.deps.entries.getMany(eventId, seqs);
     return revisions.map((r) => {
       const now = current.get(r.entry.seq);
       // An entry whose item cannot be found is treated as deleted: when unsure, show nothing.
-      const hidden = r.entry.text !== '' && (now === undefined || now.deleted);
-      return hidden ? { changeNo: r.changeNo, entry: { ...r.entry, text: '' } } : r;
+      const hidden = carries(r) && (now === undefined || now.deleted);
+      return hidden ? { changeNo: r.changeNo, entry: { ...r.entry, text: '', images: [] } } : r;
     });
   }
 

@@ -29,7 +29,7 @@ export type ImageUploadBody = z.infer<typeof imageUploadBody>;
 
 /** 128 random bits, URL-safe: an id can be neither guessed nor enumerated. */
 export const newImageId = (): string => randomBytes(16).toString('base64url');
-export const imageIdSchema = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'not an image id');
+export { imageIdSchema } from './protocol';
 
 /** Keys are per event: an image id of another event is not found under this one. */
 export const uploadKey = (eventId: string, imageId: string): string => `${UPLOADS_PREFIX}${eventId}/${imageId}`;

@@ -5,6 +5,7 @@ import { deleteEntry, editEntry, newEntry, pinEntry } from './entry';
 import { conflict, forbidden, notFound, rateLimited } from './errors';
 import { backoffMs } from './delivery/pacer';
 import { encodeFrames } from './frames';
+import type { ImagePublisher } from './image-publisher';
 import { withRepostTotals } from './reposts/totals';
 import type {
   Clock,
@@ -23,6 +24,8 @@ import type {
   DeleteFrame,
   EditFrame,
   Entry,
+  EntryImage,
+  ImageRef,
   PinFrame,
   PublishFrame,
   Role,
@@ -49,6 +52,8 @@ export interface LiveServiceDeps {
   log: Logger;
   /** Optimistic-concurrency retries before a write gives up with `conflict`. */
   maxAttempts?: number;
+  /** Publishes the photos of a publish or an edit (only the functions granted the bucket have it). */
+  images?: ImagePublisher;
 }
 
 const SYNC_PAGE = 200;
@@ -83,9 +88,12 @@ export class LiveService {
     requireReporter(caller, 'publish');
     const { eventId } = caller;
     const tokenGen = caller.tokenGen ?? 0;
+    // Stored where they are served before the entry is written: an ack means the photos are durable
+    // too. A retry with the same clientId checks and copies again (the same bytes), then gets the first ack.
+    const images = await this.publishImages(eventId, frame.images);
     const outcome = await this.retrying(eventId, frame.clientId, 'publish', async () => {
       const expected = this.cursors.get(eventId) ?? (await this.readCursor(eventId, tokenGen));
-      const entry = newEntry(expected.lastSeq + 1, frame, this.deps.clock());
+      const entry = newEntry(expected.lastSeq + 1, { kind: frame.kind, text: frame.text, ...(images ? { images } : {}) }, this.deps.clock());
       const request = requestOf(frame.clientId, 'publish', entry);
       const result = await this.deps.entries.commitPublish(eventId, { ...expected, tokenGen }, entry, request);
       if (result.ok) this.cursors.set(eventId, { lastSeq: entry.seq, lastChange: expected.lastChange + 1 });
@@ -94,8 +102,18 @@ export class LiveService {
     return outcome.ack;
   }
 
-  edit(caller: Caller, frame: EditFrame): Promise<AckFrame> {
-    return this.change(caller, frame, 'edit', (entry, now) => editEntry(entry, frame.text, now));
+  async edit(caller: Caller, frame: EditFrame): Promise<AckFrame> {
+    requireReporter(caller, 'edit');
+    const images = await this.publishImages(caller.eventId, frame.images);
+    return this.change(caller, frame, 'edit', (entry, now) => editEntry(entry, frame.text, now, images));
+  }
+
+  /** The entry's `images` for a frame's refs (undefined when it named none); a bad ref refuses the whole frame. */
+  private async publishImages(eventId: string, refs: readonly ImageRef[] | undefined): Promise<EntryImage[] | undefined> {
+    if (refs === undefined) return undefined;
+    if (refs.length === 0) return [];
+    if (!this.deps.images) throw new Error('this function was not given the photos bucket: images cannot be published here');
+    return this.deps.images.publish(eventId, refs);
   }
 
   delete(caller: Caller, frame: DeleteFrame): Promise<AckFrame> {

@@ -328,4 +328,18 @@ export interface ImageStorage {
   presignUpload(key: string, contentType: string, maxBytes: number, expiresSeconds: number): Promise<PresignedUpload>;
   /** The public address `key` is served at once published. */
   publicUrl(key: string): string;
+  /**
+   * The first `bytes` of the object at `key` (a ranged read: a header is enough to know a photo's
+   * size), its stored content type and whole size; undefined when no object is there.
+   */
+  readHead(key: string, bytes: number): Promise<StoredHead | undefined>;
+  /** Copies `from` to `to` in the same bucket, stored as `contentType` and cacheable for ever (image keys are never reused). */
+  copy(from: string, to: string, contentType: string): Promise<void>;
+}
+
+export interface StoredHead {
+  contentType: string | undefined;
+  /** The object's size in bytes. */
+  size: number;
+  head: Uint8Array;
 }

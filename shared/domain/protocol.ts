@@ -35,6 +35,23 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export const entryKind = z.enum(['text', 'key']);
 export type EntryKind = z.infer<typeof entryKind>;
 
+/** An image id (shared/domain/images.ts newImageId): 128 random bits, URL-safe. Here so pages can import it without node:crypto. */
+export const imageIdSchema = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'not an image id');
+
+/** MAX_ALT_CHARS: an alt text describes a photo in a sentence or two, for screen readers. */
+export const MAX_ALT_CHARS = 300;
+/** v1.1: at most this many photos an update. */
+export const MAX_IMAGES = 4;
+
+/** A published photo: width and height read from its stored bytes, so pages reserve its box before it loads. */
+export const entryImageSchema = z.object({
+  url: z.string(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  alt: z.string().optional(),
+});
+export type EntryImage = z.infer<typeof entryImageSchema>;
+
 export const entrySchema = z.object({
   seq: z.number().int().positive(),
   rev: z.number().int().positive(),
@@ -47,6 +64,8 @@ export const entrySchema = z.object({
   reposts: z.number().int().nonnegative(),
   /** (extension) The organiser removed its text from storage: only on redacted entries and their scrubbed revisions. */
   redacted: z.literal(true).optional(),
+  /** v1.1: the update's photos in display order (`[]` when none; also on entries stored before photos existed). */
+  images: z.array(entryImageSchema),
 });
 export type Entry = z.infer<typeof entrySchema>;
 
@@ -61,10 +80,11 @@ const TOO_LARGE = 'too_large';
 /**
  * A string a client wrote, under one text rule (shared/domain/text.ts): refused with its message,
  * or passed on as it will be stored (line breaks made \n, trimmed where the rule says).
- * `tooLongIs`: the error code for a text over the rule's maxChars.
+ * `tooLongIs`: the error code for a text over the rule's maxChars. `emptyAllowed`: '' passes as it is.
  */
-const freeText = (rule: TextRule, tooLongIs?: typeof TOO_LARGE) =>
+const freeText = (rule: TextRule, tooLongIs?: typeof TOO_LARGE, emptyAllowed = false) =>
   z.string().transform((raw, ctx) => {
+    if (emptyAllowed && raw === '') return '';
     const verdict = checkText(raw, rule);
     if (verdict.ok) return verdict.text;
     const params = verdict.problem === 'too_long' && tooLongIs ? { code: tooLongIs } : undefined;
@@ -73,18 +93,55 @@ const freeText = (rule: TextRule, tooLongIs?: typeof TOO_LARGE) =>
   });
 
 const text = freeText({ name: 'text', maxChars: MAX_TEXT_CHARS }, TOO_LARGE);
+/**
+ * An update's text where photos may stand in for it: '' passes here and the frame's own check
+ * (textOrImages) decides; anything else is held to the text rule.
+ */
+const textBesideImages = freeText({ name: 'text', maxChars: MAX_TEXT_CHARS }, TOO_LARGE, true);
+
+/**
+ * One photo of `images`: an `imageId` (PROTOCOL v1.1), or (extension) `{"imageId", "alt"?}` so viewers
+ * get alt text. Both come out as `{imageId, alt?}`.
+ */
+export const imageRef = z.preprocess(
+  (raw) => (typeof raw === 'string' ? { imageId: raw } : raw),
+  z.strictObject({
+    imageId: imageIdSchema,
+    alt: freeText({ name: 'alt', oneLine: true, trim: true, maxChars: MAX_ALT_CHARS }, TOO_LARGE).optional(),
+  }),
+);
+export type ImageRef = z.infer<typeof imageRef>;
+
+const images = z
+  .array(imageRef)
+  .max(MAX_IMAGES, `an update may have at most ${MAX_IMAGES} images`)
+  .refine((refs) => new Set(refs.map((r) => r.imageId)).size === refs.length, 'an image may appear only once in an update');
+
+/** Empty text only beside at least one photo (an edit without `images` keeps the entry's: live-service checks that one). */
+const textOrImages = (frame: { text: string; images?: readonly unknown[] | undefined }, ctx: z.core.$RefinementCtx, editing: boolean) => {
+  if (frame.text !== '') return;
+  if (frame.images === undefined && editing) return;
+  if ((frame.images?.length ?? 0) > 0) return;
+  ctx.addIssue({ code: 'custom', path: ['text'], message: 'text must not be empty' });
+};
 // An id, echoed in acks and errors: one line, not blank, counted in UTF-16 units as before.
 /** A request's clientId: also what an error frame may echo back (functions/lib/ws.ts clientIdOf). */
 export const clientId = z.string().min(1).max(MAX_CLIENT_ID_CHARS).pipe(freeText({ name: 'clientId', oneLine: true }));
 const seq = z.number().int().positive();
 
-export const publishFrame = z.object({
-  action: z.literal('publish'),
-  clientId,
-  text,
-  kind: entryKind.default('text'),
-});
-export const editFrame = z.object({ action: z.literal('edit'), clientId, seq, text });
+export const publishFrame = z
+  .object({
+    action: z.literal('publish'),
+    clientId,
+    text: textBesideImages,
+    kind: entryKind.default('text'),
+    images: images.optional(),
+  })
+  .superRefine((frame, ctx) => textOrImages(frame, ctx, false));
+/** `images` present replaces the entry's photos (`[]` removes them); left out, they stay. */
+export const editFrame = z
+  .object({ action: z.literal('edit'), clientId, seq, text: textBesideImages, images: images.optional() })
+  .superRefine((frame, ctx) => textOrImages(frame, ctx, true));
 export const deleteFrame = z.object({ action: z.literal('delete'), clientId, seq });
 export const pinFrame = z.object({ action: z.literal('pin'), clientId, seq, pinned: z.boolean() });
 /**

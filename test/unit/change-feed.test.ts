@@ -16,6 +16,7 @@ const entry = (seq: number, text = `update ${seq}`): Entry => ({
   createdAt: '2026-11-29T10:00:00.000Z',
   updatedAt: '2026-11-29T10:00:00.000Z',
   reposts: 0,
+  images: [],
 });
 const totals = (from: number, count: number, value: (seq: number) => number) =>
   Object.fromEntries(Array.from({ length: count }, (_, i) => [String(from + i), value(from + i)]));

@@ -287,7 +287,7 @@ describe('delivery worker', () => {
     const w = await world(6);
     await w.publish();
     const event = w.events.items.get('ev1')!;
-    const tooBig: Entry = { seq: 99, rev: 1, kind: 'text', text: 'x'.repeat(40_000), pinned: false, deleted: false, createdAt: 't', updatedAt: 't', reposts: 0 };
+    const tooBig: Entry = { seq: 99, rev: 1, kind: 'text', text: 'x'.repeat(40_000), pinned: false, deleted: false, createdAt: 't', updatedAt: 't', reposts: 0, images: [] };
     w.entries.changes.get('ev1')!.push({ changeNo: ++event.lastChange, entry: tooBig });
     await w.publish();
     // Last in the log: a connection owed nothing but a line that cannot be sent is brought past it.

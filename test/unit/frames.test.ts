@@ -5,7 +5,7 @@ import { MAX_FRAME_BYTES, type ServerFrame, type StatsFrame, type UpdateFrame } 
 const update = (seq: number, text = `entry ${seq}`): UpdateFrame => ({
   type: 'update',
   eventId: 'ev1',
-  entry: { seq, rev: 1, kind: 'text', text, pinned: false, deleted: false, createdAt: 't', updatedAt: 't', reposts: 0 },
+  entry: { seq, rev: 1, kind: 'text', text, pinned: false, deleted: false, createdAt: 't', updatedAt: 't', reposts: 0, images: [] },
 });
 const decode = (m: Uint8Array) => JSON.parse(new TextDecoder().decode(m)) as ServerFrame;
 const flatten = (messages: Uint8Array[]) => messages.map(decode).flatMap((f) => (f.type === 'batch' ? f.frames : [f]));

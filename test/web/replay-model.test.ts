@@ -14,6 +14,7 @@ const rev = (seq: number, r: number, createdS: number, updatedS: number, over: P
   createdAt: iso(createdS),
   updatedAt: iso(updatedS),
   reposts: 0,
+  images: [],
   ...over,
 });
 

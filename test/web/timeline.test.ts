@@ -12,6 +12,7 @@ const entry = (seq: number, rev = 1, over: Partial<Entry> = {}): Entry => ({
   createdAt: '2026-11-29T10:00:00.000Z',
   updatedAt: '2026-11-29T10:00:00.000Z',
   reposts: 0,
+  images: [],
   ...over,
 });
 
