@@ -34,7 +34,7 @@ async function main(event: HttpEvent): Promise<HttpResult> {
   const imageId = newImageId();
   const upload = await storage.presignUpload(uploadKey(eventId.data, imageId), body.contentType, body.bytes, UPLOAD_EXPIRES_SECONDS);
   return {
-    ...json(201, { imageId, upload, url: storage.publicUrl(imageKey(eventId.data, imageId)) }),
+    ...json(201, { imageId, upload, url: await storage.publicUrl(imageKey(eventId.data, imageId)) }),
     // A presigned request is the caller's alone.
     headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
   };

@@ -44,6 +44,8 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
     description: `livecast ${stage.name}: tables, the organiser admin key and the failure queues`,
     terminationProtection: settings.terminationProtection,
     stage: settings,
+    stageName: stage.name,
+    ...(stage.webDomain ? { pagesOrigin: `https://${stage.webDomain.domain}` } : {}),
   });
   const api = new StatelessStack(app, stackName(stage.name, 'Api'), {
     ...env,
@@ -77,6 +79,8 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
     wsUrl: apiDomains?.wsUrl ?? api.webSocketStage.url,
     apiOrigins: apiDomains ? [apiDomains.httpOrigin, apiDomains.wsOrigin] : [api.httpOrigin, api.wsOrigin],
     ...(stage.webDomain ? { domain: stage.webDomain } : {}),
+    images: data.images,
+    stage: stage.name,
   });
 
   for (const stack of [data, api, web]) {

@@ -1,6 +1,7 @@
 // The deployment stages (dev, prod) and everything that differs between them, in one typed table, plus
 // what `cdk synth|deploy -c key=value` may add: account, region, alarm email, custom domains.
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 
 export const STAGE_NAMES = ['dev', 'prod'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
@@ -176,4 +177,24 @@ export function stageConfig(
 /** `Livecast-prod-Data`: the stage in every stack name, so dev and prod can share an account. */
 export function stackName(stage: StageName, part: 'Data' | 'Api' | 'Web'): string {
   return `Livecast-${stage}-${part}`;
+}
+
+/**
+ * The SSM parameter the Web stack writes the photos' base URL to (`https://<pages domain>`), and the
+ * functions that publish photos read: named from the stage alone, so the API stack (deployed before
+ * the Web stack) needs no reference to it.
+ */
+export function imagesBaseUrlParameter(stage: string): string {
+  return `/livecast/${stage}/images-base-url`;
+}
+
+/**
+ * The photos' bucket, named from the stage, account and region: the API stack grants on it by name,
+ * without a reference to the Data stack's resource (which cdk-nag could only be told about by a
+ * generated output name), and a second stage in the account gets its own.
+ */
+export function imagesBucketName(scope: IConstruct, stage: string): string {
+  // The stack's account and region: literals when the stage is pinned to them, pseudo parameters otherwise.
+  const { account, region } = Stack.of(scope);
+  return `livecast-${stage}-images-${account}-${region}`;
 }

@@ -1,13 +1,16 @@
 // Stateful resources (tables, the organiser's admin key), kept apart so the API stack can be replaced freely.
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { AttributeType, BillingMode, StreamViewType, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { IMAGES_PREFIX, UPLOADS_PREFIX } from '../shared/domain/images';
 import { failureQueues } from '../shared/routes';
 import { tables, type KeyDef, type TableDef } from '../shared/tables';
 import { acknowledge } from './nag';
-import { STAGES, type StageSettings } from './stages';
+import { imagesBucketName, STAGES, type StageSettings } from './stages';
 
 export type FailureQueueKey = keyof typeof failureQueues;
 export type FailureQueues = Readonly<Record<FailureQueueKey, IQueue>>;
@@ -20,6 +23,14 @@ const attributeType = { S: AttributeType.STRING, N: AttributeType.NUMBER } as co
 export interface StatefulStackProps extends StackProps {
   /** What a stack deletion or a replacement does to what this stack holds (infra/stages.ts). @default dev's */
   readonly stage?: Pick<StageSettings, 'durableRemoval' | 'workingRemoval' | 'deletionProtection'>;
+  /**
+   * The pages' origin (`https://live.example.com`), the one a browser may upload photos from (the
+   * bucket's CORS). Without a custom domain the distribution's *.cloudfront.net name is made by the
+   * Web stack, which deploys after this one: `https://*.cloudfront.net` then.
+   */
+  readonly pagesOrigin?: string;
+  /** The stage's name: the photos' bucket is named from it (infra/stages.ts imagesBucketName). @default 'prod' */
+  readonly stageName?: string;
 }
 
 function key(def: KeyDef) {
@@ -39,6 +50,11 @@ export class StatefulStack extends Stack {
    * the record of work still owed: tearing down the API stack must not throw it away.
    */
   readonly failureQueues: FailureQueues;
+  /**
+   * The photos: uploads under `uploads/` (presigned POSTs from the console; abandoned ones expire
+   * after a day), published ones under `images/` (served by the Web stack's distribution).
+   */
+  readonly images: Bucket;
 
   private readonly stage: NonNullable<StatefulStackProps['stage']>;
 
@@ -94,11 +110,63 @@ export class StatefulStack extends Stack {
     }
     this.failureQueues = queues as FailureQueues;
 
+    this.images = this.imagesBucket(imagesBucketName(this, props.stageName ?? 'prod'), props.pagesOrigin);
+
     new CfnOutput(this, 'AdminKeySecretArn', { value: this.adminKey.secretArn });
     new CfnOutput(this, 'AdminKeySecretName', {
       value: this.adminKey.secretName,
       description: 'aws secretsmanager get-secret-value --secret-id <this> reads the key',
     });
+  }
+
+  private imagesBucket(bucketName: string, pagesOrigin: string | undefined): Bucket {
+    const bucket = new Bucket(this, 'Images', {
+      bucketName,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      versioned: false,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      // Published photos are part of the event's record, kept like its entries.
+      removalPolicy: this.stage.durableRemoval,
+      lifecycleRules: [
+        // An upload no update published within a day is abandoned (a presigned POST lives 15 minutes,
+        // an outbox retries for hours at most); published photos were copied to images/ at publish.
+        { id: 'abandoned-uploads', prefix: UPLOADS_PREFIX, expiration: Duration.days(1) },
+        { id: 'incomplete-multipart', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      // The console's XMLHttpRequest POST (upload progress: a preflighted request) from the pages'
+      // origin. The policy in the presigned form is what admits a file; CORS only lets the page read
+      // S3's answer.
+      cors: [
+        {
+          allowedMethods: [HttpMethods.POST],
+          allowedOrigins: [pagesOrigin ?? 'https://*.cloudfront.net'],
+          allowedHeaders: ['*'],
+          exposedHeaders: ['ETag', 'Location'],
+          maxAge: 600,
+        },
+      ],
+    });
+    // The Web stack's distribution reads images/ (origin access control). Its ARN would make this
+    // stack depend on the Web stack, which depends on the API stack, which depends on this one: the
+    // statement names the account's distributions instead. What they may read is images/ alone,
+    // which is public through the CDN anyway; uploads/ stay unreadable to CloudFront.
+    bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudFrontReadsPublishedImages',
+        principals: [new ServicePrincipal('cloudfront.amazonaws.com')],
+        actions: ['s3:GetObject'],
+        resources: [bucket.arnForObjects(`${IMAGES_PREFIX}*`)],
+        conditions: { ArnLike: { 'AWS:SourceArn': `arn:${Aws.PARTITION}:cloudfront::${Aws.ACCOUNT_ID}:distribution/*` } },
+      }),
+    );
+    acknowledge(
+      bucket,
+      "Requests reach it through CloudFront (logged there, issue 12) and the functions' presigned POSTs and copies (CloudTrail data events if ever needed); server access logs would be a second bucket to keep.",
+      'AwsSolutions-S1',
+    );
+    return bucket;
   }
 
   private table(def: TableDef): Table {

@@ -22,6 +22,7 @@ import { RecursiveLoop, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Bucket, type IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { ENV, TABLES, type TableNames, tableEnv } from '../shared/config';
@@ -46,6 +47,8 @@ import { LivecastFunction, type LivecastFunctionProps } from './livecast-functio
 import { Monitoring } from './monitoring';
 import { acknowledge, nagPseudo, nagRef } from './nag';
 import type { FailureQueues, LivecastTables, TableId } from './stateful-stack';
+import { imagesBaseUrlParameter, imagesBucketName } from './stages';
+import { IMAGES_PREFIX, UPLOADS_PREFIX } from '../shared/domain/images';
 
 export interface StatelessStackProps extends StackProps {
   readonly tables: LivecastTables;
@@ -157,6 +160,7 @@ export class StatelessStack extends Stack {
   readonly monitoring: Monitoring;
   /** The stage's name: LIVECAST_STAGE of every function, the metrics' `stage` dimension. */
   readonly stage: string;
+  private readonly images: IBucket;
 
   private readonly tables: LivecastTables;
   private readonly adminKey: ISecret;
@@ -170,6 +174,8 @@ export class StatelessStack extends Stack {
     this.viewerSecret = props.viewerSecret;
     this.functions = this.built;
     this.stage = props.stage ?? 'prod';
+    // The Data stack's photos bucket, by its name (infra/stages.ts imagesBucketName).
+    this.images = Bucket.fromBucketName(this, 'ImagesBucket', imagesBucketName(this, this.stage));
     const wsStageName = props.wsStageName ?? 'live';
 
     this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
@@ -364,6 +370,9 @@ export class StatelessStack extends Stack {
       ...(needs.viewerSecret ? { [ENV.viewerSecretArn]: this.viewerSecret.secretArn } : {}),
       // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
+      ...(needs.images?.length
+        ? { [ENV.imagesBucket]: this.images.bucketName, [ENV.imagesBaseUrlParameter]: imagesBaseUrlParameter(this.stage) }
+        : {}),
     };
     const { fn } = new LivecastFunction(this, def.id, { entry: def.entry, environment, ...shape, ...(def.tracing ? { tracing: true } : {}) });
     acknowledge(
@@ -397,6 +406,7 @@ export class StatelessStack extends Stack {
     }
     if (needs.adminKey) this.adminKey.grantRead(fn);
     if (needs.viewerSecret) this.viewerSecret.grantRead(fn);
+    if (needs.images?.length) this.grantImages(fn, def.id, needs.images);
     if (needs.startWorkers && this.deliveryWorker) {
       this.deliveryWorker.grantInvoke(fn);
       acknowledge(fn, "grantInvoke's `:*` covers the worker's versions and aliases: still one function.", `AwsSolutions-IAM5[Resource::${nagRef(this.deliveryWorker, 'Arn')}:*]`);
@@ -404,6 +414,40 @@ export class StatelessStack extends Stack {
 
     this.built[def.id] = fn;
     return fn;
+  }
+
+  /**
+   * The photos' bucket, per prefix: presigning signs with the function's own s3:PutObject on
+   * uploads/ (a presigned request carries its signer's rights, nothing more); publishing reads
+   * uploads/ and images/ and writes images/ (CopyObject is a GetObject of the source and a PutObject
+   * of the copy). s3:ListBucket makes a missing key a 404 (NoSuchKey: "not uploaded yet", a
+   * bad_request) rather than a 403 that could not be told from a broken grant.
+   */
+  private grantImages(fn: NodejsFunction, id: string, access: readonly string[]): void {
+    const uploads = this.images.arnForObjects(`${UPLOADS_PREFIX}*`);
+    const images = this.images.arnForObjects(`${IMAGES_PREFIX}*`);
+    const nagObjects = (prefix: string) =>
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::livecast-${this.stage}-images-${nagPseudo(this, 'AccountId')}-${nagPseudo(this, 'Region')}/${prefix}*]`;
+    if (access.includes('presignUploads')) {
+      Grant.addToPrincipal({ grantee: fn, actions: ['s3:PutObject'], resourceArns: [uploads] });
+    }
+    if (access.includes('publishImages')) {
+      Grant.addToPrincipal({ grantee: fn, actions: ['s3:GetObject'], resourceArns: [uploads, images] });
+      Grant.addToPrincipal({ grantee: fn, actions: ['s3:PutObject'], resourceArns: [images] });
+      Grant.addToPrincipal({ grantee: fn, actions: ['s3:ListBucket'], resourceArns: [this.images.bucketArn] });
+    }
+    // Both answer the photos' public URL: the Web stack's parameter names the distribution.
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['ssm:GetParameter'],
+      resourceArns: [this.formatArn({ service: 'ssm', resource: 'parameter', resourceName: imagesBaseUrlParameter(this.stage).slice(1) })],
+    });
+    acknowledge(
+      fn,
+      `${id}: an image id is made at run time; the grant is one prefix of one bucket.`,
+      ...(access.includes('presignUploads') || access.includes('publishImages') ? [nagObjects(UPLOADS_PREFIX)] : []),
+      ...(access.includes('publishImages') ? [nagObjects(IMAGES_PREFIX)] : []),
+    );
   }
 
   /** The management API's `@connections/{id}` under one method, on this stage only (AWS: `<api>/<stage>/POST/@connections/*`). */

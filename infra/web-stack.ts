@@ -19,11 +19,13 @@ import {
 } from 'aws-cdk-lib/aws-cloudfront';
 import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
-import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket } from 'aws-cdk-lib/aws-s3';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { BucketDeployment, CacheControl, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
 import { acknowledge, nagPseudo, nagRef } from './nag';
-import type { WebDomain } from './stages';
+import { imagesBaseUrlParameter, type WebDomain } from './stages';
+import { IMAGES_PREFIX } from '../shared/domain/images';
 
 export interface WebStackProps extends StackProps {
   /** The folder `buildWeb` wrote. */
@@ -39,6 +41,10 @@ export interface WebStackProps extends StackProps {
   readonly apiOrigins: readonly string[];
   /** An alias for the distribution, with its certificate (which CloudFront reads from us-east-1 only). */
   readonly domain?: WebDomain;
+  /** The photos' bucket (the Data stack's): its `images/` prefix is served at `/images/*`. */
+  readonly images: IBucket;
+  /** The stage's name: where the photos' base URL is written for the functions (infra/stages.ts). */
+  readonly stage: string;
 }
 
 /**
@@ -146,6 +152,22 @@ export class WebStack extends Stack {
           cachePolicy: CachePolicy.CACHING_DISABLED,
           responseHeadersPolicy: headers,
         },
+        // Published photos, on the pages' own origin (their CSP's img-src 'self'). Image keys are never
+        // reused: cached as long as CloudFront will (the objects say immutable, a year).
+        [`/${IMAGES_PREFIX}*`]: {
+          // The bucket is the Data stack's: its policy (infra/stateful-stack.ts) admits CloudFront to
+          // images/ only; CDK cannot add this distribution's statement to another stack's bucket.
+          origin: S3BucketOrigin.withOriginAccessControl(Bucket.fromBucketAttributes(this, 'ImagesBucket', {
+            bucketArn: props.images.bucketArn,
+            bucketRegionalDomainName: props.images.bucketRegionalDomainName,
+          })),
+          viewerProtocolPolicy: ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+          allowedMethods: AllowedMethods.ALLOW_GET_HEAD,
+          cachePolicy: CachePolicy.CACHING_OPTIMIZED,
+          responseHeadersPolicy: headers,
+          // JPEG, PNG and WebP are compressed already.
+          compress: false,
+        },
       },
     });
     acknowledge(this.distribution, 'An event is announced to the public: anyone anywhere may follow it.', 'AwsSolutions-CFR1');
@@ -201,6 +223,13 @@ export class WebStack extends Stack {
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-${nagPseudo(this, 'AccountId')}-${nagPseudo(this, 'Region')}/*]`,
       `AwsSolutions-IAM5[Resource::${nagRef(this.bucket, 'Arn')}/*]`,
     );
+
+    // The functions that answer a photo's URL read it here (the API stack deploys before this one).
+    new StringParameter(this, 'ImagesBaseUrl', {
+      parameterName: imagesBaseUrlParameter(props.stage),
+      stringValue: `https://${props.domain?.domain ?? this.distribution.distributionDomainName}`,
+      description: 'livecast: where published photos are served (images/*); read by the functions that publish them',
+    });
 
     if (props.domain) {
       new CfnOutput(this, 'PagesDomainTarget', {

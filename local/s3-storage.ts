@@ -26,6 +26,12 @@ export interface S3StorageOptions {
   buckets: readonly string[];
   /** Where s3rver keeps the objects; a temporary folder (removed on stop) when unset. */
   directory?: string;
+  /**
+   * The bucket's CORS rule, as the Data stack's (infra/stateful-stack.ts) gives S3: which page origins
+   * may POST an upload from a browser (preflight answered, `Access-Control-Allow-Origin` on the
+   * answer). Unset: none, as a bucket without CORS.
+   */
+  corsOrigin?: (origin: string) => boolean;
   log?: (line: string) => void;
 }
 
@@ -53,10 +59,16 @@ export async function startS3Storage(opts: S3StorageOptions): Promise<S3Storage>
   const upstream = { host: '127.0.0.1', port: inner.port };
 
   const server = createServer((req, res) => {
-    if (req.method === 'POST' && isBucketPost(req.url ?? '', opts.buckets) && (req.headers['content-type'] ?? '').startsWith('multipart/form-data')) {
-      void gatePost(req, res, upstream, opts.log).catch((err: unknown) => {
+    const toBucket = isBucketPost(req.url ?? '', opts.buckets);
+    if (toBucket && req.method === 'OPTIONS') {
+      preflight(req, res, opts.corsOrigin);
+      return;
+    }
+    if (req.method === 'POST' && toBucket && (req.headers['content-type'] ?? '').startsWith('multipart/form-data')) {
+      const cors = corsHeaders(req, opts.corsOrigin);
+      void gatePost(req, res, upstream, cors, opts.log).catch((err: unknown) => {
         opts.log?.(`s3 gate: ${err instanceof Error ? err.message : String(err)}`);
-        if (!res.headersSent) sendError(res, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+        if (!res.headersSent) sendError(res, 500, 'InternalError', 'We encountered an internal error. Please try again.', cors);
         else res.destroy();
       });
       return;
@@ -81,9 +93,45 @@ function isBucketPost(url: string, buckets: readonly string[]): boolean {
   return buckets.some((b) => path === `/${b}` || path === `/${b}/`);
 }
 
-function pipeThrough(req: IncomingMessage, res: ServerResponse, upstream: { host: string; port: number }, body?: Buffer): void {
+/**
+ * A browser's preflight for a POST upload, answered as S3 answers it under the bucket's one CORS rule
+ * (POST from the allowed origins, any request header, 10 minutes): 200 with the grant, or 403.
+ */
+function preflight(req: IncomingMessage, res: ServerResponse, allowed: S3StorageOptions['corsOrigin']): void {
+  req.resume();
+  const origin = req.headers.origin;
+  const method = req.headers['access-control-request-method'];
+  if (!origin || !method) {
+    sendError(res, 400, 'BadRequest', 'Insufficient information. Origin request header needed.');
+    return;
+  }
+  if (method !== 'POST' || !allowed?.(origin)) {
+    sendError(res, 403, 'AccessForbidden', 'CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource\'s CORS spec.');
+    return;
+  }
+  const headers = req.headers['access-control-request-headers'];
+  res.writeHead(200, {
+    'access-control-allow-origin': origin,
+    'access-control-allow-methods': 'POST',
+    ...(headers ? { 'access-control-allow-headers': headers.toLowerCase() } : {}),
+    'access-control-max-age': '600',
+    'access-control-expose-headers': 'ETag, Location',
+    vary: 'Origin, Access-Control-Request-Headers, Access-Control-Request-Method',
+    'content-length': '0',
+  });
+  res.end();
+}
+
+/** What S3 adds to the answer of a cross-origin POST its CORS rule allows (none otherwise). */
+function corsHeaders(req: IncomingMessage, allowed: S3StorageOptions['corsOrigin']): Record<string, string> {
+  const origin = req.headers.origin;
+  if (!origin || !allowed?.(origin)) return {};
+  return { 'access-control-allow-origin': origin, 'access-control-expose-headers': 'ETag, Location', vary: 'Origin' };
+}
+
+function pipeThrough(req: IncomingMessage, res: ServerResponse, upstream: { host: string; port: number }, body?: Buffer, extra: Record<string, string> = {}): void {
   const out = httpRequest({ ...upstream, method: req.method, path: req.url, headers: { ...req.headers, ...(body ? { 'content-length': String(body.length) } : {}) } }, (up) => {
-    res.writeHead(up.statusCode ?? 502, up.headers);
+    res.writeHead(up.statusCode ?? 502, { ...up.headers, ...extra });
     up.pipe(res);
   });
   out.on('error', () => {
@@ -94,9 +142,9 @@ function pipeThrough(req: IncomingMessage, res: ServerResponse, upstream: { host
   else req.pipe(out);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
   const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error>`;
-  res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
+  res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml), ...extra });
   res.end(xml);
 }
 
@@ -124,10 +172,16 @@ class PolicyError extends Error {
 }
 
 /** S3's browser-based upload (POST Object) with a SigV4 policy: checked as S3 checks it, then stored by s3rver. */
-async function gatePost(req: IncomingMessage, res: ServerResponse, upstream: { host: string; port: number }, log?: (line: string) => void): Promise<void> {
+async function gatePost(
+  req: IncomingMessage,
+  res: ServerResponse,
+  upstream: { host: string; port: number },
+  cors: Record<string, string>,
+  log?: (line: string) => void,
+): Promise<void> {
   const body = await readBody(req, MAX_POST_BYTES);
   if (!body) {
-    sendError(res, 400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size');
+    sendError(res, 400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size', cors);
     req.resume();
     return;
   }
@@ -138,10 +192,10 @@ async function gatePost(req: IncomingMessage, res: ServerResponse, upstream: { h
   } catch (err) {
     if (!(err instanceof PolicyError)) throw err;
     log?.(`s3 gate: refused a POST: ${err.code} ${err.message}`);
-    sendError(res, err.status, err.code, err.message);
+    sendError(res, err.status, err.code, err.message, cors);
     return;
   }
-  pipeThrough(req, res, upstream, body);
+  pipeThrough(req, res, upstream, body, cors);
 }
 
 type Condition = Record<string, string> | [string, string | number, string | number];

@@ -242,7 +242,18 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     const queueUrls = { streams: sqs.createQueue(failureQueues.streams.id), worker: sqs.createQueue(failureQueues.worker.id) };
     // The photos' bucket (AWS: the Data stack's Images bucket). One per stage, as the tables are.
     const imagesBucket = `${(opts.tablePrefix ?? 'livecast').toLowerCase()}-images`;
-    const s3 = await startS3Storage({ port: opts.s3Port ?? 0, host, buckets: [imagesBucket], ...(opts.s3Dir ? { directory: opts.s3Dir } : {}), log });
+    // The bucket's CORS rule, as deployed (infra/stateful-stack.ts): the pages' origin may POST uploads.
+    // Here that is the HTTP port (it serves the pages), on whatever host the browser used (a phone on the LAN).
+    let pagesPort: string | undefined;
+    const corsOrigin = (origin: string) => {
+      try {
+        const url = new URL(origin);
+        return pagesPort !== undefined && url.protocol === 'http:' && url.port === pagesPort;
+      } catch {
+        return false;
+      }
+    };
+    const s3 = await startS3Storage({ port: opts.s3Port ?? 0, host, buckets: [imagesBucket], corsOrigin, ...(opts.s3Dir ? { directory: opts.s3Dir } : {}), log });
     stoppers.push(() => s3.close());
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     stoppers.push(async () => sqsClient.destroy());
@@ -428,6 +439,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       log,
     });
     stoppers.push(() => http.close());
+    pagesPort = new URL(http.url).port;
 
     return {
       metricsFile,

@@ -46,6 +46,11 @@ export const ENV = {
   imagesBucket: 'LIVECAST_IMAGES_BUCKET',
   /** Where `images/<key>` is served from, without a trailing slash (deployed: the CloudFront distribution). */
   imagesBaseUrl: 'LIVECAST_IMAGES_BASE_URL',
+  /**
+   * Deployed instead of the base URL: the SSM parameter the Web stack writes it to (the distribution's
+   * domain is known only once the Web stack, which deploys after the API, exists).
+   */
+  imagesBaseUrlParameter: 'LIVECAST_IMAGES_BASE_URL_PARAMETER',
   /** Photo uploads one event's token may ask for: per minute and per day; and per source address per minute. */
   imageUploadsPerMinute: 'LIVECAST_IMAGE_UPLOADS_PER_MINUTE',
   imageUploadsPerDay: 'LIVECAST_IMAGE_UPLOADS_PER_DAY',
@@ -110,6 +115,7 @@ const schema = z.object({
     .union([z.url(), z.literal('/')])
     .transform((u) => u.replace(/\/+$/, ''))
     .optional(),
+  imagesBaseUrlParameter: z.string().regex(/^\/[\w./-]+$/, 'an SSM parameter name starting with /').optional(),
   /**
    * A reporter attaches up to 4 photos to an update and sends one every few seconds at the busiest:
    * 120 a minute is an update every 2 s with 4 photos. Each presign lets 10 MB into the bucket, so
@@ -190,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     s3Endpoint: env[ENV.s3Endpoint] || undefined,
     imagesBucket: env[ENV.imagesBucket] || undefined,
     imagesBaseUrl: env[ENV.imagesBaseUrl] || undefined,
+    imagesBaseUrlParameter: env[ENV.imagesBaseUrlParameter] || undefined,
     imageUploadsPerMinute: env[ENV.imageUploadsPerMinute] || undefined,
     imageUploadsPerDay: env[ENV.imageUploadsPerDay] || undefined,
     imageUploadsPerAddress: env[ENV.imageUploadsPerAddress] || undefined,

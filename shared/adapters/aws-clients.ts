@@ -8,6 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config';
@@ -96,4 +97,9 @@ export function createS3Client(config: Config): S3Client {
     ...common(config),
     ...(config.s3Endpoint ? { endpoint: config.s3Endpoint, forcePathStyle: true } : {}),
   });
+}
+
+/** SSM Parameter Store: only where the photos' base URL is read from a parameter. */
+export function createSsmClient(config: Config): SSMClient {
+  return new SSMClient(common(config));
 }

@@ -8,8 +8,8 @@ export class S3ImageStorage implements ImageStorage {
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
-    /** Where `images/…` is served, no trailing slash. */
-    private readonly baseUrl: string,
+    /** Where `images/…` is served, no trailing slash ('' : relative to the HTTP API's origin). */
+    private readonly baseUrl: () => Promise<string>,
   ) {}
 
   async presignUpload(key: string, contentType: string, maxBytes: number, expiresSeconds: number): Promise<PresignedUpload> {
@@ -56,7 +56,7 @@ export class S3ImageStorage implements ImageStorage {
     );
   }
 
-  publicUrl(key: string): string {
-    return `${this.baseUrl}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  async publicUrl(key: string): Promise<string> {
+    return `${await this.baseUrl()}/${key.split('/').map(encodeURIComponent).join('/')}`;
   }
 }

@@ -61,7 +61,7 @@ export class ImagePublisher {
     // EXIF orientations 5 to 8 turn the picture a quarter: browsers show it turned, so its box is too.
     const turned = size.orientation !== undefined && size.orientation >= 5;
     const image: EntryImage = {
-      url: this.storage.publicUrl(to),
+      url: await this.storage.publicUrl(to),
       width: turned ? size.height : size.width,
       height: turned ? size.width : size.height,
       ...(ref.alt !== undefined ? { alt: ref.alt } : {}),

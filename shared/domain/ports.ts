@@ -327,7 +327,7 @@ export interface ImageStorage {
    */
   presignUpload(key: string, contentType: string, maxBytes: number, expiresSeconds: number): Promise<PresignedUpload>;
   /** The public address `key` is served at once published. */
-  publicUrl(key: string): string;
+  publicUrl(key: string): Promise<string>;
   /**
    * The first `bytes` of the object at `key` (a ranged read: a header is enough to know a photo's
    * size), its stored content type and whole size; undefined when no object is there.

@@ -709,6 +709,88 @@ describe('scheduled functions', () => {
   });
 });
 
+describe('photos (issue 14)', () => {
+  const imagesBucketId = () => logicalId(data, data.images);
+  // The API stack names the bucket (infra/stages.ts imagesBucketName) rather than referencing it.
+  const bucketArn = 'arn:${AWS::Partition}:s3:::livecast-prod-images-${AWS::AccountId}-${AWS::Region}';
+  const objects = (prefix: string) => `${bucketArn}/${prefix}*`;
+  /** A function's S3 and SSM grants, as `action on resource` lines. */
+  const photoGrants = (def: FunctionDef) =>
+    statementsOf(def)
+      .flatMap((st) => st.actions.filter((a) => /^(s3|ssm):/.test(a)).flatMap((a) => st.resources.map((r) => `${a} on ${render(r)}`)))
+      .sort();
+
+  it('keeps them in a private, encrypted, TLS-only, unversioned bucket whose abandoned uploads expire after a day', () => {
+    const bucket = dataT.toJSON().Resources[imagesBucketId()] as Json;
+    const p = bucket.Properties;
+    expect(render(p.BucketName)).toBe('livecast-prod-images-${AWS::AccountId}-${AWS::Region}');
+    expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+    expect(p.VersioningConfiguration).toBeUndefined();
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    const rules = p.LifecycleConfiguration.Rules as Json[];
+    expect(rules).toContainEqual(expect.objectContaining({ Prefix: 'uploads/', ExpirationInDays: 1, Status: 'Enabled' }));
+    expect(rules).toContainEqual(expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }));
+    // Nothing ever expires published photos.
+    expect(rules.filter((r) => r.ExpirationInDays !== undefined).map((r) => r.Prefix)).toEqual(['uploads/']);
+    const policy = JSON.stringify(dataT.findResources('AWS::S3::BucketPolicy'));
+    expect(policy).toContain('aws:SecureTransport');
+  });
+
+  it("lets the pages' browsers POST to it across origins (preflight: any header the form needs)", () => {
+    const rules = (dataT.toJSON().Resources[imagesBucketId()] as Json).Properties.CorsConfiguration.CorsRules as Json[];
+    expect(rules).toEqual([expect.objectContaining({ AllowedMethods: ['POST'], AllowedOrigins: ['https://*.cloudfront.net'], AllowedHeaders: ['*'] })]);
+  });
+
+  it('lets CloudFront read images/ and nothing else of the bucket', () => {
+    const statements = Object.values(dataT.findResources('AWS::S3::BucketPolicy')).flatMap((b) => (b as Json).Properties.PolicyDocument.Statement as Json[]);
+    const cdn = statements.filter((st) => JSON.stringify(st.Principal ?? {}).includes('cloudfront.amazonaws.com'));
+    expect(cdn).toHaveLength(1);
+    expect(cdn[0].Action).toBe('s3:GetObject');
+    expect(render(cdn[0].Resource)).toBe(`\${${imagesBucketId()}.Arn}/images/*`);
+    expect(JSON.stringify(cdn[0].Condition)).toContain(':distribution/*');
+  });
+
+  it('serves images/* from the pages distribution, through origin access control, GET and HEAD only', () => {
+    const config = (Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json).Properties.DistributionConfig;
+    const behavior = config.CacheBehaviors.find((b: Json) => b.PathPattern === '/images/*');
+    expect(behavior).toBeDefined();
+    expect(behavior.ViewerProtocolPolicy).toBe('redirect-to-https');
+    expect(behavior.AllowedMethods).toEqual(['GET', 'HEAD']);
+    const origin = (config.Origins as Json[]).find((o) => o.Id === behavior.TargetOriginId);
+    expect(origin.OriginAccessControlId).toBeDefined();
+    expect(JSON.stringify(origin.DomainName)).toContain(imagesBucketId());
+    // Where the functions find the distribution: a parameter named from the stage alone.
+    webT.hasResourceProperties('AWS::SSM::Parameter', { Name: '/livecast/prod/images-base-url' });
+  });
+
+  it('grants by prefix: presigning PutObject on uploads/ only; publish and edit read uploads/ and images/ and write images/ only', () => {
+    const param = (def: FunctionDef) => photoGrants(def).filter((g) => g.startsWith('ssm:'));
+    const s3 = (def: FunctionDef) => photoGrants(def).filter((g) => g.startsWith('s3:'));
+    const presign = httpRoutes.find((r) => r.id === 'HttpImages')!;
+    expect(s3(presign)).toEqual([`s3:PutObject on ${objects('uploads/')}`]);
+    for (const id of ['WsPublish', 'WsEdit']) {
+      const def = wsRoutes.find((r) => r.id === id)!;
+      expect(s3(def), id).toEqual(
+        [
+          `s3:GetObject on ${objects('images/')}`,
+          `s3:GetObject on ${objects('uploads/')}`,
+          `s3:ListBucket on ${bucketArn}`,
+          `s3:PutObject on ${objects('images/')}`,
+        ].sort(),
+      );
+      expect(envOf(def)[ENV.imagesBaseUrlParameter], id).toBe('/livecast/prod/images-base-url');
+      expect(param(def), id).toHaveLength(1);
+    }
+    expect(param(presign)).toHaveLength(1);
+    // And no other function touches the bucket or the parameter.
+    for (const def of allDefs.filter((d) => !d.needs.images?.length)) {
+      expect(photoGrants(def), def.id).toEqual([]);
+      expect(envOf(def)[ENV.imagesBucket], def.id).toBeUndefined();
+    }
+  });
+});
+
 describe('pages (S3 behind CloudFront)', () => {
   it('keeps the bucket private, encrypted and TLS-only, read by CloudFront through origin access control', () => {
     webT.hasResourceProperties('AWS::S3::Bucket', {
@@ -718,7 +800,8 @@ describe('pages (S3 behind CloudFront)', () => {
     const policy = JSON.stringify(webT.findResources('AWS::S3::BucketPolicy'));
     expect(policy).toContain('aws:SecureTransport');
     expect(policy).toContain('cloudfront.amazonaws.com');
-    webT.resourceCountIs('AWS::CloudFront::OriginAccessControl', 1);
+    // The pages' bucket and the photos' (infra/stateful-stack.ts).
+    webT.resourceCountIs('AWS::CloudFront::OriginAccessControl', 2);
   });
 
   it('serves HTTPS only, the page shells for /live|report|replay/{id}, and /config.json uncached', () => {

@@ -108,6 +108,41 @@ describe('POST /events/{eventId}/images', () => {
     expect((await ask('no-such-event', good, event.operatorToken)).status).toBe(404);
   });
 
+  it("answers a browser's CORS preflight and cross-origin POST from the pages' origin, as the deployed bucket's rule does, and no other origin's", async () => {
+    const photo = png(16, 16);
+    const p = await presign({ contentType: 'image/png', bytes: photo.length });
+    const pagesOrigin = new URL(stage.httpUrl).origin;
+    // XMLHttpRequest with upload progress: a preflighted request.
+    const preflight = (origin: string, method = 'POST') =>
+      fetch(p.upload.url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'X-Requested-With' } });
+    const ok = await preflight(pagesOrigin);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(pagesOrigin);
+    expect(ok.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(ok.headers.get('access-control-allow-headers')).toBe('x-requested-with');
+    expect((await preflight('http://evil.example')).status).toBe(403);
+    expect((await preflight(pagesOrigin, 'PUT')).status).toBe(403);
+
+    const form = new FormData();
+    for (const [k, v] of Object.entries(p.upload.fields ?? {})) form.append(k, v);
+    form.append('file', new Blob([new Uint8Array(photo)], { type: 'image/png' }), 'photo');
+    const stored = await fetch(p.upload.url, { method: 'POST', body: form, headers: { origin: pagesOrigin } });
+    expect(stored.status).toBeLessThan(300);
+    expect(stored.headers.get('access-control-allow-origin')).toBe(pagesOrigin);
+    // A refusal is readable by the page too (the console shows why).
+    const forged = new FormData();
+    for (const [k, v] of Object.entries({ ...p.upload.fields, 'X-Amz-Signature': '0'.repeat(64) })) forged.append(k, v);
+    forged.append('file', new Blob([new Uint8Array(photo)], { type: 'image/png' }), 'photo');
+    const refused = await fetch(p.upload.url, { method: 'POST', body: forged, headers: { origin: pagesOrigin } });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('access-control-allow-origin')).toBe(pagesOrigin);
+    const other = new FormData();
+    for (const [k, v] of Object.entries(p.upload.fields ?? {})) other.append(k, v);
+    other.append('file', new Blob([new Uint8Array(photo)], { type: 'image/png' }), 'photo');
+    const elsewhere = await fetch(p.upload.url, { method: 'POST', body: other, headers: { origin: 'http://evil.example' } });
+    expect(elsewhere.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('a rotated token presigns nothing more', async () => {
     const ev = await createEvent(stage, 'rotation');
     await presign({ contentType: 'image/webp', bytes: 100 }, ev);
