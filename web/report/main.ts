@@ -289,24 +289,7 @@ class ReporterConsole {
   }
 
   private outboxRow(i: OutboxItem): HTMLElement {
-    const detail =
-      i.state === 'acked'
-        ? t.ackedDetail(i.seq ?? 0, i.rev ?? 0, i.rttMs)
-        : i.state === 'failed'
-          ? i.photoLost
-            ? t.photoLost
-            : i.error
-              ? t.refusal(i.error.code, i.error.message)
-              : t.failed
-          : i.state === 'sending'
-            ? t.sendingDetail
-            : i.state === 'uploading'
-              ? t.uploadingDetail
-            : this.conn.isOpen
-              ? i.error
-                ? t.retrying(t.refusal(i.error.code, i.error.message))
-                : t.queued
-              : t.waitingForConnection;
+    const detail = this.detailOf(i);
     return h(
       'li',
       { 'data-state': i.state, 'data-client-id': i.clientId, 'data-testid': 'outbox-item' },
@@ -329,6 +312,26 @@ class ReporterConsole {
           )
         : h('span', { class: 'muted small' }, clock(i.createdAt)),
     );
+  }
+
+  /** What an outbox row says about where its request is. */
+  private detailOf(i: OutboxItem): string {
+    const refusal = i.error ? t.refusal(i.error.code, i.error.message) : undefined;
+    switch (i.state) {
+      case 'acked':
+        return t.ackedDetail(i.seq ?? 0, i.rev ?? 0, i.rttMs);
+      case 'failed':
+        return i.photoLost ? t.photoLost : (refusal ?? t.failed);
+      case 'sending':
+        return t.sendingDetail;
+      case 'uploading':
+        return t.uploadingDetail;
+      case 'waiting':
+        // Its photos are not all stored yet: that, not the socket, is what it waits for.
+        if (i.uploadAttempts && refusal) return i.uploadOffline ? t.photosWaitForNetwork : t.retrying(refusal);
+        if (!this.conn.isOpen) return t.waitingForConnection;
+        return refusal ? t.retrying(refusal) : t.queued;
+    }
   }
 
   /** A queued update's photos: a bar each while they upload; how many once stored or sent. */

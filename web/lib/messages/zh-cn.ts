@@ -80,6 +80,7 @@ export const zhCN: Messages = {
   removePhoto: (n) => `移除第 ${count(n)} 张照片`,
   withPhotos: (n) => `${count(n)} 张照片`,
   photoProgress: (n, percent) => `照片 ${count(n)}：${count(percent)}%`,
+  photosWaitForNetwork: '照片等待网络',
   uploadingDetail: '正在上传照片…',
   photoLost: '此动态的一张照片已不在本设备上，请放弃此条并重新添加照片。',
   ackedDetail: (seq, rev, rttMs) => `#${seq} · 第 ${count(rev)} 版${rttMs !== undefined ? ` · ${count(rttMs)} 毫秒` : ''}`,
