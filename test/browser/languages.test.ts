@@ -9,6 +9,7 @@ import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { launchBrowser, newPage, screenshot } from '../support/browser';
 import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
+import { png, postUpload, type Upload } from '../support/images';
 import { connect } from '../support/ws-client';
 
 let stage: Stage;
@@ -32,6 +33,17 @@ beforeAll(async () => {
   await send({ action: 'pin', seq: 2, pinned: true });
   await send({ action: 'publish', text: 'Dragon boats on the river' });
   await send({ action: 'delete', seq: 3 });
+  // A photo-only update (no alt text: the pages name it "Photo 1 of 1" in their language).
+  const photo = png(320, 240);
+  const presigned = (await (
+    await fetch(`${stage.httpUrl}/events/${event.eventId}/images`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${event.operatorToken}` },
+      body: JSON.stringify({ contentType: 'image/png', bytes: photo.length }),
+    })
+  ).json()) as { imageId: string; upload: Upload };
+  expect((await postUpload(presigned.upload, photo, 'image/png')).ok).toBe(true);
+  await send({ action: 'publish', text: '', images: [presigned.imageId] });
   await reporter.close();
   await stage.settled();
 }, 120_000);
@@ -97,12 +109,18 @@ describe('languages', () => {
       const { page, errors } = await open(kind, 'zh-CN');
       expect(await page.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
       if (kind === 'report') {
-        // Something in the outbox, so its rows are read too.
+        // A photo being attached: its preview, alt text box and remove button are read too.
+        await page.getByTestId('photo-input').setInputFiles([{ name: 'photo.png', mimeType: 'image/png', buffer: png(200, 150) }]);
+        await page.getByTestId('draft-photo').waitFor();
+        expect(await untranslated(page)).toEqual([]);
+        // Something in the outbox, with a photo, so its rows are read too.
         await page.getByTestId('compose').fill('新消息 new message');
         await page.keyboard.press('Enter');
         await page.locator('[data-testid=outbox-item][data-state=acked]').waitFor();
       }
       expect(await untranslated(page)).toEqual([]);
+      // A photo without alt text is named in the page's language.
+      expect(await page.locator('[data-testid=photo]').first().getAttribute('alt')).toBe('第 1 张照片，共 1 张');
       // Data stays as typed, whatever the language.
       expect(await page.locator('[data-testid=text]').allTextContents()).toContain('剪彩！Ribbon cut');
       await screenshot(page, `${kind}-zh-CN`);
@@ -116,6 +134,8 @@ describe('languages', () => {
       const english = await untranslated(page);
       expect(english.length).toBeGreaterThan(3);
       expect(english).toContain(kind === 'replay' ? 'Timeline at this moment' : 'Live');
+      expect(await page.locator('[data-testid=photo]').first().getAttribute('alt')).toBe('Photo 1 of 1');
+      if (kind === 'report') expect(english).toContain('Add photos');
       await screenshot(page, `${kind}-en`);
       expect(errors).toEqual([]);
       await page.context().close();

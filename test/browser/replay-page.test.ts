@@ -121,10 +121,10 @@ describe('replay page', () => {
 
     const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
     const csv = await readFile((await csvDownload.path())!, 'utf8');
-    expect(csv.startsWith('\uFEFFchangeNo,seq,rev,kind,pinned,deleted,createdAt,updatedAt,text,repostsTotal\r\n')).toBe(true);
+    expect(csv.startsWith('\uFEFFchangeNo,seq,rev,kind,pinned,deleted,createdAt,updatedAt,text,repostsTotal,images\r\n')).toBe(true);
     const rows = csv.slice(1).trimEnd().split('\r\n');
     expect(rows).toHaveLength(5);
-    expect(rows[3]).toMatch(/^\d+,1,2,text,false,false,[^,]+,[^,]+,"The ceremony begins, 仪式开始 \(corrected, ""quoted"", with a comma\)",0$/);
+    expect(rows[3]).toMatch(/^\d+,1,2,text,false,false,[^,]+,[^,]+,"The ceremony begins, 仪式开始 \(corrected, ""quoted"", with a comma\)",0,$/); // no photos: the images column is empty
     expect(csv).toContain('"Dragon boats\non the river"');
     await page.context().close();
   });

@@ -88,7 +88,7 @@ describe('ReplayModel (what the replay shows at a moment, and what it exports)',
     expect(csv.startsWith('\uFEFFchangeNo,seq,rev,')).toBe(true);
     const lines = csv.slice(1).split('\r\n');
     expect(lines).toHaveLength(8); // header, six revisions, the final empty line
-    expect(lines[3]).toBe(`4,1,2,text,false,false,${iso(0)},${iso(20)},"one, ""fixed""",3`);
+    expect(lines[3]).toBe(`4,1,2,text,false,false,${iso(0)},${iso(20)},"one, ""fixed""",3,`); // no photos: the images column is empty
   });
 
   it('quotes CSV fields only when they need it', () => {

@@ -2,15 +2,35 @@
 // reloads (it is saved in localStorage), so a re-send after a drop is the same request — the server
 // answers a repeated clientId with the first outcome and never stores it twice. One request is in
 // flight at a time, so updates get their seqs in the order they were typed.
+//
+// An update with photos is published only once every photo is in storage: its photos' bytes wait
+// in a BlobStore (IndexedDB), each photo's imageId is saved the moment storage has it (so a reload
+// or a drop never uploads it twice), and the publish then goes as any other request, with the same
+// clientId however often it is re-sent.
 import type { AckFrame, ErrorCode, ErrorFrame } from '../../shared/domain/protocol';
+import type { BlobStore } from './photo-store';
+import type { PhotoType } from './photos';
+import { UploadError, type UploadPhoto } from './uploader';
+
+/** A photo of a queued update. */
+export interface OutboxPhoto {
+  /** Its key in the BlobStore, where the shrunk bytes wait until storage has them. */
+  localId: string;
+  contentType: PhotoType;
+  width: number;
+  height: number;
+  alt?: string;
+  /** Set once storage holds it: from then on it is never uploaded again. */
+  imageId?: string;
+}
 
 export type OutboxRequest =
-  | { action: 'publish'; text: string; kind: 'text' | 'key' }
+  | { action: 'publish'; text: string; kind: 'text' | 'key'; photos?: OutboxPhoto[] }
   | { action: 'edit'; seq: number; text: string }
   | { action: 'delete'; seq: number }
   | { action: 'pin'; seq: number; pinned: boolean };
 
-export type OutboxState = 'waiting' | 'sending' | 'acked' | 'failed';
+export type OutboxState = 'waiting' | 'uploading' | 'sending' | 'acked' | 'failed';
 
 export interface OutboxItem {
   clientId: string;
@@ -28,6 +48,12 @@ export interface OutboxItem {
   error?: { code: ErrorCode; message: string };
   /** After a transient refusal: not sent again before this time. */
   notBefore?: number;
+  /** Failed photo uploads in a row (the backoff grows with them). */
+  uploadAttempts?: number;
+  /** The last upload got no answer at all: tried again as soon as the network is back. */
+  uploadOffline?: boolean;
+  /** A photo's bytes are gone from this device (storage cleared): it cannot be published as queued. */
+  photoLost?: boolean;
 }
 
 /** The part of localStorage the outbox uses. */
@@ -50,6 +76,8 @@ export interface OutboxOptions {
   keepAcked?: number;
   /** Jitter for the waits after a refusal. @default Math.random */
   random?: () => number;
+  /** Where queued photos wait, and how one is uploaded. Without it, an update with photos fails. */
+  photos?: { store: BlobStore; upload: UploadPhoto };
 }
 
 /**
@@ -70,6 +98,8 @@ export class Outbox {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
+  /** Upload progress of the photos on their way, by clientId. */
+  private readonly progress = new Map<string, number[]>();
 
   constructor(private readonly opts: OutboxOptions) {
     this.now = opts.now ?? Date.now;
@@ -78,7 +108,7 @@ export class Outbox {
     if (saved) {
       try {
         // A request that was on its way when the page went away may or may not have arrived: send it again.
-        this.items = (JSON.parse(saved) as OutboxItem[]).map((i) => (i.state === 'sending' ? { ...i, state: 'waiting' } : i));
+        this.items = (JSON.parse(saved) as OutboxItem[]).map((i) => (i.state === 'sending' || i.state === 'uploading' ? { ...i, state: 'waiting' } : i));
       } catch {
         this.items = [];
       }
@@ -91,7 +121,32 @@ export class Outbox {
   }
 
   get pending(): number {
-    return this.items.filter((i) => i.state === 'waiting' || i.state === 'sending').length;
+    return this.items.filter((i) => i.state === 'waiting' || i.state === 'uploading' || i.state === 'sending').length;
+  }
+
+  /** Each photo's upload progress, 0..1, in order (1 once stored). */
+  progressOf(clientId: string): number[] {
+    const item = this.items.find((i) => i.clientId === clientId);
+    const photos = item?.request.action === 'publish' ? (item.request.photos ?? []) : [];
+    const live = this.progress.get(clientId) ?? [];
+    return photos.map((p, n) => (p.imageId ? 1 : (live[n] ?? 0)));
+  }
+
+  /** The network is back: an upload that failed for want of it goes again now, not after its backoff. */
+  wake(): void {
+    for (const i of this.items) {
+      if (i.state === 'waiting' && i.uploadOffline) delete i.notBefore;
+    }
+    this.pump();
+  }
+
+  /** Deletes stored photo bytes that no queued update refers to (left by a reload between storing and queueing). */
+  async sweepPhotos(): Promise<void> {
+    const store = this.opts.photos?.store;
+    if (!store) return;
+    const keys = await store.keys();
+    const used = new Set(this.items.filter((i) => i.state !== 'acked').flatMap((i) => photosOf(i).map((p) => p.localId)));
+    await Promise.all(keys.filter((k) => !used.has(k)).map((k) => store.delete(k)));
   }
 
   add(request: OutboxRequest): OutboxItem {
@@ -106,7 +161,7 @@ export class Outbox {
   connected(): void {
     for (const i of this.items) if (i.state === 'sending') i.state = 'waiting';
     this.changed();
-    this.pump();
+    this.wake();
   }
 
   /** Feed every ack and error frame here; returns the item it settled, if it was ours. */
@@ -119,6 +174,7 @@ export class Outbox {
       item.rev = frame.rev;
       delete item.error;
       if (item.sentAt !== undefined) item.rttMs = Math.round(this.now() - item.sentAt);
+      this.forgetPhotos(item);
     } else if (TRANSIENT.has(frame.code)) {
       item.state = 'waiting';
       item.error = { code: frame.code, message: frame.message };
@@ -143,13 +199,16 @@ export class Outbox {
   }
 
   discard(clientId: string): void {
-    this.items = this.items.filter((i) => !(i.clientId === clientId && i.state === 'failed'));
+    const item = this.items.find((i) => i.clientId === clientId && i.state === 'failed');
+    if (!item) return;
+    this.items = this.items.filter((i) => i !== item);
+    this.forgetPhotos(item);
     this.changed();
   }
 
   /** Sends the oldest waiting request if nothing is in flight. */
   pump(): void {
-    if (this.items.some((i) => i.state === 'sending')) return;
+    if (this.items.some((i) => i.state === 'sending' || i.state === 'uploading')) return;
     const next = this.items.find((i) => i.state === 'waiting');
     if (!next) return;
     // In order: a request told to wait holds back the ones behind it.
@@ -159,7 +218,11 @@ export class Outbox {
       this.timer = setTimeout(() => this.pump(), wait);
       return;
     }
-    if (!this.opts.send({ ...next.request, clientId: next.clientId })) return; // not open: connected() pumps again
+    if (photosOf(next).some((p) => p.imageId === undefined)) {
+      void this.upload(next);
+      return;
+    }
+    if (!this.opts.send(frameOf(next))) return; // not open: connected() pumps again
     next.state = 'sending';
     next.sentAt = this.now();
     next.sends++;
@@ -175,6 +238,56 @@ export class Outbox {
         this.pump();
       }
     }, this.opts.ackTimeoutMs ?? 10_000);
+  }
+
+  /** Uploads the item's photos not yet stored, one at a time, saving each imageId as it comes. */
+  private async upload(item: OutboxItem): Promise<void> {
+    item.state = 'uploading';
+    this.changed();
+    try {
+      const photos = this.opts.photos;
+      if (!photos) throw new UploadError('bad_request', 'this page cannot upload photos', false);
+      for (const [n, photo] of photosOf(item).entries()) {
+        if (photo.imageId !== undefined) continue;
+        const blob = await photos.store.get(photo.localId);
+        if (!blob) {
+          item.photoLost = true;
+          throw new UploadError('not_found', 'a photo of this update is no longer on this device', false);
+        }
+        photo.imageId = await photos.upload(blob, photo.contentType, (fraction) => {
+          const live = this.progress.get(item.clientId) ?? [];
+          live[n] = fraction;
+          this.progress.set(item.clientId, live);
+          this.opts.onChange?.(); // not saved: progress is for the eye only
+        });
+        this.changed(); // saved at once: this photo is never uploaded again
+      }
+      item.state = 'waiting';
+      delete item.error;
+      delete item.uploadAttempts;
+      delete item.uploadOffline;
+      delete item.notBefore;
+    } catch (err) {
+      const e = err instanceof UploadError ? err : new UploadError('internal', err instanceof Error ? err.message : String(err), false);
+      item.uploadAttempts = (item.uploadAttempts ?? 0) + 1;
+      item.error = { code: e.code, message: e.message };
+      if (e.transient) {
+        item.state = 'waiting';
+        item.uploadOffline = e.network;
+        item.notBefore = this.now() + retryDelayMs(item.uploadAttempts, e.retryAfterMs, this.random);
+      } else {
+        item.state = 'failed';
+      }
+    }
+    this.progress.delete(item.clientId);
+    this.changed();
+    this.pump();
+  }
+
+  /** The item's photos are published or given up: their bytes leave this device. */
+  private forgetPhotos(item: OutboxItem): void {
+    const store = this.opts.photos?.store;
+    for (const p of photosOf(item)) void store?.delete(p.localId).catch(() => undefined);
   }
 
   private trim(): void {
@@ -193,6 +306,18 @@ export class Outbox {
     }
     this.opts.onChange?.();
   }
+}
+
+function photosOf(item: OutboxItem): OutboxPhoto[] {
+  return item.request.action === 'publish' ? (item.request.photos ?? []) : [];
+}
+
+/** The frame a request goes as: a publish names its stored photos by imageId (and alt text), in order. */
+function frameOf(item: OutboxItem): object {
+  if (item.request.action !== 'publish' || !item.request.photos?.length) return { ...item.request, clientId: item.clientId };
+  const { photos, ...rest } = item.request;
+  const images = photos.map((p) => (p.alt ? { imageId: p.imageId, alt: p.alt } : { imageId: p.imageId }));
+  return { ...rest, images, clientId: item.clientId };
 }
 
 /** Unique per request: time, then randomness (crypto where the page has it). */

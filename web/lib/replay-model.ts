@@ -1,6 +1,6 @@
 // The replay's data, pure: every revision of every entry on a time axis, the state of the timeline
 // at any moment, and the export in JSON and CSV.
-import type { Entry, EventView, RepostsView, Revision } from './types';
+import { type Entry, type EventView, imagesOf, type RepostsView, type Revision } from './types';
 
 export interface ReplayData {
   event: EventView;
@@ -104,11 +104,12 @@ export class ReplayModel {
     );
   }
 
-  toCsv(): string {
-    const header = ['changeNo', 'seq', 'rev', 'kind', 'pinned', 'deleted', 'createdAt', 'updatedAt', 'text', 'repostsTotal'];
+  /** `imageUrl` makes the photos' urls absolute (a spreadsheet has no origin to read them against). */
+  toCsv(imageUrl: (url: string) => string = (url) => url): string {
+    const header = ['changeNo', 'seq', 'rev', 'kind', 'pinned', 'deleted', 'createdAt', 'updatedAt', 'text', 'repostsTotal', 'images'];
     const lines = [header.join(',')];
     for (const { changeNo, entry: e, repostsTotal } of this.exportRows()) {
-      lines.push([changeNo, e.seq, e.rev, e.kind, e.pinned, e.deleted, e.createdAt, e.updatedAt, e.text, repostsTotal].map(csvField).join(','));
+      lines.push([changeNo, e.seq, e.rev, e.kind, e.pinned, e.deleted, e.createdAt, e.updatedAt, e.text, repostsTotal, imagesOf(e).map((i) => imageUrl(i.url)).join(' ')].map(csvField).join(','));
     }
     // A byte-order mark, so spreadsheet programs read the Chinese as UTF-8; CRLF as RFC 4180 has it.
     return `\uFEFF${lines.join('\r\n')}\r\n`;

@@ -7,6 +7,7 @@ import { clock, count } from '../lib/format';
 import { readHistory, type TimelinePage } from '../lib/history';
 import { LiveConnection } from '../lib/live-connection';
 import { ensureViewerId, withViewerId } from '../lib/viewer-id';
+import { PhotoViews } from '../lib/photos-view';
 import { t } from '../lib/i18n';
 import { bootPage, data, pageHeader } from '../lib/page';
 import { showState } from '../lib/status';
@@ -28,6 +29,7 @@ class LivePage {
   private readonly fresh = new Set<number>();
   private spikeTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly queueRender = perFrame(() => this.render());
+  private readonly photos: PhotoViews;
 
   private readonly els = {
     status: h('span', { class: 'status', role: 'status', 'data-testid': 'status' }),
@@ -48,6 +50,7 @@ class LivePage {
     historyChange: number | undefined,
   ) {
     this.viewers = event.viewers;
+    this.photos = new PhotoViews(config);
     this.conn = new LiveConnection({
       url: () => withViewerId(socketUrl(config, event.eventId)),
       since: () => this.timeline.syncedThrough,
@@ -243,7 +246,9 @@ class LivePage {
         h('time', { datetime: e.createdAt }, clock(e.createdAt)),
         e.corrected ? h('span', { class: 'badge corrected', title: t.correctedAt(e.updatedAt) }, t.corrected) : null,
       ),
-      data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
+      // A photo-only update has no text.
+      e.text === '' ? null : data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
+      this.photos.of(e),
       h(
         'div',
         { class: 'actions' },

@@ -7,6 +7,7 @@ import { clock, count, day, duration } from '../lib/format';
 import { t } from '../lib/i18n';
 import { bootPage, data, pageHeader } from '../lib/page';
 import { ReplayModel, revisionTime } from '../lib/replay-model';
+import { imageUrl, PhotoViews } from '../lib/photos-view';
 
 const SPEEDS = [1, 10, 60] as const;
 /** The position slider's step. */
@@ -53,7 +54,13 @@ class ReplayPage {
     empty: h('p', { class: 'empty' }, t.nothingAtMoment),
   };
 
-  constructor(private readonly model: ReplayModel) {
+  private readonly photos: PhotoViews;
+
+  constructor(
+    private readonly config: PageConfig,
+    private readonly model: ReplayModel,
+  ) {
+    this.photos = new PhotoViews(config);
     this.t = model.start;
   }
 
@@ -167,7 +174,8 @@ class ReplayPage {
             e.rev > 1 && revisionTime(e) <= this.t ? h('span', { class: 'badge corrected' }, t.rev(e.rev)) : null,
             h('span', { class: 'reposts', title: t.repostsOverEvent }, icon('repost'), count(e.reposts)),
           ),
-          data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
+          e.text === '' ? null : data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
+          this.photos.of(e),
         ),
       ),
     );
@@ -243,7 +251,7 @@ class ReplayPage {
   }
 
   private download(kind: 'json' | 'csv'): void {
-    const body = kind === 'json' ? this.model.toJson() : this.model.toCsv();
+    const body = kind === 'json' ? this.model.toJson() : this.model.toCsv((url) => imageUrl(this.config, url));
     const blob = new Blob([body], { type: kind === 'json' ? 'application/json' : 'text/csv;charset=utf-8' });
     const a = h('a', { href: URL.createObjectURL(blob), download: `livecast-${this.model.data.event.eventId}.${kind}` });
     document.body.append(a);
@@ -258,5 +266,5 @@ bootPage('replay', async ({ root, eventId, config }) => {
   replace(root, h('main', { class: 'page narrow' }, progress));
   const model = await loadAll(config, eventId, (text) => (progress.textContent = text));
   document.title = t.replayTitle(model.data.event.title);
-  new ReplayPage(model).mount(root);
+  new ReplayPage(config, model).mount(root);
 });

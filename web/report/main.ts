@@ -6,13 +6,24 @@ import { h, icon, perFrame, replace } from '../lib/dom';
 import { charCount, MAX_TEXT_CHARS } from '../../shared/domain/text';
 import { clock, count, eventIdFromPath } from '../lib/format';
 import { LiveConnection } from '../lib/live-connection';
-import { Outbox, type OutboxItem, type OutboxRequest } from '../lib/outbox';
+import { newClientId, Outbox, type OutboxItem, type OutboxPhoto, type OutboxRequest } from '../lib/outbox';
+import { IndexedDbBlobStore } from '../lib/photo-store';
+import { MAX_PHOTOS, shrinkPhoto } from '../lib/photos';
+import { PhotoViews } from '../lib/photos-view';
+import { imagesOf } from '../lib/types';
+import { photoUploader } from '../lib/uploader';
 import { languageSwitch, t } from '../lib/i18n';
 import { bootPage, data, pageHeader } from '../lib/page';
 import { showState } from '../lib/status';
 import { type HeldEntry, showRepostTotals, Timeline } from '../lib/timeline';
 
 const tokenKey = (eventId: string) => `livecast.token.${eventId}`;
+
+/** A photo attached to the update being written: shrunk, its bytes already in the photo store. */
+interface DraftPhoto extends Omit<OutboxPhoto, 'alt' | 'imageId'> {
+  preview: string;
+  alt: HTMLInputElement;
+}
 
 class ReporterConsole {
   private readonly timeline = new Timeline();
@@ -22,6 +33,11 @@ class ReporterConsole {
   private failedOpens = 0;
   private editing: number | undefined;
   private readonly queueRender = perFrame(() => this.render());
+  private readonly photoStore: IndexedDbBlobStore;
+  private readonly photos: PhotoViews;
+  private drafts: DraftPhoto[] = [];
+  /** Photos being shrunk and stored: Publish waits for them. */
+  private preparing = 0;
 
   private readonly els = {
     status: h('span', { class: 'status', role: 'status', 'data-testid': 'status' }),
@@ -35,6 +51,11 @@ class ReporterConsole {
     outboxEmpty: h('p', { class: 'muted small' }, t.nothingSent),
     entries: h('ol', { class: 'entries', 'data-testid': 'entries' }),
     entriesEmpty: h('p', { class: 'empty' }, t.nonePublished),
+    // The phone offers its camera or its gallery for image/* (no `capture`, which would force the camera).
+    fileInput: h('input', { type: 'file', accept: 'image/*', multiple: true, 'aria-label': t.addPhotos, 'data-testid': 'photo-input' }),
+    addPhotos: h('button', { type: 'button', 'data-testid': 'add-photos' }, t.addPhotos),
+    photoInfo: h('span', { class: 'muted small', 'data-testid': 'photo-info' }),
+    drafts: h('ol', { class: 'drafts', 'data-testid': 'drafts' }),
   };
 
   constructor(
@@ -58,9 +79,12 @@ class ReporterConsole {
         this.showStatus();
       },
     });
+    this.photoStore = new IndexedDbBlobStore(`livecast.photos.${event.eventId}`);
+    this.photos = new PhotoViews(config);
     this.outbox = new Outbox({
       key: `livecast.outbox.${event.eventId}`,
       storage: window.localStorage,
+      photos: { store: this.photoStore, upload: photoUploader(config, event.eventId, token) },
       send: (frame) => this.conn.send(frame),
       onChange: () => this.queueRender(),
     });
@@ -76,6 +100,12 @@ class ReporterConsole {
     });
     els.text.addEventListener('input', () => this.showCounter());
     els.publish.addEventListener('click', () => this.publish());
+    els.addPhotos.addEventListener('click', () => els.fileInput.click());
+    els.fileInput.addEventListener('change', () => {
+      const files = [...(els.fileInput.files ?? [])];
+      els.fileInput.value = ''; // the same photo may be picked again after removing it
+      void this.attach(files);
+    });
     replace(
       root,
       h(
@@ -93,6 +123,8 @@ class ReporterConsole {
           'section',
           { class: 'compose', 'aria-label': t.newUpdate },
           els.text,
+          h('div', { class: 'attach' }, els.addPhotos, els.fileInput, els.photoInfo),
+          els.drafts,
           h('div', { class: 'row' }, h('label', { class: 'check' }, els.key, t.keyMoment), h('span', { class: 'spacer' }), els.counter, els.publish),
         ),
         h('h2', {}, t.outbox),
@@ -103,7 +135,12 @@ class ReporterConsole {
         els.entries,
       ),
     );
-    window.addEventListener('online', () => this.conn.reconnectNow());
+    window.addEventListener('online', () => {
+      this.conn.reconnectNow();
+      this.outbox.wake(); // an upload that found no network goes again now
+    });
+    // Photo bytes a reload left behind (stored, never queued) go; then nothing else touches the store first.
+    void this.outbox.sweepPhotos().catch(() => undefined);
     setInterval(() => this.showStatus(), 1000);
     this.showCounter();
     this.showStatus();
@@ -113,15 +150,83 @@ class ReporterConsole {
     (window as unknown as { livecast: unknown }).livecast = { connection: this.conn, outbox: this.outbox, timeline: this.timeline };
   }
 
-  private publish(): void {
+  private canPublish(): boolean {
     const text = this.els.text.value;
-    const n = charCount(text);
-    if (text.trim() === '' || n > MAX_TEXT_CHARS) return;
-    this.outbox.add({ action: 'publish', text, kind: this.els.key.checked ? 'key' : 'text' });
+    // A photo-only update is allowed; one without photos needs text.
+    return charCount(text) <= MAX_TEXT_CHARS && this.preparing === 0 && (text.trim() !== '' || this.drafts.length > 0);
+  }
+
+  private publish(): void {
+    if (!this.canPublish()) return;
+    const photos = this.drafts.map(({ preview, alt, ...photo }): OutboxPhoto => {
+      URL.revokeObjectURL(preview);
+      const text = alt.value.trim();
+      return text ? { ...photo, alt: text } : photo;
+    });
+    const text = this.els.text.value.trim() === '' ? '' : this.els.text.value;
+    this.outbox.add({ action: 'publish', text, kind: this.els.key.checked ? 'key' : 'text', ...(photos.length ? { photos } : {}) });
+    this.drafts = [];
     this.els.text.value = '';
     this.els.key.checked = false;
+    this.showDrafts();
     this.showCounter();
     this.els.text.focus();
+  }
+
+  /** Shrinks the picked files in order and keeps their bytes in the photo store, up to MAX_PHOTOS. */
+  private async attach(files: File[]): Promise<void> {
+    const room = MAX_PHOTOS - this.drafts.length - this.preparing;
+    const taken = files.slice(0, Math.max(0, room));
+    const notes: string[] = files.length > taken.length ? [t.tooManyPhotos(MAX_PHOTOS)] : [];
+    this.preparing += taken.length;
+    this.showDrafts(notes);
+    for (const file of taken) {
+      try {
+        const photo = await shrinkPhoto(file);
+        const localId = `p${newClientId().slice(1)}`;
+        await this.photoStore.put(localId, photo.blob);
+        const n = this.drafts.length + 1;
+        const alt = h('input', { type: 'text', maxlength: 300, 'aria-label': t.altText(n), placeholder: t.altPlaceholder, 'data-testid': 'photo-alt' });
+        this.drafts.push({ localId, contentType: photo.contentType, width: photo.width, height: photo.height, preview: URL.createObjectURL(photo.blob), alt });
+      } catch {
+        notes.push(t.photoUnreadable);
+      } finally {
+        this.preparing--;
+        this.showDrafts(notes);
+      }
+    }
+  }
+
+  private removeDraft(localId: string): void {
+    const draft = this.drafts.find((d) => d.localId === localId);
+    if (!draft) return;
+    this.drafts = this.drafts.filter((d) => d !== draft);
+    URL.revokeObjectURL(draft.preview);
+    void this.photoStore.delete(localId).catch(() => undefined);
+    this.showDrafts();
+  }
+
+  private showDrafts(notes: string[] = []): void {
+    const { els } = this;
+    const count_ = this.drafts.length;
+    els.addPhotos.disabled = count_ + this.preparing >= MAX_PHOTOS;
+    const parts = [count_ > 0 ? t.photosCount(count_, MAX_PHOTOS) : '', this.preparing > 0 ? t.preparingPhotos(this.preparing) : '', ...notes].filter(Boolean);
+    els.photoInfo.textContent = parts.join(' · ');
+    // Alt inputs are moved, not rebuilt: what was typed in them stays.
+    replace(
+      els.drafts,
+      ...this.drafts.map((d, i) => {
+        d.alt.setAttribute('aria-label', t.altText(i + 1));
+        return h(
+          'li',
+          { 'data-testid': 'draft-photo' },
+          h('img', { src: d.preview, alt: t.photoOf(i + 1, count_), width: d.width, height: d.height }),
+          h('button', { type: 'button', class: 'remove', 'aria-label': t.removePhoto(i + 1), onclick: () => this.removeDraft(d.localId) }, '✕'),
+          d.alt,
+        );
+      }),
+    );
+    this.showCounter();
   }
 
   private onFrame(frame: ServerFrame): void {
@@ -156,7 +261,7 @@ class ReporterConsole {
     const n = charCount(this.els.text.value);
     this.els.counter.textContent = `${count(n)} / ${count(MAX_TEXT_CHARS)}`;
     this.els.counter.classList.toggle('over', n > MAX_TEXT_CHARS);
-    this.els.publish.disabled = n > MAX_TEXT_CHARS || this.els.text.value.trim() === '';
+    this.els.publish.disabled = !this.canPublish();
   }
 
   private render(): void {
@@ -184,26 +289,20 @@ class ReporterConsole {
   }
 
   private outboxRow(i: OutboxItem): HTMLElement {
-    const detail =
-      i.state === 'acked'
-        ? t.ackedDetail(i.seq ?? 0, i.rev ?? 0, i.rttMs)
-        : i.state === 'failed'
-          ? i.error
-            ? t.refusal(i.error.code, i.error.message)
-            : t.failed
-          : i.state === 'sending'
-            ? t.sendingDetail
-            : this.conn.isOpen
-              ? i.error
-                ? t.retrying(t.refusal(i.error.code, i.error.message))
-                : t.queued
-              : t.waitingForConnection;
+    const detail = this.detailOf(i);
     return h(
       'li',
       { 'data-state': i.state, 'data-client-id': i.clientId, 'data-testid': 'outbox-item' },
       h('span', { class: `state ${i.state}` }, t.outboxState[i.state]),
       // The reporter's own text is data (its title shows it whole where the row cuts it short).
-      h('span', { class: 'what' }, ...describe(i.request).map((part, n) => (n === 1 ? data(part, 'span', { title: part }) : part)), h('br', {}), h('span', { class: 'muted small' }, detail)),
+      h(
+        'span',
+        { class: 'what' },
+        ...describe(i.request).map((part, n) => (n === 1 ? data(part, 'span', { title: part }) : part)),
+        h('br', {}),
+        h('span', { class: 'muted small' }, detail),
+        this.uploads(i),
+      ),
       i.state === 'failed'
         ? h(
             'span',
@@ -215,6 +314,41 @@ class ReporterConsole {
     );
   }
 
+  /** What an outbox row says about where its request is. */
+  private detailOf(i: OutboxItem): string {
+    const refusal = i.error ? t.refusal(i.error.code, i.error.message) : undefined;
+    switch (i.state) {
+      case 'acked':
+        return t.ackedDetail(i.seq ?? 0, i.rev ?? 0, i.rttMs);
+      case 'failed':
+        return i.photoLost ? t.photoLost : (refusal ?? t.failed);
+      case 'sending':
+        return t.sendingDetail;
+      case 'uploading':
+        return t.uploadingDetail;
+      case 'waiting':
+        // Its photos are not all stored yet: that, not the socket, is what it waits for.
+        if (i.uploadAttempts && refusal) return i.uploadOffline ? t.photosWaitForNetwork : t.retrying(refusal);
+        if (!this.conn.isOpen) return t.waitingForConnection;
+        return refusal ? t.retrying(refusal) : t.queued;
+    }
+  }
+
+  /** A queued update's photos: a bar each while they upload; how many once stored or sent. */
+  private uploads(i: OutboxItem): HTMLElement | null {
+    const photos = i.request.action === 'publish' ? (i.request.photos ?? []) : [];
+    if (photos.length === 0) return null;
+    if (i.state === 'acked' || i.state === 'failed') return h('span', { class: 'muted small' }, ` · ${t.withPhotos(photos.length)}`);
+    return h(
+      'span',
+      { class: 'uploads' },
+      ...this.outbox.progressOf(i.clientId).map((fraction, n) => {
+        const label = t.photoProgress(n + 1, Math.round(fraction * 100));
+        return h('label', { 'data-testid': 'photo-progress', 'data-done': String(fraction >= 1) }, label, h('progress', { max: 1, value: fraction, 'aria-label': label }));
+      }),
+    );
+  }
+
   private entryCard(e: HeldEntry, draft: string | undefined): HTMLElement {
     const act = (request: OutboxRequest) => this.outbox.add(request);
     const editing = this.editing === e.seq && !e.deleted;
@@ -223,8 +357,9 @@ class ReporterConsole {
       const area = h('textarea', { 'aria-label': t.correctUpdate(e.seq), 'data-testid': 'edit-text' });
       area.value = draft ?? e.text;
       const save = () => {
-        const text = area.value;
-        if (text.trim() === '' || charCount(text) > MAX_TEXT_CHARS) return;
+        // Blank beside photos is a photo-only update ('' — the server keeps the photos of an edit without `images`).
+        const text = area.value.trim() === '' ? '' : area.value;
+        if ((text === '' && imagesOf(e).length === 0) || charCount(text) > MAX_TEXT_CHARS) return;
         this.editing = undefined;
         if (text !== e.text) act({ action: 'edit', seq: e.seq, text });
         this.render();
@@ -265,7 +400,8 @@ class ReporterConsole {
         e.rev > 1 ? h('span', {}, t.rev(e.rev)) : null,
         h('span', { class: 'reposts', title: t.reposts }, icon('repost'), h('span', { 'data-testid': 'repost-count' }, count(e.reposts))),
       ),
-      editing ? editor : e.deleted ? h('p', { class: 'text', 'data-testid': 'text' }, t.deletedText) : data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
+      editing ? editor : e.deleted ? h('p', { class: 'text', 'data-testid': 'text' }, t.deletedText) : e.text === '' ? null : data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
+      e.deleted ? null : this.photos.of(e),
       e.deleted || editing
         ? null
         : h(
