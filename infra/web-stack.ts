@@ -51,9 +51,11 @@ export interface WebStackProps extends StackProps {
  * The pages' Content-Security-Policy as CloudFront sends it. The shells' own meta policy
  * (web/build.ts) is written before any API exists, so its connect-src allows any https:/wss:
  * origin; a browser enforces every policy a page has, so this header is what narrows connect-src
- * to the deployed APIs. The other directives repeat the meta policy's.
+ * to the deployed APIs and the photos' bucket. The other directives repeat the meta policy's.
+ * `uploadOrigins` come from the stack itself (the bucket's regional endpoint, a token until deploy),
+ * so they are not checked like the API origins handed in.
  */
-export function pagesCsp(apiOrigins: readonly string[]): string {
+export function pagesCsp(apiOrigins: readonly string[], uploadOrigins: readonly string[] = []): string {
   for (const origin of apiOrigins) {
     if (!/^(https|wss):\/\/[^\s/;,'*]+$/.test(origin)) {
       throw new Error(`API origin ${JSON.stringify(origin)}: expected https://host or wss://host (no path, no wildcard)`);
@@ -63,8 +65,10 @@ export function pagesCsp(apiOrigins: readonly string[]): string {
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self' data:",
-    `connect-src 'self' ${apiOrigins.join(' ')}`,
+    // blob: the console's previews of photos before upload; the photos themselves are on this origin.
+    "img-src 'self' data: blob:",
+    // The upload origins: the console POSTs a photo's bytes straight to the bucket (presigned).
+    `connect-src 'self' ${[...apiOrigins, ...uploadOrigins].join(' ')}`,
     "base-uri 'none'",
     "form-action 'none'",
   ].join('; ');
@@ -112,7 +116,7 @@ export class WebStack extends Stack {
     const headers = new ResponseHeadersPolicy(this, 'PageHeaders', {
       comment: 'livecast pages: security headers, CSP connect-src limited to the livecast APIs',
       securityHeadersBehavior: {
-        contentSecurityPolicy: { contentSecurityPolicy: pagesCsp(props.apiOrigins), override: true },
+        contentSecurityPolicy: { contentSecurityPolicy: pagesCsp(props.apiOrigins, [`https://${props.images.bucketRegionalDomainName}`]), override: true },
         contentTypeOptions: { override: true },
         frameOptions: { frameOption: HeadersFrameOption.SAMEORIGIN, override: true },
         referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },

@@ -1,5 +1,6 @@
 // Photo storage: only functions granted `images` import this (and the S3 and SSM clients with it).
-import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { createS3Client, createSsmClient } from '../../shared/adapters/aws-clients';
 import { S3ImageStorage } from '../../shared/adapters/s3-image-storage';
 import type { ImageStorage } from '../../shared/domain/ports';
@@ -13,25 +14,31 @@ export const imageStorage = part(({ config }): ImageStorage => {
 
 /**
  * Where images/ is served: the setting itself (local: `/`), or deployed the Web stack's SSM
- * parameter, read at the first photo and kept for the container's life (the distribution's domain
- * does not change while it exists); a failed read is tried again at the next photo.
+ * parameter, read through Powertools Parameters at the first photo and cached for a day (the
+ * distribution's domain does not change while it exists); a failed read is not cached, so the next
+ * photo asks again. Photos that arrive together on a cold container share one read.
  */
 function baseUrl(config: Config): () => Promise<string> {
   const fixed = config.imagesBaseUrl;
   if (fixed !== undefined) return () => Promise.resolve(fixed);
   const name = config.imagesBaseUrlParameter;
   if (!name) throw new Error('LIVECAST_IMAGES_BASE_URL or LIVECAST_IMAGES_BASE_URL_PARAMETER must be set for photos');
+  return ssmBaseUrl(createSsmClient(config), name);
+}
+
+export function ssmBaseUrl(client: SSMClient, name: string, maxAgeSeconds = BASE_URL_MAX_AGE_SECONDS): () => Promise<string> {
+  const ssm = new SSMProvider({ awsSdkV3Client: client });
   let read: Promise<string> | undefined;
   return () =>
-    (read ??= createSsmClient(config)
-      .send(new GetParameterCommand({ Name: name }))
-      .then((out) => {
-        const value = out.Parameter?.Value;
-        if (!value || !/^https:\/\/[^\s/]+$/.test(value)) throw new Error(`SSM parameter ${name} holds no https:// origin`);
+    (read ??= ssm
+      .get(name, { maxAge: maxAgeSeconds })
+      .then((value) => {
+        if (typeof value !== 'string' || !/^https:\/\/[^\s/]+$/.test(value)) throw new Error(`SSM parameter ${name} holds no https:// origin`);
         return value;
       })
-      .catch((err: unknown) => {
+      .finally(() => {
         read = undefined;
-        throw err;
       }));
 }
+
+const BASE_URL_MAX_AGE_SECONDS = 86_400;

@@ -851,7 +851,7 @@ describe('pages (S3 behind CloudFront)', () => {
     expect(assets.Properties.Prune).toBe(false);
   });
 
-  it('sends a CSP whose connect-src names only the pages\' own origin and the deployed API origins', () => {
+  it('sends a CSP whose connect-src names only the pages\' own origin, the deployed API origins and the photos\' bucket', () => {
     const policies = Object.entries(webT.findResources('AWS::CloudFront::ResponseHeadersPolicy')) as [string, Json][];
     expect(policies).toHaveLength(1);
     const [policyId, policy] = policies[0]!;
@@ -862,7 +862,11 @@ describe('pages (S3 behind CloudFront)', () => {
     const connect = directives.get('connect-src') ?? [];
     // The origins of the URLs config.json hands the pages (the stage URLs without their paths).
     const origin = (url: string) => /^(https|wss):\/\/[^/]+/.exec(render(api.resolve(url)))![0];
-    expect(connect).toEqual(["'self'", origin(api.httpStage.url), origin(api.webSocketStage.url)]);
+    expect(connect).toEqual(["'self'", origin(api.httpStage.url), origin(api.webSocketStage.url), connect[3]]);
+    // The console's presigned POST goes to the bucket's regional endpoint, where createPresignedPost points it.
+    expect(connect[3]).toBe(`https://\${${logicalId(data, data.images)}.RegionalDomainName}`);
+    // The console shows a photo before upload from a blob: URL; photos themselves are on the pages' origin.
+    expect(directives.get('img-src')).toEqual(["'self'", 'data:', 'blob:']);
     expect(connect[1]).toBe(`https://\${${logicalId(api, api.httpApi)}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}`);
     expect(connect[2]).toBe(`wss://\${${logicalId(api, api.webSocketApi)}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}`);
     for (const source of connect) {
