@@ -51,8 +51,9 @@ const grantPackages: ReadonlyArray<{ grant: string; granted: (needs: Needs, def:
   { grant: 'startWorkers', granted: (n) => Boolean(n.startWorkers), packages: ['@aws-sdk/client-lambda'] },
   { grant: 'images', granted: (n) => Boolean(n.images?.length), packages: ['@aws-sdk/client-s3', '@aws-sdk/s3-presigned-post', '@aws-sdk/client-ssm'] },
   { grant: 'adminKey or viewerSecret', granted: (n) => Boolean(n.adminKey || n.viewerSecret), packages: ['@aws-sdk/client-secrets-manager'] },
-  // Powertools Parameters caches the admin key (shared/adapters/admin-key.ts); the viewer secret is read once, without it.
-  { grant: 'adminKey', granted: (n) => Boolean(n.adminKey), packages: ['@aws-lambda-powertools/parameters'] },
+  // Powertools Parameters caches the admin key (shared/adapters/admin-key.ts) and the photos' base URL
+  // (functions/lib/images.ts); the viewer secret is read once, without it.
+  { grant: 'adminKey or images', granted: (n) => Boolean(n.adminKey || n.images?.length), packages: ['@aws-lambda-powertools/parameters'] },
   // X-Ray (Powertools Tracer and the X-Ray SDK under it): only the functions traced (shared/routes.ts `tracing`).
   { grant: 'tracing', granted: (_n, def) => Boolean(def.tracing), packages: ['@aws-lambda-powertools/tracer', 'aws-xray-sdk-core'] },
 ];
