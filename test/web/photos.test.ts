@@ -36,7 +36,7 @@ describe('entries with and without photos', () => {
     expect(imagesOf({ ...base, images: [photo] } as Entry)).toEqual([photo]);
   });
 
-  it('the replay\'s CSV names each revision\'s photos, absolute, space-separated', () => {
+  it('the replay\'s exports name each revision\'s photos, absolute: space-separated in the CSV, whole in the JSON', () => {
     const withPhotos = { ...base, images: [photo, { url: 'https://cdn.example.org/b', width: 10, height: 10 }] } as Entry;
     const m = new ReplayModel({
       event: { eventId: 'e1', title: 'T', lastSeq: 1, viewers: 0, createdAt: base.createdAt },
@@ -47,5 +47,10 @@ describe('entries with and without photos', () => {
     const [header, row] = m.toCsv((url) => imageUrl({ apiUrl: 'https://api.example.org' }, url, 'https://x.example/')).slice(1).split('\r\n');
     expect(header?.split(',').at(-1)).toBe('images');
     expect(row?.split(',').at(-1)).toBe('https://api.example.org/images/e1/a https://cdn.example.org/b');
+    const json = JSON.parse(m.toJson(new Date(), (url) => imageUrl({ apiUrl: 'https://api.example.org' }, url, 'https://x.example/'))) as { entries: { revisions: Entry[] }[] };
+    expect(json.entries[0]?.revisions[0]?.images).toEqual([
+      { ...photo, url: 'https://api.example.org/images/e1/a' },
+      { url: 'https://cdn.example.org/b', width: 10, height: 10 },
+    ]);
   });
 });

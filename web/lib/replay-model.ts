@@ -89,13 +89,18 @@ export class ReplayModel {
     return rows.sort((a, b) => a.changeNo - b.changeNo || a.entry.seq - b.entry.seq);
   }
 
-  toJson(exportedAt = new Date()): string {
+  /** `imageUrl` as for the CSV: a saved file has no origin either. */
+  toJson(exportedAt = new Date(), imageUrl: (url: string) => string = (url) => url): string {
     const entries = [...this.bySeq.entries()]
       .sort(([a], [b]) => a - b)
       .map(([seq, list]) => ({
         seq,
         reposts: this.totals.get(seq) ?? 0,
-        revisions: list.map(({ changeNo, entry: { reposts: _total, ...revision } }) => ({ changeNo, ...revision })),
+        revisions: list.map(({ changeNo, entry: { reposts: _total, ...revision } }) => ({
+          changeNo,
+          ...revision,
+          images: imagesOf(revision).map((i) => ({ ...i, url: imageUrl(i.url) })),
+        })),
       }));
     return JSON.stringify(
       { event: this.data.event, exportedAt: exportedAt.toISOString(), entries, reposts: this.data.reposts },

@@ -12,7 +12,7 @@ export interface EntryImage {
 }
 
 /** An entry's photos in display order: `[]` for entries from before v1.1, which have no `images`. */
-export function imagesOf(entry: Entry): EntryImage[] {
+export function imagesOf(entry: Omit<Entry, 'reposts'>): EntryImage[] {
   const images = (entry as { images?: unknown }).images;
   return Array.isArray(images) ? (images as EntryImage[]) : [];
 }

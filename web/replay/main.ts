@@ -251,7 +251,8 @@ class ReplayPage {
   }
 
   private download(kind: 'json' | 'csv'): void {
-    const body = kind === 'json' ? this.model.toJson() : this.model.toCsv((url) => imageUrl(this.config, url));
+    const absolute = (url: string) => imageUrl(this.config, url);
+    const body = kind === 'json' ? this.model.toJson(new Date(), absolute) : this.model.toCsv(absolute);
     const blob = new Blob([body], { type: kind === 'json' ? 'application/json' : 'text/csv;charset=utf-8' });
     const a = h('a', { href: URL.createObjectURL(blob), download: `livecast-${this.model.data.event.eventId}.${kind}` });
     document.body.append(a);
