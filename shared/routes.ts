@@ -2,6 +2,8 @@
 // stack (functions, routes, grants) and by the local stage (which handler to invoke), so the two
 // cannot drift apart.
 import {
+  EVENTS_BY_CREATED,
+  type IndexDef,
   budgetTable,
   changesTable,
   connectionsTable,
@@ -52,6 +54,11 @@ export type ConnectionMethod = 'POST' | 'GET' | 'DELETE';
 
 export interface Needs {
   readonly tables: ReadonlyArray<readonly [TableDef, Access]>;
+  /**
+   * Queries on a table's global secondary indexes, granted on `<table>/index/<name>` alone: a grant
+   * on the table does not cover its indexes, and one on an index does not cover the table.
+   */
+  readonly indexQueries?: ReadonlyArray<readonly [TableDef, IndexDef]>;
   /**
    * Calls the API Gateway management API, with exactly these methods (`execute-api:ManageConnections`
    * on `<stage>/<METHOD>/@connections/*`). `true` means `['POST']`, all any function did before
@@ -207,6 +214,18 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     routeKey: 'POST /events',
     entry: 'functions/http-create-event.ts',
     needs: { tables: [[eventsTable, may('PutItem')]], adminKey: true },
+  },
+  {
+    id: 'HttpListEvents',
+    routeKey: 'GET /events',
+    entry: 'functions/http-list-events.ts',
+    // A page of the index (Query on it alone), the page's lastSeq from the table (one BatchGetItem:
+    // a page is at most 100 events, BatchGetItem's limit), each event's viewer counters (a Query each).
+    needs: {
+      tables: [[eventsTable, may('BatchGetItem')], [repostCountsTable, may('Query')]],
+      indexQueries: [[eventsTable, EVENTS_BY_CREATED]],
+      adminKey: true,
+    },
   },
   {
     id: 'HttpOperatorToken',

@@ -46,6 +46,23 @@ export interface EventStore {
    * generation, or undefined when there is no such event.
    */
   rotateToken(eventId: string, tokenHash: string): Promise<number | undefined>;
+  /**
+   * Events newest first (by createdAt, then eventId), starting after `after` (a position a previous
+   * page returned): up to `limit`, fewer only at the end of the list.
+   */
+  listNewest(after: EventPosition | undefined, limit: number): Promise<ListedEvent[]>;
+}
+
+/** Where an event stands in the newest-first list: what a cursor carries. */
+export interface EventPosition {
+  createdAt: string;
+  eventId: string;
+}
+
+/** An event as the organiser's list shows it (no token hash). */
+export interface ListedEvent extends EventPosition {
+  title: string;
+  lastSeq: number;
 }
 
 /** One line of an event's change log: the entry's whole state right after change `changeNo`. */

@@ -33,7 +33,7 @@ import {
   type StreamTriggerDef,
   HANDSHAKE_MAX_MS,
 } from '../../shared/routes';
-import { budgetTable, changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+import { EVENTS_BY_CREATED, budgetTable, changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
 type Json = any;
@@ -153,7 +153,7 @@ function render(value: Json): string {
 interface DynamoGrants {
   /** Per table (logical id in the data stack): the actions allowed on its ARN. */
   tables: Map<string, Set<string>>;
-  /** Per table: the actions allowed on its indexes (`<arn>/index/*`). */
+  /** Per index (`<table logical id>/<index name>`): the actions allowed on it (`<arn>/index/<name>`; `*` for every index). */
   indexes: Map<string, Set<string>>;
   /** Per table: the actions allowed on its stream. */
   streams: Map<string, Set<string>>;
@@ -172,11 +172,12 @@ function dynamoGrantsOf(def: FunctionDef): DynamoGrants {
     for (const action of s.actions.filter((a) => a.startsWith('dynamodb:'))) {
       for (const resource of s.resources) {
         const [id, attr] = (resource?.['Fn::GetAtt'] ?? []) as [string?, string?];
-        const index = typeof resource === 'string' ? undefined : /^\$\{(\w+)\.Arn\}\/index\/\*$/.exec(render(resource))?.[1];
+        const indexMatch = typeof resource === 'string' || resource?.['Fn::GetAtt'] ? undefined : /^\$\{(\w+)\.Arn\}\/index\/([\w*]+)$/.exec(render(resource));
+        const index = indexMatch?.[1];
         if (resource === '*') grants.anywhere.add(action);
         else if (id && tableIds.has(id) && attr === 'Arn') add(grants.tables, id, action);
         else if (id && tableIds.has(id) && attr === 'StreamArn') add(grants.streams, id, action);
-        else if (index && tableIds.has(index)) add(grants.indexes, index, action);
+        else if (index && tableIds.has(index)) add(grants.indexes, `${index}/${indexMatch?.[2]}`, action);
         else grants.other.push(`${action} on ${JSON.stringify(resource)}`);
       }
     }
@@ -330,10 +331,32 @@ describe('tables', () => {
     const keys = [{ AttributeName: def.partitionKey.name, KeyType: 'HASH' }];
     if (def.sortKey) keys.push({ AttributeName: def.sortKey.name, KeyType: 'RANGE' });
     expect(table.Properties.KeySchema).toEqual(keys);
+    const indexKeys = (def.indexes ?? []).flatMap((i) => [i.partitionKey, ...(i.sortKey ? [i.sortKey] : [])]);
     expect(table.Properties.AttributeDefinitions).toEqual(
-      [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])].map(toAttr),
+      [def.partitionKey, ...(def.sortKey ? [def.sortKey] : []), ...indexKeys].map(toAttr),
     );
     expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+    expect((table.Properties.GlobalSecondaryIndexes ?? []).map((i: { IndexName: string }) => i.IndexName)).toEqual((def.indexes ?? []).map((i) => i.name));
+  });
+
+  it('lists events from one index partition that holds only keys and the title, so no publish writes to it', () => {
+    const table = resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(eventsTable)];
+    expect(table.Properties.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: EVENTS_BY_CREATED.name,
+        KeySchema: [
+          { AttributeName: 'listed', KeyType: 'HASH' },
+          { AttributeName: 'createdAt', KeyType: 'RANGE' },
+        ],
+        // lastSeq and lastChange (written by every publish) must never be projected: see shared/tables.ts.
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['title'] },
+      },
+    ]);
+    // Only GET /events queries it, and only it (by name, not index/*); nobody else is granted any index.
+    const lister = httpRoutes.find((r) => r.routeKey === 'GET /events')!;
+    expect([...dynamoGrantsOf(lister).indexes].map(([k, a]) => [k, [...a]])).toEqual([[`${tableId(eventsTable)}/${EVENTS_BY_CREATED.name}`, ['dynamodb:Query']]]);
+    expect([...tableActions(lister, eventsTable)]).toEqual(['dynamodb:BatchGetItem']);
+    for (const def of allDefs) if (def !== lister) expect([...dynamoGrantsOf(def).indexes.keys()], def.id).toEqual([]);
   });
 
   it('keeps durable tables (retained, point-in-time recovery) and lets connections go', () => {
@@ -377,12 +400,12 @@ describe('admin key', () => {
     expect(secret.Properties.SecretString).toBeUndefined();
   });
 
-  it('is readable by the organiser’s routes (create event, rotate its token, revisions, redact) and by no other', () => {
+  it('is readable by the organiser’s routes (create and list events, rotate a token, revisions, redact) and by no other', () => {
     const key = JSON.stringify({ Ref: logicalId(data, data.adminKey) });
     const readers = allDefs.filter((def) =>
       statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue') && s.resources.some((r) => JSON.stringify(r) === key)),
     );
-    const organiser = ['POST /events', 'POST /events/{eventId}/operator-token', 'GET /events/{eventId}/revisions', 'POST /events/{eventId}/entries/{seq}/redact'];
+    const organiser = ['POST /events', 'GET /events', 'POST /events/{eventId}/operator-token', 'GET /events/{eventId}/revisions', 'POST /events/{eventId}/entries/{seq}/redact'];
     expect(readers.map((d) => d.id).sort()).toEqual(organiser.map((k) => httpRoutes.find((r) => r.routeKey === k)!.id).sort());
   });
 
@@ -465,8 +488,9 @@ describe('permissions', () => {
     for (const table of tables) {
       expect([...(grants.tables.get(tableId(table)) ?? [])].sort(), table.id).toEqual(declaredActions(def, table));
     }
-    // No index is queried by anyone; a grant on one would be a read nobody declared.
-    expect([...grants.indexes.keys()]).toEqual([]);
+    // Each index it declares, by name (never `index/*`), Query alone; no grant on an index it does not declare.
+    const declared = (def.needs.indexQueries ?? []).map(([t, i]) => [`${tableId(t)}/${i.name}`, ['dynamodb:Query']]);
+    expect([...grants.indexes].map(([k, actions]) => [k, [...actions].sort()])).toEqual(declared);
     expect(grants.other).toEqual([]);
   });
 

@@ -10,10 +10,12 @@ import type {
   ConnectionRecord,
   ConnectionStore,
   EntryStore,
+  EventPosition,
   EventRecord,
   EventStore,
   FrameChange,
   LeaseStore,
+  ListedEvent,
   LogLine,
   Logger,
   PostResult,
@@ -45,6 +47,15 @@ export class FakeEvents implements EventStore {
     e.tokenHash = tokenHash;
     e.tokenGen = (e.tokenGen ?? 0) + 1;
     return e.tokenGen;
+  }
+  async listNewest(after: EventPosition | undefined, limit: number): Promise<ListedEvent[]> {
+    await tick();
+    const key = (e: EventPosition) => `${e.createdAt}\u0000${e.eventId}`;
+    return [...this.items.values()]
+      .sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0))
+      .filter((e) => !after || key(e) < key(after))
+      .slice(0, limit)
+      .map(({ eventId, title, createdAt, lastSeq }) => ({ eventId, title, createdAt, lastSeq }));
   }
 }
 
