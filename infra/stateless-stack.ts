@@ -86,8 +86,8 @@ export interface StatelessStackProps extends StackProps {
  *            handshakes: $connect 500 (the account's new-connection limit)
  *                        + $disconnect 300                                       =   800
  *     300  sync's replies: one coalesced post per sync (a history under 32 KB) at sync's 300/s
- *     570  the HTTP API's routes at their throttles (below)
- *     110  left for routes added later, at their stage's default (WebSocket 20/s, HTTP 25/s)
+ *     655  the HTTP API's routes at their throttles (below; POST /viewers at the stage's 25/s)
+ *      25  left for routes added later, at their stage's default (WebSocket 20/s, HTTP 25/s)
  *  ------
  * 10,000
  *
@@ -117,15 +117,23 @@ export const WS_ROUTE_THROTTLES: Readonly<Record<string, ThrottleSettings>> = {
   $disconnect: { rateLimit: 300, burstLimit: 1_000 },
 };
 
-/** HTTP routes (the organiser, the replay, pages reading an event): 570/s in all, see above. */
+/** HTTP routes (the organiser, the replay, pages reading an event, feeds, crawlers): 655/s in all with POST /viewers' 25, see above. */
 export const HTTP_ROUTE_THROTTLES: Readonly<Record<string, ThrottleSettings>> = {
   // The organiser creates a handful of events.
   'POST /events': { rateLimit: 10, burstLimit: 20 },
-  // The organiser's console lists them: one person paging.
-  'GET /events': { rateLimit: 10, burstLimit: 20 },
+  // The organiser's console: one person paging through the list, rotating a token, redacting.
+  'GET /events': { rateLimit: 5, burstLimit: 10 },
+  'POST /events/{eventId}/operator-token': { rateLimit: 5, burstLimit: 10 },
+  'POST /events/{eventId}/entries/{seq}/redact': { rateLimit: 5, burstLimit: 10 },
   'GET /events/{eventId}': { rateLimit: 100, burstLimit: 200 },
   'GET /events/{eventId}/timeline': { rateLimit: 200, burstLimit: 400 },
   'GET /events/{eventId}/revisions': { rateLimit: 100, burstLimit: 200 },
+  // Feed readers poll every few minutes and a shared cache keeps each feed 60 s (FEED_CACHE_CONTROL),
+  // so what reaches the API is about one read a minute per cache: 15/s each is 900 such a minute.
+  'GET /events/{eventId}/feed.json': { rateLimit: 15, burstLimit: 30 },
+  'GET /events/{eventId}/feed.atom': { rateLimit: 15, burstLimit: 30 },
+  // Crawlers and link-preview bots, sent by CloudFront and cached there 60 s (SNAPSHOT_CACHE_CONTROL).
+  'GET /events/{eventId}/snapshot': { rateLimit: 15, burstLimit: 30 },
   // A read may bring the spike detector up to date (writes): kept below the timeline.
   'GET /events/{eventId}/reposts': { rateLimit: 150, burstLimit: 300 },
   // Unknown paths: 404s only.

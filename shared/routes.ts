@@ -278,6 +278,26 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     // Read only: the tally and the sweep judge spikes; an anonymous read never writes.
     needs: { tables: [[eventsTable, may('GetItem')], [repostCountsTable, may('Query')]] },
   },
+  {
+    id: 'HttpFeedJson',
+    routeKey: 'GET /events/{eventId}/feed.json',
+    entry: 'functions/http-feed.ts',
+    // The event (its lastChange: the ETag), then the newest entries not deleted (one Query, paged).
+    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')]] },
+  },
+  {
+    id: 'HttpFeedAtom',
+    routeKey: 'GET /events/{eventId}/feed.atom',
+    entry: 'functions/http-feed.ts',
+    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')]] },
+  },
+  {
+    id: 'HttpSnapshot',
+    routeKey: 'GET /events/{eventId}/snapshot',
+    entry: 'functions/http-snapshot.ts',
+    // As the feeds: the event, then its newest entries not deleted.
+    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')]] },
+  },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
   {
     id: 'HttpViewers',

@@ -110,6 +110,12 @@ export interface EntryStore {
    */
   list(eventId: string, after: number, limit: number): Promise<Entry[]>;
   /**
+   * The newest entries that are not deleted, newest first (seq descending), read consistently: up
+   * to `limit`, fewer only when the event has no more (the adapter reads on past 1 MB pages and
+   * past deleted entries). For the feeds and the crawler's snapshot.
+   */
+  newestShown(eventId: string, limit: number): Promise<Entry[]>;
+  /**
    * The change log after `changeNo`, in order, read consistently: up to `limit` lines, fewer only
    * at the end of the log (the adapter reads on past DynamoDB's 1 MB pages). Callers still learn
    * where the log ends from the event's lastChange (or an empty answer), never from a short one.

@@ -158,6 +158,14 @@ export class FakeEntries implements EntryStore {
       .sort((a, b) => a.seq - b.seq)
       .slice(0, Math.min(limit, this.maxPerRead));
   }
+  async newestShown(eventId: string, limit: number) {
+    await tick();
+    return [...this.entries.entries()]
+      .filter(([k, e]) => k.startsWith(`${eventId}/`) && !e.deleted)
+      .map(([, e]) => ({ ...e }))
+      .sort((a, b) => b.seq - a.seq)
+      .slice(0, limit);
+  }
   /** How many times getMany was asked (a test can check a page costs one read, not one per line). */
   getManyCalls = 0;
   async getMany(eventId: string, seqs: readonly number[]) {
