@@ -70,6 +70,8 @@ export interface StatelessStackProps extends StackProps {
   readonly alarmEmail?: string;
   /** Viewers the stage is sized for: the delivery lag alarm's bound (infra/monitoring.ts). @default 10,000 */
   readonly audience?: number;
+  /** The pages' origin (`https://live.example.com`): feeds' and snapshots' links (LIVECAST_SITE_ORIGIN). */
+  readonly siteOrigin?: string;
   /** Reserved concurrency inputs (infra/capacity.ts, docs/operations.md). @default 4 concurrent events */
   readonly capacity?: Omit<CapacityInputs, 'publishRate'>;
 }
@@ -167,6 +169,8 @@ export class StatelessStack extends Stack {
   readonly monitoring: Monitoring;
   /** The stage's name: LIVECAST_STAGE of every function, the metrics' `stage` dimension. */
   readonly stage: string;
+  /** LIVECAST_SITE_ORIGIN of every function, when the stage has a pages domain. */
+  private readonly siteOrigin: string | undefined;
 
   private readonly tables: LivecastTables;
   private readonly adminKey: ISecret;
@@ -180,6 +184,7 @@ export class StatelessStack extends Stack {
     this.viewerSecret = props.viewerSecret;
     this.functions = this.built;
     this.stage = props.stage ?? 'prod';
+    this.siteOrigin = props.siteOrigin;
     const wsStageName = props.wsStageName ?? 'live';
 
     this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
@@ -349,7 +354,12 @@ export class StatelessStack extends Stack {
 
   /** The HTTP API's origin (the stage URL without its path): what the pages' CSP lets them fetch from. */
   get httpOrigin(): string {
-    return `https://${this.httpApi.apiId}.execute-api.${this.region}.${this.urlSuffix}`;
+    return `https://${this.httpHost}`;
+  }
+
+  /** The HTTP API's host name: CloudFront's origin for feeds and snapshots. */
+  get httpHost(): string {
+    return `${this.httpApi.apiId}.execute-api.${this.region}.${this.urlSuffix}`;
   }
 
   /** The WebSocket API's origin (the stage URL without `/live`): what the pages' CSP lets them connect to. */
@@ -371,6 +381,7 @@ export class StatelessStack extends Stack {
       // functions that are integrations of the API can carry it without a dependency cycle.
       ...(methods.length > 0 ? { [ENV.connectionsEndpoint]: this.webSocketStage.callbackUrl } : {}),
       ...(needs.adminKey ? { [ENV.adminKeySecretArn]: this.adminKey.secretArn } : {}),
+      ...(this.siteOrigin ? { [ENV.siteOrigin]: this.siteOrigin } : {}),
       ...(needs.viewerSecret ? { [ENV.viewerSecretArn]: this.viewerSecret.secretArn } : {}),
       // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),

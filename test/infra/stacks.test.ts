@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLivecast } from '../../infra/livecast-app';
 import { documentedTable, leastPrivilegeTable } from '../../scripts/least-privilege';
-import { PAGE_REWRITE, pagesCsp, type WebStack } from '../../infra/web-stack';
+import { API_ORIGIN_ID, API_PATHS, PAGE_REWRITE, PAGE_REWRITE_BODY, pagesCsp, type WebStack } from '../../infra/web-stack';
 import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
 import { HTTP_ROUTE_THROTTLES, httpRouteKey, type StatelessStack, WS_ROUTE_THROTTLES } from '../../infra/stateless-stack';
@@ -758,16 +758,76 @@ describe('pages (S3 behind CloudFront)', () => {
     webT.hasResourceProperties('AWS::CloudFront::Function', { FunctionConfig: { Runtime: 'cloudfront-js-2.0' } });
   });
 
+  /** The page function's own code, run here as CloudFront would run it, with a stand-in for its `cloudfront` module. */
+  const pageFunction = () => {
+    const selected: string[] = [];
+    const cf = { selectRequestOriginById: (id: string) => selected.push(id) };
+    const handler = new Function('cf', `${PAGE_REWRITE_BODY}; return handler;`)(cf) as (e: { request: { uri: string; headers: Record<string, { value: string }> } }) => { uri: string };
+    const run = (uri: string, agent?: string) => {
+      selected.length = 0;
+      const out = handler({ request: { uri, headers: agent ? { 'user-agent': { value: agent } } : {} } });
+      return { uri: out.uri, origin: selected[0] };
+    };
+    return run;
+  };
+
   it('rewrites page paths to their shells and leaves everything else alone', () => {
-    // The function's own code, run here as CloudFront would run it.
-    const handler = new Function(`${PAGE_REWRITE}; return handler;`)() as (e: { request: { uri: string } }) => { uri: string };
-    const uri = (u: string) => handler({ request: { uri: u } }).uri;
+    const run = pageFunction();
+    const uri = (u: string) => run(u, 'Mozilla/5.0 (Linux; Android 13; CUBOT KingKong) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36').uri;
     expect(uri('/live/abc123')).toBe('/live/index.html');
     expect(uri('/report/abc123/')).toBe('/report/index.html');
     expect(uri('/replay/Ev_1-x')).toBe('/replay/index.html');
     expect(uri('/assets/live.js')).toBe('/assets/live.js');
     expect(uri('/config.json')).toBe('/config.json');
     expect(uri('/live/a/b')).toBe('/live/a/b');
+    expect(run('/live/abc123').uri).toBe('/live/index.html');
+    expect(PAGE_REWRITE.startsWith("import cf from 'cloudfront';\n")).toBe(true);
+  });
+
+  it('sends crawlers and link-preview bots on /live/{id} to the snapshot on the API origin, people to the shell', () => {
+    const run = pageFunction();
+    for (const agent of [
+      'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+      'Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)',
+      'facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)',
+      'Twitterbot/1.0',
+      'Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)',
+      'WhatsApp/2.23.20.0 A',
+      'Sogou web spider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)',
+    ]) {
+      expect(run('/live/Ev_1-x', agent), agent).toEqual({ uri: '/events/Ev_1-x/snapshot', origin: API_ORIGIN_ID });
+    }
+    // The reporter's and the replay's pages are not for crawlers; people (any phone) get the shell.
+    expect(run('/report/Ev_1-x', 'Googlebot/2.1')).toEqual({ uri: '/report/index.html', origin: undefined });
+    for (const agent of [
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.40',
+      'Mozilla/5.0 (Linux; Android 13; CUBOT KingKong) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36',
+    ]) {
+      expect(run('/live/Ev_1-x', agent), agent).toEqual({ uri: '/live/index.html', origin: undefined });
+    }
+  });
+
+  it('serves feeds and snapshots on the pages origin from the HTTP API, cached as the API says', () => {
+    const dist = Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json;
+    const config = dist.Properties.DistributionConfig;
+    const apiOrigin = config.Origins.find((o: Json) => o.Id === API_ORIGIN_ID);
+    expect(apiOrigin.CustomOriginConfig.OriginProtocolPolicy).toBe('https-only');
+    expect(JSON.stringify(apiOrigin.DomainName)).toContain('HttpApi');
+    const behaviors = config.CacheBehaviors.filter((b: Json) => b.TargetOriginId === API_ORIGIN_ID);
+    expect(behaviors.map((b: Json) => b.PathPattern).sort()).toEqual([...API_PATHS].sort());
+    const [policy] = Object.values(webT.findResources('AWS::CloudFront::CachePolicy')) as Json[];
+    const cfg = policy!.Properties.CachePolicyConfig;
+    expect([cfg.MinTTL, cfg.DefaultTTL]).toEqual([0, 0]);
+    expect(cfg.ParametersInCacheKeyAndForwardedToOrigin.QueryStringsConfig.QueryStringBehavior).toBe('none');
+    for (const b of behaviors) {
+      expect(b.AllowedMethods).toEqual(['GET', 'HEAD']);
+      expect(b.OriginRequestPolicyId).toBeUndefined();
+    }
+    // Each path the CDN sends there is a route of the HTTP API.
+    for (const path of API_PATHS) {
+      const key = `GET ${path.replace('*', '{eventId}')}`;
+      expect(httpRoutes.some((r) => r.routeKey === key), key).toBe(true);
+    }
   });
 
   it('deploys the built pages with a config.json naming the API stack\'s HTTP and WebSocket URLs, and invalidates the CDN', () => {
