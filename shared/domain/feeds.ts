@@ -66,8 +66,9 @@ export function atomFeed(input: FeedInput): string {
 /**
  * JSON Feed 1.1. The library writes 1.0 (`version` …/1, a single `author`); 1.1 renames the version
  * and makes `authors` an array (the singular is deprecated): those are set here on its output. Items'
- * `title` is plain text in JSON Feed (the library's is the escaped Atom one), and each item also
- * carries `content_text`, the entry as typed. No `language`: an event may be in any.
+ * `title` is plain text in JSON Feed (the library's is the escaped Atom one), and each item carries
+ * `content_text`, the entry as typed, in place of the library's `content_html`. No `language`: an
+ * event may be in any.
  */
 export function jsonFeed(input: FeedInput): string {
   const doc = JSON.parse(build(input).json1()) as Record<string, unknown> & { author?: unknown; items: Record<string, unknown>[] };
@@ -79,7 +80,11 @@ export function jsonFeed(input: FeedInput): string {
     ...(author ? { authors: [author] } : {}),
     items: doc.items.map((item) => {
       const entry = bySeq.get(String(item.id));
-      return { ...item, ...(entry ? { title: headline(entry.text), content_text: entry.text } : {}) };
+      if (!entry) return item;
+      // content_text alone: the entry is plain text, and the library's content_html beside it would
+      // double the feed (2.4 MB instead of 1.3 MB for 200 2,000-character Chinese entries).
+      const { content_html: _html, ...rest } = item;
+      return { ...rest, title: headline(entry.text), content_text: entry.text };
     }),
   });
 }

@@ -111,7 +111,7 @@ describe('GET /events/{id}/feed.json', () => {
     expect(now.id).toBe(was.id);
     expect(was.content_text).toBe(longChineseText(seq));
     expect(now.content_text).toBe(CORRECTED);
-    expect(now.content_html).toBe('<p>更正：龙舟赛改到下午三点 &lt;b&gt;粗体&lt;/b&gt;</p>');
+    expect(now.content_html).toBeUndefined();
     expect(Date.parse(now.date_modified)).toBeGreaterThan(Date.parse(now.date_published));
     expect(now.date_published).toBe(was.date_published);
   });
@@ -123,8 +123,8 @@ describe('GET /events/{id}/feed.json', () => {
     const script = json.items.find((i) => seqOf(i.id) === scriptSeq)!;
     expect(script.content_text).toBe(SCRIPT_TEXT);
     expect(script.title).toBe(SCRIPT_TEXT);
-    expect(script.content_html).not.toContain('<script');
-    expect(script.content_html).toContain('&lt;script&gt;');
+    // Plain text, said to be plain text: no reader renders it as markup.
+    expect(script.content_html).toBeUndefined();
   });
 
   it('is cacheable: a short max-age, an ETag that moves with the event, 304 for the current one', async () => {
