@@ -11,7 +11,9 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TABLES, type TableNames } from '../shared/config';
-import { type IndexDef, type TableDef, tables } from '../shared/tables';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { backfillListed } from '../shared/adapters/dynamo-event-store';
+import { eventsTable, type IndexDef, type TableDef, tables } from '../shared/tables';
 
 export type { TableNames };
 
@@ -93,8 +95,12 @@ async function addIndexes(client: DynamoDBClient, TableName: string, def: TableD
   if (!def.indexes?.length) return;
   const { Table } = await client.send(new DescribeTableCommand({ TableName }));
   const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  let added = false;
   for (const index of def.indexes) {
     if (present.has(index.name)) continue;
     await client.send(new UpdateTableCommand({ TableName, AttributeDefinitions, GlobalSecondaryIndexUpdates: [{ Create: indexSpec(index) }] }));
+    added = true;
   }
+  // The events kept from before the organiser's list get its key, as the backfill does on AWS.
+  if (added && def.id === eventsTable.id) await backfillListed(DynamoDBDocumentClient.from(client), TableName);
 }

@@ -4,7 +4,7 @@ import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, U
 import { backoffMs } from '../domain/delivery/pacer';
 import type { EventPosition, EventRecord, EventStore, ListedEvent } from '../domain/ports';
 import { EVENTS_BY_CREATED, LISTED_EVENTS } from '../tables';
-import { queryUpTo } from './dynamo-paging';
+import { queryUpTo, scanPages } from './dynamo-paging';
 
 /** Attempts at a rotation that met a transaction in flight on the event's item (a publish). */
 const CONFLICT_ATTEMPTS = 6;
@@ -111,4 +111,33 @@ export function toEventRecord(Item: Record<string, any>): EventRecord {
     tokenHash: Item.tokenHash,
     tokenGen: Number(Item.tokenGen ?? 0),
   };
+}
+
+/**
+ * Gives every event item written before the organiser's list existed its `listed` key, so the
+ * byCreated index holds it. A Scan, so a tool's job (the local stage on an old .data/ table,
+ * `npm run backfill-events` once after the deploy that adds the index), never a request's. Safe to
+ * repeat; returns how many items it changed.
+ */
+export async function backfillListed(db: DynamoDBDocumentClient, table: string): Promise<number> {
+  let changed = 0;
+  for await (const page of scanPages(db, { TableName: table, FilterExpression: 'attribute_not_exists(listed)', ProjectionExpression: 'eventId' })) {
+    for (const { eventId } of page) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { eventId },
+            UpdateExpression: 'SET listed = :l',
+            ConditionExpression: 'attribute_exists(eventId) AND attribute_not_exists(listed)',
+            ExpressionAttributeValues: { ':l': LISTED_EVENTS },
+          }),
+        );
+        changed++;
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      }
+    }
+  }
+  return changed;
 }

@@ -1,6 +1,11 @@
 // GET /events: the organiser's list, newest first, a page at a time, on the real stage and DynamoDB Local.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTables } from '../../local/create-tables';
 import type { Stage } from '../../local/stage';
+import { backfillListed, DynamoEventStore } from '../../shared/adapters/dynamo-event-store';
 import type { AckFrame, EventSummary } from '../../shared/domain/protocol';
 import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
 import { connect } from '../support/ws-client';
@@ -113,5 +118,33 @@ describe('GET /events', () => {
     const res = await list(query);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad_request');
+  });
+});
+
+describe('events created before the list existed', () => {
+  it('are given their place by the backfill (the local stage runs it when it adds the index to a kept table)', async () => {
+    const raw = new DynamoDBClient({ endpoint: inject('dynamoEndpoint'), region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+    const prefix = `old${randomBytes(4).toString('hex')}`;
+    try {
+      // The Events table as it was: no index, and an item without `listed`.
+      await raw.send(
+        new CreateTableCommand({
+          TableName: `${prefix}-Events`,
+          KeySchema: [{ AttributeName: 'eventId', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'eventId', AttributeType: 'S' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      const db = DynamoDBDocumentClient.from(raw);
+      const old = { eventId: 'oldEvent1', title: '旧活动', createdAt: '2026-01-01T00:00:00.000Z', lastSeq: 4, lastChange: 4, tokenHash: 'h' };
+      await db.send(new PutCommand({ TableName: `${prefix}-Events`, Item: old }));
+      const names = await createTables(raw, prefix);
+      const store = new DynamoEventStore(db, names.events);
+      expect(await store.listNewest(undefined, 10)).toEqual([{ eventId: 'oldEvent1', title: '旧活动', createdAt: old.createdAt, lastSeq: 4 }]);
+      // Again: nothing left to change.
+      expect(await backfillListed(db, names.events)).toBe(0);
+    } finally {
+      raw.destroy();
+    }
   });
 });
