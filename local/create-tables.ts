@@ -11,9 +11,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TABLES, type TableNames } from '../shared/config';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { backfillListed } from '../shared/adapters/dynamo-event-store';
-import { eventsTable, type IndexDef, type TableDef, tables } from '../shared/tables';
+import { type IndexDef, type TableDef, tables } from '../shared/tables';
 
 export type { TableNames };
 
@@ -23,7 +21,13 @@ export function tableNames(prefix: string): TableNames {
 }
 
 export async function createTables(client: DynamoDBClient, prefix: string): Promise<TableNames> {
-  for (const def of tables as readonly TableDef[]) {
+  for (const def of tables as readonly TableDef[]) await createTable(client, prefix, def);
+  return tableNames(prefix);
+}
+
+/** One table of a stage: created, or brought up to its definition (stream, indexes) when kept from an earlier run. */
+export async function createTable(client: DynamoDBClient, prefix: string, def: TableDef): Promise<void> {
+  {
     const TableName = `${prefix}-${def.id}`;
     const keys = [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])];
     const KeySchema: KeySchemaElement[] = keys.map((k, i) => ({ AttributeName: k.name, KeyType: i === 0 ? 'HASH' : 'RANGE' }));
@@ -57,7 +61,6 @@ export async function createTables(client: DynamoDBClient, prefix: string): Prom
       await addIndexes(client, TableName, def, AttributeDefinitions);
     }
   }
-  return tableNames(prefix);
 }
 
 /**
@@ -89,18 +92,18 @@ function indexSpec(index: IndexDef): GlobalSecondaryIndex {
 /**
  * A table kept from an earlier run (.data/) gets the indexes added to its definition since, as a
  * deploy adds them on AWS (one UpdateTable each: DynamoDB takes one index creation at a time). Items
- * written before then are indexed only if they carry the index's keys.
+ * written before then are indexed only if they carry the index's keys: `npm run backfill-events`
+ * (with LIVECAST_DYNAMODB_ENDPOINT) gives old events theirs. The index is usable once built (DynamoDB
+ * Local: a moment alone, over a minute while other stages keep it busy; writes meanwhile have
+ * failed with InternalFailure), so the stage does not wait for it or backfill at start.
  */
 async function addIndexes(client: DynamoDBClient, TableName: string, def: TableDef, AttributeDefinitions: AttributeDefinition[]): Promise<void> {
   if (!def.indexes?.length) return;
   const { Table } = await client.send(new DescribeTableCommand({ TableName }));
   const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
-  let added = false;
   for (const index of def.indexes) {
     if (present.has(index.name)) continue;
     await client.send(new UpdateTableCommand({ TableName, AttributeDefinitions, GlobalSecondaryIndexUpdates: [{ Create: indexSpec(index) }] }));
-    added = true;
   }
-  // The events kept from before the organiser's list get its key, as the backfill does on AWS.
-  if (added && def.id === eventsTable.id) await backfillListed(DynamoDBDocumentClient.from(client), TableName);
 }
+
