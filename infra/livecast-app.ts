@@ -56,7 +56,16 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
     failureQueues: data.failureQueues,
     stage: stage.name,
     ...(stage.alarmEmail ? { alarmEmail: stage.alarmEmail } : {}),
+    // Where feeds and snapshots link to. The CloudFront domain is not known before the web stack,
+    // which itself needs this stack's URLs; with no pages domain, links use the request's origin.
+    ...(stage.webDomain ? { siteOrigin: `https://${stage.webDomain.domain}` } : {}),
   });
+  if (!stage.webDomain) {
+    Annotations.of(api).addWarningV2(
+      'livecast:noSiteOrigin',
+      'no -c webDomain: feeds and snapshots read through CloudFront link entries to the API host, not the pages (docs/architecture.md "Crawlers and feeds")',
+    );
+  }
   if (stage.name === 'prod' && !stage.alarmEmail) {
     // Not an error: `cdk synth -c stage=prod` must work offline for review. But say it on every deploy.
     Annotations.of(api).addWarningV2('livecast:prodWithoutAlarmEmail', 'stage prod without -c alarmEmail=…: the alarms will mail nobody');
@@ -81,6 +90,7 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
     ...(stage.webDomain ? { domain: stage.webDomain } : {}),
     images: data.images,
     stage: stage.name,
+    apiHost: stage.apiDomains?.httpDomain ?? api.httpHost,
   });
 
   for (const stack of [data, api, web]) {

@@ -73,6 +73,8 @@ export interface StatelessStackProps extends StackProps {
   readonly alarmEmail?: string;
   /** Viewers the stage is sized for: the delivery lag alarm's bound (infra/monitoring.ts). @default 10,000 */
   readonly audience?: number;
+  /** The pages' origin (`https://live.example.com`): feeds' and snapshots' links (LIVECAST_SITE_ORIGIN). */
+  readonly siteOrigin?: string;
   /** Reserved concurrency inputs (infra/capacity.ts, docs/operations.md). @default 4 concurrent events */
   readonly capacity?: Omit<CapacityInputs, 'publishRate'>;
 }
@@ -89,8 +91,8 @@ export interface StatelessStackProps extends StackProps {
  *            handshakes: $connect 500 (the account's new-connection limit)
  *                        + $disconnect 300                                       =   800
  *     300  sync's replies: one coalesced post per sync (a history under 32 KB) at sync's 300/s
- *     570  the HTTP API's routes at their throttles (below)
- *     110  left for routes added later, at their stage's default (WebSocket 20/s, HTTP 25/s)
+ *     655  the HTTP API's routes at their throttles (below; POST /viewers at the stage's 25/s)
+ *      25  left for routes added later, at their stage's default (WebSocket 20/s, HTTP 25/s)
  *  ------
  * 10,000
  *
@@ -120,13 +122,23 @@ export const WS_ROUTE_THROTTLES: Readonly<Record<string, ThrottleSettings>> = {
   $disconnect: { rateLimit: 300, burstLimit: 1_000 },
 };
 
-/** HTTP routes (the organiser, the replay, pages reading an event): 570/s in all, see above. */
+/** HTTP routes (the organiser, the replay, pages reading an event, feeds, crawlers): 655/s in all with POST /viewers' 25, see above. */
 export const HTTP_ROUTE_THROTTLES: Readonly<Record<string, ThrottleSettings>> = {
   // The organiser creates a handful of events.
   'POST /events': { rateLimit: 10, burstLimit: 20 },
+  // The organiser's console: one person paging through the list, rotating a token, redacting.
+  'GET /events': { rateLimit: 5, burstLimit: 10 },
+  'POST /events/{eventId}/operator-token': { rateLimit: 5, burstLimit: 10 },
+  'POST /events/{eventId}/entries/{seq}/redact': { rateLimit: 5, burstLimit: 10 },
   'GET /events/{eventId}': { rateLimit: 100, burstLimit: 200 },
   'GET /events/{eventId}/timeline': { rateLimit: 200, burstLimit: 400 },
   'GET /events/{eventId}/revisions': { rateLimit: 100, burstLimit: 200 },
+  // Feed readers poll every few minutes and a shared cache keeps each feed 60 s (FEED_CACHE_CONTROL),
+  // so what reaches the API is about one read a minute per cache: 15/s each is 900 such a minute.
+  'GET /events/{eventId}/feed.json': { rateLimit: 15, burstLimit: 30 },
+  'GET /events/{eventId}/feed.atom': { rateLimit: 15, burstLimit: 30 },
+  // Crawlers and link-preview bots, sent by CloudFront and cached there 60 s (SNAPSHOT_CACHE_CONTROL).
+  'GET /events/{eventId}/snapshot': { rateLimit: 15, burstLimit: 30 },
   // A read may bring the spike detector up to date (writes): kept below the timeline.
   'GET /events/{eventId}/reposts': { rateLimit: 150, burstLimit: 300 },
   // Unknown paths: 404s only.
@@ -161,6 +173,8 @@ export class StatelessStack extends Stack {
   /** The stage's name: LIVECAST_STAGE of every function, the metrics' `stage` dimension. */
   readonly stage: string;
   private readonly images: IBucket;
+  /** LIVECAST_SITE_ORIGIN of every function, when the stage has a pages domain. */
+  private readonly siteOrigin: string | undefined;
 
   private readonly tables: LivecastTables;
   private readonly adminKey: ISecret;
@@ -176,6 +190,7 @@ export class StatelessStack extends Stack {
     this.stage = props.stage ?? 'prod';
     // The Data stack's photos bucket, by its name (infra/stages.ts imagesBucketName).
     this.images = Bucket.fromBucketName(this, 'ImagesBucket', imagesBucketName(this, this.stage));
+    this.siteOrigin = props.siteOrigin;
     const wsStageName = props.wsStageName ?? 'live';
 
     this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
@@ -345,7 +360,12 @@ export class StatelessStack extends Stack {
 
   /** The HTTP API's origin (the stage URL without its path): what the pages' CSP lets them fetch from. */
   get httpOrigin(): string {
-    return `https://${this.httpApi.apiId}.execute-api.${this.region}.${this.urlSuffix}`;
+    return `https://${this.httpHost}`;
+  }
+
+  /** The HTTP API's host name: CloudFront's origin for feeds and snapshots. */
+  get httpHost(): string {
+    return `${this.httpApi.apiId}.execute-api.${this.region}.${this.urlSuffix}`;
   }
 
   /** The WebSocket API's origin (the stage URL without `/live`): what the pages' CSP lets them connect to. */
@@ -367,6 +387,7 @@ export class StatelessStack extends Stack {
       // functions that are integrations of the API can carry it without a dependency cycle.
       ...(methods.length > 0 ? { [ENV.connectionsEndpoint]: this.webSocketStage.callbackUrl } : {}),
       ...(needs.adminKey ? { [ENV.adminKeySecretArn]: this.adminKey.secretArn } : {}),
+      ...(this.siteOrigin ? { [ENV.siteOrigin]: this.siteOrigin } : {}),
       ...(needs.viewerSecret ? { [ENV.viewerSecretArn]: this.viewerSecret.secretArn } : {}),
       // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
@@ -386,8 +407,13 @@ export class StatelessStack extends Stack {
       if (access === 'readWrite') table.grantReadWriteData(fn);
       else if (access === 'read') table.grantReadData(fn);
       else if (access.length === 0) throw new Error(`${def.id}: no actions listed for table '${tableDef.id}': leave the table out instead`);
-      // The table's ARN (and its indexes', if it ever has any): exactly the calls the code makes.
-      else table.grant(fn, ...new Set(access));
+      // The table's ARN alone (table.grant would add `<arn>/index/*` once the table has an index):
+      // exactly the calls the code makes.
+      else Grant.addToPrincipal({ grantee: fn, actions: [...new Set(access)], resourceArns: [table.tableArn] });
+    }
+    for (const [tableDef, index] of needs.indexQueries ?? []) {
+      if (!tableDef.indexes?.some((i) => i.name === index.name)) throw new Error(`${def.id}: table '${tableDef.id}' has no index '${index.name}'`);
+      Grant.addToPrincipal({ grantee: fn, actions: ['dynamodb:Query'], resourceArns: [`${this.table(tableDef).tableArn}/index/${index.name}`] });
     }
     if (methods.length > 0) {
       // Not grantManagementApiAccess: it allows every method (`<stage>/*/@connections/*`).

@@ -12,12 +12,13 @@ import {
   HeadersFrameOption,
   HeadersReferrerPolicy,
   HttpVersion,
+  OriginProtocolPolicy,
   ResponseHeadersPolicy,
   SecurityPolicyProtocol,
   SSLMethod,
   ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
-import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
+import { HttpOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
@@ -45,6 +46,8 @@ export interface WebStackProps extends StackProps {
   readonly images: IBucket;
   /** The stage's name: where the photos' base URL is written for the functions (infra/stages.ts). */
   readonly stage: string;
+  /** The HTTP API's host name (no scheme): the origin of feeds and snapshots (API_PATHS, crawlers on /live). */
+  readonly apiHost: string;
 }
 
 /**
@@ -75,15 +78,45 @@ export function pagesCsp(apiOrigins: readonly string[], uploadOrigins: readonly 
 }
 
 /**
+ * Search engines' crawlers and the link-preview bots of social networks and chat apps: programs that
+ * read a page's HTML and run none of its script, so the live page's shell shows them nothing. Named
+ * one by one — never a bare "bot", which a phone's user agent may contain (CUBOT) and would shut a
+ * person out of the live page.
+ */
+export const CRAWLER_AGENTS =
+  'googlebot|google-inspectiontool|googleother|bingbot|baiduspider|yandex(?:bot|images)|duckduckbot|sogou|360spider|bytespider|petalbot|applebot|slurp|' +
+  'facebookexternalhit|facebot|twitterbot|linkedinbot|slackbot|discordbot|telegrambot|whatsapp|skypeuripreview|pinterestbot|redditbot|embedly|mastodon|iframely';
+
+/** The id of the HTTP API origin on the distribution: what the page function switches a crawler to. */
+export const API_ORIGIN_ID = 'livecast-api';
+
+/**
  * `/live/{id}`, `/report/{id}` and `/replay/{id}` are one HTML shell each; the viewer-request function
  * maps the path to the shell's object, so the event id stays in the address for the page to read.
+ * A crawler asking for `/live/{id}` gets the event's static snapshot instead (the HTTP API's
+ * `GET /events/{id}/snapshot`, the origin switched with CloudFront's `cf.selectRequestOriginById`),
+ * at the address it was given: the Open Graph tags and JSON-LD are on the URL people share. The
+ * rewritten path is part of the cache key, so people and crawlers never get each other's copy.
+ * The body without its `import`, so tests can run it with a stand-in for `cf`.
  */
-export const PAGE_REWRITE = `function handler(event) {
+export const PAGE_REWRITE_BODY = `var CRAWLER = /${CRAWLER_AGENTS}/i;
+function handler(event) {
   var request = event.request;
-  var page = request.uri.match(/^\\/(live|report|replay)\\/[^\\/]+\\/?$/);
-  if (page) request.uri = '/' + page[1] + '/index.html';
+  var page = request.uri.match(/^\\/(live|report|replay)\\/([^\\/]+)\\/?$/);
+  if (!page) return request;
+  var agent = request.headers['user-agent'];
+  if (page[1] === 'live' && agent && CRAWLER.test(agent.value)) {
+    request.uri = '/events/' + page[2] + '/snapshot';
+    cf.selectRequestOriginById('${API_ORIGIN_ID}');
+    return request;
+  }
+  request.uri = '/' + page[1] + '/index.html';
   return request;
 }`;
+export const PAGE_REWRITE = `import cf from 'cloudfront';\n${PAGE_REWRITE_BODY}`;
+
+/** The API's answers the CDN serves on the pages' origin: feeds (their self links) and snapshots. */
+export const API_PATHS = ['/events/*/feed.json', '/events/*/feed.atom', '/events/*/snapshot'] as const;
 
 export class WebStack extends Stack {
   readonly bucket: Bucket;
@@ -109,7 +142,7 @@ export class WebStack extends Stack {
     const rewrite = new CloudFrontFunction(this, 'PageRewrite', {
       code: FunctionCode.fromInline(PAGE_REWRITE),
       runtime: FunctionRuntime.JS_2_0,
-      comment: 'livecast: /live|report|replay/{eventId} -> the page shell',
+      comment: 'livecast: /live|report|replay/{eventId} -> the page shell; crawlers on /live -> the snapshot',
     });
 
     // CloudFront's managed SecurityHeadersPolicy, plus the CSP that names the API origins.
@@ -126,6 +159,26 @@ export class WebStack extends Stack {
     });
 
     const origin = S3BucketOrigin.withOriginAccessControl(this.bucket);
+    const api = new HttpOrigin(props.apiHost, { originId: API_ORIGIN_ID, protocolPolicy: OriginProtocolPolicy.HTTPS_ONLY });
+    // The API's own Cache-Control decides (feeds and snapshots: 60 s; errors: no-store); nothing
+    // from the viewer but the path is in the key or sent on (no query strings on these routes).
+    const apiReads = new CachePolicy(this, 'ApiReads', {
+      comment: 'livecast feeds and snapshots: as the API\'s Cache-Control says',
+      minTtl: Duration.seconds(0),
+      defaultTtl: Duration.seconds(0),
+      maxTtl: Duration.hours(1),
+      enableAcceptEncodingGzip: true,
+      enableAcceptEncodingBrotli: true,
+    });
+    const apiBehavior = {
+      origin: api,
+      viewerProtocolPolicy: ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+      allowedMethods: AllowedMethods.ALLOW_GET_HEAD,
+      cachePolicy: apiReads,
+      // The pages' security headers on every behavior (a snapshot runs nothing; the pages' CSP fits it).
+      responseHeadersPolicy: headers,
+      compress: true,
+    };
     this.distribution = new Distribution(this, 'Cdn', {
       comment: 'livecast pages',
       defaultRootObject: 'index.html',
@@ -172,8 +225,11 @@ export class WebStack extends Stack {
           // JPEG, PNG and WebP are compressed already.
           compress: false,
         },
+        ...Object.fromEntries(API_PATHS.map((path) => [path, apiBehavior])),
       },
     });
+    // The crawlers' origin, chosen by the page function: CloudFront wants it among the distribution's
+    // origins, which only a behavior puts there — the snapshot's own behavior above does.
     acknowledge(this.distribution, 'An event is announced to the public: anyone anywhere may follow it.', 'AwsSolutions-CFR1');
     acknowledge(this.distribution, 'issue 12: WAF (a rate-based rule per address, docs/security.md "Left open").', 'AwsSolutions-CFR2');
     acknowledge(this.distribution, 'issue 12: access logs (the pages are public files; callers are the API stages\' to log first).', 'AwsSolutions-CFR3');

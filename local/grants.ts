@@ -80,6 +80,12 @@ export function checkAgainstRoutes(command: string, input: Record<string, unknow
   if (!def) return; // the stage's own calls, tests' set-up
   for (const [physical, action] of actionsOf(command, input)) {
     const id = tableIdOf(physical);
+    if (action === 'dynamodb:Query' && typeof input.IndexName === 'string') {
+      // Granted on `<table>/index/<name>` alone (shared/routes.ts needs.indexQueries), never by the table's grant.
+      const index = input.IndexName;
+      if (!def.needs.indexQueries?.some(([t, i]) => t.id === id && i.name === index)) throw accessDenied(def, action, `${id ?? physical}/index/${index}`);
+      continue;
+    }
     const access = def.needs.tables.find(([t]) => t.id === id)?.[1];
     const granted = access === undefined ? false : access === 'readWrite' ? true : access === 'read' ? !/(Put|Update|Delete|BatchWrite|ConditionCheck)/.test(action) : access.includes(action as never);
     if (!granted) throw accessDenied(def, action, id ?? physical);

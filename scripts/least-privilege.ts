@@ -16,6 +16,7 @@ export function leastPrivilegeTable(defs: readonly FunctionDef[] = allFunctionDe
   const rows = defs.map((def) => {
     const dynamo = def.needs.tables
       .map(([t, access]) => `${t.id}: ${typeof access === 'string' ? access : access.map((a) => a.replace('dynamodb:', '')).join(', ')}`)
+      .concat((def.needs.indexQueries ?? []).map(([t, i]) => `${t.id} index ${i.name}: Query`))
       .join('; ');
     const methods = connectionMethods(def.id, def.needs).join(', ');
     const stream = (def as Partial<StreamTriggerDef>).stream;

@@ -69,6 +69,8 @@ export const ENV = {
   /** The failure queues (shared/routes.ts failureQueues): stream batches given up, failed async worker invocations. */
   streamFailuresQueueUrl: 'LIVECAST_STREAM_FAILURES_QUEUE_URL',
   workerFailuresQueueUrl: 'LIVECAST_WORKER_FAILURES_QUEUE_URL',
+  /** The pages' origin (`https://live.example.com`): where feeds and snapshots link to. Unset: the request's own origin (the local stage serves both). */
+  siteOrigin: 'LIVECAST_SITE_ORIGIN',
 } as const;
 
 const schema = z.object({
@@ -128,6 +130,10 @@ const schema = z.object({
   streamFailuresQueueUrl: z.url().optional(),
   workerFailuresQueueUrl: z.url().optional(),
   viewerSecret: z.string().min(32, 'the viewer id secret must be at least 32 characters').optional(),
+  siteOrigin: z
+    .string()
+    .regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, 'the site origin is a scheme and a host (and port), no path: https://live.example.com')
+    .optional(),
   viewerSecretArn: z.string().min(1).optional(),
   /**
    * Viewer ids issued per source address (IPv4 /32, IPv6 /64): per minute, for a venue crowd
@@ -206,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     viewerIdsPerDay: env[ENV.viewerIdsPerDay] || undefined,
     syncPostsPerAddress: env[ENV.syncPostsPerAddress] || undefined,
     spikeRules: env[ENV.spikeRules] || undefined,
+    siteOrigin: env[ENV.siteOrigin] || undefined,
   });
   if (!parsed.success) throw configError(parsed.error);
   return parsed.data;

@@ -2,6 +2,8 @@
 // stack (functions, routes, grants) and by the local stage (which handler to invoke), so the two
 // cannot drift apart.
 import {
+  EVENTS_BY_CREATED,
+  type IndexDef,
   budgetTable,
   changesTable,
   connectionsTable,
@@ -52,6 +54,11 @@ export type ConnectionMethod = 'POST' | 'GET' | 'DELETE';
 
 export interface Needs {
   readonly tables: ReadonlyArray<readonly [TableDef, Access]>;
+  /**
+   * Queries on a table's global secondary indexes, granted on `<table>/index/<name>` alone: a grant
+   * on the table does not cover its indexes, and one on an index does not cover the table.
+   */
+  readonly indexQueries?: ReadonlyArray<readonly [TableDef, IndexDef]>;
   /**
    * Calls the API Gateway management API, with exactly these methods (`execute-api:ManageConnections`
    * on `<stage>/<METHOD>/@connections/*`). `true` means `['POST']`, all any function did before
@@ -220,6 +227,18 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     needs: { tables: [[eventsTable, may('PutItem')]], adminKey: true },
   },
   {
+    id: 'HttpListEvents',
+    routeKey: 'GET /events',
+    entry: 'functions/http-list-events.ts',
+    // A page of the index (Query on it alone), the page's lastSeq from the table (one BatchGetItem:
+    // a page is at most 100 events, BatchGetItem's limit), each event's viewer counters (a Query each).
+    needs: {
+      tables: [[eventsTable, may('BatchGetItem')], [repostCountsTable, may('Query')]],
+      indexQueries: [[eventsTable, EVENTS_BY_CREATED]],
+      adminKey: true,
+    },
+  },
+  {
     id: 'HttpOperatorToken',
     routeKey: 'POST /events/{eventId}/operator-token',
     entry: 'functions/http-operator-token.ts',
@@ -277,6 +296,26 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     // The event's token hash (GetItem), the allowances per address and per event (Limits), and the
     // presigned POST to uploads/ (signed with the function's own s3:PutObject on that prefix).
     needs: { tables: [[eventsTable, may('GetItem')], [limitsTable, may('UpdateItem')]], images: ['presignUploads'] },
+  },
+  {
+    id: 'HttpFeedJson',
+    routeKey: 'GET /events/{eventId}/feed.json',
+    entry: 'functions/http-feed.ts',
+    // The event (its lastChange: the ETag), then the newest entries not deleted (one Query, paged).
+    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')]] },
+  },
+  {
+    id: 'HttpFeedAtom',
+    routeKey: 'GET /events/{eventId}/feed.atom',
+    entry: 'functions/http-feed.ts',
+    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')]] },
+  },
+  {
+    id: 'HttpSnapshot',
+    routeKey: 'GET /events/{eventId}/snapshot',
+    entry: 'functions/http-snapshot.ts',
+    // As the feeds: the event, then its newest entries not deleted.
+    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')]] },
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
   {

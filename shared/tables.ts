@@ -19,7 +19,36 @@ export interface TableDef {
   readonly stream?: 'NEW_IMAGE' | 'NEW_AND_OLD_IMAGES' | 'KEYS_ONLY';
   /** Long-lived data: retained when the stack goes, point-in-time recovery on. */
   readonly durable: boolean;
+  /** Global secondary indexes (on-demand, as the table). */
+  readonly indexes?: readonly IndexDef[];
 }
+
+export interface IndexDef {
+  readonly name: string;
+  readonly partitionKey: KeyDef;
+  readonly sortKey?: KeyDef;
+  /** The base table's attributes copied into the index besides the keys (never one a hot write path changes: see eventsTable). */
+  readonly nonKeyAttributes: readonly string[];
+}
+
+/**
+ * The organiser's list of events, newest first: every event item carries `listed` = LISTED_EVENTS,
+ * so the index is one partition sorted by `createdAt`. One partition is enough because events are
+ * created rarely (POST /events is throttled to 10/s; a GSI partition takes 1,000 writes/s) and read
+ * only by the organiser. Only the keys and the title (never changed) are projected: a publish
+ * updates the event item's lastSeq and lastChange hundreds of times a second, and an update to an
+ * attribute the index does not hold writes nothing to it — projecting lastSeq would put every
+ * publish of every event on this one partition. The list reads lastSeq from the table instead.
+ */
+export const EVENTS_BY_CREATED = {
+  name: 'byCreated',
+  partitionKey: { name: 'listed', type: 'S' },
+  sortKey: { name: 'createdAt', type: 'S' },
+  nonKeyAttributes: ['title'],
+} as const satisfies IndexDef;
+
+/** The one value of `listed` (an attribute, not a constant in the key schema, so the index can be split later by writing another). */
+export const LISTED_EVENTS = 'events';
 
 /** One item per event: title, the last seq handed out, the operator token's hash. (The viewer count is in RepostCounts: connects never write here.) */
 export const eventsTable = {
@@ -27,6 +56,7 @@ export const eventsTable = {
   envVar: 'LIVECAST_TABLE_EVENTS',
   partitionKey: { name: 'eventId', type: 'S' },
   durable: true,
+  indexes: [EVENTS_BY_CREATED],
 } as const satisfies TableDef;
 
 /** One item per entry (its current state), keyed by the gapless per-event seq so the timeline is a single Query. */

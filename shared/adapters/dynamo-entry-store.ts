@@ -70,6 +70,24 @@ export class DynamoEntryStore implements EntryStore {
     return result.ok ? result : { ok: false, reason: 'stale' };
   }
 
+  async newestShown(eventId: string, limit: number): Promise<Entry[]> {
+    // The filter runs after each page is read: deleted entries cost read capacity but are not
+    // returned, and queryUpTo asks on (page after page) until `limit` entries are shown.
+    const items = await queryUpTo(
+      this.db,
+      {
+        TableName: this.tables.entries,
+        KeyConditionExpression: 'eventId = :e',
+        FilterExpression: 'attribute_not_exists(deleted) OR deleted = :no',
+        ExpressionAttributeValues: { ':e': eventId, ':no': false },
+        ScanIndexForward: false,
+        ConsistentRead: true,
+      },
+      limit,
+    );
+    return items.map(toEntry);
+  }
+
   async getMany(eventId: string, seqs: readonly number[]): Promise<Map<number, Entry>> {
     const found = new Map<number, Entry>();
     let keys: Record<string, unknown>[] = [...new Set(seqs)].map((seq) => ({ eventId, seq }));

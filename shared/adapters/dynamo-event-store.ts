@@ -1,8 +1,10 @@
 // EventStore on DynamoDB: one item per event.
 import { ConditionalCheckFailedException, TransactionConflictException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { backoffMs } from '../domain/delivery/pacer';
-import type { EventRecord, EventStore } from '../domain/ports';
+import type { EventPosition, EventRecord, EventStore, ListedEvent } from '../domain/ports';
+import { EVENTS_BY_CREATED, LISTED_EVENTS } from '../tables';
+import { queryUpTo, scanPages } from './dynamo-paging';
 
 /** Attempts at a rotation that met a transaction in flight on the event's item (a publish). */
 const CONFLICT_ATTEMPTS = 6;
@@ -14,9 +16,52 @@ export class DynamoEventStore implements EventStore {
   ) {}
 
   async create(event: EventRecord): Promise<void> {
+    // `listed`: the item's place in the organiser's list (the byCreated index, shared/tables.ts).
     await this.db.send(
-      new PutCommand({ TableName: this.table, Item: event, ConditionExpression: 'attribute_not_exists(eventId)' }),
+      new PutCommand({ TableName: this.table, Item: { ...event, listed: LISTED_EVENTS }, ConditionExpression: 'attribute_not_exists(eventId)' }),
     );
+  }
+
+  async listNewest(after: EventPosition | undefined, limit: number): Promise<ListedEvent[]> {
+    const { name, partitionKey, sortKey } = EVENTS_BY_CREATED;
+    const rows = await queryUpTo(
+      this.db,
+      {
+        TableName: this.table,
+        IndexName: name,
+        KeyConditionExpression: '#p = :p',
+        ExpressionAttributeNames: { '#p': partitionKey.name },
+        ExpressionAttributeValues: { ':p': LISTED_EVENTS },
+        ScanIndexForward: false,
+      },
+      limit,
+      // An index's position is its own key and the table's: all three, as LastEvaluatedKey gives them.
+      after ? { [partitionKey.name]: LISTED_EVENTS, [sortKey.name]: after.createdAt, eventId: after.eventId } : undefined,
+    );
+    // lastSeq changes with every publish, so the index does not hold it (shared/tables.ts): read it here.
+    const lastSeqs = await this.lastSeqs(rows.map((r) => String(r.eventId)));
+    return rows.map((r) => ({
+      eventId: String(r.eventId),
+      title: String(r.title),
+      createdAt: String(r.createdAt),
+      lastSeq: lastSeqs.get(String(r.eventId)) ?? 0,
+    }));
+  }
+
+  /** Each event's lastSeq: BatchGetItem (100 keys a call), unprocessed keys asked again with backoff. */
+  private async lastSeqs(eventIds: readonly string[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    let keys = eventIds.map((eventId) => ({ eventId }));
+    for (let round = 0; keys.length > 0; round++) {
+      if (round >= 10) throw new Error(`${keys.length} events still unread after ${round} BatchGetItem rounds`);
+      if (round > 0) await new Promise((r) => setTimeout(r, backoffMs(round, Math.random, 20, 1_000)));
+      const { Responses, UnprocessedKeys } = await this.db.send(
+        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys.slice(0, 100), ProjectionExpression: 'eventId, lastSeq' } } }),
+      );
+      for (const item of Responses?.[this.table] ?? []) found.set(String(item.eventId), Number(item.lastSeq ?? 0));
+      keys = [...keys.slice(100), ...((UnprocessedKeys?.[this.table]?.Keys ?? []) as { eventId: string }[])];
+    }
+    return found;
   }
 
   async get(eventId: string): Promise<EventRecord | undefined> {
@@ -66,4 +111,33 @@ export function toEventRecord(Item: Record<string, any>): EventRecord {
     tokenHash: Item.tokenHash,
     tokenGen: Number(Item.tokenGen ?? 0),
   };
+}
+
+/**
+ * Gives every event item written before the organiser's list existed its `listed` key, so the
+ * byCreated index holds it. A Scan, so a tool's job (the local stage on an old .data/ table,
+ * `npm run backfill-events` once after the deploy that adds the index), never a request's. Safe to
+ * repeat; returns how many items it changed.
+ */
+export async function backfillListed(db: DynamoDBDocumentClient, table: string): Promise<number> {
+  let changed = 0;
+  for await (const page of scanPages(db, { TableName: table, FilterExpression: 'attribute_not_exists(listed)', ProjectionExpression: 'eventId' })) {
+    for (const { eventId } of page) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { eventId },
+            UpdateExpression: 'SET listed = :l',
+            ConditionExpression: 'attribute_exists(eventId) AND attribute_not_exists(listed)',
+            ExpressionAttributeValues: { ':l': LISTED_EVENTS },
+          }),
+        );
+        changed++;
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      }
+    }
+  }
+  return changed;
 }

@@ -20,12 +20,15 @@ export async function queryUpTo(
   db: DynamoDBDocumentClient,
   input: Omit<QueryCommandInput, 'Limit' | 'ExclusiveStartKey'>,
   limit: number,
+  /** Start after this item's key (the table's and, on an index, the index's key attributes). */
+  startAfter?: Item,
 ): Promise<Item[]> {
   const items: Item[] = [];
   if (limit <= 0) return items;
   const pages = paginateQuery(
     {
       client: db,
+      ...(startAfter ? { startingToken: startAfter } : {}),
       // The paginator sends the same `Limit` every time; the remainder is what this read wants.
       withCommand: (command) => new QueryCommand({ ...(command.input as QueryCommandInput), Limit: limit - items.length }),
     },

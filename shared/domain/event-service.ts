@@ -1,9 +1,10 @@
 // Events: created by the organiser, read by anyone; and who a connecting client is for an event.
 import { backoffMs } from './delivery/pacer';
 import { redactEntry } from './entry';
+import { decodeEventCursor, encodeEventCursor } from './event-cursor';
 import { badRequest, conflict, notFound, unauthorized } from './errors';
 import type { Clock, EntryStore, EventRecord, EventStore, RepostStore, ViewerCounts } from './ports';
-import { eventIdSchema, type CreateEventBody, type CreatedEvent, type Entry, type EventView, type RepostsView, type Revision, type Role } from './protocol';
+import { eventIdSchema, type CreateEventBody, type CreatedEvent, type Entry, type EventSummary, type EventView, type RepostsView, type Revision, type Role } from './protocol';
 
 export type { CreatedEvent, EventView, RepostsView } from './protocol';
 import { withRepostTotals } from './reposts/totals';
@@ -47,6 +48,20 @@ export class EventService {
     // Counted from the Connections stream, off the event item: it follows a connect within a stream poll.
     const viewers = await this.deps.viewers.count(eventId);
     return { eventId, title, ...(startsAt ? { startsAt } : {}), lastSeq, viewers, createdAt };
+  }
+
+  /**
+   * The organiser's list, newest first: `next` is the cursor of the following page, null at the
+   * end (known from a row read beyond the page, never from a short read). Viewers as `get` counts them.
+   */
+  async list(after: string | undefined, limit: number): Promise<{ items: EventSummary[]; next: string | null }> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw badRequest(`limit must be a positive whole number, not ${limit}`);
+    const rows = await this.deps.events.listNewest(after === undefined ? undefined : decodeEventCursor(after), limit + 1);
+    const page = rows.slice(0, limit);
+    const viewers = await Promise.all(page.map((e) => this.deps.viewers.count(e.eventId)));
+    const items = page.map(({ eventId, title, createdAt, lastSeq }, i) => ({ eventId, title, createdAt, lastSeq, viewers: viewers[i] ?? 0 }));
+    const last = page.at(-1);
+    return { items, next: rows.length > limit && last ? encodeEventCursor(last) : null };
   }
 
   /**

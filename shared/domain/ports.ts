@@ -47,6 +47,23 @@ export interface EventStore {
    * generation, or undefined when there is no such event.
    */
   rotateToken(eventId: string, tokenHash: string): Promise<number | undefined>;
+  /**
+   * Events newest first (by createdAt, then eventId), starting after `after` (a position a previous
+   * page returned): up to `limit`, fewer only at the end of the list.
+   */
+  listNewest(after: EventPosition | undefined, limit: number): Promise<ListedEvent[]>;
+}
+
+/** Where an event stands in the newest-first list: what a cursor carries. */
+export interface EventPosition {
+  createdAt: string;
+  eventId: string;
+}
+
+/** An event as the organiser's list shows it (no token hash). */
+export interface ListedEvent extends EventPosition {
+  title: string;
+  lastSeq: number;
 }
 
 /** One line of an event's change log: the entry's whole state right after change `changeNo`. */
@@ -93,6 +110,12 @@ export interface EntryStore {
    * short answer.
    */
   list(eventId: string, after: number, limit: number): Promise<Entry[]>;
+  /**
+   * The newest entries that are not deleted, newest first (seq descending), read consistently: up
+   * to `limit`, fewer only when the event has no more (the adapter reads on past 1 MB pages and
+   * past deleted entries). For the feeds and the crawler's snapshot.
+   */
+  newestShown(eventId: string, limit: number): Promise<Entry[]>;
   /**
    * The change log after `changeNo`, in order, read consistently: up to `limit` lines, fewer only
    * at the end of the log (the adapter reads on past DynamoDB's 1 MB pages). Callers still learn

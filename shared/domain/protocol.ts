@@ -243,6 +243,22 @@ export const timelineQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
+/** GET /events (organiser): `after` is the previous page's opaque `next`. */
+export const MAX_EVENTS_PAGE = 100;
+export const listEventsQuery = z.object({
+  after: z.string().min(1, 'after: empty cursor').optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_EVENTS_PAGE).default(20),
+});
+
+/** One event in GET /events. */
+export interface EventSummary {
+  eventId: string;
+  title: string;
+  createdAt: string;
+  lastSeq: number;
+  viewers: number;
+}
+
 /** `after` is a change number here (the revisions' `next`), not a seq. */
 export const revisionsQuery = timelineQuery;
 

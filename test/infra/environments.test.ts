@@ -188,6 +188,23 @@ describe('account and region', () => {
     expect(warnings(mailed.stacks.api)).toHaveLength(0);
   }, 300_000);
 
+  it('give the functions the pages domain as the site origin of feeds and snapshots, and warn when there is none', () => {
+    const envs = (stacks: LivecastStacks) =>
+      Object.values(json(stacks.api).Resources as Record<string, Json>)
+        .filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment)
+        .map((r) => r.Properties.Environment.Variables as Record<string, unknown>);
+    expect(envs(withDomains).length).toBeGreaterThan(20);
+    for (const env of envs(withDomains)) expect(env.LIVECAST_SITE_ORIGIN).toBe('https://www.example.com');
+    for (const env of envs(dev)) expect(env.LIVECAST_SITE_ORIGIN).toBeUndefined();
+    const warnings = (stack: Stack) => Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('no -c webDomain'));
+    expect(warnings(dev.api)).toHaveLength(1);
+    expect(warnings(withDomains.api)).toHaveLength(0);
+    // The CDN fetches feeds and snapshots from the API's custom domain when there is one.
+    const origins = json(withDomains.web).Resources;
+    const dist = Object.values(origins as Record<string, Json>).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
+    expect(dist.Properties.DistributionConfig.Origins.find((o: Json) => o.Id === 'livecast-api').DomainName).toBe('api.example.com');
+  });
+
   it('take the alarm email from context, for the API stack', () => {
     const ctx: Record<string, string> = { stage: 'prod', alarmEmail: 'ops@example.com' };
     expect(stageConfig((k) => ctx[k]).alarmEmail).toBe('ops@example.com');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLivecast } from '../../infra/livecast-app';
 import { documentedTable, leastPrivilegeTable } from '../../scripts/least-privilege';
-import { PAGE_REWRITE, pagesCsp, type WebStack } from '../../infra/web-stack';
+import { API_ORIGIN_ID, API_PATHS, PAGE_REWRITE, PAGE_REWRITE_BODY, pagesCsp, type WebStack } from '../../infra/web-stack';
 import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
 import { HTTP_ROUTE_THROTTLES, httpRouteKey, type StatelessStack, WS_ROUTE_THROTTLES } from '../../infra/stateless-stack';
@@ -33,7 +33,7 @@ import {
   type StreamTriggerDef,
   HANDSHAKE_MAX_MS,
 } from '../../shared/routes';
-import { budgetTable, changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+import { EVENTS_BY_CREATED, budgetTable, changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
 type Json = any;
@@ -153,7 +153,7 @@ function render(value: Json): string {
 interface DynamoGrants {
   /** Per table (logical id in the data stack): the actions allowed on its ARN. */
   tables: Map<string, Set<string>>;
-  /** Per table: the actions allowed on its indexes (`<arn>/index/*`). */
+  /** Per index (`<table logical id>/<index name>`): the actions allowed on it (`<arn>/index/<name>`; `*` for every index). */
   indexes: Map<string, Set<string>>;
   /** Per table: the actions allowed on its stream. */
   streams: Map<string, Set<string>>;
@@ -172,11 +172,12 @@ function dynamoGrantsOf(def: FunctionDef): DynamoGrants {
     for (const action of s.actions.filter((a) => a.startsWith('dynamodb:'))) {
       for (const resource of s.resources) {
         const [id, attr] = (resource?.['Fn::GetAtt'] ?? []) as [string?, string?];
-        const index = typeof resource === 'string' ? undefined : /^\$\{(\w+)\.Arn\}\/index\/\*$/.exec(render(resource))?.[1];
+        const indexMatch = typeof resource === 'string' || resource?.['Fn::GetAtt'] ? undefined : /^\$\{(\w+)\.Arn\}\/index\/([\w*]+)$/.exec(render(resource));
+        const index = indexMatch?.[1];
         if (resource === '*') grants.anywhere.add(action);
         else if (id && tableIds.has(id) && attr === 'Arn') add(grants.tables, id, action);
         else if (id && tableIds.has(id) && attr === 'StreamArn') add(grants.streams, id, action);
-        else if (index && tableIds.has(index)) add(grants.indexes, index, action);
+        else if (index && tableIds.has(index)) add(grants.indexes, `${index}/${indexMatch?.[2]}`, action);
         else grants.other.push(`${action} on ${JSON.stringify(resource)}`);
       }
     }
@@ -330,10 +331,32 @@ describe('tables', () => {
     const keys = [{ AttributeName: def.partitionKey.name, KeyType: 'HASH' }];
     if (def.sortKey) keys.push({ AttributeName: def.sortKey.name, KeyType: 'RANGE' });
     expect(table.Properties.KeySchema).toEqual(keys);
+    const indexKeys = (def.indexes ?? []).flatMap((i) => [i.partitionKey, ...(i.sortKey ? [i.sortKey] : [])]);
     expect(table.Properties.AttributeDefinitions).toEqual(
-      [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])].map(toAttr),
+      [def.partitionKey, ...(def.sortKey ? [def.sortKey] : []), ...indexKeys].map(toAttr),
     );
     expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+    expect((table.Properties.GlobalSecondaryIndexes ?? []).map((i: { IndexName: string }) => i.IndexName)).toEqual((def.indexes ?? []).map((i) => i.name));
+  });
+
+  it('lists events from one index partition that holds only keys and the title, so no publish writes to it', () => {
+    const table = resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(eventsTable)];
+    expect(table.Properties.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: EVENTS_BY_CREATED.name,
+        KeySchema: [
+          { AttributeName: 'listed', KeyType: 'HASH' },
+          { AttributeName: 'createdAt', KeyType: 'RANGE' },
+        ],
+        // lastSeq and lastChange (written by every publish) must never be projected: see shared/tables.ts.
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['title'] },
+      },
+    ]);
+    // Only GET /events queries it, and only it (by name, not index/*); nobody else is granted any index.
+    const lister = httpRoutes.find((r) => r.routeKey === 'GET /events')!;
+    expect([...dynamoGrantsOf(lister).indexes].map(([k, a]) => [k, [...a]])).toEqual([[`${tableId(eventsTable)}/${EVENTS_BY_CREATED.name}`, ['dynamodb:Query']]]);
+    expect([...tableActions(lister, eventsTable)]).toEqual(['dynamodb:BatchGetItem']);
+    for (const def of allDefs) if (def !== lister) expect([...dynamoGrantsOf(def).indexes.keys()], def.id).toEqual([]);
   });
 
   it('keeps durable tables (retained, point-in-time recovery) and lets connections go', () => {
@@ -377,12 +400,12 @@ describe('admin key', () => {
     expect(secret.Properties.SecretString).toBeUndefined();
   });
 
-  it('is readable by the organiser’s routes (create event, rotate its token, revisions, redact) and by no other', () => {
+  it('is readable by the organiser’s routes (create and list events, rotate a token, revisions, redact) and by no other', () => {
     const key = JSON.stringify({ Ref: logicalId(data, data.adminKey) });
     const readers = allDefs.filter((def) =>
       statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue') && s.resources.some((r) => JSON.stringify(r) === key)),
     );
-    const organiser = ['POST /events', 'POST /events/{eventId}/operator-token', 'GET /events/{eventId}/revisions', 'POST /events/{eventId}/entries/{seq}/redact'];
+    const organiser = ['POST /events', 'GET /events', 'POST /events/{eventId}/operator-token', 'GET /events/{eventId}/revisions', 'POST /events/{eventId}/entries/{seq}/redact'];
     expect(readers.map((d) => d.id).sort()).toEqual(organiser.map((k) => httpRoutes.find((r) => r.routeKey === k)!.id).sort());
   });
 
@@ -465,8 +488,9 @@ describe('permissions', () => {
     for (const table of tables) {
       expect([...(grants.tables.get(tableId(table)) ?? [])].sort(), table.id).toEqual(declaredActions(def, table));
     }
-    // No index is queried by anyone; a grant on one would be a read nobody declared.
-    expect([...grants.indexes.keys()]).toEqual([]);
+    // Each index it declares, by name (never `index/*`), Query alone; no grant on an index it does not declare.
+    const declared = (def.needs.indexQueries ?? []).map(([t, i]) => [`${tableId(t)}/${i.name}`, ['dynamodb:Query']]);
+    expect([...grants.indexes].map(([k, actions]) => [k, [...actions].sort()])).toEqual(declared);
     expect(grants.other).toEqual([]);
   });
 
@@ -817,16 +841,76 @@ describe('pages (S3 behind CloudFront)', () => {
     webT.hasResourceProperties('AWS::CloudFront::Function', { FunctionConfig: { Runtime: 'cloudfront-js-2.0' } });
   });
 
+  /** The page function's own code, run here as CloudFront would run it, with a stand-in for its `cloudfront` module. */
+  const pageFunction = () => {
+    const selected: string[] = [];
+    const cf = { selectRequestOriginById: (id: string) => selected.push(id) };
+    const handler = new Function('cf', `${PAGE_REWRITE_BODY}; return handler;`)(cf) as (e: { request: { uri: string; headers: Record<string, { value: string }> } }) => { uri: string };
+    const run = (uri: string, agent?: string) => {
+      selected.length = 0;
+      const out = handler({ request: { uri, headers: agent ? { 'user-agent': { value: agent } } : {} } });
+      return { uri: out.uri, origin: selected[0] };
+    };
+    return run;
+  };
+
   it('rewrites page paths to their shells and leaves everything else alone', () => {
-    // The function's own code, run here as CloudFront would run it.
-    const handler = new Function(`${PAGE_REWRITE}; return handler;`)() as (e: { request: { uri: string } }) => { uri: string };
-    const uri = (u: string) => handler({ request: { uri: u } }).uri;
+    const run = pageFunction();
+    const uri = (u: string) => run(u, 'Mozilla/5.0 (Linux; Android 13; CUBOT KingKong) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36').uri;
     expect(uri('/live/abc123')).toBe('/live/index.html');
     expect(uri('/report/abc123/')).toBe('/report/index.html');
     expect(uri('/replay/Ev_1-x')).toBe('/replay/index.html');
     expect(uri('/assets/live.js')).toBe('/assets/live.js');
     expect(uri('/config.json')).toBe('/config.json');
     expect(uri('/live/a/b')).toBe('/live/a/b');
+    expect(run('/live/abc123').uri).toBe('/live/index.html');
+    expect(PAGE_REWRITE.startsWith("import cf from 'cloudfront';\n")).toBe(true);
+  });
+
+  it('sends crawlers and link-preview bots on /live/{id} to the snapshot on the API origin, people to the shell', () => {
+    const run = pageFunction();
+    for (const agent of [
+      'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+      'Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)',
+      'facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)',
+      'Twitterbot/1.0',
+      'Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)',
+      'WhatsApp/2.23.20.0 A',
+      'Sogou web spider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)',
+    ]) {
+      expect(run('/live/Ev_1-x', agent), agent).toEqual({ uri: '/events/Ev_1-x/snapshot', origin: API_ORIGIN_ID });
+    }
+    // The reporter's and the replay's pages are not for crawlers; people (any phone) get the shell.
+    expect(run('/report/Ev_1-x', 'Googlebot/2.1')).toEqual({ uri: '/report/index.html', origin: undefined });
+    for (const agent of [
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.40',
+      'Mozilla/5.0 (Linux; Android 13; CUBOT KingKong) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36',
+    ]) {
+      expect(run('/live/Ev_1-x', agent), agent).toEqual({ uri: '/live/index.html', origin: undefined });
+    }
+  });
+
+  it('serves feeds and snapshots on the pages origin from the HTTP API, cached as the API says', () => {
+    const dist = Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json;
+    const config = dist.Properties.DistributionConfig;
+    const apiOrigin = config.Origins.find((o: Json) => o.Id === API_ORIGIN_ID);
+    expect(apiOrigin.CustomOriginConfig.OriginProtocolPolicy).toBe('https-only');
+    expect(JSON.stringify(apiOrigin.DomainName)).toContain('HttpApi');
+    const behaviors = config.CacheBehaviors.filter((b: Json) => b.TargetOriginId === API_ORIGIN_ID);
+    expect(behaviors.map((b: Json) => b.PathPattern).sort()).toEqual([...API_PATHS].sort());
+    const [policy] = Object.values(webT.findResources('AWS::CloudFront::CachePolicy')) as Json[];
+    const cfg = policy!.Properties.CachePolicyConfig;
+    expect([cfg.MinTTL, cfg.DefaultTTL]).toEqual([0, 0]);
+    expect(cfg.ParametersInCacheKeyAndForwardedToOrigin.QueryStringsConfig.QueryStringBehavior).toBe('none');
+    for (const b of behaviors) {
+      expect(b.AllowedMethods).toEqual(['GET', 'HEAD']);
+      expect(b.OriginRequestPolicyId).toBeUndefined();
+    }
+    // Each path the CDN sends there is a route of the HTTP API.
+    for (const path of API_PATHS) {
+      const key = `GET ${path.replace('*', '{eventId}')}`;
+      expect(httpRoutes.some((r) => r.routeKey === key), key).toBe(true);
+    }
   });
 
   it('deploys the built pages with a config.json naming the API stack\'s HTTP and WebSocket URLs, and invalidates the CDN', () => {

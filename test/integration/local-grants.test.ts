@@ -2,7 +2,7 @@
 // is refused as AWS would refuse it (AccessDeniedException), so an under-declared grant fails here.
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createTables } from '../../local/create-tables';
 import { actionsOf, asFunction } from '../../local/grants';
@@ -12,7 +12,7 @@ import { ManagementApiGateway } from '../../shared/adapters/management-gateway';
 import { SignedPoster } from '../../shared/adapters/signed-poster';
 import { loadConfig, type TableNames, tableEnv } from '../../shared/config';
 import { may, type FunctionDef } from '../../shared/routes';
-import { eventsTable, limitsTable } from '../../shared/tables';
+import { EVENTS_BY_CREATED, eventsTable, limitsTable } from '../../shared/tables';
 
 let raw: DynamoDBClient;
 let names: TableNames;
@@ -31,6 +31,24 @@ beforeAll(async () => {
 afterAll(() => raw?.destroy());
 
 describe('a function on the local stage', () => {
+  it('queries an index only when it declares that index: a Query grant on the table does not cover it, nor the reverse', async () => {
+    const query = (def: FunctionDef, index?: string) =>
+      asFunction(def, () =>
+        db.send(
+          new QueryCommand({
+            TableName: names.events,
+            ...(index ? { IndexName: index, KeyConditionExpression: 'listed = :l', ExpressionAttributeValues: { ':l': 'events' } } : { KeyConditionExpression: 'eventId = :e', ExpressionAttributeValues: { ':e': 'e1' } }),
+          }),
+        ),
+      );
+    const tableQuerier: FunctionDef = { id: 'TestTableQuerier', entry: 'none', needs: { tables: [[eventsTable, may('Query')]] } };
+    const indexQuerier: FunctionDef = { id: 'TestIndexQuerier', entry: 'none', needs: { tables: [], indexQueries: [[eventsTable, EVENTS_BY_CREATED]] } };
+    await expect(query(tableQuerier, EVENTS_BY_CREATED.name)).rejects.toThrow(/TestTableQuerier is not granted dynamodb:Query on Events\/index\/byCreated/);
+    await expect(query(indexQuerier)).rejects.toThrow(/TestIndexQuerier is not granted dynamodb:Query on Events/);
+    expect((await query(indexQuerier, EVENTS_BY_CREATED.name)).Items).toEqual([]);
+    expect((await query(tableQuerier)).Items).toEqual([]);
+  });
+
   it('may make the calls it declares', async () => {
     await asFunction(reader, async () => {
       expect((await db.send(new GetCommand({ TableName: names.events, Key: { eventId: 'e1' } }))).Item).toBeUndefined();

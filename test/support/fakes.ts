@@ -10,10 +10,12 @@ import type {
   ConnectionRecord,
   ConnectionStore,
   EntryStore,
+  EventPosition,
   EventRecord,
   EventStore,
   FrameChange,
   LeaseStore,
+  ListedEvent,
   LogLine,
   Logger,
   PostResult,
@@ -45,6 +47,15 @@ export class FakeEvents implements EventStore {
     e.tokenHash = tokenHash;
     e.tokenGen = (e.tokenGen ?? 0) + 1;
     return e.tokenGen;
+  }
+  async listNewest(after: EventPosition | undefined, limit: number): Promise<ListedEvent[]> {
+    await tick();
+    const key = (e: EventPosition) => `${e.createdAt}\u0000${e.eventId}`;
+    return [...this.items.values()]
+      .sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0))
+      .filter((e) => !after || key(e) < key(after))
+      .slice(0, limit)
+      .map(({ eventId, title, createdAt, lastSeq }) => ({ eventId, title, createdAt, lastSeq }));
   }
 }
 
@@ -146,6 +157,14 @@ export class FakeEntries implements EntryStore {
       .map(([, e]) => ({ ...e }))
       .sort((a, b) => a.seq - b.seq)
       .slice(0, Math.min(limit, this.maxPerRead));
+  }
+  async newestShown(eventId: string, limit: number) {
+    await tick();
+    return [...this.entries.entries()]
+      .filter(([k, e]) => k.startsWith(`${eventId}/`) && !e.deleted)
+      .map(([, e]) => ({ ...e }))
+      .sort((a, b) => b.seq - a.seq)
+      .slice(0, limit);
   }
   /** How many times getMany was asked (a test can check a page costs one read, not one per line). */
   getManyCalls = 0;
