@@ -3,7 +3,7 @@
 // in an entry is shown as text by every reader, never run.
 import { Feed } from 'feed';
 import type { Entry } from './protocol';
-import { entryUrl, escapeHtml, headline, liveUrl, type LiveBlogEvent, textAsHtml } from './live-blog';
+import { entryUrl, escapeHtml, headline, liveUrl, type LiveBlogEvent, photosAsHtml, photosOf, textAsHtml } from './live-blog';
 
 /**
  * The newest entries a feed carries. Readers poll every few minutes and keep what they saw, so they
@@ -52,7 +52,10 @@ function build({ event, entries, site, feedUrls }: FeedInput): Feed {
       // `date` is the last change (Atom `updated`, JSON Feed `date_modified`); `published` the first.
       date: new Date(e.updatedAt),
       published: new Date(e.createdAt),
-      content: textAsHtml(e.text),
+      // Photos as <img> after the text: every reader shows content; the library's one `image` per
+      // item would drop the others, and its Atom enclosure takes the type from a file extension our
+      // image urls do not have (so the JSON Feed's `image` is set below instead).
+      content: textAsHtml(e.text) + photosAsHtml(e, site),
       ...(tags.length ? { category: tags.map((t) => ({ name: t, term: t })) } : {}),
     });
   }
@@ -82,9 +85,12 @@ export function jsonFeed(input: FeedInput): string {
       const entry = bySeq.get(String(item.id));
       if (!entry) return item;
       // content_text alone: the entry is plain text, and the library's content_html beside it would
-      // double the feed (2.4 MB instead of 1.3 MB for 200 2,000-character Chinese entries).
-      const { content_html: _html, ...rest } = item;
-      return { ...rest, title: headline(entry.text), content_text: entry.text };
+      // double the feed (2.4 MB instead of 1.3 MB for 200 2,000-character Chinese entries). An entry
+      // with photos keeps content_html (text and photos) and names its first photo as `image`.
+      const { content_html: html, ...rest } = item;
+      const photos = photosOf(entry, input.site);
+      const withPhotos = photos[0] ? { content_html: html, image: photos[0].url } : {};
+      return { ...rest, title: headline(entry.text), content_text: entry.text, ...withPhotos };
     }),
   });
 }

@@ -27,6 +27,34 @@ export function headline(text: string): string {
   return chars.length <= HEADLINE_CHARS ? firstLine : `${chars.slice(0, HEADLINE_CHARS - 1).join('')}…`;
 }
 
+/**
+ * A photo's url, absolute: deployed, entries carry the CDN's absolute urls already; locally (and
+ * wherever a stage serves `/images/*` on the pages' own origin) they are relative, and a feed
+ * reader, a crawler or a social network has no origin to read them against.
+ */
+export const absoluteUrl = (url: string, site: string): string => (/^https?:\/\//i.test(url) ? url : `${site}${url.startsWith('/') ? '' : '/'}${url}`);
+
+/** An entry's photos, absolute, in display order (entries stored before photos have none). */
+export function photosOf(entry: Entry, site: string): { url: string; width: number; height: number; alt?: string }[] {
+  return (entry.images ?? []).map((i) => ({ ...i, url: absoluteUrl(i.url, site) }));
+}
+
+/** The photos as HTML after the text (feeds' content, the snapshot): sized, with their alt text. */
+export function photosAsHtml(entry: Entry, site: string): string {
+  return photosOf(entry, site)
+    .map((p) => `<img src="${escapeHtml(p.url)}" width="${p.width}" height="${p.height}" alt="${escapeHtml(p.alt ?? '')}" loading="lazy">`)
+    .join('');
+}
+
+/** The newest photo among the entries (newest first): what a shared link shows. */
+export function newestPhoto(entries: readonly Entry[], site: string): { url: string; width: number; height: number; alt?: string } | undefined {
+  for (const e of entries) {
+    const first = photosOf(e, site)[0];
+    if (first) return first;
+  }
+  return undefined;
+}
+
 /** Text for HTML element content and quoted attribute values. */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -86,6 +114,9 @@ export function liveBlogPosting(event: LiveBlogEvent, entries: readonly Entry[],
       articleBody: e.text,
       datePublished: e.createdAt,
       dateModified: e.updatedAt,
+      ...(e.images?.length
+        ? { image: photosOf(e, site).map((p) => ({ '@type': 'ImageObject', url: p.url, width: p.width, height: p.height, ...(p.alt ? { caption: p.alt } : {}) })) }
+        : {}),
       ...(e.kind === 'key' ? { keywords: 'key moment' } : {}),
     })),
   };

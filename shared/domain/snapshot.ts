@@ -1,7 +1,7 @@
 // The static HTML a crawler or a link-preview bot gets for an event's live page: the entries as
 // text, the LiveBlogPosting JSON-LD, Open Graph and Twitter tags, and the way to the live page.
 // Every piece of text is escaped; no script runs (the JSON-LD block is data).
-import { entryUrl, escapeHtml, headline, jsonForScript, liveBlogPosting, liveUrl, type LiveBlogEvent, shareDescription } from './live-blog';
+import { entryUrl, escapeHtml, headline, jsonForScript, liveBlogPosting, liveUrl, type LiveBlogEvent, newestPhoto, photosAsHtml, shareDescription } from './live-blog';
 import type { Entry } from './protocol';
 
 /**
@@ -26,11 +26,22 @@ export function snapshotHtml({ event, entries, site, feedUrls }: SnapshotInput):
   const title = escapeHtml(headline(event.title));
   const description = escapeHtml(shareDescription(event, entries));
   const meta = (attr: 'property' | 'name', key: string, value: string) => `<meta ${attr}="${key}" content="${value}">`;
+  // A shared link shows the newest photo, large, when there is one.
+  const photo = newestPhoto(entries, site);
+  const photoTags = photo
+    ? [
+        meta('property', 'og:image', escapeHtml(photo.url)),
+        meta('property', 'og:image:width', String(photo.width)),
+        meta('property', 'og:image:height', String(photo.height)),
+        ...(photo.alt ? [meta('property', 'og:image:alt', escapeHtml(photo.alt))] : []),
+        meta('name', 'twitter:image', escapeHtml(photo.url)),
+      ].join('\n') + '\n'
+    : '';
   const items = entries
     .map((e) => {
       const body = escapeHtml(e.text).replace(/\r?\n/g, '<br>');
       const mark = e.kind === 'key' ? ' data-kind="key"' : '';
-      return `<li id="entry-${e.seq}"${mark}><a href="${escapeHtml(entryUrl(site, event.eventId, e.seq))}"><time datetime="${escapeHtml(e.createdAt)}">${escapeHtml(e.createdAt)}</time></a><p>${body}</p></li>`;
+      return `<li id="entry-${e.seq}"${mark}><a href="${escapeHtml(entryUrl(site, event.eventId, e.seq))}"><time datetime="${escapeHtml(e.createdAt)}">${escapeHtml(e.createdAt)}</time></a><p>${body}</p>${photosAsHtml(e, site)}</li>`;
     })
     .join('\n');
   // No `lang`: the text is in whatever language the reporters write; the interface words are both.
@@ -48,7 +59,7 @@ ${meta('property', 'og:type', 'article')}
 ${meta('property', 'og:title', title)}
 ${meta('property', 'og:description', description)}
 ${meta('property', 'og:url', escapeHtml(url))}
-${meta('name', 'twitter:card', 'summary')}
+${photoTags}${meta('name', 'twitter:card', photo ? 'summary_large_image' : 'summary')}
 ${meta('name', 'twitter:title', title)}
 ${meta('name', 'twitter:description', description)}
 <script type="application/ld+json">${jsonForScript(liveBlogPosting(event, entries, site))}</script>

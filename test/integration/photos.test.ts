@@ -4,6 +4,7 @@
 // the first was.
 import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, Entry, ErrorFrame, ServerFrame, SyncedFrame, UpdateFrame } from '../../shared/domain/protocol';
@@ -204,5 +205,50 @@ describe('publish with images', () => {
     // Anyone reading the history of a deleted entry sees no photo either.
     const revisions = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions?limit=500`)).json()) as { items: { entry: Entry }[] };
     expect(revisions.items.filter((r) => r.entry.seq === other).map((r) => r.entry.images)).toEqual([[], []]);
+  });
+});
+
+describe('photos beyond the page: the feeds and the crawlers\' snapshot', () => {
+  it('carry each entry\'s photos with absolute urls, sizes and alt text; a shared link previews the newest photo', async () => {
+    const event = await createEvent(stage, 'photos in feeds');
+    const reporter = await clients.connect(reporterUrl(stage, event));
+    const a = await upload(event, png(64, 48));
+    const b = await upload(event, png(30, 90));
+    expect(await send(reporter, { action: 'publish', clientId: 'text', text: '开幕前' })).toMatchObject({ type: 'ack', seq: 1 });
+    expect(await send(reporter, { action: 'publish', clientId: 'photos', text: '剪彩 <b>现场</b>', images: [a.imageId, { imageId: b.imageId, alt: '龙舟 "冲线" <赛>' }] })).toMatchObject({ type: 'ack', seq: 2 });
+    const [photo1, photo2] = (await timeline(event.eventId)).find((e) => e.seq === 2)!.images;
+    const abs1 = served(photo1!.url);
+    const abs2 = served(photo2!.url);
+    // The urls resolve to the photos themselves.
+    expect((await fetch(abs2)).headers.get('content-type')).toBe('image/png');
+
+    const json = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/feed.json`)).json()) as { items: { id: string; image?: string; content_html?: string; content_text: string }[] };
+    const [withPhotos, plain] = json.items;
+    expect(withPhotos?.image).toBe(abs1);
+    expect(withPhotos?.content_text).toBe('剪彩 <b>现场</b>');
+    expect(withPhotos?.content_html).toContain(`<img src="${abs1}" width="64" height="48" alt=""`);
+    expect(withPhotos?.content_html).toContain(`<img src="${abs2}" width="30" height="90" alt="龙舟 &quot;冲线&quot; &lt;赛&gt;"`);
+    expect(withPhotos?.content_html).toContain('剪彩 &lt;b&gt;现场&lt;/b&gt;');
+    // A text entry stays text only.
+    expect(plain).not.toHaveProperty('image');
+    expect(plain).not.toHaveProperty('content_html');
+
+    const atom = await (await fetch(`${stage.httpUrl}/events/${event.eventId}/feed.atom`)).text();
+    const parsed = new XMLParser({ ignoreAttributes: false }).parse(atom) as { feed: { entry: { content: { '#text': string } }[] } };
+    const content = parsed.feed.entry[0]!.content['#text'];
+    expect(content).toContain(`<img src="${abs1}"`);
+    expect(content).toContain(`<img src="${abs2}" width="30" height="90"`);
+
+    const html = await (await fetch(`${stage.httpUrl}/events/${event.eventId}/snapshot`)).text();
+    expect(html).toContain(`<meta property="og:image" content="${abs1}">`);
+    expect(html).toContain('<meta property="og:image:width" content="64">');
+    expect(html).toContain('<meta name="twitter:card" content="summary_large_image">');
+    expect(html).toContain(`<img src="${abs2}" width="30" height="90" alt="龙舟 &quot;冲线&quot; &lt;赛&gt;" loading="lazy">`);
+    const ld = JSON.parse(/<script type="application\/ld\+json">(.*?)<\/script>/s.exec(html)![1]!) as { liveBlogUpdate: { image?: { url: string; width: number; height: number; caption?: string }[] }[] };
+    expect(ld.liveBlogUpdate[0]?.image).toEqual([
+      { '@type': 'ImageObject', url: abs1, width: 64, height: 48 },
+      { '@type': 'ImageObject', url: abs2, width: 30, height: 90, caption: '龙舟 "冲线" <赛>' },
+    ]);
+    expect(ld.liveBlogUpdate[1]).not.toHaveProperty('image');
   });
 });
