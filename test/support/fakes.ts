@@ -339,19 +339,24 @@ export class FakeLeases implements LeaseStore {
 
 /** The account's budget ledger in memory; `failing` makes every call throw (a throttled table). */
 export class FakeBudgetLedger implements BudgetLedgerStore {
-  readonly items = new Map<string, BudgetRegistration & { expiresAt: number }>();
+  readonly items = new Map<string, BudgetRegistration>();
+  readonly expiresAt = new Map<string, number>();
   failing = false;
   async register(registration: BudgetRegistration, expiresAt: number) {
     if (this.failing) throw new Error('ledger unavailable');
-    this.items.set(registration.key, { ...registration, expiresAt });
+    this.items.set(registration.key, { ...registration });
+    this.expiresAt.set(registration.key, expiresAt);
   }
   async registrations() {
     if (this.failing) throw new Error('ledger unavailable');
-    return [...this.items.values()].map(({ expiresAt: _, ...r }) => r);
+    return [...this.items.values()];
   }
   async deregister(key: string, owner: string) {
     if (this.failing) throw new Error('ledger unavailable');
-    if (this.items.get(key)?.owner === owner) this.items.delete(key);
+    if (this.items.get(key)?.owner === owner) {
+      this.items.delete(key);
+      this.expiresAt.delete(key);
+    }
   }
 }
 
