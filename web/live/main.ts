@@ -396,8 +396,16 @@ class LivePage {
     const anchorTop = anchor?.el.getBoundingClientRect().top;
     const follow = this.followEnd && !held;
     this.followEnd = false;
+    // An open trail whose entry was corrected again is read again (it now lacks the wording replaced).
+    for (const seq of this.openTrails) {
+      const e = this.timeline.get(seq);
+      if (e && !e.deleted && this.trails.get(seq)?.forRev !== e.rev) this.loadTrail(seq, e.rev);
+    }
+    const focused = this.focusedInList();
     replace(this.els.list, ...entries.map((e) => this.card(e)));
     this.fresh.clear();
+    // The list is rebuilt: the card or control that had focus gets it back (keyboard and screen-reader users keep their place).
+    if (focused) (focused.testid ? this.cardOf(focused.seq)?.querySelector<HTMLElement>(`[data-testid="${focused.testid}"]`) : this.cardOf(focused.seq))?.focus({ preventScroll: true });
     const target = this.targetPending && this.target !== undefined ? this.cardOf(this.target) : undefined;
     if (target) {
       // The linked entry is here (on load, after a hashchange, or just arrived): bring it into view once.
@@ -412,6 +420,14 @@ class LivePage {
       if (el) window.scrollBy(0, el.getBoundingClientRect().top - anchorTop);
     }
     showLiveMeta(this.event, this.timeline.newestShown(), location.origin);
+  }
+
+  private focusedInList(): { seq: number; testid: string | undefined } | undefined {
+    const el = document.activeElement;
+    if (!(el instanceof HTMLElement) || !this.els.list.contains(el)) return undefined;
+    const card = el.closest<HTMLElement>('[data-testid=entry]');
+    if (!card) return undefined;
+    return { seq: Number(card.dataset.seq), testid: el === card ? undefined : el.dataset.testid };
   }
 
   private firstVisible(): { seq: number; el: Element } | undefined {
