@@ -109,7 +109,7 @@ class LivePage {
       els.viewers,
       h('span', { class: 'spacer' }),
       h('div', { class: 'toggle', role: 'group', 'aria-label': t.show }, els.filterAll, els.filterKey),
-      h('div', { class: 'toggle', role: 'group', 'aria-label': t.readingOrder }, els.newestFirst, els.oldestFirst),
+      h('div', { class: 'toggle order', role: 'group', 'aria-label': t.readingOrder, title: t.readingOrder }, els.newestFirst, els.oldestFirst),
       // Just under the header, wherever the reader is (positioned against the header).
       els.newBar,
     );

@@ -56,8 +56,8 @@ export const en = {
 
   // live page: links, trail, order (issue 15)
   readingOrder: 'Reading order',
-  newestFirst: 'Newest first',
-  oldestFirst: 'Oldest first',
+  newestFirst: 'Newest',
+  oldestFirst: 'Oldest',
   newUpdatesBelow: (n: number) => `↓ ${count(n)} new ${plural(n, { one: 'update', other: 'updates' })}`,
   linkedUpdate: 'Linked update',
   linkToUpdate: (seq: number) => `Link to update #${seq}`,

@@ -64,8 +64,8 @@ export const zhCN: Messages = {
 
   // live page: links, trail, order (issue 15)
   readingOrder: '阅读顺序',
-  newestFirst: '最新在前',
-  oldestFirst: '最早在前',
+  newestFirst: '最新',
+  oldestFirst: '最早',
   newUpdatesBelow: (n) => `↓ ${count(n)} 条新动态`,
   linkedUpdate: '链接所指的动态',
   linkToUpdate: (seq) => `第 ${seq} 条动态的链接`,
