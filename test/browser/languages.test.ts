@@ -88,7 +88,8 @@ type PageKind = 'live' | 'report' | 'replay';
 async function open(kind: PageKind, locale: string): Promise<{ page: Page; errors: string[] }> {
   const opened = await newPage(browser, kind === 'replay' ? 'desktop' : 'phone', { locale });
   const { page } = opened;
-  const path = `${stage.httpUrl}/${kind}/${event.eventId}${kind === 'report' ? `#token=${event.operatorToken}` : ''}`;
+  // The live page opened at an entry, so its "linked" highlight is read too.
+  const path = `${stage.httpUrl}/${kind}/${event.eventId}${kind === 'report' ? `#token=${event.operatorToken}` : kind === 'live' ? '#entry-1' : ''}`;
   await page.goto(path);
   if (kind === 'replay') {
     await page.getByTestId('summary').waitFor();
@@ -99,6 +100,15 @@ async function open(kind: PageKind, locale: string): Promise<{ page: Page; error
     await page.locator('[data-testid=status].open').waitFor();
     // (The console's test below publishes one more.)
     await expect.poll(() => page.getByTestId('entry').count()).toBeGreaterThanOrEqual(kind === 'live' ? 2 : 3);
+  }
+  if (kind === 'live') {
+    // Issue 15's parts: the linked entry, the corrected entry's earlier versions, a copied link's confirmation.
+    await page.locator('[data-testid=entry].linked').waitFor();
+    await page.locator('[data-seq="1"] [data-testid=versions]').click();
+    await page.locator('[data-seq="1"] [data-testid=version]').waitFor();
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stage.httpUrl });
+    await page.locator('[data-seq="1"] [data-testid=share]').click();
+    await page.getByTestId('toast').waitFor();
   }
   return opened;
 }
@@ -136,6 +146,7 @@ describe('languages', () => {
       expect(english).toContain(kind === 'replay' ? 'Timeline at this moment' : 'Live');
       expect(await page.locator('[data-testid=photo]').first().getAttribute('alt')).toBe('Photo 1 of 1');
       if (kind === 'report') expect(english).toContain('Add photos');
+      if (kind === 'live') expect(english).toEqual(expect.arrayContaining(['Linked update', 'Earlier versions', 'Oldest', 'Link copied', 'Share', 'aria-label="Share update #1"']));
       await screenshot(page, `${kind}-en`);
       expect(errors).toEqual([]);
       await page.context().close();

@@ -106,3 +106,14 @@ describe('Timeline (the pages apply updates by (seq, rev))', () => {
     expect(u.get(1)?.reposts).toBe(1);
   });
 });
+
+describe('Timeline reading order (issue 15)', () => {
+  it('orders oldest first on request, pins on top in either order; newestShown ignores pins', () => {
+    const t = new Timeline();
+    for (const s of [3, 1, 4, 2, 5]) t.apply(entry(s, 1, { pinned: s === 2 || s === 4, deleted: s === 5 }));
+    expect(t.ordered().map((e) => e.seq)).toEqual([4, 2, 3, 1]);
+    expect(t.ordered(undefined, 'oldest').map((e) => e.seq)).toEqual([2, 4, 1, 3]);
+    expect(t.ordered((e) => e.seq > 1, 'oldest').map((e) => e.seq)).toEqual([2, 4, 3]);
+    expect(t.newestShown().map((e) => e.seq)).toEqual([4, 3, 2, 1]);
+  });
+});

@@ -40,6 +40,8 @@ const ICONS = {
   repost: 'M7 7h9l-2.5-2.5M17 17H8l2.5 2.5M16 7a5 5 0 0 1 3 4.6M8 17a5 5 0 0 1-3-4.6',
   // An eye: people watching.
   eye: 'M2 12s3.6-6 10-6 10 6 10 6-3.6 6-10 6S2 12 2 12zm10-3a3 3 0 1 0 0 6 3 3 0 0 0 0-6z',
+  // Three linked dots: share.
+  share: 'M18 8a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM6 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm12 7a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM8.6 13.5l6.8 4M15.4 6.5l-6.8 4',
 } as const;
 
 /** A small line icon drawn in the text colour (no icon font or emoji font needed). */

@@ -83,11 +83,18 @@ export class Timeline {
     return this.bySeq.get(seq);
   }
 
-  /** Newest first, pinned entries on top (newest pinned first); deleted entries are left out. */
-  ordered(filter: (e: HeldEntry) => boolean = () => true): HeldEntry[] {
-    return [...this.bySeq.values()]
-      .filter((e) => !e.deleted && filter(e))
-      .sort((a, b) => Number(b.pinned) - Number(a.pinned) || b.seq - a.seq);
+  /**
+   * In the reading order (newest or oldest first), pinned entries on top in either (in the same
+   * order among themselves: they are what the reporter wants read first); deleted entries are left out.
+   */
+  ordered(filter: (e: HeldEntry) => boolean = () => true, order: 'newest' | 'oldest' = 'newest'): HeldEntry[] {
+    const bySeq = order === 'newest' ? (a: HeldEntry, b: HeldEntry) => b.seq - a.seq : (a: HeldEntry, b: HeldEntry) => a.seq - b.seq;
+    return [...this.bySeq.values()].filter((e) => !e.deleted && filter(e)).sort((a, b) => Number(b.pinned) - Number(a.pinned) || bySeq(a, b));
+  }
+
+  /** Every entry shown, newest first by seq, pins not lifted: what feeds, snapshots and the JSON-LD list. */
+  newestShown(): HeldEntry[] {
+    return [...this.bySeq.values()].filter((e) => !e.deleted).sort((a, b) => b.seq - a.seq);
   }
 }
 

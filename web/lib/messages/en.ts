@@ -54,6 +54,24 @@ export const en = {
   repost: 'Repost',
   reposted: 'Reposted',
 
+  // live page: links, trail, order (issue 15)
+  readingOrder: 'Reading order',
+  newestFirst: 'Newest',
+  oldestFirst: 'Oldest',
+  newUpdatesBelow: (n: number) => `↓ ${count(n)} new ${plural(n, { one: 'update', other: 'updates' })}`,
+  linkedUpdate: 'Linked update',
+  linkToUpdate: (seq: number) => `Link to update #${seq}`,
+  share: 'Share',
+  shareUpdate: (seq: number) => `Share update #${seq}`,
+  linkCopied: 'Link copied',
+  copyFailed: (link: Node) => ['Could not copy the link; here it is: ', link],
+  earlierVersions: 'Earlier versions',
+  loadingVersions: 'Loading earlier versions…',
+  noEarlierWording: 'No earlier wording: only its pin changed.',
+  versionsFailed: (why: Node) => ['Could not load the earlier versions: ', why],
+  tryAgain: 'Try again',
+  writtenAt: (time: string) => `written ${time}`,
+
   // Reporter console
   consoleTitle: (title: string) => `Report — ${title}`,
   updateText: 'Update text',
