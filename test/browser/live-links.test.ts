@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { launchBrowser, newPage, screenshot } from '../support/browser';
 import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
+import { type Reporter, reporterFor } from '../support/reporter';
 import { connect } from '../support/ws-client';
 
 let stage: Stage;
@@ -21,29 +22,14 @@ afterAll(async () => {
   await stage?.stop();
 });
 
-async function reporterFor(event: CreatedEvent) {
-  const socket = await connect(reporterUrl(stage, event));
-  let n = 0;
-  const send = async (frame: Record<string, unknown>) => {
-    const clientId = `k${++n}`;
-    socket.send({ ...frame, clientId });
-    await socket.next((f) => f.type === 'ack' && f.clientId === clientId, { timeoutMs: 10_000 });
-  };
-  return {
-    socket,
-    publish: (text: string, kind: 'text' | 'key' = 'text') => send({ action: 'publish', text, kind }),
-    edit: (seq: number, text: string) => send({ action: 'edit', seq, text }),
-    remove: (seq: number) => send({ action: 'delete', seq }),
-    pin: (seq: number, pinned = true) => send({ action: 'pin', seq, pinned }),
-  };
-}
+const newReporter = (event: CreatedEvent) => reporterFor(stage, event, { prefix: 'k' });
 
 const LONG = 'boats on the water, the crowd cheering on both banks of the river as the drums keep time.';
 
 /** An event with `n` updates long enough that 14 of them are several phone screens. */
 async function longEvent(title: string, n = 14) {
   const event = await createEvent(stage, title);
-  const rep = await reporterFor(event);
+  const rep = await newReporter(event);
   for (let i = 1; i <= n; i++) await rep.publish(`Heat ${i}: ${LONG}`);
   return { event, rep };
 }
@@ -134,7 +120,7 @@ describe('links to one entry', () => {
 
   it('a key-moment filter does not hide the linked entry', async () => {
     const event = await createEvent(stage, 'Filter and link');
-    const rep = await reporterFor(event);
+    const rep = await newReporter(event);
     await rep.publish('Key one', 'key');
     await rep.publish('Plain two');
     const { page } = await open(event);
@@ -151,7 +137,7 @@ describe('links to one entry', () => {
 describe('sharing an entry', () => {
   it('copies the canonical link with a confirmation where there is no share sheet, and the link opens at the entry', async () => {
     const event = await createEvent(stage, 'Share by copy');
-    const rep = await reporterFor(event);
+    const rep = await newReporter(event);
     for (let i = 1; i <= 3; i++) await rep.publish(`Lantern ${i}`);
     const { page, errors } = await open(event);
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stage.httpUrl });
@@ -173,7 +159,7 @@ describe('sharing an entry', () => {
 
   it('hands the link to the share sheet where the browser has one (and copies nothing)', async () => {
     const event = await createEvent(stage, 'Share by sheet');
-    const rep = await reporterFor(event);
+    const rep = await newReporter(event);
     await rep.publish('Fireworks');
     const { page, errors } = await newPage(browser, 'phone');
     // The phone's share sheet belongs to the operating system; the page's side of it is what is checked.
@@ -197,7 +183,7 @@ describe('sharing an entry', () => {
 describe('correction trail', () => {
   it('shows a corrected entry’s earlier versions with their times, read only when asked; not for pins only; kept current', async () => {
     const event = await createEvent(stage, 'Corrections');
-    const rep = await reporterFor(event);
+    const rep = await newReporter(event);
     await rep.publish('The mayor opens the festival');
     await rep.publish('Only pinned');
     await rep.publish('Posted then deleted');
@@ -260,7 +246,7 @@ describe('correction trail', () => {
 describe('reading order', () => {
   it('newest first by default; oldest first sticks across a reload and applies to live arrivals', async () => {
     const event = await createEvent(stage, 'Order');
-    const rep = await reporterFor(event);
+    const rep = await newReporter(event);
     for (let i = 1; i <= 3; i++) await rep.publish(`Step ${i}`);
     await rep.pin(2);
     const { page, errors } = await open(event);
@@ -341,7 +327,7 @@ describe('search engines and sharing', () => {
 
   it('carries LiveBlogPosting JSON-LD, description and Open Graph tags, kept current as entries arrive, change and go', async () => {
     const event = await createEvent(stage, '香鱼节 Sweetfish Festival');
-    const rep = await reporterFor(event);
+    const rep = await newReporter(event);
     await rep.publish('Gates open');
     await rep.publish('</script><script>window.__pwned=1</script> ribbon cut', 'key');
     await rep.publish('Posted by mistake');

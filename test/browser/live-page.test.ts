@@ -7,6 +7,7 @@ import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-stor
 import { launchBrowser, newPage, screenshot } from '../support/browser';
 import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
 import { repostStore, repostStorm } from '../support/storm';
+import { type Reporter, reporterFor } from '../support/reporter';
 import { connect, type TestClient } from '../support/ws-client';
 
 let stage: Stage;
@@ -23,25 +24,7 @@ afterAll(async () => {
   await stage?.stop();
 });
 
-/** A reporter on a socket of its own: publishes and waits for the ack (the durable write). */
-async function reporterFor(event: CreatedEvent) {
-  const socket = await connect(reporterUrl(stage, event));
-  let n = 0;
-  const send = async (frame: Record<string, unknown>) => {
-    const clientId = `t${++n}`;
-    socket.send({ ...frame, clientId });
-    const ack = await socket.next((f) => f.type === 'ack' && f.clientId === clientId, { timeoutMs: 10_000 });
-    if (ack.type !== 'ack' || !('rev' in ack)) throw new Error('no ack');
-    return ack;
-  };
-  return {
-    socket,
-    publish: (text: string, kind: 'text' | 'key' = 'text') => send({ action: 'publish', text, kind }),
-    edit: (seq: number, text: string) => send({ action: 'edit', seq, text }),
-    remove: (seq: number) => send({ action: 'delete', seq }),
-    pin: (seq: number, pinned = true) => send({ action: 'pin', seq, pinned }),
-  };
-}
+const newReporter = (event: CreatedEvent) => reporterFor(stage, event, { prefix: 't' });
 
 /** The cards as the reader sees them, top to bottom. */
 const cards = (page: Page) =>
@@ -56,11 +39,11 @@ async function openLive(event: CreatedEvent) {
 
 describe('live page', () => {
   let event: CreatedEvent;
-  let reporter: Awaited<ReturnType<typeof reporterFor>>;
+  let reporter: Reporter;
 
   beforeAll(async () => {
     event = await createEvent(stage, '香鱼节开幕式 · Sweetfish Festival opening');
-    reporter = await reporterFor(event);
+    reporter = await newReporter(event);
   });
   afterAll(async () => reporter.socket.close());
 
@@ -122,7 +105,7 @@ describe('live page', () => {
 
   it('reads the history over HTTP and asks the socket only for what came after it', async () => {
     const parade = await createEvent(stage, 'Lantern parade');
-    const rep = await reporterFor(parade);
+    const rep = await newReporter(parade);
     for (let i = 1; i <= 3; i++) await rep.publish(`Lantern ${i}`);
     await rep.edit(2, 'Lantern 2, the tallest');
     const { page, errors } = await newPage(browser, 'phone');
@@ -159,7 +142,7 @@ describe('live page', () => {
 
   it('counts unseen updates in a bar and the title while the reader is scrolled away', async () => {
     const other = await createEvent(stage, 'Dragon boat heats');
-    const rep = await reporterFor(other);
+    const rep = await newReporter(other);
     for (let i = 1; i <= 14; i++) await rep.publish(`Heat ${i}: boats on the water, crowd cheering on both banks of the river.`);
     const { page } = await openLive(other);
     await expect.poll(async () => (await cards(page)).length).toBe(14);
@@ -180,7 +163,7 @@ describe('live page', () => {
 
   it('reposts once, shows live counts and viewers, and announces a spike', async () => {
     const storm = await createEvent(stage, 'Opening ceremony — the moment');
-    const rep = await reporterFor(storm);
+    const rep = await newReporter(storm);
     await rep.publish('The ribbon is cut — 剪彩！', 'key');
     await rep.publish('Fireworks over the river');
     const { page, errors } = await openLive(storm);
