@@ -26,6 +26,8 @@ class OrganiserPage {
   /** Newest first, as the list gives them; events created here go on top. */
   private order: string[] = [];
   private next: string | null = null;
+  /** Events whose folded part the organiser opened. */
+  private readonly unfolded = new Set<string>();
 
   private readonly els = {
     notice: h('p', { class: 'notice', role: 'status', hidden: true, 'data-testid': 'notice' }),
@@ -260,16 +262,31 @@ class OrganiserPage {
         h('a', { href: links.live, target: '_blank', rel: 'noopener', 'data-testid': 'link-live' }, t.linkLive),
         h('a', { href: links.replay, target: '_blank', rel: 'noopener', 'data-testid': 'link-replay' }, t.linkReplay),
       ),
+      // A token just made: in full view, it will not be shown again.
       held.operatorToken === undefined
-        ? h('p', { class: 'muted small', 'data-testid': 'report-no-token' }, t.reportNoToken)
+        ? null
         : h(
             'div',
             { class: 'notice info once', 'data-testid': 'report-once' },
             h('p', {}, h('strong', {}, t.linkReport), ' — ', t.reportLinkNote),
             copyField(links.report, 'report-link', t.linkReport, h('a', { href: links.report, target: '_blank', rel: 'noopener', 'data-testid': 'link-report' }, t.linkReport)),
           ),
-      h('div', { class: 'embed' }, h('span', { class: 'small' }, t.embedLabel), copyField(snippet, 'embed-snippet', t.embedLabel)),
-      h('div', { class: 'row' }, rotate),
+      // The rest folded away, so a phone sees many events at once.
+      h(
+        'details',
+        {
+          class: 'more-links',
+          open: this.unfolded.has(event.eventId),
+          'data-testid': 'more',
+          // Kept across the list's rebuilds (a rotation, a page loaded).
+          ontoggle: (ev) => (ev.target as HTMLDetailsElement).open ? this.unfolded.add(event.eventId) : this.unfolded.delete(event.eventId),
+        },
+        h('summary', {}, t.embedAndToken),
+        h('label', { class: 'field' }, t.embedLabel),
+        copyField(snippet, 'embed-snippet', t.embedLabel),
+        held.operatorToken === undefined ? h('p', { class: 'muted small', 'data-testid': 'report-no-token' }, t.reportNoToken) : null,
+        h('div', { class: 'row' }, rotate),
+      ),
     );
   }
 }

@@ -44,6 +44,7 @@ export const en = {
   reportLinkNote: 'This link carries the reporter’s token and is shown only now: copy it and send it to the reporter. Lost it? Make a new token.',
   reportNoToken: 'The reporter’s token was shown when it was made. To hand out a new link, make a new token.',
   embedLabel: 'Embed on your site',
+  embedAndToken: 'Embed, reporter token',
   copy: 'Copy',
   copied: 'Copied',
   copyFailed: 'Could not copy: select the text and copy it.',

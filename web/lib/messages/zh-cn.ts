@@ -55,6 +55,7 @@ export const zhCN: Messages = {
   reportLinkNote: '此链接包含记者的操作口令，只在此刻显示：请复制并发送给记者。丢失了？请生成新口令。',
   reportNoToken: '记者的操作口令只在生成时显示。如需分发新链接，请生成新口令。',
   embedLabel: '嵌入您的网站',
+  embedAndToken: '嵌入代码、记者口令',
   copy: '复制',
   copied: '已复制',
   copyFailed: '无法复制：请选中文字后手动复制。',
