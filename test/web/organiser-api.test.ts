@@ -1,9 +1,10 @@
 // The organiser console's pure parts: the links it hands out, the embed snippet (escaped), the start
-// time as the API wants it; and the embed's frame-ancestors setting, refused when it is not a source.
+// time as the API wants it, and its own catalogue (web/organiser/messages.ts) in both languages.
 import { describe, expect, it } from 'vitest';
-import { parseFrameAncestors } from '../../shared/config';
 import { createEventBody } from '../../shared/domain/protocol';
 import { embedSnippet, eventLinks, startsAtFromLocal } from '../../web/lib/organiser-api';
+import { setFormatLocale } from '../../web/lib/intl';
+import { organiserEn, organiserZhCN } from '../../web/organiser/messages';
 
 describe('organiser links', () => {
   it('names every page of an event, the token only in the fragment (never sent to a server)', () => {
@@ -32,29 +33,16 @@ describe('organiser links', () => {
   });
 });
 
-describe('embed frame ancestors (LIVECAST_EMBED_ANCESTORS, -c embedAncestors)', () => {
-  it("defaults to 'self' and reads space- or comma-separated sources", () => {
-    expect(parseFrameAncestors(undefined)).toEqual(["'self'"]);
-    expect(parseFrameAncestors(' ')).toEqual(["'self'"]);
-    expect(parseFrameAncestors("'self', https://Portal.Example.org/ https://*.example.com:8443 http://127.0.0.1:4100")).toEqual([
-      "'self'",
-      'https://portal.example.org',
-      'https://*.example.com:8443',
-      'http://127.0.0.1:4100',
-    ]);
-    expect(parseFrameAncestors('https:')).toEqual(['https:']);
-    expect(parseFrameAncestors("'none'")).toEqual(["'none'"]);
-  });
-
-  it('refuses what is not a source, naming it: nothing can end the directive or frame everything by mistake', () => {
-    for (const bad of ['*', 'self', 'portal.example.org', "https://a.example; script-src *", 'https://a.example/path', "'unsafe-inline'", 'javascript:', 'https://a.example,']) {
-      if (bad === 'https://a.example,') {
-        // A trailing comma is only a separator.
-        expect(parseFrameAncestors(bad)).toEqual(['https://a.example']);
-        continue;
-      }
-      expect(() => parseFrameAncestors(bad), bad).toThrow(/is not a source/);
-    }
-    expect(() => parseFrameAncestors("'none' https://a.example")).toThrow(/'none' stands alone/);
+describe("the console's catalogue", () => {
+  it('zh-CN has every key and no English left', () => {
+    setFormatLocale('zh-CN');
+    const texts = Object.values(organiserZhCN).flatMap((v) => {
+      if (typeof v === 'string') return [v];
+      const out = (v as (...a: unknown[]) => unknown)(...Array.from({ length: v.length }, () => 2));
+      return (Array.isArray(out) ? out : [out]).filter((p): p is string => typeof p === 'string');
+    });
+    expect(texts.filter((x) => /[A-Za-z]/.test(x))).toEqual([]);
+    expect(Object.keys(organiserZhCN).sort()).toEqual(Object.keys(organiserEn).sort());
+    setFormatLocale('en');
   });
 });

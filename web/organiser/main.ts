@@ -6,6 +6,7 @@ import { byId, h, replace } from '../lib/dom';
 import { clock, day } from '../lib/format';
 import { languageSwitch, startLocale, t } from '../lib/i18n';
 import { data, pageHeader } from '../lib/page';
+import { organiserMessages, type OrganiserMessages } from './messages';
 import { type CreatedEvent, embedSnippet, eventLinks, keepAdminKey, type ListedEvent, OrganiserApi, startsAtFromLocal, storedAdminKey } from '../lib/organiser-api';
 
 const PAGE_SIZE = 20;
@@ -32,8 +33,8 @@ class OrganiserPage {
   private readonly els = {
     notice: h('p', { class: 'notice', role: 'status', hidden: true, 'data-testid': 'notice' }),
     list: h('ol', { class: 'events', 'data-testid': 'events' }),
-    empty: h('p', { class: 'empty', hidden: true }, t.noEvents),
-    more: h('button', { type: 'button', hidden: true, 'data-testid': 'load-more' }, t.loadMore),
+    empty: h('p', { class: 'empty', hidden: true }, o.noEvents),
+    more: h('button', { type: 'button', hidden: true, 'data-testid': 'load-more' }, o.loadMore),
   };
 
   constructor(
@@ -51,13 +52,13 @@ class OrganiserPage {
 
   private showSignIn(message?: string | (string | Node)[]): void {
     const key = h('input', { type: 'password', id: 'admin-key', autocomplete: 'off', required: true, spellcheck: 'false', 'data-testid': 'admin-key' });
-    const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'sign-in' }, t.signIn);
+    const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'sign-in' }, o.signIn);
     const error = h('p', { class: 'notice error', role: 'alert', hidden: message === undefined, 'data-testid': 'sign-in-error' }, ...(message === undefined ? [] : typeof message === 'string' ? [message] : message));
     const form = h(
       'form',
       { class: 'panel', 'data-testid': 'sign-in-form' },
-      h('p', {}, t.signInIntro),
-      h('label', { for: 'admin-key', class: 'field' }, t.adminKeyLabel),
+      h('p', {}, o.signInIntro),
+      h('label', { for: 'admin-key', class: 'field' }, o.adminKeyLabel),
       h('div', { class: 'token-form' }, key, submit),
     );
     form.addEventListener('submit', (ev) => {
@@ -65,10 +66,10 @@ class OrganiserPage {
       const value = key.value.trim();
       if (!value) return;
       submit.disabled = true;
-      submit.textContent = t.signingIn;
+      submit.textContent = o.signingIn;
       void this.signIn(value, false);
     });
-    replace(this.root, h('main', { class: 'page narrow' }, pageHeader(h('h1', {}, t.organiserTitle)), error, form));
+    replace(this.root, h('main', { class: 'page narrow' }, pageHeader(h('h1', {}, o.organiserTitle)), error, form));
     key.focus();
   }
 
@@ -81,9 +82,9 @@ class OrganiserPage {
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
         keepAdminKey(undefined);
-        this.showSignIn(fromStorage ? t.adminKeyExpired : t.wrongAdminKey);
+        this.showSignIn(fromStorage ? o.adminKeyExpired : o.wrongAdminKey);
       } else {
-        this.showSignIn(t.requestFailed(data(reason(err))));
+        this.showSignIn(o.requestFailed(data(reason(err))));
       }
       return;
     }
@@ -106,17 +107,17 @@ class OrganiserPage {
   }
 
   private showConsole(): void {
-    const title = h('input', { type: 'text', id: 'new-title', maxlength: 200, autocomplete: 'off', placeholder: t.eventTitlePlaceholder, 'data-testid': 'new-title' });
+    const title = h('input', { type: 'text', id: 'new-title', maxlength: 200, autocomplete: 'off', placeholder: o.eventTitlePlaceholder, 'data-testid': 'new-title' });
     const startsAt = h('input', { type: 'datetime-local', id: 'new-starts-at', 'data-testid': 'new-starts-at' });
-    const create = h('button', { type: 'submit', class: 'primary', 'data-testid': 'create' }, t.createEvent);
+    const create = h('button', { type: 'submit', class: 'primary', 'data-testid': 'create' }, o.createEvent);
     const error = h('p', { class: 'notice error', role: 'alert', hidden: true, 'data-testid': 'create-error' });
     const form = h(
       'form',
       { class: 'panel create', 'data-testid': 'create-form' },
-      h('h2', {}, t.newEvent),
-      h('label', { for: 'new-title', class: 'field' }, t.eventTitleLabel),
+      h('h2', {}, o.newEvent),
+      h('label', { for: 'new-title', class: 'field' }, o.eventTitleLabel),
       title,
-      h('label', { for: 'new-starts-at', class: 'field' }, t.startsAtLabel),
+      h('label', { for: 'new-starts-at', class: 'field' }, o.startsAtLabel),
       startsAt,
       h('div', { class: 'row' }, create),
       error,
@@ -129,37 +130,37 @@ class OrganiserPage {
       ev.preventDefault();
       error.hidden = true;
       const name = title.value.trim();
-      if (!name) return fail(t.titleRequired);
+      if (!name) return fail(o.titleRequired);
       let starts: string | undefined;
       try {
         starts = startsAtFromLocal(startsAt.value);
       } catch {
-        return fail(t.badStartsAt);
+        return fail(o.badStartsAt);
       }
       create.disabled = true;
-      create.textContent = t.creating;
+      create.textContent = o.creating;
       this.createEvent(name, starts)
         .then(() => {
           title.value = '';
           startsAt.value = '';
         })
         .catch((err: unknown) => {
-          if (!this.refusedKey(err)) fail(...t.requestFailed(data(reason(err))));
+          if (!this.refusedKey(err)) fail(...o.requestFailed(data(reason(err))));
         })
         .finally(() => {
           create.disabled = false;
-          create.textContent = t.createEvent;
+          create.textContent = o.createEvent;
         });
     });
-    const signOut = h('button', { type: 'button', 'data-testid': 'sign-out', onclick: () => this.signOut() }, t.signOut);
+    const signOut = h('button', { type: 'button', 'data-testid': 'sign-out', onclick: () => this.signOut() }, o.signOut);
     replace(
       this.root,
       h(
         'main',
         { class: 'page' },
-        pageHeader(h('h1', {}, t.organiserTitle), h('span', { class: 'spacer' }), signOut),
+        pageHeader(h('h1', {}, o.organiserTitle), h('span', { class: 'spacer' }), signOut),
         form,
-        h('h2', {}, t.eventsHeading),
+        h('h2', {}, o.eventsHeading),
         this.els.notice,
         this.els.empty,
         this.els.list,
@@ -188,7 +189,7 @@ class OrganiserPage {
       this.next = page.next;
       this.render();
     } catch (err) {
-      if (!this.refusedKey(err)) this.notify('error', t.requestFailed(data(reason(err))));
+      if (!this.refusedKey(err)) this.notify('error', o.requestFailed(data(reason(err))));
     } finally {
       this.els.more.disabled = false;
     }
@@ -204,25 +205,25 @@ class OrganiserPage {
   }
 
   private async rotate(held: Held, button: HTMLButtonElement): Promise<void> {
-    if (!window.confirm(t.confirmRotate(held.event.title))) return;
+    if (!window.confirm(o.confirmRotate(held.event.title))) return;
     button.disabled = true;
-    button.textContent = t.rotating;
+    button.textContent = o.rotating;
     try {
       const { operatorToken } = await this.api!.rotateToken(held.event.eventId);
       held.operatorToken = operatorToken;
-      this.notify('info', [t.rotated]);
+      this.notify('info', [o.rotated]);
       this.render();
     } catch (err) {
       button.disabled = false;
-      button.textContent = t.rotateToken;
-      if (!this.refusedKey(err)) this.notify('error', t.requestFailed(data(reason(err))));
+      button.textContent = o.rotateToken;
+      if (!this.refusedKey(err)) this.notify('error', o.requestFailed(data(reason(err))));
     }
   }
 
   /** A 401 after signing in: the key was changed meanwhile. Back to the sign-in form. */
   private refusedKey(err: unknown): boolean {
     if (!(err instanceof ApiError && err.status === 401)) return false;
-    this.signOut(t.adminKeyExpired);
+    this.signOut(o.adminKeyExpired);
     return true;
   }
 
@@ -241,7 +242,7 @@ class OrganiserPage {
   private card(held: Held): HTMLElement {
     const { event } = held;
     const links = eventLinks(location.origin, event.eventId, held.operatorToken);
-    const rotate = h('button', { type: 'button', class: 'danger', 'data-testid': 'rotate' }, t.rotateToken);
+    const rotate = h('button', { type: 'button', class: 'danger', 'data-testid': 'rotate' }, o.rotateToken);
     rotate.addEventListener('click', () => void this.rotate(held, rotate));
     const snippet = embedSnippet(location.origin, event.eventId, event.title);
     return h(
@@ -251,16 +252,16 @@ class OrganiserPage {
       h(
         'p',
         { class: 'muted small' },
-        t.eventMeta(when(event.createdAt), event.lastSeq, event.viewers),
-        event.startsAt ? ` · ${t.startsAtMeta(when(event.startsAt))}` : '',
+        o.eventMeta(when(event.createdAt), event.lastSeq, event.viewers),
+        event.startsAt ? ` · ${o.startsAtMeta(when(event.startsAt))}` : '',
         ' · ',
         data(event.eventId, 'span', { class: 'id' }),
       ),
       h(
         'div',
         { class: 'links' },
-        h('a', { href: links.live, target: '_blank', rel: 'noopener', 'data-testid': 'link-live' }, t.linkLive),
-        h('a', { href: links.replay, target: '_blank', rel: 'noopener', 'data-testid': 'link-replay' }, t.linkReplay),
+        h('a', { href: links.live, target: '_blank', rel: 'noopener', 'data-testid': 'link-live' }, o.linkLive),
+        h('a', { href: links.replay, target: '_blank', rel: 'noopener', 'data-testid': 'link-replay' }, o.linkReplay),
       ),
       // A token just made: in full view, it will not be shown again.
       held.operatorToken === undefined
@@ -268,8 +269,8 @@ class OrganiserPage {
         : h(
             'div',
             { class: 'notice info once', 'data-testid': 'report-once' },
-            h('p', {}, h('strong', {}, t.linkReport), ' — ', t.reportLinkNote),
-            copyField(links.report, 'report-link', t.linkReport, h('a', { href: links.report, target: '_blank', rel: 'noopener', 'data-testid': 'link-report' }, t.linkReport)),
+            h('p', {}, h('strong', {}, o.linkReport), ' — ', o.reportLinkNote),
+            copyField(links.report, 'report-link', o.linkReport, h('a', { href: links.report, target: '_blank', rel: 'noopener', 'data-testid': 'link-report' }, o.linkReport)),
           ),
       // The rest folded away, so a phone sees many events at once.
       h(
@@ -281,10 +282,10 @@ class OrganiserPage {
           // Kept across the list's rebuilds (a rotation, a page loaded).
           ontoggle: (ev) => (ev.target as HTMLDetailsElement).open ? this.unfolded.add(event.eventId) : this.unfolded.delete(event.eventId),
         },
-        h('summary', {}, t.embedAndToken),
-        h('label', { class: 'field' }, t.embedLabel),
-        copyField(snippet, 'embed-snippet', t.embedLabel),
-        held.operatorToken === undefined ? h('p', { class: 'muted small', 'data-testid': 'report-no-token' }, t.reportNoToken) : null,
+        h('summary', {}, o.embedAndToken),
+        h('label', { class: 'field' }, o.embedLabel),
+        copyField(snippet, 'embed-snippet', o.embedLabel),
+        held.operatorToken === undefined ? h('p', { class: 'muted small', 'data-testid': 'report-no-token' }, o.reportNoToken) : null,
         h('div', { class: 'row' }, rotate),
       ),
     );
@@ -294,20 +295,20 @@ class OrganiserPage {
 /** A read-only text (a link, a snippet) with a Copy button; where the clipboard is refused, the text is selected for the reader to copy. */
 function copyField(text: string, testid: string, label: string, ...before: HTMLElement[]): HTMLElement {
   const field = h('input', { type: 'text', readonly: true, value: text, translate: 'no', 'aria-label': label, 'data-testid': testid, onfocus: (ev) => (ev.target as HTMLInputElement).select() });
-  const button = h('button', { type: 'button', class: 'small', 'data-testid': `copy-${testid}` }, t.copy);
+  const button = h('button', { type: 'button', class: 'small', 'data-testid': `copy-${testid}` }, o.copy);
   const said = h('span', { class: 'small muted', role: 'status' });
   button.addEventListener('click', () => {
     // No clipboard API outside a secure context (a page opened over plain http on the LAN): the catch below.
     Promise.resolve()
       .then(() => navigator.clipboard.writeText(text))
       .then(() => {
-        button.textContent = t.copied;
-        setTimeout(() => (button.textContent = t.copy), COPIED_MS);
+        button.textContent = o.copied;
+        setTimeout(() => (button.textContent = o.copy), COPIED_MS);
       })
       .catch(() => {
         field.focus();
         field.select();
-        said.textContent = t.copyFailed;
+        said.textContent = o.copyFailed;
       });
   });
   return h('div', { class: 'copy' }, ...before, h('div', { class: 'copy-row' }, field, button), said);
@@ -316,7 +317,8 @@ function copyField(text: string, testid: string, label: string, ...before: HTMLE
 const reason = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 startLocale();
-document.title = t.organiserTitle;
+const o: OrganiserMessages = organiserMessages();
+document.title = o.organiserTitle;
 const root = byId('app');
 loadConfig()
   .then((config) => new OrganiserPage(config, root).start())
