@@ -102,12 +102,15 @@ class OrganiserPage {
     this.api = undefined;
     // Tokens shown in this page go with the key.
     this.held.clear();
+    this.unfolded.clear();
     this.order = [];
     this.showSignIn(message);
   }
 
   private showConsole(): void {
-    const title = h('input', { type: 'text', id: 'new-title', maxlength: 200, autocomplete: 'off', placeholder: o.eventTitlePlaceholder, 'data-testid': 'new-title' });
+    const title = h('input', { type: 'text', id: 'new-title', autocomplete: 'off', placeholder: o.eventTitlePlaceholder, 'data-testid': 'new-title' });
+    // The title has no maxlength: it counts UTF-16 units (an emoji is two) where the API counts characters; an
+    // over-long title gets the API's own refusal, not a silent cut.
     const startsAt = h('input', { type: 'datetime-local', id: 'new-starts-at', 'data-testid': 'new-starts-at' });
     const create = h('button', { type: 'submit', class: 'primary', 'data-testid': 'create' }, o.createEvent);
     const error = h('p', { class: 'notice error', role: 'alert', hidden: true, 'data-testid': 'create-error' });
