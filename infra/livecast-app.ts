@@ -91,6 +91,7 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
     images: data.images,
     stage: stage.name,
     apiHost: stage.apiDomains?.httpDomain ?? api.httpHost,
+    embedAncestors: stage.embedAncestors,
   });
 
   for (const stack of [data, api, web]) {

@@ -2,6 +2,7 @@
 // what `cdk synth|deploy -c key=value` may add: account, region, alarm email, custom domains.
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { parseFrameAncestors } from '../shared/config';
 
 export const STAGE_NAMES = ['dev', 'prod'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
@@ -24,6 +25,12 @@ export interface StageSettings {
   readonly terminationProtection: boolean;
   /** Where the stage's alarms go (`-c alarmEmail=…` overrides). */
   readonly alarmEmail?: string;
+  /**
+   * The sites that may frame `/embed/{eventId}` (CSP frame-ancestors sources, e.g.
+   * `https://www.example.org`); `-c embedAncestors='https://a.example https://b.example'` overrides.
+   * @default `'self'`
+   */
+  readonly embedAncestors?: readonly string[];
 }
 
 export const STAGES: Readonly<Record<StageName, StageSettings>> = {
@@ -68,6 +75,8 @@ export interface StageConfig {
   readonly alarmEmail?: string;
   readonly apiDomains?: ApiDomains;
   readonly webDomain?: WebDomain;
+  /** CSP frame-ancestors of the embed: checked sources, `'self'` when none is set. */
+  readonly embedAncestors: readonly string[];
 }
 
 /** The context keys read here (`-c key=value` or cdk.json "context"). */
@@ -81,6 +90,7 @@ export const CONTEXT_KEYS = [
   'wsDomain',
   'webCertificateArn',
   'webDomain',
+  'embedAncestors',
 ] as const;
 type ContextKey = (typeof CONTEXT_KEYS)[number];
 
@@ -164,9 +174,17 @@ export function stageConfig(
     webDomain = { certificateArn: webCert.arn, domain: webDomainName };
   }
 
+  let embedAncestors: string[];
+  try {
+    embedAncestors = parseFrameAncestors(read('embedAncestors') ?? settings.embedAncestors?.join(' '));
+  } catch (err) {
+    throw new Error(`context 'embedAncestors': ${(err as Error).message}`);
+  }
+
   return {
     name,
     settings,
+    embedAncestors,
     env: { ...(account ? { account } : {}), ...(region ? { region } : {}) },
     ...(alarmEmail ? { alarmEmail } : {}),
     ...(apiDomains ? { apiDomains } : {}),

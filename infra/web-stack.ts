@@ -27,6 +27,7 @@ import type { Construct } from 'constructs';
 import { acknowledge, nagPseudo, nagRef } from './nag';
 import { imagesBaseUrlParameter, type WebDomain } from './stages';
 import { IMAGES_PREFIX } from '../shared/domain/images';
+import { PAGE_FRAME_ANCESTORS } from '../shared/config';
 
 export interface WebStackProps extends StackProps {
   /** The folder `buildWeb` wrote. */
@@ -48,6 +49,11 @@ export interface WebStackProps extends StackProps {
   readonly stage: string;
   /** The HTTP API's host name (no scheme): the origin of feeds and snapshots (API_PATHS, crawlers on /live). */
   readonly apiHost: string;
+  /**
+   * The sites that may frame `/embed/*` (checked CSP sources: shared/config.ts parseFrameAncestors).
+   * Every other path may be framed by the pages' own origin only. @default `'self'`
+   */
+  readonly embedAncestors?: readonly string[];
 }
 
 /**
@@ -58,7 +64,7 @@ export interface WebStackProps extends StackProps {
  * `uploadOrigins` come from the stack itself (the bucket's regional endpoint, a token until deploy),
  * so they are not checked like the API origins handed in.
  */
-export function pagesCsp(apiOrigins: readonly string[], uploadOrigins: readonly string[] = []): string {
+export function pagesCsp(apiOrigins: readonly string[], uploadOrigins: readonly string[] = [], frameAncestors: readonly string[] = PAGE_FRAME_ANCESTORS): string {
   for (const origin of apiOrigins) {
     if (!/^(https|wss):\/\/[^\s/;,'*]+$/.test(origin)) {
       throw new Error(`API origin ${JSON.stringify(origin)}: expected https://host or wss://host (no path, no wildcard)`);
@@ -74,6 +80,8 @@ export function pagesCsp(apiOrigins: readonly string[], uploadOrigins: readonly 
     `connect-src 'self' ${[...apiOrigins, ...uploadOrigins].join(' ')}`,
     "base-uri 'none'",
     "form-action 'none'",
+    // Who may show the page in a frame (a <meta> policy cannot say this; only the header can).
+    `frame-ancestors ${frameAncestors.join(' ')}`,
   ].join('; ');
 }
 
@@ -102,7 +110,11 @@ export const API_ORIGIN_ID = 'livecast-api';
 export const PAGE_REWRITE_BODY = `var CRAWLER = /${CRAWLER_AGENTS}/i;
 function handler(event) {
   var request = event.request;
-  var page = request.uri.match(/^\\/(live|report|replay)\\/([^\\/]+)\\/?$/);
+  if (/^\\/organiser\\/?$/.test(request.uri)) {
+    request.uri = '/organiser/index.html';
+    return request;
+  }
+  var page = request.uri.match(/^\\/(live|report|replay|embed)\\/([^\\/]+)\\/?$/);
   if (!page) return request;
   var agent = request.headers['user-agent'];
   if (page[1] === 'live' && agent && CRAWLER.test(agent.value)) {
@@ -142,7 +154,7 @@ export class WebStack extends Stack {
     const rewrite = new CloudFrontFunction(this, 'PageRewrite', {
       code: FunctionCode.fromInline(PAGE_REWRITE),
       runtime: FunctionRuntime.JS_2_0,
-      comment: 'livecast: /live|report|replay/{eventId} -> the page shell; crawlers on /live -> the snapshot',
+      comment: 'livecast: /live|report|replay|embed/{eventId}, /organiser -> the page shell; crawlers on /live -> the snapshot',
     });
 
     // CloudFront's managed SecurityHeadersPolicy, plus the CSP that names the API origins.
@@ -152,6 +164,24 @@ export class WebStack extends Stack {
         contentSecurityPolicy: { contentSecurityPolicy: pagesCsp(props.apiOrigins, [`https://${props.images.bucketRegionalDomainName}`]), override: true },
         contentTypeOptions: { override: true },
         frameOptions: { frameOption: HeadersFrameOption.SAMEORIGIN, override: true },
+        referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), override: true },
+        xssProtection: { protection: true, modeBlock: true, override: true },
+      },
+    });
+
+    // The embed: the same headers but for who may frame it — the sites the stage names (CSP
+    // frame-ancestors), and no X-Frame-Options, which knows no list of sites (SAMEORIGIN would refuse
+    // them all in a browser that reads it).
+    const embedAncestors = props.embedAncestors ?? PAGE_FRAME_ANCESTORS;
+    const embedHeaders = new ResponseHeadersPolicy(this, 'EmbedHeaders', {
+      comment: 'livecast /embed/*: the pages\' headers, framed by the configured sites only',
+      securityHeadersBehavior: {
+        contentSecurityPolicy: {
+          contentSecurityPolicy: pagesCsp(props.apiOrigins, [`https://${props.images.bucketRegionalDomainName}`], embedAncestors),
+          override: true,
+        },
+        contentTypeOptions: { override: true },
         referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
         strictTransportSecurity: { accessControlMaxAge: Duration.days(365), override: true },
         xssProtection: { protection: true, modeBlock: true, override: true },
@@ -226,6 +256,16 @@ export class WebStack extends Stack {
           compress: false,
         },
         ...Object.fromEntries(API_PATHS.map((path) => [path, apiBehavior])),
+        // The embed's shell: as the default behavior, with its own framing headers.
+        '/embed/*': {
+          origin,
+          viewerProtocolPolicy: ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+          allowedMethods: AllowedMethods.ALLOW_GET_HEAD,
+          cachePolicy: CachePolicy.CACHING_OPTIMIZED,
+          responseHeadersPolicy: embedHeaders,
+          compress: true,
+          functionAssociations: [{ function: rewrite, eventType: FunctionEventType.VIEWER_REQUEST }],
+        },
       },
     });
     // The crawlers' origin, chosen by the page function: CloudFront wants it among the distribution's
@@ -299,7 +339,7 @@ export class WebStack extends Stack {
     }
     new CfnOutput(this, 'PagesUrl', {
       value: `https://${props.domain?.domain ?? this.distribution.distributionDomainName}`,
-      description: 'the pages: /live/{eventId}, /report/{eventId}#token=…, /replay/{eventId}',
+      description: 'the pages: /organiser, /live/{eventId}, /report/{eventId}#token=…, /replay/{eventId}, /embed/{eventId}',
     });
   }
 }

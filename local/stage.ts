@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { ENV, TABLES, type TableKey, tableEnv } from '../shared/config';
+import { ENV, parseFrameAncestors, TABLES, type TableKey, tableEnv } from '../shared/config';
 import { deliveryWake, deliveryWorker, HANDSHAKE_MAX_MS, failureQueues, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
 import { METRICS_FILE_ENV, resetTelemetry } from '../shared/observability/telemetry';
@@ -86,6 +86,8 @@ export interface StageOptions {
   maxConcurrentHandshakes?: number;
   /** Serve the pages built into this folder (`buildWeb`) on the HTTP port, with `/config.json`. */
   webDir?: string;
+  /** The sites that may frame `/embed/{id}` (CSP frame-ancestors sources). @default LIVECAST_EMBED_ANCESTORS, else `'self'` */
+  embedAncestors?: readonly string[];
   /** The SQS stand-in's port (the failure queues); default 0, a free one. */
   sqsPort?: number;
   /** The S3 stand-in's port (the photos' bucket); default 0, a free one. */
@@ -433,7 +435,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       port: opts.httpPort,
       host,
       routes: await Promise.all(httpRoutes.map(async (r) => ({ routeKey: r.routeKey, invoke: await load(r) }))),
-      fallback: fallbacks(servedImages({ s3Endpoint: s3.endpoint, bucket: imagesBucket }), opts.webDir ? webPages({ dir: opts.webDir, wsUrl: ws.url }) : undefined),
+      fallback: fallbacks(servedImages({ s3Endpoint: s3.endpoint, bucket: imagesBucket }), opts.webDir ? webPages({ dir: opts.webDir, wsUrl: ws.url, embedAncestors: opts.embedAncestors ?? parseFrameAncestors(process.env[ENV.embedAncestors]) }) : undefined),
       ...(opts.trustForwardedFor ? { trustForwardedFor: true } : {}),
       unavailable,
       log,

@@ -71,7 +71,39 @@ export const ENV = {
   workerFailuresQueueUrl: 'LIVECAST_WORKER_FAILURES_QUEUE_URL',
   /** The pages' origin (`https://live.example.com`): where feeds and snapshots link to. Unset: the request's own origin (the local stage serves both). */
   siteOrigin: 'LIVECAST_SITE_ORIGIN',
+  /**
+   * embed: the sites that may show /embed/{eventId} in a frame (CSP `frame-ancestors` sources,
+   * space- or comma-separated; default `'self'`). Read by the local pages server; deployed, the CDK
+   * context `embedAncestors` says it (infra/stages.ts). Every other page may be framed by itself only.
+   */
+  embedAncestors: 'LIVECAST_EMBED_ANCESTORS',
 } as const;
+
+/** Who may frame the pages other than the embed: themselves only. */
+export const PAGE_FRAME_ANCESTORS = ["'self'"] as const;
+
+// A CSP source that names who may frame: 'self', 'none' (alone), a scheme (https:) or a scheme and
+// host with an optional leading *. and port. No paths, quotes, semicolons or commas: nothing that
+// could end the directive and start another.
+const FRAME_SOURCE = /^(?:'self'|'none'|https?:|https?:\/\/(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::\d{1,5})?)$/;
+
+/**
+ * The embed's `frame-ancestors` sources from a setting (`LIVECAST_EMBED_ANCESTORS`, CDK context
+ * `embedAncestors`): whitespace- or comma-separated; empty or unset is `'self'`. Anything that is
+ * not a source this accepts is refused with the source named, so a typo never deploys a policy
+ * that frames nothing (or everything).
+ */
+export function parseFrameAncestors(value: string | undefined): string[] {
+  const sources = (value ?? '').split(/[\s,]+/).filter(Boolean).map((s) => (s.startsWith("'") ? s.toLowerCase() : s.toLowerCase().replace(/\/+$/, '')));
+  if (sources.length === 0) return [...PAGE_FRAME_ANCESTORS];
+  for (const source of sources) {
+    if (!FRAME_SOURCE.test(source)) {
+      throw new Error(`embed frame ancestors: ${JSON.stringify(source)} is not a source: expected 'self', 'none', https: or https://host[:port] (https://*.example.com for its subdomains)`);
+    }
+  }
+  if (sources.includes("'none'") && sources.length > 1) throw new Error("embed frame ancestors: 'none' stands alone");
+  return [...new Set(sources)];
+}
 
 const schema = z.object({
   region: z.string().min(1).default('us-east-1'),

@@ -1,4 +1,4 @@
-// Builds the three pages and the landing page into a folder of static files: one bundled, minified script per page
+// Builds the pages (live, report, replay, organiser, embed) and the landing page into a folder of static files: one bundled, minified script per page
 // (esbuild), one stylesheet, and an HTML shell per page. `npm start` serves the folder; the CDK
 // stack uploads it to S3 behind CloudFront. `/config.json` (where the APIs are) is not built: the
 // local stage answers it, and the stack writes it next to the files at deploy time.
@@ -13,6 +13,8 @@ export const PAGES = [
   { name: 'live', title: 'livecast — live' },
   { name: 'report', title: 'livecast — reporter console' },
   { name: 'replay', title: 'livecast — replay' },
+  { name: 'organiser', title: 'livecast — organiser' },
+  { name: 'embed', title: 'livecast — live' },
 ] as const;
 export type PageName = (typeof PAGES)[number]['name'];
 

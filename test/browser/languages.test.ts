@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { launchBrowser, newPage, screenshot } from '../support/browser';
-import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
+import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
 import { png, postUpload, type Upload } from '../support/images';
 import { connect } from '../support/ws-client';
 
@@ -222,5 +222,64 @@ describe('languages', () => {
     expect(await untranslated(page)).toEqual([]);
     expect(errors.filter((e) => !e.includes('404'))).toEqual([]);
     await page.context().close();
+  });
+});
+
+// organiser and embed (issue 15): the console signed in, with a token just made (its once-only
+// notice) and an event's folded part open; the embed standing alone.
+describe('languages: the organiser console and the embed', () => {
+  async function organiser(locale: string): Promise<{ page: Page; errors: string[] }> {
+    const opened = await newPage(browser, 'phone', { locale });
+    const { page } = opened;
+    await page.goto(`${stage.httpUrl}/organiser`);
+    await page.getByTestId('admin-key').waitFor();
+    // The sign-in form is read first, with a refusal on it.
+    await page.getByTestId('admin-key').fill('wrong-key-wrong-key');
+    await page.getByTestId('sign-in').click();
+    await page.getByTestId('sign-in-error').waitFor();
+    expect(await untranslated(page)).toEqual(locale.startsWith('zh') ? [] : expect.arrayContaining(['Sign in']));
+    await page.getByTestId('admin-key').fill(ADMIN_KEY);
+    await page.getByTestId('sign-in').click();
+    await page.getByTestId('event').first().waitFor();
+    await page.getByTestId('create').click();
+    await page.getByTestId('create-error').waitFor();
+    await page.getByTestId('new-title').fill('灯会 Lantern night');
+    await page.getByTestId('create').click();
+    await page.getByTestId('report-once').waitFor();
+    for (const more of await page.locator('[data-testid=event] summary').all()) await more.click();
+    return opened;
+  }
+
+  it('organiser: Chinese with no English interface text, and English', async () => {
+    const zh = await organiser('zh-CN');
+    expect(await zh.page.evaluate(() => [document.documentElement.lang, document.title])).toEqual(['zh-CN', '主办方控制台']);
+    expect(await untranslated(zh.page)).toEqual([]);
+    await screenshot(zh.page, 'organiser-zh-CN', { viewport: true });
+    const en = await organiser('en-US');
+    expect(await en.page.evaluate(() => document.documentElement.lang)).toBe('en');
+    expect(await untranslated(en.page)).toEqual(expect.arrayContaining(['Organiser console', 'Create event', 'New reporter token']));
+    expect(zh.errors.filter((e) => !e.includes('401'))).toEqual([]);
+    expect(en.errors.filter((e) => !e.includes('401'))).toEqual([]);
+    await zh.page.context().close();
+    await en.page.context().close();
+  });
+
+  it('embed: Chinese with no English interface text, and English', async () => {
+    for (const locale of ['zh-CN', 'en-US']) {
+      const { page, errors } = await newPage(browser, 'phone', { locale });
+      await page.goto(`${stage.httpUrl}/embed/${event.eventId}`);
+      await page.locator('[data-testid=status].open').waitFor();
+      await expect.poll(() => page.getByTestId('entry').count()).toBeGreaterThanOrEqual(2);
+      if (locale === 'zh-CN') {
+        expect(await untranslated(page)).toEqual([]);
+        expect(await page.getByTestId('open-full').first().textContent()).toBe('打开完整直播页 ↗');
+        expect(await page.locator('[data-testid=photo]').first().getAttribute('alt')).toBe('第 1 张照片，共 1 张');
+        await screenshot(page, 'embed-zh-CN');
+      } else {
+        expect(await untranslated(page)).toEqual(expect.arrayContaining(['Live', 'Open the full live page ↗']));
+      }
+      expect(errors).toEqual([]);
+      await page.context().close();
+    }
   });
 });

@@ -66,6 +66,10 @@ describe('the stage', () => {
     expect(() => buildLivecast(app, { webDir })).toThrow(/unknown stage "production": expected one of dev, prod/);
     expect(app.node.children).toHaveLength(0);
     expect(() => stageConfig(() => 'Prod')).toThrow(/unknown stage "Prod"/);
+    // The embed's framing sites: checked like every other key, 'self' when unset.
+    expect(stageConfig(() => undefined).embedAncestors).toEqual(["'self'"]);
+    expect(stageConfig((k) => (k === 'embedAncestors' ? 'https://portal.example.org' : undefined)).embedAncestors).toEqual(['https://portal.example.org']);
+    expect(() => stageConfig((k) => (k === 'embedAncestors' ? "* ; script-src 'unsafe-inline'" : undefined))).toThrow(/context 'embedAncestors': .*"\*" is not a source/);
   });
 
   it('names every stack after the stage, so dev and prod can share an account', () => {

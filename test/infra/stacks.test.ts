@@ -63,7 +63,7 @@ beforeAll(() => {
   // function with the same settings in one esbuild call.
   // The prod stage: what these tests describe is what production runs (dev differs only in what
   // test/infra/environments.test.ts checks: removal policies and protections).
-  ({ data, api, web } = buildLivecast(new App({ context: { 'aws:cdk:bundling-stacks': [], stage: 'prod' } }), { webDir }));
+  ({ data, api, web } = buildLivecast(new App({ context: { 'aws:cdk:bundling-stacks': [], stage: 'prod', embedAncestors: "'self' https://portal.example.org" } }), { webDir }));
   dataT = Template.fromStack(data);
   apiT = Template.fromStack(api);
   webT = Template.fromStack(web);
@@ -864,6 +864,13 @@ describe('pages (S3 behind CloudFront)', () => {
     expect(uri('/config.json')).toBe('/config.json');
     expect(uri('/live/a/b')).toBe('/live/a/b');
     expect(run('/live/abc123').uri).toBe('/live/index.html');
+    // The organiser's console (no event in its path) and the embed.
+    expect(uri('/organiser')).toBe('/organiser/index.html');
+    expect(uri('/organiser/')).toBe('/organiser/index.html');
+    expect(uri('/organiser/x')).toBe('/organiser/x');
+    expect(uri('/embed/Ev_1-x')).toBe('/embed/index.html');
+    // Crawlers get the embed's shell, as people do (the snapshot is the live page's).
+    expect(run('/embed/Ev_1-x', 'Googlebot/2.1')).toEqual({ uri: '/embed/index.html', origin: undefined });
     expect(PAGE_REWRITE.startsWith("import cf from 'cloudfront';\n")).toBe(true);
   });
 
@@ -887,6 +894,40 @@ describe('pages (S3 behind CloudFront)', () => {
       'Mozilla/5.0 (Linux; Android 13; CUBOT KingKong) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36',
     ]) {
       expect(run('/live/Ev_1-x', agent), agent).toEqual({ uri: '/live/index.html', origin: undefined });
+    }
+  });
+
+  /** A response headers policy's config by its comment's start, its CSP written out (deploy-time tokens as ${token}). */
+  const headersPolicy = (comment: string) => {
+    const found = Object.entries(webT.findResources('AWS::CloudFront::ResponseHeadersPolicy')).find(([, r]) =>
+      String((r as Json).Properties.ResponseHeadersPolicyConfig.Comment).startsWith(comment),
+    );
+    if (!found) throw new Error(`no headers policy ${comment}`);
+    const config = (found[1] as Json).Properties.ResponseHeadersPolicyConfig;
+    const csp = config.SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy as string | { 'Fn::Join': [string, unknown[]] };
+    const text = typeof csp === 'string' ? csp : csp['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : '${token}')).join('');
+    return { id: found[0], config, csp: text };
+  };
+
+  it('lets every path be framed by the pages\' own origin only, /embed/* by the sites the stage names (no X-Frame-Options there)', () => {
+    const pages = headersPolicy('livecast pages');
+    expect(pages.config.SecurityHeadersConfig.FrameOptions).toEqual({ FrameOption: 'SAMEORIGIN', Override: true });
+    expect(pages.csp).toMatch(/; frame-ancestors 'self'$/);
+    const embed = headersPolicy('livecast /embed/*');
+    expect(embed.config.SecurityHeadersConfig.FrameOptions).toBeUndefined();
+    expect(embed.csp).toMatch(/; frame-ancestors 'self' https:\/\/portal\.example\.org$/);
+    // Otherwise the same policy as the pages'.
+    expect(embed.csp.replace(/; frame-ancestors .*$/, '')).toBe(pages.csp.replace(/; frame-ancestors .*$/, ''));
+    const dist = Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json;
+    const config = dist.Properties.DistributionConfig;
+    const behavior = config.CacheBehaviors.find((b: Json) => b.PathPattern === '/embed/*');
+    expect(behavior.ResponseHeadersPolicyId).toEqual({ Ref: embed.id });
+    expect(behavior.TargetOriginId).toBe(config.DefaultCacheBehavior.TargetOriginId);
+    expect(behavior.FunctionAssociations).toEqual(config.DefaultCacheBehavior.FunctionAssociations);
+    expect(behavior.ViewerProtocolPolicy).toBe('redirect-to-https');
+    // Every other behavior carries the pages' policy.
+    for (const b of [config.DefaultCacheBehavior, ...config.CacheBehaviors.filter((c: Json) => c.PathPattern !== '/embed/*')]) {
+      expect(b.ResponseHeadersPolicyId, b.PathPattern ?? 'default').toEqual({ Ref: pages.id });
     }
   });
 
@@ -937,8 +978,9 @@ describe('pages (S3 behind CloudFront)', () => {
 
   it('sends a CSP whose connect-src names only the pages\' own origin, the deployed API origins and the photos\' bucket', () => {
     const policies = Object.entries(webT.findResources('AWS::CloudFront::ResponseHeadersPolicy')) as [string, Json][];
-    expect(policies).toHaveLength(1);
-    const [policyId, policy] = policies[0]!;
+    // The pages' and the embed's (which differs only in who may frame it: the test above).
+    expect(policies).toHaveLength(2);
+    const [policyId, policy] = policies.find(([, p]) => String(p.Properties.ResponseHeadersPolicyConfig.Comment).startsWith('livecast pages'))!;
     const headers = policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig;
     expect(headers.ContentSecurityPolicy.Override).toBe(true);
     const csp = render(resolveImports(headers.ContentSecurityPolicy.ContentSecurityPolicy));
@@ -968,9 +1010,11 @@ describe('pages (S3 behind CloudFront)', () => {
       StrictTransportSecurity: { AccessControlMaxAgeSec: 31_536_000 },
       XSSProtection: { Protection: true, ModeBlock: true },
     });
-    // On the shells and on config.json alike.
+    // On the shells and on config.json alike (the embed's shell has its own).
     const config = (Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json).Properties.DistributionConfig;
-    for (const behavior of [config.DefaultCacheBehavior, ...config.CacheBehaviors]) expect(behavior.ResponseHeadersPolicyId).toEqual({ Ref: policyId });
+    for (const behavior of [config.DefaultCacheBehavior, ...config.CacheBehaviors.filter((b: Json) => b.PathPattern !== '/embed/*')]) {
+      expect(behavior.ResponseHeadersPolicyId).toEqual({ Ref: policyId });
+    }
   });
 
   it('refuses an API origin that is a wildcard, a bare scheme or has a path', () => {

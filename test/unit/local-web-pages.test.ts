@@ -13,7 +13,7 @@ let base: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'web-pages-'));
-  for (const page of ['live', 'report', 'replay']) {
+  for (const page of ['live', 'report', 'replay', 'embed', 'organiser']) {
     mkdirSync(join(dir, page));
     writeFileSync(join(dir, page, 'index.html'), `<!doctype html><title>${page}</title>`);
   }
@@ -38,12 +38,12 @@ afterAll(async () => {
 });
 
 /** A raw GET, so `..` and odd paths reach the server as written. */
-function get(path: string, host?: string): Promise<{ status: number; type?: string; body: string }> {
+function get(path: string, host?: string, at = base): Promise<{ status: number; type?: string; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${path}`, { headers: host ? { host } : {} }, (res) => {
+    const req = http.request(`${at}${path}`, { headers: host ? { host } : {} }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body, headers: res.headers }));
     });
     req.on('error', reject);
     req.path = path;
@@ -75,5 +75,39 @@ describe('local pages (what CloudFront and S3 do when deployed)', () => {
     expect(JSON.parse((await get('/config.json')).body)).toEqual({ apiUrl: '', wsUrl: 'ws://127.0.0.1:3001' });
     expect(JSON.parse((await get('/config.json', 'localhost:3000')).body)).toEqual({ apiUrl: '', wsUrl: 'ws://127.0.0.1:3001' });
     expect(JSON.parse((await get('/config.json', '192.168.1.20:3000')).body)).toEqual({ apiUrl: '', wsUrl: 'ws://192.168.1.20:3001' });
+  });
+
+  it('answers /organiser and /embed/{id} with their shells', async () => {
+    expect((await get('/organiser')).body).toContain('<title>organiser</title>');
+    expect((await get('/organiser/')).body).toContain('<title>organiser</title>');
+    expect((await get('/embed/Ev_123-x')).body).toContain('<title>embed</title>');
+    expect((await get('/organiser/x')).body).toBe('not mine');
+  });
+
+  it('lets every page be framed by its own origin only, and the embed by the sites its setting names', async () => {
+    // A <meta> policy cannot say frame-ancestors: without these headers any site could frame the console.
+    for (const path of ['/', '/live/E1', '/report/E1', '/replay/E1', '/organiser']) {
+      const { headers } = await get(path);
+      expect(headers['content-security-policy'], path).toBe("frame-ancestors 'self'");
+      expect(headers['x-frame-options'], path).toBe('SAMEORIGIN');
+    }
+    // The embed with no setting: its own origin, and no X-Frame-Options (which knows no list of sites).
+    expect((await get('/embed/E1')).headers['content-security-policy']).toBe("frame-ancestors 'self'");
+    expect((await get('/embed/E1')).headers['x-frame-options']).toBeUndefined();
+    // With a setting.
+    const serve = webPages({ dir, wsUrl: 'ws://127.0.0.1:3001', embedAncestors: ["'self'", 'https://portal.example.org'] });
+    const other = http.createServer((req, res) => void serve(req, res).then((handled) => handled || res.writeHead(404).end()));
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const at = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    try {
+      const embed = await get('/embed/E1', undefined, at);
+      expect(embed.headers['content-security-policy']).toBe("frame-ancestors 'self' https://portal.example.org");
+      expect(embed.headers['x-frame-options']).toBeUndefined();
+      expect((await get('/live/E1', undefined, at)).headers['content-security-policy']).toBe("frame-ancestors 'self'");
+      // Assets are not documents: no framing headers.
+      expect((await get('/assets/live.js', undefined, at)).headers['x-frame-options']).toBeUndefined();
+    } finally {
+      await new Promise((r) => other.close(r));
+    }
   });
 });

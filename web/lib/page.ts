@@ -11,7 +11,7 @@ export interface PageStart {
   config: PageConfig;
 }
 
-export function bootPage(path: 'live' | 'report' | 'replay', start: (page: PageStart) => Promise<void>): void {
+export function bootPage(path: 'live' | 'report' | 'replay' | 'embed', start: (page: PageStart) => Promise<void>): void {
   startLocale();
   const root = byId('app');
   const fail = (...text: (string | Node)[]) =>

@@ -14,6 +14,12 @@ export const en = {
   homeReport: 'the reporter’s console',
   homeReplay: 'replay the timeline with its repost spikes',
 
+  // organiser: the organiser's console, /organiser (issue 15, item 1)
+  homeOrganiser: 'the organiser’s console: create events and hand out their links',
+
+  // embed: the compact live view for other sites' iframes, /embed/{eventId} (issue 15, item 7)
+  openFullLive: 'Open the full live page ↗',
+
   // How every page starts
   noEventInPath: (path: string) => `No event in the address: open /${path}/{eventId}.`,
   noSuchEvent: (eventId: Node) => ['There is no event “', eventId, '”. Check the link.'],

@@ -26,6 +26,12 @@ export const zhCN: Messages = {
   homeReport: '记者发布台',
   homeReplay: '回放时间线及转发高峰',
 
+  // organiser
+  homeOrganiser: '主办方控制台：创建活动，分发各页面链接',
+
+  // embed
+  openFullLive: '打开完整直播页 ↗',
+
   noEventInPath: (path) => `地址中没有活动编号：请打开 /${path}/{活动编号}。`,
   noSuchEvent: (eventId) => ['没有编号为“', eventId, '”的活动，请检查链接。'],
   loadFailed: (why) => ['无法加载活动：', why],
