@@ -176,12 +176,15 @@ Pages
   live page        ${stage.httpUrl}/live/${demo.eventId}
   reporter console ${stage.httpUrl}/report/${demo.eventId}#token=${demo.operatorToken}
   replay           ${stage.httpUrl}/replay/${demo.eventId}
+  embed            ${stage.httpUrl}/embed/${demo.eventId}
+  organiser        ${stage.httpUrl}/organiser   (sign in with the admin key)
 
 Demo event ${demo.eventId}
   viewer           ${ws}/?eventId=${demo.eventId}
   reporter         ${ws}/?eventId=${demo.eventId}&token=${demo.operatorToken}
   event            ${stage.httpUrl}/events/${demo.eventId}
   timeline         ${stage.httpUrl}/events/${demo.eventId}/timeline
+  feeds            ${stage.httpUrl}/events/${demo.eventId}/feed.json, …/feed.atom
 
 Try it:  npx wscat -c '${ws}/?eventId=${demo.eventId}&token=${demo.operatorToken}'
          then send {"action":"publish","clientId":"c1","text":"The ceremony begins"}
