@@ -38,27 +38,34 @@ export class DynamoEventStore implements EventStore {
       // An index's position is its own key and the table's: all three, as LastEvaluatedKey gives them.
       after ? { [partitionKey.name]: LISTED_EVENTS, [sortKey.name]: after.createdAt, eventId: after.eventId } : undefined,
     );
-    // lastSeq changes with every publish, so the index does not hold it (shared/tables.ts): read it here.
-    const lastSeqs = await this.lastSeqs(rows.map((r) => String(r.eventId)));
-    return rows.map((r) => ({
-      eventId: String(r.eventId),
-      title: String(r.title),
-      createdAt: String(r.createdAt),
-      lastSeq: lastSeqs.get(String(r.eventId)) ?? 0,
-    }));
+    // lastSeq changes with every publish, so the index does not hold it (shared/tables.ts): read it
+    // here, and startsAt with it (set once at create, so it could have been projected: one read is enough).
+    const details = await this.listDetails(rows.map((r) => String(r.eventId)));
+    return rows.map((r) => {
+      const more = details.get(String(r.eventId));
+      return {
+        eventId: String(r.eventId),
+        title: String(r.title),
+        createdAt: String(r.createdAt),
+        ...(more?.startsAt ? { startsAt: more.startsAt } : {}),
+        lastSeq: more?.lastSeq ?? 0,
+      };
+    });
   }
 
-  /** Each event's lastSeq: BatchGetItem (100 keys a call), unprocessed keys asked again with backoff. */
-  private async lastSeqs(eventIds: readonly string[]): Promise<Map<string, number>> {
-    const found = new Map<string, number>();
+  /** Each event's lastSeq and startsAt: BatchGetItem (100 keys a call), unprocessed keys asked again with backoff. */
+  private async listDetails(eventIds: readonly string[]): Promise<Map<string, { lastSeq: number; startsAt?: string }>> {
+    const found = new Map<string, { lastSeq: number; startsAt?: string }>();
     let keys = eventIds.map((eventId) => ({ eventId }));
     for (let round = 0; keys.length > 0; round++) {
       if (round >= 10) throw new Error(`${keys.length} events still unread after ${round} BatchGetItem rounds`);
       if (round > 0) await new Promise((r) => setTimeout(r, backoffMs(round, Math.random, 20, 1_000)));
       const { Responses, UnprocessedKeys } = await this.db.send(
-        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys.slice(0, 100), ProjectionExpression: 'eventId, lastSeq' } } }),
+        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys.slice(0, 100), ProjectionExpression: 'eventId, lastSeq, startsAt' } } }),
       );
-      for (const item of Responses?.[this.table] ?? []) found.set(String(item.eventId), Number(item.lastSeq ?? 0));
+      for (const item of Responses?.[this.table] ?? []) {
+        found.set(String(item.eventId), { lastSeq: Number(item.lastSeq ?? 0), ...(typeof item.startsAt === 'string' ? { startsAt: item.startsAt } : {}) });
+      }
       keys = [...keys.slice(100), ...((UnprocessedKeys?.[this.table]?.Keys ?? []) as { eventId: string }[])];
     }
     return found;

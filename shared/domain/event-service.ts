@@ -59,7 +59,7 @@ export class EventService {
     const rows = await this.deps.events.listNewest(after === undefined ? undefined : decodeEventCursor(after), limit + 1);
     const page = rows.slice(0, limit);
     const viewers = await Promise.all(page.map((e) => this.deps.viewers.count(e.eventId)));
-    const items = page.map(({ eventId, title, createdAt, lastSeq }, i) => ({ eventId, title, createdAt, lastSeq, viewers: viewers[i] ?? 0 }));
+    const items = page.map(({ eventId, title, createdAt, startsAt, lastSeq }, i) => ({ eventId, title, createdAt, ...(startsAt ? { startsAt } : {}), lastSeq, viewers: viewers[i] ?? 0 }));
     const last = page.at(-1);
     return { items, next: rows.length > limit && last ? encodeEventCursor(last) : null };
   }

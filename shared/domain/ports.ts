@@ -63,6 +63,7 @@ export interface EventPosition {
 /** An event as the organiser's list shows it (no token hash). */
 export interface ListedEvent extends EventPosition {
   title: string;
+  startsAt?: string;
   lastSeq: number;
 }
 

@@ -255,6 +255,8 @@ export interface EventSummary {
   eventId: string;
   title: string;
   createdAt: string;
+  /** When the event is announced to start (extension: set at create, absent if none was given). */
+  startsAt?: string;
   lastSeq: number;
   viewers: number;
 }

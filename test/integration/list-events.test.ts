@@ -21,7 +21,8 @@ beforeAll(async () => {
   for (let i = 0; i < EVENTS; i++) {
     const title = `第${String(i).padStart(2, '0')}场 ${'香鱼节开幕式暨灯笼游行现场直播'.repeat(20)}`.slice(0, 200);
     // One after another: createdAt is the order the list must give back (ties broken by eventId).
-    created.push(await createEvent(stage, title));
+    // One with an announced start: the list gives it back (the organiser's console shows it).
+    created.push(await createEvent(stage, title, i === 5 ? { startsAt: '2026-07-01T09:30:00.000Z' } : {}));
   }
 }, 120_000);
 afterAll(async () => {
@@ -56,7 +57,8 @@ describe('GET /events', () => {
     expect(seen.map((e) => e.eventId)).toEqual(newestFirst.map((e) => e.eventId));
     for (const e of seen) {
       const mine = created.find((c) => c.eventId === e.eventId)!;
-      expect(e).toEqual({ eventId: mine.eventId, title: mine.title, createdAt: mine.createdAt, lastSeq: 0, viewers: 0 });
+      const startsAt = mine === created[5] ? { startsAt: '2026-07-01T09:30:00.000Z' } : {};
+      expect(e).toEqual({ eventId: mine.eventId, title: mine.title, createdAt: mine.createdAt, ...startsAt, lastSeq: 0, viewers: 0 });
       expect([...e.title].length).toBe(200);
     }
   });

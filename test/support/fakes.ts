@@ -55,7 +55,7 @@ export class FakeEvents implements EventStore {
       .sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0))
       .filter((e) => !after || key(e) < key(after))
       .slice(0, limit)
-      .map(({ eventId, title, createdAt, lastSeq }) => ({ eventId, title, createdAt, lastSeq }));
+      .map(({ eventId, title, createdAt, startsAt, lastSeq }) => ({ eventId, title, createdAt, ...(startsAt ? { startsAt } : {}), lastSeq }));
   }
 }
 

@@ -29,11 +29,11 @@ export interface CreatedEvent {
   createdAt: string;
 }
 
-export async function createEvent(stage: Stage, title = 'Sweetfish Festival — Opening Ceremony'): Promise<CreatedEvent> {
+export async function createEvent(stage: Stage, title = 'Sweetfish Festival — Opening Ceremony', more: { startsAt?: string } = {}): Promise<CreatedEvent> {
   const res = await fetch(`${stage.httpUrl}/events`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ title }),
+    body: JSON.stringify({ title, ...more }),
   });
   if (res.status !== 201) throw new Error(`create event: ${res.status} ${await res.text()}`);
   return (await res.json()) as CreatedEvent;
