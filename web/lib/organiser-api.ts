@@ -2,29 +2,17 @@
 // reporter's token. The key lives in this tab's sessionStorage only — never localStorage, which
 // would keep it on a shared machine after the tab is closed.
 import { ApiError, type PageConfig } from './config';
+import type { CreatedEvent, EventSummary } from './types';
 
-/** `GET /events` items (PROTOCOL.md v1.1). */
-export interface ListedEvent {
-  eventId: string;
-  title: string;
-  createdAt: string;
-  lastSeq: number;
-  viewers: number;
-}
+export type { CreatedEvent };
+/** `GET /events` items (PROTOCOL.md v1.1), as the backend defines them. */
+export type ListedEvent = EventSummary;
 
 export interface EventList {
   items: ListedEvent[];
   next: string | null;
 }
 
-/** `POST /events`' answer: the token is shown this once. */
-export interface CreatedEvent {
-  eventId: string;
-  title: string;
-  startsAt?: string;
-  operatorToken: string;
-  createdAt: string;
-}
 
 export const ADMIN_KEY_STORAGE = 'livecast.adminKey';
 

@@ -14,7 +14,7 @@ const PAGE_SIZE = 20;
 const COPIED_MS = 2000;
 
 interface Held {
-  event: ListedEvent & { startsAt?: string };
+  event: ListedEvent;
   /** Known only right after create or rotate, and only in this page's memory: never stored. */
   operatorToken?: string;
 }
