@@ -12,6 +12,7 @@ import { forwardedFor } from './http-gateway';
 import { HandshakeAdmission, isCapacityError } from './handshake-admission';
 import { gatewayId, gatewayTime, lambdaContext, type Invoke } from './lambda-context';
 import { Slots } from '../shared/domain/slots';
+import { MAX_MESSAGE_BYTES } from '../shared/domain/protocol';
 
 // `any` on purpose: the gateway builds the events by hand, and each handler module types its own.
 export type { Invoke };
@@ -212,7 +213,8 @@ export interface WsGateway {
 }
 
 /** AWS's limit for one message, in both directions. */
-export const maxMessageBytes = 128 * 1024;
+/** API Gateway's WebSocket frame limit (shared/domain/protocol.ts: the contract's number). */
+export const maxMessageBytes = MAX_MESSAGE_BYTES;
 
 const tenMinutes = 10 * 60_000;
 const twoHours = 2 * 60 * 60_000;

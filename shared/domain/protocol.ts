@@ -1,5 +1,5 @@
 // The wire contract (PROTOCOL.md v1) as zod schemas: the one definition of every frame and body,
-// shared by handlers, tests and (later) the web pages.
+// shared by handlers, tests and the web pages (which import its types only: web/lib/types.ts).
 import * as z from 'zod';
 import type { Spike } from './reposts/spike-detector';
 

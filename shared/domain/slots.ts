@@ -1,6 +1,10 @@
 // A counting semaphore without a promise on the fast path.
 
-/** At most `max` at once; O(1) per acquire and release (a delivery worker takes one per connection visited). */
+/**
+ * At most `max` at once (a delivery worker takes one per connection visited). Acquiring is O(1); a
+ * release that hands its slot on shifts the waiting array, O(waiting) (an earlier comment here said
+ * O(1)).
+ */
 export class Slots {
   private active = 0;
   private readonly waiting: (() => void)[] = [];

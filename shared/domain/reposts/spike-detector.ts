@@ -200,5 +200,3 @@ export function detectSpikes(
   return { state: { baseline, lastSecond: last, judged, open }, events };
 }
 
-/** The spike still open, as it stands (for the organiser's view while it lasts). */
-export const openSpike = (state: DetectorState): Spike | null => (state.open ? { ...state.open.spike } : null);
