@@ -1,13 +1,10 @@
 // GET /events/{eventId}/feed.json and /feed.atom: the event's newest entries for feed readers.
 import middy from '@middy/core';
-import { notFound } from '../shared/domain/errors';
 import { atomFeed, FEED_ITEMS, jsonFeed } from '../shared/domain/feeds';
-import { eventIdSchema } from '../shared/domain/protocol';
-import { container } from './lib/container';
-import { type HttpEvent, type HttpResult, pathParam } from './lib/http';
+import type { HttpEvent, HttpResult } from './lib/http';
 import { httpErrors } from './lib/middleware';
 import { observe } from './lib/observe';
-import { errorsNotCached, etagOf, matches, notModified, siteOrigin } from './lib/public-read';
+import { errorsNotCached, readNewestShown } from './lib/public-read';
 
 /**
  * Feed readers poll every few minutes to hours; a popular event's feed may be polled by thousands
@@ -24,22 +21,12 @@ const TYPES = { json: 'application/feed+json; charset=utf-8', atom: 'application
 
 async function main(event: HttpEvent): Promise<HttpResult> {
   const format = event.rawPath.endsWith('.atom') ? 'atom' : 'json';
-  const eventId = pathParam(event, 'eventId');
-  const c = container();
-  // The event first: every change up to its lastChange is in the entries read after it, so the
-  // ETag never names an answer newer than the one sent (at worst an older one: one more 200).
-  const stored = eventIdSchema.safeParse(eventId).success ? await c.eventStore.get(eventId) : undefined;
-  if (!stored) throw notFound(`event ${JSON.stringify(eventId)} does not exist`);
-  const site = siteOrigin(c.config, event);
-  const etag = etagOf(FEED_FORMAT, format, site, stored.eventId, stored.lastChange, FEED_ITEMS);
-  if (matches(event, etag)) return notModified(etag, FEED_CACHE_CONTROL);
-
-  const entries = await c.entries.newestShown(eventId, FEED_ITEMS);
-  const base = `${site}/events/${encodeURIComponent(eventId)}`;
-  const input = { event: stored, entries, site, feedUrls: { json: `${base}/feed.json`, atom: `${base}/feed.atom` } };
+  const read = await readNewestShown(event, FEED_ITEMS, FEED_CACHE_CONTROL, [FEED_FORMAT, format]);
+  if ('notModified' in read) return read.notModified;
+  const input = { event: read.stored, entries: read.entries, site: read.site, feedUrls: read.feedUrls };
   return {
     statusCode: 200,
-    headers: { 'content-type': TYPES[format], 'cache-control': FEED_CACHE_CONTROL, etag },
+    headers: { 'content-type': TYPES[format], 'cache-control': FEED_CACHE_CONTROL, etag: read.etag },
     body: format === 'atom' ? atomFeed(input) : jsonFeed(input),
   };
 }

@@ -7,7 +7,7 @@ import { notFound, rateLimited, unauthorized } from '../shared/domain/errors';
 import { imageKey, imageUploadBody, newImageId, UPLOAD_EXPIRES_SECONDS, uploadKey } from '../shared/domain/images';
 import { eventIdSchema } from '../shared/domain/protocol';
 import { container } from './lib/container';
-import { type HttpEvent, type HttpResult, json, parseBody, pathParam } from './lib/http';
+import { bearer, type HttpEvent, type HttpResult, json, parseBody, pathParam } from './lib/http';
 import { imageStorage } from './lib/images';
 import { httpErrors } from './lib/middleware';
 import { observe } from './lib/observe';
@@ -20,7 +20,8 @@ async function main(event: HttpEvent): Promise<HttpResult> {
   // Counted before anything is read: a script guessing tokens or spraying events pays from its first call.
   await take(`image-uploads:address:${addressKey(event.requestContext.http.sourceIp)}`, c.config.imageUploadsPerAddress, MINUTE, 'from this address this minute');
   const eventId = eventIdSchema.safeParse(pathParam(event, 'eventId'));
-  const token = bearer(event);
+  // `Authorization: Bearer <operatorToken>` (PROTOCOL v1.1).
+  const token = bearer(event, { name: 'operator token', placeholder: 'token' });
   if (!eventId.success) throw notFound('no such event');
   const body = parseBody(imageUploadBody, event);
   // The event's current token: a rotated one is refused here at once, as at the handshake.
@@ -43,14 +44,6 @@ async function main(event: HttpEvent): Promise<HttpResult> {
     const verdict = await c.limiter.take(key, { limit, windowMs });
     if (!verdict.ok) throw rateLimited(`too many photo uploads ${what}; try again later`, verdict.retryAfterMs);
   }
-}
-
-/** `Authorization: Bearer <operatorToken>` (PROTOCOL v1.1). */
-function bearer(event: HttpEvent): string {
-  const header = event.headers?.authorization ?? event.headers?.Authorization;
-  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-  if (!match?.[1]) throw unauthorized('send the operator token as "Authorization: Bearer <token>"');
-  return match[1];
 }
 
 export const handler = middy(main).use(observe()).use(httpErrors());

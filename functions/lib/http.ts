@@ -47,11 +47,17 @@ export function pathParam(event: HttpEvent, name: string): string {
   return value;
 }
 
-/** `Authorization: Bearer <key>`, compared in constant time. */
-export function requireAdmin(event: HttpEvent, adminKey: string): void {
+/** The credential of `Authorization: Bearer <credential>`; `what` names it in the refusal. */
+export function bearer(event: HttpEvent, what: { name: string; placeholder: string }): string {
   const header = event.headers?.authorization ?? event.headers?.Authorization;
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-  if (!match?.[1]) throw unauthorized('send the organiser key as "Authorization: Bearer <key>"');
-  if (!keyMatches(match[1], adminKey)) throw unauthorized('the organiser key is wrong');
+  if (!match?.[1]) throw unauthorized(`send the ${what.name} as "Authorization: Bearer <${what.placeholder}>"`);
+  return match[1];
+}
+
+/** `Authorization: Bearer <key>`, compared in constant time. */
+export function requireAdmin(event: HttpEvent, adminKey: string): void {
+  const key = bearer(event, { name: 'organiser key', placeholder: 'key' });
+  if (!keyMatches(key, adminKey)) throw unauthorized('the organiser key is wrong');
 }
 

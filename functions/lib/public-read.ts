@@ -3,7 +3,11 @@
 import { createHash } from 'node:crypto';
 import type { MiddlewareObj } from '@middy/core';
 import type { Config } from '../../shared/config';
-import type { HttpEvent, HttpResult } from './http';
+import { notFound } from '../../shared/domain/errors';
+import type { EventRecord } from '../../shared/domain/ports';
+import { eventIdSchema, type Entry } from '../../shared/domain/protocol';
+import { container } from './container';
+import { type HttpEvent, type HttpResult, pathParam } from './http';
 
 /**
  * The pages' origin for links: the configured one (a deployed stage's pages domain), else the
@@ -40,3 +44,37 @@ export const errorsNotCached = (): MiddlewareObj<HttpEvent, HttpResult> => ({
     if (request.response) request.response.headers = { ...request.response.headers, 'cache-control': 'no-store' };
   },
 });
+
+export interface NewestShown {
+  stored: EventRecord;
+  /** The newest entries not deleted, newest first. */
+  entries: Entry[];
+  site: string;
+  feedUrls: { json: string; atom: string };
+  etag: string;
+}
+
+/**
+ * The read the feeds and the snapshot make alike. The event first: every change up to its
+ * lastChange is in the entries read after it, so the ETag never names an answer newer than the one
+ * sent (at worst an older one: one more 200). A reader holding the current ETag gets a 304 without
+ * an entry read; otherwise the newest `count` entries not deleted. The ETag is `etagPrefix` (the
+ * answer's format), the site, the event, its last change and `count`.
+ */
+export async function readNewestShown(
+  event: HttpEvent,
+  count: number,
+  cacheControl: string,
+  etagPrefix: ReadonlyArray<string | number>,
+): Promise<NewestShown | { notModified: HttpResult }> {
+  const eventId = pathParam(event, 'eventId');
+  const c = container();
+  const stored = eventIdSchema.safeParse(eventId).success ? await c.eventStore.get(eventId) : undefined;
+  if (!stored) throw notFound(`event ${JSON.stringify(eventId)} does not exist`);
+  const site = siteOrigin(c.config, event);
+  const etag = etagOf(...etagPrefix, site, stored.eventId, stored.lastChange, count);
+  if (matches(event, etag)) return { notModified: notModified(etag, cacheControl) };
+  const entries = await c.entries.newestShown(eventId, count);
+  const base = `${site}/events/${encodeURIComponent(eventId)}`;
+  return { stored, entries, site, feedUrls: { json: `${base}/feed.json`, atom: `${base}/feed.atom` }, etag };
+}

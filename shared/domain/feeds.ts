@@ -3,7 +3,7 @@
 // in an entry is shown as text by every reader, never run.
 import { Feed } from 'feed';
 import type { Entry } from './protocol';
-import { entryUrl, escapeHtml, headline, liveUrl, type LiveBlogEvent, photosAsHtml, photosOf, textAsHtml } from './live-blog';
+import { entryUrl, escapeHtml, headline, lastModified, liveUrl, type LiveBlogEvent, photosAsHtml, photosOf, textAsHtml } from './live-blog';
 
 /**
  * The newest entries a feed carries. Readers poll every few minutes and keep what they saw, so they
@@ -31,7 +31,7 @@ export interface FeedInput {
 export const entryId = (eventId: string, seq: number): string => `urn:livecast:${eventId}:entry:${seq}`;
 
 function build({ event, entries, site, feedUrls }: FeedInput): Feed {
-  const updated = entries.reduce((latest, e) => (e.updatedAt > latest ? e.updatedAt : latest), event.createdAt);
+  const updated = lastModified(event, entries);
   const feed = new Feed({
     id: `urn:livecast:${event.eventId}`,
     title: event.title,

@@ -103,7 +103,7 @@ export function liveBlogPosting(event: LiveBlogEvent, entries: readonly Entry[],
     headline: headline(event.title),
     description: shareDescription(event, entries),
     datePublished: event.createdAt,
-    dateModified: entries.reduce((latest, e) => (e.updatedAt > latest ? e.updatedAt : latest), event.createdAt),
+    dateModified: lastModified(event, entries),
     coverageStartTime: coverageStart(event),
     coverageEndTime: coverageEnd(event, entries),
     liveBlogUpdate: entries.map((e) => ({
@@ -121,6 +121,10 @@ export function liveBlogPosting(event: LiveBlogEvent, entries: readonly Entry[],
     })),
   };
 }
+
+/** When the event or any of the entries last changed (ISO strings compare in time order). */
+export const lastModified = (event: LiveBlogEvent, entries: readonly Entry[]): string =>
+  entries.reduce((latest, e) => (e.updatedAt > latest ? e.updatedAt : latest), event.createdAt);
 
 /** A sharing description: the newest key moment, else the newest entry, else the title. */
 export function shareDescription(event: LiveBlogEvent, entries: readonly Entry[]): string {

@@ -1,7 +1,7 @@
 // The static HTML a crawler or a link-preview bot gets for an event's live page: the entries as
 // text, the LiveBlogPosting JSON-LD, Open Graph and Twitter tags, and the way to the live page.
 // Every piece of text is escaped; no script runs (the JSON-LD block is data).
-import { entryUrl, escapeHtml, headline, jsonForScript, liveBlogPosting, liveUrl, type LiveBlogEvent, newestPhoto, photosAsHtml, shareDescription } from './live-blog';
+import { entryUrl, escapeHtml, headline, jsonForScript, liveBlogPosting, liveUrl, type LiveBlogEvent, newestPhoto, photosAsHtml, shareDescription, textAsHtml } from './live-blog';
 import type { Entry } from './protocol';
 
 /**
@@ -39,9 +39,8 @@ export function snapshotHtml({ event, entries, site, feedUrls }: SnapshotInput):
     : '';
   const items = entries
     .map((e) => {
-      const body = escapeHtml(e.text).replace(/\r?\n/g, '<br>');
       const mark = e.kind === 'key' ? ' data-kind="key"' : '';
-      return `<li id="entry-${e.seq}"${mark}><a href="${escapeHtml(entryUrl(site, event.eventId, e.seq))}"><time datetime="${escapeHtml(e.createdAt)}">${escapeHtml(e.createdAt)}</time></a><p>${body}</p>${photosAsHtml(e, site)}</li>`;
+      return `<li id="entry-${e.seq}"${mark}><a href="${escapeHtml(entryUrl(site, event.eventId, e.seq))}"><time datetime="${escapeHtml(e.createdAt)}">${escapeHtml(e.createdAt)}</time></a>${textAsHtml(e.text)}${photosAsHtml(e, site)}</li>`;
     })
     .join('\n');
   // No `lang`: the text is in whatever language the reporters write; the interface words are both.
