@@ -3,11 +3,11 @@
 // keeps itself current exactly as the live page does (web/lib/history.ts, live-connection.ts,
 // timeline.ts); it has no reposts, filter or new-updates bar. Which sites may frame it is the
 // deployment's choice (CSP frame-ancestors, docs/pages.md); every other page refuses to be framed.
-import type { Entry, EventView, ServerFrame } from '../lib/types';
-import { getJson, socketUrl } from '../lib/config';
+import type { Entry, ServerFrame } from '../lib/types';
+import { socketUrl } from '../lib/config';
 import { h, perFrame, replace } from '../lib/dom';
 import { clock } from '../lib/format';
-import { readHistory, type TimelinePage } from '../lib/history';
+import { readEventAndHistory } from '../lib/history';
 import { LiveConnection } from '../lib/live-connection';
 import { PhotoViews } from '../lib/photos-view';
 import { t } from '../lib/i18n';
@@ -20,15 +20,8 @@ export const EMBED_ENTRIES = 20;
 const SYNC_LIMIT = 100;
 
 bootPage('embed', async ({ root, eventId, config }) => {
-  const path = `/events/${encodeURIComponent(eventId)}`;
   const timeline = new Timeline();
-  const [event, history] = await Promise.all([
-    getJson<EventView>(config, path),
-    readHistory(
-      (after, limit) => getJson<TimelinePage>(config, `${path}/timeline?after=${after}&limit=${limit}`),
-      (entries) => entries.forEach((e) => timeline.apply(e)),
-    ),
-  ]);
+  const [event, history] = await readEventAndHistory(config, eventId, (entries) => entries.forEach((e) => timeline.apply(e)));
   document.title = event.title;
   const photos = new PhotoViews(config);
   const status = h('span', { class: 'status', role: 'status', 'data-testid': 'status' });

@@ -1,6 +1,7 @@
 // The history a live page starts from, read over HTTP (cacheable, and none of the socket's
 // @connections budget) a timeline page at a time; the socket's sync then brings only what came after.
-import type { Entry } from '../../shared/domain/protocol';
+import type { Entry, EventView } from '../../shared/domain/protocol';
+import { getJson, type PageConfig } from './config';
 
 /** `GET /events/{id}/timeline`: `lastChange` (an extension of v1) is the change its entries reflect. */
 export interface TimelinePage {
@@ -48,4 +49,16 @@ export async function readHistory(
     return { pages, lastChange, error };
   }
   return { pages, lastChange };
+}
+
+/**
+ * An event and its history at once, the entries applied to `apply` as each page comes (the live
+ * page and the embed start alike). A history cut short (an error on a page) is finished by the sync.
+ */
+export function readEventAndHistory(config: PageConfig, eventId: string, apply: (entries: Entry[]) => void): Promise<[EventView, History]> {
+  const path = `/events/${encodeURIComponent(eventId)}`;
+  return Promise.all([
+    getJson<EventView>(config, path),
+    readHistory((after, limit) => getJson<TimelinePage>(config, `${path}/timeline?after=${after}&limit=${limit}`), apply),
+  ]);
 }

@@ -5,7 +5,7 @@ import type { Entry, EventView, ServerFrame, SpikeFrame, StatsFrame } from '../l
 import { getJson, socketUrl, type PageConfig } from '../lib/config';
 import { h, icon, perFrame, replace } from '../lib/dom';
 import { clock, count } from '../lib/format';
-import { readHistory, type TimelinePage } from '../lib/history';
+import { readEventAndHistory } from '../lib/history';
 import { LiveConnection } from '../lib/live-connection';
 import { ensureViewerId, withViewerId } from '../lib/viewer-id';
 import { PhotoViews } from '../lib/photos-view';
@@ -499,15 +499,10 @@ class LivePage {
 }
 
 bootPage('live', async ({ root, eventId, config }) => {
-  const path = `/events/${encodeURIComponent(eventId)}`;
   const timeline = new Timeline();
-  // All at once; a history cut short (an error on a page) is finished by the sync.
-  const [event, history] = await Promise.all([
-    getJson<EventView>(config, path),
-    readHistory(
-      (after, limit) => getJson<TimelinePage>(config, `${path}/timeline?after=${after}&limit=${limit}`),
-      (entries) => entries.forEach((e) => timeline.apply(e)),
-    ),
+  // All at once: the event, its history and the viewer id.
+  const [[event, history]] = await Promise.all([
+    readEventAndHistory(config, eventId, (entries) => entries.forEach((e) => timeline.apply(e))),
     ensureViewerId(config),
   ]);
   document.title = event.title;
