@@ -31,14 +31,26 @@ const BIG_HEAP_MB = 8_192;
 
 /** Runs this same command again with a bigger heap when the options need one; returns its exit code, or undefined to go on here. */
 function withBigHeapIfNeeded(opts: BenchOptions): number | undefined {
-  const needs = opts.scenarios.includes('simulated') && opts.simulated.naive && opts.simulated.sizes.some((s) => s.viewers > 10_000 && s.viewers <= opts.simulated.naiveMaxViewers);
+  const needs =
+    opts.scenarios.includes('simulated') &&
+    opts.simulated.naive &&
+    opts.simulated.sizes.some((s) => s.viewers > 10_000 && s.viewers <= opts.simulated.naiveMaxViewers);
   if (!needs || getHeapStatistics().heap_size_limit >= BIG_HEAP_MB * 2 ** 20 * 0.9) return undefined;
   log(`bench: restarting with --max-old-space-size=${BIG_HEAP_MB} for the naive fan-out at large sizes`);
-  const child = spawnSync(process.execPath, [...process.execArgv, `--max-old-space-size=${BIG_HEAP_MB}`, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, `--max-old-space-size=${BIG_HEAP_MB}`, ...process.argv.slice(1)],
+    { stdio: 'inherit' },
+  );
   return child.status ?? 1;
 }
 
-async function runScenario(name: ScenarioName, opts: BenchOptions, dynamo: () => Promise<string>, tag: string): Promise<ScenarioReport> {
+async function runScenario(
+  name: ScenarioName,
+  opts: BenchOptions,
+  dynamo: () => Promise<string>,
+  tag: string,
+): Promise<ScenarioReport> {
   switch (name) {
     case 'sockets':
       return runSockets(await dynamo(), tag, opts.sockets, log);
@@ -63,7 +75,13 @@ function targetsTable(targets: Target[]): Table {
   return {
     title: 'Targets',
     columns: ['scenario', 'what', 'target', 'measured', 'met'],
-    rows: targets.map((t) => [t.scenario, t.name, t.target, t.measured, t.met ? 'yes' : 'NO — see docs/performance.md, "Bounds"']),
+    rows: targets.map((t) => [
+      t.scenario,
+      t.name,
+      t.target,
+      t.measured,
+      t.met ? 'yes' : 'NO — see docs/performance.md, "Bounds"',
+    ]),
   };
 }
 

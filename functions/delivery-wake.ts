@@ -11,9 +11,15 @@ import { observe } from './lib/observe';
  * Per event: a failed one is retried from its first record (with what follows it, as the shard is
  * read in order); the watch list write failing throws, and the whole batch is retried.
  */
-export async function wakeBatch(event: DynamoDBStreamEvent, deps: Parameters<typeof wakeEvents>[1]): Promise<DynamoDBBatchResponse> {
+export async function wakeBatch(
+  event: DynamoDBStreamEvent,
+  deps: Parameters<typeof wakeEvents>[1],
+): Promise<DynamoDBBatchResponse> {
   const records = keyedRecords(event.Records, (r) => r.dynamodb?.Keys?.eventId?.S);
-  const { failed } = await wakeEvents(records.flatMap((r) => (r.key ? [r.key] : [])), deps);
+  const { failed } = await wakeEvents(
+    records.flatMap((r) => (r.key ? [r.key] : [])),
+    deps,
+  );
   return batchResponse(records, failed);
 }
 

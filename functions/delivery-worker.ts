@@ -14,7 +14,14 @@ import { observe } from './lib/observe';
 import { tracing } from './lib/observe-trace';
 import { telemetry } from '../shared/observability/telemetry';
 
-const payload = z.object({ eventId: z.string().min(1), shard: z.number().int().min(0).max(CONNECTION_SHARDS - 1) });
+const payload = z.object({
+  eventId: z.string().min(1),
+  shard: z
+    .number()
+    .int()
+    .min(0)
+    .max(CONNECTION_SHARDS - 1),
+});
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

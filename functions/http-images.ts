@@ -18,7 +18,12 @@ const DAY = 86_400_000;
 async function main(event: HttpEvent): Promise<HttpResult> {
   const c = container();
   // Counted before anything is read: a script guessing tokens or spraying events pays from its first call.
-  await take(`image-uploads:address:${addressKey(event.requestContext.http.sourceIp)}`, c.config.imageUploadsPerAddress, MINUTE, 'from this address this minute');
+  await take(
+    `image-uploads:address:${addressKey(event.requestContext.http.sourceIp)}`,
+    c.config.imageUploadsPerAddress,
+    MINUTE,
+    'from this address this minute',
+  );
   const eventId = eventIdSchema.safeParse(pathParam(event, 'eventId'));
   // `Authorization: Bearer <operatorToken>` (PROTOCOL v1.1).
   const token = bearer(event, { name: 'operator token', placeholder: 'token' });
@@ -28,12 +33,22 @@ async function main(event: HttpEvent): Promise<HttpResult> {
   const { role } = await c.events.admit(eventId.data, token);
   if (role !== 'reporter') throw unauthorized('the operator token does not match this event');
   // Per event: what the token may let into the bucket (shared/config.ts imageUploadsPer*).
-  await take(`image-uploads:minute:${eventId.data}`, c.config.imageUploadsPerMinute, MINUTE, 'for this event this minute');
+  await take(
+    `image-uploads:minute:${eventId.data}`,
+    c.config.imageUploadsPerMinute,
+    MINUTE,
+    'for this event this minute',
+  );
   await take(`image-uploads:day:${eventId.data}`, c.config.imageUploadsPerDay, DAY, 'for this event today');
 
   const storage = imageStorage();
   const imageId = newImageId();
-  const upload = await storage.presignUpload(uploadKey(eventId.data, imageId), body.contentType, body.bytes, UPLOAD_EXPIRES_SECONDS);
+  const upload = await storage.presignUpload(
+    uploadKey(eventId.data, imageId),
+    body.contentType,
+    body.bytes,
+    UPLOAD_EXPIRES_SECONDS,
+  );
   return {
     ...json(201, { imageId, upload, url: await storage.publicUrl(imageKey(eventId.data, imageId)) }),
     // A presigned request is the caller's alone.

@@ -17,7 +17,11 @@ const readerOf = () => {
   // The container's store is the DynamoDB one, which keeps the series as well (RepostSeries).
   const reposts = c.repostStore as typeof c.repostStore & Partial<RepostSeries>;
   if (typeof reposts.series !== 'function') throw new Error('the repost store does not read the series');
-  return (reader = new RepostsReader({ events: c.eventStore, reposts: reposts as typeof reposts & RepostSeries, now: Date.now }));
+  return (reader = new RepostsReader({
+    events: c.eventStore,
+    reposts: reposts as typeof reposts & RepostSeries,
+    now: Date.now,
+  }));
 };
 
 async function main(event: HttpEvent): Promise<HttpResult> {

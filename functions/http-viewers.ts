@@ -26,7 +26,9 @@ async function main(event: HttpEvent): Promise<HttpResult> {
   const now = Date.now();
   const valid = held === undefined ? undefined : verifyViewerId(key, held, now);
   if (valid && valid.issuedAt + VIEWER_ID_MAX_AGE_MS - now > RENEW_WITHIN_MS) {
-    return withHeaders(json(200, { viewerId: valid.token, expiresAt: new Date(valid.issuedAt + VIEWER_ID_MAX_AGE_MS).toISOString() }));
+    return withHeaders(
+      json(200, { viewerId: valid.token, expiresAt: new Date(valid.issuedAt + VIEWER_ID_MAX_AGE_MS).toISOString() }),
+    );
   }
   // Per address (IPv4 /32, IPv6 /64: shared/domain/reposts/sources.ts): a minute's allowance for a
   // crowd arriving at once, a day's for the most one address may ever count as.
@@ -38,17 +40,29 @@ async function main(event: HttpEvent): Promise<HttpResult> {
     const verdict = await c.limiter.take(`viewer-ids:${window}:${address}`, { limit, windowMs });
     if (!verdict.ok) {
       const res = json(429, {
-        error: { code: 'rate_limited', message: `too many viewer ids from this address this ${window}; try again later`, retryAfterMs: verdict.retryAfterMs },
+        error: {
+          code: 'rate_limited',
+          message: `too many viewer ids from this address this ${window}; try again later`,
+          retryAfterMs: verdict.retryAfterMs,
+        },
       });
-      return withHeaders({ ...res, headers: { ...res.headers, 'retry-after': String(Math.ceil(verdict.retryAfterMs / 1000)) } });
+      return withHeaders({
+        ...res,
+        headers: { ...res.headers, 'retry-after': String(Math.ceil(verdict.retryAfterMs / 1000)) },
+      });
     }
   }
   const issued = issueViewerId(key, now);
-  return withHeaders(json(201, { viewerId: issued.token, expiresAt: new Date(issued.issuedAt + VIEWER_ID_MAX_AGE_MS).toISOString() }));
+  return withHeaders(
+    json(201, { viewerId: issued.token, expiresAt: new Date(issued.issuedAt + VIEWER_ID_MAX_AGE_MS).toISOString() }),
+  );
 }
 
 /** Each answer is someone's own id: never cached by anyone. */
-const withHeaders = (res: HttpResult): HttpResult => ({ ...res, headers: { ...res.headers, 'cache-control': 'no-store' } });
+const withHeaders = (res: HttpResult): HttpResult => ({
+  ...res,
+  headers: { ...res.headers, 'cache-control': 'no-store' },
+});
 
 const noStoreOnError = (): MiddlewareObj<HttpEvent, HttpResult> => ({
   onError: (request) => {

@@ -74,7 +74,14 @@ export async function tallyBatch(
 async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const c = container();
   const metrics = tallyMetrics(telemetry().metrics, Date.now);
-  const deps = { reposts: c.repostStore, entries: c.entries, viewers: c.viewerCounts, now: Date.now, log: c.log, ...(c.config.spikeRules ? { rules: c.config.spikeRules } : {}) };
+  const deps = {
+    reposts: c.repostStore,
+    entries: c.entries,
+    viewers: c.viewerCounts,
+    now: Date.now,
+    log: c.log,
+    ...(c.config.spikeRules ? { rules: c.config.spikeRules } : {}),
+  };
   return tallyBatch(event, deps, metrics.tallied).finally(metrics.done);
 }
 

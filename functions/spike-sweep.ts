@@ -8,7 +8,10 @@ import { observe } from './lib/observe';
 async function main(): Promise<{ judged: number; ended: number }> {
   const c = container();
   const rules = c.config.spikeRules ? { rules: c.config.spikeRules } : {};
-  return sweepOpenSpikes({ reposts: c.repostStore, entries: c.entries, viewers: c.viewerCounts, now: Date.now, log: c.log, ...rules }, c.config.spikeSweepQuietMs);
+  return sweepOpenSpikes(
+    { reposts: c.repostStore, entries: c.entries, viewers: c.viewerCounts, now: Date.now, log: c.log, ...rules },
+    c.config.spikeSweepQuietMs,
+  );
 }
 
 export const handler = middy(main).use(observe());

@@ -24,7 +24,10 @@ export function presenceOf(record: DynamoDBRecord): PresenceChange | undefined {
   if (!kind || !sequence) return undefined;
   // Without an image (a stream still keys-only) the role is unknown: a record that cannot be counted
   // right must not be counted wrong, nor skipped in silence: the batch fails and goes to the failure queue.
-  if (!image) throw new Error(`Connections stream record ${sequence} has no ${kind === 'connected' ? 'new' : 'old'} image: the stream must carry NEW_AND_OLD_IMAGES`);
+  if (!image)
+    throw new Error(
+      `Connections stream record ${sequence} has no ${kind === 'connected' ? 'new' : 'old'} image: the stream must carry NEW_AND_OLD_IMAGES`,
+    );
   const row = unmarshall(image as Record<string, AttributeValue>);
   const partition = String(row.pk);
   return {
@@ -57,7 +60,8 @@ export async function statsBatch(event: DynamoDBStreamEvent, deps: ViewerStatsDe
       try {
         await deps.viewers.apply(eventId, changes);
         // A reporter's comings and goings move no count: no frame for them.
-        if (changes.some((c) => c.role === 'viewer')) await publishStats(eventId, new Set(), deps, { viewersChanged: true });
+        if (changes.some((c) => c.role === 'viewer'))
+          await publishStats(eventId, new Set(), deps, { viewersChanged: true });
       } catch (err) {
         failed.add(eventId);
         deps.log.warn('viewer count failed', { eventId, error: err });
@@ -69,7 +73,13 @@ export async function statsBatch(event: DynamoDBStreamEvent, deps: ViewerStatsDe
 
 async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const c = container();
-  return statsBatch(event, { reposts: c.repostStore, entries: c.entries, viewers: c.viewerCounts, now: Date.now, log: c.log });
+  return statsBatch(event, {
+    reposts: c.repostStore,
+    entries: c.entries,
+    viewers: c.viewerCounts,
+    now: Date.now,
+    log: c.log,
+  });
 }
 
 export const handler = middy(main).use(observe());

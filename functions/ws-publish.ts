@@ -13,4 +13,7 @@ async function main(event: WsEvent): Promise<WsResult> {
   return reply(await liveWithImages().publish(callerOf(event), parseFrame(publishFrame, event.body)));
 }
 
-export const handler = middy(main).use(observe({ trace: tracing(), ackLatency: true })).use(wsErrors()).use(rateLimit());
+export const handler = middy(main)
+  .use(observe({ trace: tracing(), ackLatency: true }))
+  .use(wsErrors())
+  .use(rateLimit());

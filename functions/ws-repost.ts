@@ -15,7 +15,10 @@ type RepostEvent = WsEvent & {
 
 async function main(event: RepostEvent): Promise<WsResult> {
   const { identity, authorizer } = event.requestContext;
-  const origin = { ...(authorizer?.viewer ? { viewer: authorizer.viewer } : {}), ...(identity?.sourceIp ? { sourceIp: identity.sourceIp } : {}) };
+  const origin = {
+    ...(authorizer?.viewer ? { viewer: authorizer.viewer } : {}),
+    ...(identity?.sourceIp ? { sourceIp: identity.sourceIp } : {}),
+  };
   // The ack is the route response: it leaves after the repost is stored.
   return reply(await container().reposts.repost(callerOf(event), parseFrame(repostFrame, event.body), origin));
 }

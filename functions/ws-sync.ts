@@ -30,7 +30,10 @@ async function main(event: SyncEvent): Promise<WsResult> {
     const refused = verdicts.filter((v) => !v.ok);
     if (refused.length > 0) {
       const retryAfterMs = Math.max(...refused.map((v) => (v.ok ? 0 : v.retryAfterMs)));
-      throw rateLimited(`this catch-up would take ${posts} messages, past what one connection or address may pull a minute; load the history over HTTP (GET /events/{id}/timeline) and sync only the gap`, retryAfterMs);
+      throw rateLimited(
+        `this catch-up would take ${posts} messages, past what one connection or address may pull a minute; load the history over HTTP (GET /events/{id}/timeline) and sync only the gap`,
+        retryAfterMs,
+      );
     }
   };
   await live().sync(caller, since, sinceChange, limit, charge);

@@ -56,9 +56,19 @@ export const HTTP_ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
  */
 export const ACCESS_LOG_RETENTION = RetentionDays.TWO_WEEKS;
 
-function settings(scope: Construct, id: string, fields: Readonly<Record<string, string>>): { settings: IAccessLogSettings; logGroup: LogGroup } {
+function settings(
+  scope: Construct,
+  id: string,
+  fields: Readonly<Record<string, string>>,
+): { settings: IAccessLogSettings; logGroup: LogGroup } {
   const logGroup = new LogGroup(scope, id, { retention: ACCESS_LOG_RETENTION, removalPolicy: RemovalPolicy.DESTROY });
-  return { logGroup, settings: { destination: new LogGroupLogDestination(logGroup), format: AccessLogFormat.custom(JSON.stringify(fields)) } };
+  return {
+    logGroup,
+    settings: {
+      destination: new LogGroupLogDestination(logGroup),
+      format: AccessLogFormat.custom(JSON.stringify(fields)),
+    },
+  };
 }
 
 export function httpAccessLogs(scope: Construct): { settings: IAccessLogSettings; logGroup: LogGroup } {
@@ -71,7 +81,11 @@ export function httpAccessLogs(scope: Construct): { settings: IAccessLogSettings
  * settings". The setting is one per account and region, so the role is retained: another stage of
  * this app, in the same account, may be logging through it.
  */
-export function webSocketAccessLogs(scope: Construct): { settings: IAccessLogSettings; logGroup: LogGroup; account: CfnAccount } {
+export function webSocketAccessLogs(scope: Construct): {
+  settings: IAccessLogSettings;
+  logGroup: LogGroup;
+  account: CfnAccount;
+} {
   const role = new Role(scope, 'ApiGatewayLogsRole', {
     description: 'API Gateway writes the WebSocket stage access logs with it (account setting)',
     assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),

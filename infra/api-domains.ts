@@ -1,7 +1,16 @@
 // Optional custom domains for the two APIs (API Gateway v2 regional domain names and their mappings),
 // added to the API stack when the stage's context names them (infra/stages.ts `ApiDomains`).
 import { CfnOutput } from 'aws-cdk-lib';
-import { ApiMapping, DomainName, EndpointType, type HttpApi, type HttpStage, SecurityPolicy, type WebSocketApi, type WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  ApiMapping,
+  DomainName,
+  EndpointType,
+  type HttpApi,
+  type HttpStage,
+  SecurityPolicy,
+  type WebSocketApi,
+  type WebSocketStage,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { Construct } from 'constructs';
 import type { ApiDomains as ApiDomainsConfig } from './stages';
@@ -28,7 +37,12 @@ export class ApiDomains extends Construct {
     // Regional endpoints: the certificate is in the APIs' own region (checked in infra/stages.ts).
     const certificate = Certificate.fromCertificateArn(this, 'Certificate', config.certificateArn);
     const domain = (name: string, domainName: string) =>
-      new DomainName(this, name, { domainName, certificate, endpointType: EndpointType.REGIONAL, securityPolicy: SecurityPolicy.TLS_1_2 });
+      new DomainName(this, name, {
+        domainName,
+        certificate,
+        endpointType: EndpointType.REGIONAL,
+        securityPolicy: SecurityPolicy.TLS_1_2,
+      });
 
     const http = domain('HttpDomain', config.httpDomain);
     new ApiMapping(this, 'HttpMapping', { api: props.httpApi, domainName: http, stage: props.httpStage });

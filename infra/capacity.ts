@@ -39,8 +39,14 @@ export function reservedConcurrency(inputs: CapacityInputs): ReservedConcurrency
   const handshake = inputs.handshakeSeconds ?? 0.2;
   const publish = inputs.publishSeconds ?? 0.1;
   const publishRate = inputs.publishRate;
-  for (const [name, value] of [['concurrentEvents', events], ['handshakeSeconds', handshake], ['publishSeconds', publish], ['publishRate', publishRate]] as const) {
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`capacity: ${name} must be a positive number, got ${value}`);
+  for (const [name, value] of [
+    ['concurrentEvents', events],
+    ['handshakeSeconds', handshake],
+    ['publishSeconds', publish],
+    ['publishRate', publishRate],
+  ] as const) {
+    if (!Number.isFinite(value) || value <= 0)
+      throw new Error(`capacity: ${name} must be a positive number, got ${value}`);
   }
   if (!Number.isInteger(events)) throw new Error(`capacity: concurrentEvents must be a whole number, got ${events}`);
   const perHandshake = Math.ceil(CONNECT_RATE * handshake);
@@ -55,7 +61,10 @@ export function reservedConcurrency(inputs: CapacityInputs): ReservedConcurrency
 /** Lambda keeps 100 executions unreserved per account; with AWS's default 1,000 that leaves 900 to reserve. */
 export const UNRESERVED_MINIMUM = 100;
 
-export function applyReservedConcurrency(functions: Readonly<Record<string, IFunction>>, sizes: ReservedConcurrency): void {
+export function applyReservedConcurrency(
+  functions: Readonly<Record<string, IFunction>>,
+  sizes: ReservedConcurrency,
+): void {
   for (const [id, size] of Object.entries(sizes)) {
     const fn = functions[id];
     if (!fn) throw new Error(`capacity: no function '${id}' to reserve concurrency for (shared/routes.ts ids)`);

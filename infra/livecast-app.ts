@@ -68,7 +68,10 @@ export function buildLivecast(app: App, opts: LivecastOptions): LivecastStacks {
   }
   if (stage.name === 'prod' && !stage.alarmEmail) {
     // Not an error: `cdk synth -c stage=prod` must work offline for review. But say it on every deploy.
-    Annotations.of(api).addWarningV2('livecast:prodWithoutAlarmEmail', 'stage prod without -c alarmEmail=…: the alarms will mail nobody');
+    Annotations.of(api).addWarningV2(
+      'livecast:prodWithoutAlarmEmail',
+      'stage prod without -c alarmEmail=…: the alarms will mail nobody',
+    );
   }
   const apiDomains = stage.apiDomains
     ? new ApiDomains(api, 'Domains', {

@@ -36,7 +36,8 @@ export const DEFAULT_AUDIENCE = 10_000;
  * shard's connections and a second, p99 ≤ 1.5 × N/B + 1 s for N viewers at a budget of B posts/s.
  */
 export function deliveryLagBoundMs(audience: number, budget: number): number {
-  if (!(audience > 0) || !(budget > 0)) throw new Error(`delivery lag bound: audience (${audience}) and budget (${budget}) must be positive`);
+  if (!(audience > 0) || !(budget > 0))
+    throw new Error(`delivery lag bound: audience (${audience}) and budget (${budget}) must be positive`);
   return Math.ceil((1.5 * (audience / budget) + 1) * 1000);
 }
 
@@ -108,14 +109,19 @@ export class Monitoring extends Construct {
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
     if (!STAGE_NAME.test(props.stage)) {
-      throw new Error(`monitoring: stage '${props.stage}' must be 1–32 letters, digits, '-' or '_' (it names the alarms and the dashboard)`);
+      throw new Error(
+        `monitoring: stage '${props.stage}' must be 1–32 letters, digits, '-' or '_' (it names the alarms and the dashboard)`,
+      );
     }
     if (props.alarmEmail !== undefined && !EMAIL.test(props.alarmEmail)) {
       throw new Error(`monitoring: alarmEmail '${props.alarmEmail}' is not an email address`);
     }
     this.stage = props.stage;
     this.alarms = this.built;
-    this.lagBoundMs = deliveryLagBoundMs(props.audience ?? DEFAULT_AUDIENCE, props.deliveryBudget ?? DEFAULT_DELIVERY_BUDGET);
+    this.lagBoundMs = deliveryLagBoundMs(
+      props.audience ?? DEFAULT_AUDIENCE,
+      props.deliveryBudget ?? DEFAULT_DELIVERY_BUDGET,
+    );
 
     // CloudWatch can publish to an encrypted topic only under a customer-managed key whose policy lets
     // it (the AWS-managed alias/aws/sns key does not): one small key per stage.
@@ -131,11 +137,23 @@ export class Monitoring extends Construct {
     const stack = Stack.of(this);
     const forOurAlarms = {
       StringEquals: { 'aws:SourceAccount': stack.account },
-      ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `livecast-${props.stage}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+      ArnLike: {
+        'aws:SourceArn': stack.formatArn({
+          service: 'cloudwatch',
+          resource: 'alarm',
+          resourceName: `livecast-${props.stage}-*`,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      },
     };
     const cloudwatch = new ServicePrincipal('cloudwatch.amazonaws.com');
     key.addToResourcePolicy(
-      new PolicyStatement({ principals: [cloudwatch], actions: ['kms:Decrypt', 'kms:GenerateDataKey*'], resources: ['*'], conditions: forOurAlarms }),
+      new PolicyStatement({
+        principals: [cloudwatch],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: forOurAlarms,
+      }),
     );
     this.topic = new Topic(this, 'AlarmTopic', {
       displayName: `livecast ${props.stage} alarms`,
@@ -144,7 +162,12 @@ export class Monitoring extends Construct {
     });
     // A topic policy (enforceSSL makes one) replaces SNS's default one: CloudWatch needs its own line.
     this.topic.addToResourcePolicy(
-      new PolicyStatement({ principals: [cloudwatch], actions: ['sns:Publish'], resources: [this.topic.topicArn], conditions: forOurAlarms }),
+      new PolicyStatement({
+        principals: [cloudwatch],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: forOurAlarms,
+      }),
     );
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
 
@@ -259,7 +282,8 @@ export class Monitoring extends Construct {
       metric: worker.metric('AsyncEventsDropped', { period: MINUTE, statistic: Stats.SUM }),
       threshold: 1,
       evaluationPeriods: 1,
-      description: 'The delivery worker dropped asynchronous invocations (retries or age ran out; kept in WorkerFailures).',
+      description:
+        'The delivery worker dropped asynchronous invocations (retries or age ran out; kept in WorkerFailures).',
       runbook: 'workereventsdropped',
     });
     // A start waits a minute, then two, before its retries: past 3 minutes it is queued behind
@@ -387,34 +411,73 @@ export class Monitoring extends Construct {
         height: 2,
       }),
     );
-    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.built), width: 24, height: 6 }));
     this.dashboard.addWidgets(
-      graph('Delivery: posts, 429s, 410s', [
-        delivery.posts,
-        delivery.throttled,
-        this.custom(Names.deliveryGone, Stats.SUM, '410s'),
-        this.custom(Names.deliveryAbandoned, Stats.SUM, 'abandoned'),
-      ], [delivery.throttleRate]),
-      graph('Delivery lag (committed → accepted)', [this.custom(Names.deliveryLag, Stats.p(50), 'lag p50'), delivery.lagP99.with({ label: 'lag p99' })]),
-      graph('Live counts: share of posts', [
-        this.custom(Names.deliveryStatsShare, Stats.AVERAGE, 'stats share %'),
-      ], [this.custom(Names.deliveryStatsOnlyPosts, Stats.SUM, 'stats-only posts')]),
+      new AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.built), width: 24, height: 6 }),
     );
     this.dashboard.addWidgets(
-      graph('publish: ack latency', [this.custom(Names.ackLatency, Stats.p(50), 'ack p50'), this.custom(Names.ackLatency, Stats.p(99), 'ack p99')]),
-      graph('Repost tally: lag and reposts', [this.custom(Names.tallyLag, Stats.p(50), 'tally lag p50'), this.custom(Names.tallyLag, Stats.p(99), 'tally lag p99')], [
-        this.custom(Names.repostsCounted, Stats.SUM, 'reposts counted'),
+      graph(
+        'Delivery: posts, 429s, 410s',
+        [
+          delivery.posts,
+          delivery.throttled,
+          this.custom(Names.deliveryGone, Stats.SUM, '410s'),
+          this.custom(Names.deliveryAbandoned, Stats.SUM, 'abandoned'),
+        ],
+        [delivery.throttleRate],
+      ),
+      graph('Delivery lag (committed → accepted)', [
+        this.custom(Names.deliveryLag, Stats.p(50), 'lag p50'),
+        delivery.lagP99.with({ label: 'lag p99' }),
       ]),
-      graph('Stream triggers: iterator age', Object.entries(props.streamFunctions).map(([id, fn]) => fn.metric('IteratorAge', { statistic: Stats.MAXIMUM, period: MINUTE, label: id }))),
+      graph(
+        'Live counts: share of posts',
+        [this.custom(Names.deliveryStatsShare, Stats.AVERAGE, 'stats share %')],
+        [this.custom(Names.deliveryStatsOnlyPosts, Stats.SUM, 'stats-only posts')],
+      ),
     );
     this.dashboard.addWidgets(
-      graph('Function errors', fns.map(([id, fn]) => fn.metricErrors({ period: MINUTE, label: id }))),
-      graph('Function throttles', fns.map(([id, fn]) => fn.metricThrottles({ period: MINUTE, label: id }))),
-      graph('Function concurrency (max)', fns.map(([id, fn]) => fn.metric('ConcurrentExecutions', { statistic: Stats.MAXIMUM, period: MINUTE, label: id }))),
+      graph('publish: ack latency', [
+        this.custom(Names.ackLatency, Stats.p(50), 'ack p50'),
+        this.custom(Names.ackLatency, Stats.p(99), 'ack p99'),
+      ]),
+      graph(
+        'Repost tally: lag and reposts',
+        [
+          this.custom(Names.tallyLag, Stats.p(50), 'tally lag p50'),
+          this.custom(Names.tallyLag, Stats.p(99), 'tally lag p99'),
+        ],
+        [this.custom(Names.repostsCounted, Stats.SUM, 'reposts counted')],
+      ),
+      graph(
+        'Stream triggers: iterator age',
+        Object.entries(props.streamFunctions).map(([id, fn]) =>
+          fn.metric('IteratorAge', { statistic: Stats.MAXIMUM, period: MINUTE, label: id }),
+        ),
+      ),
     );
     this.dashboard.addWidgets(
-      graph('Failure queues: messages visible', Object.entries(props.failureQueues).map(([id, q]) =>
-        q.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM, period: MINUTE, label: id }))),
+      graph(
+        'Function errors',
+        fns.map(([id, fn]) => fn.metricErrors({ period: MINUTE, label: id })),
+      ),
+      graph(
+        'Function throttles',
+        fns.map(([id, fn]) => fn.metricThrottles({ period: MINUTE, label: id })),
+      ),
+      graph(
+        'Function concurrency (max)',
+        fns.map(([id, fn]) =>
+          fn.metric('ConcurrentExecutions', { statistic: Stats.MAXIMUM, period: MINUTE, label: id }),
+        ),
+      ),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Failure queues: messages visible',
+        Object.entries(props.failureQueues).map(([id, q]) =>
+          q.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM, period: MINUTE, label: id }),
+        ),
+      ),
       graph('API errors', [
         api.wsExecutionErrors.with({ label: 'WebSocket ExecutionError' }),
         api.ws('IntegrationError').with({ label: 'WebSocket IntegrationError' }),
@@ -422,20 +485,44 @@ export class Monitoring extends Construct {
         api.http5xx.with({ label: 'HTTP 5xx' }),
         api.http('4xx').with({ label: 'HTTP 4xx' }),
       ]),
-      graph('Connections and messages', [api.ws('ConnectCount').with({ label: 'connects' })], [
-        api.ws('MessageCount').with({ label: 'WebSocket messages' }),
-        api.http('Count').with({ label: 'HTTP requests' }),
-      ]),
+      graph(
+        'Connections and messages',
+        [api.ws('ConnectCount').with({ label: 'connects' })],
+        [
+          api.ws('MessageCount').with({ label: 'WebSocket messages' }),
+          api.http('Count').with({ label: 'HTTP requests' }),
+        ],
+      ),
     );
     this.dashboard.addWidgets(
-      graph('DynamoDB throttle events', Object.entries(props.tables).flatMap(([id, t]) => [
-        t.metric('ReadThrottleEvents', { statistic: Stats.SUM, period: MINUTE, label: `${id} read` }),
-        t.metric('WriteThrottleEvents', { statistic: Stats.SUM, period: MINUTE, label: `${id} write` }),
-      ]), [], 12),
-      graph('Delivery worker: async starts', [
-        props.deliveryWorker.metric('AsyncEventsReceived', { statistic: Stats.SUM, period: MINUTE, label: 'received' }),
-        props.deliveryWorker.metric('AsyncEventsDropped', { statistic: Stats.SUM, period: MINUTE, label: 'dropped' }),
-      ], [props.deliveryWorker.metric('AsyncEventAge', { statistic: Stats.MAXIMUM, period: MINUTE, label: 'event age max' })], 12),
+      graph(
+        'DynamoDB throttle events',
+        Object.entries(props.tables).flatMap(([id, t]) => [
+          t.metric('ReadThrottleEvents', { statistic: Stats.SUM, period: MINUTE, label: `${id} read` }),
+          t.metric('WriteThrottleEvents', { statistic: Stats.SUM, period: MINUTE, label: `${id} write` }),
+        ]),
+        [],
+        12,
+      ),
+      graph(
+        'Delivery worker: async starts',
+        [
+          props.deliveryWorker.metric('AsyncEventsReceived', {
+            statistic: Stats.SUM,
+            period: MINUTE,
+            label: 'received',
+          }),
+          props.deliveryWorker.metric('AsyncEventsDropped', { statistic: Stats.SUM, period: MINUTE, label: 'dropped' }),
+        ],
+        [
+          props.deliveryWorker.metric('AsyncEventAge', {
+            statistic: Stats.MAXIMUM,
+            period: MINUTE,
+            label: 'event age max',
+          }),
+        ],
+        12,
+      ),
     );
   }
 }

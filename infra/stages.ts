@@ -117,28 +117,47 @@ export function stageConfig(
     return value.trim();
   };
   const checked = (key: ContextKey, value: string | undefined, pattern: RegExp, what: string): string | undefined => {
-    if (value !== undefined && !pattern.test(value)) throw new Error(`context '${key}': ${JSON.stringify(value)} is not ${what}`);
+    if (value !== undefined && !pattern.test(value))
+      throw new Error(`context '${key}': ${JSON.stringify(value)} is not ${what}`);
     return value;
   };
 
   const stage = read('stage') ?? DEFAULT_STAGE;
   if (!(STAGE_NAMES as readonly string[]).includes(stage)) {
-    throw new Error(`unknown stage ${JSON.stringify(stage)}: expected one of ${STAGE_NAMES.join(', ')} (cdk deploy -c stage=${STAGE_NAMES.join('|')})`);
+    throw new Error(
+      `unknown stage ${JSON.stringify(stage)}: expected one of ${STAGE_NAMES.join(', ')} (cdk deploy -c stage=${STAGE_NAMES.join('|')})`,
+    );
   }
   const name = stage as StageName;
   const settings = STAGES[name];
 
-  const account = checked('account', read('account') ?? environment.CDK_DEFAULT_ACCOUNT, ACCOUNT, 'a 12-digit AWS account id');
-  const region = checked('region', read('region') ?? environment.CDK_DEFAULT_REGION, REGION, 'an AWS region such as eu-west-1');
+  const account = checked(
+    'account',
+    read('account') ?? environment.CDK_DEFAULT_ACCOUNT,
+    ACCOUNT,
+    'a 12-digit AWS account id',
+  );
+  const region = checked(
+    'region',
+    read('region') ?? environment.CDK_DEFAULT_REGION,
+    REGION,
+    'an AWS region such as eu-west-1',
+  );
   const alarmEmail = checked('alarmEmail', read('alarmEmail') ?? settings.alarmEmail, EMAIL, 'an email address');
 
   const certificate = (key: 'apiCertificateArn' | 'webCertificateArn') => {
-    const arn = checked(key, read(key), CERTIFICATE_ARN, 'an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)');
+    const arn = checked(
+      key,
+      read(key),
+      CERTIFICATE_ARN,
+      'an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)',
+    );
     if (arn === undefined) return undefined;
     const [, certRegion, certAccount] = CERTIFICATE_ARN.exec(arn)!;
     return { arn, region: certRegion!, account: certAccount! };
   };
-  const host = (key: 'httpDomain' | 'wsDomain' | 'webDomain') => checked(key, read(key)?.toLowerCase(), HOSTNAME, 'a domain name such as live.example.com');
+  const host = (key: 'httpDomain' | 'wsDomain' | 'webDomain') =>
+    checked(key, read(key)?.toLowerCase(), HOSTNAME, 'a domain name such as live.example.com');
 
   const apiCert = certificate('apiCertificateArn');
   const httpDomain = host('httpDomain');
@@ -146,15 +165,22 @@ export function stageConfig(
   let apiDomains: ApiDomains | undefined;
   if (apiCert || httpDomain || wsDomain) {
     if (!apiCert || !httpDomain || !wsDomain) {
-      throw new Error("custom API domains need all three of 'apiCertificateArn', 'httpDomain' and 'wsDomain' (or none)");
+      throw new Error(
+        "custom API domains need all three of 'apiCertificateArn', 'httpDomain' and 'wsDomain' (or none)",
+      );
     }
-    if (httpDomain === wsDomain) throw new Error("'httpDomain' and 'wsDomain' must differ: one domain name maps to one API");
+    if (httpDomain === wsDomain)
+      throw new Error("'httpDomain' and 'wsDomain' must differ: one domain name maps to one API");
     // API Gateway's regional domain names take a certificate from their own region only.
     if (region !== undefined && apiCert.region !== region) {
-      throw new Error(`context 'apiCertificateArn': the certificate is in ${apiCert.region}, the APIs in ${region}; a regional API domain needs a certificate of its own region`);
+      throw new Error(
+        `context 'apiCertificateArn': the certificate is in ${apiCert.region}, the APIs in ${region}; a regional API domain needs a certificate of its own region`,
+      );
     }
     if (account !== undefined && apiCert.account !== account) {
-      throw new Error(`context 'apiCertificateArn': the certificate belongs to account ${apiCert.account}, the stacks to ${account}`);
+      throw new Error(
+        `context 'apiCertificateArn': the certificate belongs to account ${apiCert.account}, the stacks to ${account}`,
+      );
     }
     apiDomains = { certificateArn: apiCert.arn, httpDomain, wsDomain };
   }
@@ -163,13 +189,18 @@ export function stageConfig(
   const webDomainName = host('webDomain');
   let webDomain: WebDomain | undefined;
   if (webCert || webDomainName) {
-    if (!webCert || !webDomainName) throw new Error("a custom pages domain needs both 'webCertificateArn' and 'webDomain' (or neither)");
+    if (!webCert || !webDomainName)
+      throw new Error("a custom pages domain needs both 'webCertificateArn' and 'webDomain' (or neither)");
     // CloudFront is global and reads certificates from us-east-1 only, whatever region the stacks are in.
     if (webCert.region !== 'us-east-1') {
-      throw new Error(`context 'webCertificateArn': CloudFront accepts certificates from us-east-1 only; this one is in ${webCert.region}`);
+      throw new Error(
+        `context 'webCertificateArn': CloudFront accepts certificates from us-east-1 only; this one is in ${webCert.region}`,
+      );
     }
     if (account !== undefined && webCert.account !== account) {
-      throw new Error(`context 'webCertificateArn': the certificate belongs to account ${webCert.account}, the stacks to ${account}`);
+      throw new Error(
+        `context 'webCertificateArn': the certificate belongs to account ${webCert.account}, the stacks to ${account}`,
+      );
     }
     webDomain = { certificateArn: webCert.arn, domain: webDomainName };
   }

@@ -2,7 +2,14 @@
 import { Aws, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
-import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  BillingMode,
+  ProjectionType,
+  StreamViewType,
+  Table,
+  type ITable,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -90,7 +97,10 @@ export class StatefulStack extends Stack {
     );
 
     const queues: Partial<Record<FailureQueueKey, IQueue>> = {};
-    for (const [key, def] of Object.entries(failureQueues) as [FailureQueueKey, (typeof failureQueues)[FailureQueueKey]][]) {
+    for (const [key, def] of Object.entries(failureQueues) as [
+      FailureQueueKey,
+      (typeof failureQueues)[FailureQueueKey],
+    ][]) {
       queues[key] = new Queue(this, def.id, {
         // SQS's longest: two weeks to notice and redrive.
         retentionPeriod: Duration.days(14),
@@ -106,7 +116,10 @@ export class StatefulStack extends Stack {
         'AwsSolutions-SQS3',
         'Serverless-SQSRedrivePolicy',
       );
-      new CfnOutput(this, `${def.id}QueueUrl`, { value: queues[key].queueUrl, description: `failure queue: ${key} (npm run redrive reads it)` });
+      new CfnOutput(this, `${def.id}QueueUrl`, {
+        value: queues[key].queueUrl,
+        description: `failure queue: ${key} (npm run redrive reads it)`,
+      });
     }
     this.failureQueues = queues as FailureQueues;
 
@@ -158,7 +171,9 @@ export class StatefulStack extends Stack {
         principals: [new ServicePrincipal('cloudfront.amazonaws.com')],
         actions: ['s3:GetObject'],
         resources: [bucket.arnForObjects(`${IMAGES_PREFIX}*`)],
-        conditions: { ArnLike: { 'AWS:SourceArn': `arn:${Aws.PARTITION}:cloudfront::${Aws.ACCOUNT_ID}:distribution/*` } },
+        conditions: {
+          ArnLike: { 'AWS:SourceArn': `arn:${Aws.PARTITION}:cloudfront::${Aws.ACCOUNT_ID}:distribution/*` },
+        },
       }),
     );
     acknowledge(
@@ -193,7 +208,11 @@ export class StatefulStack extends Stack {
       });
     }
     if (!def.durable) {
-      acknowledge(table, 'Working state, not the event\'s record (live connections, delivery leases and cursors, rate-limit windows): a point-in-time restore, into a new table, would be stale on arrival.', 'AwsSolutions-DDB3');
+      acknowledge(
+        table,
+        "Working state, not the event's record (live connections, delivery leases and cursors, rate-limit windows): a point-in-time restore, into a new table, would be stale on arrival.",
+        'AwsSolutions-DDB3',
+      );
     }
     return table;
   }

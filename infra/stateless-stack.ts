@@ -150,14 +150,22 @@ export const HTTP_ROUTE_THROTTLES: Readonly<Record<string, ThrottleSettings>> = 
  * does not exist yet, so the stage must also depend on the routes (done by the caller); a line for a
  * route the table does not have is a mistake, not something to skip.
  */
-function routeSettings(throttles: Readonly<Record<string, ThrottleSettings>>, routeKeys: readonly string[], api: string) {
+function routeSettings(
+  throttles: Readonly<Record<string, ThrottleSettings>>,
+  routeKeys: readonly string[],
+  api: string,
+) {
   for (const key of Object.keys(throttles)) {
-    if (!routeKeys.includes(key)) throw new Error(`${api} throttle for route '${key}', which shared/routes.ts does not have`);
+    if (!routeKeys.includes(key))
+      throw new Error(`${api} throttle for route '${key}', which shared/routes.ts does not have`);
   }
   return Object.fromEntries(
     routeKeys
       .filter((key) => throttles[key])
-      .map((key) => [key, { ThrottlingRateLimit: throttles[key]!.rateLimit, ThrottlingBurstLimit: throttles[key]!.burstLimit }]),
+      .map((key) => [
+        key,
+        { ThrottlingRateLimit: throttles[key]!.rateLimit, ThrottlingBurstLimit: throttles[key]!.burstLimit },
+      ]),
   );
 }
 
@@ -230,7 +238,11 @@ export class StatelessStack extends Stack {
     });
     for (const trigger of streamTriggers) {
       const fn = this.fn(trigger);
-      acknowledge(fn, 'dynamodb:ListStreams, granted with the event source mapping, has no resource-level permission.', 'AwsSolutions-IAM5[Resource::*]');
+      acknowledge(
+        fn,
+        'dynamodb:ListStreams, granted with the event source mapping, has no resource-level permission.',
+        'AwsSolutions-IAM5[Resource::*]',
+      );
       fn.addEventSource(
         new DynamoEventSource(this.streamTable(trigger.stream.table), {
           startingPosition: StartingPosition.LATEST,
@@ -261,7 +273,11 @@ export class StatelessStack extends Stack {
         ],
       });
       // retryAttempts 0 above for the same reason.
-      acknowledge(rule, 'A missed tick has nothing to redrive: the next one, a minute later, does the same work.', 'Serverless-EventBusDLQ');
+      acknowledge(
+        rule,
+        'A missed tick has nothing to redrive: the next one, a minute later, does the same work.',
+        'Serverless-EventBusDLQ',
+      );
     }
 
     const authorizerFn = this.fn(wsAuthorizer, { timeout: Duration.seconds(wsAuthorizer.timeoutSeconds) });
@@ -278,7 +294,11 @@ export class StatelessStack extends Stack {
         ...(route.routeKey === '$connect' ? { authorizer } : {}),
       });
       if (route.routeKey !== '$connect') {
-        acknowledge(added, 'API Gateway accepts an authorizer on a WebSocket API\'s $connect only; the connection it lets in carries the identity to every route.', 'AwsSolutions-APIG4');
+        acknowledge(
+          added,
+          "API Gateway accepts an authorizer on a WebSocket API's $connect only; the connection it lets in carries the identity to every route.",
+          'AwsSolutions-APIG4',
+        );
       }
       this.webSocketStage.node.addDependency(added);
     }
@@ -329,24 +349,38 @@ export class StatelessStack extends Stack {
       'HTTP',
     );
 
-    applyReservedConcurrency(this.functions, reservedConcurrency({ ...props.capacity, publishRate: WS_ROUTE_THROTTLES.publish!.rateLimit! }));
+    applyReservedConcurrency(
+      this.functions,
+      reservedConcurrency({ ...props.capacity, publishRate: WS_ROUTE_THROTTLES.publish!.rateLimit! }),
+    );
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stage: this.stage,
       ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
       ...(props.audience !== undefined ? { audience: props.audience } : {}),
       functions: this.functions,
       deliveryWorker: this.deliveryWorker,
-      streamFunctions: pick(this.functions, streamTriggers.map((t) => t.id)),
-      invokers: pick(this.functions, [deliveryWorker, ...streamTriggers, ...scheduled].filter((d) => d.needs.startWorkers).map((d) => d.id)),
+      streamFunctions: pick(
+        this.functions,
+        streamTriggers.map((t) => t.id),
+      ),
+      invokers: pick(
+        this.functions,
+        [deliveryWorker, ...streamTriggers, ...scheduled].filter((d) => d.needs.startWorkers).map((d) => d.id),
+      ),
       tables: this.tables,
-      failureQueues: Object.fromEntries(Object.entries(failureQueues).map(([key, def]) => [def.id, props.failureQueues[key as keyof FailureQueues]])),
+      failureQueues: Object.fromEntries(
+        Object.entries(failureQueues).map(([key, def]) => [def.id, props.failureQueues[key as keyof FailureQueues]]),
+      ),
       webSocketApi: this.webSocketApi,
       webSocketStageName: wsStageName,
       httpApi: this.httpApi,
       httpStageName: this.httpStage.stageName,
     });
 
-    new CfnOutput(this, 'WebSocketUrl', { value: this.webSocketStage.url, description: 'wss:// URL clients connect to' });
+    new CfnOutput(this, 'WebSocketUrl', {
+      value: this.webSocketStage.url,
+      description: 'wss:// URL clients connect to',
+    });
     new CfnOutput(this, 'CallbackUrl', {
       value: this.webSocketStage.callbackUrl,
       description: 'management (@connections) endpoint of the WebSocket stage',
@@ -374,7 +408,10 @@ export class StatelessStack extends Stack {
   }
 
   /** A function for a route definition, with the environment and exactly the grants its `needs` declare. */
-  private fn(def: FunctionDef, shape: Pick<LivecastFunctionProps, 'timeout' | 'memorySize' | 'recursiveLoop'> = {}): NodejsFunction {
+  private fn(
+    def: FunctionDef,
+    shape: Pick<LivecastFunctionProps, 'timeout' | 'memorySize' | 'recursiveLoop'> = {},
+  ): NodejsFunction {
     const { needs } = def;
     const methods = connectionMethods(def.id, needs);
     const environment: Record<string, string> = {
@@ -392,10 +429,18 @@ export class StatelessStack extends Stack {
       // The worker starts its own successor and finds its name in AWS_LAMBDA_FUNCTION_NAME.
       ...(needs.startWorkers && this.deliveryWorker ? { [ENV.workerFunction]: this.deliveryWorker.functionName } : {}),
       ...(needs.images?.length
-        ? { [ENV.imagesBucket]: this.images.bucketName, [ENV.imagesBaseUrlParameter]: imagesBaseUrlParameter(this.stage) }
+        ? {
+            [ENV.imagesBucket]: this.images.bucketName,
+            [ENV.imagesBaseUrlParameter]: imagesBaseUrlParameter(this.stage),
+          }
         : {}),
     };
-    const { fn } = new LivecastFunction(this, def.id, { entry: def.entry, environment, ...shape, ...(def.tracing ? { tracing: true } : {}) });
+    const { fn } = new LivecastFunction(this, def.id, {
+      entry: def.entry,
+      environment,
+      ...shape,
+      ...(def.tracing ? { tracing: true } : {}),
+    });
     acknowledge(
       fn,
       'Nothing invokes it asynchronously without a failure path: API Gateway waits for its answer, stream failures go to StreamFailures, a missed schedule tick is redone by the next, and the worker has an on-failure destination (WorkerFailures).',
@@ -406,14 +451,20 @@ export class StatelessStack extends Stack {
       const table = this.table(tableDef);
       if (access === 'readWrite') table.grantReadWriteData(fn);
       else if (access === 'read') table.grantReadData(fn);
-      else if (access.length === 0) throw new Error(`${def.id}: no actions listed for table '${tableDef.id}': leave the table out instead`);
+      else if (access.length === 0)
+        throw new Error(`${def.id}: no actions listed for table '${tableDef.id}': leave the table out instead`);
       // The table's ARN alone (table.grant would add `<arn>/index/*` once the table has an index):
       // exactly the calls the code makes.
       else Grant.addToPrincipal({ grantee: fn, actions: [...new Set(access)], resourceArns: [table.tableArn] });
     }
     for (const [tableDef, index] of needs.indexQueries ?? []) {
-      if (!tableDef.indexes?.some((i) => i.name === index.name)) throw new Error(`${def.id}: table '${tableDef.id}' has no index '${index.name}'`);
-      Grant.addToPrincipal({ grantee: fn, actions: ['dynamodb:Query'], resourceArns: [`${this.table(tableDef).tableArn}/index/${index.name}`] });
+      if (!tableDef.indexes?.some((i) => i.name === index.name))
+        throw new Error(`${def.id}: table '${tableDef.id}' has no index '${index.name}'`);
+      Grant.addToPrincipal({
+        grantee: fn,
+        actions: ['dynamodb:Query'],
+        resourceArns: [`${this.table(tableDef).tableArn}/index/${index.name}`],
+      });
     }
     if (methods.length > 0) {
       // Not grantManagementApiAccess: it allows every method (`<stage>/*/@connections/*`).
@@ -435,7 +486,11 @@ export class StatelessStack extends Stack {
     if (needs.images?.length) this.grantImages(fn, def.id, needs.images);
     if (needs.startWorkers && this.deliveryWorker) {
       this.deliveryWorker.grantInvoke(fn);
-      acknowledge(fn, "grantInvoke's `:*` covers the worker's versions and aliases: still one function.", `AwsSolutions-IAM5[Resource::${nagRef(this.deliveryWorker, 'Arn')}:*]`);
+      acknowledge(
+        fn,
+        "grantInvoke's `:*` covers the worker's versions and aliases: still one function.",
+        `AwsSolutions-IAM5[Resource::${nagRef(this.deliveryWorker, 'Arn')}:*]`,
+      );
     }
 
     this.built[def.id] = fn;
@@ -466,7 +521,13 @@ export class StatelessStack extends Stack {
     Grant.addToPrincipal({
       grantee: fn,
       actions: ['ssm:GetParameter'],
-      resourceArns: [this.formatArn({ service: 'ssm', resource: 'parameter', resourceName: imagesBaseUrlParameter(this.stage).slice(1) })],
+      resourceArns: [
+        this.formatArn({
+          service: 'ssm',
+          resource: 'parameter',
+          resourceName: imagesBaseUrlParameter(this.stage).slice(1),
+        }),
+      ],
     });
     acknowledge(
       fn,
@@ -496,11 +557,13 @@ export class StatelessStack extends Stack {
 }
 
 function pick<T>(all: Readonly<Record<string, T>>, ids: readonly string[]): Record<string, T> {
-  return Object.fromEntries(ids.map((id) => {
-    const value = all[id];
-    if (!value) throw new Error(`no function '${id}' in the stack`);
-    return [id, value];
-  }));
+  return Object.fromEntries(
+    ids.map((id) => {
+      const value = all[id];
+      if (!value) throw new Error(`no function '${id}' in the stack`);
+      return [id, value];
+    }),
+  );
 }
 
 /** `METHOD /path` (the form shared/routes.ts writes) or `$default`, as the L2 wants it. */

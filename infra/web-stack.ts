@@ -64,10 +64,16 @@ export interface WebStackProps extends StackProps {
  * `uploadOrigins` come from the stack itself (the bucket's regional endpoint, a token until deploy),
  * so they are not checked like the API origins handed in.
  */
-export function pagesCsp(apiOrigins: readonly string[], uploadOrigins: readonly string[] = [], frameAncestors: readonly string[] = PAGE_FRAME_ANCESTORS): string {
+export function pagesCsp(
+  apiOrigins: readonly string[],
+  uploadOrigins: readonly string[] = [],
+  frameAncestors: readonly string[] = PAGE_FRAME_ANCESTORS,
+): string {
   for (const origin of apiOrigins) {
     if (!/^(https|wss):\/\/[^\s/;,'*]+$/.test(origin)) {
-      throw new Error(`API origin ${JSON.stringify(origin)}: expected https://host or wss://host (no path, no wildcard)`);
+      throw new Error(
+        `API origin ${JSON.stringify(origin)}: expected https://host or wss://host (no path, no wildcard)`,
+      );
     }
   }
   return [
@@ -147,21 +153,25 @@ export class WebStack extends Stack {
     });
     acknowledge(
       this.bucket,
-      'Reached only by CloudFront (origin access control, public access blocked); the requests are the distribution\'s to log.',
+      "Reached only by CloudFront (origin access control, public access blocked); the requests are the distribution's to log.",
       'AwsSolutions-S1',
     );
 
     const rewrite = new CloudFrontFunction(this, 'PageRewrite', {
       code: FunctionCode.fromInline(PAGE_REWRITE),
       runtime: FunctionRuntime.JS_2_0,
-      comment: 'livecast: /live|report|replay|embed/{eventId}, /organiser -> the page shell; crawlers on /live -> the snapshot',
+      comment:
+        'livecast: /live|report|replay|embed/{eventId}, /organiser -> the page shell; crawlers on /live -> the snapshot',
     });
 
     // CloudFront's managed SecurityHeadersPolicy, plus the CSP that names the API origins.
     const headers = new ResponseHeadersPolicy(this, 'PageHeaders', {
       comment: 'livecast pages: security headers, CSP connect-src limited to the livecast APIs',
       securityHeadersBehavior: {
-        contentSecurityPolicy: { contentSecurityPolicy: pagesCsp(props.apiOrigins, [`https://${props.images.bucketRegionalDomainName}`]), override: true },
+        contentSecurityPolicy: {
+          contentSecurityPolicy: pagesCsp(props.apiOrigins, [`https://${props.images.bucketRegionalDomainName}`]),
+          override: true,
+        },
         contentTypeOptions: { override: true },
         frameOptions: { frameOption: HeadersFrameOption.SAMEORIGIN, override: true },
         referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
@@ -175,10 +185,14 @@ export class WebStack extends Stack {
     // them all in a browser that reads it).
     const embedAncestors = props.embedAncestors ?? PAGE_FRAME_ANCESTORS;
     const embedHeaders = new ResponseHeadersPolicy(this, 'EmbedHeaders', {
-      comment: 'livecast /embed/*: the pages\' headers, framed by the configured sites only',
+      comment: "livecast /embed/*: the pages' headers, framed by the configured sites only",
       securityHeadersBehavior: {
         contentSecurityPolicy: {
-          contentSecurityPolicy: pagesCsp(props.apiOrigins, [`https://${props.images.bucketRegionalDomainName}`], embedAncestors),
+          contentSecurityPolicy: pagesCsp(
+            props.apiOrigins,
+            [`https://${props.images.bucketRegionalDomainName}`],
+            embedAncestors,
+          ),
           override: true,
         },
         contentTypeOptions: { override: true },
@@ -189,11 +203,14 @@ export class WebStack extends Stack {
     });
 
     const origin = S3BucketOrigin.withOriginAccessControl(this.bucket);
-    const api = new HttpOrigin(props.apiHost, { originId: API_ORIGIN_ID, protocolPolicy: OriginProtocolPolicy.HTTPS_ONLY });
+    const api = new HttpOrigin(props.apiHost, {
+      originId: API_ORIGIN_ID,
+      protocolPolicy: OriginProtocolPolicy.HTTPS_ONLY,
+    });
     // The API's own Cache-Control decides (feeds and snapshots: 60 s; errors: no-store); nothing
     // from the viewer but the path is in the key or sent on (no query strings on these routes).
     const apiReads = new CachePolicy(this, 'ApiReads', {
-      comment: 'livecast feeds and snapshots: as the API\'s Cache-Control says',
+      comment: "livecast feeds and snapshots: as the API's Cache-Control says",
       minTtl: Duration.seconds(0),
       defaultTtl: Duration.seconds(0),
       maxTtl: Duration.hours(1),
@@ -244,10 +261,12 @@ export class WebStack extends Stack {
         [`/${IMAGES_PREFIX}*`]: {
           // The bucket is the Data stack's: its policy (infra/stateful-stack.ts) admits CloudFront to
           // images/ only; CDK cannot add this distribution's statement to another stack's bucket.
-          origin: S3BucketOrigin.withOriginAccessControl(Bucket.fromBucketAttributes(this, 'ImagesBucket', {
-            bucketArn: props.images.bucketArn,
-            bucketRegionalDomainName: props.images.bucketRegionalDomainName,
-          })),
+          origin: S3BucketOrigin.withOriginAccessControl(
+            Bucket.fromBucketAttributes(this, 'ImagesBucket', {
+              bucketArn: props.images.bucketArn,
+              bucketRegionalDomainName: props.images.bucketRegionalDomainName,
+            }),
+          ),
           viewerProtocolPolicy: ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
           allowedMethods: AllowedMethods.ALLOW_GET_HEAD,
           cachePolicy: CachePolicy.CACHING_OPTIMIZED,
@@ -270,9 +289,21 @@ export class WebStack extends Stack {
     });
     // The crawlers' origin, chosen by the page function: CloudFront wants it among the distribution's
     // origins, which only a behavior puts there — the snapshot's own behavior above does.
-    acknowledge(this.distribution, 'An event is announced to the public: anyone anywhere may follow it.', 'AwsSolutions-CFR1');
-    acknowledge(this.distribution, 'issue 12: WAF (a rate-based rule per address, docs/security.md "Left open").', 'AwsSolutions-CFR2');
-    acknowledge(this.distribution, 'issue 12: access logs (the pages are public files; callers are the API stages\' to log first).', 'AwsSolutions-CFR3');
+    acknowledge(
+      this.distribution,
+      'An event is announced to the public: anyone anywhere may follow it.',
+      'AwsSolutions-CFR1',
+    );
+    acknowledge(
+      this.distribution,
+      'issue 12: WAF (a rate-based rule per address, docs/security.md "Left open").',
+      'AwsSolutions-CFR2',
+    );
+    acknowledge(
+      this.distribution,
+      "issue 12: access logs (the pages are public files; callers are the API stages' to log first).",
+      'AwsSolutions-CFR3',
+    );
     if (!props.domain) {
       acknowledge(
         this.distribution,
@@ -294,7 +325,10 @@ export class WebStack extends Stack {
       memoryLimit: 256,
     });
     new BucketDeployment(this, 'DeployPages', {
-      sources: [Source.asset(props.webDir), Source.jsonData('config.json', { apiUrl: props.apiUrl, wsUrl: props.wsUrl })],
+      sources: [
+        Source.asset(props.webDir),
+        Source.jsonData('config.json', { apiUrl: props.apiUrl, wsUrl: props.wsUrl }),
+      ],
       exclude: ['assets/*'],
       destinationBucket: this.bucket,
       prune: false,
@@ -308,8 +342,9 @@ export class WebStack extends Stack {
     // BucketDeployment's provider function and role are CDK's own singleton: its runtime and grants are
     // CDK's to choose (read the asset bucket, write and invalidate ours), not settings of this stack.
     const provider = this.node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment'));
-    if (!provider) throw new Error('BucketDeployment\'s provider function not found');
-    const providerReason = "CDK's own BucketDeployment provider: its runtime and grants (copy from the asset bucket, write ours, invalidate the CDN) are CDK's.";
+    if (!provider) throw new Error("BucketDeployment's provider function not found");
+    const providerReason =
+      "CDK's own BucketDeployment provider: its runtime and grants (copy from the asset bucket, write ours, invalidate the CDN) are CDK's.";
     acknowledge(
       provider,
       providerReason,
@@ -319,7 +354,9 @@ export class WebStack extends Stack {
       'Serverless-LambdaTracing',
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       'AwsSolutions-IAM5[Resource::*]',
-      ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'].map((a) => `AwsSolutions-IAM5[Action::${a}]`),
+      ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'].map(
+        (a) => `AwsSolutions-IAM5[Action::${a}]`,
+      ),
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-${nagPseudo(this, 'AccountId')}-${nagPseudo(this, 'Region')}/*]`,
       `AwsSolutions-IAM5[Resource::${nagRef(this.bucket, 'Arn')}/*]`,
     );
@@ -339,7 +376,8 @@ export class WebStack extends Stack {
     }
     new CfnOutput(this, 'PagesUrl', {
       value: `https://${props.domain?.domain ?? this.distribution.distributionDomainName}`,
-      description: 'the pages: /organiser, /live/{eventId}, /report/{eventId}#token=…, /replay/{eventId}, /embed/{eventId}',
+      description:
+        'the pages: /organiser, /live/{eventId}, /report/{eventId}#token=…, /replay/{eventId}, /embed/{eventId}',
     });
   }
 }

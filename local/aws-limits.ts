@@ -53,7 +53,10 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv): AwsLimits | undefined {
 }
 
 /** Checks ranges and returns the same object; otherwise throws an Error naming the field (as `name` spells it). */
-export function validateLimits(limits: AwsLimits, name: (field: keyof AwsLimits) => string = (field) => field): AwsLimits {
+export function validateLimits(
+  limits: AwsLimits,
+  name: (field: keyof AwsLimits) => string = (field) => field,
+): AwsLimits {
   const { latencyMs, latencyJitterMs, rate, burst, goneRate, seed } = limits;
   const check = (field: keyof AwsLimits, ok: boolean, expected: string) => {
     if (!ok) throw new Error(`${name(field)} must be ${expected}, got ${limits[field]}`);
@@ -75,7 +78,9 @@ export function validateLimits(limits: AwsLimits, name: (field: keyof AwsLimits)
 export function describeLimits(limits: AwsLimits, seed: number): string {
   const parts: string[] = [];
   if (limits.latencyMs || limits.latencyJitterMs) {
-    parts.push(`latency ${limits.latencyMs ?? 0} ms${limits.latencyJitterMs ? ` + 0..${limits.latencyJitterMs} ms jitter` : ''}`);
+    parts.push(
+      `latency ${limits.latencyMs ?? 0} ms${limits.latencyJitterMs ? ` + 0..${limits.latencyJitterMs} ms jitter` : ''}`,
+    );
   }
   if (limits.rate !== undefined) parts.push(`${limits.rate} calls/s, burst ${burstOf(limits.rate, limits.burst)}`);
   if (limits.goneRate) parts.push(`${limits.goneRate * 100}% of posts 410`);
@@ -170,7 +175,8 @@ export class Limiter {
   constructor(limits: AwsLimits, now: Clock = monotonic) {
     validateLimits(limits);
     this.seed = limits.seed ?? Math.floor(Math.random() * 2 ** 32);
-    this.bucket = limits.rate === undefined ? undefined : new TokenBucket(limits.rate, burstOf(limits.rate, limits.burst), now);
+    this.bucket =
+      limits.rate === undefined ? undefined : new TokenBucket(limits.rate, burstOf(limits.rate, limits.burst), now);
     this.goneRate = limits.goneRate ?? 0;
     this.latencyMs = limits.latencyMs ?? 0;
     this.jitterMs = limits.latencyJitterMs ?? 0;

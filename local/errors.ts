@@ -20,7 +20,14 @@ export class PortInUseError extends Error {
  * Listens and resolves with the bound port; an address-in-use failure becomes a PortInUseError
  * naming the variable that sets the port, instead of a bare EADDRINUSE.
  */
-export function listen(server: Server, port: number, host: string, envVar: string, what: string, backlog?: number): Promise<number> {
+export function listen(
+  server: Server,
+  port: number,
+  host: string,
+  envVar: string,
+  what: string,
+  backlog?: number,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening);

@@ -31,7 +31,8 @@ export function faultsFromEnv(env: NodeJS.ProcessEnv): StageFaults | undefined {
   let killWorkersEveryMs: number | undefined;
   if (raw !== undefined && raw !== '') {
     killWorkersEveryMs = Number(raw);
-    if (!/^\d+$/.test(raw) || killWorkersEveryMs <= 0) throw new Error(`${killWorkersEnv} must be a whole number of milliseconds > 0, got ${JSON.stringify(raw)}`);
+    if (!/^\d+$/.test(raw) || killWorkersEveryMs <= 0)
+      throw new Error(`${killWorkersEnv} must be a whole number of milliseconds > 0, got ${JSON.stringify(raw)}`);
   }
   if (!dynamo && killWorkersEveryMs === undefined) return undefined;
   return {

@@ -52,7 +52,10 @@ export function actionsOf(commandName: string, input: Record<string, unknown>): 
       // DeleteItem, ConditionCheck → ConditionCheckItem, Get → GetItem.
       const items = (input.TransactItems ?? []) as Record<string, { TableName?: string }>[];
       return items.flatMap((item) =>
-        Object.entries(item).map(([kind, op]): [string, string] => [String(op.TableName), `dynamodb:${kind === 'ConditionCheck' ? 'ConditionCheckItem' : `${kind}Item`}`]),
+        Object.entries(item).map(([kind, op]): [string, string] => [
+          String(op.TableName),
+          `dynamodb:${kind === 'ConditionCheck' ? 'ConditionCheckItem' : `${kind}Item`}`,
+        ]),
       );
     }
     default:
@@ -69,7 +72,9 @@ function tableIdOf(physical: string): string | undefined {
 /** The refusal AWS would give, as the SDK would throw it. */
 export function accessDenied(def: FunctionDef, action: string, table: string): Error {
   return Object.assign(
-    new Error(`local stage: ${def.id} is not granted ${action} on ${table} (declare it in shared/routes.ts, needs.tables); on AWS this call is an AccessDeniedException`),
+    new Error(
+      `local stage: ${def.id} is not granted ${action} on ${table} (declare it in shared/routes.ts, needs.tables); on AWS this call is an AccessDeniedException`,
+    ),
     { name: 'AccessDeniedException', $fault: 'client' },
   );
 }
@@ -83,11 +88,19 @@ export function checkAgainstRoutes(command: string, input: Record<string, unknow
     if (action === 'dynamodb:Query' && typeof input.IndexName === 'string') {
       // Granted on `<table>/index/<name>` alone (shared/routes.ts needs.indexQueries), never by the table's grant.
       const index = input.IndexName;
-      if (!def.needs.indexQueries?.some(([t, i]) => t.id === id && i.name === index)) throw accessDenied(def, action, `${id ?? physical}/index/${index}`);
+      if (!def.needs.indexQueries?.some(([t, i]) => t.id === id && i.name === index))
+        throw accessDenied(def, action, `${id ?? physical}/index/${index}`);
       continue;
     }
     const access = def.needs.tables.find(([t]) => t.id === id)?.[1];
-    const granted = access === undefined ? false : access === 'readWrite' ? true : access === 'read' ? !/(Put|Update|Delete|BatchWrite|ConditionCheck)/.test(action) : access.includes(action as never);
+    const granted =
+      access === undefined
+        ? false
+        : access === 'readWrite'
+          ? true
+          : access === 'read'
+            ? !/(Put|Update|Delete|BatchWrite|ConditionCheck)/.test(action)
+            : access.includes(action as never);
     if (!granted) throw accessDenied(def, action, id ?? physical);
   }
 }

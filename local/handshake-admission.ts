@@ -41,7 +41,10 @@ export class HandshakeAdmission {
       if (!Number.isFinite(v) || v < min) throw new RangeError(`${name} must be a number >= ${min}, got ${v}`);
     }
     if (opts.burst !== undefined && !(opts.burst >= 1)) throw new RangeError(`burst must be >= 1, got ${opts.burst}`);
-    this.bucket = opts.ratePerSecond > 0 ? new TokenBucket(opts.ratePerSecond, opts.burst ?? Math.max(1, opts.ratePerSecond)) : undefined;
+    this.bucket =
+      opts.ratePerSecond > 0
+        ? new TokenBucket(opts.ratePerSecond, opts.burst ?? Math.max(1, opts.ratePerSecond))
+        : undefined;
   }
 
   /** Decides at once on the rate (as AWS does at its front door), then waits for a slot if it must. */
@@ -54,7 +57,11 @@ export class HandshakeAdmission {
       return { admitted: true, release: this.releaser() };
     }
     if (this.queue.length >= this.opts.maxQueued) {
-      return { admitted: false, status: 503, reason: `${this.opts.maxInFlight} handshakes running and ${this.queue.length} waiting` };
+      return {
+        admitted: false,
+        status: 503,
+        reason: `${this.opts.maxInFlight} handshakes running and ${this.queue.length} waiting`,
+      };
     }
     return new Promise<Admission>((resolve) => {
       const waiter: Waiter = {
@@ -62,7 +69,11 @@ export class HandshakeAdmission {
         timer: setTimeout(() => {
           const i = this.queue.indexOf(waiter);
           if (i !== -1) this.queue.splice(i, 1);
-          resolve({ admitted: false, status: 503, reason: `waited ${this.opts.maxQueueWaitMs} ms for a handshake slot` });
+          resolve({
+            admitted: false,
+            status: 503,
+            reason: `waited ${this.opts.maxQueueWaitMs} ms for a handshake slot`,
+          });
         }, this.opts.maxQueueWaitMs),
       };
       this.queue.push(waiter);
@@ -109,9 +120,18 @@ export function isCapacityError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
   if (e.name === 'TransactionConflictException') return true;
-  if (e.name === 'TransactionCanceledException' && e.CancellationReasons?.some((r) => capacityReasons.has(r.Code ?? ''))) return true;
+  if (
+    e.name === 'TransactionCanceledException' &&
+    e.CancellationReasons?.some((r) => capacityReasons.has(r.Code ?? ''))
+  )
+    return true;
   const sdkError = err as Parameters<typeof isTransientError>[0];
   return isThrottlingError(sdkError) || isTransientError(sdkError);
 }
 
-const capacityReasons = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded']);
+const capacityReasons = new Set([
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+]);

@@ -77,7 +77,10 @@ export async function startHttpGateway(opts: HttpGatewayOptions): Promise<HttpGa
   const apiId = opts.apiId ?? 'local';
   const log = opts.log ?? ((line: string) => console.log(line));
 
-  const compiled = opts.routes.filter((r) => r.routeKey !== '$default').map(compile).sort(bySpecificity);
+  const compiled = opts.routes
+    .filter((r) => r.routeKey !== '$default')
+    .map(compile)
+    .sort(bySpecificity);
   const defaultRoute = opts.routes.find((r) => r.routeKey === '$default');
 
   const server = http.createServer({ noDelay: true, keepAlive: true });
@@ -187,17 +190,20 @@ export async function startHttpGateway(opts: HttpGatewayOptions): Promise<HttpGa
 
 function compile(route: HttpRoute): CompiledRoute {
   const space = route.routeKey.indexOf(' ');
-  if (space === -1) throw new Error(`HTTP route key ${JSON.stringify(route.routeKey)} is not "METHOD /path" or "$default"`);
+  if (space === -1)
+    throw new Error(`HTTP route key ${JSON.stringify(route.routeKey)} is not "METHOD /path" or "$default"`);
   const method = route.routeKey.slice(0, space).toUpperCase();
   const path = route.routeKey.slice(space + 1);
-  if (!path.startsWith('/')) throw new Error(`HTTP route key ${JSON.stringify(route.routeKey)}: the path must start with /`);
+  if (!path.startsWith('/'))
+    throw new Error(`HTTP route key ${JSON.stringify(route.routeKey)}: the path must start with /`);
   const parts = path === '/' ? [] : path.slice(1).split('/');
   const segments = parts.map((part, i): Segment => {
     const param = /^\{([A-Za-z0-9._-]+)(\+?)\}$/.exec(part);
     if (!param) return { kind: 'literal', value: part };
     const name = param[1] as string;
     if (param[2] !== '+') return { kind: 'param', name };
-    if (i !== parts.length - 1) throw new Error(`HTTP route key ${route.routeKey}: a greedy {${name}+} must be the last segment`);
+    if (i !== parts.length - 1)
+      throw new Error(`HTTP route key ${route.routeKey}: a greedy {${name}+} must be the last segment`);
     return { kind: 'greedy', name };
   });
   return { routeKey: route.routeKey, method, segments, route };
@@ -296,7 +302,9 @@ export function forwardedFor(req: http.IncomingMessage): string | undefined {
 
 function buildEvent(req: http.IncomingMessage, p: EventParts) {
   const now = Date.now();
-  const sourceIp = (p.trustForwardedFor ? forwardedFor(req) : undefined) ?? (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  const sourceIp =
+    (p.trustForwardedFor ? forwardedFor(req) : undefined) ??
+    (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
 
   // Payload 2.0: lower-case names, duplicates joined with commas, cookies moved to their own field.
   const headers: Record<string, string> = {};
@@ -408,7 +416,9 @@ function writeResult(res: http.ServerResponse, result: unknown, log: (line: stri
   const status = Number(result.statusCode);
   const body = result.body ?? '';
   if (!Number.isInteger(status) || status < 100 || status > 599 || typeof body !== 'string') {
-    log(`http: ${routeKey} returned a malformed response (statusCode ${String(result.statusCode)}, body ${typeof body})`);
+    log(
+      `http: ${routeKey} returned a malformed response (statusCode ${String(result.statusCode)}, body ${typeof body})`,
+    );
     send(res, 500, { 'content-type': 'application/json' }, internalError);
     return;
   }
@@ -417,7 +427,8 @@ function writeResult(res: http.ServerResponse, result: unknown, log: (line: stri
     for (const [name, value] of Object.entries(result.headers)) {
       if (value === undefined || value === null) continue;
       // With CORS configured, AWS's own CORS headers win over the integration's.
-      if (name.toLowerCase() === 'access-control-allow-origin' && res.hasHeader('access-control-allow-origin')) continue;
+      if (name.toLowerCase() === 'access-control-allow-origin' && res.hasHeader('access-control-allow-origin'))
+        continue;
       headers[name.toLowerCase()] = String(value);
     }
   }
@@ -427,7 +438,12 @@ function writeResult(res: http.ServerResponse, result: unknown, log: (line: stri
   send(res, status, headers, result.isBase64Encoded === true ? Buffer.from(body, 'base64') : body);
 }
 
-function send(res: http.ServerResponse, status: number, headers: http.OutgoingHttpHeaders, body: string | Buffer): void {
+function send(
+  res: http.ServerResponse,
+  status: number,
+  headers: http.OutgoingHttpHeaders,
+  body: string | Buffer,
+): void {
   res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }

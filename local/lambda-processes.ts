@@ -76,15 +76,15 @@ class Environment {
     // Without a listener an IPC error (EPIPE to a dying child) would end the stage's process.
     this.child.on('error', (err) => opts.log?.(`lambda: an environment of ${opts.functionName}: ${err.message}`));
     this.ready = new Promise((res, rej) => {
-      const early = (code: number | null) => rej(new Error(`${opts.functionName}: environment exited (${code}) before it was ready`));
+      const early = (code: number | null) =>
+        rej(new Error(`${opts.functionName}: environment exited (${code}) before it was ready`));
       this.child.once('exit', early);
       this.child.once('message', (m: FromRuntime) => {
         this.child.off('exit', early);
         if (m.type === 'ready') {
           this.started = true;
           res();
-        }
-        else rej(new Error(`${opts.functionName}: environment sent ${m.type} before ready`));
+        } else rej(new Error(`${opts.functionName}: environment sent ${m.type} before ready`));
       });
     });
     this.ready.catch(() => {}); // surfaced through invoke()
@@ -103,7 +103,8 @@ class Environment {
       const why = this.killedOnPurpose
         ? 'Runtime exited with error: signal: killed (killed on purpose by the local stage: a fault injection)'
         : `Runtime exited (${signal ?? code})`;
-      for (const p of this.pending.values()) p.reject(Object.assign(new Error(`RequestId: local Error: ${why}`), { name: 'Runtime.ExitError' }));
+      for (const p of this.pending.values())
+        p.reject(Object.assign(new Error(`RequestId: local Error: ${why}`), { name: 'Runtime.ExitError' }));
       this.pending.clear();
       onExit(this);
     });
@@ -157,7 +158,9 @@ export function lambdaProcesses(opts: LambdaProcessesOptions): LambdaProcesses {
       // retry of its invocation finds a warm environment. One that never started is not retried in
       // a loop; the next invocation tries again and reports why.
       if (gone.started && envs.filter((e) => !e.killedOnPurpose).length < count) spawn();
-      opts.log?.(`lambda: an environment of ${opts.functionName} exited${gone.killedOnPurpose ? ' (killed on purpose)' : ''}; ${gone.started ? 'a new one replaces it' : 'the next invocation starts a new one'}`);
+      opts.log?.(
+        `lambda: an environment of ${opts.functionName} exited${gone.killedOnPurpose ? ' (killed on purpose)' : ''}; ${gone.started ? 'a new one replaces it' : 'the next invocation starts a new one'}`,
+      );
     });
     envs.push(env);
     return env;
@@ -193,7 +196,8 @@ export function lambdaProcesses(opts: LambdaProcessesOptions): LambdaProcesses {
 
   let killer: NodeJS.Timeout | undefined;
   if (opts.killEveryMs !== undefined) {
-    if (!(Number.isFinite(opts.killEveryMs) && opts.killEveryMs > 0)) throw new Error(`killEveryMs must be a number of milliseconds > 0, got ${opts.killEveryMs}`);
+    if (!(Number.isFinite(opts.killEveryMs) && opts.killEveryMs > 0))
+      throw new Error(`killEveryMs must be a number of milliseconds > 0, got ${opts.killEveryMs}`);
     // Only mid-invocation kills test anything: a tick with nothing running kills nothing, and an
     // environment still starting is left to start (killing those would keep any from starting).
     killer = setInterval(() => {
@@ -204,7 +208,10 @@ export function lambdaProcesses(opts: LambdaProcessesOptions): LambdaProcesses {
 
   return {
     async invoke(event) {
-      if (stopped) throw Object.assign(new Error(`${opts.functionName}: the local stage is stopping`), { name: 'ServiceException' });
+      if (stopped)
+        throw Object.assign(new Error(`${opts.functionName}: the local stage is stopping`), {
+          name: 'ServiceException',
+        });
       const env = pick();
       const id = nextId++;
       // Counted against the environment at once, so invocations arriving together spread out.

@@ -14,7 +14,8 @@ export type FromRuntime =
 
 async function main(): Promise<void> {
   const [modulePath, functionName, timeout] = process.argv.slice(2);
-  if (!process.send || !modulePath || !functionName) throw new Error('lambda-runtime: start me with fork(module, function name, timeout ms)');
+  if (!process.send || !modulePath || !functionName)
+    throw new Error('lambda-runtime: start me with fork(module, function name, timeout ms)');
   const channel = process.send.bind(process) as (m: FromRuntime) => void;
   // A result that finds the stage gone has no one to go to.
   const send = (m: FromRuntime) => {
@@ -25,7 +26,9 @@ async function main(): Promise<void> {
   const loaded = mod.handler;
   if (typeof loaded !== 'function') throw new Error(`${modulePath} does not export a handler`);
   // As in the stage's own process: the function's DynamoDB calls are checked against its grants.
-  const def = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers, ...scheduled].find((d) => functionName.endsWith(d.id));
+  const def = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers, ...scheduled].find((d) =>
+    functionName.endsWith(d.id),
+  );
   const handler: Invoke = def ? (event, context) => asFunction(def, () => loaded(event, context)) : loaded;
 
   // When the stage stops, every running invocation sees its time run out, as at Lambda's timeout.
@@ -50,7 +53,12 @@ async function main(): Promise<void> {
         send({ type: 'result', id: m.id, ok: true, value: value === undefined ? null : value });
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
-        send({ type: 'result', id: m.id, ok: false, error: { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}) } });
+        send({
+          type: 'result',
+          id: m.id,
+          ok: false,
+          error: { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}) },
+        });
       } finally {
         running.delete(m.id);
         exitWhenDone();

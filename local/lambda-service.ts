@@ -116,7 +116,15 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
   const syncLimit = opts.maxSyncPayloadBytes ?? maxSyncPayloadBytes;
   const asyncLimit = opts.maxAsyncPayloadBytes ?? maxAsyncPayloadBytes;
 
-  const counters = { invocations: 0, sync: 0, async: 0, errors: 0, asyncRetries: 0, asyncDropped: 0, asyncFailureRecords: 0 };
+  const counters = {
+    invocations: 0,
+    sync: 0,
+    async: 0,
+    errors: 0,
+    asyncRetries: 0,
+    asyncDropped: 0,
+    asyncFailureRecords: 0,
+  };
   let inFlight = 0;
   let closing = false;
   const running = new Set<Promise<unknown>>();
@@ -145,7 +153,13 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
   }
 
   /** After the last retry: AWS's invocation record (under the request id the 202 gave) to the function's on-failure destination, if it has one. */
-  async function giveUp(name: string, requestId: string, payload: string, attempts: number, err: unknown): Promise<void> {
+  async function giveUp(
+    name: string,
+    requestId: string,
+    payload: string,
+    attempts: number,
+    err: unknown,
+  ): Promise<void> {
     counters.asyncDropped++;
     const destination = opts.asyncOnFailure?.get(name);
     const error = errorPayload(err);
@@ -169,9 +183,13 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
     try {
       await destination(record);
       counters.asyncFailureRecords++;
-      log(`lambda: async invocation of ${name} failed ${attempts} time(s); its record went to the on-failure destination: ${error.errorMessage}`);
+      log(
+        `lambda: async invocation of ${name} failed ${attempts} time(s); its record went to the on-failure destination: ${error.errorMessage}`,
+      );
     } catch (destErr) {
-      log(`lambda: async invocation of ${name} failed ${attempts} time(s) and its on-failure destination refused the record (${describe(destErr)}); event dropped: ${error.errorMessage}`);
+      log(
+        `lambda: async invocation of ${name} failed ${attempts} time(s) and its on-failure destination refused the record (${describe(destErr)}); event dropped: ${error.errorMessage}`,
+      );
     }
   }
 
@@ -227,14 +245,20 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
     const name = functionNameOf(ref);
     const invoke = opts.functions.get(name);
     if (!invoke) {
-      const arn = ref.startsWith('arn:') ? ref : `arn:aws:lambda:${process.env.AWS_REGION ?? 'local'}:000000000000:function:${ref}`;
+      const arn = ref.startsWith('arn:')
+        ? ref
+        : `arn:aws:lambda:${process.env.AWS_REGION ?? 'local'}:000000000000:function:${ref}`;
       return refusal(404, 'ResourceNotFoundException', `Function not found: ${arn}`);
     }
     if (type !== 'RequestResponse' && type !== 'Event' && type !== 'DryRun') {
       return refusal(400, 'InvalidParameterValueException', `Unsupported invocation type: ${type}`);
     }
     if (size > limit) {
-      return refusal(413, 'RequestTooLargeException', `Request must be smaller than ${limit} bytes for the InvokeFunction operation`);
+      return refusal(
+        413,
+        'RequestTooLargeException',
+        `Request must be smaller than ${limit} bytes for the InvokeFunction operation`,
+      );
     }
     const text = Buffer.concat(chunks).toString('utf8');
     let event: unknown = {};
@@ -242,7 +266,11 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
       try {
         event = JSON.parse(text);
       } catch (err) {
-        return refusal(400, 'InvalidRequestContentException', `Could not parse request body into json: ${(err as Error).message}`);
+        return refusal(
+          400,
+          'InvalidRequestContentException',
+          `Could not parse request body into json: ${(err as Error).message}`,
+        );
       }
     }
     const requestId = randomUUID();
@@ -271,11 +299,15 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
         try {
           body = JSON.stringify(result === undefined ? null : result);
         } catch (err) {
-          throw Object.assign(new Error(`Unable to stringify response body: ${(err as Error).message}`), { name: 'Runtime.ResponseSerializationError' });
+          throw Object.assign(new Error(`Unable to stringify response body: ${(err as Error).message}`), {
+            name: 'Runtime.ResponseSerializationError',
+          });
         }
         if (Buffer.byteLength(body) > maxResponseBytes) {
           throw Object.assign(
-            new Error(`Response payload size (${Buffer.byteLength(body)} bytes) exceeded maximum allowed payload size (${maxResponseBytes} bytes).`),
+            new Error(
+              `Response payload size (${Buffer.byteLength(body)} bytes) exceeded maximum allowed payload size (${maxResponseBytes} bytes).`,
+            ),
             { name: 'Function.ResponseSizeTooLarge' },
           );
         }

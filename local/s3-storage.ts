@@ -68,7 +68,8 @@ export async function startS3Storage(opts: S3StorageOptions): Promise<S3Storage>
       const cors = corsHeaders(req, opts.corsOrigin);
       void gatePost(req, res, upstream, cors, opts.log).catch((err: unknown) => {
         opts.log?.(`s3 gate: ${err instanceof Error ? err.message : String(err)}`);
-        if (!res.headersSent) sendError(res, 500, 'InternalError', 'We encountered an internal error. Please try again.', cors);
+        if (!res.headersSent)
+          sendError(res, 500, 'InternalError', 'We encountered an internal error. Please try again.', cors);
         else res.destroy();
       });
       return;
@@ -106,7 +107,12 @@ function preflight(req: IncomingMessage, res: ServerResponse, allowed: S3Storage
     return;
   }
   if (method !== 'POST' || !allowed?.(origin)) {
-    sendError(res, 403, 'AccessForbidden', 'CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource\'s CORS spec.');
+    sendError(
+      res,
+      403,
+      'AccessForbidden',
+      "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+    );
     return;
   }
   const headers = req.headers['access-control-request-headers'];
@@ -129,11 +135,25 @@ function corsHeaders(req: IncomingMessage, allowed: S3StorageOptions['corsOrigin
   return { 'access-control-allow-origin': origin, 'access-control-expose-headers': 'ETag, Location', vary: 'Origin' };
 }
 
-function pipeThrough(req: IncomingMessage, res: ServerResponse, upstream: { host: string; port: number }, body?: Buffer, extra: Record<string, string> = {}): void {
-  const out = httpRequest({ ...upstream, method: req.method, path: req.url, headers: { ...req.headers, ...(body ? { 'content-length': String(body.length) } : {}) } }, (up) => {
-    res.writeHead(up.statusCode ?? 502, { ...up.headers, ...extra });
-    up.pipe(res);
-  });
+function pipeThrough(
+  req: IncomingMessage,
+  res: ServerResponse,
+  upstream: { host: string; port: number },
+  body?: Buffer,
+  extra: Record<string, string> = {},
+): void {
+  const out = httpRequest(
+    {
+      ...upstream,
+      method: req.method,
+      path: req.url,
+      headers: { ...req.headers, ...(body ? { 'content-length': String(body.length) } : {}) },
+    },
+    (up) => {
+      res.writeHead(up.statusCode ?? 502, { ...up.headers, ...extra });
+      up.pipe(res);
+    },
+  );
   out.on('error', () => {
     if (!res.headersSent) sendError(res, 502, 'ServiceUnavailable', 'storage is not reachable');
     else res.destroy();
@@ -142,7 +162,13 @@ function pipeThrough(req: IncomingMessage, res: ServerResponse, upstream: { host
   else req.pipe(out);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
+function sendError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, string> = {},
+): void {
   const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error>`;
   res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml), ...extra });
   res.end(xml);
@@ -185,7 +211,11 @@ async function gatePost(
     req.resume();
     return;
   }
-  const form = await new Request('http://local/', { method: 'POST', headers: { 'content-type': req.headers['content-type'] ?? '' }, body: new Uint8Array(body) }).formData();
+  const form = await new Request('http://local/', {
+    method: 'POST',
+    headers: { 'content-type': req.headers['content-type'] ?? '' },
+    body: new Uint8Array(body),
+  }).formData();
   const bucket = (req.url ?? '').split('?')[0]!.replace(/^\/|\/$/g, '');
   try {
     checkPolicy(form, bucket, Date.now());
@@ -218,12 +248,20 @@ export function checkPolicy(form: FormData, bucket: string, now: number): void {
   }
   const [accessKeyId, date, region, service] = credential.split('/');
   if (accessKeyId !== LOCAL_CREDENTIALS.accessKeyId || !date || !region || service !== 's3') {
-    throw new PolicyError(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+    throw new PolicyError(
+      403,
+      'InvalidAccessKeyId',
+      'The AWS Access Key Id you provided does not exist in our records.',
+    );
   }
   const expected = sigV4(LOCAL_CREDENTIALS.secretAccessKey, date, region, policyB64);
   const given = Buffer.from(signature, 'utf8');
   if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected, 'utf8'))) {
-    throw new PolicyError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
+    throw new PolicyError(
+      403,
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided.',
+    );
   }
   let policy: { expiration?: string; conditions?: Condition[] };
   try {
@@ -232,7 +270,8 @@ export function checkPolicy(form: FormData, bucket: string, now: number): void {
     throw new PolicyError(400, 'InvalidPolicyDocument', 'Invalid Policy: Invalid JSON.');
   }
   const expires = Date.parse(policy.expiration ?? '');
-  if (!Number.isFinite(expires) || expires < now) throw new PolicyError(403, 'AccessDenied', 'Invalid according to Policy: Policy expired.');
+  if (!Number.isFinite(expires) || expires < now)
+    throw new PolicyError(403, 'AccessDenied', 'Invalid according to Policy: Policy expired.');
   const covered = new Set(['policy', 'x-amz-signature', 'file']);
   const valueOf = (name: string) => (name === 'bucket' ? bucket : fields.get(name));
   for (const condition of policy.conditions ?? []) {
@@ -240,7 +279,11 @@ export function checkPolicy(form: FormData, bucket: string, now: number): void {
       const [op, a, b] = condition;
       if (op === 'content-length-range') {
         if (file.size < Number(a) || file.size > Number(b)) {
-          throw new PolicyError(400, file.size > Number(b) ? 'EntityTooLarge' : 'EntityTooSmall', `Your proposed upload is ${file.size} bytes; the policy allows ${String(a)} to ${String(b)}`);
+          throw new PolicyError(
+            400,
+            file.size > Number(b) ? 'EntityTooLarge' : 'EntityTooSmall',
+            `Your proposed upload is ${file.size} bytes; the policy allows ${String(a)} to ${String(b)}`,
+          );
         }
         continue;
       }
@@ -248,12 +291,22 @@ export function checkPolicy(form: FormData, bucket: string, now: number): void {
       covered.add(name);
       const value = valueOf(name) ?? '';
       const ok = op === 'eq' ? value === String(b) : op === 'starts-with' ? value.startsWith(String(b)) : false;
-      if (!ok) throw new PolicyError(403, 'AccessDenied', `Invalid according to Policy: Policy Condition failed: ["${op}", "${String(a)}", "${String(b)}"]`);
+      if (!ok)
+        throw new PolicyError(
+          403,
+          'AccessDenied',
+          `Invalid according to Policy: Policy Condition failed: ["${op}", "${String(a)}", "${String(b)}"]`,
+        );
     } else {
       for (const [k, v] of Object.entries(condition)) {
         const name = k.toLowerCase();
         covered.add(name);
-        if (valueOf(name) !== v) throw new PolicyError(403, 'AccessDenied', `Invalid according to Policy: Policy Condition failed: ["eq", "$${k}", "${v}"]`);
+        if (valueOf(name) !== v)
+          throw new PolicyError(
+            403,
+            'AccessDenied',
+            `Invalid according to Policy: Policy Condition failed: ["eq", "$${k}", "${v}"]`,
+          );
       }
     }
   }

@@ -16,21 +16,32 @@ export interface ServedImagesOptions {
 const KEPT = ['content-type', 'content-length', 'cache-control', 'etag', 'last-modified'] as const;
 
 /** A fallback for the local HTTP gateway: true when it answered the request. */
-export function servedImages(opts: ServedImagesOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function servedImages(
+  opts: ServedImagesOptions,
+): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const upstream = new URL(opts.s3Endpoint);
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const path = new URL(req.url ?? '/', 'http://local').pathname;
-    if (!path.startsWith(`/${IMAGES_PREFIX}`) || path.includes('/../') || path.includes('%2F') || path.includes('%2f')) return false;
+    if (!path.startsWith(`/${IMAGES_PREFIX}`) || path.includes('/../') || path.includes('%2F') || path.includes('%2f'))
+      return false;
     await new Promise<void>((resolve) => {
       const out = httpRequest(
-        { hostname: upstream.hostname, port: upstream.port, method: req.method, path: `/${opts.bucket}${path}`, headers: { accept: '*/*' } },
+        {
+          hostname: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: `/${opts.bucket}${path}`,
+          headers: { accept: '*/*' },
+        },
         (up) => {
           const status = up.statusCode ?? 502;
           // Storage's own error documents (XML, naming the bucket) stay here: a miss is a plain 404.
           if (status === 404 || status === 403) {
             up.resume();
-            res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : 'no such image\n');
+            res
+              .writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+              .end(req.method === 'HEAD' ? undefined : 'no such image\n');
             return resolve();
           }
           const headers: Record<string, string> = { 'x-content-type-options': 'nosniff' };
@@ -48,7 +59,8 @@ export function servedImages(opts: ServedImagesOptions): (req: IncomingMessage, 
         },
       );
       out.once('error', () => {
-        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' }).end('storage is not reachable\n');
+        if (!res.headersSent)
+          res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' }).end('storage is not reachable\n');
         resolve();
       });
       out.end();

@@ -79,14 +79,18 @@ function integer(input: Record<string, unknown>, key: string, fallback: number, 
   if (raw === undefined || raw === null) return fallback;
   const n = typeof raw === 'string' ? Number(raw) : raw;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-    throw new SqsError('InvalidParameterValue', `Value ${String(raw)} for parameter ${key} is invalid. Reason: must be between ${min} and ${max}.`);
+    throw new SqsError(
+      'InvalidParameterValue',
+      `Value ${String(raw)} for parameter ${key} is invalid. Reason: must be between ${min} and ${max}.`,
+    );
   }
   return n;
 }
 
 function text(input: Record<string, unknown>, key: string): string {
   const v = input[key];
-  if (typeof v !== 'string' || v === '') throw new SqsError('MissingParameter', `The request must contain the parameter ${key}.`);
+  if (typeof v !== 'string' || v === '')
+    throw new SqsError('MissingParameter', `The request must contain the parameter ${key}.`);
   return v;
 }
 
@@ -99,17 +103,35 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
 
   function create(name: string, attributes: Record<string, unknown> = {}): Queue {
     if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) {
-      throw new SqsError('InvalidParameterValue', `Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length`);
+      throw new SqsError(
+        'InvalidParameterValue',
+        `Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length`,
+      );
     }
-    const visibilitySeconds = integer(attributes, 'VisibilityTimeout', defaultVisibilitySeconds, 0, maxVisibilitySeconds);
+    const visibilitySeconds = integer(
+      attributes,
+      'VisibilityTimeout',
+      defaultVisibilitySeconds,
+      0,
+      maxVisibilitySeconds,
+    );
     const existing = queues.get(name);
     if (existing) {
       if (existing.visibilitySeconds !== visibilitySeconds) {
-        throw new SqsError('QueueNameExists', `A queue already exists with the same name and a different value for attribute VisibilityTimeout`);
+        throw new SqsError(
+          'QueueNameExists',
+          `A queue already exists with the same name and a different value for attribute VisibilityTimeout`,
+        );
       }
       return existing;
     }
-    const queue: Queue = { name, url: `${endpoint}/${account}/${name}`, visibilitySeconds, messages: [], waiters: new Set() };
+    const queue: Queue = {
+      name,
+      url: `${endpoint}/${account}/${name}`,
+      visibilitySeconds,
+      messages: [],
+      waiters: new Set(),
+    };
     queues.set(name, queue);
     return queue;
   }
@@ -118,7 +140,13 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
     const url = text(input, 'QueueUrl');
     const name = url.split('/').filter(Boolean).pop() ?? '';
     const queue = queues.get(name);
-    if (!queue) throw new SqsError('QueueDoesNotExist', 'The specified queue does not exist.', 400, 'AWS.SimpleQueueService.NonExistentQueue');
+    if (!queue)
+      throw new SqsError(
+        'QueueDoesNotExist',
+        'The specified queue does not exist.',
+        400,
+        'AWS.SimpleQueueService.NonExistentQueue',
+      );
     return queue;
   }
 
@@ -142,7 +170,12 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
   }
 
   /** Long polling: waits for a send or for a hidden message's visibility to run out, up to the deadline. */
-  async function receive(queue: Queue, max: number, visibilitySeconds: number, waitSeconds: number): Promise<Message[]> {
+  async function receive(
+    queue: Queue,
+    max: number,
+    visibilitySeconds: number,
+    waitSeconds: number,
+  ): Promise<Message[]> {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
       const got = take(queue, max, visibilitySeconds);
@@ -163,27 +196,52 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
 
   function findByHandle(queue: Queue, handle: string): Message | undefined {
     const [name, id] = handle.split(':');
-    if (name !== queue.name || !id) throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle "${handle}" is not a valid receipt handle.`);
+    if (name !== queue.name || !id)
+      throw new SqsError(
+        'ReceiptHandleIsInvalid',
+        `The input receipt handle "${handle}" is not a valid receipt handle.`,
+      );
     const m = queue.messages.find((x) => x.id === id);
     // A stale handle (the message was received again since) succeeds and does nothing, as on SQS.
     return m && m.handle === handle ? m : undefined;
   }
 
   const actions: Record<string, (input: Record<string, unknown>) => Promise<unknown> | unknown> = {
-    CreateQueue: (input) => ({ QueueUrl: create(text(input, 'QueueName'), (input.Attributes ?? {}) as Record<string, unknown>).url }),
+    CreateQueue: (input) => ({
+      QueueUrl: create(text(input, 'QueueName'), (input.Attributes ?? {}) as Record<string, unknown>).url,
+    }),
     GetQueueUrl: (input) => {
       const queue = queues.get(text(input, 'QueueName'));
-      if (!queue) throw new SqsError('QueueDoesNotExist', 'The specified queue does not exist.', 400, 'AWS.SimpleQueueService.NonExistentQueue');
+      if (!queue)
+        throw new SqsError(
+          'QueueDoesNotExist',
+          'The specified queue does not exist.',
+          400,
+          'AWS.SimpleQueueService.NonExistentQueue',
+        );
       return { QueueUrl: queue.url };
     },
     SendMessage: (input) => {
       const queue = queueOf(input);
       const body = input.MessageBody;
-      if (typeof body !== 'string' || body === '') throw new SqsError('MissingParameter', 'The request must contain the parameter MessageBody.');
+      if (typeof body !== 'string' || body === '')
+        throw new SqsError('MissingParameter', 'The request must contain the parameter MessageBody.');
       if (Buffer.byteLength(body) > maxBodyBytes) {
-        throw new SqsError('InvalidParameterValue', `One or more parameters are invalid. Reason: Message must be shorter than ${maxBodyBytes} bytes.`);
+        throw new SqsError(
+          'InvalidParameterValue',
+          `One or more parameters are invalid. Reason: Message must be shorter than ${maxBodyBytes} bytes.`,
+        );
       }
-      const m: Message = { id: randomUUID(), body, md5: md5(body), sentAt: Date.now(), receiveCount: 0, firstReceivedAt: undefined, visibleAt: 0, handle: undefined };
+      const m: Message = {
+        id: randomUUID(),
+        body,
+        md5: md5(body),
+        sentAt: Date.now(),
+        receiveCount: 0,
+        firstReceivedAt: undefined,
+        visibleAt: 0,
+        handle: undefined,
+      };
       queue.messages.push(m);
       wakeWaiters(queue);
       return { MessageId: m.id, MD5OfMessageBody: m.md5 };
@@ -193,7 +251,10 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
       const max = integer(input, 'MaxNumberOfMessages', 1, 1, 10);
       const visibility = integer(input, 'VisibilityTimeout', queue.visibilitySeconds, 0, maxVisibilitySeconds);
       const wait = integer(input, 'WaitTimeSeconds', 0, 0, maxWaitSeconds);
-      const wanted = new Set([...((input.AttributeNames as string[] | undefined) ?? []), ...((input.MessageSystemAttributeNames as string[] | undefined) ?? [])]);
+      const wanted = new Set([
+        ...((input.AttributeNames as string[] | undefined) ?? []),
+        ...((input.MessageSystemAttributeNames as string[] | undefined) ?? []),
+      ]);
       const all = wanted.has('All');
       const got = await receive(queue, max, visibility, wait);
       return {
@@ -224,7 +285,8 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
       const queue = queueOf(input);
       const visibility = integer(input, 'VisibilityTimeout', 0, 0, maxVisibilitySeconds);
       const m = findByHandle(queue, text(input, 'ReceiptHandle'));
-      if (!m || m.visibleAt <= Date.now()) throw new SqsError('MessageNotInflight', 'The message referred to is not in flight.');
+      if (!m || m.visibleAt <= Date.now())
+        throw new SqsError('MessageNotInflight', 'The message referred to is not in flight.');
       m.visibleAt = Date.now() + visibility * 1000;
       wakeWaiters(queue);
       return {};
@@ -246,7 +308,9 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
     },
   };
 
-  async function serve(req: http.IncomingMessage): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  async function serve(
+    req: http.IncomingMessage,
+  ): Promise<{ status: number; headers: Record<string, string>; body: string }> {
     const chunks: Buffer[] = [];
     for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
     const target = String(req.headers['x-amz-target'] ?? '');
@@ -254,17 +318,23 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
     const json = { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': randomUUID() };
     try {
       const handler = actions[action];
-      if (req.method !== 'POST' || !handler) throw new SqsError('InvalidAction', `The action ${action || target || req.method} is not valid for this endpoint.`);
+      if (req.method !== 'POST' || !handler)
+        throw new SqsError(
+          'InvalidAction',
+          `The action ${action || target || req.method} is not valid for this endpoint.`,
+        );
       let input: unknown;
       try {
         input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
       } catch {
         throw new SqsError('SerializationException', 'The request body is not valid JSON.');
       }
-      if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new SqsError('SerializationException', 'The request body must be a JSON object.');
+      if (input === null || typeof input !== 'object' || Array.isArray(input))
+        throw new SqsError('SerializationException', 'The request body must be a JSON object.');
       return { status: 200, headers: json, body: JSON.stringify(await handler(input as Record<string, unknown>)) };
     } catch (err) {
-      const e = err instanceof SqsError ? err : new SqsError('InternalError', 'Internal error in the local SQS service', 500);
+      const e =
+        err instanceof SqsError ? err : new SqsError('InternalError', 'Internal error in the local SQS service', 500);
       if (!(err instanceof SqsError)) log(`sqs: ${action} failed: ${err instanceof Error ? err.message : String(err)}`);
       // The SDK reads the error's name from __type; the query-compatible header keeps the classic code.
       return {

@@ -8,7 +8,18 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ENV, parseFrameAncestors, TABLES, type TableKey, tableEnv } from '../shared/config';
-import { deliveryWake, deliveryWorker, HANDSHAKE_MAX_MS, failureQueues, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes, type FunctionDef } from '../shared/routes';
+import {
+  deliveryWake,
+  deliveryWorker,
+  HANDSHAKE_MAX_MS,
+  failureQueues,
+  httpRoutes,
+  scheduled,
+  streamTriggers,
+  wsAuthorizer,
+  wsRoutes,
+  type FunctionDef,
+} from '../shared/routes';
 import { resetContainer } from '../functions/lib/container';
 import { METRICS_FILE_ENV, resetTelemetry } from '../shared/observability/telemetry';
 import { STAGE_ENV } from '../shared/observability/names';
@@ -209,7 +220,9 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     // After a restart the consumers resume after the last record each read (see StreamSource.reattach).
     const reattachStreams = async () => {
       const results = await Promise.allSettled(streams.map((s) => s.reattach()));
-      for (const r of results) if (r.status === 'rejected') log(`re-attach failed: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+      for (const r of results)
+        if (r.status === 'rejected')
+          log(`re-attach failed: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
     };
 
     const admin = new DynamoDBClient({
@@ -241,7 +254,10 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     // invocation whose retries failed. Started first so it stops last, after everything that sends.
     const sqs = await startSqsService({ port: opts.sqsPort ?? 0, host, portEnvVar: 'SQS_PORT', log });
     stoppers.push(() => sqs.close());
-    const queueUrls = { streams: sqs.createQueue(failureQueues.streams.id), worker: sqs.createQueue(failureQueues.worker.id) };
+    const queueUrls = {
+      streams: sqs.createQueue(failureQueues.streams.id),
+      worker: sqs.createQueue(failureQueues.worker.id),
+    };
     // The photos' bucket (AWS: the Data stack's Images bucket). One per stage, as the tables are.
     const imagesBucket = `${(opts.tablePrefix ?? 'livecast').toLowerCase()}-images`;
     // The bucket's CORS rule, as deployed (infra/stateful-stack.ts): the pages' origin may POST uploads.
@@ -255,9 +271,20 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
         return false;
       }
     };
-    const s3 = await startS3Storage({ port: opts.s3Port ?? 0, host, buckets: [imagesBucket], corsOrigin, ...(opts.s3Dir ? { directory: opts.s3Dir } : {}), log });
+    const s3 = await startS3Storage({
+      port: opts.s3Port ?? 0,
+      host,
+      buckets: [imagesBucket],
+      corsOrigin,
+      ...(opts.s3Dir ? { directory: opts.s3Dir } : {}),
+      log,
+    });
     stoppers.push(() => s3.close());
-    const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const sqsClient = new SQSClient({
+      endpoint: sqs.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     stoppers.push(async () => sqsClient.destroy());
     const sendTo = (QueueUrl: string) => async (record: unknown) => {
       await sqsClient.send(new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify(record) }));
@@ -273,7 +300,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     process.env.AWS_XRAY_MANUAL_MODE ??= '1';
     const authorizer = { identitySource: wsAuthorizer.identitySource, invoke: await load(wsAuthorizer) };
     const routes = new Map<string, { invoke: Invoke; returnResponse: boolean }>();
-    for (const route of wsRoutes) routes.set(route.routeKey, { invoke: await load(route), returnResponse: route.returnResponse });
+    for (const route of wsRoutes)
+      routes.set(route.routeKey, { invoke: await load(route), returnResponse: route.returnResponse });
     const ws = await startWsGateway({
       port: opts.wsPort,
       host,
@@ -301,7 +329,9 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     let workerInvoke: Invoke;
     const killEveryMs = opts.faults?.killWorkersEveryMs;
     if (killEveryMs !== undefined && !opts.workerProcesses) {
-      throw new Error('faults.killWorkersEveryMs (LIVECAST_FAULT_KILL_WORKERS_MS) needs the workers in child processes: set workerProcesses (LIVECAST_WORKER_PROCESSES) to 1 or more');
+      throw new Error(
+        'faults.killWorkersEveryMs (LIVECAST_FAULT_KILL_WORKERS_MS) needs the workers in child processes: set workerProcesses (LIVECAST_WORKER_PROCESSES) to 1 or more',
+      );
     }
     const killSeed = opts.faults?.seed ?? faultProxy?.seed;
     if (opts.workerProcesses) {
@@ -367,7 +397,9 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       [ENV.streamFailuresQueueUrl]: queueUrls.streams,
       [ENV.workerFailuresQueueUrl]: queueUrls.worker,
       [ENV.local]: '1',
-      [ENV.viewerSecret]: opts.viewerSecret ?? (process.env[ENV.viewerSecret] || localViewerSecret('dbPath' in opts.dynamo ? opts.dynamo.dbPath : undefined)),
+      [ENV.viewerSecret]:
+        opts.viewerSecret ??
+        (process.env[ENV.viewerSecret] || localViewerSecret('dbPath' in opts.dynamo ? opts.dynamo.dbPath : undefined)),
       [ENV.logLevel]: opts.logLevel ?? process.env[ENV.logLevel] ?? 'warn',
       [STAGE_ENV]: 'local',
       [METRICS_FILE_ENV]: metricsFile,
@@ -415,14 +447,20 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       const invoke = await load(def);
       let running: Promise<unknown> | undefined;
       let stopped = false;
-      const timer = setInterval(() => {
-        if (running) return;
-        const context = lambdaContext(def.id, def.timeoutSeconds ? { timeoutMs: def.timeoutSeconds * 1000 } : {});
-        const remaining = context.getRemainingTimeInMillis;
-        running = invoke({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }, { ...context, getRemainingTimeInMillis: () => (stopped ? 0 : remaining()) })
-          .catch((err: unknown) => log(`${def.id}: ${err instanceof Error ? err.message : String(err)}`))
-          .finally(() => (running = undefined));
-      }, opts.scheduleEveryMs ?? def.everyMinutes * 60_000);
+      const timer = setInterval(
+        () => {
+          if (running) return;
+          const context = lambdaContext(def.id, def.timeoutSeconds ? { timeoutMs: def.timeoutSeconds * 1000 } : {});
+          const remaining = context.getRemainingTimeInMillis;
+          running = invoke(
+            { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} },
+            { ...context, getRemainingTimeInMillis: () => (stopped ? 0 : remaining()) },
+          )
+            .catch((err: unknown) => log(`${def.id}: ${err instanceof Error ? err.message : String(err)}`))
+            .finally(() => (running = undefined));
+        },
+        opts.scheduleEveryMs ?? def.everyMinutes * 60_000,
+      );
       timer.unref();
       stoppers.push(async () => {
         stopped = true;
@@ -435,7 +473,16 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       port: opts.httpPort,
       host,
       routes: await Promise.all(httpRoutes.map(async (r) => ({ routeKey: r.routeKey, invoke: await load(r) }))),
-      fallback: fallbacks(servedImages({ s3Endpoint: s3.endpoint, bucket: imagesBucket }), opts.webDir ? webPages({ dir: opts.webDir, wsUrl: ws.url, embedAncestors: opts.embedAncestors ?? parseFrameAncestors(process.env[ENV.embedAncestors]) }) : undefined),
+      fallback: fallbacks(
+        servedImages({ s3Endpoint: s3.endpoint, bucket: imagesBucket }),
+        opts.webDir
+          ? webPages({
+              dir: opts.webDir,
+              wsUrl: ws.url,
+              embedAncestors: opts.embedAncestors ?? parseFrameAncestors(process.env[ENV.embedAncestors]),
+            })
+          : undefined,
+      ),
       ...(opts.trustForwardedFor ? { trustForwardedFor: true } : {}),
       unavailable,
       log,

@@ -173,7 +173,8 @@ export async function startStreamSource(opts: StreamSourceOptions): Promise<Stre
 
 function integerIn(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
   const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
   return v;
 }
 
@@ -275,12 +276,19 @@ class Source {
     this.batchSize = integerIn('batchSize', opts.batchSize, 100, 1, 10_000);
     this.windowMs = integerIn('maxBatchingWindowMs', opts.maxBatchingWindowMs, 0, 0, 300_000);
     this.pollIntervalMs = integerIn('pollIntervalMs', opts.pollIntervalMs, 100, 1, 60_000);
-    this.discoveryIntervalMs = integerIn('shardDiscoveryIntervalMs', opts.shardDiscoveryIntervalMs, 1_000, 1, 3_600_000);
+    this.discoveryIntervalMs = integerIn(
+      'shardDiscoveryIntervalMs',
+      opts.shardDiscoveryIntervalMs,
+      1_000,
+      1,
+      3_600_000,
+    );
     this.maxRetryAttempts = integerIn('maxRetryAttempts', opts.maxRetryAttempts, -1, -1, 10_000);
     this.maxRecordAgeMs = integerIn('maxRecordAgeMs', opts.maxRecordAgeMs, -1, -1, 604_800_000);
     this.factor = integerIn('parallelizationFactor', opts.parallelizationFactor, 1, 1, 10);
     this.functionName = opts.functionName ?? `${opts.tableName}-stream`;
-    this.functionArn = opts.functionArn ?? lambdaContext(this.functionName, { region: opts.region ?? 'us-east-1' }).invokedFunctionArn;
+    this.functionArn =
+      opts.functionArn ?? lambdaContext(this.functionName, { region: opts.region ?? 'us-east-1' }).invokedFunctionArn;
     const config = {
       endpoint: opts.dynamoEndpoint,
       region: opts.region ?? 'us-east-1',
@@ -307,7 +315,9 @@ class Source {
       throw new Error(`${this.name}: table ${this.opts.tableName} has no enabled stream (StreamSpecification)`);
     }
     this.streamArn = arn;
-    const hash = (table.KeySchema as { AttributeName?: string; KeyType?: string }[] | undefined)?.find((k) => k.KeyType === 'HASH');
+    const hash = (table.KeySchema as { AttributeName?: string; KeyType?: string }[] | undefined)?.find(
+      (k) => k.KeyType === 'HASH',
+    );
     this.partitionKey = hash?.AttributeName ?? '';
 
     const latest = (this.opts.startingPosition ?? 'LATEST') === 'LATEST';
@@ -337,7 +347,10 @@ class Source {
     let exclusiveStart: string | undefined;
     do {
       const out = await this.streams.send(
-        new DescribeStreamCommand({ StreamArn: this.streamArn, ...(exclusiveStart ? { ExclusiveStartShardId: exclusiveStart } : {}) }),
+        new DescribeStreamCommand({
+          StreamArn: this.streamArn,
+          ...(exclusiveStart ? { ExclusiveStartShardId: exclusiveStart } : {}),
+        }),
         { abortSignal: this.abort.signal },
       );
       shards.push(...((out.StreamDescription?.Shards as Shard[] | undefined) ?? []));
@@ -413,7 +426,9 @@ class Source {
     const ticket = this.tick();
     // A discovery already under way may have asked before some shard existed: ask again after it.
     await this.discovering?.catch(() => {});
-    await this.discover().catch((err: unknown) => this.reportError('discovery', `DescribeStream failed: ${describe(err)}`));
+    await this.discover().catch((err: unknown) =>
+      this.reportError('discovery', `DescribeStream failed: ${describe(err)}`),
+    );
     for (const w of this.workers.values()) w.wake();
     const drained = () => [...this.workers.values()].every((w) => w.drainedSince(ticket));
     await new Promise<void>((resolve, reject) => {
@@ -448,10 +463,16 @@ class Source {
 
   async reattach(): Promise<void> {
     if (this.stopped) return;
-    const table = (await this.dynamo.send(new DescribeTableCommand({ TableName: this.opts.tableName }), { abortSignal: this.abort.signal })).Table;
+    const table = (
+      await this.dynamo.send(new DescribeTableCommand({ TableName: this.opts.tableName }), {
+        abortSignal: this.abort.signal,
+      })
+    ).Table;
     const arn: string | undefined = table?.LatestStreamArn;
     if (arn !== this.streamArn) {
-      throw new Error(`${this.name}: the stream is not the one this source read (${this.streamArn} → ${arn ?? 'none'}); its records cannot be resumed`);
+      throw new Error(
+        `${this.name}: the stream is not the one this source read (${this.streamArn} → ${arn ?? 'none'}); its records cannot be resumed`,
+      );
     }
     for (const w of this.workers.values()) w.reattach();
     this.discoverSoon();
@@ -574,9 +595,12 @@ class ShardWorker {
           ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: this.lastSeqText }
           : { ShardIteratorType: from ?? this.startType };
       try {
-        const out = await s.streams.send(new GetShardIteratorCommand({ StreamArn: s.streamArn, ShardId: this.id, ...position }), {
-          abortSignal: s.abort.signal,
-        });
+        const out = await s.streams.send(
+          new GetShardIteratorCommand({ StreamArn: s.streamArn, ShardId: this.id, ...position }),
+          {
+            abortSignal: s.abort.signal,
+          },
+        );
         s.clearError(this.id);
         this.iterator = out.ShardIterator;
         if (!this.iterator) this.close();
@@ -617,7 +641,9 @@ class ShardWorker {
       const ticket = s.tick();
       let out: GetRecordsOutput;
       try {
-        out = await s.streams.send(new GetRecordsCommand({ ShardIterator: this.iterator, Limit: limit }), { abortSignal: s.abort.signal });
+        out = await s.streams.send(new GetRecordsCommand({ ShardIterator: this.iterator, Limit: limit }), {
+          abortSignal: s.abort.signal,
+        });
         s.clearError(this.id);
       } catch (err) {
         if (s.stopped) return;
@@ -628,7 +654,8 @@ class ShardWorker {
         }
         if (name === 'TrimmedDataAccessException') {
           // See the top of the file: on DynamoDB Local this is the empty-shard iterator bug, not lost data.
-          if (this.lastSeqText !== undefined) s.log(`${s.name}: shard ${this.id} was trimmed past ${this.lastSeqText}; records were lost`);
+          if (this.lastSeqText !== undefined)
+            s.log(`${s.name}: shard ${this.id} was trimmed past ${this.lastSeqText}; records were lost`);
           this.iterator = undefined;
           restartFrom = 'TRIM_HORIZON';
           if (++this.trimmedInARow > 1) {
@@ -747,7 +774,8 @@ class ShardWorker {
         const result = await s.opts.invoke(event, context);
         if (s.opts.reportBatchItemFailures) {
           failedFrom = checkpoint(result, batch);
-          if (failedFrom !== undefined) error = new Error(`the handler reported failed items from ${batch[failedFrom]?.seq}`);
+          if (failedFrom !== undefined)
+            error = new Error(`the handler reported failed items from ${batch[failedFrom]?.seq}`);
         }
       } catch (err) {
         failedFrom = 0;
@@ -768,7 +796,8 @@ class ShardWorker {
       this.buffered -= n;
     };
     if (failedFrom === undefined) {
-      if (lane.attempts > 0) s.log(`${s.name}: shard ${this.id}: batch succeeded after ${lane.attempts} failed attempt(s)`);
+      if (lane.attempts > 0)
+        s.log(`${s.name}: shard ${this.id}: batch succeeded after ${lane.attempts} failed attempt(s)`);
       remove(count);
       lane.attempts = 0;
       lane.retryCount = undefined;
@@ -783,24 +812,34 @@ class ShardWorker {
         // half follows once the first is through.
         lane.retryCount = Math.ceil(remaining / 2);
         lane.notBefore = 0;
-        s.log(`${s.name}: shard ${this.id}: batch of ${remaining} failed, retrying its first ${lane.retryCount}: ${describe(error)}`);
+        s.log(
+          `${s.name}: shard ${this.id}: batch of ${remaining} failed, retrying its first ${lane.retryCount}: ${describe(error)}`,
+        );
         this.sleeper.wake();
         s.notify();
         return;
       }
       lane.attempts++;
       if (s.maxRetryAttempts >= 0 && lane.attempts > s.maxRetryAttempts) {
-        this.giveUp(lane, remaining, 'RetryAttemptsExhausted', `after ${lane.attempts} failed attempt(s): ${describe(error)}`, () => {
-          lane.attempts = 0;
-          lane.retryCount = undefined;
-          lane.notBefore = 0;
-          lane.invokeCount = 0;
-        });
+        this.giveUp(
+          lane,
+          remaining,
+          'RetryAttemptsExhausted',
+          `after ${lane.attempts} failed attempt(s): ${describe(error)}`,
+          () => {
+            lane.attempts = 0;
+            lane.retryCount = undefined;
+            lane.notBefore = 0;
+            lane.invokeCount = 0;
+          },
+        );
         return;
       } else {
         // Later records of the lane wait behind this batch: that is what keeps a shard in order.
         if (lane.attempts === 1 || lane.attempts % 10 === 0) {
-          s.log(`${s.name}: shard ${this.id}: batch of ${remaining} failed (attempt ${lane.attempts}), retrying: ${describe(error)}`);
+          s.log(
+            `${s.name}: shard ${this.id}: batch of ${remaining} failed (attempt ${lane.attempts}), retrying: ${describe(error)}`,
+          );
         }
         lane.retryCount = remaining;
         lane.notBefore = Date.now() + backoffMs(lane.attempts);
@@ -840,12 +879,20 @@ class ShardWorker {
     const last = batch[batch.length - 1];
     if (!first || !last) return;
     lane.busy = true;
-    const arrival = (f: Fetched) => (f.created === undefined ? undefined : new Date(f.created * 1000).toISOString().replace('.000Z', 'Z'));
+    const arrival = (f: Fetched) =>
+      f.created === undefined ? undefined : new Date(f.created * 1000).toISOString().replace('.000Z', 'Z');
     const firstArrival = arrival(first);
     const lastArrival = arrival(last);
     const record: StreamFailureRecord = {
-      requestContext: { requestId: lane.lastRequestId, functionArn: s.functionArn, condition, approximateInvokeCount: lane.invokeCount },
-      ...(lane.invokeCount > 0 ? { responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' } } : {}),
+      requestContext: {
+        requestId: lane.lastRequestId,
+        functionArn: s.functionArn,
+        condition,
+        approximateInvokeCount: lane.invokeCount,
+      },
+      ...(lane.invokeCount > 0
+        ? { responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' } }
+        : {}),
       version: '1.0',
       timestamp: new Date().toISOString(),
       DDBStreamBatchInfo: {
@@ -868,14 +915,19 @@ class ShardWorker {
           break;
         } catch (err) {
           if (s.stopped) return;
-          s.reportError(`${this.id}:destination`, `shard ${this.id}: the on-failure destination failed, trying again: ${describe(err)}`);
+          s.reportError(
+            `${this.id}:destination`,
+            `shard ${this.id}: the on-failure destination failed, trying again: ${describe(err)}`,
+          );
           await new Promise((resolve) => setTimeout(resolve, backoffMs(failures + 1)));
           if (s.stopped) return;
         }
       }
       s.log(
         `${s.name}: shard ${this.id}: gave up ${count} record(s) ${first.seq}..${last.seq} (${condition}) ${why}` +
-          (onFailure ? '; their place went to the on-failure destination' : '; no on-failure destination, they are lost'),
+          (onFailure
+            ? '; their place went to the on-failure destination'
+            : '; no on-failure destination, they are lost'),
       );
       s.counters.skipped += count;
       lane.queue.splice(0, count);

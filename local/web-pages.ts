@@ -28,16 +28,27 @@ export interface WebPagesOptions {
 }
 
 /** A fallback for the local HTTP gateway: true when it answered the request. */
-export function webPages(opts: WebPagesOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
+export function webPages(
+  opts: WebPagesOptions,
+): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
   const root = normalize(opts.dir + sep);
   // No X-Frame-Options on the embed: it knows no list of sites, and SAMEORIGIN would refuse them all
   // in a browser that reads it before (or instead of) frame-ancestors.
-  const embedFraming = { 'content-security-policy': `frame-ancestors ${(opts.embedAncestors ?? PAGE_FRAME_ANCESTORS).join(' ')}` };
+  const embedFraming = {
+    'content-security-policy': `frame-ancestors ${(opts.embedAncestors ?? PAGE_FRAME_ANCESTORS).join(' ')}`,
+  };
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const path = new URL(req.url ?? '/', 'http://local').pathname;
     if (path === '/config.json') {
-      send(req, res, 200, TYPES['.json']!, JSON.stringify({ apiUrl: '', wsUrl: wsUrlFor(req, opts.wsUrl) }), 'no-store');
+      send(
+        req,
+        res,
+        200,
+        TYPES['.json']!,
+        JSON.stringify({ apiUrl: '', wsUrl: wsUrlFor(req, opts.wsUrl) }),
+        'no-store',
+      );
       return true;
     }
     let file: string | undefined;
@@ -61,7 +72,15 @@ export function webPages(opts: WebPagesOptions): (req: http.IncomingMessage, res
     }
     const ext = file.slice(file.lastIndexOf('.'));
     // The shells are revalidated every time; the assets' names carry their content hash.
-    send(req, res, 200, TYPES[ext] ?? 'application/octet-stream', body, ext === '.html' ? 'no-cache' : 'public, max-age=31536000, immutable', ext === '.html' ? frames : {});
+    send(
+      req,
+      res,
+      200,
+      TYPES[ext] ?? 'application/octet-stream',
+      body,
+      ext === '.html' ? 'no-cache' : 'public, max-age=31536000, immutable',
+      ext === '.html' ? frames : {},
+    );
     return true;
   };
 }
@@ -84,7 +103,15 @@ const PAGE_FRAMING: Record<string, string> = {
   'x-frame-options': 'SAMEORIGIN',
 };
 
-function send(req: http.IncomingMessage, res: http.ServerResponse, status: number, type: string, body: string | Buffer, cache: string, extra: Record<string, string> = {}): void {
+function send(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  cache: string,
+  extra: Record<string, string> = {},
+): void {
   res.writeHead(status, {
     ...extra,
     'content-type': type,

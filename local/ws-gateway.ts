@@ -401,11 +401,13 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     };
 
     // Each step gets what is left of the handshake's time (see handshakeTimeoutMs).
-    const inTime = <T,>(step: Promise<T>): Promise<T | typeof TIMED_OUT> => {
+    const inTime = <T>(step: Promise<T>): Promise<T | typeof TIMED_OUT> => {
       if (opts.handshakeTimeoutMs === undefined) return step;
       const left = connectedAt + opts.handshakeTimeoutMs - Date.now();
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, left))));
+      const late = new Promise<typeof TIMED_OUT>(
+        (resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, left))),
+      );
       return Promise.race([step, late]).finally(() => clearTimeout(timer));
     };
     const timedOut = () => {
@@ -416,16 +418,18 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
 
     let authorizer: Authorizer | undefined;
     if (opts.authorizer) {
-      const verdict = await inTime(authorize(opts.authorizer, req, {
-        type: 'REQUEST',
-        methodArn,
-        headers,
-        multiValueHeaders,
-        queryStringParameters,
-        multiValueQueryStringParameters,
-        stageVariables: {},
-        requestContext: connectContext(),
-      }));
+      const verdict = await inTime(
+        authorize(opts.authorizer, req, {
+          type: 'REQUEST',
+          methodArn,
+          headers,
+          multiValueHeaders,
+          queryStringParameters,
+          multiValueQueryStringParameters,
+          stageVariables: {},
+          requestContext: connectContext(),
+        }),
+      );
       if (verdict === TIMED_OUT) return timedOut();
       if ('refusal' in verdict) {
         if (verdict.refusal.status === 503) return refuseForLoad(socket, 503);
@@ -491,7 +495,9 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     const broken = {
       refusal: { status: 500, errorType: 'AuthorizerConfigurationException', message: 'Internal server error' },
     };
-    const unavailable = { refusal: { status: 503, errorType: 'ServiceUnavailableException', message: 'Service Unavailable' } };
+    const unavailable = {
+      refusal: { status: 503, errorType: 'ServiceUnavailableException', message: 'Service Unavailable' },
+    };
     // AWS refuses without invoking the authorizer when an identity source is absent or empty.
     if (!auth.identitySource.every((source) => identityPresent(source, req))) return unauthorized;
 
@@ -628,7 +634,11 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
   }
 
   /** Best effort, like AWS: a failing $disconnect is logged and forgotten. */
-  async function invokeDisconnect(conn: Pick<Connection, 'id' | 'connectedAt' | 'identity' | 'authorizer'>, code: number, reason: string): Promise<void> {
+  async function invokeDisconnect(
+    conn: Pick<Connection, 'id' | 'connectedAt' | 'identity' | 'authorizer'>,
+    code: number,
+    reason: string,
+  ): Promise<void> {
     stats.disconnects += 1;
     const route = routes.get('$disconnect');
     if (!route) return;
@@ -713,12 +723,19 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
     }
     if (connectionId === null) {
       req.resume();
-      return respond(res, { status: 400, errorType: 'BadRequestException', body: '{"message":"Invalid connectionId"}' });
+      return respond(res, {
+        status: 400,
+        errorType: 'BadRequestException',
+        body: '{"message":"Invalid connectionId"}',
+      });
     }
     switch (req.method) {
       case 'POST':
         return readBody(req, (data, bytes) => {
-          void manage({ op: 'post', connectionId, bytes }, data).then((outcome) => respond(res, outcome), (err: unknown) => failed(res, err));
+          void manage({ op: 'post', connectionId, bytes }, data).then(
+            (outcome) => respond(res, outcome),
+            (err: unknown) => failed(res, err),
+          );
         });
       case 'GET':
       case 'DELETE':
@@ -731,7 +748,11 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
       default:
         req.resume();
         res.setHeader('allow', 'POST, GET, DELETE');
-        return respond(res, { status: 405, errorType: 'MethodNotAllowedException', body: '{"message":"Method Not Allowed"}' });
+        return respond(res, {
+          status: 405,
+          errorType: 'MethodNotAllowedException',
+          body: '{"message":"Method Not Allowed"}',
+        });
     }
   });
 
@@ -792,7 +813,11 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
       if (refusal) {
         stats.intercepted += 1;
         if (refusal.status === 410) stats.postsGone += 1;
-        return { status: refusal.status, errorType: refusal.errorType, body: JSON.stringify({ message: refusal.message }) };
+        return {
+          status: refusal.status,
+          errorType: refusal.errorType,
+          body: JSON.stringify({ message: refusal.message }),
+        };
       }
     }
     const conn = connections.get(call.connectionId);
@@ -933,7 +958,12 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
 
   function failed(res: http.ServerResponse, err: unknown): void {
     log(`ws: management call failed: ${describe(err)}`);
-    if (!res.headersSent) respond(res, { status: 500, errorType: 'InternalServerErrorException', body: '{"message":"Internal server error"}' });
+    if (!res.headersSent)
+      respond(res, {
+        status: 500,
+        errorType: 'InternalServerErrorException',
+        body: '{"message":"Internal server error"}',
+      });
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
@@ -941,7 +971,8 @@ export async function startWsGateway(opts: WsGatewayOptions): Promise<WsGateway>
   // A deep accept queue (the kernel caps it at net.core.somaxconn): Node's default of 511 resets
   // connections of a wave that arrive while the event loop is busy, before admission can answer them.
   const port = await listen(server, opts.port, host, opts.portEnvVar ?? 'WS_PORT', 'WebSocket gateway', 4096);
-  if (limiter !== undefined && opts.limits !== undefined) log(`ws: imitating AWS limits on @connections: ${describeLimits(opts.limits, limiter.seed)}`);
+  if (limiter !== undefined && opts.limits !== undefined)
+    log(`ws: imitating AWS limits on @connections: ${describeLimits(opts.limits, limiter.seed)}`);
   const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   domainName = authority;
 
@@ -1040,7 +1071,9 @@ function isValidUpgrade(req: http.IncomingMessage): boolean {
 }
 
 function identityOf(req: http.IncomingMessage, trustForwardedFor = false): Identity {
-  const sourceIp = (trustForwardedFor ? forwardedFor(req) : undefined) ?? (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  const sourceIp =
+    (trustForwardedFor ? forwardedFor(req) : undefined) ??
+    (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
   const userAgent = req.headers['user-agent'];
   return userAgent === undefined ? { sourceIp } : { sourceIp, userAgent };
 }
@@ -1102,7 +1135,11 @@ function identityPresent(source: string, req: http.IncomingMessage): boolean {
 
 /** IAM-style evaluation of an authorizer policy for one ARN: an explicit Deny wins, an Allow is needed. */
 function evaluatePolicy(policy: Record<string, unknown>, arn: string): 'allow' | 'deny' | 'invalid' {
-  const statements = Array.isArray(policy.Statement) ? policy.Statement : isRecord(policy.Statement) ? [policy.Statement] : undefined;
+  const statements = Array.isArray(policy.Statement)
+    ? policy.Statement
+    : isRecord(policy.Statement)
+      ? [policy.Statement]
+      : undefined;
   if (!statements) return 'invalid';
   let allowed = false;
   for (const statement of statements) {
@@ -1126,7 +1163,12 @@ function listOf(value: unknown): string[] {
 
 function wildcardMatch(pattern: string, value: string): boolean {
   if (pattern === '*' || pattern === value) return true;
-  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
+  const regex = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replaceAll('*', '.*')
+      .replaceAll('?', '.')}$`,
+  );
   return regex.test(value);
 }
 

@@ -60,23 +60,31 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 function postViewers(httpUrl: string, localAddress: string): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     // No keep-alive agent: each viewer is its own phone, and an idle pooled socket would outlive the run.
-    const req = request(`${httpUrl}/viewers`, { method: 'POST', localAddress, agent: false, headers: { 'content-length': 0 } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          body = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-      res.on('error', reject);
-    });
+    const req = request(
+      `${httpUrl}/viewers`,
+      { method: 'POST', localAddress, agent: false, headers: { 'content-length': 0 } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let body: unknown;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            body = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRNOTAVAIL') {
-        reject(new Error(`cannot send from ${localAddress}: the simulation needs the whole 127.0.0.0/8 loopback range, as Linux has (elsewhere add aliases for 127.0.1.1 and 127.0.10-29.x, or run it on Linux)`));
+        reject(
+          new Error(
+            `cannot send from ${localAddress}: the simulation needs the whole 127.0.0.0/8 loopback range, as Linux has (elsewhere add aliases for 127.0.1.1 and 127.0.10-29.x, or run it on Linux)`,
+          ),
+        );
       } else reject(err);
     });
     req.end();
@@ -89,9 +97,14 @@ function postViewers(httpUrl: string, localAddress: string): Promise<{ status: n
  * day's allowance spent) connects without an id, as the page does. 5xx and lost answers are retried
  * with backoff up to `maxRetries` times.
  */
-export async function viewerId(httpUrl: string, localAddress: string, stats: IdStats, opts: { maxWaitMs?: number; maxRetries?: number } = {}): Promise<string | undefined> {
+export async function viewerId(
+  httpUrl: string,
+  localAddress: string,
+  stats: IdStats,
+  opts: { maxWaitMs?: number; maxRetries?: number } = {},
+): Promise<string | undefined> {
   const { maxWaitMs = 90_000, maxRetries = 30 } = opts;
-  for (let failures = 0; ; ) {
+  for (let failures = 0; ;) {
     const res = await postViewers(httpUrl, localAddress).catch((err: Error) => {
       if (err.message.startsWith('cannot send from')) throw err;
       return undefined;
@@ -117,6 +130,8 @@ export async function viewerId(httpUrl: string, localAddress: string, stats: IdS
       await sleep(Math.random() * Math.min(3_000, 200 * 2 ** Math.min(failures, 5)));
       continue;
     }
-    throw new Error(`POST /viewers from ${localAddress}: ${res ? `${res.status} ${JSON.stringify(res.body)}` : 'no answer'}`);
+    throw new Error(
+      `POST /viewers from ${localAddress}: ${res ? `${res.status} ${JSON.stringify(res.body)}` : 'no answer'}`,
+    );
   }
 }

@@ -14,7 +14,12 @@ import WebSocket from 'ws';
 import { dynamoFaultKinds } from '../local/dynamo-faults';
 import type { DynamoLocalEvent } from '../local/dynamodb-local';
 import { stageScriptEnv, startStage, type Stage } from '../local/stage';
-import { createRedriveClients, DynamoStreamReader, LambdaInvoker, SqsFailureQueue } from '../shared/adapters/redrive-aws';
+import {
+  createRedriveClients,
+  DynamoStreamReader,
+  LambdaInvoker,
+  SqsFailureQueue,
+} from '../shared/adapters/redrive-aws';
 import { loadRedriveConfig } from '../shared/config';
 import { backoffMs } from '../shared/domain/delivery/pacer';
 import { redriveQueue, type RedriveOutcome } from '../shared/domain/redrive/redrive';
@@ -61,7 +66,10 @@ abstract class Resilient {
     for (let attempt = 0; !this.ended; attempt++) {
       try {
         await new Promise<void>((resolve, reject) => {
-          const s = new WebSocket(this.url, { perMessageDeflate: false, ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
+          const s = new WebSocket(this.url, {
+            perMessageDeflate: false,
+            ...(this.localAddress ? { localAddress: this.localAddress } : {}),
+          });
           s.once('open', () => {
             this.socket = s;
             s.on('message', (data: Buffer) => {
@@ -203,13 +211,18 @@ class Viewer extends Resilient {
       // A deleted (conflict) or unknown entry: a final answer, the page shows it and stops. (An
       // earlier attempt on a dropped phone may still have been stored: the service trusts an entry it
       // saw alive for a second.)
-      if (answer?.type === 'error' && (answer.code === 'conflict' || answer.code === 'not_found' || answer.code === 'bad_request')) {
+      if (
+        answer?.type === 'error' &&
+        (answer.code === 'conflict' || answer.code === 'not_found' || answer.code === 'bad_request')
+      ) {
         unanswered.delete(this.socket!);
         return { answer: 'refused', lostOnDropped: unanswered.size };
       }
       if (answer?.code === 'rate_limited') this.limited++;
       // Never sooner than the server asked (a refused repost counted nothing).
-      await sleep(Math.max(backoffMs(Math.min(attempt, 5), Math.random, 200, 3_000), Number(answer?.retryAfterMs ?? 0)));
+      await sleep(
+        Math.max(backoffMs(Math.min(attempt, 5), Math.random, 200, 3_000), Number(answer?.retryAfterMs ?? 0)),
+      );
     }
     return undefined;
   }
@@ -230,9 +243,12 @@ class Reporter extends Resilient {
       if (answer?.type === 'ack') return answer;
       if (answer?.type === 'error') {
         this.errors.set(String(answer.code), (this.errors.get(String(answer.code)) ?? 0) + 1);
-        if (answer.code === 'bad_request' || answer.code === 'forbidden' || answer.code === 'not_found') throw new Error(`${frame.action} refused: ${answer.message}`);
+        if (answer.code === 'bad_request' || answer.code === 'forbidden' || answer.code === 'not_found')
+          throw new Error(`${frame.action} refused: ${answer.message}`);
       }
-      await sleep(Math.max(backoffMs(Math.min(attempt, 5), Math.random, 200, 3_000), Number(answer?.retryAfterMs ?? 0)));
+      await sleep(
+        Math.max(backoffMs(Math.min(attempt, 5), Math.random, 200, 3_000), Number(answer?.retryAfterMs ?? 0)),
+      );
     }
   }
 }
@@ -242,7 +258,8 @@ async function http<T>(url: string, init?: RequestInit): Promise<T> {
     const res = await fetch(url, init).catch(() => undefined);
     if (res?.ok) return (await res.json()) as T;
     // 5xx and 429 while DynamoDB is down or throttled: the caller's retry, with backoff.
-    if (attempt >= 30 || (res && res.status < 500 && res.status !== 429)) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res?.status ?? 'no answer'}`);
+    if (attempt >= 30 || (res && res.status < 500 && res.status !== 429))
+      throw new Error(`${init?.method ?? 'GET'} ${url}: ${res?.status ?? 'no answer'}`);
     await sleep(backoffMs(Math.min(attempt, 5), Math.random, 200, 3_000));
   }
 }
@@ -254,7 +271,13 @@ async function redriveAll(stage: Stage): Promise<RedriveOutcome[]> {
   try {
     const all: RedriveOutcome[] = [];
     for (const url of [stage.failureQueues.streams, stage.failureQueues.worker]) {
-      all.push(...(await redriveQueue(new SqsFailureQueue(clients.sqs, url), new DynamoStreamReader(clients.streams), new LambdaInvoker(clients.lambda))));
+      all.push(
+        ...(await redriveQueue(
+          new SqsFailureQueue(clients.sqs, url),
+          new DynamoStreamReader(clients.streams),
+          new LambdaInvoker(clients.lambda),
+        )),
+      );
     }
     return all;
   } finally {
@@ -295,7 +318,9 @@ export async function runChaos(opts: ChaosOptions): Promise<number> {
       body: JSON.stringify({ title: '香鱼节开幕式（混沌演练）' }),
     });
     const viewerUrl = `${stage.wsUrl}/?eventId=${event.eventId}`;
-    console.log(`chaos: event ${event.eventId}, ${opts.viewers} viewers, faults on ${(opts.faultShare * 100).toFixed(0)}% of DynamoDB calls, a worker killed every ${opts.killEveryMs} ms`);
+    console.log(
+      `chaos: event ${event.eventId}, ${opts.viewers} viewers, faults on ${(opts.faultShare * 100).toFixed(0)}% of DynamoDB calls, a worker killed every ${opts.killEveryMs} ms`,
+    );
 
     // Each phone: its own address, and a viewer id from POST /viewers (sent from that address) it
     // keeps across reconnects; a repost counts once per id, whichever connection carried it.
@@ -324,7 +349,8 @@ export async function runChaos(opts: ChaosOptions): Promise<number> {
     const acked = new Map<number, Set<string>>();
     /** Per seq, voters refused (deleted entry) after an attempt lost on a dropped phone: may be counted once. */
     const uncertain = new Map<number, Set<string>>();
-    const add = (m: Map<number, Set<string>>, seq: number, voter: string) => m.set(seq, (m.get(seq) ?? new Set()).add(voter));
+    const add = (m: Map<number, Set<string>>, seq: number, voter: string) =>
+      m.set(seq, (m.get(seq) ?? new Set()).add(voter));
     let repostsAcked = 0;
     let repostsNeverAcked = 0;
     /** Reposts of the entry the reporter deleted: refused (conflict), as they must be. */
@@ -357,15 +383,29 @@ export async function runChaos(opts: ChaosOptions): Promise<number> {
       return ack;
     };
     for (const [i, moment] of MOMENTS.entries()) {
-      const ack = await write({ action: 'publish', clientId: `m${i}`, text: moment.text, kind: moment.key ? 'key' : 'text' });
+      const ack = await write({
+        action: 'publish',
+        clientId: `m${i}`,
+        text: moment.text,
+        kind: moment.key ? 'key' : 'text',
+      });
       const seq = Number(ack.seq);
-      if (moment.key) for (let vi = 0; vi < viewers.length; vi += 2) repostOnce(vi, seq); // a storm: half the audience
+      if (moment.key)
+        for (let vi = 0; vi < viewers.length; vi += 2) repostOnce(vi, seq); // a storm: half the audience
       else repostOnce(Math.floor(Math.random() * viewers.length), 1 + Math.floor(Math.random() * seq));
-      if (i === 6) await write({ action: 'edit', clientId: 'fix-3', seq: 3, text: 'The township band takes its place by the NEW stone bridge (correction).' });
+      if (i === 6)
+        await write({
+          action: 'edit',
+          clientId: 'fix-3',
+          seq: 3,
+          text: 'The township band takes its place by the NEW stone bridge (correction).',
+        });
       if (i === 12) await write({ action: 'delete', clientId: 'del-5', seq: 5 });
       if (i === 16) await write({ action: 'pin', clientId: 'pin-14', seq: 14, pinned: true });
       // Phones drop and come back all through the ceremony.
-      if (i % 4 === 2) for (let k = 0; k < Math.max(1, Math.round(viewers.length * 0.03)); k++, drops++) viewers[Math.floor(Math.random() * viewers.length)]!.drop();
+      if (i % 4 === 2)
+        for (let k = 0; k < Math.max(1, Math.round(viewers.length * 0.03)); k++, drops++)
+          viewers[Math.floor(Math.random() * viewers.length)]!.drop();
       if (i === Math.floor(MOMENTS.length / 2)) {
         const pid = stage.dynamo?.pid();
         if (pid) {
@@ -401,16 +441,21 @@ export async function runChaos(opts: ChaosOptions): Promise<number> {
     const expectedTotal = [...acked.keys()].reduce((n, seq) => n + ackedOf(seq), 0);
     const uncertainTotal = [...uncertain.keys()].reduce((n, seq) => n + uncertainOf(seq), 0);
     /** Every acked (voter, seq) counted once; beyond that only a refused one a dropped connection may have stored. */
-    const countOk = (seq: number, counted: number) => counted >= ackedOf(seq) && counted <= ackedOf(seq) + uncertainOf(seq);
+    const countOk = (seq: number, counted: number) =>
+      counted >= ackedOf(seq) && counted <= ackedOf(seq) + uncertainOf(seq);
     let total = -1;
     let wrongSeqs: number[] = [];
     let spikes: { topSeq: number; peakPerSecond: number }[] = [];
     const countedBySeq = new Map<number, number>();
     for (const end = Date.now() + 60_000; Date.now() < end; await sleep(1_000)) {
-      const counts = await http<{ total: number; spikes: { topSeq: number; peakPerSecond: number }[] }>(`${stage.httpUrl}/events/${event.eventId}/reposts?bucket=60`);
+      const counts = await http<{ total: number; spikes: { topSeq: number; peakPerSecond: number }[] }>(
+        `${stage.httpUrl}/events/${event.eventId}/reposts?bucket=60`,
+      );
       total = counts.total;
       spikes = counts.spikes;
-      const timeline = await http<{ items: { seq: number; reposts: number }[] }>(`${stage.httpUrl}/events/${event.eventId}/timeline?limit=500`);
+      const timeline = await http<{ items: { seq: number; reposts: number }[] }>(
+        `${stage.httpUrl}/events/${event.eventId}/timeline?limit=500`,
+      );
       for (const e of timeline.items) countedBySeq.set(e.seq, e.reposts);
       wrongSeqs = timeline.items.filter((e) => !countOk(e.seq, e.reposts)).map((e) => e.seq);
       if (total >= expectedTotal && total <= expectedTotal + uncertainTotal && wrongSeqs.length === 0) break;
@@ -424,18 +469,48 @@ export async function runChaos(opts: ChaosOptions): Promise<number> {
     const refusedHandshakes = viewers.reduce((n, v) => n + [...v.refused.values()].reduce((a, b) => a + b, 0), 0);
     const rows: [string, string, boolean][] = [
       ['viewers and where they are', `${viewers.length} from ${describeSeats(audience)}`, true],
-      ['viewer ids (POST /viewers)', `${ids.issued} issued, ${ids.rateLimited} answered 429 and asked again after retryAfterMs, ${ids.retried} retried after 5xx, ${ids.withoutId} connected without one`, true],
-      ['DynamoDB faults injected', `${stats.dynamo?.injected ?? 0} (${Object.entries(injected).map(([k, n]) => `${k} ${n}`).join(', ')})`, true],
+      [
+        'viewer ids (POST /viewers)',
+        `${ids.issued} issued, ${ids.rateLimited} answered 429 and asked again after retryAfterMs, ${ids.retried} retried after 5xx, ${ids.withoutId} connected without one`,
+        true,
+      ],
+      [
+        'DynamoDB faults injected',
+        `${stats.dynamo?.injected ?? 0} (${Object.entries(injected)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ')})`,
+        true,
+      ],
       ['worker processes killed', `${stats.workersKilled ?? 0}`, true],
-      ['DynamoDB Local killed and restarted', restarted?.type === 'restarted' ? `once, back after ${(restarted.downMs / 1000).toFixed(1)} s` : dynamoKilledAt ? 'killed, NOT restarted' : 'not killed', restarted !== undefined],
-      ['phones dropped and reconnected', `${drops} drops, ${viewers.reduce((n, v) => n + v.reconnects, 0)} reconnects, ${refusedHandshakes} handshakes refused (429/503) and retried`, true],
-      ['reporter writes acked', `${MOMENTS.length} publishes + edit, delete, pin (${reporter.resends} re-sent with the same clientId; errors seen: ${[...reporter.errors].map(([c, n]) => `${c} ${n}`).join(', ') || 'none'})`, true],
+      [
+        'DynamoDB Local killed and restarted',
+        restarted?.type === 'restarted'
+          ? `once, back after ${(restarted.downMs / 1000).toFixed(1)} s`
+          : dynamoKilledAt
+            ? 'killed, NOT restarted'
+            : 'not killed',
+        restarted !== undefined,
+      ],
+      [
+        'phones dropped and reconnected',
+        `${drops} drops, ${viewers.reduce((n, v) => n + v.reconnects, 0)} reconnects, ${refusedHandshakes} handshakes refused (429/503) and retried`,
+        true,
+      ],
+      [
+        'reporter writes acked',
+        `${MOMENTS.length} publishes + edit, delete, pin (${reporter.resends} re-sent with the same clientId; errors seen: ${[...reporter.errors].map(([c, n]) => `${c} ${n}`).join(', ') || 'none'})`,
+        true,
+      ],
       [
         '(viewer, entry) at its final revision',
         `${(viewers.length * expected.size - missing()).toLocaleString('en-US')} / ${(viewers.length * expected.size).toLocaleString('en-US')}${deliveredLive ? '' : ' (after redrive)'}`,
         missing() === 0,
       ],
-      ['entries shown twice', '0 (applied by (seq, rev)); ' + `${viewers.reduce((n, v) => n + v.repeats, 0)} frames re-sent and ignored`, true],
+      [
+        'entries shown twice',
+        '0 (applied by (seq, rev)); ' + `${viewers.reduce((n, v) => n + v.repeats, 0)} frames re-sent and ignored`,
+        true,
+      ],
       [
         'reposts acked / refused (deleted entry) / never answered',
         `${repostsAcked} / ${repostsRefused} / ${repostsNeverAcked} (${viewers.reduce((n, v) => n + v.limited, 0)} rate_limited answers to reposts and syncs waited out)`,
@@ -446,10 +521,18 @@ export async function runChaos(opts: ChaosOptions): Promise<number> {
         `${total} vs ${expectedTotal} acked (+ at most ${uncertainTotal} refused for the deleted entry after an attempt lost on a dropped phone)`,
         total >= expectedTotal && total <= expectedTotal + uncertainTotal,
       ],
-      ['entries whose timeline count is off', `${wrongSeqs.length}${wrongSeqs.length ? ` (${wrongSeqs.map((s) => `#${s}: ${countedBySeq.get(s)} counted, ${ackedOf(s)} acked, ${uncertainOf(s)} uncertain`).join('; ')})` : ''}`, wrongSeqs.length === 0],
+      [
+        'entries whose timeline count is off',
+        `${wrongSeqs.length}${wrongSeqs.length ? ` (${wrongSeqs.map((s) => `#${s}: ${countedBySeq.get(s)} counted, ${ackedOf(s)} acked, ${uncertainOf(s)} uncertain`).join('; ')})` : ''}`,
+        wrongSeqs.length === 0,
+      ],
       // Shown, not checked: the ribbon storm (#14) comes ~6 s into the reposts, inside the detector's 10 s warm-up; the
       // catch (#27) is the one recorded when faults and drops leave it dense enough.
-      ['spikes recorded (not checked here)', `${spikes.length}${spikes.length ? ` (${spikes.map((s) => `#${s.topSeq} peak ${s.peakPerSecond}/s`).join(', ')})` : ''}`, true],
+      [
+        'spikes recorded (not checked here)',
+        `${spikes.length}${spikes.length ? ` (${spikes.map((s) => `#${s.topSeq} peak ${s.peakPerSecond}/s`).join(', ')})` : ''}`,
+        true,
+      ],
       [
         'dead-lettered items redriven',
         `${redriven.filter((o) => o.status === 'redriven').length} redriven, ${redriven.filter((o) => o.status !== 'redriven').length} not; ${leftInQueues} left in the queues`,

@@ -7,7 +7,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRedriveClients, DynamoStreamReader, LambdaInvoker, SqsFailureQueue } from '../shared/adapters/redrive-aws';
+import {
+  createRedriveClients,
+  DynamoStreamReader,
+  LambdaInvoker,
+  SqsFailureQueue,
+} from '../shared/adapters/redrive-aws';
 import { ENV, loadRedriveConfig } from '../shared/config';
 import { redriveQueue, type RedriveOutcome } from '../shared/domain/redrive/redrive';
 
@@ -42,9 +47,11 @@ function options() {
       console.log(usage);
       process.exit(0);
     }
-    if (values.queue !== undefined && values.queue !== 'streams' && values.queue !== 'worker') fail(`--queue takes streams or worker, got ${values.queue}\n${usage}`);
+    if (values.queue !== undefined && values.queue !== 'streams' && values.queue !== 'worker')
+      fail(`--queue takes streams or worker, got ${values.queue}\n${usage}`);
     const limit = values.limit === undefined ? undefined : Number(values.limit);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) fail(`--limit takes a positive whole number, got ${values.limit}`);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+      fail(`--limit takes a positive whole number, got ${values.limit}`);
     const queues: ('streams' | 'worker')[] = values.queue ? [values.queue] : ['streams', 'worker'];
     return { queues, dryRun: values['dry-run'], limit };
   } catch (err) {
@@ -85,18 +92,27 @@ async function main(): Promise<number> {
   try {
     for (const name of opts.queues) {
       const url = urls[name];
-      if (!url) fail(`the ${name} queue's URL is not set (${name === 'streams' ? ENV.streamFailuresQueueUrl : ENV.workerFailuresQueueUrl})`);
-      const outcomes = await redriveQueue(new SqsFailureQueue(clients.sqs, url), new DynamoStreamReader(clients.streams), new LambdaInvoker(clients.lambda), {
-        dryRun: opts.dryRun,
-        ...(opts.limit ? { limit: opts.limit } : {}),
-      });
+      if (!url)
+        fail(
+          `the ${name} queue's URL is not set (${name === 'streams' ? ENV.streamFailuresQueueUrl : ENV.workerFailuresQueueUrl})`,
+        );
+      const outcomes = await redriveQueue(
+        new SqsFailureQueue(clients.sqs, url),
+        new DynamoStreamReader(clients.streams),
+        new LambdaInvoker(clients.lambda),
+        {
+          dryRun: opts.dryRun,
+          ...(opts.limit ? { limit: opts.limit } : {}),
+        },
+      );
       print(name, outcomes);
       bad += outcomes.filter((o) => o.status === 'failed' || o.status === 'invalid').length;
     }
   } finally {
     clients.destroy();
   }
-  if (bad > 0) console.log(`redrive: ${bad} message(s) left in their queue (see above); run again once the cause is fixed`);
+  if (bad > 0)
+    console.log(`redrive: ${bad} message(s) left in their queue (see above); run again once the cause is fixed`);
   return bad > 0 ? 1 : 0;
 }
 

@@ -25,7 +25,6 @@ interface StageInfo {
 
 type Frame = { type: string; [k: string]: unknown };
 
-
 function args(): { viewers: number; paceMs: number } {
   const argv = process.argv.slice(2);
   const flag = (name: string, env: string, fallback: number) => {
@@ -54,7 +53,10 @@ function stageInfo(): StageInfo {
   if (httpUrl && wsUrl && adminKey) return { httpUrl, wsUrl, adminKey };
   const file = join(resolve(process.env.LIVECAST_DATA_DIR ?? '.data'), 'running.json');
   if (!existsSync(file)) {
-    console.error('simulate: no running livecast found. Start it first with `npm start` (in another terminal),\n' + `or set LIVECAST_HTTP_URL, LIVECAST_WS_URL and LIVECAST_ADMIN_KEY. (Looked for ${file}.)`);
+    console.error(
+      'simulate: no running livecast found. Start it first with `npm start` (in another terminal),\n' +
+        `or set LIVECAST_HTTP_URL, LIVECAST_WS_URL and LIVECAST_ADMIN_KEY. (Looked for ${file}.)`,
+    );
     process.exit(2);
   }
   return JSON.parse(readFileSync(file, 'utf8')) as StageInfo;
@@ -147,7 +149,15 @@ async function main(): Promise<void> {
     // Its own stage: the faults, the kills and the DynamoDB restart need a stage this process controls.
     const { runChaos } = await import('./chaos');
     const chaosViewers = process.argv.includes('--viewers') || process.env.SIM_VIEWERS ? args().viewers : 200;
-    process.exit(await runChaos({ viewers: chaosViewers, paceMs: args().paceMs, faultShare: 0.05, killEveryMs: 4_000, seed: Number(process.env.LIVECAST_FAULT_SEED ?? Date.now() % 100_000) }));
+    process.exit(
+      await runChaos({
+        viewers: chaosViewers,
+        paceMs: args().paceMs,
+        faultShare: 0.05,
+        killEveryMs: 4_000,
+        seed: Number(process.env.LIVECAST_FAULT_SEED ?? Date.now() % 100_000),
+      }),
+    );
   }
   const { viewers: viewerCount, paceMs } = args();
   const stage = stageInfo();
@@ -160,10 +170,15 @@ async function main(): Promise<void> {
   const event = (await json('/events', {
     method: 'POST',
     headers: { authorization: `Bearer ${stage.adminKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ title: 'Sweetfish Festival — Opening Ceremony (simulated)', startsAt: new Date().toISOString() }),
+    body: JSON.stringify({
+      title: 'Sweetfish Festival — Opening Ceremony (simulated)',
+      startsAt: new Date().toISOString(),
+    }),
   })) as { eventId: string; operatorToken: string };
   const viewerUrl = `${stage.wsUrl}/?eventId=${encodeURIComponent(event.eventId)}`;
-  console.log(`simulate: event ${event.eventId} — ${MOMENTS.length} moments, ${viewerCount.toLocaleString('en-US')} viewers`);
+  console.log(
+    `simulate: event ${event.eventId} — ${MOMENTS.length} moments, ${viewerCount.toLocaleString('en-US')} viewers`,
+  );
   console.log(`  watch it:  ${stage.httpUrl}/events/${event.eventId}/timeline\n`);
 
   // Viewers: each keeps the latest rev per seq, and when each (seq, rev) first arrived.
@@ -215,9 +230,13 @@ async function main(): Promise<void> {
       };
       viewers.push(v);
     }
-    process.stdout.write(`\r  connecting viewers… ${viewers.length.toLocaleString('en-US')}/${viewerCount.toLocaleString('en-US')}`);
+    process.stdout.write(
+      `\r  connecting viewers… ${viewers.length.toLocaleString('en-US')}/${viewerCount.toLocaleString('en-US')}`,
+    );
   }
-  process.stdout.write(`\r  ${viewers.length.toLocaleString('en-US')} viewers connected in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `\r  ${viewers.length.toLocaleString('en-US')} viewers connected in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 
   const reporter = await Client.open(`${viewerUrl}&token=${encodeURIComponent(event.operatorToken)}`);
   const publishedAt = new Map<string, number>(); // "seq.rev" → when the reporter sent it
@@ -241,7 +260,8 @@ async function main(): Promise<void> {
         break;
       }
       // Over the connection's allowance: nothing was counted; a well-behaved client waits it out and goes again.
-      if (answer.code !== 'rate_limited') throw new Error(`repost of #${seq} refused: ${String(answer.code)} ${String(answer.message)}`);
+      if (answer.code !== 'rate_limited')
+        throw new Error(`repost of #${seq} refused: ${String(answer.code)} ${String(answer.message)}`);
       repostsLimited++;
       await sleep(Number(answer.retryAfterMs ?? 1_000) + Math.random() * 250);
     }
@@ -275,9 +295,16 @@ async function main(): Promise<void> {
       images.push({ imageId: (await uploadPhoto(stage.httpUrl, event, bytes, 'image/png')).imageId, alt });
     }
     const sentAt = performance.now();
-    reporter.send({ action: 'publish', clientId, text: moment.text, kind: moment.key ? 'key' : 'text', ...(images.length ? { images } : {}) });
+    reporter.send({
+      action: 'publish',
+      clientId,
+      text: moment.text,
+      kind: moment.key ? 'key' : 'text',
+      ...(images.length ? { images } : {}),
+    });
     const ack = await reporter.next((f) => (f.type === 'ack' || f.type === 'error') && f.clientId === clientId);
-    if (ack.type === 'error') throw new Error(`publish of moment ${i} refused: ${String(ack.code)} ${String(ack.message)}`);
+    if (ack.type === 'error')
+      throw new Error(`publish of moment ${i} refused: ${String(ack.code)} ${String(ack.message)}`);
     const seq = ack.seq as number;
     if (images.length) photoSeqs.set(seq, images.length);
     publishedAt.set(`${seq}.1`, sentAt);
@@ -296,7 +323,12 @@ async function main(): Promise<void> {
     if (i === 4) {
       // A correction: the reporter fixes a detail of an earlier update.
       const editSentAt = performance.now();
-      reporter.send({ action: 'edit', clientId: 'sim-edit', seq: 3, text: 'The township band takes its place on the stage by the NEW stone bridge (correction).' });
+      reporter.send({
+        action: 'edit',
+        clientId: 'sim-edit',
+        seq: 3,
+        text: 'The township band takes its place on the stage by the NEW stone bridge (correction).',
+      });
       const edit = await reporter.next((f) => f.type === 'ack' && f.clientId === 'sim-edit');
       publishedAt.set(`3.${edit.rev as number}`, editSentAt);
       expected.set(3, edit.rev as number);
@@ -314,25 +346,40 @@ async function main(): Promise<void> {
   process.stdout.write('\n');
 
   // Counts: the tally runs a moment behind; wait until the totals stop moving (bounded).
-  let counts: { total: number; spikes: { startedAt: number; endedAt: number | null; peakPerSecond: number; baselinePerSecond: number; total: number; topSeq: number }[] } = { total: -1, spikes: [] };
+  let counts: {
+    total: number;
+    spikes: {
+      startedAt: number;
+      endedAt: number | null;
+      peakPerSecond: number;
+      baselinePerSecond: number;
+      total: number;
+      topSeq: number;
+    }[];
+  } = { total: -1, spikes: [] };
   let timeline: { items: { seq: number; reposts: number }[] } = { items: [] };
   for (const until = Date.now() + 30_000; Date.now() < until; await sleep(500)) {
     counts = await json(`/events/${event.eventId}/reposts?bucket=1`);
     timeline = await json(`/events/${event.eventId}/timeline?limit=500`);
-    if (counts.total === repostsCounted && counts.spikes.every((s) => s.endedAt !== null) && counts.spikes.length > 0) break;
+    if (counts.total === repostsCounted && counts.spikes.every((s) => s.endedAt !== null) && counts.spikes.length > 0)
+      break;
   }
 
   // Live counts reach the pages a moment after the totals are final (stats go out once a second).
   const keyTotal = () => timeline.items.find((e) => e.seq === keySeq)?.reposts ?? -1;
   const liveOk = () => liveCounts.filter((m) => m.get(String(keySeq)) === keyTotal()).length;
-  for (const until = Date.now() + 15_000; Date.now() < until && (liveOk() < viewers.length || spikeSeen.some((s) => !s)); ) await sleep(250);
+  for (
+    const until = Date.now() + 15_000;
+    Date.now() < until && (liveOk() < viewers.length || spikeSeen.some((s) => !s));
+  )
+    await sleep(250);
 
   reporter.close();
   for (const v of viewers) v.close();
 
   let delivered = 0;
   let missing = 0;
-  for (const m of received) for (const [seq, rev] of expected) (m.get(seq) === rev ? delivered++ : missing++);
+  for (const m of received) for (const [seq, rev] of expected) m.get(seq) === rev ? delivered++ : missing++;
   const latencies: number[] = [];
   for (const [key, sent] of publishedAt) for (const at of firstSeen.get(key) ?? []) latencies.push(at - sent);
   latencies.sort((a, b) => a - b);
@@ -348,10 +395,22 @@ async function main(): Promise<void> {
       true,
     ],
     ['updates published (incl. 1 correction)', `${MOMENTS.length} + 1`, true],
-    ['(viewer, entry) pairs delivered at their final rev', `${delivered.toLocaleString('en-US')} / ${(viewers.length * expected.size).toLocaleString('en-US')}`, missing === 0],
+    [
+      '(viewer, entry) pairs delivered at their final rev',
+      `${delivered.toLocaleString('en-US')} / ${(viewers.length * expected.size).toLocaleString('en-US')}`,
+      missing === 0,
+    ],
     ['duplicates or stale revs received', `${duplicates}`, true],
-    ['publish → receipt p50 / p99', `${percentile(latencies, 50).toFixed(0)} ms / ${percentile(latencies, 99).toFixed(0)} ms`, true],
-    ['reposts acked / counted by the server', `${repostsAcked.toLocaleString('en-US')} / ${repostsCounted.toLocaleString('en-US')} (${repostsLimited} refused rate_limited, sent again after retryAfterMs)`, true],
+    [
+      'publish → receipt p50 / p99',
+      `${percentile(latencies, 50).toFixed(0)} ms / ${percentile(latencies, 99).toFixed(0)} ms`,
+      true,
+    ],
+    [
+      'reposts acked / counted by the server',
+      `${repostsAcked.toLocaleString('en-US')} / ${repostsCounted.toLocaleString('en-US')} (${repostsLimited} refused rate_limited, sent again after retryAfterMs)`,
+      true,
+    ],
     ['reposts in GET /reposts total', `${counts.total.toLocaleString('en-US')}`, counts.total === repostsCounted],
     [
       'photos (uploaded through the presigned POST, published with their moment)',
@@ -359,8 +418,16 @@ async function main(): Promise<void> {
       photos.inTimeline === photos.published && photos.served === photos.published,
     ],
     ['entries whose timeline count is off', `${perSeqWrong.length}`, perSeqWrong.length === 0],
-    ['pages whose live count of the key moment is final', `${liveOk().toLocaleString('en-US')} / ${viewers.length.toLocaleString('en-US')} (${statsFrames.toLocaleString('en-US')} stats frames in all)`, liveOk() === viewers.length],
-    ['pages told of the spike (spike frame)', `${spikeSeen.filter(Boolean).length.toLocaleString('en-US')} / ${viewers.length.toLocaleString('en-US')}`, spikeSeen.every(Boolean)],
+    [
+      'pages whose live count of the key moment is final',
+      `${liveOk().toLocaleString('en-US')} / ${viewers.length.toLocaleString('en-US')} (${statsFrames.toLocaleString('en-US')} stats frames in all)`,
+      liveOk() === viewers.length,
+    ],
+    [
+      'pages told of the spike (spike frame)',
+      `${spikeSeen.filter(Boolean).length.toLocaleString('en-US')} / ${viewers.length.toLocaleString('en-US')}`,
+      spikeSeen.every(Boolean),
+    ],
     [
       'spikes recorded',
       `${counts.spikes.length}${spike ? ` (key moment #${keySeq}: peak ${spike.peakPerSecond}/s over a baseline of ${spike.baselinePerSecond}/s, ${spike.total} reposts, ${((spike.endedAt ?? 0) - spike.startedAt) / 1000} s)` : ''}`,
@@ -379,9 +446,15 @@ async function main(): Promise<void> {
 }
 
 /** Every published photo is in the timeline with its size and alt text, and its URL serves an image. */
-async function checkPhotos(httpUrl: string, eventId: string, photoSeqs: ReadonlyMap<number, number>): Promise<{ published: number; inTimeline: number; served: number }> {
+async function checkPhotos(
+  httpUrl: string,
+  eventId: string,
+  photoSeqs: ReadonlyMap<number, number>,
+): Promise<{ published: number; inTimeline: number; served: number }> {
   const res = await fetch(`${httpUrl}/events/${encodeURIComponent(eventId)}/timeline?limit=500`);
-  const { items } = (await res.json()) as { items: { seq: number; images?: { url: string; width: number; height: number; alt?: string }[] }[] };
+  const { items } = (await res.json()) as {
+    items: { seq: number; images?: { url: string; width: number; height: number; alt?: string }[] }[];
+  };
   let published = 0;
   let inTimeline = 0;
   let served = 0;

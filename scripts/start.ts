@@ -78,7 +78,9 @@ async function shutdown(why: string, code: number): Promise<never> {
   console.log(`\nlivecast: ${why}, stopping… (Ctrl-C again to stop at once)`);
   const started = Date.now();
   const cut = setTimeout(() => {
-    console.error(`livecast: still stopping after ${stopGraceMs / 1000} s (sockets, $disconnects, workers); cutting it short.`);
+    console.error(
+      `livecast: still stopping after ${stopGraceMs / 1000} s (sockets, $disconnects, workers); cutting it short.`,
+    );
     stage?.kill();
     process.exit(code || 1);
   }, stopGraceMs);
@@ -98,15 +100,21 @@ function onDynamo(event: DynamoLocalEvent): void {
       console.error(`\nlivecast: DynamoDB Local DIED (${how}). Its last lines:`);
       for (const line of event.lastLines) console.error(`  | ${line}`);
       if (event.restarting) {
-        console.error('livecast: restarting it on the same port and data; until it is back, routes answer 503 and handshakes are refused with 503.');
+        console.error(
+          'livecast: restarting it on the same port and data; until it is back, routes answer 503 and handshakes are refused with 503.',
+        );
       } else {
-        console.error('livecast: it ran in memory, so its data is gone: stopping. Start again (without --in-memory to keep data across a crash).');
+        console.error(
+          'livecast: it ran in memory, so its data is gone: stopping. Start again (without --in-memory to keep data across a crash).',
+        );
         void shutdown('DynamoDB Local died', 1);
       }
       return;
     }
     case 'restarted':
-      console.error(`livecast: DynamoDB Local is back after ${(event.downMs / 1000).toFixed(1)} s (restart ${event.restarts}); the stream consumers resume after the last record they read.`);
+      console.error(
+        `livecast: DynamoDB Local is back after ${(event.downMs / 1000).toFixed(1)} s (restart ${event.restarts}); the stream consumers resume after the last record they read.`,
+      );
       return;
     case 'gave-up':
       console.error(`livecast: DynamoDB Local cannot be brought back (${event.reason}): stopping.`);
@@ -142,8 +150,18 @@ async function main() {
     // The functions' EMF metric lines, one JSON object a line, appended (in memory: a temporary file, gone at the stop).
     ...(inMemory ? {} : { metricsFile: join(dataDir, 'metrics.ndjson') }),
     // New connections per second before 429 (AWS's default account limit is 500/s).
-    connectRatePerSecond: whole('LIVECAST_CONNECT_RATE', 500, 1_000_000, 'a number of connections per second (0: unlimited)'),
-    maxConcurrentHandshakes: atLeastOne('LIVECAST_HANDSHAKES_IN_FLIGHT', 32, 10_000, 'a number of handshakes (1-10000)'),
+    connectRatePerSecond: whole(
+      'LIVECAST_CONNECT_RATE',
+      500,
+      1_000_000,
+      'a number of connections per second (0: unlimited)',
+    ),
+    maxConcurrentHandshakes: atLeastOne(
+      'LIVECAST_HANDSHAKES_IN_FLIGHT',
+      32,
+      10_000,
+      'a number of handshakes (1-10000)',
+    ),
     onDynamo,
     log: (line) => console.log(`  ${line}`),
   });
@@ -154,7 +172,11 @@ async function main() {
   const running = join(dataDir, 'running.json');
   // `env`: the settings npm run redrive reads, as a deployment would set them.
   const scriptEnv = stageScriptEnv(stage);
-  writeFileSync(running, JSON.stringify({ pid: process.pid, httpUrl: stage.httpUrl, wsUrl: stage.wsUrl, adminKey, env: scriptEnv }, null, 2), { mode: 0o600 });
+  writeFileSync(
+    running,
+    JSON.stringify({ pid: process.pid, httpUrl: stage.httpUrl, wsUrl: stage.wsUrl, adminKey, env: scriptEnv }, null, 2),
+    { mode: 0o600 },
+  );
   process.on('exit', () => rmSync(running, { force: true }));
 
   const demo = await demoEvent(stage);

@@ -1,7 +1,18 @@
 // Runtime configuration: read once from the environment, validated, then passed in.
 import * as z from 'zod';
 import { defaultSpikeRules, MAX_DISTINCT_PER_SECOND, type SpikeRules } from './domain/reposts/spike-detector';
-import { budgetTable, changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, requestsTable } from './tables';
+import {
+  budgetTable,
+  changesTable,
+  connectionsTable,
+  deliveryTable,
+  entriesTable,
+  eventsTable,
+  limitsTable,
+  repostCountsTable,
+  repostsTable,
+  requestsTable,
+} from './tables';
 
 /** Every table under the name the configuration gives it. */
 export const TABLES = {
@@ -94,11 +105,16 @@ const FRAME_SOURCE = /^(?:'self'|'none'|https?:|https?:\/\/(?:\*\.)?[a-z0-9-]+(?
  * that frames nothing (or everything).
  */
 export function parseFrameAncestors(value: string | undefined): string[] {
-  const sources = (value ?? '').split(/[\s,]+/).filter(Boolean).map((s) => (s.startsWith("'") ? s.toLowerCase() : s.toLowerCase().replace(/\/+$/, '')));
+  const sources = (value ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((s) => (s.startsWith("'") ? s.toLowerCase() : s.toLowerCase().replace(/\/+$/, '')));
   if (sources.length === 0) return [...PAGE_FRAME_ANCESTORS];
   for (const source of sources) {
     if (!FRAME_SOURCE.test(source)) {
-      throw new Error(`embed frame ancestors: ${JSON.stringify(source)} is not a source: expected 'self', 'none', https: or https://host[:port] (https://*.example.com for its subdomains)`);
+      throw new Error(
+        `embed frame ancestors: ${JSON.stringify(source)} is not a source: expected 'self', 'none', https: or https://host[:port] (https://*.example.com for its subdomains)`,
+      );
     }
   }
   if (sources.includes("'none'") && sources.length > 1) throw new Error("embed frame ancestors: 'none' stands alone");
@@ -136,7 +152,12 @@ const schema = z.object({
   postTransport: z.enum(['signed', 'sdk']).default('signed'),
   workerIdleMs: z.coerce.number().int().min(0).default(10_000),
   /** A worker hands over to a fresh invocation after this long (before Lambda's 15 minutes; tests make it short). */
-  workerMaxRunMs: z.coerce.number().int().min(100).max(14 * 60_000).default(13 * 60_000),
+  workerMaxRunMs: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(14 * 60_000)
+    .default(13 * 60_000),
   workerInFlight: z.coerce.number().int().min(1).max(1_000).default(64),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** The spike sweep leaves an event alone while its series has seconds this recent (the tally judges those). */
@@ -149,7 +170,10 @@ const schema = z.object({
     .union([z.url(), z.literal('/')])
     .transform((u) => u.replace(/\/+$/, ''))
     .optional(),
-  imagesBaseUrlParameter: z.string().regex(/^\/[\w./-]+$/, 'an SSM parameter name starting with /').optional(),
+  imagesBaseUrlParameter: z
+    .string()
+    .regex(/^\/[\w./-]+$/, 'an SSM parameter name starting with /')
+    .optional(),
   /**
    * A reporter attaches up to 4 photos to an update and sends one every few seconds at the busiest:
    * 120 a minute is an update every 2 s with 4 photos. Each presign lets 10 MB into the bucket, so
@@ -164,7 +188,10 @@ const schema = z.object({
   viewerSecret: z.string().min(32, 'the viewer id secret must be at least 32 characters').optional(),
   siteOrigin: z
     .string()
-    .regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, 'the site origin is a scheme and a host (and port), no path: https://live.example.com')
+    .regex(
+      /^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/,
+      'the site origin is a scheme and a host (and port), no path: https://live.example.com',
+    )
     .optional(),
   viewerSecretArn: z.string().min(1).optional(),
   /**

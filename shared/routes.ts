@@ -90,7 +90,8 @@ export function connectionMethods(id: string, needs: Needs): readonly Connection
   if (declared.length === 0) throw new Error(`${id}: manageConnections lists no methods: leave it out instead`);
   const known: readonly string[] = ['POST', 'GET', 'DELETE'];
   const unknown = declared.find((m) => !known.includes(m));
-  if (unknown !== undefined) throw new Error(`${id}: manageConnections names '${unknown}'; the management API has POST, GET and DELETE`);
+  if (unknown !== undefined)
+    throw new Error(`${id}: manageConnections names '${unknown}'; the management API has POST, GET and DELETE`);
   return [...new Set(declared)];
 }
 
@@ -183,7 +184,12 @@ export const wsRoutes: readonly WsRouteDef[] = [
     returnResponse: false,
     timeoutSeconds: CONNECT_TIMEOUT_SECONDS,
     // The event read (it exists), then the row put. The event's item is never written: the viewer count follows from the stream.
-    needs: { tables: [[eventsTable, may('GetItem')], [connectionsTable, may('PutItem')]] },
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem')],
+        [connectionsTable, may('PutItem')],
+      ],
+    },
   },
   {
     id: 'WsDisconnect',
@@ -192,10 +198,29 @@ export const wsRoutes: readonly WsRouteDef[] = [
     returnResponse: false,
     needs: { tables: [[connectionsTable, may('DeleteItem')]] },
   },
-  { id: 'WsDefault', routeKey: '$default', entry: 'functions/ws-default.ts', returnResponse: true, needs: { tables: [limited], manageConnections: ['DELETE'] } },
-  { id: 'WsPublish', routeKey: 'publish', entry: 'functions/ws-publish.ts', returnResponse: true, needs: publisher, tracing: true },
+  {
+    id: 'WsDefault',
+    routeKey: '$default',
+    entry: 'functions/ws-default.ts',
+    returnResponse: true,
+    needs: { tables: [limited], manageConnections: ['DELETE'] },
+  },
+  {
+    id: 'WsPublish',
+    routeKey: 'publish',
+    entry: 'functions/ws-publish.ts',
+    returnResponse: true,
+    needs: publisher,
+    tracing: true,
+  },
   // An edit may replace the photos: as publish, it reads and copies them.
-  { id: 'WsEdit', routeKey: 'edit', entry: 'functions/ws-edit.ts', returnResponse: true, needs: { ...changer, images: ['publishImages'] } },
+  {
+    id: 'WsEdit',
+    routeKey: 'edit',
+    entry: 'functions/ws-edit.ts',
+    returnResponse: true,
+    needs: { ...changer, images: ['publishImages'] },
+  },
   { id: 'WsDelete', routeKey: 'delete', entry: 'functions/ws-delete.ts', returnResponse: true, needs: changer },
   { id: 'WsPin', routeKey: 'pin', entry: 'functions/ws-pin.ts', returnResponse: true, needs: changer },
   {
@@ -205,7 +230,13 @@ export const wsRoutes: readonly WsRouteDef[] = [
     returnResponse: true,
     // RepostCounts: the entries a sync sends carry their repost totals, as the timeline's do.
     needs: {
-      tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')], [changesTable, may('Query')], [repostCountsTable, may('Query')], limited],
+      tables: [
+        [eventsTable, may('GetItem')],
+        [entriesTable, may('Query')],
+        [changesTable, may('Query')],
+        [repostCountsTable, may('Query')],
+        limited,
+      ],
       manageConnections: ['POST', 'DELETE'],
     },
   },
@@ -214,9 +245,18 @@ export const wsRoutes: readonly WsRouteDef[] = [
     routeKey: 'repost',
     entry: 'functions/ws-repost.ts',
     returnResponse: true,
-    needs: { tables: [[entriesTable, may('GetItem')], [repostsTable, may('PutItem')], limited], manageConnections: ['DELETE'] },
+    needs: {
+      tables: [[entriesTable, may('GetItem')], [repostsTable, may('PutItem')], limited],
+      manageConnections: ['DELETE'],
+    },
   },
-  { id: 'WsPing', routeKey: 'ping', entry: 'functions/ws-ping.ts', returnResponse: true, needs: { tables: [limited], manageConnections: ['DELETE'] } },
+  {
+    id: 'WsPing',
+    routeKey: 'ping',
+    entry: 'functions/ws-ping.ts',
+    returnResponse: true,
+    needs: { tables: [limited], manageConnections: ['DELETE'] },
+  },
 ];
 
 export const httpRoutes: readonly HttpRouteDef[] = [
@@ -233,7 +273,10 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     // A page of the index (Query on it alone), the page's lastSeq from the table (one BatchGetItem:
     // a page is at most 100 events, BatchGetItem's limit), each event's viewer counters (a Query each).
     needs: {
-      tables: [[eventsTable, may('BatchGetItem')], [repostCountsTable, may('Query')]],
+      tables: [
+        [eventsTable, may('BatchGetItem')],
+        [repostCountsTable, may('Query')],
+      ],
       indexQueries: [[eventsTable, EVENTS_BY_CREATED]],
       adminKey: true,
     },
@@ -250,20 +293,38 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     routeKey: 'GET /events/{eventId}',
     entry: 'functions/http-get-event.ts',
     // The viewer count: the event's counters in RepostCounts, one Query.
-    needs: { tables: [[eventsTable, may('GetItem')], [repostCountsTable, may('Query')]] },
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem')],
+        [repostCountsTable, may('Query')],
+      ],
+    },
   },
   {
     id: 'HttpTimeline',
     routeKey: 'GET /events/{eventId}/timeline',
     entry: 'functions/http-timeline.ts',
-    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')], [repostCountsTable, may('Query')]] },
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem')],
+        [entriesTable, may('Query')],
+        [repostCountsTable, may('Query')],
+      ],
+    },
   },
   {
     id: 'HttpRevisions',
     routeKey: 'GET /events/{eventId}/revisions',
     entry: 'functions/http-revisions.ts',
     // Entries: which entries are deleted now (their history is shown without text); the admin key: the organiser sees it all.
-    needs: { tables: [[eventsTable, may('GetItem')], [changesTable, may('Query')], [entriesTable, may('BatchGetItem')]], adminKey: true },
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem')],
+        [changesTable, may('Query')],
+        [entriesTable, may('BatchGetItem')],
+      ],
+      adminKey: true,
+    },
   },
   {
     id: 'HttpRedact',
@@ -287,7 +348,12 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     routeKey: 'GET /events/{eventId}/reposts',
     entry: 'functions/http-reposts.ts',
     // Read only: the tally and the sweep judge spikes; an anonymous read never writes.
-    needs: { tables: [[eventsTable, may('GetItem')], [repostCountsTable, may('Query')]] },
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem')],
+        [repostCountsTable, may('Query')],
+      ],
+    },
   },
   {
     id: 'HttpImages',
@@ -295,27 +361,48 @@ export const httpRoutes: readonly HttpRouteDef[] = [
     entry: 'functions/http-images.ts',
     // The event's token hash (GetItem), the allowances per address and per event (Limits), and the
     // presigned POST to uploads/ (signed with the function's own s3:PutObject on that prefix).
-    needs: { tables: [[eventsTable, may('GetItem')], [limitsTable, may('UpdateItem')]], images: ['presignUploads'] },
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem')],
+        [limitsTable, may('UpdateItem')],
+      ],
+      images: ['presignUploads'],
+    },
   },
   {
     id: 'HttpFeedJson',
     routeKey: 'GET /events/{eventId}/feed.json',
     entry: 'functions/http-feed.ts',
     // The event (its lastChange: the ETag), then the newest entries not deleted (one Query, paged).
-    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')]] },
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem')],
+        [entriesTable, may('Query')],
+      ],
+    },
   },
   {
     id: 'HttpFeedAtom',
     routeKey: 'GET /events/{eventId}/feed.atom',
     entry: 'functions/http-feed.ts',
-    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')]] },
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem')],
+        [entriesTable, may('Query')],
+      ],
+    },
   },
   {
     id: 'HttpSnapshot',
     routeKey: 'GET /events/{eventId}/snapshot',
     entry: 'functions/http-snapshot.ts',
     // As the feeds: the event, then its newest entries not deleted.
-    needs: { tables: [[eventsTable, may('GetItem')], [entriesTable, may('Query')]] },
+    needs: {
+      tables: [
+        [eventsTable, may('GetItem')],
+        [entriesTable, may('Query')],
+      ],
+    },
   },
   { id: 'HttpNotFound', routeKey: '$default', entry: 'functions/http-not-found.ts', needs: { tables: [] } },
   {
@@ -353,7 +440,10 @@ export const deliveryWorker = {
     manageConnections: ['POST'],
     startWorkers: true,
   },
-} as const satisfies FunctionDef & { timeoutSeconds: number; async: { retryAttempts: number; maxEventAgeSeconds: number } };
+} as const satisfies FunctionDef & {
+  timeoutSeconds: number;
+  async: { retryAttempts: number; maxEventAgeSeconds: number };
+};
 
 export interface StreamTriggerDef extends FunctionDef {
   /** The table whose stream it consumes, with the event source mapping's batching. */
@@ -385,7 +475,15 @@ export const deliveryWake = {
   id: 'DeliveryWake',
   entry: 'functions/delivery-wake.ts',
   /** The stream it consumes, with the event source mapping's batching. */
-  stream: { table: changesTable, batchSize: 100, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
+  stream: {
+    table: changesTable,
+    batchSize: 100,
+    maxBatchingWindowSeconds: 0,
+    retryAttempts: 10,
+    maxRecordAgeSeconds: 3600,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+  },
   // The shards' leases read in one batch; the events put on the watchdog's list (an item of the Delivery table).
   needs: { tables: [[deliveryTable, may('BatchGetItem', 'UpdateItem')]], startWorkers: true },
 } as const satisfies StreamTriggerDef;
@@ -399,7 +497,15 @@ export const deliveryWake = {
 export const repostTally = {
   id: 'RepostTally',
   entry: 'functions/repost-tally.ts',
-  stream: { table: repostsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
+  stream: {
+    table: repostsTable,
+    batchSize: 1000,
+    maxBatchingWindowSeconds: 0,
+    retryAttempts: 10,
+    maxRecordAgeSeconds: 3600,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+  },
   // Counters in RepostCounts (watermarks batch-read, then ADDs and puts in one transaction; the
   // detector's state); stats and spike frames join the change log with the event's counter.
   needs: {
@@ -419,10 +525,24 @@ export const repostTally = {
 export const viewerStats = {
   id: 'ViewerStats',
   entry: 'functions/viewer-stats.ts',
-  stream: { table: connectionsTable, batchSize: 1000, maxBatchingWindowSeconds: 0, retryAttempts: 10, maxRecordAgeSeconds: 3600, bisectBatchOnError: true, reportBatchItemFailures: true },
+  stream: {
+    table: connectionsTable,
+    batchSize: 1000,
+    maxBatchingWindowSeconds: 0,
+    retryAttempts: 10,
+    maxRecordAgeSeconds: 3600,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+  },
   // The counters (a conditional UpdateItem per connection partition, a Query to sum them); a stats
   // line with the event's counter. No repost totals: it sends only the viewer count.
-  needs: { tables: [[repostCountsTable, may('Query', 'UpdateItem')], [eventsTable, may('GetItem', 'UpdateItem')], [changesTable, may('PutItem')]] },
+  needs: {
+    tables: [
+      [repostCountsTable, may('Query', 'UpdateItem')],
+      [eventsTable, may('GetItem', 'UpdateItem')],
+      [changesTable, may('PutItem')],
+    ],
+  },
 } as const satisfies StreamTriggerDef;
 
 /** Every stream trigger, for the stack and the local stage. */
@@ -476,7 +596,13 @@ export const deliveryWatchdog = {
   // It only reads a few small items and sleeps: the smallest memory is the cheapest minute.
   memoryMB: 128,
   // The watch list read and updated, the shards' leases batch-read; the events' lastChange.
-  needs: { tables: [[deliveryTable, may('GetItem', 'BatchGetItem', 'UpdateItem')], [eventsTable, may('GetItem')]], startWorkers: true },
+  needs: {
+    tables: [
+      [deliveryTable, may('GetItem', 'BatchGetItem', 'UpdateItem')],
+      [eventsTable, may('GetItem')],
+    ],
+    startWorkers: true,
+  },
 } as const satisfies ScheduledDef & { runSeconds: number; checkEverySeconds: number; watchForMinutes: number };
 
 /** Every scheduled function, for the stack and the local stage. */

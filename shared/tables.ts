@@ -193,7 +193,18 @@ export const budgetTable = {
  */
 export const BUDGET_LEDGER_PARTITIONS = 4;
 
-export const tables = [eventsTable, entriesTable, changesTable, requestsTable, connectionsTable, deliveryTable, repostsTable, repostCountsTable, limitsTable, budgetTable] as const;
+export const tables = [
+  eventsTable,
+  entriesTable,
+  changesTable,
+  requestsTable,
+  connectionsTable,
+  deliveryTable,
+  repostsTable,
+  repostCountsTable,
+  limitsTable,
+  budgetTable,
+] as const;
 
 /** Fixed by the data layout: changing it would strand existing connection rows. */
 export const CONNECTION_SHARDS = 16;

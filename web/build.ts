@@ -25,7 +25,8 @@ export const DEFAULT_WEB_OUT = resolve(WEB, '..', 'dist', 'web');
 // still not run a script or load one. connect-src is open to the APIs, which sit on other origins when deployed.
 // img-src: photos come from the pages' own origin (/images/*), and the console previews the
 // photos it is about to upload from blob: URLs.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self' https: wss: http: ws:; base-uri 'none'; form-action 'none'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self' https: wss: http: ws:; base-uri 'none'; form-action 'none'";
 // A fish for the tab (inline, so no request can 404).
 const ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><circle cx="32" cy="32" r="30" fill="#0b6e4f"/><path d="M14 32c8-10 22-12 32-4l8-6v20l-8-6c-10 8-24 6-32-4z" fill="#fff"/><circle cx="22" cy="30" r="2.5" fill="#0b6e4f"/></svg>')}`;
 
@@ -76,7 +77,9 @@ export function buildWeb(outDir: string = DEFAULT_WEB_OUT, opts: { minify?: bool
   const files = outputs.map(([f]) => resolve(f).slice(resolve(outDir).length + 1));
   /** The built file (its name under assets/) of an entry point. */
   const built = (entry: string, ext: string) => {
-    const hit = outputs.find(([f, o]) => o.entryPoint !== undefined && resolve(o.entryPoint) === resolve(entry) && f.endsWith(ext));
+    const hit = outputs.find(
+      ([f, o]) => o.entryPoint !== undefined && resolve(o.entryPoint) === resolve(entry) && f.endsWith(ext),
+    );
     if (!hit) throw new Error(`web build: no output for ${entry}`);
     return basename(hit[0]);
   };

@@ -71,7 +71,14 @@ export interface AbusePhase {
   outOfOrder: number;
   closedEarly: number;
   /** Gateway counters over the measured window (first publish → everyone has everything, or the bound). */
-  gateway: { postsOut: number; throttled: number; postsGone: number; handshakesThrottled: number; connectionsAccepted: number; messagesIn: number };
+  gateway: {
+    postsOut: number;
+    throttled: number;
+    postsGone: number;
+    handshakesThrottled: number;
+    connectionsAccepted: number;
+    messagesIn: number;
+  };
   flood: FloodCounters | undefined;
   cpu: CpuShares;
   windowS: number;
@@ -94,7 +101,11 @@ function gatewayDelta(a: WsGatewayStats, b: WsGatewayStats): AbusePhase['gateway
 
 function floodDelta(a: FloodCounters, b: FloodCounters): FloodCounters {
   const sub = (x: Record<string, number>, y: Record<string, number>) =>
-    Object.fromEntries(Object.keys(y).map((k) => [k, (y[k] ?? 0) - (x[k] ?? 0)]).filter(([, v]) => v !== 0));
+    Object.fromEntries(
+      Object.keys(y)
+        .map((k) => [k, (y[k] ?? 0) - (x[k] ?? 0)])
+        .filter(([, v]) => v !== 0),
+    );
   return {
     sent: { sync: b.sent.sync - a.sent.sync, ping: b.sent.ping - a.sent.ping, repost: b.sent.repost - a.sent.repost },
     answered: b.answered - a.answered,
@@ -111,9 +122,19 @@ function floodDelta(a: FloodCounters, b: FloodCounters): FloodCounters {
 
 const floodSent = (f: FloodCounters) => f.sent.sync + f.sent.ping + f.sent.repost;
 
-export async function runAbuse(dynamoEndpoint: string, tag: string, opts: AbuseOptions, log: (line: string) => void): Promise<ScenarioReport> {
+export async function runAbuse(
+  dynamoEndpoint: string,
+  tag: string,
+  opts: AbuseOptions,
+  log: (line: string) => void,
+): Promise<ScenarioReport> {
   const started = performance.now();
-  const limits: AwsLimits = { latencyMs: LATENCY_MS, rate: AWS_RATE / opts.scale, burst: AWS_BURST / opts.scale, seed: 20_261_111 };
+  const limits: AwsLimits = {
+    latencyMs: LATENCY_MS,
+    rate: AWS_RATE / opts.scale,
+    burst: AWS_BURST / opts.scale,
+    seed: 20_261_111,
+  };
   const budget = Math.round(PRODUCT_BUDGET / opts.scale);
   const honest: Child = await startChild('bench/abuse/honest.ts');
   const flood: Child = await startChild('bench/abuse/flooders.ts');
@@ -130,7 +151,9 @@ export async function runAbuse(dynamoEndpoint: string, tag: string, opts: AbuseO
     },
   });
   try {
-    log(`  abuse: @connections at 1/${opts.scale} of AWS's: ${n(limits.rate!)} calls/s, burst ${n(limits.burst!)}, ${LATENCY_MS} ms a call; delivery budget ${n(budget)}/s`);
+    log(
+      `  abuse: @connections at 1/${opts.scale} of AWS's: ${n(limits.rate!)} calls/s, burst ${n(limits.burst!)}, ${LATENCY_MS} ms a call; delivery budget ${n(budget)}/s`,
+    );
     // Both events and their histories first, so the phases run back to back on the same stage.
     const events: Record<'A' | 'B', BenchEvent> = {
       A: await createEvent(stage, 'bench abuse — phase A (no flood)'),
@@ -142,8 +165,13 @@ export async function runAbuse(dynamoEndpoint: string, tag: string, opts: AbuseO
         { url: reporterUrl(stage, events[phase]), count: opts.history, chars: opts.historyChars, timeoutMs: 300_000 },
         330_000,
       );
-      if (h.acked !== opts.history) throw new Error(`history of phase ${phase}: ${h.acked} of ${opts.history} publishes acked (${h.refused} refused)`);
-      log(`  abuse: event ${phase}: ${n(opts.history)} entries of ${n(opts.historyChars)} characters in ${(h.ms / 1000).toFixed(1)} s`);
+      if (h.acked !== opts.history)
+        throw new Error(
+          `history of phase ${phase}: ${h.acked} of ${opts.history} publishes acked (${h.refused} refused)`,
+        );
+      log(
+        `  abuse: event ${phase}: ${n(opts.history)} entries of ${n(opts.historyChars)} characters in ${(h.ms / 1000).toFixed(1)} s`,
+      );
     }
     await stage.settled(60_000);
 
@@ -156,21 +184,40 @@ export async function runAbuse(dynamoEndpoint: string, tag: string, opts: AbuseO
         { url: viewerUrl(stage, event.eventId), count: opts.honest, concurrency: 10, timeoutMs: 30_000 },
         300_000,
       );
-      if (c.connected !== opts.honest) throw new Error(`phase ${phase}: ${c.connected} of ${opts.honest} viewers connected (${JSON.stringify(c.errors)})`);
+      if (c.connected !== opts.honest)
+        throw new Error(
+          `phase ${phase}: ${c.connected} of ${opts.honest} viewers connected (${JSON.stringify(c.errors)})`,
+        );
       await honest.call('reporter', { url: reporterUrl(stage, event) });
       // Warm-up: the first deliveries to new connections (and, in A, the JITs' first pass over the
       // delivery path) are not what this compares.
       const runTimeout = ((opts.warmupUpdates + opts.updates) / opts.perSecond) * 1000 + opts.drainMs + 60_000;
       const warm = await honest.call<HonestRun>(
         'run',
-        { updates: opts.warmupUpdates, perSecond: opts.perSecond, baseSeq: opts.history, runId: `${phase}-warm`, drainMs: opts.drainMs },
+        {
+          updates: opts.warmupUpdates,
+          perSecond: opts.perSecond,
+          baseSeq: opts.history,
+          runId: `${phase}-warm`,
+          drainMs: opts.drainMs,
+        },
         runTimeout,
       );
-      log(`  abuse: phase ${phase}: ${c.connected} viewers; warm-up ${warm.allDelivered ? 'delivered' : `missed ${warm.missed}`}`);
+      log(
+        `  abuse: phase ${phase}: ${c.connected} viewers; warm-up ${warm.allDelivered ? 'delivered' : `missed ${warm.missed}`}`,
+      );
 
       if (flooding) {
-        await flood.call('start', { url: viewerUrl(stage, event.eventId), sockets: opts.flooders, inFlight: opts.inFlight, seqMax: opts.history, localAddress: FLOOD_ADDRESS });
-        log(`  abuse: phase ${phase}: ${opts.flooders} flooders for ${(opts.rampMs / 1000).toFixed(0)} s before the first publish…`);
+        await flood.call('start', {
+          url: viewerUrl(stage, event.eventId),
+          sockets: opts.flooders,
+          inFlight: opts.inFlight,
+          seqMax: opts.history,
+          localAddress: FLOOD_ADDRESS,
+        });
+        log(
+          `  abuse: phase ${phase}: ${opts.flooders} flooders for ${(opts.rampMs / 1000).toFixed(0)} s before the first publish…`,
+        );
         await sleep(opts.rampMs);
       }
       const flood0 = flooding ? await flood.call<FloodCounters>('counters') : undefined;
@@ -211,10 +258,14 @@ export async function runAbuse(dynamoEndpoint: string, tag: string, opts: AbuseO
       };
       log(
         `  abuse: phase ${phase}: p50 ${s(latency.p50)} s, p99 ${s(latency.p99)} s, missed ${n(r.missed)}` +
-          (result.flood ? `; flood sent ${n(floodSent(result.flood))}, ${n(result.flood.rateLimited)} rate_limited, ${n(result.flood.closedByServer)} closed` : ''),
+          (result.flood
+            ? `; flood sent ${n(floodSent(result.flood))}, ${n(result.flood.rateLimited)} rate_limited, ${n(result.flood.closedByServer)} closed`
+            : ''),
       );
       // The next phase starts from a quiet stage: this one's workers done.
-      await stage.settled(60_000).catch(() => log(`  abuse: phase ${phase}: delivery still running 60 s after the phase`));
+      await stage
+        .settled(60_000)
+        .catch(() => log(`  abuse: phase ${phase}: delivery still running 60 s after the phase`));
       return result;
     };
 
@@ -247,8 +298,25 @@ export async function runAbuse(dynamoEndpoint: string, tag: string, opts: AbuseO
     const f = b.flood;
     const table: Table = {
       title: `Abuse: ${opts.honest} honest viewers, ${opts.updates} updates at ${opts.perSecond}/s, ${opts.flooders} flooders; @connections at 1/${opts.scale} of AWS's (${n(limits.rate!)}/s, burst ${n(limits.burst!)}, ${LATENCY_MS} ms)`,
-      columns: ['phase', 'honest viewers', 'updates', 'p50 s', 'p99 s', 'max s', 'missed', 'flood frames sent', 'answered rate_limited', 'flood conns closed', '@connections posts', '429s', 'ack p99 s'],
-      rows: [...phases.map(row), ['target', '', '', '', `≤ ${boundS.toFixed(2)}`, '', '0', '', '', '', '', '', met ? 'met: yes' : 'met: NO']],
+      columns: [
+        'phase',
+        'honest viewers',
+        'updates',
+        'p50 s',
+        'p99 s',
+        'max s',
+        'missed',
+        'flood frames sent',
+        'answered rate_limited',
+        'flood conns closed',
+        '@connections posts',
+        '429s',
+        'ack p99 s',
+      ],
+      rows: [
+        ...phases.map(row),
+        ['target', '', '', '', `≤ ${boundS.toFixed(2)}`, '', '0', '', '', '', '', '', met ? 'met: yes' : 'met: NO'],
+      ],
       notes: [
         `latency: publish frame handed to the reporter's socket → the update's receipt by an honest viewer, one clock (both in one child process); missed: (viewer, update) pairs not received ${s(opts.drainMs)} s after the last publish. ` +
           `Each phase: a fresh event with ${n(opts.history)} entries of ${n(opts.historyChars)} Chinese characters, ${opts.warmupUpdates} warm-up updates first (not measured). ` +
@@ -269,7 +337,13 @@ export async function runAbuse(dynamoEndpoint: string, tag: string, opts: AbuseO
         met,
       },
     ];
-    return { name: 'abuse', tables: [table], targets, data: { options: opts, limits, budget, phases }, seconds: (performance.now() - started) / 1000 };
+    return {
+      name: 'abuse',
+      tables: [table],
+      targets,
+      data: { options: opts, limits, budget, phases },
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     await flood.call('stop', undefined, 30_000).catch(() => {});
     await stage.stop();

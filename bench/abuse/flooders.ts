@@ -47,7 +47,18 @@ let running = false;
 const sockets = new Set<WebSocket>();
 
 function fresh(): FloodCounters {
-  return { sent: { sync: 0, ping: 0, repost: 0 }, answered: 0, rateLimited: 0, errors: {}, opened: 0, closedByServer: 0, refused: {}, stalls: 0, messages: 0, bytes: 0 };
+  return {
+    sent: { sync: 0, ping: 0, repost: 0 },
+    answered: 0,
+    rateLimited: 0,
+    errors: {},
+    opened: 0,
+    closedByServer: 0,
+    refused: {},
+    stalls: 0,
+    messages: 0,
+    bytes: 0,
+  };
 }
 
 const count = (map: Record<string, number>, key: string) => {
@@ -87,7 +98,10 @@ function flooder(args: FloodArgs, n: number): void {
 
   const connect = () => {
     if (!running) return;
-    const socket = new WebSocket(args.url, { perMessageDeflate: false, ...(args.localAddress ? { localAddress: args.localAddress } : {}) });
+    const socket = new WebSocket(args.url, {
+      perMessageDeflate: false,
+      ...(args.localAddress ? { localAddress: args.localAddress } : {}),
+    });
     let opened = false;
     let refused = false;
     let inFlight = 0;
@@ -96,7 +110,12 @@ function flooder(args: FloodArgs, n: number): void {
     sockets.add(socket);
 
     const pump = () => {
-      while (running && inFlight < args.inFlight && socket.readyState === WebSocket.OPEN && socket.bufferedAmount < MAX_BUFFERED) {
+      while (
+        running &&
+        inFlight < args.inFlight &&
+        socket.readyState === WebSocket.OPEN &&
+        socket.bufferedAmount < MAX_BUFFERED
+      ) {
         const frame = frameAt(k++);
         socket.send(frame.text);
         counters.sent[frame.action]++;

@@ -12,6 +12,7 @@ const CODE_POINTS = [...PASSAGE];
 export function historyText(i: number, chars: number): string {
   const out: string[] = [`第${i + 1}条：`];
   let n = [...out[0]!].length;
-  for (let k = (i * 17) % CODE_POINTS.length; n < chars; k = (k + 1) % CODE_POINTS.length, n++) out.push(CODE_POINTS[k]!);
+  for (let k = (i * 17) % CODE_POINTS.length; n < chars; k = (k + 1) % CODE_POINTS.length, n++)
+    out.push(CODE_POINTS[k]!);
   return out.join('');
 }

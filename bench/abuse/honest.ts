@@ -29,13 +29,22 @@ serve({
     let refused = 0;
     /** Publishes the reporter's allowance refused (100 per 10 s): sent again after retryAfterMs, as the console's outbox does. */
     let resent = 0;
-    const publish = (i: number) => socket.send(JSON.stringify({ action: 'publish', clientId: `history-${i}`, text: historyText(i, args.chars) }));
+    const publish = (i: number) =>
+      socket.send(JSON.stringify({ action: 'publish', clientId: `history-${i}`, text: historyText(i, args.chars) }));
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`history: ${acked} of ${args.count} acked within ${args.timeoutMs} ms`)), args.timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`history: ${acked} of ${args.count} acked within ${args.timeoutMs} ms`)),
+        args.timeoutMs,
+      );
       socket.on('message', (data: Buffer) => {
         if (data.indexOf(ACK) === -1 && data.indexOf(ERROR) === -1) return;
         const message = JSON.parse(data.toString('utf8')) as { type: string; frames?: unknown[] };
-        const frames = (message.type === 'batch' ? (message.frames ?? []) : [message]) as { type: string; code?: string; clientId?: string; retryAfterMs?: number }[];
+        const frames = (message.type === 'batch' ? (message.frames ?? []) : [message]) as {
+          type: string;
+          code?: string;
+          clientId?: string;
+          retryAfterMs?: number;
+        }[];
         for (const f of frames) {
           if (f.type === 'ack') acked++;
           else if (f.type === 'error' && f.code === 'rate_limited' && f.clientId?.startsWith('history-')) {

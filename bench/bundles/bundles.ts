@@ -10,7 +10,15 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build, type Plugin } from 'esbuild';
 import { deployedBuildOptions } from '../../infra/livecast-function';
-import { deliveryWorker, type FunctionDef, httpRoutes, scheduled, streamTriggers, wsAuthorizer, wsRoutes } from '../../shared/routes';
+import {
+  deliveryWorker,
+  type FunctionDef,
+  httpRoutes,
+  scheduled,
+  streamTriggers,
+  wsAuthorizer,
+  wsRoutes,
+} from '../../shared/routes';
 import { bytesByPackage, outputName, outputOf } from '../../test/support/bundle-packages';
 import { ROOT } from '../lib/child';
 import type { ScenarioReport } from '../lib/report';
@@ -52,13 +60,25 @@ const BASELINES: Record<string, string> = { 'all-in-one': ALL_IN_ONE, bare: BARE
 const baselines: Plugin = {
   name: 'baselines',
   setup(b) {
-    b.onResolve({ filter: /^baseline:/ }, (args) => ({ path: args.path.slice('baseline:'.length), namespace: 'baseline' }));
-    b.onLoad({ filter: /.*/, namespace: 'baseline' }, (args) => ({ contents: BASELINES[args.path], loader: 'ts', resolveDir: ROOT }));
+    b.onResolve({ filter: /^baseline:/ }, (args) => ({
+      path: args.path.slice('baseline:'.length),
+      namespace: 'baseline',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'baseline' }, (args) => ({
+      contents: BASELINES[args.path],
+      loader: 'ts',
+      resolveDir: ROOT,
+    }));
   },
 };
 
 /** The SDK clients a bundle carries, by the short name of their package. */
-const CLIENTS = ['client-dynamodb', 'client-apigatewaymanagementapi', 'client-lambda', 'client-secrets-manager'] as const;
+const CLIENTS = [
+  'client-dynamodb',
+  'client-apigatewaymanagementapi',
+  'client-lambda',
+  'client-secrets-manager',
+] as const;
 const SHORT: Record<(typeof CLIENTS)[number], string> = {
   'client-dynamodb': 'dynamodb',
   'client-apigatewaymanagementapi': 'management',
@@ -78,15 +98,26 @@ async function importOnce(file: string): Promise<{ wallMs: number; cpuMs: number
     'const wall = performance.now() - t; const u = process.cpuUsage(c);',
     'process.stdout.write(JSON.stringify({ wallMs: wall, cpuMs: (u.user + u.system) / 1000 }));',
   ].join(' ');
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '' } });
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: tmpdir(),
+    env: { PATH: process.env.PATH ?? '' },
+  });
   const measured = JSON.parse(stdout) as { wallMs: number; cpuMs: number };
-  if (!Number.isFinite(measured.wallMs) || !Number.isFinite(measured.cpuMs)) throw new Error(`importing ${file} printed ${JSON.stringify(stdout)}`);
+  if (!Number.isFinite(measured.wallMs) || !Number.isFinite(measured.cpuMs))
+    throw new Error(`importing ${file} printed ${JSON.stringify(stdout)}`);
   return measured;
 }
 
 export async function runBundles(opts: BundlesOptions, log: (line: string) => void): Promise<ScenarioReport> {
   const started = performance.now();
-  const defs: FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers, ...scheduled];
+  const defs: FunctionDef[] = [
+    wsAuthorizer,
+    ...wsRoutes,
+    ...httpRoutes,
+    deliveryWorker,
+    ...streamTriggers,
+    ...scheduled,
+  ];
   const work = mkdtempSync(join(tmpdir(), 'livecast-bench-bundles-'));
   const outdir = join(work, 'out');
   try {
@@ -111,7 +142,15 @@ export async function runBundles(opts: BundlesOptions, log: (line: string) => vo
       const output = outputOf(result.metafile, r.entry);
       const file = join(outdir, outputName(r.entry));
       const packages = bytesByPackage(output);
-      return { ...r, file, bytes: statSync(file).size, packages, clients: CLIENTS.filter((c) => packages.has(`@aws-sdk/${c}`)).map((c) => SHORT[c]), times: [] as number[], cpu: [] as number[] };
+      return {
+        ...r,
+        file,
+        bytes: statSync(file).size,
+        packages,
+        clients: CLIENTS.filter((c) => packages.has(`@aws-sdk/${c}`)).map((c) => SHORT[c]),
+        times: [] as number[],
+        cpu: [] as number[],
+      };
     });
 
     // Round after round over every bundle, so load that comes and goes on the machine hits them alike.
@@ -128,7 +167,17 @@ export async function runBundles(opts: BundlesOptions, log: (line: string) => vo
     const kb = (b: number) => Math.round(b / 1024);
     const table: Table = {
       title: `Function bundles: size and import time (median of ${opts.imports} fresh node processes, Node ${process.versions.node})`,
-      columns: ['function', 'KB', 'vs all-in-one', 'SDK clients', 'zod KB', 'own KB', 'import ms', 'import CPU ms', 'CPU vs all-in-one'],
+      columns: [
+        'function',
+        'KB',
+        'vs all-in-one',
+        'SDK clients',
+        'zod KB',
+        'own KB',
+        'import ms',
+        'import CPU ms',
+        'CPU vs all-in-one',
+      ],
       rows: measured.map((r) => [
         r.name,
         kb(r.bytes),
@@ -144,7 +193,10 @@ export async function runBundles(opts: BundlesOptions, log: (line: string) => vo
         '"all-in-one (before)": every part of the container, every SDK client and `import { z } from "zod"` in one bundle, as every function was before the split; "bare": middy and nothing else. Import time is `await import()` of the bundle, measured inside the fresh process (Node\'s own start is not in it): wall time, and the CPU time spent in it (less swayed by other work on the machine).',
       ],
     };
-    const common = [...measured[0]!.packages].slice(0, 6).map(([p, b]) => `${p} ${kb(b)}`).join(', ');
+    const common = [...measured[0]!.packages]
+      .slice(0, 6)
+      .map(([p, b]) => `${p} ${kb(b)}`)
+      .join(', ');
     table.notes!.push(`Largest parts of ${measured[0]!.name}: ${common} KB.`);
     return {
       name: 'bundles',

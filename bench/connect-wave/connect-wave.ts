@@ -86,16 +86,26 @@ function viewerCount(stage: Stage, variant: Variant, eventId: string): () => Pro
     };
   }
   const db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+    new DynamoDBClient({
+      endpoint: stage.dynamoEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
   );
   return async () => {
-    const { Item } = await db.send(new GetCommand({ TableName: stage.tables.events, Key: { eventId }, ConsistentRead: true }));
+    const { Item } = await db.send(
+      new GetCommand({ TableName: stage.tables.events, Key: { eventId }, ConsistentRead: true }),
+    );
     return typeof Item?.viewers === 'number' ? Item.viewers : 0;
   };
 }
 
 /** Polls the count until it is `expected` or `ms` have passed; the last count read and when it got there. */
-async function settle(read: () => Promise<number>, expected: () => Promise<number>, ms: number): Promise<{ count: number; settledMs: number }> {
+async function settle(
+  read: () => Promise<number>,
+  expected: () => Promise<number>,
+  ms: number,
+): Promise<{ count: number; settledMs: number }> {
   const t0 = performance.now();
   let count = await read();
   while (count !== (await expected()) && performance.now() - t0 < ms) {
@@ -105,7 +115,12 @@ async function settle(read: () => Promise<number>, expected: () => Promise<numbe
   return { count, settledMs: count === (await expected()) ? performance.now() - t0 : NaN };
 }
 
-async function runVariant(variant: Variant, tag: string, opts: ConnectWaveOptions, log: (line: string) => void): Promise<VariantResult> {
+async function runVariant(
+  variant: Variant,
+  tag: string,
+  opts: ConnectWaveOptions,
+  log: (line: string) => void,
+): Promise<VariantResult> {
   const clients: Child = await startChild('bench/connect-wave/wave-clients.ts');
   // A DynamoDB Local of its own (in memory): one that served the other variant writes slower.
   const stage = await benchStage('', `cw${variant === 'stream' ? 's' : 'e'}${tag}`, {
@@ -127,18 +142,29 @@ async function runVariant(variant: Variant, tag: string, opts: ConnectWaveOption
     await clients.call('reporter', { url: reporterUrl(stage, event) });
     const answerTimeoutMs = 60_000;
     const publish = (runId: string, updates: number, whileWave: boolean) =>
-      clients.call<PublishResult>('publish', { runId, perSecond: opts.perSecond, count: updates, whileWave, answerTimeoutMs }, opts.waveDeadlineMs + answerTimeoutMs + 60_000);
+      clients.call<PublishResult>(
+        'publish',
+        { runId, perSecond: opts.perSecond, count: updates, whileWave, answerTimeoutMs },
+        opts.waveDeadlineMs + answerTimeoutMs + 60_000,
+      );
     // Warm-up (the JITs' first pass over the publish path), not measured.
     await publish(`${variant}-warm`, opts.warmupUpdates, false);
     const baseline = await publish(`${variant}-base`, opts.baselineUpdates, false);
-    log(`  connect-wave: ${LABEL[variant]}: no wave, ${baseline.published} publishes, ack p50 ${s(pct(baseline.ackMs, 0.5))} s, p99 ${s(pct(baseline.ackMs, 0.99))} s`);
+    log(
+      `  connect-wave: ${LABEL[variant]}: no wave, ${baseline.published} publishes, ack p50 ${s(pct(baseline.ackMs, 0.5))} s, p99 ${s(pct(baseline.ackMs, 0.99))} s`,
+    );
 
     const g0 = stage.ws.stats();
     const f0 = stage.faultStats().dynamo?.contended ?? {};
     const span = cpuSpan(stage.workerPids());
     const waving = clients.call<WaveResult>(
       'wave',
-      { url: viewerUrl(stage, event.eventId), count: opts.viewers, ratePerSecond: opts.ratePerSecond, deadlineMs: opts.waveDeadlineMs },
+      {
+        url: viewerUrl(stage, event.eventId),
+        count: opts.viewers,
+        ratePerSecond: opts.ratePerSecond,
+        deadlineMs: opts.waveDeadlineMs,
+      },
       opts.waveDeadlineMs + 120_000,
     );
     // Sent after the wave's call, so the child has started the wave: the reporter goes on while it runs.
@@ -147,7 +173,11 @@ async function runVariant(variant: Variant, tag: string, opts: ConnectWaveOption
     const cpu = span();
     const gateway = gatewayDelta(g0, stage.ws.stats());
     const f1 = stage.faultStats().dynamo?.contended ?? {};
-    const conflicts = Object.fromEntries(Object.entries(f1).map(([t, v]) => [t, v - (f0[t] ?? 0)]).filter(([, v]) => v !== 0));
+    const conflicts = Object.fromEntries(
+      Object.entries(f1)
+        .map(([t, v]) => [t, v - (f0[t] ?? 0)])
+        .filter(([, v]) => v !== 0),
+    );
     log(
       `  connect-wave: ${LABEL[variant]}: ${n(wave.connected)} of ${n(wave.offered)} in after ${s(wave.ms)} s, refused ${JSON.stringify(wave.refusals)}; ` +
         `${duringWave.published} publishes meanwhile, ack p99 ${s(pct(duringWave.ackMs, 0.99))} s; conflicts ${JSON.stringify(conflicts)}`,
@@ -158,7 +188,9 @@ async function runVariant(variant: Variant, tag: string, opts: ConnectWaveOption
     const openNow = await open();
     await clients.call('closeViewers', undefined, 60_000);
     const afterLeave = await settle(count, async () => 0, opts.settleMs);
-    log(`  connect-wave: ${LABEL[variant]}: count ${n(afterWave.count)} with ${n(openNow)} open; ${n(afterLeave.count)} after everyone left`);
+    log(
+      `  connect-wave: ${LABEL[variant]}: count ${n(afterWave.count)} with ${n(openNow)} open; ${n(afterLeave.count)} after everyone left`,
+    );
     return {
       variant,
       baseline,
@@ -177,9 +209,15 @@ async function runVariant(variant: Variant, tag: string, opts: ConnectWaveOption
   }
 }
 
-export async function runConnectWave(tag: string, opts: ConnectWaveOptions, log: (line: string) => void): Promise<ScenarioReport> {
+export async function runConnectWave(
+  tag: string,
+  opts: ConnectWaveOptions,
+  log: (line: string) => void,
+): Promise<ScenarioReport> {
   const started = performance.now();
-  log(`  connect-wave: ${n(opts.viewers)} viewers arriving at ${n(opts.ratePerSecond)}/s, the reporter at ${opts.perSecond}/s; transaction conflicts from overlapping writes on every table`);
+  log(
+    `  connect-wave: ${n(opts.viewers)} viewers arriving at ${n(opts.ratePerSecond)}/s, the reporter at ${opts.perSecond}/s; transaction conflicts from overlapping writes on every table`,
+  );
   const results: VariantResult[] = [];
   for (const variant of ['stream', 'event-item'] as const) results.push(await runVariant(variant, tag, opts, log));
 
@@ -236,7 +274,10 @@ export async function runConnectWave(tag: string, opts: ConnectWaveOptions, log:
   };
 
   const now = results.find((r) => r.variant === 'stream')!;
-  const only429 = Object.keys(now.wave.refusals).every((st) => st === '429') && Object.keys(now.wave.errors).length === 0 && now.wave.notIn === 0;
+  const only429 =
+    Object.keys(now.wave.refusals).every((st) => st === '429') &&
+    Object.keys(now.wave.errors).length === 0 &&
+    now.wave.notIn === 0;
   const base99 = pct(now.baseline.ackMs, 0.99);
   const wave99 = pct(now.duringWave.ackMs, 0.99);
   const acksOk = publishFailures(now.baseline) + publishFailures(now.duringWave) === 0 && wave99 <= 1.2 * base99;
@@ -253,7 +294,7 @@ export async function runConnectWave(tag: string, opts: ConnectWaveOptions, log:
       scenario: 'connect-wave',
       name: 'publish ack p99 during the wave',
       target: '≤ 1.2 × p99 without it, none failed',
-      measured: `${s(wave99)} s vs ${s(base99)} s (${((wave99 / base99) || NaN).toFixed(2)}×), ${publishFailures(now.baseline) + publishFailures(now.duringWave)} failed`,
+      measured: `${s(wave99)} s vs ${s(base99)} s (${(wave99 / base99 || NaN).toFixed(2)}×), ${publishFailures(now.baseline) + publishFailures(now.duringWave)} failed`,
       met: acksOk,
     },
     {
@@ -264,5 +305,11 @@ export async function runConnectWave(tag: string, opts: ConnectWaveOptions, log:
       met: exact,
     },
   ];
-  return { name: 'connect-wave', tables: [table], targets, data: { options: opts, results }, seconds: (performance.now() - started) / 1000 };
+  return {
+    name: 'connect-wave',
+    tables: [table],
+    targets,
+    data: { options: opts, results },
+    seconds: (performance.now() - started) / 1000,
+  };
 }

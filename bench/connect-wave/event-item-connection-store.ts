@@ -57,7 +57,15 @@ export class EventItemConnectionStore implements ConnectionStore {
               {
                 Put: {
                   TableName: this.tables.connections,
-                  Item: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId, eventId, role, connectedAt, fromChange, expiresAt },
+                  Item: {
+                    pk: connectionPartition(eventId, shardOf(connectionId)),
+                    connectionId,
+                    eventId,
+                    role,
+                    connectedAt,
+                    fromChange,
+                    expiresAt,
+                  },
                 },
               },
               this.counter(eventId, role, 1),
@@ -67,7 +75,11 @@ export class EventItemConnectionStore implements ConnectionStore {
       );
       return true;
     } catch (err) {
-      if (err instanceof TransactionCanceledException && err.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed') return false;
+      if (
+        err instanceof TransactionCanceledException &&
+        err.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed'
+      )
+        return false;
       throw err;
     }
   }
@@ -93,7 +105,11 @@ export class EventItemConnectionStore implements ConnectionStore {
       );
       return true;
     } catch (err) {
-      if (err instanceof TransactionCanceledException && err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
+      if (
+        err instanceof TransactionCanceledException &&
+        err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed'
+      )
+        return false;
       throw err;
     }
   }
@@ -104,7 +120,8 @@ export class EventItemConnectionStore implements ConnectionStore {
 
   private counter(eventId: string, role: ConnectionRecord['role'], delta: 1 | -1) {
     const condition = 'attribute_exists(eventId)';
-    if (role !== 'viewer') return { ConditionCheck: { TableName: this.tables.events, Key: { eventId }, ConditionExpression: condition } };
+    if (role !== 'viewer')
+      return { ConditionCheck: { TableName: this.tables.events, Key: { eventId }, ConditionExpression: condition } };
     return {
       Update: {
         TableName: this.tables.events,
@@ -126,7 +143,9 @@ async function retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
       return await write();
     } catch (err) {
       const reasons = err instanceof TransactionCanceledException ? (err.CancellationReasons ?? []) : [];
-      const conflictOnly = reasons.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+      const conflictOnly =
+        reasons.some((r) => r.Code === 'TransactionConflict') &&
+        !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
       if (!conflictOnly || attempt >= CONFLICT_ATTEMPTS) throw err;
       await new Promise((r) => setTimeout(r, backoffMs(attempt, Math.random, 20, 500)));
     }

@@ -74,7 +74,13 @@ serve({
    * Publishes at `perSecond` (on a fixed schedule, so a late timer does not push later ones back),
    * `count` updates, and on while a wave runs; resolves when every publish has its answer or at the deadline.
    */
-  async publish(args: { runId: string; perSecond: number; count: number; whileWave: boolean; answerTimeoutMs: number }): Promise<PublishResult> {
+  async publish(args: {
+    runId: string;
+    perSecond: number;
+    count: number;
+    whileWave: boolean;
+    answerTimeoutMs: number;
+  }): Promise<PublishResult> {
     const socket = reporter;
     if (!socket) throw new Error('no reporter');
     const sentAt: number[] = [];
@@ -98,7 +104,13 @@ serve({
       const wait = t0 + (i * 1000) / args.perSecond - performance.now();
       if (wait > 0) await sleep(wait);
       sentAt[i] = performance.now();
-      socket.send(JSON.stringify({ action: 'publish', clientId: `${prefix}${i}`, text: `Update ${i + 1}: the gates are open and the crowd streams in.` }));
+      socket.send(
+        JSON.stringify({
+          action: 'publish',
+          clientId: `${prefix}${i}`,
+          text: `Update ${i + 1}: the gates are open and the crowd streams in.`,
+        }),
+      );
       i++;
     }
     const deadline = performance.now() + args.answerTimeoutMs;

@@ -29,7 +29,18 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** A typical update: what one viewer is sent for one publish. */
 function sampleEntry(): Entry {
   const at = new Date().toISOString();
-  return { seq: 1, rev: 1, kind: 'text', text: 'Dragon boats are on the water — the first heat starts in five minutes.', pinned: false, deleted: false, createdAt: at, updatedAt: at, reposts: 0, images: [] };
+  return {
+    seq: 1,
+    rev: 1,
+    kind: 'text',
+    text: 'Dragon boats are on the water — the first heat starts in five minutes.',
+    pinned: false,
+    deleted: false,
+    createdAt: at,
+    updatedAt: at,
+    reposts: 0,
+    images: [],
+  };
 }
 
 interface Measured {
@@ -40,7 +51,10 @@ interface Measured {
   failures: number;
 }
 
-async function measure(run: () => Promise<{ posts: number; failures: number }>, sinkCpu: () => Promise<number>): Promise<Measured> {
+async function measure(
+  run: () => Promise<{ posts: number; failures: number }>,
+  sinkCpu: () => Promise<number>,
+): Promise<Measured> {
   const sink0 = await sinkCpu();
   const cpu = process.cpuUsage();
   const t0 = performance.now();
@@ -48,7 +62,12 @@ async function measure(run: () => Promise<{ posts: number; failures: number }>, 
   const wall = performance.now() - t0;
   const used = process.cpuUsage(cpu);
   const sinkUsed = (await sinkCpu()) - sink0;
-  return { usPerPost: (used.user + used.system) / posts, sinkUsPerPost: sinkUsed / posts, postsPerSecond: (posts / wall) * 1000, failures };
+  return {
+    usPerPost: (used.user + used.system) / posts,
+    sinkUsPerPost: sinkUsed / posts,
+    postsPerSecond: (posts / wall) * 1000,
+    failures,
+  };
 }
 
 /** `n` posts, `c` in flight, round-robin over the ids. */
@@ -81,7 +100,14 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
     const bare = (id: string) =>
       new Promise<boolean>((resolve, reject) => {
         const req = http.request(
-          { hostname: url.hostname, port: url.port, method: 'POST', path: `/@connections/${id}`, agent, headers: { 'content-type': 'application/json', 'content-length': payload.byteLength } },
+          {
+            hostname: url.hostname,
+            port: url.port,
+            method: 'POST',
+            path: `/@connections/${id}`,
+            agent,
+            headers: { 'content-type': 'application/json', 'content-length': payload.byteLength },
+          },
           (res) => {
             res.resume();
             res.once('end', () => resolve(res.statusCode === 200));
@@ -110,7 +136,12 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
     const viaGateway = (g: ConnectionGateway) => async (id: string) => (await g.post(id, payload)) === 'ok';
 
     // (4) and (5): the whole worker path — sweep, cursors, feed, pacer — with in-memory stores.
-    const rows: ConnectionRecord[] = ids.map((connectionId) => ({ eventId: EVENT_ID, connectionId, role: 'viewer', fromChange: 0 }));
+    const rows: ConnectionRecord[] = ids.map((connectionId) => ({
+      eventId: EVENT_ID,
+      connectionId,
+      role: 'viewer',
+      fromChange: 0,
+    }));
     const worker = (gateway: ConnectionGateway) => async (n: number) => {
       const report = await runDeliveryWorker(
         EVENT_ID,
@@ -133,8 +164,16 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
 
     const paths: { key: string; label: string; run: (n: number) => Promise<{ posts: number; failures: number }> }[] = [
       { key: 'bare', label: 'bare kept-alive http.request (baseline)', run: (n) => drive(bare, ids, n, opts.inFlight) },
-      { key: 'signed', label: 'SignedPoster.post (lean SigV4)', run: (n) => drive(viaGateway(signed), ids, n, opts.inFlight) },
-      { key: 'sdk', label: 'ManagementApiGateway.post (SDK PostToConnection)', run: (n) => drive(viaGateway(sdk), ids, n, opts.inFlight) },
+      {
+        key: 'signed',
+        label: 'SignedPoster.post (lean SigV4)',
+        run: (n) => drive(viaGateway(signed), ids, n, opts.inFlight),
+      },
+      {
+        key: 'sdk',
+        label: 'ManagementApiGateway.post (SDK PostToConnection)',
+        run: (n) => drive(viaGateway(sdk), ids, n, opts.inFlight),
+      },
       { key: 'workerSigned', label: 'delivery worker + SignedPoster (the product path)', run: worker(signed) },
       { key: 'workerSdk', label: 'delivery worker + SDK (LIVECAST_POST_TRANSPORT=sdk)', run: worker(sdk) },
     ];
@@ -149,7 +188,9 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
       for (const p of paths) {
         const m = await measure(() => p.run(opts.posts), sinkCpu);
         samples.get(p.key)!.push(m);
-        log(`  cost: round ${round + 1}/${opts.rounds} ${p.key}: ${m.usPerPost.toFixed(1)} µs/post, ${Math.round(m.postsPerSecond)} posts/s`);
+        log(
+          `  cost: round ${round + 1}/${opts.rounds} ${p.key}: ${m.usPerPost.toFixed(1)} µs/post, ${Math.round(m.postsPerSecond)} posts/s`,
+        );
       }
     }
     // Breakdown: what the signature costs alone, and what the worker's machinery (sweep, cursors,
@@ -185,7 +226,15 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
     const get = (key: string) => result.find((r) => r.key === key)!;
     const table: Table = {
       title: `Cost per delivered post (CPU of this process; ${opts.posts.toLocaleString('en-US')} posts × ${opts.rounds} rounds, ${opts.inFlight} in flight, median round)`,
-      columns: ['path', 'µs CPU/post', 'rounds min–max', '× bare (per round)', 'posts/s (one thread)', 'sink µs/post', 'failed'],
+      columns: [
+        'path',
+        'µs CPU/post',
+        'rounds min–max',
+        '× bare (per round)',
+        'posts/s (one thread)',
+        'sink µs/post',
+        'failed',
+      ],
       rows: result.map((r) => [
         r.label,
         r.usPerPost.toFixed(1),
@@ -201,14 +250,20 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
       ],
     };
     const breakdown: Table = {
-      title: 'Where the worker path\'s CPU goes (µs per post)',
+      title: "Where the worker path's CPU goes (µs per post)",
       columns: ['part', 'µs CPU/post'],
       rows: [
         ['bare kept-alive http.request (the floor)', base.toFixed(1)],
         ['SignedPoster.sign() alone (SigV4 headers)', signOnly.usPerPost.toFixed(1)],
         ['SignedPoster.post − bare request', (get('signed').usPerPost - base).toFixed(1)],
-        [`delivery worker machinery (${opts.inFlight} in flight, transport = a 1 ms timer)`, (workerIdle.usPerPost - loopIdle.usPerPost).toFixed(1)],
-        ['worker + SignedPoster − SignedPoster alone', (get('workerSigned').usPerPost - get('signed').usPerPost).toFixed(1)],
+        [
+          `delivery worker machinery (${opts.inFlight} in flight, transport = a 1 ms timer)`,
+          (workerIdle.usPerPost - loopIdle.usPerPost).toFixed(1),
+        ],
+        [
+          'worker + SignedPoster − SignedPoster alone',
+          (get('workerSigned').usPerPost - get('signed').usPerPost).toFixed(1),
+        ],
       ],
     };
     const workerRatio = get('workerSigned').xBare;
@@ -229,7 +284,17 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
         met: posterRatio <= 1.5,
       },
     ];
-    return { name: 'cost', tables: [table, breakdown], targets, data: { options: opts, paths: result, breakdown: { signUs: signOnly.usPerPost, loopIdleUs: loopIdle.usPerPost, workerIdleUs: workerIdle.usPerPost } }, seconds: (performance.now() - started) / 1000 };
+    return {
+      name: 'cost',
+      tables: [table, breakdown],
+      targets,
+      data: {
+        options: opts,
+        paths: result,
+        breakdown: { signUs: signOnly.usPerPost, loopIdleUs: loopIdle.usPerPost, workerIdleUs: workerIdle.usPerPost },
+      },
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     await sink.call('stop').catch(() => {});
     await sink.stop();

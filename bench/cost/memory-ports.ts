@@ -1,5 +1,12 @@
 // In-memory stores for running the real delivery worker against a sink: no DynamoDB, so the CPU measured is the worker's and its poster's.
-import type { Change, ConnectionRecord, ConnectionStore, EntryStore, LeaseStore, WorkerStarter } from '../../shared/domain/ports';
+import type {
+  Change,
+  ConnectionRecord,
+  ConnectionStore,
+  EntryStore,
+  LeaseStore,
+  WorkerStarter,
+} from '../../shared/domain/ports';
 
 export class MemoryChanges implements Pick<EntryStore, 'changesAfter'> {
   constructor(private readonly changes: Change[]) {}

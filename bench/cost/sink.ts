@@ -7,7 +7,12 @@ let gateway: WsGateway | undefined;
 serve({
   async start(args: { ids: string[]; latencyMs?: number }) {
     await gateway?.close();
-    gateway = await startWsGateway({ port: 0, routes: new Map(), log: () => {}, ...(args.latencyMs ? { limits: { latencyMs: args.latencyMs } } : {}) });
+    gateway = await startWsGateway({
+      port: 0,
+      routes: new Map(),
+      log: () => {},
+      ...(args.latencyMs ? { limits: { latencyMs: args.latencyMs } } : {}),
+    });
     gateway.addVirtualConnections(args.ids);
     return { endpoint: gateway.managementEndpoint };
   },

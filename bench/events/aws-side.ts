@@ -121,9 +121,19 @@ serve({
    * `updates` are measured. Resolves when every viewer of every event has every measured update,
    * or `drainTimeoutMs` after the last publish.
    */
-  async run(args: { baseSeqs: number[]; lead: number; updates: number; perSecond: number; quietFrom: number; quietEvery: number; drainTimeoutMs: number; runId: string }) {
+  async run(args: {
+    baseSeqs: number[];
+    lead: number;
+    updates: number;
+    perSecond: number;
+    quietFrom: number;
+    quietEvery: number;
+    drainTimeoutMs: number;
+    runId: string;
+  }) {
     if (!gateway || !plan) throw new Error('start first');
-    if (args.baseSeqs.length !== reporters.length) throw new Error(`${reporters.length} reporters, ${args.baseSeqs.length} base seqs`);
+    if (args.baseSeqs.length !== reporters.length)
+      throw new Error(`${reporters.length} reporters, ${args.baseSeqs.length} base seqs`);
     const l = plan;
     trackers = l.audiences.map((n, e) => ({
       lead: new DeliveryTracker(n, Math.max(1, args.lead), args.baseSeqs[e]!),

@@ -56,7 +56,12 @@ const s2 = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '—'
 const pct = (a: number, b: number) => (b === 0 ? '—' : `${((100 * a) / b).toFixed(2)}%`);
 const callsOf = (g: WsGatewayStats) => g.postsOut + g.postsGone + g.postsTooLarge + g.throttled + g.gets + g.deletes;
 
-export async function runEvents(dynamoEndpoint: string, tag: string, opts: EventsOptions, log: (line: string) => void): Promise<ScenarioReport> {
+export async function runEvents(
+  dynamoEndpoint: string,
+  tag: string,
+  opts: EventsOptions,
+  log: (line: string) => void,
+): Promise<ScenarioReport> {
   const started = performance.now();
   const budget = opts.limits.rate;
   const sigmaN = opts.audiences.reduce((a, b) => a + b, 0);
@@ -76,15 +81,19 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
     viewerEvents = [];
     for (const n of opts.audiences) viewerEvents.push(await createEvent(setupStage, `bench events: ${n} viewers`));
     quietEvents = [];
-    for (let i = 0; i < opts.reporterOnly; i++) quietEvents.push(await createEvent(setupStage, `bench events: reporter only ${i + 1}`));
+    for (let i = 0; i < opts.reporterOnly; i++)
+      quietEvents.push(await createEvent(setupStage, `bench events: reporter only ${i + 1}`));
     warmEvent = await createEvent(setupStage, 'bench events: warm-up');
   } finally {
     await setupStage.stop();
   }
   const setupT0 = performance.now();
-  log(`  events: writing ${(sigmaN + opts.warmViewers).toLocaleString('en-US')} connection rows for ${opts.audiences.length + 1} events…`);
+  log(
+    `  events: writing ${(sigmaN + opts.warmViewers).toLocaleString('en-US')} connection rows for ${opts.audiences.length + 1} events…`,
+  );
   await withoutConnectionsStream(dynamoEndpoint, tables, async () => {
-    for (const [e, n] of opts.audiences.entries()) await writeViewerRows(dynamoEndpoint, tables, viewerEvents[e]!.eventId, n, 32, plan.firsts[e]!);
+    for (const [e, n] of opts.audiences.entries())
+      await writeViewerRows(dynamoEndpoint, tables, viewerEvents[e]!.eventId, n, 32, plan.firsts[e]!);
     await writeViewerRows(dynamoEndpoint, tables, warmEvent.eventId, opts.warmViewers, 32, plan.warmFirst);
   });
   const setupS = (performance.now() - setupT0) / 1000;
@@ -96,19 +105,35 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
   try {
     for (const variant of VARIANTS) {
       const t0 = performance.now();
-      const { endpoint } = await aws.call<{ endpoint: string }>('start', { limits: opts.limits, audiences: opts.audiences, warmViewers: opts.warmViewers });
+      const { endpoint } = await aws.call<{ endpoint: string }>('start', {
+        limits: opts.limits,
+        audiences: opts.audiences,
+        warmViewers: opts.warmViewers,
+      });
       const stage: Stage = await benchStage(dynamoEndpoint, prefix, {
         connectionsEndpoint: endpoint,
         workerProcesses: opts.workerProcesses,
-        env: { LIVECAST_DELIVERY_BUDGET: String(budget), LIVECAST_WORKER_IDLE_MS: String(opts.workerIdleMs), ...variant.env },
+        env: {
+          LIVECAST_DELIVERY_BUDGET: String(budget),
+          LIVECAST_WORKER_IDLE_MS: String(opts.workerIdleMs),
+          ...variant.env,
+        },
       });
       try {
         const warmed = await aws.call<{ allDelivered: boolean; missed: number }>(
           'warmup',
-          { url: reporterUrl(stage, warmEvent), updates: opts.warmUpdates, baseSeq: await lastSeq(stage, warmEvent.eventId), timeoutMs: 60_000 },
+          {
+            url: reporterUrl(stage, warmEvent),
+            updates: opts.warmUpdates,
+            baseSeq: await lastSeq(stage, warmEvent.eventId),
+            timeoutMs: 60_000,
+          },
           120_000,
         );
-        if (!warmed.allDelivered) throw new Error(`${variant.path}: the warm-up round did not reach every viewer (${warmed.missed} pairs missing)`);
+        if (!warmed.allDelivered)
+          throw new Error(
+            `${variant.path}: the warm-up round did not reach every viewer (${warmed.missed} pairs missing)`,
+          );
         await aws.call('reporters', { urls: allEvents.map((ev) => reporterUrl(stage, ev)) });
         // The warm-up's workers end (and leave the ledger) before the measured run: it starts with none.
         await stage.settled(300_000);
@@ -118,7 +143,10 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
         );
         const progress = setInterval(() => {
           void aws.call<{ complete: number[]; throttled: number }>('progress', undefined, 5_000).then(
-            (p) => log(`    … viewers complete ${p.complete.map((c, e) => `${c}/${opts.audiences[e]}`).join(', ')}; ${p.throttled} × 429`),
+            (p) =>
+              log(
+                `    … viewers complete ${p.complete.map((c, e) => `${c}/${opts.audiences[e]}`).join(', ')}; ${p.throttled} × 429`,
+              ),
             () => {},
           );
         }, 10_000);
@@ -128,14 +156,25 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
         try {
           run = await aws.call<RunResult>(
             'run',
-            { baseSeqs, lead: opts.leadUpdates, updates: opts.updates, perSecond: opts.perSecond, quietFrom: opts.audiences.length, quietEvery: opts.quietEvery, drainTimeoutMs: drainMs, runId: `${variant.path.replace(/\W+/g, '')}-${Date.now().toString(36)}` },
+            {
+              baseSeqs,
+              lead: opts.leadUpdates,
+              updates: opts.updates,
+              perSecond: opts.perSecond,
+              quietFrom: opts.audiences.length,
+              quietEvery: opts.quietEvery,
+              drainTimeoutMs: drainMs,
+              runId: `${variant.path.replace(/\W+/g, '')}-${Date.now().toString(36)}`,
+            },
             publishMs + drainMs + 60_000,
           );
         } finally {
           clearInterval(progress);
         }
         const cpu = span();
-        const committed = (await Promise.all(allEvents.map((ev) => lastSeq(stage, ev.eventId)))).map((seq, e) => seq - baseSeqs[e]!);
+        const committed = (await Promise.all(allEvents.map((ev) => lastSeq(stage, ev.eventId)))).map(
+          (seq, e) => seq - baseSeqs[e]!,
+        );
         const r: VariantRun = {
           path: variant.path,
           run,
@@ -227,7 +266,26 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
   }
   const table: Table = {
     title: `Events at once, simulated AWS: ${opts.limits.latencyMs} ms a call, bucket ${budget.toLocaleString('en-US')}/s (burst ${opts.limits.burst?.toLocaleString('en-US')}), B = ${budget.toLocaleString('en-US')}; ${opts.audiences.length} events with ${opts.audiences.map((n) => n.toLocaleString('en-US')).join(' + ')} viewers and ${opts.reporterOnly} with only a reporter; every reporter ${opts.leadUpdates} + ${opts.updates} updates at ${opts.perSecond}/s (reporter-only ones every ${opts.quietEvery}th: ${(opts.perSecond / opts.quietEvery).toFixed(1)}/s)`,
-    columns: ['path', 'event', 'viewers', 'committed', 'lost/dup', 'p50 s', 'p99 s', 'max s', 'p99 target s', 'met', 'lead-in p99 s', 'calls', '429s', '429 share', '429 share, measured', 'ack p99 s', 'cores stage/workers/AWS/DDB', 'posts/s'],
+    columns: [
+      'path',
+      'event',
+      'viewers',
+      'committed',
+      'lost/dup',
+      'p50 s',
+      'p99 s',
+      'max s',
+      'p99 target s',
+      'met',
+      'lead-in p99 s',
+      'calls',
+      '429s',
+      '429 share',
+      '429 share, measured',
+      'ack p99 s',
+      'cores stage/workers/AWS/DDB',
+      'posts/s',
+    ],
     rows,
     notes: [
       `ΣN = ${sigmaN.toLocaleString('en-US')} viewers, ΣN/B = ${floorS.toFixed(2)} s, target for every event: 0 lost, p99 ≤ 1.5 × ΣN/B + 1 s = ${targetS.toFixed(2)} s, 429s ≤ 1% of calls. Both paths run on the same events and rows, one after the other, each on a fresh stage and a fresh gateway (fresh bucket), after a warm-up event (${opts.warmViewers} viewers, ${opts.warmUpdates} updates) whose workers have ended.`,
@@ -259,7 +317,13 @@ export async function runEvents(dynamoEndpoint: string, tag: string, opts: Event
       },
     );
   }
-  return { name: 'events', tables: [table], targets, data: { options: opts, sigmaN, floorS, targetS, setupS, runs }, seconds: (performance.now() - started) / 1000 };
+  return {
+    name: 'events',
+    tables: [table],
+    targets,
+    data: { options: opts, sigmaN, floorS, targetS, setupS, runs },
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);

@@ -9,7 +9,16 @@ import type { RepostsOptions } from '../reposts/reposts';
 import type { SimulatedOptions } from '../simulated/simulated';
 import type { SocketsOptions } from '../sockets/sockets';
 
-export const SCENARIOS = ['sockets', 'simulated', 'cost', 'reposts', 'abuse', 'bundles', 'events', 'connect-wave'] as const;
+export const SCENARIOS = [
+  'sockets',
+  'simulated',
+  'cost',
+  'reposts',
+  'abuse',
+  'bundles',
+  'events',
+  'connect-wave',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -62,7 +71,8 @@ export const USAGE = `usage: npm run bench -- [all|sockets|simulated|cost|repost
 
 function intList(raw: string, flag: string): number[] {
   const list = raw.split(',').map((s) => Number(s.trim()));
-  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`${flag} takes positive integers, got ${raw}`);
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n <= 0))
+    throw new Error(`${flag} takes positive integers, got ${raw}`);
   return list;
 }
 
@@ -102,7 +112,8 @@ const FLAGS = {
 
 function positiveNumber(raw: string, flag: string): number {
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error(`${flag} takes a positive number, got ${raw}`);
+  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0)
+    throw new Error(`${flag} takes a positive number, got ${raw}`);
   return n;
 }
 
@@ -120,10 +131,13 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const quick = values.quick === true || env.BENCH_QUICK === '1';
   const naive = values['no-naive'] !== true && env.BENCH_NAIVE !== '0';
   const flags = new Map<string, string>(
-    Object.entries(values).flatMap(([name, v]) => (typeof v === 'string' ? [[`--${name}`, v] as [string, string]] : [])),
+    Object.entries(values).flatMap(([name, v]) =>
+      typeof v === 'string' ? [[`--${name}`, v] as [string, string]] : [],
+    ),
   );
   const fromEnv = (flag: string, name: string) => flags.get(flag) ?? env[name];
-  if (scenario !== 'all' && !(SCENARIOS as readonly string[]).includes(scenario)) throw new Error(`unknown scenario ${scenario}\n\n${USAGE}`);
+  if (scenario !== 'all' && !(SCENARIOS as readonly string[]).includes(scenario))
+    throw new Error(`unknown scenario ${scenario}\n\n${USAGE}`);
 
   const viewersRaw = fromEnv('--viewers', 'BENCH_VIEWERS');
   const sizesRaw = fromEnv('--sizes', 'BENCH_SIZES');
@@ -170,7 +184,10 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     },
     simulated: {
       // Without --budgets: the account's 10,000/s everywhere, and the product's default 7,000/s where it is quick to run.
-      sizes: sizes.map((viewers) => ({ viewers, budgets: budgets ?? (viewers <= 10_000 && !quick ? [10_000, 7_000] : [10_000]) })),
+      sizes: sizes.map((viewers) => ({
+        viewers,
+        budgets: budgets ?? (viewers <= 10_000 && !quick ? [10_000, 7_000] : [10_000]),
+      })),
       updates: updatesRaw ? int(updatesRaw, '--updates') : quick ? 30 : 90,
       perSecond: 3,
       workerProcesses,
@@ -207,7 +224,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       workerProcesses,
     },
     events: {
-      audiences: audiencesRaw ? intList(audiencesRaw, '--audiences') : [10_000, 3_000, 1_000, 100].map((n) => n / eventsScale),
+      audiences: audiencesRaw
+        ? intList(audiencesRaw, '--audiences')
+        : [10_000, 3_000, 1_000, 100].map((n) => n / eventsScale),
       reporterOnly: reporterOnlyRaw ? int(reporterOnlyRaw, '--reporter-only', 0) : 20,
       leadUpdates: 30,
       updates: eventUpdatesRaw ? int(eventUpdatesRaw, '--event-updates') : quick ? 30 : 60,

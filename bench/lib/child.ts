@@ -35,7 +35,10 @@ export async function startChild(file: string, opts: ChildOptions = {}): Promise
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   let nextId = 1;
   let exited = false;
   const ready = new Promise<void>((res, rej) => {
@@ -110,7 +113,11 @@ export function serve(handlers: Handlers): void {
         if (!handler) throw new Error(`unknown operation ${m.op}`);
         send({ id: m.id, ok: true, value: (await handler(m.args)) ?? null } satisfies Reply);
       } catch (err) {
-        send({ id: m.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies Reply);
+        send({
+          id: m.id,
+          ok: false,
+          error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        } satisfies Reply);
       }
     })();
   });

@@ -67,7 +67,20 @@ function plain(v: AttributeValue): unknown {
 }
 
 export function naiveFanout(opts: NaiveOptions): NaiveFanout {
-  const stats: NaiveStats = { invocations: 0, queued: 0, scannedRows: 0, scanMs: 0, posts: 0, ok: 0, throttled: 0, gone: 0, errors: 0, aborted: 0, notStarted: 0, maxPending: 0 };
+  const stats: NaiveStats = {
+    invocations: 0,
+    queued: 0,
+    scannedRows: 0,
+    scanMs: 0,
+    posts: 0,
+    ok: 0,
+    throttled: 0,
+    gone: 0,
+    errors: 0,
+    aborted: 0,
+    notStarted: 0,
+    maxPending: 0,
+  };
   const running = new Set<Promise<void>>();
   const idleWaiters = new Set<() => void>();
   const admitWaiters: ((admitted: boolean) => void)[] = [];
@@ -127,7 +140,11 @@ export function naiveFanout(opts: NaiveOptions): NaiveFanout {
     const change = plain({ M: image }) as { eventId: string; entry: unknown };
     const table = process.env[TABLES.connections.envVar] ?? '';
     db ??= DynamoDBDocumentClient.from(
-      new DynamoDBClient({ endpoint: process.env[ENV.dynamoEndpoint], region: process.env.AWS_REGION ?? 'us-east-1', credentials: LOCAL_CREDENTIALS }),
+      new DynamoDBClient({
+        endpoint: process.env[ENV.dynamoEndpoint],
+        region: process.env.AWS_REGION ?? 'us-east-1',
+        credentials: LOCAL_CREDENTIALS,
+      }),
     );
     const data = JSON.stringify({ type: 'update', eventId: change.eventId, entry: change.entry });
 
@@ -172,7 +189,9 @@ export function naiveFanout(opts: NaiveOptions): NaiveFanout {
       rows.map(async ({ pk, connectionId }, i) => {
         stats.posts++;
         try {
-          await api.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }), { abortSignal: mine[Math.floor(i / SIGNAL_SHARE)]!.signal });
+          await api.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }), {
+            abortSignal: mine[Math.floor(i / SIGNAL_SHARE)]!.signal,
+          });
           stats.ok++;
         } catch (err) {
           const name = (err as { name?: string }).name;
@@ -217,10 +236,13 @@ export function naiveFanout(opts: NaiveOptions): NaiveFanout {
           idleWaiters.delete(done);
           resolve(true);
         };
-        const timer = setTimeout(() => {
-          idleWaiters.delete(done);
-          resolve(running.size === 0);
-        }, Math.max(0, deadline - performance.now()));
+        const timer = setTimeout(
+          () => {
+            idleWaiters.delete(done);
+            resolve(running.size === 0);
+          },
+          Math.max(0, deadline - performance.now()),
+        );
         idleWaiters.add(done);
       });
     },

@@ -3,7 +3,11 @@ import { startStage, type Stage, type StageOptions } from '../../local/stage';
 
 export const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
-export async function benchStage(dynamoEndpoint: string, tablePrefix: string, extra: Partial<StageOptions> = {}): Promise<Stage> {
+export async function benchStage(
+  dynamoEndpoint: string,
+  tablePrefix: string,
+  extra: Partial<StageOptions> = {},
+): Promise<Stage> {
   return startStage({
     httpPort: 0,
     wsPort: 0,

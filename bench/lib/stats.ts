@@ -62,7 +62,13 @@ export interface Summary {
 }
 
 export function summarize(h: HistogramData): Summary {
-  return { count: h.count, p50: quantile(h, 0.5), p99: quantile(h, 0.99), max: h.count ? h.max : NaN, mean: h.count ? h.sum / h.count : NaN };
+  return {
+    count: h.count,
+    p50: quantile(h, 0.5),
+    p99: quantile(h, 0.99),
+    max: h.count ? h.max : NaN,
+    mean: h.count ? h.sum / h.count : NaN,
+  };
 }
 
 export function median(values: readonly number[]): number {

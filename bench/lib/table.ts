@@ -23,8 +23,14 @@ export function render(t: Table): string {
   const cells = t.rows.map((r) => t.columns.map((_, i) => fmt(r[i])));
   const widths = t.columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
   const right = t.columns.map((_, i) => i > 0 && cells.every((r) => numeric.test(r[i]!)));
-  const line = (r: string[]) => `| ${r.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  const out = [`### ${t.title}`, '', line(t.columns), `|${widths.map((w, i) => (right[i] ? '-' : ':') + '-'.repeat(w) + (right[i] ? ':' : '-')).join('|')}|`];
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  const out = [
+    `### ${t.title}`,
+    '',
+    line(t.columns),
+    `|${widths.map((w, i) => (right[i] ? '-' : ':') + '-'.repeat(w) + (right[i] ? ':' : '-')).join('|')}|`,
+  ];
   for (const r of cells) out.push(line(r));
   for (const n of t.notes ?? []) out.push('', n);
   return out.join('\n');

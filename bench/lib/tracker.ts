@@ -124,7 +124,10 @@ export class DeliveryTracker {
   allDelivered(deadline: number): Promise<boolean> {
     if (this.complete === this.viewers) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.complete === this.viewers), Math.max(0, deadline - performance.now()));
+      const timer = setTimeout(
+        () => resolve(this.complete === this.viewers),
+        Math.max(0, deadline - performance.now()),
+      );
       this.waiters.push(() => {
         clearTimeout(timer);
         resolve(true);

@@ -48,8 +48,17 @@ function documentClient(endpoint: string, maxSockets: number): DynamoDBDocumentC
 }
 
 /** The baseline: `count` conditional PutItems of repost-shaped items, `inFlight` at a time, into a table of their own. */
-async function rawPutRate(endpoint: string, tag: string, count: number, inFlight: number): Promise<{ perSecond: number; ms: number }> {
-  const raw = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+async function rawPutRate(
+  endpoint: string,
+  tag: string,
+  count: number,
+  inFlight: number,
+): Promise<{ perSecond: number; ms: number }> {
+  const raw = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
   const tables = await createTables(raw, `rawput${tag}`).finally(() => raw.destroy());
   const db = documentClient(endpoint, inFlight);
   const at = Date.now();
@@ -61,7 +70,11 @@ async function rawPutRate(endpoint: string, tag: string, count: number, inFlight
         const i = next++;
         const r = { eventId: 'raw', seq: 1 + (i % 10), connectionId: `c${Math.floor(i / 10)}`, at };
         await db.send(
-          new PutCommand({ TableName: tables.reposts, Item: { ...repostKey(r), ...r }, ConditionExpression: 'attribute_not_exists(pk)' }),
+          new PutCommand({
+            TableName: tables.reposts,
+            Item: { ...repostKey(r), ...r },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
         );
       }
     }),
@@ -71,11 +84,19 @@ async function rawPutRate(endpoint: string, tag: string, count: number, inFlight
   return { perSecond: (count / ms) * 1000, ms };
 }
 
-export async function runReposts(dynamoEndpoint: string, tag: string, opts: RepostsOptions, log: (line: string) => void): Promise<ScenarioReport> {
+export async function runReposts(
+  dynamoEndpoint: string,
+  tag: string,
+  opts: RepostsOptions,
+  log: (line: string) => void,
+): Promise<ScenarioReport> {
   const started = performance.now();
   const total = opts.viewers * opts.entries;
   const clients: Child = await startChild('bench/sockets/clients.ts');
-  const stage = await benchStage(dynamoEndpoint, `rp${tag}`, { workerProcesses: opts.workerProcesses, env: { LIVECAST_WORKER_IDLE_MS: '2000' } });
+  const stage = await benchStage(dynamoEndpoint, `rp${tag}`, {
+    workerProcesses: opts.workerProcesses,
+    env: { LIVECAST_WORKER_IDLE_MS: '2000' },
+  });
   try {
     const event = await createEvent(stage, 'bench repost storm');
     const c = await clients.call<{ connected: number; ms: number }>(
@@ -87,7 +108,11 @@ export async function runReposts(dynamoEndpoint: string, tag: string, opts: Repo
     if (c.connected !== opts.viewers) throw new Error(`only ${c.connected} of ${opts.viewers} viewers connected`);
     await clients.call('reporter', { url: reporterUrl(stage, event) });
     // The entries to repost, and one more for the warm-up.
-    const published = await clients.call<{ allDelivered: boolean }>('run', { updates: opts.entries + 1, baseSeq: 0, runId: 'storm', timeoutMs: 60_000 }, 120_000);
+    const published = await clients.call<{ allDelivered: boolean }>(
+      'run',
+      { updates: opts.entries + 1, baseSeq: 0, runId: 'storm', timeoutMs: 60_000 },
+      120_000,
+    );
     if (!published.allDelivered) throw new Error('the entries to repost did not reach every viewer');
     await stage.settled(60_000);
     const store = new DynamoRepostStore(documentClient(dynamoEndpoint, 4), stage.tables);
@@ -104,7 +129,9 @@ export async function runReposts(dynamoEndpoint: string, tag: string, opts: Repo
     await sleep(5_000);
     const spikesBefore = (await store.spikes(event.eventId)).length;
 
-    log(`  reposts: raw PutItem baseline (${total.toLocaleString('en-US')} conditional puts, ${opts.rawInFlight} in flight)…`);
+    log(
+      `  reposts: raw PutItem baseline (${total.toLocaleString('en-US')} conditional puts, ${opts.rawInFlight} in flight)…`,
+    );
     const raw = await rawPutRate(dynamoEndpoint, tag, total, opts.rawInFlight);
     log(`  reposts: raw PutItem ${Math.round(raw.perSecond).toLocaleString('en-US')}/s`);
 
@@ -117,7 +144,8 @@ export async function runReposts(dynamoEndpoint: string, tag: string, opts: Repo
     let allAcked = false;
     const watcher = (async () => {
       while (watching && (Number.isNaN(finalAt) || Number.isNaN(spikeSeenAt))) {
-        if (Number.isNaN(spikeSeenAt) && (await store.spikes(event.eventId)).length > spikesBefore) spikeSeenAt = Date.now();
+        if (Number.isNaN(spikeSeenAt) && (await store.spikes(event.eventId)).length > spikesBefore)
+          spikeSeenAt = Date.now();
         if (Number.isNaN(finalAt) && allAcked) {
           const totals = await store.totals(event.eventId, 1, opts.entries);
           if ([...totals.values()].reduce((a, b) => a + b, 0) >= total) finalAt = Date.now();
@@ -131,13 +159,19 @@ export async function runReposts(dynamoEndpoint: string, tag: string, opts: Repo
     const storm = await clients.call<StormResult>('storm', { seqs, timeoutMs: 120_000 }, 180_000);
     allAcked = true;
     const cpu = span();
-    for (const deadline = Date.now() + 60_000; Date.now() < deadline && (Number.isNaN(finalAt) || Number.isNaN(spikeSeenAt)); ) await sleep(100);
+    for (
+      const deadline = Date.now() + 60_000;
+      Date.now() < deadline && (Number.isNaN(finalAt) || Number.isNaN(spikeSeenAt));
+    )
+      await sleep(100);
     watching = false;
     await watcher;
     // The organiser's view brings the detector up to date once the wave has died away: the spike
     // ends and is recounted from the exact series (bounded wait).
     for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(500)) {
-      const view = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/reposts?bucket=1`)).json()) as { spikes: { endedAt: number | null }[] };
+      const view = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/reposts?bucket=1`)).json()) as {
+        spikes: { endedAt: number | null }[];
+      };
       if (view.spikes[spikesBefore]?.endedAt) break;
     }
 
@@ -149,13 +183,41 @@ export async function runReposts(dynamoEndpoint: string, tag: string, opts: Repo
     const x = ratio(absorbed, raw.perSecond);
     const finalS = (finalAt - storm.startedAt) / 1000;
     const spikeS = (spikeSeenAt - storm.startedAt) / 1000;
-    log(`  reposts: ${storm.acked.toLocaleString('en-US')} acked in ${(storm.answeredMs / 1000).toFixed(1)} s, counts final after ${finalS.toFixed(1)} s, spike after ${spikeS.toFixed(1)} s`);
+    log(
+      `  reposts: ${storm.acked.toLocaleString('en-US')} acked in ${(storm.answeredMs / 1000).toFixed(1)} s, counts final after ${finalS.toFixed(1)} s, spike after ${spikeS.toFixed(1)} s`,
+    );
 
     const table: Table = {
       title: `Repost storm: ${opts.viewers.toLocaleString('en-US')} connections × ${opts.entries} entries = ${total.toLocaleString('en-US')} reposts at once`,
-      columns: ['path', 'reposts', 'acked', 'counted (acks)', 'counted (totals)', 'per second', '× raw', 'counts final s', 'spike recorded s', 'spike peak/s', 'spike total', 'spike s'],
+      columns: [
+        'path',
+        'reposts',
+        'acked',
+        'counted (acks)',
+        'counted (totals)',
+        'per second',
+        '× raw',
+        'counts final s',
+        'spike recorded s',
+        'spike peak/s',
+        'spike total',
+        'spike s',
+      ],
       rows: [
-        [`raw conditional PutItem, ${opts.rawInFlight} in flight (baseline)`, total, '—', '—', '—', Math.round(raw.perSecond), '1.00', undefined, undefined, undefined, undefined, undefined],
+        [
+          `raw conditional PutItem, ${opts.rawInFlight} in flight (baseline)`,
+          total,
+          '—',
+          '—',
+          '—',
+          Math.round(raw.perSecond),
+          '1.00',
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+        ],
         [
           'livecast repost storm',
           storm.expected,
@@ -193,13 +255,19 @@ export async function runReposts(dynamoEndpoint: string, tag: string, opts: Repo
       {
         scenario: 'reposts',
         name: 'repost storm: spike recorded',
-        target: 'within 2 s of the wave\'s start',
+        target: "within 2 s of the wave's start",
         measured: Number.isNaN(spikeS) ? 'no spike' : `after ${spikeS.toFixed(2)} s`,
         met: spikeS <= 2,
       },
     ];
     await clients.call('close', undefined, 120_000);
-    return { name: 'reposts', tables: [table], targets, data: { options: opts, raw, storm, stored, spikes, finalS, spikeS, cpu }, seconds: (performance.now() - started) / 1000 };
+    return {
+      name: 'reposts',
+      tables: [table],
+      targets,
+      data: { options: opts, raw, storm, stored, spikes, finalS, spikeS, cpu },
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     await stage.stop();
     await clients.stop();

@@ -59,7 +59,12 @@ serve({
     await reporter.publishAll(t, args.runId, args.updates, args.perSecond);
     const allDelivered = await t.allDelivered(performance.now() + args.drainTimeoutMs);
     const used = process.cpuUsage(cpu);
-    return { ...t.result(), allDelivered, gateway: gateway.stats(), cpuShare: (used.user + used.system) / 1000 / (performance.now() - t0) };
+    return {
+      ...t.result(),
+      allDelivered,
+      gateway: gateway.stats(),
+      cpuShare: (used.user + used.system) / 1000 / (performance.now() - t0),
+    };
   },
 
   progress: () => ({ ...tracker?.progress(), gateway: gateway?.stats() }),

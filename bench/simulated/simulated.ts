@@ -146,45 +146,75 @@ async function oneRun(
     log(`  simulated: writing ${spec.viewers.toLocaleString('en-US')} connection rows to DynamoDB Local…`);
     const tables = tableNames(prefix);
     const event = shared.event;
-    const rows = await withoutConnectionsStream(dynamoEndpoint, tables, () => writeViewerRows(dynamoEndpoint, tables, event.eventId, spec.viewers));
+    const rows = await withoutConnectionsStream(dynamoEndpoint, tables, () =>
+      writeViewerRows(dynamoEndpoint, tables, event.eventId, spec.viewers),
+    );
     shared.setup = { rowsMs: rows.ms, rowsPerSecond: rows.rowsPerSecond };
-    log(`  simulated: ${spec.viewers.toLocaleString('en-US')} rows in ${(rows.ms / 1000).toFixed(1)} s (${Math.round(rows.rowsPerSecond).toLocaleString('en-US')} rows/s)`);
+    log(
+      `  simulated: ${spec.viewers.toLocaleString('en-US')} rows in ${(rows.ms / 1000).toFixed(1)} s (${Math.round(rows.rowsPerSecond).toLocaleString('en-US')} rows/s)`,
+    );
     const warm = shared.warm;
-    await withoutConnectionsStream(dynamoEndpoint, tables, () => writeViewerRows(dynamoEndpoint, tables, warm.eventId, WARMUP_VIEWERS));
+    await withoutConnectionsStream(dynamoEndpoint, tables, () =>
+      writeViewerRows(dynamoEndpoint, tables, warm.eventId, WARMUP_VIEWERS),
+    );
   }
   const { endpoint } = await aws.call<{ endpoint: string }>('start', { limits: opts.limits, viewers: spec.viewers });
-  const stage: Stage = await benchStage(dynamoEndpoint, prefix, { ...spec.stageOptions, connectionsEndpoint: endpoint });
+  const stage: Stage = await benchStage(dynamoEndpoint, prefix, {
+    ...spec.stageOptions,
+    connectionsEndpoint: endpoint,
+  });
   try {
     const event = shared.event;
     const warm = shared.warm!;
     const warmed = await aws.call<{ allDelivered: boolean; missed: number }>(
       'warmup',
-      { url: reporterUrl(stage, warm), viewers: WARMUP_VIEWERS, updates: WARMUP_UPDATES, baseSeq: await lastSeq(stage, warm.eventId), timeoutMs: 60_000 },
+      {
+        url: reporterUrl(stage, warm),
+        viewers: WARMUP_VIEWERS,
+        updates: WARMUP_UPDATES,
+        baseSeq: await lastSeq(stage, warm.eventId),
+        timeoutMs: 60_000,
+      },
       120_000,
     );
-    if (!warmed.allDelivered) throw new Error(`${spec.path}: the warm-up round did not reach every viewer (${warmed.missed} pairs missing)`);
+    if (!warmed.allDelivered)
+      throw new Error(`${spec.path}: the warm-up round did not reach every viewer (${warmed.missed} pairs missing)`);
     const baseSeq = await lastSeq(stage, event.eventId);
     await aws.call('reporter', { url: reporterUrl(stage, event) });
     // Anything still in flight (the reporter's arrival) ends before the measured run starts.
     await stage.settled(300_000);
 
-    log(`  simulated: ${spec.path}, ${spec.viewers.toLocaleString('en-US')} viewers: publishing ${opts.updates} updates at ${opts.perSecond}/s…`);
+    log(
+      `  simulated: ${spec.path}, ${spec.viewers.toLocaleString('en-US')} viewers: publishing ${opts.updates} updates at ${opts.perSecond}/s…`,
+    );
     const progress = setInterval(() => {
-      void aws.call<{ delivered?: number; complete?: number; gateway?: WsGatewayStats }>('progress', undefined, 5_000).then(
-        (p) => log(`    … ${(p.delivered ?? 0).toLocaleString('en-US')} deliveries, ${(p.complete ?? 0).toLocaleString('en-US')} viewers complete, ${p.gateway?.throttled ?? 0} × 429`),
-        () => {},
-      );
+      void aws
+        .call<{ delivered?: number; complete?: number; gateway?: WsGatewayStats }>('progress', undefined, 5_000)
+        .then(
+          (p) =>
+            log(
+              `    … ${(p.delivered ?? 0).toLocaleString('en-US')} deliveries, ${(p.complete ?? 0).toLocaleString('en-US')} viewers complete, ${p.gateway?.throttled ?? 0} × 429`,
+            ),
+          () => {},
+        );
     }, 10_000);
     const span = cpuSpan(stage.workerPids());
     const publishMs = ((opts.updates - 1) * 1000) / opts.perSecond;
-    const counts = spec.counts && opts.countsEveryMs > 0 ? liveCounts(stage, event!.eventId, opts.countsEveryMs) : undefined;
+    const counts =
+      spec.counts && opts.countsEveryMs > 0 ? liveCounts(stage, event!.eventId, opts.countsEveryMs) : undefined;
     const windowStart = performance.now();
     let run: RunResult;
     let tail = { messages: 0, countsOnly: 0 };
     try {
       run = await aws.call<RunResult>(
         'run',
-        { updates: opts.updates, baseSeq, runId: `${spec.path}-${Date.now().toString(36)}`, perSecond: opts.perSecond, drainTimeoutMs: spec.drainMs },
+        {
+          updates: opts.updates,
+          baseSeq,
+          runId: `${spec.path}-${Date.now().toString(36)}`,
+          perSecond: opts.perSecond,
+          drainTimeoutMs: spec.drainMs,
+        },
         publishMs + spec.drainMs + 60_000,
       );
       if (counts) {
@@ -230,8 +260,23 @@ async function oneRun(
       awsSideCpu: run.cpuShare,
       postsPerSecond: run.messages / ((run.lastReceiptAt - run.firstPublishAt) / 1000),
       gateway: run.gateway,
-      perViewerHour: { updates: perHour(tail.messages - tail.countsOnly), counts: perHour(tail.countsOnly), total: perHour(tail.messages), windowS },
-      ...(spec.counts && opts.countsEveryMs > 0 ? { perViewer: modelled(opts, spec.viewers, windowS, run.messages / ((run.lastReceiptAt - run.firstPublishAt) / 1000), tail) } : {}),
+      perViewerHour: {
+        updates: perHour(tail.messages - tail.countsOnly),
+        counts: perHour(tail.countsOnly),
+        total: perHour(tail.messages),
+        windowS,
+      },
+      ...(spec.counts && opts.countsEveryMs > 0
+        ? {
+            perViewer: modelled(
+              opts,
+              spec.viewers,
+              windowS,
+              run.messages / ((run.lastReceiptAt - run.firstPublishAt) / 1000),
+              tail,
+            ),
+          }
+        : {}),
       // the setup is reported once per size, on its first run (below)
     };
     log(
@@ -243,7 +288,12 @@ async function oneRun(
   }
 }
 
-export async function runSimulated(dynamoEndpoint: string, tag: string, opts: SimulatedOptions, log: (line: string) => void): Promise<ScenarioReport> {
+export async function runSimulated(
+  dynamoEndpoint: string,
+  tag: string,
+  opts: SimulatedOptions,
+  log: (line: string) => void,
+): Promise<ScenarioReport> {
   const started = performance.now();
   const runs: SimulatedRun[] = [];
   // 100,000 virtual viewers and their bookkeeping fit easily; the headroom is for the gateway's queues under load.
@@ -278,7 +328,9 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
         );
       }
       if (opts.naive && n > opts.naiveMaxViewers) {
-        log(`  simulated: naive fan-out skipped at ${n.toLocaleString('en-US')} viewers (over --naive-max-viewers ${opts.naiveMaxViewers.toLocaleString('en-US')})`);
+        log(
+          `  simulated: naive fan-out skipped at ${n.toLocaleString('en-US')} viewers (over --naive-max-viewers ${opts.naiveMaxViewers.toLocaleString('en-US')})`,
+        );
       } else if (opts.naive) {
         const naive = naiveFanout({ maxPendingPosts: opts.naiveMaxPendingPosts });
         try {
@@ -314,7 +366,27 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
   const s = (ms: number) => (ms / 1000).toFixed(2);
   const table: Table = {
     title: `Simulated AWS: ${opts.limits.latencyMs} ms a call, bucket ${opts.limits.rate?.toLocaleString('en-US')}/s (burst ${opts.limits.burst?.toLocaleString('en-US')}); reporter ${opts.updates} updates at ${opts.perSecond}/s`,
-    columns: ['path', 'viewers', 'committed', 'floor N/B s', 'lost', 'dup/reordered', 'p50 s', 'p99 s', 'max s', 'p99 target s', '429s', 'calls', 'calls/viewer', 'posts/s', 'drain s', 'msgs/viewer-hour updates/counts/total', 'msgs/viewer counted vs model', 'cores stage/workers/AWS/DDB', 'setup s'],
+    columns: [
+      'path',
+      'viewers',
+      'committed',
+      'floor N/B s',
+      'lost',
+      'dup/reordered',
+      'p50 s',
+      'p99 s',
+      'max s',
+      'p99 target s',
+      '429s',
+      'calls',
+      'calls/viewer',
+      'posts/s',
+      'drain s',
+      'msgs/viewer-hour updates/counts/total',
+      'msgs/viewer counted vs model',
+      'cores stage/workers/AWS/DDB',
+      'setup s',
+    ],
     rows: runs.map((r) => [
       r.path,
       r.viewers,
@@ -332,7 +404,9 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
       Math.round(r.postsPerSecond),
       r.allDelivered ? r.drainS.toFixed(1) : `cut at ${r.drainS.toFixed(0)}`,
       `${Math.round(r.perViewerHour.updates)}/${Math.round(r.perViewerHour.counts)}/${Math.round(r.perViewerHour.total)}`,
-      r.perViewer ? `${r.perViewer.updates.toFixed(1)}+${r.perViewer.counts.toFixed(1)} vs ${r.perViewer.modelUpdates}+${r.perViewer.modelCounts}` : undefined,
+      r.perViewer
+        ? `${r.perViewer.updates.toFixed(1)}+${r.perViewer.counts.toFixed(1)} vs ${r.perViewer.modelUpdates}+${r.perViewer.modelCounts}`
+        : undefined,
       `${r.stageCpu.toFixed(2)}/${r.workersCpu.toFixed(2)}/${r.awsSideCpu.toFixed(2)}/${Number.isNaN(r.dynamoCpu) ? '?' : r.dynamoCpu.toFixed(2)}`,
       r.setup ? (r.setup.rowsMs / 1000).toFixed(1) : undefined,
     ]),
@@ -351,10 +425,36 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
   if (naiveRuns.length > 0) {
     extra.push({
       title: 'Naive fan-out: where its posts went',
-      columns: ['viewers', 'invocations', 'queued by memory guard', 'never started', 'posts', 'ok', '429', 'cut off', 'errors', 'max pending', 'posts/s', 'stage CPU'],
+      columns: [
+        'viewers',
+        'invocations',
+        'queued by memory guard',
+        'never started',
+        'posts',
+        'ok',
+        '429',
+        'cut off',
+        'errors',
+        'max pending',
+        'posts/s',
+        'stage CPU',
+      ],
       rows: naiveRuns.map((r) => {
         const n = r.naive!;
-        return [r.viewers, n.invocations, n.queued, n.notStarted, n.posts, n.ok, n.throttled, n.aborted, n.errors, n.maxPending, Math.round(r.postsPerSecond), `${r.stageCpu.toFixed(2)} cores`];
+        return [
+          r.viewers,
+          n.invocations,
+          n.queued,
+          n.notStarted,
+          n.posts,
+          n.ok,
+          n.throttled,
+          n.aborted,
+          n.errors,
+          n.maxPending,
+          Math.round(r.postsPerSecond),
+          `${r.stageCpu.toFixed(2)} cores`,
+        ];
       }),
     });
   }
@@ -368,17 +468,31 @@ export async function runSimulated(dynamoEndpoint: string, tag: string, opts: Si
       measured: `${r.lost} lost, p99 ${s(r.staleness.p99)} s`,
       met: r.lost === 0 && r.staleness.p99 / 1000 <= r.targetP99S!,
     }));
-  return { name: 'simulated', tables: [table, ...extra], targets, data: { options: opts, runs }, seconds: (performance.now() - started) / 1000 };
+  return {
+    name: 'simulated',
+    tables: [table, ...extra],
+    targets,
+    data: { options: opts, runs },
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 /** Stats lines (viewer count only, as the viewer-stats trigger writes them) appended to the event's change log every `everyMs`. */
 function liveCounts(stage: Stage, eventId: string, everyMs: number): { stop(): Promise<void> } {
-  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }));
+  const db = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: stage.dynamoEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
+  );
   const entries = new DynamoEntryStore(db, stage.tables);
   let writing: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     writing = writing.then(() =>
-      entries.appendFrame(eventId, () => ({ type: 'stats', eventId, viewers: 0, reposts: {}, at: new Date().toISOString() })).catch(() => {}),
+      entries
+        .appendFrame(eventId, () => ({ type: 'stats', eventId, viewers: 0, reposts: {}, at: new Date().toISOString() }))
+        .catch(() => {}),
     );
   }, everyMs);
   return {
@@ -391,10 +505,30 @@ function liveCounts(stage: Stage, eventId: string, everyMs: number): { stop(): P
 }
 
 /** The cost model's messages per viewer for this run's timeline, at the rate the workers reached (this machine's CPU, not the budget, set it). */
-function modelled(opts: SimulatedOptions, viewers: number, windowS: number, postsPerSecond: number, counted: { messages: number; countsOnly: number }) {
+function modelled(
+  opts: SimulatedOptions,
+  viewers: number,
+  windowS: number,
+  postsPerSecond: number,
+  counted: { messages: number; countsOnly: number },
+) {
   const durationMs = windowS * 1000;
   const updates = Array.from({ length: opts.updates }, (_, i) => (i * 1000) / opts.perSecond);
-  const stats = Array.from({ length: Math.floor(durationMs / opts.countsEveryMs) }, (_, k) => (k + 1) * opts.countsEveryMs);
-  const m = viewerMessages({ updates, stats, durationMs }, Math.ceil(viewers / CONNECTION_SHARDS), postsPerSecond / CONNECTION_SHARDS, defaultCountsCadence, durationMs);
-  return { updates: (counted.messages - counted.countsOnly) / viewers, counts: counted.countsOnly / viewers, modelUpdates: m.updateMessages, modelCounts: m.countMessages };
+  const stats = Array.from(
+    { length: Math.floor(durationMs / opts.countsEveryMs) },
+    (_, k) => (k + 1) * opts.countsEveryMs,
+  );
+  const m = viewerMessages(
+    { updates, stats, durationMs },
+    Math.ceil(viewers / CONNECTION_SHARDS),
+    postsPerSecond / CONNECTION_SHARDS,
+    defaultCountsCadence,
+    durationMs,
+  );
+  return {
+    updates: (counted.messages - counted.countsOnly) / viewers,
+    counts: counted.countsOnly / viewers,
+    modelUpdates: m.updateMessages,
+    modelCounts: m.countMessages,
+  };
 }

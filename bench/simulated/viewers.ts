@@ -51,7 +51,15 @@ export async function writeViewerRows(
         const connectionId = viewerId(first + i);
         items.push({
           PutRequest: {
-            Item: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId, eventId, role: 'viewer', connectedAt, fromChange: 0, expiresAt },
+            Item: {
+              pk: connectionPartition(eventId, shardOf(connectionId)),
+              connectionId,
+              eventId,
+              role: 'viewer',
+              connectedAt,
+              fromChange: 0,
+              expiresAt,
+            },
           },
         });
       }
@@ -69,7 +77,12 @@ export async function writeViewerRows(
   try {
     await Promise.all(Array.from({ length: lanes }, lane));
     await db.send(
-      new UpdateCommand({ TableName: tables.events, Key: { eventId }, UpdateExpression: 'ADD viewers :n', ExpressionAttributeValues: { ':n': n } }),
+      new UpdateCommand({
+        TableName: tables.events,
+        Key: { eventId },
+        UpdateExpression: 'ADD viewers :n',
+        ExpressionAttributeValues: { ':n': n },
+      }),
     );
   } finally {
     db.destroy();
@@ -86,13 +99,26 @@ export async function writeViewerRows(
  * streams do not have. The setup stands for viewers who connected long before the run, whose
  * records the triggers consumed back then.
  */
-export async function withoutConnectionsStream<T>(dynamoEndpoint: string, tables: TableNames, write: () => Promise<T>): Promise<T> {
-  const db = new DynamoDBClient({ endpoint: dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+export async function withoutConnectionsStream<T>(
+  dynamoEndpoint: string,
+  tables: TableNames,
+  write: () => Promise<T>,
+): Promise<T> {
+  const db = new DynamoDBClient({
+    endpoint: dynamoEndpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   const TableName = tables.connections;
   try {
     await db.send(new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: false } }));
     const result = await write();
-    await db.send(new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: true, StreamViewType: connectionsTable.stream } }));
+    await db.send(
+      new UpdateTableCommand({
+        TableName,
+        StreamSpecification: { StreamEnabled: true, StreamViewType: connectionsTable.stream },
+      }),
+    );
     return result;
   } finally {
     db.destroy();

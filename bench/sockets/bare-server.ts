@@ -23,7 +23,18 @@ export async function startBareServer(eventId: string): Promise<BareServer> {
       }
       if (frame.action !== 'publish' || typeof frame.text !== 'string') return;
       const at = new Date().toISOString();
-      const entry: Entry = { seq: ++seq, rev: 1, kind: 'text', text: frame.text, pinned: false, deleted: false, createdAt: at, updatedAt: at, reposts: 0, images: [] };
+      const entry: Entry = {
+        seq: ++seq,
+        rev: 1,
+        kind: 'text',
+        text: frame.text,
+        pinned: false,
+        deleted: false,
+        createdAt: at,
+        updatedAt: at,
+        reposts: 0,
+        images: [],
+      };
       const bytes = Buffer.from(JSON.stringify({ type: 'update', eventId, entry }));
       for (const client of wss.clients) if (client.readyState === WebSocket.OPEN) client.send(bytes, { binary: false });
     });

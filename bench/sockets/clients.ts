@@ -51,7 +51,12 @@ serve({
     };
     await Promise.all(Array.from({ length: args.concurrency }, lane));
     closedEarly = 0;
-    return { connected: viewers.length, failed: args.count - viewers.length, ms: performance.now() - t0, errors: Object.fromEntries(errors) };
+    return {
+      connected: viewers.length,
+      failed: args.count - viewers.length,
+      ms: performance.now() - t0,
+      errors: Object.fromEntries(errors),
+    };
   },
 
   async reporter(args: { url: string }) {

@@ -68,7 +68,13 @@ export interface PathResult {
   naive?: NaiveStats;
 }
 
-function pathResult(path: string, connect: { connected: number; ms: number }, run: RunResult, cpu: CpuShares, seqChecked: boolean | undefined): PathResult {
+function pathResult(
+  path: string,
+  connect: { connected: number; ms: number },
+  run: RunResult,
+  cpu: CpuShares,
+  seqChecked: boolean | undefined,
+): PathResult {
   const wallMs = run.lastReceiptAt - run.firstPublishAt;
   return {
     path,
@@ -97,7 +103,9 @@ async function connectAll(clients: Child, url: string, opts: SocketsOptions, log
     { url, count: opts.viewers, concurrency: opts.connectConcurrency, timeoutMs: 30_000 },
     600_000,
   );
-  log(`  sockets: ${c.connected.toLocaleString('en-US')} viewers connected in ${(c.ms / 1000).toFixed(1)} s${c.failed ? `, ${c.failed} failed: ${JSON.stringify(c.errors)}` : ''}`);
+  log(
+    `  sockets: ${c.connected.toLocaleString('en-US')} viewers connected in ${(c.ms / 1000).toFixed(1)} s${c.failed ? `, ${c.failed} failed: ${JSON.stringify(c.errors)}` : ''}`,
+  );
   if (c.connected === 0) throw new Error(`no viewer could connect: ${JSON.stringify(c.errors)}`);
   return c;
 }
@@ -115,23 +123,40 @@ async function stagePath(
   await clients.call('reporter', { url: reporterUrl(stage, event) });
   await warmUp(clients, name, opts);
   const span = cpuSpan(stage.workerPids());
-  const run = await clients.call<RunResult>('run', { updates: opts.updates, baseSeq: opts.warmupUpdates, runId: name, timeoutMs: opts.runTimeoutMs }, opts.runTimeoutMs + 60_000);
+  const run = await clients.call<RunResult>(
+    'run',
+    { updates: opts.updates, baseSeq: opts.warmupUpdates, runId: name, timeoutMs: opts.runTimeoutMs },
+    opts.runTimeoutMs + 60_000,
+  );
   const cpu = span();
   await after?.();
   const seq = await lastSeq(stage, event.eventId);
   const closed = await clients.call<{ ms: number }>('close', undefined, 120_000);
   log(`  sockets: ${name}: viewers closed in ${(closed.ms / 1000).toFixed(1)} s`);
-  return { ...pathResult(name, connect, run, cpu, seq === opts.warmupUpdates + opts.updates), server: stage.ws.stats() };
+  return {
+    ...pathResult(name, connect, run, cpu, seq === opts.warmupUpdates + opts.updates),
+    server: stage.ws.stats(),
+  };
 }
 
 /** The warm-up round: published and delivered to every viewer, not measured. */
 async function warmUp(clients: Child, name: string, opts: SocketsOptions): Promise<void> {
   if (opts.warmupUpdates === 0) return;
-  const run = await clients.call<RunResult>('run', { updates: opts.warmupUpdates, baseSeq: 0, runId: `${name}-warmup`, timeoutMs: opts.runTimeoutMs }, opts.runTimeoutMs + 60_000);
-  if (!run.allDelivered) throw new Error(`${name}: the warm-up round did not reach every viewer (${run.missed} pairs missing)`);
+  const run = await clients.call<RunResult>(
+    'run',
+    { updates: opts.warmupUpdates, baseSeq: 0, runId: `${name}-warmup`, timeoutMs: opts.runTimeoutMs },
+    opts.runTimeoutMs + 60_000,
+  );
+  if (!run.allDelivered)
+    throw new Error(`${name}: the warm-up round did not reach every viewer (${run.missed} pairs missing)`);
 }
 
-export async function runSockets(dynamoEndpoint: string, tag: string, opts: SocketsOptions, log: (line: string) => void): Promise<ScenarioReport> {
+export async function runSockets(
+  dynamoEndpoint: string,
+  tag: string,
+  opts: SocketsOptions,
+  log: (line: string) => void,
+): Promise<ScenarioReport> {
   const started = performance.now();
   const clients = await startChild('bench/sockets/clients.ts');
   const results: PathResult[] = [];
@@ -145,7 +170,11 @@ export async function runSockets(dynamoEndpoint: string, tag: string, opts: Sock
         await clients.call('reporter', { url: bare.url });
         await warmUp(clients, 'bare', opts);
         const span = cpuSpan();
-        const run = await clients.call<RunResult>('run', { updates: opts.updates, baseSeq: opts.warmupUpdates, runId: 'bare', timeoutMs: opts.runTimeoutMs }, opts.runTimeoutMs + 60_000);
+        const run = await clients.call<RunResult>(
+          'run',
+          { updates: opts.updates, baseSeq: opts.warmupUpdates, runId: 'bare', timeoutMs: opts.runTimeoutMs },
+          opts.runTimeoutMs + 60_000,
+        );
         const cpu = span();
         await clients.call('close', undefined, 120_000);
         results.push(pathResult('bare ws broadcast (ceiling)', connect, run, cpu, undefined));
@@ -192,7 +221,21 @@ export async function runSockets(dynamoEndpoint: string, tag: string, opts: Sock
   const live = results.find((r) => r.path === 'livecast');
   const table: Table = {
     title: `Real sockets: ${opts.viewers.toLocaleString('en-US')} WebSocket viewers, ${opts.updates} updates published back to back`,
-    columns: ['path', 'viewers', 'delivered', 'missed', 'messages', 'updates/msg', 'deliveries/s', '× bare', 'p50 ms', 'p99 ms', 'max ms', 'last ack ms', 'last receipt ms'],
+    columns: [
+      'path',
+      'viewers',
+      'delivered',
+      'missed',
+      'messages',
+      'updates/msg',
+      'deliveries/s',
+      '× bare',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'last ack ms',
+      'last receipt ms',
+    ],
     rows: results.map((r) => [
       r.path,
       r.connected,
@@ -214,7 +257,15 @@ export async function runSockets(dynamoEndpoint: string, tag: string, opts: Sock
   };
   const cpuTable: Table = {
     title: `Real sockets: where the CPU went while each run lasted (cores; this machine has ${cpus().length})`,
-    columns: ['path', 'server process', 'worker processes', 'DynamoDB Local', 'clients process', 'messages sent', 'server+workers CPU µs/message'],
+    columns: [
+      'path',
+      'server process',
+      'worker processes',
+      'DynamoDB Local',
+      'clients process',
+      'messages sent',
+      'server+workers CPU µs/message',
+    ],
     rows: results.map((r) => [
       r.path,
       r.cpu.self.toFixed(2),
@@ -239,5 +290,11 @@ export async function runSockets(dynamoEndpoint: string, tag: string, opts: Sock
       met: x >= 0.5 && live.missed === 0,
     });
   }
-  return { name: 'sockets', tables: [table, cpuTable], targets, data: { options: opts, paths: results }, seconds: (performance.now() - started) / 1000 };
+  return {
+    name: 'sockets',
+    tables: [table, cpuTable],
+    targets,
+    data: { options: opts, paths: results },
+    seconds: (performance.now() - started) / 1000,
+  };
 }

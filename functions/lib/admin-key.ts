@@ -3,11 +3,10 @@ import { type AdminKeySource, secretAdminKey, staticAdminKey } from '../../share
 import { createSecretsClient } from '../../shared/adapters/aws-clients';
 import { part } from './container';
 
-export const adminKey = part(
-  ({ config }): AdminKeySource =>
-    config.adminKey
-      ? staticAdminKey(config.adminKey)
-      : config.adminKeySecretArn
-        ? secretAdminKey(createSecretsClient(config), config.adminKeySecretArn)
-        : { get: () => Promise.reject(new Error('no admin key configured')) },
+export const adminKey = part(({ config }): AdminKeySource =>
+  config.adminKey
+    ? staticAdminKey(config.adminKey)
+    : config.adminKeySecretArn
+      ? secretAdminKey(createSecretsClient(config), config.adminKeySecretArn)
+      : { get: () => Promise.reject(new Error('no admin key configured')) },
 );

@@ -9,7 +9,9 @@ import { part } from './container';
 const management = part((c) => traced(createManagementClient(c.config)));
 
 /** Replies to one connection (sync) and closes floods (rate-limit.ts): the SDK client. */
-export const connectionsApi: () => ConnectionGateway & ConnectionCloser = part(() => new ManagementApiGateway(management()));
+export const connectionsApi: () => ConnectionGateway & ConnectionCloser = part(
+  () => new ManagementApiGateway(management()),
+);
 
 const signedPoster = part(
   (c) =>
@@ -22,6 +24,8 @@ const signedPoster = part(
 );
 
 /** The fan-out's hot path: the lean signed poster unless configured otherwise. */
-export const deliveryGateway = part(
-  (c): ConnectionGateway => (c.config.postTransport === 'sdk' ? { post: (id, payload) => connectionsApi().post(id, payload) } : { post: (id, payload) => signedPoster().post(id, payload) }),
+export const deliveryGateway = part((c): ConnectionGateway =>
+  c.config.postTransport === 'sdk'
+    ? { post: (id, payload) => connectionsApi().post(id, payload) }
+    : { post: (id, payload) => signedPoster().post(id, payload) },
 );

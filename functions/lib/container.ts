@@ -18,7 +18,17 @@ import { SharedBudgetReads } from '../../shared/domain/delivery/shared-budget-re
 import { EventService } from '../../shared/domain/event-service';
 import { RateLimiter } from '../../shared/domain/limits/rate-limiter';
 import { RepostService } from '../../shared/domain/reposts/repost-service';
-import type { BudgetLedgerStore, ConnectionStore, DeliveryWatch, EntryStore, EventStore, LeaseStore, Logger, RepostStore, ViewerCounts } from '../../shared/domain/ports';
+import type {
+  BudgetLedgerStore,
+  ConnectionStore,
+  DeliveryWatch,
+  EntryStore,
+  EventStore,
+  LeaseStore,
+  Logger,
+  RepostStore,
+  ViewerCounts,
+} from '../../shared/domain/ports';
 import { createLogger } from '../../shared/logger';
 import { traced } from '../../shared/observability/telemetry';
 

@@ -60,4 +60,3 @@ export function requireAdmin(event: HttpEvent, adminKey: string): void {
   const key = bearer(event, { name: 'organiser key', placeholder: 'key' });
   if (!keyMatches(key, adminKey)) throw unauthorized('the organiser key is wrong');
 }
-

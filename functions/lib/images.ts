@@ -26,14 +26,19 @@ function baseUrl(config: Config): () => Promise<string> {
   return ssmBaseUrl(createSsmClient(config), name);
 }
 
-export function ssmBaseUrl(client: SSMClient, name: string, maxAgeSeconds = BASE_URL_MAX_AGE_SECONDS): () => Promise<string> {
+export function ssmBaseUrl(
+  client: SSMClient,
+  name: string,
+  maxAgeSeconds = BASE_URL_MAX_AGE_SECONDS,
+): () => Promise<string> {
   const ssm = new SSMProvider({ awsSdkV3Client: client });
   let read: Promise<string> | undefined;
   return () =>
     (read ??= ssm
       .get(name, { maxAge: maxAgeSeconds })
       .then((value) => {
-        if (typeof value !== 'string' || !/^https:\/\/[^\s/]+$/.test(value)) throw new Error(`SSM parameter ${name} holds no https:// origin`);
+        if (typeof value !== 'string' || !/^https:\/\/[^\s/]+$/.test(value))
+          throw new Error(`SSM parameter ${name} holds no https:// origin`);
         return value;
       })
       .finally(() => {

@@ -6,4 +6,6 @@ import { part } from './container';
 import { imageStorage } from './images';
 import { liveDeps } from './live';
 
-export const liveWithImages = part((c) => new LiveService({ ...liveDeps(c), images: new ImagePublisher(imageStorage()) }));
+export const liveWithImages = part(
+  (c) => new LiveService({ ...liveDeps(c), images: new ImagePublisher(imageStorage()) }),
+);

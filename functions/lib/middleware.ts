@@ -24,10 +24,15 @@ export const BUSY_RETRY_AFTER_MS = 1_000;
 
 /** A throttled transaction is cancelled with a `ThrottlingError` reason on the item that was throttled. */
 function isThrottling(err: unknown): boolean {
-  const { name, CancellationReasons } = (err ?? {}) as { name?: unknown; CancellationReasons?: Array<{ Code?: string } | undefined> };
+  const { name, CancellationReasons } = (err ?? {}) as {
+    name?: unknown;
+    CancellationReasons?: Array<{ Code?: string } | undefined>;
+  };
   if (typeof name !== 'string') return false;
   if (THROTTLING.has(name)) return true;
-  return name === 'TransactionCanceledException' && (CancellationReasons ?? []).some((r) => r?.Code === 'ThrottlingError');
+  return (
+    name === 'TransactionCanceledException' && (CancellationReasons ?? []).some((r) => r?.Code === 'ThrottlingError')
+  );
 }
 
 /** What the client is told, throttling included; logs faults as errors and overload as a warning. */
@@ -38,7 +43,8 @@ function describeFailure(log: Logger, err: unknown, where: Record<string, unknow
   }
   const described = publicError(err);
   // The Error itself, not its stack as text: the logger writes name, message, stack and `cause` as fields.
-  if (described.code === 'internal') log.error('request failed', { ...where, error: err instanceof Error ? err : String(err) });
+  if (described.code === 'internal')
+    log.error('request failed', { ...where, error: err instanceof Error ? err : String(err) });
   else log.debug('request refused', { ...where, code: described.code });
   return described;
 }
@@ -48,7 +54,9 @@ export function wsErrors(opts: ErrorOptions = {}): MiddlewareObj<WsEvent, WsResu
   const { logger } = { ...defaults, ...opts };
   return {
     onError: (request) => {
-      const { code, message, retryAfterMs } = describeFailure(logger(), request.error, { route: request.event.requestContext.routeKey });
+      const { code, message, retryAfterMs } = describeFailure(logger(), request.error, {
+        route: request.event.requestContext.routeKey,
+      });
       const clientId = clientIdOf(request.event.body);
       request.response = {
         statusCode: 200,
@@ -72,7 +80,9 @@ export function httpErrors(opts: ErrorOptions = {}): MiddlewareObj<HttpEvent, Ht
   const { logger } = { ...defaults, ...opts };
   return {
     onError: (request) => {
-      const { code, message, status, retryAfterMs } = describeFailure(logger(), request.error, { route: request.event.routeKey });
+      const { code, message, status, retryAfterMs } = describeFailure(logger(), request.error, {
+        route: request.event.routeKey,
+      });
       request.response = {
         statusCode: status,
         headers: {

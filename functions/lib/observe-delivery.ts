@@ -14,7 +14,11 @@ export interface DeliveryMetrics extends DeliveryObserver {
   flush(): void;
 }
 
-export function deliveryMetrics(metrics: Metrics, now: () => number, flushEveryMs = DELIVERY_FLUSH_MS): DeliveryMetrics {
+export function deliveryMetrics(
+  metrics: Metrics,
+  now: () => number,
+  flushEveryMs = DELIVERY_FLUSH_MS,
+): DeliveryMetrics {
   let posts = 0;
   let statsOnly = 0;
   let throttled = 0;

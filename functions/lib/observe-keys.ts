@@ -3,10 +3,13 @@
 
 /** An event id or connection id as the platform gives them: short, printable, or not logged at all. */
 const plain = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 128 && /^[\x21-\x7e]+$/.test(value) ? value : undefined;
+  typeof value === 'string' && value.length > 0 && value.length <= 128 && /^[\x21-\x7e]+$/.test(value)
+    ? value
+    : undefined;
 
 type Loose = Record<string, unknown> | null | undefined;
-const field = (o: unknown, key: string): unknown => (typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined);
+const field = (o: unknown, key: string): unknown =>
+  typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined;
 
 /**
  * `connectionId`: a WebSocket event's (and the $connect authorizer's) `requestContext.connectionId`.

@@ -15,7 +15,8 @@ export function tallyMetrics(metrics: Metrics, now: () => number) {
     tallied(reposts: readonly StreamedRepost[], n: number): void {
       counted += n;
       const at = now();
-      for (const r of reposts) if (Number.isFinite(r.at)) metrics.addMetric(Metric.tallyLag, MetricUnit.Milliseconds, Math.max(0, at - r.at));
+      for (const r of reposts)
+        if (Number.isFinite(r.at)) metrics.addMetric(Metric.tallyLag, MetricUnit.Milliseconds, Math.max(0, at - r.at));
     },
     /** Stores the batch's count; the invocation's `logMetrics` writes it. */
     done(): void {

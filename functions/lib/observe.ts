@@ -52,7 +52,9 @@ export function observe(opts: ObserveOptions = {}): MiddlewareObj<any, any, Erro
     after: async (request: AnyRequest) => {
       const t = telemetry();
       if (opts.ackLatency) {
-        const received = Number((request.event as { requestContext?: { requestTimeEpoch?: unknown } })?.requestContext?.requestTimeEpoch);
+        const received = Number(
+          (request.event as { requestContext?: { requestTimeEpoch?: unknown } })?.requestContext?.requestTimeEpoch,
+        );
         const from = Number.isFinite(received) && received > 0 ? received : (startedAt.get(request) ?? Date.now());
         t.metrics.addMetric(Metric.ackLatency, MetricUnit.Milliseconds, Math.max(0, Date.now() - from));
       }

@@ -44,7 +44,10 @@ export function rateLimit(opts: RateLimitOptions = {}): MiddlewareObj<WsEvent, W
       } catch (err) {
         // A limit that cannot be counted lets the frame through: the handler's own storage calls meet
         // the same trouble and answer for themselves, and API Gateway's route throttles still hold.
-        logger().warn('rate limit not counted; frame let through', { route: routeKey, error: (err as Error)?.name ?? String(err) });
+        logger().warn('rate limit not counted; frame let through', {
+          route: routeKey,
+          error: (err as Error)?.name ?? String(err),
+        });
         return;
       }
       if (verdict.ok) return;
@@ -56,7 +59,10 @@ export function rateLimit(opts: RateLimitOptions = {}): MiddlewareObj<WsEvent, W
           await closer().close(connectionId);
         } catch (err) {
           // Best effort: the next refused frame tries again.
-          logger().warn('could not close a flooding connection', { route: routeKey, error: (err as Error)?.name ?? String(err) });
+          logger().warn('could not close a flooding connection', {
+            route: routeKey,
+            error: (err as Error)?.name ?? String(err),
+          });
         }
         throw rateLimited(`${rule}; this connection kept going and is closed`, verdict.retryAfterMs);
       }

@@ -8,7 +8,10 @@ export interface KeyedRecord {
   readonly sequenceNumber: string;
 }
 
-export function keyedRecords(records: readonly DynamoDBRecord[], keyOf: (record: DynamoDBRecord) => string | undefined): KeyedRecord[] {
+export function keyedRecords(
+  records: readonly DynamoDBRecord[],
+  keyOf: (record: DynamoDBRecord) => string | undefined,
+): KeyedRecord[] {
   return records.flatMap((record) => {
     const sequenceNumber = record.dynamodb?.SequenceNumber;
     return sequenceNumber ? [{ key: keyOf(record), sequenceNumber }] : [];

@@ -2,10 +2,22 @@
 // worker's own function (shared/domain/delivery/cadence.ts), the sweep and poll timings its options.
 // Everything else (handler durations, item sizes) is an estimate, named as one in ASSUMED.
 import { allot, defaultBudgetPolicy } from '../../shared/domain/delivery/budget-ledger';
-import { countsIntervalMs, type CountsCadence, defaultCountsCadence, uncappedCounts } from '../../shared/domain/delivery/cadence';
+import {
+  countsIntervalMs,
+  type CountsCadence,
+  defaultCountsCadence,
+  uncappedCounts,
+} from '../../shared/domain/delivery/cadence';
 import { defaultWorkerOptions } from '../../shared/domain/delivery/worker';
 import { STATS_INTERVAL_MS } from '../../shared/domain/reposts/repost-service';
-import { deliveryWatchdog, deliveryWorker, deliveryWake, repostTally, viewerStats, spikeSweep } from '../../shared/routes';
+import {
+  deliveryWatchdog,
+  deliveryWorker,
+  deliveryWake,
+  repostTally,
+  viewerStats,
+  spikeSweep,
+} from '../../shared/routes';
 import { BUDGET_LEDGER_PARTITIONS, CONNECTION_SHARDS } from '../../shared/tables';
 import { PRICES } from './prices';
 
@@ -21,7 +33,10 @@ export interface Ceremony {
 }
 
 export type CadenceName = 'before' | 'after';
-export const cadences: Record<CadenceName, Omit<CountsCadence, 'ratePerSecond'>> = { before: uncappedCounts, after: defaultCountsCadence };
+export const cadences: Record<CadenceName, Omit<CountsCadence, 'ratePerSecond'>> = {
+  before: uncappedCounts,
+  after: defaultCountsCadence,
+};
 
 /** What one viewer of a shard is sent: every viewer of the event gets the same (they are swept alike). */
 export interface ViewerMessages {
@@ -38,7 +53,11 @@ export interface ViewerMessages {
 }
 
 /** Times (ms from the start) of the updates and of the stats lines, as the model spreads them. */
-export function ceremonyTimeline(c: Pick<Ceremony, 'hours' | 'updates' | 'reposts'>): { updates: number[]; stats: number[]; durationMs: number } {
+export function ceremonyTimeline(c: Pick<Ceremony, 'hours' | 'updates' | 'reposts'>): {
+  updates: number[];
+  stats: number[];
+  durationMs: number;
+} {
   const durationMs = c.hours * 3_600_000;
   const gap = durationMs / Math.max(1, c.updates);
   const updates = Array.from({ length: c.updates }, (_, i) => Math.round((i + 0.5) * gap));
@@ -46,7 +65,8 @@ export function ceremonyTimeline(c: Pick<Ceremony, 'hours' | 'updates' | 'repost
   const seconds = Math.floor(durationMs / STATS_INTERVAL_MS);
   const perSecond = c.reposts / Math.max(1, seconds);
   const stats: number[] = [];
-  for (let s = 1; s <= seconds; s++) if (Math.floor(s * perSecond) > Math.floor((s - 1) * perSecond)) stats.push(s * STATS_INTERVAL_MS);
+  for (let s = 1; s <= seconds; s++)
+    if (Math.floor(s * perSecond) > Math.floor((s - 1) * perSecond)) stats.push(s * STATS_INTERVAL_MS);
   return { updates, stats, durationMs };
 }
 
@@ -65,7 +85,10 @@ export function viewerMessages(
 ): ViewerMessages {
   const intervalMs = countsIntervalMs(rows, { ...cadence, ratePerSecond });
   const sweepMs = (1_000 * rows) / ratePerSecond;
-  const changes = [...timeline.updates.map((t) => ({ t, update: true })), ...timeline.stats.map((t) => ({ t, update: false }))].sort((a, b) => a.t - b.t || Number(b.update) - Number(a.update));
+  const changes = [
+    ...timeline.updates.map((t) => ({ t, update: true })),
+    ...timeline.stats.map((t) => ({ t, update: false })),
+  ].sort((a, b) => a.t - b.t || Number(b.update) - Number(a.update));
   let last = -Infinity;
   let countsPendingFrom: number | undefined;
   let updatePendingFrom: number | undefined;
@@ -124,7 +147,19 @@ export function viewerMessages(
  * and item sizes. Durations from the local stage's handler timings, rounded up.
  */
 export const ASSUMED = {
-  durationMs: { authorize: 20, connect: 30, disconnect: 30, sync: 40, repost: 25, publish: 60, viewers: 15, wake: 30, tally: 80, viewerStats: 40, spikeSweep: 100 },
+  durationMs: {
+    authorize: 20,
+    connect: 30,
+    disconnect: 30,
+    sync: 40,
+    repost: 25,
+    publish: 60,
+    viewers: 15,
+    wake: 30,
+    tally: 80,
+    viewerStats: 40,
+    spikeSweep: 100,
+  },
   /** A connection row as the worker reads it. */
   connectionRowBytes: 150,
   /** A change-log line of an update (a 140-character post). */
@@ -171,7 +206,13 @@ const perMillion = (n: number, price: number) => (n / 1e6) * price;
  * newcomers' reserve, ÷ 16.
  */
 export function eventShareOfBudget(budget: number, shardRows: number): number {
-  const registrations = Array.from({ length: CONNECTION_SHARDS }, (_, i) => ({ key: `ev#${i}`, owner: `w${i}`, rows: shardRows, beatAt: 0, since: 0 }));
+  const registrations = Array.from({ length: CONNECTION_SHARDS }, (_, i) => ({
+    key: `ev#${i}`,
+    owner: `w${i}`,
+    rows: shardRows,
+    beatAt: 0,
+    since: 0,
+  }));
   return allot({ ...defaultBudgetPolicy, budget }, registrations, { key: 'ev#0', rows: shardRows, since: 0 }, 0);
 }
 
@@ -191,9 +232,15 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
   const workerInvocations = CONNECTION_SHARDS * Math.ceil(perViewer.workerBusyMs / defaultWorkerOptions.maxRunMs);
   const changeLines = c.updates + timeline.stats.length;
   // The audience arriving and leaving over ~10 minutes each: about a batch a second (of up to batchSize records).
-  const viewerStatsBatches = 2 * Math.min(c.viewers, Math.max(600, Math.ceil(c.viewers / viewerStats.stream.batchSize)));
+  const viewerStatsBatches =
+    2 * Math.min(c.viewers, Math.max(600, Math.ceil(c.viewers / viewerStats.stream.batchSize)));
   const d = ASSUMED.durationMs;
-  const fn = (name: string, invocations: number, memoryMB: number, ms: number) => ({ fn: name, invocations, memoryMB, gbSeconds: (invocations * ms * memoryMB) / 1024 / 1000 });
+  const fn = (name: string, invocations: number, memoryMB: number, ms: number) => ({
+    fn: name,
+    invocations,
+    memoryMB,
+    gbSeconds: (invocations * ms * memoryMB) / 1024 / 1000,
+  });
   const lambda = [
     fn('WsAuthorize ($connect)', c.viewers, DEFAULT_MEMORY_MB, d.authorize),
     fn('WsConnect', c.viewers, DEFAULT_MEMORY_MB, d.connect),
@@ -202,12 +249,22 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     fn('HttpViewers (POST /viewers)', c.viewers, DEFAULT_MEMORY_MB, d.viewers),
     fn('WsRepost', c.reposts, DEFAULT_MEMORY_MB, d.repost),
     fn('WsPublish', c.updates, DEFAULT_MEMORY_MB, d.publish),
-    { fn: `${deliveryWorker.id} (16 shards)`, invocations: workerInvocations, memoryMB: DEFAULT_MEMORY_MB, gbSeconds: (workerSeconds * DEFAULT_MEMORY_MB) / 1024 },
+    {
+      fn: `${deliveryWorker.id} (16 shards)`,
+      invocations: workerInvocations,
+      memoryMB: DEFAULT_MEMORY_MB,
+      gbSeconds: (workerSeconds * DEFAULT_MEMORY_MB) / 1024,
+    },
     // One invocation per change line at most (a low rate: each poll finds one record).
     fn(deliveryWake.id, changeLines, DEFAULT_MEMORY_MB, d.wake),
     fn(repostTally.id, Math.min(c.reposts, timeline.stats.length), DEFAULT_MEMORY_MB, d.tally),
     fn(viewerStats.id, viewerStatsBatches, DEFAULT_MEMORY_MB, d.viewerStats),
-    { fn: `${deliveryWatchdog.id} (always on)`, invocations: (durationS / 60) / deliveryWatchdog.everyMinutes, memoryMB: memoryOf(deliveryWatchdog), gbSeconds: ((durationS / 60) * deliveryWatchdog.runSeconds * memoryOf(deliveryWatchdog)) / 1024 },
+    {
+      fn: `${deliveryWatchdog.id} (always on)`,
+      invocations: durationS / 60 / deliveryWatchdog.everyMinutes,
+      memoryMB: memoryOf(deliveryWatchdog),
+      gbSeconds: ((durationS / 60) * deliveryWatchdog.runSeconds * memoryOf(deliveryWatchdog)) / 1024,
+    },
     fn(spikeSweep.id, durationS / 60, DEFAULT_MEMORY_MB, d.spikeSweep),
   ];
 
@@ -218,23 +275,41 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     { what: 'connect: authorizer and $connect read the event; the row put', wru: c.viewers * 1, rru: c.viewers * 2 },
     { what: 'disconnect: the row delete', wru: c.viewers * 1, rru: 0 },
     // Each batch: one conditional UpdateItem per connection partition it touches, one Query of the counters.
-    { what: 'viewer count: counters per stream batch (≤ 16 updates) and their read', wru: viewerStatsBatches * CONNECTION_SHARDS, rru: viewerStatsBatches },
+    {
+      what: 'viewer count: counters per stream batch (≤ 16 updates) and their read',
+      wru: viewerStatsBatches * CONNECTION_SHARDS,
+      rru: viewerStatsBatches,
+    },
     { what: 'POST /viewers: issuance allowance', wru: c.viewers * 1, rru: 0 },
     { what: 'sync: event and change log reads', wru: 0, rru: c.viewers * 2 },
-    { what: 'publish: 4-item transaction (event, entry, change, request)', wru: c.updates * 4 * 2 * kb(ASSUMED.changeLineBytes), rru: c.updates },
+    {
+      what: 'publish: 4-item transaction (event, entry, change, request)',
+      wru: c.updates * 4 * 2 * kb(ASSUMED.changeLineBytes),
+      rru: c.updates,
+    },
     { what: 'repost: conditional put', wru: c.reposts * 1, rru: 0 },
-    { what: 'tally: counters transaction + totals read + stats line (event + change)', wru: timeline.stats.length * (4 * 2 + 2 * 2), rru: timeline.stats.length * 3 },
+    {
+      what: 'tally: counters transaction + totals read + stats line (event + change)',
+      wru: timeline.stats.length * (4 * 2 + 2 * 2),
+      rru: timeline.stats.length * 3,
+    },
     {
       what: `delivery: change-log Query every ${defaultWorkerOptions.pollMs} ms, rows (${rowsQueryRru} RRU) every ${defaultWorkerOptions.rowsMaxAgeMs} ms, lease every ${defaultWorkerOptions.leaseTtlMs / 3000} s`,
       wru: workerSeconds / (defaultWorkerOptions.leaseTtlMs / 3000),
-      rru: workerSeconds * (1000 / defaultWorkerOptions.pollMs + (rowsQueryRru * 1000) / defaultWorkerOptions.rowsMaxAgeMs),
+      rru:
+        workerSeconds *
+        (1000 / defaultWorkerOptions.pollMs + (rowsQueryRru * 1000) / defaultWorkerOptions.rowsMaxAgeMs),
     },
     {
       what: `budget ledger: a registration put and ${BUDGET_LEDGER_PARTITIONS} eventually consistent Queries every ${defaultBudgetPolicy.refreshMs / 1000} s a worker`,
       wru: workerSeconds / (defaultBudgetPolicy.refreshMs / 1000) + workerInvocations,
       rru: (workerSeconds / (defaultBudgetPolicy.refreshMs / 1000)) * BUDGET_LEDGER_PARTITIONS * 0.5,
     },
-    { what: 'watchdog: watch list and leases every 2 s', wru: 0, rru: (durationS / deliveryWatchdog.checkEverySeconds) * (1 + 8) },
+    {
+      what: 'watchdog: watch list and leases every 2 s',
+      wru: 0,
+      rru: (durationS / deliveryWatchdog.checkEverySeconds) * (1 + 8),
+    },
   ];
 
   const p = PRICES;
@@ -242,19 +317,81 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
   const gbSeconds = lambda.reduce((s, f) => s + f.gbSeconds, 0);
   const wru = dynamo.reduce((s, x) => s + x.wru, 0);
   const rru = dynamo.reduce((s, x) => s + x.rru, 0);
-  const logBytes = (invocations - workerInvocations) * ASSUMED.logBytesPerInvocation + (workerSeconds / 60) * ASSUMED.workerLogBytesPerMinute;
+  const logBytes =
+    (invocations - workerInvocations) * ASSUMED.logBytesPerInvocation +
+    (workerSeconds / 60) * ASSUMED.workerLogBytesPerMinute;
   const hoursInMonth = 730;
   const lines: Line[] = [
-    { component: 'API Gateway', what: 'messages: updates', quantity: updateMessages, unit: 'messages', dollars: perMillion(updateMessages, p.apiGatewayWebSocket.perMillionMessages) },
-    { component: 'API Gateway', what: 'messages: live counts only', quantity: countMessages, unit: 'messages', dollars: perMillion(countMessages, p.apiGatewayWebSocket.perMillionMessages) },
-    { component: 'API Gateway', what: 'messages: inbound and route responses', quantity: otherMessages, unit: 'messages', dollars: perMillion(otherMessages, p.apiGatewayWebSocket.perMillionMessages) },
-    { component: 'API Gateway', what: 'connection-minutes', quantity: connectionMinutes, unit: 'minutes', dollars: perMillion(connectionMinutes, p.apiGatewayWebSocket.perMillionConnectionMinutes) },
-    { component: 'Lambda', what: 'requests', quantity: invocations, unit: 'requests', dollars: perMillion(invocations, p.lambda.perMillionRequests) },
-    { component: 'Lambda', what: 'duration (arm64)', quantity: gbSeconds, unit: 'GB-s', dollars: gbSeconds * p.lambda.perGbSecond },
-    { component: 'DynamoDB', what: 'writes (on-demand)', quantity: wru, unit: 'WRU', dollars: perMillion(wru, p.dynamodb.perMillionWriteUnits) },
-    { component: 'DynamoDB', what: 'reads (on-demand)', quantity: rru, unit: 'RRU', dollars: perMillion(rru, p.dynamodb.perMillionReadUnits) },
-    { component: 'DynamoDB Streams', what: 'reads by the three triggers', quantity: changeLines + c.reposts + 2 * c.viewers, unit: 'records', dollars: 0 },
-    { component: 'CloudWatch', what: 'logs ingested (estimate)', quantity: logBytes / 1e9, unit: 'GB', dollars: (logBytes / 1e9) * p.cloudWatch.perGbLogsIngested },
+    {
+      component: 'API Gateway',
+      what: 'messages: updates',
+      quantity: updateMessages,
+      unit: 'messages',
+      dollars: perMillion(updateMessages, p.apiGatewayWebSocket.perMillionMessages),
+    },
+    {
+      component: 'API Gateway',
+      what: 'messages: live counts only',
+      quantity: countMessages,
+      unit: 'messages',
+      dollars: perMillion(countMessages, p.apiGatewayWebSocket.perMillionMessages),
+    },
+    {
+      component: 'API Gateway',
+      what: 'messages: inbound and route responses',
+      quantity: otherMessages,
+      unit: 'messages',
+      dollars: perMillion(otherMessages, p.apiGatewayWebSocket.perMillionMessages),
+    },
+    {
+      component: 'API Gateway',
+      what: 'connection-minutes',
+      quantity: connectionMinutes,
+      unit: 'minutes',
+      dollars: perMillion(connectionMinutes, p.apiGatewayWebSocket.perMillionConnectionMinutes),
+    },
+    {
+      component: 'Lambda',
+      what: 'requests',
+      quantity: invocations,
+      unit: 'requests',
+      dollars: perMillion(invocations, p.lambda.perMillionRequests),
+    },
+    {
+      component: 'Lambda',
+      what: 'duration (arm64)',
+      quantity: gbSeconds,
+      unit: 'GB-s',
+      dollars: gbSeconds * p.lambda.perGbSecond,
+    },
+    {
+      component: 'DynamoDB',
+      what: 'writes (on-demand)',
+      quantity: wru,
+      unit: 'WRU',
+      dollars: perMillion(wru, p.dynamodb.perMillionWriteUnits),
+    },
+    {
+      component: 'DynamoDB',
+      what: 'reads (on-demand)',
+      quantity: rru,
+      unit: 'RRU',
+      dollars: perMillion(rru, p.dynamodb.perMillionReadUnits),
+    },
+    {
+      component: 'DynamoDB Streams',
+      what: 'reads by the three triggers',
+      quantity: changeLines + c.reposts + 2 * c.viewers,
+      unit: 'records',
+      dollars: 0,
+    },
+    {
+      component: 'CloudWatch',
+      what: 'logs ingested (estimate)',
+      quantity: logBytes / 1e9,
+      unit: 'GB',
+      dollars: (logBytes / 1e9) * p.cloudWatch.perGbLogsIngested,
+    },
     {
       component: 'CloudWatch',
       what: `custom metrics (${ASSUMED.customMetrics} series, the event's hours)`,
@@ -263,5 +400,17 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
       dollars: (ASSUMED.customMetrics * c.hours * p.cloudWatch.perMetricMonth) / hoursInMonth,
     },
   ];
-  return { ceremony: c, cadence, perViewer, updateMessages, countMessages, otherMessages, connectionMinutes, lambda, dynamo, lines, total: lines.reduce((s, l) => s + l.dollars, 0) };
+  return {
+    ceremony: c,
+    cadence,
+    perViewer,
+    updateMessages,
+    countMessages,
+    otherMessages,
+    connectionMinutes,
+    lambda,
+    dynamo,
+    lines,
+    total: lines.reduce((s, l) => s + l.dollars, 0),
+  };
 }

@@ -7,7 +7,12 @@ export interface UploadedPhoto {
   url: string;
 }
 
-export async function uploadPhoto(httpUrl: string, event: { eventId: string; operatorToken: string }, bytes: Buffer, contentType: string): Promise<UploadedPhoto> {
+export async function uploadPhoto(
+  httpUrl: string,
+  event: { eventId: string; operatorToken: string },
+  bytes: Buffer,
+  contentType: string,
+): Promise<UploadedPhoto> {
   for (;;) {
     const res = await fetch(`${httpUrl}/events/${encodeURIComponent(event.eventId)}/images`, {
       method: 'POST',
@@ -20,8 +25,13 @@ export async function uploadPhoto(httpUrl: string, event: { eventId: string; ope
       await new Promise((r) => setTimeout(r, error.retryAfterMs ?? 1_000));
       continue;
     }
-    if (res.status !== 201) throw new Error(`photo upload refused: POST /images answered ${res.status} ${await res.text()}`);
-    const { imageId, url, upload } = (await res.json()) as { imageId: string; url: string; upload: { url: string; method: string; fields?: Record<string, string> } };
+    if (res.status !== 201)
+      throw new Error(`photo upload refused: POST /images answered ${res.status} ${await res.text()}`);
+    const { imageId, url, upload } = (await res.json()) as {
+      imageId: string;
+      url: string;
+      upload: { url: string; method: string; fields?: Record<string, string> };
+    };
     const form = new FormData();
     for (const [k, v] of Object.entries(upload.fields ?? {})) form.append(k, v);
     form.append('file', new Blob([new Uint8Array(bytes)], { type: contentType }), 'photo');

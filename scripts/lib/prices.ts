@@ -33,8 +33,14 @@ export const PRICES = {
 export function priceRows(): [string, string][] {
   const p = PRICES;
   return [
-    ['API Gateway WebSocket messages (32 KB units)', `$${p.apiGatewayWebSocket.perMillionMessages.toFixed(2)} / million`],
-    ['API Gateway WebSocket connection-minutes', `$${p.apiGatewayWebSocket.perMillionConnectionMinutes.toFixed(2)} / million`],
+    [
+      'API Gateway WebSocket messages (32 KB units)',
+      `$${p.apiGatewayWebSocket.perMillionMessages.toFixed(2)} / million`,
+    ],
+    [
+      'API Gateway WebSocket connection-minutes',
+      `$${p.apiGatewayWebSocket.perMillionConnectionMinutes.toFixed(2)} / million`,
+    ],
     ['Lambda requests', `$${p.lambda.perMillionRequests.toFixed(2)} / million`],
     ['Lambda duration, arm64', `$${p.lambda.perGbSecond} / GB-s`],
     ['DynamoDB on-demand writes', `$${p.dynamodb.perMillionWriteUnits} / million WRU`],

@@ -61,7 +61,8 @@ export function createDynamoClient(config: Config): DynamoDBDocumentClient {
   if (config.local) {
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        for (const check of dynamoChecks) check(String(context.commandName ?? ''), args.input as Record<string, unknown>);
+        for (const check of dynamoChecks)
+          check(String(context.commandName ?? ''), args.input as Record<string, unknown>);
         return next(args);
       },
       { step: 'initialize', name: 'livecastLocalGrants' },

@@ -26,7 +26,15 @@ export class DynamoConnectionStore implements ConnectionStore {
     await this.db.send(
       new PutCommand({
         TableName: this.tables.connections,
-        Item: { pk: connectionPartition(eventId, shardOf(connectionId)), connectionId, eventId, role, connectedAt, fromChange, expiresAt },
+        Item: {
+          pk: connectionPartition(eventId, shardOf(connectionId)),
+          connectionId,
+          eventId,
+          role,
+          connectedAt,
+          fromChange,
+          expiresAt,
+        },
       }),
     );
     return true;

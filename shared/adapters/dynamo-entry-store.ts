@@ -1,9 +1,24 @@
 // EntryStore on DynamoDB: entries keyed by (eventId, seq); each write is one transaction with the
 // event's lastSeq (publish) or the entry's rev (changes) as its condition and the request record.
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { backoffMs } from '../domain/delivery/pacer';
-import type { AppendResult, CommitResult, EntryStore, EventRecord, LogLine, RedactionResult, RequestRecord, WriteAction } from '../domain/ports';
+import type {
+  AppendResult,
+  CommitResult,
+  EntryStore,
+  EventRecord,
+  LogLine,
+  RedactionResult,
+  RequestRecord,
+  WriteAction,
+} from '../domain/ports';
 import type { Entry, EntryImage, LiveFrame } from '../domain/protocol';
 import { toEventRecord } from './dynamo-event-store';
 import { queryPages, queryUpTo } from './dynamo-paging';
@@ -64,8 +79,18 @@ export class DynamoEntryStore implements EntryStore {
     return this.commit(eventId, expected, entry, request, this.entryUpdate(eventId, entry, expected.rev));
   }
 
-  async commitRedaction(eventId: string, expected: { lastChange: number; rev: number }, entry: Entry): Promise<RedactionResult> {
-    const result = await this.commit(eventId, expected, entry, undefined, this.entryUpdate(eventId, entry, expected.rev, { redacted: true }));
+  async commitRedaction(
+    eventId: string,
+    expected: { lastChange: number; rev: number },
+    entry: Entry,
+  ): Promise<RedactionResult> {
+    const result = await this.commit(
+      eventId,
+      expected,
+      entry,
+      undefined,
+      this.entryUpdate(eventId, entry, expected.rev, { redacted: true }),
+    );
     // Without a request record nothing can be a duplicate: any refusal is a race lost.
     return result.ok ? result : { ok: false, reason: 'stale' };
   }
@@ -95,7 +120,8 @@ export class DynamoEntryStore implements EntryStore {
     // limit); those are asked again, with backoff. A state never read is an error, not a guess: the
     // caller decides from it what anonymous readers may see.
     for (let round = 0; keys.length > 0; round++) {
-      if (round >= 10) throw new Error(`event ${eventId}: ${keys.length} entries still unread after ${round} BatchGetItem rounds`);
+      if (round >= 10)
+        throw new Error(`event ${eventId}: ${keys.length} entries still unread after ${round} BatchGetItem rounds`);
       if (round > 0) await new Promise((r) => setTimeout(r, backoffMs(round, Math.random, 20, 1_000)));
       const batch = keys.slice(0, 100);
       const { Responses, UnprocessedKeys } = await this.db.send(
@@ -116,7 +142,8 @@ export class DynamoEntryStore implements EntryStore {
     const pages = queryPages(this.db, {
       TableName: this.tables.changes,
       KeyConditionExpression: 'eventId = :e AND changeNo >= :first',
-      FilterExpression: 'seq = :seq AND (#entry.#text <> :empty OR attribute_not_exists(#entry.redacted) OR size(#entry.images) > :zero)',
+      FilterExpression:
+        'seq = :seq AND (#entry.#text <> :empty OR attribute_not_exists(#entry.redacted) OR size(#entry.images) > :zero)',
       ProjectionExpression: 'changeNo',
       ExpressionAttributeNames: { '#entry': 'entry', '#text': 'text' },
       ExpressionAttributeValues: { ':e': eventId, ':first': seq, ':seq': seq, ':empty': '', ':zero': 0 },
@@ -125,7 +152,9 @@ export class DynamoEntryStore implements EntryStore {
     for await (const items of pages) {
       // A few at a time: a long-edited entry has hundreds of lines, one UpdateItem each.
       for (let i = 0; i < items.length; i += SCRUB_IN_FLIGHT) {
-        await Promise.all(items.slice(i, i + SCRUB_IN_FLIGHT).map((item) => this.scrubLine(eventId, seq, Number(item.changeNo))));
+        await Promise.all(
+          items.slice(i, i + SCRUB_IN_FLIGHT).map((item) => this.scrubLine(eventId, seq, Number(item.changeNo))),
+        );
       }
       changed += items.length;
     }
@@ -170,12 +199,15 @@ export class DynamoEntryStore implements EntryStore {
     options: { minIntervalMs?: number; now?: number } = {},
   ): Promise<AppendResult> {
     const now = options.now ?? Date.now();
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.tables.events, Key: { eventId }, ConsistentRead: true }));
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tables.events, Key: { eventId }, ConsistentRead: true }),
+    );
     if (!Item) throw new Error(`event ${eventId} does not exist`);
     const event = toEventRecord(Item);
     const last = Number(Item.framedAt ?? 0);
     const throttled = options.minIntervalMs !== undefined;
-    if (throttled && now - last < options.minIntervalMs!) return { appended: false, reason: 'throttled', retryInMs: last + options.minIntervalMs! - now };
+    if (throttled && now - last < options.minIntervalMs!)
+      return { appended: false, reason: 'throttled', retryInMs: last + options.minIntervalMs! - now };
     const frame = build(event);
     const changeNo = event.lastChange + 1;
     try {
@@ -188,7 +220,11 @@ export class DynamoEntryStore implements EntryStore {
                 Key: { eventId },
                 UpdateExpression: throttled ? 'SET lastChange = :change, framedAt = :now' : 'SET lastChange = :change',
                 ConditionExpression: 'lastChange = :expected',
-                ExpressionAttributeValues: { ':change': changeNo, ':expected': event.lastChange, ...(throttled ? { ':now': now } : {}) },
+                ExpressionAttributeValues: {
+                  ':change': changeNo,
+                  ':expected': event.lastChange,
+                  ...(throttled ? { ':now': now } : {}),
+                },
               },
             },
             {
@@ -232,7 +268,15 @@ export class DynamoEntryStore implements EntryStore {
    * reposts — stay untouched), conditional on the rev this change was made from.
    */
   private entryUpdate(eventId: string, entry: Entry, expectedRev: number, extra: Record<string, unknown> = {}) {
-    const set = { text: entry.text, images: entry.images, rev: entry.rev, pinned: entry.pinned, deleted: entry.deleted, ...extra, updatedAt: entry.updatedAt };
+    const set = {
+      text: entry.text,
+      images: entry.images,
+      rev: entry.rev,
+      pinned: entry.pinned,
+      deleted: entry.deleted,
+      ...extra,
+      updatedAt: entry.updatedAt,
+    };
     const names = Object.keys(set);
     return {
       Update: {
@@ -241,7 +285,10 @@ export class DynamoEntryStore implements EntryStore {
         UpdateExpression: `SET ${names.map((n) => `#${n} = :${n}`).join(', ')}`,
         ConditionExpression: '#rev = :expected',
         ExpressionAttributeNames: Object.fromEntries(names.map((n) => [`#${n}`, n])),
-        ExpressionAttributeValues: { ...Object.fromEntries(names.map((n) => [`:${n}`, set[n as keyof typeof set]])), ':expected': expectedRev },
+        ExpressionAttributeValues: {
+          ...Object.fromEntries(names.map((n) => [`:${n}`, set[n as keyof typeof set]])),
+          ':expected': expectedRev,
+        },
       },
     };
   }
@@ -256,12 +303,16 @@ export class DynamoEntryStore implements EntryStore {
   ): Promise<CommitResult> {
     const changeNo = expected.lastChange + 1;
     const publishing = expected.lastSeq !== undefined;
-    const conditions = publishing ? ['lastChange = :expectedChange', 'lastSeq = :expectedSeq'] : ['lastChange = :expectedChange'];
+    const conditions = publishing
+      ? ['lastChange = :expectedChange', 'lastSeq = :expectedSeq']
+      : ['lastChange = :expectedChange'];
     // The reporter's token generation, checked on the item the write moves anyway: a rotation
     // revokes old connections at no extra read. Generation 0 is also an event made before rotation
     // existed (no attribute).
     if (expected.tokenGen !== undefined) {
-      conditions.push(expected.tokenGen === 0 ? '(attribute_not_exists(tokenGen) OR tokenGen = :tokenGen)' : 'tokenGen = :tokenGen');
+      conditions.push(
+        expected.tokenGen === 0 ? '(attribute_not_exists(tokenGen) OR tokenGen = :tokenGen)' : 'tokenGen = :tokenGen',
+      );
     }
     const items: TransactItems = [
       {

@@ -1,6 +1,12 @@
 // EventStore on DynamoDB: one item per event.
 import { ConditionalCheckFailedException, TransactionConflictException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { backoffMs } from '../domain/delivery/pacer';
 import type { EventPosition, EventRecord, EventStore, ListedEvent } from '../domain/ports';
 import { EVENTS_BY_CREATED, LISTED_EVENTS } from '../tables';
@@ -18,7 +24,11 @@ export class DynamoEventStore implements EventStore {
   async create(event: EventRecord): Promise<void> {
     // `listed`: the item's place in the organiser's list (the byCreated index, shared/tables.ts).
     await this.db.send(
-      new PutCommand({ TableName: this.table, Item: { ...event, listed: LISTED_EVENTS }, ConditionExpression: 'attribute_not_exists(eventId)' }),
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...event, listed: LISTED_EVENTS },
+        ConditionExpression: 'attribute_not_exists(eventId)',
+      }),
     );
   }
 
@@ -36,7 +46,9 @@ export class DynamoEventStore implements EventStore {
       },
       limit,
       // An index's position is its own key and the table's: all three, as LastEvaluatedKey gives them.
-      after ? { [partitionKey.name]: LISTED_EVENTS, [sortKey.name]: after.createdAt, eventId: after.eventId } : undefined,
+      after
+        ? { [partitionKey.name]: LISTED_EVENTS, [sortKey.name]: after.createdAt, eventId: after.eventId }
+        : undefined,
     );
     // lastSeq changes with every publish, so the index does not hold it (shared/tables.ts): read it
     // here, and startsAt with it (set once at create, so it could have been projected: one read is enough).
@@ -61,10 +73,17 @@ export class DynamoEventStore implements EventStore {
       if (round >= 10) throw new Error(`${keys.length} events still unread after ${round} BatchGetItem rounds`);
       if (round > 0) await new Promise((r) => setTimeout(r, backoffMs(round, Math.random, 20, 1_000)));
       const { Responses, UnprocessedKeys } = await this.db.send(
-        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys.slice(0, 100), ProjectionExpression: 'eventId, lastSeq, startsAt' } } }),
+        new BatchGetCommand({
+          RequestItems: {
+            [this.table]: { Keys: keys.slice(0, 100), ProjectionExpression: 'eventId, lastSeq, startsAt' },
+          },
+        }),
       );
       for (const item of Responses?.[this.table] ?? []) {
-        found.set(String(item.eventId), { lastSeq: Number(item.lastSeq ?? 0), ...(typeof item.startsAt === 'string' ? { startsAt: item.startsAt } : {}) });
+        found.set(String(item.eventId), {
+          lastSeq: Number(item.lastSeq ?? 0),
+          ...(typeof item.startsAt === 'string' ? { startsAt: item.startsAt } : {}),
+        });
       }
       keys = [...keys.slice(100), ...((UnprocessedKeys?.[this.table]?.Keys ?? []) as { eventId: string }[])];
     }
@@ -73,7 +92,9 @@ export class DynamoEventStore implements EventStore {
 
   async get(eventId: string): Promise<EventRecord | undefined> {
     // Consistent: publish reads lastSeq here before its conditional write.
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { eventId }, ConsistentRead: true }));
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { eventId }, ConsistentRead: true }),
+    );
     return Item ? toEventRecord(Item) : undefined;
   }
 
@@ -128,7 +149,11 @@ export function toEventRecord(Item: Record<string, any>): EventRecord {
  */
 export async function backfillListed(db: DynamoDBDocumentClient, table: string): Promise<number> {
   let changed = 0;
-  for await (const page of scanPages(db, { TableName: table, FilterExpression: 'attribute_not_exists(listed)', ProjectionExpression: 'eventId' })) {
+  for await (const page of scanPages(db, {
+    TableName: table,
+    FilterExpression: 'attribute_not_exists(listed)',
+    ProjectionExpression: 'eventId',
+  })) {
     for (const { eventId } of page) {
       try {
         await db.send(

@@ -30,7 +30,8 @@ export async function queryUpTo(
       client: db,
       ...(startAfter ? { startingToken: startAfter } : {}),
       // The paginator sends the same `Limit` every time; the remainder is what this read wants.
-      withCommand: (command) => new QueryCommand({ ...(command.input as QueryCommandInput), Limit: limit - items.length }),
+      withCommand: (command) =>
+        new QueryCommand({ ...(command.input as QueryCommandInput), Limit: limit - items.length }),
     },
     { ...input },
   );
@@ -42,14 +43,20 @@ export async function queryUpTo(
 }
 
 /** Every page of a Query, in order (empty pages, which a filtered query may return, are skipped). */
-export async function* queryPages(db: DynamoDBDocumentClient, input: Omit<QueryCommandInput, 'ExclusiveStartKey'>): AsyncIterable<Item[]> {
+export async function* queryPages(
+  db: DynamoDBDocumentClient,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey'>,
+): AsyncIterable<Item[]> {
   for await (const page of paginateQuery({ client: db }, { ...input })) {
     if (page.Items && page.Items.length > 0) yield page.Items;
   }
 }
 
 /** Every item a Query matches, in order. */
-export async function* queryItems(db: DynamoDBDocumentClient, input: Omit<QueryCommandInput, 'ExclusiveStartKey'>): AsyncIterable<Item> {
+export async function* queryItems(
+  db: DynamoDBDocumentClient,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey'>,
+): AsyncIterable<Item> {
   for await (const items of queryPages(db, input)) yield* items;
 }
 
@@ -57,6 +64,9 @@ export async function* queryItems(db: DynamoDBDocumentClient, input: Omit<QueryC
  * Every page of a Scan, empty ones included (a filtered Scan can read 1 MB and match nothing, and
  * the caller may want to stop between pages). Only for benchmarks and tools: never Scan on a request path.
  */
-export async function* scanPages(db: DynamoDBDocumentClient, input: Omit<ScanCommandInput, 'ExclusiveStartKey'>): AsyncIterable<Item[]> {
+export async function* scanPages(
+  db: DynamoDBDocumentClient,
+  input: Omit<ScanCommandInput, 'ExclusiveStartKey'>,
+): AsyncIterable<Item[]> {
   for await (const page of paginateScan({ client: db }, { ...input })) yield page.Items ?? [];
 }

@@ -93,7 +93,8 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
       );
       return 'counted';
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return err.Item?.attempt?.S === attempt ? 'counted' : 'duplicate';
+      if (err instanceof ConditionalCheckFailedException)
+        return err.Item?.attempt?.S === attempt ? 'counted' : 'duplicate';
       throw err;
     }
   }
@@ -137,7 +138,8 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
       };
       while (request && Object.keys(request).length > 0) {
         const out = await this.db.send(new BatchGetCommand({ RequestItems: request }));
-        for (const item of out.Responses?.[this.tables.repostCounts] ?? []) marks.set(String(item.k).slice(3), String(item.mark));
+        for (const item of out.Responses?.[this.tables.repostCounts] ?? [])
+          marks.set(String(item.k).slice(3), String(item.mark));
         request = out.UnprocessedKeys as typeof request;
       }
     }
@@ -149,7 +151,12 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
     const keys = new Set<string>();
     let n = 0;
     for (const r of reposts) {
-      const add = [seqKey(r.seq), secondKey(secondOf(r.at), r.seq), ...BUCKETS.map((b) => bucketKey(b, r.at)), `wm#${repostKey(r).pk}`].filter((k) => !keys.has(k));
+      const add = [
+        seqKey(r.seq),
+        secondKey(secondOf(r.at), r.seq),
+        ...BUCKETS.map((b) => bucketKey(b, r.at)),
+        `wm#${repostKey(r).pk}`,
+      ].filter((k) => !keys.has(k));
       if (keys.size + add.length > MAX_ACTIONS) break;
       for (const k of add) keys.add(k);
       n++;
@@ -186,7 +193,11 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
             Key: { eventId, k },
             UpdateExpression: `ADD #n :n${set.length > 0 ? ` SET ${set.join(', ')}` : ''}`,
             ExpressionAttributeNames: { '#n': 'count' },
-            ExpressionAttributeValues: { ':n': c.n, ...(c.seq === undefined ? {} : { ':seq': c.seq }), ...(c.t === undefined ? {} : { ':t': c.t }) },
+            ExpressionAttributeValues: {
+              ':n': c.n,
+              ...(c.seq === undefined ? {} : { ':seq': c.seq }),
+              ...(c.t === undefined ? {} : { ':t': c.t }),
+            },
           },
         };
       }),
@@ -207,7 +218,10 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
   async totals(eventId: string, fromSeq: number, toSeq: number): Promise<Map<number, number>> {
     const totals = new Map<number, number>();
     if (toSeq < fromSeq) return totals;
-    for await (const item of this.query(eventId, 'k BETWEEN :a AND :b', { ':a': seqKey(fromSeq), ':b': seqKey(toSeq) })) {
+    for await (const item of this.query(eventId, 'k BETWEEN :a AND :b', {
+      ':a': seqKey(fromSeq),
+      ':b': seqKey(toSeq),
+    })) {
       totals.set(Number(item.seq), Number(item.count));
     }
     return totals;
@@ -265,10 +279,16 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
     await Promise.all(adds);
   }
 
-  async series(eventId: string, bucketSeconds: number): Promise<{ buckets: { t: number; count: number }[]; total: number }> {
+  async series(
+    eventId: string,
+    bucketSeconds: number,
+  ): Promise<{ buckets: { t: number; count: number }[]; total: number }> {
     // The total from the per-entry totals (one item per entry reposted): exact also for an event
     // whose early reposts were tallied before buckets were kept.
-    const [totals, buckets] = await Promise.all([this.totals(eventId, 0, 9_999_999_999), this.buckets(eventId, bucketSeconds)]);
+    const [totals, buckets] = await Promise.all([
+      this.totals(eventId, 0, 9_999_999_999),
+      this.buckets(eventId, bucketSeconds),
+    ]);
     return { buckets, total: [...totals.values()].reduce((a, b) => a + b, 0) };
   }
 
@@ -276,7 +296,8 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
     const out: { t: number; count: number }[] = [];
     if ((BUCKETS as readonly number[]).includes(size)) {
       const prefix = `b${size}#`;
-      for await (const item of this.query(eventId, 'begins_with(k, :p)', { ':p': prefix })) out.push({ t: Number(item.t), count: Number(item.count) });
+      for await (const item of this.query(eventId, 'begins_with(k, :p)', { ':p': prefix }))
+        out.push({ t: Number(item.t), count: Number(item.count) });
       // None kept: reposts tallied before buckets were (or none at all); the seconds answer exactly.
       if (out.length > 0 || !(await this.hasSeconds(eventId))) return out;
     }
@@ -294,19 +315,30 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
   private async hasSeconds(eventId: string): Promise<boolean> {
     const found = await queryUpTo(
       this.db,
-      { TableName: this.tables.repostCounts, KeyConditionExpression: 'eventId = :e AND begins_with(k, :p)', ExpressionAttributeValues: { ':e': eventId, ':p': 'sec#' } },
+      {
+        TableName: this.tables.repostCounts,
+        KeyConditionExpression: 'eventId = :e AND begins_with(k, :p)',
+        ExpressionAttributeValues: { ':e': eventId, ':p': 'sec#' },
+      },
       1,
     );
     return found.length > 0;
   }
 
   async detector(eventId: string): Promise<{ state: DetectorState; version: number }> {
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.tables.repostCounts, Key: { eventId, k: 'detector' }, ConsistentRead: true }));
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tables.repostCounts, Key: { eventId, k: 'detector' }, ConsistentRead: true }),
+    );
     if (!Item) return { state: initialDetectorState(), version: 0 };
     return { state: JSON.parse(String(Item.state)) as DetectorState, version: Number(Item.version) };
   }
 
-  async saveDetector(eventId: string, version: number, state: DetectorState, spikes: readonly Spike[]): Promise<boolean> {
+  async saveDetector(
+    eventId: string,
+    version: number,
+    state: DetectorState,
+    spikes: readonly Spike[],
+  ): Promise<boolean> {
     try {
       await this.db.send(
         new TransactWriteCommand({
@@ -321,7 +353,10 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
             },
             // A spike is written when it starts and again when it ends, under the moment it started.
             ...spikes.map((spike) => ({
-              Put: { TableName: this.tables.repostCounts, Item: { eventId, k: `spike#${pad(spike.startedAt, 13)}`, ...spike } },
+              Put: {
+                TableName: this.tables.repostCounts,
+                Item: { eventId, k: `spike#${pad(spike.startedAt, 13)}`, ...spike },
+              },
             })),
           ],
         }),
@@ -336,11 +371,15 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
   // The watch list lives in a partition of its own, under a key no event id can take ('#' is not
   // allowed in one): written when a spike starts and removed by the sweep, a few writes per spike.
   async watchOpenSpike(eventId: string): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.tables.repostCounts, Item: { eventId: OPEN_SPIKES, k: eventId } }));
+    await this.db.send(
+      new PutCommand({ TableName: this.tables.repostCounts, Item: { eventId: OPEN_SPIKES, k: eventId } }),
+    );
   }
 
   async unwatchOpenSpike(eventId: string): Promise<void> {
-    await this.db.send(new DeleteCommand({ TableName: this.tables.repostCounts, Key: { eventId: OPEN_SPIKES, k: eventId } }));
+    await this.db.send(
+      new DeleteCommand({ TableName: this.tables.repostCounts, Key: { eventId: OPEN_SPIKES, k: eventId } }),
+    );
   }
 
   async eventsWithOpenSpikes(): Promise<string[]> {
@@ -365,7 +404,11 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
   }
 
   /** Every item of the event's partition whose sort key meets `condition` (all of them without one). */
-  private query(eventId: string, condition?: string, values: Record<string, unknown> = {}): AsyncIterable<Record<string, unknown>> {
+  private query(
+    eventId: string,
+    condition?: string,
+    values: Record<string, unknown> = {},
+  ): AsyncIterable<Record<string, unknown>> {
     return queryItems(this.db, {
       TableName: this.tables.repostCounts,
       KeyConditionExpression: condition ? `eventId = :e AND ${condition}` : 'eventId = :e',

@@ -25,7 +25,12 @@ export class DynamoViewerCounts implements ViewerCounts {
 
   async apply(eventId: string, changes: readonly PresenceChange[]): Promise<number> {
     const applied = await Promise.all(
-      [...new Set(changes.map((c) => c.partition))].map((partition) => this.applyPartition(eventId, changes.filter((c) => c.partition === partition))),
+      [...new Set(changes.map((c) => c.partition))].map((partition) =>
+        this.applyPartition(
+          eventId,
+          changes.filter((c) => c.partition === partition),
+        ),
+      ),
     );
     return applied.reduce((a, b) => a + b, 0);
   }
@@ -77,7 +82,8 @@ export class DynamoViewerCounts implements ViewerCounts {
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
       const mark = err.Item?.mark?.S;
-      if (mark === undefined) throw new Error(`viewer counter ${step.partition} refused a step without a watermark`, { cause: err });
+      if (mark === undefined)
+        throw new Error(`viewer counter ${step.partition} refused a step without a watermark`, { cause: err });
       return mark;
     }
   }

@@ -18,7 +18,11 @@ export class LambdaWorkerStarter implements WorkerStarter {
   async start(eventId: string, shard: number): Promise<void> {
     const payload: WorkerPayload = { eventId, shard };
     await this.client.send(
-      new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: this.encoder.encode(JSON.stringify(payload)) }),
+      new InvokeCommand({
+        FunctionName: this.functionName,
+        InvocationType: 'Event',
+        Payload: this.encoder.encode(JSON.stringify(payload)),
+      }),
     );
   }
 }

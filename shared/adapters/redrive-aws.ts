@@ -1,11 +1,27 @@
 // The redrive's ports on AWS's APIs (or the local stage's stand-ins, by endpoint): an SQS failure
 // queue, a DynamoDB Streams reader, and the Lambda Invoke API.
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { type _Record, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import {
+  type _Record,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { RedriveConfig } from '../config';
 import type { StreamBatchInfo } from '../domain/redrive/failure-records';
-import type { FailureQueue, FunctionInvoker, InvokeResult, QueuedMessage, StreamReader } from '../domain/redrive/redrive';
+import type {
+  FailureQueue,
+  FunctionInvoker,
+  InvokeResult,
+  QueuedMessage,
+  StreamReader,
+} from '../domain/redrive/redrive';
 import { toLambdaRecord } from './stream-records';
 
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -20,7 +36,10 @@ export interface RedriveClients {
 export function createRedriveClients(config: RedriveConfig): RedriveClients {
   const common = { region: config.region, ...(config.local ? { credentials: LOCAL_CREDENTIALS } : {}) };
   const sqs = new SQSClient({ ...common, ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {}) });
-  const streams = new DynamoDBStreamsClient({ ...common, ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}) });
+  const streams = new DynamoDBStreamsClient({
+    ...common,
+    ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
+  });
   const lambda = new LambdaClient({ ...common, ...(config.lambdaEndpoint ? { endpoint: config.lambdaEndpoint } : {}) });
   return {
     sqs,
@@ -74,7 +93,13 @@ export class SqsFailureQueue implements FailureQueue {
   }
 
   async release(message: QueuedMessage): Promise<void> {
-    await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.queueUrl, ReceiptHandle: this.handle(message), VisibilityTimeout: 0 }));
+    await this.client.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: this.queueUrl,
+        ReceiptHandle: this.handle(message),
+        VisibilityTimeout: 0,
+      }),
+    );
     this.handles.delete(message.id);
   }
 
@@ -108,7 +133,10 @@ export class DynamoStreamReader implements StreamReader {
       ).ShardIterator;
     } catch (err) {
       // Records are kept 24 h: past that the batch cannot be replayed, and the message says so.
-      if (err instanceof Error && (err.name === 'TrimmedDataAccessException' || err.name === 'ResourceNotFoundException')) {
+      if (
+        err instanceof Error &&
+        (err.name === 'TrimmedDataAccessException' || err.name === 'ResourceNotFoundException')
+      ) {
         throw new Error(`the batch is no longer in the stream (${err.name}: ${err.message})`);
       }
       throw err;
@@ -123,7 +151,9 @@ export class DynamoStreamReader implements StreamReader {
         const seq = record.dynamodb?.SequenceNumber;
         if (!seq) continue;
         if (first && seq !== info.startSequenceNumber) {
-          throw new Error(`the batch's first record ${info.startSequenceNumber} is no longer in the stream (it starts at ${seq})`);
+          throw new Error(
+            `the batch's first record ${info.startSequenceNumber} is no longer in the stream (it starts at ${seq})`,
+          );
         }
         first = false;
         if (BigInt(seq) > end) return records;
@@ -133,7 +163,8 @@ export class DynamoStreamReader implements StreamReader {
       if (page.length === 0 && ++empty > maxEmptyPages) break;
       iterator = out.NextShardIterator;
     }
-    if (records.length === 0) throw new Error(`the batch ${info.startSequenceNumber}..${info.endSequenceNumber} is no longer in the stream`);
+    if (records.length === 0)
+      throw new Error(`the batch ${info.startSequenceNumber}..${info.endSequenceNumber} is no longer in the stream`);
     throw new Error(`read ${records.length} record(s) of the batch but not its last, ${info.endSequenceNumber}`);
   }
 }
@@ -142,7 +173,13 @@ export class LambdaInvoker implements FunctionInvoker {
   constructor(private readonly client: LambdaClient) {}
 
   async invoke(functionArn: string, event: unknown): Promise<InvokeResult> {
-    const out = await this.client.send(new InvokeCommand({ FunctionName: functionArn, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify(event)) }));
+    const out = await this.client.send(
+      new InvokeCommand({
+        FunctionName: functionArn,
+        InvocationType: 'RequestResponse',
+        Payload: Buffer.from(JSON.stringify(event)),
+      }),
+    );
     const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
     let payload: unknown = text;
     try {
@@ -154,6 +191,12 @@ export class LambdaInvoker implements FunctionInvoker {
   }
 
   async invokeAsync(functionArn: string, payload: unknown): Promise<void> {
-    await this.client.send(new InvokeCommand({ FunctionName: functionArn, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(payload)) }));
+    await this.client.send(
+      new InvokeCommand({
+        FunctionName: functionArn,
+        InvocationType: 'Event',
+        Payload: Buffer.from(JSON.stringify(payload)),
+      }),
+    );
   }
 }

@@ -12,7 +12,12 @@ export class S3ImageStorage implements ImageStorage {
     private readonly baseUrl: () => Promise<string>,
   ) {}
 
-  async presignUpload(key: string, contentType: string, maxBytes: number, expiresSeconds: number): Promise<PresignedUpload> {
+  async presignUpload(
+    key: string,
+    contentType: string,
+    maxBytes: number,
+    expiresSeconds: number,
+  ): Promise<PresignedUpload> {
     const { url, fields } = await createPresignedPost(this.s3, {
       Bucket: this.bucket,
       Key: key,
@@ -29,7 +34,9 @@ export class S3ImageStorage implements ImageStorage {
 
   async readHead(key: string, bytes: number): Promise<StoredHead | undefined> {
     try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${bytes - 1}` }));
+      const out = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${bytes - 1}` }),
+      );
       const head = await out.Body!.transformToByteArray();
       // "bytes 0-131071/2345678": the whole size after the slash; no Content-Range when the object was smaller.
       const total = Number(out.ContentRange?.split('/')[1] ?? head.byteLength);
@@ -37,7 +44,8 @@ export class S3ImageStorage implements ImageStorage {
     } catch (err) {
       if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
       // A ranged read of an empty object: nothing there to show.
-      if ((err as { name?: string }).name === 'InvalidRange') return { contentType: undefined, size: 0, head: new Uint8Array() };
+      if ((err as { name?: string }).name === 'InvalidRange')
+        return { contentType: undefined, size: 0, head: new Uint8Array() };
       throw err;
     }
   }

@@ -83,7 +83,15 @@ export class SignedPoster implements ConnectionGateway {
   private async send(path: string, payload: Uint8Array, headers: Record<string, string | number>): Promise<PostResult> {
     const status = await new Promise<number>((resolve, reject) => {
       const req = this.request(
-        { protocol: this.url.protocol, hostname: this.url.hostname, port: this.url.port, method: 'POST', path, agent: this.agent, headers },
+        {
+          protocol: this.url.protocol,
+          hostname: this.url.hostname,
+          port: this.url.port,
+          method: 'POST',
+          path,
+          agent: this.agent,
+          headers,
+        },
         (res: IncomingMessage) => {
           res.resume(); // drain so the socket goes back to the pool
           res.once('end', () => resolve(res.statusCode ?? 0));
@@ -131,7 +139,9 @@ export class SignedPoster implements ConnectionGateway {
       payloadHash,
     ].join('\n');
     const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${sha256Hex(canonical)}`;
-    const signature = createHmac('sha256', this.key(scope, day, creds.secretAccessKey)).update(toSign).digest('hex');
+    const signature = createHmac('sha256', this.key(scope, day, creds.secretAccessKey))
+      .update(toSign)
+      .digest('hex');
 
     const headers: Record<string, string | number> = {
       'content-type': 'application/json',
@@ -148,7 +158,13 @@ export class SignedPoster implements ConnectionGateway {
   private amzDate(): string {
     const second = Math.floor(this.now().getTime() / 1000);
     if (second !== this.stamp.second) {
-      this.stamp = { second, text: new Date(second * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '') };
+      this.stamp = {
+        second,
+        text: new Date(second * 1000)
+          .toISOString()
+          .replace(/[-:]/g, '')
+          .replace(/\.\d{3}/, ''),
+      };
     }
     return this.stamp.text;
   }

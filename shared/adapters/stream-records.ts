@@ -9,7 +9,9 @@ export function toLambdaRecord(record: _Record, eventSourceARN: string): DynamoD
   const d = record.dynamodb ?? {};
   const created = d.ApproximateCreationDateTime;
   const dynamodb: NonNullable<DynamoDBRecord['dynamodb']> = {
-    ...(created !== undefined ? { ApproximateCreationDateTime: created instanceof Date ? created.getTime() / 1000 : Number(created) } : {}),
+    ...(created !== undefined
+      ? { ApproximateCreationDateTime: created instanceof Date ? created.getTime() / 1000 : Number(created) }
+      : {}),
     ...(d.Keys ? { Keys: image(d.Keys) } : {}),
     ...(d.NewImage ? { NewImage: image(d.NewImage) } : {}),
     ...(d.OldImage ? { OldImage: image(d.OldImage) } : {}),
@@ -25,7 +27,9 @@ export function toLambdaRecord(record: _Record, eventSourceARN: string): DynamoD
     ...(record.awsRegion !== undefined ? { awsRegion: record.awsRegion } : {}),
     dynamodb,
     // The Streams API spells these PrincipalId/Type; Lambda's event spells them as below.
-    ...(record.userIdentity ? { userIdentity: { type: record.userIdentity.Type, principalId: record.userIdentity.PrincipalId } } : {}),
+    ...(record.userIdentity
+      ? { userIdentity: { type: record.userIdentity.Type, principalId: record.userIdentity.PrincipalId } }
+      : {}),
     eventSourceARN,
   };
 }

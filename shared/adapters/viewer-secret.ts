@@ -18,14 +18,21 @@ export function viewerSecret(config: Config): ViewerSecret {
     return { get: async () => value };
   }
   const arn = config.viewerSecretArn;
-  if (!arn) return { get: () => Promise.reject(new Error('no viewer id secret configured (LIVECAST_VIEWER_SECRET or LIVECAST_VIEWER_SECRET_ARN)')) };
+  if (!arn)
+    return {
+      get: () =>
+        Promise.reject(
+          new Error('no viewer id secret configured (LIVECAST_VIEWER_SECRET or LIVECAST_VIEWER_SECRET_ARN)'),
+        ),
+    };
   let value: Promise<string> | undefined;
   return {
     get() {
       value ??= createSecretsClient(config)
         .send(new GetSecretValueCommand({ SecretId: arn }))
         .then((r) => {
-          if (!r.SecretString || r.SecretString.length < 32) throw new Error('the viewer id secret has no value of 32 characters or more');
+          if (!r.SecretString || r.SecretString.length < 32)
+            throw new Error('the viewer id secret has no value of 32 characters or more');
           return r.SecretString;
         });
       value.catch(() => (value = undefined));

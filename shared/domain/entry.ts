@@ -2,13 +2,32 @@
 import { badRequest, conflict } from './errors';
 import type { Entry, EntryImage, EntryKind } from './protocol';
 
-export function newEntry(seq: number, draft: { kind: EntryKind; text: string; images?: EntryImage[] }, now: Date): Entry {
+export function newEntry(
+  seq: number,
+  draft: { kind: EntryKind; text: string; images?: EntryImage[] },
+  now: Date,
+): Entry {
   const at = now.toISOString();
   const images = draft.images ?? [];
-  return { seq, rev: 1, kind: draft.kind, text: draft.text, pinned: false, deleted: false, createdAt: at, updatedAt: at, reposts: 0, images };
+  return {
+    seq,
+    rev: 1,
+    kind: draft.kind,
+    text: draft.text,
+    pinned: false,
+    deleted: false,
+    createdAt: at,
+    updatedAt: at,
+    reposts: 0,
+    images,
+  };
 }
 
-function changed(entry: Entry, now: Date, patch: Partial<Pick<Entry, 'text' | 'pinned' | 'deleted' | 'redacted' | 'images'>>): Entry {
+function changed(
+  entry: Entry,
+  now: Date,
+  patch: Partial<Pick<Entry, 'text' | 'pinned' | 'deleted' | 'redacted' | 'images'>>,
+): Entry {
   return { ...entry, ...patch, rev: entry.rev + 1, updatedAt: now.toISOString() };
 }
 
@@ -20,7 +39,8 @@ function refuseIfDeleted(entry: Entry, what: string): void {
 export function editEntry(entry: Entry, text: string, now: Date, images?: EntryImage[]): Entry {
   refuseIfDeleted(entry, 'edited');
   const after = images ?? entry.images;
-  if (text === '' && after.length === 0) throw badRequest('text must not be empty (an update without images needs 1 to 2000 characters)');
+  if (text === '' && after.length === 0)
+    throw badRequest('text must not be empty (an update without images needs 1 to 2000 characters)');
   return changed(entry, now, { text, images: after });
 }
 

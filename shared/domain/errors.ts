@@ -48,7 +48,12 @@ export interface PublicError {
 /** What a client is told about any error: its own code and message for AppErrors, a generic line otherwise. */
 export function publicError(err: unknown): PublicError {
   if (err instanceof AppError) {
-    return { code: err.code, message: err.message, status: err.status, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
+    return {
+      code: err.code,
+      message: err.message,
+      status: err.status,
+      ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
+    };
   }
   return { code: 'internal', message: 'something went wrong on our side; please retry', status: 500 };
 }

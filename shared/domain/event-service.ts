@@ -4,7 +4,17 @@ import { redactEntry } from './entry';
 import { decodeEventCursor, encodeEventCursor } from './event-cursor';
 import { badRequest, conflict, notFound, unauthorized } from './errors';
 import type { Clock, EntryStore, EventRecord, EventStore, RepostStore, ViewerCounts } from './ports';
-import { eventIdSchema, type CreateEventBody, type CreatedEvent, type Entry, type EventSummary, type EventView, type RepostsView, type Revision, type Role } from './protocol';
+import {
+  eventIdSchema,
+  type CreateEventBody,
+  type CreatedEvent,
+  type Entry,
+  type EventSummary,
+  type EventView,
+  type RepostsView,
+  type Revision,
+  type Role,
+} from './protocol';
 
 export type { CreatedEvent, EventView, RepostsView } from './protocol';
 import { withRepostTotals } from './reposts/totals';
@@ -55,11 +65,22 @@ export class EventService {
    * end (known from a row read beyond the page, never from a short read). Viewers as `get` counts them.
    */
   async list(after: string | undefined, limit: number): Promise<{ items: EventSummary[]; next: string | null }> {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw badRequest(`limit must be a positive whole number, not ${limit}`);
-    const rows = await this.deps.events.listNewest(after === undefined ? undefined : decodeEventCursor(after), limit + 1);
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw badRequest(`limit must be a positive whole number, not ${limit}`);
+    const rows = await this.deps.events.listNewest(
+      after === undefined ? undefined : decodeEventCursor(after),
+      limit + 1,
+    );
     const page = rows.slice(0, limit);
     const viewers = await Promise.all(page.map((e) => this.deps.viewers.count(e.eventId)));
-    const items = page.map(({ eventId, title, createdAt, startsAt, lastSeq }, i) => ({ eventId, title, createdAt, ...(startsAt ? { startsAt } : {}), lastSeq, viewers: viewers[i] ?? 0 }));
+    const items = page.map(({ eventId, title, createdAt, startsAt, lastSeq }, i) => ({
+      eventId,
+      title,
+      createdAt,
+      ...(startsAt ? { startsAt } : {}),
+      lastSeq,
+      viewers: viewers[i] ?? 0,
+    }));
     const last = page.at(-1);
     return { items, next: rows.length > limit && last ? encodeEventCursor(last) : null };
   }
@@ -142,7 +163,11 @@ export class EventService {
         break;
       }
       const redacted = redactEntry(current, this.deps.clock());
-      const result = await this.deps.entries.commitRedaction(eventId, { lastChange: event.lastChange, rev: current.rev }, redacted);
+      const result = await this.deps.entries.commitRedaction(
+        eventId,
+        { lastChange: event.lastChange, rev: current.rev },
+        redacted,
+      );
       if (result.ok) entry = redacted;
     }
     await this.deps.entries.scrubRevisions(eventId, seq);
@@ -153,7 +178,10 @@ export class EventService {
   /** The repost series in buckets of `bucket` seconds, the spikes recorded, and the total. */
   async reposts(eventId: string, bucket: number): Promise<RepostsView> {
     await this.find(eventId);
-    const [seconds, spikes] = await Promise.all([this.deps.reposts.seconds(eventId), this.deps.reposts.spikes(eventId)]);
+    const [seconds, spikes] = await Promise.all([
+      this.deps.reposts.seconds(eventId),
+      this.deps.reposts.spikes(eventId),
+    ]);
     const size = bucket * 1000;
     const buckets: { t: number; count: number }[] = [];
     let total = 0;

@@ -3,7 +3,17 @@
 // in an entry is shown as text by every reader, never run.
 import { Feed } from 'feed';
 import type { Entry } from './protocol';
-import { entryUrl, escapeHtml, headline, lastModified, liveUrl, type LiveBlogEvent, photosAsHtml, photosOf, textAsHtml } from './live-blog';
+import {
+  entryUrl,
+  escapeHtml,
+  headline,
+  lastModified,
+  liveUrl,
+  type LiveBlogEvent,
+  photosAsHtml,
+  photosOf,
+  textAsHtml,
+} from './live-blog';
 
 /**
  * The newest entries a feed carries. Readers poll every few minutes and keep what they saw, so they
@@ -74,7 +84,10 @@ export function atomFeed(input: FeedInput): string {
  * event may be in any.
  */
 export function jsonFeed(input: FeedInput): string {
-  const doc = JSON.parse(build(input).json1()) as Record<string, unknown> & { author?: unknown; items: Record<string, unknown>[] };
+  const doc = JSON.parse(build(input).json1()) as Record<string, unknown> & {
+    author?: unknown;
+    items: Record<string, unknown>[];
+  };
   const { author, ...rest } = doc;
   const bySeq = new Map(input.entries.map((e) => [entryId(input.event.eventId, e.seq), e]));
   return JSON.stringify({

@@ -20,7 +20,8 @@ export const serialize = (frame: ServerFrame): Serialized => {
 };
 
 /** Whether a frame can go out under the limit, alone or batched with others. */
-export const fits = (frame: Serialized, maxBytes: number = MAX_FRAME_BYTES): boolean => frame.bytes + BATCH_OVERHEAD <= maxBytes;
+export const fits = (frame: Serialized, maxBytes: number = MAX_FRAME_BYTES): boolean =>
+  frame.bytes + BATCH_OVERHEAD <= maxBytes;
 
 /**
  * A stats frame as stats frames that each fit under `maxBytes`: the `reposts` totals shared out
@@ -38,7 +39,8 @@ export function splitStats(frame: StatsFrame, maxBytes: number = MAX_FRAME_BYTES
   let used = 0;
   for (const [seq, n] of Object.entries(frame.reposts)) {
     const size = Buffer.byteLength(JSON.stringify(seq), 'utf8') + 1 + JSON.stringify(n).length;
-    if (size > room) throw new AppError('internal', `a stats total of ${size} bytes cannot fit in a ${maxBytes}-byte frame`);
+    if (size > room)
+      throw new AppError('internal', `a stats total of ${size} bytes cannot fit in a ${maxBytes}-byte frame`);
     if (used > 0 && used + 1 + size > room) {
       parts.push(serialize({ ...frame, reposts: part }));
       part = {};
@@ -55,7 +57,10 @@ export function splitStats(frame: StatsFrame, maxBytes: number = MAX_FRAME_BYTES
  * Packs serialized frames, in order, into as few messages as fit under `maxBytes` each: one frame
  * alone goes as itself, several as a `batch`. Each message says the index of the last frame it holds.
  */
-export function pack(frames: readonly Serialized[], maxBytes: number = MAX_FRAME_BYTES): { bytes: Uint8Array; last: number }[] {
+export function pack(
+  frames: readonly Serialized[],
+  maxBytes: number = MAX_FRAME_BYTES,
+): { bytes: Uint8Array; last: number }[] {
   const messages: { bytes: Uint8Array; last: number }[] = [];
   let group: string[] = [];
   let groupBytes = 0;

@@ -35,7 +35,9 @@ export class ImagePublisher {
    */
   async publish(eventId: string, refs: readonly ImageRef[]): Promise<EntryImage[]> {
     const checked = await Promise.all(refs.map((ref) => this.check(eventId, ref)));
-    await Promise.all(checked.map((c) => (c.copyFrom ? this.storage.copy(c.copyFrom, c.to, c.contentType) : undefined)));
+    await Promise.all(
+      checked.map((c) => (c.copyFrom ? this.storage.copy(c.copyFrom, c.to, c.contentType) : undefined)),
+    );
     return checked.map((c) => c.image);
   }
 
@@ -51,9 +53,13 @@ export class ImagePublisher {
       stored = await this.storage.readHead(to, HEAD_BYTES);
     }
     // An id of another event is looked for under this event's keys only: not found, like one never uploaded.
-    if (!stored) throw badRequest(`image ${ref.imageId} is not stored yet: upload it before publishing (or it belongs to another event)`);
+    if (!stored)
+      throw badRequest(
+        `image ${ref.imageId} is not stored yet: upload it before publishing (or it belongs to another event)`,
+      );
     const contentType = IMAGE_CONTENT_TYPES.find((t) => t === stored.contentType);
-    if (!contentType) throw badRequest(`image ${ref.imageId} is not a photo (stored as ${stored.contentType ?? 'no content type'})`);
+    if (!contentType)
+      throw badRequest(`image ${ref.imageId} is not a photo (stored as ${stored.contentType ?? 'no content type'})`);
     const size = await this.measure(copyFrom ?? to, stored, ref.imageId);
     if (DECODED_AS[size.type ?? ''] !== contentType) {
       throw badRequest(`image ${ref.imageId} is not a ${contentType.slice('image/'.length).toUpperCase()} image`);
@@ -69,7 +75,11 @@ export class ImagePublisher {
     return { ...(copyFrom ? { copyFrom } : {}), to, contentType, image };
   }
 
-  private async measure(key: string, stored: StoredHead, imageId: string): Promise<{ width: number; height: number; type?: string; orientation?: number }> {
+  private async measure(
+    key: string,
+    stored: StoredHead,
+    imageId: string,
+  ): Promise<{ width: number; height: number; type?: string; orientation?: number }> {
     let head = stored;
     for (;;) {
       try {

@@ -15,7 +15,8 @@ export interface LiveBlogEvent {
 export const liveUrl = (site: string, eventId: string): string => `${site}/live/${encodeURIComponent(eventId)}`;
 
 /** One entry on the live page (PROTOCOL v1.1 Pages: `/live/{eventId}#entry-{seq}`). */
-export const entryUrl = (site: string, eventId: string, seq: number): string => `${liveUrl(site, eventId)}#entry-${seq}`;
+export const entryUrl = (site: string, eventId: string, seq: number): string =>
+  `${liveUrl(site, eventId)}#entry-${seq}`;
 
 /** The longest headline, in characters (code points): schema.org/Google show about this much of one. */
 export const HEADLINE_CHARS = 110;
@@ -32,7 +33,8 @@ export function headline(text: string): string {
  * wherever a stage serves `/images/*` on the pages' own origin) they are relative, and a feed
  * reader, a crawler or a social network has no origin to read them against.
  */
-export const absoluteUrl = (url: string, site: string): string => (/^https?:\/\//i.test(url) ? url : `${site}${url.startsWith('/') ? '' : '/'}${url}`);
+export const absoluteUrl = (url: string, site: string): string =>
+  /^https?:\/\//i.test(url) ? url : `${site}${url.startsWith('/') ? '' : '/'}${url}`;
 
 /** An entry's photos, absolute, in display order (entries stored before photos have none). */
 export function photosOf(entry: Entry, site: string): { url: string; width: number; height: number; alt?: string }[] {
@@ -42,12 +44,18 @@ export function photosOf(entry: Entry, site: string): { url: string; width: numb
 /** The photos as HTML after the text (feeds' content, the snapshot): sized, with their alt text. */
 export function photosAsHtml(entry: Entry, site: string): string {
   return photosOf(entry, site)
-    .map((p) => `<img src="${escapeHtml(p.url)}" width="${p.width}" height="${p.height}" alt="${escapeHtml(p.alt ?? '')}" loading="lazy">`)
+    .map(
+      (p) =>
+        `<img src="${escapeHtml(p.url)}" width="${p.width}" height="${p.height}" alt="${escapeHtml(p.alt ?? '')}" loading="lazy">`,
+    )
     .join('');
 }
 
 /** The newest photo among the entries (newest first): what a shared link shows. */
-export function newestPhoto(entries: readonly Entry[], site: string): { url: string; width: number; height: number; alt?: string } | undefined {
+export function newestPhoto(
+  entries: readonly Entry[],
+  site: string,
+): { url: string; width: number; height: number; alt?: string } | undefined {
   for (const e of entries) {
     const first = photosOf(e, site)[0];
     if (first) return first;
@@ -69,7 +77,10 @@ export const textAsHtml = (text: string): string => `<p>${escapeHtml(text).repla
  * JSON means the same.
  */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /**
@@ -93,7 +104,11 @@ export function coverageEnd(event: LiveBlogEvent, entries: readonly Entry[]): st
  * schema.org LiveBlogPosting for an event: one `liveBlogUpdate` (a BlogPosting) per entry given —
  * the caller passes the entries shown (never deleted ones), newest first.
  */
-export function liveBlogPosting(event: LiveBlogEvent, entries: readonly Entry[], site: string): Record<string, unknown> {
+export function liveBlogPosting(
+  event: LiveBlogEvent,
+  entries: readonly Entry[],
+  site: string,
+): Record<string, unknown> {
   const url = liveUrl(site, event.eventId);
   return {
     '@context': 'https://schema.org',
@@ -115,7 +130,15 @@ export function liveBlogPosting(event: LiveBlogEvent, entries: readonly Entry[],
       datePublished: e.createdAt,
       dateModified: e.updatedAt,
       ...(e.images?.length
-        ? { image: photosOf(e, site).map((p) => ({ '@type': 'ImageObject', url: p.url, width: p.width, height: p.height, ...(p.alt ? { caption: p.alt } : {}) })) }
+        ? {
+            image: photosOf(e, site).map((p) => ({
+              '@type': 'ImageObject',
+              url: p.url,
+              width: p.width,
+              height: p.height,
+              ...(p.alt ? { caption: p.alt } : {}),
+            })),
+          }
         : {}),
       ...(e.kind === 'key' ? { keywords: 'key moment' } : {}),
     })),

@@ -93,7 +93,11 @@ export class LiveService {
     const images = await this.publishImages(eventId, frame.images);
     const outcome = await this.retrying(eventId, frame.clientId, 'publish', async () => {
       const expected = this.cursors.get(eventId) ?? (await this.readCursor(eventId, tokenGen));
-      const entry = newEntry(expected.lastSeq + 1, { kind: frame.kind, text: frame.text, ...(images ? { images } : {}) }, this.deps.clock());
+      const entry = newEntry(
+        expected.lastSeq + 1,
+        { kind: frame.kind, text: frame.text, ...(images ? { images } : {}) },
+        this.deps.clock(),
+      );
       const request = requestOf(frame.clientId, 'publish', entry);
       const result = await this.deps.entries.commitPublish(eventId, { ...expected, tokenGen }, entry, request);
       if (result.ok) this.cursors.set(eventId, { lastSeq: entry.seq, lastChange: expected.lastChange + 1 });
@@ -109,10 +113,14 @@ export class LiveService {
   }
 
   /** The entry's `images` for a frame's refs (undefined when it named none); a bad ref refuses the whole frame. */
-  private async publishImages(eventId: string, refs: readonly ImageRef[] | undefined): Promise<EntryImage[] | undefined> {
+  private async publishImages(
+    eventId: string,
+    refs: readonly ImageRef[] | undefined,
+  ): Promise<EntryImage[] | undefined> {
     if (refs === undefined) return undefined;
     if (refs.length === 0) return [];
-    if (!this.deps.images) throw new Error('this function was not given the photos bucket: images cannot be published here');
+    if (!this.deps.images)
+      throw new Error('this function was not given the photos bucket: images cannot be published here');
     return this.deps.images.publish(eventId, refs);
   }
 
@@ -137,7 +145,13 @@ export class LiveService {
    * `charge`: told how many @connections posts the reply will take before any is made; it throws
    * (rate_limited) to refuse a reply its caller cannot afford (functions/ws-sync.ts).
    */
-  async sync(caller: Caller, since: number, sinceChange?: number, limit?: number, charge?: (posts: number) => Promise<void>): Promise<void> {
+  async sync(
+    caller: Caller,
+    since: number,
+    sinceChange?: number,
+    limit?: number,
+    charge?: (posts: number) => Promise<void>,
+  ): Promise<void> {
     const { eventId } = caller;
     const event = await this.deps.events.get(eventId);
     if (!event) throw notFound(`event ${eventId} does not exist`);
@@ -155,7 +169,7 @@ export class LiveService {
       // The end is the event's lastChange, never a short read: a read may return fewer lines than
       // asked for (a store's page ran out of room) with more to come.
       const revised = new Map<number, Entry>();
-      read: for (let after = sinceChange; after < event.lastChange; ) {
+      read: for (let after = sinceChange; after < event.lastChange;) {
         const lines = await this.deps.entries.changesAfter(eventId, after, SYNC_PAGE);
         for (const line of lines) {
           if (line.changeNo > event.lastChange) break read;
@@ -170,17 +184,23 @@ export class LiveService {
         // The log is gapless: nothing at all before lastChange means it cannot be read now. No
         // `synced` then (it would claim what was not sent); the client gets an error and asks again.
         const last = lines.at(-1);
-        if (!last) throw new Error(`event ${eventId}: the change log ends at ${after}, before its lastChange ${event.lastChange}`);
+        if (!last)
+          throw new Error(
+            `event ${eventId}: the change log ends at ${after}, before its lastChange ${event.lastChange}`,
+          );
         after = last.changeNo;
       }
-      const held = await this.withReposts(eventId, [...revised.keys()].sort((a, b) => a - b).map((seq) => revised.get(seq)!));
+      const held = await this.withReposts(
+        eventId,
+        [...revised.keys()].sort((a, b) => a - b).map((seq) => revised.get(seq)!),
+      );
       for (const entry of held) frames.push(updateFrame(eventId, entry));
       sent = held.length;
     }
     // New entries up to the event's lastSeq as read above (later ones reach this connection live),
     // again whatever the size of each read; none while the held entries' corrections are not all sent.
     let next: number | null = reflected < event.lastChange ? since : null;
-    for (let after = since; next === null && after < event.lastSeq; ) {
+    for (let after = since; next === null && after < event.lastSeq;) {
       if (sent >= cap) {
         next = after;
         break;
@@ -189,7 +209,8 @@ export class LiveService {
       for (const entry of await this.withReposts(eventId, page)) frames.push(updateFrame(eventId, entry));
       sent += page.length;
       const last = page.at(-1);
-      if (!last) throw new Error(`event ${eventId}: the timeline ends at ${after}, before its lastSeq ${event.lastSeq}`);
+      if (!last)
+        throw new Error(`event ${eventId}: the timeline ends at ${after}, before its lastSeq ${event.lastSeq}`);
       after = last.seq;
     }
     const newest = frames.at(-1);
@@ -258,7 +279,9 @@ export class LiveService {
     const event = await this.deps.events.get(eventId);
     if (!event) throw notFound(`event ${eventId} does not exist`);
     if ((event.tokenGen ?? 0) !== tokenGen) {
-      throw forbidden('the operator token of this connection was replaced by the organiser; reconnect with the new token');
+      throw forbidden(
+        'the operator token of this connection was replaced by the organiser; reconnect with the new token',
+      );
     }
     return { lastSeq: event.lastSeq, lastChange: event.lastChange };
   }
@@ -299,7 +322,8 @@ export class LiveService {
 }
 
 function requireReporter(caller: Caller, action: string): void {
-  if (caller.role !== 'reporter') throw forbidden(`only the event's reporter may ${action}; connect with the operator token`);
+  if (caller.role !== 'reporter')
+    throw forbidden(`only the event's reporter may ${action}; connect with the operator token`);
 }
 
 const requestOf = (clientId: string, action: WriteAction, entry: Entry): RequestRecord => ({

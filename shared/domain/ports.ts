@@ -81,7 +81,10 @@ export interface FrameChange {
 
 export type LogLine = Change | FrameChange;
 
-export type AppendResult = { appended: true; changeNo: number } | { appended: false; reason: 'throttled'; retryInMs: number } | { appended: false; reason: 'stale' };
+export type AppendResult =
+  | { appended: true; changeNo: number }
+  | { appended: false; reason: 'throttled'; retryInMs: number }
+  | { appended: false; reason: 'stale' };
 
 export interface EntryStore {
   get(eventId: string, seq: number): Promise<Entry | undefined>;
@@ -129,7 +132,11 @@ export interface EntryStore {
    * when the last frame appended with an interval is younger than that. 'stale': another change
    * got in between; try again.
    */
-  appendFrame(eventId: string, build: (event: EventRecord) => LiveFrame, options?: { minIntervalMs?: number; now?: number }): Promise<AppendResult>;
+  appendFrame(
+    eventId: string,
+    build: (event: EventRecord) => LiveFrame,
+    options?: { minIntervalMs?: number; now?: number },
+  ): Promise<AppendResult>;
   /** The current state of each of `seqs`, read consistently; a seq with no entry is absent from the map. */
   getMany(eventId: string, seqs: readonly number[]): Promise<Map<number, Entry>>;
   /**
@@ -137,7 +144,11 @@ export interface EntryStore {
    * event's lastChange by one, and the change is logged (a `redact` line, delivered like a delete).
    * No request record: a repeated redaction is recognised by the entry's own state.
    */
-  commitRedaction(eventId: string, expected: { lastChange: number; rev: number }, entry: Entry): Promise<RedactionResult>;
+  commitRedaction(
+    eventId: string,
+    expected: { lastChange: number; rev: number },
+    entry: Entry,
+  ): Promise<RedactionResult>;
   /**
    * Blanks entry `seq`'s text on every line of the change log and marks those lines `redacted`
    * (the lines stay: the log must remain gapless). Lines already scrubbed are left alone; returns
@@ -199,7 +210,12 @@ export interface ConnectionCloser {
 /** Where a delivery worker keeps its lease and, between workers, how far its shard was delivered. */
 export interface LeaseStore {
   /** Takes the (event, shard) lease if no live one exists; returns the cursor the last holder left (undefined: none). */
-  acquire(eventId: string, shard: number, owner: string, ttlMs: number): Promise<{ cursor: number | undefined } | undefined>;
+  acquire(
+    eventId: string,
+    shard: number,
+    owner: string,
+    ttlMs: number,
+  ): Promise<{ cursor: number | undefined } | undefined>;
   /** Extends a held lease; false when it was lost (expired and taken by another worker). */
   renew(eventId: string, shard: number, owner: string, ttlMs: number): Promise<boolean>;
   /** Lets go, recording that every connection of the shard has been sent every change up to `cursor`. */
@@ -327,12 +343,7 @@ export interface RepostStore {
    * Saves the detector's state and the spikes it started or ended, if the state is still at
    * `version` (false when another tally got there first: its result stands).
    */
-  saveDetector(
-    eventId: string,
-    version: number,
-    state: DetectorState,
-    spikes: readonly Spike[],
-  ): Promise<boolean>;
+  saveDetector(eventId: string, version: number, state: DetectorState, spikes: readonly Spike[]): Promise<boolean>;
   /** Every spike recorded for the event, oldest first. */
   spikes(eventId: string): Promise<Spike[]>;
   /** Marks the event as having a spike open, for the sweep that ends spikes after their wave. */

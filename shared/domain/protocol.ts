@@ -115,10 +115,17 @@ export type ImageRef = z.infer<typeof imageRef>;
 const images = z
   .array(imageRef)
   .max(MAX_IMAGES, `an update may have at most ${MAX_IMAGES} images`)
-  .refine((refs) => new Set(refs.map((r) => r.imageId)).size === refs.length, 'an image may appear only once in an update');
+  .refine(
+    (refs) => new Set(refs.map((r) => r.imageId)).size === refs.length,
+    'an image may appear only once in an update',
+  );
 
 /** Empty text only beside at least one photo (an edit without `images` keeps the entry's: live-service checks that one). */
-const textOrImages = (frame: { text: string; images?: readonly unknown[] | undefined }, ctx: z.core.$RefinementCtx, editing: boolean) => {
+const textOrImages = (
+  frame: { text: string; images?: readonly unknown[] | undefined },
+  ctx: z.core.$RefinementCtx,
+  editing: boolean,
+) => {
   if (frame.text !== '') return;
   if (frame.images === undefined && editing) return;
   if ((frame.images?.length ?? 0) > 0) return;
@@ -126,7 +133,11 @@ const textOrImages = (frame: { text: string; images?: readonly unknown[] | undef
 };
 // An id, echoed in acks and errors: one line, not blank, counted in UTF-16 units as before.
 /** A request's clientId: also what an error frame may echo back (functions/lib/ws.ts clientIdOf). */
-export const clientId = z.string().min(1).max(MAX_CLIENT_ID_CHARS).pipe(freeText({ name: 'clientId', oneLine: true }));
+export const clientId = z
+  .string()
+  .min(1)
+  .max(MAX_CLIENT_ID_CHARS)
+  .pipe(freeText({ name: 'clientId', oneLine: true }));
 const seq = z.number().int().positive();
 
 export const publishFrame = z
@@ -190,7 +201,14 @@ export type RepostAckFrame = { type: 'ack'; clientId?: string; seq: number; repo
  */
 export type SyncedFrame = { type: 'synced'; lastSeq: number; lastChange?: number; next?: number | null };
 /** Live counts: the viewers, and the repost totals that changed since the last stats. At most about once a second per event. */
-export type StatsFrame = { type: 'stats'; eventId: string; viewers: number; reposts: Record<string, number>; at: string; changeNo?: number };
+export type StatsFrame = {
+  type: 'stats';
+  eventId: string;
+  viewers: number;
+  reposts: Record<string, number>;
+  at: string;
+  changeNo?: number;
+};
 /** A repost spike has started (Spike as PROTOCOL.md shapes it; times in epoch ms). */
 export type SpikeFrame = { type: 'spike'; eventId: string; changeNo?: number } & Spike;
 /** Event-wide frames that travel the change log with the updates. */
@@ -198,7 +216,8 @@ export type LiveFrame = StatsFrame | SpikeFrame;
 /** `retryAfterMs` (v1.1): with `rate_limited`, when the same request may be sent again. */
 export type ErrorFrame = { type: 'error'; code: ErrorCode; message: string; clientId?: string; retryAfterMs?: number };
 export type PongFrame = { type: 'pong' };
-export type ServerFrame = UpdateFrame | AckFrame | RepostAckFrame | StatsFrame | SpikeFrame | SyncedFrame | ErrorFrame | PongFrame | BatchFrame;
+export type ServerFrame =
+  UpdateFrame | AckFrame | RepostAckFrame | StatsFrame | SpikeFrame | SyncedFrame | ErrorFrame | PongFrame | BatchFrame;
 export type BatchFrame = { type: 'batch'; frames: ServerFrame[] };
 
 // --- HTTP ---------------------------------------------------------------------------------------
@@ -229,7 +248,6 @@ export interface RepostsView {
   spikes: Spike[];
   total: number;
 }
-
 
 export const createEventBody = z.object({
   // One line: it heads the live page, the browser tab and the feeds, where a line break has no place.

@@ -1,7 +1,19 @@
 // The static HTML a crawler or a link-preview bot gets for an event's live page: the entries as
 // text, the LiveBlogPosting JSON-LD, Open Graph and Twitter tags, and the way to the live page.
 // Every piece of text is escaped; no script runs (the JSON-LD block is data).
-import { entryUrl, escapeHtml, headline, jsonForScript, liveBlogPosting, liveUrl, type LiveBlogEvent, newestPhoto, photosAsHtml, shareDescription, textAsHtml } from './live-blog';
+import {
+  entryUrl,
+  escapeHtml,
+  headline,
+  jsonForScript,
+  liveBlogPosting,
+  liveUrl,
+  type LiveBlogEvent,
+  newestPhoto,
+  photosAsHtml,
+  shareDescription,
+  textAsHtml,
+} from './live-blog';
 import type { Entry } from './protocol';
 
 /**

@@ -46,7 +46,8 @@ const BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}]*$/u;
 function refusal(cp: number, at: number, rule: TextRule): [TextProblem, string] | undefined {
   // Almost every code point is printable: decided by a few comparisons, nothing allocated (a first
   // version that allocated per character took 2–6 ms for 2,000 characters on this machine).
-  if ((cp >= 0x20 && cp < 0x7f) || (cp >= 0xa0 && cp < 0x2028) || (cp > 0x2069 && (cp < 0xd800 || cp > 0xdfff))) return undefined;
+  if ((cp >= 0x20 && cp < 0x7f) || (cp >= 0xa0 && cp < 0x2028) || (cp > 0x2069 && (cp < 0xd800 || cp > 0xdfff)))
+    return undefined;
   const lineBreak = cp === 0x0a || cp === 0x0d || cp === 0x2028 || cp === 0x2029;
   if (cp === 0x09 || (lineBreak && !rule.oneLine)) return undefined;
   const { name } = rule;
@@ -60,7 +61,8 @@ function refusal(cp: number, at: number, rule: TextRule): [TextProblem, string] 
     return ['control', `${name} contains the bidirectional control ${where()}, which reorders the text shown after it`];
   }
   // A valid pair arrives joined (above 0xFFFF): a surrogate here stands alone, so is malformed.
-  if (cp >= 0xd800 && cp <= 0xdfff) return ['malformed', `${name} is not well-formed Unicode: a lone surrogate ${where()}`];
+  if (cp >= 0xd800 && cp <= 0xdfff)
+    return ['malformed', `${name} is not well-formed Unicode: a lone surrogate ${where()}`];
   return undefined;
 }
 

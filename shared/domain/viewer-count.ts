@@ -35,7 +35,8 @@ export interface CounterStep {
 export const padSequence = (sequence: string) => sequence.padStart(40, '0');
 
 /** What a change does to the count: only viewers count. */
-export const deltaOf = (change: Pick<PresenceChange, 'kind' | 'role'>): number => (change.role !== 'viewer' ? 0 : change.kind === 'connected' ? 1 : -1);
+export const deltaOf = (change: Pick<PresenceChange, 'kind' | 'role'>): number =>
+  change.role !== 'viewer' ? 0 : change.kind === 'connected' ? 1 : -1;
 
 /**
  * Per partition, the step that brings its counter up to the newest of `changes`, counting only the
@@ -51,12 +52,19 @@ export function counterSteps(changes: readonly PresenceChange[], marks: Readonly
     if (mark !== undefined && sequence <= mark) continue;
     const step = steps.get(change.partition);
     if (!step) {
-      steps.set(change.partition, { partition: change.partition, delta: deltaOf(change), first: sequence, last: sequence, records: 1 });
+      steps.set(change.partition, {
+        partition: change.partition,
+        delta: deltaOf(change),
+        first: sequence,
+        last: sequence,
+        records: 1,
+      });
       continue;
     }
     // Lambda hands a shard's records over in order; a record out of order would mean the watermark
     // could skip an uncounted one, so refuse the batch (it is retried) rather than miscount.
-    if (sequence <= step.last) throw new Error(`stream records of ${change.partition} out of order: ${change.sequence} after ${step.last}`);
+    if (sequence <= step.last)
+      throw new Error(`stream records of ${change.partition} out of order: ${change.sequence} after ${step.last}`);
     step.delta += deltaOf(change);
     step.last = sequence;
     step.records++;

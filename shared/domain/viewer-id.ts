@@ -35,7 +35,12 @@ export function issueViewerId(secret: string, now: number): ViewerId {
  * The id a token carries, if this server signed it and it is neither expired nor issued in the
  * future (a minute of clock skew allowed); undefined otherwise. Constant time in the MAC.
  */
-export function verifyViewerId(secret: string, token: string, now: number, maxAgeMs = VIEWER_ID_MAX_AGE_MS): ViewerId | undefined {
+export function verifyViewerId(
+  secret: string,
+  token: string,
+  now: number,
+  maxAgeMs = VIEWER_ID_MAX_AGE_MS,
+): ViewerId | undefined {
   const m = FORMAT.exec(token);
   if (!m) return undefined;
   const [, id, issued36, given] = m as unknown as [string, string, string, string];

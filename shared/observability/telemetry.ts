@@ -15,7 +15,13 @@ import { METRIC_NAMESPACE, METRIC_SERVICE, STAGE_ENV } from './names';
  */
 export const METRICS_FILE_ENV = 'LIVECAST_METRICS_FILE';
 
-export const POWERTOOLS_LEVEL = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', silent: 'SILENT' } as const;
+export const POWERTOOLS_LEVEL = {
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARN',
+  error: 'ERROR',
+  silent: 'SILENT',
+} as const;
 
 export interface Telemetry {
   readonly logger: Logger;
@@ -28,7 +34,11 @@ export function telemetry(env: NodeJS.ProcessEnv = process.env): Telemetry {
   if (current) return current;
   const stage = env[STAGE_ENV] || 'local';
   // The configured level at construction: Powertools resets to it at every invocation (its debug sampling).
-  const logger = new Logger({ serviceName: METRIC_SERVICE, logLevel: POWERTOOLS_LEVEL[loadLogLevel(env)], persistentKeys: { stage } });
+  const logger = new Logger({
+    serviceName: METRIC_SERVICE,
+    logLevel: POWERTOOLS_LEVEL[loadLogLevel(env)],
+    persistentKeys: { stage },
+  });
   const metrics = new Metrics({
     namespace: METRIC_NAMESPACE,
     serviceName: METRIC_SERVICE,
@@ -38,7 +48,8 @@ export function telemetry(env: NodeJS.ProcessEnv = process.env): Telemetry {
     logger: {
       debug: say(logger, 'debug'),
       info: say(logger, 'info'),
-      warn: (msg: unknown, ...rest: unknown[]) => (String(msg).startsWith('No application metrics') ? undefined : say(logger, 'warn')(msg, ...rest)),
+      warn: (msg: unknown, ...rest: unknown[]) =>
+        String(msg).startsWith('No application metrics') ? undefined : say(logger, 'warn')(msg, ...rest),
       error: say(logger, 'error'),
     },
   });
@@ -86,6 +97,7 @@ export function resetTelemetry(): void {
  */
 function redirect(metrics: Metrics, write: (line: string) => void): void {
   const holder = metrics as unknown as { console?: { log: (line: string) => void } };
-  if (typeof holder.console?.log !== 'function') throw new Error('Powertools Metrics has no console to redirect: check the version');
+  if (typeof holder.console?.log !== 'function')
+    throw new Error('Powertools Metrics has no console to redirect: check the version');
   holder.console = { ...holder.console, log: (line: string) => write(String(line)) };
 }

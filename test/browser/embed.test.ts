@@ -17,10 +17,15 @@ async function hostSite(): Promise<{ origin: string; close: () => Promise<void> 
   const server = http.createServer((req, res) => {
     const src = new URL(req.url ?? '/', 'http://x').searchParams.get('src') ?? '';
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(`<!doctype html><title>portal</title><h1>The organiser's portal</h1><iframe id="f" src="${src.replace(/"/g, '&quot;')}" width="380" height="560" style="border:1px solid #ccc"></iframe>`);
+    res.end(
+      `<!doctype html><title>portal</title><h1>The organiser's portal</h1><iframe id="f" src="${src.replace(/"/g, '&quot;')}" width="380" height="560" style="border:1px solid #ccc"></iframe>`,
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 let stage: Stage;
@@ -75,13 +80,18 @@ describe('embed', () => {
     const { page, frame, errors } = await framed(allowed, `/embed/${event.eventId}`);
     await frame.locator('[data-testid=status].open').waitFor();
     expect(await frame.getByTestId('title').textContent()).toBe('Longxi Sweetfish Festival — opening');
-    expect(await frame.locator('[data-testid=entry] [data-testid=text]').allTextContents()).toEqual(['Ribbon cut!', 'Gates open.']);
+    expect(await frame.locator('[data-testid=entry] [data-testid=text]').allTextContents()).toEqual([
+      'Ribbon cut!',
+      'Gates open.',
+    ]);
     // Live: a new update arrives in the frame without a reload.
     await publish('Dragon boats are on the water.');
-    await expect.poll(() => frame.locator('[data-testid=entry] [data-testid=text]').first().textContent()).toBe('Dragon boats are on the water.');
+    await expect
+      .poll(() => frame.locator('[data-testid=entry] [data-testid=text]').first().textContent())
+      .toBe('Dragon boats are on the water.');
     const out = frame.getByTestId('open-full').first();
     expect(await out.getAttribute('target')).toBe('_top');
-    expect(new URL((await out.evaluate((a) => (a as HTMLAnchorElement).href))).pathname).toBe(`/live/${event.eventId}`);
+    expect(new URL(await out.evaluate((a) => (a as HTMLAnchorElement).href)).pathname).toBe(`/live/${event.eventId}`);
     await screenshot(page, 'embed-framed');
     // The link replaces the portal's page with the full live page (not a live page inside the frame).
     await out.click();
@@ -92,7 +102,12 @@ describe('embed', () => {
   });
 
   it('the live page (and the console, the replay, the organiser) refuse that same site', async () => {
-    for (const path of [`/live/${event.eventId}`, `/report/${event.eventId}`, `/replay/${event.eventId}`, '/organiser']) {
+    for (const path of [
+      `/live/${event.eventId}`,
+      `/report/${event.eventId}`,
+      `/replay/${event.eventId}`,
+      '/organiser',
+    ]) {
       const { page, frame } = await framed(allowed, path);
       expect(await holdsPage(frame), path).toBe(false);
       await page.context().close();

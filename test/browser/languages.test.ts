@@ -94,7 +94,7 @@ async function open(kind: PageKind, locale: string): Promise<{ page: Page; error
   if (kind === 'replay') {
     await page.getByTestId('summary').waitFor();
     // The moment everything has happened: every kind of card on screen.
-    await page.getByTestId('scrubber').fill(await page.getByTestId('scrubber').getAttribute('max') ?? '0');
+    await page.getByTestId('scrubber').fill((await page.getByTestId('scrubber').getAttribute('max')) ?? '0');
     await expect.poll(() => page.getByTestId('entry').count()).toBeGreaterThanOrEqual(2);
   } else {
     await page.locator('[data-testid=status].open').waitFor();
@@ -120,7 +120,9 @@ describe('languages', () => {
       expect(await page.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
       if (kind === 'report') {
         // A photo being attached: its preview, alt text box and remove button are read too.
-        await page.getByTestId('photo-input').setInputFiles([{ name: 'photo.png', mimeType: 'image/png', buffer: png(200, 150) }]);
+        await page
+          .getByTestId('photo-input')
+          .setInputFiles([{ name: 'photo.png', mimeType: 'image/png', buffer: png(200, 150) }]);
         await page.getByTestId('draft-photo').waitFor();
         expect(await untranslated(page)).toEqual([]);
         // Something in the outbox, with a photo, so its rows are read too.
@@ -146,7 +148,17 @@ describe('languages', () => {
       expect(english).toContain(kind === 'replay' ? 'Timeline at this moment' : 'Live');
       expect(await page.locator('[data-testid=photo]').first().getAttribute('alt')).toBe('Photo 1 of 1');
       if (kind === 'report') expect(english).toContain('Add photos');
-      if (kind === 'live') expect(english).toEqual(expect.arrayContaining(['Linked update', 'Earlier versions', 'Oldest', 'Link copied', 'Share', 'aria-label="Share update #1"']));
+      if (kind === 'live')
+        expect(english).toEqual(
+          expect.arrayContaining([
+            'Linked update',
+            'Earlier versions',
+            'Oldest',
+            'Link copied',
+            'Share',
+            'aria-label="Share update #1"',
+          ]),
+        );
       await screenshot(page, `${kind}-en`);
       expect(errors).toEqual([]);
       await page.context().close();
@@ -157,7 +169,10 @@ describe('languages', () => {
     const zh = await newPage(browser, 'phone', { locale: 'zh-CN' });
     await zh.page.goto(`${stage.httpUrl}/`);
     await zh.page.getByTestId('home-pages').waitFor();
-    expect(await zh.page.evaluate(() => [document.documentElement.lang, document.title])).toEqual(['zh-CN', 'livecast — 活动微博直播']);
+    expect(await zh.page.evaluate(() => [document.documentElement.lang, document.title])).toEqual([
+      'zh-CN',
+      'livecast — 活动微博直播',
+    ]);
     expect(await untranslated(zh.page)).toEqual([]);
     await screenshot(zh.page, 'home-zh-CN');
     const en = await newPage(browser, 'phone', { locale: 'en-US' });
@@ -205,13 +220,17 @@ describe('languages', () => {
     expect(await zh.page.locator('.player .muted').textContent()).toContain(`${created.getFullYear()}年`);
     expect(await en.page.locator('.player .muted').textContent()).toMatch(/^at \d\d:\d\d:\d\d \(\w{3} \d+, \d{4}\)$/);
     // Plurals: English picks a form, Chinese has one.
-    expect(await en.page.getByTestId('summary').textContent()).toMatch(/^\d+ updates · \d+ revisions · 0 reposts · 0 spikes$/);
-    expect(await zh.page.getByTestId('summary').textContent()).toMatch(/^\d+ 条动态 · \d+ 次修改 · 0 次转发 · 0 次激增$/);
+    expect(await en.page.getByTestId('summary').textContent()).toMatch(
+      /^\d+ updates · \d+ revisions · 0 reposts · 0 spikes$/,
+    );
+    expect(await zh.page.getByTestId('summary').textContent()).toMatch(
+      /^\d+ 条动态 · \d+ 次修改 · 0 次转发 · 0 次激增$/,
+    );
     await zh.page.context().close();
     await en.page.context().close();
   });
 
-  it('the console\'s token form and a missing event are in Chinese too', async () => {
+  it("the console's token form and a missing event are in Chinese too", async () => {
     const { page, errors } = await newPage(browser, 'phone', { locale: 'zh-CN' });
     await page.goto(`${stage.httpUrl}/report/${event.eventId}`);
     await page.getByTestId('token').waitFor();
@@ -252,12 +271,17 @@ describe('languages: the organiser console and the embed', () => {
 
   it('organiser: Chinese with no English interface text, and English', async () => {
     const zh = await organiser('zh-CN');
-    expect(await zh.page.evaluate(() => [document.documentElement.lang, document.title])).toEqual(['zh-CN', '主办方控制台']);
+    expect(await zh.page.evaluate(() => [document.documentElement.lang, document.title])).toEqual([
+      'zh-CN',
+      '主办方控制台',
+    ]);
     expect(await untranslated(zh.page)).toEqual([]);
     await screenshot(zh.page, 'organiser-zh-CN', { viewport: true });
     const en = await organiser('en-US');
     expect(await en.page.evaluate(() => document.documentElement.lang)).toBe('en');
-    expect(await untranslated(en.page)).toEqual(expect.arrayContaining(['Organiser console', 'Create event', 'New reporter token']));
+    expect(await untranslated(en.page)).toEqual(
+      expect.arrayContaining(['Organiser console', 'Create event', 'New reporter token']),
+    );
     expect(zh.errors.filter((e) => !e.includes('401'))).toEqual([]);
     expect(en.errors.filter((e) => !e.includes('401'))).toEqual([]);
     await zh.page.context().close();

@@ -34,7 +34,8 @@ async function longEvent(title: string, n = 14) {
   return { event, rep };
 }
 
-const seqs = (page: Page) => page.$$eval('[data-testid=entry]', (els) => els.map((el) => Number((el as HTMLElement).dataset.seq)));
+const seqs = (page: Page) =>
+  page.$$eval('[data-testid=entry]', (els) => els.map((el) => Number((el as HTMLElement).dataset.seq)));
 
 /** Where a card is on screen: wholly below the sticky header and starting inside the viewport. */
 const placement = (page: Page, seq: number) =>
@@ -43,13 +44,19 @@ const placement = (page: Page, seq: number) =>
     const header = document.querySelector('header.topbar');
     if (!card || !header) return undefined;
     const top = card.getBoundingClientRect().top;
-    return { belowHeader: top >= header.getBoundingClientRect().bottom - 1, inView: top < window.innerHeight, scrollY: window.scrollY };
+    return {
+      belowHeader: top >= header.getBoundingClientRect().bottom - 1,
+      inView: top < window.innerHeight,
+      scrollY: window.scrollY,
+    };
   }, seq);
 
 /** The linked card: marked, named in words, current, focused. */
 const linked = (page: Page) =>
   page.evaluate(() => {
-    const marked = [...document.querySelectorAll('[data-testid=entry].linked')].map((el) => Number((el as HTMLElement).dataset.seq));
+    const marked = [...document.querySelectorAll('[data-testid=entry].linked')].map((el) =>
+      Number((el as HTMLElement).dataset.seq),
+    );
     const el = document.querySelector('[data-testid=entry].linked');
     return {
       marked,
@@ -70,14 +77,18 @@ describe('links to one entry', () => {
   it('opens scrolled to the linked entry, highlighted and focused; a hashchange (or its time link) moves the highlight', async () => {
     const { event, rep } = await longEvent('Dragon boat heats — links');
     const { page, errors } = await open(event, '#entry-3');
-    await expect.poll(() => linked(page)).toEqual({ marked: [3], current: 'location', badge: 'Linked update', focused: true });
+    await expect
+      .poll(() => linked(page))
+      .toEqual({ marked: [3], current: 'location', badge: 'Linked update', focused: true });
     // Newest first, #3 is near the bottom: the page scrolled down to it, under the header.
     expect(await placement(page, 3)).toEqual({ belowHeader: true, inView: true, scrollY: expect.any(Number) });
     expect((await placement(page, 3))?.scrollY).toBeGreaterThan(500);
     await screenshot(page, 'live-linked-entry', { viewport: true });
 
     await page.evaluate(() => (location.hash = '#entry-12'));
-    await expect.poll(() => linked(page)).toEqual({ marked: [12], current: 'location', badge: 'Linked update', focused: true });
+    await expect
+      .poll(() => linked(page))
+      .toEqual({ marked: [12], current: 'location', badge: 'Linked update', focused: true });
     expect(await placement(page, 12)).toMatchObject({ belowHeader: true, inView: true });
     // The entry's time is its link.
     await page.locator('[data-seq="7"] a.permalink').click();
@@ -94,7 +105,9 @@ describe('links to one entry', () => {
     const cut = await newPage(browser, 'phone');
     await cut.page.route('**/timeline?**', (route) => route.abort());
     await cut.page.goto(`${stage.httpUrl}/live/${event.eventId}#entry-2`);
-    await expect.poll(() => linked(cut.page)).toEqual({ marked: [2], current: 'location', badge: 'Linked update', focused: true });
+    await expect
+      .poll(() => linked(cut.page))
+      .toEqual({ marked: [2], current: 'location', badge: 'Linked update', focused: true });
     await expect.poll(async () => (await seqs(cut.page)).length).toBe(14);
     // Entries the catch-up brought after it (newer, so above it) did not push it out of view.
     expect(await placement(cut.page, 2)).toMatchObject({ belowHeader: true, inView: true });
@@ -111,7 +124,9 @@ describe('links to one entry', () => {
     expect(await early.page.evaluate(() => window.scrollY)).toBe(0);
     await rep.publish('Heat 15');
     await rep.publish('Heat 16: the final');
-    await expect.poll(() => linked(early.page)).toEqual({ marked: [16], current: 'location', badge: 'Linked update', focused: true });
+    await expect
+      .poll(() => linked(early.page))
+      .toEqual({ marked: [16], current: 'location', badge: 'Linked update', focused: true });
     await expect.poll(() => placement(early.page, 16)).toMatchObject({ belowHeader: true, inView: true });
     expect(early.errors).toEqual([]);
     await rep.socket.close();
@@ -170,9 +185,9 @@ describe('sharing an entry', () => {
     });
     await page.goto(`${stage.httpUrl}/live/${event.eventId}`);
     await page.locator('[data-seq="1"] [data-testid=share]').click();
-    await expect.poll(() => page.evaluate(() => (window as unknown as { shared: ShareData[] }).shared)).toEqual([
-      { url: `${stage.httpUrl}/live/${event.eventId}#entry-1`, title: 'Share by sheet' },
-    ]);
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { shared: ShareData[] }).shared))
+      .toEqual([{ url: `${stage.httpUrl}/live/${event.eventId}#entry-1`, title: 'Share by sheet' }]);
     expect(await page.getByTestId('toast').isHidden()).toBe(true);
     expect(errors).toEqual([]);
     await rep.socket.close();
@@ -212,21 +227,30 @@ describe('correction trail', () => {
     await button.click();
     expect(await button.getAttribute('aria-expanded')).toBe('true');
     const versions = () =>
-      page.$$eval('[data-seq="1"] [data-testid=version]', (els) => els.map((el) => ({ text: el.querySelector('.text')?.textContent, time: el.querySelector('time')?.textContent })));
-    await expect.poll(() => versions()).toEqual([
-      { text: 'The county head opens the festival', time: expect.stringMatching(/^written \d\d:\d\d:\d\d$/) },
-      { text: 'The mayor opens the festival', time: expect.stringMatching(/^written \d\d:\d\d:\d\d$/) },
-    ]);
+      page.$$eval('[data-seq="1"] [data-testid=version]', (els) =>
+        els.map((el) => ({
+          text: el.querySelector('.text')?.textContent,
+          time: el.querySelector('time')?.textContent,
+        })),
+      );
+    await expect
+      .poll(() => versions())
+      .toEqual([
+        { text: 'The county head opens the festival', time: expect.stringMatching(/^written \d\d:\d\d:\d\d$/) },
+        { text: 'The mayor opens the festival', time: expect.stringMatching(/^written \d\d:\d\d:\d\d$/) },
+      ]);
     expect(revisionReads).toEqual(['?after=0&limit=500']);
     await screenshot(page, 'live-correction-trail', { viewport: true });
 
     // Corrected again while open: the trail is read again and holds the wording just replaced.
     await rep.edit(1, 'The county head, Ms Li, opens the festival at 10:00');
-    await expect.poll(async () => (await versions()).map((v) => v.text)).toEqual([
-      'The county head, Ms Li, opens the festival',
-      'The county head opens the festival',
-      'The mayor opens the festival',
-    ]);
+    await expect
+      .poll(async () => (await versions()).map((v) => v.text))
+      .toEqual([
+        'The county head, Ms Li, opens the festival',
+        'The county head opens the festival',
+        'The mayor opens the festival',
+      ]);
     await button.click();
     await expect.poll(() => page.locator('[data-testid=trail]').count()).toBe(0);
     expect(await page.locator('[data-seq="1"] [data-testid=versions]').getAttribute('aria-expanded')).toBe('false');
@@ -279,7 +303,9 @@ describe('reading order', () => {
     // Reading from the start, far from the end where new ones land.
     await page.evaluate(() => window.scrollTo(0, 300));
     await expect.poll(() => page.evaluate(() => window.scrollY)).toBe(300);
-    const firstVisible = await page.evaluate(() => document.querySelector('[data-seq="2"]')!.getBoundingClientRect().top);
+    const firstVisible = await page.evaluate(
+      () => document.querySelector('[data-seq="2"]')!.getBoundingClientRect().top,
+    );
     await rep.publish('Heat 15');
     await rep.publish('Heat 16');
     const bar = page.getByTestId('new-bar');
@@ -287,7 +313,12 @@ describe('reading order', () => {
     expect(await page.title()).toBe('(2) Order — unseen');
     expect((await seqs(page)).slice(-2)).toEqual([15, 16]);
     // What they were reading did not move.
-    expect(await page.evaluate(() => [window.scrollY, document.querySelector('[data-seq="2"]')!.getBoundingClientRect().top])).toEqual([300, firstVisible]);
+    expect(
+      await page.evaluate(() => [
+        window.scrollY,
+        document.querySelector('[data-seq="2"]')!.getBoundingClientRect().top,
+      ]),
+    ).toEqual([300, firstVisible]);
     await screenshot(page, 'live-oldest-first-bar', { viewport: true });
     // The bar takes them to the first new one.
     await bar.click();
@@ -299,7 +330,9 @@ describe('reading order', () => {
     await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
     await rep.publish(`Heat 17: ${LONG}`);
     await expect.poll(() => placement(page, 17)).toMatchObject({ inView: true });
-    await expect.poll(() => page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight - window.scrollY)).toBeLessThan(2);
+    await expect
+      .poll(() => page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight - window.scrollY))
+      .toBeLessThan(2);
     expect(await bar.isHidden()).toBe(true);
     expect(errors).toEqual([]);
     await rep.socket.close();
@@ -308,7 +341,14 @@ describe('reading order', () => {
 });
 
 describe('search engines and sharing', () => {
-  type Ld = { '@type': string; url: string; headline: string; liveBlogUpdate: { url: string; articleBody: string; '@type': string }[]; coverageStartTime: string; coverageEndTime: string };
+  type Ld = {
+    '@type': string;
+    url: string;
+    headline: string;
+    liveBlogUpdate: { url: string; articleBody: string; '@type': string }[];
+    coverageStartTime: string;
+    coverageEndTime: string;
+  };
   const head = (page: Page) =>
     page.evaluate(() => {
       const blocks = document.querySelectorAll('script[type="application/ld+json"]');
@@ -337,8 +377,19 @@ describe('search engines and sharing', () => {
     await expect.poll(async () => ((await head(page)).ld as Ld | null)?.liveBlogUpdate.length).toBe(2);
     const first = await head(page);
     const ld = first.ld as Ld;
-    expect(first).toMatchObject({ blocks: 1, title: '香鱼节 Sweetfish Festival', ogTitle: '香鱼节 Sweetfish Festival', ogUrl: url, canonical: url });
-    expect(ld).toMatchObject({ '@type': 'LiveBlogPosting', url, headline: '香鱼节 Sweetfish Festival', coverageStartTime: event.createdAt });
+    expect(first).toMatchObject({
+      blocks: 1,
+      title: '香鱼节 Sweetfish Festival',
+      ogTitle: '香鱼节 Sweetfish Festival',
+      ogUrl: url,
+      canonical: url,
+    });
+    expect(ld).toMatchObject({
+      '@type': 'LiveBlogPosting',
+      url,
+      headline: '香鱼节 Sweetfish Festival',
+      coverageStartTime: event.createdAt,
+    });
     // Newest first, the deleted one left out; the markup is text in the data, and never ran.
     expect(ld.liveBlogUpdate.map((u) => [u['@type'], u.url, u.articleBody])).toEqual([
       ['BlogPosting', `${url}#entry-2`, '</script><script>window.__pwned=1</script> ribbon cut'],
@@ -351,11 +402,9 @@ describe('search engines and sharing', () => {
 
     await rep.publish('Fireworks at nine', 'key');
     await rep.edit(1, 'Gates open at eight');
-    await expect.poll(async () => ((await head(page)).ld as Ld).liveBlogUpdate.map((u) => u.articleBody)).toEqual([
-      'Fireworks at nine',
-      '</script><script>window.__pwned=1</script> ribbon cut',
-      'Gates open at eight',
-    ]);
+    await expect
+      .poll(async () => ((await head(page)).ld as Ld).liveBlogUpdate.map((u) => u.articleBody))
+      .toEqual(['Fireworks at nine', '</script><script>window.__pwned=1</script> ribbon cut', 'Gates open at eight']);
     expect((await head(page)).description).toBe('Fireworks at nine');
     await rep.remove(4);
     await expect.poll(async () => ((await head(page)).ld as Ld).liveBlogUpdate.length).toBe(2);

@@ -28,7 +28,12 @@ const newReporter = (event: CreatedEvent) => reporterFor(stage, event, { prefix:
 
 /** The cards as the reader sees them, top to bottom. */
 const cards = (page: Page) =>
-  page.$$eval('[data-testid=entry]', (els) => els.map((el) => ({ seq: Number((el as HTMLElement).dataset.seq), text: el.querySelector('[data-testid=text]')?.textContent ?? '' })));
+  page.$$eval('[data-testid=entry]', (els) =>
+    els.map((el) => ({
+      seq: Number((el as HTMLElement).dataset.seq),
+      text: el.querySelector('[data-testid=text]')?.textContent ?? '',
+    })),
+  );
 
 async function openLive(event: CreatedEvent) {
   const { page, errors } = await newPage(browser, 'phone');
@@ -55,18 +60,22 @@ describe('live page', () => {
     const markup = '<img src=x onerror="window.__pwned=1"><b>bold?</b>';
     await reporter.publish('剪彩！The ribbon is cut', 'key');
     await reporter.publish(markup);
-    await expect.poll(() => cards(page)).toEqual([
-      { seq: 3, text: markup },
-      { seq: 2, text: '剪彩！The ribbon is cut' },
-      { seq: 1, text: '仪式开始：镇长致辞。The ceremony begins.' },
-    ]);
+    await expect
+      .poll(() => cards(page))
+      .toEqual([
+        { seq: 3, text: markup },
+        { seq: 2, text: '剪彩！The ribbon is cut' },
+        { seq: 1, text: '仪式开始：镇长致辞。The ceremony begins.' },
+      ]);
     expect(await page.$$('[data-testid=entries] img, [data-testid=entries] b')).toHaveLength(0);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(await page.locator('[data-seq="2"] .badge.key').count()).toBe(1);
 
     // A correction changes the card in place; a deletion takes it away; a pin puts it on top.
     await reporter.edit(1, '仪式开始：县长致辞。The ceremony begins (corrected).');
-    await expect.poll(() => page.locator('[data-seq="1"] [data-testid=text]').textContent()).toBe('仪式开始：县长致辞。The ceremony begins (corrected).');
+    await expect
+      .poll(() => page.locator('[data-seq="1"] [data-testid=text]').textContent())
+      .toBe('仪式开始：县长致辞。The ceremony begins (corrected).');
     expect(await page.locator('[data-seq="1"] .badge.corrected').count()).toBe(1);
     await reporter.remove(3);
     await reporter.pin(1);
@@ -88,8 +97,13 @@ describe('live page', () => {
     await expect.poll(async () => (await cards(page)).length).toBe(2);
     // The network goes away: the socket drops and reconnecting fails until it is back.
     await page.context().setOffline(true);
-    await page.evaluate(() => (window as unknown as { livecast: { connection: { drop(): void } } }).livecast.connection.drop());
-    await page.getByTestId('status').filter({ hasText: /Offline|Reconnecting|Connecting/ }).waitFor();
+    await page.evaluate(() =>
+      (window as unknown as { livecast: { connection: { drop(): void } } }).livecast.connection.drop(),
+    );
+    await page
+      .getByTestId('status')
+      .filter({ hasText: /Offline|Reconnecting|Connecting/ })
+      .waitFor();
     await reporter.publish('龙舟出发 — the dragon boats are off');
     await reporter.publish('第一条香鱼！The first sweetfish is caught', 'key');
     await reporter.edit(2, '剪彩！The ribbon is cut by the mayor');
@@ -123,11 +137,13 @@ describe('live page', () => {
     );
     await page.goto(`${stage.httpUrl}/live/${parade.eventId}`);
     await page.getByTestId('status').filter({ hasText: 'Live' }).waitFor();
-    await expect.poll(() => cards(page)).toEqual([
-      { seq: 3, text: 'Lantern 3' },
-      { seq: 2, text: 'Lantern 2, the tallest' },
-      { seq: 1, text: 'Lantern 1' },
-    ]);
+    await expect
+      .poll(() => cards(page))
+      .toEqual([
+        { seq: 3, text: 'Lantern 3' },
+        { seq: 2, text: 'Lantern 2, the tallest' },
+        { seq: 1, text: 'Lantern 1' },
+      ]);
     expect(timelineReads).toEqual(['?after=0&limit=500']);
     // The socket's first sync starts after the three entries read, from the change they reflect.
     expect(syncs[0]).toEqual({ action: 'sync', since: 3, sinceChange: expect.any(Number), limit: 100 });
@@ -143,7 +159,8 @@ describe('live page', () => {
   it('counts unseen updates in a bar and the title while the reader is scrolled away', async () => {
     const other = await createEvent(stage, 'Dragon boat heats');
     const rep = await newReporter(other);
-    for (let i = 1; i <= 14; i++) await rep.publish(`Heat ${i}: boats on the water, crowd cheering on both banks of the river.`);
+    for (let i = 1; i <= 14; i++)
+      await rep.publish(`Heat ${i}: boats on the water, crowd cheering on both banks of the river.`);
     const { page } = await openLive(other);
     await expect.poll(async () => (await cards(page)).length).toBe(14);
     await page.evaluate(() => window.scrollTo(0, 900));
@@ -168,7 +185,7 @@ describe('live page', () => {
     await rep.publish('Fireworks over the river');
     const { page, errors } = await openLive(storm);
     const second = await openLive(storm);
-    await expect.poll(() => page.getByTestId('viewers').textContent(), { timeout: 10_000 }).toBe("2 watching");
+    await expect.poll(() => page.getByTestId('viewers').textContent(), { timeout: 10_000 }).toBe('2 watching');
 
     const button = page.locator('[data-seq="1"] [data-testid=repost]');
     await button.click();
@@ -176,14 +193,18 @@ describe('live page', () => {
     // In the same render as "Reposted": the count holds this repost, not 0 until the next live count.
     expect(await page.locator('[data-seq="1"] [data-testid=repost-count]').textContent()).toBe('1');
     // The other page learns the count from stats frames.
-    await expect.poll(() => second.page.locator('[data-seq="1"] [data-testid=repost-count]').textContent(), { timeout: 10_000 }).toBe('1');
+    await expect
+      .poll(() => second.page.locator('[data-seq="1"] [data-testid=repost-count]').textContent(), { timeout: 10_000 })
+      .toBe('1');
     expect(await button.isDisabled()).toBe(true);
 
     await repostStorm(store, storm.eventId, 1, 400);
     const notice = page.getByTestId('spike');
     await notice.waitFor({ timeout: 15_000 });
     expect(await notice.textContent()).toMatch(/Repost spike!.*reposts a second on “The ribbon is cut — 剪彩！”/);
-    await expect.poll(() => page.locator('[data-seq="1"] [data-testid=repost-count]').textContent(), { timeout: 15_000 }).toBe('401');
+    await expect
+      .poll(() => page.locator('[data-seq="1"] [data-testid=repost-count]').textContent(), { timeout: 15_000 })
+      .toBe('401');
     await screenshot(page, 'live-spike');
     // A page opened now shows the counts so far (its sync carries them).
     const late = await openLive(storm);
@@ -198,7 +219,9 @@ describe('live page', () => {
   it('says clearly when the event does not exist', async () => {
     const { page } = await newPage(browser, 'phone');
     await page.goto(`${stage.httpUrl}/live/no-such-event`);
-    await expect.poll(() => page.getByTestId('load-error').textContent()).toBe('There is no event “no-such-event”. Check the link.');
+    await expect
+      .poll(() => page.getByTestId('load-error').textContent())
+      .toBe('There is no event “no-such-event”. Check the link.');
     await page.context().close();
   });
 });

@@ -27,7 +27,10 @@ afterAll(async () => {
 
 const titles = (page: Page) => page.getByTestId('event-title').allTextContents();
 const storage = (page: Page) =>
-  page.evaluate(() => ({ session: { ...sessionStorage }, local: Object.keys(localStorage).filter((k) => k !== 'livecast.lang') }));
+  page.evaluate(() => ({
+    session: { ...sessionStorage },
+    local: Object.keys(localStorage).filter((k) => k !== 'livecast.lang'),
+  }));
 
 async function signIn(page: Page, key = ADMIN_KEY) {
   await page.goto(`${stage.httpUrl}/organiser`);
@@ -36,13 +39,16 @@ async function signIn(page: Page, key = ADMIN_KEY) {
 }
 
 /** The card of an event by its title. */
-const card = (page: Page, title: string) => page.getByTestId('event').filter({ has: page.getByTestId('event-title').getByText(title, { exact: true }) });
+const card = (page: Page, title: string) =>
+  page.getByTestId('event').filter({ has: page.getByTestId('event-title').getByText(title, { exact: true }) });
 
 describe('organiser console', () => {
   it('refuses a wrong key with a clear message and keeps nothing', async () => {
     const { page, errors } = await newPage(browser, 'phone');
     await signIn(page, 'not-the-admin-key-at-all');
-    await expect.poll(() => page.getByTestId('sign-in-error').textContent()).toBe('That admin key was refused. Check it and try again.');
+    await expect
+      .poll(() => page.getByTestId('sign-in-error').textContent())
+      .toBe('That admin key was refused. Check it and try again.');
     expect(await page.getByTestId('events').count()).toBe(0);
     expect(await storage(page)).toEqual({ session: {}, local: [] });
     // The browser logs the 401 itself; nothing else went wrong.
@@ -95,7 +101,10 @@ describe('organiser console', () => {
     expect((await titles(page))[0]).toBe('Lantern Festival "opening" <night>');
     const eventId = (await created.getAttribute('data-event-id'))!;
     // What the server stored: the title and the start time, as the browser's local time says.
-    const stored = (await (await fetch(`${stage.httpUrl}/events/${eventId}`)).json()) as { title: string; startsAt?: string };
+    const stored = (await (await fetch(`${stage.httpUrl}/events/${eventId}`)).json()) as {
+      title: string;
+      startsAt?: string;
+    };
     const startsAt = await page.evaluate(() => new Date('2026-02-12T19:30').toISOString());
     expect(stored).toMatchObject({ title: 'Lantern Festival "opening" <night>', startsAt });
     // The links.
@@ -150,7 +159,9 @@ describe('organiser console', () => {
     await fresh.page.getByTestId('compose').fill('With the new token');
     await fresh.page.keyboard.press('Enter');
     await fresh.page.locator('[data-testid=outbox-item][data-state=acked]').waitFor();
-    const timeline = (await (await fetch(`${stage.httpUrl}/events/${eventId}/timeline`)).json()) as { items: { text: string }[] };
+    const timeline = (await (await fetch(`${stage.httpUrl}/events/${eventId}/timeline`)).json()) as {
+      items: { text: string }[];
+    };
     expect(timeline.items.map((e) => e.text)).toEqual(['Before the new token', 'With the new token']);
 
     // After a reload the token is gone from the console (it was shown once); the key is still there.

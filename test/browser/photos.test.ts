@@ -24,7 +24,11 @@ afterAll(async () => {
   await stage?.stop();
 });
 
-const file = (name: string, width: number, height: number) => ({ name, mimeType: 'image/png', buffer: png(width, height) });
+const file = (name: string, width: number, height: number) => ({
+  name,
+  mimeType: 'image/png',
+  buffer: png(width, height),
+});
 
 async function timeline(eventId: string): Promise<Entry[]> {
   return ((await (await fetch(`${stage.httpUrl}/events/${eventId}/timeline`)).json()) as { items: Entry[] }).items;
@@ -38,7 +42,9 @@ async function openConsole(event: CreatedEvent) {
 }
 
 const outbox = (page: Page) =>
-  page.$$eval('[data-testid=outbox-item]', (els) => els.map((el) => ({ state: (el as HTMLElement).dataset.state, clientId: (el as HTMLElement).dataset.clientId })));
+  page.$$eval('[data-testid=outbox-item]', (els) =>
+    els.map((el) => ({ state: (el as HTMLElement).dataset.state, clientId: (el as HTMLElement).dataset.clientId })),
+  );
 
 /** Photo uploads storage accepted, as the page saw them (it survives reloads of the page). */
 function countUploads(page: Page): { readonly n: number } {
@@ -94,7 +100,14 @@ describe('photos', { timeout: 120_000 }, () => {
     const photos = await live.page.locator('[data-testid=photo]').evaluateAll((els) =>
       els.map((el) => {
         const img = el as HTMLImageElement;
-        return { w: img.getAttribute('width'), h: img.getAttribute('height'), alt: img.alt, loading: img.loading, decoding: img.decoding, link: (img.closest('a') as HTMLAnchorElement).href === img.src };
+        return {
+          w: img.getAttribute('width'),
+          h: img.getAttribute('height'),
+          alt: img.alt,
+          loading: img.loading,
+          decoding: img.decoding,
+          link: (img.closest('a') as HTMLAnchorElement).href === img.src,
+        };
       }),
     );
     expect(photos).toEqual([
@@ -112,7 +125,13 @@ describe('photos', { timeout: 120_000 }, () => {
 
     // A correction that drops a photo re-renders the card on the live page.
     const reporter = await connect(reporterUrl(stage, event));
-    reporter.send({ action: 'edit', clientId: 'e1', seq: 1, text: 'Opening: the stage (one photo)', images: [{ imageId: imageIdOf(entry!.images[1]!.url) }] });
+    reporter.send({
+      action: 'edit',
+      clientId: 'e1',
+      seq: 1,
+      text: 'Opening: the stage (one photo)',
+      images: [{ imageId: imageIdOf(entry!.images[1]!.url) }],
+    });
     await reporter.next((f) => f.type === 'ack' && f.clientId === 'e1');
     await reporter.close();
     await expect.poll(() => loaded(live.page)).toEqual(['900x1200']);
@@ -133,7 +152,9 @@ describe('photos', { timeout: 120_000 }, () => {
     const { page, errors } = await openConsole(event);
     const uploads = countUploads(page);
     await page.context().setOffline(true);
-    await page.evaluate(() => (window as unknown as { livecast: { connection: { drop(): void } } }).livecast.connection.drop());
+    await page.evaluate(() =>
+      (window as unknown as { livecast: { connection: { drop(): void } } }).livecast.connection.drop(),
+    );
     await page.getByTestId('photo-input').setInputFiles([file('boats.png', 1200, 800)]);
     await expect.poll(() => page.getByTestId('draft-photo').count()).toBe(1);
     await page.getByTestId('publish').click(); // no text: a photo-only update
@@ -154,7 +175,9 @@ describe('photos', { timeout: 120_000 }, () => {
     const { page } = await openConsole(event);
     const uploads = countUploads(page);
     await page.context().setOffline(true);
-    await page.evaluate(() => (window as unknown as { livecast: { connection: { stop(): void } } }).livecast.connection.stop());
+    await page.evaluate(() =>
+      (window as unknown as { livecast: { connection: { stop(): void } } }).livecast.connection.stop(),
+    );
     await page.getByTestId('photo-input').setInputFiles([file('one.png', 1000, 750), file('two.png', 750, 1000)]);
     await expect.poll(() => page.getByTestId('draft-photo').count()).toBe(2);
     await page.getByTestId('compose').fill('Two photos, one reload');
@@ -176,18 +199,29 @@ describe('photos', { timeout: 120_000 }, () => {
     await page.reload();
     await held[0]!.abort().catch(() => undefined);
 
-    await expect.poll(async () => await outbox(page), { timeout: 30_000 }).toEqual([{ state: 'acked', clientId: queued!.clientId }]);
+    await expect
+      .poll(async () => await outbox(page), { timeout: 30_000 })
+      .toEqual([{ state: 'acked', clientId: queued!.clientId }]);
     expect(uploads.n).toBe(2); // the first photo was not sent again
     const entries = await timeline(event.eventId);
-    expect(entries.map((e) => [e.text, e.images.map((i) => `${i.width}x${i.height}`)])).toEqual([['Two photos, one reload', ['1000x750', '750x1000']]]);
+    expect(entries.map((e) => [e.text, e.images.map((i) => `${i.width}x${i.height}`)])).toEqual([
+      ['Two photos, one reload', ['1000x750', '750x1000']],
+    ]);
     // The photos' bytes left the device once published.
-    await expect.poll(() => page.evaluate(() => new Promise<number>((resolve) => {
-      const req = indexedDB.open(`livecast.photos.${location.pathname.split('/')[2]}`);
-      req.onsuccess = () => {
-        const count = req.result.transaction('photos').objectStore('photos').count();
-        count.onsuccess = () => resolve(count.result);
-      };
-    }))).toBe(0);
+    await expect
+      .poll(() =>
+        page.evaluate(
+          () =>
+            new Promise<number>((resolve) => {
+              const req = indexedDB.open(`livecast.photos.${location.pathname.split('/')[2]}`);
+              req.onsuccess = () => {
+                const count = req.result.transaction('photos').objectStore('photos').count();
+                count.onsuccess = () => resolve(count.result);
+              };
+            }),
+        ),
+      )
+      .toBe(0);
     await page.context().close();
   });
 });

@@ -36,11 +36,17 @@ beforeAll(async () => {
   await send({ action: 'publish', text: 'Dragon boats\non the river' });
   await reporter.close();
   await stage.settled();
-  const reposts = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/reposts?bucket=1`)).json()) as { spikes: { startedAt: number }[]; total: number };
-  if (reposts.total !== 400 || reposts.spikes.length !== 1) throw new Error(`setup: expected 400 reposts and a spike, got ${JSON.stringify(reposts)}`);
+  const reposts = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/reposts?bucket=1`)).json()) as {
+    spikes: { startedAt: number }[];
+    total: number;
+  };
+  if (reposts.total !== 400 || reposts.spikes.length !== 1)
+    throw new Error(`setup: expected 400 reposts and a spike, got ${JSON.stringify(reposts)}`);
   // The spike is dated to the start of its first second; the page jumps to it, or to the moment its
   // entry was posted when that came later within the second.
-  const timeline = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline`)).json()) as { items: { seq: number; createdAt: string }[] };
+  const timeline = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline`)).json()) as {
+    items: { seq: number; createdAt: string }[];
+  };
   spikeMoment = Math.max(reposts.spikes[0]!.startedAt, Date.parse(timeline.items.find((e) => e.seq === 2)!.createdAt));
 }, 120_000);
 
@@ -50,8 +56,11 @@ afterAll(async () => {
 });
 
 const shown = (page: Page) =>
-  page.$$eval('[data-testid=entry]', (els) => els.map((el) => `${(el as HTMLElement).dataset.seq}:${el.querySelector('[data-testid=text]')?.textContent}`));
-const position = (page: Page) => page.evaluate(() => (window as unknown as { livecast: { replay: { position: number } } }).livecast.replay.position);
+  page.$$eval('[data-testid=entry]', (els) =>
+    els.map((el) => `${(el as HTMLElement).dataset.seq}:${el.querySelector('[data-testid=text]')?.textContent}`),
+  );
+const position = (page: Page) =>
+  page.evaluate(() => (window as unknown as { livecast: { replay: { position: number } } }).livecast.replay.position);
 
 describe('replay page', () => {
   it('loads the whole timeline and plays it back, entries appearing at their moments; the scrubber moves through time', async () => {
@@ -65,11 +74,13 @@ describe('replay page', () => {
 
     await page.getByTestId('speed-10').click();
     await page.getByTestId('play').click();
-    await expect.poll(() => shown(page), { timeout: 10_000 }).toEqual([
-      '3:Dragon boats\non the river',
-      '2:The ribbon is cut — 剪彩！',
-      '1:The ceremony begins, 仪式开始 (corrected, "quoted", with a comma)',
-    ]);
+    await expect
+      .poll(() => shown(page), { timeout: 10_000 })
+      .toEqual([
+        '3:Dragon boats\non the river',
+        '2:The ribbon is cut — 剪彩！',
+        '1:The ceremony begins, 仪式开始 (corrected, "quoted", with a comma)',
+      ]);
     await expect.poll(() => page.getByTestId('play').textContent()).toBe('↺ Replay');
 
     // Back to the start with the scrubber.
@@ -121,10 +132,14 @@ describe('replay page', () => {
 
     const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
     const csv = await readFile((await csvDownload.path())!, 'utf8');
-    expect(csv.startsWith('\uFEFFchangeNo,seq,rev,kind,pinned,deleted,createdAt,updatedAt,text,repostsTotal,images\r\n')).toBe(true);
+    expect(
+      csv.startsWith('\uFEFFchangeNo,seq,rev,kind,pinned,deleted,createdAt,updatedAt,text,repostsTotal,images\r\n'),
+    ).toBe(true);
     const rows = csv.slice(1).trimEnd().split('\r\n');
     expect(rows).toHaveLength(5);
-    expect(rows[3]).toMatch(/^\d+,1,2,text,false,false,[^,]+,[^,]+,"The ceremony begins, 仪式开始 \(corrected, ""quoted"", with a comma\)",0,$/); // no photos: the images column is empty
+    expect(rows[3]).toMatch(
+      /^\d+,1,2,text,false,false,[^,]+,[^,]+,"The ceremony begins, 仪式开始 \(corrected, ""quoted"", with a comma\)",0,$/,
+    ); // no photos: the images column is empty
     expect(csv).toContain('"Dragon boats\non the river"');
     await page.context().close();
   });

@@ -55,11 +55,19 @@ describe('reporter console', () => {
     await expect.poll(() => item.getAttribute('data-state')).toBe('acked');
     expect(await item.textContent()).toMatch(/#1 · rev 1 · \d+ ms/);
     const update = await viewer.next((f) => f.type === 'update');
-    expect(update.type === 'update' && update.entry).toMatchObject({ seq: 1, text: '香鱼节开幕\nLine two', kind: 'key' });
-    await expect.poll(() => page.locator('[data-testid=entries] [data-seq="1"] [data-testid=text]').textContent()).toBe('香鱼节开幕\nLine two');
+    expect(update.type === 'update' && update.entry).toMatchObject({
+      seq: 1,
+      text: '香鱼节开幕\nLine two',
+      kind: 'key',
+    });
+    await expect
+      .poll(() => page.locator('[data-testid=entries] [data-seq="1"] [data-testid=text]').textContent())
+      .toBe('香鱼节开幕\nLine two');
     // A viewer reposts it: the console's count follows the live stats.
     viewer.send({ action: 'repost', seq: 1 });
-    await expect.poll(() => page.locator('[data-testid=entries] [data-seq="1"] [data-testid=repost-count]').textContent()).toBe('1');
+    await expect
+      .poll(() => page.locator('[data-testid=entries] [data-seq="1"] [data-testid=repost-count]').textContent())
+      .toBe('1');
 
     // Over 2,000 characters (counted as a person counts them) cannot be published.
     await box.fill('鱼'.repeat(2001));
@@ -76,8 +84,13 @@ describe('reporter console', () => {
     const event = await createEvent(stage);
     const { page, errors } = await openConsole(event);
     await page.context().setOffline(true);
-    await page.evaluate(() => (window as unknown as { livecast: { connection: { drop(): void } } }).livecast.connection.drop());
-    await page.getByTestId('status').filter({ hasText: /Offline|Reconnecting|Connecting/ }).waitFor();
+    await page.evaluate(() =>
+      (window as unknown as { livecast: { connection: { drop(): void } } }).livecast.connection.drop(),
+    );
+    await page
+      .getByTestId('status')
+      .filter({ hasText: /Offline|Reconnecting|Connecting/ })
+      .waitFor();
 
     const box = page.getByTestId('compose');
     for (const text of ['Boats at the start line', 'And they are off!', '第一条香鱼']) {
@@ -103,7 +116,9 @@ describe('reporter console', () => {
     const event = await createEvent(stage);
     const { page } = await openConsole(event);
     await page.context().setOffline(true);
-    await page.evaluate(() => (window as unknown as { livecast: { connection: { stop(): void } } }).livecast.connection.stop());
+    await page.evaluate(() =>
+      (window as unknown as { livecast: { connection: { stop(): void } } }).livecast.connection.stop(),
+    );
     await page.getByTestId('compose').fill('Typed just before the phone reloaded the tab');
     await page.getByTestId('compose').press('Enter');
     expect(await outboxStates(page)).toEqual(['waiting']);
@@ -111,7 +126,9 @@ describe('reporter console', () => {
     await page.reload();
     await page.getByTestId('status').filter({ hasText: 'Live' }).waitFor();
     await expect.poll(() => outboxStates(page), { timeout: 20_000 }).toEqual(['acked']);
-    expect((await timeline(event.eventId)).map((e) => e.text)).toEqual(['Typed just before the phone reloaded the tab']);
+    expect((await timeline(event.eventId)).map((e) => e.text)).toEqual([
+      'Typed just before the phone reloaded the tab',
+    ]);
     await page.context().close();
   });
 
@@ -138,10 +155,12 @@ describe('reporter console', () => {
     await expect.poll(() => page.locator('[data-testid=entries] [data-seq="2"] .badge.deleted').count()).toBe(1);
 
     const stored = await timeline(event.eventId);
-    expect(stored.map((e) => ({ seq: e.seq, rev: e.rev, text: e.text, pinned: e.pinned, deleted: e.deleted }))).toEqual([
-      { seq: 1, rev: 3, text: 'The mayor speaks', pinned: true, deleted: false },
-      { seq: 2, rev: 2, text: '', pinned: false, deleted: true },
-    ]);
+    expect(stored.map((e) => ({ seq: e.seq, rev: e.rev, text: e.text, pinned: e.pinned, deleted: e.deleted }))).toEqual(
+      [
+        { seq: 1, rev: 3, text: 'The mayor speaks', pinned: true, deleted: false },
+        { seq: 2, rev: 2, text: '', pinned: false, deleted: true },
+      ],
+    );
     await screenshot(page, 'report-edited');
     expect(errors).toEqual([]);
     await page.context().close();

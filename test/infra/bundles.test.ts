@@ -9,7 +9,16 @@ import { basename, join } from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { deployedBuildOptions, projectRoot } from '../../infra/livecast-function';
-import { deliveryWorker, type FunctionDef, httpRoutes, type Needs, scheduled, streamTriggers, wsAuthorizer, wsRoutes } from '../../shared/routes';
+import {
+  deliveryWorker,
+  type FunctionDef,
+  httpRoutes,
+  type Needs,
+  scheduled,
+  streamTriggers,
+  wsAuthorizer,
+  wsRoutes,
+} from '../../shared/routes';
 import { bytesByPackage, outputOf } from '../support/bundle-packages';
 
 const defs: FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers, ...scheduled];
@@ -38,7 +47,10 @@ it('bundles every deployed function as an ESM module that exports its handler', 
     expect(code, entry).toMatch(/export\s*\{[^}]*\bhandler\b/);
     // Nothing left to resolve at run time but Node's own modules (the SDK is bundled, pinned).
     const imports = [...code.matchAll(/\bfrom\s*"([^"]+)"/g)].map((m) => m[1]!);
-    expect(imports.filter((i) => !i.startsWith('node:')), entry).toEqual([]);
+    expect(
+      imports.filter((i) => !i.startsWith('node:')),
+      entry,
+    ).toEqual([]);
   }
 });
 
@@ -46,16 +58,40 @@ it('bundles every deployed function as an ESM module that exports its handler', 
  * The packages a grant brings, and so the packages a function without it must not carry: a client it
  * could only ever call to be refused by IAM is dead weight on every cold start.
  */
-const grantPackages: ReadonlyArray<{ grant: string; granted: (needs: Needs, def: FunctionDef) => boolean; packages: readonly string[] }> = [
-  { grant: 'manageConnections', granted: (n) => Boolean(n.manageConnections), packages: ['@aws-sdk/client-apigatewaymanagementapi'] },
+const grantPackages: ReadonlyArray<{
+  grant: string;
+  granted: (needs: Needs, def: FunctionDef) => boolean;
+  packages: readonly string[];
+}> = [
+  {
+    grant: 'manageConnections',
+    granted: (n) => Boolean(n.manageConnections),
+    packages: ['@aws-sdk/client-apigatewaymanagementapi'],
+  },
   { grant: 'startWorkers', granted: (n) => Boolean(n.startWorkers), packages: ['@aws-sdk/client-lambda'] },
-  { grant: 'images', granted: (n) => Boolean(n.images?.length), packages: ['@aws-sdk/client-s3', '@aws-sdk/s3-presigned-post', '@aws-sdk/client-ssm'] },
-  { grant: 'adminKey or viewerSecret', granted: (n) => Boolean(n.adminKey || n.viewerSecret), packages: ['@aws-sdk/client-secrets-manager'] },
+  {
+    grant: 'images',
+    granted: (n) => Boolean(n.images?.length),
+    packages: ['@aws-sdk/client-s3', '@aws-sdk/s3-presigned-post', '@aws-sdk/client-ssm'],
+  },
+  {
+    grant: 'adminKey or viewerSecret',
+    granted: (n) => Boolean(n.adminKey || n.viewerSecret),
+    packages: ['@aws-sdk/client-secrets-manager'],
+  },
   // Powertools Parameters caches the admin key (shared/adapters/admin-key.ts) and the photos' base URL
   // (functions/lib/images.ts); the viewer secret is read once, without it.
-  { grant: 'adminKey or images', granted: (n) => Boolean(n.adminKey || n.images?.length), packages: ['@aws-lambda-powertools/parameters'] },
+  {
+    grant: 'adminKey or images',
+    granted: (n) => Boolean(n.adminKey || n.images?.length),
+    packages: ['@aws-lambda-powertools/parameters'],
+  },
   // X-Ray (Powertools Tracer and the X-Ray SDK under it): only the functions traced (shared/routes.ts `tracing`).
-  { grant: 'tracing', granted: (_n, def) => Boolean(def.tracing), packages: ['@aws-lambda-powertools/tracer', 'aws-xray-sdk-core'] },
+  {
+    grant: 'tracing',
+    granted: (_n, def) => Boolean(def.tracing),
+    packages: ['@aws-lambda-powertools/tracer', 'aws-xray-sdk-core'],
+  },
 ];
 
 /**
@@ -66,7 +102,15 @@ const grantPackages: ReadonlyArray<{ grant: string; granted: (needs: Needs, def:
  * Something every function must carry raises `base` by what `npm run bench -- bundles` measures
  * (Powertools Logger + Metrics bundled alone: 36 KB; with Tracer and its aws-xray-sdk-core: 159 KB).
  */
-const CEILING_KB = { base: 560, manageConnections: 30, secrets: 30, startWorkers: 90, tracing: 140, images: 260, feeds: 45 };
+const CEILING_KB = {
+  base: 560,
+  manageConnections: 30,
+  secrets: 30,
+  startWorkers: 90,
+  tracing: 140,
+  images: 260,
+  feeds: 45,
+};
 /**
  * The feed functions carry the `feed` library and what it writes XML with (xml-js, which brings the
  * sax parser): ~37 KB measured (http-feed.ts 562 KB against http-get-event.ts 525 KB). No other
@@ -95,7 +139,11 @@ describe.each(defs.map((def) => [def.id, def] as const))('%s', (_id, def) => {
       for (const pkg of brought) {
         const why = `${def.entry} ${granted(def.needs, def) ? 'is granted' : 'is not granted'} ${grant}: ${pkg}`;
         if (granted(def.needs, def)) expect(carried.has(pkg), why).toBe(true);
-        else expect(carried.get(pkg), `${why} is bundled; import the part that brings it only where it is used (functions/lib/container.ts)`).toBeUndefined();
+        else
+          expect(
+            carried.get(pkg),
+            `${why} is bundled; import the part that brings it only where it is used (functions/lib/container.ts)`,
+          ).toBeUndefined();
       }
     }
   });
@@ -103,8 +151,8 @@ describe.each(defs.map((def) => [def.id, def] as const))('%s', (_id, def) => {
   it('bundles zod without its 40 translations (`import * as z from "zod"`, never `import { z }`)', () => {
     // `import { z } from 'zod'` keeps the whole namespace object, every locale included: 444 KB of
     // zod instead of 93 KB. Error messages stay English either way (zod's classic API sets `en`).
-    const locales = Object.keys(outputOf(metafile, def.entry).inputs).filter(
-      (input) => /node_modules\/zod\/.*\/locales\/(?!en\.js$)[^/]+\.js$/.test(input),
+    const locales = Object.keys(outputOf(metafile, def.entry).inputs).filter((input) =>
+      /node_modules\/zod\/.*\/locales\/(?!en\.js$)[^/]+\.js$/.test(input),
     );
     expect(locales, def.entry).toEqual([]);
     expect(packages().get('zod') ?? 0, def.entry).toBeLessThan(150 * 1024);
@@ -112,7 +160,8 @@ describe.each(defs.map((def) => [def.id, def] as const))('%s', (_id, def) => {
 
   it('carries the feed library only if it writes feeds', () => {
     const carried = packages();
-    for (const pkg of FEED_PACKAGES) expect(carried.has(pkg), `${def.entry}: ${pkg}`).toBe(FEED_ENTRIES.includes(def.entry));
+    for (const pkg of FEED_PACKAGES)
+      expect(carried.has(pkg), `${def.entry}: ${pkg}`).toBe(FEED_ENTRIES.includes(def.entry));
   });
 
   it('stays under its size ceiling', () => {

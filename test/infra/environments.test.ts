@@ -18,7 +18,13 @@ type Json = any;
 
 const API_CERT = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 const WEB_CERT = 'arn:aws:acm:us-east-1:123456789012:certificate/66666666-7777-8888-9999-000000000000';
-const DOMAINS = { apiCertificateArn: API_CERT, httpDomain: 'api.example.com', wsDomain: 'live.example.com', webCertificateArn: WEB_CERT, webDomain: 'www.example.com' };
+const DOMAINS = {
+  apiCertificateArn: API_CERT,
+  httpDomain: 'api.example.com',
+  wsDomain: 'live.example.com',
+  webCertificateArn: WEB_CERT,
+  webDomain: 'www.example.com',
+};
 
 let webDir: string;
 let dev: LivecastStacks;
@@ -29,7 +35,10 @@ let prodApp: App;
 
 /** Bundling skipped as in stacks.test.ts: the templates are what these tests read. */
 function build(context: Record<string, unknown>): { app: App; stacks: LivecastStacks } {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context }, outdir: mkdtempSync(join(tmpdir(), 'livecast-env-out-')) });
+  const app = new App({
+    context: { 'aws:cdk:bundling-stacks': [], ...context },
+    outdir: mkdtempSync(join(tmpdir(), 'livecast-env-out-')),
+  });
   return { app, stacks: buildLivecast(app, { webDir }) };
 }
 
@@ -68,13 +77,25 @@ describe('the stage', () => {
     expect(() => stageConfig(() => 'Prod')).toThrow(/unknown stage "Prod"/);
     // The embed's framing sites: checked like every other key, 'self' when unset.
     expect(stageConfig(() => undefined).embedAncestors).toEqual(["'self'"]);
-    expect(stageConfig((k) => (k === 'embedAncestors' ? 'https://portal.example.org' : undefined)).embedAncestors).toEqual(['https://portal.example.org']);
-    expect(() => stageConfig((k) => (k === 'embedAncestors' ? "* ; script-src 'unsafe-inline'" : undefined))).toThrow(/context 'embedAncestors': .*"\*" is not a source/);
+    expect(
+      stageConfig((k) => (k === 'embedAncestors' ? 'https://portal.example.org' : undefined)).embedAncestors,
+    ).toEqual(['https://portal.example.org']);
+    expect(() => stageConfig((k) => (k === 'embedAncestors' ? "* ; script-src 'unsafe-inline'" : undefined))).toThrow(
+      /context 'embedAncestors': .*"\*" is not a source/,
+    );
   });
 
   it('names every stack after the stage, so dev and prod can share an account', () => {
-    expect([dev.data, dev.api, dev.web].map((s) => s.stackName)).toEqual(['Livecast-dev-Data', 'Livecast-dev-Api', 'Livecast-dev-Web']);
-    expect([prod.data, prod.api, prod.web].map((s) => s.stackName)).toEqual(['Livecast-prod-Data', 'Livecast-prod-Api', 'Livecast-prod-Web']);
+    expect([dev.data, dev.api, dev.web].map((s) => s.stackName)).toEqual([
+      'Livecast-dev-Data',
+      'Livecast-dev-Api',
+      'Livecast-dev-Web',
+    ]);
+    expect([prod.data, prod.api, prod.web].map((s) => s.stackName)).toEqual([
+      'Livecast-prod-Data',
+      'Livecast-prod-Api',
+      'Livecast-prod-Web',
+    ]);
   });
 
   it.each([['dev'], ['prod']] as const)('%s: tags every stack and its resources with project and stage', (name) => {
@@ -85,15 +106,25 @@ describe('the stage', () => {
     }
     // Resources carry them too (what Cost Explorer groups by).
     const eventsTable = tableOf(s, 'Events');
-    expect(eventsTable.Properties.Tags).toEqual(expect.arrayContaining([{ Key: 'project', Value: 'livecast' }, { Key: 'stage', Value: name }]));
+    expect(eventsTable.Properties.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'project', Value: 'livecast' },
+        { Key: 'stage', Value: name },
+      ]),
+    );
   });
 
-  it.each([['dev'], ['prod']] as const)('%s: every function gets the stage as %s (the metrics\' stage dimension)', (name) => {
-    const s = name === 'dev' ? dev : prod;
-    const fns = resources(s.api, 'AWS::Lambda::Function').filter(([id]) => !id.startsWith('CustomCDKBucketDeployment'));
-    expect(fns.length).toBe(Object.keys(s.api.functions).length);
-    for (const [id, fn] of fns) expect(fn.Properties.Environment.Variables[STAGE_ENV], id).toBe(name);
-  });
+  it.each([['dev'], ['prod']] as const)(
+    "%s: every function gets the stage as %s (the metrics' stage dimension)",
+    (name) => {
+      const s = name === 'dev' ? dev : prod;
+      const fns = resources(s.api, 'AWS::Lambda::Function').filter(
+        ([id]) => !id.startsWith('CustomCDKBucketDeployment'),
+      );
+      expect(fns.length).toBe(Object.keys(s.api.functions).length);
+      for (const [id, fn] of fns) expect(fn.Properties.Environment.Variables[STAGE_ENV], id).toBe(name);
+    },
+  );
 });
 
 describe('prod keeps the record; dev can be thrown away', () => {
@@ -124,7 +155,8 @@ describe('prod keeps the record; dev can be thrown away', () => {
   });
 
   it('prod retains the admin key, the viewer id key, the failure queues and every log group; dev deletes them', () => {
-    const policies = (s: LivecastStacks, stack: Stack, type: string) => resources(stack, type).map(([, r]) => r.DeletionPolicy as string);
+    const policies = (s: LivecastStacks, stack: Stack, type: string) =>
+      resources(stack, type).map(([, r]) => r.DeletionPolicy as string);
     for (const [stack, type, count] of [
       ['data', 'AWS::SecretsManager::Secret', 2],
       ['data', 'AWS::SQS::Queue', 2],
@@ -169,7 +201,7 @@ describe('account and region', () => {
     }
   });
 
-  it('fall back to the CLI\'s environment, context first', () => {
+  it("fall back to the CLI's environment, context first", () => {
     const env = { CDK_DEFAULT_ACCOUNT: '210987654321', CDK_DEFAULT_REGION: 'ap-northeast-1' };
     expect(stageConfig(() => undefined, env).env).toEqual({ account: '210987654321', region: 'ap-northeast-1' });
     const ctx: Record<string, string> = { region: 'eu-west-1' };
@@ -185,7 +217,8 @@ describe('account and region', () => {
   });
 
   it('warn when prod has no alarm email (synthesis still works offline, for review)', () => {
-    const warnings = (stack: Stack) => Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('without -c alarmEmail'));
+    const warnings = (stack: Stack) =>
+      Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('without -c alarmEmail'));
     expect(warnings(prod.api)).toHaveLength(1);
     expect(warnings(dev.api)).toHaveLength(0);
     const mailed = build({ stage: 'prod', alarmEmail: 'ops@example.com' });
@@ -200,13 +233,18 @@ describe('account and region', () => {
     expect(envs(withDomains).length).toBeGreaterThan(20);
     for (const env of envs(withDomains)) expect(env.LIVECAST_SITE_ORIGIN).toBe('https://www.example.com');
     for (const env of envs(dev)) expect(env.LIVECAST_SITE_ORIGIN).toBeUndefined();
-    const warnings = (stack: Stack) => Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('no -c webDomain'));
+    const warnings = (stack: Stack) =>
+      Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('no -c webDomain'));
     expect(warnings(dev.api)).toHaveLength(1);
     expect(warnings(withDomains.api)).toHaveLength(0);
     // The CDN fetches feeds and snapshots from the API's custom domain when there is one.
     const origins = json(withDomains.web).Resources;
-    const dist = Object.values(origins as Record<string, Json>).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
-    expect(dist.Properties.DistributionConfig.Origins.find((o: Json) => o.Id === 'livecast-api').DomainName).toBe('api.example.com');
+    const dist = Object.values(origins as Record<string, Json>).find(
+      (r) => r.Type === 'AWS::CloudFront::Distribution',
+    )!;
+    expect(dist.Properties.DistributionConfig.Origins.find((o: Json) => o.Id === 'livecast-api').DomainName).toBe(
+      'api.example.com',
+    );
   });
 
   it('take the alarm email from context, for the API stack', () => {
@@ -227,22 +265,34 @@ describe('custom domains', () => {
     }
   });
 
-  it('map a regional domain name to each API\'s stage, on the given certificate, TLS 1.2', () => {
+  it("map a regional domain name to each API's stage, on the given certificate, TLS 1.2", () => {
     const { api } = withDomains;
     const domains = resources(api, 'AWS::ApiGatewayV2::DomainName').map(([id, r]) => [id, r.Properties] as const);
     expect(domains.map(([, p]) => p.DomainName).sort()).toEqual(['api.example.com', 'live.example.com']);
     for (const [, p] of domains) {
-      expect(p.DomainNameConfigurations).toEqual([{ CertificateArn: API_CERT, EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' }]);
+      expect(p.DomainNameConfigurations).toEqual([
+        { CertificateArn: API_CERT, EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' },
+      ]);
     }
     const idOf = (name: string) => domains.find(([, p]) => p.DomainName === name)![0];
-    const ref = (c: { node: { defaultChild?: unknown } }) => ({ Ref: api.getLogicalId(c.node.defaultChild as Parameters<Stack['getLogicalId']>[0]) });
+    const ref = (c: { node: { defaultChild?: unknown } }) => ({
+      Ref: api.getLogicalId(c.node.defaultChild as Parameters<Stack['getLogicalId']>[0]),
+    });
     // A stage is named by its literal name, so the mapping must wait for it to exist.
     const mappingResources = resources(api, 'AWS::ApiGatewayV2::ApiMapping').map(([, r]) => r);
     for (const m of mappingResources) expect(m.DependsOn.some((d: string) => /Stage/.test(d))).toBe(true);
     const mappings = mappingResources.map((r) => r.Properties);
     expect(mappings).toHaveLength(2);
-    expect(mappings).toContainEqual({ DomainName: { Ref: idOf('api.example.com') }, ApiId: ref(api.httpApi), Stage: '$default' });
-    expect(mappings).toContainEqual({ DomainName: { Ref: idOf('live.example.com') }, ApiId: ref(api.webSocketApi), Stage: 'live' });
+    expect(mappings).toContainEqual({
+      DomainName: { Ref: idOf('api.example.com') },
+      ApiId: ref(api.httpApi),
+      Stage: '$default',
+    });
+    expect(mappings).toContainEqual({
+      DomainName: { Ref: idOf('live.example.com') },
+      ApiId: ref(api.webSocketApi),
+      Stage: 'live',
+    });
   });
 
   it('give the pages an alias on a us-east-1 certificate, and hand them (and their CSP) the API domains only', () => {
@@ -256,11 +306,14 @@ describe('custom domains', () => {
     });
     const [[, policy]] = resources(web, 'AWS::CloudFront::ResponseHeadersPolicy') as [[string, Json]];
     // A join: the photos' bucket endpoint (last in connect-src) is known only at deploy time.
-    const joined: { 'Fn::Join': [string, unknown[]] } = policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy;
+    const joined: { 'Fn::Join': [string, unknown[]] } =
+      policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy;
     const csp = joined['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : '${bucket}')).join('');
     expect(csp).toContain("connect-src 'self' https://api.example.com wss://live.example.com https://${bucket};");
     // config.json has no deploy-time value left in it: it is written whole into its asset.
-    const pages = resources(web, 'Custom::CDKBucketDeployment').map(([, r]) => r.Properties).find((p) => p.DistributionPaths)!;
+    const pages = resources(web, 'Custom::CDKBucketDeployment')
+      .map(([, r]) => r.Properties)
+      .find((p) => p.DistributionPaths)!;
     expect(pages.SourceMarkers).toBeUndefined();
     const out = withDomainsApp.synth().directory;
     const configs = readdirSync(out)
@@ -274,13 +327,28 @@ describe('custom domains', () => {
   });
 
   it.each([
-    [{ httpDomain: 'api.example.com', wsDomain: 'live.example.com' }, /need all three of 'apiCertificateArn', 'httpDomain' and 'wsDomain'/],
+    [
+      { httpDomain: 'api.example.com', wsDomain: 'live.example.com' },
+      /need all three of 'apiCertificateArn', 'httpDomain' and 'wsDomain'/,
+    ],
     [{ apiCertificateArn: API_CERT, httpDomain: 'api.example.com', wsDomain: 'api.example.com' }, /must differ/],
-    [{ apiCertificateArn: API_CERT, httpDomain: 'api.example.com', wsDomain: 'live.example.com', region: 'us-west-2' }, /certificate is in eu-west-1, the APIs in us-west-2/],
-    [{ webDomain: 'www.example.com', webCertificateArn: API_CERT }, /CloudFront accepts certificates from us-east-1 only; this one is in eu-west-1/],
+    [
+      { apiCertificateArn: API_CERT, httpDomain: 'api.example.com', wsDomain: 'live.example.com', region: 'us-west-2' },
+      /certificate is in eu-west-1, the APIs in us-west-2/,
+    ],
+    [
+      { webDomain: 'www.example.com', webCertificateArn: API_CERT },
+      /CloudFront accepts certificates from us-east-1 only; this one is in eu-west-1/,
+    ],
     [{ webDomain: 'www.example.com' }, /needs both 'webCertificateArn' and 'webDomain'/],
-    [{ webDomain: 'www.example.com', webCertificateArn: 'arn:aws:acm:us-east-1:123:cert' }, /'webCertificateArn': .* is not an ACM certificate ARN/],
-    [{ httpDomain: 'https://api.example.com', wsDomain: 'live.example.com', apiCertificateArn: API_CERT }, /'httpDomain': .* is not a domain name/],
+    [
+      { webDomain: 'www.example.com', webCertificateArn: 'arn:aws:acm:us-east-1:123:cert' },
+      /'webCertificateArn': .* is not an ACM certificate ARN/,
+    ],
+    [
+      { httpDomain: 'https://api.example.com', wsDomain: 'live.example.com', apiCertificateArn: API_CERT },
+      /'httpDomain': .* is not a domain name/,
+    ],
   ])('refuse a half-given or impossible configuration %j', (ctx, message) => {
     const app = new App({ context: ctx });
     expect(() => buildLivecast(app, { webDir })).toThrow(message);
@@ -289,17 +357,20 @@ describe('custom domains', () => {
 });
 
 describe('references between the stacks', () => {
-  it.each([['dev'], ['prod']] as const)('%s: no stack exports or imports anything (an export in use would block a table or stream change)', (name) => {
-    const s = name === 'dev' ? dev : prod;
-    for (const stack of [s.data, s.api, s.web]) {
-      const template = json(stack);
-      const exported = Object.entries((template.Outputs ?? {}) as Record<string, Json>).filter(([, o]) => o.Export);
-      expect(exported.map(([id]) => `${stack.stackName}.${id}`)).toEqual([]);
-      expect(JSON.stringify(template)).not.toContain('Fn::ImportValue');
-    }
-  });
+  it.each([['dev'], ['prod']] as const)(
+    '%s: no stack exports or imports anything (an export in use would block a table or stream change)',
+    (name) => {
+      const s = name === 'dev' ? dev : prod;
+      for (const stack of [s.data, s.api, s.web]) {
+        const template = json(stack);
+        const exported = Object.entries((template.Outputs ?? {}) as Record<string, Json>).filter(([, o]) => o.Export);
+        expect(exported.map(([id]) => `${stack.stackName}.${id}`)).toEqual([]);
+        expect(JSON.stringify(template)).not.toContain('Fn::ImportValue');
+      }
+    },
+  );
 
-  it('each stream trigger reads its stream ARN as the data stack\'s output, by name', () => {
+  it("each stream trigger reads its stream ARN as the data stack's output, by name", () => {
     const dataOutputs = json(prod.data).Outputs as Record<string, Json>;
     const mappings = resources(prod.api, 'AWS::Lambda::EventSourceMapping').map(([, r]) => r.Properties.EventSourceArn);
     expect(mappings.length).toBe(tables.filter((t) => 'stream' in t && t.stream).length);

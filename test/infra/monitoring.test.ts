@@ -13,7 +13,14 @@ import { StatelessStack, type StatelessStackProps, WS_ROUTE_THROTTLES } from '..
 import { loadConfig } from '../../shared/config';
 import { Metric, METRIC_NAMESPACE, METRIC_SERVICE, STAGE_ENV } from '../../shared/observability/names';
 import { tables } from '../../shared/tables';
-import { deliveryWatchdog, deliveryWake, deliveryWorker, failureQueues, wsAuthorizer, wsRoutes } from '../../shared/routes';
+import {
+  deliveryWatchdog,
+  deliveryWake,
+  deliveryWorker,
+  failureQueues,
+  wsAuthorizer,
+  wsRoutes,
+} from '../../shared/routes';
 
 type Json = any;
 
@@ -60,7 +67,8 @@ const alarmNamed = (t: Template, tail: string, stage = 'prod'): Json => {
 };
 /** The metrics an alarm reads: itself if single, else each of its math expression's metrics. */
 function metricsOf(alarm: Json): Json[] {
-  if (alarm.MetricName) return [{ MetricName: alarm.MetricName, Namespace: alarm.Namespace, Dimensions: alarm.Dimensions }];
+  if (alarm.MetricName)
+    return [{ MetricName: alarm.MetricName, Namespace: alarm.Namespace, Dimensions: alarm.Dimensions }];
   return (alarm.Metrics as Json[]).filter((m) => m.MetricStat).map((m) => m.MetricStat.Metric);
 }
 const dim = (m: Json, name: string): Json => (m.Dimensions as Json[] | undefined)?.find((d) => d.Name === name)?.Value;
@@ -69,7 +77,11 @@ const resolve = (s: Synth, v: Json): Json => (v?.['Fn::ImportValue'] ? s.exports
 function alarmsOn(s: Synth, metricName: string, name: string, value: Json): Json[] {
   return alarmsOf(s.apiT)
     .map((a) => a.Properties)
-    .filter((a) => metricsOf(a).some((m) => m.MetricName === metricName && JSON.stringify(resolve(s, dim(m, name))) === JSON.stringify(value)));
+    .filter((a) =>
+      metricsOf(a).some(
+        (m) => m.MetricName === metricName && JSON.stringify(resolve(s, dim(m, name))) === JSON.stringify(value),
+      ),
+    );
 }
 
 describe('alarm topic', () => {
@@ -83,20 +95,37 @@ describe('alarm topic', () => {
       ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', Match.arrayWith([':alarm:livecast-prod-*'])] } },
     };
     t.hasResourceProperties('AWS::KMS::Key', {
-      KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'], Condition: ours })]) },
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Condition: ours,
+          }),
+        ]),
+      },
     });
     t.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          Match.objectLike({ Effect: 'Allow', Action: 'sns:Publish', Principal: { Service: 'cloudwatch.amazonaws.com' }, Condition: ours }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 'sns:Publish',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Condition: ours,
+          }),
         ]),
       },
     });
   });
 
   it('mails alarmEmail when given, and has no subscriber when not', () => {
-    prod.apiT.resourcePropertiesCountIs('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.org', TopicArn: topicRef(prod.apiT) }, 1);
+    prod.apiT.resourcePropertiesCountIs(
+      'AWS::SNS::Subscription',
+      { Protocol: 'email', Endpoint: 'ops@example.org', TopicArn: topicRef(prod.apiT) },
+      1,
+    );
     dev.apiT.resourceCountIs('AWS::SNS::Subscription', 0);
   });
 
@@ -110,7 +139,14 @@ describe('alarm topic', () => {
   it("every alarm's runbook link names a section of docs/operations.md", () => {
     const doc = readFileSync(join(import.meta.dirname, '../../docs/operations.md'), 'utf8');
     // GitHub's anchor for a heading: lower case, punctuation dropped.
-    const anchors = new Set([...doc.matchAll(/^#{2,3} (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    const anchors = new Set(
+      [...doc.matchAll(/^#{2,3} (.+)$/gm)].map((m) =>
+        m[1]!
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
     const linked = new Set(alarmsOf(prod.apiT).map((a) => /#([a-z0-9-]+)$/.exec(a.Properties.AlarmDescription)![1]!));
     expect(linked.size).toBeGreaterThanOrEqual(11);
     for (const anchor of linked) expect(anchors, anchor).toContain(anchor);
@@ -123,7 +159,9 @@ describe('alarm topic', () => {
       for (const a of alarms) {
         expect(a.Properties.AlarmActions, a.Properties.AlarmName).toEqual([topicRef(s.apiT)]);
         expect(a.Properties.OKActions, a.Properties.AlarmName).toEqual([topicRef(s.apiT)]);
-        expect(a.Properties.AlarmDescription, a.Properties.AlarmName).toMatch(/Runbook: docs\/operations\.md#[a-z0-9]+$/);
+        expect(a.Properties.AlarmDescription, a.Properties.AlarmName).toMatch(
+          /Runbook: docs\/operations\.md#[a-z0-9]+$/,
+        );
       }
     }
   });
@@ -151,27 +189,46 @@ describe('delivery alarms read the metrics the code emits', () => {
       TreatMissingData: 'notBreaching',
     });
     // dev: its own dimension value and a bound for its 1,000 viewers.
-    expect(alarmNamed(dev.apiT, 'DeliveryLag', 'dev')).toMatchObject({ Dimensions: custom('dev'), Threshold: deliveryLagBoundMs(1_000, DEFAULT_DELIVERY_BUDGET) });
+    expect(alarmNamed(dev.apiT, 'DeliveryLag', 'dev')).toMatchObject({
+      Dimensions: custom('dev'),
+      Threshold: deliveryLagBoundMs(1_000, DEFAULT_DELIVERY_BUDGET),
+    });
   });
 
   it('the bound uses the budget the workers pace to (shared/config.ts default)', () => {
-    expect(loadConfig(Object.fromEntries(tables.map((t) => [t.envVar, t.id]))).deliveryBudget).toBe(DEFAULT_DELIVERY_BUDGET);
+    expect(loadConfig(Object.fromEntries(tables.map((t) => [t.envVar, t.id]))).deliveryBudget).toBe(
+      DEFAULT_DELIVERY_BUDGET,
+    );
     expect(() => deliveryLagBoundMs(0, 7_000)).toThrow(/must be positive/);
   });
 
   it('429 rate: DeliveryThrottled over all attempts, above 5% in 3 of 5 minutes', () => {
     const a = alarmNamed(prod.apiT, 'DeliveryThrottled');
-    expect(a).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 5, DatapointsToAlarm: 3 });
+    expect(a).toMatchObject({
+      Threshold: 5,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 5,
+      DatapointsToAlarm: 3,
+    });
     const byId = Object.fromEntries((a.Metrics as Json[]).map((m) => [m.Id, m]));
-    expect(byId.p.MetricStat).toMatchObject({ Metric: { Namespace: METRIC_NAMESPACE, MetricName: Metric.deliveryPosts, Dimensions: custom('prod') }, Stat: 'Sum' });
-    expect(byId.t.MetricStat).toMatchObject({ Metric: { Namespace: METRIC_NAMESPACE, MetricName: Metric.deliveryThrottled, Dimensions: custom('prod') }, Stat: 'Sum' });
+    expect(byId.p.MetricStat).toMatchObject({
+      Metric: { Namespace: METRIC_NAMESPACE, MetricName: Metric.deliveryPosts, Dimensions: custom('prod') },
+      Stat: 'Sum',
+    });
+    expect(byId.t.MetricStat).toMatchObject({
+      Metric: { Namespace: METRIC_NAMESPACE, MetricName: Metric.deliveryThrottled, Dimensions: custom('prod') },
+      Stat: 'Sum',
+    });
     const expression = (a.Metrics as Json[]).find((m) => m.Expression);
     expect(expression.ReturnData).toBe(true);
     expect(expression.Expression).toContain('100 * FILL(t, 0) / (FILL(p, 0) + FILL(t, 0))');
   });
 
   it('every function emits its metrics under the stage the alarms watch (LIVECAST_STAGE)', () => {
-    for (const [s, stage] of [[prod, 'prod'], [dev, 'dev']] as const) {
+    for (const [s, stage] of [
+      [prod, 'prod'],
+      [dev, 'dev'],
+    ] as const) {
       for (const [id, fn] of Object.entries(s.apiT.findResources('AWS::Lambda::Function'))) {
         expect((fn as Json).Properties.Environment?.Variables?.[STAGE_ENV], id).toBe(stage);
       }
@@ -189,7 +246,14 @@ describe('no function, stream trigger, queue or table without its alarm', () => 
       expect(errors, id).toHaveLength(1);
       expect(throttles, id).toHaveLength(1);
       for (const a of [...errors, ...throttles]) {
-        expect(a, id).toMatchObject({ Namespace: 'AWS/Lambda', Statistic: 'Sum', Period: 300, Threshold: 5, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1 });
+        expect(a, id).toMatchObject({
+          Namespace: 'AWS/Lambda',
+          Statistic: 'Sum',
+          Period: 300,
+          Threshold: 5,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          EvaluationPeriods: 1,
+        });
       }
     }
   });
@@ -199,7 +263,13 @@ describe('no function, stream trigger, queue or table without its alarm', () => 
     expect(mappings).toHaveLength(3);
     for (const m of mappings) {
       const [a] = alarmsOn(prod, 'IteratorAge', 'FunctionName', m.Properties.FunctionName);
-      expect(a, JSON.stringify(m.Properties.FunctionName)).toMatchObject({ Statistic: 'Maximum', Period: 60, Threshold: 60_000, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 2 });
+      expect(a, JSON.stringify(m.Properties.FunctionName)).toMatchObject({
+        Statistic: 'Maximum',
+        Period: 60,
+        Threshold: 60_000,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 2,
+      });
     }
   });
 
@@ -208,7 +278,13 @@ describe('no function, stream trigger, queue or table without its alarm', () => 
     expect(queues).toHaveLength(Object.keys(failureQueues).length);
     for (const q of queues) {
       const [a] = alarmsOn(prod, 'ApproximateNumberOfMessagesVisible', 'QueueName', { 'Fn::GetAtt': [q, 'QueueName'] });
-      expect(a, q).toMatchObject({ Namespace: 'AWS/SQS', Statistic: 'Maximum', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1 });
+      expect(a, q).toMatchObject({
+        Namespace: 'AWS/SQS',
+        Statistic: 'Maximum',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 1,
+      });
     }
   });
 
@@ -219,7 +295,9 @@ describe('no function, stream trigger, queue or table without its alarm', () => 
       const ref = { Ref: table };
       const [a] = alarmsOn(prod, 'ReadThrottleEvents', 'TableName', ref);
       expect(a, table).toBeDefined();
-      expect(metricsOf(a).map((m) => [m.Namespace, m.MetricName, JSON.stringify(resolve(prod, dim(m, 'TableName')))])).toEqual([
+      expect(
+        metricsOf(a).map((m) => [m.Namespace, m.MetricName, JSON.stringify(resolve(prod, dim(m, 'TableName')))]),
+      ).toEqual([
         ['AWS/DynamoDB', 'ReadThrottleEvents', JSON.stringify(ref)],
         ['AWS/DynamoDB', 'WriteThrottleEvents', JSON.stringify(ref)],
       ]);
@@ -243,7 +321,9 @@ describe('the worker, recursion and the APIs', () => {
 
   it('recursive invocations dropped on every function that invokes Lambda', () => {
     for (const id of [deliveryWorker.id, deliveryWake.id, deliveryWatchdog.id]) {
-      expect(alarmsOn(prod, 'RecursiveInvocationsDropped', 'FunctionName', fnRef(id)), id).toMatchObject([{ Statistic: 'Sum', Threshold: 1 }]);
+      expect(alarmsOn(prod, 'RecursiveInvocationsDropped', 'FunctionName', fnRef(id)), id).toMatchObject([
+        { Statistic: 'Sum', Threshold: 1 },
+      ]);
     }
     // Every function allowed to invoke one (lambda:InvokeFunction in its role) is among them.
     const invokers = Object.values(prod.apiT.findResources('AWS::IAM::Policy'))
@@ -257,18 +337,28 @@ describe('the worker, recursion and the APIs', () => {
   });
 
   it('WebSocket ExecutionError and HTTP 5xx, on their stages', () => {
-    const [wsApi] = Object.keys(prod.apiT.findResources('AWS::ApiGatewayV2::Api', { Properties: { ProtocolType: 'WEBSOCKET' } }));
-    const [httpApi] = Object.keys(prod.apiT.findResources('AWS::ApiGatewayV2::Api', { Properties: { ProtocolType: 'HTTP' } }));
+    const [wsApi] = Object.keys(
+      prod.apiT.findResources('AWS::ApiGatewayV2::Api', { Properties: { ProtocolType: 'WEBSOCKET' } }),
+    );
+    const [httpApi] = Object.keys(
+      prod.apiT.findResources('AWS::ApiGatewayV2::Api', { Properties: { ProtocolType: 'HTTP' } }),
+    );
     const stat = { Namespace: 'AWS/ApiGateway', Statistic: 'Sum', Period: 300, Threshold: 10 };
     expect(alarmNamed(prod.apiT, 'WebSocket5xx')).toMatchObject({
       ...stat,
       MetricName: 'ExecutionError',
-      Dimensions: [{ Name: 'ApiId', Value: { Ref: wsApi } }, { Name: 'Stage', Value: 'live' }],
+      Dimensions: [
+        { Name: 'ApiId', Value: { Ref: wsApi } },
+        { Name: 'Stage', Value: 'live' },
+      ],
     });
     expect(alarmNamed(prod.apiT, 'Http5xx')).toMatchObject({
       ...stat,
       MetricName: '5xx',
-      Dimensions: [{ Name: 'ApiId', Value: { Ref: httpApi } }, { Name: 'Stage', Value: '$default' }],
+      Dimensions: [
+        { Name: 'ApiId', Value: { Ref: httpApi } },
+        { Name: 'Stage', Value: '$default' },
+      ],
     });
   });
 });
@@ -280,10 +370,19 @@ describe('dashboard', () => {
     expect(boards[0].Properties.DashboardName).toBe('livecast-prod');
     const body = JSON.stringify(boards[0].Properties.DashboardBody);
     for (const name of Object.values(Metric)) expect(body, name).toContain(`\\"${name}\\"`);
-    for (const name of ['ConcurrentExecutions', 'ApproximateNumberOfMessagesVisible', 'ConnectCount', 'ExecutionError', '5xx', 'IteratorAge']) {
+    for (const name of [
+      'ConcurrentExecutions',
+      'ApproximateNumberOfMessagesVisible',
+      'ConnectCount',
+      'ExecutionError',
+      '5xx',
+      'IteratorAge',
+    ]) {
       expect(body, name).toContain(`\\"${name}\\"`);
     }
-    expect(Object.values(dev.apiT.findResources('AWS::CloudWatch::Dashboard'))[0]).toMatchObject({ Properties: { DashboardName: 'livecast-dev' } });
+    expect(Object.values(dev.apiT.findResources('AWS::CloudWatch::Dashboard'))[0]).toMatchObject({
+      Properties: { DashboardName: 'livecast-dev' },
+    });
   });
 });
 
@@ -295,17 +394,24 @@ describe('capacity', () => {
     const connect = wsRoutes.find((r) => r.routeKey === '$connect')!;
     const publish = wsRoutes.find((r) => r.routeKey === 'publish')!;
     const reserved = (s: Synth, id: string) =>
-      (s.apiT.toJSON().Resources[s.api.getLogicalId(s.api.functions[id]!.node.defaultChild as never)] as Json).Properties.ReservedConcurrentExecutions;
-    expect([wsAuthorizer.id, connect.id, publish.id, deliveryWorker.id].map((id) => reserved(prod, id))).toEqual([100, 100, 40, 128]);
+      (s.apiT.toJSON().Resources[s.api.getLogicalId(s.api.functions[id]!.node.defaultChild as never)] as Json)
+        .Properties.ReservedConcurrentExecutions;
+    expect([wsAuthorizer.id, connect.id, publish.id, deliveryWorker.id].map((id) => reserved(prod, id))).toEqual([
+      100, 100, 40, 128,
+    ]);
     expect(reserved(dev, deliveryWorker.id)).toBe(32);
     // Nothing else reserves, and AWS's default 1,000 keeps its unreserved 100.
-    const all = Object.values(prod.apiT.findResources('AWS::Lambda::Function')).map((f: Json) => f.Properties.ReservedConcurrentExecutions ?? 0);
+    const all = Object.values(prod.apiT.findResources('AWS::Lambda::Function')).map(
+      (f: Json) => f.Properties.ReservedConcurrentExecutions ?? 0,
+    );
     expect(all.filter((n) => n > 0)).toHaveLength(4);
     expect(1_000 - all.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(UNRESERVED_MINIMUM);
   });
 
   it('refuses nonsense sizing inputs', () => {
-    expect(() => reservedConcurrency({ publishRate: 400, concurrentEvents: 0 })).toThrow(/concurrentEvents must be a positive number/);
+    expect(() => reservedConcurrency({ publishRate: 400, concurrentEvents: 0 })).toThrow(
+      /concurrentEvents must be a positive number/,
+    );
     expect(() => reservedConcurrency({ publishRate: 400, concurrentEvents: 1.5 })).toThrow(/whole number/);
   });
 });
@@ -344,12 +450,20 @@ describe('access logs', () => {
     prod.apiT.hasResource('AWS::IAM::Role', {
       DeletionPolicy: 'Retain',
       Properties: {
-        AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })] },
-        ManagedPolicyArns: [Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'])] })],
+        AssumeRolePolicyDocument: {
+          Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })],
+        },
+        ManagedPolicyArns: [
+          Match.objectLike({
+            'Fn::Join': ['', Match.arrayWith([':iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'])],
+          }),
+        ],
       },
     });
     expect(roleId).toBeDefined();
-    const ws = Object.values(prod.apiT.findResources('AWS::ApiGatewayV2::Stage', { Properties: { StageName: 'live' } }))[0] as Json;
+    const ws = Object.values(
+      prod.apiT.findResources('AWS::ApiGatewayV2::Stage', { Properties: { StageName: 'live' } }),
+    )[0] as Json;
     expect(ws.DependsOn).toContain(account![0]);
   });
 });

@@ -17,7 +17,10 @@ beforeAll(() => {
   const webDir = join(mkdtempSync(join(tmpdir(), 'livecast-nag-')), 'web');
   buildWeb(webDir);
   // Bundling skipped as in stacks.test.ts: the rules read the templates, not the function code.
-  app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, outdir: mkdtempSync(join(tmpdir(), 'livecast-nag-out-')) });
+  app = new App({
+    context: { 'aws:cdk:bundling-stacks': [] },
+    outdir: mkdtempSync(join(tmpdir(), 'livecast-nag-out-')),
+  });
   buildLivecast(app, { webDir });
   packs = addNagChecks(app);
 }, 120_000);

@@ -8,10 +8,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLivecast } from '../../infra/livecast-app';
 import { documentedTable, leastPrivilegeTable } from '../../scripts/least-privilege';
-import { API_ORIGIN_ID, API_PATHS, PAGE_REWRITE, PAGE_REWRITE_BODY, pagesCsp, type WebStack } from '../../infra/web-stack';
+import {
+  API_ORIGIN_ID,
+  API_PATHS,
+  PAGE_REWRITE,
+  PAGE_REWRITE_BODY,
+  pagesCsp,
+  type WebStack,
+} from '../../infra/web-stack';
 import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
-import { HTTP_ROUTE_THROTTLES, httpRouteKey, type StatelessStack, WS_ROUTE_THROTTLES } from '../../infra/stateless-stack';
+import {
+  HTTP_ROUTE_THROTTLES,
+  httpRouteKey,
+  type StatelessStack,
+  WS_ROUTE_THROTTLES,
+} from '../../infra/stateless-stack';
 import { loadConfig } from '../../shared/config';
 import { ENV } from '../../shared/config';
 import {
@@ -33,7 +45,21 @@ import {
   type StreamTriggerDef,
   HANDSHAKE_MAX_MS,
 } from '../../shared/routes';
-import { EVENTS_BY_CREATED, budgetTable, changesTable, connectionsTable, deliveryTable, entriesTable, eventsTable, limitsTable, repostCountsTable, repostsTable, tables, type KeyDef, type TableDef } from '../../shared/tables';
+import {
+  EVENTS_BY_CREATED,
+  budgetTable,
+  changesTable,
+  connectionsTable,
+  deliveryTable,
+  entriesTable,
+  eventsTable,
+  limitsTable,
+  repostCountsTable,
+  repostsTable,
+  tables,
+  type KeyDef,
+  type TableDef,
+} from '../../shared/tables';
 
 // CloudFormation JSON is untyped by nature; these aliases keep the `any` in one place.
 type Json = any;
@@ -44,7 +70,14 @@ interface Statement {
 }
 
 const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
-const allDefs: readonly FunctionDef[] = [wsAuthorizer, ...wsRoutes, ...httpRoutes, deliveryWorker, ...streamTriggers, ...scheduled];
+const allDefs: readonly FunctionDef[] = [
+  wsAuthorizer,
+  ...wsRoutes,
+  ...httpRoutes,
+  deliveryWorker,
+  ...streamTriggers,
+  ...scheduled,
+];
 
 let data: StatefulStack;
 let api: StatelessStack;
@@ -63,7 +96,12 @@ beforeAll(() => {
   // function with the same settings in one esbuild call.
   // The prod stage: what these tests describe is what production runs (dev differs only in what
   // test/infra/environments.test.ts checks: removal policies and protections).
-  ({ data, api, web } = buildLivecast(new App({ context: { 'aws:cdk:bundling-stacks': [], stage: 'prod', embedAncestors: "'self' https://portal.example.org" } }), { webDir }));
+  ({ data, api, web } = buildLivecast(
+    new App({
+      context: { 'aws:cdk:bundling-stacks': [], stage: 'prod', embedAncestors: "'self' https://portal.example.org" },
+    }),
+    { webDir },
+  ));
   dataT = Template.fromStack(data);
   apiT = Template.fromStack(api);
   webT = Template.fromStack(web);
@@ -165,14 +203,24 @@ interface DynamoGrants {
 
 /** Every DynamoDB action a function's role allows, sorted by what it is allowed on. */
 function dynamoGrantsOf(def: FunctionDef): DynamoGrants {
-  const grants: DynamoGrants = { tables: new Map(), indexes: new Map(), streams: new Map(), anywhere: new Set(), other: [] };
-  const add = (map: Map<string, Set<string>>, id: string, action: string) => map.set(id, (map.get(id) ?? new Set()).add(action));
+  const grants: DynamoGrants = {
+    tables: new Map(),
+    indexes: new Map(),
+    streams: new Map(),
+    anywhere: new Set(),
+    other: [],
+  };
+  const add = (map: Map<string, Set<string>>, id: string, action: string) =>
+    map.set(id, (map.get(id) ?? new Set()).add(action));
   const tableIds = new Set(tables.map(tableId));
   for (const s of statementsOf(def)) {
     for (const action of s.actions.filter((a) => a.startsWith('dynamodb:'))) {
       for (const resource of s.resources) {
         const [id, attr] = (resource?.['Fn::GetAtt'] ?? []) as [string?, string?];
-        const indexMatch = typeof resource === 'string' || resource?.['Fn::GetAtt'] ? undefined : /^\$\{(\w+)\.Arn\}\/index\/([\w*]+)$/.exec(render(resource));
+        const indexMatch =
+          typeof resource === 'string' || resource?.['Fn::GetAtt']
+            ? undefined
+            : /^\$\{(\w+)\.Arn\}\/index\/([\w*]+)$/.exec(render(resource));
         const index = indexMatch?.[1];
         if (resource === '*') grants.anywhere.add(action);
         else if (id && tableIds.has(id) && attr === 'Arn') add(grants.tables, id, action);
@@ -189,7 +237,8 @@ function dynamoGrantsOf(def: FunctionDef): DynamoGrants {
 function declaredActions(def: FunctionDef, table: TableDef): string[] {
   const access = def.needs.tables.find(([t]) => t.id === table.id)?.[1];
   if (access === undefined) return [];
-  if (typeof access === 'string') throw new Error(`${def.id} declares '${access}' on ${table.id}: list its exact actions (shared/routes.ts \`may\`)`);
+  if (typeof access === 'string')
+    throw new Error(`${def.id} declares '${access}' on ${table.id}: list its exact actions (shared/routes.ts \`may\`)`);
   return [...new Set(access)].sort();
 }
 
@@ -198,7 +247,11 @@ const touches = (s: Statement, id: string) => s.resources.some((r) => JSON.strin
 
 function tableActions(def: FunctionDef, table: TableDef): Set<string> {
   const id = tableId(table);
-  return new Set(statementsOf(def).filter((s) => touches(s, id)).flatMap((s) => s.actions));
+  return new Set(
+    statementsOf(def)
+      .filter((s) => touches(s, id))
+      .flatMap((s) => s.actions),
+  );
 }
 
 /** The function a route's integration invokes. */
@@ -336,7 +389,9 @@ describe('tables', () => {
       [def.partitionKey, ...(def.sortKey ? [def.sortKey] : []), ...indexKeys].map(toAttr),
     );
     expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
-    expect((table.Properties.GlobalSecondaryIndexes ?? []).map((i: { IndexName: string }) => i.IndexName)).toEqual((def.indexes ?? []).map((i) => i.name));
+    expect((table.Properties.GlobalSecondaryIndexes ?? []).map((i: { IndexName: string }) => i.IndexName)).toEqual(
+      (def.indexes ?? []).map((i) => i.name),
+    );
   });
 
   it('lists events from one index partition that holds only keys and the title, so no publish writes to it', () => {
@@ -354,7 +409,9 @@ describe('tables', () => {
     ]);
     // Only GET /events queries it, and only it (by name, not index/*); nobody else is granted any index.
     const lister = httpRoutes.find((r) => r.routeKey === 'GET /events')!;
-    expect([...dynamoGrantsOf(lister).indexes].map(([k, a]) => [k, [...a]])).toEqual([[`${tableId(eventsTable)}/${EVENTS_BY_CREATED.name}`, ['dynamodb:Query']]]);
+    expect([...dynamoGrantsOf(lister).indexes].map(([k, a]) => [k, [...a]])).toEqual([
+      [`${tableId(eventsTable)}/${EVENTS_BY_CREATED.name}`, ['dynamodb:Query']],
+    ]);
     expect([...tableActions(lister, eventsTable)]).toEqual(['dynamodb:BatchGetItem']);
     for (const def of allDefs) if (def !== lister) expect([...dynamoGrantsOf(def).indexes.keys()], def.id).toEqual([]);
   });
@@ -377,7 +434,11 @@ describe('tables', () => {
     const table = resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(budgetTable)];
     expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
     expect(table.DeletionPolicy).toBe('Delete');
-    expect([...tableActions(deliveryWorker, budgetTable)].sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    expect([...tableActions(deliveryWorker, budgetTable)].sort()).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+    ]);
     expect(envOf(deliveryWorker)[budgetTable.envVar]).toBeDefined();
     for (const def of allDefs) if (def !== deliveryWorker) expect(tableActions(def, budgetTable).size, def.id).toBe(0);
   });
@@ -403,10 +464,21 @@ describe('admin key', () => {
   it('is readable by the organiser’s routes (create and list events, rotate a token, revisions, redact) and by no other', () => {
     const key = JSON.stringify({ Ref: logicalId(data, data.adminKey) });
     const readers = allDefs.filter((def) =>
-      statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue') && s.resources.some((r) => JSON.stringify(r) === key)),
+      statementsOf(def).some(
+        (s) =>
+          s.actions.includes('secretsmanager:GetSecretValue') && s.resources.some((r) => JSON.stringify(r) === key),
+      ),
     );
-    const organiser = ['POST /events', 'GET /events', 'POST /events/{eventId}/operator-token', 'GET /events/{eventId}/revisions', 'POST /events/{eventId}/entries/{seq}/redact'];
-    expect(readers.map((d) => d.id).sort()).toEqual(organiser.map((k) => httpRoutes.find((r) => r.routeKey === k)!.id).sort());
+    const organiser = [
+      'POST /events',
+      'GET /events',
+      'POST /events/{eventId}/operator-token',
+      'GET /events/{eventId}/revisions',
+      'POST /events/{eventId}/entries/{seq}/redact',
+    ];
+    expect(readers.map((d) => d.id).sort()).toEqual(
+      organiser.map((k) => httpRoutes.find((r) => r.routeKey === k)!.id).sort(),
+    );
   });
 
   it('reaches functions as an ARN, never as a value', () => {
@@ -433,13 +505,15 @@ describe('functions', () => {
       const shaped = (scheduled as readonly ScheduledDef[]).find((def) => fn === fnResource(def));
       expect(fn.Properties.MemorySize).toBe(shaped?.memoryMB ?? 512);
       const worker = fn === fnResource(deliveryWorker);
-      expect(fn.Properties.Timeout).toBe(worker ? 900 : (shaped?.timeoutSeconds ?? Math.min(fn.Properties.Timeout, 29)));
+      expect(fn.Properties.Timeout).toBe(
+        worker ? 900 : (shaped?.timeoutSeconds ?? Math.min(fn.Properties.Timeout, 29)),
+      );
       expect(fn.Properties.Handler).toBe('index.handler');
       expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
     }
   });
 
-  it('bound the handshake: the authorizer and $connect time out within HANDSHAKE_MAX_MS, the delivery worker\'s connect grace', () => {
+  it("bound the handshake: the authorizer and $connect time out within HANDSHAKE_MAX_MS, the delivery worker's connect grace", () => {
     const connect = wsRoutes.find((r) => r.routeKey === '$connect')!;
     const timeouts = [fnResource(wsAuthorizer), fnResource(connect)].map((fn) => fn.Properties.Timeout as number);
     expect(timeouts[0]! + timeouts[1]!).toBeLessThanOrEqual(HANDSHAKE_MAX_MS / 1_000);
@@ -479,58 +553,88 @@ describe('functions', () => {
 
 describe('permissions', () => {
   it('are declared as exact DynamoDB actions by every function, not as read/readWrite', () => {
-    const coarse = allDefs.flatMap((def) => def.needs.tables.filter(([, access]) => typeof access === 'string').map(([t, access]) => `${def.id} ${t.id} ${String(access)}`));
+    const coarse = allDefs.flatMap((def) =>
+      def.needs.tables
+        .filter(([, access]) => typeof access === 'string')
+        .map(([t, access]) => `${def.id} ${t.id} ${String(access)}`),
+    );
     expect(coarse).toEqual([]);
   });
 
-  it.each(allDefs.map((d) => [d.id, d] as const))('give %s on each table exactly the DynamoDB actions it declares', (_id, def) => {
-    const grants = dynamoGrantsOf(def);
-    for (const table of tables) {
-      expect([...(grants.tables.get(tableId(table)) ?? [])].sort(), table.id).toEqual(declaredActions(def, table));
-    }
-    // Each index it declares, by name (never `index/*`), Query alone; no grant on an index it does not declare.
-    const declared = (def.needs.indexQueries ?? []).map(([t, i]) => [`${tableId(t)}/${i.name}`, ['dynamodb:Query']]);
-    expect([...grants.indexes].map(([k, actions]) => [k, [...actions].sort()])).toEqual(declared);
-    expect(grants.other).toEqual([]);
-  });
+  it.each(allDefs.map((d) => [d.id, d] as const))(
+    'give %s on each table exactly the DynamoDB actions it declares',
+    (_id, def) => {
+      const grants = dynamoGrantsOf(def);
+      for (const table of tables) {
+        expect([...(grants.tables.get(tableId(table)) ?? [])].sort(), table.id).toEqual(declaredActions(def, table));
+      }
+      // Each index it declares, by name (never `index/*`), Query alone; no grant on an index it does not declare.
+      const declared = (def.needs.indexQueries ?? []).map(([t, i]) => [`${tableId(t)}/${i.name}`, ['dynamodb:Query']]);
+      expect([...grants.indexes].map(([k, actions]) => [k, [...actions].sort()])).toEqual(declared);
+      expect(grants.other).toEqual([]);
+    },
+  );
 
   it('let no function Scan, and none write in bulk', () => {
     // A Scan reads a whole table; nothing on a request path or in a trigger needs one (dynamo-paging: only benchmarks and tools scan).
-    const scanners = allDefs.filter((def) => [...dynamoGrantsOf(def).tables.values()].some((actions) => actions.has('dynamodb:Scan')));
+    const scanners = allDefs.filter((def) =>
+      [...dynamoGrantsOf(def).tables.values()].some((actions) => actions.has('dynamodb:Scan')),
+    );
     expect(scanners.map((d) => d.id)).toEqual([]);
-    const bulk = allDefs.filter((def) => [...dynamoGrantsOf(def).tables.values()].some((actions) => actions.has('dynamodb:BatchWriteItem')));
+    const bulk = allDefs.filter((def) =>
+      [...dynamoGrantsOf(def).tables.values()].some((actions) => actions.has('dynamodb:BatchWriteItem')),
+    );
     expect(bulk.map((d) => d.id)).toEqual([]);
   });
 
-  it('let the stream triggers read their own table\'s stream and no other, and nothing else touch a stream', () => {
+  it("let the stream triggers read their own table's stream and no other, and nothing else touch a stream", () => {
     for (const def of allDefs) {
       const grants = dynamoGrantsOf(def);
       const trigger = (streamTriggers as readonly FunctionDef[]).includes(def) ? (def as StreamTriggerDef) : undefined;
-      const expected = trigger ? [[tableId(trigger.stream.table), ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator']]] : [];
-      expect([...grants.streams].map(([id, actions]) => [id, [...actions].sort()]), def.id).toEqual(expected);
+      const expected = trigger
+        ? [
+            [
+              tableId(trigger.stream.table),
+              ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+            ],
+          ]
+        : [];
+      expect(
+        [...grants.streams].map(([id, actions]) => [id, [...actions].sort()]),
+        def.id,
+      ).toEqual(expected);
       // ListStreams has no resource-level permissions: the event source mapping needs it on '*'.
       expect([...grants.anywhere], def.id).toEqual(trigger ? ['dynamodb:ListStreams'] : []);
     }
   });
 
-  it.each(allDefs.map((d) => [d.id, d] as const))('let %s call @connections with exactly the methods it declares, on the live stage only', (_id, def) => {
-    const manage = statementsOf(def).filter((s) => s.actions.includes('execute-api:ManageConnections'));
-    for (const s of manage) expect(s.actions).toEqual(['execute-api:ManageConnections']);
-    const wsApi = logicalId(api, api.webSocketApi);
-    const expected = connectionMethods(def.id, def.needs).map(
-      (method) => `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${${wsApi}}/live/${method}/@connections/*`,
-    );
-    expect(manage.flatMap((s) => s.resources.map(render)).sort()).toEqual(expected.sort());
-  });
+  it.each(allDefs.map((d) => [d.id, d] as const))(
+    'let %s call @connections with exactly the methods it declares, on the live stage only',
+    (_id, def) => {
+      const manage = statementsOf(def).filter((s) => s.actions.includes('execute-api:ManageConnections'));
+      for (const s of manage) expect(s.actions).toEqual(['execute-api:ManageConnections']);
+      const wsApi = logicalId(api, api.webSocketApi);
+      const expected = connectionMethods(def.id, def.needs).map(
+        (method) =>
+          `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${${wsApi}}/live/${method}/@connections/*`,
+      );
+      expect(manage.flatMap((s) => s.resources.map(render)).sort()).toEqual(expected.sort());
+    },
+  );
 
-  it('let only sync and the delivery worker post to connections; the reporter\'s writes ack as route responses', () => {
+  it("let only sync and the delivery worker post to connections; the reporter's writes ack as route responses", () => {
     const posting = allDefs.filter((def) => connectionMethods(def.id, def.needs).includes('POST')).map((d) => d.id);
     expect(posting.sort()).toEqual([wsRoutes.find((r) => r.routeKey === 'sync')!.id, deliveryWorker.id].sort());
   });
 
   it('let only the WebSocket message routes close a connection (a flood past its allowance), and none read one', () => {
     const closing = allDefs.filter((def) => connectionMethods(def.id, def.needs).includes('DELETE')).map((d) => d.id);
-    expect(closing.sort()).toEqual(wsRoutes.filter((r) => r.routeKey !== '$connect' && r.routeKey !== '$disconnect').map((r) => r.id).sort());
+    expect(closing.sort()).toEqual(
+      wsRoutes
+        .filter((r) => r.routeKey !== '$connect' && r.routeKey !== '$disconnect')
+        .map((r) => r.id)
+        .sort(),
+    );
     expect(allDefs.filter((def) => connectionMethods(def.id, def.needs).includes('GET'))).toEqual([]);
   });
 
@@ -541,9 +645,14 @@ describe('permissions', () => {
 
   it('refuse @connections declarations that grant nothing or name no real method', () => {
     expect(connectionMethods('Fn', { tables: [], manageConnections: true })).toEqual(['POST']);
-    expect(connectionMethods('Fn', { tables: [], manageConnections: ['DELETE', 'POST', 'POST'] })).toEqual(['DELETE', 'POST']);
+    expect(connectionMethods('Fn', { tables: [], manageConnections: ['DELETE', 'POST', 'POST'] })).toEqual([
+      'DELETE',
+      'POST',
+    ]);
     expect(connectionMethods('Fn', { tables: [] })).toEqual([]);
-    expect(() => connectionMethods('Fn', { tables: [], manageConnections: [] })).toThrow(/Fn: manageConnections lists no methods/);
+    expect(() => connectionMethods('Fn', { tables: [], manageConnections: [] })).toThrow(
+      /Fn: manageConnections lists no methods/,
+    );
     expect(() => connectionMethods('Fn', { tables: [], manageConnections: ['PUT' as 'POST'] })).toThrow(/names 'PUT'/);
   });
 
@@ -577,21 +686,30 @@ describe('delivery', () => {
     expect(stream).toEqual({ StreamViewType: 'NEW_IMAGE' });
     const mappings = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping'));
     expect(mappings).toHaveLength(3);
-    const mapping = mappings.find((m) => JSON.stringify(m.Properties.FunctionName).includes(fnId(deliveryWake)))!.Properties;
+    const mapping = mappings.find((m) =>
+      JSON.stringify(m.Properties.FunctionName).includes(fnId(deliveryWake)),
+    )!.Properties;
     expect(mapping.FunctionName).toEqual({ Ref: fnId(deliveryWake) });
     expect(JSON.stringify(resolveImports(mapping.EventSourceArn))).toContain(tableId(changesTable));
-    expect(mapping).toMatchObject({ BatchSize: 100, StartingPosition: 'LATEST', BisectBatchOnFunctionError: true, MaximumRetryAttempts: 10 });
+    expect(mapping).toMatchObject({
+      BatchSize: 100,
+      StartingPosition: 'LATEST',
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 10,
+    });
   });
 
   it('lets the wake-up trigger start workers by name, and a worker start its successor', () => {
     const invoke = statementsOf(deliveryWake).filter((s) => s.actions.includes('lambda:InvokeFunction'));
     expect(JSON.stringify(invoke.map((s) => s.resources))).toContain(fnId(deliveryWorker));
     expect(envOf(deliveryWake)[ENV.workerFunction]).toEqual({ Ref: fnId(deliveryWorker) });
-    const self = Object.values(resourcesOf(apiT, 'AWS::Lambda::Permission')).filter(
-      (p) => JSON.stringify(p.Properties.FunctionName).includes(fnId(deliveryWorker)),
+    const self = Object.values(resourcesOf(apiT, 'AWS::Lambda::Permission')).filter((p) =>
+      JSON.stringify(p.Properties.FunctionName).includes(fnId(deliveryWorker)),
     );
     expect(self).toHaveLength(1);
-    expect(JSON.stringify(self[0]!.Properties.Principal)).toContain(fnResource(deliveryWorker).Properties.Role['Fn::GetAtt'][0]);
+    expect(JSON.stringify(self[0]!.Properties.Principal)).toContain(
+      fnResource(deliveryWorker).Properties.Role['Fn::GetAtt'][0],
+    );
   });
 
   it('gives only the reporter routes, delivery and $connect/$disconnect access to what they write', () => {
@@ -602,7 +720,9 @@ describe('delivery', () => {
 
 describe('reposts', () => {
   it('routes repost to its function, which reads entries and writes only the Reposts table (and its allowance counters)', () => {
-    const route = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Route')).find((r) => r.Properties.RouteKey === 'repost');
+    const route = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Route')).find(
+      (r) => r.Properties.RouteKey === 'repost',
+    );
     expect(route).toBeDefined();
     const repost = wsRoutes.find((r) => r.routeKey === 'repost')!;
     expect(tableActions(repost, repostsTable).has('dynamodb:PutItem')).toBe(true);
@@ -612,12 +732,19 @@ describe('reposts', () => {
   });
 
   it('tallies from the Reposts stream in big batches, retrying and bisecting failed ones', () => {
-    expect(dataT.toJSON().Resources[tableId(repostsTable)].Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_IMAGE' });
+    expect(dataT.toJSON().Resources[tableId(repostsTable)].Properties.StreamSpecification).toEqual({
+      StreamViewType: 'NEW_IMAGE',
+    });
     const mapping = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping')).find((m) =>
       JSON.stringify(m.Properties.FunctionName).includes(fnId(repostTally)),
     )!.Properties;
     expect(JSON.stringify(resolveImports(mapping.EventSourceArn))).toContain(tableId(repostsTable));
-    expect(mapping).toMatchObject({ BatchSize: 1000, StartingPosition: 'LATEST', BisectBatchOnFunctionError: true, MaximumRetryAttempts: 10 });
+    expect(mapping).toMatchObject({
+      BatchSize: 1000,
+      StartingPosition: 'LATEST',
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 10,
+    });
     expect(tableActions(repostTally, repostCountsTable).has('dynamodb:UpdateItem')).toBe(true);
     // Stats and spike frames: the event's counter and a line in the change log, in one transaction.
     expect(tableActions(repostTally, eventsTable).has('dynamodb:UpdateItem')).toBe(true);
@@ -628,7 +755,9 @@ describe('reposts', () => {
 
   it('counts viewers from the Connections stream (new and old images: the role in the row), never on the event item', () => {
     // NEW_AND_OLD_IMAGES: an INSERT's role is in its new image, a REMOVE's (TTL's too) in its old one.
-    expect(dataT.toJSON().Resources[tableId(connectionsTable)].Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    expect(dataT.toJSON().Resources[tableId(connectionsTable)].Properties.StreamSpecification).toEqual({
+      StreamViewType: 'NEW_AND_OLD_IMAGES',
+    });
     const mapping = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping')).find((m) =>
       JSON.stringify(m.Properties.FunctionName).includes(fnId(viewerStats)),
     )!.Properties;
@@ -649,13 +778,17 @@ describe('reposts', () => {
   });
 
   it('serves GET /events/{eventId}/reposts', () => {
-    const route = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Route')).find((r) => r.Properties.RouteKey === 'GET /events/{eventId}/reposts');
+    const route = Object.values(resourcesOf(apiT, 'AWS::ApiGatewayV2::Route')).find(
+      (r) => r.Properties.RouteKey === 'GET /events/{eventId}/reposts',
+    );
     expect(route).toBeDefined();
   });
 
   it('lets GET /events/{eventId}/reposts read and never write', () => {
     const reads = httpRoutes.find((r) => r.routeKey === 'GET /events/{eventId}/reposts')!;
-    const writes = statementsOf(reads).flatMap((s) => s.actions).filter((a) => WRITE_ACTIONS.includes(a) || a === 'dynamodb:TransactWriteItems');
+    const writes = statementsOf(reads)
+      .flatMap((s) => s.actions)
+      .filter((a) => WRITE_ACTIONS.includes(a) || a === 'dynamodb:TransactWriteItems');
     expect(writes).toEqual([]);
     expect(tableActions(reads, repostCountsTable).has('dynamodb:Query')).toBe(true);
   });
@@ -663,7 +796,9 @@ describe('reposts', () => {
   it('expires repost rows by TTL (expiresAt), keeping the counts', () => {
     const table = resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(repostsTable)];
     expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
-    expect(resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(repostCountsTable)].Properties.TimeToLiveSpecification).toBeUndefined();
+    expect(
+      resourcesOf(dataT, 'AWS::DynamoDB::Table')[tableId(repostCountsTable)].Properties.TimeToLiveSpecification,
+    ).toBeUndefined();
   });
 });
 
@@ -681,7 +816,11 @@ describe('viewer id key', () => {
   it('is read, as an ARN, by POST /viewers and the $connect authorizer and by no other', () => {
     const key = { Ref: logicalId(data, data.viewerSecret) };
     const readers = allDefs.filter((def) =>
-      statementsOf(def).some((s) => s.actions.includes('secretsmanager:GetSecretValue') && s.resources.some((r) => JSON.stringify(r) === JSON.stringify(key))),
+      statementsOf(def).some(
+        (s) =>
+          s.actions.includes('secretsmanager:GetSecretValue') &&
+          s.resources.some((r) => JSON.stringify(r) === JSON.stringify(key)),
+      ),
     );
     expect(readers.map((d) => d.id).sort()).toEqual([issuer().id, wsAuthorizer.id].sort());
     for (const def of readers) expect(resolveImports(envOf(def)[ENV.viewerSecretArn]), def.id).toEqual(key);
@@ -741,20 +880,33 @@ describe('photos (issue 14)', () => {
   /** A function's S3 and SSM grants, as `action on resource` lines. */
   const photoGrants = (def: FunctionDef) =>
     statementsOf(def)
-      .flatMap((st) => st.actions.filter((a) => /^(s3|ssm):/.test(a)).flatMap((a) => st.resources.map((r) => `${a} on ${render(r)}`)))
+      .flatMap((st) =>
+        st.actions.filter((a) => /^(s3|ssm):/.test(a)).flatMap((a) => st.resources.map((r) => `${a} on ${render(r)}`)),
+      )
       .sort();
 
   it('keeps them in a private, encrypted, TLS-only, unversioned bucket whose abandoned uploads expire after a day', () => {
     const bucket = dataT.toJSON().Resources[imagesBucketId()] as Json;
     const p = bucket.Properties;
     expect(render(p.BucketName)).toBe('livecast-prod-images-${AWS::AccountId}-${AWS::Region}');
-    expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
-    expect(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+    expect(p.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe(
+      'AES256',
+    );
     expect(p.VersioningConfiguration).toBeUndefined();
     expect(bucket.DeletionPolicy).toBe('Retain');
     const rules = p.LifecycleConfiguration.Rules as Json[];
-    expect(rules).toContainEqual(expect.objectContaining({ Prefix: 'uploads/', ExpirationInDays: 1, Status: 'Enabled' }));
-    expect(rules).toContainEqual(expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }));
+    expect(rules).toContainEqual(
+      expect.objectContaining({ Prefix: 'uploads/', ExpirationInDays: 1, Status: 'Enabled' }),
+    );
+    expect(rules).toContainEqual(
+      expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
+    );
     // Nothing ever expires published photos.
     expect(rules.filter((r) => r.ExpirationInDays !== undefined).map((r) => r.Prefix)).toEqual(['uploads/']);
     const policy = JSON.stringify(dataT.findResources('AWS::S3::BucketPolicy'));
@@ -763,11 +915,19 @@ describe('photos (issue 14)', () => {
 
   it("lets the pages' browsers POST to it across origins (preflight: any header the form needs)", () => {
     const rules = (dataT.toJSON().Resources[imagesBucketId()] as Json).Properties.CorsConfiguration.CorsRules as Json[];
-    expect(rules).toEqual([expect.objectContaining({ AllowedMethods: ['POST'], AllowedOrigins: ['https://*.cloudfront.net'], AllowedHeaders: ['*'] })]);
+    expect(rules).toEqual([
+      expect.objectContaining({
+        AllowedMethods: ['POST'],
+        AllowedOrigins: ['https://*.cloudfront.net'],
+        AllowedHeaders: ['*'],
+      }),
+    ]);
   });
 
   it('lets CloudFront read images/ and nothing else of the bucket', () => {
-    const statements = Object.values(dataT.findResources('AWS::S3::BucketPolicy')).flatMap((b) => (b as Json).Properties.PolicyDocument.Statement as Json[]);
+    const statements = Object.values(dataT.findResources('AWS::S3::BucketPolicy')).flatMap(
+      (b) => (b as Json).Properties.PolicyDocument.Statement as Json[],
+    );
     const cdn = statements.filter((st) => JSON.stringify(st.Principal ?? {}).includes('cloudfront.amazonaws.com'));
     expect(cdn).toHaveLength(1);
     expect(cdn[0].Action).toBe('s3:GetObject');
@@ -776,7 +936,8 @@ describe('photos (issue 14)', () => {
   });
 
   it('serves images/* from the pages distribution, through origin access control, GET and HEAD only', () => {
-    const config = (Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json).Properties.DistributionConfig;
+    const config = (Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json).Properties
+      .DistributionConfig;
     const behavior = config.CacheBehaviors.find((b: Json) => b.PathPattern === '/images/*');
     expect(behavior).toBeDefined();
     expect(behavior.ViewerProtocolPolicy).toBe('redirect-to-https');
@@ -818,8 +979,15 @@ describe('photos (issue 14)', () => {
 describe('pages (S3 behind CloudFront)', () => {
   it('keeps the bucket private, encrypted and TLS-only, read by CloudFront through origin access control', () => {
     webT.hasResourceProperties('AWS::S3::Bucket', {
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
     });
     const policy = JSON.stringify(webT.findResources('AWS::S3::BucketPolicy'));
     expect(policy).toContain('aws:SecureTransport');
@@ -845,7 +1013,9 @@ describe('pages (S3 behind CloudFront)', () => {
   const pageFunction = () => {
     const selected: string[] = [];
     const cf = { selectRequestOriginById: (id: string) => selected.push(id) };
-    const handler = new Function('cf', `${PAGE_REWRITE_BODY}; return handler;`)(cf) as (e: { request: { uri: string; headers: Record<string, { value: string }> } }) => { uri: string };
+    const handler = new Function('cf', `${PAGE_REWRITE_BODY}; return handler;`)(cf) as (e: {
+      request: { uri: string; headers: Record<string, { value: string }> };
+    }) => { uri: string };
     const run = (uri: string, agent?: string) => {
       selected.length = 0;
       const out = handler({ request: { uri, headers: agent ? { 'user-agent': { value: agent } } : {} } });
@@ -856,7 +1026,8 @@ describe('pages (S3 behind CloudFront)', () => {
 
   it('rewrites page paths to their shells and leaves everything else alone', () => {
     const run = pageFunction();
-    const uri = (u: string) => run(u, 'Mozilla/5.0 (Linux; Android 13; CUBOT KingKong) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36').uri;
+    const uri = (u: string) =>
+      run(u, 'Mozilla/5.0 (Linux; Android 13; CUBOT KingKong) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36').uri;
     expect(uri('/live/abc123')).toBe('/live/index.html');
     expect(uri('/report/abc123/')).toBe('/report/index.html');
     expect(uri('/replay/Ev_1-x')).toBe('/replay/index.html');
@@ -904,12 +1075,14 @@ describe('pages (S3 behind CloudFront)', () => {
     );
     if (!found) throw new Error(`no headers policy ${comment}`);
     const config = (found[1] as Json).Properties.ResponseHeadersPolicyConfig;
-    const csp = config.SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy as string | { 'Fn::Join': [string, unknown[]] };
-    const text = typeof csp === 'string' ? csp : csp['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : '${token}')).join('');
+    const csp = config.SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy as
+      string | { 'Fn::Join': [string, unknown[]] };
+    const text =
+      typeof csp === 'string' ? csp : csp['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : '${token}')).join('');
     return { id: found[0], config, csp: text };
   };
 
-  it('lets every path be framed by the pages\' own origin only, /embed/* by the sites the stage names (no X-Frame-Options there)', () => {
+  it("lets every path be framed by the pages' own origin only, /embed/* by the sites the stage names (no X-Frame-Options there)", () => {
     const pages = headersPolicy('livecast pages');
     expect(pages.config.SecurityHeadersConfig.FrameOptions).toEqual({ FrameOption: 'SAMEORIGIN', Override: true });
     expect(pages.csp).toMatch(/; frame-ancestors 'self'$/);
@@ -926,7 +1099,10 @@ describe('pages (S3 behind CloudFront)', () => {
     expect(behavior.FunctionAssociations).toEqual(config.DefaultCacheBehavior.FunctionAssociations);
     expect(behavior.ViewerProtocolPolicy).toBe('redirect-to-https');
     // Every other behavior carries the pages' policy.
-    for (const b of [config.DefaultCacheBehavior, ...config.CacheBehaviors.filter((c: Json) => c.PathPattern !== '/embed/*')]) {
+    for (const b of [
+      config.DefaultCacheBehavior,
+      ...config.CacheBehaviors.filter((c: Json) => c.PathPattern !== '/embed/*'),
+    ]) {
       expect(b.ResponseHeadersPolicyId, b.PathPattern ?? 'default').toEqual({ Ref: pages.id });
     }
   });
@@ -950,11 +1126,14 @@ describe('pages (S3 behind CloudFront)', () => {
     // Each path the CDN sends there is a route of the HTTP API.
     for (const path of API_PATHS) {
       const key = `GET ${path.replace('*', '{eventId}')}`;
-      expect(httpRoutes.some((r) => r.routeKey === key), key).toBe(true);
+      expect(
+        httpRoutes.some((r) => r.routeKey === key),
+        key,
+      ).toBe(true);
     }
   });
 
-  it('deploys the built pages with a config.json naming the API stack\'s HTTP and WebSocket URLs, and invalidates the CDN', () => {
+  it("deploys the built pages with a config.json naming the API stack's HTTP and WebSocket URLs, and invalidates the CDN", () => {
     const deployments = Object.values(webT.findResources('Custom::CDKBucketDeployment')) as Json[];
     expect(deployments).toHaveLength(2);
     const pages = deployments.find((d) => d.Properties.DistributionPaths)!;
@@ -976,15 +1155,22 @@ describe('pages (S3 behind CloudFront)', () => {
     expect(assets.Properties.Prune).toBe(false);
   });
 
-  it('sends a CSP whose connect-src names only the pages\' own origin, the deployed API origins and the photos\' bucket', () => {
+  it("sends a CSP whose connect-src names only the pages' own origin, the deployed API origins and the photos' bucket", () => {
     const policies = Object.entries(webT.findResources('AWS::CloudFront::ResponseHeadersPolicy')) as [string, Json][];
     // The pages' and the embed's (which differs only in who may frame it: the test above).
     expect(policies).toHaveLength(2);
-    const [policyId, policy] = policies.find(([, p]) => String(p.Properties.ResponseHeadersPolicyConfig.Comment).startsWith('livecast pages'))!;
+    const [policyId, policy] = policies.find(([, p]) =>
+      String(p.Properties.ResponseHeadersPolicyConfig.Comment).startsWith('livecast pages'),
+    )!;
     const headers = policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig;
     expect(headers.ContentSecurityPolicy.Override).toBe(true);
     const csp = render(resolveImports(headers.ContentSecurityPolicy.ContentSecurityPolicy));
-    const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+    const directives = new Map(
+      csp
+        .split(';')
+        .map((d) => d.trim().split(/\s+/))
+        .map(([name, ...values]) => [name!, values]),
+    );
     const connect = directives.get('connect-src') ?? [];
     // The origins of the URLs config.json hands the pages (the stage URLs without their paths).
     const origin = (url: string) => /^(https|wss):\/\/[^/]+/.exec(render(api.resolve(url)))![0];
@@ -993,8 +1179,12 @@ describe('pages (S3 behind CloudFront)', () => {
     expect(connect[3]).toBe(`https://\${${logicalId(data, data.images)}.RegionalDomainName}`);
     // The console shows a photo before upload from a blob: URL; photos themselves are on the pages' origin.
     expect(directives.get('img-src')).toEqual(["'self'", 'data:', 'blob:']);
-    expect(connect[1]).toBe(`https://\${${logicalId(api, api.httpApi)}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}`);
-    expect(connect[2]).toBe(`wss://\${${logicalId(api, api.webSocketApi)}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}`);
+    expect(connect[1]).toBe(
+      `https://\${${logicalId(api, api.httpApi)}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}`,
+    );
+    expect(connect[2]).toBe(
+      `wss://\${${logicalId(api, api.webSocketApi)}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}`,
+    );
     for (const source of connect) {
       expect(source).not.toMatch(/^(https?|wss?):$/);
       expect(source).not.toContain('*');
@@ -1011,17 +1201,30 @@ describe('pages (S3 behind CloudFront)', () => {
       XSSProtection: { Protection: true, ModeBlock: true },
     });
     // On the shells and on config.json alike (the embed's shell has its own).
-    const config = (Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json).Properties.DistributionConfig;
-    for (const behavior of [config.DefaultCacheBehavior, ...config.CacheBehaviors.filter((b: Json) => b.PathPattern !== '/embed/*')]) {
+    const config = (Object.values(webT.findResources('AWS::CloudFront::Distribution'))[0] as Json).Properties
+      .DistributionConfig;
+    for (const behavior of [
+      config.DefaultCacheBehavior,
+      ...config.CacheBehaviors.filter((b: Json) => b.PathPattern !== '/embed/*'),
+    ]) {
       expect(behavior.ResponseHeadersPolicyId).toEqual({ Ref: policyId });
     }
   });
 
   it('refuses an API origin that is a wildcard, a bare scheme or has a path', () => {
-    for (const bad of ['https:', 'wss:', 'https://*.amazonaws.com', 'https://abc.execute-api.eu-west-1.amazonaws.com/', 'wss://a.example/live', 'http://a.example']) {
+    for (const bad of [
+      'https:',
+      'wss:',
+      'https://*.amazonaws.com',
+      'https://abc.execute-api.eu-west-1.amazonaws.com/',
+      'wss://a.example/live',
+      'http://a.example',
+    ]) {
       expect(() => pagesCsp([bad]), bad).toThrow(/expected https:\/\/host or wss:\/\/host/);
     }
-    expect(pagesCsp(['https://a.example', 'wss://b.example'])).toContain("connect-src 'self' https://a.example wss://b.example;");
+    expect(pagesCsp(['https://a.example', 'wss://b.example'])).toContain(
+      "connect-src 'self' https://a.example wss://b.example;",
+    );
   });
 
   it('lets the pages on the CDN call the HTTP API across origins', () => {
@@ -1035,8 +1238,9 @@ describe('pages (S3 behind CloudFront)', () => {
 describe('failures', () => {
   const queueId = (key: keyof typeof failureQueues) => logicalId(data, data.failureQueues[key]);
   const mappingOf = (def: FunctionDef) =>
-    Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping')).find((m) => JSON.stringify(m.Properties.FunctionName).includes(fnId(def)))!
-      .Properties;
+    Object.values(resourcesOf(apiT, 'AWS::Lambda::EventSourceMapping')).find((m) =>
+      JSON.stringify(m.Properties.FunctionName).includes(fnId(def)),
+    )!.Properties;
 
   it('keeps two queues in the data stack: encrypted, two weeks, TLS only, retained', () => {
     const queues = resourcesOf(dataT, 'AWS::SQS::Queue');
@@ -1046,7 +1250,9 @@ describe('failures', () => {
       expect(queue.DeletionPolicy).toBe('Retain');
     }
     for (const key of ['streams', 'worker'] as const) {
-      const policy = Object.values(resourcesOf(dataT, 'AWS::SQS::QueuePolicy')).find((p) => JSON.stringify(p.Properties.Queues).includes(queueId(key)));
+      const policy = Object.values(resourcesOf(dataT, 'AWS::SQS::QueuePolicy')).find((p) =>
+        JSON.stringify(p.Properties.Queues).includes(queueId(key)),
+      );
       expect(policy?.Properties.PolicyDocument.Statement, key).toContainEqual(
         expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
       );
@@ -1056,20 +1262,27 @@ describe('failures', () => {
     dataT.hasOutput(`${failureQueues.worker.id}QueueUrl`, { Value: { Ref: queueId('worker') } });
   });
 
-  it.each(streamTriggers.map((t) => [t.id, t] as const))('%s sends exhausted batches to the stream failure queue, with the age, bisect and per-record settings of shared/routes.ts', (_id, trigger) => {
-    const mapping = mappingOf(trigger);
-    expect(resolveImports(mapping.DestinationConfig)).toEqual({ OnFailure: { Destination: arnOf(queueId('streams')) } });
-    expect(mapping).toMatchObject({
-      MaximumRecordAgeInSeconds: trigger.stream.maxRecordAgeSeconds,
-      MaximumRetryAttempts: trigger.stream.retryAttempts,
-      BisectBatchOnFunctionError: trigger.stream.bisectBatchOnError,
-    });
-    // The handlers answer { batchItemFailures }: without this Lambda would read every answer as success.
-    expect(mapping.FunctionResponseTypes).toEqual(trigger.stream.reportBatchItemFailures ? ['ReportBatchItemFailures'] : undefined);
-    // Lambda sends the failure record with the function's role: it may send there, and only there.
-    const sends = statementsOf(trigger).filter((s) => s.actions.includes('sqs:SendMessage'));
-    expect(sends.flatMap((s) => s.resources)).toEqual([arnOf(queueId('streams'))]);
-  });
+  it.each(streamTriggers.map((t) => [t.id, t] as const))(
+    '%s sends exhausted batches to the stream failure queue, with the age, bisect and per-record settings of shared/routes.ts',
+    (_id, trigger) => {
+      const mapping = mappingOf(trigger);
+      expect(resolveImports(mapping.DestinationConfig)).toEqual({
+        OnFailure: { Destination: arnOf(queueId('streams')) },
+      });
+      expect(mapping).toMatchObject({
+        MaximumRecordAgeInSeconds: trigger.stream.maxRecordAgeSeconds,
+        MaximumRetryAttempts: trigger.stream.retryAttempts,
+        BisectBatchOnFunctionError: trigger.stream.bisectBatchOnError,
+      });
+      // The handlers answer { batchItemFailures }: without this Lambda would read every answer as success.
+      expect(mapping.FunctionResponseTypes).toEqual(
+        trigger.stream.reportBatchItemFailures ? ['ReportBatchItemFailures'] : undefined,
+      );
+      // Lambda sends the failure record with the function's role: it may send there, and only there.
+      const sends = statementsOf(trigger).filter((s) => s.actions.includes('sqs:SendMessage'));
+      expect(sends.flatMap((s) => s.resources)).toEqual([arnOf(queueId('streams'))]);
+    },
+  );
 
   it('retries a failed worker invocation twice, for at most 15 minutes, then keeps it in the worker failure queue', () => {
     const configs = Object.values(resourcesOf(apiT, 'AWS::Lambda::EventInvokeConfig'));
@@ -1085,7 +1298,8 @@ describe('failures', () => {
 
   it('lets the worker invoke itself without Lambda cutting the hand-over chain, and no other function', () => {
     expect(fnResource(deliveryWorker).Properties.RecursiveLoop).toBe('Allow');
-    for (const def of allDefs.filter((d) => d !== deliveryWorker)) expect(fnResource(def).Properties.RecursiveLoop, def.id).toBeUndefined();
+    for (const def of allDefs.filter((d) => d !== deliveryWorker))
+      expect(fnResource(def).Properties.RecursiveLoop, def.id).toBeUndefined();
   });
 
   it('runs the delivery watchdog every minute, small and long enough to check for most of it', () => {
@@ -1095,7 +1309,9 @@ describe('failures', () => {
     expect(rule.Properties.ScheduleExpression).toBe('rate(1 minute)');
     const fn = fnResource(deliveryWatchdog).Properties;
     expect(fn).toMatchObject({ MemorySize: 128, Timeout: deliveryWatchdog.timeoutSeconds });
-    expect(deliveryWatchdog.runSeconds + deliveryWatchdog.checkEverySeconds).toBeLessThan(deliveryWatchdog.timeoutSeconds);
+    expect(deliveryWatchdog.runSeconds + deliveryWatchdog.checkEverySeconds).toBeLessThan(
+      deliveryWatchdog.timeoutSeconds,
+    );
     // It reads the leases and cursors, keeps its watch list in the Delivery table, reads the events' lastChange and starts workers.
     expect(tableActions(deliveryWatchdog, deliveryTable).has('dynamodb:UpdateItem')).toBe(true);
     expect(tableActions(deliveryWatchdog, eventsTable).has('dynamodb:GetItem')).toBe(true);
@@ -1112,7 +1328,8 @@ describe('failures', () => {
 
 describe('throttles', () => {
   const stages = () => Object.entries(resourcesOf(apiT, 'AWS::ApiGatewayV2::Stage'));
-  const stageOf = (apiConstruct: IConstruct) => stages().find(([, st]) => st.Properties.ApiId.Ref === logicalId(api, apiConstruct))!;
+  const stageOf = (apiConstruct: IConstruct) =>
+    stages().find(([, st]) => st.Properties.ApiId.Ref === logicalId(api, apiConstruct))!;
   /** Each route's rate as deployed: its own line in RouteSettings, or the stage's default. */
   const ratesOf = (apiConstruct: IConstruct, routeKeys: readonly string[]) => {
     const [, stage] = stageOf(apiConstruct);
@@ -1125,7 +1342,10 @@ describe('throttles', () => {
   it('give every WebSocket route its own throttle, publish above every anonymous route', () => {
     const [, stage] = stageOf(api.webSocketApi);
     expect(Object.keys(stage.Properties.RouteSettings).sort()).toEqual(wsRoutes.map((r) => r.routeKey).sort());
-    const rates = ratesOf(api.webSocketApi, wsRoutes.map((r) => r.routeKey));
+    const rates = ratesOf(
+      api.webSocketApi,
+      wsRoutes.map((r) => r.routeKey),
+    );
     for (const anonymous of ['sync', 'repost', 'ping', '$default']) {
       expect(rates.get(anonymous), anonymous).toBeLessThan(rates.get('publish')!);
     }
@@ -1134,20 +1354,36 @@ describe('throttles', () => {
       expect(stage.Properties.RouteSettings[write].ThrottlingBurstLimit, write).toBeGreaterThanOrEqual(100);
     }
     expect(stage.Properties.RouteSettings).toEqual(
-      Object.fromEntries(Object.entries(WS_ROUTE_THROTTLES).map(([k, t]) => [k, { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit }])),
+      Object.fromEntries(
+        Object.entries(WS_ROUTE_THROTTLES).map(([k, t]) => [
+          k,
+          { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit },
+        ]),
+      ),
     );
   });
 
   it('give the HTTP routes theirs', () => {
     const [, stage] = stageOf(api.httpApi);
     expect(stage.Properties.RouteSettings).toEqual(
-      Object.fromEntries(Object.entries(HTTP_ROUTE_THROTTLES).map(([k, t]) => [k, { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit }])),
+      Object.fromEntries(
+        Object.entries(HTTP_ROUTE_THROTTLES).map(([k, t]) => [
+          k,
+          { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit },
+        ]),
+      ),
     );
   });
 
   it("leave publish its share of the account's 10,000 requests/s with every route at its throttle", () => {
-    const ws = ratesOf(api.webSocketApi, wsRoutes.map((r) => r.routeKey));
-    const http = ratesOf(api.httpApi, httpRoutes.map((r) => r.routeKey));
+    const ws = ratesOf(
+      api.webSocketApi,
+      wsRoutes.map((r) => r.routeKey),
+    );
+    const http = ratesOf(
+      api.httpApi,
+      httpRoutes.map((r) => r.routeKey),
+    );
     // sync's replies are @connections posts too: one coalesced post per sync.
     const syncReplies = ws.get('sync')!;
     // The stack sets no LIVECAST_DELIVERY_BUDGET: the workers pace themselves to the configuration's default.
@@ -1157,12 +1393,18 @@ describe('throttles', () => {
   });
 
   it('deploy each stage after the routes its RouteSettings name (CloudFormation refuses settings for a route not yet there)', () => {
-    for (const [apiConstruct, defs] of [[api.webSocketApi, wsRoutes], [api.httpApi, httpRoutes]] as const) {
+    for (const [apiConstruct, defs] of [
+      [api.webSocketApi, wsRoutes],
+      [api.httpApi, httpRoutes],
+    ] as const) {
       const [stageId, stage] = stageOf(apiConstruct);
       const dependsOn = new Set<string>(apiT.toJSON().Resources[stageId].DependsOn ?? []);
       const routeIds = routesOf(logicalId(api, apiConstruct));
       for (const key of Object.keys(stage.Properties.RouteSettings)) {
-        expect(defs.some((d) => d.routeKey === key), key).toBe(true);
+        expect(
+          defs.some((d) => d.routeKey === key),
+          key,
+        ).toBe(true);
         expect(dependsOn.has(routeIds.get(key)![0]), key).toBe(true);
       }
     }

@@ -27,6 +27,8 @@ it('traces exactly publish and the delivery worker, and tells Powertools Tracer 
   expect(traced).toHaveLength(2);
   expect(traced.map((id) => id.replace(/Function[0-9A-F]{8}$/, ''))).toEqual([deliveryWorker.id, publish.id].sort());
   for (const [id, f] of Object.entries(functions)) {
-    expect(f.Properties.Environment.Variables.POWERTOOLS_TRACE_ENABLED, id).toBe(traced.includes(id) ? 'true' : 'false');
+    expect(f.Properties.Environment.Variables.POWERTOOLS_TRACE_ENABLED, id).toBe(
+      traced.includes(id) ? 'true' : 'false',
+    );
   }
 }, 120_000);

@@ -21,7 +21,11 @@ let table: string;
 let store: DynamoBudgetLedger;
 
 beforeAll(async () => {
-  client = new DynamoDBClient({ endpoint: inject('dynamoEndpoint'), region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+  client = new DynamoDBClient({
+    endpoint: inject('dynamoEndpoint'),
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
+  });
   const tables = await createTables(client, `b${randomBytes(4).toString('hex')}`);
   db = DynamoDBDocumentClient.from(client);
   table = tables.budget;
@@ -32,15 +36,29 @@ afterAll(() => client?.destroy());
 
 it('reads back every registration of every event, spread over all the ledger partitions', async () => {
   const keys = Array.from({ length: 5 * 16 }, (_, i) => `ev${Math.floor(i / 16)}#${i % 16}`);
-  await Promise.all(keys.map((key, i) => store.register({ key, owner: `w${i}`, rows: i, beatAt: 1_000 + i, since: 500 }, 11_000)));
+  await Promise.all(
+    keys.map((key, i) => store.register({ key, owner: `w${i}`, rows: i, beatAt: 1_000 + i, since: 500 }, 11_000)),
+  );
   const read = await store.registrations();
   expect(read.map((r) => r.key).sort()).toEqual([...keys].sort());
-  expect(read.find((r) => r.key === 'ev2#3')).toEqual({ key: 'ev2#3', owner: 'w35', rows: 35, beatAt: 1_035, since: 500 });
+  expect(read.find((r) => r.key === 'ev2#3')).toEqual({
+    key: 'ev2#3',
+    owner: 'w35',
+    rows: 35,
+    beatAt: 1_035,
+    since: 500,
+  });
   // No partition holds them all (a hot key), and none is left empty.
   const perPartition = new Map<string, number>();
   for (const key of keys) perPartition.set(ledgerPartition(key), (perPartition.get(ledgerPartition(key)) ?? 0) + 1);
   expect(perPartition.size).toBe(BUDGET_LEDGER_PARTITIONS);
-  const stored = await db.send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'ledger#0' } }));
+  const stored = await db.send(
+    new QueryCommand({
+      TableName: table,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': 'ledger#0' },
+    }),
+  );
   expect(stored.Items?.length).toBe(perPartition.get('ledger#0'));
   // TTL, in seconds, a minute past the expiry (readers judge age by beatAt; TTL only tidies up).
   expect(stored.Items?.[0]?.expiresAt).toBe(71);
@@ -53,7 +71,9 @@ it('reads past DynamoDB’s 1 MB pages (the paginator, not the first page)', asy
   const pad = 'x'.repeat(900);
   const keys = Array.from({ length: 1_300 }, (_, i) => `${pad}${i}#0`);
   for (let i = 0; i < keys.length; i += 50) {
-    await Promise.all(keys.slice(i, i + 50).map((key) => big.register({ key, owner: 'o', rows: 1, beatAt: 1, since: 1 }, 10_000)));
+    await Promise.all(
+      keys.slice(i, i + 50).map((key) => big.register({ key, owner: 'o', rows: 1, beatAt: 1, since: 1 }, 10_000)),
+    );
   }
   const read = await big.registrations();
   expect(read.filter((r) => r.key.startsWith(pad))).toHaveLength(keys.length);

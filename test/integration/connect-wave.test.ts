@@ -117,7 +117,9 @@ describe('a wave of 1,500 viewers connecting at once', () => {
     // A deadline only to report how many arrived if some never do.
     await Promise.race([Promise.all(received.map((p) => p.then(() => (arrived += 1)))), sleep(120_000)]);
     await reporter.close();
-    console.log(`wave: ${VIEWERS} in after ${connectedMs} ms, the update with all after ${Date.now() - t0} ms; refusals ${JSON.stringify(statuses)} (${firstRound} in the first round)`);
+    console.log(
+      `wave: ${VIEWERS} in after ${connectedMs} ms, the update with all after ${Date.now() - t0} ms; refusals ${JSON.stringify(statuses)} (${firstRound} in the first round)`,
+    );
     expect(arrived).toBe(VIEWERS);
   }, 900_000);
 });

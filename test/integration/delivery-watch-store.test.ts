@@ -12,7 +12,11 @@ let store: DynamoLeaseStore;
 let now = 1_000_000;
 
 beforeAll(async () => {
-  client = new DynamoDBClient({ endpoint: inject('dynamoEndpoint'), region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+  client = new DynamoDBClient({
+    endpoint: inject('dynamoEndpoint'),
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
+  });
   const tables = await createTables(client, `w${randomBytes(4).toString('hex')}`);
   store = new DynamoLeaseStore(DynamoDBDocumentClient.from(client), tables.delivery, () => now);
 }, 60_000);
@@ -23,14 +27,25 @@ it('creates the list on the first marks, even two at once, and keeps the latest 
   expect(await store.watched()).toEqual(new Map());
   await Promise.all([store.watch(['evA', 'evB'], 1), store.watch(['evC'], 1)]);
   await store.watch(['evB'], 2);
-  expect(await store.watched()).toEqual(new Map([['evA', 1], ['evB', 2], ['evC', 1]]));
+  expect(await store.watched()).toEqual(
+    new Map([
+      ['evA', 1],
+      ['evB', 2],
+      ['evC', 1],
+    ]),
+  );
 });
 
 it('takes an event off only if no wake-up marked it since the watchdog looked', async () => {
   await store.unwatch('evB', 1); // marked again at 2 meanwhile: stays
   await store.unwatch('evA', 1);
   await store.unwatch('never-watched', 1);
-  expect(await store.watched()).toEqual(new Map([['evB', 2], ['evC', 1]]));
+  expect(await store.watched()).toEqual(
+    new Map([
+      ['evB', 2],
+      ['evC', 1],
+    ]),
+  );
 });
 
 it('reads each shard: cursor left by the last worker (0 if none), and whether a live lease holds it', async () => {

@@ -43,16 +43,25 @@ beforeAll(async () => {
     onMessage: (id, data) => {
       largest = Math.max(largest, data.byteLength);
       const list = received.get(id) ?? [];
-      for (const f of flatten(JSON.parse(data.toString('utf8')) as ServerFrame)) if (f.type === 'update') list.push(key(f));
+      for (const f of flatten(JSON.parse(data.toString('utf8')) as ServerFrame))
+        if (f.type === 'update') list.push(key(f));
       received.set(id, list);
     },
   });
   const store = new DynamoConnectionStore(db, stage.tables);
   for (let i = 0; i < ids.length; i += 50) {
     await Promise.all(
-      ids.slice(i, i + 50).map((connectionId) =>
-        store.add({ eventId: event.eventId, connectionId, role: 'viewer', connectedAt: new Date().toISOString(), fromChange: 0 }),
-      ),
+      ids
+        .slice(i, i + 50)
+        .map((connectionId) =>
+          store.add({
+            eventId: event.eventId,
+            connectionId,
+            role: 'viewer',
+            connectedAt: new Date().toISOString(),
+            fromChange: 0,
+          }),
+        ),
     );
   }
   sockets = await Promise.all([1, 2, 3].map(() => connect(viewerUrl(stage, event.eventId))));
@@ -97,13 +106,20 @@ describe('delivery under AWS limits', () => {
   it('gives every still-connected viewer every change exactly once, in order, and forgets the ones that left', async () => {
     const dropped = Array.from({ length: DROPPED }, (_, i) => virtualId(i * 7));
     for (let i = 1; i <= 12; i++) {
-      reporter.send({ action: 'publish', clientId: `p${i}`, text: `moment ${i}: ${'香鱼'.repeat(i * 40)}`, kind: i === 6 ? 'key' : 'text' });
+      reporter.send({
+        action: 'publish',
+        clientId: `p${i}`,
+        text: `moment ${i}: ${'香鱼'.repeat(i * 40)}`,
+        kind: i === 6 ? 'key' : 'text',
+      });
       await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === `p${i}`, { timeoutMs: 20_000 });
       if (i === 4) {
         // Phones that drop mid-ceremony: they had been following (each got an update). One that
         // vanished before its first post is a different case: its 410 is "still in the handshake"
         // for the connect grace (worker.ts connectGraceMs, 16 s), retried at growing intervals.
-        await expect.poll(() => dropped.filter((id) => (received.get(id)?.length ?? 0) === 0), { timeout: 20_000 }).toEqual([]);
+        await expect
+          .poll(() => dropped.filter((id) => (received.get(id)?.length ?? 0) === 0), { timeout: 20_000 })
+          .toEqual([]);
         stage.ws.removeVirtualConnections(dropped);
       }
       if (i === 8) {

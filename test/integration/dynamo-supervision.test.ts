@@ -54,7 +54,10 @@ describe('a persisted DynamoDB Local that dies', () => {
     const event = await createEvent(stage);
     const reporter: TestClient = await connect(reporterUrl(stage, event));
     const viewer: TestClient = await connect(viewerUrl(stage, event.eventId));
-    cleanups.push(() => reporter.close(), () => viewer.close());
+    cleanups.push(
+      () => reporter.close(),
+      () => viewer.close(),
+    );
     reporter.send({ action: 'publish', clientId: 'before', text: 'Before the crash' });
     await viewer.next(isUpdate('Before the crash'));
     // Delivery idle first: a worker killed mid-lease by the outage holds its shard until the lease

@@ -50,7 +50,8 @@ async function send(frame: Record<string, unknown> & { clientId: string }) {
   const ack = await reporter.next<AckFrame>(isAck(frame.clientId), { timeoutMs: 30_000 });
   return ack.seq;
 }
-const feedUrl = (format: 'json' | 'atom', eventId = event.eventId) => `${stage.httpUrl}/events/${eventId}/feed.${format}`;
+const feedUrl = (format: 'json' | 'atom', eventId = event.eventId) =>
+  `${stage.httpUrl}/events/${eventId}/feed.${format}`;
 async function jsonFeed(): Promise<{ json: JsonFeed; etag: string; res: Response }> {
   const res = await fetch(feedUrl('json'));
   expect(res.status).toBe(200);
@@ -91,7 +92,11 @@ describe('GET /events/{id}/feed.json', () => {
     expect(json.authors?.[0]?.name).toBe(TITLE);
     expect(json.items).toHaveLength(FEED_ITEMS);
     const deleted = new Set([first + LONG - 1, first + LONG - 2]);
-    const expected = [keySeq, scriptSeq, ...Array.from({ length: LONG }, (_, k) => first + LONG - 1 - k).filter((s) => !deleted.has(s))].slice(0, FEED_ITEMS);
+    const expected = [
+      keySeq,
+      scriptSeq,
+      ...Array.from({ length: LONG }, (_, k) => first + LONG - 1 - k).filter((s) => !deleted.has(s)),
+    ].slice(0, FEED_ITEMS);
     expect(json.items.map((i) => seqOf(i.id))).toEqual(expected);
     for (const item of json.items) {
       // Required of every item: an id (a string), and content_html or content_text.
@@ -148,7 +153,11 @@ describe('GET /events/{id}/feed.json', () => {
 });
 
 describe('GET /events/{id}/feed.atom', () => {
-  const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (name) => ['entry', 'link', 'category'].includes(name) });
+  const parser = new XMLParser({
+    ignoreAttributes: false,
+    attributeNamePrefix: '@',
+    isArray: (name) => ['entry', 'link', 'category'].includes(name),
+  });
 
   it('is well-formed Atom 1.0 with the same entries, newest first, ids stable, corrections as updated', async () => {
     const res = await fetch(feedUrl('atom'));
@@ -180,7 +189,9 @@ describe('GET /events/{id}/feed.atom', () => {
     expect(key.category.map((c: Record<string, string>) => c['@term'])).toEqual(['key-moment']);
     const script = entries.find((e) => seqOf(e.id) === scriptSeq)!;
     // type="html": the reader unescapes once and shows text, never runs a script.
-    expect(script.title['#text']).toBe('开幕 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; ]]&gt; &lt;/script&gt;&lt;!-- &amp; &quot;引号&quot;');
+    expect(script.title['#text']).toBe(
+      '开幕 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; ]]&gt; &lt;/script&gt;&lt;!-- &amp; &quot;引号&quot;',
+    );
   });
 });
 

@@ -3,7 +3,15 @@ import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, Entry } from '../../shared/domain/protocol';
-import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl, stageDb } from '../support/stage';
+import {
+  ADMIN_KEY,
+  type CreatedEvent,
+  createEvent,
+  reporterUrl,
+  testStage,
+  viewerUrl,
+  stageDb,
+} from '../support/stage';
 import { connect, refusedStatus, type TestClient } from '../support/ws-client';
 
 let stage: Stage;
@@ -22,7 +30,11 @@ afterAll(async () => {
 const eventItems = async () => (await db.send(new ScanCommand({ TableName: stage.tables.events }))).Items ?? [];
 
 const post = (body: string, headers: Record<string, string> = { authorization: `Bearer ${ADMIN_KEY}` }) =>
-  fetch(`${stage.httpUrl}/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  fetch(`${stage.httpUrl}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
 
 async function errorOf(res: Response) {
   expect(res.headers.get('content-type')).toMatch(/application\/json/);
@@ -49,13 +61,25 @@ describe('POST /events', () => {
 
   it.each([
     ['no key', JSON.stringify({ title: 'x' }), {}, 401, 'unauthorized'],
-    ['a wrong key', JSON.stringify({ title: 'x' }), { authorization: 'Bearer not-the-key-at-all-000000' }, 401, 'unauthorized'],
+    [
+      'a wrong key',
+      JSON.stringify({ title: 'x' }),
+      { authorization: 'Bearer not-the-key-at-all-000000' },
+      401,
+      'unauthorized',
+    ],
     ['malformed JSON', '{"title": ', undefined, 400, 'bad_request'],
     ['a missing title', JSON.stringify({}), undefined, 400, 'bad_request'],
     ['a blank title', JSON.stringify({ title: '   ' }), undefined, 400, 'bad_request'],
     ['a number for title', JSON.stringify({ title: 7 }), undefined, 400, 'bad_request'],
     ['a title over 200 characters', JSON.stringify({ title: '鱼'.repeat(201) }), undefined, 400, 'bad_request'],
-    ['a startsAt that is not ISO-8601', JSON.stringify({ title: 'x', startsAt: 'tomorrow' }), undefined, 400, 'bad_request'],
+    [
+      'a startsAt that is not ISO-8601',
+      JSON.stringify({ title: 'x', startsAt: 'tomorrow' }),
+      undefined,
+      400,
+      'bad_request',
+    ],
     ['a body over 16 KB', JSON.stringify({ title: 'x', pad: 'y'.repeat(17 * 1024) }), undefined, 413, 'too_large'],
   ])('refuses %s and creates nothing', async (_name, body, headers, status, code) => {
     const before = (await eventItems()).length;
@@ -80,7 +104,13 @@ describe('GET /events/{id} and the timeline', () => {
   it('describes the event', async () => {
     const res = await fetch(`${stage.httpUrl}/events/${event.eventId}`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ eventId: event.eventId, title: '香鱼节开幕式', lastSeq: 7, viewers: 0, createdAt: event.createdAt });
+    expect(await res.json()).toEqual({
+      eventId: event.eventId,
+      title: '香鱼节开幕式',
+      lastSeq: 7,
+      viewers: 0,
+      createdAt: event.createdAt,
+    });
   });
 
   it('pages through the timeline in seq order with next', async () => {
@@ -100,7 +130,10 @@ describe('GET /events/{id} and the timeline', () => {
   });
 
   it('defaults to 100 entries from the start', async () => {
-    const page = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline`)).json()) as { items: Entry[]; next: null };
+    const page = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline`)).json()) as {
+      items: Entry[];
+      next: null;
+    };
     expect(page.items).toHaveLength(7);
     expect(page.next).toBeNull();
   });
@@ -111,7 +144,10 @@ describe('GET /events/{id} and the timeline', () => {
     ['limit=ten', 400, 'bad_request'],
     ['after=-1', 400, 'bad_request'],
   ])('refuses %s', async (query, status, code) => {
-    expect(await errorOf(await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline?${query}`))).toEqual({ status, code });
+    expect(await errorOf(await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline?${query}`))).toEqual({
+      status,
+      code,
+    });
   });
 
   it('lists every revision of every entry in the order made, paged by change number', async () => {
@@ -128,7 +164,15 @@ describe('GET /events/{id} and the timeline', () => {
       const res = await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions?after=${after}&limit=4`);
       expect(res.status).toBe(200);
       const page = (await res.json()) as { items: { changeNo: number; entry: Entry }[]; next: number | null };
-      seen.push(...page.items.map(({ changeNo, entry: e }) => ({ changeNo, seq: e.seq, rev: e.rev, text: e.text, deleted: e.deleted })));
+      seen.push(
+        ...page.items.map(({ changeNo, entry: e }) => ({
+          changeNo,
+          seq: e.seq,
+          rev: e.rev,
+          text: e.text,
+          deleted: e.deleted,
+        })),
+      );
       after = page.next;
     }
     // In the order made (the change numbers between them went to live stats frames: left out here).
@@ -140,13 +184,22 @@ describe('GET /events/{id} and the timeline', () => {
       { seq: 2, rev: 2, text: 'moment 2, corrected', deleted: false },
       { seq: 3, rev: 2, text: '', deleted: true },
     ]);
-    expect(await errorOf(await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions?limit=0`))).toEqual({ status: 400, code: 'bad_request' });
-    expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope/revisions`))).toEqual({ status: 404, code: 'not_found' });
+    expect(await errorOf(await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions?limit=0`))).toEqual({
+      status: 400,
+      code: 'bad_request',
+    });
+    expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope/revisions`))).toEqual({
+      status: 404,
+      code: 'not_found',
+    });
   });
 
   it('answers an unknown event or path with 404 in the contract shape', async () => {
     expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope`))).toEqual({ status: 404, code: 'not_found' });
-    expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope/timeline`))).toEqual({ status: 404, code: 'not_found' });
+    expect(await errorOf(await fetch(`${stage.httpUrl}/events/nope/timeline`))).toEqual({
+      status: 404,
+      code: 'not_found',
+    });
     expect(await errorOf(await fetch(`${stage.httpUrl}/no/such/path`))).toEqual({ status: 404, code: 'not_found' });
   });
 });
@@ -169,7 +222,11 @@ describe('the timeline as the live page reads it', () => {
     const res = await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline?after=0&limit=500`);
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('public, max-age=2');
-    for (const path of [`/events/${event.eventId}/timeline?limit=501`, '/events/nope/timeline', '/events/%20/timeline']) {
+    for (const path of [
+      `/events/${event.eventId}/timeline?limit=501`,
+      '/events/nope/timeline',
+      '/events/%20/timeline',
+    ]) {
       const error = await fetch(`${stage.httpUrl}${path}`);
       expect(error.status).toBeGreaterThanOrEqual(400);
       expect(error.headers.get('cache-control')).toBe('no-store');
@@ -190,7 +247,9 @@ describe('the timeline as the live page reads it', () => {
     const viewer = await connect(viewerUrl(stage, event.eventId));
     viewer.send({ action: 'sync', since: 3, sinceChange: page.lastChange, limit: 100 });
     await viewer.next((f) => f.type === 'synced');
-    const caughtUp = viewer.frames.flatMap((f) => (f.type === 'update' && f.changeNo === undefined ? [`${f.entry.seq}/${f.entry.rev}`] : []));
+    const caughtUp = viewer.frames.flatMap((f) =>
+      f.type === 'update' && f.changeNo === undefined ? [`${f.entry.seq}/${f.entry.rev}`] : [],
+    );
     expect(caughtUp).toEqual(['2/2']);
     await viewer.close();
   });
@@ -218,7 +277,8 @@ describe('the handshake', () => {
   });
 
   it('counts viewers as they connect and disconnect (the reporter is not a viewer)', async () => {
-    const viewersNow = async () => ((await (await fetch(`${stage.httpUrl}/events/${event.eventId}`)).json()) as { viewers: number }).viewers;
+    const viewersNow = async () =>
+      ((await (await fetch(`${stage.httpUrl}/events/${event.eventId}`)).json()) as { viewers: number }).viewers;
     const until = async (n: number) => {
       for (let i = 0; i < 200 && (await viewersNow()) !== n; i++) await new Promise((r) => setTimeout(r, 25));
       return viewersNow();

@@ -13,8 +13,15 @@ let event: CreatedEvent;
 
 beforeAll(async () => {
   // Small allowances so the limits are reached in a few calls.
-  stage = await testStage({ env: { LIVECAST_IMAGE_UPLOADS_PER_MINUTE: '6', LIVECAST_IMAGE_UPLOADS_PER_ADDRESS: '1000' } });
-  s3 = new S3Client({ endpoint: stage.s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  stage = await testStage({
+    env: { LIVECAST_IMAGE_UPLOADS_PER_MINUTE: '6', LIVECAST_IMAGE_UPLOADS_PER_ADDRESS: '1000' },
+  });
+  s3 = new S3Client({
+    endpoint: stage.s3.endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   event = await createEvent(stage);
 });
 afterAll(async () => {
@@ -56,7 +63,9 @@ describe('POST /events/{eventId}/images', () => {
     expect(p.url).toContain(`/images/${event.eventId}/${p.imageId}`);
     const res = await postUpload(p.upload, photo, 'image/png');
     expect(res.status, await res.clone().text()).toBeLessThan(300);
-    const object = await s3.send(new GetObjectCommand({ Bucket: stage.imagesBucket, Key: `uploads/${event.eventId}/${p.imageId}` }));
+    const object = await s3.send(
+      new GetObjectCommand({ Bucket: stage.imagesBucket, Key: `uploads/${event.eventId}/${p.imageId}` }),
+    );
     expect(object.ContentType).toBe('image/png');
     expect(Buffer.from(await object.Body!.transformToByteArray()).equals(photo)).toBe(true);
   });
@@ -114,7 +123,14 @@ describe('POST /events/{eventId}/images', () => {
     const pagesOrigin = new URL(stage.httpUrl).origin;
     // XMLHttpRequest with upload progress: a preflighted request.
     const preflight = (origin: string, method = 'POST') =>
-      fetch(p.upload.url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'X-Requested-With' } });
+      fetch(p.upload.url, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': method,
+          'access-control-request-headers': 'X-Requested-With',
+        },
+      });
     const ok = await preflight(pagesOrigin);
     expect(ok.status).toBe(200);
     expect(ok.headers.get('access-control-allow-origin')).toBe(pagesOrigin);
@@ -139,14 +155,21 @@ describe('POST /events/{eventId}/images', () => {
     const other = new FormData();
     for (const [k, v] of Object.entries(p.upload.fields ?? {})) other.append(k, v);
     other.append('file', new Blob([new Uint8Array(photo)], { type: 'image/png' }), 'photo');
-    const elsewhere = await fetch(p.upload.url, { method: 'POST', body: other, headers: { origin: 'http://evil.example' } });
+    const elsewhere = await fetch(p.upload.url, {
+      method: 'POST',
+      body: other,
+      headers: { origin: 'http://evil.example' },
+    });
     expect(elsewhere.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('a rotated token presigns nothing more', async () => {
     const ev = await createEvent(stage, 'rotation');
     await presign({ contentType: 'image/webp', bytes: 100 }, ev);
-    const res = await fetch(`${stage.httpUrl}/events/${ev.eventId}/operator-token`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const res = await fetch(`${stage.httpUrl}/events/${ev.eventId}/operator-token`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
     expect(res.status).toBe(200);
     expect((await ask(ev.eventId, { contentType: 'image/webp', bytes: 100 }, ev.operatorToken)).status).toBe(401);
   });

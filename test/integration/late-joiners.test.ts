@@ -47,7 +47,10 @@ async function probeLateJoiners(stage: Stage, offsets: readonly number[]): Promi
       await steady.next((f) => f.type === 'stats' && f.viewers === 2, { from: seen, timeoutMs: 20_000 });
       const ack = await publish(`第${n + 1}条：香鱼节`);
       const acked = Date.now();
-      const [steadyMs, lateMs] = await Promise.all([receivedAt(steady, ack.seq, acked), receivedAt(late, ack.seq, acked)]);
+      const [steadyMs, lateMs] = await Promise.all([
+        receivedAt(steady, ack.seq, acked),
+        receivedAt(late, ack.seq, acked),
+      ]);
       probes.push({ joinedAfterMs: offset, steady: steadyMs, late: lateMs });
       await late.close();
       // A reporter writes every few seconds: the live count settles (its frames go out at most once a

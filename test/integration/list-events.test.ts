@@ -45,7 +45,9 @@ describe('GET /events', () => {
     let next: string | null = null;
     let pages = 0;
     do {
-      const got: { items: EventSummary[]; next: string | null } = await page(`?limit=10${next ? `&after=${encodeURIComponent(next)}` : ''}`);
+      const got: { items: EventSummary[]; next: string | null } = await page(
+        `?limit=10${next ? `&after=${encodeURIComponent(next)}` : ''}`,
+      );
       pages++;
       expect(got.items.length).toBeLessThanOrEqual(10);
       seen.push(...got.items);
@@ -53,12 +55,21 @@ describe('GET /events', () => {
       if (next !== null) expect(next).toMatch(/^[A-Za-z0-9_-]+$/);
     } while (next !== null && pages < 10);
     expect(pages).toBe(3);
-    const newestFirst = [...created].sort((a, b) => (a.createdAt === b.createdAt ? (a.eventId < b.eventId ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1));
+    const newestFirst = [...created].sort((a, b) =>
+      a.createdAt === b.createdAt ? (a.eventId < b.eventId ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1,
+    );
     expect(seen.map((e) => e.eventId)).toEqual(newestFirst.map((e) => e.eventId));
     for (const e of seen) {
       const mine = created.find((c) => c.eventId === e.eventId)!;
       const startsAt = mine === created[5] ? { startsAt: '2026-07-01T09:30:00.000Z' } : {};
-      expect(e).toEqual({ eventId: mine.eventId, title: mine.title, createdAt: mine.createdAt, ...startsAt, lastSeq: 0, viewers: 0 });
+      expect(e).toEqual({
+        eventId: mine.eventId,
+        title: mine.title,
+        createdAt: mine.createdAt,
+        ...startsAt,
+        lastSeq: 0,
+        viewers: 0,
+      });
       expect([...e.title].length).toBe(200);
     }
   });
@@ -114,8 +125,14 @@ describe('GET /events', () => {
     ['a limit that is not a number', '?limit=ten'],
     ['a fractional limit', '?limit=2.5'],
     ['a cursor that is not base64url', '?after=%21%21'],
-    ['a cursor of other JSON', `?after=${Buffer.from(JSON.stringify({ c: 'yesterday', e: 'x' })).toString('base64url')}`],
-    ['a cursor with an unknown field', `?after=${Buffer.from(JSON.stringify({ c: '2026-01-01T00:00:00.000Z', e: 'abc', x: 1 })).toString('base64url')}`],
+    [
+      'a cursor of other JSON',
+      `?after=${Buffer.from(JSON.stringify({ c: 'yesterday', e: 'x' })).toString('base64url')}`,
+    ],
+    [
+      'a cursor with an unknown field',
+      `?after=${Buffer.from(JSON.stringify({ c: '2026-01-01T00:00:00.000Z', e: 'abc', x: 1 })).toString('base64url')}`,
+    ],
     ['an empty cursor', '?after='],
   ])('refuses %s with 400', async (_name, query) => {
     const res = await list(query);
@@ -126,19 +143,32 @@ describe('GET /events', () => {
 
 describe('events created before the list existed', () => {
   it('are given their place by the backfill, which is safe to repeat', async () => {
-    const raw = new DynamoDBClient({ endpoint: inject('dynamoEndpoint'), region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+    const raw = new DynamoDBClient({
+      endpoint: inject('dynamoEndpoint'),
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
+    });
     const prefix = `old${randomBytes(4).toString('hex')}`;
     try {
       await createTable(raw, prefix, eventsTable);
       const table = `${prefix}-Events`;
       const db = DynamoDBDocumentClient.from(raw);
       // An item as POST /events wrote it before the list: no `listed`.
-      const old = { eventId: 'oldEvent1', title: '旧活动', createdAt: '2026-01-01T00:00:00.000Z', lastSeq: 4, lastChange: 4, tokenHash: 'h' };
+      const old = {
+        eventId: 'oldEvent1',
+        title: '旧活动',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        lastSeq: 4,
+        lastChange: 4,
+        tokenHash: 'h',
+      };
       await db.send(new PutCommand({ TableName: table, Item: old }));
       const store = new DynamoEventStore(db, table);
       expect(await store.listNewest(undefined, 10)).toEqual([]);
       expect(await backfillListed(db, table)).toBe(1);
-      expect(await store.listNewest(undefined, 10)).toEqual([{ eventId: 'oldEvent1', title: '旧活动', createdAt: old.createdAt, lastSeq: 4 }]);
+      expect(await store.listNewest(undefined, 10)).toEqual([
+        { eventId: 'oldEvent1', title: '旧活动', createdAt: old.createdAt, lastSeq: 4 },
+      ]);
       expect(await backfillListed(db, table)).toBe(0);
     } finally {
       raw.destroy();

@@ -62,12 +62,19 @@ describe('publishing', () => {
     expect(ack).toEqual({ type: 'ack', clientId: 'open-1', seq: 1, rev: 1 });
 
     const stored = await timeline(event.eventId);
-    expect(stored).toMatchObject([{ seq: 1, rev: 1, kind: 'key', text: '香鱼节开幕式现在开始！', pinned: false, deleted: false, reposts: 0 }]);
+    expect(stored).toMatchObject([
+      { seq: 1, rev: 1, kind: 'key', text: '香鱼节开幕式现在开始！', pinned: false, deleted: false, reposts: 0 },
+    ]);
 
     for (const c of [...viewers, reporter]) {
       const update = await c.next<UpdateFrame>(isUpdate(1));
       // changeNo: the revision's place in the change log (viewers' stats frames take numbers too).
-      expect(update).toEqual({ type: 'update', eventId: event.eventId, entry: stored[0], changeNo: expect.any(Number) });
+      expect(update).toEqual({
+        type: 'update',
+        eventId: event.eventId,
+        entry: stored[0],
+        changeNo: expect.any(Number),
+      });
     }
   });
 
@@ -96,7 +103,11 @@ describe('publishing', () => {
       [3, 'Dragon boats start at 10:30', true, false],
       [4, '', false, true],
     ]);
-    expect((await timeline(event.eventId)).find((e) => e.seq === seq)).toMatchObject({ rev: 4, deleted: true, text: '' });
+    expect((await timeline(event.eventId)).find((e) => e.seq === seq)).toMatchObject({
+      rev: 4,
+      deleted: true,
+      text: '',
+    });
   });
 
   it('keeps seq gapless and unique when two reporters publish at the same moment', async () => {
@@ -163,7 +174,11 @@ describe('sync and reconnect', () => {
     viewer = await client(viewerUrl(stage, event.eventId));
     viewer.send({ action: 'sync', since: 1 });
     await viewer.next((f) => f.type === 'synced');
-    expect(catchUp(viewer).map((f) => (f.type === 'update' ? f.entry.text : f.type))).toEqual(['missed r2', 'missed r3', 'synced']);
+    expect(catchUp(viewer).map((f) => (f.type === 'update' ? f.entry.text : f.type))).toEqual([
+      'missed r2',
+      'missed r3',
+      'synced',
+    ]);
   });
 
   it('with sinceChange, also re-sends the held entries corrected, deleted or pinned while away', async () => {
@@ -190,12 +205,9 @@ describe('sync and reconnect', () => {
     viewer = await client(viewerUrl(stage, event.eventId));
     viewer.send({ action: 'sync', since: 3, sinceChange: heldChange });
     await viewer.next((f) => f.type === 'synced');
-    expect(catchUp(viewer).map((f) => (f.type === 'update' ? `${f.entry.seq}r${f.entry.rev}:${f.entry.text}` : f.type))).toEqual([
-      '1r2:first c1, corrected',
-      '2r2:',
-      '4r1:new c4',
-      'synced',
-    ]);
+    expect(
+      catchUp(viewer).map((f) => (f.type === 'update' ? `${f.entry.seq}r${f.entry.rev}:${f.entry.text}` : f.type)),
+    ).toEqual(['1r2:first c1, corrected', '2r2:', '4r1:new c4', 'synced']);
     const synced = catchUp(viewer).at(-1);
     expect(synced).toEqual({ type: 'synced', lastSeq: 4, lastChange: expect.any(Number) });
 
@@ -292,8 +304,14 @@ describe('bad input gets an error frame, changes nothing, and the connection sta
     const gone = (await reporter.next<AckFrame>(isAck('gone'))).seq;
     reporter.send({ action: 'delete', clientId: 'gone-del', seq: gone });
     await reporter.next(isAck('gone-del'));
-    expect((await refused(reporter, { action: 'edit', clientId: 'gone-edit', seq: gone, text: 'x' })).code).toBe('conflict');
-    expect((await timeline(event.eventId)).find((e) => e.seq === gone)).toMatchObject({ rev: 2, deleted: true, text: '' });
+    expect((await refused(reporter, { action: 'edit', clientId: 'gone-edit', seq: gone, text: 'x' })).code).toBe(
+      'conflict',
+    );
+    expect((await timeline(event.eventId)).find((e) => e.seq === gone)).toMatchObject({
+      rev: 2,
+      deleted: true,
+      text: '',
+    });
   });
 
   it('closes the socket with 1009 on a message over 128 KB, as API Gateway does, storing nothing', async () => {

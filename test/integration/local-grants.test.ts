@@ -19,13 +19,33 @@ let names: TableNames;
 let db: ReturnType<typeof createDynamoClient>;
 
 /** A function that may only read events and count its rate limits. */
-const reader: FunctionDef = { id: 'TestReader', entry: 'none', needs: { tables: [[eventsTable, may('GetItem')], [limitsTable, may('UpdateItem')]] } };
+const reader: FunctionDef = {
+  id: 'TestReader',
+  entry: 'none',
+  needs: {
+    tables: [
+      [eventsTable, may('GetItem')],
+      [limitsTable, may('UpdateItem')],
+    ],
+  },
+};
 
 beforeAll(async () => {
-  raw = new DynamoDBClient({ endpoint: inject('dynamoEndpoint'), region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+  raw = new DynamoDBClient({
+    endpoint: inject('dynamoEndpoint'),
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
+  });
   names = await createTables(raw, `g${randomBytes(4).toString('hex')}`);
   // The client the handlers get, configured as the local stage configures them.
-  db = createDynamoClient(loadConfig({ ...tableEnv(names), LIVECAST_LOCAL: '1', LIVECAST_DYNAMODB_ENDPOINT: inject('dynamoEndpoint'), AWS_REGION: 'us-east-1' }));
+  db = createDynamoClient(
+    loadConfig({
+      ...tableEnv(names),
+      LIVECAST_LOCAL: '1',
+      LIVECAST_DYNAMODB_ENDPOINT: inject('dynamoEndpoint'),
+      AWS_REGION: 'us-east-1',
+    }),
+  );
 }, 60_000);
 
 afterAll(() => raw?.destroy());
@@ -37,13 +57,29 @@ describe('a function on the local stage', () => {
         db.send(
           new QueryCommand({
             TableName: names.events,
-            ...(index ? { IndexName: index, KeyConditionExpression: 'listed = :l', ExpressionAttributeValues: { ':l': 'events' } } : { KeyConditionExpression: 'eventId = :e', ExpressionAttributeValues: { ':e': 'e1' } }),
+            ...(index
+              ? {
+                  IndexName: index,
+                  KeyConditionExpression: 'listed = :l',
+                  ExpressionAttributeValues: { ':l': 'events' },
+                }
+              : { KeyConditionExpression: 'eventId = :e', ExpressionAttributeValues: { ':e': 'e1' } }),
           }),
         ),
       );
-    const tableQuerier: FunctionDef = { id: 'TestTableQuerier', entry: 'none', needs: { tables: [[eventsTable, may('Query')]] } };
-    const indexQuerier: FunctionDef = { id: 'TestIndexQuerier', entry: 'none', needs: { tables: [], indexQueries: [[eventsTable, EVENTS_BY_CREATED]] } };
-    await expect(query(tableQuerier, EVENTS_BY_CREATED.name)).rejects.toThrow(/TestTableQuerier is not granted dynamodb:Query on Events\/index\/byCreated/);
+    const tableQuerier: FunctionDef = {
+      id: 'TestTableQuerier',
+      entry: 'none',
+      needs: { tables: [[eventsTable, may('Query')]] },
+    };
+    const indexQuerier: FunctionDef = {
+      id: 'TestIndexQuerier',
+      entry: 'none',
+      needs: { tables: [], indexQueries: [[eventsTable, EVENTS_BY_CREATED]] },
+    };
+    await expect(query(tableQuerier, EVENTS_BY_CREATED.name)).rejects.toThrow(
+      /TestTableQuerier is not granted dynamodb:Query on Events\/index\/byCreated/,
+    );
     await expect(query(indexQuerier)).rejects.toThrow(/TestIndexQuerier is not granted dynamodb:Query on Events/);
     expect((await query(indexQuerier, EVENTS_BY_CREATED.name)).Items).toEqual([]);
     expect((await query(tableQuerier)).Items).toEqual([]);
@@ -52,23 +88,47 @@ describe('a function on the local stage', () => {
   it('may make the calls it declares', async () => {
     await asFunction(reader, async () => {
       expect((await db.send(new GetCommand({ TableName: names.events, Key: { eventId: 'e1' } }))).Item).toBeUndefined();
-      await db.send(new UpdateCommand({ TableName: names.limits, Key: { pk: 'k' }, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': 1 } }));
+      await db.send(
+        new UpdateCommand({
+          TableName: names.limits,
+          Key: { pk: 'k' },
+          UpdateExpression: 'ADD n :one',
+          ExpressionAttributeValues: { ':one': 1 },
+        }),
+      );
     });
   });
 
   it('is refused a call it does not declare, with AccessDeniedException, and nothing is written', async () => {
-    const put = asFunction(reader, () => db.send(new PutCommand({ TableName: names.events, Item: { eventId: 'e1', title: 'x' } })));
+    const put = asFunction(reader, () =>
+      db.send(new PutCommand({ TableName: names.events, Item: { eventId: 'e1', title: 'x' } })),
+    );
     await expect(put).rejects.toMatchObject({ name: 'AccessDeniedException' });
     await expect(put).rejects.toThrow(/TestReader is not granted dynamodb:PutItem on Events/);
-    const entries = asFunction(reader, () => db.send(new GetCommand({ TableName: names.entries, Key: { eventId: 'e1', seq: 1 } })));
+    const entries = asFunction(reader, () =>
+      db.send(new GetCommand({ TableName: names.entries, Key: { eventId: 'e1', seq: 1 } })),
+    );
     await expect(entries).rejects.toThrow(/not granted dynamodb:GetItem on Entries/);
     // Each item of a transaction needs its own action.
     const tx = asFunction(reader, () =>
       db.send(
         new TransactWriteCommand({
           TransactItems: [
-            { Update: { TableName: names.limits, Key: { pk: 'k2' }, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': 1 } } },
-            { ConditionCheck: { TableName: names.events, Key: { eventId: 'e1' }, ConditionExpression: 'attribute_not_exists(eventId)' } },
+            {
+              Update: {
+                TableName: names.limits,
+                Key: { pk: 'k2' },
+                UpdateExpression: 'ADD n :one',
+                ExpressionAttributeValues: { ':one': 1 },
+              },
+            },
+            {
+              ConditionCheck: {
+                TableName: names.events,
+                Key: { eventId: 'e1' },
+                ConditionExpression: 'attribute_not_exists(eventId)',
+              },
+            },
           ],
         }),
       ),
@@ -78,23 +138,29 @@ describe('a function on the local stage', () => {
     expect((await db.send(new GetCommand({ TableName: names.limits, Key: { pk: 'k2' } }))).Item).toBeUndefined();
   });
 
-  it('outside any function (the stage\'s own set-up, a test) nothing is checked', async () => {
+  it("outside any function (the stage's own set-up, a test) nothing is checked", async () => {
     await db.send(new PutCommand({ TableName: names.events, Item: { eventId: 'e2', title: 'set-up' } }));
   });
 });
 
-it('names the IAM action of each command, lib-dynamodb\'s and the client\'s alike', () => {
+it("names the IAM action of each command, lib-dynamodb's and the client's alike", () => {
   expect(actionsOf('GetCommand', { TableName: 't-Events' })).toEqual([['t-Events', 'dynamodb:GetItem']]);
   expect(actionsOf('QueryCommand', { TableName: 't-Changes' })).toEqual([['t-Changes', 'dynamodb:Query']]);
-  expect(actionsOf('BatchGetCommand', { RequestItems: { 't-Entries': {} } })).toEqual([['t-Entries', 'dynamodb:BatchGetItem']]);
-  expect(actionsOf('TransactWriteItemsCommand', { TransactItems: [{ Put: { TableName: 'a' } }, { Delete: { TableName: 'b' } }] })).toEqual([
+  expect(actionsOf('BatchGetCommand', { RequestItems: { 't-Entries': {} } })).toEqual([
+    ['t-Entries', 'dynamodb:BatchGetItem'],
+  ]);
+  expect(
+    actionsOf('TransactWriteItemsCommand', {
+      TransactItems: [{ Put: { TableName: 'a' } }, { Delete: { TableName: 'b' } }],
+    }),
+  ).toEqual([
     ['a', 'dynamodb:PutItem'],
     ['b', 'dynamodb:DeleteItem'],
   ]);
   expect(actionsOf('CreateTableCommand', { TableName: 'a' })).toEqual([]);
 });
 
-describe('a function\'s @connections calls on the local stage', () => {
+describe("a function's @connections calls on the local stage", () => {
   /** May close connections (a route that cuts off a flooder) but not post to them. */
   const closer: FunctionDef = { id: 'TestCloser', entry: 'none', needs: { tables: [], manageConnections: ['DELETE'] } };
   const sdk = () => {
@@ -115,8 +181,14 @@ describe('a function\'s @connections calls on the local stage', () => {
     await expect(post).rejects.toThrow(/TestCloser is not granted execute-api:ManageConnections POST/);
     expect(send).not.toHaveBeenCalled();
     // The fan-out's lean poster is checked too (port 9 is discard: a request sent would not be refused this way).
-    const poster = new SignedPoster({ endpoint: 'http://127.0.0.1:9/local', region: 'us-east-1', credentials: async () => ({ accessKeyId: 'l', secretAccessKey: 'l' }) });
-    await expect(asFunction(reader, () => poster.post('c1', new Uint8Array(2)))).rejects.toThrow(/TestReader is not granted execute-api:ManageConnections POST/);
+    const poster = new SignedPoster({
+      endpoint: 'http://127.0.0.1:9/local',
+      region: 'us-east-1',
+      credentials: async () => ({ accessKeyId: 'l', secretAccessKey: 'l' }),
+    });
+    await expect(asFunction(reader, () => poster.post('c1', new Uint8Array(2)))).rejects.toThrow(
+      /TestReader is not granted execute-api:ManageConnections POST/,
+    );
   });
 
   it('outside any function nothing is checked', async () => {

@@ -21,7 +21,9 @@ it("loads the traced handlers without X-Ray's async context hook, and they still
   // cls-hooked registers its namespace here when it enables the hook (X-Ray's automatic mode).
   expect(Object.keys((process as unknown as { namespaces?: object }).namespaces ?? {})).not.toContain('AWSXRay');
   const event = await createEvent(stage);
-  const reporter = await connect(`${stage.wsUrl}/?eventId=${event.eventId}&token=${encodeURIComponent(event.operatorToken)}`);
+  const reporter = await connect(
+    `${stage.wsUrl}/?eventId=${event.eventId}&token=${encodeURIComponent(event.operatorToken)}`,
+  );
   const viewer = await connect(`${stage.wsUrl}/?eventId=${event.eventId}`);
   try {
     reporter.send({ action: 'publish', clientId: 'c1', text: 'The ceremony begins' });
@@ -35,5 +37,6 @@ it("loads the traced handlers without X-Ray's async context hook, and they still
   // …which was forked with X-Ray in manual mode as well.
   const pids = stage.workerPids();
   expect(pids.length).toBeGreaterThan(0);
-  for (const pid of pids) expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('AWS_XRAY_MANUAL_MODE=1');
+  for (const pid of pids)
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('AWS_XRAY_MANUAL_MODE=1');
 });

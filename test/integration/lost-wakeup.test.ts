@@ -47,7 +47,10 @@ const updateOf = (seq: number) => (f: ServerFrame) => f.type === 'update' && (f 
 async function publish(clientId: string, text: string): Promise<AckFrame> {
   const from = reporter.frames.length;
   reporter.send({ action: 'publish', clientId, text });
-  return reporter.next<AckFrame>((f) => f.type === 'ack' && (f as AckFrame).clientId === clientId, { from, timeoutMs: 15_000 });
+  return reporter.next<AckFrame>((f) => f.type === 'ack' && (f as AckFrame).clientId === clientId, {
+    from,
+    timeoutMs: 15_000,
+  });
 }
 
 it('delivers an update whose wake-up was lost, within seconds and without another publish', async () => {

@@ -5,7 +5,15 @@ import { paginateQuery, paginateScan, type DynamoDBDocumentClient } from '@aws-s
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, Entry, ErrorFrame, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
-import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, stageDb, testStage, viewerUrl } from '../support/stage';
+import {
+  ADMIN_KEY,
+  type CreatedEvent,
+  createEvent,
+  reporterUrl,
+  stageDb,
+  testStage,
+  viewerUrl,
+} from '../support/stage';
 import { type TestClient, OpenClients } from '../support/ws-client';
 
 let stage: Stage;
@@ -34,16 +42,23 @@ async function changeLog(eventId: string): Promise<string[]> {
   const lines: string[] = [];
   const pages = paginateQuery(
     { client: db },
-    { TableName: stage.tables.changes, KeyConditionExpression: 'eventId = :e', ExpressionAttributeValues: { ':e': eventId }, ConsistentRead: true },
+    {
+      TableName: stage.tables.changes,
+      KeyConditionExpression: 'eventId = :e',
+      ExpressionAttributeValues: { ':e': eventId },
+      ConsistentRead: true,
+    },
   );
-  for await (const page of pages) for (const item of page.Items ?? []) if (item.entry) lines.push(`${item.seq}.${item.rev}`);
+  for await (const page of pages)
+    for (const item of page.Items ?? []) if (item.entry) lines.push(`${item.seq}.${item.rev}`);
   return lines;
 }
 
 /** A test may scan; the product never does. */
 async function eventCount(): Promise<number> {
   let n = 0;
-  for await (const page of paginateScan({ client: db }, { TableName: stage.tables.events, ConsistentRead: true })) n += page.Items?.length ?? 0;
+  for await (const page of paginateScan({ client: db }, { TableName: stage.tables.events, ConsistentRead: true }))
+    n += page.Items?.length ?? 0;
   return n;
 }
 
@@ -91,10 +106,18 @@ describe('publish and edit', () => {
     const viewerFrom = viewer.frames.length;
     for (const [name, text, message] of ODD_TEXTS) {
       const publish = await refused(reporter, { action: 'publish', clientId: `p-${name}`, text });
-      expect({ name, code: publish.code, clientId: publish.clientId }).toEqual({ name, code: 'bad_request', clientId: `p-${name}` });
+      expect({ name, code: publish.code, clientId: publish.clientId }).toEqual({
+        name,
+        code: 'bad_request',
+        clientId: `p-${name}`,
+      });
       expect(publish.message).toMatch(message);
       const edit = await refused(reporter, { action: 'edit', clientId: `e-${name}`, seq: 1, text });
-      expect({ name, code: edit.code, clientId: edit.clientId }).toEqual({ name, code: 'bad_request', clientId: `e-${name}` });
+      expect({ name, code: edit.code, clientId: edit.clientId }).toEqual({
+        name,
+        code: 'bad_request',
+        clientId: `e-${name}`,
+      });
       expect(edit.message).toMatch(message);
     }
     for (const clientId of ['   ', '\u200B', 'c\u0000', 'c\n2', 'c\uD800', '\u202Ec']) {

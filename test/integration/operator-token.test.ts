@@ -44,10 +44,14 @@ async function lastSeq(eventId: string): Promise<number> {
 }
 
 /** The ack or error that answers `clientId`. */
-const answerTo = (clientId: string) => (f: ServerFrame) => (f.type === 'ack' || f.type === 'error') && f.clientId === clientId;
+const answerTo = (clientId: string) => (f: ServerFrame) =>
+  (f.type === 'ack' || f.type === 'error') && f.clientId === clientId;
 const isUpdate = (seq: number) => (f: ServerFrame) => f.type === 'update' && f.entry.seq === seq;
 
-async function send(c: TestClient, frame: { clientId: string } & Record<string, unknown>): Promise<AckFrame | ErrorFrame> {
+async function send(
+  c: TestClient,
+  frame: { clientId: string } & Record<string, unknown>,
+): Promise<AckFrame | ErrorFrame> {
   const from = c.frames.length;
   c.send(frame);
   return c.next<AckFrame | ErrorFrame>(answerTo(frame.clientId), { from });
@@ -69,7 +73,9 @@ describe('POST /events/{eventId}/operator-token', () => {
       const res = await rotate(eventId);
       expect(res.status, eventId).toBe(404);
       // The event is unknown, not the route.
-      expect(await res.json()).toMatchObject({ error: { code: 'not_found', message: expect.stringMatching(/^event .* does not exist$/) } });
+      expect(await res.json()).toMatchObject({
+        error: { code: 'not_found', message: expect.stringMatching(/^event .* does not exist$/) },
+      });
     }
   });
 
@@ -85,7 +91,12 @@ describe('POST /events/{eventId}/operator-token', () => {
 
     expect(await refusedStatus(reporterUrl(stage, event))).toBe(401);
     const reporter = await client(reporterUrl(stage, next));
-    expect(await send(reporter, { action: 'publish', clientId: 'n1', text: 'with the new token' })).toEqual({ type: 'ack', clientId: 'n1', seq: 1, rev: 1 });
+    expect(await send(reporter, { action: 'publish', clientId: 'n1', text: 'with the new token' })).toEqual({
+      type: 'ack',
+      clientId: 'n1',
+      seq: 1,
+      rev: 1,
+    });
 
     // Again: the second token goes the way of the first.
     const third = await rotated(next);
@@ -104,7 +115,10 @@ describe('a reporter connection opened with the replaced token', () => {
     const viewer = await client(viewerUrl(stage, event.eventId));
     // A write before the rotation: the entry to edit, and this stage's writer now remembers the
     // event's counters, so the next write goes straight to the transaction (no read first).
-    expect(await send(old, { action: 'publish', clientId: 'o1', text: 'Before the rotation' })).toMatchObject({ type: 'ack', seq: 1 });
+    expect(await send(old, { action: 'publish', clientId: 'o1', text: 'Before the rotation' })).toMatchObject({
+      type: 'ack',
+      seq: 1,
+    });
     await viewer.next(isUpdate(1));
 
     const next = await rotated(event);
@@ -125,13 +139,20 @@ describe('a reporter connection opened with the replaced token', () => {
     expect(await lastSeq(event.eventId)).toBe(1);
 
     const reporter = await client(reporterUrl(stage, next));
-    expect(await send(reporter, { action: 'publish', clientId: 'n1', text: 'The new reporter' })).toEqual({ type: 'ack', clientId: 'n1', seq: 2, rev: 1 });
+    expect(await send(reporter, { action: 'publish', clientId: 'n1', text: 'The new reporter' })).toEqual({
+      type: 'ack',
+      clientId: 'n1',
+      seq: 2,
+      rev: 1,
+    });
     const update = await viewer.next<UpdateFrame>(isUpdate(2));
     expect(update.entry).toMatchObject({ seq: 2, rev: 1, text: 'The new reporter' });
     // The old connection stays open, as an audience: it still receives what is published.
     await old.next(isUpdate(2));
     // The viewer saw seq 1 at rev 1 and seq 2, nothing of the refused writes.
-    const updates = viewer.frames.filter((f): f is UpdateFrame => f.type === 'update').map((f) => [f.entry.seq, f.entry.rev]);
+    const updates = viewer.frames
+      .filter((f): f is UpdateFrame => f.type === 'update')
+      .map((f) => [f.entry.seq, f.entry.rev]);
     expect(updates).toEqual([
       [1, 1],
       [2, 1],
@@ -149,7 +170,11 @@ describe('a rotation racing publishes', () => {
     const reporters = await Promise.all([client(reporterUrl(stage, event)), client(reporterUrl(stage, event))]);
     const perReporter = 25;
     const sent = reporters.map((c, r) => {
-      const frames = Array.from({ length: perReporter }, (_, i) => ({ action: 'publish', clientId: `r${r}-${i}`, text: `Reporter ${r}, update ${i}` }));
+      const frames = Array.from({ length: perReporter }, (_, i) => ({
+        action: 'publish',
+        clientId: `r${r}-${i}`,
+        text: `Reporter ${r}, update ${i}`,
+      }));
       for (const f of frames) c.send(f);
       return frames;
     });
@@ -157,7 +182,11 @@ describe('a rotation racing publishes', () => {
     await Promise.all(reporters.map((c, r) => c.next(answerTo(`r${r}-0`), { timeoutMs: 60_000 })));
     const next = await rotated(event);
     // Anything sent once the rotation has answered is refused.
-    const late = await send(reporters[0]!, { action: 'publish', clientId: 'late', text: 'Sent after the rotation answered' });
+    const late = await send(reporters[0]!, {
+      action: 'publish',
+      clientId: 'late',
+      text: 'Sent after the rotation answered',
+    });
     expect(late).toMatchObject({ type: 'error', code: 'forbidden' });
 
     const acked = new Map<number, string>();

@@ -2,7 +2,13 @@
 // 2,000-character Chinese entries (~6 KB each in UTF-8, ~1.5 MB in all), then a correction and a
 // deletion after them. A returning viewer's catch-up, the revisions export and the timeline must
 // each reach the end of it.
-import { BatchWriteCommand, type BatchWriteCommandInput, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  type BatchWriteCommandInput,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { changeItem, DynamoEntryStore, entryItem } from '../../shared/adapters/dynamo-entry-store';
@@ -179,7 +185,9 @@ describe('more than 1 MB of changes', () => {
   });
 
   it('GET /revisions?limit=500 returns every revision on one page, and next is null', async () => {
-    const page = await getJson<{ items: Revision[]; next: number | null }>(`/events/${event.eventId}/revisions?limit=500`);
+    const page = await getJson<{ items: Revision[]; next: number | null }>(
+      `/events/${event.eventId}/revisions?limit=500`,
+    );
     expect(revisionKeys(page.items)).toEqual(expectedRevisions());
     expect(page.next).toBeNull();
   });

@@ -17,8 +17,15 @@ let s3: S3Client;
 const clients = new OpenClients();
 
 beforeAll(async () => {
-  stage = await testStage({ env: { LIVECAST_IMAGE_UPLOADS_PER_MINUTE: '1000', LIVECAST_IMAGE_UPLOADS_PER_ADDRESS: '1000' } });
-  s3 = new S3Client({ endpoint: stage.s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  stage = await testStage({
+    env: { LIVECAST_IMAGE_UPLOADS_PER_MINUTE: '1000', LIVECAST_IMAGE_UPLOADS_PER_ADDRESS: '1000' },
+  });
+  s3 = new S3Client({
+    endpoint: stage.s3.endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
 });
 afterAll(async () => {
   await clients.closeAll();
@@ -27,15 +34,23 @@ afterAll(async () => {
 });
 
 const isAck = (clientId: string) => (f: ServerFrame) => f.type === 'ack' && f.clientId === clientId;
-const isReply = (clientId: string) => (f: ServerFrame) => (f.type === 'ack' || f.type === 'error') && f.clientId === clientId;
-const isUpdate = (seq: number, rev = 1) => (f: ServerFrame) => f.type === 'update' && f.entry.seq === seq && f.entry.rev === rev;
+const isReply = (clientId: string) => (f: ServerFrame) =>
+  (f.type === 'ack' || f.type === 'error') && f.clientId === clientId;
+const isUpdate =
+  (seq: number, rev = 1) =>
+  (f: ServerFrame) =>
+    f.type === 'update' && f.entry.seq === seq && f.entry.rev === rev;
 
 /** An entry image's url as a browser on the page's origin resolves it. */
 const served = (url: string) => new URL(url, stage.httpUrl).toString();
-const upload = (event: CreatedEvent, bytes: Buffer, contentType = 'image/png', post = true) => uploadImage(stage.httpUrl, event, bytes, contentType, post);
+const upload = (event: CreatedEvent, bytes: Buffer, contentType = 'image/png', post = true) =>
+  uploadImage(stage.httpUrl, event, bytes, contentType, post);
 
 /** Sends a frame and waits for its ack or error. */
-async function send(c: TestClient, frame: { clientId: string } & Record<string, unknown>): Promise<AckFrame | ErrorFrame> {
+async function send(
+  c: TestClient,
+  frame: { clientId: string } & Record<string, unknown>,
+): Promise<AckFrame | ErrorFrame> {
   const from = c.frames.length;
   c.send(frame);
   return c.next<AckFrame | ErrorFrame>(isReply(frame.clientId), { from, timeoutMs: 30_000 });
@@ -72,7 +87,12 @@ describe('publish with images', () => {
     const a = await upload(event, wide);
     const b = await upload(event, tall);
     const from = viewer.frames.length;
-    const ack = await send(reporter, { action: 'publish', clientId: 'photo-1', text: '', images: [a.imageId, { imageId: b.imageId, alt: '龙舟 on the river' }] });
+    const ack = await send(reporter, {
+      action: 'publish',
+      clientId: 'photo-1',
+      text: '',
+      images: [a.imageId, { imageId: b.imageId, alt: '龙舟 on the river' }],
+    });
     expect(ack).toMatchObject({ type: 'ack', seq: 1, rev: 1 });
 
     const update = await viewer.next<UpdateFrame>(isUpdate(1), { from });
@@ -82,7 +102,10 @@ describe('publish with images', () => {
       { url: b.url, width: 30, height: 90, alt: '龙舟 on the river' },
     ]);
     // The url (relative to the HTTP API's origin, which serves the pages locally) serves the very bytes, as an image.
-    for (const [image, bytes] of [[update.entry.images[0]!, wide], [update.entry.images[1]!, tall]] as const) {
+    for (const [image, bytes] of [
+      [update.entry.images[0]!, wide],
+      [update.entry.images[1]!, tall],
+    ] as const) {
       expect(image.url).toBe(`/images/${event.eventId}/${image === update.entry.images[0] ? a.imageId : b.imageId}`);
       const res = await fetch(served(image.url));
       expect(res.status).toBe(200);
@@ -91,13 +114,17 @@ describe('publish with images', () => {
     }
     // Stored where it is served, apart from the uploads the lifecycle rule removes: gone from
     // uploads/, it is still served.
-    await s3.send(new DeleteObjectCommand({ Bucket: stage.imagesBucket, Key: `uploads/${event.eventId}/${a.imageId}` }));
+    await s3.send(
+      new DeleteObjectCommand({ Bucket: stage.imagesBucket, Key: `uploads/${event.eventId}/${a.imageId}` }),
+    );
     expect((await fetch(served(update.entry.images[0]!.url))).status).toBe(200);
     // Only published photos are served: never an upload, nor anything else in the bucket.
     const unpublished = await upload(event, png(5, 5));
     expect((await fetch(served(`/images/${event.eventId}/${unpublished.imageId}`))).status).toBe(404);
     expect((await fetch(served(`/uploads/${event.eventId}/${unpublished.imageId}`))).status).not.toBe(200);
-    const head = await s3.send(new HeadObjectCommand({ Bucket: stage.imagesBucket, Key: `images/${event.eventId}/${a.imageId}` }));
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: stage.imagesBucket, Key: `images/${event.eventId}/${a.imageId}` }),
+    );
     expect(head.CacheControl).toContain('immutable');
 
     // The timeline, a sync and the revisions carry them too.
@@ -106,7 +133,9 @@ describe('publish with images', () => {
     late.send({ action: 'sync', since: 0 });
     await late.next<SyncedFrame>((f) => f.type === 'synced');
     expect(late.frames.find((f): f is UpdateFrame => f.type === 'update')?.entry.images).toEqual(update.entry.images);
-    const revisions = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions`)).json()) as { items: { entry: Entry }[] };
+    const revisions = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions`)).json()) as {
+      items: { entry: Entry }[];
+    };
     expect(revisions.items[0]?.entry.images).toEqual(update.entry.images);
   });
 
@@ -117,7 +146,18 @@ describe('publish with images', () => {
     await stageDb(stage).send(
       new PutCommand({
         TableName: stage.tables.entries,
-        Item: { eventId: event.eventId, seq: 999, rev: 1, kind: 'text', text: 'old', pinned: false, deleted: false, createdAt: 't', updatedAt: 't', clientId: 'old' },
+        Item: {
+          eventId: event.eventId,
+          seq: 999,
+          rev: 1,
+          kind: 'text',
+          text: 'old',
+          pinned: false,
+          deleted: false,
+          createdAt: 't',
+          updatedAt: 't',
+          clientId: 'old',
+        },
       }),
     );
     const items = await timeline(event.eventId);
@@ -134,7 +174,11 @@ describe('publish with images', () => {
     const mislabelled = await upload(event, png(8, 8), 'image/jpeg');
     const five = await Promise.all(Array.from({ length: 5 }, () => upload(event, png(4, 4))));
 
-    const before = { state: await eventState(event.eventId), timeline: await timeline(event.eventId), served: await keys(`images/${event.eventId}/`) };
+    const before = {
+      state: await eventState(event.eventId),
+      timeline: await timeline(event.eventId),
+      served: await keys(`images/${event.eventId}/`),
+    };
     const cases: [Record<string, unknown>, string, RegExp][] = [
       [{ text: 'x', images: [notPosted.imageId] }, 'bad_request', /not stored yet/],
       [{ text: 'x', images: [good.imageId, notPosted.imageId] }, 'bad_request', /not stored yet/],
@@ -161,7 +205,10 @@ describe('publish with images', () => {
     // Nothing was copied to the served prefix, not even the good photo listed beside a bad one.
     expect(await keys(`images/${event.eventId}/`)).toEqual(before.served);
     // The good one is still publishable.
-    expect((await send(reporter, { action: 'publish', clientId: 'good-after-bad', text: 'ok', images: [good.imageId] })).type).toBe('ack');
+    expect(
+      (await send(reporter, { action: 'publish', clientId: 'good-after-bad', text: 'ok', images: [good.imageId] }))
+        .type,
+    ).toBe('ack');
   });
 
   it('a retry with the same clientId is acked as the first, once, even after its uploads expired', async () => {
@@ -173,7 +220,9 @@ describe('publish with images', () => {
     const again = await send(reporter, frame);
     expect(again).toEqual(first);
     // The lifecycle rule removed the upload: the retry still gets its ack, from the served copy.
-    await s3.send(new DeleteObjectCommand({ Bucket: stage.imagesBucket, Key: `uploads/${event.eventId}/${photo.imageId}` }));
+    await s3.send(
+      new DeleteObjectCommand({ Bucket: stage.imagesBucket, Key: `uploads/${event.eventId}/${photo.imageId}` }),
+    );
     expect(await send(reporter, frame)).toEqual(first);
     expect(await eventState(event.eventId)).toEqual(after);
     const published = (await timeline(event.eventId)).filter((e) => e.text === 'Twice sent');
@@ -184,57 +233,99 @@ describe('publish with images', () => {
   it('edit replaces, keeps or removes the photos; delete takes them with the text', async () => {
     const one = await upload(event, png(10, 10));
     const two = await upload(event, png(12, 6));
-    const { seq } = (await send(reporter, { action: 'publish', clientId: 'edit-base', text: 'Before', images: [one.imageId] })) as AckFrame;
+    const { seq } = (await send(reporter, {
+      action: 'publish',
+      clientId: 'edit-base',
+      text: 'Before',
+      images: [one.imageId],
+    })) as AckFrame;
     const current = async () => (await timeline(event.eventId)).find((e) => e.seq === seq)!;
 
-    expect(await send(reporter, { action: 'edit', clientId: 'edit-1', seq, text: '', images: [two.imageId, one.imageId] })).toMatchObject({ type: 'ack', rev: 2 });
-    expect((await current()).images.map((i) => [i.width, i.height])).toEqual([[12, 6], [10, 10]]);
+    expect(
+      await send(reporter, { action: 'edit', clientId: 'edit-1', seq, text: '', images: [two.imageId, one.imageId] }),
+    ).toMatchObject({ type: 'ack', rev: 2 });
+    expect((await current()).images.map((i) => [i.width, i.height])).toEqual([
+      [12, 6],
+      [10, 10],
+    ]);
     // Without `images` the photos stay, and the text may then be empty.
-    expect(await send(reporter, { action: 'edit', clientId: 'edit-2', seq, text: '' })).toMatchObject({ type: 'ack', rev: 3 });
+    expect(await send(reporter, { action: 'edit', clientId: 'edit-2', seq, text: '' })).toMatchObject({
+      type: 'ack',
+      rev: 3,
+    });
     expect((await current()).images).toHaveLength(2);
     // Removing the photos needs text.
     const refused = await send(reporter, { action: 'edit', clientId: 'edit-3', seq, text: '', images: [] });
     expect(refused).toMatchObject({ type: 'error', code: 'bad_request' });
     expect((await current()).rev).toBe(3);
-    expect(await send(reporter, { action: 'edit', clientId: 'edit-4', seq, text: 'Words now', images: [] })).toMatchObject({ type: 'ack', rev: 4 });
+    expect(
+      await send(reporter, { action: 'edit', clientId: 'edit-4', seq, text: 'Words now', images: [] }),
+    ).toMatchObject({ type: 'ack', rev: 4 });
     expect((await current()).images).toEqual([]);
 
-    const { seq: other } = (await send(reporter, { action: 'publish', clientId: 'del-base', text: '', images: [one.imageId] })) as AckFrame;
+    const { seq: other } = (await send(reporter, {
+      action: 'publish',
+      clientId: 'del-base',
+      text: '',
+      images: [one.imageId],
+    })) as AckFrame;
     expect(await send(reporter, { action: 'delete', clientId: 'del-1', seq: other })).toMatchObject({ type: 'ack' });
-    expect((await timeline(event.eventId)).find((e) => e.seq === other)).toMatchObject({ deleted: true, text: '', images: [] });
+    expect((await timeline(event.eventId)).find((e) => e.seq === other)).toMatchObject({
+      deleted: true,
+      text: '',
+      images: [],
+    });
     // Anyone reading the history of a deleted entry sees no photo either.
-    const revisions = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions?limit=500`)).json()) as { items: { entry: Entry }[] };
+    const revisions = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/revisions?limit=500`)).json()) as {
+      items: { entry: Entry }[];
+    };
     expect(revisions.items.filter((r) => r.entry.seq === other).map((r) => r.entry.images)).toEqual([[], []]);
   });
 });
 
-describe('photos beyond the page: the feeds and the crawlers\' snapshot', () => {
-  it('carry each entry\'s photos with absolute urls, sizes and alt text; a shared link previews the newest photo', async () => {
+describe("photos beyond the page: the feeds and the crawlers' snapshot", () => {
+  it("carry each entry's photos with absolute urls, sizes and alt text; a shared link previews the newest photo", async () => {
     const event = await createEvent(stage, 'photos in feeds');
     const reporter = await clients.connect(reporterUrl(stage, event));
     const a = await upload(event, png(64, 48));
     const b = await upload(event, png(30, 90));
-    expect(await send(reporter, { action: 'publish', clientId: 'text', text: '开幕前' })).toMatchObject({ type: 'ack', seq: 1 });
-    expect(await send(reporter, { action: 'publish', clientId: 'photos', text: '剪彩 <b>现场</b>', images: [a.imageId, { imageId: b.imageId, alt: '龙舟 "冲线" <赛>' }] })).toMatchObject({ type: 'ack', seq: 2 });
+    expect(await send(reporter, { action: 'publish', clientId: 'text', text: '开幕前' })).toMatchObject({
+      type: 'ack',
+      seq: 1,
+    });
+    expect(
+      await send(reporter, {
+        action: 'publish',
+        clientId: 'photos',
+        text: '剪彩 <b>现场</b>',
+        images: [a.imageId, { imageId: b.imageId, alt: '龙舟 "冲线" <赛>' }],
+      }),
+    ).toMatchObject({ type: 'ack', seq: 2 });
     const [photo1, photo2] = (await timeline(event.eventId)).find((e) => e.seq === 2)!.images;
     const abs1 = served(photo1!.url);
     const abs2 = served(photo2!.url);
     // The urls resolve to the photos themselves.
     expect((await fetch(abs2)).headers.get('content-type')).toBe('image/png');
 
-    const json = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/feed.json`)).json()) as { items: { id: string; image?: string; content_html?: string; content_text: string }[] };
+    const json = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/feed.json`)).json()) as {
+      items: { id: string; image?: string; content_html?: string; content_text: string }[];
+    };
     const [withPhotos, plain] = json.items;
     expect(withPhotos?.image).toBe(abs1);
     expect(withPhotos?.content_text).toBe('剪彩 <b>现场</b>');
     expect(withPhotos?.content_html).toContain(`<img src="${abs1}" width="64" height="48" alt=""`);
-    expect(withPhotos?.content_html).toContain(`<img src="${abs2}" width="30" height="90" alt="龙舟 &quot;冲线&quot; &lt;赛&gt;"`);
+    expect(withPhotos?.content_html).toContain(
+      `<img src="${abs2}" width="30" height="90" alt="龙舟 &quot;冲线&quot; &lt;赛&gt;"`,
+    );
     expect(withPhotos?.content_html).toContain('剪彩 &lt;b&gt;现场&lt;/b&gt;');
     // A text entry stays text only.
     expect(plain).not.toHaveProperty('image');
     expect(plain).not.toHaveProperty('content_html');
 
     const atom = await (await fetch(`${stage.httpUrl}/events/${event.eventId}/feed.atom`)).text();
-    const parsed = new XMLParser({ ignoreAttributes: false }).parse(atom) as { feed: { entry: { content: { '#text': string } }[] } };
+    const parsed = new XMLParser({ ignoreAttributes: false }).parse(atom) as {
+      feed: { entry: { content: { '#text': string } }[] };
+    };
     const content = parsed.feed.entry[0]!.content['#text'];
     expect(content).toContain(`<img src="${abs1}"`);
     expect(content).toContain(`<img src="${abs2}" width="30" height="90"`);
@@ -243,8 +334,12 @@ describe('photos beyond the page: the feeds and the crawlers\' snapshot', () => 
     expect(html).toContain(`<meta property="og:image" content="${abs1}">`);
     expect(html).toContain('<meta property="og:image:width" content="64">');
     expect(html).toContain('<meta name="twitter:card" content="summary_large_image">');
-    expect(html).toContain(`<img src="${abs2}" width="30" height="90" alt="龙舟 &quot;冲线&quot; &lt;赛&gt;" loading="lazy">`);
-    const ld = JSON.parse(/<script type="application\/ld\+json">(.*?)<\/script>/s.exec(html)![1]!) as { liveBlogUpdate: { image?: { url: string; width: number; height: number; caption?: string }[] }[] };
+    expect(html).toContain(
+      `<img src="${abs2}" width="30" height="90" alt="龙舟 &quot;冲线&quot; &lt;赛&gt;" loading="lazy">`,
+    );
+    const ld = JSON.parse(/<script type="application\/ld\+json">(.*?)<\/script>/s.exec(html)![1]!) as {
+      liveBlogUpdate: { image?: { url: string; width: number; height: number; caption?: string }[] }[];
+    };
     expect(ld.liveBlogUpdate[0]?.image).toEqual([
       { '@type': 'ImageObject', url: abs1, width: 64, height: 48 },
       { '@type': 'ImageObject', url: abs2, width: 30, height: 90, caption: '龙舟 "冲线" <赛>' },

@@ -12,7 +12,11 @@ let db: DynamoDBDocumentClient;
 let table: string;
 
 beforeAll(async () => {
-  client = new DynamoDBClient({ endpoint: inject('dynamoEndpoint'), region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+  client = new DynamoDBClient({
+    endpoint: inject('dynamoEndpoint'),
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
+  });
   db = DynamoDBDocumentClient.from(client);
   table = (await createTables(client, `r${randomBytes(4).toString('hex')}`)).limits;
 }, 60_000);
@@ -30,6 +34,8 @@ it('counts concurrent uses exactly, and marks each counter to expire after its w
 it('lets containers sharing the table allow no more than the limit between them', async () => {
   const now = () => 1_000_000;
   const limiters = [0, 1, 2].map(() => new RateLimiter(new DynamoRateLimitStore(db, table), { now }));
-  const verdicts = await Promise.all(Array.from({ length: 30 }, (_, i) => limiters[i % 3]!.take('conn-2:repost', { limit: 7, windowMs: 10_000 })));
+  const verdicts = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => limiters[i % 3]!.take('conn-2:repost', { limit: 7, windowMs: 10_000 })),
+  );
   expect(verdicts.filter((v) => v.ok)).toHaveLength(7);
 });

@@ -7,7 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { scanPages } from '../../shared/adapters/dynamo-paging';
 import type { AckFrame, Entry, Revision, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
-import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, stageDb, testStage, viewerUrl } from '../support/stage';
+import {
+  ADMIN_KEY,
+  type CreatedEvent,
+  createEvent,
+  reporterUrl,
+  stageDb,
+  testStage,
+  viewerUrl,
+} from '../support/stage';
 import { connect, type TestClient } from '../support/ws-client';
 
 /** Posted by mistake in entry 1, which is then corrected EDITS times and deleted by the reporter. */
@@ -20,7 +28,8 @@ const EDITS = 190;
 const FILLERS = 110;
 
 /** 2,000 characters: the number first, then Chinese text; numbered so every revision differs. */
-const longText = (n: number, phone: string) => `第${n}版 请联系 ${phone} ${'鲇鱼节开幕式龙舟'.repeat(250)}`.slice(0, 2000);
+const longText = (n: number, phone: string) =>
+  `第${n}版 请联系 ${phone} ${'鲇鱼节开幕式龙舟'.repeat(250)}`.slice(0, 2000);
 
 let stage: Stage;
 let db: DynamoDBDocumentClient;
@@ -53,19 +62,38 @@ beforeAll(async () => {
       const ids = new Set(frames.map((f) => f.clientId));
       const from = reporter.frames.length; // only this round's answers
       for (const f of frames) reporter.send(f);
-      const got = await reporter.collect<ServerFrame & { clientId?: string }>((f) => (f.type === 'ack' || f.type === 'error') && ids.has((f as AckFrame).clientId), frames.length, { timeoutMs: 240_000, from });
+      const got = await reporter.collect<ServerFrame & { clientId?: string }>(
+        (f) => (f.type === 'ack' || f.type === 'error') && ids.has((f as AckFrame).clientId),
+        frames.length,
+        { timeoutMs: 240_000, from },
+      );
       for (const f of got) answers.set(f.clientId!, f);
       const refused = [...answers.values()].filter((a) => a.type === 'error');
       const limited = refused.filter((a) => a.type === 'error' && a.code === 'rate_limited');
       if (refused.length > limited.length) throw new Error(`refused: ${JSON.stringify(refused.slice(0, 3))}`);
       if (limited.length === 0) return;
-      await new Promise((r) => setTimeout(r, Math.max(...limited.map((a) => (a.type === 'error' ? (a.retryAfterMs ?? 1_000) : 0))) + 100));
+      await new Promise((r) =>
+        setTimeout(r, Math.max(...limited.map((a) => (a.type === 'error' ? (a.retryAfterMs ?? 1_000) : 0))) + 100),
+      );
       frames = frames.filter((f) => answers.get(f.clientId)?.type === 'error');
     }
   };
   await burst([{ action: 'publish', clientId: 'p1', text: longText(0, PHONE_DELETED) }]);
-  await burst(Array.from({ length: EDITS }, (_, i) => ({ action: 'edit', clientId: `e1-${i + 1}`, seq: DELETED, text: longText(i + 1, PHONE_DELETED) })));
-  await burst(Array.from({ length: FILLERS }, (_, i) => ({ action: 'publish', clientId: `f${i + 2}`, text: `filler ${i + 2}: 龙舟第${i + 2}号` })));
+  await burst(
+    Array.from({ length: EDITS }, (_, i) => ({
+      action: 'edit',
+      clientId: `e1-${i + 1}`,
+      seq: DELETED,
+      text: longText(i + 1, PHONE_DELETED),
+    })),
+  );
+  await burst(
+    Array.from({ length: FILLERS }, (_, i) => ({
+      action: 'publish',
+      clientId: `f${i + 2}`,
+      text: `filler ${i + 2}: 龙舟第${i + 2}号`,
+    })),
+  );
   await burst([{ action: 'publish', clientId: 'p-live', text: longText(0, PHONE_LIVE) }]);
   await burst([{ action: 'delete', clientId: 'd1', seq: DELETED }]);
 }, 600_000);
@@ -96,9 +124,18 @@ async function pageThrough<T>(path: string, limit: number, headers: Record<strin
 const revisionsPath = () => `/events/${event.eventId}/revisions`;
 const redact = (seq: string | number, headers: Record<string, string> = admin, eventId = event.eventId) =>
   fetch(`${stage.httpUrl}/events/${eventId}/entries/${seq}/redact`, { method: 'POST', headers });
-const errorCode = async (res: Response) => ({ status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code });
+const errorCode = async (res: Response) => ({
+  status: res.status,
+  code: ((await res.json()) as { error: { code: string } }).error.code,
+});
 const lastChange = async () =>
-  Number((await db.send(new GetCommand({ TableName: stage.tables.events, Key: { eventId: event.eventId }, ConsistentRead: true }))).Item?.lastChange);
+  Number(
+    (
+      await db.send(
+        new GetCommand({ TableName: stage.tables.events, Key: { eventId: event.eventId }, ConsistentRead: true }),
+      )
+    ).Item?.lastChange,
+  );
 
 /** Every item of every table of the stage, read with the Scan paginator (a test may scan; the product never does). */
 async function everyItem(): Promise<{ table: string; json: string }[]> {
@@ -142,7 +179,10 @@ describe('after the reporter deletes an entry', () => {
   it('the organiser’s revisions (admin key) hold every revision as written', async () => {
     const { items } = await pageThrough<Revision>(revisionsPath(), 500, admin);
     const ofDeleted = items.filter((r) => r.entry.seq === DELETED);
-    expect(ofDeleted.map((r) => r.entry.text)).toEqual([...Array.from({ length: EDITS + 1 }, (_, i) => longText(i, PHONE_DELETED)), '']);
+    expect(ofDeleted.map((r) => r.entry.text)).toEqual([
+      ...Array.from({ length: EDITS + 1 }, (_, i) => longText(i, PHONE_DELETED)),
+      '',
+    ]);
   });
 
   it('a wrong or malformed key is refused 401, never read as anonymous', async () => {
@@ -157,7 +197,10 @@ describe('the organiser’s redaction', () => {
   it('refuses a missing or wrong key, a bad seq, an unknown entry or event, changing nothing', async () => {
     const before = await lastChange();
     expect(await errorCode(await redact(DELETED, {}))).toEqual({ status: 401, code: 'unauthorized' });
-    expect(await errorCode(await redact(DELETED, { authorization: 'Bearer wrong' }))).toEqual({ status: 401, code: 'unauthorized' });
+    expect(await errorCode(await redact(DELETED, { authorization: 'Bearer wrong' }))).toEqual({
+      status: 401,
+      code: 'unauthorized',
+    });
     for (const seq of ['abc', '0', '-1', '1.5', '1e3', '01', '99999999999999999999']) {
       expect(await errorCode(await redact(seq)), seq).toEqual({ status: 400, code: 'bad_request' });
     }
@@ -173,7 +216,13 @@ describe('the organiser’s redaction', () => {
     const from = viewer.frames.length;
     const deleted = await redact(DELETED);
     expect(deleted.status).toBe(200);
-    expect(((await deleted.json()) as { entry: Entry }).entry).toMatchObject({ seq: DELETED, rev: EDITS + 3, deleted: true, text: '', redacted: true });
+    expect(((await deleted.json()) as { entry: Entry }).entry).toMatchObject({
+      seq: DELETED,
+      rev: EDITS + 3,
+      deleted: true,
+      text: '',
+      redacted: true,
+    });
     const live = await redact(LIVE);
     expect(live.status).toBe(200);
     const liveEntry = ((await live.json()) as { entry: Entry }).entry;
@@ -185,7 +234,10 @@ describe('the organiser’s redaction', () => {
     expect(await lastChange()).toBe(at);
 
     // A connected viewer is sent the change that takes the number off its page, as for a delete.
-    const update = await viewer.next<UpdateFrame>((f) => f.type === 'update' && f.entry.seq === LIVE && f.entry.deleted, { from, timeoutMs: 60_000 });
+    const update = await viewer.next<UpdateFrame>(
+      (f) => f.type === 'update' && f.entry.seq === LIVE && f.entry.deleted,
+      { from, timeoutMs: 60_000 },
+    );
     expect(update.entry).toMatchObject({ rev: 2, text: '', redacted: true });
 
     // Stored nowhere: every item of every table, read to the end.

@@ -13,7 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Invoke } from '../../local/lambda-context';
 import type { Stage } from '../../local/stage';
 import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
-import { createRedriveClients, DynamoStreamReader, LambdaInvoker, type RedriveClients, SqsFailureQueue } from '../../shared/adapters/redrive-aws';
+import {
+  createRedriveClients,
+  DynamoStreamReader,
+  LambdaInvoker,
+  type RedriveClients,
+  SqsFailureQueue,
+} from '../../shared/adapters/redrive-aws';
 import { loadRedriveConfig } from '../../shared/config';
 import { parseFailureRecord } from '../../shared/domain/redrive/failure-records';
 import { redriveQueue } from '../../shared/domain/redrive/redrive';
@@ -53,8 +59,14 @@ beforeAll(async () => {
   reporter.send({ action: 'publish', clientId: 'p1', text: 'The ribbon is cut!' });
   await reporter.next((f) => f.type === 'ack' && f.clientId === 'p1');
   // Viewer ids: on one machine's address, clients without one count once per address.
-  viewers = await Promise.all(Array.from({ length: VIEWERS }, async () => connect(await identifiedViewerUrl(stage, event.eventId))));
-  sqs = new SQSClient({ endpoint: stage.sqs.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+  viewers = await Promise.all(
+    Array.from({ length: VIEWERS }, async () => connect(await identifiedViewerUrl(stage, event.eventId))),
+  );
+  sqs = new SQSClient({
+    endpoint: stage.sqs.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
+  });
   // What `npm run redrive` builds from running.json, read through the same configuration code.
   clients = createRedriveClients(
     loadRedriveConfig({
@@ -77,18 +89,27 @@ afterAll(async () => {
 const totalOf = async (seq: number) => (await store.totals(event.eventId, seq, seq)).get(seq) ?? 0;
 
 async function waiting(queueUrl: string): Promise<number> {
-  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+  );
   return Number(out.Attributes?.ApproximateNumberOfMessages);
 }
 
 /** The queue's bodies, leaving every message where it was (visibility 0). */
 async function peek(queueUrl: string): Promise<string[]> {
-  const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }));
+  const out = await sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+  );
   return (out.Messages ?? []).map((m) => m.Body ?? '');
 }
 
 const redrive = (queueUrl: string, dryRun = false) =>
-  redriveQueue(new SqsFailureQueue(clients.sqs, queueUrl), new DynamoStreamReader(clients.streams), new LambdaInvoker(clients.lambda), { dryRun });
+  redriveQueue(
+    new SqsFailureQueue(clients.sqs, queueUrl),
+    new DynamoStreamReader(clients.streams),
+    new LambdaInvoker(clients.lambda),
+    { dryRun },
+  );
 
 describe('a stream batch that fails past its retries', () => {
   let bodies: string[];
@@ -98,7 +119,9 @@ describe('a stream batch that fails past its retries', () => {
     await Promise.all(
       viewers.map((v, i) => {
         v.send({ action: 'repost', seq: 1, clientId: `r${i}` });
-        return v.next<RepostAckFrame>((f: ServerFrame) => f.type === 'ack' && 'reposted' in f && f.clientId === `r${i}`);
+        return v.next<RepostAckFrame>(
+          (f: ServerFrame) => f.type === 'ack' && 'reposted' in f && f.clientId === `r${i}`,
+        );
       }),
     );
     await stage.settled();
@@ -111,7 +134,10 @@ describe('a stream batch that fails past its retries', () => {
     // Bisection isolates each failing record; together the records cover every repost.
     expect(batches.reduce((n, r) => n + (r?.DDBStreamBatchInfo.batchSize ?? 0), 0)).toBe(VIEWERS);
     for (const r of batches) {
-      expect(r?.requestContext).toMatchObject({ functionArn: expect.stringMatching(/:function:livecast-local-RepostTally$/), condition: 'RetryAttemptsExhausted' });
+      expect(r?.requestContext).toMatchObject({
+        functionArn: expect.stringMatching(/:function:livecast-local-RepostTally$/),
+        condition: 'RetryAttemptsExhausted',
+      });
     }
     expect(await waiting(stage.failureQueues.worker)).toBe(0);
   });
@@ -141,7 +167,8 @@ describe('a stream batch that fails past its retries', () => {
   });
 
   it('replaying the same batches again does not move the totals', async () => {
-    for (const body of bodies) await sqs.send(new SendMessageCommand({ QueueUrl: stage.failureQueues.streams, MessageBody: body }));
+    for (const body of bodies)
+      await sqs.send(new SendMessageCommand({ QueueUrl: stage.failureQueues.streams, MessageBody: body }));
     const outcomes = await redrive(stage.failureQueues.streams);
     expect(outcomes.map((o) => o.status)).toEqual(bodies.map(() => 'redriven'));
     expect(await totalOf(1)).toBe(VIEWERS);
@@ -163,12 +190,24 @@ describe('a delivery worker invocation that fails its retries', () => {
     const name = `livecast-local-${deliveryWorker.id}`;
     // Not a payload the worker accepts (its zod schema throws): it fails all three attempts, as a crashing worker would.
     const res = stage.lambda.stats();
-    await clients.lambda.send(new InvokeCommand({ FunctionName: name, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify({ bogus: true })) }));
+    await clients.lambda.send(
+      new InvokeCommand({
+        FunctionName: name,
+        InvocationType: 'Event',
+        Payload: Buffer.from(JSON.stringify({ bogus: true })),
+      }),
+    );
     await stage.settled();
     expect(stage.lambda.stats().asyncFailureRecords).toBe(res.asyncFailureRecords + 1);
     const [body] = await peek(stage.failureQueues.worker);
     const record = parseFailureRecord(body ?? '');
-    expect(record).toMatchObject({ kind: 'async', record: { requestPayload: { bogus: true }, requestContext: { condition: 'RetriesExhausted', approximateInvokeCount: 3 } } });
+    expect(record).toMatchObject({
+      kind: 'async',
+      record: {
+        requestPayload: { bogus: true },
+        requestContext: { condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+      },
+    });
 
     const outcomes = await redrive(stage.failureQueues.worker);
     expect(outcomes.map((o) => o.status)).toEqual(['redriven']);
@@ -197,7 +236,9 @@ describe('npm run redrive', () => {
     delete childEnv.LIVECAST_STREAM_FAILURES_QUEUE_URL;
     delete childEnv.LIVECAST_WORKER_FAILURES_QUEUE_URL;
     try {
-      const { stdout, stderr } = await promisify(execFile)('node_modules/.bin/tsx', ['scripts/redrive.ts', ...args], { env: childEnv });
+      const { stdout, stderr } = await promisify(execFile)('node_modules/.bin/tsx', ['scripts/redrive.ts', ...args], {
+        env: childEnv,
+      });
       return { code: 0, out: stdout + stderr };
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string };
@@ -209,7 +250,9 @@ describe('npm run redrive', () => {
 
   it('lists what it would replay, and says which messages it left and why', async () => {
     const dry = await run('--dry-run');
-    expect(dry.out).toMatch(/worker:\n\s+would-redrive\s+async → arn:aws:lambda:.*:function:livecast-local-DeliveryWorker/);
+    expect(dry.out).toMatch(
+      /worker:\n\s+would-redrive\s+async → arn:aws:lambda:.*:function:livecast-local-DeliveryWorker/,
+    );
     expect(dry.out).toMatch(/streams:\n\s+invalid\s+unreadable message — neither a stream failure record/);
     expect(dry.code).toBe(1);
   });
@@ -222,4 +265,3 @@ describe('npm run redrive', () => {
     expect(await waiting(stage.failureQueues.worker)).toBe(before);
   });
 });
-

@@ -70,7 +70,9 @@ const isRepostAck = (seq: number) => (f: ServerFrame) => f.type === 'ack' && 're
 async function repostAll(clients: TestClient[], seq: number): Promise<RepostAckFrame[]> {
   const from = clients.map((c) => c.frames.length);
   for (const c of clients) c.send({ action: 'repost', seq });
-  return Promise.all(clients.map((c, i) => c.next<RepostAckFrame>(isRepostAck(seq), { from: from[i]!, timeoutMs: 60_000 })));
+  return Promise.all(
+    clients.map((c, i) => c.next<RepostAckFrame>(isRepostAck(seq), { from: from[i]!, timeoutMs: 60_000 })),
+  );
 }
 
 const withViewer = (url: string, viewerId: string) => `${url}&viewer=${encodeURIComponent(viewerId)}`;
@@ -85,7 +87,10 @@ describe('viewer ids', () => {
     const first = await issue('192.0.2.10');
     expect(first.status).toBe(201);
     expect(first.headers.get('cache-control')).toBe('no-store');
-    expect(first.body).toEqual({ viewerId: expect.stringMatching(/^[\w-]{22}\.[0-9a-z]+\.[\w-]{43}$/), expiresAt: expect.any(String) });
+    expect(first.body).toEqual({
+      viewerId: expect.stringMatching(/^[\w-]{22}\.[0-9a-z]+\.[\w-]{43}$/),
+      expiresAt: expect.any(String),
+    });
     const rest = await Promise.all(Array.from({ length: PER_MINUTE - 1 }, () => issue('192.0.2.10')));
     expect(rest.map((r) => r.status)).toEqual(Array(PER_MINUTE - 1).fill(201));
     expect(new Set([first, ...rest].map((r) => r.body.viewerId)).size).toBe(PER_MINUTE);
@@ -113,7 +118,8 @@ describe('viewer ids', () => {
     const tampered = `${good!.slice(0, -2)}${good!.endsWith('AA') ? 'BB' : 'AA'}`;
     const otherKey = issueViewerId('another-secret-0123456789abcdef0123456789', Date.now()).token;
     const expired = issueViewerId(SECRET, Date.now() - VIEWER_ID_MAX_AGE_MS - 60_000).token;
-    for (const bad of ['abc', tampered, otherKey, expired]) expect(await refusedStatus(withViewer(url, bad)), bad).toBe(401);
+    for (const bad of ['abc', tampered, otherKey, expired])
+      expect(await refusedStatus(withViewer(url, bad)), bad).toBe(401);
     expect(await refusedStatus(withViewer(url, good!))).toBe(101);
   });
 });
@@ -124,7 +130,9 @@ describe('repost counts', () => {
     const [id] = await viewerIds(1, 2);
     const acks: RepostAckFrame[] = [];
     for (let i = 0; i < 10; i++) {
-      const c = await connect(withViewer(viewerUrl(stage, event.eventId), id!), { headers: { 'x-forwarded-for': `198.18.${i}.1` } });
+      const c = await connect(withViewer(viewerUrl(stage, event.eventId), id!), {
+        headers: { 'x-forwarded-for': `198.18.${i}.1` },
+      });
       acks.push(...(await repostAll([c], 1)));
       await c.close();
     }
@@ -135,7 +143,9 @@ describe('repost counts', () => {
 
   it('count 150 sockets on one address once per address without ids, once per viewer with ids, and never call them a spike', async () => {
     const event = await eventWithEntries('one host', 2);
-    const watcher = await connect(viewerUrl(stage, event.eventId), { headers: { 'x-forwarded-for': '198.51.100.200' } });
+    const watcher = await connect(viewerUrl(stage, event.eventId), {
+      headers: { 'x-forwarded-for': '198.51.100.200' },
+    });
     const host = { headers: { 'x-forwarded-for': '203.0.113.7' } };
 
     // v1 clients (no viewer id): every repost is acked, one is counted.
@@ -163,7 +173,9 @@ describe('repost counts', () => {
     const seconds = await store.seconds(event.eventId);
     const loudest = Math.max(...seconds.map((s) => Object.values(s.bySeq).reduce((a, b) => a + b, 0)));
     expect(loudest).toBeGreaterThanOrEqual(20);
-    expect(seconds.find((s) => Object.values(s.bySeq).reduce((a, b) => a + b, 0) === loudest)).toMatchObject({ sources: 1 });
+    expect(seconds.find((s) => Object.values(s.bySeq).reduce((a, b) => a + b, 0) === loudest)).toMatchObject({
+      sources: 1,
+    });
     await watcher.close();
   }, 180_000);
 
@@ -172,7 +184,11 @@ describe('repost counts', () => {
     const watcher = await connect(viewerUrl(stage, event.eventId));
     const ids = await viewerIds(150, 4);
     const crowd = await Promise.all(
-      ids.map((id, i) => connect(withViewer(viewerUrl(stage, event.eventId), id), { headers: { 'x-forwarded-for': `172.${16 + (i % 15)}.${i}.9` } })),
+      ids.map((id, i) =>
+        connect(withViewer(viewerUrl(stage, event.eventId), id), {
+          headers: { 'x-forwarded-for': `172.${16 + (i % 15)}.${i}.9` },
+        }),
+      ),
     );
     const acks = await repostAll(crowd, 1);
     expect(acks.every((a) => a.counted)).toBe(true);
@@ -193,7 +209,9 @@ describe('GET /events/{id}/reposts', () => {
       const items: Record<string, unknown>[] = [];
       let start: Record<string, unknown> | undefined;
       do {
-        const page = await db.send(new ScanCommand({ TableName: table, ConsistentRead: true, ...(start ? { ExclusiveStartKey: start } : {}) }));
+        const page = await db.send(
+          new ScanCommand({ TableName: table, ConsistentRead: true, ...(start ? { ExclusiveStartKey: start } : {}) }),
+        );
         items.push(...(page.Items ?? []));
         start = page.LastEvaluatedKey;
       } while (start);
@@ -210,7 +228,11 @@ describe('GET /events/{id}/reposts', () => {
     // sweep leaves an event with reposts in the last minute alone.
     const second = Math.floor((Date.now() - 20_000) / 1000) * 1000;
     for (let i = 0; i < 300; i += 100) {
-      await Promise.all(Array.from({ length: 100 }, (_, j) => store.add({ eventId: event.eventId, seq: 1, connectionId: `old-${i + j}`, at: second + i + j })));
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) =>
+          store.add({ eventId: event.eventId, seq: 1, connectionId: `old-${i + j}`, at: second + i + j }),
+        ),
+      );
     }
     await stage.settled();
     expect(await store.spikes(event.eventId)).toEqual([expect.objectContaining({ startedAt: second, endedAt: null })]);
@@ -219,7 +241,12 @@ describe('GET /events/{id}/reposts', () => {
     const answers = [];
     for (const bucket of [1, 10, 60]) {
       const res = await fetch(`${stage.httpUrl}/events/${event.eventId}/reposts?bucket=${bucket}`);
-      answers.push({ bucket, status: res.status, cache: res.headers.get('cache-control'), body: (await res.json()) as { buckets: unknown[]; total: number; spikes: unknown[] } });
+      answers.push({
+        bucket,
+        status: res.status,
+        cache: res.headers.get('cache-control'),
+        body: (await res.json()) as { buckets: unknown[]; total: number; spikes: unknown[] },
+      });
     }
     // First: the reads changed nothing (the old read ended the spike: its detector state and row moved).
     expect(await snapshot(event.eventId)).toBe(before);

@@ -4,7 +4,14 @@ import type { Stage } from '../../local/stage';
 import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import type { StreamedRepost } from '../../shared/domain/ports';
 import type { ErrorFrame, RepostAckFrame, ServerFrame, SpikeFrame, StatsFrame } from '../../shared/domain/protocol';
-import { type CreatedEvent, createEvent, identifiedViewerUrl, reporterUrl, testStage, viewerUrl } from '../support/stage';
+import {
+  type CreatedEvent,
+  createEvent,
+  identifiedViewerUrl,
+  reporterUrl,
+  testStage,
+  viewerUrl,
+} from '../support/stage';
 import { repostStore } from '../support/storm';
 import { connect, type TestClient } from '../support/ws-client';
 
@@ -32,7 +39,9 @@ beforeAll(async () => {
   await reporter.next((f) => f.type === 'ack' && f.clientId === 'd1');
   // Each with a viewer id, as the live page connects: they share this machine's address, and clients
   // without one count once per address.
-  viewers = await Promise.all(Array.from({ length: VIEWERS }, async () => connect(await identifiedViewerUrl(stage, event.eventId))));
+  viewers = await Promise.all(
+    Array.from({ length: VIEWERS }, async () => connect(await identifiedViewerUrl(stage, event.eventId))),
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -51,11 +60,20 @@ async function totalOf(seq: number): Promise<number> {
  * rightly calls three spikes. Here the wave is one second whatever the load; the system meets the
  * rows as late as the writes make them, as it would a lagging stream.
  */
-async function burst(eventId: string, seq: number, count: number, prefix: string): Promise<{ firstAt: number; lastAt: number }> {
+async function burst(
+  eventId: string,
+  seq: number,
+  count: number,
+  prefix: string,
+): Promise<{ firstAt: number; lastAt: number }> {
   const second = Math.floor(Date.now() / 1000) * 1000;
   const at = (i: number) => second + Math.floor((i * 999) / count);
   for (let i = 0; i < count; i += 100) {
-    await Promise.all(Array.from({ length: Math.min(100, count - i) }, (_, j) => store.add({ eventId, seq, connectionId: `${prefix}-${i + j}`, at: at(i + j) })));
+    await Promise.all(
+      Array.from({ length: Math.min(100, count - i) }, (_, j) =>
+        store.add({ eventId, seq, connectionId: `${prefix}-${i + j}`, at: at(i + j) }),
+      ),
+    );
   }
   return { firstAt: at(0), lastAt: at(count - 1) };
 }
@@ -88,7 +106,10 @@ describe('repost', () => {
 
   it('refuses deleted and missing entries and bad input with an error frame, counting nothing', async () => {
     const v = viewers[1]!;
-    expect(await refused(v, { action: 'repost', seq: 2, clientId: 'x1' })).toMatchObject({ code: 'conflict', clientId: 'x1' });
+    expect(await refused(v, { action: 'repost', seq: 2, clientId: 'x1' })).toMatchObject({
+      code: 'conflict',
+      clientId: 'x1',
+    });
     expect((await refused(v, { action: 'repost', seq: 99 })).code).toBe('not_found');
     expect((await refused(v, { action: 'repost', seq: 'one' })).code).toBe('bad_request');
     expect((await refused(v, { action: 'repost', seq: 0 })).code).toBe('bad_request');
@@ -99,7 +120,9 @@ describe('repost', () => {
 
   it('shows the totals on the timeline and the series, spikes and total in GET /reposts', async () => {
     await stage.settled();
-    const timeline = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline`)).json()) as { items: { seq: number; reposts: number }[] };
+    const timeline = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}/timeline`)).json()) as {
+      items: { seq: number; reposts: number }[];
+    };
     expect(timeline.items.map((e) => [e.seq, e.reposts])).toEqual([
       [1, VIEWERS],
       [2, 0],
@@ -155,7 +178,12 @@ describe('repost', () => {
     // 600 reposts in a burst (rows written as the repost route writes them).
     const { firstAt: at, lastAt } = await burst(storm.eventId, 1, 600, 'storm');
     await stage.settled();
-    let body: { spikes: { startedAt: number; endedAt: number | null; total: number; topSeq: number; peakPerSecond: number }[]; total: number } | undefined;
+    let body:
+      | {
+          spikes: { startedAt: number; endedAt: number | null; total: number; topSeq: number; peakPerSecond: number }[];
+          total: number;
+        }
+      | undefined;
     // The end is judged by the sweep (every second here, once the event's last 5 s were quiet) or the
     // next repost; a read only reads: 3 quiet seconds + 5 s settling + the sweep's period, on a loaded machine.
     for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
@@ -218,9 +246,19 @@ describe('repost', () => {
     expect(await store.tally(other.eventId, reposts.slice(0, 60))).toBe(20); // everything once more
     expect(await store.tally(other.eventId, reposts)).toBe(0);
     expect(await total()).toBe(60);
-    expect(await store.totals(other.eventId, 1, 3)).toEqual(new Map([[1, 20], [2, 20], [3, 20]]));
+    expect(await store.totals(other.eventId, 1, 3)).toEqual(
+      new Map([
+        [1, 20],
+        [2, 20],
+        [3, 20],
+      ]),
+    );
     // Two tallies of the same records at once: between them, each counted once.
-    const more = reposts.map((r, i) => ({ ...r, connectionId: `${r.connectionId}-b`, sequence: String(2_000_000_000_000_000_000n + BigInt(i)) }));
+    const more = reposts.map((r, i) => ({
+      ...r,
+      connectionId: `${r.connectionId}-b`,
+      sequence: String(2_000_000_000_000_000_000n + BigInt(i)),
+    }));
     const [a, b] = await Promise.all([store.tally(other.eventId, more), store.tally(other.eventId, more)]);
     expect(a + b).toBe(60);
     expect(await total()).toBe(120);

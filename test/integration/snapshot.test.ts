@@ -41,7 +41,8 @@ afterAll(async () => {
 });
 
 /** The JSON-LD blocks as a crawler's HTML parser finds them: from the tag to the first `</script`. */
-const jsonLdBlocks = (html: string) => [...html.matchAll(/<script type="application\/ld\+json">([\s\S]*?)<\/script/gi)].map((m) => m[1]!);
+const jsonLdBlocks = (html: string) =>
+  [...html.matchAll(/<script type="application\/ld\+json">([\s\S]*?)<\/script/gi)].map((m) => m[1]!);
 
 describe('GET /events/{id}/snapshot', () => {
   it('is static, escaped HTML: no markup from a title or an entry survives as markup', async () => {
@@ -53,9 +54,13 @@ describe('GET /events/{id}/snapshot', () => {
     // The only <script is the JSON-LD block's own; nothing else opens a tag from the text.
     expect(html.match(/<script/gi)).toHaveLength(1);
     expect(html).not.toMatch(/<img|<!--/i);
-    expect(html).toContain('<h1>香鱼节 &lt;script&gt;alert(&quot;title&quot;)&lt;/script&gt; &amp; &quot;开幕式&quot;</h1>');
+    expect(html).toContain(
+      '<h1>香鱼节 &lt;script&gt;alert(&quot;title&quot;)&lt;/script&gt; &amp; &quot;开幕式&quot;</h1>',
+    );
     expect(html).toContain(`<li id="entry-${seqs.script}">`);
-    expect(html).toContain('现场 &lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; &lt;!-- &lt;img src=x onerror=alert(2)&gt;');
+    expect(html).toContain(
+      '现场 &lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; &lt;!-- &lt;img src=x onerror=alert(2)&gt;',
+    );
     // Deleted entries are left out; corrections show the current text; line breaks kept.
     expect(html).not.toContain('deleted-text');
     expect(html).not.toContain(`id="entry-${seqs.gone}"`);
@@ -79,10 +84,16 @@ describe('GET /events/{id}/snapshot', () => {
     expect(Date.parse(ld.coverageStartTime)).toBe(Date.parse(event.createdAt));
     expect(Date.parse(ld.coverageEndTime)).toBeGreaterThan(Date.parse(ld.coverageStartTime));
     const updates = ld.liveBlogUpdate as Record<string, any>[];
-    expect(updates.map((u) => Number(/#entry-(\d+)$/.exec(u.url)?.[1]))).toEqual([seqs.last, seqs.key, seqs.script, seqs.first]);
+    expect(updates.map((u) => Number(/#entry-(\d+)$/.exec(u.url)?.[1]))).toEqual([
+      seqs.last,
+      seqs.key,
+      seqs.script,
+      seqs.first,
+    ]);
     for (const u of updates) {
       expect(u['@type']).toBe('BlogPosting');
-      for (const field of ['headline', 'articleBody', 'datePublished', 'dateModified']) expect(typeof u[field], field).toBe('string');
+      for (const field of ['headline', 'articleBody', 'datePublished', 'dateModified'])
+        expect(typeof u[field], field).toBe('string');
     }
     expect(updates.find((u) => u.url.endsWith(`#entry-${seqs.script}`))!.articleBody).toBe(SCRIPT);
     const first = updates.find((u) => u.url.endsWith(`#entry-${seqs.first}`))!;
@@ -103,7 +114,9 @@ describe('GET /events/{id}/snapshot', () => {
     expect(meta('twitter:card')).toBe('summary');
     expect(html).toContain(`<title>${escapedTitle}</title>`);
     expect(html).toContain(`<link rel="canonical" href="${stage.httpUrl}/live/${event.eventId}">`);
-    expect(html).toContain(`<link rel="alternate" type="application/atom+xml" href="${stage.httpUrl}/events/${event.eventId}/feed.atom">`);
+    expect(html).toContain(
+      `<link rel="alternate" type="application/atom+xml" href="${stage.httpUrl}/events/${event.eventId}/feed.atom">`,
+    );
   });
 
   it('is cacheable with an ETag and 304; unknown events are 404 and not cached', async () => {

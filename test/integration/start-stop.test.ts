@@ -18,7 +18,11 @@ let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 /** Processes whose command line names this DynamoDB Local's port (the java one, while it runs). */
 const javaOnPort = (port: number) => {
   try {
-    return execFileSync('pgrep', ['-f', `DynamoDBLocal.jar -port ${port} `]).toString().trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', `DynamoDBLocal.jar -port ${port} `])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
@@ -28,7 +32,13 @@ beforeAll(async () => {
   const [http, ws, dynamo] = [await freePort(), await freePort(), await freePort()];
   dynamoPort = dynamo;
   child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts', '--in-memory'], {
-    env: { ...process.env, PORT: String(http), WS_PORT: String(ws), DYNAMODB_PORT: String(dynamo), LIVECAST_DATA_DIR: dataDir },
+    env: {
+      ...process.env,
+      PORT: String(http),
+      WS_PORT: String(ws),
+      DYNAMODB_PORT: String(dynamo),
+      LIVECAST_DATA_DIR: dataDir,
+    },
     // Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -53,14 +63,20 @@ afterAll(() => {
 function step<T>(label: string, work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label}: not done within ${ms} ms; npm start printed:\n${output.slice(-3000)}`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`${label}: not done within ${ms} ms; npm start printed:\n${output.slice(-3000)}`)),
+      ms,
+    );
   });
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 describe('Ctrl-C under npm start', () => {
   it('ends everything within a few seconds even in the middle of a flood', async () => {
-    const running = JSON.parse(readFileSync(join(dataDir, 'running.json'), 'utf8')) as { httpUrl: string; wsUrl: string };
+    const running = JSON.parse(readFileSync(join(dataDir, 'running.json'), 'utf8')) as {
+      httpUrl: string;
+      wsUrl: string;
+    };
     const reporterUrl = output.match(/reporter\s+(ws:\/\/\S+)/)?.[1];
     const viewerUrl = output.match(/viewer\s+(ws:\/\/\S+)/)?.[1];
     expect(reporterUrl && viewerUrl).toBeTruthy();
@@ -74,7 +90,8 @@ describe('Ctrl-C under npm start', () => {
     const sockets = Array.from({ length: 300 }, () => new WebSocket(viewerUrl!));
     const closed = sockets.map((s) => new Promise<void>((r) => s.once('close', () => r())));
     for (const s of sockets) s.on('error', () => {});
-    for (let i = 0; i < 200; i++) reporter.send(JSON.stringify({ action: 'publish', clientId: `flood-${i}`, text: `update ${i}` }));
+    for (let i = 0; i < 200; i++)
+      reporter.send(JSON.stringify({ action: 'publish', clientId: `flood-${i}`, text: `update ${i}` }));
     const reads = Array.from({ length: 50 }, () => fetch(`${running.httpUrl}/events`).catch(() => undefined));
     await new Promise((r) => setTimeout(r, 1_000));
 
@@ -84,7 +101,10 @@ describe('Ctrl-C under npm start', () => {
     const tookMs = Date.now() - sentAt;
     await step(
       'every socket closing',
-      Promise.all([...closed, new Promise<void>((r) => (reporter.readyState === WebSocket.CLOSED ? r() : reporter.once('close', () => r())))]),
+      Promise.all([
+        ...closed,
+        new Promise<void>((r) => (reporter.readyState === WebSocket.CLOSED ? r() : reporter.once('close', () => r()))),
+      ]),
       10_000,
     );
     await step('the reads ending', Promise.all(reads), 10_000);
@@ -97,6 +117,8 @@ describe('Ctrl-C under npm start', () => {
     expect(output).toMatch(/livecast: (stopped in|still stopping after)/);
     expect(javaOnPort(dynamoPort)).toEqual([]);
     expect(existsSync(join(dataDir, 'running.json'))).toBe(false);
-    console.log(`Ctrl-C after a flood: stopped in ${tookMs} ms; ${output.match(/livecast: (stopped in [\d.]+ s|still stopping[^\n]*)/)?.[1]}`);
+    console.log(
+      `Ctrl-C after a flood: stopped in ${tookMs} ms; ${output.match(/livecast: (stopped in [\d.]+ s|still stopping[^\n]*)/)?.[1]}`,
+    );
   }, 120_000);
 });

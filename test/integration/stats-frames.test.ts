@@ -44,7 +44,9 @@ afterAll(async () => {
 
 /** Per-seq counter rows as DynamoRepostStore keeps them (`seq#` + 10 digits, `count`), 25 a request. */
 async function writeCounters(eventId: string, totals: ReadonlyMap<number, number>): Promise<void> {
-  const items = [...totals].map(([seq, count]) => ({ PutRequest: { Item: { eventId, k: `seq#${String(seq).padStart(10, '0')}`, seq, count } } }));
+  const items = [...totals].map(([seq, count]) => ({
+    PutRequest: { Item: { eventId, k: `seq#${String(seq).padStart(10, '0')}`, seq, count } },
+  }));
   const batches = Array.from({ length: Math.ceil(items.length / 25) }, (_, i) => items.slice(i * 25, i * 25 + 25));
   for (let i = 0; i < batches.length; i += 8) {
     await Promise.all(
@@ -60,7 +62,11 @@ async function writeCounters(eventId: string, totals: ReadonlyMap<number, number
 }
 
 /** Each stats frame names absolute totals for its seqs: what a page shows after applying them in order. */
-const shown = (v: TestClient) => v.frames.reduce<Record<string, number>>((held, f) => (f.type === 'stats' ? Object.assign(held, f.reposts) : held), {});
+const shown = (v: TestClient) =>
+  v.frames.reduce<Record<string, number>>(
+    (held, f) => (f.type === 'stats' ? Object.assign(held, f.reposts) : held),
+    {},
+  );
 
 describe('live counts of a storm over thousands of entries', () => {
   it('reach every viewer, every count, in frames under the limit', { timeout: 120_000 }, async () => {
@@ -69,7 +75,12 @@ describe('live counts of a storm over thousands of entries', () => {
     // publishStats reads them and appends the window's stats to the change log, as the tally does.
     const totals = new Map(Array.from({ length: SEQS }, (_, i) => [i + 1, 1 + ((i * 7) % 40)] as const));
     await writeCounters(event.eventId, totals);
-    await publishStats(event.eventId, new Set(totals.keys()), { reposts, entries, viewers: new DynamoViewerCounts(db, stage.tables.repostCounts), now: Date.now });
+    await publishStats(event.eventId, new Set(totals.keys()), {
+      reposts,
+      entries,
+      viewers: new DynamoViewerCounts(db, stage.tables.repostCounts),
+      now: Date.now,
+    });
     const want = Object.fromEntries([...totals].map(([seq, n]) => [String(seq), n]));
 
     // Real workers, real sockets: wait until every viewer shows every count (or the deadline says which did not).

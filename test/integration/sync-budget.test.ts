@@ -23,7 +23,8 @@ beforeAll(async () => {
   event = await createEvent(stage);
   const reporter = await client(reporterUrl(stage, event));
   // 40 entries of 2,000 Chinese characters (~6 KB each): a full catch-up is about 8 messages of 32 KB.
-  for (let i = 0; i < ENTRIES; i++) reporter.send({ action: 'publish', clientId: `p${i}`, text: `${i}:${'香鱼节开幕式'.repeat(330)}` });
+  for (let i = 0; i < ENTRIES; i++)
+    reporter.send({ action: 'publish', clientId: `p${i}`, text: `${i}:${'香鱼节开幕式'.repeat(330)}` });
   await reporter.collect<AckFrame>((f) => f.type === 'ack', ENTRIES, { timeoutMs: 60_000 });
 }, 120_000);
 
@@ -41,25 +42,29 @@ async function fullSync(address: string): Promise<{ messages: number; end: Serve
   return { messages: c.messages.length - before, end };
 }
 
-it('serves a full catch-up per new connection until the address has pulled its share, then refuses with retryAfterMs; other addresses are served', { timeout: 120_000 }, async () => {
-  // The windows are a minute long: start in a fresh one so the three catch-ups share it.
-  const intoMinute = Date.now() % 60_000;
-  if (intoMinute > 40_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute + 100));
+it(
+  'serves a full catch-up per new connection until the address has pulled its share, then refuses with retryAfterMs; other addresses are served',
+  { timeout: 120_000 },
+  async () => {
+    // The windows are a minute long: start in a fresh one so the three catch-ups share it.
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 40_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute + 100));
 
-  const first = await fullSync('127.0.0.2');
-  expect(first.end.type).toBe('synced');
-  expect(first.messages).toBeGreaterThan(5); // a sync's cost is its messages (posts), not one
-  const second = await fullSync('127.0.0.2');
-  expect(second.end.type).toBe('synced');
-  expect(first.messages + second.messages).toBeLessThanOrEqual(PER_ADDRESS);
+    const first = await fullSync('127.0.0.2');
+    expect(first.end.type).toBe('synced');
+    expect(first.messages).toBeGreaterThan(5); // a sync's cost is its messages (posts), not one
+    const second = await fullSync('127.0.0.2');
+    expect(second.end.type).toBe('synced');
+    expect(first.messages + second.messages).toBeLessThanOrEqual(PER_ADDRESS);
 
-  const third = await fullSync('127.0.0.2');
-  expect(third.end).toMatchObject({ type: 'error', code: 'rate_limited' });
-  const refusal = third.end as ErrorFrame;
-  expect(refusal.retryAfterMs).toBeGreaterThan(0);
-  expect(refusal.retryAfterMs).toBeLessThanOrEqual(60_000);
-  expect(third.messages).toBe(1); // the refusal alone: nothing of the history was posted
+    const third = await fullSync('127.0.0.2');
+    expect(third.end).toMatchObject({ type: 'error', code: 'rate_limited' });
+    const refusal = third.end as ErrorFrame;
+    expect(refusal.retryAfterMs).toBeGreaterThan(0);
+    expect(refusal.retryAfterMs).toBeLessThanOrEqual(60_000);
+    expect(third.messages).toBe(1); // the refusal alone: nothing of the history was posted
 
-  // Another address is not held back by the first one's flood.
-  expect((await fullSync('127.0.0.3')).end.type).toBe('synced');
-});
+    // Another address is not held back by the first one's flood.
+    expect((await fullSync('127.0.0.3')).end.type).toBe('synced');
+  },
+);

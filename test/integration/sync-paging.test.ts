@@ -22,7 +22,10 @@ async function write(frame: Record<string, unknown>): Promise<AckFrame> {
   const clientId = `w${++n}`;
   const from = reporter.frames.length;
   reporter.send({ ...frame, clientId });
-  const ack = await reporter.next((f) => (f.type === 'ack' || f.type === 'error') && 'clientId' in f && f.clientId === clientId, { from, timeoutMs: 20_000 });
+  const ack = await reporter.next(
+    (f) => (f.type === 'ack' || f.type === 'error') && 'clientId' in f && f.clientId === clientId,
+    { from, timeoutMs: 20_000 },
+  );
   if (ack.type !== 'ack' || !('rev' in ack)) throw new Error(`refused: ${JSON.stringify(ack)}`);
   return ack;
 }
@@ -63,7 +66,8 @@ async function seedEntries(count: number) {
   for (let b = 0; b < puts.length; b += 25) {
     let request: BatchWriteCommandInput['RequestItems'] = {};
     for (const { table, Item } of puts.slice(b, b + 25)) (request[table] ??= []).push({ PutRequest: { Item } });
-    while (request && Object.keys(request).length > 0) request = (await db.send(new BatchWriteCommand({ RequestItems: request }))).UnprocessedItems;
+    while (request && Object.keys(request).length > 0)
+      request = (await db.send(new BatchWriteCommand({ RequestItems: request }))).UnprocessedItems;
   }
   db.destroy();
 }
@@ -74,14 +78,19 @@ afterAll(async () => {
 });
 
 /** Sends one sync and returns what it answered: the updates' "seq/rev" in order, and its synced. */
-async function sync(viewer: TestClient, frame: Record<string, unknown>): Promise<{ updates: string[]; synced: SyncedFrame }> {
+async function sync(
+  viewer: TestClient,
+  frame: Record<string, unknown>,
+): Promise<{ updates: string[]; synced: SyncedFrame }> {
   const from = viewer.frames.length;
   viewer.send({ action: 'sync', ...frame });
   const synced = await viewer.next<SyncedFrame>((f) => f.type === 'synced', { from, timeoutMs: 30_000 });
   const end = viewer.frames.indexOf(synced, from);
   const updates = viewer.frames
     .slice(from, end)
-    .flatMap((f: ServerFrame) => (f.type === 'update' && f.changeNo === undefined ? [`${f.entry.seq}/${f.entry.rev}`] : []));
+    .flatMap((f: ServerFrame) =>
+      f.type === 'update' && f.changeNo === undefined ? [`${f.entry.seq}/${f.entry.rev}`] : [],
+    );
   return { updates, synced };
 }
 
@@ -131,7 +140,10 @@ describe('sync with a limit', () => {
     }
     // The log's first two entries (3 and 1; 3's second correction comes with it), then the deletion
     // and the new entry: each entry's newest revision, nothing lost, nothing new before the corrections.
-    expect(pages).toEqual([['1/2', '3/3'], ['2/2', `${ENTRIES + 1}/1`]]);
+    expect(pages).toEqual([
+      ['1/2', '3/3'],
+      ['2/2', `${ENTRIES + 1}/1`],
+    ]);
   });
 
   it.each([

@@ -28,30 +28,38 @@ afterAll(async () => {
 });
 
 describe('acks under a spent @connections budget', () => {
-  it('acks every publish, edit and pin although every post to a connection is throttled', { timeout: 60_000 }, async () => {
-    const sent = [
-      { action: 'publish', clientId: 'p1', text: '开幕式开始' },
-      { action: 'publish', clientId: 'p2', text: '县长致辞' },
-      { action: 'edit', clientId: 'e1', seq: 1, text: '开幕式正式开始' },
-      { action: 'pin', clientId: 'n1', seq: 2, pinned: true },
-      { action: 'publish', clientId: 'p3', text: '龙舟赛' },
-    ];
-    const acks: AckFrame[] = [];
-    for (const frame of sent) {
-      reporter.send(frame);
-      acks.push(await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === frame.clientId, { timeoutMs: 15_000 }));
-    }
-    expect(acks.map((a) => [a.clientId, a.seq, a.rev])).toEqual([
-      ['p1', 1, 1],
-      ['p2', 2, 1],
-      ['e1', 1, 2],
-      ['n1', 2, 2],
-      ['p3', 3, 1],
-    ]);
-    // The budget really is spent: a catch-up, which must go through the management API, is refused.
-    reporter.send({ action: 'sync', since: 0 });
-    const refused = await reporter.next<ErrorFrame>((f) => f.type === 'error', { timeoutMs: 30_000 });
-    expect(refused.code).toBe('rate_limited');
-    expect(stage.ws.stats().throttled).toBeGreaterThan(0);
-  });
+  it(
+    'acks every publish, edit and pin although every post to a connection is throttled',
+    { timeout: 60_000 },
+    async () => {
+      const sent = [
+        { action: 'publish', clientId: 'p1', text: '开幕式开始' },
+        { action: 'publish', clientId: 'p2', text: '县长致辞' },
+        { action: 'edit', clientId: 'e1', seq: 1, text: '开幕式正式开始' },
+        { action: 'pin', clientId: 'n1', seq: 2, pinned: true },
+        { action: 'publish', clientId: 'p3', text: '龙舟赛' },
+      ];
+      const acks: AckFrame[] = [];
+      for (const frame of sent) {
+        reporter.send(frame);
+        acks.push(
+          await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === frame.clientId, {
+            timeoutMs: 15_000,
+          }),
+        );
+      }
+      expect(acks.map((a) => [a.clientId, a.seq, a.rev])).toEqual([
+        ['p1', 1, 1],
+        ['p2', 2, 1],
+        ['e1', 1, 2],
+        ['n1', 2, 2],
+        ['p3', 3, 1],
+      ]);
+      // The budget really is spent: a catch-up, which must go through the management API, is refused.
+      reporter.send({ action: 'sync', since: 0 });
+      const refused = await reporter.next<ErrorFrame>((f) => f.type === 'error', { timeoutMs: 30_000 });
+      expect(refused.code).toBe('rate_limited');
+      expect(stage.ws.stats().throttled).toBeGreaterThan(0);
+    },
+  );
 });

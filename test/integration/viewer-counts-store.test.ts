@@ -15,7 +15,11 @@ let prefix: string;
 let tables: TableNames;
 
 beforeAll(async () => {
-  client = new DynamoDBClient({ endpoint: inject('dynamoEndpoint'), region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+  client = new DynamoDBClient({
+    endpoint: inject('dynamoEndpoint'),
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
+  });
   db = DynamoDBDocumentClient.from(client);
   prefix = `v${randomBytes(4).toString('hex')}`;
   tables = await createTables(client, prefix);
@@ -24,7 +28,12 @@ beforeAll(async () => {
 afterAll(() => client?.destroy());
 
 let seq = 5_000;
-const change = (eventId: string, shard: number, kind: PresenceChange['kind'], role: PresenceChange['role'] = 'viewer'): PresenceChange => ({
+const change = (
+  eventId: string,
+  shard: number,
+  kind: PresenceChange['kind'],
+  role: PresenceChange['role'] = 'viewer',
+): PresenceChange => ({
   eventId,
   partition: `${eventId}#${shard}`,
   kind,
@@ -58,7 +67,9 @@ it('never shows a negative audience (rows connected before counting began, remov
 it('switches a kept keys-only Connections stream to new and old images', async () => {
   const TableName = tables.connections;
   await client.send(new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: false } }));
-  await client.send(new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: true, StreamViewType: 'KEYS_ONLY' } }));
+  await client.send(
+    new UpdateTableCommand({ TableName, StreamSpecification: { StreamEnabled: true, StreamViewType: 'KEYS_ONLY' } }),
+  );
   await createTables(client, prefix);
   const { Table } = await client.send(new DescribeTableCommand({ TableName }));
   expect(Table?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' });

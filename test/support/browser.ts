@@ -9,13 +9,24 @@ export const SCREENSHOTS = resolve('test-results', 'screenshots');
 
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's package (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH`);
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install Debian's package (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH`,
+    );
   }
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     // Without the background-networking flags Chromium keeps dialling out of this closed network.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 
@@ -24,10 +35,16 @@ export async function launchBrowser(): Promise<Browser> {
  * `locale` is the browser's language (navigator.languages, which the pages choose theirs from):
  * English unless a test asks for another, so tests that read English words get English pages.
  */
-export async function newPage(browser: Browser, size: 'phone' | 'desktop' = 'phone', { locale = 'en-US' }: { locale?: string } = {}): Promise<{ page: Page; errors: string[] }> {
+export async function newPage(
+  browser: Browser,
+  size: 'phone' | 'desktop' = 'phone',
+  { locale = 'en-US' }: { locale?: string } = {},
+): Promise<{ page: Page; errors: string[] }> {
   const context = await browser.newContext({
     locale,
-    ...(size === 'phone' ? { viewport: { width: 390, height: 780 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true } : { viewport: { width: 1280, height: 860 } }),
+    ...(size === 'phone'
+      ? { viewport: { width: 390, height: 780 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
+      : { viewport: { width: 1280, height: 860 } }),
   });
   const page = await context.newPage();
   const errors: string[] = [];

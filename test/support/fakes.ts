@@ -55,12 +55,19 @@ export class FakeEvents implements EventStore {
       .sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0))
       .filter((e) => !after || key(e) < key(after))
       .slice(0, limit)
-      .map(({ eventId, title, createdAt, startsAt, lastSeq }) => ({ eventId, title, createdAt, ...(startsAt ? { startsAt } : {}), lastSeq }));
+      .map(({ eventId, title, createdAt, startsAt, lastSeq }) => ({
+        eventId,
+        title,
+        createdAt,
+        ...(startsAt ? { startsAt } : {}),
+        lastSeq,
+      }));
   }
 }
 
 /** The token-generation condition the DynamoDB adapter puts on a write (none when not given). */
-const tokenStale = (event: EventRecord, tokenGen: number | undefined) => tokenGen !== undefined && (event.tokenGen ?? 0) !== tokenGen;
+const tokenStale = (event: EventRecord, tokenGen: number | undefined) =>
+  tokenGen !== undefined && (event.tokenGen ?? 0) !== tokenGen;
 
 export class FakeEntries implements EntryStore {
   readonly entries = new Map<string, Entry>();
@@ -93,7 +100,12 @@ export class FakeEntries implements EntryStore {
     const dup = this.requests.get(`${eventId}/${request.clientId}`);
     if (dup) return { ok: false, reason: 'duplicate', previous: { ...dup } };
     const event = this.events.items.get(eventId);
-    if (!event || event.lastSeq !== expected.lastSeq || event.lastChange !== expected.lastChange || tokenStale(event, expected.tokenGen)) {
+    if (
+      !event ||
+      event.lastSeq !== expected.lastSeq ||
+      event.lastChange !== expected.lastChange ||
+      tokenStale(event, expected.tokenGen)
+    ) {
       return { ok: false, reason: 'stale' };
     }
     event.lastSeq = entry.seq;
@@ -113,7 +125,13 @@ export class FakeEntries implements EntryStore {
     if (dup) return { ok: false, reason: 'duplicate', previous: { ...dup } };
     const event = this.events.items.get(eventId);
     const current = this.entries.get(`${eventId}/${entry.seq}`);
-    if (!event || event.lastChange !== expected.lastChange || !current || current.rev !== expected.rev || tokenStale(event, expected.tokenGen)) {
+    if (
+      !event ||
+      event.lastChange !== expected.lastChange ||
+      !current ||
+      current.rev !== expected.rev ||
+      tokenStale(event, expected.tokenGen)
+    ) {
       return { ok: false, reason: 'stale' };
     }
     this.entries.set(`${eventId}/${entry.seq}`, { ...entry, reposts: current.reposts });
@@ -130,19 +148,27 @@ export class FakeEntries implements EntryStore {
   async changesAfter(eventId: string, changeNo: number, limit: number): Promise<LogLine[]> {
     await tick();
     const lines: LogLine[] = [...(this.changes.get(eventId) ?? []), ...(this.frameLines.get(eventId) ?? [])];
-    return lines.filter((c) => c.changeNo > changeNo).sort((a, b) => a.changeNo - b.changeNo).slice(0, Math.min(limit, this.maxPerRead));
+    return lines
+      .filter((c) => c.changeNo > changeNo)
+      .sort((a, b) => a.changeNo - b.changeNo)
+      .slice(0, Math.min(limit, this.maxPerRead));
   }
   /** Stats and spike lines of the change log. */
   readonly frameLines = new Map<string, FrameChange[]>();
   private framedAt = new Map<string, number>();
-  async appendFrame(eventId: string, build: (event: EventRecord) => LiveFrame, options: { minIntervalMs?: number; now?: number } = {}): Promise<AppendResult> {
+  async appendFrame(
+    eventId: string,
+    build: (event: EventRecord) => LiveFrame,
+    options: { minIntervalMs?: number; now?: number } = {},
+  ): Promise<AppendResult> {
     await tick();
     const event = this.events.items.get(eventId);
     if (!event) throw new Error(`event ${eventId} does not exist`);
     const now = options.now ?? Date.now();
     if (options.minIntervalMs !== undefined) {
       const last = this.framedAt.get(eventId) ?? 0;
-      if (now - last < options.minIntervalMs) return { appended: false, reason: 'throttled', retryInMs: last + options.minIntervalMs - now };
+      if (now - last < options.minIntervalMs)
+        return { appended: false, reason: 'throttled', retryInMs: last + options.minIntervalMs - now };
       this.framedAt.set(eventId, now);
     }
     event.lastChange++;
@@ -178,11 +204,16 @@ export class FakeEntries implements EntryStore {
     }
     return found;
   }
-  async commitRedaction(eventId: string, expected: { lastChange: number; rev: number }, entry: Entry): Promise<{ ok: true } | { ok: false; reason: 'stale' }> {
+  async commitRedaction(
+    eventId: string,
+    expected: { lastChange: number; rev: number },
+    entry: Entry,
+  ): Promise<{ ok: true } | { ok: false; reason: 'stale' }> {
     await tick();
     const event = this.events.items.get(eventId);
     const current = this.entries.get(`${eventId}/${entry.seq}`);
-    if (!event || event.lastChange !== expected.lastChange || !current || current.rev !== expected.rev) return { ok: false, reason: 'stale' };
+    if (!event || event.lastChange !== expected.lastChange || !current || current.rev !== expected.rev)
+      return { ok: false, reason: 'stale' };
     this.entries.set(`${eventId}/${entry.seq}`, { ...entry, reposts: current.reposts });
     this.log(event, entry);
     return { ok: true };
@@ -215,7 +246,10 @@ export class FakeViewerCounts implements ViewerCounts {
       await tick();
       const counter = this.counters.get(partition);
       const marks = new Map(counter ? [[partition, counter.mark]] : []);
-      const [step] = counterSteps(changes.filter((c) => c.partition === partition), marks);
+      const [step] = counterSteps(
+        changes.filter((c) => c.partition === partition),
+        marks,
+      );
       if (!step) continue;
       if (this.failAfter !== undefined && written >= this.failAfter) {
         this.failAfter = undefined;
@@ -241,14 +275,22 @@ export class FakeConnections implements ConnectionStore {
     private readonly pageSize = 3,
   ) {}
   async add(c: ConnectionRecord & { connectedAt: string; fromChange: number }) {
-    this.rows.set(c.connectionId, { eventId: c.eventId, connectionId: c.connectionId, role: c.role, fromChange: c.fromChange, connectedAt: c.connectedAt });
+    this.rows.set(c.connectionId, {
+      eventId: c.eventId,
+      connectionId: c.connectionId,
+      role: c.role,
+      fromChange: c.fromChange,
+      connectedAt: c.connectedAt,
+    });
     return true;
   }
   async remove(c: ConnectionRecord) {
     return this.rows.delete(c.connectionId);
   }
   async *listShard(eventId: string, shard: number) {
-    const all = [...this.rows.values()].filter((r) => r.eventId === eventId && shardOf(r.connectionId, this.shards) === shard);
+    const all = [...this.rows.values()].filter(
+      (r) => r.eventId === eventId && shardOf(r.connectionId, this.shards) === shard,
+    );
     for (let i = 0; i < all.length; i += this.pageSize) {
       await tick();
       yield all.slice(i, i + this.pageSize);
@@ -330,10 +372,12 @@ export class FakeLeases implements LeaseStore {
     if (item?.owner === owner) this.items.set(`${eventId}#${shard}`, { cursor });
   }
   async held(eventId: string, shards: readonly number[]) {
-    return new Set(shards.filter((s) => {
-      const item = this.items.get(`${eventId}#${s}`);
-      return !!item?.owner && (item.until ?? 0) >= this.now();
-    }));
+    return new Set(
+      shards.filter((s) => {
+        const item = this.items.get(`${eventId}#${s}`);
+        return !!item?.owner && (item.until ?? 0) >= this.now();
+      }),
+    );
   }
 }
 
@@ -368,5 +412,13 @@ export function fixedClock(start = Date.parse('2026-07-01T09:00:00Z')) {
 }
 
 export function eventRecord(eventId = 'ev1', overrides: Partial<EventRecord> = {}): EventRecord {
-  return { eventId, title: 'Sweetfish Festival', createdAt: '2026-07-01T08:00:00.000Z', lastSeq: 0, lastChange: 0, tokenHash: 'x', ...overrides };
+  return {
+    eventId,
+    title: 'Sweetfish Festival',
+    createdAt: '2026-07-01T08:00:00.000Z',
+    lastSeq: 0,
+    lastChange: 0,
+    tokenHash: 'x',
+    ...overrides,
+  };
 }

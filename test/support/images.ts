@@ -10,7 +10,12 @@ export interface Upload {
 }
 
 /** Sends `bytes` with a presigned POST: its fields, then the file last (S3 ignores fields after it). `override` changes or adds fields. */
-export async function postUpload(upload: Upload, bytes: Buffer, contentType: string, override: Record<string, string> = {}): Promise<Response> {
+export async function postUpload(
+  upload: Upload,
+  bytes: Buffer,
+  contentType: string,
+  override: Record<string, string> = {},
+): Promise<Response> {
   const form = new FormData();
   for (const [k, v] of Object.entries({ ...upload.fields, ...override })) form.append(k, v);
   form.append('file', new Blob([new Uint8Array(bytes)], { type: contentType }), 'photo');

@@ -1,7 +1,12 @@
 // Seeds an event with many long entries straight into the tables (publishes over the socket take
 // minutes on the loaded test machine; what the callers test is the read paths): the event's
 // counters moved by a conditional update, then entries and change-log lines in batches.
-import { BatchWriteCommand, type BatchWriteCommandInput, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  type BatchWriteCommandInput,
+  type DynamoDBDocumentClient,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { Stage } from '../../local/stage';
 import { changeItem, entryItem } from '../../shared/adapters/dynamo-entry-store';
 import { DynamoEventStore } from '../../shared/adapters/dynamo-event-store';
@@ -9,10 +14,17 @@ import { newEntry } from '../../shared/domain/entry';
 import type { EventRecord } from '../../shared/domain/ports';
 
 /** 2,000 characters, 3 bytes each in UTF-8 (~6 KB), numbered so every entry differs. */
-export const longChineseText = (i: number) => `${String(i).padStart(4, '0')}${'鲇鱼节开幕式龙舟'.repeat(250)}`.slice(0, 2000);
+export const longChineseText = (i: number) =>
+  `${String(i).padStart(4, '0')}${'鲇鱼节开幕式龙舟'.repeat(250)}`.slice(0, 2000);
 
 /** Appends `n` entries after the event's last one; returns the seq of the first. */
-export async function seedLongEntries(stage: Stage, db: DynamoDBDocumentClient, eventId: string, n: number, text = longChineseText): Promise<number> {
+export async function seedLongEntries(
+  stage: Stage,
+  db: DynamoDBDocumentClient,
+  eventId: string,
+  n: number,
+  text = longChineseText,
+): Promise<number> {
   const events = new DynamoEventStore(db, stage.tables.events);
   let from: EventRecord | undefined;
   while (!from) {
@@ -25,7 +37,12 @@ export async function seedLongEntries(stage: Stage, db: DynamoDBDocumentClient, 
           Key: { eventId },
           UpdateExpression: 'SET lastSeq = :seq, lastChange = :change',
           ConditionExpression: 'lastSeq = :wasSeq AND lastChange = :wasChange',
-          ExpressionAttributeValues: { ':seq': current.lastSeq + n, ':change': current.lastChange + n, ':wasSeq': current.lastSeq, ':wasChange': current.lastChange },
+          ExpressionAttributeValues: {
+            ':seq': current.lastSeq + n,
+            ':change': current.lastChange + n,
+            ':wasSeq': current.lastSeq,
+            ':wasChange': current.lastChange,
+          },
         }),
       );
       from = current;
@@ -46,7 +63,8 @@ export async function seedLongEntries(stage: Stage, db: DynamoDBDocumentClient, 
   const writeBatch = async (batch: typeof puts) => {
     let request: BatchWriteCommandInput['RequestItems'] = {};
     for (const { table, Item } of batch) (request[table] ??= []).push({ PutRequest: { Item } });
-    while (request && Object.keys(request).length > 0) request = (await db.send(new BatchWriteCommand({ RequestItems: request }))).UnprocessedItems;
+    while (request && Object.keys(request).length > 0)
+      request = (await db.send(new BatchWriteCommand({ RequestItems: request }))).UnprocessedItems;
   };
   for (let i = 0; i < batches.length; i += 4) await Promise.all(batches.slice(i, i + 4).map(writeBatch));
   return start.lastSeq + 1;

@@ -4,7 +4,10 @@ import { readFileSync } from 'node:fs';
 import { METRIC_NAMESPACE, METRIC_SERVICE } from '../../shared/observability/names';
 
 interface EmfLine {
-  _aws: { Timestamp: number; CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[];
+  };
   [key: string]: unknown;
 }
 
@@ -20,9 +23,16 @@ export function stageMetrics(file: string): Map<string, StageMetric> {
     if (!text) continue;
     const line = JSON.parse(text) as EmfLine;
     const [directive] = line._aws.CloudWatchMetrics;
-    if (!directive || directive.Namespace !== METRIC_NAMESPACE) throw new Error(`not a ${METRIC_NAMESPACE} EMF line: ${text.slice(0, 200)}`);
-    if (JSON.stringify(directive.Dimensions) !== JSON.stringify([['service', 'stage']]) || line.service !== METRIC_SERVICE || line.stage !== 'local') {
-      throw new Error(`unexpected dimensions: ${JSON.stringify(directive.Dimensions)} ${String(line.service)} ${String(line.stage)}`);
+    if (!directive || directive.Namespace !== METRIC_NAMESPACE)
+      throw new Error(`not a ${METRIC_NAMESPACE} EMF line: ${text.slice(0, 200)}`);
+    if (
+      JSON.stringify(directive.Dimensions) !== JSON.stringify([['service', 'stage']]) ||
+      line.service !== METRIC_SERVICE ||
+      line.stage !== 'local'
+    ) {
+      throw new Error(
+        `unexpected dimensions: ${JSON.stringify(directive.Dimensions)} ${String(line.service)} ${String(line.stage)}`,
+      );
     }
     for (const { Name, Unit } of directive.Metrics) {
       const raw = line[Name];

@@ -13,8 +13,11 @@ export async function reporterFor(stage: Stage, event: CreatedEvent, { prefix = 
   const send = async (frame: Record<string, unknown>): Promise<AckFrame> => {
     const clientId = `${prefix}${++n}`;
     socket.send({ ...frame, clientId });
-    const reply = await socket.next((f) => (f.type === 'ack' || f.type === 'error') && f.clientId === clientId, { timeoutMs });
-    if (reply.type !== 'ack' || !('rev' in reply)) throw new Error(`${String(frame.action)} refused: ${JSON.stringify(reply)}`);
+    const reply = await socket.next((f) => (f.type === 'ack' || f.type === 'error') && f.clientId === clientId, {
+      timeoutMs,
+    });
+    if (reply.type !== 'ack' || !('rev' in reply))
+      throw new Error(`${String(frame.action)} refused: ${JSON.stringify(reply)}`);
     return reply;
   };
   return {

@@ -29,7 +29,11 @@ export interface CreatedEvent {
   createdAt: string;
 }
 
-export async function createEvent(stage: Stage, title = 'Sweetfish Festival — Opening Ceremony', more: { startsAt?: string } = {}): Promise<CreatedEvent> {
+export async function createEvent(
+  stage: Stage,
+  title = 'Sweetfish Festival — Opening Ceremony',
+  more: { startsAt?: string } = {},
+): Promise<CreatedEvent> {
   const res = await fetch(`${stage.httpUrl}/events`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
@@ -49,12 +53,17 @@ export async function viewerId(stage: Stage): Promise<string> {
 }
 
 /** The viewer URL with a fresh viewer id: a viewer as the live page connects. */
-export const identifiedViewerUrl = async (stage: Stage, eventId: string) => `${viewerUrl(stage, eventId)}&viewer=${encodeURIComponent(await viewerId(stage))}`;
+export const identifiedViewerUrl = async (stage: Stage, eventId: string) =>
+  `${viewerUrl(stage, eventId)}&viewer=${encodeURIComponent(await viewerId(stage))}`;
 export const reporterUrl = (stage: Stage, event: CreatedEvent) =>
   `${viewerUrl(stage, event.eventId)}&token=${encodeURIComponent(event.operatorToken)}`;
 
 /** A document client on the stage's DynamoDB Local, for tests that read or seed the tables directly. */
 export const stageDb = (stage: Stage): DynamoDBDocumentClient =>
   DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: stage.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+    new DynamoDBClient({
+      endpoint: stage.dynamoEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
   );

@@ -18,7 +18,11 @@ export interface TestClient {
   /** The first frame (received before or after the call) after index `from` that matches. */
   next<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean, opts?: WaitOptions): Promise<T>;
   /** Resolves when `count` matching frames have arrived (after index `from`). */
-  collect<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean, count: number, opts?: WaitOptions): Promise<T[]>;
+  collect<T extends ServerFrame = ServerFrame>(
+    match: (f: ServerFrame) => boolean,
+    count: number,
+    opts?: WaitOptions,
+  ): Promise<T[]>;
   closed: Promise<{ code: number; reason: string }>;
   close(): Promise<void>;
 }
@@ -27,7 +31,10 @@ export interface TestClient {
  * `headers`: sent with the handshake (e.g. `x-forwarded-for`, for a stage that trusts it).
  * `localAddress`: the address to connect from (any 127.x.y.z on Linux): the stage's `sourceIp`.
  */
-export function connect(url: string, options: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<TestClient> {
+export function connect(
+  url: string,
+  options: { headers?: Record<string, string>; localAddress?: string } = {},
+): Promise<TestClient> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, {
       ...(options.headers ? { headers: options.headers } : {}),

@@ -34,7 +34,16 @@ beforeAll(async () => {
         res.end(JSON.stringify({ __type: 'ResourceNotFoundException', message: `no ${String(SecretId)}` }));
         return;
       }
-      res.end(JSON.stringify({ ARN, Name: 'livecast-admin-key', SecretString: secretsManager.value, VersionId: 'v', VersionStages: ['AWSCURRENT'], CreatedDate: 1_780_000_000 }));
+      res.end(
+        JSON.stringify({
+          ARN,
+          Name: 'livecast-admin-key',
+          SecretString: secretsManager.value,
+          VersionId: 'v',
+          VersionStages: ['AWSCURRENT'],
+          CreatedDate: 1_780_000_000,
+        }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -1,23 +1,51 @@
 // The account-wide @connections budget: shares follow audiences, newcomers and the dead, Σ ≤ B always
 // (fake clock); and delivery workers of two events that together stay within B (real worker, fakes).
 import { describe, expect, it, vi } from 'vitest';
-import { allot, BudgetLedger, BudgetShare, defaultBudgetPolicy, newcomerShare, type BudgetPolicy } from '../../shared/domain/delivery/budget-ledger';
+import {
+  allot,
+  BudgetLedger,
+  BudgetShare,
+  defaultBudgetPolicy,
+  newcomerShare,
+  type BudgetPolicy,
+} from '../../shared/domain/delivery/budget-ledger';
 import { Pacer } from '../../shared/domain/delivery/pacer';
 import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../../shared/domain/delivery/worker';
 import { LiveService, type Caller } from '../../shared/domain/live-service';
 import type { BudgetRegistration } from '../../shared/domain/ports';
-import { FakeBudgetLedger, FakeConnections, FakeEntries, FakeEvents, FakeGateway, FakeLeases, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import {
+  FakeBudgetLedger,
+  FakeConnections,
+  FakeEntries,
+  FakeEvents,
+  FakeGateway,
+  FakeLeases,
+  eventRecord,
+  fixedClock,
+  silentLog,
+} from '../support/fakes';
 import { prng } from '../support/prng';
 
 const B = 10_000;
 const policy: BudgetPolicy = { ...defaultBudgetPolicy, budget: B };
-const reg = (key: string, rows: number, beatAt = 0, since = -60_000): BudgetRegistration => ({ key, owner: `o-${key}`, rows, beatAt, since });
-
+const reg = (key: string, rows: number, beatAt = 0, since = -60_000): BudgetRegistration => ({
+  key,
+  owner: `o-${key}`,
+  rows,
+  beatAt,
+  since,
+});
 
 describe('a worker’s share of the account’s budget', () => {
   it('follows the audiences of every event, and an event with no viewers reserves nothing', () => {
     // Four events (10,000 + 3,000 + 1,000 + 100 viewers, one shard each here) and 20 reporter-only events.
-    const all = [reg('big#0', 10_000), reg('mid#0', 3_000), reg('small#0', 1_000), reg('tiny#0', 100), ...Array.from({ length: 20 }, (_, i) => reg(`empty${i}#0`, 0))];
+    const all = [
+      reg('big#0', 10_000),
+      reg('mid#0', 3_000),
+      reg('small#0', 1_000),
+      reg('tiny#0', 100),
+      ...Array.from({ length: 20 }, (_, i) => reg(`empty${i}#0`, 0)),
+    ];
     const shares = new Map(all.map((r) => [r.key, allot(policy, all, r, 0)]));
     const pool = B * (1 - policy.newcomerReserve);
     const spread = pool - policy.floorPerWorker * 4; // the four shards with viewers keep a floor each
@@ -48,7 +76,9 @@ describe('a worker’s share of the account’s budget', () => {
 
   it('counts its own current rows even when the read does not hold its latest registration yet', () => {
     const all = [reg('a#0', 100), reg('b#0', 0)];
-    expect(allot(policy, all, { key: 'b#0', rows: 100, since: 0 }, 0)).toBe(allot(policy, [reg('a#0', 100), reg('b#0', 100)], reg('b#0', 100), 0));
+    expect(allot(policy, all, { key: 'b#0', rows: 100, since: 0 }, 0)).toBe(
+      allot(policy, [reg('a#0', 100), reg('b#0', 100)], reg('b#0', 100), 0),
+    );
   });
 
   it('runs a newcomer on the reserve, takes its share once the others have seen it, and falls at once', () => {
@@ -88,7 +118,9 @@ describe('a worker’s share of the account’s budget', () => {
     const self = { key: 'alive#0', rows: 1_000, since: -60_000 };
     expect(allot(policy, all, self, policy.expiryMs - 1)).toBeLessThan(B / 2);
     // The dead one never refreshed; the live one did.
-    expect(allot(policy, [reg('alive#0', 1_000, policy.expiryMs), all[1]!], self, policy.expiryMs)).toBe(B * (1 - policy.newcomerReserve));
+    expect(allot(policy, [reg('alive#0', 1_000, policy.expiryMs), all[1]!], self, policy.expiryMs)).toBe(
+      B * (1 - policy.newcomerReserve),
+    );
   });
 
   it('is not held at the floor for settleMs by a refresh made before it had read its rows', async () => {
@@ -97,7 +129,14 @@ describe('a worker’s share of the account’s budget', () => {
     let now = 0;
     const store = new FakeBudgetLedger();
     const rates: number[] = [];
-    const ledger = new BudgetLedger(store, policy, 'ev#0', 'o', () => now, (rate) => rates.push(rate));
+    const ledger = new BudgetLedger(
+      store,
+      policy,
+      'ev#0',
+      'o',
+      () => now,
+      (rate) => rates.push(rate),
+    );
     await ledger.refresh();
     expect(rates.at(-1)).toBeGreaterThan(policy.floorPerWorker);
     now += 50;
@@ -112,7 +151,14 @@ describe('a worker’s share of the account’s budget', () => {
     // share of those 0 rows held the worker at 2/s for settleMs (seen on the local stage).
     const store = new FakeBudgetLedger();
     const rates: number[] = [];
-    const ledger = new BudgetLedger(store, policy, 'ev#0', 'o', () => 0, (rate) => rates.push(rate));
+    const ledger = new BudgetLedger(
+      store,
+      policy,
+      'ev#0',
+      'o',
+      () => 0,
+      (rate) => rates.push(rate),
+    );
     const register = store.register.bind(store);
     store.register = async (registration, expiresAt) => {
       await register(registration, expiresAt);
@@ -122,12 +168,19 @@ describe('a worker’s share of the account’s budget', () => {
     expect(rates.at(-1)).toBe(B / 16);
   });
 
-  it('serves the first viewer of an empty shard on the newcomers\' reserve at once, not after settleMs', async () => {
+  it("serves the first viewer of an empty shard on the newcomers' reserve at once, not after settleMs", async () => {
     let now = 0;
     const store = new FakeBudgetLedger();
     await store.register(reg('busy#0', 50_000, 0, -60_000), 60_000);
     const rates: number[] = [];
-    const ledger = new BudgetLedger(store, policy, 'ev#0', 'o', () => now, (rate) => rates.push(rate));
+    const ledger = new BudgetLedger(
+      store,
+      policy,
+      'ev#0',
+      'o',
+      () => now,
+      (rate) => rates.push(rate),
+    );
     ledger.noteRows(0);
     await ledger.refresh();
     now = policy.settleMs + 1; // settled, serving nobody: it holds nothing
@@ -158,7 +211,12 @@ describe('a worker’s share of the account’s budget', () => {
 
 describe('the pacer under an allotted share', () => {
   it('backs off to a tenth of the share it was allotted, not of a fixed one, and keeps its backed-off fraction when re-allotted', () => {
-    const pacer = new Pacer(625, 62, () => 0, async () => {}); // today's B ÷ 16 at B = 10,000
+    const pacer = new Pacer(
+      625,
+      62,
+      () => 0,
+      async () => {},
+    ); // today's B ÷ 16 at B = 10,000
     pacer.allot(50);
     for (let i = 0; i < 50; i++) pacer.throttled();
     expect(pacer.rate).toBeCloseTo(5, 9); // 20 events × 16 workers at this floor: 1,600/s, not 20,000
@@ -168,7 +226,13 @@ describe('the pacer under an allotted share', () => {
 
   it('moves slots reserved at a slow rate up when a bigger share arrives', () => {
     const waits: number[] = [];
-    const pacer = new Pacer(1, 1, () => 0, async (ms) => void waits.push(ms), Infinity);
+    const pacer = new Pacer(
+      1,
+      1,
+      () => 0,
+      async (ms) => void waits.push(ms),
+      Infinity,
+    );
     pacer.take();
     pacer.take();
     pacer.take();
@@ -180,7 +244,13 @@ describe('the pacer under an allotted share', () => {
 
   it('wakes a post already waiting for its slot at the new rate (re-checked every 100 ms)', async () => {
     let now = 0;
-    const pacer = new Pacer(1, 1, () => now, async (ms) => void (now += ms), 100);
+    const pacer = new Pacer(
+      1,
+      1,
+      () => now,
+      async (ms) => void (now += ms),
+      100,
+    );
     pacer.take();
     const waiting = pacer.take(); // its slot: 1 s away at 1/s; it sleeps 100 ms at a time
     pacer.allot(100); // at 100 ms: the remaining 900 ms of the slot become 9 ms
@@ -228,12 +298,32 @@ describe('every worker of every event together', () => {
     const random = prng(13);
     const store = new FakeBudgetLedger();
     let now = 0;
-    interface W { key: string; owner: string; rows: number; ledger: BudgetLedger; pacer: Pacer; nextAt: number; alive: boolean }
+    interface W {
+      key: string;
+      owner: string;
+      rows: number;
+      ledger: BudgetLedger;
+      pacer: Pacer;
+      nextAt: number;
+      alive: boolean;
+    }
     const workers: W[] = [];
     const start = (key: string, rows: number) => {
-      const pacer = new Pacer(B, B / 10, () => now, async () => {});
+      const pacer = new Pacer(
+        B,
+        B / 10,
+        () => now,
+        async () => {},
+      );
       const owner = `o-${key}-${now}`;
-      const ledger = new BudgetLedger(store, policy, key, owner, () => now, (rate) => pacer.allot(rate));
+      const ledger = new BudgetLedger(
+        store,
+        policy,
+        key,
+        owner,
+        () => now,
+        (rate) => pacer.allot(rate),
+      );
       const w: W = { key, owner, rows, ledger, pacer, nextAt: now, alive: true };
       ledger.noteRows(rows);
       pacer.allot((B * policy.newcomerReserve) / 16); // what start() allots before the first read
@@ -280,8 +370,22 @@ describe('every worker of every event together', () => {
 
 describe('delivery workers of two events sharing one budget', () => {
   const BUDGET = 300;
-  const fast: WorkerOptions = { ...defaultWorkerOptions, ratePerSecond: BUDGET, maxInFlight: 8, idleExitMs: 50, pollMs: 5, refreshEvery: 64 };
-  const quick: BudgetPolicy = { budget: BUDGET, floorPerWorker: 2, newcomerReserve: 0.05, refreshMs: 50, expiryMs: 500, settleMs: 120 };
+  const fast: WorkerOptions = {
+    ...defaultWorkerOptions,
+    ratePerSecond: BUDGET,
+    maxInFlight: 8,
+    idleExitMs: 50,
+    pollMs: 5,
+    refreshEvery: 64,
+  };
+  const quick: BudgetPolicy = {
+    budget: BUDGET,
+    floorPerWorker: 2,
+    newcomerReserve: 0.05,
+    refreshMs: 50,
+    expiryMs: 500,
+    settleMs: 120,
+  };
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
   it('post at most B per second together, and each at its audience’s share', async () => {
@@ -300,12 +404,35 @@ describe('delivery workers of two events sharing one budget', () => {
     const audiences = { big: 300, small: 100 };
     for (const [eventId, viewers] of Object.entries(audiences)) {
       await events.create(eventRecord(eventId));
-      for (let i = 0; i < viewers; i++) await connections.add({ eventId, connectionId: `${eventId}-v${i}`, role: 'viewer', connectedAt: 't', fromChange: 0 });
+      for (let i = 0; i < viewers; i++)
+        await connections.add({
+          eventId,
+          connectionId: `${eventId}-v${i}`,
+          role: 'viewer',
+          connectedAt: 't',
+          fromChange: 0,
+        });
       const reporter: Caller = { connectionId: `${eventId}-r`, eventId, role: 'reporter' };
-      for (let n = 0; n < 3; n++) await live.publish(reporter, { action: 'publish', clientId: `${eventId}-${n}`, text: `update ${n}`, kind: 'text' });
+      for (let n = 0; n < 3; n++)
+        await live.publish(reporter, {
+          action: 'publish',
+          clientId: `${eventId}-${n}`,
+          text: `update ${n}`,
+          kind: 'text',
+        });
     }
     const ledger = new FakeBudgetLedger();
-    const deps = { changes: entries, connections, gateway, leases: new FakeLeases(), successor: { start: async () => {} }, log: silentLog, now: Date.now, sleep, budget: { store: ledger, policy: quick } };
+    const deps = {
+      changes: entries,
+      connections,
+      gateway,
+      leases: new FakeLeases(),
+      successor: { start: async () => {} },
+      log: silentLog,
+      now: Date.now,
+      sleep,
+      budget: { store: ledger, policy: quick },
+    };
 
     await Promise.all(Object.keys(audiences).map((eventId) => runDeliveryWorker(eventId, 0, deps, fast)));
 
@@ -316,7 +443,8 @@ describe('delivery workers of two events sharing one budget', () => {
     expect(posts.length - 2 * (BUDGET / 10)).toBeLessThanOrEqual(BUDGET * span);
     // Shares follow audiences (300 : 100), so both events finish at about the same time; at equal
     // rates the small one would be done in a third of the big one's time.
-    const lastOf = (eventId: string) => posts.filter((p) => p.connectionId.startsWith(eventId)).at(-1)!.at - posts[0]!.at;
+    const lastOf = (eventId: string) =>
+      posts.filter((p) => p.connectionId.startsWith(eventId)).at(-1)!.at - posts[0]!.at;
     expect(lastOf('small')).toBeGreaterThan(0.6 * lastOf('big'));
     expect(ledger.items.size).toBe(0); // both let go of their registrations
   });

@@ -20,7 +20,11 @@ const entry = (seq: number, text = `update ${seq}`): Entry => ({
 });
 const totals = (from: number, count: number, value: (seq: number) => number) =>
   Object.fromEntries(Array.from({ length: count }, (_, i) => [String(from + i), value(from + i)]));
-const stats = (viewers: number, reposts: Record<string, number>, at = `2026-11-29T10:00:0${viewers % 10}.000Z`): LiveFrame => ({
+const stats = (
+  viewers: number,
+  reposts: Record<string, number>,
+  at = `2026-11-29T10:00:0${viewers % 10}.000Z`,
+): LiveFrame => ({
   type: 'stats',
   eventId: 'ev1',
   viewers,
@@ -51,7 +55,8 @@ async function log() {
 }
 
 const decode = (m: Message) => JSON.parse(new TextDecoder().decode(m.bytes)) as ServerFrame;
-const framesOf = (messages: readonly Message[]) => messages.map(decode).flatMap((f) => (f.type === 'batch' ? f.frames : [f]));
+const framesOf = (messages: readonly Message[]) =>
+  messages.map(decode).flatMap((f) => (f.type === 'batch' ? f.frames : [f]));
 /** What a v1 client holds after applying every stats frame in order: each names absolute totals. */
 const applied = (frames: readonly ServerFrame[]) =>
   frames.reduce<Record<string, number>>((held, f) => (f.type === 'stats' ? { ...held, ...f.reposts } : held), {});
@@ -89,16 +94,42 @@ describe('ChangeFeed: live counts', () => {
 
     // The update first (as in the log), then one stats: the newest viewers and at, every seq's newest total.
     expect(frames.map((f) => f.type)).toEqual(['update', 'stats']);
-    expect(frames[1]).toEqual({ type: 'stats', eventId: 'ev1', viewers: 4, reposts: { '1': 5, '2': 9, '3': 1 }, at: '2026-11-29T10:00:04.000Z', changeNo: 3 });
+    expect(frames[1]).toEqual({
+      type: 'stats',
+      eventId: 'ev1',
+      viewers: 4,
+      reposts: { '1': 5, '2': 9, '3': 1 },
+      at: '2026-11-29T10:00:04.000Z',
+      changeNo: 3,
+    });
     // A connection that already had the first stats is owed only the second.
-    expect(framesOf(feed.messagesAfter(2))).toEqual([{ type: 'stats', eventId: 'ev1', viewers: 4, reposts: { '2': 9, '3': 1 }, at: '2026-11-29T10:00:04.000Z', changeNo: 3 }]);
+    expect(framesOf(feed.messagesAfter(2))).toEqual([
+      {
+        type: 'stats',
+        eventId: 'ev1',
+        viewers: 4,
+        reposts: { '2': 9, '3': 1 },
+        at: '2026-11-29T10:00:04.000Z',
+        changeNo: 3,
+      },
+    ]);
   });
 
   it('lets a connection that got only part of the merged counts resume and still get every total', async () => {
     const { entries, line } = await log();
-    line({ frame: stats(1, totals(1, 3_000, () => 11)) });
+    line({
+      frame: stats(
+        1,
+        totals(1, 3_000, () => 11),
+      ),
+    });
     line({ entry: entry(1) });
-    line({ frame: stats(2, totals(2_001, 3_000, () => 22)) });
+    line({
+      frame: stats(
+        2,
+        totals(2_001, 3_000, () => 22),
+      ),
+    });
     line({ entry: entry(2) });
     const feed = new ChangeFeed('ev1', entries);
     await feed.ensureFrom(0);
@@ -112,7 +143,10 @@ describe('ChangeFeed: live counts', () => {
     for (let i = 0; i < messages.length; i++) {
       const through = messages[i]!.through;
       expect(through).toBeGreaterThanOrEqual(i === 0 ? 0 : messages[i - 1]!.through);
-      const got = [...framesOf(messages.slice(0, i + 1)), ...(through < feed.head ? framesOf(feed.messagesAfter(through)) : [])];
+      const got = [
+        ...framesOf(messages.slice(0, i + 1)),
+        ...(through < feed.head ? framesOf(feed.messagesAfter(through)) : []),
+      ];
       expect(applied(got)).toEqual(want);
       expect(got.flatMap((f) => (f.type === 'update' ? [f.entry.seq] : []))).toEqual(expect.arrayContaining([1, 2]));
     }

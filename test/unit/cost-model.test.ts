@@ -2,7 +2,13 @@
 // messages the worker posts, on a virtual clock, for the same timeline.
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cadences, ceremonyBill, ceremonyTimeline, eventShareOfBudget, viewerMessages } from '../../scripts/lib/cost-model';
+import {
+  cadences,
+  ceremonyBill,
+  ceremonyTimeline,
+  eventShareOfBudget,
+  viewerMessages,
+} from '../../scripts/lib/cost-model';
 import { defaultBudgetPolicy } from '../../shared/domain/delivery/budget-ledger';
 import { runVirtualCeremony } from '../support/virtual-ceremony';
 
@@ -22,16 +28,27 @@ describe('cost model', () => {
     it(`predicts the messages the worker sends: ${rows} viewers in the shard, ${cadence} cadence`, async () => {
       const timeline = ceremonyTimeline({ hours: minutes / 60, updates: (minutes * 60) / 24, reposts: minutes * 70 });
       const model = viewerMessages(timeline, rows, rate, cadences[cadence]);
-      const run = await runVirtualCeremony({ rows, updates: timeline.updates, stats: timeline.stats, options: { ratePerSecond: rate, ...cadences[cadence] } });
-      const counted = [...run.received.values()].map((got) => ({ updates: got.filter((m) => m.hasUpdate).length, counts: got.filter((m) => !m.hasUpdate).length }));
+      const run = await runVirtualCeremony({
+        rows,
+        updates: timeline.updates,
+        stats: timeline.stats,
+        options: { ratePerSecond: rate, ...cadences[cadence] },
+      });
+      const counted = [...run.received.values()].map((got) => ({
+        updates: got.filter((m) => m.hasUpdate).length,
+        counts: got.filter((m) => !m.hasUpdate).length,
+      }));
       expect(counted).toHaveLength(rows);
       const mean = (k: 'updates' | 'counts') => counted.reduce((s, c) => s + c[k], 0) / rows;
       expect(mean('updates')).toBe(model.updateMessages);
-      expect(close(mean('counts'), model.countMessages), `counted ${mean('counts')} counts-only messages per viewer, modelled ${model.countMessages}`).toBe(true);
+      expect(
+        close(mean('counts'), model.countMessages),
+        `counted ${mean('counts')} counts-only messages per viewer, modelled ${model.countMessages}`,
+      ).toBe(true);
     }, 60_000);
   }
 
-  it('paces each shard at its budget-ledger share (the event alone: B less the newcomers\' reserve, ÷ 16), not B ÷ 16', () => {
+  it("paces each shard at its budget-ledger share (the event alone: B less the newcomers' reserve, ÷ 16), not B ÷ 16", () => {
     expect(eventShareOfBudget(7_000, 625)).toBe((7_000 * (1 - defaultBudgetPolicy.newcomerReserve)) / 16);
     // The connection path is a single row write each way now (no transaction on the event's item).
     const bill = ceremonyBill({ viewers: 10_000, hours: 2, updates: 300, reposts: 10_000, budget: 7_000 }, 'after');
@@ -55,8 +72,12 @@ describe('cost model', () => {
 describe('npm run cost', () => {
   const run = (...args: string[]) =>
     new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', 'scripts/cost.ts', ...args], { timeout: 60_000 }, (error, out, err) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, out, err }),
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'scripts/cost.ts', ...args],
+        { timeout: 60_000 },
+        (error, out, err) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, out, err }),
       );
     });
 
@@ -69,7 +90,13 @@ describe('npm run cost', () => {
   }, 60_000);
 
   it('refuses bad input with the usage and exit 2, naming the flag', async () => {
-    for (const args of [['--viewers', '-5'], ['--hours', 'two'], ['--updates', '1.5'], ['--cadence', 'sometimes'], ['--bogus']]) {
+    for (const args of [
+      ['--viewers', '-5'],
+      ['--hours', 'two'],
+      ['--updates', '1.5'],
+      ['--cadence', 'sometimes'],
+      ['--bogus'],
+    ]) {
       const { code, out, err } = await run(...args);
       expect(code, args.join(' ')).toBe(2);
       expect(out).toBe('');

@@ -6,11 +6,27 @@ import { SharedChangeLog } from '../../shared/domain/delivery/shared-change-log'
 import { wakeDelivery } from '../../shared/domain/delivery/wake';
 import { defaultWorkerOptions, runDeliveryWorker, type WorkerOptions } from '../../shared/domain/delivery/worker';
 import { LiveService, type Caller } from '../../shared/domain/live-service';
-import { MAX_FRAME_BYTES, type Entry, type LiveFrame, type ServerFrame, type StatsFrame, type UpdateFrame } from '../../shared/domain/protocol';
+import {
+  MAX_FRAME_BYTES,
+  type Entry,
+  type LiveFrame,
+  type ServerFrame,
+  type StatsFrame,
+  type UpdateFrame,
+} from '../../shared/domain/protocol';
 import { shardOf } from '../../shared/domain/sharding';
 import { HANDSHAKE_MAX_MS } from '../../shared/routes';
 import { runVirtualCeremony } from '../support/virtual-ceremony';
-import { FakeConnections, FakeEntries, FakeEvents, FakeGateway, FakeLeases, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import {
+  FakeConnections,
+  FakeEntries,
+  FakeEvents,
+  FakeGateway,
+  FakeLeases,
+  eventRecord,
+  fixedClock,
+  silentLog,
+} from '../support/fakes';
 import { prng } from '../support/prng';
 
 const SHARDS = 4;
@@ -23,7 +39,6 @@ const fast: WorkerOptions = {
   refreshEvery: 3,
 };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 
 async function world(viewers: number) {
   const events = new FakeEvents();
@@ -49,13 +64,24 @@ async function world(viewers: number) {
     sleep,
   };
   const runAll = (opts: WorkerOptions = fast, random?: () => number) =>
-    Promise.all(Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, { ...deps, ...(random ? { random } : {}) }, opts)));
+    Promise.all(
+      Array.from({ length: SHARDS }, (_, shard) =>
+        runDeliveryWorker('ev1', shard, { ...deps, ...(random ? { random } : {}) }, opts),
+      ),
+    );
   let n = 0;
-  const publish = (text = `update ${++n}`) => live.publish(reporter, { action: 'publish', clientId: `c${n}-${text.length}-${Math.random()}`, text, kind: 'text' });
+  const publish = (text = `update ${++n}`) =>
+    live.publish(reporter, {
+      action: 'publish',
+      clientId: `c${n}-${text.length}-${Math.random()}`,
+      text,
+      kind: 'text',
+    });
   return { events, entries, connections, gateway, leases, live, reporter, runAll, publish, deps, started };
 }
 
-const updates = (frames: ServerFrame[]) => frames.filter((f): f is UpdateFrame => f.type === 'update').map((f) => `${f.entry.seq}.${f.entry.rev}`);
+const updates = (frames: ServerFrame[]) =>
+  frames.filter((f): f is UpdateFrame => f.type === 'update').map((f) => `${f.entry.seq}.${f.entry.rev}`);
 
 describe('delivery worker', () => {
   it('sends every connection every change exactly once and in order, through 429s and transient errors', async () => {
@@ -96,7 +122,13 @@ describe('delivery worker', () => {
     await w.publish();
     const ended: number[] = [];
     const t0 = Date.now();
-    await Promise.all(Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, w.deps, { ...fast, idleExitMs: 1_500 }).then(() => (ended[shard] = Date.now() - t0))));
+    await Promise.all(
+      Array.from({ length: SHARDS }, (_, shard) =>
+        runDeliveryWorker('ev1', shard, w.deps, { ...fast, idleExitMs: 1_500 }).then(
+          () => (ended[shard] = Date.now() - t0),
+        ),
+      ),
+    );
     expect(updates(w.gateway.framesOf('v0'))).toEqual(['1.1']);
     for (let shard = 0; shard < SHARDS; shard++) {
       if (shard === shardOfViewer) expect(ended[shard]).toBeGreaterThanOrEqual(1_500);
@@ -182,7 +214,13 @@ describe('delivery worker', () => {
     // Rows cached for ever: only the fresh read before letting go can find the late joiner.
     const run = runDeliveryWorker('ev1', shard, w.deps, { ...fast, rowsMaxAgeMs: 1e9, idleExitMs: 100 });
     while (w.gateway.framesOf(early).length === 0) await sleep(5);
-    await w.connections.add({ eventId: 'ev1', connectionId: 'late-joiner', role: 'viewer', connectedAt: 't', fromChange: 0 });
+    await w.connections.add({
+      eventId: 'ev1',
+      connectionId: 'late-joiner',
+      role: 'viewer',
+      connectedAt: 't',
+      fromChange: 0,
+    });
     expect((await run).outcome).toBe('idle');
     expect(updates(w.gateway.framesOf('late-joiner'))).toEqual(['1.1']);
   });
@@ -193,7 +231,9 @@ describe('delivery worker', () => {
     // Shared answers never expire here: polls never see change 2; only the check after the release can.
     const changes = new SharedChangeLog(w.entries, 1e9);
     const deps = { ...w.deps, changes };
-    const runs = Promise.all(Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, deps, { ...fast, idleExitMs: 100 })));
+    const runs = Promise.all(
+      Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, deps, { ...fast, idleExitMs: 100 })),
+    );
     while (['v0', 'v1', 'v2'].some((v) => w.gateway.framesOf(v).length === 0)) await sleep(5);
     await w.publish();
     const reports = await runs;
@@ -205,12 +245,24 @@ describe('delivery worker', () => {
     const w = await world(8);
     await w.publish();
     // 8 rows over 4 shards at 20 posts/s per worker: stats-only visits at most every max(200 ms, 2 s × rows ÷ 20).
-    const opts: WorkerOptions = { ...fast, ratePerSecond: 20, idleExitMs: 300, statsMinIntervalMs: 200, rowsMaxAgeMs: 0 };
+    const opts: WorkerOptions = {
+      ...fast,
+      ratePerSecond: 20,
+      idleExitMs: 300,
+      statsMinIntervalMs: 200,
+      rowsMaxAgeMs: 0,
+    };
     const runs = w.runAll(opts);
     while (['v0', 'v7'].some((v) => updates(w.gateway.framesOf(v)).length === 0)) await sleep(5);
     // A storm's live counts: new stats every 20 ms for 600 ms.
     for (let n = 1; n <= 30; n++) {
-      await w.entries.appendFrame('ev1', () => ({ type: 'stats', eventId: 'ev1', viewers: 8, reposts: { '1': n * 10 }, at: 't' }));
+      await w.entries.appendFrame('ev1', () => ({
+        type: 'stats',
+        eventId: 'ev1',
+        viewers: 8,
+        reposts: { '1': n * 10 },
+        at: 't',
+      }));
       await sleep(20);
     }
     await runs;
@@ -234,15 +286,25 @@ describe('delivery worker', () => {
           while (k < got.length && got[k]!.at < s) k++;
           waited = Math.max(waited, (got[k]?.at ?? Infinity) - s);
         }
-        return { updates: got.filter((m) => m.hasUpdate).length, countsOnly: got.filter((m) => !m.hasUpdate && m.hasStats).length, waited };
+        return {
+          updates: got.filter((m) => m.hasUpdate).length,
+          countsOnly: got.filter((m) => !m.hasUpdate && m.hasStats).length,
+          waited,
+        };
       });
     }
-    const every = (ms: number, from: number, until: number) => Array.from({ length: Math.floor((until - from) / ms) + 1 }, (_, i) => from + i * ms);
+    const every = (ms: number, from: number, until: number) =>
+      Array.from({ length: Math.floor((until - from) / ms) + 1 }, (_, i) => from + i * ms);
 
     it('a 10,000-viewer ceremony (625 per shard, 7,000/s): counts cost no more messages than the updates, and are at most ~15 s old', async () => {
       // Six minutes of the ceremony in docs/cost.md: an update every 24 s, new counts every second.
       const rows = 625;
-      const run = await runVirtualCeremony({ rows, updates: every(24_000, 12_000, 360_000), stats: every(1_000, 1_000, 360_000), options: { ratePerSecond: 7_000 / 16 } });
+      const run = await runVirtualCeremony({
+        rows,
+        updates: every(24_000, 12_000, 360_000),
+        stats: every(1_000, 1_000, 360_000),
+        options: { ratePerSecond: 7_000 / 16 },
+      });
       const per = tally(run, rows);
       for (const v of per) {
         expect(v.updates).toBe(15);
@@ -256,7 +318,12 @@ describe('delivery worker', () => {
 
     it('a small audience (20 per shard) still gets its counts within about a second', async () => {
       const rows = 20;
-      const run = await runVirtualCeremony({ rows, updates: every(24_000, 12_000, 120_000), stats: every(1_000, 1_000, 120_000), options: { ratePerSecond: 7_000 / 16 } });
+      const run = await runVirtualCeremony({
+        rows,
+        updates: every(24_000, 12_000, 120_000),
+        stats: every(1_000, 1_000, 120_000),
+        options: { ratePerSecond: 7_000 / 16 },
+      });
       for (const v of tally(run, rows)) {
         expect(v.updates).toBe(5);
         expect(v.waited).toBeLessThanOrEqual(2_000);
@@ -267,10 +334,23 @@ describe('delivery worker', () => {
   it('brings every viewer every total of stats lines over the frame limit, in messages under it', async () => {
     const w = await world(6);
     await w.publish();
-    const totals = (from: number, n: number, v: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [String(from + i), v]));
+    const totals = (from: number, n: number, v: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [String(from + i), v]));
     // Two windows of a storm over thousands of entries, ~45 KB of totals each; the viewers are owed both at once.
-    await w.entries.appendFrame('ev1', () => ({ type: 'stats', eventId: 'ev1', viewers: 6, reposts: totals(1, 4_000, 3), at: 't1' }));
-    await w.entries.appendFrame('ev1', () => ({ type: 'stats', eventId: 'ev1', viewers: 6, reposts: totals(3_001, 4_000, 5), at: 't2' }));
+    await w.entries.appendFrame('ev1', () => ({
+      type: 'stats',
+      eventId: 'ev1',
+      viewers: 6,
+      reposts: totals(1, 4_000, 3),
+      at: 't1',
+    }));
+    await w.entries.appendFrame('ev1', () => ({
+      type: 'stats',
+      eventId: 'ev1',
+      viewers: 6,
+      reposts: totals(3_001, 4_000, 5),
+      at: 't2',
+    }));
 
     const reports = await w.runAll();
 
@@ -278,7 +358,9 @@ describe('delivery worker', () => {
     const want = { ...totals(1, 4_000, 3), ...totals(3_001, 4_000, 5) };
     for (let i = 0; i < 6; i++) {
       for (const m of w.gateway.messages.get(`v${i}`) ?? []) expect(m.byteLength).toBeLessThanOrEqual(MAX_FRAME_BYTES);
-      const held = w.gateway.framesOf(`v${i}`).reduce<Record<string, number>>((h, f) => (f.type === 'stats' ? { ...h, ...f.reposts } : h), {});
+      const held = w.gateway
+        .framesOf(`v${i}`)
+        .reduce<Record<string, number>>((h, f) => (f.type === 'stats' ? { ...h, ...f.reposts } : h), {});
       expect(held).toEqual(want);
     }
   });
@@ -287,11 +369,24 @@ describe('delivery worker', () => {
     const w = await world(6);
     await w.publish();
     const event = w.events.items.get('ev1')!;
-    const tooBig: Entry = { seq: 99, rev: 1, kind: 'text', text: 'x'.repeat(40_000), pinned: false, deleted: false, createdAt: 't', updatedAt: 't', reposts: 0, images: [] };
+    const tooBig: Entry = {
+      seq: 99,
+      rev: 1,
+      kind: 'text',
+      text: 'x'.repeat(40_000),
+      pinned: false,
+      deleted: false,
+      createdAt: 't',
+      updatedAt: 't',
+      reposts: 0,
+      images: [],
+    };
     w.entries.changes.get('ev1')!.push({ changeNo: ++event.lastChange, entry: tooBig });
     await w.publish();
     // Last in the log: a connection owed nothing but a line that cannot be sent is brought past it.
-    w.entries.frameLines.set('ev1', [{ changeNo: ++event.lastChange, frame: { type: 'stats', eventId: 'ev1' } as LiveFrame }]);
+    w.entries.frameLines.set('ev1', [
+      { changeNo: ++event.lastChange, frame: { type: 'stats', eventId: 'ev1' } as LiveFrame },
+    ]);
 
     const reports = await w.runAll();
 
@@ -307,8 +402,20 @@ describe('delivery worker', () => {
     const w = await world(2);
     await w.publish();
     const now = new Date().toISOString();
-    await w.connections.add({ eventId: 'ev1', connectionId: 'opening', role: 'viewer', connectedAt: now, fromChange: 0 });
-    await w.connections.add({ eventId: 'ev1', connectionId: 'left-long-ago', role: 'viewer', connectedAt: '2026-01-01T00:00:00Z', fromChange: 0 });
+    await w.connections.add({
+      eventId: 'ev1',
+      connectionId: 'opening',
+      role: 'viewer',
+      connectedAt: now,
+      fromChange: 0,
+    });
+    await w.connections.add({
+      eventId: 'ev1',
+      connectionId: 'left-long-ago',
+      role: 'viewer',
+      connectedAt: '2026-01-01T00:00:00Z',
+      fromChange: 0,
+    });
     w.gateway.gone.add('opening');
     w.gateway.gone.add('left-long-ago');
     setTimeout(() => w.gateway.gone.delete('opening'), 300); // API Gateway opens it
@@ -325,7 +432,13 @@ describe('delivery worker', () => {
     // No `$disconnect` yet for it: a fixed 250 ms retry posted to it every quarter second for the
     // whole grace (120 posts over the old 30 s), and kept the worker from resting meanwhile.
     const w = await world(1);
-    await w.connections.add({ eventId: 'ev1', connectionId: 'vanished', role: 'viewer', connectedAt: new Date().toISOString(), fromChange: 0 });
+    await w.connections.add({
+      eventId: 'ev1',
+      connectionId: 'vanished',
+      role: 'viewer',
+      connectedAt: new Date().toISOString(),
+      fromChange: 0,
+    });
     w.gateway.gone.add('vanished');
     let tries = 0;
     const post = w.gateway.post.bind(w.gateway);
@@ -345,7 +458,7 @@ describe('delivery worker', () => {
     expect(defaultWorkerOptions.connectGraceMs).toBe(HANDSHAKE_MAX_MS + 1_000);
   });
 
-  describe('a viewer who joins at any point of a worker\'s life gets the next change in the sweep after it, not when the worker lets go', () => {
+  describe("a viewer who joins at any point of a worker's life gets the next change in the sweep after it, not when the worker lets go", () => {
     // The rows are cached for ever and the worker lingers 5 s when idle: a joiner the worker only finds
     // by its last fresh read before letting go would wait those 5 s.
     const lingering: WorkerOptions = { ...fast, rowsMaxAgeMs: 1e9, idleExitMs: 5_000 };
@@ -364,7 +477,8 @@ describe('delivery worker', () => {
       // The first sweep is slow (many viewers at 200 posts/s), so a join can land in the middle of it.
       const crowd: string[] = [];
       for (let n = 0; crowd.length < 30; n++) if (shardOf(`crowd-${n}`, SHARDS) === shard) crowd.push(`crowd-${n}`);
-      for (const id of [steady, ...crowd]) await w.connections.add({ eventId: 'ev1', connectionId: id, role: 'viewer', connectedAt: 't', fromChange: 0 });
+      for (const id of [steady, ...crowd])
+        await w.connections.add({ eventId: 'ev1', connectionId: id, role: 'viewer', connectedAt: 't', fromChange: 0 });
       await w.publish();
       // Lambda's clock: the test ends the run (and its successors) once it has measured.
       let ended = false;
@@ -373,12 +487,17 @@ describe('delivery worker', () => {
         ...w.deps,
         timeLeftMs: () => (ended ? 0 : 15 * 60_000),
         // A hand-over starts the successor as Lambda would; it runs as long as the test lets it.
-        successor: { start: async (e: string, s: number) => void runs.push(runDeliveryWorker(e, s, deps, { ...options, maxRunMs: 1e9 })) },
+        successor: {
+          start: async (e: string, s: number) =>
+            void runs.push(runDeliveryWorker(e, s, deps, { ...options, maxRunMs: 1e9 })),
+        },
       };
       const rate = phase === 'first sweep' ? 200 : options.ratePerSecond;
       const run = runDeliveryWorker('ev1', shard, deps, { ...options, ratePerSecond: rate });
       if (phase === 'first sweep') while (w.gateway.framesOf(crowd[5]!).length === 0) await sleep(2);
-      else while (w.gateway.framesOf(crowd.at(-1)!).length === 0 || w.gateway.framesOf(steady).length === 0) await sleep(2);
+      else
+        while (w.gateway.framesOf(crowd.at(-1)!).length === 0 || w.gateway.framesOf(steady).length === 0)
+          await sleep(2);
       // Joined now: owed everything after change 1.
       await w.connections.add({ eventId: 'ev1', connectionId: late, role: 'viewer', connectedAt: 't', fromChange: 1 });
       if (phase !== 'first sweep') await sleep(30); // the worker is polling, or has handed over
@@ -409,7 +528,10 @@ describe('delivery worker', () => {
     });
 
     it('joined around a hand-over to the successor', async () => {
-      const { w, late, lateAt, steadyAt, report, successors } = await joinAndPublish('hand-over', { ...lingering, maxRunMs: 20 });
+      const { w, late, lateAt, steadyAt, report, successors } = await joinAndPublish('hand-over', {
+        ...lingering,
+        maxRunMs: 20,
+      });
       expect(report.outcome).toBe('handed-over');
       expect(successors).toBeGreaterThan(0);
       expect(updates(w.gateway.framesOf(late))).toEqual(['2.1']);
@@ -420,20 +542,35 @@ describe('delivery worker', () => {
   it('rides out throttled store reads (change log, rows, lease) instead of dying with its lease held', async () => {
     const w = await world(12);
     const random = prng(5);
-    const throttled = () => Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
-    const changes = { changesAfter: async (...a: Parameters<typeof w.entries.changesAfter>) => { if (random() < 0.4) throw throttled(); return w.entries.changesAfter(...a); } };
+    const throttled = () =>
+      Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
+    const changes = {
+      changesAfter: async (...a: Parameters<typeof w.entries.changesAfter>) => {
+        if (random() < 0.4) throw throttled();
+        return w.entries.changesAfter(...a);
+      },
+    };
     const connections = Object.assign(Object.create(w.connections) as typeof w.connections, {
-      listShard: (eventId: string, shard: number) => { if (random() < 0.4) throw throttled(); return w.connections.listShard(eventId, shard); },
+      listShard: (eventId: string, shard: number) => {
+        if (random() < 0.4) throw throttled();
+        return w.connections.listShard(eventId, shard);
+      },
     });
     const leases = Object.assign(Object.create(w.leases) as typeof w.leases, {
-      acquire: async (...a: Parameters<typeof w.leases.acquire>) => { if (random() < 0.4) throw throttled(); return w.leases.acquire(...a); },
+      acquire: async (...a: Parameters<typeof w.leases.acquire>) => {
+        if (random() < 0.4) throw throttled();
+        return w.leases.acquire(...a);
+      },
     });
     for (let i = 0; i < 5; i++) await w.publish();
     const deps = { ...w.deps, changes, connections, leases, random: prng(9) };
-    const reports = await Promise.all(Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, deps, fast)));
+    const reports = await Promise.all(
+      Array.from({ length: SHARDS }, (_, shard) => runDeliveryWorker('ev1', shard, deps, fast)),
+    );
     expect(reports.map((r) => r.outcome)).toEqual(['idle', 'idle', 'idle', 'idle']);
     expect(reports.reduce((n, r) => n + r.storeRetries, 0)).toBeGreaterThan(0);
-    for (let i = 0; i < 12; i++) expect(updates(w.gateway.framesOf(`v${i}`))).toEqual(['1.1', '2.1', '3.1', '4.1', '5.1']);
+    for (let i = 0; i < 12; i++)
+      expect(updates(w.gateway.framesOf(`v${i}`))).toEqual(['1.1', '2.1', '3.1', '4.1', '5.1']);
   });
 
   it('lets go of its lease at once when it fails, at a cursor every connection has, so the next worker loses nothing', async () => {
@@ -443,8 +580,18 @@ describe('delivery worker', () => {
     await w.publish();
     // The first worker delivers changes 1–2, then every read of the log fails.
     let broken = false;
-    const changes = { changesAfter: async (...a: Parameters<typeof w.entries.changesAfter>) => { if (broken) throw new Error('throttled'); return w.entries.changesAfter(...a); } };
-    const run = runDeliveryWorker('ev1', shard, { ...w.deps, changes }, { ...fast, idleExitMs: 60_000, maxStoreAttempts: 3 });
+    const changes = {
+      changesAfter: async (...a: Parameters<typeof w.entries.changesAfter>) => {
+        if (broken) throw new Error('throttled');
+        return w.entries.changesAfter(...a);
+      },
+    };
+    const run = runDeliveryWorker(
+      'ev1',
+      shard,
+      { ...w.deps, changes },
+      { ...fast, idleExitMs: 60_000, maxStoreAttempts: 3 },
+    );
     while (w.gateway.framesOf('v0').length === 0) await sleep(2);
     broken = true;
     await w.publish();
@@ -513,7 +660,11 @@ describe('SharedChangeLog', () => {
     let now = 0;
     const s = countingStore();
     const log = new SharedChangeLog(s.store, 50, () => now);
-    const answers = await Promise.all([log.changesAfter('e', 4, 10), log.changesAfter('e', 4, 10), log.changesAfter('e', 4, 10)]);
+    const answers = await Promise.all([
+      log.changesAfter('e', 4, 10),
+      log.changesAfter('e', 4, 10),
+      log.changesAfter('e', 4, 10),
+    ]);
     expect(s.calls).toEqual([4]);
     expect(answers.every((a) => a === answers[0])).toBe(true);
     now = 49;
@@ -545,7 +696,11 @@ describe('wakeDelivery', () => {
     const leases = new FakeLeases();
     await leases.acquire('ev1', 1, 'busy', 60_000);
     const started: string[] = [];
-    const count = await wakeDelivery(['ev1', 'ev1'], { leases, starter: { start: async (e, s) => void started.push(`${e}#${s}`) }, log: silentLog }, [0, 1, 2]);
+    const count = await wakeDelivery(
+      ['ev1', 'ev1'],
+      { leases, starter: { start: async (e, s) => void started.push(`${e}#${s}`) }, log: silentLog },
+      [0, 1, 2],
+    );
     expect(count).toBe(2);
     expect(started.sort()).toEqual(['ev1#0', 'ev1#2']);
   });
@@ -555,17 +710,27 @@ describe('Pacer', () => {
   it('never lets more than burst + rate × elapsed through', async () => {
     let t = 0;
     const waits: number[] = [];
-    const pacer = new Pacer(100, 5, () => t, async (ms) => {
-      waits.push(ms);
-      t += ms;
-    });
+    const pacer = new Pacer(
+      100,
+      5,
+      () => t,
+      async (ms) => {
+        waits.push(ms);
+        t += ms;
+      },
+    );
     for (let i = 0; i < 105; i++) await pacer.take();
     // 100/s with a burst of 5: the 105th request goes out no earlier than 1 s after the first.
     expect(t).toBeGreaterThanOrEqual(990);
   });
 
   it('slows down on 429 and recovers on success, never above its rate', () => {
-    const pacer = new Pacer(1000, 10, () => 0, async () => {});
+    const pacer = new Pacer(
+      1000,
+      10,
+      () => 0,
+      async () => {},
+    );
     pacer.throttled();
     expect(pacer.rate).toBe(700);
     for (let i = 0; i < 1000; i++) pacer.succeeded();
@@ -575,7 +740,12 @@ describe('Pacer', () => {
   it('recovers from its floor within seconds at any rate, not after hundreds of successes', () => {
     // A shard allotted 8/s, backed off to its floor (0.8/s) by a burst of 429s at the start.
     let t = 0;
-    const pacer = new Pacer(8, 1, () => t, async () => {});
+    const pacer = new Pacer(
+      8,
+      1,
+      () => t,
+      async () => {},
+    );
     for (let i = 0; i < 20; i++) pacer.throttled();
     expect(pacer.rate).toBeCloseTo(0.8, 5);
     pacer.succeeded();
@@ -605,11 +775,26 @@ describe('ChangeFeed', () => {
 
   it('carries stats and spike lines with the updates, and only the newest of the pending stats', async () => {
     const w = await world(0);
-    const stats = (n: number) => () => ({ type: 'stats' as const, eventId: 'ev1', viewers: n, reposts: { '1': n }, at: 't' });
+    const stats = (n: number) => () => ({
+      type: 'stats' as const,
+      eventId: 'ev1',
+      viewers: n,
+      reposts: { '1': n },
+      at: 't',
+    });
     await w.publish();
     await w.entries.appendFrame('ev1', stats(1));
     await w.publish();
-    await w.entries.appendFrame('ev1', () => ({ type: 'spike', eventId: 'ev1', startedAt: 1, endedAt: null, peakPerSecond: 90, baselinePerSecond: 2, total: 90, topSeq: 1 }));
+    await w.entries.appendFrame('ev1', () => ({
+      type: 'spike',
+      eventId: 'ev1',
+      startedAt: 1,
+      endedAt: null,
+      peakPerSecond: 90,
+      baselinePerSecond: 2,
+      total: 90,
+      topSeq: 1,
+    }));
     await w.entries.appendFrame('ev1', stats(2));
     await w.entries.appendFrame('ev1', stats(3));
     const feed = new ChangeFeed('ev1', w.entries);
@@ -617,8 +802,12 @@ describe('ChangeFeed', () => {
     expect(feed.head).toBe(6);
     const all = feed.messagesAfter(0);
     expect(all.at(-1)?.through).toBe(6);
-    const frames = all.flatMap((m) => (JSON.parse(new TextDecoder().decode(m.bytes)) as { frames: ServerFrame[] }).frames);
-    expect(frames.map((f) => (f.type === 'update' ? `u${f.entry.seq}` : f.type === 'stats' ? `s${f.viewers}` : f.type))).toEqual(['u1', 'u2', 'spike', 's3']);
+    const frames = all.flatMap(
+      (m) => (JSON.parse(new TextDecoder().decode(m.bytes)) as { frames: ServerFrame[] }).frames,
+    );
+    expect(
+      frames.map((f) => (f.type === 'update' ? `u${f.entry.seq}` : f.type === 'stats' ? `s${f.viewers}` : f.type)),
+    ).toEqual(['u1', 'u2', 'spike', 's3']);
     // A connection that had everything but the last stats gets just that.
     const last = feed.messagesAfter(5);
     expect(last).toHaveLength(1);

@@ -5,7 +5,18 @@ import { MAX_FRAME_BYTES, type ServerFrame, type StatsFrame, type UpdateFrame } 
 const update = (seq: number, text = `entry ${seq}`): UpdateFrame => ({
   type: 'update',
   eventId: 'ev1',
-  entry: { seq, rev: 1, kind: 'text', text, pinned: false, deleted: false, createdAt: 't', updatedAt: 't', reposts: 0, images: [] },
+  entry: {
+    seq,
+    rev: 1,
+    kind: 'text',
+    text,
+    pinned: false,
+    deleted: false,
+    createdAt: 't',
+    updatedAt: 't',
+    reposts: 0,
+    images: [],
+  },
 });
 const decode = (m: Uint8Array) => JSON.parse(new TextDecoder().decode(m)) as ServerFrame;
 const flatten = (messages: Uint8Array[]) => messages.map(decode).flatMap((f) => (f.type === 'batch' ? f.frames : [f]));
@@ -34,7 +45,14 @@ describe('encodeFrames', () => {
   it('splits a stats frame over the limit into stats frames that each fit and together carry every total once', () => {
     // A storm over 6,000 entries in one window: ~60 KB of totals in one frame.
     const reposts = Object.fromEntries(Array.from({ length: 6_000 }, (_, i) => [String(i + 1), (i * 7_919) % 100_000]));
-    const stats: StatsFrame = { type: 'stats', eventId: 'ev1', viewers: 12_345, reposts, at: '2026-11-29T10:00:00.000Z', changeNo: 99 };
+    const stats: StatsFrame = {
+      type: 'stats',
+      eventId: 'ev1',
+      viewers: 12_345,
+      reposts,
+      at: '2026-11-29T10:00:00.000Z',
+      changeNo: 99,
+    };
     const synced: ServerFrame = { type: 'synced', lastSeq: 1 };
     for (const max of [4 * 1024, MAX_FRAME_BYTES]) {
       const messages = encodeFrames([update(1), stats, synced], max);

@@ -16,7 +16,7 @@ function ssmAnswering(...answers: (string | Error)[]) {
   return { client, send };
 }
 
-describe('the photos\' base URL from SSM', () => {
+describe("the photos' base URL from SSM", () => {
   it('is read once and kept: photos arriving together and later share the one read', async () => {
     const { client, send } = ssmAnswering('https://d111.cloudfront.net');
     const base = ssmBaseUrl(client, '/livecast/prod/images-base-url');

@@ -1,9 +1,24 @@
 // The pure builders the snapshot uses and the live page will reuse in the browser.
 import { describe, expect, it } from 'vitest';
 import { newEntry } from '../../shared/domain/entry';
-import { coverageEnd, DEFAULT_COVERAGE_MS, entryUrl, escapeHtml, headline, HEADLINE_CHARS, jsonForScript, liveBlogPosting, shareDescription } from '../../shared/domain/live-blog';
+import {
+  coverageEnd,
+  DEFAULT_COVERAGE_MS,
+  entryUrl,
+  escapeHtml,
+  headline,
+  HEADLINE_CHARS,
+  jsonForScript,
+  liveBlogPosting,
+  shareDescription,
+} from '../../shared/domain/live-blog';
 
-const event = { eventId: 'ev1', title: '香鱼节', createdAt: '2026-07-01T01:00:00.000Z', startsAt: '2026-07-01T09:00:00+08:00' };
+const event = {
+  eventId: 'ev1',
+  title: '香鱼节',
+  createdAt: '2026-07-01T01:00:00.000Z',
+  startsAt: '2026-07-01T09:00:00+08:00',
+};
 const at = (iso: string) => new Date(iso);
 
 describe('jsonForScript', () => {
@@ -41,7 +56,10 @@ describe('liveBlogPosting', () => {
   it('has one BlogPosting per entry with its link, and describes the event by its newest key moment', () => {
     const ld = liveBlogPosting(event, entries, 'https://live.example.com');
     expect(ld.coverageStartTime).toBe(event.startsAt);
-    expect((ld.liveBlogUpdate as { url: string }[]).map((u) => u.url)).toEqual([entryUrl('https://live.example.com', 'ev1', 3), entryUrl('https://live.example.com', 'ev1', 2)]);
+    expect((ld.liveBlogUpdate as { url: string }[]).map((u) => u.url)).toEqual([
+      entryUrl('https://live.example.com', 'ev1', 3),
+      entryUrl('https://live.example.com', 'ev1', 2),
+    ]);
     expect(ld.description).toBe('关键时刻');
     expect(shareDescription(event, [])).toBe('香鱼节');
     expect(ld.dateModified).toBe('2026-07-01T03:00:00.000Z');
@@ -49,5 +67,7 @@ describe('liveBlogPosting', () => {
 });
 
 it('escapes the five HTML characters', () => {
-  expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe('&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;');
+  expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe(
+    '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;',
+  );
 });

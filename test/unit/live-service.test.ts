@@ -2,14 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { rateLimited } from '../../shared/domain/errors';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
 import type { AckFrame, ServerFrame } from '../../shared/domain/protocol';
-import {
-  FakeEntries,
-  FakeEvents,
-  FakeGateway,
-  eventRecord,
-  fixedClock,
-  silentLog,
-} from '../support/fakes';
+import { FakeEntries, FakeEvents, FakeGateway, eventRecord, fixedClock, silentLog } from '../support/fakes';
 import { refusal } from '../support/refusal';
 
 const reporter: Caller = { connectionId: 'rep-1', eventId: 'ev1', role: 'reporter' };
@@ -25,7 +18,9 @@ beforeEach(async () => {
   events = new FakeEvents();
   entries = new FakeEntries(events);
   gateway = new FakeGateway();
-  live = recordingAcks(new LiveService({ events, entries, gateway, clock: fixedClock(), log: silentLog, maxAttempts: 200 }));
+  live = recordingAcks(
+    new LiveService({ events, entries, gateway, clock: fixedClock(), log: silentLog, maxAttempts: 200 }),
+  );
   await events.create(eventRecord('ev1'));
 });
 
@@ -114,9 +109,15 @@ describe('writes from more than one instance (Lambda containers)', () => {
         return events.get(id);
       },
     });
-    const a = recordingAcks(new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog }));
-    const b = recordingAcks(new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog }), acked);
-    const publish = (s: LiveService, id: string) => s.publish(reporter, { action: 'publish', clientId: id, text: id, kind: 'text' });
+    const a = recordingAcks(
+      new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog }),
+    );
+    const b = recordingAcks(
+      new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog }),
+      acked,
+    );
+    const publish = (s: LiveService, id: string) =>
+      s.publish(reporter, { action: 'publish', clientId: id, text: id, kind: 'text' });
 
     await publish(a, 'a1');
     expect(reads).toBe(1);
@@ -171,7 +172,9 @@ describe('edit, delete, pin', () => {
 
   it('refuses changes to a deleted entry with conflict, but a retried delete gets its first ack', async () => {
     await live.delete(reporter, { action: 'delete', clientId: 'd1', seq: 1 });
-    expect((await refusal(live.edit(reporter, { action: 'edit', clientId: 'e9', seq: 1, text: 'x' }))).code).toBe('conflict');
+    expect((await refusal(live.edit(reporter, { action: 'edit', clientId: 'e9', seq: 1, text: 'x' }))).code).toBe(
+      'conflict',
+    );
     await live.delete(reporter, { action: 'delete', clientId: 'd1', seq: 1 });
     expect(acks(reporter).at(-1)).toEqual({ type: 'ack', clientId: 'd1', seq: 1, rev: 2 });
     expect((await entries.get('ev1', 1))?.rev).toBe(2);
@@ -190,7 +193,9 @@ describe('edit, delete, pin', () => {
 
   it('serializes concurrent edits: every one lands with its own rev', async () => {
     await Promise.all(
-      Array.from({ length: 10 }, (_, i) => live.edit(i % 2 ? reporter : reporter2, { action: 'edit', clientId: `e${i}`, seq: 1, text: `v${i}` })),
+      Array.from({ length: 10 }, (_, i) =>
+        live.edit(i % 2 ? reporter : reporter2, { action: 'edit', clientId: `e${i}`, seq: 1, text: `v${i}` }),
+      ),
     );
     expect((await entries.get('ev1', 1))?.rev).toBe(11);
     const revs = [...acks(reporter), ...acks(reporter2)].filter((a) => a.clientId.startsWith('e')).map((a) => a.rev);
@@ -198,7 +203,9 @@ describe('edit, delete, pin', () => {
   });
 
   it('refuses a viewer', async () => {
-    expect((await refusal(live.pin(viewer, { action: 'pin', clientId: 'x', seq: 1, pinned: true }))).code).toBe('forbidden');
+    expect((await refusal(live.pin(viewer, { action: 'pin', clientId: 'x', seq: 1, pinned: true }))).code).toBe(
+      'forbidden',
+    );
   });
 });
 
@@ -206,7 +213,8 @@ describe('sync', () => {
   const framesOf = (c: Caller): ServerFrame[] => gateway.framesOf(c.connectionId);
 
   it('sends the entries after since, in seq order, then synced', async () => {
-    for (let i = 1; i <= 5; i++) await live.publish(reporter, { action: 'publish', clientId: `c${i}`, text: `t${i}`, kind: 'text' });
+    for (let i = 1; i <= 5; i++)
+      await live.publish(reporter, { action: 'publish', clientId: `c${i}`, text: `t${i}`, kind: 'text' });
     await live.sync(viewer, 2);
     const frames = framesOf(viewer);
     expect(frames.map((f) => (f.type === 'update' ? f.entry.seq : f.type))).toEqual([3, 4, 5, 'synced']);
@@ -215,7 +223,8 @@ describe('sync', () => {
 
   it('splits a long catch-up into messages under the 32 KB frame limit, keeping order', async () => {
     const long = '鲇'.repeat(2000); // 6,000 bytes of UTF-8 each
-    for (let i = 1; i <= 40; i++) await live.publish(reporter, { action: 'publish', clientId: `c${i}`, text: long, kind: 'text' });
+    for (let i = 1; i <= 40; i++)
+      await live.publish(reporter, { action: 'publish', clientId: `c${i}`, text: long, kind: 'text' });
     await live.sync(viewer, 0);
     const messages = gateway.messages.get(viewer.connectionId) ?? [];
     expect(messages.length).toBeGreaterThan(1);
@@ -228,7 +237,8 @@ describe('sync', () => {
 
   it('never says synced after a part of the catch-up could not be sent: the client is told to sync again', async () => {
     const long = '鲇'.repeat(2000);
-    for (let i = 1; i <= 12; i++) await live.publish(reporter, { action: 'publish', clientId: `c${i}`, text: long, kind: 'text' });
+    for (let i = 1; i <= 12; i++)
+      await live.publish(reporter, { action: 'publish', clientId: `c${i}`, text: long, kind: 'text' });
     // The second message of the catch-up meets a throttle that outlasts every retry.
     let posts = 0;
     gateway.throttle = (id) => id === viewer.connectionId && ++posts >= 2;
@@ -251,7 +261,8 @@ describe('sync, priced', () => {
   const reporter: Caller = { connectionId: 'r1', eventId: 'ev1', role: 'reporter' };
 
   it('tells its caller what the reply will cost in posts before making any, and makes none when refused', async () => {
-    for (let i = 0; i < 30; i++) await live.publish(reporter, { action: 'publish', clientId: `p${i}`, text: '鲇'.repeat(1_990), kind: 'text' });
+    for (let i = 0; i < 30; i++)
+      await live.publish(reporter, { action: 'publish', clientId: `p${i}`, text: '鲇'.repeat(1_990), kind: 'text' });
     const charged: number[] = [];
     await live.sync(viewer, 0, undefined, undefined, async (posts) => {
       charged.push(posts);

@@ -7,7 +7,14 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type AwsLimits, Limiter, limitsFromEnv, mulberry32, TokenBucket, validateLimits } from '../../local/aws-limits';
+import {
+  type AwsLimits,
+  Limiter,
+  limitsFromEnv,
+  mulberry32,
+  TokenBucket,
+  validateLimits,
+} from '../../local/aws-limits';
 import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions } from '../../local/ws-gateway';
 
 // ---- fixtures --------------------------------------------------------------------------------
@@ -50,7 +57,8 @@ const outcome = (p: Promise<unknown>): Promise<string> =>
     (e: unknown) => (e instanceof Error ? e.name : String(e)),
   );
 
-const vids = (n: number, prefix = 'v-') => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, '0')}`);
+const vids = (n: number, prefix = 'v-') =>
+  Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, '0')}`);
 
 /** A stepping clock for the pure tests. */
 function manualClock(start = 1_000) {
@@ -188,7 +196,14 @@ describe('limitsFromEnv', () => {
       UNRELATED: 'x',
     });
 
-    expect(limits).toEqual({ latencyMs: 25, latencyJitterMs: 7.5, rate: 10_000, burst: 5_000, goneRate: 0.01, seed: 42 });
+    expect(limits).toEqual({
+      latencyMs: 25,
+      latencyJitterMs: 7.5,
+      rate: 10_000,
+      burst: 5_000,
+      goneRate: 0.01,
+      seed: 42,
+    });
   });
 
   it('reads a partial set', () => {
@@ -214,7 +229,9 @@ describe('limitsFromEnv', () => {
 
   it('validates options given in code with the field names', async () => {
     expect(() => validateLimits({ goneRate: 2 })).toThrow(/goneRate must be a share/);
-    await expect(startWsGateway({ port: 0, routes: new Map(), log: () => {}, limits: { rate: -1 } })).rejects.toThrow(/rate must be/);
+    await expect(startWsGateway({ port: 0, routes: new Map(), log: () => {}, limits: { rate: -1 } })).rejects.toThrow(
+      /rate must be/,
+    );
   });
 });
 
@@ -275,7 +292,10 @@ describe('token bucket on @connections', () => {
 describe('answers told per call', () => {
   it('tells onManagementAnswer of every call with its connection and status, 429s and 410s included', async () => {
     const answers: string[] = [];
-    const g = await gateway({ limits: { rate: 0, burst: 3 }, onManagementAnswer: (call, status) => answers.push(`${call.op} ${call.connectionId} ${status}`) });
+    const g = await gateway({
+      limits: { rate: 0, burst: 3 },
+      onManagementAnswer: (call, status) => answers.push(`${call.op} ${call.connectionId} ${status}`),
+    });
     g.addVirtualConnections(vids(1));
     const api = sdk(g);
 
@@ -405,9 +425,14 @@ describe('virtual connections', () => {
   it('hand the exact posted bytes to onMessage', async () => {
     const g = await gateway();
     const got: { id: string; data: Buffer; at: number }[] = [];
-    g.addVirtualConnections(['v-a', 'v-b'], { onMessage: (id, data, at) => got.push({ id, data: Buffer.from(data), at }) });
+    g.addVirtualConnections(['v-a', 'v-b'], {
+      onMessage: (id, data, at) => got.push({ id, data: Buffer.from(data), at }),
+    });
     const api = sdk(g);
-    const bytes = Buffer.concat([Buffer.from(JSON.stringify({ type: 'update', text: 'Grüße 🎉' })), Buffer.from([0, 255, 10, 13])]);
+    const bytes = Buffer.concat([
+      Buffer.from(JSON.stringify({ type: 'update', text: 'Grüße 🎉' })),
+      Buffer.from([0, 255, 10, 13]),
+    ]);
 
     const start = performance.now();
     const out = await post(api, 'v-b', bytes);

@@ -84,7 +84,12 @@ const put = (TableName: string, k: string) => new PutItemCommand({ TableName, It
 const stored = async (TableName: string, k: string) =>
   (await direct.send(new GetItemCommand({ TableName, Key: { k: { S: k } }, ConsistentRead: true }))).Item !== undefined;
 
-const only = (kind: DynamoFaultKind, extra: Partial<DynamoFaults> = {}): DynamoFaults => ({ share: 1, kinds: [kind], seed: 1, ...extra });
+const only = (kind: DynamoFaultKind, extra: Partial<DynamoFaults> = {}): DynamoFaults => ({
+  share: 1,
+  kinds: [kind],
+  seed: 1,
+  ...extra,
+});
 
 describe('DynamoDB fault proxy: what the SDK client sees', () => {
   it('throughput: ProvisionedThroughputExceededException, with a throttling reason naming the table; nothing written', async () => {
@@ -93,7 +98,9 @@ describe('DynamoDB fault proxy: what the SDK client sees', () => {
     const err = await c.send(put(ENTRIES, k)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProvisionedThroughputExceededException);
     expect((err as ProvisionedThroughputExceededException).$metadata.httpStatusCode).toBe(400);
-    expect((err as ProvisionedThroughputExceededException).ThrottlingReasons?.[0]?.resource).toMatch(new RegExp(`table/${ENTRIES}$`));
+    expect((err as ProvisionedThroughputExceededException).ThrottlingReasons?.[0]?.resource).toMatch(
+      new RegExp(`table/${ENTRIES}$`),
+    );
     expect(await stored(ENTRIES, k)).toBe(false);
   });
 
@@ -117,10 +124,20 @@ describe('DynamoDB fault proxy: what the SDK client sees', () => {
     const c = client(await proxy(only('conflict', { tables: ['Entries'] })));
     const [a, b] = [key(), key()];
     const err = await c
-      .send(new TransactWriteItemsCommand({ TransactItems: [{ Put: { TableName: EVENTS, Item: { k: { S: a } } } }, { Put: { TableName: ENTRIES, Item: { k: { S: b } } } }] }))
+      .send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            { Put: { TableName: EVENTS, Item: { k: { S: a } } } },
+            { Put: { TableName: ENTRIES, Item: { k: { S: b } } } },
+          ],
+        }),
+      )
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransactionCanceledException);
-    expect((err as TransactionCanceledException).CancellationReasons?.map((r) => r.Code)).toEqual(['None', 'TransactionConflict']);
+    expect((err as TransactionCanceledException).CancellationReasons?.map((r) => r.Code)).toEqual([
+      'None',
+      'TransactionConflict',
+    ]);
     expect(await stored(EVENTS, a)).toBe(false);
     expect(await stored(ENTRIES, b)).toBe(false);
   });
@@ -132,7 +149,15 @@ describe('DynamoDB fault proxy: what the SDK client sees', () => {
     await expect(c.send(put(ENTRIES, k))).rejects.toBeInstanceOf(TransactionConflictException);
     expect(await stored(ENTRIES, k)).toBe(false);
     // A Query cannot conflict on AWS: with only conflicts allowed, it passes untouched.
-    await expect(c.send(new QueryCommand({ TableName: ENTRIES, KeyConditionExpression: 'k = :k', ExpressionAttributeValues: { ':k': { S: k } } }))).resolves.toMatchObject({ Count: 0 });
+    await expect(
+      c.send(
+        new QueryCommand({
+          TableName: ENTRIES,
+          KeyConditionExpression: 'k = :k',
+          ExpressionAttributeValues: { ':k': { S: k } },
+        }),
+      ),
+    ).resolves.toMatchObject({ Count: 0 });
     expect(p.stats()).toMatchObject({ calls: 2, injected: 1, byKind: { conflict: 1 } });
   });
 
@@ -160,7 +185,12 @@ describe('DynamoDB fault proxy: what the SDK client sees', () => {
 
   it('the SDK retries throttles, 500s and cut connections by itself (DynamoDB client: 4 attempts)', async () => {
     // Seeded: the plan says in advance which attempts fail; the client's attempt count must match.
-    const faults: DynamoFaults = { share: 0.5, kinds: ['throughput', 'throttling', 'internal', 'timeout'], holdMs: 20, seed: 7 };
+    const faults: DynamoFaults = {
+      share: 0.5,
+      kinds: ['throughput', 'throttling', 'internal', 'timeout'],
+      holdMs: 20,
+      seed: 7,
+    };
     const plan = new DynamoFaultPlan(faults);
     const c = client(await proxy(faults), { maxAttempts: 4 });
     let expectedAttempts = 0;
@@ -193,7 +223,14 @@ describe('DynamoDB fault proxy: what is eligible, and the counters', () => {
     await expect(c.send(new GetItemCommand({ TableName: ENTRIES, Key: { k: { S: k } } }))).resolves.toBeDefined(); // a read
     await expect(c.send(put(ENTRIES, k))).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
     await expect(
-      c.send(new TransactWriteItemsCommand({ TransactItems: [{ Put: { TableName: EVENTS, Item: { k: { S: key() } } } }, { Put: { TableName: ENTRIES, Item: { k: { S: key() } } } }] })),
+      c.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            { Put: { TableName: EVENTS, Item: { k: { S: key() } } } },
+            { Put: { TableName: ENTRIES, Item: { k: { S: key() } } } },
+          ],
+        }),
+      ),
     ).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
     expect(p.stats()).toEqual({
       calls: 4,
@@ -233,7 +270,14 @@ describe('fault settings from the environment', () => {
         LIVECAST_FAULT_KILL_WORKERS_MS: '2000',
       }),
     ).toEqual({
-      dynamo: { share: 0.05, tables: ['Connections', 'Changes'], kinds: ['throughput', 'throttling', 'conflict', 'timeout'], operations: ['write', 'Query'], holdMs: 500, seed: 9 },
+      dynamo: {
+        share: 0.05,
+        tables: ['Connections', 'Changes'],
+        kinds: ['throughput', 'throttling', 'conflict', 'timeout'],
+        operations: ['write', 'Query'],
+        holdMs: 500,
+        seed: 9,
+      },
       killWorkersEveryMs: 2000,
       seed: 9,
     });
@@ -244,21 +288,49 @@ describe('fault settings from the environment', () => {
   it.each([
     [{ LIVECAST_FAULT_DDB_SHARE: '5%' }, /LIVECAST_FAULT_DDB_SHARE must be a number/],
     [{ LIVECAST_FAULT_DDB_SHARE: '1.5' }, /LIVECAST_FAULT_DDB_SHARE must be a share between 0 and 1/],
-    [{ LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_TABLES: 'Entrys' }, /LIVECAST_FAULT_DDB_TABLES must be table ids among Events, Entries/],
-    [{ LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_KINDS: 'throttle,explode' }, /LIVECAST_FAULT_DDB_KINDS must be a list of throttle/],
-    [{ LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_OPERATIONS: 'Scan,Delete' }, /LIVECAST_FAULT_DDB_OPERATIONS must be a list of read, write/],
-    [{ LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_HOLD_MS: '-1' }, /LIVECAST_FAULT_DDB_HOLD_MS must be a number of milliseconds >= 0/],
+    [
+      { LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_TABLES: 'Entrys' },
+      /LIVECAST_FAULT_DDB_TABLES must be table ids among Events, Entries/,
+    ],
+    [
+      { LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_KINDS: 'throttle,explode' },
+      /LIVECAST_FAULT_DDB_KINDS must be a list of throttle/,
+    ],
+    [
+      { LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_OPERATIONS: 'Scan,Delete' },
+      /LIVECAST_FAULT_DDB_OPERATIONS must be a list of read, write/,
+    ],
+    [
+      { LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_HOLD_MS: '-1' },
+      /LIVECAST_FAULT_DDB_HOLD_MS must be a number of milliseconds >= 0/,
+    ],
     [{ LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_SEED: '1.5' }, /LIVECAST_FAULT_SEED must be an integer/],
     [{ LIVECAST_FAULT_DDB_TABLES: 'Entries' }, /LIVECAST_FAULT_DDB_TABLES needs LIVECAST_FAULT_DDB_SHARE/],
-    [{ LIVECAST_FAULT_KILL_WORKERS_MS: '0' }, /LIVECAST_FAULT_KILL_WORKERS_MS must be a whole number of milliseconds > 0/],
+    [
+      { LIVECAST_FAULT_KILL_WORKERS_MS: '0' },
+      /LIVECAST_FAULT_KILL_WORKERS_MS must be a whole number of milliseconds > 0/,
+    ],
     [{ LIVECAST_FAULT_KILL_WORKERS_MS: 'often' }, /LIVECAST_FAULT_KILL_WORKERS_MS must be a whole number/],
   ])('refuses %o with an error naming the variable', (env, message) => {
     expect(() => faultsFromEnv(env)).toThrow(message);
   });
 
   it('knows every table id of shared/tables.ts', () => {
-    expect(tableIds).toEqual(['Events', 'Entries', 'Changes', 'Requests', 'Connections', 'Delivery', 'Reposts', 'RepostCounts', 'Limits', 'Budget']);
-    expect(dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_SHARE: '0.2', LIVECAST_FAULT_DDB_TABLES: 'RepostCounts' }, tableIds)).toEqual({ share: 0.2, tables: ['RepostCounts'] });
+    expect(tableIds).toEqual([
+      'Events',
+      'Entries',
+      'Changes',
+      'Requests',
+      'Connections',
+      'Delivery',
+      'Reposts',
+      'RepostCounts',
+      'Limits',
+      'Budget',
+    ]);
+    expect(
+      dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_SHARE: '0.2', LIVECAST_FAULT_DDB_TABLES: 'RepostCounts' }, tableIds),
+    ).toEqual({ share: 0.2, tables: ['RepostCounts'] });
   });
 });
 
@@ -289,12 +361,30 @@ describe('DynamoDB fault proxy: contention (conflicts from the calls themselves,
 
   const kS = (k: string) => ({ k: { S: k } });
   const tx = (...items: [table: string, k: string][]) =>
-    new TransactWriteItemsCommand({ TransactItems: items.map(([TableName, k], i) => (i % 2 ? { Update: { TableName, Key: kS(k), UpdateExpression: 'SET n = :n', ExpressionAttributeValues: { ':n': { N: '1' } } } } : { Put: { TableName, Item: kS(k) } })) });
+    new TransactWriteItemsCommand({
+      TransactItems: items.map(([TableName, k], i) =>
+        i % 2
+          ? {
+              Update: {
+                TableName,
+                Key: kS(k),
+                UpdateExpression: 'SET n = :n',
+                ExpressionAttributeValues: { ':n': { N: '1' } },
+              },
+            }
+          : { Put: { TableName, Item: kS(k) } },
+      ),
+    });
 
   it('refuses a transaction or a plain write that meets an item a transaction in flight is writing; nothing else', async () => {
     const up = await heldUpstream();
     try {
-      const p = await startDynamoFaultProxy({ upstream: up.endpoint, faults: { share: 0, contention: ['Events'] }, keyNamesOf: () => ['k'], log: () => {} });
+      const p = await startDynamoFaultProxy({
+        upstream: up.endpoint,
+        faults: { share: 0, contention: ['Events'] },
+        keyNamesOf: () => ['k'],
+        log: () => {},
+      });
       proxies.push(p);
       const c = client(p);
       // A: a transaction on the event's item, held at the table.
@@ -303,9 +393,14 @@ describe('DynamoDB fault proxy: contention (conflicts from the calls themselves,
       // B: another transaction on the same item → cancelled, TransactionConflict at that item.
       const b = await c.send(tx([ENTRIES, 'e2'], [EVENTS, 'hot'])).catch((e: unknown) => e);
       expect(b).toBeInstanceOf(TransactionCanceledException);
-      expect((b as TransactionCanceledException).CancellationReasons?.map((r) => r.Code)).toEqual(['None', 'TransactionConflict']);
+      expect((b as TransactionCanceledException).CancellationReasons?.map((r) => r.Code)).toEqual([
+        'None',
+        'TransactionConflict',
+      ]);
       // A plain write of that item → TransactionConflictException.
-      await expect(c.send(new PutItemCommand({ TableName: EVENTS, Item: kS('hot') }))).rejects.toBeInstanceOf(TransactionConflictException);
+      await expect(c.send(new PutItemCommand({ TableName: EVENTS, Item: kS('hot') }))).rejects.toBeInstanceOf(
+        TransactionConflictException,
+      );
       // Other items, and tables outside `contention` (Entries' e1 is held by A too), reach the table.
       const others = [c.send(put(EVENTS, 'cold')), c.send(tx([EVENTS, 'cold2'])), c.send(put(ENTRIES, 'e1'))];
       await up.arrived(4);
@@ -317,7 +412,13 @@ describe('DynamoDB fault proxy: contention (conflicts from the calls themselves,
       up.letGo();
       await again;
       expect(up.seen).toEqual(['TransactWriteItems', 'PutItem', 'TransactWriteItems', 'PutItem', 'TransactWriteItems']);
-      expect(p.stats()).toMatchObject({ calls: 7, injected: 2, byKind: { conflict: 2 }, byTable: { Events: { conflict: 2 } }, contended: { Events: 2 } });
+      expect(p.stats()).toMatchObject({
+        calls: 7,
+        injected: 2,
+        byKind: { conflict: 2 },
+        byTable: { Events: { conflict: 2 } },
+        contended: { Events: 2 },
+      });
     } finally {
       await up.close();
     }
@@ -340,8 +441,15 @@ describe('DynamoDB fault proxy: contention (conflicts from the calls themselves,
   });
 
   it('is read from LIVECAST_FAULT_DDB_CONTENTION, alone (no share drawn) or with a share; unknown tables refused', () => {
-    expect(dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_CONTENTION: 'Events, Connections' }, tableIds)).toEqual({ share: 0, contention: ['Events', 'Connections'] });
-    expect(dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_CONTENTION: 'Events' }, tableIds)).toEqual({ share: 0.1, contention: ['Events'] });
-    expect(() => dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_CONTENTION: 'Event' }, tableIds)).toThrow(/LIVECAST_FAULT_DDB_CONTENTION must be table ids among Events/);
+    expect(dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_CONTENTION: 'Events, Connections' }, tableIds)).toEqual({
+      share: 0,
+      contention: ['Events', 'Connections'],
+    });
+    expect(
+      dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_SHARE: '0.1', LIVECAST_FAULT_DDB_CONTENTION: 'Events' }, tableIds),
+    ).toEqual({ share: 0.1, contention: ['Events'] });
+    expect(() => dynamoFaultsFromEnv({ LIVECAST_FAULT_DDB_CONTENTION: 'Event' }, tableIds)).toThrow(
+      /LIVECAST_FAULT_DDB_CONTENTION must be table ids among Events/,
+    );
   });
 });

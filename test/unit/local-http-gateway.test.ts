@@ -28,7 +28,12 @@ async function gateway(opts: Partial<HttpGatewayOptions> & Pick<HttpGatewayOptio
 /** A raw request, for headers fetch would not send (duplicates, cookies) and bodies without a length. */
 function request(
   url: string,
-  opts: { method?: string; headers?: http.OutgoingHttpHeaders | [string, string][]; body?: Buffer | string; chunked?: boolean } = {},
+  opts: {
+    method?: string;
+    headers?: http.OutgoingHttpHeaders | [string, string][];
+    body?: Buffer | string;
+    chunked?: boolean;
+  } = {},
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     // Node takes repeated headers as a flat [name, value, name, value…] list, and then adds no Host.
@@ -36,7 +41,9 @@ function request(
     const req = http.request(url, { method: opts.method ?? 'GET', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+      );
     });
     req.on('error', reject);
     if (opts.body !== undefined) {
@@ -57,7 +64,10 @@ const idShape = /^[A-Za-z0-9+/]{15}=$/;
 describe('payload format 2.0 events', () => {
   it('carries route key, raw path and query, decoded path parameters, joined headers and cookies', async () => {
     const timeline = recorder();
-    const g = await gateway({ routes: [{ routeKey: 'GET /events/{eventId}/timeline', invoke: timeline.invoke }], apiId: 'h77' });
+    const g = await gateway({
+      routes: [{ routeKey: 'GET /events/{eventId}/timeline', invoke: timeline.invoke }],
+      apiId: 'h77',
+    });
 
     await request(`${g.url}/events/ev%201/timeline?after=3&limit=5&tag=a&tag=b`, {
       headers: [
@@ -120,8 +130,16 @@ describe('payload format 2.0 events', () => {
     const create = recorder();
     const g = await gateway({ routes: [{ routeKey: 'POST /events', invoke: create.invoke }] });
 
-    await fetch(`${g.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"Opening ✨"}' });
-    await fetch(`${g.url}/events`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array([0, 255]) });
+    await fetch(`${g.url}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"title":"Opening ✨"}',
+    });
+    await fetch(`${g.url}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array([0, 255]),
+    });
 
     expect(create.events[0]).toMatchObject({ body: '{"title":"Opening ✨"}', isBase64Encoded: false });
     expect(create.events[1]).toMatchObject({ body: Buffer.from([0, 255]).toString('base64'), isBase64Encoded: true });
@@ -130,7 +148,12 @@ describe('payload format 2.0 events', () => {
 
 describe('routing', () => {
   async function routed() {
-    const hit = (name: string): Invoke => async (event) => ({ statusCode: 200, body: JSON.stringify({ name, pathParameters: event.pathParameters ?? null }) });
+    const hit =
+      (name: string): Invoke =>
+      async (event) => ({
+        statusCode: 200,
+        body: JSON.stringify({ name, pathParameters: event.pathParameters ?? null }),
+      });
     return gateway({
       routes: [
         { routeKey: 'ANY /{proxy+}', invoke: hit('proxy') },
@@ -168,13 +191,22 @@ describe('routing', () => {
 
   it('sends unmatched requests to $default with routeKey $default', async () => {
     const fallback = recorder(() => ({ statusCode: 404, body: '{"error":{"code":"not_found"}}' }));
-    const g = await gateway({ routes: [{ routeKey: 'GET /events', invoke: recorder().invoke }, { routeKey: '$default', invoke: fallback.invoke }] });
+    const g = await gateway({
+      routes: [
+        { routeKey: 'GET /events', invoke: recorder().invoke },
+        { routeKey: '$default', invoke: fallback.invoke },
+      ],
+    });
 
     const res = await fetch(`${g.url}/nowhere?x=1`);
 
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: { code: 'not_found' } });
-    expect(fallback.events[0]).toMatchObject({ routeKey: '$default', rawPath: '/nowhere', requestContext: { routeKey: '$default' } });
+    expect(fallback.events[0]).toMatchObject({
+      routeKey: '$default',
+      rawPath: '/nowhere',
+      requestContext: { routeKey: '$default' },
+    });
   });
 
   it('tries the fallback before $default', async () => {
@@ -203,9 +235,22 @@ describe('responses', () => {
       routes: [
         {
           routeKey: 'POST /events',
-          invoke: async () => ({ statusCode: 201, headers: { 'content-type': 'application/json', 'x-seq': 7 }, body: '{"eventId":"e1"}', cookies: ['s=1; Path=/'] }),
+          invoke: async () => ({
+            statusCode: 201,
+            headers: { 'content-type': 'application/json', 'x-seq': 7 },
+            body: '{"eventId":"e1"}',
+            cookies: ['s=1; Path=/'],
+          }),
         },
-        { routeKey: 'GET /image', invoke: async () => ({ statusCode: 200, headers: { 'content-type': 'image/png' }, body: Buffer.from([1, 2, 3]).toString('base64'), isBase64Encoded: true }) },
+        {
+          routeKey: 'GET /image',
+          invoke: async () => ({
+            statusCode: 200,
+            headers: { 'content-type': 'image/png' },
+            body: Buffer.from([1, 2, 3]).toString('base64'),
+            isBase64Encoded: true,
+          }),
+        },
       ],
     });
 
@@ -219,7 +264,7 @@ describe('responses', () => {
     expect(Buffer.from(await image.arrayBuffer())).toEqual(Buffer.from([1, 2, 3]));
   });
 
-  it("infers 200 JSON for a result without statusCode, as payload 2.0 does", async () => {
+  it('infers 200 JSON for a result without statusCode, as payload 2.0 does', async () => {
     const g = await gateway({
       routes: [
         { routeKey: 'GET /object', invoke: async () => ({ lastSeq: 4 }) },
@@ -237,7 +282,9 @@ describe('responses', () => {
   });
 
   it('answers 500 Internal Server Error when a handler throws, without leaking the error', async () => {
-    const g = await gateway({ routes: [{ routeKey: 'GET /boom', invoke: async () => Promise.reject(new Error('secret detail')) }] });
+    const g = await gateway({
+      routes: [{ routeKey: 'GET /boom', invoke: async () => Promise.reject(new Error('secret detail')) }],
+    });
 
     const res = await fetch(`${g.url}/boom`);
 
@@ -253,7 +300,11 @@ describe('limits and CORS', () => {
 
     const declared = await request(`${g.url}/events`, { method: 'POST', body: 'x'.repeat(1025) });
     const streamed = await request(`${g.url}/events`, { method: 'POST', body: 'x'.repeat(4096), chunked: true });
-    const fits = await request(`${g.url}/events`, { method: 'POST', body: 'x'.repeat(1024), headers: { 'content-type': 'text/plain' } });
+    const fits = await request(`${g.url}/events`, {
+      method: 'POST',
+      body: 'x'.repeat(1024),
+      headers: { 'content-type': 'text/plain' },
+    });
 
     expect(declared.status).toBe(413);
     expect(JSON.parse(declared.body)).toEqual({ message: 'Request Entity Too Large' });
@@ -268,7 +319,11 @@ describe('limits and CORS', () => {
 
     const preflight = await fetch(`${g.url}/events`, {
       method: 'OPTIONS',
-      headers: { origin: 'http://example.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      headers: {
+        origin: 'http://example.test',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
     });
     const post = await fetch(`${g.url}/events`, { method: 'POST', body: '{}' });
 
@@ -283,7 +338,10 @@ describe('limits and CORS', () => {
   it('leaves OPTIONS to the routes when CORS is off', async () => {
     const g = await gateway({ routes: [{ routeKey: 'POST /events', invoke: recorder().invoke }], cors: false });
 
-    const preflight = await fetch(`${g.url}/events`, { method: 'OPTIONS', headers: { 'access-control-request-method': 'POST' } });
+    const preflight = await fetch(`${g.url}/events`, {
+      method: 'OPTIONS',
+      headers: { 'access-control-request-method': 'POST' },
+    });
 
     expect(preflight.status).toBe(404);
     expect(preflight.headers.get('access-control-allow-origin')).toBeNull();

@@ -47,7 +47,10 @@ describe('local Lambda environments in child processes', () => {
 
   it("passes a handler's error back with its name and message", async () => {
     const p = start(1);
-    await expect(call(p, { fail: 'the river is too high' })).rejects.toMatchObject({ name: 'ProbeError', message: 'the river is too high' });
+    await expect(call(p, { fail: 'the river is too high' })).rejects.toMatchObject({
+      name: 'ProbeError',
+      message: 'the river is too high',
+    });
     // The environment survives a handler error.
     await expect(call(p, {})).resolves.toMatchObject({ functionName: 'probe' });
   });
@@ -56,7 +59,12 @@ describe('local Lambda environments in child processes', () => {
     const p = start(2);
     await p.warm();
     expect(p.pids()).toHaveLength(2);
-    const results = await Promise.all([call(p, { sleepMs: 200 }), call(p, { sleepMs: 200 }), call(p, { sleepMs: 200 }), call(p, { sleepMs: 200 })]);
+    const results = await Promise.all([
+      call(p, { sleepMs: 200 }),
+      call(p, { sleepMs: 200 }),
+      call(p, { sleepMs: 200 }),
+      call(p, { sleepMs: 200 }),
+    ]);
     const pids = results.map((r) => r.pid);
     expect(new Set(pids).size).toBe(2);
     for (const pid of new Set(pids)) expect(pids.filter((x) => x === pid)).toHaveLength(2);
@@ -92,7 +100,10 @@ describe('killing environments on purpose (fault injection)', () => {
     const running = call(p, { sleepMs: 10_000 });
     await new Promise((r) => setTimeout(r, 100));
     expect(p.kill()).toBe(first);
-    await expect(running).rejects.toMatchObject({ name: 'Runtime.ExitError', message: expect.stringMatching(/killed on purpose/) });
+    await expect(running).rejects.toMatchObject({
+      name: 'Runtime.ExitError',
+      message: expect.stringMatching(/killed on purpose/),
+    });
     expect(p.killed()).toBe(1);
     // The replacement starts without waiting for the next invocation.
     await expect.poll(() => p.pids().filter((pid) => pid !== first)).toHaveLength(1);
@@ -131,7 +142,15 @@ describe('killing environments on purpose (fault injection)', () => {
   });
 
   it('killEveryMs kills a busy environment every so often; idle ones are left alone', async () => {
-    pool = lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 60_000, processes: 1, killEveryMs: 150, seed: 1, log: () => {} });
+    pool = lambdaProcesses({
+      module: PROBE,
+      functionName: 'probe',
+      timeoutMs: 60_000,
+      processes: 1,
+      killEveryMs: 150,
+      seed: 1,
+      log: () => {},
+    });
     const p = pool;
     await p.warm();
     await new Promise((r) => setTimeout(r, 400));
@@ -143,11 +162,24 @@ describe('killing environments on purpose (fault injection)', () => {
   it('killEveryMs leaves an environment that is still starting alone, and kills it once it runs the invocation', async () => {
     // Starting takes far longer than 30 ms (the runtime loads tsx and the handler): the old killer
     // killed it before it was ready, again and again, so no environment ever started.
-    pool = lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 60_000, processes: 1, killEveryMs: 30, seed: 1, log: () => {} });
-    await expect(call(pool, { sleepMs: 10_000 })).rejects.toMatchObject({ name: 'Runtime.ExitError', message: expect.stringMatching(/killed on purpose/) });
+    pool = lambdaProcesses({
+      module: PROBE,
+      functionName: 'probe',
+      timeoutMs: 60_000,
+      processes: 1,
+      killEveryMs: 30,
+      seed: 1,
+      log: () => {},
+    });
+    await expect(call(pool, { sleepMs: 10_000 })).rejects.toMatchObject({
+      name: 'Runtime.ExitError',
+      message: expect.stringMatching(/killed on purpose/),
+    });
   });
 
   it('refuses a kill interval that is not a positive number', () => {
-    expect(() => lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 1_000, processes: 1, killEveryMs: 0 })).toThrow(/killEveryMs must be a number of milliseconds > 0/);
+    expect(() =>
+      lambdaProcesses({ module: PROBE, functionName: 'probe', timeoutMs: 1_000, processes: 1, killEveryMs: 0 }),
+    ).toThrow(/killEveryMs must be a number of milliseconds > 0/);
   });
 });

@@ -3,7 +3,13 @@ import { createServer } from 'node:net';
 import { InvokeCommand, type InvokeCommandInput, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AsyncFailureRecord, asyncFailureRecordSchema } from '../../shared/domain/redrive/failure-records';
-import { functionNameOf, type Invoke, type LambdaService, type LambdaServiceOptions, startLambdaService } from '../../local/lambda-service';
+import {
+  functionNameOf,
+  type Invoke,
+  type LambdaService,
+  type LambdaServiceOptions,
+  startLambdaService,
+} from '../../local/lambda-service';
 
 const services: LambdaService[] = [];
 const clients: LambdaClient[] = [];
@@ -16,7 +22,12 @@ afterEach(async () => {
 });
 
 async function service(functions: Record<string, Invoke>, opts: Partial<LambdaServiceOptions> = {}) {
-  const s = await startLambdaService({ port: 0, functions: new Map(Object.entries(functions)), log: (l) => logs.push(l), ...opts });
+  const s = await startLambdaService({
+    port: 0,
+    functions: new Map(Object.entries(functions)),
+    log: (l) => logs.push(l),
+    ...opts,
+  });
   services.push(s);
   const client = new LambdaClient({
     endpoint: s.endpoint,
@@ -134,29 +145,46 @@ describe('Event', () => {
     const broken = recorder(() => {
       throw new Error('always');
     });
-    const { invoke, service: s } = await service({ flaky: flaky.invoke, broken: broken.invoke }, { asyncRetryDelaysMs: [10, 20] });
+    const { invoke, service: s } = await service(
+      { flaky: flaky.invoke, broken: broken.invoke },
+      { asyncRetryDelaysMs: [10, 20] },
+    );
     await invoke({ FunctionName: 'flaky', InvocationType: 'Event', payload: { n: 1 } });
     await invoke({ FunctionName: 'broken', InvocationType: 'Event', payload: { n: 2 } });
     await s.idle();
 
     expect(flaky.events).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
     expect(broken.events).toHaveLength(3);
-    expect(s.stats()).toMatchObject({ async: 2, invocations: 6, errors: 5, asyncRetries: 4, asyncDropped: 1, inFlight: 0 });
+    expect(s.stats()).toMatchObject({
+      async: 2,
+      invocations: 6,
+      errors: 5,
+      asyncRetries: 4,
+      asyncDropped: 1,
+      inFlight: 0,
+    });
     expect(logs.filter((l) => l.includes('dropped'))).toEqual([expect.stringContaining('broken failed 3 time(s)')]);
     // Each attempt is a separate delivery: its own request id.
     expect(new Set(flaky.contexts.map((c) => c.awsRequestId)).size).toBe(3);
   });
 
-  it('hands an event whose retries all failed to its on-failure destination as AWS\'s invocation record', async () => {
+  it("hands an event whose retries all failed to its on-failure destination as AWS's invocation record", async () => {
     const broken = recorder(() => {
       throw new TypeError('worker crashed');
     });
     const records: AsyncFailureRecord[] = [];
     const { invoke, service: s } = await service(
       { broken: broken.invoke, other: recorder(() => 'ok').invoke },
-      { asyncRetryDelaysMs: [10, 20], asyncOnFailure: new Map([['broken', async (r: AsyncFailureRecord) => void records.push(r)]]) },
+      {
+        asyncRetryDelaysMs: [10, 20],
+        asyncOnFailure: new Map([['broken', async (r: AsyncFailureRecord) => void records.push(r)]]),
+      },
     );
-    const accepted = await invoke({ FunctionName: 'broken', InvocationType: 'Event', payload: { eventId: 'e1', shard: 3 } });
+    const accepted = await invoke({
+      FunctionName: 'broken',
+      InvocationType: 'Event',
+      payload: { eventId: 'e1', shard: 3 },
+    });
     await s.idle();
 
     expect(broken.events).toHaveLength(3);
@@ -195,7 +223,12 @@ describe('addressing and refusals', () => {
   it('finds a function by name, partial ARN, ARN or qualified name', async () => {
     const echo = recorder(() => 'ok');
     const { invoke } = await service({ echo: echo.invoke });
-    for (const FunctionName of ['echo', '000000000000:function:echo', 'arn:aws:lambda:us-east-1:000000000000:function:echo', 'echo:$LATEST']) {
+    for (const FunctionName of [
+      'echo',
+      '000000000000:function:echo',
+      'arn:aws:lambda:us-east-1:000000000000:function:echo',
+      'echo:$LATEST',
+    ]) {
       const out = await invoke({ FunctionName, payload: {} });
       expect(out.StatusCode).toBe(200);
     }
@@ -217,12 +250,17 @@ describe('addressing and refusals', () => {
     const out = await invoke({ FunctionName: 'echo', InvocationType: 'DryRun', payload: {} });
     expect(out.StatusCode).toBe(204);
     expect(echo.events).toHaveLength(0);
-    expect((await rejection(invoke({ FunctionName: 'nope', InvocationType: 'DryRun' }))).name).toBe('ResourceNotFoundException');
+    expect((await rejection(invoke({ FunctionName: 'nope', InvocationType: 'DryRun' }))).name).toBe(
+      'ResourceNotFoundException',
+    );
   });
 
   it('refuses payloads over the sync and async limits with RequestTooLargeException (413)', async () => {
     const echo = recorder(() => 'ok');
-    const { invoke } = await service({ echo: echo.invoke }, { maxSyncPayloadBytes: 2_000, maxAsyncPayloadBytes: 1_000 });
+    const { invoke } = await service(
+      { echo: echo.invoke },
+      { maxSyncPayloadBytes: 2_000, maxAsyncPayloadBytes: 1_000 },
+    );
     const big = (bytes: number) => JSON.stringify({ pad: 'x'.repeat(bytes - 10) });
     expect((await invoke({ FunctionName: 'echo', raw: big(1_500) })).StatusCode).toBe(200);
     const syncErr = await rejection(invoke({ FunctionName: 'echo', raw: big(2_100) }));
@@ -236,7 +274,9 @@ describe('addressing and refusals', () => {
   it('applies AWS limits by default: 6 MB sync, 1 MB async', async () => {
     const echo = recorder(() => 'ok');
     const { invoke } = await service({ echo: echo.invoke });
-    const err = await rejection(invoke({ FunctionName: 'echo', InvocationType: 'Event', raw: JSON.stringify('x'.repeat(1024 * 1024)) }));
+    const err = await rejection(
+      invoke({ FunctionName: 'echo', InvocationType: 'Event', raw: JSON.stringify('x'.repeat(1024 * 1024)) }),
+    );
     expect(err.name).toBe('RequestTooLargeException');
     const ok = await invoke({ FunctionName: 'echo', raw: JSON.stringify('x'.repeat(1024 * 1024)) });
     expect(ok.StatusCode).toBe(200);

@@ -23,14 +23,27 @@ afterEach(async () => {
 async function sqs() {
   const service = await startSqsService({ port: 0, log: () => {} });
   services.push(service);
-  const client = new SQSClient({ endpoint: service.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+  const client = new SQSClient({
+    endpoint: service.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
   clients.push(client);
   return { service, client };
 }
 
 const count = async (client: SQSClient, QueueUrl: string) => {
-  const out = await client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-  return { visible: Number(out.Attributes?.ApproximateNumberOfMessages), hidden: Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible) };
+  const out = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return {
+    visible: Number(out.Attributes?.ApproximateNumberOfMessages),
+    hidden: Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible),
+  };
 };
 
 describe('local SQS', () => {
@@ -51,7 +64,14 @@ describe('local SQS', () => {
     expect(sent.MessageId).toBeTruthy();
     expect(await count(client, QueueUrl)).toEqual({ visible: 1, hidden: 0 });
 
-    const first = await client.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
+    const first = await client.send(
+      new ReceiveMessageCommand({
+        QueueUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 30,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      }),
+    );
     expect(first.Messages?.map((m) => m.Body)).toEqual(['{"a":"é"}']);
     expect(first.Messages?.[0]?.Attributes?.ApproximateReceiveCount).toBe('1');
     expect(await count(client, QueueUrl)).toEqual({ visible: 0, hidden: 1 });
@@ -90,10 +110,22 @@ describe('local SQS', () => {
   it('refuses bad input with SQS error names and changes nothing', async () => {
     const { client, service } = await sqs();
     const QueueUrl = service.createQueue('q');
-    const name = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error) => e.name);
-    expect(await name(client.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 11 })))).toBe('InvalidParameterValue');
-    expect(await name(client.send(new SendMessageCommand({ QueueUrl: `${service.endpoint}/000000000000/missing`, MessageBody: 'x' })))).toBe('QueueDoesNotExist');
-    expect(await name(client.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: 'garbage' })))).toBe('ReceiptHandleIsInvalid');
+    const name = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: Error) => e.name,
+      );
+    expect(await name(client.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 11 })))).toBe(
+      'InvalidParameterValue',
+    );
+    expect(
+      await name(
+        client.send(new SendMessageCommand({ QueueUrl: `${service.endpoint}/000000000000/missing`, MessageBody: 'x' })),
+      ),
+    ).toBe('QueueDoesNotExist');
+    expect(await name(client.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: 'garbage' })))).toBe(
+      'ReceiptHandleIsInvalid',
+    );
     expect(await name(client.send(new CreateQueueCommand({ QueueName: 'bad name!' })))).toBe('InvalidParameterValue');
     expect(await count(client, QueueUrl)).toEqual({ visible: 0, hidden: 0 });
   });

@@ -9,13 +9,28 @@ import {
   type AttributeValue,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { type Invoke, type SendClient, type StreamSource, type StreamSourceOptions, startStreamSource } from '../../local/stream-source';
+import {
+  type Invoke,
+  type SendClient,
+  type StreamSource,
+  type StreamSourceOptions,
+  startStreamSource,
+} from '../../local/stream-source';
 import type { StreamFailureRecord } from '../../shared/domain/redrive/failure-records';
 
 const endpoint = inject('dynamoEndpoint');
-const dynamo = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+const dynamo = new DynamoDBClient({
+  endpoint,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+});
 const sources: StreamSource[] = [];
 const logs: string[] = [];
 
@@ -50,8 +65,15 @@ async function createTable(view: 'NEW_IMAGE' | 'NEW_AND_OLD_IMAGES' = 'NEW_AND_O
 const put = (table: string, pk: string, sk: number, extra: Record<string, AttributeValue> = {}) =>
   dynamo.send(new PutItemCommand({ TableName: table, Item: { pk: { S: pk }, sk: { N: String(sk) }, ...extra } }));
 
-async function start(opts: Partial<StreamSourceOptions> & Pick<StreamSourceOptions, 'tableName' | 'invoke'>): Promise<StreamSource> {
-  const source = await startStreamSource({ dynamoEndpoint: endpoint, pollIntervalMs: 20, log: (l) => logs.push(l), ...opts });
+async function start(
+  opts: Partial<StreamSourceOptions> & Pick<StreamSourceOptions, 'tableName' | 'invoke'>,
+): Promise<StreamSource> {
+  const source = await startStreamSource({
+    dynamoEndpoint: endpoint,
+    pollIntervalMs: 20,
+    log: (l) => logs.push(l),
+    ...opts,
+  });
   sources.push(source);
   return source;
 }
@@ -95,7 +117,12 @@ describe('events', () => {
     await put(table, 'a', 1, {
       bin: { B: new Uint8Array([1, 2, 3]) },
       set: { BS: [new Uint8Array([255])] },
-      nested: { M: { n: { N: '1.50' }, list: { L: [{ B: new Uint8Array([9]) }, { NULL: true }, { BOOL: false }, { SS: ['x'] }] } } },
+      nested: {
+        M: {
+          n: { N: '1.50' },
+          list: { L: [{ B: new Uint8Array([9]) }, { NULL: true }, { BOOL: false }, { SS: ['x'] }] },
+        },
+      },
       nums: { NS: ['1', '2'] },
     });
     await dynamo.send(
@@ -118,11 +145,26 @@ describe('events', () => {
     const arn = (await dynamo.send(new DescribeTableCommand({ TableName: table }))).Table?.LatestStreamArn;
     expect(source.streamArn).toBe(arn);
     const [insert, modify, remove] = records;
-    expect(Object.keys(insert)).toEqual(['eventID', 'eventName', 'eventVersion', 'eventSource', 'awsRegion', 'dynamodb', 'eventSourceARN']);
+    expect(Object.keys(insert)).toEqual([
+      'eventID',
+      'eventName',
+      'eventVersion',
+      'eventSource',
+      'awsRegion',
+      'dynamodb',
+      'eventSourceARN',
+    ]);
     expect(insert).toMatchObject({ eventVersion: '1.1', eventSource: 'aws:dynamodb', eventSourceARN: arn });
     expect(typeof insert.eventID).toBe('string');
     expect(typeof insert.awsRegion).toBe('string');
-    expect(Object.keys(insert.dynamodb)).toEqual(['ApproximateCreationDateTime', 'Keys', 'NewImage', 'SequenceNumber', 'SizeBytes', 'StreamViewType']);
+    expect(Object.keys(insert.dynamodb)).toEqual([
+      'ApproximateCreationDateTime',
+      'Keys',
+      'NewImage',
+      'SequenceNumber',
+      'SizeBytes',
+      'StreamViewType',
+    ]);
     const created = insert.dynamodb.ApproximateCreationDateTime;
     expect(Number.isInteger(created)).toBe(true);
     expect(Math.abs(Date.now() / 1000 - created)).toBeLessThan(3_600); // epoch seconds, not ms or a string
@@ -132,7 +174,12 @@ describe('events', () => {
       sk: { N: '1' },
       bin: { B: Buffer.from([1, 2, 3]).toString('base64') },
       set: { BS: [Buffer.from([255]).toString('base64')] },
-      nested: { M: { n: { N: '1.50' }, list: { L: [{ B: Buffer.from([9]).toString('base64') }, { NULL: true }, { BOOL: false }, { SS: ['x'] }] } } },
+      nested: {
+        M: {
+          n: { N: '1.50' },
+          list: { L: [{ B: Buffer.from([9]).toString('base64') }, { NULL: true }, { BOOL: false }, { SS: ['x'] }] },
+        },
+      },
       nums: { NS: ['1', '2'] },
     });
     expect(insert.dynamodb).toMatchObject({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
@@ -177,14 +224,18 @@ describe('events', () => {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
-    await expect(startStreamSource({ dynamoEndpoint: endpoint, tableName: TableName, invoke: async () => {}, log: () => {} })).rejects.toThrow(
-      /no enabled stream/,
-    );
+    await expect(
+      startStreamSource({ dynamoEndpoint: endpoint, tableName: TableName, invoke: async () => {}, log: () => {} }),
+    ).rejects.toThrow(/no enabled stream/);
   });
 
   it('resumes after the last record read when an iterator has expired, losing and repeating nothing', async () => {
     const table = await createTable();
-    const real = new DynamoDBStreamsClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const real = new DynamoDBStreamsClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     let expireNext = false;
     const positions: string[] = [];
     const streams: SendClient = {
@@ -251,7 +302,12 @@ describe('batching', () => {
     const table = await createTable();
     for (let i = 1; i <= 8; i++) await put(table, 'k', i);
     const handler = recorder();
-    const source = await start({ tableName: table, invoke: handler.invoke, startingPosition: 'TRIM_HORIZON', batchSize: 3 });
+    const source = await start({
+      tableName: table,
+      invoke: handler.invoke,
+      startingPosition: 'TRIM_HORIZON',
+      batchSize: 3,
+    });
     await source.drain();
     expect(handler.batches.map((b) => b.length)).toEqual([3, 3, 2]);
     expect(handler.keys().flat()).toEqual(Array.from({ length: 8 }, (_, i) => `k/${i + 1}`));
@@ -298,9 +354,16 @@ describe('failures', () => {
     const table = await createTable();
     for (let i = 1; i <= 4; i++) await put(table, 'k', i);
     const handler = recorder((records, call) =>
-      call === 1 ? { batchItemFailures: [records[3], records[2]].map((r) => ({ itemIdentifier: r.dynamodb.SequenceNumber })) } : { batchItemFailures: [] },
+      call === 1
+        ? { batchItemFailures: [records[3], records[2]].map((r) => ({ itemIdentifier: r.dynamodb.SequenceNumber })) }
+        : { batchItemFailures: [] },
     );
-    const source = await start({ tableName: table, invoke: handler.invoke, startingPosition: 'TRIM_HORIZON', reportBatchItemFailures: true });
+    const source = await start({
+      tableName: table,
+      invoke: handler.invoke,
+      startingPosition: 'TRIM_HORIZON',
+      reportBatchItemFailures: true,
+    });
     await source.drain();
     expect(handler.keys()).toEqual([
       ['k/1', 'k/2', 'k/3', 'k/4'],
@@ -311,8 +374,15 @@ describe('failures', () => {
   it('with reportBatchItemFailures, an identifier not in the batch fails the whole batch', async () => {
     const table = await createTable();
     for (let i = 1; i <= 2; i++) await put(table, 'k', i);
-    const handler = recorder((_, call) => (call === 1 ? { batchItemFailures: [{ itemIdentifier: 'no-such-record' }] } : null));
-    const source = await start({ tableName: table, invoke: handler.invoke, startingPosition: 'TRIM_HORIZON', reportBatchItemFailures: true });
+    const handler = recorder((_, call) =>
+      call === 1 ? { batchItemFailures: [{ itemIdentifier: 'no-such-record' }] } : null,
+    );
+    const source = await start({
+      tableName: table,
+      invoke: handler.invoke,
+      startingPosition: 'TRIM_HORIZON',
+      reportBatchItemFailures: true,
+    });
     await source.drain();
     expect(handler.keys()).toEqual([
       ['k/1', 'k/2'],
@@ -323,7 +393,9 @@ describe('failures', () => {
   it('ignores a batchItemFailures answer unless reportBatchItemFailures is on', async () => {
     const table = await createTable();
     for (let i = 1; i <= 2; i++) await put(table, 'k', i);
-    const handler = recorder((records) => ({ batchItemFailures: [{ itemIdentifier: records[0].dynamodb.SequenceNumber }] }));
+    const handler = recorder((records) => ({
+      batchItemFailures: [{ itemIdentifier: records[0].dynamodb.SequenceNumber }],
+    }));
     const source = await start({ tableName: table, invoke: handler.invoke, startingPosition: 'TRIM_HORIZON' });
     await source.drain();
     expect(handler.keys()).toEqual([['k/1', 'k/2']]);
@@ -353,10 +425,19 @@ describe('failures', () => {
 describe('failure destination', () => {
   /** Reads the records a failure record points at back from the stream, as the redrive does. */
   async function readBack(info: StreamFailureRecord['DDBStreamBatchInfo']): Promise<string[]> {
-    const streams = new DynamoDBStreamsClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const streams = new DynamoDBStreamsClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     try {
       const it = await streams.send(
-        new GetShardIteratorCommand({ StreamArn: info.streamArn, ShardId: info.shardId, ShardIteratorType: 'AT_SEQUENCE_NUMBER', SequenceNumber: info.startSequenceNumber }),
+        new GetShardIteratorCommand({
+          StreamArn: info.streamArn,
+          ShardId: info.shardId,
+          ShardIteratorType: 'AT_SEQUENCE_NUMBER',
+          SequenceNumber: info.startSequenceNumber,
+        }),
       );
       const out = await streams.send(new GetRecordsCommand({ ShardIterator: it.ShardIterator }));
       return (out.Records ?? [])
@@ -367,7 +448,7 @@ describe('failure destination', () => {
     }
   }
 
-  it('sends AWS\'s record of a batch whose retries ran out, then goes on; the record points at exactly that batch', async () => {
+  it("sends AWS's record of a batch whose retries ran out, then goes on; the record points at exactly that batch", async () => {
     const table = await createTable();
     for (let i = 1; i <= 3; i++) await put(table, 'k', i);
     const failures: StreamFailureRecord[] = [];
@@ -396,9 +477,18 @@ describe('failure destination', () => {
     const seqs = handler.batches[0]!.map((r: any) => r.dynamodb.SequenceNumber as string);
     expect(f).toMatchObject({
       version: '1.0',
-      requestContext: { functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:tally', condition: 'RetryAttemptsExhausted', approximateInvokeCount: 2 },
+      requestContext: {
+        functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:tally',
+        condition: 'RetryAttemptsExhausted',
+        approximateInvokeCount: 2,
+      },
       responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
-      DDBStreamBatchInfo: { startSequenceNumber: seqs[0], endSequenceNumber: seqs[2], batchSize: 3, streamArn: source.streamArn },
+      DDBStreamBatchInfo: {
+        startSequenceNumber: seqs[0],
+        endSequenceNumber: seqs[2],
+        batchSize: 3,
+        streamArn: source.streamArn,
+      },
     });
     expect(f.requestContext.requestId).toBe(handler.contexts[1].awsRequestId);
     expect(f.DDBStreamBatchInfo.approximateArrivalOfFirstRecord).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -422,8 +512,17 @@ describe('failure destination', () => {
       onFailure: async (r) => void failures.push(r),
     });
     await source.drain();
-    expect(handler.keys()).toEqual([['k/1', 'k/2', 'k/3', 'k/4'], ['k/1', 'k/2'], ['k/3', 'k/4'], ['k/3'], ['k/3'], ['k/4']]);
-    expect(failures.map((f) => [f.DDBStreamBatchInfo.batchSize, f.requestContext.condition])).toEqual([[1, 'RetryAttemptsExhausted']]);
+    expect(handler.keys()).toEqual([
+      ['k/1', 'k/2', 'k/3', 'k/4'],
+      ['k/1', 'k/2'],
+      ['k/3', 'k/4'],
+      ['k/3'],
+      ['k/3'],
+      ['k/4'],
+    ]);
+    expect(failures.map((f) => [f.DDBStreamBatchInfo.batchSize, f.requestContext.condition])).toEqual([
+      [1, 'RetryAttemptsExhausted'],
+    ]);
     expect(await readBack(failures[0]!.DDBStreamBatchInfo)).toEqual(['k/3']);
   });
 
@@ -433,7 +532,12 @@ describe('failure destination', () => {
     const handler = recorder(() => {
       throw new Error('always');
     });
-    const source = await start({ tableName: table, invoke: handler.invoke, maxRecordAgeMs: 300, onFailure: async (r) => void failures.push(r) });
+    const source = await start({
+      tableName: table,
+      invoke: handler.invoke,
+      maxRecordAgeMs: 300,
+      onFailure: async (r) => void failures.push(r),
+    });
     await put(table, 'k', 1);
     await source.drain();
     expect(failures.map((f) => f.requestContext.condition)).toEqual(['RecordAgeExceeded']);
@@ -465,7 +569,9 @@ describe('failure destination', () => {
     expect(refusals).toBe(3);
     expect(delivered).toHaveLength(1);
     expect(handler.keys()).toEqual([['k/1'], ['k/2']]);
-    expect(logs.some((l) => l.includes('the on-failure destination failed') && l.includes('queue unreachable'))).toBe(true);
+    expect(logs.some((l) => l.includes('the on-failure destination failed') && l.includes('queue unreachable'))).toBe(
+      true,
+    );
   });
 });
 
@@ -486,7 +592,13 @@ describe('parallelizationFactor', () => {
       await new Promise((r) => setTimeout(r, 5));
       for (const k of keys) active.delete(k);
     });
-    const source = await start({ tableName: table, invoke: handler.invoke, startingPosition: 'TRIM_HORIZON', batchSize: 3, parallelizationFactor: 4 });
+    const source = await start({
+      tableName: table,
+      invoke: handler.invoke,
+      startingPosition: 'TRIM_HORIZON',
+      batchSize: 3,
+      parallelizationFactor: 4,
+    });
     await source.drain();
 
     expect(overlap).toBe(false);
@@ -499,10 +611,17 @@ describe('parallelizationFactor', () => {
   });
 
   it('refuses settings outside AWS ranges', async () => {
-    await expect(startStreamSource({ dynamoEndpoint: endpoint, tableName: 'x', invoke: async () => {}, parallelizationFactor: 11 })).rejects.toThrow(
-      /parallelizationFactor/,
-    );
-    await expect(startStreamSource({ dynamoEndpoint: endpoint, tableName: 'x', invoke: async () => {}, batchSize: 10_001 })).rejects.toThrow(/batchSize/);
+    await expect(
+      startStreamSource({
+        dynamoEndpoint: endpoint,
+        tableName: 'x',
+        invoke: async () => {},
+        parallelizationFactor: 11,
+      }),
+    ).rejects.toThrow(/parallelizationFactor/);
+    await expect(
+      startStreamSource({ dynamoEndpoint: endpoint, tableName: 'x', invoke: async () => {}, batchSize: 10_001 }),
+    ).rejects.toThrow(/batchSize/);
   });
 });
 
@@ -617,7 +736,11 @@ function scriptedStream() {
   const dynamoClient: SendClient = {
     async send() {
       return {
-        Table: { LatestStreamArn: arn, StreamSpecification: { StreamEnabled: true }, KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] },
+        Table: {
+          LatestStreamArn: arn,
+          StreamSpecification: { StreamEnabled: true },
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        },
       };
     },
     destroy() {},

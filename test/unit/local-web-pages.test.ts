@@ -38,12 +38,18 @@ afterAll(async () => {
 });
 
 /** A raw GET, so `..` and odd paths reach the server as written. */
-function get(path: string, host?: string, at = base): Promise<{ status: number; type?: string; body: string; headers: http.IncomingHttpHeaders }> {
+function get(
+  path: string,
+  host?: string,
+  at = base,
+): Promise<{ status: number; type?: string; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${at}${path}`, { headers: host ? { host } : {} }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body, headers: res.headers }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body, headers: res.headers }),
+      );
     });
     req.on('error', reject);
     req.path = path;
@@ -62,7 +68,11 @@ describe('local pages (what CloudFront and S3 do when deployed)', () => {
   });
 
   it('serves assets with their types, and nothing outside the folder', async () => {
-    expect(await get('/assets/live.js')).toMatchObject({ status: 200, type: 'text/javascript; charset=utf-8', body: 'console.log(1)' });
+    expect(await get('/assets/live.js')).toMatchObject({
+      status: 200,
+      type: 'text/javascript; charset=utf-8',
+      body: 'console.log(1)',
+    });
     expect((await get('/assets/../../secret.txt')).body).toBe('not mine');
     expect((await get('/assets/%2e%2e/%2e%2e/secret.txt')).body).toBe('not mine');
     expect((await get('/assets/..%2F..%2Fsecret.txt')).body).toBe('not mine'); // one segment until decoded
@@ -73,8 +83,14 @@ describe('local pages (what CloudFront and S3 do when deployed)', () => {
 
   it('tells the pages where the APIs are, on the host name the browser used', async () => {
     expect(JSON.parse((await get('/config.json')).body)).toEqual({ apiUrl: '', wsUrl: 'ws://127.0.0.1:3001' });
-    expect(JSON.parse((await get('/config.json', 'localhost:3000')).body)).toEqual({ apiUrl: '', wsUrl: 'ws://127.0.0.1:3001' });
-    expect(JSON.parse((await get('/config.json', '192.168.1.20:3000')).body)).toEqual({ apiUrl: '', wsUrl: 'ws://192.168.1.20:3001' });
+    expect(JSON.parse((await get('/config.json', 'localhost:3000')).body)).toEqual({
+      apiUrl: '',
+      wsUrl: 'ws://127.0.0.1:3001',
+    });
+    expect(JSON.parse((await get('/config.json', '192.168.1.20:3000')).body)).toEqual({
+      apiUrl: '',
+      wsUrl: 'ws://192.168.1.20:3001',
+    });
   });
 
   it('answers /organiser and /embed/{id} with their shells', async () => {
@@ -95,8 +111,14 @@ describe('local pages (what CloudFront and S3 do when deployed)', () => {
     expect((await get('/embed/E1')).headers['content-security-policy']).toBe("frame-ancestors 'self'");
     expect((await get('/embed/E1')).headers['x-frame-options']).toBeUndefined();
     // With a setting.
-    const serve = webPages({ dir, wsUrl: 'ws://127.0.0.1:3001', embedAncestors: ["'self'", 'https://portal.example.org'] });
-    const other = http.createServer((req, res) => void serve(req, res).then((handled) => handled || res.writeHead(404).end()));
+    const serve = webPages({
+      dir,
+      wsUrl: 'ws://127.0.0.1:3001',
+      embedAncestors: ["'self'", 'https://portal.example.org'],
+    });
+    const other = http.createServer(
+      (req, res) => void serve(req, res).then((handled) => handled || res.writeHead(404).end()),
+    );
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
     const at = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
     try {

@@ -8,7 +8,13 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type Invoke, startWsGateway, type WsGateway, type WsGatewayOptions, type WsRoute } from '../../local/ws-gateway';
+import {
+  type Invoke,
+  startWsGateway,
+  type WsGateway,
+  type WsGatewayOptions,
+  type WsRoute,
+} from '../../local/ws-gateway';
 
 // ---- fixtures --------------------------------------------------------------------------------
 
@@ -93,7 +99,9 @@ function wrap(ws: WebSocket): Client {
 }
 
 function connect(url: string, opts: { protocols?: string[]; headers?: Record<string, string> } = {}): Promise<Client> {
-  const ws = new WebSocket(url, opts.protocols ?? [], { headers: { 'user-agent': 'livecast-test/1.0', ...opts.headers } });
+  const ws = new WebSocket(url, opts.protocols ?? [], {
+    headers: { 'user-agent': 'livecast-test/1.0', ...opts.headers },
+  });
   clients.push(ws);
   const client = wrap(ws);
   return new Promise((resolve, reject) => {
@@ -136,7 +144,11 @@ const requestTimeShape = /^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$
 describe('handshake', () => {
   it('invokes $connect with the event AWS builds, then accepts the socket', async () => {
     const onConnect = recorder();
-    const g = await gateway({ routes: new Map([['$connect', route(onConnect.invoke, false)]]), stage: 'dev', apiId: 'abc123' });
+    const g = await gateway({
+      routes: new Map([['$connect', route(onConnect.invoke, false)]]),
+      stage: 'dev',
+      apiId: 'abc123',
+    });
 
     await connect(`${g.url}/?eventId=E1&token=t%2B1`);
     const event = await onConnect.next();
@@ -226,7 +238,10 @@ describe('handshake', () => {
   it('hands the subprotocol $connect returns to the client', async () => {
     const g = await gateway({
       routes: new Map([
-        ['$connect', route(async () => ({ statusCode: 200, headers: { 'Sec-WebSocket-Protocol': 'livecast.v1' } }), false)],
+        [
+          '$connect',
+          route(async () => ({ statusCode: 200, headers: { 'Sec-WebSocket-Protocol': 'livecast.v1' } }), false),
+        ],
       ]),
     });
 
@@ -239,10 +254,15 @@ describe('handshake', () => {
 describe('a connect wave (admission, as API Gateway throttles new connections)', () => {
   /** What the SDK throws when DynamoDB Local is too busy: a socket timeout, a lost transaction race. */
   const timeout = Object.assign(new Error('Connection timed out after 3000 ms'), { name: 'TimeoutError' });
-  const conflict = Object.assign(new Error('Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]'), {
-    name: 'TransactionCanceledException',
-    CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
-  });
+  const conflict = Object.assign(
+    new Error(
+      'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]',
+    ),
+    {
+      name: 'TransactionCanceledException',
+      CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+    },
+  );
 
   /** A $connect that holds each handshake until the test lets it go. */
   function gate() {
@@ -257,7 +277,11 @@ describe('a connect wave (admission, as API Gateway throttles new connections)',
 
   it('refuses past the new-connection rate with 429 LimitExceededException, at once and without running $connect', async () => {
     const onConnect = recorder();
-    const g = await gateway({ connectRatePerSecond: 0.001, connectBurst: 3, routes: new Map([['$connect', route(onConnect.invoke, false)]]) });
+    const g = await gateway({
+      connectRatePerSecond: 0.001,
+      connectBurst: 3,
+      routes: new Map([['$connect', route(onConnect.invoke, false)]]),
+    });
 
     const results = await Promise.all(Array.from({ length: 5 }, () => handshakeStatus(g.url)));
 
@@ -269,7 +293,11 @@ describe('a connect wave (admission, as API Gateway throttles new connections)',
 
   it('runs at most maxConcurrentHandshakes at once, queues a few, and refuses the rest with 503', async () => {
     const connect = gate();
-    const g = await gateway({ maxConcurrentHandshakes: 2, handshakeQueue: 1, routes: new Map([['$connect', route(connect.invoke, false)]]) });
+    const g = await gateway({
+      maxConcurrentHandshakes: 2,
+      handshakeQueue: 1,
+      routes: new Map([['$connect', route(connect.invoke, false)]]),
+    });
 
     const first = Array.from({ length: 3 }, () => handshakeStatus(g.url));
     await expect.poll(() => connect.started()).toBe(2);
@@ -303,7 +331,9 @@ describe('a connect wave (admission, as API Gateway throttles new connections)',
 
   it('answers 503, not 500, when $connect or the authorizer fails for capacity (SDK timeout, transaction conflict)', async () => {
     for (const err of [timeout, conflict]) {
-      const viaConnect = await gateway({ routes: new Map([['$connect', route(async () => Promise.reject(err), false)]]) });
+      const viaConnect = await gateway({
+        routes: new Map([['$connect', route(async () => Promise.reject(err), false)]]),
+      });
       const viaAuthorizer = await gateway({
         authorizer: { identitySource: ['route.request.querystring.eventId'], invoke: async () => Promise.reject(err) },
         routes: new Map(),
@@ -358,7 +388,12 @@ describe('$connect authorizer', () => {
 
   it('invokes the authorizer with a REQUEST event', async () => {
     const auth = recorder(() => allowPolicy('me', {}));
-    const g = await gateway({ authorizer: { identitySource, invoke: auth.invoke }, routes: new Map(), stage: 'prod', apiId: 'api9' });
+    const g = await gateway({
+      authorizer: { identitySource, invoke: auth.invoke },
+      routes: new Map(),
+      stage: 'prod',
+      apiId: 'api9',
+    });
 
     await connect(`${g.url}?eventId=E1`);
     const event = await auth.next();
@@ -405,7 +440,10 @@ describe('$connect authorizer', () => {
     const onDefault = recorder();
     const onDisconnect = recorder();
     const g = await gateway({
-      authorizer: { identitySource, invoke: async () => allowPolicy('reporter-1', { role: 'reporter', eventId: 'E1', level: 3 }) },
+      authorizer: {
+        identitySource,
+        invoke: async () => allowPolicy('reporter-1', { role: 'reporter', eventId: 'E1', level: 3 }),
+      },
       routes: new Map([
         ['$connect', route(onConnect.invoke, false)],
         ['$default', route(onDefault.invoke, false)],
@@ -496,13 +534,19 @@ describe('messages', () => {
   });
 
   it("sends AWS's 'Internal server error' message when a handler throws", async () => {
-    const g = await gateway({ routes: new Map([['$default', route(async () => Promise.reject(new Error('db down')))]]) });
+    const g = await gateway({
+      routes: new Map([['$default', route(async () => Promise.reject(new Error('db down')))]]),
+    });
     const client = await connect(g.url);
 
     client.ws.send('x');
     const reply = JSON.parse(await client.nextMessage());
 
-    expect(reply).toEqual({ message: 'Internal server error', connectionId: expect.stringMatching(idShape), requestId: expect.stringMatching(idShape) });
+    expect(reply).toEqual({
+      message: 'Internal server error',
+      connectionId: expect.stringMatching(idShape),
+      requestId: expect.stringMatching(idShape),
+    });
     expect(JSON.stringify(reply)).not.toContain('db down');
   });
 
@@ -621,7 +665,10 @@ describe('disconnects', () => {
 
   it("closes an idle connection with 1001 'Going away'", async () => {
     const onDisconnect = recorder();
-    const g = await gateway({ idleTimeoutMs: 100, routes: new Map([['$disconnect', route(onDisconnect.invoke, false)]]) });
+    const g = await gateway({
+      idleTimeoutMs: 100,
+      routes: new Map([['$disconnect', route(onDisconnect.invoke, false)]]),
+    });
     const client = await connect(g.url);
 
     expect(await client.closed).toEqual({ code: 1001, reason: 'Going away' });
@@ -642,7 +689,11 @@ describe('disconnects', () => {
 
   it('close() closes every socket with $disconnect and stops listening', async () => {
     const onDisconnect = recorder();
-    const g = await startWsGateway({ port: 0, log: () => {}, routes: new Map([['$disconnect', route(onDisconnect.invoke, false)]]) });
+    const g = await startWsGateway({
+      port: 0,
+      log: () => {},
+      routes: new Map([['$disconnect', route(onDisconnect.invoke, false)]]),
+    });
     const a = await connect(g.url);
     const b = await connect(g.url);
 
@@ -698,8 +749,12 @@ describe('management API with the real SDK client', () => {
     client.ws.close();
     await onDisconnect.next();
 
-    const error = await api.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: 'late' })).catch((e: unknown) => e);
-    const unknown = await api.send(new GetConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=' })).catch((e: unknown) => e);
+    const error = await api
+      .send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: 'late' }))
+      .catch((e: unknown) => e);
+    const unknown = await api
+      .send(new GetConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=' }))
+      .catch((e: unknown) => e);
 
     expect(error).toMatchObject({ name: 'GoneException', $metadata: { httpStatusCode: 410 } });
     expect(unknown).toMatchObject({ name: 'GoneException', $metadata: { httpStatusCode: 410 } });
@@ -754,7 +809,9 @@ describe('management API with the real SDK client', () => {
     // One attempt: the SDK would otherwise retry the throttle with backoff.
     const api = sdk(g.managementEndpoint, 1);
 
-    const error = await api.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: 'abc' })).catch((e: unknown) => e);
+    const error = await api
+      .send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: 'abc' }))
+      .catch((e: unknown) => e);
 
     expect(error).toMatchObject({ name: 'LimitExceededException', $metadata: { httpStatusCode: 429 } });
     expect(calls).toEqual(['post 3']);
@@ -765,7 +822,9 @@ describe('management API with the real SDK client', () => {
     const { g, connectionId } = await connected();
 
     const other = await fetch(`${g.managementEndpoint}/nothing-here`);
-    const wrongMethod = await fetch(`${g.managementEndpoint}/@connections/${encodeURIComponent(connectionId)}`, { method: 'PUT' });
+    const wrongMethod = await fetch(`${g.managementEndpoint}/@connections/${encodeURIComponent(connectionId)}`, {
+      method: 'PUT',
+    });
 
     expect(other.status).toBe(404);
     expect(await other.json()).toEqual({ message: 'Not Found' });

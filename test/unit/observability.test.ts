@@ -28,11 +28,19 @@ async function linesOf(run: () => Promise<unknown>): Promise<Record<string, any>
     out.mockRestore();
     err.mockRestore();
   }
-  return written.flatMap((w) => w.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+  return written
+    .flatMap((w) => w.split('\n'))
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, any>);
 }
 
 const wsEvent = (connectionId: string, eventId: string) => ({
-  requestContext: { routeKey: 'publish', connectionId, eventType: 'MESSAGE', authorizer: { eventId, role: 'reporter' } },
+  requestContext: {
+    routeKey: 'publish',
+    connectionId,
+    eventType: 'MESSAGE',
+    authorizer: { eventId, role: 'reporter' },
+  },
   body: JSON.stringify({ action: 'publish', clientId: 'c1', text: 'hi' }),
 });
 
@@ -74,7 +82,11 @@ describe('log lines', () => {
       connectionId: 'conn-1',
       n: 1,
     });
-    expect(inside[1]).toMatchObject({ function_request_id: second.awsRequestId, cold_start: false, eventId: 'event-2' });
+    expect(inside[1]).toMatchObject({
+      function_request_id: second.awsRequestId,
+      cold_start: false,
+      eventId: 'event-2',
+    });
     expect(inside[1]).not.toHaveProperty('connectionId');
   });
 
@@ -85,7 +97,9 @@ describe('log lines', () => {
       .use(observe())
       .use(wsErrors({ logger: () => createLogger('info') }));
     const lines = await linesOf(async () => {
-      const res = (await handler(wsEvent('conn-9', 'event-9'), lambdaContext('livecast-test-WsPublish'))) as { body: string };
+      const res = (await handler(wsEvent('conn-9', 'event-9'), lambdaContext('livecast-test-WsPublish'))) as {
+        body: string;
+      };
       expect(JSON.parse(res.body)).toMatchObject({ type: 'error', code: 'internal' });
     });
     const failed = lines.find((l) => l.message === 'request failed');
@@ -94,7 +108,11 @@ describe('log lines', () => {
       eventId: 'event-9',
       connectionId: 'conn-9',
       route: 'publish',
-      error: { name: 'Error', message: 'commit failed', cause: { name: 'Error', message: 'socket hang up', code: 'ECONNRESET' } },
+      error: {
+        name: 'Error',
+        message: 'commit failed',
+        cause: { name: 'Error', message: 'socket hang up', code: 'ECONNRESET' },
+      },
     });
     expect(failed?.error.stack).toContain('commit failed');
   });
@@ -124,7 +142,10 @@ describe('delivery metrics', () => {
     const stats = { bytes: new Uint8Array(), through: 2, statsOnly: true };
     const read = () => {
       try {
-        return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+        return readFileSync(file, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, any>);
       } catch {
         return [];
       }
@@ -149,7 +170,10 @@ describe('delivery metrics', () => {
       service: 'livecast',
       stage: 'local',
     });
-    expect(line?._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'Livecast', Dimensions: [['service', 'stage']] });
+    expect(line?._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'Livecast',
+      Dimensions: [['service', 'stage']],
+    });
     // Counted afresh after a flush; the end of the invocation flushes the rest.
     observer.abandoned();
     observer.flush();

@@ -5,7 +5,15 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { EventService } from '../../shared/domain/event-service';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
 import type { Entry, Revision, ServerFrame } from '../../shared/domain/protocol';
-import { FakeEntries, FakeEvents, FakeGateway, FakeViewerCounts, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import {
+  FakeEntries,
+  FakeEvents,
+  FakeGateway,
+  FakeViewerCounts,
+  eventRecord,
+  fixedClock,
+  silentLog,
+} from '../support/fakes';
 
 const reporter: Caller = { connectionId: 'rep-1', eventId: 'ev1', role: 'reporter' };
 const viewer: Caller = { connectionId: 'view-1', eventId: 'ev1', role: 'viewer' };
@@ -28,12 +36,17 @@ beforeEach(async () => {
 });
 
 async function publish(n: number, from = 1) {
-  for (let i = from; i < from + n; i++) await live.publish(reporter, { action: 'publish', clientId: `p${i}`, text: `update ${i}`, kind: 'text' });
+  for (let i = from; i < from + n; i++)
+    await live.publish(reporter, { action: 'publish', clientId: `p${i}`, text: `update ${i}`, kind: 'text' });
 }
 
 /** What the viewer's sync sent, as "seq/rev" for updates (+ "x" when deleted), then the synced frame's type. */
 const caughtUp = () =>
-  gateway.framesOf(viewer.connectionId).map((f: ServerFrame) => (f.type === 'update' ? `${f.entry.seq}/${f.entry.rev}${f.entry.deleted ? 'x' : ''}` : f.type));
+  gateway
+    .framesOf(viewer.connectionId)
+    .map((f: ServerFrame) =>
+      f.type === 'update' ? `${f.entry.seq}/${f.entry.rev}${f.entry.deleted ? 'x' : ''}` : f.type,
+    );
 
 describe('sync when every read comes back short', () => {
   it('still sends the held entries corrected and deleted after a long stretch, then every new one, then synced', async () => {
@@ -90,7 +103,13 @@ describe('the organiser’s pages when every read comes back short', () => {
     await publish(8);
     await live.delete(reporter, { action: 'delete', clientId: 'd3', seq: 3 });
     // A live frame (viewer counts) in the log counts toward a page but is not a revision.
-    await entries.appendFrame('ev1', (e) => ({ type: 'stats', eventId: e.eventId, viewers: 1, reposts: {}, at: '2026-07-01T09:00:00.000Z' }));
+    await entries.appendFrame('ev1', (e) => ({
+      type: 'stats',
+      eventId: e.eventId,
+      viewers: 1,
+      reposts: {},
+      at: '2026-07-01T09:00:00.000Z',
+    }));
     await live.edit(reporter, { action: 'edit', clientId: 'e4', seq: 4, text: 'four, corrected' });
     entries.maxPerRead = 3;
 

@@ -20,19 +20,31 @@ const refusal = (fn: () => unknown): { code: string; message: string } => {
 
 describe('publish images', () => {
   it('takes plain ids and {imageId, alt} alike, in their order, as {imageId, alt?}', () => {
-    const frame = parseFrame(publishFrame, publish({ text: 'x', images: [id(1), { imageId: id(2), alt: '  舞龙 dragon dance ' }, { imageId: id(3) }] }));
-    expect(frame.images).toEqual([{ imageId: id(1) }, { imageId: id(2), alt: '舞龙 dragon dance' }, { imageId: id(3) }]);
+    const frame = parseFrame(
+      publishFrame,
+      publish({ text: 'x', images: [id(1), { imageId: id(2), alt: '  舞龙 dragon dance ' }, { imageId: id(3) }] }),
+    );
+    expect(frame.images).toEqual([
+      { imageId: id(1) },
+      { imageId: id(2), alt: '舞龙 dragon dance' },
+      { imageId: id(3) },
+    ]);
   });
 
   it('allows empty text beside photos, never without them', () => {
     expect(parseFrame(publishFrame, publish({ text: '', images: [id(1)] })).text).toBe('');
     for (const fields of [{ text: '' }, { text: '', images: [] }]) {
-      expect(refusal(() => parseFrame(publishFrame, publish(fields)))).toMatchObject({ code: 'bad_request', message: expect.stringContaining('text must not be empty') });
+      expect(refusal(() => parseFrame(publishFrame, publish(fields)))).toMatchObject({
+        code: 'bad_request',
+        message: expect.stringContaining('text must not be empty'),
+      });
     }
     // Blank is not empty: spaces alone are still refused, photos or not.
     expect(refusal(() => parseFrame(publishFrame, publish({ text: '   ', images: [id(1)] }))).code).toBe('bad_request');
     // Without images, as before: 1..2000 characters.
-    expect(refusal(() => parseFrame(publishFrame, publish({ text: 'x'.repeat(2001), images: [id(1)] }))).code).toBe('too_large');
+    expect(refusal(() => parseFrame(publishFrame, publish({ text: 'x'.repeat(2001), images: [id(1)] }))).code).toBe(
+      'too_large',
+    );
   });
 
   it('refuses more than 4, a repeated one, a malformed id, unknown fields and a long alt', () => {
@@ -52,12 +64,16 @@ describe('publish images', () => {
       expect(r.code, JSON.stringify(images)).toBe(code);
       expect(r.message, JSON.stringify(images)).toContain(mentions);
     }
-    expect(parseFrame(publishFrame, publish({ text: 'x', images: [{ imageId: id(1), alt: 'a'.repeat(300) }] })).images?.[0]?.alt).toHaveLength(300);
+    expect(
+      parseFrame(publishFrame, publish({ text: 'x', images: [{ imageId: id(1), alt: 'a'.repeat(300) }] })).images?.[0]
+        ?.alt,
+    ).toHaveLength(300);
   });
 });
 
 describe('edit images', () => {
-  const edit = (fields: Record<string, unknown>) => JSON.stringify({ action: 'edit', clientId: 'c2', seq: 1, ...fields });
+  const edit = (fields: Record<string, unknown>) =>
+    JSON.stringify({ action: 'edit', clientId: 'c2', seq: 1, ...fields });
 
   it('keeps the photos without `images`, replaces them with it, and needs text or photos after', () => {
     expect(parseFrame(editFrame, edit({ text: '' })).images).toBeUndefined();

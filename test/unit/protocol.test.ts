@@ -30,10 +30,14 @@ describe('frame validation', () => {
     expect(codeOf(() => parseFrame(publishFrame, '{"action":"publish","clientId":1,"text":"x"}'))).toBe('bad_request');
     expect(codeOf(() => parseFrame(publishFrame, '{"action":"publish","text":"x"}'))).toBe('bad_request');
     expect(codeOf(() => parseFrame(publishFrame, '{"action":"publish","clientId":"c","text":""}'))).toBe('bad_request');
-    expect(codeOf(() => parseFrame(publishFrame, '{"action":"publish","clientId":"c","text":"x","kind":"video"}'))).toBe('bad_request');
-    expect(codeOf(() => parseFrame(publishFrame, JSON.stringify({ action: 'publish', clientId: 'c'.repeat(65), text: 'x' })))).toBe(
-      'bad_request',
-    );
+    expect(
+      codeOf(() => parseFrame(publishFrame, '{"action":"publish","clientId":"c","text":"x","kind":"video"}')),
+    ).toBe('bad_request');
+    expect(
+      codeOf(() =>
+        parseFrame(publishFrame, JSON.stringify({ action: 'publish', clientId: 'c'.repeat(65), text: 'x' })),
+      ),
+    ).toBe('bad_request');
   });
 
   it('defaults and bounds the timeline query', () => {

@@ -25,7 +25,12 @@ class MemoryStore implements RateLimitStore {
 
 const context = {} as Context;
 
-function wsEvent(routeKey: string, connectionId: string, body: unknown, role: 'viewer' | 'reporter' = 'viewer'): WsEvent {
+function wsEvent(
+  routeKey: string,
+  connectionId: string,
+  body: unknown,
+  role: 'viewer' | 'reporter' = 'viewer',
+): WsEvent {
   return {
     requestContext: { routeKey, connectionId, eventType: 'MESSAGE', authorizer: { eventId: 'ev1', role } },
     body: JSON.stringify(body),
@@ -45,7 +50,8 @@ function route(options: { now?: () => number; store?: MemoryStore; fail?: unknow
   })
     .use(wsErrors({ logger: () => silentLog }))
     .use(rateLimit({ limiter: () => limiter, closer: () => gateway, logger: () => silentLog }));
-  const send = async (event: WsEvent) => JSON.parse((await handler(event, context)).body ?? '{}') as Record<string, unknown>;
+  const send = async (event: WsEvent) =>
+    JSON.parse((await handler(event, context)).body ?? '{}') as Record<string, unknown>;
   return { handler, send, ran, gateway, store };
 }
 
@@ -58,7 +64,9 @@ describe('rateLimit (WebSocket routes)', () => {
     for (let i = 0; i < limit + 3; i++) answers.push(await send(wsEvent('ping', 'c1', { action: 'ping' })));
     expect(answers.slice(0, limit).every((a) => a.type === 'pong')).toBe(true);
     expect(answers.slice(limit)).toEqual(
-      Array.from({ length: 3 }, () => expect.objectContaining({ type: 'error', code: 'rate_limited', retryAfterMs: 40_000 })),
+      Array.from({ length: 3 }, () =>
+        expect.objectContaining({ type: 'error', code: 'rate_limited', retryAfterMs: 40_000 }),
+      ),
     );
     expect(ran).toHaveLength(limit);
   });
@@ -94,9 +102,12 @@ describe('rateLimit (WebSocket routes)', () => {
   it('lets the reporter publish far beyond a viewer, and never closes it', async () => {
     const { send, gateway, ran } = route();
     for (let i = 0; i < ALLOWANCES.reporterWrite.limit; i++) {
-      expect(await send(wsEvent('publish', 'rep', { action: 'publish', clientId: `p${i}`, text: 'x' }, 'reporter'))).toEqual({ type: 'pong' });
+      expect(
+        await send(wsEvent('publish', 'rep', { action: 'publish', clientId: `p${i}`, text: 'x' }, 'reporter')),
+      ).toEqual({ type: 'pong' });
     }
-    for (let i = 0; i < 500; i++) await send(wsEvent('publish', 'rep', { action: 'publish', clientId: `q${i}`, text: 'x' }, 'reporter'));
+    for (let i = 0; i < 500; i++)
+      await send(wsEvent('publish', 'rep', { action: 'publish', clientId: `q${i}`, text: 'x' }, 'reporter'));
     expect(gateway.closed).toEqual([]);
     expect(ran).toHaveLength(ALLOWANCES.reporterWrite.limit);
     // A viewer sending publish frames gets the small allowance of a frame the pages never send.
@@ -114,7 +125,11 @@ describe('rateLimit (WebSocket routes)', () => {
 });
 
 describe('error middlewares under storage throttling', () => {
-  const throttled = (name: string) => Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name, $metadata: { httpStatusCode: 400 } });
+  const throttled = (name: string) =>
+    Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), {
+      name,
+      $metadata: { httpStatusCode: 400 },
+    });
 
   it.each(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded'])(
     'answers a WebSocket frame rate_limited with retryAfterMs after %s, not internal',
@@ -132,26 +147,40 @@ describe('error middlewares under storage throttling', () => {
 
   it('treats a transaction cancelled for throttling as throttling, and one cancelled otherwise as a fault', async () => {
     const cancelled = (code: string) =>
-      Object.assign(new Error('Transaction cancelled'), { name: 'TransactionCanceledException', CancellationReasons: [{ Code: 'None' }, { Code: code }] });
-    expect(await route({ fail: cancelled('ThrottlingError') }).send(wsEvent('ping', 'c1', {}))).toMatchObject({ code: 'rate_limited', retryAfterMs: 1000 });
-    expect(await route({ fail: cancelled('ValidationError') }).send(wsEvent('ping', 'c1', {}))).toMatchObject({ code: 'internal' });
+      Object.assign(new Error('Transaction cancelled'), {
+        name: 'TransactionCanceledException',
+        CancellationReasons: [{ Code: 'None' }, { Code: code }],
+      });
+    expect(await route({ fail: cancelled('ThrottlingError') }).send(wsEvent('ping', 'c1', {}))).toMatchObject({
+      code: 'rate_limited',
+      retryAfterMs: 1000,
+    });
+    expect(await route({ fail: cancelled('ValidationError') }).send(wsEvent('ping', 'c1', {}))).toMatchObject({
+      code: 'internal',
+    });
   });
 
   it('answers HTTP 429 with Retry-After in seconds and retryAfterMs in the body', async () => {
     const handler = middy(async (): Promise<HttpResult> => {
       throw throttled('ThrottlingException');
     }).use(httpErrors({ logger: () => silentLog }));
-    const res = (await handler({ routeKey: 'GET /events/{eventId}' } as HttpEvent, context)) as HttpResult & { headers: Record<string, string> };
+    const res = (await handler({ routeKey: 'GET /events/{eventId}' } as HttpEvent, context)) as HttpResult & {
+      headers: Record<string, string>;
+    };
     expect(res.statusCode).toBe(429);
     expect(res.headers['retry-after']).toBe('1');
-    expect(JSON.parse(res.body ?? '')).toEqual({ error: { code: 'rate_limited', message: expect.any(String), retryAfterMs: 1000 } });
+    expect(JSON.parse(res.body ?? '')).toEqual({
+      error: { code: 'rate_limited', message: expect.any(String), retryAfterMs: 1000 },
+    });
   });
 
   it('still hides every other fault behind internal 500, with no Retry-After', async () => {
     const handler = middy(async (): Promise<HttpResult> => {
       throw new TypeError('x is undefined');
     }).use(httpErrors({ logger: () => silentLog }));
-    const res = (await handler({ routeKey: 'GET /events/{eventId}' } as HttpEvent, context)) as HttpResult & { headers: Record<string, string> };
+    const res = (await handler({ routeKey: 'GET /events/{eventId}' } as HttpEvent, context)) as HttpResult & {
+      headers: Record<string, string>;
+    };
     expect(res.statusCode).toBe(500);
     expect(res.headers['retry-after']).toBeUndefined();
     expect(JSON.parse(res.body ?? '').error.code).toBe('internal');

@@ -29,7 +29,7 @@ describe('RateLimiter', () => {
     expect((await limiter.take('c1:sync', allowance)).ok).toBe(true);
   });
 
-  it('counts each key apart: one flooding caller does not spend another one\'s allowance', async () => {
+  it("counts each key apart: one flooding caller does not spend another one's allowance", async () => {
     const limiter = new RateLimiter(new CountingStore(), { now: () => 5_000 });
     const allowance = { limit: 2, windowMs: 60_000 };
     for (let i = 0; i < 10; i++) await limiter.take('flooder:ping', allowance);
@@ -68,7 +68,15 @@ describe('RateLimiter', () => {
 describe('RateLimiter, priced uses', () => {
   it('counts a use at its cost: a few costly uses spend the allowance as many cheap ones would', async () => {
     const store = new CountingStore();
-    const limiter = new RateLimiter({ hit: async (key, _exp, by = 1) => { store.counts.set(key, (store.counts.get(key) ?? 0) + by); return store.counts.get(key)!; } }, { now: () => 5_000 });
+    const limiter = new RateLimiter(
+      {
+        hit: async (key, _exp, by = 1) => {
+          store.counts.set(key, (store.counts.get(key) ?? 0) + by);
+          return store.counts.get(key)!;
+        },
+      },
+      { now: () => 5_000 },
+    );
     const allowance = { limit: 20, windowMs: 60_000 };
     expect((await limiter.take('addr:sync-posts', allowance, 8)).ok).toBe(true);
     expect((await limiter.take('addr:sync-posts', allowance, 8)).ok).toBe(true);

@@ -5,7 +5,15 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { EventService } from '../../shared/domain/event-service';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
 import type { Revision } from '../../shared/domain/protocol';
-import { FakeEntries, FakeEvents, FakeGateway, FakeViewerCounts, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import {
+  FakeEntries,
+  FakeEvents,
+  FakeGateway,
+  FakeViewerCounts,
+  eventRecord,
+  fixedClock,
+  silentLog,
+} from '../support/fakes';
 import { refusal } from '../support/refusal';
 
 const reporter: Caller = { connectionId: 'rep-1', eventId: 'ev1', role: 'reporter' };
@@ -93,11 +101,20 @@ describe('redact', () => {
     expect(entry).toMatchObject({ seq: 3, rev: 3, text: '', deleted: true, pinned: false, redacted: true });
     expect(lastChange()).toBe(before + 1);
     const line = entries.changes.get('ev1')!.at(-1)!;
-    expect(line).toMatchObject({ changeNo: before + 1, entry: { seq: 3, rev: 3, deleted: true, text: '', redacted: true } });
+    expect(line).toMatchObject({
+      changeNo: before + 1,
+      entry: { seq: 3, rev: 3, deleted: true, text: '', redacted: true },
+    });
     expect(await entries.get('ev1', 3)).toMatchObject({ rev: 3, text: '', deleted: true, redacted: true });
-    expect(JSON.stringify([...entries.changes.values(), ...entries.entries.values()])).not.toContain(`Call ${PHONE} now`);
+    expect(JSON.stringify([...entries.changes.values(), ...entries.entries.values()])).not.toContain(
+      `Call ${PHONE} now`,
+    );
     // Nothing else was touched: entry 1's history (deleted, not redacted) is still the organiser's.
-    expect(logLines().filter((l) => l.startsWith('1/'))).toEqual([`1/1:Lost child? Call ${PHONE}`, `1/2:Lost child? Call ${PHONE} (stage left)`, '1/3:']);
+    expect(logLines().filter((l) => l.startsWith('1/'))).toEqual([
+      `1/1:Lost child? Call ${PHONE}`,
+      `1/2:Lost child? Call ${PHONE} (stage left)`,
+      '1/3:',
+    ]);
     expect(logLines().filter((l) => l.startsWith('2/'))).toEqual(['2/1:The ribbon is cut', '2/2:The ribbon is cut!']);
   });
 
@@ -105,7 +122,12 @@ describe('redact', () => {
     const entry = await service.redact('ev1', 1);
     expect(entry).toMatchObject({ seq: 1, rev: 4, deleted: true, text: '', redacted: true });
     expect(logLines().filter((l) => l.startsWith('1/'))).toEqual(['1/1:', '1/2:', '1/3:', '1/4:']);
-    expect(entries.changes.get('ev1')!.filter((c) => c.entry.seq === 1).every((c) => c.entry.redacted)).toBe(true);
+    expect(
+      entries.changes
+        .get('ev1')!
+        .filter((c) => c.entry.seq === 1)
+        .every((c) => c.entry.redacted),
+    ).toBe(true);
     const { items } = await service.revisions('ev1', 0, 100, 'organiser');
     expect(JSON.stringify(items)).not.toContain(PHONE);
   });
@@ -161,7 +183,8 @@ describe('redact', () => {
     const at = lastChange();
     expect((await refusal(service.redact('ev1', 99))).code).toBe('not_found');
     expect((await refusal(service.redact('nope', 1))).code).toBe('not_found');
-    for (const seq of [0, -1, 1.5, Number.NaN]) expect((await refusal(service.redact('ev1', seq))).code).toBe('bad_request');
+    for (const seq of [0, -1, 1.5, Number.NaN])
+      expect((await refusal(service.redact('ev1', seq))).code).toBe('bad_request');
     expect(lastChange()).toBe(at);
     expect(JSON.stringify(entries.changes.get('ev1'))).toBe(log);
   });

@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadRedriveConfig } from '../../shared/config';
 import type { AsyncFailureRecord, StreamFailureRecord } from '../../shared/domain/redrive/failure-records';
 import { parseFailureRecord } from '../../shared/domain/redrive/failure-records';
-import { type FailureQueue, type FunctionInvoker, type InvokeResult, type QueuedMessage, redriveQueue, type StreamReader } from '../../shared/domain/redrive/redrive';
+import {
+  type FailureQueue,
+  type FunctionInvoker,
+  type InvokeResult,
+  type QueuedMessage,
+  redriveQueue,
+  type StreamReader,
+} from '../../shared/domain/redrive/redrive';
 
 /** A queue as SQS behaves for one reader: received messages hidden until deleted or released. */
 class MemoryQueue implements FailureQueue {
@@ -30,17 +37,32 @@ class MemoryQueue implements FailureQueue {
   }
 }
 
-const streamRecord = (start: string, end: string, functionArn = 'arn:aws:lambda:us-east-1:1:function:tally'): StreamFailureRecord => ({
+const streamRecord = (
+  start: string,
+  end: string,
+  functionArn = 'arn:aws:lambda:us-east-1:1:function:tally',
+): StreamFailureRecord => ({
   requestContext: { requestId: 'r', functionArn, condition: 'RetryAttemptsExhausted', approximateInvokeCount: 11 },
   version: '1.0',
   timestamp: '2026-12-01T00:00:00.000Z',
-  DDBStreamBatchInfo: { shardId: 'shard-1', startSequenceNumber: start, endSequenceNumber: end, batchSize: 2, streamArn: 'arn:stream' },
+  DDBStreamBatchInfo: {
+    shardId: 'shard-1',
+    startSequenceNumber: start,
+    endSequenceNumber: end,
+    batchSize: 2,
+    streamArn: 'arn:stream',
+  },
 });
 
 const asyncRecord = (payload: unknown): AsyncFailureRecord => ({
   version: '1.0',
   timestamp: '2026-12-01T00:00:00.000Z',
-  requestContext: { requestId: 'r', functionArn: 'arn:aws:lambda:us-east-1:1:function:worker:$LATEST', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+  requestContext: {
+    requestId: 'r',
+    functionArn: 'arn:aws:lambda:us-east-1:1:function:worker:$LATEST',
+    condition: 'RetriesExhausted',
+    approximateInvokeCount: 3,
+  },
   requestPayload: payload,
   responsePayload: { errorMessage: 'boom' },
 });
@@ -73,7 +95,9 @@ describe('redriveQueue', () => {
     queue.send(JSON.stringify(streamRecord('100', '105')));
     const p = ports();
     const outcomes = await redriveQueue(queue, p.reader, p.invoker);
-    expect(p.sync).toEqual([{ arn: 'arn:aws:lambda:us-east-1:1:function:tally', event: { Records: [{ seq: '100' }, { seq: '105' }] } }]);
+    expect(p.sync).toEqual([
+      { arn: 'arn:aws:lambda:us-east-1:1:function:tally', event: { Records: [{ seq: '100' }, { seq: '105' }] } },
+    ]);
     expect(outcomes).toEqual([expect.objectContaining({ status: 'redriven', detail: '2 record(s)' })]);
     expect(queue.deleted).toEqual(['m1']);
     expect(queue.visible).toEqual([]);
@@ -84,7 +108,9 @@ describe('redriveQueue', () => {
     queue.send(JSON.stringify(asyncRecord({ eventId: 'e', shard: 2 })));
     const p = ports();
     const outcomes = await redriveQueue(queue, p.reader, p.invoker);
-    expect(p.async).toEqual([{ arn: 'arn:aws:lambda:us-east-1:1:function:worker:$LATEST', payload: { eventId: 'e', shard: 2 } }]);
+    expect(p.async).toEqual([
+      { arn: 'arn:aws:lambda:us-east-1:1:function:worker:$LATEST', payload: { eventId: 'e', shard: 2 } },
+    ]);
     expect(outcomes.map((o) => o.status)).toEqual(['redriven']);
     expect(queue.deleted).toEqual(['m1']);
   });
@@ -94,7 +120,9 @@ describe('redriveQueue', () => {
     queue.send(JSON.stringify(streamRecord('1', '2')));
     queue.send(JSON.stringify(streamRecord('3', '4')));
     const p = ports((_, event) =>
-      event.Records[0].seq === '1' ? { functionError: 'Unhandled', payload: { errorMessage: 'still down' } } : { payload: { batchItemFailures: [{ itemIdentifier: '4' }] } },
+      event.Records[0].seq === '1'
+        ? { functionError: 'Unhandled', payload: { errorMessage: 'still down' } }
+        : { payload: { batchItemFailures: [{ itemIdentifier: '4' }] } },
     );
     const outcomes = await redriveQueue(queue, p.reader, p.invoker);
     expect(outcomes.map((o) => [o.status, o.detail])).toEqual([
@@ -143,7 +171,7 @@ describe('redriveQueue', () => {
     expect(queue.visible.map((m) => m.id)).toEqual(['m2']);
   });
 
-  it('parses both of AWS\'s record shapes and nothing else', () => {
+  it("parses both of AWS's record shapes and nothing else", () => {
     expect(parseFailureRecord(JSON.stringify(streamRecord('1', '2'))).kind).toBe('stream');
     expect(parseFailureRecord(JSON.stringify(asyncRecord(null))).kind).toBe('async');
     expect(() => parseFailureRecord('{"a":1}')).toThrow(/neither a stream failure record/);
@@ -152,13 +180,19 @@ describe('redriveQueue', () => {
 
 describe('loadRedriveConfig', () => {
   it('reads the queues and endpoints without any table, and refuses a queue URL that is not a URL', () => {
-    expect(loadRedriveConfig({ LIVECAST_STREAM_FAILURES_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/StreamFailures', AWS_REGION: 'eu-west-1' })).toMatchObject({
+    expect(
+      loadRedriveConfig({
+        LIVECAST_STREAM_FAILURES_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/StreamFailures',
+        AWS_REGION: 'eu-west-1',
+      }),
+    ).toMatchObject({
       region: 'eu-west-1',
       local: false,
       streamFailuresQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/StreamFailures',
     });
     expect(() => loadRedriveConfig({ LIVECAST_WORKER_FAILURES_QUEUE_URL: 'WorkerFailures' })).toThrow(ConfigError);
-    expect(() => loadRedriveConfig({ LIVECAST_WORKER_FAILURES_QUEUE_URL: 'WorkerFailures' })).toThrow(/workerFailuresQueueUrl/);
+    expect(() => loadRedriveConfig({ LIVECAST_WORKER_FAILURES_QUEUE_URL: 'WorkerFailures' })).toThrow(
+      /workerFailuresQueueUrl/,
+    );
   });
 });
-

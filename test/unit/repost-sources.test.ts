@@ -3,7 +3,12 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { repostOf } from '../../functions/repost-tally';
 import { addressKey, networkOf, sourceOf, voterOf } from '../../shared/domain/reposts/sources';
-import { defaultSpikeRules, detectSpikes, initialDetectorState, type RepostSecond } from '../../shared/domain/reposts/spike-detector';
+import {
+  defaultSpikeRules,
+  detectSpikes,
+  initialDetectorState,
+  type RepostSecond,
+} from '../../shared/domain/reposts/spike-detector';
 import { issueViewerId, VIEWER_ID_MAX_AGE_MS, verifyViewerId } from '../../shared/domain/viewer-id';
 
 const SECRET = 'unit-secret-0123456789abcdef0123456789abcdef';
@@ -27,7 +32,8 @@ describe('viewer ids', () => {
     }
     expect(verifyViewerId(SECRET, token, NOW + VIEWER_ID_MAX_AGE_MS + 1000)).toBeUndefined();
     expect(verifyViewerId(SECRET, issueViewerId(SECRET, NOW + 120_000).token, NOW)).toBeUndefined();
-    for (const junk of ['', 'abc', `${token}.x`, token.replace(/\./g, '-')]) expect(verifyViewerId(SECRET, junk, NOW)).toBeUndefined();
+    for (const junk of ['', 'abc', `${token}.x`, token.replace(/\./g, '-')])
+      expect(verifyViewerId(SECRET, junk, NOW)).toBeUndefined();
   });
 });
 
@@ -58,14 +64,16 @@ describe('addresses and networks', () => {
 
 describe('the spike rule on sources', () => {
   const T0 = 1_780_000_000_000;
-  const quiet = (n: number): RepostSecond[] => Array.from({ length: n }, (_, i) => ({ t: T0 + i * 1000, bySeq: { 1: 2 }, viewers: 2, sources: 2 }));
+  const quiet = (n: number): RepostSecond[] =>
+    Array.from({ length: n }, (_, i) => ({ t: T0 + i * 1000, bySeq: { 1: 2 }, viewers: 2, sources: 2 }));
   const wave = (viewers: number | undefined, sources: number | undefined): RepostSecond => ({
     t: T0 + 30_000,
     bySeq: { 1: 300 },
     ...(viewers === undefined ? {} : { viewers }),
     ...(sources === undefined ? {} : { sources }),
   });
-  const started = (second: RepostSecond) => detectSpikes(initialDetectorState(), [...quiet(30), second]).events.filter((e) => e.type === 'started');
+  const started = (second: RepostSecond) =>
+    detectSpikes(initialDetectorState(), [...quiet(30), second]).events.filter((e) => e.type === 'started');
 
   it('needs 20 distinct viewers and 5 distinct networks in the starting second', () => {
     expect(defaultSpikeRules).toMatchObject({ minViewers: 20, minSources: 5 });
@@ -86,11 +94,29 @@ describe('the spike rule on sources', () => {
 });
 
 describe('the tally', () => {
-  const image = { eventId: { S: 'ev1' }, seq: { N: '1' }, connectionId: { S: 'c1' }, at: { N: String(NOW) }, voter: { S: 'v:V' }, source: { S: 'net' } };
+  const image = {
+    eventId: { S: 'ev1' },
+    seq: { N: '1' },
+    connectionId: { S: 'c1' },
+    at: { N: String(NOW) },
+    voter: { S: 'v:V' },
+    source: { S: 'net' },
+  };
 
   it('reads a repost with its voter and source from an INSERT, and nothing from a TTL REMOVE', () => {
-    const insert = { eventName: 'INSERT', dynamodb: { NewImage: image, SequenceNumber: '100' } } as unknown as DynamoDBRecord;
-    expect(repostOf(insert)).toEqual({ eventId: 'ev1', seq: 1, connectionId: 'c1', at: NOW, voter: 'v:V', source: 'net', sequence: '100' });
+    const insert = {
+      eventName: 'INSERT',
+      dynamodb: { NewImage: image, SequenceNumber: '100' },
+    } as unknown as DynamoDBRecord;
+    expect(repostOf(insert)).toEqual({
+      eventId: 'ev1',
+      seq: 1,
+      connectionId: 'c1',
+      at: NOW,
+      voter: 'v:V',
+      source: 'net',
+      sequence: '100',
+    });
     const expired = {
       eventName: 'REMOVE',
       userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },

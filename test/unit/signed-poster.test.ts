@@ -7,7 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignedPoster } from '../../shared/adapters/signed-poster';
 
 const bytes = (d: string | ArrayBuffer | ArrayBufferView): string | Uint8Array =>
-  typeof d === 'string' ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  typeof d === 'string'
+    ? d
+    : d instanceof ArrayBuffer
+      ? new Uint8Array(d)
+      : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 
 /** The Sha256 constructor the SDK's signer expects, on node:crypto. */
 class Sha256 {
@@ -42,7 +46,12 @@ describe('SignedPoster signing', () => {
         const path = `/live/@connections/${encodeURIComponent(connectionId).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
         const ours = await poster.sign(path, payload);
 
-        const signer = new SignatureV4({ credentials: creds, region: 'eu-west-1', service: 'execute-api', sha256: Sha256 });
+        const signer = new SignatureV4({
+          credentials: creds,
+          region: 'eu-west-1',
+          service: 'execute-api',
+          sha256: Sha256,
+        });
         const reference = await signer.sign(
           {
             method: 'POST',
@@ -82,7 +91,11 @@ describe('SignedPoster over HTTP', () => {
   beforeAll(async () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as AddressInfo;
-    poster = new SignedPoster({ endpoint: `http://127.0.0.1:${port}/local`, region: 'us-east-1', credentials: async () => ({ accessKeyId: 'a', secretAccessKey: 'b' }) });
+    poster = new SignedPoster({
+      endpoint: `http://127.0.0.1:${port}/local`,
+      region: 'us-east-1',
+      credentials: async () => ({ accessKeyId: 'a', secretAccessKey: 'b' }),
+    });
   });
   afterAll(() => {
     poster.destroy();

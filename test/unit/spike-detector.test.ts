@@ -3,7 +3,15 @@ import { describe, expect, it } from 'vitest';
 import type { EventRecord, RepostStore } from '../../shared/domain/ports';
 import type { LiveFrame } from '../../shared/domain/protocol';
 import { judgeSeconds, sweepOpenSpikes } from '../../shared/domain/reposts/repost-service';
-import { defaultSpikeRules, detectSpikes, type DetectorState, initialDetectorState, type RepostSecond, type Spike, type SpikeEvent } from '../../shared/domain/reposts/spike-detector';
+import {
+  defaultSpikeRules,
+  detectSpikes,
+  type DetectorState,
+  initialDetectorState,
+  type RepostSecond,
+  type Spike,
+  type SpikeEvent,
+} from '../../shared/domain/reposts/spike-detector';
 
 const T0 = 1_780_000_000_000;
 
@@ -16,7 +24,8 @@ function run(counts: readonly number[], seqOf?: (i: number) => number): SpikeEve
   return detectSpikes(initialDetectorState(), series(counts, seqOf)).events;
 }
 
-const repeat = (n: number, value: number | ((i: number) => number)) => Array.from({ length: n }, (_, i) => (typeof value === 'number' ? value : value(i)));
+const repeat = (n: number, value: number | ((i: number) => number)) =>
+  Array.from({ length: n }, (_, i) => (typeof value === 'number' ? value : value(i)));
 
 describe('spike detector', () => {
   it('finds no spike in steady traffic, noisy or not', () => {
@@ -42,7 +51,13 @@ describe('spike detector', () => {
     expect(started!.spike).toMatchObject({ startedAt: T0 + 60_000, endedAt: null, peakPerSecond: 300, topSeq: 7 });
     expect(started!.spike.baselinePerSecond).toBeCloseTo(30, 0);
     // It ends where the quiet began (second 63), after three quiet seconds; the quiet is not counted.
-    expect(ended!.spike).toMatchObject({ startedAt: T0 + 60_000, endedAt: T0 + 63_000, peakPerSecond: 320, total: 930, topSeq: 7 });
+    expect(ended!.spike).toMatchObject({
+      startedAt: T0 + 60_000,
+      endedAt: T0 + 63_000,
+      peakPerSecond: 320,
+      total: 930,
+      topSeq: 7,
+    });
   });
 
   it('finds the first wave of an event that had no reposts before it', () => {
@@ -57,7 +72,12 @@ describe('spike detector', () => {
   it('records two waves as two spikes', () => {
     const counts = [...repeat(30, 20), ...repeat(5, 250), ...repeat(40, 20), ...repeat(4, 400), ...repeat(30, 20)];
     const events = run(counts, (i) => (i < 50 ? 3 : 9));
-    expect(events.map((e) => `${e.type}@${(e.spike.startedAt - T0) / 1000}`)).toEqual(['started@30', 'ended@30', 'started@75', 'ended@75']);
+    expect(events.map((e) => `${e.type}@${(e.spike.startedAt - T0) / 1000}`)).toEqual([
+      'started@30',
+      'ended@30',
+      'started@75',
+      'ended@75',
+    ]);
     expect(events[1]!.spike).toMatchObject({ endedAt: T0 + 35_000, total: 1_250, topSeq: 3 });
     expect(events[3]!.spike).toMatchObject({ endedAt: T0 + 79_000, total: 1_600, topSeq: 9 });
   });
@@ -100,11 +120,24 @@ describe('judging the seconds of a stored series', () => {
     let saved: { state: DetectorState; version: number } = { state: initialDetectorState(), version: 0 };
     const spikes = new Map<number, Spike>();
     const watched = new Set<string>();
-    const reposts: Pick<RepostStore, 'seconds' | 'detector' | 'saveDetector' | 'spikes' | 'watchOpenSpike' | 'unwatchOpenSpike' | 'eventsWithOpenSpikes'> = {
+    const reposts: Pick<
+      RepostStore,
+      | 'seconds'
+      | 'detector'
+      | 'saveDetector'
+      | 'spikes'
+      | 'watchOpenSpike'
+      | 'unwatchOpenSpike'
+      | 'eventsWithOpenSpikes'
+    > = {
       watchOpenSpike: async (e) => void watched.add(e),
       unwatchOpenSpike: async (e) => void watched.delete(e),
       eventsWithOpenSpikes: async () => [...watched],
-      seconds: async (_e, after = -1) => [...secondsByT].filter(([t]) => t > after).sort(([a], [b]) => a - b).map(([t, bySeq]) => ({ t, bySeq })),
+      seconds: async (_e, after = -1) =>
+        [...secondsByT]
+          .filter(([t]) => t > after)
+          .sort(([a], [b]) => a - b)
+          .map(([t, bySeq]) => ({ t, bySeq })),
       detector: async () => structuredClone(saved),
       saveDetector: async (_e, version, state, list) => {
         if (version !== saved.version) return false;
@@ -128,28 +161,52 @@ describe('judging the seconds of a stored series', () => {
     const series = new Map<number, Record<string, number>>();
     for (let i = 0; i < 30; i++) series.set(T0 + i * 1000, { '1': 5 });
     const s = store(series);
-    const deps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => T0 + 40_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = {
+      reposts: s.reposts,
+      entries: s.entries,
+      viewers: { count: async () => 0 },
+      now: () => T0 + 40_000,
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    };
     await judgeSeconds('e', deps, T0 + 29_000);
     expect(s.spikes.size).toBe(0);
     // 120 reposts so far in second 30, the storm's first: a spike now, not when the second is over.
     series.set(T0 + 30_000, { '4': 120 });
     const early = await judgeSeconds('e', deps, T0 + 29_000);
     expect(early.open).toBe(true);
-    expect([...s.spikes.values()]).toEqual([expect.objectContaining({ startedAt: T0 + 30_000, endedAt: null, total: 120, topSeq: 4 })]);
+    expect([...s.spikes.values()]).toEqual([
+      expect.objectContaining({ startedAt: T0 + 30_000, endedAt: null, total: 120, topSeq: 4 }),
+    ]);
     expect(s.saved().state.lastSecond).toBe(T0 + 29_000); // the detector itself has not judged second 30 yet
     // The second ends with 900; three quiet seconds follow.
     series.set(T0 + 30_000, { '4': 900 });
     for (let i = 31; i < 35; i++) series.set(T0 + i * 1000, { '1': 5 });
     await judgeSeconds('e', deps, T0 + 34_000);
-    expect([...s.spikes.values()]).toEqual([expect.objectContaining({ startedAt: T0 + 30_000, endedAt: T0 + 31_000, total: 900, peakPerSecond: 900, topSeq: 4 })]);
+    expect([...s.spikes.values()]).toEqual([
+      expect.objectContaining({
+        startedAt: T0 + 30_000,
+        endedAt: T0 + 31_000,
+        total: 900,
+        peakPerSecond: 900,
+        topSeq: 4,
+      }),
+    ]);
     // Announced to viewers once, when it started, though it was judged three times.
-    expect(s.announced).toEqual([expect.objectContaining({ type: 'spike', eventId: 'e', startedAt: T0 + 30_000, endedAt: null, total: 120 })]);
+    expect(s.announced).toEqual([
+      expect.objectContaining({ type: 'spike', eventId: 'e', startedAt: T0 + 30_000, endedAt: null, total: 120 }),
+    ]);
   });
 
   it('records nothing early for a second that does not reach the bar', async () => {
     const series = new Map<number, Record<string, number>>([[T0, { '1': 19 }]]);
     const s = store(series);
-    const deps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => T0 + 1_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = {
+      reposts: s.reposts,
+      entries: s.entries,
+      viewers: { count: async () => 0 },
+      now: () => T0 + 1_000,
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    };
     expect((await judgeSeconds('e', deps, T0 - 1000)).open).toBe(false);
     expect(s.spikes.size).toBe(0);
     expect(s.announced).toEqual([]);
@@ -162,7 +219,13 @@ describe('judging the seconds of a stored series', () => {
     series.set(T0 + 31_000, { '2': 400 });
     const s = store(series);
     let now = T0 + 31_500;
-    const deps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => now, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = {
+      reposts: s.reposts,
+      entries: s.entries,
+      viewers: { count: async () => 0 },
+      now: () => now,
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    };
     // The tally judged as the storm came in: the spike started, the event is on the watch list.
     await judgeSeconds('e', deps, T0 + 29_000);
     expect(s.watched).toEqual(new Set(['e']));
@@ -170,7 +233,9 @@ describe('judging the seconds of a stored series', () => {
     // No repost and no read after the wave. Over a minute later the sweep judges the silent seconds.
     now = T0 + 92_000;
     expect(await sweepOpenSpikes(deps)).toEqual({ judged: 1, ended: 1 });
-    expect([...s.spikes.values()]).toEqual([expect.objectContaining({ startedAt: T0 + 30_000, endedAt: T0 + 32_000, total: 1000, topSeq: 2 })]);
+    expect([...s.spikes.values()]).toEqual([
+      expect.objectContaining({ startedAt: T0 + 30_000, endedAt: T0 + 32_000, total: 1000, topSeq: 2 }),
+    ]);
     expect(s.watched.size).toBe(0);
     expect(await sweepOpenSpikes(deps)).toEqual({ judged: 0, ended: 0 });
   });
@@ -180,7 +245,13 @@ describe('judging the seconds of a stored series', () => {
     for (let i = 0; i < 30; i++) series.set(T0 + i * 1000, { '1': 5 });
     for (let i = 30; i < 40; i++) series.set(T0 + i * 1000, { '2': 500 });
     const s = store(series);
-    const deps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => T0 + 40_500, log: { debug() {}, info() {}, warn() {}, error() {} } };
+    const deps = {
+      reposts: s.reposts,
+      entries: s.entries,
+      viewers: { count: async () => 0 },
+      now: () => T0 + 40_500,
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    };
     await judgeSeconds('e', deps, T0 + 29_000);
     expect(await sweepOpenSpikes(deps)).toEqual({ judged: 0, ended: 0 });
     expect(s.watched).toEqual(new Set(['e']));

@@ -4,7 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import type { EventRecord, RepostStore, StreamedRepost } from '../../shared/domain/ports';
 import type { LiveFrame } from '../../shared/domain/protocol';
-import { judgeSeconds, sweepOpenSpikes, tallyReposts, type TallyDeps } from '../../shared/domain/reposts/repost-service';
+import {
+  judgeSeconds,
+  sweepOpenSpikes,
+  tallyReposts,
+  type TallyDeps,
+} from '../../shared/domain/reposts/repost-service';
 import { type DetectorState, initialDetectorState, type Spike } from '../../shared/domain/reposts/spike-detector';
 import { silentLog } from '../support/fakes';
 
@@ -79,7 +84,13 @@ function memoryStore() {
 function setup() {
   const s = memoryStore();
   const clock = { now: X };
-  const deps: TallyDeps = { reposts: s.reposts, entries: s.entries, viewers: { count: async () => 0 }, now: () => clock.now, log: silentLog };
+  const deps: TallyDeps = {
+    reposts: s.reposts,
+    entries: s.entries,
+    viewers: { count: async () => 0 },
+    now: () => clock.now,
+    log: silentLog,
+  };
   return { ...s, clock, deps };
 }
 
@@ -108,56 +119,81 @@ async function sweepEverySecond(t: ReturnType<typeof setup>, from: number, to: n
 const PHASES = [0, 250, 500, 750];
 
 describe('a spike recorded early (its first second still going on) and the sweep', () => {
-  it.each(PHASES)('ends it with its whole total when the storm fits in that one second and nothing comes after (sweep at +%i ms)', async (phase) => {
-    // The flaky integration run: 300 reposts all stamped within second X; the tally's first batch
-    // holds 255 of them, the second the other 45; then no repost and no read.
-    const t = setup();
-    const e = newEventId();
-    const storm = burst(e, 300, X + 50, X + 800);
-    t.clock.now = X + 600;
-    await tallyReposts(e, storm.slice(0, 255), t.deps);
-    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, total: 255, endedAt: null })]);
-    expect(t.watched).toEqual(new Set([e]));
-    t.clock.now = X + 900;
-    await tallyReposts(e, storm.slice(255), t.deps);
+  it.each(PHASES)(
+    'ends it with its whole total when the storm fits in that one second and nothing comes after (sweep at +%i ms)',
+    async (phase) => {
+      // The flaky integration run: 300 reposts all stamped within second X; the tally's first batch
+      // holds 255 of them, the second the other 45; then no repost and no read.
+      const t = setup();
+      const e = newEventId();
+      const storm = burst(e, 300, X + 50, X + 800);
+      t.clock.now = X + 600;
+      await tallyReposts(e, storm.slice(0, 255), t.deps);
+      expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, total: 255, endedAt: null })]);
+      expect(t.watched).toEqual(new Set([e]));
+      t.clock.now = X + 900;
+      await tallyReposts(e, storm.slice(255), t.deps);
 
-    // The sweep runs every second from then on. Before second X is whole in its eyes (5 s after
-    // it), the detector's state holds no spike: the spike was seen early and only the table has it.
-    await sweepEverySecond(t, X + 1_000 + phase, X + 30_000);
-    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300, peakPerSecond: 300, topSeq: 1 })]);
-    expect(t.watched.size).toBe(0);
-    expect(t.frames.filter((f) => f.type === 'spike')).toHaveLength(1);
-  });
+      // The sweep runs every second from then on. Before second X is whole in its eyes (5 s after
+      // it), the detector's state holds no spike: the spike was seen early and only the table has it.
+      await sweepEverySecond(t, X + 1_000 + phase, X + 30_000);
+      expect(await t.reposts.spikes(e)).toEqual([
+        expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300, peakPerSecond: 300, topSeq: 1 }),
+      ]);
+      expect(t.watched.size).toBe(0);
+      expect(t.frames.filter((f) => f.type === 'spike')).toHaveLength(1);
+    },
+  );
 
-  it.each(PHASES)('ends it when the storm straddles a second boundary, the tally judging the first second whole (sweep at +%i ms)', async (phase) => {
-    const t = setup();
-    const e = newEventId();
-    const storm = burst(e, 300, X + 500, X + 1_400);
-    t.clock.now = X + 900;
-    await tallyReposts(e, storm.filter((r) => r.at < X + 1000), t.deps);
-    t.clock.now = X + 1_500;
-    await tallyReposts(e, storm.filter((r) => r.at >= X + 1000), t.deps);
-    await sweepEverySecond(t, X + 2_000 + phase, X + 30_000);
-    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, endedAt: expect.any(Number), total: 300 })]);
-    expect(t.watched.size).toBe(0);
-  });
+  it.each(PHASES)(
+    'ends it when the storm straddles a second boundary, the tally judging the first second whole (sweep at +%i ms)',
+    async (phase) => {
+      const t = setup();
+      const e = newEventId();
+      const storm = burst(e, 300, X + 500, X + 1_400);
+      t.clock.now = X + 900;
+      await tallyReposts(
+        e,
+        storm.filter((r) => r.at < X + 1000),
+        t.deps,
+      );
+      t.clock.now = X + 1_500;
+      await tallyReposts(
+        e,
+        storm.filter((r) => r.at >= X + 1000),
+        t.deps,
+      );
+      await sweepEverySecond(t, X + 2_000 + phase, X + 30_000);
+      expect(await t.reposts.spikes(e)).toEqual([
+        expect.objectContaining({ startedAt: X, endedAt: expect.any(Number), total: 300 }),
+      ]);
+      expect(t.watched.size).toBe(0);
+    },
+  );
 });
 
 describe('the sweep and the judges around it', () => {
-  it.each(PHASES)('counts in an ended spike the reposts a tally more than 5 s behind counts only after the sweep ended it (sweep at +%i ms)', async (phase) => {
-    // The storm's first 255 reposts are tallied at once; the other 45 (in the same second) wait in
-    // a stalled stream until after the sweep, judging by the clock, has ended the spike.
-    const t = setup();
-    const e = newEventId();
-    const storm = burst(e, 300, X + 50, X + 800);
-    t.clock.now = X + 600;
-    await tallyReposts(e, storm.slice(0, 255), t.deps);
-    await sweepEverySecond(t, X + 1_000 + phase, X + 14_000);
-    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 255 })]);
-    t.clock.now = X + 14_500;
-    await tallyReposts(e, storm.slice(255), t.deps);
-    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300, peakPerSecond: 300 })]);
-  });
+  it.each(PHASES)(
+    'counts in an ended spike the reposts a tally more than 5 s behind counts only after the sweep ended it (sweep at +%i ms)',
+    async (phase) => {
+      // The storm's first 255 reposts are tallied at once; the other 45 (in the same second) wait in
+      // a stalled stream until after the sweep, judging by the clock, has ended the spike.
+      const t = setup();
+      const e = newEventId();
+      const storm = burst(e, 300, X + 50, X + 800);
+      t.clock.now = X + 600;
+      await tallyReposts(e, storm.slice(0, 255), t.deps);
+      await sweepEverySecond(t, X + 1_000 + phase, X + 14_000);
+      expect(await t.reposts.spikes(e)).toEqual([
+        expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 255 }),
+      ]);
+      t.clock.now = X + 14_500;
+      await tallyReposts(e, storm.slice(255), t.deps);
+      expect(await t.reposts.spikes(e)).toEqual([
+        expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300, peakPerSecond: 300 }),
+      ]);
+    },
+  );
 
   it('with a quiet window shorter than the 5 s settle time, keeps watching an early spike it cannot judge yet', async () => {
     // LIVECAST_SPIKE_SWEEP_QUIET_MS=2000: the sweep comes while second X is not yet settled for it.
@@ -166,11 +202,13 @@ describe('the sweep and the judges around it', () => {
     t.clock.now = X + 900;
     await tallyReposts(e, burst(e, 300, X + 50, X + 800), t.deps);
     for (t.clock.now = X + 3_500; t.clock.now <= X + 30_000; t.clock.now += 1000) await sweepOpenSpikes(t.deps, 2_000);
-    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300 })]);
+    expect(await t.reposts.spikes(e)).toEqual([
+      expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300 }),
+    ]);
     expect(t.watched.size).toBe(0);
   });
 
-  it('a judgement that stops short of an early spike\'s second reports the spike open', async () => {
+  it("a judgement that stops short of an early spike's second reports the spike open", async () => {
     const t = setup();
     const e = newEventId();
     t.clock.now = X + 900;
@@ -192,7 +230,7 @@ describe('the sweep and the judges around it', () => {
     expect((await sweepOpenSpikes(t.deps, QUIET_MS)).judged).toBe(1);
   });
 
-  it('keeps watching an event whose new spike a tally saved between the sweep\'s judgement and its unwatch', async () => {
+  it("keeps watching an event whose new spike a tally saved between the sweep's judgement and its unwatch", async () => {
     const t = setup();
     const e = newEventId();
     // A first wave in second X, ended by the tally's own judgement as a trickle goes on; the event
@@ -203,7 +241,9 @@ describe('the sweep and the judges around it', () => {
       t.clock.now = X + i * 1000 + 600;
       await tallyReposts(e, burst(e, 1, X + i * 1000 + 500, X + i * 1000 + 500), t.deps);
     }
-    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300 })]);
+    expect(await t.reposts.spikes(e)).toEqual([
+      expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300 }),
+    ]);
     expect(t.watched).toEqual(new Set([e]));
     // A minute later the sweep judges the event (nothing open) and, just before it takes the
     // event off the list, a second storm's first batch is tallied: a spike starts and is watched.
@@ -212,7 +252,10 @@ describe('the sweep and the judges around it', () => {
     const second = burst(e, 300, Y + 50, Y + 250, 2);
     t.before.unwatchOpenSpike = async () => void (await tallyReposts(e, second, t.deps));
     await sweepOpenSpikes(t.deps, QUIET_MS);
-    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X }), expect.objectContaining({ startedAt: Y, endedAt: null })]);
+    expect(await t.reposts.spikes(e)).toEqual([
+      expect.objectContaining({ startedAt: X }),
+      expect.objectContaining({ startedAt: Y, endedAt: null }),
+    ]);
     // No repost and no read after it: only the sweep can end it.
     await sweepEverySecond(t, Y + 1_000, Y + 30_000);
     expect(await t.reposts.spikes(e)).toEqual([
@@ -222,7 +265,7 @@ describe('the sweep and the judges around it', () => {
     expect(t.watched.size).toBe(0);
   });
 
-  it('a tally whose save loses to a read\'s judgement judges again from it, and the spike it saw is recorded', async () => {
+  it("a tally whose save loses to a read's judgement judges again from it, and the spike it saw is recorded", async () => {
     const t = setup();
     const e = newEventId();
     // A trickle long ago, judged.
@@ -237,7 +280,9 @@ describe('the sweep and the judges around it', () => {
     expect(spikes).toEqual([expect.objectContaining({ startedAt: X, endedAt: null })]);
     expect(t.watched).toEqual(new Set([e]));
     await sweepEverySecond(t, X + 2_000, X + 30_000);
-    expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, endedAt: expect.any(Number), total: 300 })]);
+    expect(await t.reposts.spikes(e)).toEqual([
+      expect.objectContaining({ startedAt: X, endedAt: expect.any(Number), total: 300 }),
+    ]);
     expect(t.frames.filter((f) => f.type === 'spike')).toHaveLength(1);
   });
 });

@@ -10,7 +10,19 @@ function itemBytes(frame: StatsFrame): number {
   const number = (n: number) => 1 + Math.ceil(String(n).replace(/^0+|0+$/g, '').length / 2);
   let reposts = 3;
   for (const [seq, n] of Object.entries(frame.reposts)) reposts += Buffer.byteLength(seq) + number(n) + 1;
-  return 'eventId'.length + 20 + 'changeNo'.length + 8 + 'action'.length + 5 + 'frame'.length + 3 + 64 + 'reposts'.length + reposts;
+  return (
+    'eventId'.length +
+    20 +
+    'changeNo'.length +
+    8 +
+    'action'.length +
+    5 +
+    'frame'.length +
+    3 +
+    64 +
+    'reposts'.length +
+    reposts
+  );
 }
 const MAX_ITEM_BYTES = 400 * 1024;
 
@@ -20,9 +32,14 @@ async function world(eventId: string, totals: Map<number, number>) {
   await events.create(eventRecord(eventId));
   const viewers = { count: async () => 7 };
   const reposts = {
-    totals: async (_e: string, from: number, to: number) => new Map([...totals].filter(([seq]) => seq >= from && seq <= to)),
+    totals: async (_e: string, from: number, to: number) =>
+      new Map([...totals].filter(([seq]) => seq >= from && seq <= to)),
   };
-  return { entries, deps: { reposts, entries, viewers, now: Date.now }, lines: () => (entries.frameLines.get(eventId) ?? []).map((l) => l.frame as StatsFrame) };
+  return {
+    entries,
+    deps: { reposts, entries, viewers, now: Date.now },
+    lines: () => (entries.frameLines.get(eventId) ?? []).map((l) => l.frame as StatsFrame),
+  };
 }
 
 describe('publishStats', () => {

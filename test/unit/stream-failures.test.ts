@@ -19,7 +19,10 @@ const batch = (records: DynamoDBRecord[]): DynamoDBStreamEvent => ({ Records: st
 class FakeWatch implements DeliveryWatch {
   readonly list = new Map<string, number>();
   failWrites = false;
-  constructor(private readonly leases: FakeLeases, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly leases: FakeLeases,
+    private readonly now: () => number = Date.now,
+  ) {}
   async watch(ids: readonly string[], at: number) {
     if (this.failWrites) throw new Error('DynamoDB is down');
     for (const id of ids) this.list.set(id, at);
@@ -59,18 +62,34 @@ describe('DeliveryWake reports per-event failures', () => {
     const watch = new FakeWatch(leases);
     const starter = new Starts();
     starter.failing.add('evB');
-    const result = await wakeBatch(batch([change('evA', 1, 100), change('evB', 7, 200), change('evA', 2, 300), change('evB', 8, 400)]), {
-      leases, watch, starter, log: silentLog, now: () => 5_000,
-    });
+    const result = await wakeBatch(
+      batch([change('evA', 1, 100), change('evB', 7, 200), change('evA', 2, 300), change('evB', 8, 400)]),
+      {
+        leases,
+        watch,
+        starter,
+        log: silentLog,
+        now: () => 5_000,
+      },
+    );
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: seqNo(200) }] });
     expect(starter.started.filter((s) => s.startsWith('evA#'))).toHaveLength(CONNECTION_SHARDS);
     // Both on the watch list: the watchdog heals evB even if its retries run out.
-    expect([...watch.list]).toEqual([['evA', 5_000], ['evB', 5_000]]);
+    expect([...watch.list]).toEqual([
+      ['evA', 5_000],
+      ['evB', 5_000],
+    ]);
   });
 
   it('answers no failures when every event woke', async () => {
     const leases = new FakeLeases();
-    const result = await wakeBatch(batch([change('evA', 1, 100)]), { leases, watch: new FakeWatch(leases), starter: new Starts(), log: silentLog, now: Date.now });
+    const result = await wakeBatch(batch([change('evA', 1, 100)]), {
+      leases,
+      watch: new FakeWatch(leases),
+      starter: new Starts(),
+      log: silentLog,
+      now: Date.now,
+    });
     expect(result).toEqual({ batchItemFailures: [] });
   });
 
@@ -78,7 +97,13 @@ describe('DeliveryWake reports per-event failures', () => {
     const leases = new FakeLeases();
     await leases.acquire('evB', 3, 'running', 30_000);
     const starter = new Starts();
-    const { started, failed } = await wakeEvents(['evA', 'evB', 'evA'], { leases, watch: new FakeWatch(leases), starter, log: silentLog, now: Date.now });
+    const { started, failed } = await wakeEvents(['evA', 'evB', 'evA'], {
+      leases,
+      watch: new FakeWatch(leases),
+      starter,
+      log: silentLog,
+      now: Date.now,
+    });
     expect(failed.size).toBe(0);
     expect(started).toBe(2 * CONNECTION_SHARDS - 1);
     expect(starter.started).toHaveLength(started);
@@ -89,7 +114,9 @@ describe('DeliveryWake reports per-event failures', () => {
     const watch = new FakeWatch(leases);
     watch.failWrites = true;
     const starter = new Starts();
-    await expect(wakeBatch(batch([change('evA', 1, 100)]), { leases, watch, starter, log: silentLog, now: Date.now })).rejects.toThrow(/down/);
+    await expect(
+      wakeBatch(batch([change('evA', 1, 100)]), { leases, watch, starter, log: silentLog, now: Date.now }),
+    ).rejects.toThrow(/down/);
     expect(starter.started).toEqual([]);
   });
 });
@@ -118,7 +145,12 @@ describe('ViewerStats reports per-event failures', () => {
       },
     };
     const result = await statsBatch(
-      batch([conn('MODIFY', 'evBad#1', 10), conn('INSERT', 'evOk#3', 20), conn('INSERT', 'evBad#2', 30), conn('REMOVE', 'evOk#5', 40)]),
+      batch([
+        conn('MODIFY', 'evBad#1', 10),
+        conn('INSERT', 'evOk#3', 20),
+        conn('INSERT', 'evBad#2', 30),
+        conn('REMOVE', 'evOk#5', 40),
+      ]),
       { reposts: {} as RepostStore, entries, viewers: new FakeViewerCounts(), now: Date.now, log: silentLog },
     );
     // The MODIFY at 10 moves no audience: the failure starts at evBad's first connect.
@@ -151,7 +183,9 @@ class WatermarkedReposts implements Partial<RepostStore> {
     return counted;
   }
   async totals(eventId: string) {
-    return new Map([...this.totalsBySeq].filter(([k]) => k.startsWith(`${eventId}/`)).map(([k, v]) => [Number(k.split('/')[1]), v]));
+    return new Map(
+      [...this.totalsBySeq].filter(([k]) => k.startsWith(`${eventId}/`)).map(([k, v]) => [Number(k.split('/')[1]), v]),
+    );
   }
   async seconds() {
     return [];
@@ -169,7 +203,12 @@ describe('RepostTally reports per-event failures, and a retry from there counts 
   const repost = (eventId: string, seq: number, connectionId: string, sequence: number): DynamoDBRecord => ({
     eventName: 'INSERT',
     dynamodb: {
-      NewImage: { eventId: { S: eventId }, seq: { N: String(seq) }, connectionId: { S: connectionId }, at: { N: '1780000000000' } },
+      NewImage: {
+        eventId: { S: eventId },
+        seq: { N: String(seq) },
+        connectionId: { S: connectionId },
+        at: { N: '1780000000000' },
+      },
       SequenceNumber: seqNo(sequence),
     },
   });
@@ -210,7 +249,7 @@ describe('RepostTally reports per-event failures, and a retry from there counts 
     expect(Object.fromEntries(store.totalsBySeq)).toEqual({ 'evA/1': 3, 'evB/1': 3 });
   });
 
-  it('a failure of the second event: the first event\'s records before it are checkpointed, those after it come again and count nothing', async () => {
+  it("a failure of the second event: the first event's records before it are checkpointed, those after it come again and count nothing", async () => {
     const store = new WatermarkedReposts();
     store.failOnce.add('evB');
     expect(await asLambda(store)).toEqual([seqNo(2)]);
@@ -226,7 +265,10 @@ describe('DeliveryWatchdog', () => {
     const leases = new FakeLeases(clock);
     const watch = new FakeWatch(leases, clock);
     const starter = new Starts();
-    const dog = new DeliveryWatchdog({ watch, leases, events, starter, log: silentLog, now: clock }, { watchForMs: 60_000 });
+    const dog = new DeliveryWatchdog(
+      { watch, leases, events, starter, log: silentLog, now: clock },
+      { watchForMs: 60_000 },
+    );
     /** Every shard let go at `cursor`, as idle workers leave them. */
     const caughtUp = (eventId: string, cursor: number) => {
       for (let s = 0; s < CONNECTION_SHARDS; s++) leases.items.set(`${eventId}#${s}`, { cursor });

@@ -44,7 +44,9 @@ describe('text that must still pass, stored as sent', () => {
 describe('line endings', () => {
   it('stores \\r\\n and a lone \\r as \\n', () => {
     expect(parseFrame(publishFrame, publish('one\r\ntwo\rthree\n\rfour')).text).toBe('one\ntwo\nthree\n\nfour');
-    expect(parseFrame(editFrame, JSON.stringify({ action: 'edit', clientId: 'e', seq: 1, text: 'a\r\nb' })).text).toBe('a\nb');
+    expect(parseFrame(editFrame, JSON.stringify({ action: 'edit', clientId: 'e', seq: 1, text: 'a\r\nb' })).text).toBe(
+      'a\nb',
+    );
   });
 
   it('counts the 2,000 characters on the text as stored: 1,000 lines ending in \\r\\n fit', () => {
@@ -69,7 +71,10 @@ describe('blank text is refused as empty', () => {
   });
 
   it('an empty string says so too', () => {
-    expect(refusal(publishFrame, publish(''))).toEqual({ code: 'bad_request', message: 'text: text must not be empty' });
+    expect(refusal(publishFrame, publish(''))).toEqual({
+      code: 'bad_request',
+      message: 'text: text must not be empty',
+    });
   });
 });
 
@@ -114,7 +119,10 @@ describe('controls and malformed Unicode are refused, naming the character and i
     for (let n = 0; n < 3; n++) for (const s of [...strings]) for (const p of parts) strings.push(s + p);
     for (const s of strings.filter((x) => x !== '')) {
       const verdict = checkText(s, { name: 'text' });
-      expect({ s, malformed: !verdict.ok && verdict.problem === 'malformed' }).toEqual({ s, malformed: !isWellFormed(s) });
+      expect({ s, malformed: !verdict.ok && verdict.problem === 'malformed' }).toEqual({
+        s,
+        malformed: !isWellFormed(s),
+      });
     }
   });
 

@@ -4,7 +4,15 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EventService } from '../../shared/domain/event-service';
 import { type Caller, LiveService } from '../../shared/domain/live-service';
-import { FakeEntries, FakeEvents, FakeGateway, FakeViewerCounts, eventRecord, fixedClock, silentLog } from '../support/fakes';
+import {
+  FakeEntries,
+  FakeEvents,
+  FakeGateway,
+  FakeViewerCounts,
+  eventRecord,
+  fixedClock,
+  silentLog,
+} from '../support/fakes';
 import { hashToken } from '../../shared/domain/secrets';
 import { refusal } from '../support/refusal';
 
@@ -33,7 +41,8 @@ beforeEach(async () => {
   await events.create(eventRecord('ev1', { tokenHash: hashToken(FIRST) }));
 });
 
-const publish = (caller: Caller, clientId: string) => live.publish(caller, { action: 'publish', clientId, text: clientId, kind: 'text' });
+const publish = (caller: Caller, clientId: string) =>
+  live.publish(caller, { action: 'publish', clientId, text: clientId, kind: 'text' });
 
 describe('rotateToken', () => {
   it('replaces the token: the old one is unauthorized, the new one admits a reporter of the next generation', async () => {
@@ -78,7 +87,12 @@ describe('a reporter admitted with a replaced token', () => {
     expect((entries.changes.get('ev1') ?? []).map((c) => c.entry.seq)).toEqual([1, 2, 3]);
 
     const { tokenGen } = await service.admit('ev1', operatorToken);
-    const next = { connectionId: 'new', eventId: 'ev1', role: 'reporter' as const, ...(tokenGen !== undefined ? { tokenGen } : {}) };
+    const next = {
+      connectionId: 'new',
+      eventId: 'ev1',
+      role: 'reporter' as const,
+      ...(tokenGen !== undefined ? { tokenGen } : {}),
+    };
     expect(await publish(next, 'n1')).toMatchObject({ seq: 4, rev: 1 });
   });
 

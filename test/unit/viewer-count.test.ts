@@ -13,7 +13,14 @@ const TTL = { type: 'Service', principalId: 'dynamodb.amazonaws.com' };
 
 let nextSeq = 100;
 /** A Connections stream record as Lambda delivers it with NEW_AND_OLD_IMAGES. */
-function record(eventName: 'INSERT' | 'REMOVE' | 'MODIFY', eventId: string, shard: number, id: string, role: 'viewer' | 'reporter' = 'viewer', by?: typeof TTL): DynamoDBRecord {
+function record(
+  eventName: 'INSERT' | 'REMOVE' | 'MODIFY',
+  eventId: string,
+  shard: number,
+  id: string,
+  role: 'viewer' | 'reporter' = 'viewer',
+  by?: typeof TTL,
+): DynamoDBRecord {
   const row = { pk: { S: `${eventId}#${shard}` }, connectionId: { S: id }, eventId: { S: eventId }, role: { S: role } };
   return {
     eventName,
@@ -35,8 +42,15 @@ async function world() {
   const viewers = new FakeViewerCounts();
   // A fresh clock each call far apart: the 1-second guard never holds a frame back here.
   let t = 1_780_000_000_000;
-  const deps = { reposts: { totals: async () => new Map<number, number>() } as never, entries, viewers, now: () => (t += 5_000), log: silentLog };
-  const lastStats = (eventId: string) => (entries.frameLines.get(eventId) ?? []).map((l) => l.frame as StatsFrame).at(-1)?.viewers;
+  const deps = {
+    reposts: { totals: async () => new Map<number, number>() } as never,
+    entries,
+    viewers,
+    now: () => (t += 5_000),
+    log: silentLog,
+  };
+  const lastStats = (eventId: string) =>
+    (entries.frameLines.get(eventId) ?? []).map((l) => l.frame as StatsFrame).at(-1)?.viewers;
   return { viewers, deps, lastStats };
 }
 
@@ -77,7 +91,9 @@ describe('the viewer count from the Connections stream', () => {
     const w = await world();
     const records = [
       ...Array.from({ length: 12 }, (_, i) => record('INSERT', 'ev1', i % 4, `v${i}`)),
-      ...Array.from({ length: 5 }, (_, i) => record('REMOVE', 'ev1', (i * 3) % 4, `v${(i * 3) % 12}`, 'viewer', i % 2 ? TTL : undefined)),
+      ...Array.from({ length: 5 }, (_, i) =>
+        record('REMOVE', 'ev1', (i * 3) % 4, `v${(i * 3) % 12}`, 'viewer', i % 2 ? TTL : undefined),
+      ),
     ];
     const half = Math.floor(records.length / 2);
     await statsBatch(batch(records.slice(0, half)), w.deps); // bisected: the first half
@@ -103,12 +119,23 @@ describe('the viewer count from the Connections stream', () => {
 
   it('refuses, rather than miscounts, records of one partition out of stream order', () => {
     const a = { eventId: 'ev1', partition: 'ev1#0', kind: 'connected' as const, role: 'viewer' as const };
-    expect(() => counterSteps([{ ...a, sequence: '200' }, { ...a, sequence: '150' }], new Map())).toThrow(/out of order/);
+    expect(() =>
+      counterSteps(
+        [
+          { ...a, sequence: '200' },
+          { ...a, sequence: '150' },
+        ],
+        new Map(),
+      ),
+    ).toThrow(/out of order/);
   });
 
   it('fails a record that carries no image (a stream still keys-only) instead of guessing its role', async () => {
     const w = await world();
-    const keysOnly: DynamoDBRecord = { eventName: 'INSERT', dynamodb: { Keys: { pk: { S: 'ev1#0' }, connectionId: { S: 'k' } }, SequenceNumber: seqNo(1) } };
+    const keysOnly: DynamoDBRecord = {
+      eventName: 'INSERT',
+      dynamodb: { Keys: { pk: { S: 'ev1#0' }, connectionId: { S: 'k' } }, SequenceNumber: seqNo(1) },
+    };
     await expect(statsBatch(batch([keysOnly]), w.deps)).rejects.toThrow(/NEW_AND_OLD_IMAGES/);
     expect(await w.viewers.count('ev1')).toBe(0);
   });

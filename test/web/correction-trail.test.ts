@@ -47,7 +47,12 @@ describe('readEntryRevisions', () => {
 
 describe('earlierVersions', () => {
   it('lists earlier wordings newest first with their times; pins are no version; the current one left out', () => {
-    const revisions = [rev(1, 1, { text: 'first' }), rev(1, 2, { text: 'second' }), rev(1, 3, { text: 'second', pinned: true }), rev(1, 4, { text: 'third', pinned: true })];
+    const revisions = [
+      rev(1, 1, { text: 'first' }),
+      rev(1, 2, { text: 'second' }),
+      rev(1, 3, { text: 'second', pinned: true }),
+      rev(1, 4, { text: 'third', pinned: true }),
+    ];
     expect(earlierVersions(revisions, { text: 'third', images: [] })).toEqual([
       { rev: 2, text: 'second', images: [], at: '2026-11-29T10:02:00.000Z' },
       { rev: 1, text: 'first', images: [], at: '2026-11-29T10:01:00.000Z' },
@@ -55,12 +60,21 @@ describe('earlierVersions', () => {
   });
 
   it('an entry that was only pinned has no earlier version; a change of photos is one', () => {
-    expect(earlierVersions([rev(1, 1, { text: 'a' }), rev(1, 2, { text: 'a', pinned: true })], { text: 'a', images: [] })).toEqual([]);
+    expect(
+      earlierVersions([rev(1, 1, { text: 'a' }), rev(1, 2, { text: 'a', pinned: true })], { text: 'a', images: [] }),
+    ).toEqual([]);
     const img = { url: '/images/e/x', width: 10, height: 10 };
-    expect(earlierVersions([rev(1, 1, { text: 'a', images: [img] }), rev(1, 2, { text: 'a' })], { text: 'a', images: [] }).map((v) => v.rev)).toEqual([1]);
+    expect(
+      earlierVersions([rev(1, 1, { text: 'a', images: [img] }), rev(1, 2, { text: 'a' })], {
+        text: 'a',
+        images: [],
+      }).map((v) => v.rev),
+    ).toEqual([1]);
   });
 
   it('a deletion is no version (its revision carries no text)', () => {
-    expect(earlierVersions([rev(1, 1, { text: 'a' }), rev(1, 2, { text: '', deleted: true })], { text: 'a', images: [] })).toEqual([]);
+    expect(
+      earlierVersions([rev(1, 1, { text: 'a' }), rev(1, 2, { text: '', deleted: true })], { text: 'a', images: [] }),
+    ).toEqual([]);
   });
 });

@@ -6,7 +6,18 @@ describe('entry links', () => {
   it('reads #entry-{seq} and nothing else', () => {
     expect(seqFromHash('#entry-12')).toBe(12);
     expect(seqFromHash('#entry-1')).toBe(1);
-    for (const bad of ['', '#', '#entry-', '#entry-0', '#entry-01', '#entry-1.5', '#entry-12x', '#token=abc', '#entry--3', '#entry-12345678901234567']) {
+    for (const bad of [
+      '',
+      '#',
+      '#entry-',
+      '#entry-0',
+      '#entry-01',
+      '#entry-1.5',
+      '#entry-12x',
+      '#token=abc',
+      '#entry--3',
+      '#entry-12345678901234567',
+    ]) {
       expect(seqFromHash(bad), bad).toBeUndefined();
     }
   });
@@ -40,15 +51,21 @@ describe('shareLink', () => {
   it('a closed sheet is cancelled (nothing copied); a sheet that fails otherwise falls back to copying', async () => {
     const c = clipboard();
     const abort = Object.assign(new Error('closed'), { name: 'AbortError' });
-    expect(await shareLink({ share: async () => Promise.reject(abort), clipboard: c.clipboard }, 'u', 't')).toBe('cancelled');
+    expect(await shareLink({ share: async () => Promise.reject(abort), clipboard: c.clipboard }, 'u', 't')).toBe(
+      'cancelled',
+    );
     expect(c.written).toEqual([]);
     const denied = Object.assign(new Error('no activation'), { name: 'NotAllowedError' });
-    expect(await shareLink({ share: async () => Promise.reject(denied), clipboard: c.clipboard }, 'u', 't')).toBe('copied');
+    expect(await shareLink({ share: async () => Promise.reject(denied), clipboard: c.clipboard }, 'u', 't')).toBe(
+      'copied',
+    );
     expect(c.written).toEqual(['u']);
   });
 
   it('fails, rather than claiming a copy, when neither works', async () => {
     expect(await shareLink({}, 'u', 't')).toBe('failed');
-    expect(await shareLink({ clipboard: { writeText: async () => Promise.reject(new Error('denied')) } }, 'u', 't')).toBe('failed');
+    expect(
+      await shareLink({ clipboard: { writeText: async () => Promise.reject(new Error('denied')) } }, 'u', 't'),
+    ).toBe('failed');
   });
 });

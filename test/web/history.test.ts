@@ -4,7 +4,17 @@ import { HISTORY_PAGE_LIMIT, readHistory, type TimelinePage } from '../../web/li
 import { Timeline } from '../../web/lib/timeline';
 
 const entry = (seq: number, rev = 1): Entry =>
-  ({ seq, rev, kind: 'text', text: `#${seq} r${rev}`, pinned: false, deleted: false, createdAt: 'now', updatedAt: 'now', reposts: 0 }) as Entry;
+  ({
+    seq,
+    rev,
+    kind: 'text',
+    text: `#${seq} r${rev}`,
+    pinned: false,
+    deleted: false,
+    createdAt: 'now',
+    updatedAt: 'now',
+    reposts: 0,
+  }) as Entry;
 
 /** A timeline API over `count` entries, `size` a page, each page saying the change it reflects. */
 function api(count: number, lastChanges: number[], fail?: { onPage: number }) {
@@ -15,12 +25,16 @@ function api(count: number, lastChanges: number[], fail?: { onPage: number }) {
     const size = 2; // small pages, so the test follows several
     const items = Array.from({ length: Math.max(0, Math.min(size, count - after)) }, (_, i) => entry(after + i + 1));
     const last = items.at(-1)?.seq;
-    return { items, next: last !== undefined && last < count ? last : null, lastChange: lastChanges[asked.length - 1] ?? 99 };
+    return {
+      items,
+      next: last !== undefined && last < count ? last : null,
+      lastChange: lastChanges[asked.length - 1] ?? 99,
+    };
   };
   return { asked, getPage };
 }
 
-describe('readHistory (the live page\'s history over HTTP)', () => {
+describe("readHistory (the live page's history over HTTP)", () => {
   it('follows next until null at the largest page size, applying every entry once', async () => {
     const { asked, getPage } = api(5, [40, 42, 41]);
     const timeline = new Timeline();
@@ -57,7 +71,10 @@ describe('readHistory (the live page\'s history over HTTP)', () => {
       { items: [entry(2)], next: 2 },
       { items: [], next: 2, lastChange: 9 },
     ];
-    const history = await readHistory(async () => pages.shift()!, () => {});
+    const history = await readHistory(
+      async () => pages.shift()!,
+      () => {},
+    );
     expect(history.lastChange).toBe(0);
     expect(history.pages).toBe(3);
     expect(String(history.error)).toMatch(/does not move past 2/);

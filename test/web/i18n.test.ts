@@ -11,7 +11,9 @@ function allTexts(catalogue: Record<string, unknown>): string[] {
   const out: string[] = [];
   for (const [key, value] of Object.entries(catalogue)) {
     if (typeof value === 'string') out.push(value);
-    else if (key === 'refusal') for (const code of ERROR_CODES) out.push(String((value as (c: string, m: string) => string)(code, 'server says')));
+    else if (key === 'refusal')
+      for (const code of ERROR_CODES)
+        out.push(String((value as (c: string, m: string) => string)(code, 'server says')));
     else if (typeof value === 'function') {
       const parts = (value as (...a: unknown[]) => unknown)(...Array.from({ length: value.length }, () => 2));
       // A Node argument (data) comes back as itself: only the strings are the catalogue's.

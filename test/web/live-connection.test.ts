@@ -33,7 +33,11 @@ class FakeSocket {
   }
 }
 
-function start(highestSeq: () => number, random: () => number = () => 1 /* the top of each jitter window */, extra: Partial<LiveConnectionOptions> = {}) {
+function start(
+  highestSeq: () => number,
+  random: () => number = () => 1 /* the top of each jitter window */,
+  extra: Partial<LiveConnectionOptions> = {},
+) {
   const frames: unknown[] = [];
   const states: ConnectionState[] = [];
   const conn = new LiveConnection({
@@ -75,7 +79,7 @@ describe('LiveConnection (the pages never miss an update across a drop)', () => 
     expect(socket().sent).toEqual([{ action: 'sync', since: 3, sinceChange: 5 }]);
   });
 
-  it('resumes from the change of the last stats frame too (a storm\'s stats between two updates)', () => {
+  it("resumes from the change of the last stats frame too (a storm's stats between two updates)", () => {
     let held = 0;
     const { socket } = start(() => held);
     socket().open();
@@ -129,7 +133,10 @@ describe('LiveConnection (the pages never miss an update across a drop)', () => 
 
   it('retries a refused handshake (closed before it ever opened, as a browser sees a 429 or 503) with full jitter and a growing window', () => {
     const draws = [0, 0.5, 0.25, 1, 0.1];
-    const { socket, states } = start(() => 0, () => draws.shift() ?? 0.5);
+    const { socket, states } = start(
+      () => 0,
+      () => draws.shift() ?? 0.5,
+    );
     const waits: { delay: number; refused: boolean }[] = [];
     for (let i = 0; i < 5; i++) {
       // A refusal: error, then close 1006, and no open before them.
@@ -180,8 +187,11 @@ describe('LiveConnection (the pages never miss an update across a drop)', () => 
     expect(FakeSocket.all).toHaveLength(2);
   });
 
-  it('waits the server\'s retryAfterMs before asking again for a refused catch-up, and longer after each refusal in a row', () => {
-    const { socket } = start(() => 0, () => 0);
+  it("waits the server's retryAfterMs before asking again for a refused catch-up, and longer after each refusal in a row", () => {
+    const { socket } = start(
+      () => 0,
+      () => 0,
+    );
     const s = socket();
     s.open();
     const syncs = () => s.sent.filter((f) => f.action === 'sync').length;
@@ -222,7 +232,11 @@ describe('LiveConnection (the pages never miss an update across a drop)', () => 
 
     it('goes on from the page it was on when a page is cut short, and from below any hole after a drop', () => {
       let held = 0;
-      const { socket } = start(() => held, () => 0.5, { syncLimit: 100 });
+      const { socket } = start(
+        () => held,
+        () => 0.5,
+        { syncLimit: 100 },
+      );
       const first = socket();
       first.open();
       expect(syncs(first)).toEqual([{ action: 'sync', since: 0, limit: 100 }]);

@@ -35,7 +35,13 @@ class MemoryBlobs implements BlobStore {
 
 /** An uploader whose answers the test decides, one upload at a time. */
 class FakeStorage {
-  readonly uploads: { bytes: string; contentType: string; progress: (f: number) => void; resolve: (imageId: string) => void; reject: (e: unknown) => void }[] = [];
+  readonly uploads: {
+    bytes: string;
+    contentType: string;
+    progress: (f: number) => void;
+    resolve: (imageId: string) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
   /** imageIds handed out, by the bytes they stored. */
   readonly stored: string[] = [];
   private n = 0;
@@ -43,7 +49,13 @@ class FakeStorage {
     blob.text().then(
       (bytes) =>
         new Promise<string>((resolve, reject) => {
-          this.uploads.push({ bytes, contentType, progress, resolve: (id) => (this.stored.push(bytes), resolve(id)), reject });
+          this.uploads.push({
+            bytes,
+            contentType,
+            progress,
+            resolve: (id) => (this.stored.push(bytes), resolve(id)),
+            reject,
+          });
         }),
     );
   /** Answers the latest upload with a new imageId. */
@@ -80,7 +92,13 @@ function harness(storage = new MemoryStorage(), blobs = new MemoryBlobs(), store
 
 async function photos(blobs: MemoryBlobs, ...names: string[]): Promise<OutboxPhoto[]> {
   for (const n of names) await blobs.put(n, new Blob([`bytes of ${n}`], { type: 'image/webp' }));
-  return names.map((n) => ({ localId: n, contentType: 'image/webp', width: 1600, height: 1200, ...(n === 'p1' ? { alt: 'the stage' } : {}) }));
+  return names.map((n) => ({
+    localId: n,
+    contentType: 'image/webp',
+    width: 1600,
+    height: 1200,
+    ...(n === 'p1' ? { alt: 'the stage' } : {}),
+  }));
 }
 
 describe('Outbox with photos', () => {
@@ -101,7 +119,15 @@ describe('Outbox with photos', () => {
     expect(outbox.progressOf(item.clientId)).toEqual([1, 0]);
     const second = store.succeed();
     await flush();
-    expect(sent).toEqual([{ action: 'publish', text: '', kind: 'key', images: [{ imageId: first, alt: 'the stage' }, { imageId: second }], clientId: item.clientId }]);
+    expect(sent).toEqual([
+      {
+        action: 'publish',
+        text: '',
+        kind: 'key',
+        images: [{ imageId: first, alt: 'the stage' }, { imageId: second }],
+        clientId: item.clientId,
+      },
+    ]);
     expect(item.state).toBe('sending');
     outbox.receive({ type: 'ack', clientId: item.clientId, seq: 1, rev: 1 });
     await flush();
@@ -123,7 +149,12 @@ describe('Outbox with photos', () => {
 
   it('after a failed upload retries with a growing backoff, never uploading a stored photo again', async () => {
     const { outbox, sent, blobs, store } = harness();
-    const item = outbox.add({ action: 'publish', text: 'two photos', kind: 'text', photos: await photos(blobs, 'p1', 'p2') });
+    const item = outbox.add({
+      action: 'publish',
+      text: 'two photos',
+      kind: 'text',
+      photos: await photos(blobs, 'p1', 'p2'),
+    });
     await flush();
     const first = store.succeed();
     await flush();
@@ -140,7 +171,12 @@ describe('Outbox with photos', () => {
     await vi.advanceTimersByTimeAsync(1);
     const second = store.succeed();
     await flush();
-    expect(sent).toEqual([expect.objectContaining({ clientId: item.clientId, images: [{ imageId: first, alt: 'the stage' }, { imageId: second }] })]);
+    expect(sent).toEqual([
+      expect.objectContaining({
+        clientId: item.clientId,
+        images: [{ imageId: first, alt: 'the stage' }, { imageId: second }],
+      }),
+    ]);
     expect(store.stored).toEqual(['bytes of p1', 'bytes of p2']);
   });
 
@@ -173,11 +209,16 @@ describe('Outbox with photos', () => {
     expect(store.uploads).toHaveLength(2);
   });
 
-  it('keeps a stored photo\'s imageId across a reload: only the rest is uploaded, and the publish keeps its clientId', async () => {
+  it("keeps a stored photo's imageId across a reload: only the rest is uploaded, and the publish keeps its clientId", async () => {
     const storage = new MemoryStorage();
     const blobs = new MemoryBlobs();
     const first = harness(storage, blobs);
-    const item = first.outbox.add({ action: 'publish', text: 'reloaded', kind: 'text', photos: await photos(blobs, 'p1', 'p2') });
+    const item = first.outbox.add({
+      action: 'publish',
+      text: 'reloaded',
+      kind: 'text',
+      photos: await photos(blobs, 'p1', 'p2'),
+    });
     await flush();
     const id1 = first.store.succeed();
     await flush(); // the page goes away while p2 is uploading
@@ -189,7 +230,12 @@ describe('Outbox with photos', () => {
     expect(second.store.uploads.map((u) => u.bytes)).toEqual(['bytes of p2']);
     const id2 = second.store.succeed();
     await flush();
-    expect(second.sent).toEqual([expect.objectContaining({ clientId: item.clientId, images: [{ imageId: id1, alt: 'the stage' }, { imageId: id2 }] })]);
+    expect(second.sent).toEqual([
+      expect.objectContaining({
+        clientId: item.clientId,
+        images: [{ imageId: id1, alt: 'the stage' }, { imageId: id2 }],
+      }),
+    ]);
   });
 
   it('waits for the connection once its photos are stored, then sends', async () => {
@@ -213,12 +259,20 @@ describe('Outbox with photos', () => {
     await flush();
     store.fail(new UploadError('bad_request', 'Your proposed upload exceeds the maximum allowed size', false));
     await flush();
-    expect(a).toMatchObject({ state: 'failed', error: { code: 'bad_request', message: 'Your proposed upload exceeds the maximum allowed size' } });
+    expect(a).toMatchObject({
+      state: 'failed',
+      error: { code: 'bad_request', message: 'Your proposed upload exceeds the maximum allowed size' },
+    });
     outbox.discard(a.clientId);
     await flush();
     expect(blobs.map.has('p1')).toBe(false);
 
-    const b = outbox.add({ action: 'publish', text: 'lost', kind: 'text', photos: [{ localId: 'gone', contentType: 'image/jpeg', width: 1, height: 1 }] });
+    const b = outbox.add({
+      action: 'publish',
+      text: 'lost',
+      kind: 'text',
+      photos: [{ localId: 'gone', contentType: 'image/jpeg', width: 1, height: 1 }],
+    });
     await flush();
     expect(b).toMatchObject({ state: 'failed', photoLost: true });
     expect(sent).toHaveLength(0);

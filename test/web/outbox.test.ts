@@ -98,7 +98,10 @@ describe('Outbox (the reporter console loses nothing and duplicates nothing)', (
     const a = outbox.add({ action: 'edit', seq: 3, text: 'x' });
     const b = outbox.add({ action: 'publish', text: 'next', kind: 'text' });
     outbox.receive({ type: 'error', code: 'conflict', message: 'entry 3 is deleted', clientId: a.clientId });
-    expect(outbox.list()[0]).toMatchObject({ state: 'failed', error: { code: 'conflict', message: 'entry 3 is deleted' } });
+    expect(outbox.list()[0]).toMatchObject({
+      state: 'failed',
+      error: { code: 'conflict', message: 'entry 3 is deleted' },
+    });
     // The failure does not hold the queue.
     expect(sent.at(-1)?.clientId).toBe(b.clientId);
     outbox.receive({ type: 'ack', clientId: b.clientId, seq: 4, rev: 1 });
@@ -119,12 +122,18 @@ describe('Outbox (the reporter console loses nothing and duplicates nothing)', (
     expect(sent.map((f) => f.clientId)).toEqual([a.clientId, a.clientId]);
   });
 
-  it('backs off exponentially on rate_limited, never sooner than the server\'s retryAfterMs', () => {
+  it("backs off exponentially on rate_limited, never sooner than the server's retryAfterMs", () => {
     const { outbox, sent, setOpen } = harness();
     setOpen(true);
     const a = outbox.add({ action: 'publish', text: 'a', kind: 'text' });
     // The server asks for 7 s: nothing goes before that, whatever the backoff would allow.
-    outbox.receive({ type: 'error', code: 'rate_limited', message: 'slow down', clientId: a.clientId, retryAfterMs: 7_000 });
+    outbox.receive({
+      type: 'error',
+      code: 'rate_limited',
+      message: 'slow down',
+      clientId: a.clientId,
+      retryAfterMs: 7_000,
+    });
     vi.advanceTimersByTime(6_900);
     expect(sent).toHaveLength(1);
     vi.advanceTimersByTime(200);
@@ -148,7 +157,9 @@ describe('Outbox (the reporter console loses nothing and duplicates nothing)', (
 
 describe('retryDelayMs', () => {
   it('doubles per send up to 30 s, jittered in its upper half, and honours retryAfterMs', () => {
-    expect([1, 2, 3, 4, 5, 6, 7].map((n) => retryDelayMs(n, undefined, () => 1))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => retryDelayMs(n, undefined, () => 1))).toEqual([
+      1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000,
+    ]);
     expect(retryDelayMs(3, undefined, () => 0)).toBe(2_000);
     expect(retryDelayMs(1, 12_000, () => 1)).toBe(12_000);
   });

@@ -27,12 +27,23 @@ function model() {
     { changeNo: 6, entry: rev(3, 1, 40, 40) },
     { changeNo: 7, entry: rev(3, 2, 40, 50, { deleted: true, text: '' }) },
   ];
-  const current = [rev(1, 2, 0, 20, { text: 'one, "fixed"', reposts: 3 }), rev(2, 2, 10, 30, { pinned: true, reposts: 120 }), rev(3, 2, 40, 50, { deleted: true, text: '' })];
+  const current = [
+    rev(1, 2, 0, 20, { text: 'one, "fixed"', reposts: 3 }),
+    rev(2, 2, 10, 30, { pinned: true, reposts: 120 }),
+    rev(3, 2, 40, 50, { deleted: true, text: '' }),
+  ];
   return new ReplayModel({
     event: { eventId: 'e1', title: 'T', lastSeq: 3, viewers: 0, createdAt: iso(-60) },
     entries: current,
     revisions,
-    reposts: { buckets: [{ t: T0 + 12_000, count: 100 }, { t: T0 + 13_000, count: 23 }], spikes: [], total: 123 },
+    reposts: {
+      buckets: [
+        { t: T0 + 12_000, count: 100 },
+        { t: T0 + 13_000, count: 23 },
+      ],
+      spikes: [],
+      total: 123,
+    },
   });
 }
 
@@ -77,7 +88,9 @@ describe('ReplayModel (what the replay shows at a moment, and what it exports)',
 
   it('exports every revision with the entry’s repost total, as JSON and as RFC 4180 CSV with a BOM', () => {
     const m = model();
-    const json = JSON.parse(m.toJson(new Date(T0))) as { entries: { seq: number; reposts: number; revisions: { changeNo: number; rev: number; reposts?: number }[] }[] };
+    const json = JSON.parse(m.toJson(new Date(T0))) as {
+      entries: { seq: number; reposts: number; revisions: { changeNo: number; rev: number; reposts?: number }[] }[];
+    };
     expect(json.entries.map((e) => [e.seq, e.reposts, e.revisions.map((r) => r.changeNo)])).toEqual([
       [1, 3, [1, 4]],
       [2, 120, [2, 5]],

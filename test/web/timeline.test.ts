@@ -79,8 +79,13 @@ describe('Timeline (the pages apply updates by (seq, rev))', () => {
     // Delivery splits a storm's totals over stats frames of under 32 KB; each names some seqs.
     const t = new Timeline();
     for (let seq = 1; seq <= 3_000; seq++) t.apply(entry(seq));
-    const totals = (from: number, to: number, n: (seq: number) => number) => Object.fromEntries(Array.from({ length: to - from + 1 }, (_, i) => [String(from + i), n(from + i)]));
-    const parts = [totals(1, 1_200, (s) => s % 17), totals(1_201, 2_400, (s) => s % 17), totals(2_401, 3_000, (s) => s % 17)];
+    const totals = (from: number, to: number, n: (seq: number) => number) =>
+      Object.fromEntries(Array.from({ length: to - from + 1 }, (_, i) => [String(from + i), n(from + i)]));
+    const parts = [
+      totals(1, 1_200, (s) => s % 17),
+      totals(1_201, 2_400, (s) => s % 17),
+      totals(2_401, 3_000, (s) => s % 17),
+    ];
     t.applyReposts(parts[1]!);
     t.applyReposts(parts[0]!);
     t.applyReposts(parts[2]!);

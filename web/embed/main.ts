@@ -21,19 +21,31 @@ const SYNC_LIMIT = 100;
 
 bootPage('embed', async ({ root, eventId, config }) => {
   const timeline = new Timeline();
-  const [event, history] = await readEventAndHistory(config, eventId, (entries) => entries.forEach((e) => timeline.apply(e)));
+  const [event, history] = await readEventAndHistory(config, eventId, (entries) =>
+    entries.forEach((e) => timeline.apply(e)),
+  );
   document.title = event.title;
   const photos = new PhotoViews(config);
   const status = h('span', { class: 'status', role: 'status', 'data-testid': 'status' });
   const list = h('ol', { class: 'entries', 'data-testid': 'entries' });
   const empty = h('p', { class: 'empty', hidden: true }, t.nothingYet);
   // _top: the full page replaces the host's page, not the frame (a live page inside a frame is refused anyway).
-  const full = () => h('a', { href: `/live/${encodeURIComponent(eventId)}`, target: '_top', class: 'full', 'data-testid': 'open-full' }, t.openFullLive);
+  const full = () =>
+    h(
+      'a',
+      { href: `/live/${encodeURIComponent(eventId)}`, target: '_top', class: 'full', 'data-testid': 'open-full' },
+      t.openFullLive,
+    );
 
   const card = (e: HeldEntry) =>
     h(
       'li',
-      { class: `entry${e.kind === 'key' ? ' key' : ''}${e.pinned ? ' pinned' : ''}`, 'data-seq': e.seq, 'data-rev': e.rev, 'data-testid': 'entry' },
+      {
+        class: `entry${e.kind === 'key' ? ' key' : ''}${e.pinned ? ' pinned' : ''}`,
+        'data-seq': e.seq,
+        'data-rev': e.rev,
+        'data-testid': 'entry',
+      },
       h(
         'div',
         { class: 'meta' },
@@ -68,7 +80,12 @@ bootPage('embed', async ({ root, eventId, config }) => {
     h(
       'main',
       { class: 'embed-page' },
-      h('header', { class: 'embed-head' }, data(event.title, 'h1', { 'data-testid': 'title' }), h('div', { class: 'row' }, status, h('span', { class: 'spacer' }), full())),
+      h(
+        'header',
+        { class: 'embed-head' },
+        data(event.title, 'h1', { 'data-testid': 'title' }),
+        h('div', { class: 'row' }, status, h('span', { class: 'spacer' }), full()),
+      ),
       empty,
       list,
       h('p', { class: 'embed-foot' }, full()),

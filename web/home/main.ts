@@ -20,7 +20,13 @@ replace(
       h('li', {}, path('/live/{eventId}'), ' — ', t.homeLive),
       h('li', {}, path('/report/{eventId}#token=…'), ' — ', t.homeReport),
       h('li', {}, path('/replay/{eventId}'), ' — ', t.homeReplay),
-      h('li', {}, h('a', { href: '/organiser', 'data-testid': 'home-organiser' }, path('/organiser')), ' — ', t.homeOrganiser),
+      h(
+        'li',
+        {},
+        h('a', { href: '/organiser', 'data-testid': 'home-organiser' }, path('/organiser')),
+        ' — ',
+        t.homeOrganiser,
+      ),
     ),
   ),
 );

@@ -10,7 +10,8 @@ export async function loadConfig(): Promise<PageConfig> {
   const res = await fetch('/config.json', { cache: 'no-store' });
   if (!res.ok) throw new Error(`could not load /config.json (HTTP ${res.status})`);
   const c = (await res.json()) as Partial<PageConfig>;
-  if (typeof c.apiUrl !== 'string' || typeof c.wsUrl !== 'string') throw new Error('/config.json lacks apiUrl or wsUrl');
+  if (typeof c.apiUrl !== 'string' || typeof c.wsUrl !== 'string')
+    throw new Error('/config.json lacks apiUrl or wsUrl');
   return { apiUrl: c.apiUrl.replace(/\/+$/, ''), wsUrl: c.wsUrl.replace(/\/+$/, '') };
 }
 

@@ -16,14 +16,19 @@ export const REVISIONS_PAGE_LIMIT = 500;
  * from the start of the log following `next`, and reading stops at the page that holds `rev`: an
  * entry's revisions lie between its publish and its latest change, so nothing after that is read.
  */
-export async function readEntryRevisions(getPage: (after: number, limit: number) => Promise<RevisionsPage>, seq: number, rev: number): Promise<Entry[]> {
+export async function readEntryRevisions(
+  getPage: (after: number, limit: number) => Promise<RevisionsPage>,
+  seq: number,
+  rev: number,
+): Promise<Entry[]> {
   const found: Entry[] = [];
-  for (let after: number | null = 0; after !== null; ) {
+  for (let after: number | null = 0; after !== null;) {
     const page = await getPage(after, REVISIONS_PAGE_LIMIT);
     for (const { entry } of page.items) if (entry.seq === seq && entry.rev <= rev) found.push(entry);
     if (found.some((e) => e.rev === rev)) break;
     // A page that does not move on would be asked for forever.
-    if (page.next !== null && page.next <= after) throw new Error(`the revisions' next (${page.next}) does not move past ${after}`);
+    if (page.next !== null && page.next <= after)
+      throw new Error(`the revisions' next (${page.next}) does not move past ${after}`);
     after = page.next;
   }
   return found.sort((a, b) => a.rev - b.rev);

@@ -36,13 +36,14 @@ export async function readHistory(
   let lastChange: number | undefined;
   let pages = 0;
   try {
-    for (let after: number | null = 0; after !== null; ) {
+    for (let after: number | null = 0; after !== null;) {
       const page = await getPage(after, HISTORY_PAGE_LIMIT);
       pages++;
       lastChange = Math.min(lastChange ?? Number.POSITIVE_INFINITY, page.lastChange ?? 0);
       apply(page.items);
       // A page that does not move on would be asked for forever.
-      if (page.next !== null && page.next <= after) throw new Error(`the timeline's next (${page.next}) does not move past ${after}`);
+      if (page.next !== null && page.next <= after)
+        throw new Error(`the timeline's next (${page.next}) does not move past ${after}`);
       after = page.next;
     }
   } catch (error) {
@@ -55,10 +56,17 @@ export async function readHistory(
  * An event and its history at once, the entries applied to `apply` as each page comes (the live
  * page and the embed start alike). A history cut short (an error on a page) is finished by the sync.
  */
-export function readEventAndHistory(config: PageConfig, eventId: string, apply: (entries: Entry[]) => void): Promise<[EventView, History]> {
+export function readEventAndHistory(
+  config: PageConfig,
+  eventId: string,
+  apply: (entries: Entry[]) => void,
+): Promise<[EventView, History]> {
   const path = `/events/${encodeURIComponent(eventId)}`;
   return Promise.all([
     getJson<EventView>(config, path),
-    readHistory((after, limit) => getJson<TimelinePage>(config, `${path}/timeline?after=${after}&limit=${limit}`), apply),
+    readHistory(
+      (after, limit) => getJson<TimelinePage>(config, `${path}/timeline?after=${after}&limit=${limit}`),
+      apply,
+    ),
   ]);
 }

@@ -29,4 +29,5 @@ export const day = (iso: string | number): string => formats.date.format(new Dat
 /** 12,345 */
 export const count = (n: number): string => formats.number.format(n);
 /** The form the locale's plural rules pick for `n` (Chinese has one, English two). */
-export const plural = (n: number, forms: { one: string; other: string }): string => (formats.plural.select(n) === 'one' ? forms.one : forms.other);
+export const plural = (n: number, forms: { one: string; other: string }): string =>
+  formats.plural.select(n) === 'one' ? forms.one : forms.other;

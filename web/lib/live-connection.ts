@@ -167,7 +167,12 @@ export class LiveConnection {
 
   private syncFrom(since: number, sinceChange: number | undefined): SyncFrame {
     const limit = this.opts.syncLimit;
-    return { action: 'sync', since, ...(sinceChange !== undefined ? { sinceChange } : {}), ...(limit !== undefined ? { limit } : {}) };
+    return {
+      action: 'sync',
+      since,
+      ...(sinceChange !== undefined ? { sinceChange } : {}),
+      ...(limit !== undefined ? { limit } : {}),
+    };
   }
 
   /** Asks for (a page of) the catch-up; one that does not finish in time is asked again on a new socket. */
@@ -192,9 +197,13 @@ export class LiveConnection {
       const socket = this.socket;
       clearTimeout(this.syncTimer);
       const ceiling = Math.min(30_000, 2_000 * 2 ** this.syncRefusals++);
-      const delay = Math.max(frame.retryAfterMs ?? 0, Math.round(ceiling * (0.5 + (this.opts.random ?? Math.random)() / 2)));
+      const delay = Math.max(
+        frame.retryAfterMs ?? 0,
+        Math.round(ceiling * (0.5 + (this.opts.random ?? Math.random)() / 2)),
+      );
       this.syncTimer = setTimeout(() => {
-        if (socket && this.socket === socket && this.syncing && this.pendingSync) this.sendSync(socket, this.pendingSync);
+        if (socket && this.socket === socket && this.syncing && this.pendingSync)
+          this.sendSync(socket, this.pendingSync);
       }, delay);
     } else if (frame.type === 'synced' && typeof frame.next === 'number' && this.syncing && this.socket) {
       // A page of the catch-up: everything up to `next` is held, reflecting the changes up to its
@@ -206,7 +215,8 @@ export class LiveConnection {
       this.syncRefusals = 0;
       this.syncing = false;
       clearTimeout(this.syncTimer);
-      if (frame.lastChange !== undefined) this.lastChange = Math.max(this.lastChange ?? 0, frame.lastChange, this.seenDuringSync);
+      if (frame.lastChange !== undefined)
+        this.lastChange = Math.max(this.lastChange ?? 0, frame.lastChange, this.seenDuringSync);
     }
     this.opts.onFrame(frame);
   }

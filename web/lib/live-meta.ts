@@ -2,7 +2,14 @@
 // sheet: the title, the description and Open Graph tags, and schema.org LiveBlogPosting JSON-LD,
 // kept current as entries arrive. Bots that run no script get the same from the crawler snapshot
 // (docs/architecture.md "Crawlers and feeds"), built by the same pure functions.
-import { headline, jsonForScript, liveBlogPosting, liveUrl, type LiveBlogEvent, shareDescription } from '../../shared/domain/live-blog';
+import {
+  headline,
+  jsonForScript,
+  liveBlogPosting,
+  liveUrl,
+  type LiveBlogEvent,
+  shareDescription,
+} from '../../shared/domain/live-blog';
 import type { Entry } from '../../shared/domain/protocol';
 
 /** As many updates as the crawler snapshot carries (shared/domain/snapshot.ts SNAPSHOT_ENTRIES). */
@@ -32,8 +39,19 @@ export function showLiveMeta(event: LiveBlogEvent, entries: readonly Entry[], si
     if (el.getAttribute(name) !== value) el.setAttribute(name, value);
   };
   set(metaTag('name', 'description'), 'content', description);
-  for (const [key, value] of [['og:type', 'article'], ['og:title', title], ['og:description', description], ['og:url', url]] as const) set(metaTag('property', key), 'content', value);
-  for (const [key, value] of [['twitter:card', 'summary'], ['twitter:title', title], ['twitter:description', description]] as const) set(metaTag('name', key), 'content', value);
+  for (const [key, value] of [
+    ['og:type', 'article'],
+    ['og:title', title],
+    ['og:description', description],
+    ['og:url', url],
+  ] as const)
+    set(metaTag('property', key), 'content', value);
+  for (const [key, value] of [
+    ['twitter:card', 'summary'],
+    ['twitter:title', title],
+    ['twitter:description', description],
+  ] as const)
+    set(metaTag('name', key), 'content', value);
   let canonical = document.head.querySelector<HTMLLinkElement>('link[rel=canonical]');
   if (!canonical) {
     canonical = document.createElement('link');

@@ -13,7 +13,6 @@ export interface EventList {
   next: string | null;
 }
 
-
 export const ADMIN_KEY_STORAGE = 'livecast.adminKey';
 
 /** The key kept for this tab, if any (storage blocked: none). */
@@ -59,7 +58,10 @@ export class OrganiserApi {
     const res = await fetch(`${this.config.apiUrl}${path}`, {
       method,
       // The key never goes into a URL (access logs keep URLs, never this header).
-      headers: { authorization: `Bearer ${this.adminKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${this.adminKey}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       cache: 'no-store',
     });
@@ -85,7 +87,10 @@ export function eventLinks(origin: string, eventId: string, operatorToken?: stri
     replay: `${origin}/replay/${id}`,
     embed: `${origin}/embed/${id}`,
     // The token rides the fragment: never sent to a server, moved to sessionStorage by the console at once.
-    report: operatorToken === undefined ? `${origin}/report/${id}` : `${origin}/report/${id}#token=${encodeURIComponent(operatorToken)}`,
+    report:
+      operatorToken === undefined
+        ? `${origin}/report/${id}`
+        : `${origin}/report/${id}#token=${encodeURIComponent(operatorToken)}`,
   };
 }
 

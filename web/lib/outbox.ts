@@ -85,7 +85,11 @@ export interface OutboxOptions {
  * full jitter (a crowd of consoles refused together does not come back together), never sooner than
  * the server's `retryAfterMs`. 1 s, 2 s, 4 s … up to 30 s.
  */
-export function retryDelayMs(sends: number, retryAfterMs: number | undefined, random: () => number = Math.random): number {
+export function retryDelayMs(
+  sends: number,
+  retryAfterMs: number | undefined,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(30_000, 1_000 * 2 ** Math.max(0, sends - 1));
   return Math.max(retryAfterMs ?? 0, Math.round(ceiling * (0.5 + random() / 2)));
 }
@@ -108,7 +112,9 @@ export class Outbox {
     if (saved) {
       try {
         // A request that was on its way when the page went away may or may not have arrived: send it again.
-        this.items = (JSON.parse(saved) as OutboxItem[]).map((i) => (i.state === 'sending' || i.state === 'uploading' ? { ...i, state: 'waiting' } : i));
+        this.items = (JSON.parse(saved) as OutboxItem[]).map((i) =>
+          i.state === 'sending' || i.state === 'uploading' ? { ...i, state: 'waiting' } : i,
+        );
       } catch {
         this.items = [];
       }
@@ -145,7 +151,9 @@ export class Outbox {
     const store = this.opts.photos?.store;
     if (!store) return;
     const keys = await store.keys();
-    const used = new Set(this.items.filter((i) => i.state !== 'acked').flatMap((i) => photosOf(i).map((p) => p.localId)));
+    const used = new Set(
+      this.items.filter((i) => i.state !== 'acked').flatMap((i) => photosOf(i).map((p) => p.localId)),
+    );
     await Promise.all(keys.filter((k) => !used.has(k)).map((k) => store.delete(k)));
   }
 
@@ -268,7 +276,10 @@ export class Outbox {
       delete item.uploadOffline;
       delete item.notBefore;
     } catch (err) {
-      const e = err instanceof UploadError ? err : new UploadError('internal', err instanceof Error ? err.message : String(err), false);
+      const e =
+        err instanceof UploadError
+          ? err
+          : new UploadError('internal', err instanceof Error ? err.message : String(err), false);
       item.uploadAttempts = (item.uploadAttempts ?? 0) + 1;
       item.error = { code: e.code, message: e.message };
       if (e.transient) {
@@ -314,7 +325,8 @@ function photosOf(item: OutboxItem): OutboxPhoto[] {
 
 /** The frame a request goes as: a publish names its stored photos by imageId (and alt text), in order. */
 function frameOf(item: OutboxItem): object {
-  if (item.request.action !== 'publish' || !item.request.photos?.length) return { ...item.request, clientId: item.clientId };
+  if (item.request.action !== 'publish' || !item.request.photos?.length)
+    return { ...item.request, clientId: item.clientId };
   const { photos, ...rest } = item.request;
   const images = photos.map((p) => (p.alt ? { imageId: p.imageId, alt: p.alt } : { imageId: p.imageId }));
   return { ...rest, images, clientId: item.clientId };
@@ -322,6 +334,7 @@ function frameOf(item: OutboxItem): object {
 
 /** Unique per request: time, then randomness (crypto where the page has it). */
 export function newClientId(): string {
-  const rand = globalThis.crypto?.randomUUID?.().replace(/-/g, '').slice(0, 12) ?? Math.random().toString(36).slice(2, 14);
+  const rand =
+    globalThis.crypto?.randomUUID?.().replace(/-/g, '').slice(0, 12) ?? Math.random().toString(36).slice(2, 14);
   return `r-${Date.now().toString(36)}-${rand}`;
 }

@@ -11,11 +11,22 @@ export interface PageStart {
   config: PageConfig;
 }
 
-export function bootPage(path: 'live' | 'report' | 'replay' | 'embed', start: (page: PageStart) => Promise<void>): void {
+export function bootPage(
+  path: 'live' | 'report' | 'replay' | 'embed',
+  start: (page: PageStart) => Promise<void>,
+): void {
   startLocale();
   const root = byId('app');
   const fail = (...text: (string | Node)[]) =>
-    replace(root, h('main', { class: 'page narrow' }, h('div', { class: 'row' }, h('span', { class: 'spacer' }), languageSwitch()), h('p', { class: 'notice error', 'data-testid': 'load-error' }, ...text)));
+    replace(
+      root,
+      h(
+        'main',
+        { class: 'page narrow' },
+        h('div', { class: 'row' }, h('span', { class: 'spacer' }), languageSwitch()),
+        h('p', { class: 'notice error', 'data-testid': 'load-error' }, ...text),
+      ),
+    );
   const eventId = eventIdFromPath(location.pathname);
   if (!eventId) {
     fail(t.noEventInPath(path));
@@ -33,13 +44,22 @@ export function bootPage(path: 'live' | 'report' | 'replay' | 'embed', start: (p
 
 /** The sticky header every page has: the title and the language switch, then one row of status and controls. */
 export function pageHeader(title: HTMLElement, ...row: (Node | null)[]): HTMLElement {
-  return h('header', { class: 'topbar' }, h('div', { class: 'row' }, title, h('span', { class: 'spacer' }), languageSwitch()), h('div', { class: 'row' }, ...row));
+  return h(
+    'header',
+    { class: 'topbar' },
+    h('div', { class: 'row' }, title, h('span', { class: 'spacer' }), languageSwitch()),
+    h('div', { class: 'row' }, ...row),
+  );
 }
 
 /**
  * Text that is data, not interface (an update, a title, an id, a server's message): marked
  * `translate="no"` — for translating browsers, and for the test that finds untranslated interface text.
  */
-export function data(text: string, tag: 'span' | 'p' | 'h1' = 'span', attrs: Record<string, string | number> = {}): HTMLElement {
+export function data(
+  text: string,
+  tag: 'span' | 'p' | 'h1' = 'span',
+  attrs: Record<string, string | number> = {},
+): HTMLElement {
   return h(tag, { ...attrs, translate: 'no' }, text);
 }

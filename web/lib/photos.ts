@@ -43,7 +43,8 @@ export async function shrinkPhoto(file: Blob): Promise<ShrunkPhoto> {
     ctx.drawImage(source.image, 0, 0, size.width, size.height);
     let blob = await toBlob(canvas, 'image/webp');
     if (blob?.type !== 'image/webp') blob = await toBlob(canvas, 'image/jpeg');
-    if (!blob || (blob.type !== 'image/jpeg' && blob.type !== 'image/webp')) throw new Error('could not encode the photo');
+    if (!blob || (blob.type !== 'image/jpeg' && blob.type !== 'image/webp'))
+      throw new Error('could not encode the photo');
     if (blob.size > MAX_UPLOAD_BYTES) throw new Error('the photo is too large even when shrunk');
     return { blob, contentType: blob.type, width: size.width, height: size.height };
   } finally {
@@ -51,7 +52,9 @@ export async function shrinkPhoto(file: Blob): Promise<ShrunkPhoto> {
   }
 }
 
-async function decode(file: Blob): Promise<{ image: CanvasImageSource; width: number; height: number; close: () => void }> {
+async function decode(
+  file: Blob,
+): Promise<{ image: CanvasImageSource; width: number; height: number; close: () => void }> {
   try {
     const bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
     return { image: bitmap, width: bitmap.width, height: bitmap.height, close: () => bitmap.close() };

@@ -85,7 +85,9 @@ export class ReplayModel {
   /** Every revision, each with the entry's current repost total, in change order. */
   exportRows(): { changeNo: number; entry: Entry; repostsTotal: number }[] {
     const rows: { changeNo: number; entry: Entry; repostsTotal: number }[] = [];
-    for (const list of this.bySeq.values()) for (const r of list) rows.push({ changeNo: r.changeNo, entry: r.entry, repostsTotal: this.totals.get(r.entry.seq) ?? 0 });
+    for (const list of this.bySeq.values())
+      for (const r of list)
+        rows.push({ changeNo: r.changeNo, entry: r.entry, repostsTotal: this.totals.get(r.entry.seq) ?? 0 });
     return rows.sort((a, b) => a.changeNo - b.changeNo || a.entry.seq - b.entry.seq);
   }
 
@@ -111,10 +113,40 @@ export class ReplayModel {
 
   /** `imageUrl` makes the photos' urls absolute (a spreadsheet has no origin to read them against). */
   toCsv(imageUrl: (url: string) => string = (url) => url): string {
-    const header = ['changeNo', 'seq', 'rev', 'kind', 'pinned', 'deleted', 'createdAt', 'updatedAt', 'text', 'repostsTotal', 'images'];
+    const header = [
+      'changeNo',
+      'seq',
+      'rev',
+      'kind',
+      'pinned',
+      'deleted',
+      'createdAt',
+      'updatedAt',
+      'text',
+      'repostsTotal',
+      'images',
+    ];
     const lines = [header.join(',')];
     for (const { changeNo, entry: e, repostsTotal } of this.exportRows()) {
-      lines.push([changeNo, e.seq, e.rev, e.kind, e.pinned, e.deleted, e.createdAt, e.updatedAt, e.text, repostsTotal, imagesOf(e).map((i) => imageUrl(i.url)).join(' ')].map(csvField).join(','));
+      lines.push(
+        [
+          changeNo,
+          e.seq,
+          e.rev,
+          e.kind,
+          e.pinned,
+          e.deleted,
+          e.createdAt,
+          e.updatedAt,
+          e.text,
+          repostsTotal,
+          imagesOf(e)
+            .map((i) => imageUrl(i.url))
+            .join(' '),
+        ]
+          .map(csvField)
+          .join(','),
+      );
     }
     // A byte-order mark, so spreadsheet programs read the Chinese as UTF-8; CRLF as RFC 4180 has it.
     return `\uFEFF${lines.join('\r\n')}\r\n`;

@@ -46,7 +46,11 @@ export class Timeline {
       return 'stale';
     }
     const corrected = held ? held.corrected || held.text !== entry.text : false;
-    this.bySeq.set(entry.seq, { ...entry, corrected, reposts: Math.max(entry.reposts, held?.reposts ?? 0, this.liveReposts.get(entry.seq) ?? 0) });
+    this.bySeq.set(entry.seq, {
+      ...entry,
+      corrected,
+      reposts: Math.max(entry.reposts, held?.reposts ?? 0, this.liveReposts.get(entry.seq) ?? 0),
+    });
     return held ? 'changed' : 'new';
   }
 
@@ -88,8 +92,13 @@ export class Timeline {
    * order among themselves: they are what the reporter wants read first); deleted entries are left out.
    */
   ordered(filter: (e: HeldEntry) => boolean = () => true, order: 'newest' | 'oldest' = 'newest'): HeldEntry[] {
-    const bySeq = order === 'newest' ? (a: HeldEntry, b: HeldEntry) => b.seq - a.seq : (a: HeldEntry, b: HeldEntry) => a.seq - b.seq;
-    return [...this.bySeq.values()].filter((e) => !e.deleted && filter(e)).sort((a, b) => Number(b.pinned) - Number(a.pinned) || bySeq(a, b));
+    const bySeq =
+      order === 'newest'
+        ? (a: HeldEntry, b: HeldEntry) => b.seq - a.seq
+        : (a: HeldEntry, b: HeldEntry) => a.seq - b.seq;
+    return [...this.bySeq.values()]
+      .filter((e) => !e.deleted && filter(e))
+      .sort((a, b) => Number(b.pinned) - Number(a.pinned) || bySeq(a, b));
   }
 
   /** Every entry shown, newest first by seq, pins not lifted: what feeds, snapshots and the JSON-LD list. */

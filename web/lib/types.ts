@@ -1,5 +1,17 @@
 // The wire types the pages use, from the backend's own definitions (types only: nothing of the backend is bundled).
-export type { AckFrame, CreatedEvent, Entry, ErrorFrame, EventSummary, EventView, RepostsView, Revision, ServerFrame, SpikeFrame, StatsFrame } from '../../shared/domain/protocol';
+export type {
+  AckFrame,
+  CreatedEvent,
+  Entry,
+  ErrorFrame,
+  EventSummary,
+  EventView,
+  RepostsView,
+  Revision,
+  ServerFrame,
+  SpikeFrame,
+  StatsFrame,
+} from '../../shared/domain/protocol';
 
 import type { Entry } from '../../shared/domain/protocol';
 

@@ -26,7 +26,11 @@ export class UploadError extends Error {
 }
 
 /** Uploads one photo; resolves to its imageId once storage has the bytes. `onProgress`: 0..1. */
-export type UploadPhoto = (blob: Blob, contentType: PhotoType, onProgress: (fraction: number) => void) => Promise<string>;
+export type UploadPhoto = (
+  blob: Blob,
+  contentType: PhotoType,
+  onProgress: (fraction: number) => void,
+) => Promise<string>;
 
 export function photoUploader(config: PageConfig, eventId: string, token: string): UploadPhoto {
   return async (blob, contentType, onProgress) => {
@@ -36,7 +40,13 @@ export function photoUploader(config: PageConfig, eventId: string, token: string
   };
 }
 
-async function presign(config: PageConfig, eventId: string, token: string, contentType: PhotoType, bytes: number): Promise<PresignedImage> {
+async function presign(
+  config: PageConfig,
+  eventId: string,
+  token: string,
+  contentType: PhotoType,
+  bytes: number,
+): Promise<PresignedImage> {
   let res: Response;
   try {
     res = await fetch(`${config.apiUrl}/events/${encodeURIComponent(eventId)}/images`, {
@@ -47,13 +57,25 @@ async function presign(config: PageConfig, eventId: string, token: string, conte
   } catch (err) {
     throw new UploadError('internal', err instanceof Error ? err.message : String(err), true, undefined, true);
   }
-  const body = (await res.json().catch(() => undefined)) as (PresignedImage & { error?: { code?: ErrorCode; message?: string; retryAfterMs?: number } }) | undefined;
+  const body = (await res.json().catch(() => undefined)) as
+    (PresignedImage & { error?: { code?: ErrorCode; message?: string; retryAfterMs?: number } }) | undefined;
   if (res.ok && body?.imageId && body.upload) return body;
-  const code = body?.error?.code ?? (res.status === 429 ? 'rate_limited' : res.status >= 500 ? 'internal' : 'bad_request');
-  throw new UploadError(code, body?.error?.message ?? `HTTP ${res.status}`, res.status === 429 || res.status >= 500, body?.error?.retryAfterMs);
+  const code =
+    body?.error?.code ?? (res.status === 429 ? 'rate_limited' : res.status >= 500 ? 'internal' : 'bad_request');
+  throw new UploadError(
+    code,
+    body?.error?.message ?? `HTTP ${res.status}`,
+    res.status === 429 || res.status >= 500,
+    body?.error?.retryAfterMs,
+  );
 }
 
-function send(upload: PresignedImage['upload'], blob: Blob, contentType: string, onProgress: (fraction: number) => void): Promise<void> {
+function send(
+  upload: PresignedImage['upload'],
+  blob: Blob,
+  contentType: string,
+  onProgress: (fraction: number) => void,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(upload.method, upload.url);
@@ -78,9 +100,16 @@ function send(upload: PresignedImage['upload'], blob: Blob, contentType: string,
         return;
       }
       // Storage answers in S3's XML: its <Message> is the reason (EntityTooLarge, a policy condition…).
-      const message = /<Message>([^<]*)<\/Message>/.exec(xhr.responseText)?.[1] ?? `storage answered HTTP ${xhr.status}`;
+      const message =
+        /<Message>([^<]*)<\/Message>/.exec(xhr.responseText)?.[1] ?? `storage answered HTTP ${xhr.status}`;
       const transient = xhr.status === 429 || xhr.status === 408 || xhr.status >= 500;
-      reject(new UploadError(xhr.status === 429 ? 'rate_limited' : transient ? 'internal' : 'bad_request', message, transient));
+      reject(
+        new UploadError(
+          xhr.status === 429 ? 'rate_limited' : transient ? 'internal' : 'bad_request',
+          message,
+          transient,
+        ),
+      );
     };
     xhr.onerror = () => reject(new UploadError('internal', 'the upload did not reach storage', true, undefined, true));
     xhr.ontimeout = xhr.onerror;

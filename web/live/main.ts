@@ -25,7 +25,9 @@ const SYNC_LIMIT = 100;
 const TOAST_MS = 4000;
 
 /** A correction trail asked for: read once per revision shown (a newer correction reads it again). */
-type Trail = { forRev: number } & ({ state: 'loading' } | { state: 'ready'; versions: Version[] } | { state: 'error'; why: string });
+type Trail = { forRev: number } & (
+  { state: 'loading' } | { state: 'ready'; versions: Version[] } | { state: 'error'; why: string }
+);
 
 class LivePage {
   private readonly conn: LiveConnection;
@@ -65,7 +67,13 @@ class LivePage {
     spike: h('div', { class: 'notice spike', role: 'alert', hidden: true, 'data-testid': 'spike' }),
     list: h('ol', { class: 'entries', 'data-testid': 'entries' }),
     empty: h('p', { class: 'empty', hidden: true }, t.nothingYet),
-    newBar: h('button', { class: 'newbar', type: 'button', hidden: true, 'aria-live': 'polite', 'data-testid': 'new-bar' }),
+    newBar: h('button', {
+      class: 'newbar',
+      type: 'button',
+      hidden: true,
+      'aria-live': 'polite',
+      'data-testid': 'new-bar',
+    }),
     newestFirst: h('button', { type: 'button', 'aria-pressed': 'true', 'data-testid': 'order-newest' }, t.newestFirst),
     oldestFirst: h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': 'order-oldest' }, t.oldestFirst),
     toast: h('div', { class: 'toast', role: 'status', hidden: true, 'data-testid': 'toast' }),
@@ -109,20 +117,30 @@ class LivePage {
       els.viewers,
       h('span', { class: 'spacer' }),
       h('div', { class: 'toggle', role: 'group', 'aria-label': t.show }, els.filterAll, els.filterKey),
-      h('div', { class: 'toggle order', role: 'group', 'aria-label': t.readingOrder, title: t.readingOrder }, els.newestFirst, els.oldestFirst),
+      h(
+        'div',
+        { class: 'toggle order', role: 'group', 'aria-label': t.readingOrder, title: t.readingOrder },
+        els.newestFirst,
+        els.oldestFirst,
+      ),
       // Just under the header, wherever the reader is (positioned against the header).
       els.newBar,
     );
     replace(root, h('main', { class: 'page' }, els.header, els.spike, els.empty, els.list, els.toast));
     this.showOrder();
-    window.addEventListener('scroll', () => {
-      if (this.unseen > 0 && this.atLatest()) {
-        this.unseen = 0;
-        this.showUnseen();
-      }
-    }, { passive: true });
+    window.addEventListener(
+      'scroll',
+      () => {
+        if (this.unseen > 0 && this.atLatest()) {
+          this.unseen = 0;
+          this.showUnseen();
+        }
+      },
+      { passive: true },
+    );
     // The reader moving the page themselves lets go of the linked entry.
-    for (const type of ['wheel', 'touchmove', 'keydown', 'pointerdown'] as const) window.addEventListener(type, () => (this.holdTarget = false), { passive: true });
+    for (const type of ['wheel', 'touchmove', 'keydown', 'pointerdown'] as const)
+      window.addEventListener(type, () => (this.holdTarget = false), { passive: true });
     window.addEventListener('hashchange', () => {
       this.setTarget(seqFromHash(location.hash));
       this.render();
@@ -187,7 +205,8 @@ class LivePage {
       this.fresh.add(entry.seq);
       const atLatest = this.atLatest();
       if (!atLatest || document.visibilityState === 'hidden') {
-        if (this.unseen === 0 || this.firstUnseen === undefined || entry.seq < this.firstUnseen) this.firstUnseen = entry.seq;
+        if (this.unseen === 0 || this.firstUnseen === undefined || entry.seq < this.firstUnseen)
+          this.firstUnseen = entry.seq;
         this.unseen++;
         this.showUnseen();
       } else if (this.order === 'oldest') this.followEnd = true;
@@ -203,11 +222,18 @@ class LivePage {
 
   private onSpike(frame: SpikeFrame): void {
     const entry = this.timeline.get(frame.topSeq);
-    const about = entry && !entry.deleted ? data(`“${entry.text.length > 60 ? `${entry.text.slice(0, 60)}…` : entry.text}”`) : h('span', {}, t.spikeOnSeq(frame.topSeq));
+    const about =
+      entry && !entry.deleted
+        ? data(`“${entry.text.length > 60 ? `${entry.text.slice(0, 60)}…` : entry.text}”`)
+        : h('span', {}, t.spikeOnSeq(frame.topSeq));
     replace(
       this.els.spike,
       h('span', { class: 'grow' }, h('strong', {}, t.spikeHeading), ...t.spikeOn(frame.peakPerSecond, about)),
-      h('button', { type: 'button', class: 'link', 'aria-label': t.dismiss, onclick: () => (this.els.spike.hidden = true) }, '✕'),
+      h(
+        'button',
+        { type: 'button', class: 'link', 'aria-label': t.dismiss, onclick: () => (this.els.spike.hidden = true) },
+        '✕',
+      ),
     );
     this.els.spike.hidden = false;
     clearTimeout(this.spikeTimer);
@@ -334,12 +360,20 @@ class LivePage {
   private loadTrail(seq: number, rev: number): void {
     this.trails.set(seq, { forRev: rev, state: 'loading' });
     const path = `/events/${encodeURIComponent(this.event.eventId)}/revisions`;
-    readEntryRevisions((after, limit) => getJson<RevisionsPage>(this.config, `${path}?after=${after}&limit=${limit}`), seq, rev)
+    readEntryRevisions(
+      (after, limit) => getJson<RevisionsPage>(this.config, `${path}?after=${after}&limit=${limit}`),
+      seq,
+      rev,
+    )
       .then((revisions): Trail => {
         const shown = this.timeline.get(seq);
         return { forRev: rev, state: 'ready', versions: earlierVersions(revisions, shown ?? { text: '', images: [] }) };
       })
-      .catch((err: unknown): Trail => ({ forRev: rev, state: 'error', why: err instanceof Error ? err.message : String(err) }))
+      .catch((err: unknown): Trail => ({
+        forRev: rev,
+        state: 'error',
+        why: err instanceof Error ? err.message : String(err),
+      }))
       .then((trail) => {
         // A newer correction asked for meanwhile wins.
         if (this.trails.get(seq)?.forRev === rev) this.trails.set(seq, trail);
@@ -355,10 +389,18 @@ class LivePage {
   private trailView(e: HeldEntry): HTMLElement | null {
     if (!this.openTrails.has(e.seq)) return null;
     const trail = this.trails.get(e.seq);
-    const box = (...children: (Node | string)[]) => h('div', { class: 'trail', id: `trail-${e.seq}`, 'data-testid': 'trail' }, ...children);
+    const box = (...children: (Node | string)[]) =>
+      h('div', { class: 'trail', id: `trail-${e.seq}`, 'data-testid': 'trail' }, ...children);
     if (!trail || trail.state === 'loading') return box(h('p', { class: 'muted' }, t.loadingVersions));
     if (trail.state === 'error') {
-      return box(h('p', { class: 'notice error' }, ...t.versionsFailed(data(trail.why)), h('button', { type: 'button', class: 'link', onclick: () => this.loadTrail(e.seq, e.rev) }, t.tryAgain)));
+      return box(
+        h(
+          'p',
+          { class: 'notice error' },
+          ...t.versionsFailed(data(trail.why)),
+          h('button', { type: 'button', class: 'link', onclick: () => this.loadTrail(e.seq, e.rev) }, t.tryAgain),
+        ),
+      );
     }
     if (trail.versions.length === 0) return box(h('p', { class: 'muted' }, t.noEarlierWording));
     return box(
@@ -392,7 +434,11 @@ class LivePage {
     // Keep the reader's place: the page grows at the top (or above a linked entry) while they read
     // further down. Oldest first at the end, it follows the new ones instead.
     const held = this.holdTarget && this.target !== undefined ? this.cardOf(this.target) : undefined;
-    const anchor = held ? { seq: this.target!, el: held } : window.scrollY >= SCROLLED_AWAY_PX ? this.firstVisible() : undefined;
+    const anchor = held
+      ? { seq: this.target!, el: held }
+      : window.scrollY >= SCROLLED_AWAY_PX
+        ? this.firstVisible()
+        : undefined;
     const anchorTop = anchor?.el.getBoundingClientRect().top;
     const follow = this.followEnd && !held;
     this.followEnd = false;
@@ -405,7 +451,11 @@ class LivePage {
     replace(this.els.list, ...entries.map((e) => this.card(e)));
     this.fresh.clear();
     // The list is rebuilt: the card or control that had focus gets it back (keyboard and screen-reader users keep their place).
-    if (focused) (focused.testid ? this.cardOf(focused.seq)?.querySelector<HTMLElement>(`[data-testid="${focused.testid}"]`) : this.cardOf(focused.seq))?.focus({ preventScroll: true });
+    if (focused)
+      (focused.testid
+        ? this.cardOf(focused.seq)?.querySelector<HTMLElement>(`[data-testid="${focused.testid}"]`)
+        : this.cardOf(focused.seq)
+      )?.focus({ preventScroll: true });
     const target = this.targetPending && this.target !== undefined ? this.cardOf(this.target) : undefined;
     if (target) {
       // The linked entry is here (on load, after a hashchange, or just arrived): bring it into view once.
@@ -461,7 +511,11 @@ class LivePage {
         e.pinned ? h('span', { class: 'badge pin' }, t.pinned) : null,
         e.kind === 'key' ? h('span', { class: 'badge key' }, t.keyMoment) : null,
         // The time is the entry's link (as on most live blogs): following it opens the page here.
-        h('a', { href: `#entry-${e.seq}`, class: 'permalink', title: t.linkToUpdate(e.seq) }, h('time', { datetime: e.createdAt }, clock(e.createdAt))),
+        h(
+          'a',
+          { href: `#entry-${e.seq}`, class: 'permalink', title: t.linkToUpdate(e.seq) },
+          h('time', { datetime: e.createdAt }, clock(e.createdAt)),
+        ),
         e.corrected ? h('span', { class: 'badge corrected', title: t.correctedAt(e.updatedAt) }, t.corrected) : null,
       ),
       // A photo-only update has no text.
@@ -485,11 +539,29 @@ class LivePage {
           mine ? t.reposted : t.repost,
           h('span', { class: 'count', 'data-testid': 'repost-count' }, count(e.reposts)),
         ),
-        h('button', { type: 'button', class: 'link share', 'aria-label': t.shareUpdate(e.seq), 'data-testid': 'share', onclick: () => this.share(e.seq) }, icon('share'), t.share),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'link share',
+            'aria-label': t.shareUpdate(e.seq),
+            'data-testid': 'share',
+            onclick: () => this.share(e.seq),
+          },
+          icon('share'),
+          t.share,
+        ),
         this.mayHaveEarlierVersions(e)
           ? h(
               'button',
-              { type: 'button', class: 'link', 'aria-expanded': String(trailOpen), 'aria-controls': trailOpen ? `trail-${e.seq}` : null, 'data-testid': 'versions', onclick: () => this.toggleTrail(e) },
+              {
+                type: 'button',
+                class: 'link',
+                'aria-expanded': String(trailOpen),
+                'aria-controls': trailOpen ? `trail-${e.seq}` : null,
+                'data-testid': 'versions',
+                onclick: () => this.toggleTrail(e),
+              },
               t.earlierVersions,
             )
           : null,

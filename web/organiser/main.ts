@@ -7,7 +7,16 @@ import { clock, day } from '../lib/format';
 import { languageSwitch, startLocale, t } from '../lib/i18n';
 import { data, pageHeader } from '../lib/page';
 import { organiserMessages, type OrganiserMessages } from './messages';
-import { type CreatedEvent, embedSnippet, eventLinks, keepAdminKey, type ListedEvent, OrganiserApi, startsAtFromLocal, storedAdminKey } from '../lib/organiser-api';
+import {
+  type CreatedEvent,
+  embedSnippet,
+  eventLinks,
+  keepAdminKey,
+  type ListedEvent,
+  OrganiserApi,
+  startsAtFromLocal,
+  storedAdminKey,
+} from '../lib/organiser-api';
 
 const PAGE_SIZE = 20;
 /** How long a copy button says "Copied". */
@@ -51,9 +60,20 @@ class OrganiserPage {
   }
 
   private showSignIn(message?: string | (string | Node)[]): void {
-    const key = h('input', { type: 'password', id: 'admin-key', autocomplete: 'off', required: true, spellcheck: 'false', 'data-testid': 'admin-key' });
+    const key = h('input', {
+      type: 'password',
+      id: 'admin-key',
+      autocomplete: 'off',
+      required: true,
+      spellcheck: 'false',
+      'data-testid': 'admin-key',
+    });
     const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'sign-in' }, o.signIn);
-    const error = h('p', { class: 'notice error', role: 'alert', hidden: message === undefined, 'data-testid': 'sign-in-error' }, ...(message === undefined ? [] : typeof message === 'string' ? [message] : message));
+    const error = h(
+      'p',
+      { class: 'notice error', role: 'alert', hidden: message === undefined, 'data-testid': 'sign-in-error' },
+      ...(message === undefined ? [] : typeof message === 'string' ? [message] : message),
+    );
     const form = h(
       'form',
       { class: 'panel', 'data-testid': 'sign-in-form' },
@@ -108,7 +128,13 @@ class OrganiserPage {
   }
 
   private showConsole(): void {
-    const title = h('input', { type: 'text', id: 'new-title', autocomplete: 'off', placeholder: o.eventTitlePlaceholder, 'data-testid': 'new-title' });
+    const title = h('input', {
+      type: 'text',
+      id: 'new-title',
+      autocomplete: 'off',
+      placeholder: o.eventTitlePlaceholder,
+      'data-testid': 'new-title',
+    });
     // The title has no maxlength: it counts UTF-16 units (an emoji is two) where the API counts characters; an
     // over-long title gets the API's own refusal, not a silent cut.
     const startsAt = h('input', { type: 'datetime-local', id: 'new-starts-at', 'data-testid': 'new-starts-at' });
@@ -155,7 +181,11 @@ class OrganiserPage {
           create.textContent = o.createEvent;
         });
     });
-    const signOut = h('button', { type: 'button', 'data-testid': 'sign-out', onclick: () => this.signOut() }, o.signOut);
+    const signOut = h(
+      'button',
+      { type: 'button', 'data-testid': 'sign-out', onclick: () => this.signOut() },
+      o.signOut,
+    );
     replace(
       this.root,
       h(
@@ -176,7 +206,14 @@ class OrganiserPage {
   private async createEvent(title: string, startsAt: string | undefined): Promise<void> {
     const created: CreatedEvent = await this.api!.create(title, startsAt);
     this.held.set(created.eventId, {
-      event: { eventId: created.eventId, title: created.title, createdAt: created.createdAt, lastSeq: 0, viewers: 0, ...(created.startsAt ? { startsAt: created.startsAt } : {}) },
+      event: {
+        eventId: created.eventId,
+        title: created.title,
+        createdAt: created.createdAt,
+        lastSeq: 0,
+        viewers: 0,
+        ...(created.startsAt ? { startsAt: created.startsAt } : {}),
+      },
       operatorToken: created.operatorToken,
     });
     this.order = [created.eventId, ...this.order.filter((id) => id !== created.eventId)];
@@ -273,7 +310,16 @@ class OrganiserPage {
             'div',
             { class: 'notice info once', 'data-testid': 'report-once' },
             h('p', {}, h('strong', {}, o.linkReport), ' — ', o.reportLinkNote),
-            copyField(links.report, 'report-link', o.linkReport, h('a', { href: links.report, target: '_blank', rel: 'noopener', 'data-testid': 'link-report' }, o.linkReport)),
+            copyField(
+              links.report,
+              'report-link',
+              o.linkReport,
+              h(
+                'a',
+                { href: links.report, target: '_blank', rel: 'noopener', 'data-testid': 'link-report' },
+                o.linkReport,
+              ),
+            ),
           ),
       // The rest folded away, so a phone sees many events at once.
       h(
@@ -283,12 +329,17 @@ class OrganiserPage {
           open: this.unfolded.has(event.eventId),
           'data-testid': 'more',
           // Kept across the list's rebuilds (a rotation, a page loaded).
-          ontoggle: (ev) => (ev.target as HTMLDetailsElement).open ? this.unfolded.add(event.eventId) : this.unfolded.delete(event.eventId),
+          ontoggle: (ev) =>
+            (ev.target as HTMLDetailsElement).open
+              ? this.unfolded.add(event.eventId)
+              : this.unfolded.delete(event.eventId),
         },
         h('summary', {}, o.embedAndToken),
         h('label', { class: 'field' }, o.embedLabel),
         copyField(snippet, 'embed-snippet', o.embedLabel),
-        held.operatorToken === undefined ? h('p', { class: 'muted small', 'data-testid': 'report-no-token' }, o.reportNoToken) : null,
+        held.operatorToken === undefined
+          ? h('p', { class: 'muted small', 'data-testid': 'report-no-token' }, o.reportNoToken)
+          : null,
         h('div', { class: 'row' }, rotate),
       ),
     );
@@ -297,7 +348,15 @@ class OrganiserPage {
 
 /** A read-only text (a link, a snippet) with a Copy button; where the clipboard is refused, the text is selected for the reader to copy. */
 function copyField(text: string, testid: string, label: string, ...before: HTMLElement[]): HTMLElement {
-  const field = h('input', { type: 'text', readonly: true, value: text, translate: 'no', 'aria-label': label, 'data-testid': testid, onfocus: (ev) => (ev.target as HTMLInputElement).select() });
+  const field = h('input', {
+    type: 'text',
+    readonly: true,
+    value: text,
+    translate: 'no',
+    'aria-label': label,
+    'data-testid': testid,
+    onfocus: (ev) => (ev.target as HTMLInputElement).select(),
+  });
   const button = h('button', { type: 'button', class: 'small', 'data-testid': `copy-${testid}` }, o.copy);
   const said = h('span', { class: 'small muted', role: 'status' });
   button.addEventListener('click', () => {
@@ -326,5 +385,13 @@ const root = byId('app');
 loadConfig()
   .then((config) => new OrganiserPage(config, root).start())
   .catch((err: unknown) =>
-    replace(root, h('main', { class: 'page narrow' }, h('div', { class: 'row' }, h('span', { class: 'spacer' }), languageSwitch()), h('p', { class: 'notice error', 'data-testid': 'load-error' }, ...t.loadFailed(data(reason(err)))))),
+    replace(
+      root,
+      h(
+        'main',
+        { class: 'page narrow' },
+        h('div', { class: 'row' }, h('span', { class: 'spacer' }), languageSwitch()),
+        h('p', { class: 'notice error', 'data-testid': 'load-error' }, ...t.loadFailed(data(reason(err)))),
+      ),
+    ),
   );

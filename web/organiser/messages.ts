@@ -8,7 +8,8 @@ import { count, plural } from '../lib/intl';
 
 export const organiserEn = {
   organiserTitle: 'Organiser console',
-  signInIntro: 'Sign in with the admin key. It is kept in this tab only, and forgotten when you sign out or close the tab.',
+  signInIntro:
+    'Sign in with the admin key. It is kept in this tab only, and forgotten when you sign out or close the tab.',
   adminKeyLabel: 'Admin key',
   signIn: 'Sign in',
   signingIn: 'Signing in…',
@@ -32,7 +33,8 @@ export const organiserEn = {
   linkLive: 'Live page',
   linkReplay: 'Replay and exports',
   linkReport: 'Reporter console',
-  reportLinkNote: 'This link carries the reporter’s token and is shown only now: copy it and send it to the reporter. Lost it? Make a new token.',
+  reportLinkNote:
+    'This link carries the reporter’s token and is shown only now: copy it and send it to the reporter. Lost it? Make a new token.',
   reportNoToken: 'The reporter’s token was shown when it was made. To hand out a new link, make a new token.',
   embedLabel: 'Embed on your site',
   embedAndToken: 'Embed, reporter token',
@@ -41,7 +43,8 @@ export const organiserEn = {
   copyFailed: 'Could not copy: select the text and copy it.',
   rotateToken: 'New reporter token',
   rotating: 'Making a new token…',
-  confirmRotate: (title: string) => `Make a new reporter token for “${title}”? The reporter’s console is refused until it has the new one.`,
+  confirmRotate: (title: string) =>
+    `Make a new reporter token for “${title}”? The reporter’s console is refused until it has the new one.`,
   rotated: 'New token made: the old one no longer works.',
   requestFailed: (why: Node) => ['That did not work: ', why],
 };

@@ -18,15 +18,21 @@ async function loadAll(config: PageConfig, eventId: string, onProgress: (text: s
   const id = encodeURIComponent(eventId);
   const event = await getJson<EventView>(config, `/events/${id}`);
   const entries: Entry[] = [];
-  for (let after: number | null = 0; after !== null; ) {
-    const page: { items: Entry[]; next: number | null } = await getJson(config, `/events/${id}/timeline?after=${after}&limit=500`);
+  for (let after: number | null = 0; after !== null;) {
+    const page: { items: Entry[]; next: number | null } = await getJson(
+      config,
+      `/events/${id}/timeline?after=${after}&limit=500`,
+    );
     entries.push(...page.items);
     after = page.next;
     onProgress(t.loadingTimeline(entries.length));
   }
   const revisions: Revision[] = [];
-  for (let after: number | null = 0; after !== null; ) {
-    const page: { items: Revision[]; next: number | null } = await getJson(config, `/events/${id}/revisions?after=${after}&limit=500`);
+  for (let after: number | null = 0; after !== null;) {
+    const page: { items: Revision[]; next: number | null } = await getJson(
+      config,
+      `/events/${id}/revisions?after=${after}&limit=500`,
+    );
     revisions.push(...page.items);
     after = page.next;
     onProgress(t.loadingRevisions(revisions.length));
@@ -44,8 +50,16 @@ class ReplayPage {
 
   private readonly els = {
     play: h('button', { type: 'button', class: 'primary', 'data-testid': 'play' }, t.play),
-    speeds: SPEEDS.map((s) => h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': `speed-${s}` }, `${s}×`)),
-    scrub: h('input', { type: 'range', min: 0, step: SCRUB_STEP_MS, 'aria-label': t.position, 'data-testid': 'scrubber' }),
+    speeds: SPEEDS.map((s) =>
+      h('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': `speed-${s}` }, `${s}×`),
+    ),
+    scrub: h('input', {
+      type: 'range',
+      min: 0,
+      step: SCRUB_STEP_MS,
+      'aria-label': t.position,
+      'data-testid': 'scrubber',
+    }),
     clock: h('span', { class: 'clock', 'data-testid': 'clock' }),
     at: h('span', { class: 'muted small' }),
     chart: document.createElementNS(SVG, 'svg') as SVGSVGElement,
@@ -82,10 +96,22 @@ class ReplayPage {
         { class: 'page wide' },
         pageHeader(
           data(event.title, 'h1'),
-          h('span', { class: 'small muted', 'data-testid': 'summary' }, t.summary(model.data.entries.length, model.data.revisions.length, reposts.total, reposts.spikes.length)),
+          h(
+            'span',
+            { class: 'small muted', 'data-testid': 'summary' },
+            t.summary(model.data.entries.length, model.data.revisions.length, reposts.total, reposts.spikes.length),
+          ),
           h('span', { class: 'spacer' }),
-          h('button', { type: 'button', class: 'small', 'data-testid': 'export-json', onclick: () => this.download('json') }, t.exportJson),
-          h('button', { type: 'button', class: 'small', 'data-testid': 'export-csv', onclick: () => this.download('csv') }, t.exportCsv),
+          h(
+            'button',
+            { type: 'button', class: 'small', 'data-testid': 'export-json', onclick: () => this.download('json') },
+            t.exportJson,
+          ),
+          h(
+            'button',
+            { type: 'button', class: 'small', 'data-testid': 'export-csv', onclick: () => this.download('csv') },
+            t.exportCsv,
+          ),
         ),
         h(
           'div',
@@ -96,7 +122,14 @@ class ReplayPage {
             h(
               'div',
               { class: 'player' },
-              h('div', { class: 'row' }, els.play, h('div', { class: 'toggle', role: 'group', 'aria-label': t.speed }, ...els.speeds), h('span', { class: 'spacer' }), els.clock),
+              h(
+                'div',
+                { class: 'row' },
+                els.play,
+                h('div', { class: 'toggle', role: 'group', 'aria-label': t.speed }, ...els.speeds),
+                h('span', { class: 'spacer' }),
+                els.clock,
+              ),
               els.scrub,
               els.at,
             ),
@@ -163,7 +196,12 @@ class ReplayPage {
       ...entries.map((e) =>
         h(
           'li',
-          { class: `entry${e.kind === 'key' ? ' key' : ''}${e.pinned ? ' pinned' : ''}${this.playing && !this.shown.has(e.seq) ? ' fresh' : ''}`, 'data-seq': e.seq, 'data-rev': e.rev, 'data-testid': 'entry' },
+          {
+            class: `entry${e.kind === 'key' ? ' key' : ''}${e.pinned ? ' pinned' : ''}${this.playing && !this.shown.has(e.seq) ? ' fresh' : ''}`,
+            'data-seq': e.seq,
+            'data-rev': e.rev,
+            'data-testid': 'entry',
+          },
           h(
             'div',
             { class: 'meta' },
@@ -211,7 +249,14 @@ class ReplayPage {
     model.data.reposts.spikes.forEach((s, i) => {
       const x0 = x(s.startedAt);
       const x1 = x(s.endedAt ?? model.end);
-      const rect = el('rect', { class: 'spike', x: x0, y: top - 4, width: Math.max(4, x1 - x0), height: height - top - bottom + 4, 'data-testid': `spike-${i}` });
+      const rect = el('rect', {
+        class: 'spike',
+        x: x0,
+        y: top - 4,
+        width: Math.max(4, x1 - x0),
+        height: height - top - bottom + 4,
+        'data-testid': `spike-${i}`,
+      });
       const title = document.createElementNS(SVG, 'title');
       title.textContent = t.spikeTitle(clock(s.startedAt), s.peakPerSecond, s.total);
       rect.append(title);
@@ -254,7 +299,10 @@ class ReplayPage {
     const absolute = (url: string) => imageUrl(this.config, url);
     const body = kind === 'json' ? this.model.toJson(new Date(), absolute) : this.model.toCsv(absolute);
     const blob = new Blob([body], { type: kind === 'json' ? 'application/json' : 'text/csv;charset=utf-8' });
-    const a = h('a', { href: URL.createObjectURL(blob), download: `livecast-${this.model.data.event.eventId}.${kind}` });
+    const a = h('a', {
+      href: URL.createObjectURL(blob),
+      download: `livecast-${this.model.data.event.eventId}.${kind}`,
+    });
     document.body.append(a);
     a.click();
     a.remove();

@@ -52,7 +52,13 @@ class ReporterConsole {
     entries: h('ol', { class: 'entries', 'data-testid': 'entries' }),
     entriesEmpty: h('p', { class: 'empty' }, t.nonePublished),
     // The phone offers its camera or its gallery for image/* (no `capture`, which would force the camera).
-    fileInput: h('input', { type: 'file', accept: 'image/*', multiple: true, 'aria-label': t.addPhotos, 'data-testid': 'photo-input' }),
+    fileInput: h('input', {
+      type: 'file',
+      accept: 'image/*',
+      multiple: true,
+      'aria-label': t.addPhotos,
+      'data-testid': 'photo-input',
+    }),
     addPhotos: h('button', { type: 'button', 'data-testid': 'add-photos' }, t.addPhotos),
     photoInfo: h('span', { class: 'muted small', 'data-testid': 'photo-info' }),
     drafts: h('ol', { class: 'drafts', 'data-testid': 'drafts' }),
@@ -116,7 +122,11 @@ class ReporterConsole {
           els.status,
           els.pending,
           h('span', { class: 'spacer' }),
-          h('a', { href: `/live/${encodeURIComponent(this.event.eventId)}`, target: '_blank', class: 'small' }, t.openLive),
+          h(
+            'a',
+            { href: `/live/${encodeURIComponent(this.event.eventId)}`, target: '_blank', class: 'small' },
+            t.openLive,
+          ),
         ),
         els.warn,
         h(
@@ -125,7 +135,14 @@ class ReporterConsole {
           els.text,
           h('div', { class: 'attach' }, els.addPhotos, els.fileInput, els.photoInfo),
           els.drafts,
-          h('div', { class: 'row' }, h('label', { class: 'check' }, els.key, t.keyMoment), h('span', { class: 'spacer' }), els.counter, els.publish),
+          h(
+            'div',
+            { class: 'row' },
+            h('label', { class: 'check' }, els.key, t.keyMoment),
+            h('span', { class: 'spacer' }),
+            els.counter,
+            els.publish,
+          ),
         ),
         h('h2', {}, t.outbox),
         els.outboxEmpty,
@@ -147,7 +164,11 @@ class ReporterConsole {
     this.render();
     this.conn.start();
     els.text.focus();
-    (window as unknown as { livecast: unknown }).livecast = { connection: this.conn, outbox: this.outbox, timeline: this.timeline };
+    (window as unknown as { livecast: unknown }).livecast = {
+      connection: this.conn,
+      outbox: this.outbox,
+      timeline: this.timeline,
+    };
   }
 
   private canPublish(): boolean {
@@ -164,7 +185,12 @@ class ReporterConsole {
       return text ? { ...photo, alt: text } : photo;
     });
     const text = this.els.text.value.trim() === '' ? '' : this.els.text.value;
-    this.outbox.add({ action: 'publish', text, kind: this.els.key.checked ? 'key' : 'text', ...(photos.length ? { photos } : {}) });
+    this.outbox.add({
+      action: 'publish',
+      text,
+      kind: this.els.key.checked ? 'key' : 'text',
+      ...(photos.length ? { photos } : {}),
+    });
     this.drafts = [];
     this.els.text.value = '';
     this.els.key.checked = false;
@@ -186,8 +212,21 @@ class ReporterConsole {
         const localId = `p${newClientId().slice(1)}`;
         await this.photoStore.put(localId, photo.blob);
         const n = this.drafts.length + 1;
-        const alt = h('input', { type: 'text', maxlength: 300, 'aria-label': t.altText(n), placeholder: t.altPlaceholder, 'data-testid': 'photo-alt' });
-        this.drafts.push({ localId, contentType: photo.contentType, width: photo.width, height: photo.height, preview: URL.createObjectURL(photo.blob), alt });
+        const alt = h('input', {
+          type: 'text',
+          maxlength: 300,
+          'aria-label': t.altText(n),
+          placeholder: t.altPlaceholder,
+          'data-testid': 'photo-alt',
+        });
+        this.drafts.push({
+          localId,
+          contentType: photo.contentType,
+          width: photo.width,
+          height: photo.height,
+          preview: URL.createObjectURL(photo.blob),
+          alt,
+        });
       } catch {
         notes.push(t.photoUnreadable);
       } finally {
@@ -210,7 +249,11 @@ class ReporterConsole {
     const { els } = this;
     const count_ = this.drafts.length;
     els.addPhotos.disabled = count_ + this.preparing >= MAX_PHOTOS;
-    const parts = [count_ > 0 ? t.photosCount(count_, MAX_PHOTOS) : '', this.preparing > 0 ? t.preparingPhotos(this.preparing) : '', ...notes].filter(Boolean);
+    const parts = [
+      count_ > 0 ? t.photosCount(count_, MAX_PHOTOS) : '',
+      this.preparing > 0 ? t.preparingPhotos(this.preparing) : '',
+      ...notes,
+    ].filter(Boolean);
     els.photoInfo.textContent = parts.join(' · ');
     // Alt inputs are moved, not rebuilt: what was typed in them stays.
     replace(
@@ -221,7 +264,16 @@ class ReporterConsole {
           'li',
           { 'data-testid': 'draft-photo' },
           h('img', { src: d.preview, alt: t.photoOf(i + 1, count_), width: d.width, height: d.height }),
-          h('button', { type: 'button', class: 'remove', 'aria-label': t.removePhoto(i + 1), onclick: () => this.removeDraft(d.localId) }, '✕'),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'remove',
+              'aria-label': t.removePhoto(i + 1),
+              onclick: () => this.removeDraft(d.localId),
+            },
+            '✕',
+          ),
           d.alt,
         );
       }),
@@ -338,13 +390,19 @@ class ReporterConsole {
   private uploads(i: OutboxItem): HTMLElement | null {
     const photos = i.request.action === 'publish' ? (i.request.photos ?? []) : [];
     if (photos.length === 0) return null;
-    if (i.state === 'acked' || i.state === 'failed') return h('span', { class: 'muted small' }, ` · ${t.withPhotos(photos.length)}`);
+    if (i.state === 'acked' || i.state === 'failed')
+      return h('span', { class: 'muted small' }, ` · ${t.withPhotos(photos.length)}`);
     return h(
       'span',
       { class: 'uploads' },
       ...this.outbox.progressOf(i.clientId).map((fraction, n) => {
         const label = t.photoProgress(n + 1, Math.round(fraction * 100));
-        return h('label', { 'data-testid': 'photo-progress', 'data-done': String(fraction >= 1) }, label, h('progress', { max: 1, value: fraction, 'aria-label': label }));
+        return h(
+          'label',
+          { 'data-testid': 'photo-progress', 'data-done': String(fraction >= 1) },
+          label,
+          h('progress', { max: 1, value: fraction, 'aria-label': label }),
+        );
       }),
     );
   }
@@ -380,7 +438,11 @@ class ReporterConsole {
         h(
           'div',
           { class: 'row' },
-          h('button', { type: 'button', class: 'primary', 'data-testid': 'save-edit', onclick: save }, t.saveCorrection),
+          h(
+            'button',
+            { type: 'button', class: 'primary', 'data-testid': 'save-edit', onclick: save },
+            t.saveCorrection,
+          ),
           h('button', { type: 'button', onclick: () => ((this.editing = undefined), this.render()) }, t.cancel),
         ),
       );
@@ -388,7 +450,12 @@ class ReporterConsole {
     }
     return h(
       'li',
-      { class: `entry${e.kind === 'key' ? ' key' : ''}${e.pinned ? ' pinned' : ''}`, 'data-seq': e.seq, 'data-rev': e.rev, 'data-testid': 'entry' },
+      {
+        class: `entry${e.kind === 'key' ? ' key' : ''}${e.pinned ? ' pinned' : ''}`,
+        'data-seq': e.seq,
+        'data-rev': e.rev,
+        'data-testid': 'entry',
+      },
       h(
         'div',
         { class: 'meta' },
@@ -398,17 +465,46 @@ class ReporterConsole {
         e.deleted ? h('span', { class: 'badge deleted' }, t.deleted) : null,
         h('time', { datetime: e.createdAt }, clock(e.createdAt)),
         e.rev > 1 ? h('span', {}, t.rev(e.rev)) : null,
-        h('span', { class: 'reposts', title: t.reposts }, icon('repost'), h('span', { 'data-testid': 'repost-count' }, count(e.reposts))),
+        h(
+          'span',
+          { class: 'reposts', title: t.reposts },
+          icon('repost'),
+          h('span', { 'data-testid': 'repost-count' }, count(e.reposts)),
+        ),
       ),
-      editing ? editor : e.deleted ? h('p', { class: 'text', 'data-testid': 'text' }, t.deletedText) : e.text === '' ? null : data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
+      editing
+        ? editor
+        : e.deleted
+          ? h('p', { class: 'text', 'data-testid': 'text' }, t.deletedText)
+          : e.text === ''
+            ? null
+            : data(e.text, 'p', { class: 'text', 'data-testid': 'text' }),
       e.deleted ? null : this.photos.of(e),
       e.deleted || editing
         ? null
         : h(
             'div',
             { class: 'actions' },
-            h('button', { type: 'button', class: 'link', 'data-testid': 'edit', onclick: () => ((this.editing = e.seq), this.render()) }, t.edit),
-            h('button', { type: 'button', class: 'link', 'data-testid': 'pin', onclick: () => act({ action: 'pin', seq: e.seq, pinned: !e.pinned }) }, e.pinned ? t.unpin : t.pin),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'link',
+                'data-testid': 'edit',
+                onclick: () => ((this.editing = e.seq), this.render()),
+              },
+              t.edit,
+            ),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'link',
+                'data-testid': 'pin',
+                onclick: () => act({ action: 'pin', seq: e.seq, pinned: !e.pinned }),
+              },
+              e.pinned ? t.unpin : t.pin,
+            ),
             h(
               'button',
               {
@@ -441,7 +537,13 @@ function describe(r: OutboxRequest): [string] | [string, string] {
 }
 
 function tokenForm(root: HTMLElement, eventId: string, onToken: (token: string) => void, message?: string): void {
-  const input = h('input', { type: 'password', autocomplete: 'off', placeholder: t.tokenLabel, 'aria-label': t.tokenLabel, 'data-testid': 'token' });
+  const input = h('input', {
+    type: 'password',
+    autocomplete: 'off',
+    placeholder: t.tokenLabel,
+    'aria-label': t.tokenLabel,
+    'data-testid': 'token',
+  });
   const submit = (ev: Event) => {
     ev.preventDefault();
     const token = input.value.trim();
@@ -455,7 +557,12 @@ function tokenForm(root: HTMLElement, eventId: string, onToken: (token: string) 
       h('div', { class: 'row' }, h('h1', {}, t.consoleHeading), h('span', { class: 'spacer' }), languageSwitch()),
       h('p', { class: 'muted' }, ...t.tokenIntro(data(eventId))),
       message ? h('p', { class: 'notice error' }, message) : null,
-      h('form', { class: 'token-form', onsubmit: submit }, input, h('button', { type: 'submit', class: 'primary', 'data-testid': 'token-submit' }, t.connect)),
+      h(
+        'form',
+        { class: 'token-form', onsubmit: submit },
+        input,
+        h('button', { type: 'submit', class: 'primary', 'data-testid': 'token-submit' }, t.connect),
+      ),
     ),
   );
   input.focus();

@@ -50,9 +50,16 @@ const down = (rate: number) => Math.max(0, Math.floor(Math.round(rate * 1_000_00
 // refresh cuts every live worker's share.)
 
 /** The live registrations (refreshed within `expiryMs`), with `self` as it is now. */
-function liveOnes(policy: BudgetPolicy, registrations: readonly BudgetRegistration[], self: Self, now: number): Map<string, Self> {
+function liveOnes(
+  policy: BudgetPolicy,
+  registrations: readonly BudgetRegistration[],
+  self: Self,
+  now: number,
+): Map<string, Self> {
   const live = new Map<string, Self>();
-  for (const r of registrations) if (now - r.beatAt < policy.expiryMs && r.key !== self.key) live.set(r.key, { key: r.key, rows: Math.max(0, r.rows), since: r.since });
+  for (const r of registrations)
+    if (now - r.beatAt < policy.expiryMs && r.key !== self.key)
+      live.set(r.key, { key: r.key, rows: Math.max(0, r.rows), since: r.since });
   live.set(self.key, { ...self, rows: Math.max(0, self.rows) });
   return live;
 }
@@ -65,7 +72,12 @@ type Self = { key: string; rows: number; since: number };
  * if there are too many workers for it); the rest of B less the newcomers' reserve is cut in
  * proportion to rows. Σ of every live worker's settled share ≤ B × (1 − newcomerReserve).
  */
-export function allot(policy: BudgetPolicy, registrations: readonly BudgetRegistration[], self: Self, now: number): number {
+export function allot(
+  policy: BudgetPolicy,
+  registrations: readonly BudgetRegistration[],
+  self: Self,
+  now: number,
+): number {
   return cutter(policy, [...liveOnes(policy, registrations, self, now).values()])(self.rows);
 }
 
@@ -95,7 +107,12 @@ function cutter(policy: BudgetPolicy, live: readonly Self[]): (rows: number) => 
  * (one new event's shards start together and may not see each other yet). So the first event of an
  * idle account starts at B ÷ 16 a shard, not at a trickle.
  */
-export function newcomerShare(policy: BudgetPolicy, registrations: readonly BudgetRegistration[], self: Self, now: number): number {
+export function newcomerShare(
+  policy: BudgetPolicy,
+  registrations: readonly BudgetRegistration[],
+  self: Self,
+  now: number,
+): number {
   const live = [...liveOnes(policy, registrations, self, now).values()];
   const settled = live.filter((r) => now - r.since >= policy.settleMs);
   const share = cutter(policy, settled);
@@ -216,7 +233,11 @@ export class BudgetLedger {
     try {
       await this.store.register({ ...self, owner: this.owner, beatAt: now }, now + this.policy.expiryMs);
       const all = await this.store.registrations();
-      this.share.update(rowsKnown ? allot(this.policy, all, self, now) : undefined, now, newcomerShare(this.policy, all, self, now));
+      this.share.update(
+        rowsKnown ? allot(this.policy, all, self, now) : undefined,
+        now,
+        newcomerShare(this.policy, all, self, now),
+      );
     } catch (err) {
       this.log?.warn('could not refresh the delivery budget ledger', { key: this.key, error: String(err) });
     }
@@ -254,7 +275,10 @@ export class BudgetLedger {
     this.timer = undefined;
     await this.running;
     await this.store.deregister(this.key, this.owner).catch((err: unknown) => {
-      this.log?.warn('could not take a delivery worker off the budget ledger (it expires)', { key: this.key, error: String(err) });
+      this.log?.warn('could not take a delivery worker off the budget ledger (it expires)', {
+        key: this.key,
+        error: String(err),
+      });
     });
   }
 }

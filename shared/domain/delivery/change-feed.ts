@@ -82,7 +82,7 @@ export class ChangeFeed {
     }
     if (cursor >= this.start) return;
     const older: LogLine[] = [];
-    for (let after = cursor; after < this.start; ) {
+    for (let after = cursor; after < this.start;) {
       const page = await this.store.changesAfter(this.eventId, after, Math.min(PAGE, this.start - after));
       if (page.length === 0) break;
       older.push(...page.filter((c) => c.changeNo <= (this.start ?? 0)));
@@ -148,10 +148,19 @@ export class ChangeFeed {
     for (const line of lines) {
       if (line.kind === 'frame') {
         const through = line.changeNo > first && line.changeNo < last!.changeNo ? first - 1 : line.changeNo;
-        items.push({ frame: line, through, ...(line.committedAt !== undefined ? { committedAt: line.committedAt } : {}) });
+        items.push({
+          frame: line,
+          through,
+          ...(line.committedAt !== undefined ? { committedAt: line.committedAt } : {}),
+        });
       } else if (line === last) {
-        const parts = stats.length === 1 ? (last.parts ??= splitStats(last.frame, this.maxBytes)) : splitStats(merge(stats.map((s) => s.frame)), this.maxBytes);
-        parts.forEach((frame, i) => items.push({ frame, through: i === parts.length - 1 ? last.changeNo : first - 1, stats: true }));
+        const parts =
+          stats.length === 1
+            ? (last.parts ??= splitStats(last.frame, this.maxBytes))
+            : splitStats(merge(stats.map((s) => s.frame)), this.maxBytes);
+        parts.forEach((frame, i) =>
+          items.push({ frame, through: i === parts.length - 1 ? last.changeNo : first - 1, stats: true }),
+        );
       }
     }
     if (items.length === 0) return [];
@@ -187,10 +196,15 @@ export class ChangeFeed {
       } else if (checked.ok) {
         // changeNo on every frame delivered: a client can resume its `sinceChange` from a stats or
         // spike frame as from an update (delivery to one connection is in change order).
-        const frame = serialize(checked.kind === 'update' ? { type: 'update', eventId: this.eventId, entry: checked.entry, changeNo } : { ...checked.frame, changeNo });
+        const frame = serialize(
+          checked.kind === 'update'
+            ? { type: 'update', eventId: this.eventId, entry: checked.entry, changeNo }
+            : { ...checked.frame, changeNo },
+        );
         // An update's entry says when it was committed (updatedAt, set by the change that made this line).
         const committedAt = checked.kind === 'update' ? Date.parse(checked.entry.updatedAt) : NaN;
-        if (fits(frame, this.maxBytes)) return { changeNo, kind: 'frame', ...frame, ...(Number.isFinite(committedAt) ? { committedAt } : {}) };
+        if (fits(frame, this.maxBytes))
+          return { changeNo, kind: 'frame', ...frame, ...(Number.isFinite(committedAt) ? { committedAt } : {}) };
         reason = `a ${checked.kind} frame of ${frame.bytes} bytes, over the ${this.maxBytes}-byte frame limit`;
       } else {
         reason = checked.reason;

@@ -35,14 +35,19 @@ export type CheckedLine =
 export function checkLine(line: LogLine, eventId: string): CheckedLine {
   if ('entry' in line && line.entry !== undefined) {
     // The entry as stored goes out (fields a newer writer added included); the schema only vouches for it.
-    return entrySchema.safeParse(line.entry).success ? { ok: true, kind: 'update', entry: line.entry } : { ok: false, reason: 'malformed entry' };
+    return entrySchema.safeParse(line.entry).success
+      ? { ok: true, kind: 'update', entry: line.entry }
+      : { ok: false, reason: 'malformed entry' };
   }
   const frame: unknown = 'frame' in line ? line.frame : undefined;
   const type = typeof frame === 'object' && frame !== null && 'type' in frame ? String(frame.type) : 'none';
-  const checked = type === 'stats' ? statsSchema.safeParse(frame) : type === 'spike' ? spikeSchema.safeParse(frame) : undefined;
+  const checked =
+    type === 'stats' ? statsSchema.safeParse(frame) : type === 'spike' ? spikeSchema.safeParse(frame) : undefined;
   if (!checked) return { ok: false, reason: `unknown frame type ${JSON.stringify(type).slice(0, 40)}` };
   if (!checked.success) return { ok: false, reason: `malformed ${type} frame` };
   if (checked.data.eventId !== eventId) return { ok: false, reason: `a ${type} frame of another event` };
   // The stored frame, not the parsed copy: a field a newer writer added still reaches the clients.
-  return checked.data.type === 'stats' ? { ok: true, kind: 'stats', frame: frame as StatsFrame } : { ok: true, kind: 'spike', frame: frame as SpikeFrame };
+  return checked.data.type === 'stats'
+    ? { ok: true, kind: 'stats', frame: frame as StatsFrame }
+    : { ok: true, kind: 'spike', frame: frame as SpikeFrame };
 }

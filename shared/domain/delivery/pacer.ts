@@ -116,7 +116,9 @@ export class Pacer {
     const since = now - this.lastSuccessAt;
     this.lastSuccessAt = now;
     if (this.current < this.maxRate) {
-      this.setRate(Math.min(this.maxRate, this.current + this.maxRate * Math.max(0.002, Math.min(1, since / RECOVER_MS))));
+      this.setRate(
+        Math.min(this.maxRate, this.current + this.maxRate * Math.max(0.002, Math.min(1, since / RECOVER_MS))),
+      );
     }
   }
   private lastSuccessAt = -Infinity;

@@ -25,7 +25,16 @@ export class SharedChangeLog implements ChangeLog {
     this.reads = new RecentReads(maxAgeMs, now);
   }
 
-  changesAfter(eventId: string, changeNo: number, limit: number, options: { fresh?: boolean } = {}): Promise<LogLine[]> {
-    return this.reads.get(`${eventId}\u0000${changeNo}\u0000${limit}`, () => this.store.changesAfter(eventId, changeNo, limit), options.fresh);
+  changesAfter(
+    eventId: string,
+    changeNo: number,
+    limit: number,
+    options: { fresh?: boolean } = {},
+  ): Promise<LogLine[]> {
+    return this.reads.get(
+      `${eventId}\u0000${changeNo}\u0000${limit}`,
+      () => this.store.changesAfter(eventId, changeNo, limit),
+      options.fresh,
+    );
   }
 }

@@ -84,7 +84,12 @@ export class DeliveryWatchdog {
     const overdue = before === undefined ? [] : behind.filter((s) => s.cursor < before).map((s) => s.shard);
     if (overdue.length === 0) return 0;
     const woken = await wakeDelivery([eventId], this.deps, overdue);
-    if (woken > 0) this.deps.log.warn('delivery watchdog: woke shards left behind', { eventId, shards: overdue, lastChange: event.lastChange });
+    if (woken > 0)
+      this.deps.log.warn('delivery watchdog: woke shards left behind', {
+        eventId,
+        shards: overdue,
+        lastChange: event.lastChange,
+      });
     return woken;
   }
 }

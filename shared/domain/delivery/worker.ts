@@ -2,7 +2,15 @@
 // sends the connection everything it is owed since its last visit, coalesced into as few messages
 // as the frame limit allows, paced to its share of the account's @connections budget.
 import { randomUUID } from 'node:crypto';
-import type { BudgetLedgerStore, ConnectionGateway, ConnectionRecord, ConnectionStore, LeaseStore, Logger, WorkerStarter } from '../ports';
+import type {
+  BudgetLedgerStore,
+  ConnectionGateway,
+  ConnectionRecord,
+  ConnectionStore,
+  LeaseStore,
+  Logger,
+  WorkerStarter,
+} from '../ports';
 import { connectionPartition } from '../sharding';
 import { BudgetLedger, type BudgetPolicy } from './budget-ledger';
 import { ChangeFeed, type Message } from './change-feed';
@@ -148,7 +156,8 @@ interface Cursor {
 }
 
 /** Connections in a shard's rows, read page by page. */
-const rowCount = (pages: readonly (readonly ConnectionRecord[])[]): number => pages.reduce((n, page) => n + page.length, 0);
+const rowCount = (pages: readonly (readonly ConnectionRecord[])[]): number =>
+  pages.reduce((n, page) => n + page.length, 0);
 
 export async function runDeliveryWorker(
   eventId: string,
@@ -156,7 +165,19 @@ export async function runDeliveryWorker(
   deps: WorkerDeps,
   options: WorkerOptions,
 ): Promise<WorkerReport> {
-  const report: WorkerReport = { outcome: 'idle', sweeps: 0, visits: 0, posts: 0, throttled: 0, gone: 0, notYetOpen: 0, errors: 0, abandoned: 0, skipped: 0, storeRetries: 0 };
+  const report: WorkerReport = {
+    outcome: 'idle',
+    sweeps: 0,
+    visits: 0,
+    posts: 0,
+    throttled: 0,
+    gone: 0,
+    notYetOpen: 0,
+    errors: 0,
+    abandoned: 0,
+    skipped: 0,
+    storeRetries: 0,
+  };
   const owner = randomUUID();
   const random = deps.random ?? Math.random;
   /** Set when the lease is known lost: store calls stop being retried. */
@@ -174,7 +195,13 @@ export async function runDeliveryWorker(
       } catch (err) {
         if (attempt + 1 >= options.maxStoreAttempts || lost) throw err;
         report.storeRetries++;
-        deps.log.debug('a delivery store call failed; trying again', { eventId, shard, what, attempt, error: String(err) });
+        deps.log.debug('a delivery store call failed; trying again', {
+          eventId,
+          shard,
+          what,
+          attempt,
+          error: String(err),
+        });
         await deps.sleep(backoffMs(attempt, random, 100));
       }
     }
@@ -197,10 +224,18 @@ export async function runDeliveryWorker(
   // With a ledger the pacer runs at this worker's share of the account's budget, re-allotted at each
   // refresh (the first one before any post: a newcomer's rate until the others have seen it).
   const budget = deps.budget
-    ? new BudgetLedger(deps.budget.store, deps.budget.policy, connectionPartition(eventId, shard), owner, deps.now, (rate) => {
-        const allotted = Math.min(options.ratePerSecond, rate);
-        pacer.allot(allotted, Math.max(1, allotted / 10));
-      }, deps.log)
+    ? new BudgetLedger(
+        deps.budget.store,
+        deps.budget.policy,
+        connectionPartition(eventId, shard),
+        owner,
+        deps.now,
+        (rate) => {
+          const allotted = Math.min(options.ratePerSecond, rate);
+          pacer.allot(allotted, Math.max(1, allotted / 10));
+        },
+        deps.log,
+      )
     : undefined;
   /** Holding the shard: the lease kept alive and the rows registered in the budget ledger. */
   const hold = () => {
@@ -265,7 +300,10 @@ export async function runDeliveryWorker(
           cursors.delete(connection.connectionId);
           goneIds.add(connection.connectionId);
           await deps.connections.remove(connection).catch((err: unknown) => {
-            deps.log.warn('could not remove a gone connection', { connectionId: connection.connectionId, error: String(err) });
+            deps.log.warn('could not remove a gone connection', {
+              connectionId: connection.connectionId,
+              error: String(err),
+            });
           });
           return;
         }
@@ -426,7 +464,11 @@ export async function runDeliveryWorker(
     // connection ahead of it may be sent a change again, which clients apply by (seq, rev).
     if (holding && !lost) {
       await deps.leases.release(eventId, shard, owner, floor()).catch((releaseErr: unknown) => {
-        deps.log.warn('a failing delivery worker could not let go of its lease', { eventId, shard, error: String(releaseErr) });
+        deps.log.warn('a failing delivery worker could not let go of its lease', {
+          eventId,
+          shard,
+          error: String(releaseErr),
+        });
       });
     }
     throw err;
@@ -439,85 +481,85 @@ export async function runDeliveryWorker(
   }
 
   async function loop(): Promise<WorkerReport> {
-  for (;;) {
-    if (lost) return { ...report, outcome: 'lease-lost' };
-    if (timeIsUp()) draining = true;
+    for (;;) {
+      if (lost) return { ...report, outcome: 'lease-lost' };
+      if (timeIsUp()) draining = true;
 
-    let owed = await sweep();
-    if (owed === 'lost') return { ...report, outcome: 'lease-lost' };
-    if (owed === 0 && (draining || rowsOlderThanChanges())) {
-      // About to rest or let go: read every row afresh, so no connection that joined since the last
-      // read and is owed a change is left waiting.
-      cachedRows = undefined;
-      owed = await sweep();
+      let owed = await sweep();
       if (owed === 'lost') return { ...report, outcome: 'lease-lost' };
-    }
-    if (owed > 0) {
-      lastWorkAt = deps.now();
-      continue;
-    }
-    if (deferred !== Infinity) {
-      // Some are owed only stats and wait their turn: come back when the first is due, or sooner
-      // when the change log moves (the next sweep reads it).
-      await deps.sleep(Math.max(1, Math.min(options.pollMs, deferred - deps.now())));
-      lastWorkAt = deps.now();
-      continue;
-    }
-    // Everyone this worker knows is at the head: the shard's state fits in one number.
-    let done = Math.max(inherited, feed.head);
-    if (draining) {
+      if (owed === 0 && (draining || rowsOlderThanChanges())) {
+        // About to rest or let go: read every row afresh, so no connection that joined since the last
+        // read and is owed a change is left waiting.
+        cachedRows = undefined;
+        owed = await sweep();
+        if (owed === 'lost') return { ...report, outcome: 'lease-lost' };
+      }
+      if (owed > 0) {
+        lastWorkAt = deps.now();
+        continue;
+      }
+      if (deferred !== Infinity) {
+        // Some are owed only stats and wait their turn: come back when the first is due, or sooner
+        // when the change log moves (the next sweep reads it).
+        await deps.sleep(Math.max(1, Math.min(options.pollMs, deferred - deps.now())));
+        lastWorkAt = deps.now();
+        continue;
+      }
+      // Everyone this worker knows is at the head: the shard's state fits in one number.
+      let done = Math.max(inherited, feed.head);
+      if (draining) {
+        await stopHolding();
+        await steady('lease', () => deps.leases.release(eventId, shard, owner, done));
+        holding = false;
+        // Read now, not a shared answer from before the release: a change the wake-up saw as covered by our lease must not be missed.
+        if ((await refresh(true)) > 0) await steady('successor', () => deps.successor.start(eventId, shard));
+        return { ...report, outcome: 'handed-over' };
+      }
+
+      // Nothing owed: wait for the change log to move rather than re-reading every connection row.
+      // New connections need no sweep until then: they are owed only changes after they joined.
+      // A shard with no connections lets go at once: waiting would cost a change-log read every
+      // pollMs (and a Lambda's time) for nobody, and the next change wakes a worker for it anyway
+      // (DeliveryWake starts one for every shard without a lease). 20 reporter-only events kept 300
+      // such workers polling 3,000 times a second between them.
+      const idleForMs = cachedRows !== undefined && rowCount(cachedRows) === 0 ? 0 : options.idleExitMs;
+      let moved = false;
+      while (!moved && deps.now() - lastWorkAt < idleForMs && !draining) {
+        await deps.sleep(options.pollMs);
+        if (lost) return { ...report, outcome: 'lease-lost' };
+        moved = (await refresh()) > 0;
+        if (timeIsUp()) draining = true;
+      }
+      if (moved || draining) continue;
+      // Idle long enough: one more sweep, on fresh rows, before letting go.
+      cachedRows = undefined;
+      if ((owed = await sweep()) === 'lost') return { ...report, outcome: 'lease-lost' };
+      if (owed > 0) {
+        lastWorkAt = deps.now();
+        continue;
+      }
+
+      done = Math.max(inherited, feed.head);
       await stopHolding();
       await steady('lease', () => deps.leases.release(eventId, shard, owner, done));
       holding = false;
-      // Read now, not a shared answer from before the release: a change the wake-up saw as covered by our lease must not be missed.
-      if ((await refresh(true)) > 0) await steady('successor', () => deps.successor.start(eventId, shard));
-      return { ...report, outcome: 'handed-over' };
-    }
-
-    // Nothing owed: wait for the change log to move rather than re-reading every connection row.
-    // New connections need no sweep until then: they are owed only changes after they joined.
-    // A shard with no connections lets go at once: waiting would cost a change-log read every
-    // pollMs (and a Lambda's time) for nobody, and the next change wakes a worker for it anyway
-    // (DeliveryWake starts one for every shard without a lease). 20 reporter-only events kept 300
-    // such workers polling 3,000 times a second between them.
-    const idleForMs = cachedRows !== undefined && rowCount(cachedRows) === 0 ? 0 : options.idleExitMs;
-    let moved = false;
-    while (!moved && deps.now() - lastWorkAt < idleForMs && !draining) {
-      await deps.sleep(options.pollMs);
-      if (lost) return { ...report, outcome: 'lease-lost' };
-      moved = (await refresh()) > 0;
-      if (timeIsUp()) draining = true;
-    }
-    if (moved || draining) continue;
-    // Idle long enough: one more sweep, on fresh rows, before letting go.
-    cachedRows = undefined;
-    if ((owed = await sweep()) === 'lost') return { ...report, outcome: 'lease-lost' };
-    if (owed > 0) {
+      // A change that landed while letting go may have seen the lease still held and started no one
+      // (read now: a shared answer from before the release could hide it).
+      if ((await refresh(true)) === 0) return { ...report, outcome: 'idle' };
+      const again = await steady('lease', () => deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs));
+      if (!again) return { ...report, outcome: 'idle' };
+      lost = false;
+      holding = true;
+      // Another worker may have held the shard in between and sent what this one knows as owed: the
+      // cursor it left, not this worker's own, says where every connection stands. (With no one in
+      // between it is `done`, where every cursor stood: starting afresh from it loses nothing.)
+      inherited = again.cursor ?? 0;
+      cursors.clear();
+      const from = inherited;
+      await steady('change log', () => feed.ensureFrom(from));
+      hold();
       lastWorkAt = deps.now();
-      continue;
     }
-
-    done = Math.max(inherited, feed.head);
-    await stopHolding();
-    await steady('lease', () => deps.leases.release(eventId, shard, owner, done));
-    holding = false;
-    // A change that landed while letting go may have seen the lease still held and started no one
-    // (read now: a shared answer from before the release could hide it).
-    if ((await refresh(true)) === 0) return { ...report, outcome: 'idle' };
-    const again = await steady('lease', () => deps.leases.acquire(eventId, shard, owner, options.leaseTtlMs));
-    if (!again) return { ...report, outcome: 'idle' };
-    lost = false;
-    holding = true;
-    // Another worker may have held the shard in between and sent what this one knows as owed: the
-    // cursor it left, not this worker's own, says where every connection stands. (With no one in
-    // between it is `done`, where every cursor stood: starting afresh from it loses nothing.)
-    inherited = again.cursor ?? 0;
-    cursors.clear();
-    const from = inherited;
-    await steady('change log', () => feed.ensureFrom(from));
-    hold();
-    lastWorkAt = deps.now();
-  }
   }
 }
 

@@ -54,7 +54,8 @@ export type AsyncFailureRecord = z.infer<typeof asyncFailureRecordSchema>;
 /** Why a stream batch was given up: `maximumRetryAttempts` spent, or `maximumRecordAgeInSeconds` passed. */
 export type StreamFailureCondition = 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
 
-export type FailureRecord = { kind: 'stream'; record: StreamFailureRecord } | { kind: 'async'; record: AsyncFailureRecord };
+export type FailureRecord =
+  { kind: 'stream'; record: StreamFailureRecord } | { kind: 'async'; record: AsyncFailureRecord };
 
 /** Reads a destination message body; anything else is a clear error, never a guess. */
 export function parseFailureRecord(body: string): FailureRecord {
@@ -66,15 +67,20 @@ export function parseFailureRecord(body: string): FailureRecord {
   }
   if (json !== null && typeof json === 'object' && 'DDBStreamBatchInfo' in json) {
     const parsed = streamFailureRecordSchema.safeParse(json);
-    if (!parsed.success) throw new Error(`not a stream failure record: ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`);
-    if (BigInt(parsed.data.DDBStreamBatchInfo.startSequenceNumber) > BigInt(parsed.data.DDBStreamBatchInfo.endSequenceNumber)) {
+    if (!parsed.success)
+      throw new Error(`not a stream failure record: ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`);
+    if (
+      BigInt(parsed.data.DDBStreamBatchInfo.startSequenceNumber) >
+      BigInt(parsed.data.DDBStreamBatchInfo.endSequenceNumber)
+    ) {
       throw new Error('not a stream failure record: startSequenceNumber is after endSequenceNumber');
     }
     return { kind: 'stream', record: parsed.data };
   }
   if (json !== null && typeof json === 'object' && 'requestPayload' in json) {
     const parsed = asyncFailureRecordSchema.safeParse(json);
-    if (!parsed.success) throw new Error(`not an async failure record: ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`);
+    if (!parsed.success)
+      throw new Error(`not an async failure record: ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`);
     return { kind: 'async', record: parsed.data };
   }
   throw new Error('neither a stream failure record (DDBStreamBatchInfo) nor an async failure record (requestPayload)');

@@ -70,11 +70,17 @@ function reportedFailures(payload: unknown): number {
 }
 
 function errorMessage(payload: unknown): string {
-  if (payload !== null && typeof payload === 'object' && 'errorMessage' in payload) return String((payload as { errorMessage: unknown }).errorMessage);
+  if (payload !== null && typeof payload === 'object' && 'errorMessage' in payload)
+    return String((payload as { errorMessage: unknown }).errorMessage);
   return JSON.stringify(payload);
 }
 
-async function replay(message: QueuedMessage, reader: StreamReader, invoker: FunctionInvoker, dryRun: boolean): Promise<RedriveOutcome> {
+async function replay(
+  message: QueuedMessage,
+  reader: StreamReader,
+  invoker: FunctionInvoker,
+  dryRun: boolean,
+): Promise<RedriveOutcome> {
   let failure;
   try {
     failure = parseFailureRecord(message.body);
@@ -91,11 +97,29 @@ async function replay(message: QueuedMessage, reader: StreamReader, invoker: Fun
   const info = failure.record.DDBStreamBatchInfo;
   const what = `stream batch of ${info.batchSize} (${info.shardId} ${info.startSequenceNumber}..${info.endSequenceNumber}) → ${target}`;
   const records = await reader.readBatch(info);
-  if (dryRun) return { messageId: message.id, status: 'would-redrive', what, detail: `${records.length} record(s) still in the stream` };
+  if (dryRun)
+    return {
+      messageId: message.id,
+      status: 'would-redrive',
+      what,
+      detail: `${records.length} record(s) still in the stream`,
+    };
   const result = await invoker.invoke(target, { Records: records });
-  if (result.functionError) return { messageId: message.id, status: 'failed', what, detail: `${result.functionError}: ${errorMessage(result.payload)}` };
+  if (result.functionError)
+    return {
+      messageId: message.id,
+      status: 'failed',
+      what,
+      detail: `${result.functionError}: ${errorMessage(result.payload)}`,
+    };
   const reported = reportedFailures(result.payload);
-  if (reported > 0) return { messageId: message.id, status: 'failed', what, detail: `the function reported ${reported} failed record(s)` };
+  if (reported > 0)
+    return {
+      messageId: message.id,
+      status: 'failed',
+      what,
+      detail: `the function reported ${reported} failed record(s)`,
+    };
   return { messageId: message.id, status: 'redriven', what, detail: `${records.length} record(s)` };
 }
 
@@ -106,7 +130,12 @@ async function replay(message: QueuedMessage, reader: StreamReader, invoker: Fun
  * replayed async invocation that failed again sends a new one) is left for the next run: otherwise
  * a function that keeps failing would be replayed for ever.
  */
-export async function redriveQueue(queue: FailureQueue, reader: StreamReader, invoker: FunctionInvoker, opts: RedriveOptions = {}): Promise<RedriveOutcome[]> {
+export async function redriveQueue(
+  queue: FailureQueue,
+  reader: StreamReader,
+  invoker: FunctionInvoker,
+  opts: RedriveOptions = {},
+): Promise<RedriveOutcome[]> {
   const outcomes: RedriveOutcome[] = [];
   const kept: QueuedMessage[] = [];
   const pageSize = opts.pageSize ?? 10;

@@ -40,7 +40,13 @@ export class RepostService {
       voter: voterOf(origin, connectionId),
       source: sourceOf(origin),
     });
-    return { type: 'ack', ...(frame.clientId ? { clientId: frame.clientId } : {}), seq: frame.seq, reposted: true, counted: outcome === 'counted' };
+    return {
+      type: 'ack',
+      ...(frame.clientId ? { clientId: frame.clientId } : {}),
+      seq: frame.seq,
+      reposted: true,
+      counted: outcome === 'counted',
+    };
   }
 
   private async requireLiveEntry(eventId: string, seq: number): Promise<void> {
@@ -81,7 +87,11 @@ const secondStart = (ms: number) => Math.floor(ms / 1000) * 1000;
  * second (the stream hands reposts over in order), however far the tally lags behind the clock.
  * Returns the spikes that started or ended.
  */
-export async function tallyReposts(eventId: string, reposts: readonly StreamedRepost[], deps: TallyDeps): Promise<{ counted: number; spikes: Spike[] }> {
+export async function tallyReposts(
+  eventId: string,
+  reposts: readonly StreamedRepost[],
+  deps: TallyDeps,
+): Promise<{ counted: number; spikes: Spike[] }> {
   const counted = await deps.reposts.tally(eventId, reposts);
   if (reposts.length === 0) return { counted, spikes: [] };
   const through = secondStart(reposts.reduce((max, r) => Math.max(max, r.at), 0)) - 1000;
@@ -126,7 +136,12 @@ const pendingStats = new Map<string, Set<number>>();
 export async function publishStats(
   eventId: string,
   changed: ReadonlySet<number>,
-  deps: { reposts: Pick<RepostStore, 'totals'>; entries: Pick<EntryStore, 'appendFrame'>; viewers: Pick<ViewerCounts, 'count'>; now: () => number },
+  deps: {
+    reposts: Pick<RepostStore, 'totals'>;
+    entries: Pick<EntryStore, 'appendFrame'>;
+    viewers: Pick<ViewerCounts, 'count'>;
+    now: () => number;
+  },
   options: { viewersChanged?: boolean } = {},
 ): Promise<void> {
   const pending = pendingStats.get(eventId) ?? new Set<number>();
@@ -137,10 +152,11 @@ export async function publishStats(
   let owed = options.viewersChanged === true;
   /** A line went out in this call: the rest of the window follows it without the interval. */
   let continuing = false;
-  for (let failures = 0; failures < 6 && (pending.size > 0 || owed); ) {
+  for (let failures = 0; failures < 6 && (pending.size > 0 || owed);) {
     // Lowest seqs first: each line's totals are one short range read.
     const seqs = [...pending].sort((a, b) => a - b).slice(0, MAX_STATS_SEQS_PER_LINE);
-    const totals = seqs.length > 0 ? await deps.reposts.totals(eventId, seqs[0]!, seqs.at(-1)!) : new Map<number, number>();
+    const totals =
+      seqs.length > 0 ? await deps.reposts.totals(eventId, seqs[0]!, seqs.at(-1)!) : new Map<number, number>();
     const reposts = Object.fromEntries(seqs.map((s) => [String(s), totals.get(s) ?? 0]));
     // Read before the line is appended: a count that moves after it is owed a frame by the change that moved it.
     const viewers = await deps.viewers.count(eventId);
@@ -185,7 +201,12 @@ export interface Judgement {
  * and this one judges again from it: what it saw (a tally's new seconds) is not dropped. `late`:
  * the earliest second of reposts a lagging tally has just counted (see tallyReposts).
  */
-export async function judgeSeconds(eventId: string, deps: TallyDeps, through?: number, late?: number): Promise<Judgement> {
+export async function judgeSeconds(
+  eventId: string,
+  deps: TallyDeps,
+  through?: number,
+  late?: number,
+): Promise<Judgement> {
   let open = false;
   for (let attempt = 0; attempt < JUDGE_ATTEMPTS; attempt++) {
     const outcome = await judgeOnce(eventId, deps, through, late);
@@ -203,7 +224,10 @@ async function judgeOnce(eventId: string, deps: TallyDeps, through?: number, lat
   const stored = await deps.reposts.seconds(eventId, state.lastSecond ?? undefined);
   const seconds = stored.filter((s) => s.t <= settledBefore);
   // Judge up to the last settled second even when it had no reposts, so a spike can end in silence.
-  if (seconds.at(-1)?.t !== settledBefore && (state.lastSecond === null ? seconds.length > 0 : settledBefore > state.lastSecond)) {
+  if (
+    seconds.at(-1)?.t !== settledBefore &&
+    (state.lastSecond === null ? seconds.length > 0 : settledBefore > state.lastSecond)
+  ) {
     seconds.push({ t: settledBefore, bySeq: {} });
   }
   const result = detectSpikes(state, seconds, rules);
@@ -215,7 +239,9 @@ async function judgeOnce(eventId: string, deps: TallyDeps, through?: number, lat
   const current = stored.find((s) => s.t === settledBefore + 1000);
   const early =
     current && !result.state.open
-      ? detectSpikes(result.state, [current], rules).events.find((e) => e.type === 'started' && e.spike.startedAt === current.t)
+      ? detectSpikes(result.state, [current], rules).events.find(
+          (e) => e.type === 'started' && e.spike.startedAt === current.t,
+        )
       : undefined;
   if (early) events.push(early);
   // A spike recorded early is open until its second is judged whole, though the state has no
@@ -228,7 +254,8 @@ async function judgeOnce(eventId: string, deps: TallyDeps, through?: number, lat
     late !== undefined && state.lastSecond !== null && late <= state.lastSecond
       ? (await deps.reposts.spikes(eventId)).filter((s) => s.endedAt !== null && s.endedAt > late)
       : [];
-  if (events.length === 0 && stale.length === 0 && result.state.lastSecond === state.lastSecond) return { spikes: [], open, version };
+  if (events.length === 0 && stale.length === 0 && result.state.lastSecond === state.lastSecond)
+    return { spikes: [], open, version };
   // The last write of a spike wins: an 'ended' after a 'started' of the same spike in one pass.
   const latest = [...new Map([...stale, ...events.map((e) => e.spike)].map((s) => [s.startedAt, s])).values()];
   // The detector saw each second as far as the tally had got; a storm's stragglers land in their
@@ -251,7 +278,10 @@ async function judgeOnce(eventId: string, deps: TallyDeps, through?: number, lat
  * The sweep: judges every event with a spike open, as a read of the reposts would, and takes the
  * events whose spikes have all ended off the list. Returns how many were judged and ended.
  */
-export async function sweepOpenSpikes(deps: TallyDeps, quietMs: number = SWEEP_QUIET_MS): Promise<{ judged: number; ended: number }> {
+export async function sweepOpenSpikes(
+  deps: TallyDeps,
+  quietMs: number = SWEEP_QUIET_MS,
+): Promise<{ judged: number; ended: number }> {
   let judged = 0;
   let ended = 0;
   for (const eventId of await deps.reposts.eventsWithOpenSpikes()) {
@@ -289,12 +319,17 @@ async function announceSpike(eventId: string, spike: Spike, deps: TallyDeps): Pr
     const result = await deps.entries.appendFrame(eventId, () => ({ type: 'spike', eventId, ...spike }));
     if (result.appended) return;
   }
-  deps.log.warn('could not announce a repost spike (the change log kept moving)', { eventId, startedAt: spike.startedAt });
+  deps.log.warn('could not announce a repost spike (the change log kept moving)', {
+    eventId,
+    startedAt: spike.startedAt,
+  });
 }
 
 /** An ended spike's total, peak and top entry, from the stored per-second counts. */
 async function recount(eventId: string, spike: Spike, deps: TallyDeps): Promise<Spike> {
-  const seconds = (await deps.reposts.seconds(eventId, spike.startedAt - 1000)).filter((s) => s.t < (spike.endedAt ?? Infinity));
+  const seconds = (await deps.reposts.seconds(eventId, spike.startedAt - 1000)).filter(
+    (s) => s.t < (spike.endedAt ?? Infinity),
+  );
   const bySeq: Record<string, number> = {};
   let total = 0;
   let peak = 0;

@@ -45,7 +45,10 @@ export class RepostsReader {
     if (!eventIdSchema.safeParse(eventId).success || !(await this.deps.events.get(eventId))) {
       throw notFound(`event ${JSON.stringify(eventId)} does not exist`);
     }
-    const [{ buckets, total }, spikes] = await Promise.all([this.deps.reposts.series(eventId, bucketSeconds), this.deps.reposts.spikes(eventId)]);
+    const [{ buckets, total }, spikes] = await Promise.all([
+      this.deps.reposts.series(eventId, bucketSeconds),
+      this.deps.reposts.spikes(eventId),
+    ]);
     return { buckets, spikes, total };
   }
 }

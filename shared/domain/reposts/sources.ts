@@ -42,7 +42,11 @@ function unmapped(ip: string): string {
   return ip;
 }
 
-const groupsOf = (g: number[], n: number) => g.slice(0, n).map((x) => x.toString(16)).join(':');
+const groupsOf = (g: number[], n: number) =>
+  g
+    .slice(0, n)
+    .map((x) => x.toString(16))
+    .join(':');
 
 /** IPv4 /32 or IPv6 /64, as text; 'unknown' for anything else. */
 export function addressKey(ip: string | undefined): string {
@@ -65,7 +69,8 @@ export function networkOf(ip: string | undefined): string {
  * needs (equal or not), without keeping the address itself for a month. Pseudonymous, not anonymous:
  * IPv4 space is small enough to search.
  */
-export const fingerprint = (s: string): string => createHash('sha256').update(s, 'utf8').digest('base64url').slice(0, 11);
+export const fingerprint = (s: string): string =>
+  createHash('sha256').update(s, 'utf8').digest('base64url').slice(0, 11);
 
 /** Who a repost counts as, and from which network, given what the connection's handshake proved. */
 export interface RepostOrigin {

@@ -43,7 +43,16 @@ export interface SpikeRules {
  * on mobile data (each carrier's NAT pool is networks of its own) and people follow from home: a
  * real wave reaches five networks within its first second; one host or one rented block does not.
  */
-export const defaultSpikeRules: SpikeRules = { alpha: 0.1, startFactor: 4, endFactor: 2, minPerSecond: 20, quietSeconds: 3, warmupSeconds: 10, minViewers: 20, minSources: 5 };
+export const defaultSpikeRules: SpikeRules = {
+  alpha: 0.1,
+  startFactor: 4,
+  endFactor: 2,
+  minPerSecond: 20,
+  quietSeconds: 3,
+  warmupSeconds: 10,
+  minViewers: 20,
+  minSources: 5,
+};
 
 /** The most distinct viewers and networks a second remembers (the tally stops adding there): the rules cannot ask for more. */
 export const MAX_DISTINCT_PER_SECOND = 64;
@@ -194,9 +203,13 @@ export function detectSpikes(
       }
       for (; t < second.t; t += 1000) judge(t, {});
     }
-    judge(second.t, second.bySeq, (second.viewers ?? Infinity) >= (rules.minViewers ?? 0) && (second.sources ?? Infinity) >= (rules.minSources ?? 0));
+    judge(
+      second.t,
+      second.bySeq,
+      (second.viewers ?? Infinity) >= (rules.minViewers ?? 0) &&
+        (second.sources ?? Infinity) >= (rules.minSources ?? 0),
+    );
     last = second.t;
   }
   return { state: { baseline, lastSecond: last, judged, open }, events };
 }
-

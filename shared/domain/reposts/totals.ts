@@ -4,7 +4,11 @@ import type { RepostStore } from '../ports';
 import type { Entry } from '../protocol';
 
 /** `entries` in seq order, each with its total from the counters (one range read). */
-export async function withRepostTotals(reposts: Pick<RepostStore, 'totals'>, eventId: string, entries: Entry[]): Promise<Entry[]> {
+export async function withRepostTotals(
+  reposts: Pick<RepostStore, 'totals'>,
+  eventId: string,
+  entries: Entry[],
+): Promise<Entry[]> {
   const first = entries[0];
   const last = entries.at(-1);
   if (!first || !last) return entries;

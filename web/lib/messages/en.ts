@@ -54,7 +54,10 @@ export const en = {
   noKeyMoments: 'No key moments yet.',
   newUpdates: (n: number) => `↑ ${count(n)} new ${plural(n, { one: 'update', other: 'updates' })}`,
   spikeHeading: 'Repost spike! ',
-  spikeOn: (perSecond: number, about: Node) => [`${count(perSecond)} ${plural(perSecond, { one: 'repost', other: 'reposts' })} a second on `, about],
+  spikeOn: (perSecond: number, about: Node) => [
+    `${count(perSecond)} ${plural(perSecond, { one: 'repost', other: 'reposts' })} a second on `,
+    about,
+  ],
   spikeOnSeq: (seq: number) => `update #${seq}`,
   dismiss: 'Dismiss',
   repost: 'Repost',
@@ -107,7 +110,8 @@ export const en = {
   photosWaitForNetwork: 'photos wait for the network',
   uploadingDetail: 'uploading photos…',
   photoLost: 'A photo of this update is no longer on this device; discard it and attach the photo again.',
-  ackedDetail: (seq: number, rev: number, rttMs: number | undefined) => `#${seq} · rev ${count(rev)}${rttMs !== undefined ? ` · ${count(rttMs)} ms` : ''}`,
+  ackedDetail: (seq: number, rev: number, rttMs: number | undefined) =>
+    `#${seq} · rev ${count(rev)}${rttMs !== undefined ? ` · ${count(rttMs)} ms` : ''}`,
   failed: 'failed',
   sendingDetail: 'sending…',
   retrying: (why: string) => `retrying: ${why}`,
@@ -154,10 +158,13 @@ export const en = {
   at: (time: string, date: string) => `at ${time} (${date})`,
   repostsOverEvent: 'reposts over the whole event',
   perSecond: (n: number) => `${count(n)}/s`,
-  spikeTitle: (at: string, peak: number, total: number) => `Spike at ${at}: peak ${count(peak)}/s, ${count(total)} reposts — click to jump there`,
+  spikeTitle: (at: string, peak: number, total: number) =>
+    `Spike at ${at}: peak ${count(peak)}/s, ${count(total)} reposts — click to jump there`,
   noSpikes: 'No repost spikes were recorded.',
-  spikeOngoing: (at: string, peak: number, total: number, seq: number) => `⚡ ${at} — still going when loaded: so far peak ${count(peak)}/s, ${count(total)} reposts, on #${seq}`,
-  spikeEnded: (from: string, to: string, peak: number, total: number, seq: number) => `⚡ ${from}–${to} — peak ${count(peak)}/s, ${count(total)} reposts, on #${seq}`,
+  spikeOngoing: (at: string, peak: number, total: number, seq: number) =>
+    `⚡ ${at} — still going when loaded: so far peak ${count(peak)}/s, ${count(total)} reposts, on #${seq}`,
+  spikeEnded: (from: string, to: string, peak: number, total: number, seq: number) =>
+    `⚡ ${from}–${to} — peak ${count(peak)}/s, ${count(total)} reposts, on #${seq}`,
 };
 
 export type Messages = typeof en;

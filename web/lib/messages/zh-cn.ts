@@ -114,7 +114,8 @@ export const zhCN: Messages = {
   photosWaitForNetwork: '照片等待网络',
   uploadingDetail: '正在上传照片…',
   photoLost: '此动态的一张照片已不在本设备上，请放弃此条并重新添加照片。',
-  ackedDetail: (seq, rev, rttMs) => `#${seq} · 第 ${count(rev)} 版${rttMs !== undefined ? ` · ${count(rttMs)} 毫秒` : ''}`,
+  ackedDetail: (seq, rev, rttMs) =>
+    `#${seq} · 第 ${count(rev)} 版${rttMs !== undefined ? ` · ${count(rttMs)} 毫秒` : ''}`,
   failed: '失败',
   sendingDetail: '发送中…',
   retrying: (why) => `正在重试：${why}`,
@@ -150,7 +151,8 @@ export const zhCN: Messages = {
   speed: '速度',
   nothingAtMoment: '此刻还没有发布任何动态。',
   chartLabel: '活动期间每秒转发数，阴影为激增时段',
-  summary: (updates, revisions, reposts, spikes) => `${count(updates)} 条动态 · ${count(revisions)} 次修改 · ${count(reposts)} 次转发 · ${count(spikes)} 次激增`,
+  summary: (updates, revisions, reposts, spikes) =>
+    `${count(updates)} 条动态 · ${count(revisions)} 次修改 · ${count(reposts)} 次转发 · ${count(spikes)} 次激增`,
   exportJson: '导出 JSON',
   exportCsv: '导出 CSV',
   repostsPerSecond: '每秒转发数',
@@ -160,6 +162,8 @@ export const zhCN: Messages = {
   perSecond: (n) => `${count(n)} 次/秒`,
   spikeTitle: (at, peak, total) => `${at} 转发激增：峰值每秒 ${count(peak)} 次，共 ${count(total)} 次——点击跳转`,
   noSpikes: '没有记录到转发激增。',
-  spikeOngoing: (at, peak, total, seq) => `⚡ ${at} — 加载时仍在持续：目前峰值每秒 ${count(peak)} 次，共 ${count(total)} 次转发，集中在 #${seq}`,
-  spikeEnded: (from, to, peak, total, seq) => `⚡ ${from}–${to} — 峰值每秒 ${count(peak)} 次，共 ${count(total)} 次转发，集中在 #${seq}`,
+  spikeOngoing: (at, peak, total, seq) =>
+    `⚡ ${at} — 加载时仍在持续：目前峰值每秒 ${count(peak)} 次，共 ${count(total)} 次转发，集中在 #${seq}`,
+  spikeEnded: (from, to, peak, total, seq) =>
+    `⚡ ${from}–${to} — 峰值每秒 ${count(peak)} 次，共 ${count(total)} 次转发，集中在 #${seq}`,
 };
