@@ -21,7 +21,7 @@ import {
   SqsFailureQueue,
 } from '../shared/adapters/redrive-aws';
 import { loadRedriveConfig } from '../shared/config';
-import { backoffMs } from '../shared/domain/delivery/pacer';
+import { backoffMs } from '../shared/retry';
 import { redriveQueue, type RedriveOutcome } from '../shared/domain/redrive/redrive';
 import { describeSeats, newIdStats, seats, viewerId, type Seat } from './audience';
 import { MOMENTS } from './ceremony';

@@ -11,7 +11,7 @@ import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dy
 import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../../shared/adapters/dynamo-connection-store';
 import { ENV } from '../../shared/config';
-import { backoffMs } from '../../shared/domain/delivery/pacer';
+import { backoffMs } from '../../shared/retry';
 import type { ConnectionRecord, ConnectionStore } from '../../shared/domain/ports';
 import { connectionPartition, shardOf } from '../../shared/domain/sharding';
 import { CONNECTION_TTL_SECONDS } from '../../shared/tables';

@@ -8,7 +8,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { backoffMs } from '../domain/delivery/pacer';
+import { backoffMs } from '../retry';
 import type {
   AppendResult,
   CommitResult,

@@ -7,7 +7,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { backoffMs } from '../domain/delivery/pacer';
+import { backoffMs } from '../retry';
 import type { EventPosition, EventRecord, EventStore, ListedEvent } from '../domain/ports';
 import { EVENTS_BY_CREATED, LISTED_EVENTS } from '../tables';
 import { queryUpTo, scanPages } from './dynamo-paging';

@@ -1,5 +1,5 @@
 // Events: created by the organiser, read by anyone; and who a connecting client is for an event.
-import { backoffMs } from './delivery/pacer';
+import { backoffMs } from '../retry';
 import { redactEntry } from './entry';
 import { decodeEventCursor, encodeEventCursor } from './event-cursor';
 import { badRequest, conflict, notFound, unauthorized } from './errors';

@@ -3,7 +3,7 @@
 // up with sync.
 import { deleteEntry, editEntry, newEntry, pinEntry } from './entry';
 import { conflict, forbidden, notFound, rateLimited } from './errors';
-import { backoffMs } from './delivery/pacer';
+import { backoffMs } from '../retry';
 import { encodeFrames } from './frames';
 import type { ImagePublisher } from './image-publisher';
 import { withRepostTotals } from './reposts/totals';

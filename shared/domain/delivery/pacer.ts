@@ -124,6 +124,3 @@ export class Pacer {
   private lastSuccessAt = -Infinity;
 }
 
-/** Exponential backoff with full jitter, capped. */
-export const backoffMs = (attempt: number, random: () => number = Math.random, baseMs = 50, capMs = 2_000): number =>
-  random() * Math.min(capMs, baseMs * 2 ** attempt);

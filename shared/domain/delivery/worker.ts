@@ -15,7 +15,8 @@ import { connectionPartition } from '../sharding';
 import { BudgetLedger, type BudgetPolicy } from './budget-ledger';
 import { ChangeFeed, type Message } from './change-feed';
 import type { ChangeLog } from './shared-change-log';
-import { backoffMs, Pacer } from './pacer';
+import { backoffMs } from '../../retry';
+import { Pacer } from './pacer';
 import { countsIntervalMs, defaultCountsCadence } from './cadence';
 import { Slots } from '../slots';
 
