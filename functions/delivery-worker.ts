@@ -4,7 +4,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { runDeliveryWorker, defaultWorkerOptions, type WorkerReport } from '../shared/domain/delivery/worker';
-import { CONNECTION_SHARDS } from '../shared/tables';
+import { CONNECTION_SHARDS } from '../shared/domain/sharding';
 import { deliveryGateway } from './lib/connections-api';
 import { container } from './lib/container';
 import { deliveryPacing } from './lib/delivery-pacing';

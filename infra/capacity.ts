@@ -2,7 +2,7 @@
 // the delivery worker. Reserving both guarantees them their share of the account's executions and
 // caps them, so a reconnect wave cannot take what publish and delivery need (docs/operations.md).
 import type { CfnFunction, IFunction } from 'aws-cdk-lib/aws-lambda';
-import { CONNECTION_SHARDS } from '../shared/tables';
+import { CONNECTION_SHARDS } from '../shared/domain/sharding';
 
 export interface CapacityInputs {
   /** publish's route throttle (WS_ROUTE_THROTTLES.publish): no more publishes a second reach the function. */

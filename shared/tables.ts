@@ -206,8 +206,5 @@ export const tables = [
   budgetTable,
 ] as const;
 
-/** Fixed by the data layout: changing it would strand existing connection rows. */
-export const CONNECTION_SHARDS = 16;
-
 /** API Gateway closes a connection after 2 hours; a row outlives it by a margin, then TTL removes it. */
 export const CONNECTION_TTL_SECONDS = 2 * 60 * 60 + 15 * 60;

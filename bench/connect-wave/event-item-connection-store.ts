@@ -12,7 +12,7 @@ import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynam
 import { DynamoConnectionStore } from '../../shared/adapters/dynamo-connection-store';
 import { ENV } from '../../shared/config';
 import { backoffMs } from '../../shared/retry';
-import type { ConnectionRecord, ConnectionStore } from '../../shared/domain/ports';
+import type { Clock, ConnectionRecord, ConnectionStore } from '../../shared/domain/ports';
 import { connectionPartition, shardOf } from '../../shared/domain/sharding';
 import { CONNECTION_TTL_SECONDS } from '../../shared/tables';
 
@@ -41,14 +41,14 @@ export class EventItemConnectionStore implements ConnectionStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tables: EventItemTables,
-    private readonly clock: () => Date = () => new Date(),
+    private readonly clock: Clock = Date.now,
   ) {
     this.lister = new DynamoConnectionStore(db, tables, clock);
   }
 
   async add(connection: ConnectionRecord & { connectedAt: string; fromChange: number }): Promise<boolean> {
     const { eventId, connectionId, role, connectedAt, fromChange } = connection;
-    const expiresAt = Math.floor(this.clock().getTime() / 1000) + CONNECTION_TTL_SECONDS;
+    const expiresAt = Math.floor(this.clock() / 1000) + CONNECTION_TTL_SECONDS;
     try {
       await retryingConflicts(() =>
         this.db.send(

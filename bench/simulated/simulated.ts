@@ -16,7 +16,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoEntryStore } from '../../shared/adapters/dynamo-entry-store';
 import { defaultCountsCadence } from '../../shared/domain/delivery/cadence';
-import { CONNECTION_SHARDS } from '../../shared/tables';
+import { CONNECTION_SHARDS } from '../../shared/domain/sharding';
 import { viewerMessages } from '../../scripts/lib/cost-model';
 
 export interface SimulatedOptions {

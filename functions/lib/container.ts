@@ -20,6 +20,7 @@ import { RateLimiter } from '../../shared/domain/limits/rate-limiter';
 import { RepostService } from '../../shared/domain/reposts/repost-service';
 import type {
   BudgetLedgerStore,
+  Clock,
   ConnectionStore,
   DeliveryWatch,
   EntryStore,
@@ -56,7 +57,7 @@ export interface Container {
 
 export function buildContainer(config: Config): Container {
   const log = createLogger(config.logLevel);
-  const clock = () => new Date();
+  const clock: Clock = Date.now;
   const db = traced(createDynamoClient(config));
   const eventStore = new DynamoEventStore(db, config.tables.events);
   const entries = new DynamoEntryStore(db, config.tables);

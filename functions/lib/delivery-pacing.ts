@@ -4,7 +4,7 @@ import type { Config } from '../../shared/config';
 import { defaultBudgetPolicy } from '../../shared/domain/delivery/budget-ledger';
 import type { WorkerDeps, WorkerOptions } from '../../shared/domain/delivery/worker';
 import type { BudgetLedgerStore } from '../../shared/domain/ports';
-import { CONNECTION_SHARDS } from '../../shared/tables';
+import { CONNECTION_SHARDS } from '../../shared/domain/sharding';
 
 export function deliveryPacing(
   config: Pick<Config, 'deliveryBudget' | 'budgetLedger'>,

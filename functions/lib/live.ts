@@ -13,7 +13,7 @@ export const liveDeps = (c: Container): LiveServiceDeps => ({
   entries: c.entries,
   reposts: c.repostStore,
   gateway,
-  clock: () => new Date(),
+  clock: Date.now,
   log: c.log,
 });
 

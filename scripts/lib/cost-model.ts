@@ -18,7 +18,8 @@ import {
   viewerStats,
   spikeSweep,
 } from '../../shared/routes';
-import { BUDGET_LEDGER_PARTITIONS, CONNECTION_SHARDS } from '../../shared/tables';
+import { CONNECTION_SHARDS } from '../../shared/domain/sharding';
+import { BUDGET_LEDGER_PARTITIONS } from '../../shared/tables';
 import { PRICES } from './prices';
 
 export interface Ceremony {

@@ -3,7 +3,7 @@
 // (functions/viewer-stats.ts), so a wave of connects never contends with the reporter's publishes.
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { ConnectionRecord, ConnectionStore } from '../domain/ports';
+import type { Clock, ConnectionRecord, ConnectionStore } from '../domain/ports';
 import { connectionPartition, shardOf } from '../domain/sharding';
 import { CONNECTION_TTL_SECONDS } from '../tables';
 import { queryPages } from './dynamo-paging';
@@ -16,12 +16,12 @@ export class DynamoConnectionStore implements ConnectionStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tables: ConnectionTables,
-    private readonly clock: () => Date = () => new Date(),
+    private readonly clock: Clock = Date.now,
   ) {}
 
   async add(connection: ConnectionRecord & { connectedAt: string; fromChange: number }): Promise<boolean> {
     const { eventId, connectionId, role, connectedAt, fromChange } = connection;
-    const expiresAt = Math.floor(this.clock().getTime() / 1000) + CONNECTION_TTL_SECONDS;
+    const expiresAt = Math.floor(this.clock() / 1000) + CONNECTION_TTL_SECONDS;
     // The role is in the row, and so in the stream's images: the count tells viewers from reporters by it.
     await this.db.send(
       new PutCommand({

@@ -41,7 +41,7 @@ export class EventService {
       eventId: newEventId(),
       title: body.title,
       ...(body.startsAt ? { startsAt: body.startsAt } : {}),
-      createdAt: this.deps.clock().toISOString(),
+      createdAt: new Date(this.deps.clock()).toISOString(),
       lastSeq: 0,
       lastChange: 0,
       tokenHash: hashToken(operatorToken),
@@ -162,7 +162,7 @@ export class EventService {
         entry = current;
         break;
       }
-      const redacted = redactEntry(current, this.deps.clock());
+      const redacted = redactEntry(current, new Date(this.deps.clock()));
       const result = await this.deps.entries.commitRedaction(
         eventId,
         { lastChange: event.lastChange, rev: current.rev },

@@ -96,7 +96,7 @@ export class LiveService {
       const entry = newEntry(
         expected.lastSeq + 1,
         { kind: frame.kind, text: frame.text, ...(images ? { images } : {}) },
-        this.deps.clock(),
+        new Date(this.deps.clock()),
       );
       const request = requestOf(frame.clientId, 'publish', entry);
       const result = await this.deps.entries.commitPublish(eventId, { ...expected, tokenGen }, entry, request);
@@ -256,7 +256,7 @@ export class LiveService {
       if (!current) return refuse(notFound(`entry ${frame.seq} does not exist in event ${eventId}`));
       let entry: Entry;
       try {
-        entry = apply(current, this.deps.clock());
+        entry = apply(current, new Date(this.deps.clock()));
       } catch (err) {
         return refuse(err as Error);
       }

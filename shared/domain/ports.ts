@@ -292,7 +292,8 @@ export interface Logger {
   error(msg: string, data?: Record<string, unknown>): void;
 }
 
-export type Clock = () => Date;
+/** The one clock of the domain: epoch milliseconds (`Date.now` deployed; a fake in tests). */
+export type Clock = () => number;
 
 /** One viewer's repost of one entry, as stored (at: epoch ms when the server took it). */
 export interface Repost {

@@ -1,5 +1,10 @@
 // Which shard of an event's connection rows a connection lives in.
-import { CONNECTION_SHARDS } from '../tables';
+
+/**
+ * How many partitions an event's connection rows (and its reposts, and its delivery workers) are
+ * spread over. Fixed by the data layout: changing it would strand existing connection rows.
+ */
+export const CONNECTION_SHARDS = 16;
 
 /** FNV-1a: stable across processes and runtimes, cheap, and spreads API Gateway's random ids evenly. */
 export function shardOf(connectionId: string, shards: number = CONNECTION_SHARDS): number {

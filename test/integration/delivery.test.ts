@@ -7,7 +7,7 @@ import { DynamoConnectionStore } from '../../shared/adapters/dynamo-connection-s
 import type { Stage } from '../../local/stage';
 import type { AckFrame, ServerFrame, UpdateFrame } from '../../shared/domain/protocol';
 import { connectionPartition } from '../../shared/domain/sharding';
-import { CONNECTION_SHARDS } from '../../shared/tables';
+import { CONNECTION_SHARDS } from '../../shared/domain/sharding';
 import { createEvent, reporterUrl, testStage, viewerUrl, type CreatedEvent, stageDb } from '../support/stage';
 import { connect, type TestClient } from '../support/ws-client';
 
@@ -51,17 +51,15 @@ beforeAll(async () => {
   const store = new DynamoConnectionStore(db, stage.tables);
   for (let i = 0; i < ids.length; i += 50) {
     await Promise.all(
-      ids
-        .slice(i, i + 50)
-        .map((connectionId) =>
-          store.add({
-            eventId: event.eventId,
-            connectionId,
-            role: 'viewer',
-            connectedAt: new Date().toISOString(),
-            fromChange: 0,
-          }),
-        ),
+      ids.slice(i, i + 50).map((connectionId) =>
+        store.add({
+          eventId: event.eventId,
+          connectionId,
+          role: 'viewer',
+          connectedAt: new Date().toISOString(),
+          fromChange: 0,
+        }),
+      ),
     );
   }
   sockets = await Promise.all([1, 2, 3].map(() => connect(viewerUrl(stage, event.eventId))));

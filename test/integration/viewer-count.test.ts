@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, ServerFrame, StatsFrame } from '../../shared/domain/protocol';
 import { connectionPartition } from '../../shared/domain/sharding';
-import { CONNECTION_SHARDS } from '../../shared/tables';
+import { CONNECTION_SHARDS } from '../../shared/domain/sharding';
 import { createEvent, reporterUrl, stageDb, testStage, viewerUrl, type CreatedEvent } from '../support/stage';
 import { connect, type TestClient } from '../support/ws-client';
 

@@ -408,7 +408,7 @@ export const silentLog: Logger = { debug() {}, info() {}, warn() {}, error() {} 
 
 export function fixedClock(start = Date.parse('2026-07-01T09:00:00Z')) {
   let t = start;
-  return () => new Date((t += 1000));
+  return (): number => (t += 1000);
 }
 
 export function eventRecord(eventId = 'ev1', overrides: Partial<EventRecord> = {}): EventRecord {

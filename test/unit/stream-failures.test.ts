@@ -9,7 +9,7 @@ import { wakeEvents } from '../../shared/domain/delivery/wake';
 import type { DeliveryWatch, RepostStore, ShardState, StreamedRepost } from '../../shared/domain/ports';
 import { initialDetectorState } from '../../shared/domain/reposts/spike-detector';
 import { shardOf } from '../../shared/domain/sharding';
-import { CONNECTION_SHARDS } from '../../shared/tables';
+import { CONNECTION_SHARDS } from '../../shared/domain/sharding';
 import { eventRecord, FakeEvents, FakeLeases, FakeViewerCounts, silentLog } from '../support/fakes';
 
 const seqNo = (n: number) => String(n).padStart(21, '0');

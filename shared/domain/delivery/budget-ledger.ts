@@ -1,8 +1,8 @@
 // The account's @connections budget shared by every delivery worker of every event: each registers
 // its shard's connection count and takes B × rows ÷ Σrows (plus a small floor), refreshed every few
 // seconds. Pure rules (`allot`, `BudgetShare`) and the loop a worker runs them in (`BudgetLedger`).
-import { CONNECTION_SHARDS } from '../../tables';
-import type { BudgetLedgerStore, BudgetRegistration, Logger } from '../ports';
+import { CONNECTION_SHARDS } from '../sharding';
+import type { BudgetLedgerStore, BudgetRegistration, Clock, Logger } from '../ports';
 
 export interface BudgetPolicy {
   /** B: the account's @connections budget, requests per second, for all workers of all events. */
@@ -195,7 +195,7 @@ export class BudgetLedger {
     private readonly policy: BudgetPolicy,
     private readonly key: string,
     private readonly owner: string,
-    private readonly now: () => number,
+    private readonly now: Clock,
     private readonly onRate: (rate: number) => void,
     private readonly log?: Logger,
   ) {

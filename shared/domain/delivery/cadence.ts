@@ -1,6 +1,6 @@
 // How often a delivery worker visits a connection owed nothing but live counts (stats). The one rule
 // the worker follows and the cost model (scripts/lib/cost-model.ts) computes the bill from.
-import { CONNECTION_SHARDS } from '../../tables';
+import { CONNECTION_SHARDS } from '../sharding';
 
 export interface CountsCadence {
   /** This worker's share of the @connections budget, requests per second. */

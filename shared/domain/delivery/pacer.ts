@@ -1,4 +1,5 @@
 // Paces posts to a share of the account's @connections budget, and backs off when AWS says 429.
+import type { Clock } from '../ports';
 
 /** From the floor back to the ceiling in about this long, at any rate (see `succeeded`). */
 const RECOVER_MS = 5_000;
@@ -20,7 +21,7 @@ export class Pacer {
     private maxRate: number,
     /** Slots that may be taken back to back after an idle spell. */
     private burst: number,
-    private readonly now: () => number,
+    private readonly now: Clock,
     private readonly sleep: (ms: number) => Promise<void>,
     /**
      * A waiter wakes at least this often to follow a rate change: its slot was reserved at the rate
@@ -123,4 +124,3 @@ export class Pacer {
   }
   private lastSuccessAt = -Infinity;
 }
-

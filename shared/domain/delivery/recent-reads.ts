@@ -1,12 +1,13 @@
 // One read answering every caller that asks the same question within a short window, where one
 // process hosts many delivery workers asking it (SharedChangeLog, SharedBudgetReads).
+import type { Clock } from '../ports';
 export class RecentReads<T> {
   /** Reads by question, kept while younger than maxAgeMs (in flight ones included). */
   private readonly recent = new Map<string, { at: number; result: Promise<T> }>();
 
   constructor(
     private readonly maxAgeMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = Date.now,
   ) {}
 
   /** The answer to `key` another caller got within maxAgeMs, or a new `read()` (always, when `fresh`). */

@@ -5,7 +5,7 @@
 //
 // Measured reason (bench events --quick, 84 workers): the ledger's 4 Queries a refresh were ~110 of
 // DynamoDB Local's calls a second, and a fifth of the refreshes timed out connecting to it.
-import type { BudgetLedgerStore, BudgetRegistration } from '../ports';
+import type { BudgetLedgerStore, BudgetRegistration, Clock } from '../ports';
 import { RecentReads } from './recent-reads';
 
 export class SharedBudgetReads implements BudgetLedgerStore {
@@ -18,7 +18,7 @@ export class SharedBudgetReads implements BudgetLedgerStore {
      * every 3 s, DynamoDB's eventually consistent lag, this: all within settleMs, 5 s).
      */
     maxAgeMs: number,
-    now: () => number = Date.now,
+    now: Clock = Date.now,
   ) {
     this.reads = new RecentReads(maxAgeMs, now);
   }

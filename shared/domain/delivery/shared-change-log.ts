@@ -2,7 +2,7 @@
 // the same question ("anything after N?") every poll, so one read answers all who ask within a
 // short window. On AWS a container runs one invocation at a time and this changes little; where
 // one process hosts many workers (the local stage) it turns 16 polls into one.
-import type { EntryStore, LogLine } from '../ports';
+import type { Clock, EntryStore, LogLine } from '../ports';
 import { RecentReads } from './recent-reads';
 
 export interface ChangeLog {
@@ -20,7 +20,7 @@ export class SharedChangeLog implements ChangeLog {
   constructor(
     private readonly store: Pick<EntryStore, 'changesAfter'>,
     maxAgeMs: number,
-    now: () => number = Date.now,
+    now: Clock = Date.now,
   ) {
     this.reads = new RecentReads(maxAgeMs, now);
   }

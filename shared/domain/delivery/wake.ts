@@ -1,6 +1,6 @@
 // Waking delivery up: for each event that has new changes, start a worker on every shard that has none.
-import { CONNECTION_SHARDS } from '../../tables';
-import type { DeliveryWatch, LeaseStore, Logger, WorkerStarter } from '../ports';
+import { CONNECTION_SHARDS } from '../sharding';
+import type { Clock, DeliveryWatch, LeaseStore, Logger, WorkerStarter } from '../ports';
 
 export const ALL_SHARDS: readonly number[] = Array.from({ length: CONNECTION_SHARDS }, (_, i) => i);
 
@@ -32,7 +32,7 @@ export async function wakeDelivery(
  */
 export async function wakeEvents(
   eventIds: Iterable<string>,
-  deps: { leases: LeaseStore; watch: DeliveryWatch; starter: WorkerStarter; log: Logger; now: () => number },
+  deps: { leases: LeaseStore; watch: DeliveryWatch; starter: WorkerStarter; log: Logger; now: Clock },
 ): Promise<{ started: number; failed: Set<string> }> {
   const ids = [...new Set(eventIds)];
   await deps.watch.watch(ids, deps.now());

@@ -1,6 +1,6 @@
 // The delivery watchdog: finds events whose delivery stopped short of their change log (a wake-up
 // lost after its retries, a worker that crashed for good) and wakes the shards left behind.
-import type { DeliveryWatch, EventStore, LeaseStore, Logger, WorkerStarter } from '../ports';
+import type { Clock, DeliveryWatch, EventStore, LeaseStore, Logger, WorkerStarter } from '../ports';
 import { ALL_SHARDS, wakeDelivery } from './wake';
 
 export interface WatchdogDeps {
@@ -9,7 +9,7 @@ export interface WatchdogDeps {
   events: Pick<EventStore, 'get'>;
   starter: WorkerStarter;
   log: Logger;
-  now: () => number;
+  now: Clock;
 }
 
 export interface WatchdogOptions {

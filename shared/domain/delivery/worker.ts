@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type {
   BudgetLedgerStore,
+  Clock,
   ConnectionGateway,
   ConnectionRecord,
   ConnectionStore,
@@ -104,7 +105,7 @@ export interface WorkerDeps {
   /** Starts the next worker when this one hands over with work left. */
   successor: WorkerStarter;
   log: Logger;
-  now: () => number;
+  now: Clock;
   sleep: (ms: number) => Promise<void>;
   random?: () => number;
   /** Time left in this invocation (Lambda's context); the local stage drops it to 0 to stop. */

@@ -1,6 +1,6 @@
 // Rate limits for anonymous callers: fixed windows counted in a store every container shares, with
 // a memory per container of who is already over, so a flood is refused without a write per frame.
-import type { RateLimitStore } from '../ports';
+import type { Clock, RateLimitStore } from '../ports';
 
 /** How much of something one caller (a connection, an address) may do. */
 export interface Allowance {
@@ -39,7 +39,7 @@ export interface RateLimiterOptions {
  * a bound the allowances are set with in mind.
  */
 export class RateLimiter {
-  private readonly now: () => number;
+  private readonly now: Clock;
   private readonly maxRemembered: number;
   /** Key → the window's end, for keys over their allowance in that window. */
   private readonly over = new Map<string, { until: number; uses: number; close: boolean }>();

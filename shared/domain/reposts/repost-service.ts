@@ -2,7 +2,7 @@
 // for a client without one its address) per seq.
 import type { Caller } from '../live-service';
 import { conflict, notFound } from '../errors';
-import type { EntryStore, Logger, RepostStore, StreamedRepost, ViewerCounts } from '../ports';
+import type { Clock, EntryStore, Logger, RepostStore, StreamedRepost, ViewerCounts } from '../ports';
 import type { RepostAckFrame, RepostFrame } from '../protocol';
 import { detectSpikes, type Spike, type SpikeRules, defaultSpikeRules } from './spike-detector';
 import { type RepostOrigin, sourceOf, voterOf } from './sources';
@@ -10,7 +10,7 @@ import { type RepostOrigin, sourceOf, voterOf } from './sources';
 export interface RepostServiceDeps {
   entries: Pick<EntryStore, 'get'>;
   reposts: RepostStore;
-  now: () => number;
+  now: Clock;
   log: Logger;
   /**
    * How long this container trusts that an entry exists and is not deleted: a storm of reposts of
@@ -67,7 +67,7 @@ export interface TallyDeps {
   viewers: Pick<ViewerCounts, 'count'>;
   /** Where stats and spike frames join the change log, and so reach every viewer through delivery. */
   entries: Pick<EntryStore, 'appendFrame'>;
-  now: () => number;
+  now: Clock;
   log: Logger;
   rules?: SpikeRules;
 }
@@ -140,7 +140,7 @@ export async function publishStats(
     reposts: Pick<RepostStore, 'totals'>;
     entries: Pick<EntryStore, 'appendFrame'>;
     viewers: Pick<ViewerCounts, 'count'>;
-    now: () => number;
+    now: Clock;
   },
   options: { viewersChanged?: boolean } = {},
 ): Promise<void> {

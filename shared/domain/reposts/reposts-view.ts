@@ -1,7 +1,7 @@
 // GET /events/{id}/reposts: the series, the spikes, the total — read only, from the buckets the tally
 // keeps, and kept a few seconds per container so a crowd polling it costs a handful of reads.
 import { notFound } from '../errors';
-import type { EventStore, RepostSeries, RepostStore } from '../ports';
+import type { Clock, EventStore, RepostSeries, RepostStore } from '../ports';
 import { eventIdSchema, type RepostsView } from '../protocol';
 
 /** How long an answer is served again: the HTTP answer says the same (Cache-Control max-age). */
@@ -10,7 +10,7 @@ export const REPOSTS_VIEW_CACHE_MS = 5_000;
 export interface RepostsReaderDeps {
   events: Pick<EventStore, 'get'>;
   reposts: RepostSeries & Pick<RepostStore, 'spikes'>;
-  now: () => number;
+  now: Clock;
   cacheMs?: number;
   /** Answers kept at most (events × bucket sizes). @default 1,000 */
   maxCached?: number;
