@@ -65,7 +65,8 @@ export function applyReservedConcurrency(
   functions: Readonly<Record<string, IFunction>>,
   sizes: ReservedConcurrency,
 ): void {
-  for (const [id, size] of Object.entries(sizes)) {
+  for (const id of Object.keys(sizes) as (keyof ReservedConcurrency)[]) {
+    const size = sizes[id];
     const fn = functions[id];
     if (!fn) throw new Error(`capacity: no function '${id}' to reserve concurrency for (shared/routes.ts ids)`);
     // The L2 takes it only at construction, where the shared function shape is made; set on the resource.

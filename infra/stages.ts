@@ -209,7 +209,7 @@ export function stageConfig(
   try {
     embedAncestors = parseFrameAncestors(read('embedAncestors') ?? settings.embedAncestors?.join(' '));
   } catch (err) {
-    throw new Error(`context 'embedAncestors': ${(err as Error).message}`);
+    throw new Error(`context 'embedAncestors': ${(err as Error).message}`, { cause: err });
   }
 
   return {

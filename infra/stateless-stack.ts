@@ -37,11 +37,11 @@ import {
   wsAuthorizer,
   wsRoutes,
   type FunctionDef,
-  type Needs,
 } from '../shared/routes';
 import { STAGE_ENV } from '../shared/observability/names';
 import type { TableDef } from '../shared/tables';
 import { dependOnAccount, httpAccessLogs, webSocketAccessLogs } from './access-logs';
+import { HTTP_ROUTE_THROTTLES, routeSettings, WS_ROUTE_THROTTLES } from './throttles';
 import { applyReservedConcurrency, reservedConcurrency, type CapacityInputs } from './capacity';
 import { LivecastFunction, type LivecastFunctionProps } from './livecast-function';
 import { Monitoring } from './monitoring';
@@ -79,96 +79,6 @@ export interface StatelessStackProps extends StackProps {
   readonly capacity?: Omit<CapacityInputs, 'publishRate'>;
 }
 
-/**
- * Throttles per route. API Gateway applies a stage's throttle to each route separately; what all
- * routes share is the account's 10,000 requests/s (burst 5,000), which every API in the account
- * and the @connections posts draw from. The split, so that no route can starve `publish`:
- *
- *   7,000  delivery's @connections posts (LIVECAST_DELIVERY_BUDGET's default, paced by the workers)
- *   2,020  inbound WebSocket frames, every route at its throttle:
- *            reporter:   publish 400 + edit 50 + delete 50 + pin 50             =   550
- *            anonymous:  sync 300 + repost 300 + ping 50 + $default 20           =   670
- *            handshakes: $connect 500 (the account's new-connection limit)
- *                        + $disconnect 300                                       =   800
- *     300  sync's replies: one coalesced post per sync (a history under 32 KB) at sync's 300/s
- *     655  the HTTP API's routes at their throttles (below; POST /viewers at the stage's 25/s)
- *      25  left for routes added later, at their stage's default (WebSocket 20/s, HTTP 25/s)
- *  ------
- * 10,000
- *
- * So even with every anonymous route flooded to its throttle, the account limit is not what
- * refuses a publish, and publish's own 400/s — above every anonymous route's, and a hundred times
- * what several reporters and their outboxes re-sending after a drop send — is its alone. Past a
- * route's throttle API Gateway refuses the frame or request itself (429, no Lambda runs); below it, the per-connection
- * allowances (shared/domain/limits/allowances.ts) stop one flooding socket long before it could
- * spend a route's rate. Bursts are one or two seconds of the rate. test/infra/stacks.test.ts adds
- * the synthesized numbers up again.
- */
-export const WS_ROUTE_THROTTLES: Readonly<Record<string, ThrottleSettings>> = {
-  publish: { rateLimit: 400, burstLimit: 800 },
-  edit: { rateLimit: 50, burstLimit: 100 },
-  delete: { rateLimit: 50, burstLimit: 100 },
-  pin: { rateLimit: 50, burstLimit: 100 },
-  // A reconnect wave is capped by $connect's 500/s, and each new connection syncs once.
-  sync: { rateLimit: 300, burstLimit: 500 },
-  // A storm: 10,000 reposts within a minute is ~170/s on average.
-  repost: { rateLimit: 300, burstLimit: 600 },
-  // 10,000 viewers pinging every 4 idle minutes: ~42/s.
-  ping: { rateLimit: 50, burstLimit: 100 },
-  $default: { rateLimit: 20, burstLimit: 40 },
-  $connect: { rateLimit: 500, burstLimit: 500 },
-  // Best effort on AWS anyway (a missed one is cleaned by the next post's 410 and by TTL); the burst
-  // covers an audience leaving together at the end.
-  $disconnect: { rateLimit: 300, burstLimit: 1_000 },
-};
-
-/** HTTP routes (the organiser, the replay, pages reading an event, feeds, crawlers): 655/s in all with POST /viewers' 25, see above. */
-export const HTTP_ROUTE_THROTTLES: Readonly<Record<string, ThrottleSettings>> = {
-  // The organiser creates a handful of events.
-  'POST /events': { rateLimit: 10, burstLimit: 20 },
-  // The organiser's console: one person paging through the list, rotating a token, redacting.
-  'GET /events': { rateLimit: 5, burstLimit: 10 },
-  'POST /events/{eventId}/operator-token': { rateLimit: 5, burstLimit: 10 },
-  'POST /events/{eventId}/entries/{seq}/redact': { rateLimit: 5, burstLimit: 10 },
-  'GET /events/{eventId}': { rateLimit: 100, burstLimit: 200 },
-  'GET /events/{eventId}/timeline': { rateLimit: 200, burstLimit: 400 },
-  'GET /events/{eventId}/revisions': { rateLimit: 100, burstLimit: 200 },
-  // Feed readers poll every few minutes and a shared cache keeps each feed 60 s (FEED_CACHE_CONTROL),
-  // so what reaches the API is about one read a minute per cache: 15/s each is 900 such a minute.
-  'GET /events/{eventId}/feed.json': { rateLimit: 15, burstLimit: 30 },
-  'GET /events/{eventId}/feed.atom': { rateLimit: 15, burstLimit: 30 },
-  // Crawlers and link-preview bots, sent by CloudFront and cached there 60 s (SNAPSHOT_CACHE_CONTROL).
-  'GET /events/{eventId}/snapshot': { rateLimit: 15, burstLimit: 30 },
-  // A read may bring the spike detector up to date (writes): kept below the timeline.
-  'GET /events/{eventId}/reposts': { rateLimit: 150, burstLimit: 300 },
-  // Unknown paths: 404s only.
-  $default: { rateLimit: 10, burstLimit: 20 },
-};
-
-/**
- * A stage's `RouteSettings` for the routes it has. CloudFormation refuses settings for a route that
- * does not exist yet, so the stage must also depend on the routes (done by the caller); a line for a
- * route the table does not have is a mistake, not something to skip.
- */
-function routeSettings(
-  throttles: Readonly<Record<string, ThrottleSettings>>,
-  routeKeys: readonly string[],
-  api: string,
-) {
-  for (const key of Object.keys(throttles)) {
-    if (!routeKeys.includes(key))
-      throw new Error(`${api} throttle for route '${key}', which shared/routes.ts does not have`);
-  }
-  return Object.fromEntries(
-    routeKeys
-      .filter((key) => throttles[key])
-      .map((key) => [
-        key,
-        { ThrottlingRateLimit: throttles[key]!.rateLimit, ThrottlingBurstLimit: throttles[key]!.burstLimit },
-      ]),
-  );
-}
-
 export class StatelessStack extends Stack {
   readonly webSocketApi: WebSocketApi;
   readonly webSocketStage: WebSocketStage;
@@ -201,154 +111,14 @@ export class StatelessStack extends Stack {
     this.siteOrigin = props.siteOrigin;
     const wsStageName = props.wsStageName ?? 'live';
 
-    this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
-      description: 'livecast live feed: reporters publish, viewers follow',
-      routeSelectionExpression: '$request.body.action',
-    });
-    const wsLogs = webSocketAccessLogs(this);
-    this.webSocketStage = new WebSocketStage(this, 'WebSocketStage', {
-      webSocketApi: this.webSocketApi,
-      stageName: wsStageName,
-      autoDeploy: true,
-      throttle: props.wsThrottle ?? { rateLimit: 20, burstLimit: 40 },
-      accessLogSettings: wsLogs.settings,
-    });
-    dependOnAccount(this.webSocketStage, wsLogs.account);
-
+    ({ api: this.webSocketApi, stage: this.webSocketStage } = this.webSocketFront(wsStageName, props.wsThrottle));
     // Delivery first: the functions that start workers need the worker's name.
-    this.deliveryWorker = this.fn(deliveryWorker, {
-      timeout: Duration.seconds(deliveryWorker.timeoutSeconds),
-      // A worker hands over to its successor (itself) every 15 minutes: Lambda's loop detection would
-      // stop that chain at about 16 invocations, four hours into an event.
-      recursiveLoop: RecursiveLoop.ALLOW,
-    });
-    // A crashed worker is retried (its lease has expired by then, so the retry takes over from its
-    // cursor); one whose retries ran out, or that waited past the age limit behind throttling, is
-    // kept for redrive. By then the watchdog has started another.
-    this.deliveryWorker.configureAsyncInvoke({
-      retryAttempts: deliveryWorker.async.retryAttempts,
-      maxEventAge: Duration.seconds(deliveryWorker.async.maxEventAgeSeconds),
-      onFailure: new SqsDestination(props.failureQueues.worker),
-    });
-    // Its successor is itself. An identity policy naming its own ARN would make the function depend on
-    // itself; a resource policy for its role does not.
-    this.deliveryWorker.addPermission('InvokedByItself', {
-      principal: new ArnPrincipal(this.deliveryWorker.role!.roleArn),
-      action: 'lambda:InvokeFunction',
-    });
-    for (const trigger of streamTriggers) {
-      const fn = this.fn(trigger);
-      acknowledge(
-        fn,
-        'dynamodb:ListStreams, granted with the event source mapping, has no resource-level permission.',
-        'AwsSolutions-IAM5[Resource::*]',
-      );
-      fn.addEventSource(
-        new DynamoEventSource(this.streamTable(trigger.stream.table), {
-          startingPosition: StartingPosition.LATEST,
-          batchSize: trigger.stream.batchSize,
-          maxBatchingWindow: Duration.seconds(trigger.stream.maxBatchingWindowSeconds),
-          retryAttempts: trigger.stream.retryAttempts,
-          maxRecordAge: Duration.seconds(trigger.stream.maxRecordAgeSeconds),
-          bisectBatchOnError: trigger.stream.bisectBatchOnError,
-          reportBatchItemFailures: trigger.stream.reportBatchItemFailures,
-          // A batch whose retries ran out is not dropped: its shard and sequence numbers are kept for redrive.
-          onFailure: new SqsDlq(props.failureQueues.streams),
-        }),
-      );
-    }
-
-    for (const def of scheduled) {
-      const rule = new Rule(this, `${def.id}Schedule`, {
-        description: `livecast: runs ${def.id} every ${def.everyMinutes} minute(s)`,
-        schedule: Schedule.rate(Duration.minutes(def.everyMinutes)),
-        targets: [
-          new LambdaFunction(
-            this.fn(def, {
-              ...(def.timeoutSeconds ? { timeout: Duration.seconds(def.timeoutSeconds) } : {}),
-              ...(def.memoryMB ? { memorySize: def.memoryMB } : {}),
-            }),
-            { retryAttempts: 0 },
-          ),
-        ],
-      });
-      // retryAttempts 0 above for the same reason.
-      acknowledge(
-        rule,
-        'A missed tick has nothing to redrive: the next one, a minute later, does the same work.',
-        'Serverless-EventBusDLQ',
-      );
-    }
-
-    const authorizerFn = this.fn(wsAuthorizer, { timeout: Duration.seconds(wsAuthorizer.timeoutSeconds) });
-    const authorizer = new WebSocketLambdaAuthorizer(`${wsAuthorizer.id}Authorizer`, authorizerFn, {
-      identitySource: [...wsAuthorizer.identitySource],
-    });
-
-    for (const route of wsRoutes) {
-      const handler = this.fn(route, route.timeoutSeconds ? { timeout: Duration.seconds(route.timeoutSeconds) } : {});
-      const added = this.webSocketApi.addRoute(route.routeKey, {
-        integration: new WebSocketLambdaIntegration(`${route.id}Integration`, handler),
-        returnResponse: route.returnResponse,
-        // API Gateway accepts an authorizer on $connect only; the handshake is the one gate.
-        ...(route.routeKey === '$connect' ? { authorizer } : {}),
-      });
-      if (route.routeKey !== '$connect') {
-        acknowledge(
-          added,
-          "API Gateway accepts an authorizer on a WebSocket API's $connect only; the connection it lets in carries the identity to every route.",
-          'AwsSolutions-APIG4',
-        );
-      }
-      this.webSocketStage.node.addDependency(added);
-    }
-    (this.webSocketStage.node.defaultChild as CfnStage).routeSettings = routeSettings(
-      WS_ROUTE_THROTTLES,
-      wsRoutes.map((r) => r.routeKey),
-      'WebSocket',
-    );
-
-    this.httpApi = new HttpApi(this, 'HttpApi', {
-      description: 'livecast organiser and replay API',
-      // A stage of our own below, so it can carry throttling.
-      createDefaultStage: false,
-      corsPreflight: {
-        allowOrigins: ['*'],
-        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST],
-        allowHeaders: ['authorization', 'content-type'],
-        maxAge: Duration.hours(1),
-      },
-    });
-    this.httpStage = new HttpStage(this, 'HttpStage', {
-      httpApi: this.httpApi,
-      stageName: '$default',
-      autoDeploy: true,
-      throttle: props.httpThrottle ?? { rateLimit: 25, burstLimit: 50 },
-      accessLogSettings: httpAccessLogs(this).settings,
-    });
-
-    for (const route of httpRoutes) {
-      const handler = this.fn(route);
-      const added = new HttpRoute(this, `${route.id}Route`, {
-        httpApi: this.httpApi,
-        routeKey: httpRouteKey(route.routeKey),
-        integration: new HttpLambdaIntegration(`${route.id}Integration`, handler),
-      });
-      acknowledge(
-        added,
-        route.needs.adminKey
-          ? 'Organiser route: the handler checks the admin key (Authorization: Bearer) against Secrets Manager.'
-          : 'Public by design: anyone may read an event or get a viewer id (docs/security.md), within the stage and route throttles.',
-        'AwsSolutions-APIG4',
-      );
-      this.httpStage.node.addDependency(added);
-    }
-    (this.httpStage.node.defaultChild as CfnStage).routeSettings = routeSettings(
-      HTTP_ROUTE_THROTTLES,
-      httpRoutes.map((r) => r.routeKey),
-      'HTTP',
-    );
-
+    this.deliveryWorker = this.addDeliveryWorker(props.failureQueues.worker);
+    this.addStreamTriggers(props.failureQueues.streams);
+    this.addSchedules();
+    this.addWebSocketRoutes();
+    ({ api: this.httpApi, stage: this.httpStage } = this.httpFront(props.httpThrottle));
+    this.addHttpRoutes();
     applyReservedConcurrency(
       this.functions,
       reservedConcurrency({ ...props.capacity, publishRate: WS_ROUTE_THROTTLES.publish!.rateLimit! }),
@@ -390,6 +160,180 @@ export class StatelessStack extends Stack {
       value: this.adminKey.secretArn,
       description: 'the organiser admin key lives here; read it with secretsmanager get-secret-value',
     });
+  }
+
+  /** The WebSocket API and its stage (throttled, access-logged); the routes come later. */
+  private webSocketFront(stageName: string, throttle: StatelessStackProps['wsThrottle']) {
+    const api = new WebSocketApi(this, 'WebSocketApi', {
+      description: 'livecast live feed: reporters publish, viewers follow',
+      routeSelectionExpression: '$request.body.action',
+    });
+    const wsLogs = webSocketAccessLogs(this);
+    const stage = new WebSocketStage(this, 'WebSocketStage', {
+      webSocketApi: api,
+      stageName,
+      autoDeploy: true,
+      throttle: throttle ?? { rateLimit: 20, burstLimit: 40 },
+      accessLogSettings: wsLogs.settings,
+    });
+    dependOnAccount(stage, wsLogs.account);
+
+    return { api, stage };
+  }
+
+  /** The delivery worker: retried, then kept for redrive; its successor is itself. */
+  private addDeliveryWorker(failures: FailureQueues['worker']): NodejsFunction {
+    const worker = this.fn(deliveryWorker, {
+      timeout: Duration.seconds(deliveryWorker.timeoutSeconds),
+      // A worker hands over to its successor (itself) every 15 minutes: Lambda's loop detection would
+      // stop that chain at about 16 invocations, four hours into an event.
+      recursiveLoop: RecursiveLoop.ALLOW,
+    });
+    // A crashed worker is retried (its lease has expired by then, so the retry takes over from its
+    // cursor); one whose retries ran out, or that waited past the age limit behind throttling, is
+    // kept for redrive. By then the watchdog has started another.
+    worker.configureAsyncInvoke({
+      retryAttempts: deliveryWorker.async.retryAttempts,
+      maxEventAge: Duration.seconds(deliveryWorker.async.maxEventAgeSeconds),
+      onFailure: new SqsDestination(failures),
+    });
+    // Its successor is itself. An identity policy naming its own ARN would make the function depend on
+    // itself; a resource policy for its role does not.
+    worker.addPermission('InvokedByItself', {
+      principal: new ArnPrincipal(worker.role!.roleArn),
+      action: 'lambda:InvokeFunction',
+    });
+    return worker;
+  }
+
+  /** The stream consumers, each on its table's stream, with a dead-letter queue for spent batches. */
+  private addStreamTriggers(failures: FailureQueues['streams']): void {
+    for (const trigger of streamTriggers) {
+      const fn = this.fn(trigger);
+      acknowledge(
+        fn,
+        'dynamodb:ListStreams, granted with the event source mapping, has no resource-level permission.',
+        'AwsSolutions-IAM5[Resource::*]',
+      );
+      fn.addEventSource(
+        new DynamoEventSource(this.streamTable(trigger.stream.table), {
+          startingPosition: StartingPosition.LATEST,
+          batchSize: trigger.stream.batchSize,
+          maxBatchingWindow: Duration.seconds(trigger.stream.maxBatchingWindowSeconds),
+          retryAttempts: trigger.stream.retryAttempts,
+          maxRecordAge: Duration.seconds(trigger.stream.maxRecordAgeSeconds),
+          bisectBatchOnError: trigger.stream.bisectBatchOnError,
+          reportBatchItemFailures: trigger.stream.reportBatchItemFailures,
+          // A batch whose retries ran out is not dropped: its shard and sequence numbers are kept for redrive.
+          onFailure: new SqsDlq(failures),
+        }),
+      );
+    }
+  }
+
+  /** The scheduled functions, each on its own EventBridge rule. */
+  private addSchedules(): void {
+    for (const def of scheduled) {
+      const rule = new Rule(this, `${def.id}Schedule`, {
+        description: `livecast: runs ${def.id} every ${def.everyMinutes} minute(s)`,
+        schedule: Schedule.rate(Duration.minutes(def.everyMinutes)),
+        targets: [
+          new LambdaFunction(
+            this.fn(def, {
+              ...(def.timeoutSeconds ? { timeout: Duration.seconds(def.timeoutSeconds) } : {}),
+              ...(def.memoryMB ? { memorySize: def.memoryMB } : {}),
+            }),
+            { retryAttempts: 0 },
+          ),
+        ],
+      });
+      // retryAttempts 0 above for the same reason.
+      acknowledge(
+        rule,
+        'A missed tick has nothing to redrive: the next one, a minute later, does the same work.',
+        'Serverless-EventBusDLQ',
+      );
+    }
+  }
+
+  /** The WebSocket routes, with the authorizer on $connect and per-route throttles on the stage. */
+  private addWebSocketRoutes(): void {
+    const authorizerFn = this.fn(wsAuthorizer, { timeout: Duration.seconds(wsAuthorizer.timeoutSeconds) });
+    const authorizer = new WebSocketLambdaAuthorizer(`${wsAuthorizer.id}Authorizer`, authorizerFn, {
+      identitySource: [...wsAuthorizer.identitySource],
+    });
+
+    for (const route of wsRoutes) {
+      const handler = this.fn(route, route.timeoutSeconds ? { timeout: Duration.seconds(route.timeoutSeconds) } : {});
+      const added = this.webSocketApi.addRoute(route.routeKey, {
+        integration: new WebSocketLambdaIntegration(`${route.id}Integration`, handler),
+        returnResponse: route.returnResponse,
+        // API Gateway accepts an authorizer on $connect only; the handshake is the one gate.
+        ...(route.routeKey === '$connect' ? { authorizer } : {}),
+      });
+      if (route.routeKey !== '$connect') {
+        acknowledge(
+          added,
+          "API Gateway accepts an authorizer on a WebSocket API's $connect only; the connection it lets in carries the identity to every route.",
+          'AwsSolutions-APIG4',
+        );
+      }
+      this.webSocketStage.node.addDependency(added);
+    }
+    (this.webSocketStage.node.defaultChild as CfnStage).routeSettings = routeSettings(
+      WS_ROUTE_THROTTLES,
+      wsRoutes.map((r) => r.routeKey),
+      'WebSocket',
+    );
+  }
+
+  /** The HTTP API (CORS for the pages) and its own throttled, access-logged stage. */
+  private httpFront(throttle: StatelessStackProps['httpThrottle']) {
+    const api = new HttpApi(this, 'HttpApi', {
+      description: 'livecast organiser and replay API',
+      // A stage of our own below, so it can carry throttling.
+      createDefaultStage: false,
+      corsPreflight: {
+        allowOrigins: ['*'],
+        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST],
+        allowHeaders: ['authorization', 'content-type'],
+        maxAge: Duration.hours(1),
+      },
+    });
+    const stage = new HttpStage(this, 'HttpStage', {
+      httpApi: api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: throttle ?? { rateLimit: 25, burstLimit: 50 },
+      accessLogSettings: httpAccessLogs(this).settings,
+    });
+
+    return { api, stage };
+  }
+
+  /** The HTTP routes, each with its own function, and per-route throttles on the stage. */
+  private addHttpRoutes(): void {
+    for (const route of httpRoutes) {
+      const handler = this.fn(route);
+      const added = new HttpRoute(this, `${route.id}Route`, {
+        httpApi: this.httpApi,
+        routeKey: httpRouteKey(route.routeKey),
+        integration: new HttpLambdaIntegration(`${route.id}Integration`, handler),
+      });
+      acknowledge(
+        added,
+        route.needs.adminKey
+          ? 'Organiser route: the handler checks the admin key (Authorization: Bearer) against Secrets Manager.'
+          : 'Public by design: anyone may read an event or get a viewer id (docs/security.md), within the stage and route throttles.',
+        'AwsSolutions-APIG4',
+      );
+      this.httpStage.node.addDependency(added);
+    }
+    (this.httpStage.node.defaultChild as CfnStage).routeSettings = routeSettings(
+      HTTP_ROUTE_THROTTLES,
+      httpRoutes.map((r) => r.routeKey),
+      'HTTP',
+    );
   }
 
   /** The HTTP API's origin (the stage URL without its path): what the pages' CSP lets them fetch from. */

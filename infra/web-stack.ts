@@ -142,9 +142,41 @@ export class WebStack extends Stack {
 
   constructor(scope: Construct, id: string, props: WebStackProps) {
     super(scope, id, props);
+    this.bucket = this.pagesBucket();
+    const rewrite = new CloudFrontFunction(this, 'PageRewrite', {
+      code: FunctionCode.fromInline(PAGE_REWRITE),
+      runtime: FunctionRuntime.JS_2_0,
+      comment:
+        'livecast: /live|report|replay|embed/{eventId}, /organiser -> the page shell; crawlers on /live -> the snapshot',
+    });
+    this.distribution = this.cdn(props, rewrite);
+    acknowledgeDistribution(this.distribution, props);
+    this.deployPages(props);
+    this.acknowledgeDeploymentProvider();
+    // The functions that answer a photo's URL read it here (the API stack deploys before this one).
+    new StringParameter(this, 'ImagesBaseUrl', {
+      parameterName: imagesBaseUrlParameter(props.stage),
+      stringValue: `https://${props.domain?.domain ?? this.distribution.distributionDomainName}`,
+      description: 'livecast: where published photos are served (images/*); read by the functions that publish them',
+    });
 
+    if (props.domain) {
+      new CfnOutput(this, 'PagesDomainTarget', {
+        value: this.distribution.distributionDomainName,
+        description: `DNS: ${props.domain.domain} CNAME <this> (or a Route 53 alias)`,
+      });
+    }
+    new CfnOutput(this, 'PagesUrl', {
+      value: `https://${props.domain?.domain ?? this.distribution.distributionDomainName}`,
+      description:
+        'the pages: /organiser, /live/{eventId}, /report/{eventId}#token=…, /replay/{eventId}, /embed/{eventId}',
+    });
+  }
+
+  /** The pages' bucket, reached only through CloudFront. */
+  private pagesBucket(): Bucket {
     // Built from the repository on every deploy: nothing in it is worth keeping when the stack goes.
-    this.bucket = new Bucket(this, 'Pages', {
+    const bucket = new Bucket(this, 'Pages', {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
@@ -152,56 +184,17 @@ export class WebStack extends Stack {
       autoDeleteObjects: true,
     });
     acknowledge(
-      this.bucket,
+      bucket,
       "Reached only by CloudFront (origin access control, public access blocked); the requests are the distribution's to log.",
       'AwsSolutions-S1',
     );
 
-    const rewrite = new CloudFrontFunction(this, 'PageRewrite', {
-      code: FunctionCode.fromInline(PAGE_REWRITE),
-      runtime: FunctionRuntime.JS_2_0,
-      comment:
-        'livecast: /live|report|replay|embed/{eventId}, /organiser -> the page shell; crawlers on /live -> the snapshot',
-    });
+    return bucket;
+  }
 
-    // CloudFront's managed SecurityHeadersPolicy, plus the CSP that names the API origins.
-    const headers = new ResponseHeadersPolicy(this, 'PageHeaders', {
-      comment: 'livecast pages: security headers, CSP connect-src limited to the livecast APIs',
-      securityHeadersBehavior: {
-        contentSecurityPolicy: {
-          contentSecurityPolicy: pagesCsp(props.apiOrigins, [`https://${props.images.bucketRegionalDomainName}`]),
-          override: true,
-        },
-        contentTypeOptions: { override: true },
-        frameOptions: { frameOption: HeadersFrameOption.SAMEORIGIN, override: true },
-        referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
-        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), override: true },
-        xssProtection: { protection: true, modeBlock: true, override: true },
-      },
-    });
-
-    // The embed: the same headers but for who may frame it — the sites the stage names (CSP
-    // frame-ancestors), and no X-Frame-Options, which knows no list of sites (SAMEORIGIN would refuse
-    // them all in a browser that reads it).
-    const embedAncestors = props.embedAncestors ?? PAGE_FRAME_ANCESTORS;
-    const embedHeaders = new ResponseHeadersPolicy(this, 'EmbedHeaders', {
-      comment: "livecast /embed/*: the pages' headers, framed by the configured sites only",
-      securityHeadersBehavior: {
-        contentSecurityPolicy: {
-          contentSecurityPolicy: pagesCsp(
-            props.apiOrigins,
-            [`https://${props.images.bucketRegionalDomainName}`],
-            embedAncestors,
-          ),
-          override: true,
-        },
-        contentTypeOptions: { override: true },
-        referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
-        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), override: true },
-        xssProtection: { protection: true, modeBlock: true, override: true },
-      },
-    });
-
+  /** The distribution: the page shells, config.json, photos, the API's feeds and snapshots, the embed. */
+  private cdn(props: WebStackProps, rewrite: CloudFrontFunction): Distribution {
+    const { headers, embedHeaders } = this.headerPolicies(props);
     const origin = S3BucketOrigin.withOriginAccessControl(this.bucket);
     const api = new HttpOrigin(props.apiHost, {
       originId: API_ORIGIN_ID,
@@ -226,7 +219,7 @@ export class WebStack extends Stack {
       responseHeadersPolicy: headers,
       compress: true,
     };
-    this.distribution = new Distribution(this, 'Cdn', {
+    return new Distribution(this, 'Cdn', {
       comment: 'livecast pages',
       defaultRootObject: 'index.html',
       httpVersion: HttpVersion.HTTP2_AND_3,
@@ -287,31 +280,52 @@ export class WebStack extends Stack {
         },
       },
     });
-    // The crawlers' origin, chosen by the page function: CloudFront wants it among the distribution's
-    // origins, which only a behavior puts there — the snapshot's own behavior above does.
-    acknowledge(
-      this.distribution,
-      'An event is announced to the public: anyone anywhere may follow it.',
-      'AwsSolutions-CFR1',
-    );
-    acknowledge(
-      this.distribution,
-      'issue 12: WAF (a rate-based rule per address, docs/security.md "Left open").',
-      'AwsSolutions-CFR2',
-    );
-    acknowledge(
-      this.distribution,
-      "issue 12: access logs (the pages are public files; callers are the API stages' to log first).",
-      'AwsSolutions-CFR3',
-    );
-    if (!props.domain) {
-      acknowledge(
-        this.distribution,
-        'No custom domain: with the default *.cloudfront.net certificate CloudFront sets the TLS policy itself and ignores MinimumProtocolVersion.',
-        'AwsSolutions-CFR4',
-      );
-    }
+  }
 
+  /** The pages' security headers, and the embed's, which differ in who may frame them. */
+  private headerPolicies(props: WebStackProps) {
+    // CloudFront's managed SecurityHeadersPolicy, plus the CSP that names the API origins.
+    const headers = new ResponseHeadersPolicy(this, 'PageHeaders', {
+      comment: 'livecast pages: security headers, CSP connect-src limited to the livecast APIs',
+      securityHeadersBehavior: {
+        contentSecurityPolicy: {
+          contentSecurityPolicy: pagesCsp(props.apiOrigins, [`https://${props.images.bucketRegionalDomainName}`]),
+          override: true,
+        },
+        contentTypeOptions: { override: true },
+        frameOptions: { frameOption: HeadersFrameOption.SAMEORIGIN, override: true },
+        referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), override: true },
+        xssProtection: { protection: true, modeBlock: true, override: true },
+      },
+    });
+
+    // The embed: the same headers but for who may frame it — the sites the stage names (CSP
+    // frame-ancestors), and no X-Frame-Options, which knows no list of sites (SAMEORIGIN would refuse
+    // them all in a browser that reads it).
+    const embedAncestors = props.embedAncestors ?? PAGE_FRAME_ANCESTORS;
+    const embedHeaders = new ResponseHeadersPolicy(this, 'EmbedHeaders', {
+      comment: "livecast /embed/*: the pages' headers, framed by the configured sites only",
+      securityHeadersBehavior: {
+        contentSecurityPolicy: {
+          contentSecurityPolicy: pagesCsp(
+            props.apiOrigins,
+            [`https://${props.images.bucketRegionalDomainName}`],
+            embedAncestors,
+          ),
+          override: true,
+        },
+        contentTypeOptions: { override: true },
+        referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), override: true },
+        xssProtection: { protection: true, modeBlock: true, override: true },
+      },
+    });
+
+    return { headers, embedHeaders };
+  }
+
+  private deployPages(props: WebStackProps): void {
     // Two uploads to one bucket, so each kind of file gets its caching; neither prunes the other's
     // files (old hashed assets stay behind: a page still open from before a deploy keeps working).
     new BucketDeployment(this, 'DeployAssets', {
@@ -338,7 +352,9 @@ export class WebStack extends Stack {
       distributionPaths: ['/*'],
       memoryLimit: 256,
     });
+  }
 
+  private acknowledgeDeploymentProvider(): void {
     // BucketDeployment's provider function and role are CDK's own singleton: its runtime and grants are
     // CDK's to choose (read the asset bucket, write and invalidate ours), not settings of this stack.
     const provider = this.node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment'));
@@ -360,24 +376,28 @@ export class WebStack extends Stack {
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-${nagPseudo(this, 'AccountId')}-${nagPseudo(this, 'Region')}/*]`,
       `AwsSolutions-IAM5[Resource::${nagRef(this.bucket, 'Arn')}/*]`,
     );
+  }
+}
 
-    // The functions that answer a photo's URL read it here (the API stack deploys before this one).
-    new StringParameter(this, 'ImagesBaseUrl', {
-      parameterName: imagesBaseUrlParameter(props.stage),
-      stringValue: `https://${props.domain?.domain ?? this.distribution.distributionDomainName}`,
-      description: 'livecast: where published photos are served (images/*); read by the functions that publish them',
-    });
-
-    if (props.domain) {
-      new CfnOutput(this, 'PagesDomainTarget', {
-        value: this.distribution.distributionDomainName,
-        description: `DNS: ${props.domain.domain} CNAME <this> (or a Route 53 alias)`,
-      });
-    }
-    new CfnOutput(this, 'PagesUrl', {
-      value: `https://${props.domain?.domain ?? this.distribution.distributionDomainName}`,
-      description:
-        'the pages: /organiser, /live/{eventId}, /report/{eventId}#token=…, /replay/{eventId}, /embed/{eventId}',
-    });
+function acknowledgeDistribution(distribution: Distribution, props: WebStackProps): void {
+  // The crawlers' origin, chosen by the page function: CloudFront wants it among the distribution's
+  // origins, which only a behavior puts there — the snapshot's own behavior above does.
+  acknowledge(distribution, 'An event is announced to the public: anyone anywhere may follow it.', 'AwsSolutions-CFR1');
+  acknowledge(
+    distribution,
+    'issue 12: WAF (a rate-based rule per address, docs/security.md "Left open").',
+    'AwsSolutions-CFR2',
+  );
+  acknowledge(
+    distribution,
+    "issue 12: access logs (the pages are public files; callers are the API stages' to log first).",
+    'AwsSolutions-CFR3',
+  );
+  if (!props.domain) {
+    acknowledge(
+      distribution,
+      'No custom domain: with the default *.cloudfront.net certificate CloudFront sets the TLS policy itself and ignores MinimumProtocolVersion.',
+      'AwsSolutions-CFR4',
+    );
   }
 }

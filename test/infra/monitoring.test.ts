@@ -9,7 +9,8 @@ import { ACCESS_LOG_RETENTION, HTTP_ACCESS_LOG_FIELDS, WS_ACCESS_LOG_FIELDS } fr
 import { reservedConcurrency, UNRESERVED_MINIMUM } from '../../infra/capacity';
 import { DEFAULT_AUDIENCE, DEFAULT_DELIVERY_BUDGET, deliveryLagBoundMs } from '../../infra/monitoring';
 import { StatefulStack } from '../../infra/stateful-stack';
-import { StatelessStack, type StatelessStackProps, WS_ROUTE_THROTTLES } from '../../infra/stateless-stack';
+import { StatelessStack, type StatelessStackProps } from '../../infra/stateless-stack';
+import { WS_ROUTE_THROTTLES } from '../../infra/throttles';
 import { loadConfig } from '../../shared/config';
 import { Metric, METRIC_NAMESPACE, METRIC_SERVICE, STAGE_ENV } from '../../shared/observability/names';
 import { tables } from '../../shared/tables';

@@ -18,12 +18,8 @@ import {
 } from '../../infra/web-stack';
 import { buildWeb } from '../../web/build';
 import type { StatefulStack } from '../../infra/stateful-stack';
-import {
-  HTTP_ROUTE_THROTTLES,
-  httpRouteKey,
-  type StatelessStack,
-  WS_ROUTE_THROTTLES,
-} from '../../infra/stateless-stack';
+import { httpRouteKey, type StatelessStack } from '../../infra/stateless-stack';
+import { HTTP_ROUTE_THROTTLES, WS_ROUTE_THROTTLES } from '../../infra/throttles';
 import { loadConfig } from '../../shared/config';
 import { ENV } from '../../shared/config';
 import {

@@ -3,7 +3,7 @@
 // keeps itself current exactly as the live page does (web/lib/history.ts, live-connection.ts,
 // timeline.ts); it has no reposts, filter or new-updates bar. Which sites may frame it is the
 // deployment's choice (CSP frame-ancestors, docs/pages.md); every other page refuses to be framed.
-import type { Entry, ServerFrame } from '../lib/types';
+import type { ServerFrame } from '../lib/types';
 import { socketUrl } from '../lib/config';
 import { h, perFrame, replace } from '../lib/dom';
 import { clock } from '../lib/format';
@@ -70,7 +70,7 @@ bootPage('embed', async ({ root, eventId, config }) => {
     ...(history.lastChange !== undefined ? { sinceChange: history.lastChange } : {}),
     syncLimit: SYNC_LIMIT,
     onFrame: (frame: ServerFrame) => {
-      if (frame.type === 'update' && timeline.apply(frame.entry as Entry) !== 'stale') queueRender();
+      if (frame.type === 'update' && timeline.apply(frame.entry) !== 'stale') queueRender();
     },
     onState: (state) => showState(status, state),
   });

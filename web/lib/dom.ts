@@ -11,7 +11,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
-    if (typeof value === 'function') el.addEventListener(name.replace(/^on/, ''), value as EventListener);
+    if (typeof value === 'function') el.addEventListener(name.replace(/^on/, ''), value);
     else if (value === true) el.setAttribute(name, '');
     else el.setAttribute(name, String(value));
   }

@@ -29,7 +29,7 @@ export class IndexedDbBlobStore implements BlobStore {
   }
 
   keys(): Promise<string[]> {
-    return this.run('readonly', (s) => s.getAllKeys()).then((keys) => (keys as IDBValidKey[]).map(String));
+    return this.run('readonly', (s) => s.getAllKeys()).then((keys) => keys.map(String));
   }
 
   private open(): Promise<IDBDatabase> {

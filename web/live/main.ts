@@ -360,7 +360,7 @@ class LivePage {
   private loadTrail(seq: number, rev: number): void {
     this.trails.set(seq, { forRev: rev, state: 'loading' });
     const path = `/events/${encodeURIComponent(this.event.eventId)}/revisions`;
-    readEntryRevisions(
+    void readEntryRevisions(
       (after, limit) => getJson<RevisionsPage>(this.config, `${path}?after=${after}&limit=${limit}`),
       seq,
       rev,

@@ -62,7 +62,7 @@ class ReplayPage {
     }),
     clock: h('span', { class: 'clock', 'data-testid': 'clock' }),
     at: h('span', { class: 'muted small' }),
-    chart: document.createElementNS(SVG, 'svg') as SVGSVGElement,
+    chart: document.createElementNS<'svg'>(SVG, 'svg'),
     spikes: h('ul', { class: 'spikes', 'data-testid': 'spikes' }),
     list: h('ol', { class: 'entries', 'data-testid': 'entries' }),
     empty: h('p', { class: 'empty' }, t.nothingAtMoment),

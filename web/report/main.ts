@@ -1,6 +1,6 @@
 // The reporter's console, /report/{eventId}#token=…: type, Enter publishes; every request goes
 // through the outbox, which survives drops and reloads and re-sends with the same clientId.
-import type { AckFrame, ErrorFrame, EventView, ServerFrame } from '../lib/types';
+import type { EventView, ServerFrame } from '../lib/types';
 import { getJson, socketUrl, type PageConfig } from '../lib/config';
 import { h, icon, perFrame, replace } from '../lib/dom';
 import { charCount, MAX_TEXT_CHARS } from '../../shared/domain/text';
@@ -289,7 +289,7 @@ class ReporterConsole {
       showRepostTotals(this.timeline, this.els.entries, frame.reposts);
     } else if (frame.type === 'ack' || frame.type === 'error') {
       if (frame.type === 'ack' && 'reposted' in frame) return;
-      this.outbox.receive(frame as AckFrame | ErrorFrame);
+      this.outbox.receive(frame);
     }
   }
 
