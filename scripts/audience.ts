@@ -6,7 +6,9 @@
 // On Linux every 127.x.y.z is loopback, and the local gateways take `sourceIp` from the socket's
 // remote address (local/http-gateway.ts, local/ws-gateway.ts): binding each viewer's sockets to its
 // own 127.0.N.x gives it a source address on network 127.0.N, with no X-Forwarded-For trust needed.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'node:http';
+import { backoffMs } from '../shared/retry';
 
 /** One viewer's place: the local address its POST /viewers and its WebSocket leave from. */
 export interface Seat {
@@ -54,10 +56,11 @@ export interface IdStats {
 
 export const newIdStats = (): IdStats => ({ issued: 0, rateLimited: 0, retried: 0, withoutId: 0 });
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** What POST /viewers answers (an id, or an error with its wait); read with `?.`, as any JSON may come. */
+type ViewersBody = { viewerId?: unknown; error?: { retryAfterMs?: unknown } } | null | undefined;
 
 /** One POST /viewers from `localAddress`: status and parsed body (undefined body if not JSON). */
-function postViewers(httpUrl: string, localAddress: string): Promise<{ status: number; body: any }> {
+function postViewers(httpUrl: string, localAddress: string): Promise<{ status: number; body: ViewersBody }> {
   return new Promise((resolve, reject) => {
     // No keep-alive agent: each viewer is its own phone, and an idle pooled socket would outlive the run.
     const req = request(
@@ -67,9 +70,9 @@ function postViewers(httpUrl: string, localAddress: string): Promise<{ status: n
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          let body: unknown;
+          let body: ViewersBody;
           try {
-            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ViewersBody;
           } catch {
             body = undefined;
           }
@@ -109,9 +112,10 @@ export async function viewerId(
       if (err.message.startsWith('cannot send from')) throw err;
       return undefined;
     });
-    if (res && (res.status === 200 || res.status === 201) && typeof res.body?.viewerId === 'string') {
+    const issued = res?.body?.viewerId;
+    if (res && (res.status === 200 || res.status === 201) && typeof issued === 'string') {
       stats.issued++;
-      return res.body.viewerId as string;
+      return issued;
     }
     if (res?.status === 429) {
       stats.rateLimited++;
@@ -127,7 +131,7 @@ export async function viewerId(
     if ((res === undefined || res.status >= 500) && failures < maxRetries) {
       failures++;
       stats.retried++;
-      await sleep(Math.random() * Math.min(3_000, 200 * 2 ** Math.min(failures, 5)));
+      await sleep(backoffMs(failures, Math.random, 200, 3_000));
       continue;
     }
     throw new Error(

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { limitsFromEnv } from '../local/aws-limits';
 import { faultsFromEnv } from '../local/faults';
 import type { DynamoLocalEvent } from '../local/dynamodb-local';
@@ -31,7 +32,16 @@ const atLeastOne = (name: string, fallback: number, max: number, what: string) =
 };
 const port = (name: string, fallback: number) => whole(name, fallback, 65535, 'a port number');
 
-const inMemory = process.argv.includes('--in-memory') || env.LIVECAST_IN_MEMORY === '1';
+/** The one flag; everything else is set by the environment (docs/local-stage.md). */
+const flags = (() => {
+  try {
+    return parseArgs({ options: { 'in-memory': { type: 'boolean' } }, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    console.error(`livecast: ${err instanceof Error ? err.message : String(err)}\n\nusage: npm start [-- --in-memory]`);
+    process.exit(2);
+  }
+})();
+const inMemory = flags['in-memory'] === true || env.LIVECAST_IN_MEMORY === '1';
 const dataDir = resolve(env.LIVECAST_DATA_DIR ?? '.data');
 const generatedKey = !env.LIVECAST_ADMIN_KEY;
 const adminKey = env.LIVECAST_ADMIN_KEY || randomBytes(24).toString('base64url');

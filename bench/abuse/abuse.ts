@@ -3,6 +3,7 @@
 // A: honest viewers and a reporter at a steady pace; B: the same plus flooders sending
 // `sync {since: 0}`, `ping` and `repost` as fast as their sockets allow — each on a fresh event with
 // a long history. Reports the honest viewers' publish → receipt latency and what they missed.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AwsLimits } from '../../local/aws-limits';
 import type { Stage } from '../../local/stage';
 import type { WsGatewayStats } from '../../local/ws-gateway';
@@ -84,7 +85,6 @@ export interface AbusePhase {
   windowS: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '—');
 const n = (v: number) => v.toLocaleString('en-US');
 
@@ -100,10 +100,10 @@ function gatewayDelta(a: WsGatewayStats, b: WsGatewayStats): AbusePhase['gateway
 }
 
 function floodDelta(a: FloodCounters, b: FloodCounters): FloodCounters {
-  const sub = (x: Record<string, number>, y: Record<string, number>) =>
+  const sub = (x: Record<string, number>, y: Record<string, number>): Record<string, number> =>
     Object.fromEntries(
       Object.keys(y)
-        .map((k) => [k, (y[k] ?? 0) - (x[k] ?? 0)])
+        .map((k): [string, number] => [k, (y[k] ?? 0) - (x[k] ?? 0)])
         .filter(([, v]) => v !== 0),
     );
   return {

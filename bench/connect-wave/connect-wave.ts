@@ -9,6 +9,7 @@
 //   writes too.
 // Per variant: publish → ack without a wave, then with one; handshakes by status; the viewer count
 // once the wave is in (against the sockets open) and once everyone has left (against 0).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { container } from '../../functions/lib/container';
@@ -57,7 +58,6 @@ export interface VariantResult {
   cpu: CpuShares;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '—');
 const n = (v: number) => v.toLocaleString('en-US');
 
@@ -175,7 +175,7 @@ async function runVariant(
     const f1 = stage.faultStats().dynamo?.contended ?? {};
     const conflicts = Object.fromEntries(
       Object.entries(f1)
-        .map(([t, v]) => [t, v - (f0[t] ?? 0)])
+        .map(([t, v]): [string, number] => [t, v - (f0[t] ?? 0)])
         .filter(([, v]) => v !== 0),
     );
     log(

@@ -11,7 +11,7 @@ import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dy
 import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../../shared/adapters/dynamo-connection-store';
 import { ENV } from '../../shared/config';
-import { backoffMs } from '../../shared/retry';
+import { attempts } from '../../shared/retry';
 import type { Clock, ConnectionRecord, ConnectionStore } from '../../shared/domain/ports';
 import { connectionPartition, shardOf } from '../../shared/domain/sharding';
 import { CONNECTION_TTL_SECONDS } from '../../shared/tables';
@@ -138,7 +138,8 @@ export class EventItemConnectionStore implements ConnectionStore {
 const CONFLICT_ATTEMPTS = 6;
 
 async function retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+  let last: unknown;
+  for await (const _ of attempts({ tries: CONFLICT_ATTEMPTS, baseMs: 20, capMs: 500 })) {
     try {
       return await write();
     } catch (err) {
@@ -146,8 +147,9 @@ async function retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
       const conflictOnly =
         reasons.some((r) => r.Code === 'TransactionConflict') &&
         !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
-      if (!conflictOnly || attempt >= CONFLICT_ATTEMPTS) throw err;
-      await new Promise((r) => setTimeout(r, backoffMs(attempt, Math.random, 20, 500)));
+      if (!conflictOnly) throw err;
+      last = err;
     }
   }
+  throw last;
 }

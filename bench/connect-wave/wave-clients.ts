@@ -2,15 +2,15 @@
 // for their file descriptors and CPU. Viewers arrive on a schedule (AWS's 500 new connections/s)
 // and retry a refused handshake with full-jitter exponential backoff, as the live page does; the
 // reporter publishes at a steady rate and times each publish to its ack on this process's clock.
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { serve } from '../lib/child';
+import { attempts as retries } from '../../shared/retry';
 import { closeAll } from '../lib/close-all';
 
 let viewers: WebSocket[] = [];
 let reporter: WebSocket | undefined;
 let waveRunning = false;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Attempt = { open: WebSocket } | { status: number } | { error: string };
 
@@ -139,7 +139,9 @@ serve({
     const viewer = async (k: number): Promise<void> => {
       const due = t0 + (k * 1000) / args.ratePerSecond - performance.now();
       if (due > 0) await sleep(due);
-      for (let n = 0; performance.now() < deadline; n++) {
+      // Refusal n waits U(0, min(8 s, 250 ms × 2^n)): retry n + 1's backoff at base 125 ms.
+      for await (const n of retries({ tries: Infinity, baseMs: 125, capMs: 8_000 })) {
+        if (performance.now() >= deadline) return;
         attempts++;
         const got = await attempt(args.url, 30_000);
         if ('open' in got) {
@@ -154,7 +156,6 @@ serve({
         if (n === 0) refusedFirst++;
         refusals.set(got.status, (refusals.get(got.status) ?? 0) + 1);
         if (got.status !== 429 && got.status !== 503) return;
-        await sleep(Math.random() * Math.min(8_000, 250 * 2 ** n));
       }
     };
     const before = viewers.length;

@@ -1,4 +1,5 @@
 // Scenario "cost": CPU microseconds per delivered post, the lean signed poster and the SDK against a bare kept-alive http.request, all to one sink in a child process.
+import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import { createManagementClient } from '../../shared/adapters/aws-clients';
 import { ManagementApiGateway } from '../../shared/adapters/management-gateway';
@@ -154,7 +155,7 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
           successor: noSuccessor,
           log: silent,
           now: Date.now,
-          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          sleep,
         },
         // Unpaced: this measures CPU, not the budget.
         { ...defaultWorkerOptions, ratePerSecond: 1_000_000, maxInFlight: opts.inFlight, idleExitMs: 0 },
@@ -180,7 +181,7 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
 
     // Let what ran before (a JVM exiting, children stopping) finish, then warm up: JIT, sockets,
     // the SDK's lazy loading and credential chain.
-    await new Promise((r) => setTimeout(r, 2_000));
+    await sleep(2_000);
     for (const p of paths) await p.run(Math.min(2_000, opts.posts));
 
     const samples = new Map<string, Measured[]>(paths.map((p) => [p.key, []]));
@@ -199,7 +200,7 @@ export async function runCost(opts: CostOptions, log: (line: string) => void): P
       for (let i = 0; i < opts.posts; i++) await signed.sign(`/@connections/${ids[i]!}`, payload);
       return { posts: opts.posts, failures: 0 };
     }, sinkCpu);
-    const idle: ConnectionGateway = { post: () => new Promise((r) => setTimeout(() => r('ok'), 1)) };
+    const idle: ConnectionGateway = { post: () => sleep(1, 'ok' as const) };
     const loopIdle = await measure(() => drive(viaGateway(idle), ids, opts.posts, opts.inFlight), sinkCpu);
     const workerIdle = await measure(() => worker(idle)(opts.posts), sinkCpu);
     agent.destroy();

@@ -1,4 +1,5 @@
 // Child process: "AWS" for the events scenario — one management API with AWS's limits, the virtual viewers of several events (each its own id range and tracker), calls and 429s counted per event, and every event's reporter, so publishes and receipts share one clock.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AwsLimits } from '../../local/aws-limits';
 import { startWsGateway, type WsGateway } from '../../local/ws-gateway';
 import { serve } from '../lib/child';
@@ -52,8 +53,6 @@ export interface RunResult {
   postsPerSecond: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 serve({
   /** A fresh gateway (fresh token bucket and counters) with every event's virtual viewers and the warm-up event's. */
   async start(args: { limits: AwsLimits; audiences: number[]; warmViewers: number }) {
@@ -61,8 +60,8 @@ serve({
     reporters = [];
     await gateway?.close();
     const l = (plan = layout(args.audiences, args.warmViewers));
-    calls = new Array(l.audiences.length + 1).fill(0);
-    throttled = new Array(l.audiences.length + 1).fill(0);
+    calls = new Array<number>(l.audiences.length + 1).fill(0);
+    throttled = new Array<number>(l.audiences.length + 1).fill(0);
     gateway = await startWsGateway({
       port: 0,
       routes: new Map(),

@@ -93,7 +93,7 @@ export async function runEvents(
   );
   await withoutConnectionsStream(dynamoEndpoint, tables, async () => {
     for (const [e, n] of opts.audiences.entries())
-      await writeViewerRows(dynamoEndpoint, tables, viewerEvents[e]!.eventId, n, 32, plan.firsts[e]!);
+      await writeViewerRows(dynamoEndpoint, tables, viewerEvents[e]!.eventId, n, 32, plan.firsts[e]);
     await writeViewerRows(dynamoEndpoint, tables, warmEvent.eventId, opts.warmViewers, 32, plan.warmFirst);
   });
   const setupS = (performance.now() - setupT0) / 1000;

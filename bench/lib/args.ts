@@ -123,7 +123,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       return parseCommandLine({ args: [...argv], options: FLAGS, allowPositionals: true });
     } catch (err) {
       // An unknown flag, or a value flag without its value: node's message, then the usage.
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`, { cause: err });
     }
   })();
   if (values.help) throw new Error(USAGE);

@@ -100,7 +100,8 @@ export async function startChild(file: string, opts: ChildOptions = {}): Promise
   };
 }
 
-export type Handlers = Record<string, (args: any) => unknown>;
+/** Each handler names its own argument type; the parent's call says what it sends (`never` here takes any of them). */
+export type Handlers = Record<string, (args: never) => unknown>;
 
 /** The child's side: answers calls with `handlers`, and exits when the parent lets go or dies. */
 export function serve(handlers: Handlers): void {
@@ -111,7 +112,7 @@ export function serve(handlers: Handlers): void {
     void (async () => {
       try {
         if (!handler) throw new Error(`unknown operation ${m.op}`);
-        send({ id: m.id, ok: true, value: (await handler(m.args)) ?? null } satisfies Reply);
+        send({ id: m.id, ok: true, value: (await handler(m.args as never)) ?? null } satisfies Reply);
       } catch (err) {
         send({
           id: m.id,

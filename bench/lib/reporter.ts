@@ -1,4 +1,5 @@
 // The reporter: a real WebSocket publishing numbered updates, noting in the tracker when each frame left (this process's clock, as the viewers' receipts).
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import type { DeliveryTracker } from './tracker';
 
@@ -70,7 +71,7 @@ export class Reporter {
     for (let i = 0; i < count; i++) {
       const due = t0 + (i * 1000) / perSecond;
       const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0) await sleep(wait);
       this.publish(tracker, runId, i);
     }
   }

@@ -2,6 +2,7 @@
 // 10 entries at once (10,000 reposts) through the local stage — against the raw PutItem rate of the
 // same DynamoDB Local, measured just before in the same run. Reports reposts/s absorbed (acked),
 // when the counts were final, and whether and how fast the spike was recorded.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -33,8 +34,6 @@ interface StormResult {
   sentMs: number;
   answeredMs: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function documentClient(endpoint: string, maxSockets: number): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(

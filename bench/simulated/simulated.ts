@@ -1,4 +1,6 @@
 // Scenario "simulated": AWS's limits (25 ms a call, 10,000/s bucket, burst 5,000) on a management API in a child process with 10,000s of virtual viewers; the reporter at 3 updates/s; livecast's workers against the naive fan-out.
+import type { DynamoDBStreamEvent } from 'aws-lambda';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AwsLimits } from '../../local/aws-limits';
 import { tableNames } from '../../local/create-tables';
 import type { Stage, StageOptions } from '../../local/stage';
@@ -201,7 +203,7 @@ async function oneRun(
     const span = cpuSpan(stage.workerPids());
     const publishMs = ((opts.updates - 1) * 1000) / opts.perSecond;
     const counts =
-      spec.counts && opts.countsEveryMs > 0 ? liveCounts(stage, event!.eventId, opts.countsEveryMs) : undefined;
+      spec.counts && opts.countsEveryMs > 0 ? liveCounts(stage, event.eventId, opts.countsEveryMs) : undefined;
     const windowStart = performance.now();
     let run: RunResult;
     let tail = { messages: 0, countsOnly: 0 };
@@ -218,7 +220,7 @@ async function oneRun(
         publishMs + spec.drainMs + 60_000,
       );
       if (counts) {
-        await new Promise((r) => setTimeout(r, opts.countsTailMs));
+        await sleep(opts.countsTailMs);
         const p = await aws.call<{ messages?: number; countsOnly?: number }>('progress', undefined, 5_000);
         tail = { messages: p.messages ?? run.messages, countsOnly: p.countsOnly ?? run.countsOnly };
       } else tail = { messages: run.messages, countsOnly: run.countsOnly };
@@ -346,7 +348,7 @@ export async function runSimulated(
               drainMs: opts.naiveDrainMs,
               // Every stats line to every viewer at once would only measure the naive fan-out's collapse.
               counts: false,
-              stageOptions: { wake: (event) => naive.invoke(event) },
+              stageOptions: { wake: (event: DynamoDBStreamEvent) => naive.invoke(event) },
               after: () => naive.abort(),
             },
             shared,

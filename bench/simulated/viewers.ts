@@ -1,4 +1,5 @@
 // Virtual viewers: their ids (never shaped like a gateway-issued id) and their connection rows in DynamoDB Local, written as $connect would write them.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'node:http';
 import { DynamoDBClient, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -67,10 +68,10 @@ export async function writeViewerRows(
         if (attempt >= 20) throw new Error('BatchWriteItem kept leaving items unprocessed');
         if (attempt > 0) {
           unprocessedRetries++;
-          await new Promise((r) => setTimeout(r, 20 * attempt));
+          await sleep(20 * attempt);
         }
-        const out = await db.send(new BatchWriteCommand({ RequestItems: { [tables.connections]: items as never } }));
-        items = (out.UnprocessedItems?.[tables.connections] ?? []) as Record<string, unknown>[];
+        const out = await db.send(new BatchWriteCommand({ RequestItems: { [tables.connections]: items } }));
+        items = out.UnprocessedItems?.[tables.connections] ?? [];
       }
     }
   };

@@ -1,4 +1,5 @@
 // Child process: the real WebSocket viewers (and the reporter), kept out of the server's process for its file descriptors and its CPU.
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { serve } from '../lib/child';
 import { Reporter } from '../lib/reporter';
@@ -115,7 +116,7 @@ serve({
     });
     for (const v of viewers) for (const seq of args.seqs) v.send(JSON.stringify({ action: 'repost', seq }));
     const sentMs = performance.now() - t0;
-    await Promise.race([done, new Promise((r) => setTimeout(r, args.timeoutMs))]);
+    await Promise.race([done, sleep(args.timeoutMs)]);
     for (const [v, l] of listeners) v.off('message', l);
     return { expected, acked, counted, refused, startedAt, sentMs, answeredMs: answeredAt - t0 };
   },

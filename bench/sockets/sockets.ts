@@ -1,4 +1,5 @@
 // Scenario "sockets": real WebSocket viewers in a child process; the reporter publishes back to back; livecast against a bare `ws` broadcast (the machine's ceiling) and the naive fan-out, each through its own server.
+import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { cpus } from 'node:os';
 import type { Stage } from '../../local/stage';
 import { type Child, startChild } from '../lib/child';
@@ -202,7 +203,9 @@ export async function runSockets(
     if (opts.naive) {
       log('  sockets: naive fan-out (Scan + Promise.all of SDK posts)');
       const naive = naiveFanout({ maxPendingPosts: opts.naiveMaxPendingPosts });
-      const stage = await benchStage(dynamoEndpoint, `s1naive${tag}`, { wake: (event) => naive.invoke(event) });
+      const stage = await benchStage(dynamoEndpoint, `s1naive${tag}`, {
+        wake: (event: DynamoDBStreamEvent) => naive.invoke(event),
+      });
       try {
         const r = await stagePath('naive', clients, stage, opts, log, async () => {
           if (!(await naive.idle(performance.now() + 1_000))) await naive.abort();

@@ -217,24 +217,48 @@ export function eventShareOfBudget(budget: number, shardRows: number): number {
   return allot({ ...defaultBudgetPolicy, budget }, registrations, { key: 'ev#0', rows: shardRows, since: 0 }, 0);
 }
 
-export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
+/** The quantities every part of the bill is priced from: one viewer's messages, the workers' time. */
+interface Quantities {
+  shardRows: number;
+  timeline: ReturnType<typeof ceremonyTimeline>;
+  perViewer: ViewerMessages;
+  durationS: number;
+  workerSeconds: number;
+  workerInvocations: number;
+  changeLines: number;
+  viewerStatsBatches: number;
+  updateMessages: number;
+  countMessages: number;
+  otherMessages: number;
+  connectionMinutes: number;
+}
+
+function quantities(c: Ceremony, cadence: CadenceName): Quantities {
   const shardRows = Math.ceil(c.viewers / CONNECTION_SHARDS);
   const ratePerSecond = eventShareOfBudget(c.budget, shardRows);
   const timeline = ceremonyTimeline(c);
   const perViewer = viewerMessages(timeline, shardRows, ratePerSecond, cadences[cadence]);
-  const updateMessages = perViewer.updateMessages * c.viewers;
-  const countMessages = perViewer.countMessages * c.viewers;
-  // Inbound: a sync per viewer on connecting, reposts, publishes; each answered by a route response.
-  const otherMessages = 2 * (c.viewers + c.reposts + c.updates);
   const durationS = timeline.durationMs / 1000;
-  const connectionMinutes = (c.viewers + 1) * (durationS / 60);
+  return {
+    shardRows,
+    timeline,
+    perViewer,
+    durationS,
+    workerSeconds: (CONNECTION_SHARDS * perViewer.workerBusyMs) / 1000,
+    workerInvocations: CONNECTION_SHARDS * Math.ceil(perViewer.workerBusyMs / defaultWorkerOptions.maxRunMs),
+    changeLines: c.updates + timeline.stats.length,
+    // The audience arriving and leaving over ~10 minutes each: about a batch a second (of up to batchSize records).
+    viewerStatsBatches: 2 * Math.min(c.viewers, Math.max(600, Math.ceil(c.viewers / viewerStats.stream.batchSize))),
+    updateMessages: perViewer.updateMessages * c.viewers,
+    countMessages: perViewer.countMessages * c.viewers,
+    // Inbound: a sync per viewer on connecting, reposts, publishes; each answered by a route response.
+    otherMessages: 2 * (c.viewers + c.reposts + c.updates),
+    connectionMinutes: (c.viewers + 1) * (durationS / 60),
+  };
+}
 
-  const workerSeconds = (CONNECTION_SHARDS * perViewer.workerBusyMs) / 1000;
-  const workerInvocations = CONNECTION_SHARDS * Math.ceil(perViewer.workerBusyMs / defaultWorkerOptions.maxRunMs);
-  const changeLines = c.updates + timeline.stats.length;
-  // The audience arriving and leaving over ~10 minutes each: about a batch a second (of up to batchSize records).
-  const viewerStatsBatches =
-    2 * Math.min(c.viewers, Math.max(600, Math.ceil(c.viewers / viewerStats.stream.batchSize)));
+function lambdaUse(c: Ceremony, q: Quantities): Bill['lambda'] {
+  const { timeline, durationS, workerSeconds } = q;
   const d = ASSUMED.durationMs;
   const fn = (name: string, invocations: number, memoryMB: number, ms: number) => ({
     fn: name,
@@ -242,7 +266,7 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     memoryMB,
     gbSeconds: (invocations * ms * memoryMB) / 1024 / 1000,
   });
-  const lambda = [
+  return [
     fn('WsAuthorize ($connect)', c.viewers, DEFAULT_MEMORY_MB, d.authorize),
     fn('WsConnect', c.viewers, DEFAULT_MEMORY_MB, d.connect),
     fn('WsDisconnect', c.viewers, DEFAULT_MEMORY_MB, d.disconnect),
@@ -252,14 +276,14 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     fn('WsPublish', c.updates, DEFAULT_MEMORY_MB, d.publish),
     {
       fn: `${deliveryWorker.id} (16 shards)`,
-      invocations: workerInvocations,
+      invocations: q.workerInvocations,
       memoryMB: DEFAULT_MEMORY_MB,
       gbSeconds: (workerSeconds * DEFAULT_MEMORY_MB) / 1024,
     },
     // One invocation per change line at most (a low rate: each poll finds one record).
-    fn(deliveryWake.id, changeLines, DEFAULT_MEMORY_MB, d.wake),
+    fn(deliveryWake.id, q.changeLines, DEFAULT_MEMORY_MB, d.wake),
     fn(repostTally.id, Math.min(c.reposts, timeline.stats.length), DEFAULT_MEMORY_MB, d.tally),
-    fn(viewerStats.id, viewerStatsBatches, DEFAULT_MEMORY_MB, d.viewerStats),
+    fn(viewerStats.id, q.viewerStatsBatches, DEFAULT_MEMORY_MB, d.viewerStats),
     {
       fn: `${deliveryWatchdog.id} (always on)`,
       invocations: durationS / 60 / deliveryWatchdog.everyMinutes,
@@ -268,11 +292,14 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     },
     fn(spikeSweep.id, durationS / 60, DEFAULT_MEMORY_MB, d.spikeSweep),
   ];
+}
 
-  // DynamoDB request units (on-demand): 1 WRU per KB written, 2 in a transaction; 1 RRU per 4 KB read consistently.
+// DynamoDB request units (on-demand): 1 WRU per KB written, 2 in a transaction; 1 RRU per 4 KB read consistently.
+function dynamoUse(c: Ceremony, q: Quantities): Bill['dynamo'] {
+  const { timeline, durationS, workerSeconds, viewerStatsBatches } = q;
   const kb = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
-  const rowsQueryRru = Math.max(1, Math.ceil((shardRows * ASSUMED.connectionRowBytes) / 4096));
-  const dynamo = [
+  const rowsQueryRru = Math.max(1, Math.ceil((q.shardRows * ASSUMED.connectionRowBytes) / 4096));
+  return [
     { what: 'connect: authorizer and $connect read the event; the row put', wru: c.viewers * 1, rru: c.viewers * 2 },
     { what: 'disconnect: the row delete', wru: c.viewers * 1, rru: 0 },
     // Each batch: one conditional UpdateItem per connection partition it touches, one Query of the counters.
@@ -303,7 +330,7 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     },
     {
       what: `budget ledger: a registration put and ${BUDGET_LEDGER_PARTITIONS} eventually consistent Queries every ${defaultBudgetPolicy.refreshMs / 1000} s a worker`,
-      wru: workerSeconds / (defaultBudgetPolicy.refreshMs / 1000) + workerInvocations,
+      wru: workerSeconds / (defaultBudgetPolicy.refreshMs / 1000) + q.workerInvocations,
       rru: (workerSeconds / (defaultBudgetPolicy.refreshMs / 1000)) * BUDGET_LEDGER_PARTITIONS * 0.5,
     },
     {
@@ -312,7 +339,11 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
       rru: (durationS / deliveryWatchdog.checkEverySeconds) * (1 + 8),
     },
   ];
+}
 
+/** The priced lines: what AWS bills for the messages, the functions' use and the tables' units. */
+function billLines(c: Ceremony, q: Quantities, lambda: Bill['lambda'], dynamo: Bill['dynamo']): Line[] {
+  const { updateMessages, countMessages, otherMessages, connectionMinutes, workerSeconds, workerInvocations } = q;
   const p = PRICES;
   const invocations = lambda.reduce((s, f) => s + f.invocations, 0);
   const gbSeconds = lambda.reduce((s, f) => s + f.gbSeconds, 0);
@@ -322,7 +353,7 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     (invocations - workerInvocations) * ASSUMED.logBytesPerInvocation +
     (workerSeconds / 60) * ASSUMED.workerLogBytesPerMinute;
   const hoursInMonth = 730;
-  const lines: Line[] = [
+  return [
     {
       component: 'API Gateway',
       what: 'messages: updates',
@@ -382,7 +413,7 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
     {
       component: 'DynamoDB Streams',
       what: 'reads by the three triggers',
-      quantity: changeLines + c.reposts + 2 * c.viewers,
+      quantity: q.changeLines + c.reposts + 2 * c.viewers,
       unit: 'records',
       dollars: 0,
     },
@@ -401,14 +432,21 @@ export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
       dollars: (ASSUMED.customMetrics * c.hours * p.cloudWatch.perMetricMonth) / hoursInMonth,
     },
   ];
+}
+
+export function ceremonyBill(c: Ceremony, cadence: CadenceName): Bill {
+  const q = quantities(c, cadence);
+  const lambda = lambdaUse(c, q);
+  const dynamo = dynamoUse(c, q);
+  const lines = billLines(c, q, lambda, dynamo);
   return {
     ceremony: c,
     cadence,
-    perViewer,
-    updateMessages,
-    countMessages,
-    otherMessages,
-    connectionMinutes,
+    perViewer: q.perViewer,
+    updateMessages: q.updateMessages,
+    countMessages: q.countMessages,
+    otherMessages: q.otherMessages,
+    connectionMinutes: q.connectionMinutes,
     lambda,
     dynamo,
     lines,

@@ -1,5 +1,6 @@
 // A photo the way the console sends one: POST /events/{id}/images for a presigned POST, then the
 // bytes straight to storage as multipart/form-data (the fields, the file last). Used by `npm run simulate`.
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface UploadedPhoto {
   imageId: string;
@@ -22,7 +23,7 @@ export async function uploadPhoto(
     if (res.status === 429) {
       // Over the event's allowance: wait as told, as the console does.
       const { error } = (await res.json()) as { error: { retryAfterMs?: number } };
-      await new Promise((r) => setTimeout(r, error.retryAfterMs ?? 1_000));
+      await sleep(error.retryAfterMs ?? 1_000);
       continue;
     }
     if (res.status !== 201)
