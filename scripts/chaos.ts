@@ -238,7 +238,9 @@ async function playCeremony(
     const ack = await write({
       action: 'publish',
       clientId: `m${i}`,
-      text: moment.text,
+      // Chaos uploads no photos: a photo-only moment is told by its photos' descriptions instead
+      // (an empty text with no images is refused, as it should be).
+      text: moment.text || (moment.photos ?? []).join(' · '),
       kind: moment.key ? 'key' : 'text',
     });
     const seq = Number(ack.seq);
