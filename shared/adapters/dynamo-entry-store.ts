@@ -55,7 +55,9 @@ export class DynamoEntryStore implements EntryStore, ChangeLog {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tables.requests, Key: { eventId, clientId }, ConsistentRead: true }),
     );
-    return Item ? { clientId, action: Item.action, seq: Number(Item.seq), rev: Number(Item.rev) } : undefined;
+    return Item
+      ? { clientId, action: Item.action as WriteAction, seq: Number(Item.seq), rev: Number(Item.rev) }
+      : undefined;
   }
 
   commitPublish(
@@ -390,7 +392,7 @@ function toEntry(item: Record<string, unknown>): Entry {
     seq: Number(item.seq),
     rev: Number(item.rev),
     kind: item.kind === 'key' ? 'key' : 'text',
-    text: String(item.text ?? ''),
+    text: typeof item.text === 'string' ? item.text : '',
     pinned: item.pinned === true,
     deleted: item.deleted === true,
     createdAt: String(item.createdAt),

@@ -134,15 +134,16 @@ export class DynamoEventStore implements EventStore {
   }
 }
 
-export function toEventRecord(Item: Record<string, any>): EventRecord {
+export function toEventRecord(Item: Record<string, unknown>): EventRecord {
+  const startsAt = Item.startsAt as string | undefined;
   return {
-    eventId: Item.eventId,
-    title: Item.title,
-    ...(Item.startsAt ? { startsAt: Item.startsAt } : {}),
-    createdAt: Item.createdAt,
+    eventId: Item.eventId as string,
+    title: Item.title as string,
+    ...(startsAt ? { startsAt } : {}),
+    createdAt: Item.createdAt as string,
     lastSeq: Number(Item.lastSeq ?? 0),
     lastChange: Number(Item.lastChange ?? 0),
-    tokenHash: Item.tokenHash,
+    tokenHash: Item.tokenHash as string,
     tokenGen: Number(Item.tokenGen ?? 0),
   };
 }

@@ -37,7 +37,7 @@ export class DynamoLeaseStore implements LeaseStore, DeliveryWatch {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      const cursor = Attributes?.cursor;
+      const cursor: unknown = Attributes?.cursor;
       return { cursor: typeof cursor === 'number' ? cursor : undefined };
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return undefined;

@@ -1,5 +1,5 @@
 // The domain's ports: what the live service needs from storage and delivery, free of any AWS type.
-import type { Entry, LiveFrame, Role, ServerFrame } from './protocol';
+import type { Entry, LiveFrame, Role } from './protocol';
 import type { PresignedUpload } from './images';
 import type { PresenceChange } from './viewer-count';
 import type { DetectorState, RepostSecond, Spike } from './reposts/spike-detector';

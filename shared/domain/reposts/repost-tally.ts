@@ -146,7 +146,7 @@ async function judgeOnce(eventId: string, deps: TallyDeps, through?: number, lat
   const latest = [...new Map([...stale, ...events.map((e) => e.spike)].map((s) => [s.startedAt, s])).values()];
   // The detector saw each second as far as the tally had got; a storm's stragglers land in their
   // seconds later. What is stored for an ended spike is recounted from the exact series.
-  const exact = await Promise.all(latest.map((s) => (s.endedAt === null ? s : recount(eventId, s, deps))));
+  const exact = await Promise.all(latest.map(async (s) => (s.endedAt === null ? s : recount(eventId, s, deps))));
   // Each spike is announced once, when it starts: the state says which was, and only the tally
   // whose save wins announces.
   const started = events.filter((e) => e.type === 'started').at(-1)?.spike;
