@@ -5,7 +5,8 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { StreamedRepost } from '../shared/domain/ports';
-import { tallyReposts, type TallyDeps } from '../shared/domain/reposts/repost-service';
+import type { Logger } from '../shared/domain/ports';
+import type { RepostTally } from '../shared/domain/reposts/repost-tally';
 import { container } from './lib/container';
 import { batchResponse, type KeyedRecord } from './lib/stream-batch';
 import { observe } from './lib/observe';
@@ -33,7 +34,7 @@ export function repostOf(record: DynamoDBRecord): StreamedRepost | undefined {
 
 export async function tallyBatch(
   event: DynamoDBStreamEvent,
-  deps: TallyDeps,
+  deps: { tally: Pick<RepostTally, 'tally'>; log: Logger },
   /** Told of each event's reposts once tallied, and how many were new (metrics). */
   onTallied?: (reposts: readonly StreamedRepost[], counted: number) => void,
 ): Promise<DynamoDBBatchResponse> {
@@ -57,7 +58,7 @@ export async function tallyBatch(
   // ahead of an earlier one.
   for (const [eventId, reposts] of byEvent) {
     try {
-      const r = await tallyReposts(eventId, reposts, deps);
+      const r = await deps.tally.tally(eventId, reposts);
       counted += r.counted;
       onTallied?.(reposts, r.counted);
       spikes += r.spikes.length;
@@ -74,15 +75,7 @@ export async function tallyBatch(
 async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const c = container();
   const metrics = tallyMetrics(telemetry().metrics, Date.now);
-  const deps = {
-    reposts: c.repostStore,
-    entries: c.entries,
-    viewers: c.viewerCounts,
-    now: Date.now,
-    log: c.log,
-    ...(c.config.spikeRules ? { rules: c.config.spikeRules } : {}),
-  };
-  return tallyBatch(event, deps, metrics.tallied).finally(metrics.done);
+  return tallyBatch(event, { tally: c.tally, log: c.log }, metrics.tallied).finally(metrics.done);
 }
 
 export const handler = middy(main).use(observe({ metrics: true }));

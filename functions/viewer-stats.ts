@@ -6,8 +6,8 @@ import middy from '@middy/core';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import type { ViewerCounts } from '../shared/domain/ports';
-import { publishStats, type TallyDeps } from '../shared/domain/reposts/repost-service';
+import type { Logger, ViewerCounts } from '../shared/domain/ports';
+import type { StatsPublisher } from '../shared/domain/stats-publisher';
 import type { PresenceChange } from '../shared/domain/viewer-count';
 import { container } from './lib/container';
 import { batchResponse, type KeyedRecord } from './lib/stream-batch';
@@ -39,7 +39,11 @@ export function presenceOf(record: DynamoDBRecord): PresenceChange | undefined {
   };
 }
 
-export type ViewerStatsDeps = Pick<TallyDeps, 'reposts' | 'entries' | 'now' | 'log'> & { viewers: ViewerCounts };
+export interface ViewerStatsDeps {
+  viewers: Pick<ViewerCounts, 'apply'>;
+  stats: Pick<StatsPublisher, 'publish'>;
+  log: Logger;
+}
 
 /** Per event: a failed one is retried from its first record; the watermarks skip what was counted, a retry costs at most one more stats frame. */
 export async function statsBatch(event: DynamoDBStreamEvent, deps: ViewerStatsDeps): Promise<DynamoDBBatchResponse> {
@@ -61,7 +65,7 @@ export async function statsBatch(event: DynamoDBStreamEvent, deps: ViewerStatsDe
         await deps.viewers.apply(eventId, changes);
         // A reporter's comings and goings move no count: no frame for them.
         if (changes.some((c) => c.role === 'viewer'))
-          await publishStats(eventId, new Set(), deps, { viewersChanged: true });
+          await deps.stats.publish(eventId, new Set(), { viewersChanged: true });
       } catch (err) {
         failed.add(eventId);
         deps.log.warn('viewer count failed', { eventId, error: err });
@@ -73,13 +77,7 @@ export async function statsBatch(event: DynamoDBStreamEvent, deps: ViewerStatsDe
 
 async function main(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const c = container();
-  return statsBatch(event, {
-    reposts: c.repostStore,
-    entries: c.entries,
-    viewers: c.viewerCounts,
-    now: Date.now,
-    log: c.log,
-  });
+  return statsBatch(event, { viewers: c.viewerCounts, stats: c.stats, log: c.log });
 }
 
 export const handler = middy(main).use(observe());

@@ -39,7 +39,7 @@ async function main(event: APIGatewayRequestAuthorizerEvent): Promise<APIGateway
     // Never log the token: only which rule refused.
     log.info('handshake refused', { eventId, code: err.code });
     // API Gateway turns this exact message into 401; a Deny policy into 403.
-    if (err.code === 'unauthorized') throw new Error('Unauthorized');
+    if (err.code === 'unauthorized') throw new Error('Unauthorized', { cause: err });
     return policy('anonymous', 'Deny', event.methodArn);
   }
 }

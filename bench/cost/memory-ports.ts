@@ -1,14 +1,14 @@
 // In-memory stores for running the real delivery worker against a sink: no DynamoDB, so the CPU measured is the worker's and its poster's.
 import type {
   Change,
+  ChangeLog,
   ConnectionRecord,
   ConnectionStore,
-  EntryStore,
   LeaseStore,
   WorkerStarter,
 } from '../../shared/domain/ports';
 
-export class MemoryChanges implements Pick<EntryStore, 'changesAfter'> {
+export class MemoryChanges implements ChangeLog {
   constructor(private readonly changes: Change[]) {}
   async changesAfter(_eventId: string, changeNo: number, limit: number): Promise<Change[]> {
     return this.changes.filter((c) => c.changeNo > changeNo).slice(0, limit);

@@ -13,13 +13,16 @@ import { DynamoRateLimitStore } from '../../shared/adapters/dynamo-rate-limit-st
 import { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import { DynamoViewerCounts } from '../../shared/adapters/dynamo-viewer-counts';
 import { type Config, loadConfig } from '../../shared/config';
-import { type ChangeLog, SharedChangeLog } from '../../shared/domain/delivery/shared-change-log';
+import { SharedChangeLog } from '../../shared/domain/delivery/shared-change-log';
 import { SharedBudgetReads } from '../../shared/domain/delivery/shared-budget-reads';
 import { EventService } from '../../shared/domain/event-service';
 import { RateLimiter } from '../../shared/domain/limits/rate-limiter';
 import { RepostService } from '../../shared/domain/reposts/repost-service';
+import { RepostTally } from '../../shared/domain/reposts/repost-tally';
+import { StatsPublisher } from '../../shared/domain/stats-publisher';
 import type {
   BudgetLedgerStore,
+  ChangeLog,
   Clock,
   ConnectionStore,
   DeliveryWatch,
@@ -41,8 +44,14 @@ export interface Container {
   repostStore: RepostStore;
   eventStore: EventStore;
   entries: EntryStore;
+  /** The change log as stored: every read consistent (a sync, the timeline's corrections). */
+  changeStore: ChangeLog;
   /** The change log as delivery workers poll it: one read answers every worker of this container asking within 50 ms. */
   changeLog: ChangeLog;
+  /** The live counts (stats lines) this container sends, from the repost tally and the viewer count. */
+  stats: StatsPublisher;
+  /** The Reposts stream consumer, with what it remembers between batches. */
+  tally: RepostTally;
   connections: ConnectionStore;
   /** The viewer count, kept off the event item (counted from the Connections stream). */
   viewerCounts: ViewerCounts;
@@ -65,14 +74,26 @@ export function buildContainer(config: Config): Container {
   const repostStore = new DynamoRepostStore(db, config.tables);
   const leases = new DynamoLeaseStore(db, config.tables.delivery);
   const viewerCounts = new DynamoViewerCounts(db, config.tables.repostCounts);
+  const stats = new StatsPublisher({ reposts: repostStore, entries, viewers: viewerCounts, now: clock });
+  const rules = config.spikeRules ? { rules: config.spikeRules } : {};
   return {
     config,
     log,
-    events: new EventService({ events: eventStore, entries, clock, reposts: repostStore, viewers: viewerCounts }),
+    events: new EventService({
+      events: eventStore,
+      entries,
+      changes: entries,
+      clock,
+      reposts: repostStore,
+      viewers: viewerCounts,
+    }),
     reposts: new RepostService({ entries, reposts: repostStore, now: Date.now, log }),
     repostStore,
     eventStore,
     entries,
+    changeStore: entries,
+    stats,
+    tally: new RepostTally({ reposts: repostStore, entries, now: clock, log, ...rules }, stats),
     // Half the workers' 100 ms poll: at most that much later to learn of a change, for 1 read instead of one per worker.
     changeLog: new SharedChangeLog(entries, 50),
     connections,

@@ -11,6 +11,7 @@ const gateway: ConnectionGateway = { post: (id, payload) => connectionsApi().pos
 export const liveDeps = (c: Container): LiveServiceDeps => ({
   events: c.eventStore,
   entries: c.entries,
+  changes: c.changeStore,
   reposts: c.repostStore,
   gateway,
   clock: Date.now,

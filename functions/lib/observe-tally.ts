@@ -12,14 +12,15 @@ import { Metric } from '../../shared/observability/names';
 export function tallyMetrics(metrics: Metrics, now: () => number) {
   let counted = 0;
   return {
-    tallied(reposts: readonly StreamedRepost[], n: number): void {
+    // Arrows: they are handed on unbound (tallyBatch's callback, the promise's finally).
+    tallied: (reposts: readonly StreamedRepost[], n: number): void => {
       counted += n;
       const at = now();
       for (const r of reposts)
         if (Number.isFinite(r.at)) metrics.addMetric(Metric.tallyLag, MetricUnit.Milliseconds, Math.max(0, at - r.at));
     },
     /** Stores the batch's count; the invocation's `logMetrics` writes it. */
-    done(): void {
+    done: (): void => {
       metrics.addMetric(Metric.repostsCounted, MetricUnit.Count, counted);
     },
   };

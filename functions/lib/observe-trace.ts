@@ -1,10 +1,10 @@
 // X-Ray tracing (Powertools Tracer) for the functions infra traces (shared/routes.ts `tracing`):
 // imported by those handlers only, so the X-Ray SDK is bundled into them and no other.
-import type { MiddlewareObj } from '@middy/core';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { METRIC_SERVICE } from '../../shared/observability/names';
 import { setClientCapture } from '../../shared/observability/telemetry';
+import type { Part } from './observe';
 
 let tracer: Tracer | undefined;
 
@@ -21,7 +21,7 @@ const theTracer = (): Tracer => (tracer ??= new Tracer({ serviceName: METRIC_SER
 setClientCapture((client) => theTracer().captureAWSv3Client(client));
 
 /** The handler's segment (cold start, errors, response) as one of observe()'s parts. */
-export function tracing(): () => MiddlewareObj<any, any, any, any> {
-  let built: MiddlewareObj<any, any, any, any> | undefined;
+export function tracing(): () => Part {
+  let built: Part | undefined;
   return () => (built ??= captureLambdaHandler(theTracer()));
 }

@@ -12,7 +12,7 @@ export interface ObserveOptions {
   /** Flush the metrics the invocation stored, at its end (Powertools `logMetrics`). */
   metrics?: boolean;
   /** An X-Ray segment around the handler: `tracing()` of functions/lib/observe-trace.ts, in the functions infra traces. */
-  trace?: () => MiddlewareObj<any, any, any, any>;
+  trace?: () => Part;
   /**
    * A WebSocket route whose response is the ack: AckLatency, from API Gateway's receipt of the frame
    * (`requestTimeEpoch`, else the handler's start) to the response, for answers that are not errors.
@@ -20,10 +20,15 @@ export interface ObserveOptions {
   ackLatency?: boolean;
 }
 
-type AnyRequest = Request<any, any, any, any>;
-type Part = MiddlewareObj<any, any, any, any>;
+/**
+ * Any handler's request: observe() reads only the event's request time and hands the request to
+ * Powertools' middlewares, which take any event and answer.
+ */
+type AnyRequest = Request<unknown, unknown>;
+/** One of observe()'s parts (Powertools' logger, tracer and metrics middlewares). */
+export type Part = MiddlewareObj<unknown, unknown>;
 
-export function observe(opts: ObserveOptions = {}): MiddlewareObj<any, any, Error, any> {
+export function observe(opts: ObserveOptions = {}): Part {
   // Built per Telemetry (the local stage builds a new one when it starts), not at import.
   let builtFor: Telemetry | undefined;
   let parts: Part[] = [];

@@ -2,7 +2,7 @@
 import type { z } from 'zod';
 import { badRequest, AppError } from '../../shared/domain/errors';
 import type { Caller } from '../../shared/domain/live-service';
-import { clientId as clientIdSchema, isTooLargeIssue, type Role } from '../../shared/domain/protocol';
+import { clientId as clientIdSchema, isTooLargeIssue } from '../../shared/domain/protocol';
 
 /** What API Gateway hands a WebSocket route's Lambda (the fields livecast reads). */
 export interface WsEvent {
@@ -37,7 +37,7 @@ export function callerOf(event: WsEvent): Caller {
   }
   // A reporter admitted before token generations existed has none: generation 0, the first token's.
   const tokenGen = role === 'reporter' ? Number(authorizer?.tokenGen ?? 0) : undefined;
-  return { connectionId, eventId, role: role as Role, ...(tokenGen !== undefined ? { tokenGen } : {}) };
+  return { connectionId, eventId, role, ...(tokenGen !== undefined ? { tokenGen } : {}) };
 }
 
 /** The raw body as JSON, or a bad_request that says it is not. */

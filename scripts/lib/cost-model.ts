@@ -9,7 +9,7 @@ import {
   uncappedCounts,
 } from '../../shared/domain/delivery/cadence';
 import { defaultWorkerOptions } from '../../shared/domain/delivery/worker';
-import { STATS_INTERVAL_MS } from '../../shared/domain/reposts/repost-service';
+import { STATS_INTERVAL_MS } from '../../shared/domain/stats-publisher';
 import {
   deliveryWatchdog,
   deliveryWorker,

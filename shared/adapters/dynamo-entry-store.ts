@@ -8,9 +8,10 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { backoffMs } from '../retry';
+import { attempts } from '../retry';
 import type {
   AppendResult,
+  ChangeLog,
   CommitResult,
   EntryStore,
   EventRecord,
@@ -34,8 +35,10 @@ type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteComma
 
 /** Change-log lines scrubbed at once by a redaction. */
 const SCRUB_IN_FLIGHT = 8;
+/** BatchGetItem calls before keys still unprocessed are an error. */
+const BATCH_GET_ROUNDS = 10;
 
-export class DynamoEntryStore implements EntryStore {
+export class DynamoEntryStore implements EntryStore, ChangeLog {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tables: EntryTables,
@@ -52,7 +55,9 @@ export class DynamoEntryStore implements EntryStore {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tables.requests, Key: { eventId, clientId }, ConsistentRead: true }),
     );
-    return Item ? { clientId, action: Item.action, seq: Number(Item.seq), rev: Number(Item.rev) } : undefined;
+    return Item
+      ? { clientId, action: Item.action as WriteAction, seq: Number(Item.seq), rev: Number(Item.rev) }
+      : undefined;
   }
 
   commitPublish(
@@ -119,17 +124,20 @@ export class DynamoEntryStore implements EntryStore {
     // BatchGetItem takes 100 keys and may leave some unprocessed (throttling, or its 16 MB answer
     // limit); those are asked again, with backoff. A state never read is an error, not a guess: the
     // caller decides from it what anonymous readers may see.
-    for (let round = 0; keys.length > 0; round++) {
-      if (round >= 10)
-        throw new Error(`event ${eventId}: ${keys.length} entries still unread after ${round} BatchGetItem rounds`);
-      if (round > 0) await new Promise((r) => setTimeout(r, backoffMs(round, Math.random, 20, 1_000)));
+    if (keys.length === 0) return found;
+    for await (const _round of attempts({ tries: BATCH_GET_ROUNDS, baseMs: 20, capMs: 1_000 })) {
       const batch = keys.slice(0, 100);
       const { Responses, UnprocessedKeys } = await this.db.send(
         new BatchGetCommand({ RequestItems: { [this.tables.entries]: { Keys: batch, ConsistentRead: true } } }),
       );
       for (const item of Responses?.[this.tables.entries] ?? []) found.set(Number(item.seq), toEntry(item));
       keys = [...keys.slice(100), ...(UnprocessedKeys?.[this.tables.entries]?.Keys ?? [])];
+      if (keys.length === 0) break;
     }
+    if (keys.length > 0)
+      throw new Error(
+        `event ${eventId}: ${keys.length} entries still unread after ${BATCH_GET_ROUNDS} BatchGetItem rounds`,
+      );
     return found;
   }
 
@@ -384,7 +392,7 @@ function toEntry(item: Record<string, unknown>): Entry {
     seq: Number(item.seq),
     rev: Number(item.rev),
     kind: item.kind === 'key' ? 'key' : 'text',
-    text: String(item.text ?? ''),
+    text: typeof item.text === 'string' ? item.text : '',
     pinned: item.pinned === true,
     deleted: item.deleted === true,
     createdAt: String(item.createdAt),

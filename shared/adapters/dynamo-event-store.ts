@@ -7,13 +7,15 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { backoffMs } from '../retry';
+import { attempts } from '../retry';
 import type { EventPosition, EventRecord, EventStore, ListedEvent } from '../domain/ports';
 import { EVENTS_BY_CREATED, LISTED_EVENTS } from '../tables';
 import { queryUpTo, scanPages } from './dynamo-paging';
 
 /** Attempts at a rotation that met a transaction in flight on the event's item (a publish). */
 const CONFLICT_ATTEMPTS = 6;
+/** BatchGetItem calls before keys still unprocessed are an error. */
+const BATCH_GET_ROUNDS = 10;
 
 export class DynamoEventStore implements EventStore {
   constructor(
@@ -69,9 +71,8 @@ export class DynamoEventStore implements EventStore {
   private async listDetails(eventIds: readonly string[]): Promise<Map<string, { lastSeq: number; startsAt?: string }>> {
     const found = new Map<string, { lastSeq: number; startsAt?: string }>();
     let keys = eventIds.map((eventId) => ({ eventId }));
-    for (let round = 0; keys.length > 0; round++) {
-      if (round >= 10) throw new Error(`${keys.length} events still unread after ${round} BatchGetItem rounds`);
-      if (round > 0) await new Promise((r) => setTimeout(r, backoffMs(round, Math.random, 20, 1_000)));
+    if (keys.length === 0) return found;
+    for await (const _round of attempts({ tries: BATCH_GET_ROUNDS, baseMs: 20, capMs: 1_000 })) {
       const { Responses, UnprocessedKeys } = await this.db.send(
         new BatchGetCommand({
           RequestItems: {
@@ -86,7 +87,10 @@ export class DynamoEventStore implements EventStore {
         });
       }
       keys = [...keys.slice(100), ...((UnprocessedKeys?.[this.table]?.Keys ?? []) as { eventId: string }[])];
+      if (keys.length === 0) break;
     }
+    if (keys.length > 0)
+      throw new Error(`${keys.length} events still unread after ${BATCH_GET_ROUNDS} BatchGetItem rounds`);
     return found;
   }
 
@@ -104,7 +108,8 @@ export class DynamoEventStore implements EventStore {
    * answer moves the generation twice but stores the same hash, and the token handed out still works.
    */
   async rotateToken(eventId: string, tokenHash: string): Promise<number | undefined> {
-    for (let attempt = 1; ; attempt++) {
+    let conflict: unknown;
+    for await (const _attempt of attempts({ tries: CONFLICT_ATTEMPTS, baseMs: 20, capMs: 500 })) {
       try {
         const { Attributes } = await this.db.send(
           new UpdateCommand({
@@ -121,22 +126,24 @@ export class DynamoEventStore implements EventStore {
         if (err instanceof ConditionalCheckFailedException) return undefined;
         // On AWS a plain write to an item that a transaction (a publish) is writing is refused with
         // TransactionConflict: wait a moment and write again.
-        if (!(err instanceof TransactionConflictException) || attempt >= CONFLICT_ATTEMPTS) throw err;
-        await new Promise((r) => setTimeout(r, backoffMs(attempt, Math.random, 20, 500)));
+        if (!(err instanceof TransactionConflictException)) throw err;
+        conflict = err;
       }
     }
+    throw conflict;
   }
 }
 
-export function toEventRecord(Item: Record<string, any>): EventRecord {
+export function toEventRecord(Item: Record<string, unknown>): EventRecord {
+  const startsAt = Item.startsAt as string | undefined;
   return {
-    eventId: Item.eventId,
-    title: Item.title,
-    ...(Item.startsAt ? { startsAt: Item.startsAt } : {}),
-    createdAt: Item.createdAt,
+    eventId: Item.eventId as string,
+    title: Item.title as string,
+    ...(startsAt ? { startsAt } : {}),
+    createdAt: Item.createdAt as string,
     lastSeq: Number(Item.lastSeq ?? 0),
     lastChange: Number(Item.lastChange ?? 0),
-    tokenHash: Item.tokenHash,
+    tokenHash: Item.tokenHash as string,
     tokenGen: Number(Item.tokenGen ?? 0),
   };
 }

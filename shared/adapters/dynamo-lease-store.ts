@@ -4,6 +4,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DeliveryWatch, LeaseStore, ShardState } from '../domain/ports';
 import { connectionPartition } from '../domain/sharding';
+import { attempts } from '../retry';
 
 /**
  * The watch list's item: a map eventId → when the wake-up last marked it. One item rather than a
@@ -36,7 +37,7 @@ export class DynamoLeaseStore implements LeaseStore, DeliveryWatch {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      const cursor = Attributes?.cursor;
+      const cursor: unknown = Attributes?.cursor;
       return { cursor: typeof cursor === 'number' ? cursor : undefined };
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return undefined;
@@ -90,8 +91,9 @@ export class DynamoLeaseStore implements LeaseStore, DeliveryWatch {
     const byKey = new Map(shards.map((s) => [connectionPartition(eventId, s), s]));
     const found = new Map<number, LeaseItem>();
     let keys: Record<string, unknown>[] = [...byKey.keys()].map((pk) => ({ pk }));
-    // BatchGetItem answers at most 100 keys and may leave some unprocessed.
-    for (let round = 0; keys.length > 0 && round < 10; round++) {
+    // BatchGetItem answers at most 100 keys and may leave some unprocessed: asked again with backoff
+    // (as every BatchGetItem loop here; this one once asked again at once).
+    for await (const _round of attempts({ tries: keys.length > 0 ? 10 : 0, baseMs: 20, capMs: 1_000 })) {
       const batch = keys.slice(0, 100);
       const { Responses, UnprocessedKeys } = await this.db.send(
         new BatchGetCommand({ RequestItems: { [this.table]: { Keys: batch, ConsistentRead: true } } }),
@@ -101,6 +103,7 @@ export class DynamoLeaseStore implements LeaseStore, DeliveryWatch {
         if (shard !== undefined) found.set(shard, item);
       }
       keys = [...keys.slice(100), ...(UnprocessedKeys?.[this.table]?.Keys ?? [])];
+      if (keys.length === 0) break;
     }
     // Keys still unprocessed read as "no worker": at worst a shard gets a worker start it did not need (it finds the lease and ends).
     return shards.map((shard) => {

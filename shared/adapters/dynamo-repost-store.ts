@@ -23,6 +23,7 @@ import { fingerprint } from '../domain/reposts/sources';
 import type { DetectorState, RepostSecond, Spike } from '../domain/reposts/spike-detector';
 import { initialDetectorState, MAX_DISTINCT_PER_SECOND } from '../domain/reposts/spike-detector';
 import { connectionPartition, shardOf } from '../domain/sharding';
+import { attempts } from '../retry';
 import { queryItems, queryUpTo } from './dynamo-paging';
 
 type Tables = Pick<TableNames, 'reposts' | 'repostCounts'>;
@@ -34,6 +35,8 @@ const MAX_ACTIONS = 100;
 const OPEN_SPIKES = '#open-spikes';
 /** Cancelled transactions in a row (watermarks moved, counter conflicts) before the batch is given back to be retried. */
 const MAX_ROUNDS = 8;
+/** BatchGetItem calls for one hundred watermarks before keys still unprocessed are an error (the batch is retried). */
+const BATCH_GET_ROUNDS = 10;
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const seqKey = (seq: number) => `seq#${pad(seq, 10)}`;
@@ -58,8 +61,6 @@ export const repostKey = (r: Pick<Repost, 'eventId' | 'seq' | 'connectionId' | '
   pk: connectionPartition(r.eventId, shardOf(voterOf(r))),
   sk: `${pad(r.seq, 10)}#${voterOf(r)}`,
 });
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class DynamoRepostStore implements RepostStore, RepostSeries {
   constructor(
@@ -102,28 +103,40 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
   async tally(eventId: string, reposts: readonly StreamedRepost[]): Promise<number> {
     let added = 0;
     let rest = reposts;
-    for (let round = 0; round < MAX_ROUNDS; round++) {
+    // Each chunk that commits is progress: the rest gets a fresh allowance of rounds.
+    for (;;) {
+      const step = await this.tallyNextChunk(eventId, rest);
+      if (!step) return added;
+      added += step.added;
+      rest = step.rest;
+    }
+  }
+
+  /** Counts the next chunk of `reposts` the counters do not hold yet; undefined when they hold them all. */
+  private async tallyNextChunk(
+    eventId: string,
+    reposts: readonly StreamedRepost[],
+  ): Promise<{ added: number; rest: StreamedRepost[] } | undefined> {
+    // Up to 20, 40, … 1,280 ms between rounds (base 10: the wait before round n is 20 × 2^(n-1) at most).
+    for await (const _round of attempts({ tries: MAX_ROUNDS, baseMs: 10, capMs: Infinity })) {
       // What the counters hold already, per partition: everything up to its watermark.
-      const marks = await this.watermarks(eventId, new Set(rest.map((r) => repostKey(r).pk)));
-      const fresh = rest.filter((r) => {
+      const marks = await this.watermarks(eventId, new Set(reposts.map((r) => repostKey(r).pk)));
+      const fresh = reposts.filter((r) => {
         const mark = marks.get(repostKey(r).pk);
         return mark === undefined || padSequence(r.sequence) > mark;
       });
-      if (fresh.length === 0) return added;
+      if (fresh.length === 0) return undefined;
       const chunk = this.chunk(fresh);
       // Before the counts: a set only gains what it has, so a retry adds nothing, and a batch whose
       // counts commit has its sources kept already (after them, a crash in between would lose them).
       await this.addSources(eventId, chunk);
       try {
         await this.db.send(new TransactWriteCommand({ TransactItems: this.actions(eventId, chunk, marks) }));
-        added += chunk.length;
-        rest = fresh.slice(chunk.length);
-        round = -1; // progress: a fresh allowance of rounds for the rest
+        return { added: chunk.length, rest: fresh.slice(chunk.length) };
       } catch (err) {
         if ((err as Error).name !== 'TransactionCanceledException') throw err;
         // Another tally moved a watermark (a retried batch running alongside), or a conflict on a
         // counter: read the watermarks again and go on from there.
-        await sleep(Math.random() * 20 * 2 ** round);
       }
     }
     throw new Error(`repost tally for ${eventId} kept failing; the batch will be retried`);
@@ -136,12 +149,19 @@ export class DynamoRepostStore implements RepostStore, RepostSeries {
       let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead?: boolean }> | undefined = {
         [this.tables.repostCounts]: { Keys: keys.slice(i, i + 100), ConsistentRead: true },
       };
-      while (request && Object.keys(request).length > 0) {
+      // Unprocessed keys are asked again with backoff, as the entry store's BatchGetItem rounds are
+      // (this loop once asked again at once, and without end).
+      for await (const _round of attempts({ tries: BATCH_GET_ROUNDS, baseMs: 20, capMs: 1_000 })) {
         const out = await this.db.send(new BatchGetCommand({ RequestItems: request }));
         for (const item of out.Responses?.[this.tables.repostCounts] ?? [])
           marks.set(String(item.k).slice(3), String(item.mark));
         request = out.UnprocessedKeys as typeof request;
+        if (!request || Object.keys(request).length === 0) break;
       }
+      if (request && Object.keys(request).length > 0)
+        throw new Error(
+          `repost tally for ${eventId}: watermarks still unread after ${BATCH_GET_ROUNDS} BatchGetItem rounds`,
+        );
     }
     return marks;
   }

@@ -6,12 +6,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import {
-  type _Record,
-  DynamoDBStreamsClient,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-} from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { RedriveConfig } from '../config';
 import type { StreamBatchInfo } from '../domain/redrive/failure-records';
@@ -137,7 +132,7 @@ export class DynamoStreamReader implements StreamReader {
         err instanceof Error &&
         (err.name === 'TrimmedDataAccessException' || err.name === 'ResourceNotFoundException')
       ) {
-        throw new Error(`the batch is no longer in the stream (${err.name}: ${err.message})`);
+        throw new Error(`the batch is no longer in the stream (${err.name}: ${err.message})`, { cause: err });
       }
       throw err;
     }
@@ -146,7 +141,7 @@ export class DynamoStreamReader implements StreamReader {
     let first = true;
     while (iterator) {
       const out = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
-      const page = (out.Records as _Record[] | undefined) ?? [];
+      const page = out.Records ?? [];
       for (const record of page) {
         const seq = record.dynamodb?.SequenceNumber;
         if (!seq) continue;

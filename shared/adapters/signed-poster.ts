@@ -64,7 +64,7 @@ export class SignedPoster implements ConnectionGateway {
       return this.postNow(connectionId, payload);
     } catch (err) {
       // Not async any more, but still a promise-returning call: a refusal is a rejection, never a throw.
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 

@@ -1,9 +1,9 @@
 // Events: created by the organiser, read by anyone; and who a connecting client is for an event.
-import { backoffMs } from '../retry';
+import { attempts } from '../retry';
 import { redactEntry } from './entry';
 import { decodeEventCursor, encodeEventCursor } from './event-cursor';
 import { badRequest, conflict, notFound, unauthorized } from './errors';
-import type { Clock, EntryStore, EventRecord, EventStore, RepostStore, ViewerCounts } from './ports';
+import type { ChangeLog, Clock, EntryStore, EventRecord, EventStore, RepostStore, ViewerCounts } from './ports';
 import {
   eventIdSchema,
   type CreateEventBody,
@@ -28,6 +28,8 @@ export class EventService {
     private readonly deps: {
       events: EventStore;
       entries: EntryStore;
+      /** The change log, read consistently (the timeline's corrections). */
+      changes: ChangeLog;
       clock: Clock;
       reposts: Pick<RepostStore, 'totals' | 'seconds' | 'spikes'>;
       viewers: Pick<ViewerCounts, 'count'>;
@@ -112,7 +114,7 @@ export class EventService {
     reader: 'anyone' | 'organiser' = 'anyone',
   ): Promise<{ items: Revision[]; next: number | null }> {
     const event = await this.find(eventId);
-    const lines = await this.deps.entries.changesAfter(eventId, after, limit + 1);
+    const lines = await this.deps.changes.changesAfter(eventId, after, limit + 1);
     const page = lines.slice(0, limit);
     const revisions = page.flatMap((line) => ('entry' in line ? [{ changeNo: line.changeNo, entry: line.entry }] : []));
     const last = page.at(-1)?.changeNo;
@@ -151,9 +153,8 @@ export class EventService {
   async redact(eventId: string, seq: number): Promise<Entry> {
     if (!Number.isSafeInteger(seq) || seq < 1) throw badRequest(`seq must be a positive whole number, not ${seq}`);
     let entry: Entry | undefined;
-    for (let attempt = 0; !entry; attempt++) {
-      if (attempt >= REDACT_ATTEMPTS) throw conflict('too many simultaneous writes to this event; please retry');
-      if (attempt > 1) await new Promise((r) => setTimeout(r, backoffMs(attempt)));
+    // The first retry at once (the event may only have moved on under this read), then with backoff.
+    for await (const _attempt of attempts({ tries: REDACT_ATTEMPTS, immediate: 1 })) {
       // The event first, as for the reporter's changes: its lastChange read before the entry can only be older.
       const event = await this.find(eventId);
       const current = await this.deps.entries.get(eventId, seq);
@@ -168,8 +169,12 @@ export class EventService {
         { lastChange: event.lastChange, rev: current.rev },
         redacted,
       );
-      if (result.ok) entry = redacted;
+      if (result.ok) {
+        entry = redacted;
+        break;
+      }
     }
+    if (!entry) throw conflict('too many simultaneous writes to this event; please retry');
     await this.deps.entries.scrubRevisions(eventId, seq);
     const [withTotal] = await withRepostTotals(this.deps.reposts, eventId, [entry]);
     return withTotal ?? entry;

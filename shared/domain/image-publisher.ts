@@ -36,7 +36,9 @@ export class ImagePublisher {
   async publish(eventId: string, refs: readonly ImageRef[]): Promise<EntryImage[]> {
     const checked = await Promise.all(refs.map((ref) => this.check(eventId, ref)));
     await Promise.all(
-      checked.map((c) => (c.copyFrom ? this.storage.copy(c.copyFrom, c.to, c.contentType) : undefined)),
+      checked.map(async (c) => {
+        if (c.copyFrom) await this.storage.copy(c.copyFrom, c.to, c.contentType);
+      }),
     );
     return checked.map((c) => c.image);
   }

@@ -3,11 +3,12 @@
 // up with sync.
 import { deleteEntry, editEntry, newEntry, pinEntry } from './entry';
 import { conflict, forbidden, notFound, rateLimited } from './errors';
-import { backoffMs } from '../retry';
+import { attempts } from '../retry';
 import { encodeFrames } from './frames';
 import type { ImagePublisher } from './image-publisher';
 import { withRepostTotals } from './reposts/totals';
 import type {
+  ChangeLog,
   Clock,
   CommitResult,
   ConnectionGateway,
@@ -45,6 +46,8 @@ export interface Caller {
 export interface LiveServiceDeps {
   events: EventStore;
   entries: EntryStore;
+  /** The change log a sync reads, consistently (never a shared, slightly old read). */
+  changes: ChangeLog;
   /** Repost totals for the entries a sync sends (a page opened late shows the counts so far). */
   reposts?: Pick<RepostStore, 'totals'>;
   gateway: ConnectionGateway;
@@ -57,7 +60,8 @@ export interface LiveServiceDeps {
 }
 
 const SYNC_PAGE = 200;
-const REPLY_ATTEMPTS = 8;
+/** Posts of a reply in all: the first and 8 retries. */
+const REPLY_ATTEMPTS = 9;
 
 /** Where an event's counters stood after this instance's last write to it. */
 interface Cursor {
@@ -170,7 +174,7 @@ export class LiveService {
       // asked for (a store's page ran out of room) with more to come.
       const revised = new Map<number, Entry>();
       read: for (let after = sinceChange; after < event.lastChange;) {
-        const lines = await this.deps.entries.changesAfter(eventId, after, SYNC_PAGE);
+        const lines = await this.deps.changes.changesAfter(eventId, after, SYNC_PAGE);
         for (const line of lines) {
           if (line.changeNo > event.lastChange) break read;
           if (!('entry' in line) || line.entry.seq > since) continue;
@@ -293,7 +297,10 @@ export class LiveService {
     action: WriteAction,
     attempt: () => Promise<{ entry: Entry | undefined; result: CommitResult }>,
   ): Promise<{ ack: AckFrame }> {
-    for (let i = 0; i < this.maxAttempts; i++) {
+    // The first miss may only be a stale memory of this instance's own: the first retry goes at once.
+    // Then short, jittered waits (up to 5, 10, … 200 ms): contention here is two reporters racing
+    // for the next seq, not a queue.
+    for await (const _try of attempts({ tries: this.maxAttempts, immediate: 1, baseMs: 2.5, capMs: 200 })) {
       const { entry, result } = await attempt();
       if (result.ok && entry) return { ack: ackOf(clientId, entry) };
       if (!result.ok && result.reason === 'duplicate') {
@@ -305,19 +312,19 @@ export class LiveService {
       }
       // Someone else wrote first: the next attempt reads the event afresh.
       this.cursors.delete(eventId);
-      // The first miss may only be a stale memory of this instance's own: retry at once.
-      if (i > 0) await backoff(i);
     }
     throw conflict('too many simultaneous writes to this event; please retry');
   }
 
   /** A reply to the caller shares the account's budget with delivery: a 429 is waited out, not dropped. */
   private async reply(connectionId: string, message: Uint8Array): Promise<PostResult> {
-    for (let attempt = 0; ; attempt++) {
-      const result = await this.deps.gateway.post(connectionId, message);
-      if (result !== 'throttled' || attempt >= REPLY_ATTEMPTS) return result;
-      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+    // Waits of up to 50, 100, … 2,000 ms between the tries.
+    let result: PostResult = 'throttled';
+    for await (const _try of attempts({ tries: REPLY_ATTEMPTS, baseMs: 25, capMs: 2_000 })) {
+      result = await this.deps.gateway.post(connectionId, message);
+      if (result !== 'throttled') break;
     }
+    return result;
   }
 }
 
@@ -336,7 +343,3 @@ const requestOf = (clientId: string, action: WriteAction, entry: Entry): Request
 const ackOf = (clientId: string, entry: Entry): AckFrame => ({ type: 'ack', clientId, seq: entry.seq, rev: entry.rev });
 
 export const updateFrame = (eventId: string, entry: Entry): UpdateFrame => ({ type: 'update', eventId, entry });
-
-/** Short, jittered waits: contention here is two reporters racing for the next seq, not a queue. */
-const backoff = (attempt: number) =>
-  new Promise<void>((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));

@@ -1,5 +1,5 @@
 // The domain's ports: what the live service needs from storage and delivery, free of any AWS type.
-import type { Entry, LiveFrame, Role, ServerFrame } from './protocol';
+import type { Entry, LiveFrame, Role } from './protocol';
 import type { PresignedUpload } from './images';
 import type { PresenceChange } from './viewer-count';
 import type { DetectorState, RepostSecond, Spike } from './reposts/spike-detector';
@@ -86,6 +86,22 @@ export type AppendResult =
   | { appended: false; reason: 'throttled'; retryInMs: number }
   | { appended: false; reason: 'stale' };
 
+/**
+ * The event's change log as its readers see it: the delivery workers, a reconnecting client's sync,
+ * the timeline's corrections. Written by EntryStore's commits (and its appendFrame), read here.
+ */
+export interface ChangeLog {
+  /**
+   * The change log after `changeNo`, in order: up to `limit` lines, fewer only at the end of the log
+   * (the adapter reads on past DynamoDB's 1 MB pages). Callers still learn where the log ends from
+   * the event's lastChange (or an empty answer), never from a short one. A store reads consistently
+   * every time; a shared reader (delivery/shared-change-log.ts) may answer without `fresh` with a
+   * read another caller got a moment ago — `fresh` asks the store now, for checks whose "nothing
+   * new" is acted on.
+   */
+  changesAfter(eventId: string, changeNo: number, limit: number, options?: { fresh?: boolean }): Promise<LogLine[]>;
+}
+
 export interface EntryStore {
   get(eventId: string, seq: number): Promise<Entry | undefined>;
   getRequest(eventId: string, clientId: string): Promise<RequestRecord | undefined>;
@@ -120,12 +136,6 @@ export interface EntryStore {
    * past deleted entries). For the feeds and the crawler's snapshot.
    */
   newestShown(eventId: string, limit: number): Promise<Entry[]>;
-  /**
-   * The change log after `changeNo`, in order, read consistently: up to `limit` lines, fewer only
-   * at the end of the log (the adapter reads on past DynamoDB's 1 MB pages). Callers still learn
-   * where the log ends from the event's lastChange (or an empty answer), never from a short one.
-   */
-  changesAfter(eventId: string, changeNo: number, limit: number): Promise<LogLine[]>;
   /**
    * Appends an event-wide frame to the change log (the next change number, in one transaction with
    * the event's counter), built from the event as it stands. `minIntervalMs`: refuse ('throttled')

@@ -92,7 +92,6 @@ const freeText = (rule: TextRule, tooLongIs?: typeof TOO_LARGE, emptyAllowed = f
     return z.NEVER;
   });
 
-const text = freeText({ name: 'text', maxChars: MAX_TEXT_CHARS }, TOO_LARGE);
 /**
  * An update's text where photos may stand in for it: '' passes here and the frame's own check
  * (textOrImages) decides; anything else is held to the text rule.

@@ -8,7 +8,7 @@ import { DynamoEntryStore } from '../../shared/adapters/dynamo-entry-store';
 import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import { DynamoViewerCounts } from '../../shared/adapters/dynamo-viewer-counts';
 import { MAX_FRAME_BYTES } from '../../shared/domain/protocol';
-import { publishStats } from '../../shared/domain/reposts/repost-service';
+import { StatsPublisher } from '../../shared/domain/stats-publisher';
 import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl, stageDb } from '../support/stage';
 import { repostStore } from '../support/storm';
 import { connect, type TestClient } from '../support/ws-client';
@@ -72,15 +72,16 @@ describe('live counts of a storm over thousands of entries', () => {
   it('reach every viewer, every count, in frames under the limit', { timeout: 120_000 }, async () => {
     // The storm's counters as the tally leaves them (the tally itself is tested in reposts.test.ts;
     // 18,000 counter updates through it take minutes on a loaded machine), then the real
-    // publishStats reads them and appends the window's stats to the change log, as the tally does.
+    // StatsPublisher reads them and appends the window's stats to the change log, as the tally does.
     const totals = new Map(Array.from({ length: SEQS }, (_, i) => [i + 1, 1 + ((i * 7) % 40)] as const));
     await writeCounters(event.eventId, totals);
-    await publishStats(event.eventId, new Set(totals.keys()), {
+    const stats = new StatsPublisher({
       reposts,
       entries,
       viewers: new DynamoViewerCounts(db, stage.tables.repostCounts),
       now: Date.now,
     });
+    await stats.publish(event.eventId, new Set(totals.keys()));
     const want = Object.fromEntries([...totals].map(([seq, n]) => [String(seq), n]));
 
     // Real workers, real sockets: wait until every viewer shows every count (or the deadline says which did not).

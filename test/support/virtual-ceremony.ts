@@ -83,7 +83,14 @@ export async function runVirtualCeremony(
     return result;
   };
   const reporter: Caller = { connectionId: 'reporter', eventId: 'ev1', role: 'reporter' };
-  const live = new LiveService({ events, entries, gateway: new FakeGateway(), clock: fixedClock(), log: silentLog });
+  const live = new LiveService({
+    events,
+    entries,
+    changes: entries,
+    gateway: new FakeGateway(),
+    clock: fixedClock(),
+    log: silentLog,
+  });
   await events.create(eventRecord('ev1'));
   for (let i = 0; i < c.rows; i++)
     await connections.add({ eventId: 'ev1', connectionId: `v${i}`, role: 'viewer', connectedAt: 't', fromChange: 0 });

@@ -400,7 +400,14 @@ describe('delivery workers of two events sharing one budget', () => {
       if (result === 'ok') posts.push({ at: Date.now(), connectionId });
       return result;
     };
-    const live = new LiveService({ events, entries, gateway: new FakeGateway(), clock: fixedClock(), log: silentLog });
+    const live = new LiveService({
+      events,
+      entries,
+      changes: entries,
+      gateway: new FakeGateway(),
+      clock: fixedClock(),
+      log: silentLog,
+    });
     const audiences = { big: 300, small: 100 };
     for (const [eventId, viewers] of Object.entries(audiences)) {
       await events.create(eventRecord(eventId));

@@ -47,7 +47,14 @@ async function world(viewers: number) {
   const gateway = new FakeGateway();
   const leases = new FakeLeases();
   const reporter: Caller = { connectionId: 'reporter', eventId: 'ev1', role: 'reporter' };
-  const live = new LiveService({ events, entries, gateway: new FakeGateway(), clock: fixedClock(), log: silentLog });
+  const live = new LiveService({
+    events,
+    entries,
+    changes: entries,
+    gateway: new FakeGateway(),
+    clock: fixedClock(),
+    log: silentLog,
+  });
   await events.create(eventRecord('ev1'));
   for (let i = 0; i < viewers; i++) {
     await connections.add({ eventId: 'ev1', connectionId: `v${i}`, role: 'viewer', connectedAt: 't', fromChange: 0 });

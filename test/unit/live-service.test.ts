@@ -19,7 +19,15 @@ beforeEach(async () => {
   entries = new FakeEntries(events);
   gateway = new FakeGateway();
   live = recordingAcks(
-    new LiveService({ events, entries, gateway, clock: fixedClock(), log: silentLog, maxAttempts: 200 }),
+    new LiveService({
+      events,
+      entries,
+      changes: entries,
+      gateway,
+      clock: fixedClock(),
+      log: silentLog,
+      maxAttempts: 200,
+    }),
   );
   await events.create(eventRecord('ev1'));
 });
@@ -93,7 +101,15 @@ describe('publish', () => {
   });
 
   it('gives up with conflict rather than looping when it keeps losing the race', async () => {
-    const busy = new LiveService({ events, entries, gateway, clock: fixedClock(), log: silentLog, maxAttempts: 2 });
+    const busy = new LiveService({
+      events,
+      entries,
+      changes: entries,
+      gateway,
+      clock: fixedClock(),
+      log: silentLog,
+      maxAttempts: 2,
+    });
     entries.commitPublish = async () => ({ ok: false, reason: 'stale' });
     const err = await refusal(busy.publish(reporter, { action: 'publish', clientId: 'x', text: 'x', kind: 'text' }));
     expect(err.code).toBe('conflict');
@@ -110,10 +126,10 @@ describe('writes from more than one instance (Lambda containers)', () => {
       },
     });
     const a = recordingAcks(
-      new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog }),
+      new LiveService({ events: counting, entries, changes: entries, gateway, clock: fixedClock(), log: silentLog }),
     );
     const b = recordingAcks(
-      new LiveService({ events: counting, entries, gateway, clock: fixedClock(), log: silentLog }),
+      new LiveService({ events: counting, entries, changes: entries, gateway, clock: fixedClock(), log: silentLog }),
       acked,
     );
     const publish = (s: LiveService, id: string) =>

@@ -38,7 +38,7 @@ const wsEvent = (connectionId: string, eventId: string) => ({
   requestContext: {
     routeKey: 'publish',
     connectionId,
-    eventType: 'MESSAGE',
+    eventType: 'MESSAGE' as const,
     authorizer: { eventId, role: 'reporter' },
   },
   body: JSON.stringify({ action: 'publish', clientId: 'c1', text: 'hi' }),

@@ -29,9 +29,9 @@ beforeEach(async () => {
   entries = new FakeEntries(events);
   gateway = new FakeGateway();
   const clock = fixedClock();
-  live = new LiveService({ events, entries, gateway, clock, log: silentLog });
+  live = new LiveService({ events, entries, changes: entries, gateway, clock, log: silentLog });
   const reposts = { totals: async () => new Map<number, number>(), seconds: async () => [], spikes: async () => [] };
-  service = new EventService({ events, entries, clock, reposts, viewers: new FakeViewerCounts() });
+  service = new EventService({ events, entries, changes: entries, clock, reposts, viewers: new FakeViewerCounts() });
   await events.create(eventRecord('ev1'));
 });
 

@@ -29,9 +29,9 @@ beforeEach(async () => {
   events = new FakeEvents();
   entries = new FakeEntries(events);
   const clock = fixedClock();
-  live = new LiveService({ events, entries, gateway: new FakeGateway(), clock, log: silentLog });
+  live = new LiveService({ events, entries, changes: entries, gateway: new FakeGateway(), clock, log: silentLog });
   const reposts = { totals: async () => new Map([[2, 7]]), seconds: async () => [], spikes: async () => [] };
-  service = new EventService({ events, entries, clock, reposts, viewers: new FakeViewerCounts() });
+  service = new EventService({ events, entries, changes: entries, clock, reposts, viewers: new FakeViewerCounts() });
   await events.create(eventRecord('ev1'));
   await live.publish(reporter, { action: 'publish', clientId: 'p1', text: `Lost child? Call ${PHONE}`, kind: 'text' });
   await live.publish(reporter, { action: 'publish', clientId: 'p2', text: 'The ribbon is cut', kind: 'key' });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventRecord, RepostStore } from '../../shared/domain/ports';
 import type { LiveFrame } from '../../shared/domain/protocol';
-import { judgeSeconds, sweepOpenSpikes } from '../../shared/domain/reposts/repost-service';
+import { judgeSeconds, sweepOpenSpikes } from '../../shared/domain/reposts/repost-tally';
 import {
   defaultSpikeRules,
   detectSpikes,
@@ -164,7 +164,6 @@ describe('judging the seconds of a stored series', () => {
     const deps = {
       reposts: s.reposts,
       entries: s.entries,
-      viewers: { count: async () => 0 },
       now: () => T0 + 40_000,
       log: { debug() {}, info() {}, warn() {}, error() {} },
     };
@@ -203,7 +202,6 @@ describe('judging the seconds of a stored series', () => {
     const deps = {
       reposts: s.reposts,
       entries: s.entries,
-      viewers: { count: async () => 0 },
       now: () => T0 + 1_000,
       log: { debug() {}, info() {}, warn() {}, error() {} },
     };
@@ -222,7 +220,6 @@ describe('judging the seconds of a stored series', () => {
     const deps = {
       reposts: s.reposts,
       entries: s.entries,
-      viewers: { count: async () => 0 },
       now: () => now,
       log: { debug() {}, info() {}, warn() {}, error() {} },
     };
@@ -248,7 +245,6 @@ describe('judging the seconds of a stored series', () => {
     const deps = {
       reposts: s.reposts,
       entries: s.entries,
-      viewers: { count: async () => 0 },
       now: () => T0 + 40_500,
       log: { debug() {}, info() {}, warn() {}, error() {} },
     };

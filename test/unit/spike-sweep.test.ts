@@ -4,13 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import type { EventRecord, RepostStore, StreamedRepost } from '../../shared/domain/ports';
 import type { LiveFrame } from '../../shared/domain/protocol';
-import {
-  judgeSeconds,
-  sweepOpenSpikes,
-  tallyReposts,
-  type TallyDeps,
-} from '../../shared/domain/reposts/repost-service';
+import { judgeSeconds, RepostTally, sweepOpenSpikes, type TallyDeps } from '../../shared/domain/reposts/repost-tally';
 import { type DetectorState, initialDetectorState, type Spike } from '../../shared/domain/reposts/spike-detector';
+import { StatsPublisher } from '../../shared/domain/stats-publisher';
 import { silentLog } from '../support/fakes';
 
 /** A second's start, far from any real clock. */
@@ -87,15 +83,15 @@ function setup() {
   const deps: TallyDeps = {
     reposts: s.reposts,
     entries: s.entries,
-    viewers: { count: async () => 0 },
     now: () => clock.now,
     log: silentLog,
   };
-  return { ...s, clock, deps };
+  const stats = new StatsPublisher({ ...deps, viewers: { count: async () => 0 } });
+  return { ...s, clock, deps, tally: new RepostTally(deps, stats) };
 }
 
 let nextEvent = 0;
-/** The tally keeps a per-event hint in the module: every test takes event ids of its own. */
+/** Every test its own event id (its tally, from setup, has fresh hints too). */
 const newEventId = () => `ev-sweep-${++nextEvent}`;
 
 let sequence = 0;
@@ -128,11 +124,11 @@ describe('a spike recorded early (its first second still going on) and the sweep
       const e = newEventId();
       const storm = burst(e, 300, X + 50, X + 800);
       t.clock.now = X + 600;
-      await tallyReposts(e, storm.slice(0, 255), t.deps);
+      await t.tally.tally(e, storm.slice(0, 255));
       expect(await t.reposts.spikes(e)).toEqual([expect.objectContaining({ startedAt: X, total: 255, endedAt: null })]);
       expect(t.watched).toEqual(new Set([e]));
       t.clock.now = X + 900;
-      await tallyReposts(e, storm.slice(255), t.deps);
+      await t.tally.tally(e, storm.slice(255));
 
       // The sweep runs every second from then on. Before second X is whole in its eyes (5 s after
       // it), the detector's state holds no spike: the spike was seen early and only the table has it.
@@ -152,16 +148,14 @@ describe('a spike recorded early (its first second still going on) and the sweep
       const e = newEventId();
       const storm = burst(e, 300, X + 500, X + 1_400);
       t.clock.now = X + 900;
-      await tallyReposts(
+      await t.tally.tally(
         e,
         storm.filter((r) => r.at < X + 1000),
-        t.deps,
       );
       t.clock.now = X + 1_500;
-      await tallyReposts(
+      await t.tally.tally(
         e,
         storm.filter((r) => r.at >= X + 1000),
-        t.deps,
       );
       await sweepEverySecond(t, X + 2_000 + phase, X + 30_000);
       expect(await t.reposts.spikes(e)).toEqual([
@@ -182,13 +176,13 @@ describe('the sweep and the judges around it', () => {
       const e = newEventId();
       const storm = burst(e, 300, X + 50, X + 800);
       t.clock.now = X + 600;
-      await tallyReposts(e, storm.slice(0, 255), t.deps);
+      await t.tally.tally(e, storm.slice(0, 255));
       await sweepEverySecond(t, X + 1_000 + phase, X + 14_000);
       expect(await t.reposts.spikes(e)).toEqual([
         expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 255 }),
       ]);
       t.clock.now = X + 14_500;
-      await tallyReposts(e, storm.slice(255), t.deps);
+      await t.tally.tally(e, storm.slice(255));
       expect(await t.reposts.spikes(e)).toEqual([
         expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300, peakPerSecond: 300 }),
       ]);
@@ -200,7 +194,7 @@ describe('the sweep and the judges around it', () => {
     const t = setup();
     const e = newEventId();
     t.clock.now = X + 900;
-    await tallyReposts(e, burst(e, 300, X + 50, X + 800), t.deps);
+    await t.tally.tally(e, burst(e, 300, X + 50, X + 800));
     for (t.clock.now = X + 3_500; t.clock.now <= X + 30_000; t.clock.now += 1000) await sweepOpenSpikes(t.deps, 2_000);
     expect(await t.reposts.spikes(e)).toEqual([
       expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300 }),
@@ -212,7 +206,7 @@ describe('the sweep and the judges around it', () => {
     const t = setup();
     const e = newEventId();
     t.clock.now = X + 900;
-    await tallyReposts(e, burst(e, 300, X + 50, X + 800), t.deps);
+    await t.tally.tally(e, burst(e, 300, X + 50, X + 800));
     // A read 4.5 s later judges the seconds that ended 5 s ago: not yet second X.
     t.clock.now = X + 4_500;
     expect(await judgeSeconds(e, t.deps)).toMatchObject({ open: true });
@@ -222,7 +216,7 @@ describe('the sweep and the judges around it', () => {
     const t = setup();
     const e = newEventId();
     t.clock.now = X + 950;
-    await tallyReposts(e, burst(e, 300, X + 100, X + 900), t.deps);
+    await t.tally.tally(e, burst(e, 300, X + 100, X + 900));
     // The last repost came at X+900: 4.9 s ago.
     t.clock.now = X + 5_800;
     expect(await sweepOpenSpikes(t.deps, QUIET_MS)).toEqual({ judged: 0, ended: 0 });
@@ -236,10 +230,10 @@ describe('the sweep and the judges around it', () => {
     // A first wave in second X, ended by the tally's own judgement as a trickle goes on; the event
     // stays on the watch list until the sweep comes.
     t.clock.now = X + 900;
-    await tallyReposts(e, burst(e, 300, X + 50, X + 800), t.deps);
+    await t.tally.tally(e, burst(e, 300, X + 50, X + 800));
     for (let i = 1; i <= 5; i++) {
       t.clock.now = X + i * 1000 + 600;
-      await tallyReposts(e, burst(e, 1, X + i * 1000 + 500, X + i * 1000 + 500), t.deps);
+      await t.tally.tally(e, burst(e, 1, X + i * 1000 + 500, X + i * 1000 + 500));
     }
     expect(await t.reposts.spikes(e)).toEqual([
       expect.objectContaining({ startedAt: X, endedAt: X + 1000, total: 300 }),
@@ -250,7 +244,7 @@ describe('the sweep and the judges around it', () => {
     const Y = X + 60_000;
     t.clock.now = Y + 300;
     const second = burst(e, 300, Y + 50, Y + 250, 2);
-    t.before.unwatchOpenSpike = async () => void (await tallyReposts(e, second, t.deps));
+    t.before.unwatchOpenSpike = async () => void (await t.tally.tally(e, second));
     await sweepOpenSpikes(t.deps, QUIET_MS);
     expect(await t.reposts.spikes(e)).toEqual([
       expect.objectContaining({ startedAt: X }),
@@ -270,13 +264,13 @@ describe('the sweep and the judges around it', () => {
     const e = newEventId();
     // A trickle long ago, judged.
     t.clock.now = X - 39_500;
-    await tallyReposts(e, burst(e, 10, X - 42_000, X - 40_000), t.deps);
+    await t.tally.tally(e, burst(e, 10, X - 42_000, X - 40_000));
     // The storm, in one batch; just before the tally saves its judgement, a GET /reposts judges
     // by the clock (the silent seconds up to 5 s ago) and saves first.
     const storm = burst(e, 300, X + 100, X + 1_300);
     t.clock.now = X + 1_500;
     t.before.saveDetector = async () => void (await judgeSeconds(e, t.deps));
-    const { spikes } = await tallyReposts(e, storm, t.deps);
+    const { spikes } = await t.tally.tally(e, storm);
     expect(spikes).toEqual([expect.objectContaining({ startedAt: X, endedAt: null })]);
     expect(t.watched).toEqual(new Set([e]));
     await sweepEverySecond(t, X + 2_000, X + 30_000);

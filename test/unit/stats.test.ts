@@ -1,7 +1,7 @@
 // The live counts the tally writes into the change log: every changed total goes out, and no line
 // grows past what one DynamoDB item can hold.
 import { describe, expect, it } from 'vitest';
-import { publishStats } from '../../shared/domain/reposts/repost-service';
+import { StatsPublisher } from '../../shared/domain/stats-publisher';
 import type { StatsFrame } from '../../shared/domain/protocol';
 import { FakeEntries, FakeEvents, eventRecord } from '../support/fakes';
 
@@ -37,18 +37,18 @@ async function world(eventId: string, totals: Map<number, number>) {
   };
   return {
     entries,
-    deps: { reposts, entries, viewers, now: Date.now },
+    stats: new StatsPublisher({ reposts, entries, viewers, now: Date.now }),
     lines: () => (entries.frameLines.get(eventId) ?? []).map((l) => l.frame as StatsFrame),
   };
 }
 
-describe('publishStats', () => {
+describe('StatsPublisher', () => {
   it('spreads the totals of a storm over very many entries across lines that each fit in a DynamoDB item', async () => {
     // 40,000 entries reposted in one window: as one line, ~440 KB.
     const totals = new Map(Array.from({ length: 40_000 }, (_, i) => [100_000 + i, 10_000 + i] as const));
     const w = await world('ev-storm', totals);
 
-    await publishStats('ev-storm', new Set(totals.keys()), w.deps);
+    await w.stats.publish('ev-storm', new Set(totals.keys()));
 
     const lines = w.lines();
     expect(lines.length).toBeGreaterThan(1);
@@ -68,7 +68,7 @@ describe('publishStats', () => {
       [2, 9],
     ]);
     const w = await world('ev-small', totals);
-    await publishStats('ev-small', new Set([1, 2]), w.deps);
+    await w.stats.publish('ev-small', new Set([1, 2]));
     expect(w.lines()).toEqual([expect.objectContaining({ viewers: 7, reposts: { '1': 5, '2': 9 } })]);
   });
 });

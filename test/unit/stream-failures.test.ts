@@ -7,7 +7,9 @@ import { statsBatch } from '../../functions/viewer-stats';
 import { DeliveryWatchdog } from '../../shared/domain/delivery/watchdog';
 import { wakeEvents } from '../../shared/domain/delivery/wake';
 import type { DeliveryWatch, RepostStore, ShardState, StreamedRepost } from '../../shared/domain/ports';
+import { RepostTally } from '../../shared/domain/reposts/repost-tally';
 import { initialDetectorState } from '../../shared/domain/reposts/spike-detector';
+import { StatsPublisher } from '../../shared/domain/stats-publisher';
 import { shardOf } from '../../shared/domain/sharding';
 import { CONNECTION_SHARDS } from '../../shared/domain/sharding';
 import { eventRecord, FakeEvents, FakeLeases, FakeViewerCounts, silentLog } from '../support/fakes';
@@ -144,6 +146,7 @@ describe('ViewerStats reports per-event failures', () => {
         return { appended: true as const, changeNo: 1 };
       },
     };
+    const viewers = new FakeViewerCounts();
     const result = await statsBatch(
       batch([
         conn('MODIFY', 'evBad#1', 10),
@@ -151,7 +154,11 @@ describe('ViewerStats reports per-event failures', () => {
         conn('INSERT', 'evBad#2', 30),
         conn('REMOVE', 'evOk#5', 40),
       ]),
-      { reposts: {} as RepostStore, entries, viewers: new FakeViewerCounts(), now: Date.now, log: silentLog },
+      {
+        viewers,
+        stats: new StatsPublisher({ reposts: {} as RepostStore, entries, viewers, now: Date.now }),
+        log: silentLog,
+      },
     );
     // The MODIFY at 10 moves no audience: the failure starts at evBad's first connect.
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: seqNo(30) }] });
@@ -220,20 +227,25 @@ describe('RepostTally reports per-event failures, and a retry from there counts 
     repost('evA', 1, 'a3', 5),
     repost('evB', 1, 'b3', 6),
   ];
-  const deps = (store: WatermarkedReposts) => ({
-    reposts: store as unknown as RepostStore,
-    entries: { appendFrame: async () => ({ appended: true as const, changeNo: 1 }) },
-    viewers: new FakeViewerCounts(),
-    now: () => 1_780_000_010_000,
-    log: silentLog,
-  });
+  /** One container's tally: the same one sees the retries, as a warm Lambda would. */
+  const deps = (store: WatermarkedReposts) => {
+    const tallyDeps = {
+      reposts: store as unknown as RepostStore,
+      entries: { appendFrame: async () => ({ appended: true as const, changeNo: 1 }) },
+      now: () => 1_780_000_010_000,
+      log: silentLog,
+    };
+    const stats = new StatsPublisher({ ...tallyDeps, viewers: new FakeViewerCounts() });
+    return { tally: new RepostTally(tallyDeps, stats), log: silentLog };
+  };
 
   /** What Lambda does with the answer: retry from the failed record on, until none fails. */
   async function asLambda(store: WatermarkedReposts): Promise<string[]> {
     const answers: string[] = [];
     let rest = records;
+    const lambda = deps(store);
     for (let attempt = 0; attempt < 5 && rest.length > 0; attempt++) {
-      const { batchItemFailures } = await tallyBatch(batch(rest), deps(store));
+      const { batchItemFailures } = await tallyBatch(batch(rest), lambda);
       const from = batchItemFailures[0]?.itemIdentifier;
       if (from === undefined) break;
       answers.push(from);

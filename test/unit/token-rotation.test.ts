@@ -35,9 +35,9 @@ beforeEach(async () => {
   events = new CountingEvents();
   entries = new FakeEntries(events);
   const clock = fixedClock();
-  live = new LiveService({ events, entries, gateway: new FakeGateway(), clock, log: silentLog });
+  live = new LiveService({ events, entries, changes: entries, gateway: new FakeGateway(), clock, log: silentLog });
   const reposts = { totals: async () => new Map<number, number>(), seconds: async () => [], spikes: async () => [] };
-  service = new EventService({ events, entries, clock, reposts, viewers: new FakeViewerCounts() });
+  service = new EventService({ events, entries, changes: entries, clock, reposts, viewers: new FakeViewerCounts() });
   await events.create(eventRecord('ev1', { tokenHash: hashToken(FIRST) }));
 });
 

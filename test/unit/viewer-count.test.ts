@@ -4,6 +4,7 @@ import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { statsBatch } from '../../functions/viewer-stats';
 import type { StatsFrame } from '../../shared/domain/protocol';
+import { StatsPublisher } from '../../shared/domain/stats-publisher';
 import { counterSteps } from '../../shared/domain/viewer-count';
 import { eventRecord, FakeEntries, FakeEvents, FakeViewerCounts, silentLog } from '../support/fakes';
 
@@ -42,13 +43,13 @@ async function world() {
   const viewers = new FakeViewerCounts();
   // A fresh clock each call far apart: the 1-second guard never holds a frame back here.
   let t = 1_780_000_000_000;
-  const deps = {
-    reposts: { totals: async () => new Map<number, number>() } as never,
+  const stats = new StatsPublisher({
+    reposts: { totals: async () => new Map<number, number>() },
     entries,
     viewers,
     now: () => (t += 5_000),
-    log: silentLog,
-  };
+  });
+  const deps = { viewers, stats, log: silentLog };
   const lastStats = (eventId: string) =>
     (entries.frameLines.get(eventId) ?? []).map((l) => l.frame as StatsFrame).at(-1)?.viewers;
   return { viewers, deps, lastStats };

@@ -2,23 +2,16 @@
 // the same question ("anything after N?") every poll, so one read answers all who ask within a
 // short window. On AWS a container runs one invocation at a time and this changes little; where
 // one process hosts many workers (the local stage) it turns 16 polls into one.
-import type { Clock, EntryStore, LogLine } from '../ports';
+import type { ChangeLog, Clock, LogLine } from '../ports';
 import { RecentReads } from './recent-reads';
 
-export interface ChangeLog {
-  /**
-   * The change log after `changeNo`, in order, at most `limit`. Without `fresh` the answer may be
-   * one another caller got up to the log's `maxAgeMs` ago (a poll that learns of a change that much
-   * later loses nothing); `fresh` asks the store now — for checks whose "nothing new" is acted on.
-   */
-  changesAfter(eventId: string, changeNo: number, limit: number, options?: { fresh?: boolean }): Promise<LogLine[]>;
-}
+export type { ChangeLog } from '../ports';
 
 export class SharedChangeLog implements ChangeLog {
   private readonly reads: RecentReads<LogLine[]>;
 
   constructor(
-    private readonly store: Pick<EntryStore, 'changesAfter'>,
+    private readonly store: ChangeLog,
     maxAgeMs: number,
     now: Clock = Date.now,
   ) {

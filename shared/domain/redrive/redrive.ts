@@ -70,8 +70,7 @@ function reportedFailures(payload: unknown): number {
 }
 
 function errorMessage(payload: unknown): string {
-  if (payload !== null && typeof payload === 'object' && 'errorMessage' in payload)
-    return String((payload as { errorMessage: unknown }).errorMessage);
+  if (payload !== null && typeof payload === 'object' && 'errorMessage' in payload) return String(payload.errorMessage);
   return JSON.stringify(payload);
 }
 
