@@ -1,5 +1,6 @@
 // A delivery worker for one (event, connection shard): invoked asynchronously by the wake-up trigger
 // or by a worker handing over; runs until its shard has been idle a while.
+import { setTimeout as sleep } from 'node:timers/promises';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
@@ -22,8 +23,6 @@ const payload = z.object({
     .min(0)
     .max(CONNECTION_SHARDS - 1),
 });
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function main(event: unknown, context: Context): Promise<WorkerReport> {
   const { eventId, shard } = payload.parse(event);
