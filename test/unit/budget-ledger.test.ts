@@ -268,7 +268,9 @@ describe('the pacer after a burst of 429s', () => {
     vi.useFakeTimers();
     try {
       const t0 = Date.now();
-      const pacer = new Pacer(12.5, 1, Date.now, sleep);
+      // The global setTimeout, which vi.useFakeTimers replaces: node:timers/promises' is not faked.
+      const fakeSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+      const pacer = new Pacer(12.5, 1, Date.now, fakeSleep);
       for (let i = 0; i < 20; i++) pacer.throttled();
       let done = 0;
       const waits = Array.from({ length: 62 }, () => Promise.resolve(pacer.take()).then(() => void done++));
