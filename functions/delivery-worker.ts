@@ -1,6 +1,5 @@
 // A delivery worker for one (event, connection shard): invoked asynchronously by the wake-up trigger
 // or by a worker handing over; runs until its shard has been idle a while.
-import { setTimeout as sleep } from 'node:timers/promises';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
@@ -23,6 +22,11 @@ const payload = z.object({
     .min(0)
     .max(CONNECTION_SHARDS - 1),
 });
+
+// On the global setTimeout, not node:timers/promises: with the latter, the first late joiner of
+// test/integration/late-joiners.test.ts got its update ~1.6 s after the others in 4 runs of 4 (this
+// sleep: 1 of 1 passed, as main did 3 of 3); the cause is not found yet.
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function main(event: unknown, context: Context): Promise<WorkerReport> {
   const { eventId, shard } = payload.parse(event);
