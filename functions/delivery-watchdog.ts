@@ -1,5 +1,6 @@
 // Once a minute (EventBridge), and then every few seconds for most of that minute: wakes the
 // delivery of events whose wake-up was lost, so a viewer gets the change within seconds anyway.
+import { setTimeout as sleep } from 'node:timers/promises';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { DeliveryWatchdog } from '../shared/domain/delivery/watchdog';
@@ -10,7 +11,6 @@ import { observe } from './lib/observe';
 
 /** Stop checking this long before the function's timeout. */
 const MARGIN_MS = 5_000;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function main(_event: unknown, context: Context): Promise<{ checks: number; woken: number }> {
   const c = container();

@@ -1,5 +1,6 @@
 // The account-wide @connections budget: shares follow audiences, newcomers and the dead, Σ ≤ B always
 // (fake clock); and delivery workers of two events that together stay within B (real worker, fakes).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import {
   allot,
@@ -233,12 +234,12 @@ describe('the pacer under an allotted share', () => {
       async (ms) => void waits.push(ms),
       Infinity,
     );
-    pacer.take();
-    pacer.take();
-    pacer.take();
+    void pacer.take();
+    void pacer.take();
+    void pacer.take();
     expect(waits).toEqual([1_000, 2_000]);
     pacer.allot(100);
-    pacer.take();
+    void pacer.take();
     expect(waits.at(-1)).toBeCloseTo(30, 6); // the backlog of 3 slots at 100/s, not 3 s
   });
 
@@ -251,7 +252,7 @@ describe('the pacer under an allotted share', () => {
       async (ms) => void (now += ms),
       100,
     );
-    pacer.take();
+    void pacer.take();
     const waiting = pacer.take(); // its slot: 1 s away at 1/s; it sleeps 100 ms at a time
     pacer.allot(100); // at 100 ms: the remaining 900 ms of the slot become 9 ms
     await waiting;
@@ -267,7 +268,9 @@ describe('the pacer after a burst of 429s', () => {
     vi.useFakeTimers();
     try {
       const t0 = Date.now();
-      const pacer = new Pacer(12.5, 1, Date.now, (ms) => new Promise<void>((r) => setTimeout(r, ms)));
+      // The global setTimeout, which vi.useFakeTimers replaces: node:timers/promises' is not faked.
+      const fakeSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+      const pacer = new Pacer(12.5, 1, Date.now, fakeSleep);
       for (let i = 0; i < 20; i++) pacer.throttled();
       let done = 0;
       const waits = Array.from({ length: 62 }, () => Promise.resolve(pacer.take()).then(() => void done++));
@@ -350,7 +353,10 @@ describe('every worker of every event together', () => {
         await w.ledger.refresh();
         w.nextAt = now + policy.refreshMs * (0.8 + 0.4 * random());
         // 429s and successes move the pacer between its allotted rate and a tenth of it.
-        for (let i = 0; i < 5; i++) random() < 0.5 ? w.pacer.throttled() : w.pacer.succeeded();
+        for (let i = 0; i < 5; i++) {
+          if (random() < 0.5) w.pacer.throttled();
+          else w.pacer.succeeded();
+        }
       }
       if (random() < 0.01) {
         const w = workers[Math.floor(random() * workers.length)]!;
@@ -386,7 +392,6 @@ describe('delivery workers of two events sharing one budget', () => {
     expiryMs: 500,
     settleMs: 120,
   };
-  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
   it('post at most B per second together, and each at its audience’s share', async () => {
     const events = new FakeEvents();

@@ -1,4 +1,5 @@
 // The delivery worker with fakes of its ports: exactly once, in order, under 429s, 410s and errors.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ChangeFeed } from '../../shared/domain/delivery/change-feed';
 import { Pacer } from '../../shared/domain/delivery/pacer';
@@ -38,7 +39,6 @@ const fast: WorkerOptions = {
   pollMs: 1,
   refreshEvery: 3,
 };
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function world(viewers: number) {
   const events = new FakeEvents();
