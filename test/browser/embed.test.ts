@@ -116,7 +116,7 @@ describe('embed', () => {
   });
 
   it('a site the setting does not name cannot frame the embed', async () => {
-    const { page, frame } = await framed(stranger, `/embed/${event.eventId}`);
+    const { frame } = await framed(stranger, `/embed/${event.eventId}`);
     expect(await holdsPage(frame)).toBe(false);
   });
 
