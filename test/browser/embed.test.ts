@@ -5,10 +5,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Frame, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
-import { launchBrowser, newPage, screenshot } from '../support/browser';
+import { closeContexts, launchBrowser, newPage, screenshot } from '../support/browser';
 import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
 import { connect, type TestClient } from '../support/ws-client';
 
@@ -51,6 +51,8 @@ beforeAll(async () => {
   await publish('Gates open.');
   await publish('Ribbon cut!', 'key');
 }, 120_000);
+
+afterEach(() => closeContexts(browser));
 
 afterAll(async () => {
   await reporter?.close();
@@ -98,7 +100,6 @@ describe('embed', () => {
     await page.waitForURL(`${stage.httpUrl}/live/${event.eventId}`);
     await page.locator('[data-testid=status].open').waitFor();
     expect(errors).toEqual([]);
-    await page.context().close();
   });
 
   it('the live page (and the console, the replay, the organiser) refuse that same site', async () => {
@@ -115,9 +116,8 @@ describe('embed', () => {
   });
 
   it('a site the setting does not name cannot frame the embed', async () => {
-    const { page, frame } = await framed(stranger, `/embed/${event.eventId}`);
+    const { frame } = await framed(stranger, `/embed/${event.eventId}`);
     expect(await holdsPage(frame)).toBe(false);
-    await page.context().close();
   });
 
   it('standing alone (no frame) it is the same compact view, at phone width', async () => {
@@ -128,6 +128,5 @@ describe('embed', () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await screenshot(page, 'embed-phone');
     expect(errors).toEqual([]);
-    await page.context().close();
   });
 });

@@ -4,10 +4,10 @@
 // translate="no" — and fails on any ASCII letters left. The same reading of the English page must
 // find English, or the reading itself is broken.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
-import { launchBrowser, newPage, screenshot } from '../support/browser';
+import { closeContexts, launchBrowser, newPage, screenshot } from '../support/browser';
 import { ADMIN_KEY, type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
 import { png, postUpload, type Upload } from '../support/images';
 import { connect } from '../support/ws-client';
@@ -47,6 +47,8 @@ beforeAll(async () => {
   await reporter.close();
   await stage.settled();
 }, 120_000);
+
+afterEach(() => closeContexts(browser));
 
 afterAll(async () => {
   await browser?.close();
@@ -137,7 +139,6 @@ describe('languages', () => {
       expect(await page.locator('[data-testid=text]').allTextContents()).toContain('剪彩！Ribbon cut');
       await screenshot(page, `${kind}-zh-CN`);
       expect(errors).toEqual([]);
-      await page.context().close();
     });
 
     it(`${kind}: an English browser gets it in English (and the reading above finds English there)`, async () => {
@@ -161,7 +162,6 @@ describe('languages', () => {
         );
       await screenshot(page, `${kind}-en`);
       expect(errors).toEqual([]);
-      await page.context().close();
     });
   }
 
@@ -185,8 +185,6 @@ describe('languages', () => {
     await en.page.getByTestId('home-pages').waitFor();
     expect(await en.page.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
     expect([...zh.errors, ...en.errors]).toEqual([]);
-    await zh.page.context().close();
-    await en.page.context().close();
   });
 
   it('the switch sticks: chosen on one page, kept across a reload and on the other pages; <html lang> follows', async () => {
@@ -209,7 +207,6 @@ describe('languages', () => {
     await page.getByTestId('summary').waitFor();
     expect(await page.getByTestId('export-csv').textContent()).toBe('导出 CSV');
     expect(await page.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
-    await page.context().close();
   });
 
   it('times, dates and counts follow the locale (Intl)', async () => {
@@ -226,8 +223,6 @@ describe('languages', () => {
     expect(await zh.page.getByTestId('summary').textContent()).toMatch(
       /^\d+ 条动态 · \d+ 次修改 · 0 次转发 · 0 次激增$/,
     );
-    await zh.page.context().close();
-    await en.page.context().close();
   });
 
   it("the console's token form and a missing event are in Chinese too", async () => {
@@ -240,7 +235,6 @@ describe('languages', () => {
     expect(await page.getByTestId('load-error').textContent()).toBe('没有编号为“no-such-event”的活动，请检查链接。');
     expect(await untranslated(page)).toEqual([]);
     expect(errors.filter((e) => !e.includes('404'))).toEqual([]);
-    await page.context().close();
   });
 });
 
@@ -284,8 +278,6 @@ describe('languages: the organiser console and the embed', () => {
     );
     expect(zh.errors.filter((e) => !e.includes('401'))).toEqual([]);
     expect(en.errors.filter((e) => !e.includes('401'))).toEqual([]);
-    await zh.page.context().close();
-    await en.page.context().close();
   });
 
   it('embed: Chinese with no English interface text, and English', async () => {

@@ -2,13 +2,12 @@
 // (#entry-{seq}, on load, after a hashchange, and for an entry that arrives later), sharing, the
 // correction trail read on request, the reading order, and the JSON-LD and head tags kept current.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
-import { launchBrowser, newPage, screenshot } from '../support/browser';
-import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
-import { type Reporter, reporterFor } from '../support/reporter';
-import { connect } from '../support/ws-client';
+import { closeContexts, launchBrowser, newPage, screenshot } from '../support/browser';
+import { type CreatedEvent, createEvent, testStage } from '../support/stage';
+import { reporterFor } from '../support/reporter';
 
 let stage: Stage;
 let browser: Browser;
@@ -16,6 +15,8 @@ let browser: Browser;
 beforeAll(async () => {
   [stage, browser] = await Promise.all([testStage({ webDir: inject('webDir') }), launchBrowser()]);
 }, 120_000);
+
+afterEach(() => closeContexts(browser));
 
 afterAll(async () => {
   await browser?.close();
@@ -66,7 +67,7 @@ const linked = (page: Page) =>
     };
   });
 
-async function open(event: CreatedEvent, hash = '', { size = 'phone' as 'phone' | 'desktop' } = {}) {
+async function open(event: CreatedEvent, hash = '', { size = 'phone' }: { size?: 'phone' | 'desktop' } = {}) {
   const opened = await newPage(browser, size);
   await opened.page.goto(`${stage.httpUrl}/live/${event.eventId}${hash}`);
   await opened.page.locator('[data-testid=status].open').waitFor();
@@ -96,7 +97,6 @@ describe('links to one entry', () => {
     expect(page.url()).toBe(`${stage.httpUrl}/live/${event.eventId}#entry-7`);
     expect(errors).toEqual([]);
     await rep.socket.close();
-    await page.context().close();
   });
 
   it('brings in an entry that arrives after the page loaded: the history cut short, or not yet published', async () => {
@@ -130,7 +130,6 @@ describe('links to one entry', () => {
     await expect.poll(() => placement(early.page, 16)).toMatchObject({ belowHeader: true, inView: true });
     expect(early.errors).toEqual([]);
     await rep.socket.close();
-    await early.page.context().close();
   });
 
   it('a key-moment filter does not hide the linked entry', async () => {
@@ -145,7 +144,6 @@ describe('links to one entry', () => {
     await expect.poll(() => linked(page)).toMatchObject({ marked: [2] });
     expect(await page.getByTestId('filter-key').getAttribute('aria-pressed')).toBe('false');
     await rep.socket.close();
-    await page.context().close();
   });
 });
 
@@ -169,7 +167,6 @@ describe('sharing an entry', () => {
     await expect.poll(() => linked(page)).toMatchObject({ marked: [2], focused: true });
     expect(errors).toEqual([]);
     await rep.socket.close();
-    await page.context().close();
   });
 
   it('hands the link to the share sheet where the browser has one (and copies nothing)', async () => {
@@ -191,7 +188,6 @@ describe('sharing an entry', () => {
     expect(await page.getByTestId('toast').isHidden()).toBe(true);
     expect(errors).toEqual([]);
     await rep.socket.close();
-    await page.context().close();
   });
 });
 
@@ -263,7 +259,6 @@ describe('correction trail', () => {
     expect(await page.locator('[data-testid=trail]').count()).toBe(0);
     expect(errors).toEqual([]);
     await rep.socket.close();
-    await page.context().close();
   });
 });
 
@@ -290,7 +285,6 @@ describe('reading order', () => {
     expect(await page.evaluate(() => localStorage.getItem('livecast.order'))).toBe('newest');
     expect(errors).toEqual([]);
     await rep.socket.close();
-    await page.context().close();
   });
 
   it('oldest first: away from the end, new updates are counted in a ↓ bar and the place is kept; at the end, the page follows them', async () => {
@@ -336,7 +330,6 @@ describe('reading order', () => {
     expect(await bar.isHidden()).toBe(true);
     expect(errors).toEqual([]);
     await rep.socket.close();
-    await page.context().close();
   });
 });
 
@@ -411,6 +404,5 @@ describe('search engines and sharing', () => {
     expect((await head(page)).blocks).toBe(1);
     expect(errors).toEqual([]);
     await rep.socket.close();
-    await page.context().close();
   });
 });

@@ -1,14 +1,13 @@
 // The live page in headless Chromium against the local stage: real sockets, real delivery.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
-import { launchBrowser, newPage, screenshot } from '../support/browser';
-import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
+import { closeContexts, launchBrowser, newPage, screenshot } from '../support/browser';
+import { type CreatedEvent, createEvent, testStage } from '../support/stage';
 import { repostStore, repostStorm } from '../support/storm';
 import { type Reporter, reporterFor } from '../support/reporter';
-import { connect, type TestClient } from '../support/ws-client';
 
 let stage: Stage;
 let browser: Browser;
@@ -18,6 +17,8 @@ beforeAll(async () => {
   [stage, browser] = await Promise.all([testStage({ webDir: inject('webDir') }), launchBrowser()]);
   store = repostStore(stage);
 }, 120_000);
+
+afterEach(() => closeContexts(browser));
 
 afterAll(async () => {
   await browser?.close();
@@ -88,7 +89,6 @@ describe('live page', () => {
     await page.getByText('All updates').click();
     await screenshot(page, 'live-phone');
     expect(errors).toEqual([]);
-    await page.context().close();
   });
 
   it('loses nothing and shows nothing twice across a dropped connection, corrections made meanwhile included', async () => {
@@ -114,7 +114,6 @@ describe('live page', () => {
     expect(after.find((c) => c.seq === 2)?.text).toBe('剪彩！The ribbon is cut by the mayor');
     expect(new Set(after.map((c) => c.seq)).size).toBe(after.length);
     expect(errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|WebSocket/.test(e))).toEqual([]);
-    await page.context().close();
   });
 
   it('reads the history over HTTP and asks the socket only for what came after it', async () => {
@@ -153,7 +152,6 @@ describe('live page', () => {
     expect(syncs).toHaveLength(1);
     expect(errors).toEqual([]);
     await rep.socket.close();
-    await page.context().close();
   });
 
   it('counts unseen updates in a bar and the title while the reader is scrolled away', async () => {
@@ -175,7 +173,6 @@ describe('live page', () => {
     await expect.poll(() => bar.isHidden()).toBe(true);
     expect(await page.title()).toBe('Dragon boat heats');
     await rep.socket.close();
-    await page.context().close();
   });
 
   it('reposts once, shows live counts and viewers, and announces a spike', async () => {
@@ -212,8 +209,6 @@ describe('live page', () => {
     await late.page.context().close();
     expect(errors).toEqual([]);
     await rep.socket.close();
-    await page.context().close();
-    await second.page.context().close();
   });
 
   it('says clearly when the event does not exist', async () => {
@@ -222,6 +217,5 @@ describe('live page', () => {
     await expect
       .poll(() => page.getByTestId('load-error').textContent())
       .toBe('There is no event “no-such-event”. Check the link.');
-    await page.context().close();
   });
 });

@@ -3,10 +3,10 @@
 // creating an event with a start time, its links (the reporter's with the token, shown once), the
 // embed snippet copied, a token rotation that locks the old console out, signing out.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
-import { launchBrowser, newPage, screenshot } from '../support/browser';
+import { closeContexts, launchBrowser, newPage, screenshot } from '../support/browser';
 import { ADMIN_KEY, type CreatedEvent, createEvent, testStage } from '../support/stage';
 
 let stage: Stage;
@@ -19,6 +19,8 @@ beforeAll(async () => {
   // More than a page of the console's list (20), one at a time so their order is their creation's.
   for (let i = 1; i <= 22; i++) made.push(await createEvent(stage, `Event ${String(i).padStart(2, '0')}`));
 }, 120_000);
+
+afterEach(() => closeContexts(browser));
 
 afterAll(async () => {
   await browser?.close();
@@ -53,7 +55,6 @@ describe('organiser console', () => {
     expect(await storage(page)).toEqual({ session: {}, local: [] });
     // The browser logs the 401 itself; nothing else went wrong.
     expect(errors.filter((e) => !e.includes('401'))).toEqual([]);
-    await page.context().close();
   });
 
   it('signs in, lists newest first a page at a time, keeps the key in sessionStorage only, and signs out', async () => {
@@ -82,7 +83,6 @@ describe('organiser console', () => {
     await page.reload();
     await page.getByTestId('sign-in-form').waitFor();
     expect(errors).toEqual([]);
-    await page.context().close();
   });
 
   it('creates an event with a start time, shows its links and the reporter token once; rotating locks the old console out', async () => {
@@ -171,7 +171,6 @@ describe('organiser console', () => {
     expect(await page.getByTestId('link-report').count()).toBe(0);
     await screenshot(page, 'organiser-phone', { viewport: true });
     expect(errors).toEqual([]);
-    for (const p of [reporter.page, fresh.page, page]) await p.context().close();
   });
 
   it('opens the replay, where the exports are', async () => {
@@ -185,6 +184,5 @@ describe('organiser console', () => {
     expect(await replay.getByTestId('export-csv').isVisible()).toBe(true);
     await screenshot(page, 'organiser-desktop', { viewport: true });
     expect(errors).toEqual([]);
-    await page.context().close();
   });
 });

@@ -3,11 +3,11 @@
 // context sees them loaded; a photo queued offline is uploaded and published once, also when the
 // console is reloaded half way through its photos.
 import type { Browser, Page, Route } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { Entry } from '../../shared/domain/protocol';
-import { launchBrowser, newPage, screenshot } from '../support/browser';
+import { closeContexts, launchBrowser, newPage, screenshot } from '../support/browser';
 import { png } from '../support/images';
 import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
 import { connect } from '../support/ws-client';
@@ -18,6 +18,8 @@ let browser: Browser;
 beforeAll(async () => {
   [stage, browser] = await Promise.all([testStage({ webDir: inject('webDir') }), launchBrowser()]);
 }, 120_000);
+
+afterEach(() => closeContexts(browser));
 
 afterAll(async () => {
   await browser?.close();
@@ -143,8 +145,6 @@ describe('photos', { timeout: 120_000 }, () => {
     await screenshot(live.page, 'live-photo-edited');
     expect(errors).toEqual([]);
     expect(live.errors).toEqual([]);
-    await live.page.context().close();
-    await page.context().close();
   });
 
   it('a photo-only update queued offline is uploaded and published exactly once after reconnecting', async () => {
@@ -167,7 +167,6 @@ describe('photos', { timeout: 120_000 }, () => {
     expect(entries.map((e) => [e.seq, e.text, e.images.length])).toEqual([[1, '', 1]]);
     expect(uploads.n).toBe(1);
     expect(errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|WebSocket/.test(e))).toEqual([]);
-    await page.context().close();
   });
 
   it('across a reload half way through its photos: the stored one is not uploaded again, the update is published once with the same clientId', async () => {
@@ -222,7 +221,6 @@ describe('photos', { timeout: 120_000 }, () => {
         ),
       )
       .toBe(0);
-    await page.context().close();
   });
 });
 

@@ -1,10 +1,11 @@
 // The organiser's replay in headless Chromium against the local stage.
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
-import { launchBrowser, newPage, screenshot } from '../support/browser';
+import { closeContexts, launchBrowser, newPage, screenshot } from '../support/browser';
 import { type CreatedEvent, createEvent, reporterUrl, testStage } from '../support/stage';
 import { repostStore, repostStorm } from '../support/storm';
 import { connect } from '../support/ws-client';
@@ -13,8 +14,6 @@ let stage: Stage;
 let browser: Browser;
 let event: CreatedEvent;
 let spikeMoment: number;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   [stage, browser] = await Promise.all([testStage({ webDir: inject('webDir') }), launchBrowser()]);
@@ -49,6 +48,8 @@ beforeAll(async () => {
   };
   spikeMoment = Math.max(reposts.spikes[0]!.startedAt, Date.parse(timeline.items.find((e) => e.seq === 2)!.createdAt));
 }, 120_000);
+
+afterEach(() => closeContexts(browser));
 
 afterAll(async () => {
   await browser?.close();
@@ -87,7 +88,6 @@ describe('replay page', () => {
     await page.getByTestId('scrubber').fill('0');
     expect(await shown(page)).toEqual(['1:The ceremony begins, 仪式开始']);
     expect(errors).toEqual([]);
-    await page.context().close();
   });
 
   it('draws the repost series with the spike marked; clicking the spike jumps to its moment', async () => {
@@ -103,7 +103,6 @@ describe('replay page', () => {
     expect(await position(page)).toBe(spikeMoment);
     await screenshot(page, 'replay-spike');
     expect(errors).toEqual([]);
-    await page.context().close();
   });
 
   it('exports every revision of every entry with its repost count as JSON and as CSV', async () => {
@@ -113,7 +112,7 @@ describe('replay page', () => {
 
     const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-json').click()]);
     expect(jsonDownload.suggestedFilename()).toBe(`livecast-${event.eventId}.json`);
-    const json = JSON.parse(await readFile((await jsonDownload.path())!, 'utf8')) as {
+    const json = JSON.parse(await readFile(await jsonDownload.path(), 'utf8')) as {
       event: { eventId: string };
       entries: { seq: number; reposts: number; revisions: { changeNo: number; rev: number; text: string }[] }[];
       reposts: { total: number; spikes: unknown[] };
@@ -131,7 +130,7 @@ describe('replay page', () => {
     expect(json.reposts.spikes).toHaveLength(1);
 
     const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
-    const csv = await readFile((await csvDownload.path())!, 'utf8');
+    const csv = await readFile(await csvDownload.path(), 'utf8');
     expect(
       csv.startsWith('\uFEFFchangeNo,seq,rev,kind,pinned,deleted,createdAt,updatedAt,text,repostsTotal,images\r\n'),
     ).toBe(true);
@@ -141,6 +140,5 @@ describe('replay page', () => {
       /^\d+,1,2,text,false,false,[^,]+,[^,]+,"The ceremony begins, 仪式开始 \(corrected, ""quoted"", with a comma\)",0,$/,
     ); // no photos: the images column is empty
     expect(csv).toContain('"Dragon boats\non the river"');
-    await page.context().close();
   });
 });

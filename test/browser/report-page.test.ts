@@ -1,10 +1,10 @@
 // The reporter console in headless Chromium against the local stage.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { Entry } from '../../shared/domain/protocol';
-import { launchBrowser, newPage, screenshot } from '../support/browser';
+import { closeContexts, launchBrowser, newPage, screenshot } from '../support/browser';
 import { type CreatedEvent, createEvent, testStage, viewerUrl } from '../support/stage';
 import { connect } from '../support/ws-client';
 
@@ -14,6 +14,8 @@ let browser: Browser;
 beforeAll(async () => {
   [stage, browser] = await Promise.all([testStage({ webDir: inject('webDir') }), launchBrowser()]);
 }, 120_000);
+
+afterEach(() => closeContexts(browser));
 
 afterAll(async () => {
   await browser?.close();
@@ -77,7 +79,6 @@ describe('reporter console', () => {
     await screenshot(page, 'report-phone');
     expect(errors).toEqual([]);
     await viewer.close();
-    await page.context().close();
   });
 
   it('keeps updates typed offline and re-sends them once connected: each stored exactly once', async () => {
@@ -109,7 +110,6 @@ describe('reporter console', () => {
       [3, '第一条香鱼'],
     ]);
     expect(errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|WebSocket/.test(e))).toEqual([]);
-    await page.context().close();
   });
 
   it('keeps what was not yet sent across a reload of the page', async () => {
@@ -129,7 +129,6 @@ describe('reporter console', () => {
     expect((await timeline(event.eventId)).map((e) => e.text)).toEqual([
       'Typed just before the phone reloaded the tab',
     ]);
-    await page.context().close();
   });
 
   it('edits, pins and deletes published entries', async () => {
@@ -163,7 +162,6 @@ describe('reporter console', () => {
     );
     await screenshot(page, 'report-edited');
     expect(errors).toEqual([]);
-    await page.context().close();
   });
 
   it('asks for the token when the address has none, and says so when a token is refused', async () => {
@@ -175,6 +173,5 @@ describe('reporter console', () => {
     await page.getByTestId('token').fill(event.operatorToken);
     await page.getByTestId('token-submit').click();
     await page.getByTestId('status').filter({ hasText: 'Live' }).waitFor();
-    await page.context().close();
   });
 });

@@ -46,7 +46,7 @@ function synth(props: Partial<StatelessStackProps> = {}): Synth {
   });
   const dataT = Template.fromStack(data);
   const exportsByName: Record<string, Json> = {};
-  for (const output of Object.values(dataT.toJSON().Outputs ?? {}) as Json[]) {
+  for (const output of Object.values<Json>(dataT.toJSON().Outputs ?? {})) {
     if (output.Export?.Name) exportsByName[output.Export.Name] = output.Value;
   }
   return { api, apiT: Template.fromStack(api), dataT, exportsByName };
@@ -395,8 +395,8 @@ describe('capacity', () => {
     const connect = wsRoutes.find((r) => r.routeKey === '$connect')!;
     const publish = wsRoutes.find((r) => r.routeKey === 'publish')!;
     const reserved = (s: Synth, id: string) =>
-      (s.apiT.toJSON().Resources[s.api.getLogicalId(s.api.functions[id]!.node.defaultChild as never)] as Json)
-        .Properties.ReservedConcurrentExecutions;
+      s.apiT.toJSON().Resources[s.api.getLogicalId(s.api.functions[id]!.node.defaultChild as never)].Properties
+        .ReservedConcurrentExecutions;
     expect([wsAuthorizer.id, connect.id, publish.id, deliveryWorker.id].map((id) => reserved(prod, id))).toEqual([
       100, 100, 40, 128,
     ]);
@@ -436,7 +436,7 @@ describe('access logs', () => {
 
   it('never the query string (the operator token) nor a header (the admin key)', () => {
     for (const stage of stages()) {
-      for (const value of Object.values(JSON.parse(stage.Properties.AccessLogSettings.Format)) as string[]) {
+      for (const value of Object.values<string>(JSON.parse(stage.Properties.AccessLogSettings.Format))) {
         expect(value).toMatch(/^\$context\.[A-Za-z.]+$/);
         expect(value).not.toMatch(/querystring|\.path$|header|requestOverride|\$input|\$request/i);
       }

@@ -3,7 +3,7 @@ import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLivecast } from '../../infra/livecast-app';
@@ -37,7 +37,6 @@ import {
   wsAuthorizer,
   wsRoutes,
   type FunctionDef,
-  type ScheduledDef,
   type StreamTriggerDef,
   HANDSHAKE_MAX_MS,
 } from '../../shared/routes';
@@ -498,7 +497,7 @@ describe('functions', () => {
     for (const fn of fns) {
       expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
-      const shaped = (scheduled as readonly ScheduledDef[]).find((def) => fn === fnResource(def));
+      const shaped = scheduled.find((def) => fn === fnResource(def));
       expect(fn.Properties.MemorySize).toBe(shaped?.memoryMB ?? 512);
       const worker = fn === fnResource(deliveryWorker);
       expect(fn.Properties.Timeout).toBe(
@@ -882,7 +881,7 @@ describe('photos (issue 14)', () => {
       .sort();
 
   it('keeps them in a private, encrypted, TLS-only, unversioned bucket whose abandoned uploads expire after a day', () => {
-    const bucket = dataT.toJSON().Resources[imagesBucketId()] as Json;
+    const bucket = dataT.toJSON().Resources[imagesBucketId()];
     const p = bucket.Properties;
     expect(render(p.BucketName)).toBe('livecast-prod-images-${AWS::AccountId}-${AWS::Region}');
     expect(p.PublicAccessBlockConfiguration).toEqual({
@@ -910,7 +909,7 @@ describe('photos (issue 14)', () => {
   });
 
   it("lets the pages' browsers POST to it across origins (preflight: any header the form needs)", () => {
-    const rules = (dataT.toJSON().Resources[imagesBucketId()] as Json).Properties.CorsConfiguration.CorsRules as Json[];
+    const rules = dataT.toJSON().Resources[imagesBucketId()].Properties.CorsConfiguration.CorsRules as Json[];
     expect(rules).toEqual([
       expect.objectContaining({
         AllowedMethods: ['POST'],
@@ -1009,6 +1008,7 @@ describe('pages (S3 behind CloudFront)', () => {
   const pageFunction = () => {
     const selected: string[] = [];
     const cf = { selectRequestOriginById: (id: string) => selected.push(id) };
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the test runs the function's source text, as CloudFront does
     const handler = new Function('cf', `${PAGE_REWRITE_BODY}; return handler;`)(cf) as (e: {
       request: { uri: string; headers: Record<string, { value: string }> };
     }) => { uri: string };

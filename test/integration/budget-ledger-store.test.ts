@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { createTables } from '../../local/create-tables';
 import { DynamoBudgetLedger, ledgerPartition } from '../../shared/adapters/dynamo-budget-ledger';
@@ -121,11 +121,15 @@ describe('on the local stage', () => {
       // The workers woke for the publish and hold on (idle 10 s): the viewer's shard's worker
       // registers its rows (the viewer's, and the reporter's if it shares the shard) as soon as it
       // has read them, concurrently with its posts.
-      let seen = await ours();
-      while (!seen.some((r) => r.rows >= 1)) {
-        await new Promise((r) => setTimeout(r, 50));
-        seen = await ours();
-      }
+      // The old loop had no deadline of its own (the test's 90 s bounded it): a loaded machine reads slowly.
+      const seen = await vi.waitFor(
+        async () => {
+          const rows = await ours();
+          expect(rows.some((r) => r.rows >= 1)).toBe(true);
+          return rows;
+        },
+        { timeout: 60_000, interval: 50 },
+      );
       expect(seen.every((r) => r.owner.length > 0 && r.beatAt > 0)).toBe(true);
       await stage.settled();
       expect(await ours()).toEqual([]);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Stage } from '../../local/stage';
 import type { ServerFrame } from '../../shared/domain/protocol';
+import { attempts, sleep } from '../../shared/retry';
 import { type CreatedEvent, createEvent, reporterUrl, testStage, viewerUrl } from '../support/stage';
 import { connect } from '../support/ws-client';
 
@@ -48,8 +49,6 @@ function attempt(url: string): Promise<Attempt> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * What a stage short of capacity answers, each retried by a client (PROTOCOL v1.1, Limits): 429 over
  * the connection rate, 503 no handshake slot, a backend short of capacity, or a handshake past the
@@ -64,10 +63,10 @@ describe('a wave of 1,500 viewers connecting at once', () => {
     const errors = new Map<string, number>();
     let firstRound = 0;
 
-    // Full-jitter exponential backoff, as the live page does: sleep U(0, min(cap, base·2^n)).
+    // Full-jitter exponential backoff, as the live page does: retry n+1 waits U(0, min(8 s, 250 ms·2^n)).
     // No cap on attempts: how long a wave takes depends on the machine, not on what is tested here.
     const viewer = async (): Promise<WebSocket | undefined> => {
-      for (let n = 0; ; n++) {
+      for await (const n of attempts({ tries: Infinity, baseMs: 125, capMs: 8_000 })) {
         const got = await attempt(url);
         if ('open' in got) return got.open;
         if ('error' in got) {
@@ -77,8 +76,8 @@ describe('a wave of 1,500 viewers connecting at once', () => {
         if (n === 0) firstRound += 1;
         refusals.set(got.status, (refusals.get(got.status) ?? 0) + 1);
         if (!LOAD_REFUSALS.has(got.status)) return undefined; // a refusal no client should retry
-        await sleep(Math.random() * Math.min(8_000, 250 * 2 ** n));
       }
+      return undefined; // never reached: the tries do not run out
     };
     const t0 = Date.now();
     const opened = await Promise.all(Array.from({ length: VIEWERS }, viewer));
@@ -98,7 +97,7 @@ describe('a wave of 1,500 viewers connecting at once', () => {
       (s) =>
         new Promise<void>((resolve) => {
           const onMessage = (data: WebSocket.RawData) => {
-            const text = data.toString();
+            const text = (data as Buffer).toString(); // a Buffer: ws's default binaryType is 'nodebuffer'
             // Viewer-count stats reach every socket each second; parse only what may be the update.
             if (!text.includes('The wave is in')) return;
             const frame = JSON.parse(text) as ServerFrame;

@@ -1,6 +1,7 @@
 // A viewer gets each update as promptly as everyone else, whenever in a delivery worker's life it
 // joined: while the worker is being woken and sweeps for the first time, while it polls idle, just
 // before and after it lets go, and around a hand-over to its successor.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { AckFrame, UpdateFrame } from '../../shared/domain/protocol';
@@ -11,8 +12,6 @@ import { connect, type TestClient } from '../support/ws-client';
 const IDLE_MS = 4_000;
 /** How much later than a viewer who was there all along a late joiner may get an update. */
 const SLACK_MS = 1_500;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Probe {
   joinedAfterMs: number;

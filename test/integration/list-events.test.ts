@@ -1,6 +1,6 @@
 // GET /events: the organiser's list, newest first, a page at a time, on the real stage and DynamoDB Local.
 import { randomBytes } from 'node:crypto';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTable } from '../../local/create-tables';
@@ -93,13 +93,12 @@ describe('GET /events', () => {
         await reporter.next<AckFrame>((f) => f.type === 'ack' && f.clientId === `c${i}`);
       }
       // The viewer count follows the Connections stream: wait until the event's own read shows it.
-      const deadline = Date.now() + 60_000;
-      let single = { viewers: 0, lastSeq: 0 };
-      while (single.viewers < 1 && Date.now() < deadline) {
-        single = (await (await fetch(`${stage.httpUrl}/events/${event.eventId}`)).json()) as typeof single;
-        if (single.viewers < 1) await new Promise((r) => setTimeout(r, 200));
-      }
-      expect(single).toMatchObject({ viewers: 1, lastSeq: 3 });
+      await expect
+        .poll(async () => (await fetch(`${stage.httpUrl}/events/${event.eventId}`)).json(), {
+          timeout: 60_000,
+          interval: 200,
+        })
+        .toMatchObject({ viewers: 1, lastSeq: 3 });
       const all = await page('?limit=100');
       expect(all.items.find((e) => e.eventId === event.eventId)).toMatchObject({ lastSeq: 3, viewers: 1 });
     } finally {

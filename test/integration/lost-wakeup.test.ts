@@ -42,7 +42,7 @@ afterAll(async () => {
   await stage?.stop();
 });
 
-const updateOf = (seq: number) => (f: ServerFrame) => f.type === 'update' && (f as UpdateFrame).entry.seq === seq;
+const updateOf = (seq: number) => (f: ServerFrame) => f.type === 'update' && f.entry.seq === seq;
 
 async function publish(clientId: string, text: string): Promise<AckFrame> {
   const from = reporter.frames.length;

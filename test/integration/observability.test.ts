@@ -1,6 +1,6 @@
 // Metrics through the real local stage: a publish's ack latency, the delivery worker's posts and lag,
 // the repost tally's count, as the EMF lines the functions wrote (stage.metricsFile).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { Metric } from '../../shared/observability/names';
 import { stageMetrics } from '../support/metrics';
@@ -25,15 +25,16 @@ afterAll(async () => {
 });
 
 /** Waits until `name` has at least `count` values in the file: the worker flushes when it ends, after delivery. */
-async function valuesOf(name: string, count = 1, timeoutMs = 30_000): Promise<{ unit: string; values: number[] }> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const m = stageMetrics(stage.metricsFile).get(name);
-    if (m && m.values.length >= count) return m;
-    if (Date.now() > until) throw new Error(`${name}: ${m?.values.length ?? 0} values, wanted ${count}`);
-    await stage.settled();
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function valuesOf(name: string, count = 1, timeoutMs = 30_000): Promise<{ unit: string; values: number[] }> {
+  return vi.waitFor(
+    async () => {
+      const m = stageMetrics(stage.metricsFile).get(name);
+      if (m && m.values.length >= count) return m;
+      await stage.settled();
+      throw new Error(`${name}: ${m?.values.length ?? 0} values, wanted ${count}`);
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
 }
 
 describe('metrics on the local stage', () => {
@@ -83,14 +84,15 @@ describe('metrics of workers in child processes', () => {
       try {
         r.send({ action: 'publish', clientId: 'c1', text: 'From another process' });
         await v.next((f) => f.type === 'update' && f.entry.seq === 1);
-        const until = Date.now() + 30_000;
-        let lag: number[] = [];
-        while (lag.length === 0 && Date.now() < until) {
-          await apart.settled();
-          lag = stageMetrics(apart.metricsFile).get(Metric.deliveryLag)?.values ?? [];
-          if (lag.length === 0) await new Promise((res) => setTimeout(res, 50));
-        }
-        expect(lag.length).toBeGreaterThanOrEqual(1);
+        await expect
+          .poll(
+            async () => {
+              await apart.settled();
+              return stageMetrics(apart.metricsFile).get(Metric.deliveryLag)?.values.length ?? 0;
+            },
+            { timeout: 30_000, interval: 50 },
+          )
+          .toBeGreaterThanOrEqual(1);
         expect(apart.workerPids().length).toBeGreaterThanOrEqual(1);
       } finally {
         await Promise.all([r.close(), v.close()]);

@@ -182,7 +182,7 @@ describe('a rotation racing publishes', () => {
     await Promise.all(reporters.map((c, r) => c.next(answerTo(`r${r}-0`), { timeoutMs: 60_000 })));
     const next = await rotated(event);
     // Anything sent once the rotation has answered is refused.
-    const late = await send(reporters[0]!, {
+    const late = await send(reporters[0], {
       action: 'publish',
       clientId: 'late',
       text: 'Sent after the rotation answered',

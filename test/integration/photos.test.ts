@@ -33,7 +33,6 @@ afterAll(async () => {
   await stage?.stop();
 });
 
-const isAck = (clientId: string) => (f: ServerFrame) => f.type === 'ack' && f.clientId === clientId;
 const isReply = (clientId: string) => (f: ServerFrame) =>
   (f.type === 'ack' || f.type === 'error') && f.clientId === clientId;
 const isUpdate =

@@ -3,6 +3,7 @@
 // 1 MB DynamoDB page of its revisions) and deleted, must not be readable by anyone afterwards; the
 // organiser still reads it until the redaction, after which it is in no table of the stage at all.
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../../local/stage';
 import { scanPages } from '../../shared/adapters/dynamo-paging';
@@ -40,7 +41,6 @@ let viewer: TestClient;
 const DELETED = 1;
 const LIVE = FILLERS + 2;
 
-const isAck = (clientId: string) => (f: ServerFrame) => f.type === 'ack' && f.clientId === clientId;
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 
 beforeAll(async () => {
@@ -72,9 +72,7 @@ beforeAll(async () => {
       const limited = refused.filter((a) => a.type === 'error' && a.code === 'rate_limited');
       if (refused.length > limited.length) throw new Error(`refused: ${JSON.stringify(refused.slice(0, 3))}`);
       if (limited.length === 0) return;
-      await new Promise((r) =>
-        setTimeout(r, Math.max(...limited.map((a) => (a.type === 'error' ? (a.retryAfterMs ?? 1_000) : 0))) + 100),
-      );
+      await sleep(Math.max(...limited.map((a) => (a.type === 'error' ? (a.retryAfterMs ?? 1_000) : 0))) + 100);
       frames = frames.filter((f) => answers.get(f.clientId)?.type === 'error');
     }
   };

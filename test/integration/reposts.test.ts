@@ -1,5 +1,5 @@
 // Reposts end to end: real sockets, the local gateway, the Reposts stream and the tally on DynamoDB Local.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Stage } from '../../local/stage';
 import type { DynamoRepostStore } from '../../shared/adapters/dynamo-repost-store';
 import type { StreamedRepost } from '../../shared/domain/ports';
@@ -158,13 +158,9 @@ describe('repost', () => {
     await rep.close();
     await burst(quiet.eventId, 1, 300, 'quiet');
     // Only the tally and the sweep run now: no GET /reposts, which would judge the seconds itself.
-    const deadline = Date.now() + 30_000;
-    let spikes = await store.spikes(quiet.eventId);
-    while (Date.now() < deadline && !(spikes.length === 1 && spikes[0]!.endedAt !== null)) {
-      await new Promise((r) => setTimeout(r, 250));
-      spikes = await store.spikes(quiet.eventId);
-    }
-    expect(spikes).toEqual([expect.objectContaining({ total: 300, topSeq: 1, endedAt: expect.any(Number) })]);
+    await expect
+      .poll(() => store.spikes(quiet.eventId), { timeout: 30_000, interval: 250 })
+      .toEqual([expect.objectContaining({ total: 300, topSeq: 1, endedAt: expect.any(Number) })]);
     expect(await store.eventsWithOpenSpikes()).not.toContain(quiet.eventId);
   }, 45_000);
 
@@ -178,21 +174,25 @@ describe('repost', () => {
     // 600 reposts in a burst (rows written as the repost route writes them).
     const { firstAt: at, lastAt } = await burst(storm.eventId, 1, 600, 'storm');
     await stage.settled();
-    let body:
-      | {
-          spikes: { startedAt: number; endedAt: number | null; total: number; topSeq: number; peakPerSecond: number }[];
-          total: number;
-        }
-      | undefined;
+    interface Reposts {
+      spikes: { startedAt: number; endedAt: number | null; total: number; topSeq: number; peakPerSecond: number }[];
+      total: number;
+    }
     // The end is judged by the sweep (every second here, once the event's last 5 s were quiet) or the
     // next repost; a read only reads: 3 quiet seconds + 5 s settling + the sweep's period, on a loaded machine.
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
-      body = (await (await fetch(`${stage.httpUrl}/events/${storm.eventId}/reposts?bucket=1`)).json()) as typeof body;
-      if (body?.spikes[0]?.endedAt) break;
-    }
-    expect(body!.total).toBe(600);
-    expect(body!.spikes).toHaveLength(1);
-    const spike = body!.spikes[0]!;
+    const body = await vi.waitFor(
+      async () => {
+        const read = (await (
+          await fetch(`${stage.httpUrl}/events/${storm.eventId}/reposts?bucket=1`)
+        ).json()) as Reposts;
+        expect(read.spikes[0]?.endedAt).toBeTruthy();
+        return read;
+      },
+      { timeout: 30_000, interval: 250 },
+    );
+    expect(body.total).toBe(600);
+    expect(body.spikes).toHaveLength(1);
+    const spike = body.spikes[0]!;
     // Exact once it has ended, however far behind the tally ran while the storm lasted.
     expect(spike).toMatchObject({ total: 600, topSeq: 1 });
     expect(spike.startedAt).toBe(Math.floor(at / 1000) * 1000);

@@ -5,6 +5,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freePort } from '../../local/net';
@@ -46,12 +47,16 @@ beforeAll(async () => {
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const deadline = Date.now() + 170_000;
-  while (!output.includes('livecast is running')) {
-    if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`npm start did not come up:\n${output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Heard as it is printed (the listeners above run first and have added it to `output`).
+  const running = new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (output.includes('livecast is running')) resolve();
+    };
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.once('exit', () => reject(new Error(`npm start exited early:\n${output}`)));
+  });
+  await step('npm start coming up', running, 170_000);
 }, 180_000);
 
 afterAll(() => {
@@ -93,7 +98,7 @@ describe('Ctrl-C under npm start', () => {
     for (let i = 0; i < 200; i++)
       reporter.send(JSON.stringify({ action: 'publish', clientId: `flood-${i}`, text: `update ${i}` }));
     const reads = Array.from({ length: 50 }, () => fetch(`${running.httpUrl}/events`).catch(() => undefined));
-    await new Promise((r) => setTimeout(r, 1_000));
+    await sleep(1_000);
 
     const sentAt = Date.now();
     process.kill(-child.pid!, 'SIGINT');

@@ -55,6 +55,14 @@ export async function newPage(
   return { page, errors };
 }
 
+/**
+ * Closes every context still open, for `afterEach(() => closeContexts(browser))`: a test that fails
+ * before its own close would otherwise leave its pages running (sockets, timers) into the next test.
+ */
+export async function closeContexts(browser: Browser | undefined): Promise<void> {
+  await Promise.all((browser?.contexts() ?? []).map((context) => context.close()));
+}
+
 /** The whole page, or (`viewport`) what the reader sees where they have scrolled to. */
 export async function screenshot(page: Page, name: string, { viewport = false } = {}): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });

@@ -48,7 +48,8 @@ export function connect(
     );
 
     socket.on('message', (data) => {
-      const text = data.toString();
+      // A Buffer: ws's default binaryType ('nodebuffer') joins fragments into one.
+      const text = (data as Buffer).toString();
       messages.push(text);
       const frame = JSON.parse(text) as ServerFrame;
       frames.push(...(frame.type === 'batch' ? frame.frames : [frame]));

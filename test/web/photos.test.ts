@@ -47,7 +47,7 @@ describe('entries with and without photos', () => {
 
   it('reads an entry from before photos (no images field) as having none', () => {
     expect(imagesOf(base as Entry)).toEqual([]);
-    expect(imagesOf({ ...base, images: [photo] } as Entry)).toEqual([photo]);
+    expect(imagesOf({ ...base, images: [photo] })).toEqual([photo]);
   });
 
   it("the replay's exports name each revision's photos, absolute: space-separated in the CSV, whole in the JSON", () => {
