@@ -37,7 +37,7 @@ let acked: Map<string, AckFrame[]>;
 function recordingAcks(service: LiveService, into = new Map<string, AckFrame[]>()): LiveService {
   acked = into;
   for (const action of ['publish', 'edit', 'delete', 'pin'] as const) {
-    const write = service[action].bind(service) as (c: Caller, f: never) => Promise<AckFrame>;
+    const write: (c: Caller, f: never) => Promise<AckFrame> = service[action].bind(service);
     Object.assign(service, {
       [action]: async (c: Caller, f: never) => {
         const ack = await write(c, f);

@@ -38,7 +38,7 @@ function wsEvent(
 }
 
 /** A WebSocket route wrapped as the ws-*.ts files wrap theirs; counts how often its handler ran. */
-function route(options: { now?: () => number; store?: MemoryStore; fail?: unknown } = {}) {
+function route(options: { now?: () => number; store?: MemoryStore; fail?: Error } = {}) {
   const store = options.store ?? new MemoryStore();
   const limiter = new RateLimiter(store, { now: options.now ?? (() => 120_000) });
   const gateway = new FakeGateway();
