@@ -9,6 +9,7 @@
 //
 // Finds the stage through .data/running.json (written by npm start), or LIVECAST_HTTP_URL,
 // LIVECAST_WS_URL and LIVECAST_ADMIN_KEY.
+import type { Spike } from '../shared/domain/reposts/spike-detector';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,14 +33,7 @@ interface SimEvent {
 
 interface RepostTotals {
   total: number;
-  spikes: {
-    startedAt: number;
-    endedAt: number | null;
-    peakPerSecond: number;
-    baselinePerSecond: number;
-    total: number;
-    topSeq: number;
-  }[];
+  spikes: Spike[];
 }
 
 function stageInfo(): StageInfo {
