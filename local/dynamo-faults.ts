@@ -226,7 +226,9 @@ export function tablesOf(operation: string, body: Json): string[] {
     case 'TransactGetItems':
       return ((body.TransactItems as Json[] | undefined) ?? []).map((item) => {
         const action = Object.values(item)[0] as Json | undefined;
-        return String(action?.TableName ?? '');
+        const name = action?.TableName;
+        // A table name is a string; DynamoDB refuses the call otherwise, so nothing else needs a name here.
+        return typeof name === 'string' ? name : '';
       });
     default:
       return typeof body.TableName === 'string' ? [body.TableName] : [];
@@ -446,7 +448,7 @@ export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Prom
       res.end(result.body);
     })().catch((err: unknown) => {
       opts.log?.(
-        `dynamodb faults: ${req.headers['x-amz-target'] ?? req.url}: ${err instanceof Error ? err.message : String(err)}`,
+        `dynamodb faults: ${String(req.headers['x-amz-target'] ?? req.url)}: ${err instanceof Error ? err.message : String(err)}`,
       );
       // DynamoDB Local itself failed (stopped, restarting): the caller sees a cut connection, as it would without the proxy.
       cut(req);

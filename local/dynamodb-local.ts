@@ -239,7 +239,9 @@ function waitReady(endpoint: string, timeoutMs: number) {
           return;
         } catch (err) {
           if (Date.now() > deadline)
-            throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms: ${String(err)}`);
+            throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms: ${String(err)}`, {
+              cause: err,
+            });
         }
       }
     } finally {

@@ -3,7 +3,6 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Context } from 'aws-lambda';
 import { listen } from './errors';
 import { gatewayId, gatewayTime, lambdaContext, type Invoke } from './lambda-context';
 
@@ -417,7 +416,7 @@ function writeResult(res: http.ServerResponse, result: unknown, log: (line: stri
   const body = result.body ?? '';
   if (!Number.isInteger(status) || status < 100 || status > 599 || typeof body !== 'string') {
     log(
-      `http: ${routeKey} returned a malformed response (statusCode ${String(result.statusCode)}, body ${typeof body})`,
+      `http: ${routeKey} returned a malformed response (statusCode ${JSON.stringify(result.statusCode)}, body ${typeof body})`,
     );
     send(res, 500, { 'content-type': 'application/json' }, internalError);
     return;
@@ -429,7 +428,8 @@ function writeResult(res: http.ServerResponse, result: unknown, log: (line: stri
       // With CORS configured, AWS's own CORS headers win over the integration's.
       if (name.toLowerCase() === 'access-control-allow-origin' && res.hasHeader('access-control-allow-origin'))
         continue;
-      headers[name.toLowerCase()] = String(value);
+      // Handlers give strings, numbers or booleans; anything else is printed as String() prints it, as before.
+      headers[name.toLowerCase()] = String(value as string | number | boolean);
     }
   }
   if (Array.isArray(result.cookies) && result.cookies.length > 0) {

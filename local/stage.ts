@@ -30,6 +30,8 @@ import {
   startWorkers,
   startWs,
   type Stopper,
+  type Storage,
+  type Workers,
 } from './stage-parts';
 import type { StreamSource } from './stream-source';
 import { webPages } from './web-pages';
@@ -130,36 +132,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     const metricsFile = prepareMetricsFile(opts, stoppers);
 
     // The handlers read their configuration on first use, as a Lambda container does.
-    Object.assign(process.env, {
-      ...tableEnv(tables),
-      AWS_REGION: 'us-east-1',
-      [ENV.dynamoEndpoint]: handlersDynamoEndpoint,
-      [ENV.connectionsEndpoint]: opts.connectionsEndpoint ?? ws.managementEndpoint,
-      [ENV.lambdaEndpoint]: workers.lambda.endpoint,
-      [ENV.workerFunction]: workers.workerFn,
-      [ENV.adminKey]: opts.adminKey,
-      [ENV.sqsEndpoint]: storage.sqs.endpoint,
-      [ENV.s3Endpoint]: storage.s3.endpoint,
-      [ENV.imagesBucket]: storage.imagesBucket,
-      // Deployed, CloudFront serves the bucket's images/ prefix; here the HTTP port does (local/served-images.ts),
-      // so image URLs are relative to the HTTP API's origin — the pages' own, as the protocol allows.
-      [ENV.imagesBaseUrl]: '/',
-      [ENV.streamFailuresQueueUrl]: storage.queueUrls.streams,
-      [ENV.workerFailuresQueueUrl]: storage.queueUrls.worker,
-      [ENV.local]: '1',
-      [ENV.viewerSecret]:
-        opts.viewerSecret ??
-        (process.env[ENV.viewerSecret] || localViewerSecret('dbPath' in opts.dynamo ? opts.dynamo.dbPath : undefined)),
-      [ENV.logLevel]: opts.logLevel ?? process.env[ENV.logLevel] ?? 'warn',
-      [STAGE_ENV]: 'local',
-      [METRICS_FILE_ENV]: metricsFile,
-      // No X-Ray here (no daemon, no segment from Lambda): Powertools Tracer is off outside Lambda
-      // anyway (no AWS_EXECUTION_ENV); said outright so a shell that sets that variable changes nothing.
-      POWERTOOLS_TRACE_ENABLED: 'false',
-      // As Lambda sets it for on-demand environments: Powertools reports a cold start only then.
-      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
-      ...opts.env,
-    });
+    Object.assign(process.env, functionEnv(opts, tables, handlersDynamoEndpoint, ws, workers, storage, metricsFile));
     resetContainer();
     resetTelemetry();
     // Environments forked now inherit the configuration just set, and the first update does not wait for them.
@@ -235,6 +208,48 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     await stop();
     throw err;
   }
+}
+
+/** The configuration the handlers read, as the CDK stack sets it on each function, pointing at the stand-ins. */
+function functionEnv(
+  opts: StageOptions,
+  tables: TableNames,
+  handlersDynamoEndpoint: string,
+  ws: WsGateway,
+  workers: Workers,
+  storage: Storage,
+  metricsFile: string,
+): Record<string, string> {
+  return {
+    ...tableEnv(tables),
+    AWS_REGION: 'us-east-1',
+    [ENV.dynamoEndpoint]: handlersDynamoEndpoint,
+    [ENV.connectionsEndpoint]: opts.connectionsEndpoint ?? ws.managementEndpoint,
+    [ENV.lambdaEndpoint]: workers.lambda.endpoint,
+    [ENV.workerFunction]: workers.workerFn,
+    [ENV.adminKey]: opts.adminKey,
+    [ENV.sqsEndpoint]: storage.sqs.endpoint,
+    [ENV.s3Endpoint]: storage.s3.endpoint,
+    [ENV.imagesBucket]: storage.imagesBucket,
+    // Deployed, CloudFront serves the bucket's images/ prefix; here the HTTP port does (local/served-images.ts),
+    // so image URLs are relative to the HTTP API's origin — the pages' own, as the protocol allows.
+    [ENV.imagesBaseUrl]: '/',
+    [ENV.streamFailuresQueueUrl]: storage.queueUrls.streams,
+    [ENV.workerFailuresQueueUrl]: storage.queueUrls.worker,
+    [ENV.local]: '1',
+    [ENV.viewerSecret]:
+      opts.viewerSecret ??
+      (process.env[ENV.viewerSecret] || localViewerSecret('dbPath' in opts.dynamo ? opts.dynamo.dbPath : undefined)),
+    [ENV.logLevel]: opts.logLevel ?? process.env[ENV.logLevel] ?? 'warn',
+    [STAGE_ENV]: 'local',
+    [METRICS_FILE_ENV]: metricsFile,
+    // No X-Ray here (no daemon, no segment from Lambda): Powertools Tracer is off outside Lambda
+    // anyway (no AWS_EXECUTION_ENV); said outright so a shell that sets that variable changes nothing.
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    // As Lambda sets it for on-demand environments: Powertools reports a cold start only then.
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    ...opts.env,
+  };
 }
 
 /** A viewer id secret for a local stage: kept with persisted data (so ids outlive a restart), else new each start. */
