@@ -425,7 +425,7 @@ function writeResult(res: http.ServerResponse, result: unknown, log: (line: stri
       if (name.toLowerCase() === 'access-control-allow-origin' && res.hasHeader('access-control-allow-origin'))
         continue;
       // Handlers give strings, numbers or booleans; anything else is printed as String() prints it, as before.
-      headers[name.toLowerCase()] = String(value as string | number | boolean);
+      headers[name.toLowerCase()] = `${value as string | number | boolean}`;
     }
   }
   if (Array.isArray(result.cookies) && result.cookies.length > 0) {

@@ -79,7 +79,7 @@ function integer(input: Record<string, unknown>, key: string, fallback: number, 
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
     throw new SqsError(
       'InvalidParameterValue',
-      `Value ${String(raw as string | number)} for parameter ${key} is invalid. Reason: must be between ${min} and ${max}.`,
+      `Value ${raw as string | number} for parameter ${key} is invalid. Reason: must be between ${min} and ${max}.`,
     );
   }
   return n;
