@@ -4,7 +4,10 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { attempts } from '../shared/retry';
 import { ensurePortFree, freePort } from './net';
+
+const noJitter = () => 1;
 
 export interface DynamoLocalOptions {
   /** 0 picks a free port. */
@@ -95,9 +98,10 @@ export async function startDynamoLocal(opts: DynamoLocalOptions): Promise<Dynamo
         opts.onEvent({ type: 'gave-up', reason: `it exited ${crashes.length} times within ${crashWindowMs / 1000} s` });
       return;
     }
-    for (let attempt = 1; !stopping; attempt++) {
-      // A moment for the port to be released, longer after each failed try.
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** (attempt - 1))));
+    // A moment for the port to be released before each try, the first included (immediate: -1),
+    // longer after each failed one: 250, 500, 1,000, 2,000, 4,000 ms. No jitter: one supervisor
+    // restarts one process, there is no crowd to spread.
+    for await (const attempt of attempts({ tries: 5, baseMs: 250, capMs: 5_000, immediate: -1, random: noJitter })) {
       if (stopping) return;
       try {
         const next = await launch(endpoint, port, opts.dbPath);
@@ -112,7 +116,7 @@ export async function startDynamoLocal(opts: DynamoLocalOptions): Promise<Dynamo
         opts.onEvent?.({ type: 'restarted', downMs: Date.now() - at, restarts });
         return;
       } catch (err) {
-        if (attempt >= 5) {
+        if (attempt >= 4) {
           down = `DynamoDB Local could not be restarted: ${err instanceof Error ? err.message : String(err)}`;
           opts.onEvent?.({ type: 'gave-up', reason: down });
           return;
@@ -227,14 +231,17 @@ function waitReady(endpoint: string, timeoutMs: number) {
   const promise = (async () => {
     const deadline = Date.now() + timeoutMs;
     try {
-      while (!cancelled) {
+      // Every 150 ms until it answers: the deadline bounds the tries, not a count.
+      for await (const _attempt of attempts({ tries: Infinity, baseMs: 150, capMs: 150, random: noJitter })) {
+        if (cancelled) return;
         try {
           await client.send(new ListTablesCommand({ Limit: 1 }));
           return;
         } catch (err) {
           if (Date.now() > deadline)
-            throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms: ${String(err)}`);
-          await new Promise((r) => setTimeout(r, 150));
+            throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms: ${String(err)}`, {
+              cause: err,
+            });
         }
       }
     } finally {

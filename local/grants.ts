@@ -43,9 +43,9 @@ export function actionsOf(commandName: string, input: Record<string, unknown>): 
     case 'ScanCommand':
       return one('Scan');
     case 'BatchGetItemCommand':
-      return Object.keys((input.RequestItems ?? {}) as object).map((t) => [t, 'dynamodb:BatchGetItem']);
+      return Object.keys(input.RequestItems ?? {}).map((t) => [t, 'dynamodb:BatchGetItem']);
     case 'BatchWriteItemCommand':
-      return Object.keys((input.RequestItems ?? {}) as object).map((t) => [t, 'dynamodb:BatchWriteItem']);
+      return Object.keys(input.RequestItems ?? {}).map((t) => [t, 'dynamodb:BatchWriteItem']);
     case 'TransactWriteItemsCommand':
     case 'TransactGetItemsCommand': {
       // IAM checks each item's own action: Put → PutItem, Update → UpdateItem, Delete →

@@ -3,7 +3,6 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Context } from 'aws-lambda';
 import { listen } from './errors';
 import { gatewayId, gatewayTime, lambdaContext, type Invoke } from './lambda-context';
 
@@ -23,8 +22,6 @@ export interface HttpGatewayOptions {
   readonly port: number;
   readonly host?: string;
   readonly routes: ReadonlyArray<HttpRoute>;
-  /** Answer OPTIONS preflights and add `Access-Control-Allow-Origin: *` (default true). */
-  readonly cors?: boolean;
   /** Tried when no route matches, before `$default`; returns true if it handled the request. */
   readonly fallback?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
   /** Larger bodies get 413, as API Gateway's 10 MiB payload limit does. */
@@ -35,8 +32,6 @@ export interface HttpGatewayOptions {
    * when it can. Routes then answer 503, which clients retry, instead of the handlers' 500s.
    */
   readonly unavailable?: () => string | undefined;
-  /** Named in the port-in-use error. */
-  readonly portEnvVar?: string;
   /**
    * Tests only: take `requestContext.http.sourceIp` from the first address of the request's
    * `X-Forwarded-For` (when it is one), so one machine can stand for callers on many networks.
@@ -72,7 +67,6 @@ const unavailableBody = '{"message":"Service Unavailable"}';
 
 export async function startHttpGateway(opts: HttpGatewayOptions): Promise<HttpGateway> {
   const host = opts.host ?? '127.0.0.1';
-  const cors = opts.cors ?? true;
   const maxBodyBytes = opts.maxBodyBytes ?? tenMiB;
   const apiId = opts.apiId ?? 'local';
   const log = opts.log ?? ((line: string) => console.log(line));
@@ -101,10 +95,11 @@ export async function startHttpGateway(opts: HttpGatewayOptions): Promise<HttpGa
     const rawPath = q === -1 ? url : url.slice(0, q);
     const rawQueryString = q === -1 ? '' : url.slice(q + 1);
     const method = (req.method ?? 'GET').toUpperCase();
-    if (cors) res.setHeader('access-control-allow-origin', '*');
+    // The stack's CORS (infra/stateless-stack.ts corsPreflight): preflights answered, any origin allowed.
+    res.setHeader('access-control-allow-origin', '*');
 
     // With CORS configured, AWS answers preflights itself, whether or not an OPTIONS route exists.
-    if (cors && method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+    if (method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
       req.resume();
       res.writeHead(204, {
         'access-control-allow-methods': req.headers['access-control-request-method'] || '*',
@@ -172,7 +167,7 @@ export async function startHttpGateway(opts: HttpGatewayOptions): Promise<HttpGa
     send(res, 503, { 'content-type': 'application/json', 'retry-after': '1' }, unavailableBody);
   }
 
-  const port = await listen(server, opts.port, host, opts.portEnvVar ?? 'PORT', 'HTTP gateway');
+  const port = await listen(server, opts.port, host, 'PORT', 'HTTP gateway');
   const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   return {
@@ -417,7 +412,7 @@ function writeResult(res: http.ServerResponse, result: unknown, log: (line: stri
   const body = result.body ?? '';
   if (!Number.isInteger(status) || status < 100 || status > 599 || typeof body !== 'string') {
     log(
-      `http: ${routeKey} returned a malformed response (statusCode ${String(result.statusCode)}, body ${typeof body})`,
+      `http: ${routeKey} returned a malformed response (statusCode ${JSON.stringify(result.statusCode)}, body ${typeof body})`,
     );
     send(res, 500, { 'content-type': 'application/json' }, internalError);
     return;
@@ -429,7 +424,8 @@ function writeResult(res: http.ServerResponse, result: unknown, log: (line: stri
       // With CORS configured, AWS's own CORS headers win over the integration's.
       if (name.toLowerCase() === 'access-control-allow-origin' && res.hasHeader('access-control-allow-origin'))
         continue;
-      headers[name.toLowerCase()] = String(value);
+      // Handlers give strings, numbers or booleans; anything else is printed as String() prints it, as before.
+      headers[name.toLowerCase()] = `${value as string | number | boolean}`;
     }
   }
   if (Array.isArray(result.cookies) && result.cookies.length > 0) {

@@ -1,7 +1,6 @@
 // Local stand-in for the Lambda Invoke API, so the real LambdaClient (endpoint = this service) invokes in-process handlers with AWS's answers, limits and async retries.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { Context } from 'aws-lambda';
 import type { AsyncFailureRecord } from '../shared/domain/redrive/failure-records';
 import { listen } from './errors';
 import { lambdaContext, type Invoke } from './lambda-context';
@@ -20,12 +19,6 @@ export interface LambdaServiceOptions {
    * Default [1000, 2000]: AWS retries twice, about 1 and 2 minutes apart, scaled down here.
    */
   readonly asyncRetryDelaysMs?: readonly number[];
-  /** RequestResponse payload limit; default 6 MB (6,291,456 bytes), as AWS. */
-  readonly maxSyncPayloadBytes?: number;
-  /** Event payload limit; default 1 MB (1,048,576 bytes), AWS's since late 2025 (it was 256 KB). */
-  readonly maxAsyncPayloadBytes?: number;
-  /** Named in the port-in-use error; default LAMBDA_PORT. */
-  readonly portEnvVar?: string;
   /**
    * On-failure destinations by function name: an `Event` invocation whose retries all failed is
    * handed over as AWS's asynchronous invocation record (condition RetriesExhausted, the payload,
@@ -65,7 +58,9 @@ export interface LambdaService {
   close(): Promise<void>;
 }
 
+/** RequestResponse payload limit: 6 MB (6,291,456 bytes), as AWS. */
 export const maxSyncPayloadBytes = 6 * 1024 * 1024;
+/** Event payload limit: 1 MB (1,048,576 bytes), AWS's since late 2025 (it was 256 KB). */
 export const maxAsyncPayloadBytes = 1024 * 1024;
 /** A function's response is capped as its request is; a bigger one is a function error. */
 const maxResponseBytes = 6 * 1024 * 1024;
@@ -111,12 +106,55 @@ function errorPayload(err: unknown): { errorType: string; errorMessage: string; 
 
 export async function startLambdaService(opts: LambdaServiceOptions): Promise<LambdaService> {
   const host = opts.host ?? '127.0.0.1';
-  const log = opts.log ?? ((line: string) => console.log(line));
-  const retryDelays = opts.asyncRetryDelaysMs ?? [1_000, 2_000];
-  const syncLimit = opts.maxSyncPayloadBytes ?? maxSyncPayloadBytes;
-  const asyncLimit = opts.maxAsyncPayloadBytes ?? maxAsyncPayloadBytes;
+  const service = new LocalLambda(
+    opts.functions,
+    opts.asyncOnFailure,
+    opts.asyncRetryDelaysMs ?? [1_000, 2_000],
+    opts.log,
+  );
+  const server = http.createServer({ keepAlive: true, noDelay: true });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  // Handlers may run for as long as they need; a Lambda sync call can take 15 minutes.
+  server.requestTimeout = 0;
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    void service
+      .serve(req)
+      .catch((err: unknown): Answer => {
+        service.log(`lambda: ${req.method} ${req.url} failed: ${err instanceof Error ? err.message : String(err)}`);
+        return refusal(500, 'ServiceException', 'Internal error in the local Lambda service', 'Service');
+      })
+      .then((answer) => {
+        if (res.headersSent || res.destroyed) return;
+        const body = answer.body ?? '';
+        res.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(body)) });
+        res.end(body);
+      });
+  });
 
-  const counters = {
+  const port = await listen(server, opts.port, host, 'LAMBDA_PORT', 'Local Lambda service');
+  const endpoint = `http://${host}:${port}`;
+  service.log(
+    `Lambda Invoke API on ${endpoint} (${opts.functions.size} function${opts.functions.size === 1 ? '' : 's'})`,
+  );
+
+  let closed: Promise<void> | undefined;
+  return {
+    endpoint,
+    port,
+    idle: (timeoutMs = 10_000) => service.idle(timeoutMs),
+    stats: () => service.stats(),
+    close() {
+      closed ??= service.close(server);
+      return closed;
+    },
+  };
+}
+
+/** The service's invocations: runs them, retries the async ones, and knows when none is left. */
+class LocalLambda {
+  readonly log: (line: string) => void;
+  private readonly counters = {
     invocations: 0,
     sync: 0,
     async: 0,
@@ -125,46 +163,62 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
     asyncDropped: 0,
     asyncFailureRecords: 0,
   };
-  let inFlight = 0;
-  let closing = false;
-  const running = new Set<Promise<unknown>>();
+  private inFlight = 0;
+  private closing = false;
+  private readonly running = new Set<Promise<unknown>>();
   /** Async events waiting out a retry delay: the timer, and how to give the event up on close. */
-  const waiting = new Map<NodeJS.Timeout, () => void>();
-  const idleWaiters = new Set<() => void>();
+  private readonly waiting = new Map<NodeJS.Timeout, () => void>();
+  private readonly idleWaiters = new Set<() => void>();
 
-  const begin = () => inFlight++;
-  const end = () => {
-    inFlight--;
-    if (inFlight === 0) for (const w of [...idleWaiters]) w();
-  };
+  constructor(
+    private readonly functions: ReadonlyMap<string, Invoke>,
+    private readonly asyncOnFailure: LambdaServiceOptions['asyncOnFailure'],
+    private readonly retryDelays: readonly number[],
+    log: ((line: string) => void) | undefined,
+  ) {
+    this.log = log ?? ((line: string) => console.log(line));
+  }
+
+  stats(): LambdaServiceStats {
+    return { ...this.counters, inFlight: this.inFlight };
+  }
+
+  private begin(): void {
+    this.inFlight++;
+  }
+
+  private end(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) for (const w of [...this.idleWaiters]) w();
+  }
 
   /** One handler run with a fresh context, as Lambda gives each invocation its own request id. */
-  function run(name: string, invoke: Invoke, event: unknown, clientContext?: unknown): Promise<unknown> {
-    counters.invocations++;
+  private run(name: string, invoke: Invoke, event: unknown, clientContext?: unknown): Promise<unknown> {
+    this.counters.invocations++;
     const context = lambdaContext(name);
     if (clientContext !== undefined) Object.assign(context, { clientContext });
-    const p = (async () => invoke(event, context))();
-    running.add(p);
+    const p = (async (): Promise<unknown> => invoke(event, context))();
+    this.running.add(p);
     void p.then(
-      () => running.delete(p),
-      () => running.delete(p),
+      () => this.running.delete(p),
+      () => this.running.delete(p),
     );
     return p;
   }
 
   /** After the last retry: AWS's invocation record (under the request id the 202 gave) to the function's on-failure destination, if it has one. */
-  async function giveUp(
+  private async giveUp(
     name: string,
     requestId: string,
     payload: string,
     attempts: number,
     err: unknown,
   ): Promise<void> {
-    counters.asyncDropped++;
-    const destination = opts.asyncOnFailure?.get(name);
+    this.counters.asyncDropped++;
+    const destination = this.asyncOnFailure?.get(name);
     const error = errorPayload(err);
     if (!destination) {
-      log(`lambda: async invocation of ${name} failed ${attempts} time(s); event dropped: ${error.errorMessage}`);
+      this.log(`lambda: async invocation of ${name} failed ${attempts} time(s); event dropped: ${error.errorMessage}`);
       return;
     }
     const record: AsyncFailureRecord = {
@@ -182,43 +236,43 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
     };
     try {
       await destination(record);
-      counters.asyncFailureRecords++;
-      log(
+      this.counters.asyncFailureRecords++;
+      this.log(
         `lambda: async invocation of ${name} failed ${attempts} time(s); its record went to the on-failure destination: ${error.errorMessage}`,
       );
     } catch (destErr) {
-      log(
+      this.log(
         `lambda: async invocation of ${name} failed ${attempts} time(s) and its on-failure destination refused the record (${describe(destErr)}); event dropped: ${error.errorMessage}`,
       );
     }
   }
 
-  function runAsync(name: string, invoke: Invoke, payload: string, attempt: number, requestId: string): void {
+  private runAsync(name: string, invoke: Invoke, payload: string, attempt: number, requestId: string): void {
     // Each attempt gets its own copy of the event, as each is a separate delivery in AWS.
-    run(name, invoke, JSON.parse(payload)).then(
-      () => end(),
+    this.run(name, invoke, JSON.parse(payload)).then(
+      () => this.end(),
       (err: unknown) => {
-        counters.errors++;
-        const delay = retryDelays[attempt];
-        if (delay === undefined || closing) {
-          void giveUp(name, requestId, payload, attempt + 1, err).finally(end);
+        this.counters.errors++;
+        const delay = this.retryDelays[attempt];
+        if (delay === undefined || this.closing) {
+          void this.giveUp(name, requestId, payload, attempt + 1, err).finally(() => this.end());
           return;
         }
-        counters.asyncRetries++;
+        this.counters.asyncRetries++;
         const timer = setTimeout(() => {
-          waiting.delete(timer);
-          runAsync(name, invoke, payload, attempt + 1, requestId);
+          this.waiting.delete(timer);
+          this.runAsync(name, invoke, payload, attempt + 1, requestId);
         }, delay);
-        waiting.set(timer, () => {
-          counters.asyncDropped++;
-          log(`lambda: async invocation of ${name} dropped on close while waiting to retry`);
-          end();
+        this.waiting.set(timer, () => {
+          this.counters.asyncDropped++;
+          this.log(`lambda: async invocation of ${name} dropped on close while waiting to retry`);
+          this.end();
         });
       },
     );
   }
 
-  async function serve(req: http.IncomingMessage): Promise<Answer> {
+  async serve(req: http.IncomingMessage): Promise<Answer> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = invokePath.exec(url.pathname);
     if (!match?.[1]) {
@@ -232,18 +286,11 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
     }
     const ref = decodeURIComponent(match[1]);
     const type = String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse');
-    const limit = type === 'Event' ? asyncLimit : syncLimit;
-
-    // Read all of it even when too large, so the client gets the 413 rather than a reset socket.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    }
+    const limit = type === 'Event' ? maxAsyncPayloadBytes : maxSyncPayloadBytes;
+    const { text, size } = await readBody(req, limit);
 
     const name = functionNameOf(ref);
-    const invoke = opts.functions.get(name);
+    const invoke = this.functions.get(name);
     if (!invoke) {
       const arn = ref.startsWith('arn:')
         ? ref
@@ -260,7 +307,6 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
         `Request must be smaller than ${limit} bytes for the InvokeFunction operation`,
       );
     }
-    const text = Buffer.concat(chunks).toString('utf8');
     let event: unknown = {};
     if (text.trim() !== '') {
       try {
@@ -275,121 +321,121 @@ export async function startLambdaService(opts: LambdaServiceOptions): Promise<La
     }
     const requestId = randomUUID();
     if (type === 'DryRun') return { status: 204, headers: { 'x-amzn-RequestId': requestId } };
-    if (closing) return refusal(503, 'ServiceException', 'The local Lambda service is shutting down', 'Service');
+    if (this.closing) return refusal(503, 'ServiceException', 'The local Lambda service is shutting down', 'Service');
 
     if (type === 'Event') {
-      counters.async++;
-      begin();
-      runAsync(name, invoke, text.trim() === '' ? '{}' : text, 0, requestId);
+      this.counters.async++;
+      this.begin();
+      this.runAsync(name, invoke, text.trim() === '' ? '{}' : text, 0, requestId);
       return { status: 202, headers: { 'x-amzn-RequestId': requestId } };
     }
-
-    counters.sync++;
-    begin();
+    this.counters.sync++;
+    this.begin();
     try {
-      const headers: Record<string, string> = {
-        'x-amzn-RequestId': requestId,
-        'X-Amz-Executed-Version': '$LATEST',
-        'content-type': 'application/json',
-      };
-      const started = Date.now();
-      let body: string;
-      try {
-        const result = await run(name, invoke, event, clientContextOf(req));
-        try {
-          body = JSON.stringify(result === undefined ? null : result);
-        } catch (err) {
-          throw Object.assign(new Error(`Unable to stringify response body: ${(err as Error).message}`), {
-            name: 'Runtime.ResponseSerializationError',
-          });
-        }
-        if (Buffer.byteLength(body) > maxResponseBytes) {
-          throw Object.assign(
-            new Error(
-              `Response payload size (${Buffer.byteLength(body)} bytes) exceeded maximum allowed payload size (${maxResponseBytes} bytes).`,
-            ),
-            { name: 'Function.ResponseSizeTooLarge' },
-          );
-        }
-      } catch (err) {
-        counters.errors++;
-        headers['X-Amz-Function-Error'] = 'Unhandled';
-        body = JSON.stringify(errorPayload(err));
-      }
-      if (String(req.headers['x-amz-log-type'] ?? '') === 'Tail') {
-        // No log capture locally: the platform's own lines, so callers that decode the tail find its shape.
-        const tail = `START RequestId: ${requestId} Version: $LATEST\nEND RequestId: ${requestId}\nREPORT RequestId: ${requestId}\tDuration: ${Date.now() - started} ms\t\n`;
-        headers['X-Amz-Log-Result'] = Buffer.from(tail).toString('base64');
-      }
-      return { status: 200, headers, body };
+      return await this.invokeSync(req, name, invoke, event, requestId);
     } finally {
-      end();
+      this.end();
     }
   }
 
-  const server = http.createServer({ keepAlive: true, noDelay: true });
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  // Handlers may run for as long as they need; a Lambda sync call can take 15 minutes.
-  server.requestTimeout = 0;
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    serve(req)
-      .catch((err: unknown): Answer => {
-        log(`lambda: ${req.method} ${req.url} failed: ${err instanceof Error ? err.message : String(err)}`);
-        return refusal(500, 'ServiceException', 'Internal error in the local Lambda service', 'Service');
-      })
-      .then((answer) => {
-        if (res.headersSent || res.destroyed) return;
-        const body = answer.body ?? '';
-        res.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(body)) });
-        res.end(body);
-      });
-  });
+  /** A RequestResponse call: the handler's result, or its error the way Lambda reports a function error. */
+  private async invokeSync(
+    req: http.IncomingMessage,
+    name: string,
+    invoke: Invoke,
+    event: unknown,
+    requestId: string,
+  ): Promise<Answer> {
+    const headers: Record<string, string> = {
+      'x-amzn-RequestId': requestId,
+      'X-Amz-Executed-Version': '$LATEST',
+      'content-type': 'application/json',
+    };
+    const started = Date.now();
+    let body: string;
+    try {
+      body = responseBody(await this.run(name, invoke, event, clientContextOf(req)));
+    } catch (err) {
+      this.counters.errors++;
+      headers['X-Amz-Function-Error'] = 'Unhandled';
+      body = JSON.stringify(errorPayload(err));
+    }
+    if (headerText(req.headers['x-amz-log-type']) === 'Tail') {
+      // No log capture locally: the platform's own lines, so callers that decode the tail find its shape.
+      const tail = `START RequestId: ${requestId} Version: $LATEST\nEND RequestId: ${requestId}\nREPORT RequestId: ${requestId}\tDuration: ${Date.now() - started} ms\t\n`;
+      headers['X-Amz-Log-Result'] = Buffer.from(tail).toString('base64');
+    }
+    return { status: 200, headers, body };
+  }
 
-  const port = await listen(server, opts.port, host, opts.portEnvVar ?? 'LAMBDA_PORT', 'Local Lambda service');
-  const endpoint = `http://${host}:${port}`;
-  log(`Lambda Invoke API on ${endpoint} (${opts.functions.size} function${opts.functions.size === 1 ? '' : 's'})`);
+  idle(timeoutMs: number): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.idleWaiters.delete(done);
+        reject(
+          new Error(`local Lambda service still had ${this.inFlight} invocation(s) in flight after ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      this.idleWaiters.add(done);
+    });
+  }
 
-  let closed: Promise<void> | undefined;
-  return {
-    endpoint,
-    port,
-    idle(timeoutMs = 10_000) {
-      if (inFlight === 0) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const done = () => {
-          clearTimeout(timer);
-          idleWaiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          idleWaiters.delete(done);
-          reject(new Error(`local Lambda service still had ${inFlight} invocation(s) in flight after ${timeoutMs} ms`));
-        }, timeoutMs);
-        idleWaiters.add(done);
-      });
-    },
-    stats: () => ({ ...counters, inFlight }),
-    close() {
-      closed ??= (async () => {
-        closing = true;
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        for (const [timer, drop] of waiting) {
-          clearTimeout(timer);
-          drop();
-        }
-        waiting.clear();
-        while (running.size > 0) await Promise.allSettled([...running]);
-        // A sync call writes its answer a tick after its handler settles; let it out, then cut keep-alive sockets.
-        await new Promise((resolve) => setImmediate(resolve));
-        server.closeAllConnections();
-        await stopped;
-      })();
-      return closed;
-    },
-  };
+  async close(server: http.Server): Promise<void> {
+    this.closing = true;
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    for (const [timer, drop] of this.waiting) {
+      clearTimeout(timer);
+      drop();
+    }
+    this.waiting.clear();
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    // A sync call writes its answer a tick after its handler settles; let it out, then cut keep-alive sockets.
+    await new Promise((resolve) => setImmediate(resolve));
+    server.closeAllConnections();
+    await stopped;
+  }
 }
+
+/** Reads all of the body even when too large (keeping only up to `limit`), so the client gets the 413 rather than a reset socket. */
+async function readBody(req: http.IncomingMessage, limit: number): Promise<{ text: string; size: number }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= limit) chunks.push(chunk);
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), size };
+}
+
+/** The result as Lambda returns it (undefined is null), or the runtime's error when it is not JSON or too large. */
+function responseBody(result: unknown): string {
+  let body: string;
+  try {
+    body = JSON.stringify(result === undefined ? null : result);
+  } catch (err) {
+    throw Object.assign(new Error(`Unable to stringify response body: ${(err as Error).message}`), {
+      name: 'Runtime.ResponseSerializationError',
+    });
+  }
+  if (Buffer.byteLength(body) > maxResponseBytes) {
+    throw Object.assign(
+      new Error(
+        `Response payload size (${Buffer.byteLength(body)} bytes) exceeded maximum allowed payload size (${maxResponseBytes} bytes).`,
+      ),
+      { name: 'Function.ResponseSizeTooLarge' },
+    );
+  }
+  return body;
+}
+
+const headerText = (value: string | string[] | undefined) => (typeof value === 'string' ? value : '');
 
 /** `X-Amz-Client-Context` is base64 JSON; Lambda hands it to synchronous invocations as context.clientContext. */
 function clientContextOf(req: http.IncomingMessage): unknown {

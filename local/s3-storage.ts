@@ -1,4 +1,3 @@
-/// <reference path="./s3rver.d.ts" />
 // The local stage's S3: s3rver (an S3-compatible server from npm) behind a small gate that enforces
 // what S3 itself enforces on a presigned POST and s3rver leaves out — the policy's signature,
 // expiration and every condition (content-length-range, Content-Type, key) — so a browser upload

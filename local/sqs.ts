@@ -19,8 +19,6 @@ export interface SqsServiceOptions {
   /** 0 picks a free port. */
   readonly port: number;
   readonly host?: string;
-  /** Named in the port-in-use error; default SQS_PORT. */
-  readonly portEnvVar?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -81,7 +79,7 @@ function integer(input: Record<string, unknown>, key: string, fallback: number, 
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
     throw new SqsError(
       'InvalidParameterValue',
-      `Value ${String(raw)} for parameter ${key} is invalid. Reason: must be between ${min} and ${max}.`,
+      `Value ${raw as string | number} for parameter ${key} is invalid. Reason: must be between ${min} and ${max}.`,
     );
   }
   return n;
@@ -97,11 +95,53 @@ function text(input: Record<string, unknown>, key: string): string {
 export async function startSqsService(opts: SqsServiceOptions): Promise<SqsService> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? ((line: string) => console.log(line));
-  const queues = new Map<string, Queue>();
-  let endpoint = '';
-  let closing = false;
+  const queues = new Queues();
+  const actions = sqsActions(queues);
+  const server = http.createServer({ keepAlive: true });
+  // A long poll holds its request up to 20 s.
+  server.requestTimeout = 0;
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    void serve(actions, req, log).then((answer) => {
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) });
+      res.end(answer.body);
+    });
+  });
+  const port = await listen(server, opts.port, host, 'SQS_PORT', 'Local SQS service');
+  const endpoint = `http://${host}:${port}`;
+  queues.endpoint = endpoint;
+  log(`SQS API on ${endpoint}`);
 
-  function create(name: string, attributes: Record<string, unknown> = {}): Queue {
+  let closed: Promise<void> | undefined;
+  return {
+    endpoint,
+    port,
+    createQueue: (name) => queues.create(name).url,
+    close() {
+      closed ??= (async () => {
+        queues.closing = true;
+        for (const q of queues.byName.values()) queues.wakeWaiters(q);
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Let answers to the woken long polls out before cutting keep-alive sockets.
+        await new Promise((resolve) => setImmediate(resolve));
+        server.closeAllConnections();
+        await stopped;
+      })();
+      return closed;
+    },
+  };
+}
+
+type Action = (input: Record<string, unknown>) => unknown;
+
+/** The queues and their messages, in memory. */
+class Queues {
+  readonly byName = new Map<string, Queue>();
+  /** Set once the server listens: queue URLs are on it. */
+  endpoint = '';
+  closing = false;
+
+  create(name: string, attributes: Record<string, unknown> = {}): Queue {
     if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) {
       throw new SqsError(
         'InvalidParameterValue',
@@ -115,7 +155,7 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
       0,
       maxVisibilitySeconds,
     );
-    const existing = queues.get(name);
+    const existing = this.byName.get(name);
     if (existing) {
       if (existing.visibilitySeconds !== visibilitySeconds) {
         throw new SqsError(
@@ -127,19 +167,19 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
     }
     const queue: Queue = {
       name,
-      url: `${endpoint}/${account}/${name}`,
+      url: `${this.endpoint}/${account}/${name}`,
       visibilitySeconds,
       messages: [],
       waiters: new Set(),
     };
-    queues.set(name, queue);
+    this.byName.set(name, queue);
     return queue;
   }
 
-  function queueOf(input: Record<string, unknown>): Queue {
+  queueOf(input: Record<string, unknown>): Queue {
     const url = text(input, 'QueueUrl');
     const name = url.split('/').filter(Boolean).pop() ?? '';
-    const queue = queues.get(name);
+    const queue = this.byName.get(name);
     if (!queue)
       throw new SqsError(
         'QueueDoesNotExist',
@@ -150,11 +190,11 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
     return queue;
   }
 
-  function wakeWaiters(queue: Queue): void {
+  wakeWaiters(queue: Queue): void {
     for (const w of [...queue.waiters]) w();
   }
 
-  function take(queue: Queue, max: number, visibilitySeconds: number): Message[] {
+  take(queue: Queue, max: number, visibilitySeconds: number): Message[] {
     const now = Date.now();
     const out: Message[] = [];
     for (const m of queue.messages) {
@@ -170,17 +210,12 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
   }
 
   /** Long polling: waits for a send or for a hidden message's visibility to run out, up to the deadline. */
-  async function receive(
-    queue: Queue,
-    max: number,
-    visibilitySeconds: number,
-    waitSeconds: number,
-  ): Promise<Message[]> {
+  async receive(queue: Queue, max: number, visibilitySeconds: number, waitSeconds: number): Promise<Message[]> {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
-      const got = take(queue, max, visibilitySeconds);
+      const got = this.take(queue, max, visibilitySeconds);
       const now = Date.now();
-      if (got.length > 0 || now >= deadline || closing) return got;
+      if (got.length > 0 || now >= deadline || this.closing) return got;
       const nextVisible = Math.min(...queue.messages.map((m) => m.visibleAt), deadline);
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -194,7 +229,7 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
     }
   }
 
-  function findByHandle(queue: Queue, handle: string): Message | undefined {
+  findByHandle(queue: Queue, handle: string): Message | undefined {
     const [name, id] = handle.split(':');
     if (name !== queue.name || !id)
       throw new SqsError(
@@ -205,13 +240,16 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
     // A stale handle (the message was received again since) succeeds and does nothing, as on SQS.
     return m && m.handle === handle ? m : undefined;
   }
+}
 
-  const actions: Record<string, (input: Record<string, unknown>) => Promise<unknown> | unknown> = {
+/** The SQS API's actions (JSON 1.0), by name. */
+function sqsActions(queues: Queues): Record<string, Action> {
+  return {
     CreateQueue: (input) => ({
-      QueueUrl: create(text(input, 'QueueName'), (input.Attributes ?? {}) as Record<string, unknown>).url,
+      QueueUrl: queues.create(text(input, 'QueueName'), (input.Attributes ?? {}) as Record<string, unknown>).url,
     }),
     GetQueueUrl: (input) => {
-      const queue = queues.get(text(input, 'QueueName'));
+      const queue = queues.byName.get(text(input, 'QueueName'));
       if (!queue)
         throw new SqsError(
           'QueueDoesNotExist',
@@ -222,7 +260,7 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
       return { QueueUrl: queue.url };
     },
     SendMessage: (input) => {
-      const queue = queueOf(input);
+      const queue = queues.queueOf(input);
       const body = input.MessageBody;
       if (typeof body !== 'string' || body === '')
         throw new SqsError('MissingParameter', 'The request must contain the parameter MessageBody.');
@@ -243,11 +281,11 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
         handle: undefined,
       };
       queue.messages.push(m);
-      wakeWaiters(queue);
+      queues.wakeWaiters(queue);
       return { MessageId: m.id, MD5OfMessageBody: m.md5 };
     },
     ReceiveMessage: async (input) => {
-      const queue = queueOf(input);
+      const queue = queues.queueOf(input);
       const max = integer(input, 'MaxNumberOfMessages', 1, 1, 10);
       const visibility = integer(input, 'VisibilityTimeout', queue.visibilitySeconds, 0, maxVisibilitySeconds);
       const wait = integer(input, 'WaitTimeSeconds', 0, 0, maxWaitSeconds);
@@ -256,7 +294,7 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
         ...((input.MessageSystemAttributeNames as string[] | undefined) ?? []),
       ]);
       const all = wanted.has('All');
-      const got = await receive(queue, max, visibility, wait);
+      const got = await queues.receive(queue, max, visibility, wait);
       return {
         Messages: got.map((m) => {
           const attributes: Record<string, string> = {
@@ -276,23 +314,23 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
       };
     },
     DeleteMessage: (input) => {
-      const queue = queueOf(input);
-      const m = findByHandle(queue, text(input, 'ReceiptHandle'));
+      const queue = queues.queueOf(input);
+      const m = queues.findByHandle(queue, text(input, 'ReceiptHandle'));
       if (m) queue.messages.splice(queue.messages.indexOf(m), 1);
       return {};
     },
     ChangeMessageVisibility: (input) => {
-      const queue = queueOf(input);
+      const queue = queues.queueOf(input);
       const visibility = integer(input, 'VisibilityTimeout', 0, 0, maxVisibilitySeconds);
-      const m = findByHandle(queue, text(input, 'ReceiptHandle'));
+      const m = queues.findByHandle(queue, text(input, 'ReceiptHandle'));
       if (!m || m.visibleAt <= Date.now())
         throw new SqsError('MessageNotInflight', 'The message referred to is not in flight.');
       m.visibleAt = Date.now() + visibility * 1000;
-      wakeWaiters(queue);
+      queues.wakeWaiters(queue);
       return {};
     },
     GetQueueAttributes: (input) => {
-      const queue = queueOf(input);
+      const queue = queues.queueOf(input);
       const now = Date.now();
       const visible = queue.messages.filter((m) => m.visibleAt <= now).length;
       const attributes: Record<string, string> = {
@@ -307,74 +345,43 @@ export async function startSqsService(opts: SqsServiceOptions): Promise<SqsServi
       return { Attributes: Object.fromEntries(Object.entries(attributes).filter(([k]) => all || names.includes(k))) };
     },
   };
+}
 
-  async function serve(
-    req: http.IncomingMessage,
-  ): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
-    const target = String(req.headers['x-amz-target'] ?? '');
-    const action = target.startsWith('AmazonSQS.') ? target.slice('AmazonSQS.'.length) : '';
-    const json = { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': randomUUID() };
+async function serve(
+  actions: Record<string, Action>,
+  req: http.IncomingMessage,
+  log: (line: string) => void,
+): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+  const target = String(req.headers['x-amz-target'] ?? '');
+  const action = target.startsWith('AmazonSQS.') ? target.slice('AmazonSQS.'.length) : '';
+  const json = { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': randomUUID() };
+  try {
+    const handler = actions[action];
+    if (req.method !== 'POST' || !handler)
+      throw new SqsError(
+        'InvalidAction',
+        `The action ${action || target || req.method} is not valid for this endpoint.`,
+      );
+    let input: unknown;
     try {
-      const handler = actions[action];
-      if (req.method !== 'POST' || !handler)
-        throw new SqsError(
-          'InvalidAction',
-          `The action ${action || target || req.method} is not valid for this endpoint.`,
-        );
-      let input: unknown;
-      try {
-        input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
-      } catch {
-        throw new SqsError('SerializationException', 'The request body is not valid JSON.');
-      }
-      if (input === null || typeof input !== 'object' || Array.isArray(input))
-        throw new SqsError('SerializationException', 'The request body must be a JSON object.');
-      return { status: 200, headers: json, body: JSON.stringify(await handler(input as Record<string, unknown>)) };
-    } catch (err) {
-      const e =
-        err instanceof SqsError ? err : new SqsError('InternalError', 'Internal error in the local SQS service', 500);
-      if (!(err instanceof SqsError)) log(`sqs: ${action} failed: ${err instanceof Error ? err.message : String(err)}`);
-      // The SDK reads the error's name from __type; the query-compatible header keeps the classic code.
-      return {
-        status: e.status,
-        headers: { ...json, 'x-amzn-query-error': `${e.queryCode};${e.status >= 500 ? 'Receiver' : 'Sender'}` },
-        body: JSON.stringify({ __type: `com.amazonaws.sqs#${e.type}`, message: e.message }),
-      };
+      input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+    } catch {
+      throw new SqsError('SerializationException', 'The request body is not valid JSON.');
     }
+    if (input === null || typeof input !== 'object' || Array.isArray(input))
+      throw new SqsError('SerializationException', 'The request body must be a JSON object.');
+    return { status: 200, headers: json, body: JSON.stringify(await handler(input as Record<string, unknown>)) };
+  } catch (err) {
+    const e =
+      err instanceof SqsError ? err : new SqsError('InternalError', 'Internal error in the local SQS service', 500);
+    if (!(err instanceof SqsError)) log(`sqs: ${action} failed: ${err instanceof Error ? err.message : String(err)}`);
+    // The SDK reads the error's name from __type; the query-compatible header keeps the classic code.
+    return {
+      status: e.status,
+      headers: { ...json, 'x-amzn-query-error': `${e.queryCode};${e.status >= 500 ? 'Receiver' : 'Sender'}` },
+      body: JSON.stringify({ __type: `com.amazonaws.sqs#${e.type}`, message: e.message }),
+    };
   }
-
-  const server = http.createServer({ keepAlive: true });
-  // A long poll holds its request up to 20 s.
-  server.requestTimeout = 0;
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    void serve(req).then((answer) => {
-      if (res.headersSent || res.destroyed) return;
-      res.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) });
-      res.end(answer.body);
-    });
-  });
-  const port = await listen(server, opts.port, host, opts.portEnvVar ?? 'SQS_PORT', 'Local SQS service');
-  endpoint = `http://${host}:${port}`;
-  log(`SQS API on ${endpoint}`);
-
-  let closed: Promise<void> | undefined;
-  return {
-    endpoint,
-    port,
-    createQueue: (name) => create(name).url,
-    close() {
-      closed ??= (async () => {
-        closing = true;
-        for (const q of queues.values()) wakeWaiters(q);
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        // Let answers to the woken long polls out before cutting keep-alive sockets.
-        await new Promise((resolve) => setImmediate(resolve));
-        server.closeAllConnections();
-        await stopped;
-      })();
-      return closed;
-    },
-  };
 }

@@ -335,18 +335,6 @@ describe('limits and CORS', () => {
     expect(handler.events).toHaveLength(1);
   });
 
-  it('leaves OPTIONS to the routes when CORS is off', async () => {
-    const g = await gateway({ routes: [{ routeKey: 'POST /events', invoke: recorder().invoke }], cors: false });
-
-    const preflight = await fetch(`${g.url}/events`, {
-      method: 'OPTIONS',
-      headers: { 'access-control-request-method': 'POST' },
-    });
-
-    expect(preflight.status).toBe(404);
-    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
-  });
-
   it('rejects a taken port with an error naming PORT', async () => {
     const first = await gateway({ routes: [] });
 

@@ -575,50 +575,10 @@ describe('failure destination', () => {
   });
 });
 
-// ---- parallelization -------------------------------------------------------------------------
+// ---- settings ------------------------------------------------------------------------------
 
-describe('parallelizationFactor', () => {
-  it('keeps each partition key in order and never runs one key in two invocations at once', async () => {
-    const table = await createTable();
-    for (let i = 0; i < 40; i++) await put(table, `key${i % 8}`, i);
-    const active = new Set<string>();
-    let overlap = false;
-    const handler = recorder(async (records) => {
-      const keys = new Set(records.map((r: any) => r.dynamodb.Keys.pk.S as string));
-      for (const k of keys) {
-        if (active.has(k)) overlap = true;
-        active.add(k);
-      }
-      await new Promise((r) => setTimeout(r, 5));
-      for (const k of keys) active.delete(k);
-    });
-    const source = await start({
-      tableName: table,
-      invoke: handler.invoke,
-      startingPosition: 'TRIM_HORIZON',
-      batchSize: 3,
-      parallelizationFactor: 4,
-    });
-    await source.drain();
-
-    expect(overlap).toBe(false);
-    const delivered = handler.batches.flat();
-    expect(delivered).toHaveLength(40);
-    for (let k = 0; k < 8; k++) {
-      const sks = delivered.filter((r) => r.dynamodb.Keys.pk.S === `key${k}`).map((r) => Number(r.dynamodb.Keys.sk.N));
-      expect(sks).toEqual([...sks].sort((a, b) => a - b));
-    }
-  });
-
+describe('settings', () => {
   it('refuses settings outside AWS ranges', async () => {
-    await expect(
-      startStreamSource({
-        dynamoEndpoint: endpoint,
-        tableName: 'x',
-        invoke: async () => {},
-        parallelizationFactor: 11,
-      }),
-    ).rejects.toThrow(/parallelizationFactor/);
     await expect(
       startStreamSource({ dynamoEndpoint: endpoint, tableName: 'x', invoke: async () => {}, batchSize: 10_001 }),
     ).rejects.toThrow(/batchSize/);
