@@ -6,6 +6,7 @@
 // once; every acked repost counted once; every dead-lettered item redriven. Each viewer holds its own
 // viewer id and source address (scripts/audience.ts), as phones do. Prints what was injected
 // and what survived; exits non-zero if anything did not.
+import { type Check, reportChecks } from './lib/checks';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -329,7 +330,7 @@ async function settleCounts(
   return { total, wrongSeqs, spikes, countedBySeq };
 }
 
-function chaosRows(o: Outcome): [string, string, boolean][] {
+function chaosRows(o: Outcome): Check[] {
   const { viewers, reporter, ledger, expected, counts, redriven, leftInQueues, ids } = o;
   const stats = o.stage.faultStats();
   const injected: Record<string, number> = stats.dynamo?.byKind ?? {};
@@ -465,15 +466,7 @@ export async function runChaos(opts: ChaosOptions): Promise<number> {
       leftInQueues,
       counts,
     });
-    console.log('\n| what | result | ok |\n|:--|:--|:--|');
-    for (const [what, result, ok] of rows) console.log(`| ${what} | ${result} | ${ok ? 'yes' : 'NO'} |`);
-    const failed = rows.filter(([, , ok]) => !ok);
-    if (failed.length > 0) {
-      console.error(`\nchaos: FAILED — ${failed.map(([w]) => w).join('; ')}`);
-      return 1;
-    }
-    console.log('\nchaos: everything acked was delivered and counted, every failure redriven.');
-    return 0;
+    return reportChecks('chaos', rows, 'everything acked was delivered and counted, every failure redriven.');
   } finally {
     for (const v of viewers) v.end();
     reporter?.end();

@@ -9,6 +9,7 @@
 //
 // Finds the stage through .data/running.json (written by npm start), or LIVECAST_HTTP_URL,
 // LIVECAST_WS_URL and LIVECAST_ADMIN_KEY.
+import { type Check, reportChecks } from './lib/checks';
 import type { Spike } from '../shared/domain/reposts/spike-detector';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -119,7 +120,11 @@ class Simulation {
     await this.settleCounts();
     reporter.close();
     for (const v of this.viewers) v.close();
-    return this.report(await this.summary());
+    return reportChecks(
+      'simulate',
+      await this.summary(),
+      'everything delivered once, every repost counted, the storm recorded as a spike.',
+    );
   }
 
   private async connectViewers(): Promise<void> {
@@ -297,7 +302,7 @@ class Simulation {
       await sleep(250);
   }
 
-  private async summary(): Promise<[string, string, boolean][]> {
+  private async summary(): Promise<Check[]> {
     const { viewers, expected, counts, keySeq, ids, photoSeqs } = this;
     let delivered = 0;
     let missing = 0;
@@ -368,19 +373,6 @@ class Simulation {
         !!spike,
       ],
     ];
-  }
-
-  /** Prints the table; the exit code. */
-  private report(rows: [string, string, boolean][]): number {
-    console.log('\n| what | result | ok |\n|:--|:--|:--|');
-    for (const [what, result, ok] of rows) console.log(`| ${what} | ${result} | ${ok ? 'yes' : 'NO'} |`);
-    const failed = rows.filter(([, , ok]) => !ok);
-    if (failed.length > 0) {
-      console.error(`\nsimulate: FAILED — ${failed.map(([w]) => w).join('; ')}`);
-      return 1;
-    }
-    console.log('\nsimulate: everything delivered once, every repost counted, the storm recorded as a spike.');
-    return 0;
   }
 }
 
